@@ -1,0 +1,101 @@
+/* db.h -- the only door to SQLite: schema, migrations and every query.
+ *
+ * One struct db wraps one sqlite3 connection and its prepared statements;
+ * it belongs to one thread. No SQL text exists outside db/.
+ * Return convention: 0 = done/found, 1 = not found or conflict (as stated),
+ * -1 = database error (logged, message in db_errmsg()).
+ */
+#ifndef PORTLAB_DB_H
+#define PORTLAB_DB_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct db;
+
+enum db_dir { DB_DIR_NOTE = 0, DB_DIR_C2S = 1, DB_DIR_S2C = 2 };
+
+struct db_user {
+  int64_t id;
+  char name[33];
+  char role[8];          /* "student" or "teacher" */
+  char lab_password[33]; /* shown to the student; empty for the teacher */
+};
+
+struct db_session {
+  int64_t id;
+  int64_t user_id;
+  char user_name[33];
+  char host[254];
+  int port;
+  char mode[8];       /* "raw" or "telnet" */
+  int64_t started_us; /* unix time, microseconds */
+  int64_t ended_us;   /* 0 while open */
+  int64_t bytes_up;   /* client to server */
+  int64_t bytes_down; /* server to client */
+  char close_reason[32];
+};
+
+struct db_event {
+  int64_t session_id;
+  int64_t seq;  /* 1, 2, 3 ... per session */
+  int64_t t_us; /* since the session start */
+  int dir;      /* enum db_dir */
+  const unsigned char *data;
+  size_t len;
+};
+
+/* Opens (creating if needed) and migrates. path may be ":memory:".
+ * Sets WAL (for files), foreign_keys=ON, busy_timeout, synchronous=NORMAL.
+ * Returns NULL with a message in err on failure. */
+struct db *db_open(const char *path, char *err, size_t errlen);
+void db_close(struct db *db); /* NULL is a no-op */
+const char *db_errmsg(struct db *db);
+int db_schema_version(struct db *db); /* latest applied migration */
+
+/* Key/value settings (teacher password hash, server secret). 1 = absent. */
+int db_setting_get(struct db *db, const char *key, char *out, size_t outlen);
+int db_setting_set(struct db *db, const char *key, const char *value);
+
+/* Users. rejoin_hash may be NULL (teacher). 1 = name taken. */
+int db_user_create(struct db *db, const char *name, const char *role, const char *lab_password,
+                   const char *rejoin_hash, int64_t *id_out);
+/* rejoin_hash_out (may be NULL) receives the stored hash. 1 = no such user. */
+int db_user_by_name(struct db *db, const char *name, struct db_user *out, char *rejoin_hash_out,
+                    size_t hashlen);
+int db_user_by_id(struct db *db, int64_t id, struct db_user *out);
+
+/* Logins (cookies): only the SHA-256 of the token is stored. */
+int db_login_create(struct db *db, const unsigned char token_hash[32], int64_t user_id,
+                    int64_t expires_unix);
+/* 1 = unknown or expired token. */
+int db_login_lookup(struct db *db, const unsigned char token_hash[32], int64_t now_unix,
+                    struct db_user *out);
+int db_login_delete(struct db *db, const unsigned char token_hash[32]);
+
+/* Relay sessions. */
+int db_session_create(struct db *db, int64_t user_id, const char *host, int port, const char *mode,
+                      int64_t started_us, int64_t *id_out);
+int db_session_finish(struct db *db, int64_t id, int64_t ended_us, int64_t bytes_up,
+                      int64_t bytes_down, const char *reason);
+/* After a crash: closes every session with no end, with the given reason,
+ * end time = its last event (or start), byte counts summed from its events.
+ * Returns the number closed, or -1. */
+int db_session_close_orphans(struct db *db, const char *reason);
+int db_session_get(struct db *db, int64_t id, struct db_session *out); /* 1 = none */
+/* Newest first. user_id 0 = everyone. cb returns nonzero to stop. */
+int db_session_list(struct db *db, int64_t user_id, int (*cb)(void *arg, const struct db_session *s),
+                    void *arg);
+
+/* Transcript events. Appends n events in one transaction. */
+int db_events_append(struct db *db, const struct db_event *ev, size_t n);
+/* In seq order; cb returns nonzero to stop. */
+int db_events_list(struct db *db, int64_t session_id, int (*cb)(void *arg, const struct db_event *e),
+                   void *arg);
+
+/* Explicit transactions for callers that batch (the recorder). */
+int db_begin(struct db *db);
+int db_commit(struct db *db);
+int db_rollback(struct db *db);
+
+#endif

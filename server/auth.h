@@ -1,0 +1,52 @@
+/* auth.h -- tokens, password hashes, cookie, Origin and Host checks.
+ *
+ * Pure functions with no lws dependency so they are unit tested directly.
+ */
+#ifndef PORTLAB_AUTH_H
+#define PORTLAB_AUTH_H
+
+#include <stddef.h>
+
+#define AUTH_TOKEN_HEX 32  /* 128 bits as lower-case hex */
+#define AUTH_COOKIE_NAME "portlab_session"
+
+/* Fills out[0..len) from getrandom(2). 0 or -1. */
+int auth_random(void *out, size_t len);
+/* 128 random bits as AUTH_TOKEN_HEX hex chars + NUL. */
+int auth_token(char out[AUTH_TOKEN_HEX + 1]);
+/* n random chars from an unambiguous alphabet (no 0/O/1/l), + NUL. */
+int auth_random_word(char *out, size_t n);
+void auth_sha256(const void *p, size_t n, unsigned char out[32]);
+/* HMAC-SHA256 of msg under key, as 64 hex chars + NUL. */
+void auth_hmac_hex(const char *key, const char *msg, char out[65]);
+/* Constant-time equality of n bytes. 1 if equal. */
+int auth_ct_equal(const void *a, const void *b, size_t n);
+/* Constant-time string equality (length may leak). 1 if equal. */
+int auth_ct_streq(const char *a, const char *b);
+
+/* PBKDF2-HMAC-SHA256 "pbkdf2-sha256$ITER$SALTHEX$HASHHEX". 0 or -1. */
+int auth_password_hash(const char *password, char *out, size_t outlen);
+/* 1 if password matches stored, else 0 (also for a malformed stored). */
+int auth_password_verify(const char *password, const char *stored);
+
+/* Finds portlab_session=VALUE in a Cookie header. Writes the value if it
+ * is exactly AUTH_TOKEN_HEX hex chars; 0 found, -1 not. */
+int auth_cookie_token(const char *cookie_header, char out[AUTH_TOKEN_HEX + 1]);
+/* Builds the Set-Cookie value: HttpOnly, SameSite=Strict, Path=/,
+ * Max-Age. max_age 0 clears it. */
+void auth_set_cookie(char *out, size_t outlen, const char *token, long max_age);
+
+/* 1 if name matches ^[A-Za-z0-9_.-]{1,32}$. */
+int auth_name_valid(const char *name);
+
+/* Host header allow-list against DNS rebinding: accepted if its host part
+ * is an IP literal (v4, or [v6]), "localhost", or the host of one of the
+ * public origins. */
+int auth_host_ok(const char *host_header, const char *const *public_origins, size_t n);
+/* Origin check: accepted if it equals one of public_origins, or equals
+ * "http://" + host_header or "https://" + host_header (same origin) when
+ * the Host is acceptable. A missing Origin is handled by the caller. */
+int auth_origin_ok(const char *origin, const char *host_header, const char *const *public_origins,
+                   size_t n);
+
+#endif

@@ -1,0 +1,29 @@
+/* buf.h -- a byte queue that refuses to grow past its limit.
+ *
+ * Used for every relay direction: append at the tail, peek and consume at
+ * the head. The limit is a hard cap; callers pause their producer well
+ * before it (watermarks) so the cap is only hit by a bug or a hostile peer.
+ */
+#ifndef PORTLAB_BUF_H
+#define PORTLAB_BUF_H
+
+#include <stddef.h>
+
+struct buf {
+  unsigned char *data;
+  size_t off;   /* start of unread bytes */
+  size_t len;   /* unread bytes */
+  size_t alloc; /* bytes allocated */
+  size_t limit; /* len never exceeds this */
+};
+
+void buf_init(struct buf *b, size_t limit);
+void buf_free(struct buf *b); /* releases memory; b can be reused after buf_init */
+/* Appends all n bytes or none: -1 if len + n > limit or out of memory. */
+int buf_append(struct buf *b, const void *p, size_t n);
+size_t buf_len(const struct buf *b);
+/* Pointer to the unread bytes (valid until the next append/consume). */
+const unsigned char *buf_head(const struct buf *b);
+void buf_consume(struct buf *b, size_t n); /* n > len consumes all */
+
+#endif

@@ -1,0 +1,37 @@
+/* recorder.h -- batches transcript events and session ends into SQLite.
+ *
+ * The relay hands every event to the recorder, which copies it into a
+ * queue; recorder_flush() writes the whole queue in one transaction, in
+ * order. The owner calls recorder_flush() from a timer every
+ * LIM_RECORDER_FLUSH_MS and whenever recorder_should_flush() says so, and
+ * once more at shutdown. Ordering is kept: a session's end is written after
+ * all of its events.
+ */
+#ifndef PORTLAB_RECORDER_H
+#define PORTLAB_RECORDER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct db;
+struct recorder;
+
+struct recorder *recorder_new(struct db *db); /* db is borrowed */
+void recorder_free(struct recorder *r);       /* flushes first; NULL is a no-op */
+
+/* Copies data. Returns 0, or -1 if out of memory (the event is lost and
+ * the loss is counted). */
+int recorder_event(struct recorder *r, int64_t session_id, int64_t seq, int64_t t_us, int dir,
+                   const void *data, size_t len);
+int recorder_session_end(struct recorder *r, int64_t session_id, int64_t ended_us,
+                         int64_t bytes_up, int64_t bytes_down, const char *reason);
+
+int recorder_should_flush(const struct recorder *r); /* queue reached LIM_RECORDER_BATCH */
+size_t recorder_pending(const struct recorder *r);
+/* Writes everything queued. On a database error the batch is kept and
+ * retried on the next call (bounded: past 8 * LIM_RECORDER_BATCH queued
+ * items the oldest are dropped and counted). Returns 0 or -1. */
+int recorder_flush(struct recorder *r);
+uint64_t recorder_dropped(const struct recorder *r);
+
+#endif
