@@ -51,6 +51,10 @@ struct db_event {
 struct db *db_open(const char *path, char *err, size_t errlen);
 void db_close(struct db *db); /* NULL is a no-op */
 const char *db_errmsg(struct db *db);
+/* 1 if the last -1 was caused by the data itself (a constraint such as a
+ * foreign key, a bad argument): repeating the same call cannot succeed.
+ * 0 for errors that may pass (busy, locked, disk full, I/O). */
+int db_error_permanent(struct db *db);
 int db_schema_version(struct db *db); /* latest applied migration */
 
 /* Key/value settings (teacher password hash, server secret). 1 = absent. */
@@ -72,6 +76,8 @@ int db_login_create(struct db *db, const unsigned char token_hash[32], int64_t u
 int db_login_lookup(struct db *db, const unsigned char token_hash[32], int64_t now_unix,
                     struct db_user *out);
 int db_login_delete(struct db *db, const unsigned char token_hash[32]);
+/* Deletes logins expired at now_unix. Returns how many, or -1. */
+int db_login_purge(struct db *db, int64_t now_unix);
 
 /* Relay sessions. */
 int db_session_create(struct db *db, int64_t user_id, const char *host, int port, const char *mode,

@@ -1,4 +1,4 @@
-/* limits.h -- every size, count and time limit of portlab in one place.
+/* portlab_limits.h -- every size, count and time limit of portlab in one place.
  *
  * A limit that is not named here does not exist. Each one is checked before
  * more input is waited for, and each has a test at its edge.
@@ -27,7 +27,7 @@
 #define LIM_RELAY_BUF_HIGH (256 * 1024)      /* pause the producer above this */
 #define LIM_RELAY_BUF_LOW (64 * 1024)        /* resume it below this */
 #define LIM_RELAY_BUF_CAP (LIM_RELAY_BUF_HIGH + LIM_WS_MESSAGE_BYTES + 65536)
-#define LIM_RELAY_CHUNK 4096                 /* bytes written per writable callback */
+#define LIM_RELAY_CHUNK 16384                /* bytes written per writable callback */
 #define LIM_TRANSCRIPT_BYTES (8 * 1024 * 1024) /* recorded payload per session */
 
 /* Recorder. */

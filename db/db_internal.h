@@ -1,0 +1,73 @@
+/* db_internal.h -- what the files of db/ share and nothing else may see.
+ *
+ * The struct db layout, the table of cached prepared statements and the
+ * small helpers every query uses. Each statement slot belongs to exactly one
+ * function, which passes its SQL to db_stmt(); the statement is prepared on
+ * first use and reused for the life of the connection.
+ */
+#ifndef PORTLAB_DB_INTERNAL_H
+#define PORTLAB_DB_INTERNAL_H
+
+#include <sqlite3.h>
+#include <stddef.h>
+
+#include "db.h"
+
+enum db_stmt_id {
+  DB_STMT_BEGIN,
+  DB_STMT_COMMIT,
+  DB_STMT_ROLLBACK,
+  DB_STMT_SAVEPOINT,
+  DB_STMT_RELEASE,
+  DB_STMT_ROLLBACK_TO,
+  DB_STMT_SCHEMA_VERSION,
+  DB_STMT_SETTING_GET,
+  DB_STMT_SETTING_SET,
+  DB_STMT_USER_CREATE,
+  DB_STMT_USER_BY_NAME,
+  DB_STMT_USER_BY_ID,
+  DB_STMT_LOGIN_CREATE,
+  DB_STMT_LOGIN_LOOKUP,
+  DB_STMT_LOGIN_DELETE,
+  DB_STMT_LOGIN_PURGE,
+  DB_STMT_SESSION_CREATE,
+  DB_STMT_SESSION_FINISH,
+  DB_STMT_SESSION_ORPHANS,
+  DB_STMT_SESSION_GET,
+  DB_STMT_SESSION_LIST_ALL,
+  DB_STMT_SESSION_LIST_USER,
+  DB_STMT_EVENT_INSERT,
+  DB_STMT_EVENT_LIST,
+  DB_STMT_COUNT
+};
+
+struct db {
+  sqlite3 *conn;
+  sqlite3_stmt *stmt[DB_STMT_COUNT];
+  /* Copied at the moment of failure: a later rollback would overwrite
+   * sqlite3_errmsg() with its own, less useful, message. */
+  char errmsg[256];
+  int err_permanent;
+};
+
+/* The cached statement for id, reset and with no bindings, or NULL with
+ * the error recorded. sql is only read the first time. */
+sqlite3_stmt *db_stmt(struct db *db, enum db_stmt_id id, const char *sql);
+/* Resets st so it holds no read snapshot or lock between calls. NULL is a
+ * no-op. */
+void db_stmt_release(sqlite3_stmt *st);
+/* Records the connection's current error; returns -1. */
+int db_fail(struct db *db);
+/* Records an error found by db/ itself (bad argument, value too long). */
+int db_fail_msg(struct db *db, int permanent, const char *msg);
+/* Copies a text column into dst (NULL reads as ""). Returns 0, or 1 if it
+ * was truncated to fit. */
+int db_column_copy(sqlite3_stmt *st, int col, char *dst, size_t dstlen);
+/* Steps a statement that returns no rows, then releases it. 0 or -1. */
+int db_step_done(struct db *db, sqlite3_stmt *st);
+
+/* migrations.c: brings the schema up to date inside one transaction.
+ * Returns 0, or -1 with the reason in db->errmsg. */
+int db_migrate(struct db *db);
+
+#endif

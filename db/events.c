@@ -1,0 +1,112 @@
+/* events.c -- transcript events: the exact bytes of a session, in order.
+ *
+ * Each event is one chunk that crossed the relay (or a note), stored as a
+ * BLOB so NUL bytes and invalid UTF-8 survive untouched. Appends go through
+ * a savepoint, which nests inside the recorder's transaction and starts its
+ * own when there is none, so a batch is all written or not at all either
+ * way.
+ */
+#include <string.h>
+
+#include "db_internal.h"
+
+static int db_events_insert_all(struct db *db, const struct db_event *ev, size_t n) {
+  sqlite3_stmt *st;
+  size_t i;
+
+  for (i = 0; i < n; i++) {
+    const struct db_event *e = &ev[i];
+    int brc;
+
+    if (e->dir < DB_DIR_NOTE || e->dir > DB_DIR_S2C) return db_fail_msg(db, 1, "bad event dir");
+    if (!e->data && e->len) return db_fail_msg(db, 1, "event without data");
+    st = db_stmt(db, DB_STMT_EVENT_INSERT,
+                 "INSERT INTO events(session_id, seq, t_us, dir, data) "
+                 "VALUES (?1, ?2, ?3, ?4, ?5)");
+    if (!st) return -1;
+    /* An empty chunk must still be a BLOB, not NULL: bind_blob would
+     * store NULL for a NULL pointer. */
+    if (e->len) {
+      brc = sqlite3_bind_blob64(st, 5, e->data, e->len, SQLITE_STATIC);
+    } else {
+      brc = sqlite3_bind_zeroblob(st, 5, 0);
+    }
+    if (sqlite3_bind_int64(st, 1, e->session_id) != SQLITE_OK ||
+        sqlite3_bind_int64(st, 2, e->seq) != SQLITE_OK ||
+        sqlite3_bind_int64(st, 3, e->t_us) != SQLITE_OK ||
+        sqlite3_bind_int(st, 4, e->dir) != SQLITE_OK || brc != SQLITE_OK) {
+      db_fail(db);
+      db_stmt_release(st);
+      return -1;
+    }
+    if (db_step_done(db, st) != 0) return -1;
+  }
+  return 0;
+}
+
+int db_events_append(struct db *db, const struct db_event *ev, size_t n) {
+  sqlite3_stmt *st;
+  int saved_permanent;
+  char saved[sizeof db->errmsg];
+
+  if (n == 0) return 0;
+  st = db_stmt(db, DB_STMT_SAVEPOINT, "SAVEPOINT db_events_append");
+  if (!st || db_step_done(db, st) != 0) return -1;
+
+  if (db_events_insert_all(db, ev, n) != 0) goto fail;
+
+  st = db_stmt(db, DB_STMT_RELEASE, "RELEASE db_events_append");
+  if (!st || db_step_done(db, st) != 0) goto fail;
+  return 0;
+
+fail:
+  /* Undo the partial batch and drop the savepoint, keeping the first
+   * error's message: it names the event that failed. If SQLite already
+   * rolled the whole transaction back (disk full, I/O), there is no
+   * savepoint left and these fail harmlessly. */
+  saved_permanent = db->err_permanent;
+  memcpy(saved, db->errmsg, sizeof saved);
+  if (!sqlite3_get_autocommit(db->conn)) {
+    st = db_stmt(db, DB_STMT_ROLLBACK_TO, "ROLLBACK TO db_events_append");
+    if (st) db_step_done(db, st);
+    st = db_stmt(db, DB_STMT_RELEASE, "RELEASE db_events_append");
+    if (st) db_step_done(db, st);
+  }
+  memcpy(db->errmsg, saved, sizeof saved);
+  db->err_permanent = saved_permanent;
+  return -1;
+}
+
+/* The callback may call other db functions, but not db_events_list
+ * itself; e->data is valid only during the call. */
+int db_events_list(struct db *db, int64_t session_id,
+                   int (*cb)(void *arg, const struct db_event *e), void *arg) {
+  sqlite3_stmt *st = db_stmt(db, DB_STMT_EVENT_LIST,
+                             "SELECT seq, t_us, dir, data FROM events "
+                             "WHERE session_id = ?1 ORDER BY seq");
+  struct db_event e;
+  int rc;
+
+  if (!st) return -1;
+  if (sqlite3_bind_int64(st, 1, session_id) != SQLITE_OK) goto fail;
+  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    const void *blob = sqlite3_column_blob(st, 3);
+
+    e.session_id = session_id;
+    e.seq = sqlite3_column_int64(st, 0);
+    e.t_us = sqlite3_column_int64(st, 1);
+    e.dir = sqlite3_column_int(st, 2);
+    e.len = (size_t)sqlite3_column_bytes(st, 3);
+    /* SQLite hands back NULL for an empty BLOB; callers get a pointer. */
+    e.data = blob ? blob : (const unsigned char *)"";
+    if (cb(arg, &e) != 0) break;
+  }
+  if (rc != SQLITE_ROW && rc != SQLITE_DONE) goto fail;
+  db_stmt_release(st);
+  return 0;
+
+fail:
+  db_fail(db);
+  db_stmt_release(st);
+  return -1;
+}

@@ -1,0 +1,138 @@
+/* migrations.c -- the schema, as an ordered list of versioned migrations.
+ *
+ * Migration N is db_migrations[N - 1]. On open, every migration newer than
+ * the highest version in schema_migrations is applied, in order, inside one
+ * IMMEDIATE transaction, so two processes starting together cannot both
+ * apply one, and a failure leaves the previous schema untouched. A shipped
+ * migration is never edited: a change to the schema is a new entry at the
+ * end. A database from a newer portlab is refused rather than guessed at.
+ */
+#include <stdio.h>
+
+#include "db_internal.h"
+
+static const char *const db_migrations[] = {
+    /* 1: the first schema. */
+    "CREATE TABLE settings ("
+    "  key TEXT PRIMARY KEY NOT NULL,"
+    "  value TEXT NOT NULL"
+    ") WITHOUT ROWID;"
+
+    /* Names follow ^[A-Za-z0-9_.-]{1,32}$; the CHECK repeats the rule so
+     * no path can store a name struct db_user cannot hold. NOCASE makes
+     * 'Alice' and 'alice' one user: two students telling them apart on a
+     * projector is worse than one of them picking another name. */
+    "CREATE TABLE users ("
+    "  id INTEGER PRIMARY KEY,"
+    "  name TEXT NOT NULL COLLATE NOCASE UNIQUE"
+    "    CHECK (length(name) BETWEEN 1 AND 32 AND name NOT GLOB '*[^A-Za-z0-9_.-]*'),"
+    "  role TEXT NOT NULL CHECK (role IN ('student', 'teacher')),"
+    "  lab_password TEXT NOT NULL DEFAULT '' CHECK (length(lab_password) <= 32),"
+    "  rejoin_hash TEXT,"
+    "  created_at INTEGER NOT NULL DEFAULT (unixepoch())"
+    ");"
+
+    /* Only the SHA-256 of a cookie is stored, so a copy of the database
+     * does not hand out logins. */
+    "CREATE TABLE logins ("
+    "  token_hash BLOB PRIMARY KEY NOT NULL CHECK (length(token_hash) = 32),"
+    "  user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,"
+    "  expires_at INTEGER NOT NULL"
+    ") WITHOUT ROWID;"
+    "CREATE INDEX logins_user ON logins(user_id);"
+    "CREATE INDEX logins_expires ON logins(expires_at);"
+
+    "CREATE TABLE sessions ("
+    "  id INTEGER PRIMARY KEY,"
+    "  user_id INTEGER NOT NULL REFERENCES users(id),"
+    "  host TEXT NOT NULL CHECK (length(host) BETWEEN 1 AND 253),"
+    "  port INTEGER NOT NULL CHECK (port BETWEEN 1 AND 65535),"
+    "  mode TEXT NOT NULL CHECK (mode IN ('raw', 'telnet')),"
+    "  started_us INTEGER NOT NULL,"
+    "  ended_us INTEGER,"
+    "  bytes_up INTEGER NOT NULL DEFAULT 0,"
+    "  bytes_down INTEGER NOT NULL DEFAULT 0,"
+    "  close_reason TEXT NOT NULL DEFAULT ''"
+    ");"
+    /* The session lists: one user's newest first, everyone's newest
+     * first, and the open ones found at start after a crash. */
+    "CREATE INDEX sessions_user_started ON sessions(user_id, started_us DESC, id DESC);"
+    "CREATE INDEX sessions_started ON sessions(started_us DESC, id DESC);"
+    "CREATE INDEX sessions_open ON sessions(id) WHERE ended_us IS NULL;"
+
+    /* A rowid table on purpose: WITHOUT ROWID is slow for rows of several
+     * kilobytes, and an event carries up to a WebSocket message. data must
+     * be a BLOB so length() counts bytes, not characters. */
+    "CREATE TABLE events ("
+    "  session_id INTEGER NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,"
+    "  seq INTEGER NOT NULL,"
+    "  t_us INTEGER NOT NULL,"
+    "  dir INTEGER NOT NULL CHECK (dir IN (0, 1, 2)),"
+    "  data BLOB NOT NULL CHECK (typeof(data) = 'blob'),"
+    "  PRIMARY KEY (session_id, seq)"
+    ");",
+};
+
+#define DB_MIGRATION_COUNT ((int)(sizeof db_migrations / sizeof db_migrations[0]))
+
+/* Runs constant SQL text; there are no parameters to bind. */
+static int db_exec(struct db *db, const char *sql) {
+  if (sqlite3_exec(db->conn, sql, NULL, NULL, NULL) != SQLITE_OK) return db_fail(db);
+  return 0;
+}
+
+static int db_record_version(struct db *db, int version) {
+  sqlite3_stmt *st = NULL;
+
+  if (sqlite3_prepare_v2(db->conn,
+                         "INSERT INTO schema_migrations(version, applied_at) "
+                         "VALUES (?1, unixepoch())",
+                         -1, &st, NULL) != SQLITE_OK ||
+      sqlite3_bind_int(st, 1, version) != SQLITE_OK || sqlite3_step(st) != SQLITE_DONE) {
+    db_fail(db);
+    sqlite3_finalize(st);
+    return -1;
+  }
+  sqlite3_finalize(st);
+  return 0;
+}
+
+int db_migrate(struct db *db) {
+  int current, v;
+  char msg[128];
+
+  if (db_exec(db, "BEGIN IMMEDIATE") != 0) return -1;
+  if (db_exec(db,
+              "CREATE TABLE IF NOT EXISTS schema_migrations ("
+              "  version INTEGER PRIMARY KEY,"
+              "  applied_at INTEGER NOT NULL)") != 0) {
+    goto fail;
+  }
+  current = db_schema_version(db);
+  if (current < 0) goto fail;
+  if (current > DB_MIGRATION_COUNT) {
+    snprintf(msg, sizeof msg, "database schema version %d is newer than this portlab knows (%d)",
+             current, DB_MIGRATION_COUNT);
+    db_fail_msg(db, 1, msg);
+    goto fail;
+  }
+  for (v = current + 1; v <= DB_MIGRATION_COUNT; v++) {
+    if (db_exec(db, db_migrations[v - 1]) != 0) {
+      /* Say which migration broke; SQLite's text alone does not. */
+      char inner[sizeof db->errmsg];
+      snprintf(inner, sizeof inner, "%s", db->errmsg);
+      snprintf(msg, sizeof msg, "migration %d: %.100s", v, inner);
+      db_fail_msg(db, 1, msg);
+      goto fail;
+    }
+    if (db_record_version(db, v) != 0) goto fail;
+  }
+  if (db_exec(db, "COMMIT") != 0) goto fail;
+  return 0;
+
+fail:
+  /* The message is already in db->errmsg; the rollback must not replace
+   * it, so it bypasses db_exec. */
+  if (!sqlite3_get_autocommit(db->conn)) sqlite3_exec(db->conn, "ROLLBACK", NULL, NULL, NULL);
+  return -1;
+}

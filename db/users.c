@@ -1,0 +1,177 @@
+/* users.c -- students, the teacher, and their logins.
+ *
+ * A user is created once (join, or the first teacher login) and looked up
+ * by name or id. A login is the SHA-256 of a session cookie with an expiry;
+ * the cookie itself is never stored. Names compare without regard to case,
+ * as the schema's NOCASE collation decides, so every lookup by name goes
+ * through the column's own collation.
+ */
+#include "db_internal.h"
+
+/* The user columns in the order user_from_row() reads them, starting at
+ * column first: id, name, role, lab_password. */
+static void user_from_row(sqlite3_stmt *st, int first, struct db_user *out) {
+  out->id = sqlite3_column_int64(st, first);
+  /* The schema's CHECKs keep these within the struct's arrays. */
+  db_column_copy(st, first + 1, out->name, sizeof out->name);
+  db_column_copy(st, first + 2, out->role, sizeof out->role);
+  db_column_copy(st, first + 3, out->lab_password, sizeof out->lab_password);
+}
+
+int db_user_create(struct db *db, const char *name, const char *role, const char *lab_password,
+                   const char *rejoin_hash, int64_t *id_out) {
+  sqlite3_stmt *st = db_stmt(db, DB_STMT_USER_CREATE,
+                             "INSERT INTO users(name, role, lab_password, rejoin_hash) "
+                             "VALUES (?1, ?2, ?3, ?4)");
+  int rc;
+
+  if (!st) return -1;
+  if (sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC) != SQLITE_OK ||
+      sqlite3_bind_text(st, 2, role, -1, SQLITE_STATIC) != SQLITE_OK ||
+      sqlite3_bind_text(st, 3, lab_password ? lab_password : "", -1, SQLITE_STATIC) != SQLITE_OK ||
+      (rejoin_hash && sqlite3_bind_text(st, 4, rejoin_hash, -1, SQLITE_STATIC) != SQLITE_OK)) {
+    goto fail;
+  }
+  rc = sqlite3_step(st);
+  if (rc == SQLITE_CONSTRAINT_UNIQUE) {
+    db_fail(db);
+    db_stmt_release(st);
+    return 1;
+  }
+  if (rc != SQLITE_DONE) goto fail;
+  if (id_out) *id_out = sqlite3_last_insert_rowid(db->conn);
+  db_stmt_release(st);
+  return 0;
+
+fail:
+  db_fail(db);
+  db_stmt_release(st);
+  return -1;
+}
+
+int db_user_by_name(struct db *db, const char *name, struct db_user *out, char *rejoin_hash_out,
+                    size_t hashlen) {
+  sqlite3_stmt *st = db_stmt(db, DB_STMT_USER_BY_NAME,
+                             "SELECT id, name, role, lab_password, rejoin_hash "
+                             "FROM users WHERE name = ?1");
+  int rc;
+
+  if (!st) return -1;
+  if (sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC) != SQLITE_OK) goto fail;
+  rc = sqlite3_step(st);
+  if (rc == SQLITE_DONE) {
+    db_stmt_release(st);
+    return 1;
+  }
+  if (rc != SQLITE_ROW) goto fail;
+  user_from_row(st, 0, out);
+  /* A cut-off hash would never match, and the caller would blame the
+   * student's rejoin code. */
+  if (rejoin_hash_out && db_column_copy(st, 4, rejoin_hash_out, hashlen) != 0) {
+    db_stmt_release(st);
+    return db_fail_msg(db, 1, "rejoin hash longer than the caller's buffer");
+  }
+  db_stmt_release(st);
+  return 0;
+
+fail:
+  db_fail(db);
+  db_stmt_release(st);
+  return -1;
+}
+
+int db_user_by_id(struct db *db, int64_t id, struct db_user *out) {
+  sqlite3_stmt *st = db_stmt(db, DB_STMT_USER_BY_ID,
+                             "SELECT id, name, role, lab_password FROM users WHERE id = ?1");
+  int rc;
+
+  if (!st) return -1;
+  if (sqlite3_bind_int64(st, 1, id) != SQLITE_OK) goto fail;
+  rc = sqlite3_step(st);
+  if (rc == SQLITE_DONE) {
+    db_stmt_release(st);
+    return 1;
+  }
+  if (rc != SQLITE_ROW) goto fail;
+  user_from_row(st, 0, out);
+  db_stmt_release(st);
+  return 0;
+
+fail:
+  db_fail(db);
+  db_stmt_release(st);
+  return -1;
+}
+
+int db_login_create(struct db *db, const unsigned char token_hash[32], int64_t user_id,
+                    int64_t expires_unix) {
+  sqlite3_stmt *st = db_stmt(db, DB_STMT_LOGIN_CREATE,
+                             "INSERT INTO logins(token_hash, user_id, expires_at) "
+                             "VALUES (?1, ?2, ?3)");
+
+  if (!st) return -1;
+  if (sqlite3_bind_blob(st, 1, token_hash, 32, SQLITE_STATIC) != SQLITE_OK ||
+      sqlite3_bind_int64(st, 2, user_id) != SQLITE_OK ||
+      sqlite3_bind_int64(st, 3, expires_unix) != SQLITE_OK) {
+    db_fail(db);
+    db_stmt_release(st);
+    return -1;
+  }
+  return db_step_done(db, st);
+}
+
+int db_login_lookup(struct db *db, const unsigned char token_hash[32], int64_t now_unix,
+                    struct db_user *out) {
+  /* An expired row is treated as absent here and removed later by
+   * db_login_purge(), so a lookup never has to write. */
+  sqlite3_stmt *st = db_stmt(db, DB_STMT_LOGIN_LOOKUP,
+                             "SELECT u.id, u.name, u.role, u.lab_password "
+                             "FROM logins l JOIN users u ON u.id = l.user_id "
+                             "WHERE l.token_hash = ?1 AND l.expires_at > ?2");
+  int rc;
+
+  if (!st) return -1;
+  if (sqlite3_bind_blob(st, 1, token_hash, 32, SQLITE_STATIC) != SQLITE_OK ||
+      sqlite3_bind_int64(st, 2, now_unix) != SQLITE_OK) {
+    goto fail;
+  }
+  rc = sqlite3_step(st);
+  if (rc == SQLITE_DONE) {
+    db_stmt_release(st);
+    return 1;
+  }
+  if (rc != SQLITE_ROW) goto fail;
+  user_from_row(st, 0, out);
+  db_stmt_release(st);
+  return 0;
+
+fail:
+  db_fail(db);
+  db_stmt_release(st);
+  return -1;
+}
+
+int db_login_delete(struct db *db, const unsigned char token_hash[32]) {
+  sqlite3_stmt *st = db_stmt(db, DB_STMT_LOGIN_DELETE, "DELETE FROM logins WHERE token_hash = ?1");
+
+  if (!st) return -1;
+  if (sqlite3_bind_blob(st, 1, token_hash, 32, SQLITE_STATIC) != SQLITE_OK) {
+    db_fail(db);
+    db_stmt_release(st);
+    return -1;
+  }
+  return db_step_done(db, st);
+}
+
+int db_login_purge(struct db *db, int64_t now_unix) {
+  sqlite3_stmt *st = db_stmt(db, DB_STMT_LOGIN_PURGE, "DELETE FROM logins WHERE expires_at <= ?1");
+
+  if (!st) return -1;
+  if (sqlite3_bind_int64(st, 1, now_unix) != SQLITE_OK) {
+    db_fail(db);
+    db_stmt_release(st);
+    return -1;
+  }
+  if (db_step_done(db, st) != 0) return -1;
+  return sqlite3_changes(db->conn);
+}

@@ -1,0 +1,45 @@
+/* app.h -- the state of one running portlab, shared by the loop-thread modules.
+ *
+ * Everything here is touched only from the lws service thread, except where
+ * a field says otherwise. There is exactly one struct app per process.
+ */
+#ifndef PORTLAB_APP_H
+#define PORTLAB_APP_H
+
+#include <stdint.h>
+
+#include "config.h"
+
+struct db;
+struct policy;
+struct recorder;
+struct resolver;
+struct relay;
+struct lws_context;
+struct lws_vhost;
+
+enum app_phase { APP_RUNNING = 0, APP_DRAINING, APP_DONE };
+
+struct app {
+  struct config cfg;
+  struct db *db;
+  struct policy *policy;
+  struct recorder *recorder; /* NULL with --no-record */
+  struct resolver *resolver;
+  struct lws_context *ctx;
+  struct lws_vhost *portal_vhost;
+  struct lws_vhost *client_vhost; /* outbound relay sockets; does not listen */
+  struct relay *relays;           /* every live relay session */
+  unsigned relay_count;
+  uint64_t next_relay_key;
+  enum app_phase phase;
+  int64_t drain_deadline_us;
+  int login_failures; /* teacher logins failed in the current minute */
+  int64_t login_window_us;
+};
+
+/* Microseconds: wall clock for stored times, monotonic for intervals. */
+int64_t app_now_us(void);
+int64_t app_mono_us(void);
+
+#endif

@@ -1,0 +1,427 @@
+/* config.c -- the command line and its PORTLAB_* environment twins.
+ *
+ * Every flag is one row of a table: its name, whether it repeats, and a
+ * setter that validates the text and stores it. The environment is read
+ * first and the command line second, so flags win. A repeatable flag given
+ * on the command line replaces the environment's list instead of adding
+ * to it; in the environment its values are separated by white space.
+ * Validation here is syntactic and about ranges; policy rules are checked
+ * by the policy module when main builds it, with the same exit status.
+ */
+#include "config.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "portlab_limits.h"
+#include "log.h"
+
+typedef int (*config_setter)(struct config *cfg, const char *value, char *why, size_t whylen);
+
+struct config_flag {
+  const char *name; /* without the leading dashes */
+  int takes_value;
+  int repeats;
+  config_setter set;
+  const char *help_arg;
+  const char *help;
+};
+
+static int parse_int(const char *s, long lo, long hi, int *out) {
+  char *end;
+  errno = 0;
+  long v = strtol(s, &end, 10);
+  if (errno || end == s || *end || v < lo || v > hi) return -1;
+  *out = (int)v;
+  return 0;
+}
+
+static int is_numeric_addr(const char *s) {
+  unsigned char tmp[16];
+  return inet_pton(AF_INET, s, tmp) == 1 || inet_pton(AF_INET6, s, tmp) == 1;
+}
+
+int config_parse_hostport(const char *s, char *addr, size_t addrlen, int *port) {
+  const char *colon;
+  size_t alen;
+  if (s[0] == '[') {
+    const char *close = strchr(s, ']');
+    if (!close || close[1] != ':') return -1;
+    alen = (size_t)(close - s - 1);
+    s++;
+    colon = close + 1;
+  } else {
+    colon = strrchr(s, ':');
+    if (!colon || memchr(s, ':', (size_t)(colon - s))) return -1; /* v6 needs brackets */
+    alen = (size_t)(colon - s);
+  }
+  if (alen == 0 || alen >= addrlen) return -1;
+  memcpy(addr, s, alen);
+  addr[alen] = '\0';
+  if (!is_numeric_addr(addr)) return -1;
+  return parse_int(colon + 1, 1, 65535, port);
+}
+
+static int read_secret_file(const char *path, char *out, size_t outlen, char *why, size_t whylen) {
+  FILE *f = fopen(path, "r");
+  if (!f) {
+    snprintf(why, whylen, "cannot read '%s': %s", path, strerror(errno));
+    return -1;
+  }
+  if (!fgets(out, (int)outlen, f)) out[0] = '\0';
+  fclose(f);
+  out[strcspn(out, "\r\n")] = '\0';
+  if (!out[0]) {
+    snprintf(why, whylen, "'%s' holds no password on its first line", path);
+    return -1;
+  }
+  return 0;
+}
+
+static int set_listen(struct config *cfg, const char *v, char *why, size_t whylen) {
+  if (config_parse_hostport(v, cfg->listen_addr, sizeof cfg->listen_addr, &cfg->listen_port)) {
+    snprintf(why, whylen, "'%s' is not ADDR:PORT with a numeric address (e.g. 0.0.0.0:8080)", v);
+    return -1;
+  }
+  return 0;
+}
+
+static int set_db(struct config *cfg, const char *v, char *why, size_t whylen) {
+  if (!v[0] || strlen(v) >= sizeof cfg->db_path) {
+    snprintf(why, whylen, "path is empty or too long");
+    return -1;
+  }
+  strcpy(cfg->db_path, v);
+  return 0;
+}
+
+static int set_lab_bind(struct config *cfg, const char *v, char *why, size_t whylen) {
+  if (strlen(v) >= sizeof cfg->lab_bind || !is_numeric_addr(v)) {
+    snprintf(why, whylen, "'%s' is not a numeric IPv4 or IPv6 address", v);
+    return -1;
+  }
+  strcpy(cfg->lab_bind, v);
+  return 0;
+}
+
+static int set_lab_port_base(struct config *cfg, const char *v, char *why, size_t whylen) {
+  if (parse_int(v, 0, 65535 - 143, &cfg->lab_port_base)) {
+    snprintf(why, whylen, "'%s' is not a number from 0 to %d", v, 65535 - 143);
+    return -1;
+  }
+  return 0;
+}
+
+static int set_pasv(struct config *cfg, const char *v, char *why, size_t whylen) {
+  char lo[16], hi[16];
+  const char *dash = strchr(v, '-');
+  size_t n = dash ? (size_t)(dash - v) : 0;
+  if (!dash || n == 0 || n >= sizeof lo || strlen(dash + 1) >= sizeof hi) goto bad;
+  memcpy(lo, v, n);
+  lo[n] = '\0';
+  strcpy(hi, dash + 1);
+  if (parse_int(lo, 1024, 65535, &cfg->pasv_lo) || parse_int(hi, 1024, 65535, &cfg->pasv_hi) ||
+      cfg->pasv_lo > cfg->pasv_hi || cfg->pasv_hi - cfg->pasv_lo >= 1000)
+    goto bad;
+  return 0;
+bad:
+  snprintf(why, whylen, "'%s' is not LO-HI with 1024 <= LO <= HI <= 65535 and at most 1000 ports",
+           v);
+  return -1;
+}
+
+static int set_allow(struct config *cfg, const char *v, char *why, size_t whylen) {
+  if (cfg->n_allow == CONFIG_MAX_RULES) {
+    snprintf(why, whylen, "more than %d rules", CONFIG_MAX_RULES);
+    return -1;
+  }
+  cfg->allow[cfg->n_allow++] = v;
+  return 0;
+}
+
+static int set_teacher_password_file(struct config *cfg, const char *v, char *why, size_t whylen) {
+  return read_secret_file(v, cfg->teacher_password, sizeof cfg->teacher_password, why, whylen);
+}
+
+static int set_teacher_password(struct config *cfg, const char *v, char *why, size_t whylen) {
+  if (!v[0] || strlen(v) >= sizeof cfg->teacher_password) {
+    snprintf(why, whylen, "must be 1 to %zu characters", sizeof cfg->teacher_password - 1);
+    return -1;
+  }
+  strcpy(cfg->teacher_password, v);
+  return 0;
+}
+
+static int set_class_code(struct config *cfg, const char *v, char *why, size_t whylen) {
+  if (!v[0] || strlen(v) >= sizeof cfg->class_code) {
+    snprintf(why, whylen, "must be 1 to %zu characters", sizeof cfg->class_code - 1);
+    return -1;
+  }
+  strcpy(cfg->class_code, v);
+  return 0;
+}
+
+static int set_public_origin(struct config *cfg, const char *v, char *why, size_t whylen) {
+  const char *rest = NULL;
+  if (strncmp(v, "http://", 7) == 0) rest = v + 7;
+  if (strncmp(v, "https://", 8) == 0) rest = v + 8;
+  if (!rest || !rest[0] || strpbrk(rest, "/?#@ ") != NULL) {
+    snprintf(why, whylen, "'%s' is not an origin like https://lab.example.org", v);
+    return -1;
+  }
+  if (cfg->n_public_origin == CONFIG_MAX_ORIGINS) {
+    snprintf(why, whylen, "more than %d origins", CONFIG_MAX_ORIGINS);
+    return -1;
+  }
+  cfg->public_origin[cfg->n_public_origin++] = v;
+  return 0;
+}
+
+static int set_lessons(struct config *cfg, const char *v, char *why, size_t whylen) {
+  if (!v[0] || strlen(v) >= sizeof cfg->lessons_dir) {
+    snprintf(why, whylen, "path is empty or too long");
+    return -1;
+  }
+  strcpy(cfg->lessons_dir, v);
+  return 0;
+}
+
+static int set_log_level(struct config *cfg, const char *v, char *why, size_t whylen) {
+  cfg->log_level = log_level_parse(v);
+  if (cfg->log_level < 0) {
+    snprintf(why, whylen, "'%s' is not one of error, warn, info, debug", v);
+    return -1;
+  }
+  return 0;
+}
+
+static int set_seconds(int *out, const char *v, int hi, char *why, size_t whylen) {
+  if (parse_int(v, 1, hi, out)) {
+    snprintf(why, whylen, "'%s' is not a number of seconds from 1 to %d", v, hi);
+    return -1;
+  }
+  return 0;
+}
+
+static int set_connect_timeout(struct config *cfg, const char *v, char *why, size_t whylen) {
+  return set_seconds(&cfg->connect_timeout, v, 300, why, whylen);
+}
+
+static int set_idle_timeout(struct config *cfg, const char *v, char *why, size_t whylen) {
+  return set_seconds(&cfg->idle_timeout, v, 7 * 86400, why, whylen);
+}
+
+static int set_session_timeout(struct config *cfg, const char *v, char *why, size_t whylen) {
+  return set_seconds(&cfg->session_timeout, v, 7 * 86400, why, whylen);
+}
+
+static int set_user_sessions(struct config *cfg, const char *v, char *why, size_t whylen) {
+  if (parse_int(v, 1, 64, &cfg->user_sessions)) {
+    snprintf(why, whylen, "'%s' is not a number from 1 to 64", v);
+    return -1;
+  }
+  return 0;
+}
+
+static int set_no_record(struct config *cfg, const char *v, char *why, size_t whylen) {
+  cfg->no_record = 1;
+  return 0;
+}
+
+static const struct config_flag flags[] = {
+    {"listen", 1, 0, set_listen, "ADDR:PORT", "portal address (default 127.0.0.1:8080)"},
+    {"db", 1, 0, set_db, "PATH", "SQLite database (default ./portlab.db)"},
+    {"lab-bind", 1, 0, set_lab_bind, "ADDR", "address of the built-in lab servers (127.0.0.1)"},
+    {"lab-port-base", 1, 0, set_lab_port_base, "N",
+     "lab port = N + well-known port (10000; 0 = the real ports)"},
+    {"ftp-pasv-ports", 1, 0, set_pasv, "LO-HI", "FTP passive data ports (30000-30099)"},
+    {"allow", 1, 1, set_allow, "RULE",
+     "real target CIDR[:PORTS] or HOSTNAME[:PORTS]; repeatable"},
+    {"teacher-password-file", 1, 0, set_teacher_password_file, "FILE",
+     "teacher password on the file's first line"},
+    {"teacher-password", 1, 0, set_teacher_password, NULL, NULL}, /* environment only */
+    {"class-code", 1, 0, set_class_code, "CODE", "students need this code to join"},
+    {"public-origin", 1, 1, set_public_origin, "URL",
+     "accepted browser Origin (behind a proxy); repeatable"},
+    {"lessons", 1, 0, set_lessons, "DIR", "read lessons from DIR instead of the embedded ones"},
+    {"log-level", 1, 0, set_log_level, "LEVEL", "error, warn, info (default) or debug"},
+    {"connect-timeout", 1, 0, set_connect_timeout, "SECS", "relay DNS + connect timeout (10)"},
+    {"idle-timeout", 1, 0, set_idle_timeout, "SECS", "close a silent relay session (900)"},
+    {"session-timeout", 1, 0, set_session_timeout, "SECS", "absolute relay session limit (14400)"},
+    {"user-sessions", 1, 0, set_user_sessions, "N", "open relay sessions per user (4)"},
+    {"no-record", 0, 0, set_no_record, NULL, "do not record transcripts (benchmarks only)"},
+};
+#define N_FLAGS (sizeof flags / sizeof flags[0])
+
+static void print_help(void) {
+  printf(
+      "Usage: portlab [OPTION]...\n"
+      "A browser lab for plaintext network protocols: a web portal, a recorded\n"
+      "WebSocket-to-TCP relay and built-in FTP, Telnet, SMTP, HTTP, POP3 and IMAP servers.\n\n");
+  for (size_t i = 0; i < N_FLAGS; i++) {
+    if (!flags[i].help) continue;
+    char left[64];
+    snprintf(left, sizeof left, "--%s%s%s", flags[i].name, flags[i].help_arg ? " " : "",
+             flags[i].help_arg ? flags[i].help_arg : "");
+    printf("  %-30s %s\n", left, flags[i].help);
+  }
+  printf(
+      "  %-30s %s\n  %-30s %s\n\n"
+      "Every flag has an environment twin: --lab-port-base is PORTLAB_LAB_PORT_BASE;\n"
+      "repeatable flags take a space-separated list there. Flags win over the environment.\n"
+      "PORTLAB_TEACHER_PASSWORD sets the teacher password when no file is given.\n",
+      "--help", "show this help", "--version", "show the version");
+}
+
+static void env_name(const char *flag, char *out, size_t outlen) {
+  size_t j = (size_t)snprintf(out, outlen, "PORTLAB_");
+  for (const char *p = flag; *p && j + 1 < outlen; p++)
+    out[j++] = *p == '-' ? '_' : (char)(*p >= 'a' && *p <= 'z' ? *p - 32 : *p);
+  out[j] = '\0';
+}
+
+static void set_defaults(struct config *cfg) {
+  memset(cfg, 0, sizeof *cfg);
+  strcpy(cfg->listen_addr, "127.0.0.1");
+  cfg->listen_port = 8080;
+  strcpy(cfg->db_path, "./portlab.db");
+  strcpy(cfg->lab_bind, "127.0.0.1");
+  cfg->lab_port_base = 10000;
+  cfg->pasv_lo = 30000;
+  cfg->pasv_hi = 30099;
+  cfg->log_level = LOG_INFO;
+  cfg->connect_timeout = LIM_RELAY_CONNECT_SECS;
+  cfg->idle_timeout = LIM_RELAY_IDLE_SECS;
+  cfg->session_timeout = LIM_RELAY_SESSION_SECS;
+  cfg->user_sessions = LIM_RELAY_SESSIONS_PER_USER;
+}
+
+/* Applies one environment variable. List values are split in place in an
+ * owned copy that lives as long as cfg. */
+static int apply_env(struct config *cfg, const struct config_flag *f, char *err, size_t errlen) {
+  char name[64], why[256];
+  env_name(f->name, name, sizeof name);
+  const char *v = getenv(name);
+  if (!v) return 0;
+  if (!f->takes_value) {
+    if (strcmp(v, "1") != 0 && strcmp(v, "true") != 0) return 0;
+    return f->set(cfg, v, why, sizeof why);
+  }
+  if (!f->repeats) {
+    if (f->set(cfg, v, why, sizeof why) == 0) return 0;
+    snprintf(err, errlen, "%s: %s", name, why);
+    return -1;
+  }
+  size_t slot = 0;
+  while (slot < 3 && cfg->env_copy[slot]) slot++;
+  if (slot == 3 || !(cfg->env_copy[slot] = strdup(v))) {
+    snprintf(err, errlen, "%s: out of memory", name);
+    return -1;
+  }
+  char *save = NULL;
+  for (char *tok = strtok_r(cfg->env_copy[slot], " \t\n", &save); tok;
+       tok = strtok_r(NULL, " \t\n", &save)) {
+    if (f->set(cfg, tok, why, sizeof why)) {
+      snprintf(err, errlen, "%s: %s", name, why);
+      return -1;
+    }
+  }
+  return 0;
+}
+
+static int check_ports(const struct config *cfg, char *err, size_t errlen) {
+  static const int wk[] = {21, 23, 25, 80, 110, 143};
+  for (size_t i = 0; i < sizeof wk / sizeof wk[0]; i++) {
+    int port = cfg->lab_port_base + wk[i];
+    if (port >= cfg->pasv_lo && port <= cfg->pasv_hi) {
+      snprintf(err, errlen, "--ftp-pasv-ports: range %d-%d contains lab port %d", cfg->pasv_lo,
+               cfg->pasv_hi, port);
+      return -1;
+    }
+    if (port == cfg->listen_port) {
+      snprintf(err, errlen, "--listen: port %d is also lab port %d (--lab-port-base %d)", port,
+               wk[i], cfg->lab_port_base);
+      return -1;
+    }
+  }
+  if (cfg->listen_port >= cfg->pasv_lo && cfg->listen_port <= cfg->pasv_hi) {
+    snprintf(err, errlen, "--listen: port %d is inside --ftp-pasv-ports", cfg->listen_port);
+    return -1;
+  }
+  return 0;
+}
+
+enum config_result config_parse(struct config *cfg, int argc, char **argv, char *err,
+                                size_t errlen) {
+  set_defaults(cfg);
+  int seen_repeat[N_FLAGS] = {0};
+  for (size_t i = 0; i < N_FLAGS; i++)
+    if (apply_env(cfg, &flags[i], err, errlen)) return CONFIG_ERROR;
+
+  for (int a = 1; a < argc; a++) {
+    const char *arg = argv[a];
+    if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
+      print_help();
+      return CONFIG_EXIT_OK;
+    }
+    if (strcmp(arg, "--version") == 0) {
+      printf("portlab %s\n", PORTLAB_VERSION);
+      return CONFIG_EXIT_OK;
+    }
+    if (strncmp(arg, "--", 2) != 0) {
+      snprintf(err, errlen, "%s: unexpected argument (see --help)", arg);
+      return CONFIG_ERROR;
+    }
+    const char *name = arg + 2, *value = NULL;
+    const char *eq = strchr(name, '=');
+    size_t namelen = eq ? (size_t)(eq - name) : strlen(name);
+    const struct config_flag *f = NULL;
+    size_t fi;
+    for (fi = 0; fi < N_FLAGS; fi++) {
+      if (flags[fi].help && strlen(flags[fi].name) == namelen &&
+          strncmp(flags[fi].name, name, namelen) == 0) {
+        f = &flags[fi];
+        break;
+      }
+    }
+    if (!f) {
+      snprintf(err, errlen, "--%.*s: unknown option (see --help)", (int)namelen, name);
+      return CONFIG_ERROR;
+    }
+    if (f->takes_value) {
+      if (eq) {
+        value = eq + 1;
+      } else if (a + 1 < argc) {
+        value = argv[++a];
+      } else {
+        snprintf(err, errlen, "--%s: needs a value", f->name);
+        return CONFIG_ERROR;
+      }
+    } else if (eq) {
+      snprintf(err, errlen, "--%s: takes no value", f->name);
+      return CONFIG_ERROR;
+    }
+    if (f->repeats && !seen_repeat[fi]) { /* the command line replaces the environment's list */
+      seen_repeat[fi] = 1;
+      if (f->set == set_allow) cfg->n_allow = 0;
+      if (f->set == set_public_origin) cfg->n_public_origin = 0;
+    }
+    char why[256];
+    if (f->set(cfg, value ? value : "", why, sizeof why)) {
+      snprintf(err, errlen, "--%s: %s", f->name, why);
+      return CONFIG_ERROR;
+    }
+  }
+  if (check_ports(cfg, err, errlen)) return CONFIG_ERROR;
+  return CONFIG_OK;
+}
+
+void config_free(struct config *cfg) {
+  for (int i = 0; i < 3; i++) {
+    free(cfg->env_copy[i]);
+    cfg->env_copy[i] = NULL;
+  }
+}

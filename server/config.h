@@ -1,0 +1,43 @@
+/* config.h -- the command line and its PORTLAB_* environment twins. */
+#ifndef PORTLAB_CONFIG_H
+#define PORTLAB_CONFIG_H
+
+#include <stddef.h>
+
+#define CONFIG_MAX_RULES 64
+#define CONFIG_MAX_ORIGINS 16
+
+struct config {
+  char listen_addr[64]; /* numeric, no brackets */
+  int listen_port;
+  char db_path[1024];
+  char lab_bind[64]; /* numeric */
+  int lab_port_base;
+  int pasv_lo, pasv_hi;
+  const char *allow[CONFIG_MAX_RULES]; /* point into argv or env_copy */
+  size_t n_allow;
+  char teacher_password[256]; /* from the file or the environment; "" = none */
+  char class_code[256];       /* "" = none */
+  const char *public_origin[CONFIG_MAX_ORIGINS];
+  size_t n_public_origin;
+  char lessons_dir[1024]; /* "" = embedded */
+  int log_level;
+  int connect_timeout, idle_timeout, session_timeout; /* seconds */
+  int user_sessions;
+  int no_record;
+  char *env_copy[3]; /* owned copies of list-valued environment variables */
+};
+
+enum config_result { CONFIG_OK = 0, CONFIG_EXIT_OK, CONFIG_ERROR };
+
+/* Fills cfg from defaults, then the environment, then argv. On
+ * CONFIG_ERROR writes one line naming the flag into err. CONFIG_EXIT_OK
+ * means --help or --version was printed to stdout. */
+enum config_result config_parse(struct config *cfg, int argc, char **argv, char *err,
+                                size_t errlen);
+void config_free(struct config *cfg);
+/* Splits "ADDR:PORT" or "[V6]:PORT" into a numeric address and a port.
+ * 0 or -1. */
+int config_parse_hostport(const char *s, char *addr, size_t addrlen, int *port);
+
+#endif

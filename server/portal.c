@@ -1,0 +1,360 @@
+/* portal.c -- the one listening port: embedded web assets, REST API and /ws.
+ *
+ * One lws vhost serves everything on one origin. Its first protocol is
+ * plain HTTP (assets and the REST API); the second is portlab.v1, the relay's
+ * WebSocket. A WebSocket upgrade that names no subprotocol lands on the
+ * first protocol, which refuses it. Outbound relay sockets live on a
+ * second vhost that does not listen, so a browser cannot pick their
+ * protocol by name.
+ *
+ * Every request must carry an acceptable Host (DNS rebinding); POSTs must
+ * carry an acceptable Origin when they carry one at all, and JSON. Bodies
+ * are collected up to LIM_JSON_BODY_BYTES; the answer is written only after
+ * the body is consumed so keep-alive stays in step.
+ */
+#include "portal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api.h"
+#include "app.h"
+#include "assets.h"
+#include "auth.h"
+#include "portlab_limits.h"
+#include "log.h"
+#include "relay.h"
+
+#define CSP                                                                                   \
+  "default-src 'self'; connect-src 'self'; img-src 'self' data:; style-src 'self'; "        \
+  "script-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; "         \
+  "form-action 'self'"
+
+struct http_conn {
+  enum api_method method;
+  int is_head;
+  char path[256];
+  char arg_format[16], arg_user[48];
+  char *cookie, *content_type;
+  char *body;
+  size_t body_len;
+  int body_too_large;
+  /* the response body being written */
+  const unsigned char *out;
+  size_t out_len, out_off;
+  char *out_owned; /* freed when written */
+};
+
+static void conn_reset(struct http_conn *c) {
+  free(c->cookie);
+  free(c->content_type);
+  free(c->body);
+  free(c->out_owned);
+  memset(c, 0, sizeof *c);
+}
+
+/* A header as a malloc'd string, or NULL when absent. */
+static char *header_dup(struct lws *wsi, enum lws_token_indexes token) {
+  int n = lws_hdr_total_length(wsi, token);
+  if (n <= 0) return NULL;
+  char *s = malloc((size_t)n + 1);
+  if (s && lws_hdr_copy(wsi, s, n + 1, token) < 0) s[0] = '\0';
+  return s;
+}
+
+static int add_header(struct lws *wsi, const char *name, const char *value, unsigned char **p,
+                      unsigned char *end) {
+  return lws_add_http_header_by_name(wsi, (const unsigned char *)name,
+                                     (const unsigned char *)value, (int)strlen(value), p, end);
+}
+
+/* Writes the status line and headers; the body (if any) follows from
+ * HTTP_WRITEABLE. owned bodies are freed once written. */
+static int respond(struct lws *wsi, struct http_conn *c, int status, const char *type,
+                   const unsigned char *body, size_t len, char *owned, const char *const *extra) {
+  unsigned char headers[LWS_PRE + 2048], *start = headers + LWS_PRE, *p = start,
+                                           *end = headers + sizeof headers - 1;
+  c->out = body;
+  c->out_len = len;
+  c->out_off = 0;
+  c->out_owned = owned;
+  if (lws_add_http_common_headers(wsi, (unsigned)status, type, len, &p, end) ||
+      add_header(wsi, "x-content-type-options:", "nosniff", &p, end) ||
+      add_header(wsi, "referrer-policy:", "no-referrer", &p, end) ||
+      add_header(wsi, "x-frame-options:", "DENY", &p, end) ||
+      add_header(wsi, "content-security-policy:", CSP, &p, end))
+    return -1;
+  for (size_t i = 0; extra && extra[i]; i += 2)
+    if (add_header(wsi, extra[i], extra[i + 1], &p, end)) return -1;
+  if (lws_finalize_write_http_header(wsi, start, &p, end)) return -1;
+  if (len && !c->is_head) {
+    lws_callback_on_writable(wsi);
+    return 0;
+  }
+  free(c->out_owned);
+  c->out_owned = NULL;
+  return lws_http_transaction_completed(wsi) ? -1 : 0;
+}
+
+static int respond_api(struct lws *wsi, struct http_conn *c, struct api_response *resp) {
+  const char *extra[8];
+  size_t n = 0;
+  extra[n++] = "cache-control:";
+  extra[n++] = "no-store";
+  if (resp->set_cookie[0]) {
+    extra[n++] = "set-cookie:";
+    extra[n++] = resp->set_cookie;
+  }
+  if (resp->content_disposition[0]) {
+    extra[n++] = "content-disposition:";
+    extra[n++] = resp->content_disposition;
+  }
+  extra[n] = NULL;
+  return respond(wsi, c, resp->status, resp->content_type ? resp->content_type : "text/plain",
+                 (const unsigned char *)resp->body, resp->body_len, resp->body, extra);
+}
+
+static int respond_error(struct lws *wsi, struct http_conn *c, int status, const char *code,
+                         const char *message) {
+  struct api_response resp;
+  memset(&resp, 0, sizeof resp);
+  api_error(&resp, status, code, message);
+  return respond_api(wsi, c, &resp);
+}
+
+static int serve_api(struct lws *wsi, struct http_conn *c) {
+  struct app *app = lws_context_user(lws_get_context(wsi));
+  struct api_request req = {
+      .method = c->method,
+      .path = c->path,
+      .arg_format = c->arg_format[0] ? c->arg_format : NULL,
+      .arg_user = c->arg_user[0] ? c->arg_user : NULL,
+      .cookie = c->cookie,
+      .content_type = c->content_type,
+      .body = c->body,
+      .body_len = c->body_len,
+      .body_too_large = c->body_too_large,
+  };
+  struct api_response resp;
+  api_handle(app, &req, &resp);
+  return respond_api(wsi, c, &resp);
+}
+
+static int serve_asset(struct lws *wsi, struct http_conn *c) {
+  const struct asset *a = assets_find(c->path);
+  if (!a) {
+    static const char missing[] = "404 not found\n";
+    return respond(wsi, c, 404, "text/plain; charset=utf-8", (const unsigned char *)missing,
+                   sizeof missing - 1, NULL, NULL);
+  }
+  char inm[128] = "", accept[256] = "";
+  lws_hdr_copy(wsi, inm, sizeof inm, WSI_TOKEN_HTTP_IF_NONE_MATCH);
+  lws_hdr_copy(wsi, accept, sizeof accept, WSI_TOKEN_HTTP_ACCEPT_ENCODING);
+  const char *extra[] = {"etag:", a->etag, "cache-control:", "no-cache", "vary:",
+                         "Accept-Encoding", NULL, NULL, NULL};
+  if (inm[0] && strcmp(inm, a->etag) == 0) return respond(wsi, c, 304, a->mime, NULL, 0, NULL, extra);
+  if (strstr(accept, "gzip")) {
+    extra[6] = "content-encoding:";
+    extra[7] = "gzip";
+    return respond(wsi, c, 200, a->mime, a->gz, a->gz_len, NULL, extra);
+  }
+  return respond(wsi, c, 200, a->mime, a->raw, a->raw_len, NULL, extra);
+}
+
+static void copy_arg(struct lws *wsi, const char *name, char *out, size_t outlen) {
+  /* lws wants the "name=" form and a buffer that holds "name=value". */
+  char tmp[128];
+  const char *value = lws_get_urlarg_by_name(wsi, name, tmp, sizeof tmp);
+  snprintf(out, outlen, "%s", value ? value : "");
+}
+
+/* LWS_CALLBACK_HTTP: a request's headers are in. */
+static int http_request(struct lws *wsi, struct http_conn *c) {
+  struct app *app = lws_context_user(lws_get_context(wsi));
+  char *uri = NULL, host[256] = "", origin[256] = "", clen[24] = "";
+  int uri_len = 0;
+  conn_reset(c);
+  int m = lws_http_get_uri_and_method(wsi, &uri, &uri_len);
+  c->method = m == LWSHUMETH_GET || m == LWSHUMETH_HEAD ? API_GET
+              : m == LWSHUMETH_POST                     ? API_POST
+                                                        : API_OTHER;
+  c->is_head = m == LWSHUMETH_HEAD;
+  if (m < 0 || !uri || uri_len <= 0 || (size_t)uri_len >= sizeof c->path)
+    return respond_error(wsi, c, 400, "bad_request", "bad request line");
+  memcpy(c->path, uri, (size_t)uri_len);
+  c->path[uri_len] = '\0';
+
+  if (lws_hdr_copy(wsi, host, sizeof host, WSI_TOKEN_HOST) <= 0 ||
+      !auth_host_ok(host, app->cfg.public_origin, app->cfg.n_public_origin)) {
+    log_warn("refused %s: Host '%s' is not accepted", c->path, host);
+    return respond_error(wsi, c, 403, "bad_host",
+                         "this Host is not accepted; use the address the teacher gave you");
+  }
+  if (app->phase != APP_RUNNING)
+    return respond_error(wsi, c, 503, "shutting_down", "portlab is shutting down");
+
+  if (strncmp(c->path, "/api/", 5) != 0) {
+    if (c->method != API_GET)
+      return respond_error(wsi, c, 405, "method_not_allowed", "only GET is allowed here");
+    return serve_asset(wsi, c);
+  }
+  copy_arg(wsi, "format=", c->arg_format, sizeof c->arg_format);
+  copy_arg(wsi, "user=", c->arg_user, sizeof c->arg_user);
+  c->cookie = header_dup(wsi, WSI_TOKEN_HTTP_COOKIE);
+  c->content_type = header_dup(wsi, WSI_TOKEN_HTTP_CONTENT_TYPE);
+  if (c->method != API_POST) return serve_api(wsi, c);
+
+  if (lws_hdr_copy(wsi, origin, sizeof origin, WSI_TOKEN_ORIGIN) > 0 &&
+      !auth_origin_ok(origin, host, app->cfg.public_origin, app->cfg.n_public_origin)) {
+    log_warn("refused POST %s: Origin '%s'", c->path, origin);
+    c->body_too_large = 1; /* swallow the body, answer at completion */
+    return respond_error(wsi, c, 403, "bad_origin", "requests from this Origin are refused");
+  }
+  if (lws_hdr_copy(wsi, clen, sizeof clen, WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0 &&
+      strtoull(clen, NULL, 10) > LIM_JSON_BODY_BYTES) {
+    c->body_too_large = 1;
+    /* The body is never read: answer now and close rather than drain it. */
+    struct api_response resp;
+    memset(&resp, 0, sizeof resp);
+    api_error(&resp, 413, "payload_too_large", "request body is larger than 8192 bytes");
+    respond_api(wsi, c, &resp);
+    return 0;
+  }
+  if (!lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH) &&
+      !lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING))
+    return serve_api(wsi, c); /* no body at all */
+  return 0; /* wait for HTTP_BODY ... HTTP_BODY_COMPLETION */
+}
+
+static int http_body(struct http_conn *c, const void *in, size_t len) {
+  if (c->body_too_large) return 0;
+  if (c->body_len + len > LIM_JSON_BODY_BYTES) {
+    c->body_too_large = 1;
+    return 0;
+  }
+  char *grown = realloc(c->body, c->body_len + len + 1);
+  if (!grown) return -1;
+  c->body = grown;
+  memcpy(c->body + c->body_len, in, len);
+  c->body_len += len;
+  return 0;
+}
+
+static int http_writeable(struct lws *wsi, struct http_conn *c) {
+  unsigned char chunk[LWS_PRE + 16384];
+  if (!c->out) return 0;
+  size_t n = c->out_len - c->out_off;
+  if (n > sizeof chunk - LWS_PRE) n = sizeof chunk - LWS_PRE;
+  memcpy(chunk + LWS_PRE, c->out + c->out_off, n);
+  c->out_off += n;
+  int last = c->out_off == c->out_len;
+  if (lws_write(wsi, chunk + LWS_PRE, n, last ? LWS_WRITE_HTTP_FINAL : LWS_WRITE_HTTP) < (int)n)
+    return -1;
+  if (!last) {
+    lws_callback_on_writable(wsi);
+    return 0;
+  }
+  free(c->out_owned);
+  c->out_owned = NULL;
+  c->out = NULL;
+  return lws_http_transaction_completed(wsi) ? -1 : 0;
+}
+
+static int http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+                         size_t len) {
+  struct http_conn *c = user;
+  switch (reason) {
+    case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
+      log_warn("websocket refused: no %s subprotocol", RELAY_WS_PROTOCOL);
+      return 1;
+    case LWS_CALLBACK_HTTP:
+      return http_request(wsi, c);
+    case LWS_CALLBACK_HTTP_BODY:
+      return http_body(c, in, len);
+    case LWS_CALLBACK_HTTP_BODY_COMPLETION:
+      if (c->out) return 0; /* already answered (refused Origin) */
+      return serve_api(wsi, c);
+    case LWS_CALLBACK_HTTP_WRITEABLE:
+      return http_writeable(wsi, c);
+    case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
+    case LWS_CALLBACK_CLOSED_HTTP:
+      if (c) conn_reset(c);
+      return 0;
+    default:
+      break;
+  }
+  return lws_callback_http_dummy(wsi, reason, user, in, len);
+}
+
+static struct lws_protocols portal_protocols[] = {
+    {"http", http_callback, sizeof(struct http_conn), 0, 0, NULL, 0},
+    {RELAY_WS_PROTOCOL, relay_ws_callback, 0 /* set at start */, 4096, 0, NULL, 0},
+    {NULL, NULL, 0, 0, 0, NULL, 0}};
+
+static const struct lws_protocols client_protocols[] = {
+    {RELAY_TCP_PROTOCOL, relay_tcp_callback, 0, 0, 0, NULL, 0}, {NULL, NULL, 0, 0, 0, NULL, 0}};
+
+static const lws_retry_bo_t ws_keepalive = {
+    .secs_since_valid_ping = LIM_WS_PING_SECS,
+    .secs_since_valid_hangup = LIM_WS_HANGUP_SECS,
+};
+
+static void lws_log_bridge(int level, const char *line) {
+  size_t n = strlen(line);
+  while (n && line[n - 1] == '\n') n--;
+  log_msg(level == LLL_ERR ? LOG_ERROR : level == LLL_WARN ? LOG_WARN : LOG_DEBUG, "lws: %.*s",
+          (int)n, line);
+}
+
+int portal_start(struct app *app, char *err, size_t errlen) {
+  lws_set_log_level(LLL_ERR | LLL_WARN | (app->cfg.log_level >= LOG_DEBUG ? LLL_NOTICE : 0),
+                    lws_log_bridge);
+  portal_protocols[1].per_session_data_size = relay_ws_pss_size();
+
+  struct lws_context_creation_info info;
+  memset(&info, 0, sizeof info);
+  info.options = LWS_SERVER_OPTION_EXPLICIT_VHOSTS;
+  info.max_http_header_data = LIM_HTTP_HEADER_BYTES;
+  info.user = app;
+  info.port = CONTEXT_PORT_NO_LISTEN;
+  app->ctx = lws_create_context(&info);
+  if (!app->ctx) {
+    snprintf(err, errlen, "cannot create the libwebsockets context");
+    return -1;
+  }
+
+  memset(&info, 0, sizeof info);
+  info.vhost_name = "portal";
+  info.port = app->cfg.listen_port;
+  info.iface = strcmp(app->cfg.listen_addr, "0.0.0.0") == 0 || strcmp(app->cfg.listen_addr, "::") == 0
+                   ? NULL
+                   : app->cfg.listen_addr;
+  info.protocols = portal_protocols;
+  info.retry_and_idle_policy = &ws_keepalive;
+  info.options = LWS_SERVER_OPTION_VALIDATE_UTF8 * 0; /* binary frames carry telnet's 0xFF */
+  if (strchr(app->cfg.listen_addr, '.')) info.options |= LWS_SERVER_OPTION_DISABLE_IPV6;
+  app->portal_vhost = lws_create_vhost(app->ctx, &info);
+  if (!app->portal_vhost) {
+    snprintf(err, errlen, "--listen: cannot listen on %s:%d (in use, or not an address here)",
+             app->cfg.listen_addr, app->cfg.listen_port);
+    return -1;
+  }
+
+  memset(&info, 0, sizeof info);
+  info.vhost_name = "relay-client";
+  info.port = CONTEXT_PORT_NO_LISTEN;
+  info.protocols = client_protocols;
+  info.connect_timeout_secs = (unsigned)app->cfg.connect_timeout + 1; /* ours fires first */
+  app->client_vhost = lws_create_vhost(app->ctx, &info);
+  if (!app->client_vhost) {
+    snprintf(err, errlen, "cannot create the relay client vhost");
+    return -1;
+  }
+  return 0;
+}
+
+void portal_stop(struct app *app) {
+  if (app->ctx) lws_context_destroy(app->ctx);
+  app->ctx = NULL;
+}

@@ -1,0 +1,794 @@
+/* relay.c -- one session = one browser WebSocket + one outbound TCP connection.
+ *
+ * The browser speaks the portlab.v1 protocol (DESIGN.md section 5): JSON
+ * control messages in text frames, payload bytes in binary frames. After
+ * an "open" the target goes through the policy; names are resolved off
+ * the loop, and the socket connects to the numeric address that was
+ * checked. Both sides live on the lws loop, so a struct relay needs no
+ * locks.
+ *
+ * Bytes flow through two bounded queues. Each side writes one chunk per
+ * writable callback; a queue above LIM_RELAY_BUF_HIGH pauses the side that
+ * fills it (lws_rx_flow_control) until it drains below LIM_RELAY_BUF_LOW,
+ * so a stalled browser or a stalled server costs at most the cap.
+ *
+ * Lifetime: the relay belongs to its WebSocket. It is freed when the
+ * WebSocket closes; the TCP side is then killed asynchronously with its
+ * back-pointer cleared first, so no callback can reach freed memory.
+ *
+ * Every byte is recorded as it crosses the TCP connection: server bytes
+ * when read, client bytes when written (telnet negotiation included).
+ */
+#include "relay.h"
+
+#include <arpa/inet.h>
+#include <cJSON.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api.h"
+#include "app.h"
+#include "auth.h"
+#include "buf.h"
+#include "db.h"
+#include "portlab_limits.h"
+#include "log.h"
+#include "policy.h"
+#include "recorder.h"
+#include "resolver.h"
+#include "telnet.h"
+
+enum relay_state { RS_IDLE = 0, RS_RESOLVING, RS_CONNECTING, RS_OPEN, RS_DONE };
+
+struct ctl_msg {
+  struct ctl_msg *next;
+  size_t len;
+  unsigned char data[]; /* LWS_PRE bytes, then the JSON text */
+};
+
+struct relay {
+  struct relay *next;
+  struct app *app;
+  uint64_t key; /* survives the relay: resolver results find it by key */
+  struct lws *ws, *tcp;
+  enum relay_state state;
+  struct db_user user;
+  int64_t session_id;
+  char host[254];
+  int port;
+  int telnet_mode;
+  struct sockaddr_storage addrs[LIM_RESOLVE_ADDRS];
+  socklen_t addrlens[LIM_RESOLVE_ADDRS];
+  int naddrs, addr_idx;
+  int64_t start_mono, last_activity, connect_deadline;
+  int64_t seq, bytes_up, bytes_down, recorded;
+  int truncated;
+  struct buf to_tcp, to_ws;
+  struct ctl_msg *ctl_head, *ctl_tail;
+  int client_paused, tcp_paused, ws_paused;
+  struct telnet *tn;
+  char close_reason[32];
+  char *final_msg; /* the last text frame before the close */
+  int final_sent;
+  int closing;
+  enum lws_close_status close_code;
+};
+
+struct ws_pss {
+  struct relay *relay;
+  struct db_user user; /* from the cookie, checked in FILTER_PROTOCOL_CONNECTION */
+  struct buf msg;      /* a text message being reassembled from fragments */
+  size_t msg_len;      /* bytes of the current message so far */
+  int in_msg, msg_binary, msg_too_big;
+};
+
+size_t relay_ws_pss_size(void) {
+  return sizeof(struct ws_pss);
+}
+
+static struct app *app_of(struct lws *wsi) {
+  return lws_context_user(lws_get_context(wsi));
+}
+
+/* --- messages to the browser ------------------------------------------- */
+
+static void send_json(struct relay *r, cJSON *json) {
+  char *text = cJSON_PrintUnformatted(json);
+  cJSON_Delete(json);
+  if (!text || !r->ws) goto done;
+  size_t len = strlen(text);
+  struct ctl_msg *m = malloc(sizeof *m + LWS_PRE + len);
+  if (!m) goto done;
+  m->next = NULL;
+  m->len = len;
+  memcpy(m->data + LWS_PRE, text, len);
+  if (r->ctl_tail)
+    r->ctl_tail->next = m;
+  else
+    r->ctl_head = m;
+  r->ctl_tail = m;
+  lws_callback_on_writable(r->ws);
+done:
+  free(text);
+}
+
+static void send_typed(struct relay *r, const char *type, const char *key, const char *value) {
+  cJSON *o = cJSON_CreateObject();
+  cJSON_AddStringToObject(o, "type", type);
+  if (key) cJSON_AddStringToObject(o, key, value);
+  send_json(r, o);
+}
+
+/* --- recording ------------------------------------------------------------ */
+
+static void record(struct relay *r, int dir, const void *data, size_t len) {
+  struct app *app = r->app;
+  if (!app->recorder || !r->session_id) return;
+  if (dir != DB_DIR_NOTE) {
+    if (r->truncated) return;
+    if (r->recorded + (int64_t)len > LIM_TRANSCRIPT_BYTES) {
+      size_t room = (size_t)(LIM_TRANSCRIPT_BYTES - r->recorded);
+      if (room) record(r, dir, data, room);
+      r->truncated = 1;
+      char note[128];
+      snprintf(note, sizeof note, "recording truncated after %d bytes; the session goes on",
+               LIM_TRANSCRIPT_BYTES);
+      record(r, DB_DIR_NOTE, note, strlen(note));
+      send_typed(r, "note", "text", note);
+      return;
+    }
+    r->recorded += (int64_t)len;
+  }
+  recorder_event(app->recorder, r->session_id, ++r->seq, app_mono_us() - r->start_mono, dir, data,
+                 len);
+  if (recorder_should_flush(app->recorder)) recorder_flush(app->recorder);
+}
+
+static void note(struct relay *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void note(struct relay *r, const char *fmt, ...) {
+  char text[512];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(text, sizeof text, fmt, ap);
+  va_end(ap);
+  record(r, DB_DIR_NOTE, text, strlen(text));
+}
+
+/* --- ending a session ------------------------------------------------------ */
+
+static void kill_tcp(struct relay *r) {
+  if (!r->tcp) return;
+  lws_set_opaque_user_data(r->tcp, NULL);
+  lws_set_timeout(r->tcp, PENDING_TIMEOUT_KILLED_BY_PARENT, LWS_TO_KILL_ASYNC);
+  r->tcp = NULL;
+}
+
+/* Ends the session once: records why, stores the end, stops the TCP side
+ * and lets the WebSocket flush what it has, send final (or "closed") and
+ * close with code. */
+static void finish(struct relay *r, const char *reason, cJSON *final, enum lws_close_status code) {
+  if (r->state == RS_DONE) {
+    cJSON_Delete(final);
+    return;
+  }
+  int had_session = r->state != RS_IDLE;
+  r->state = RS_DONE;
+  snprintf(r->close_reason, sizeof r->close_reason, "%s", reason);
+  kill_tcp(r);
+  if (had_session && r->session_id) {
+    note(r, "closed: %s", reason);
+    if (r->app->recorder)
+      recorder_session_end(r->app->recorder, r->session_id, app_now_us(), r->bytes_up,
+                           r->bytes_down, reason);
+    log_info("session %lld (%s -> %s:%d) closed: %s, %lld bytes up, %lld down",
+             (long long)r->session_id, r->user.name, r->host, r->port, reason,
+             (long long)r->bytes_up, (long long)r->bytes_down);
+  }
+  if (!final) {
+    final = cJSON_CreateObject();
+    cJSON_AddStringToObject(final, "type", "closed");
+    cJSON_AddStringToObject(final, "reason", reason);
+  }
+  r->final_msg = cJSON_PrintUnformatted(final);
+  cJSON_Delete(final);
+  r->closing = 1;
+  r->close_code = code;
+  if (r->ws) lws_callback_on_writable(r->ws);
+}
+
+/* Refuses with {"type":"error"} and closes; reason goes into the transcript. */
+static void fail(struct relay *r, const char *code, const char *reason, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static void fail(struct relay *r, const char *code, const char *reason, const char *fmt, ...) {
+  char message[512];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(message, sizeof message, fmt, ap);
+  va_end(ap);
+  if (r->state != RS_IDLE && r->state != RS_DONE) note(r, "%s", message);
+  cJSON *o = cJSON_CreateObject();
+  cJSON_AddStringToObject(o, "type", "error");
+  cJSON_AddStringToObject(o, "code", code);
+  cJSON_AddStringToObject(o, "message", message);
+  finish(r, reason, o,
+         strcmp(code, "message_too_big") == 0 ? LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE
+                                              : LWS_CLOSE_STATUS_NORMAL);
+}
+
+static void relay_free(struct relay *r) {
+  struct app *app = r->app;
+  for (struct relay **pp = &app->relays; *pp; pp = &(*pp)->next) {
+    if (*pp == r) {
+      *pp = r->next;
+      app->relay_count--;
+      break;
+    }
+  }
+  kill_tcp(r);
+  while (r->ctl_head) {
+    struct ctl_msg *next = r->ctl_head->next;
+    free(r->ctl_head);
+    r->ctl_head = next;
+  }
+  buf_free(&r->to_tcp);
+  buf_free(&r->to_ws);
+  telnet_free(r->tn);
+  free(r->final_msg);
+  free(r);
+}
+
+/* --- flow control -------------------------------------------------------- */
+
+static void update_tcp_rx(struct relay *r) {
+  if (!r->tcp) return;
+  size_t queued = buf_len(&r->to_ws);
+  int want_paused = r->client_paused || queued >= LIM_RELAY_BUF_HIGH ||
+                    (r->tcp_paused && queued > LIM_RELAY_BUF_LOW);
+  if (want_paused != r->tcp_paused) {
+    r->tcp_paused = want_paused;
+    lws_rx_flow_control(r->tcp, !want_paused);
+  }
+}
+
+static void update_ws_rx(struct relay *r) {
+  if (!r->ws) return;
+  size_t queued = buf_len(&r->to_tcp);
+  int want_paused = queued >= LIM_RELAY_BUF_HIGH || (r->ws_paused && queued > LIM_RELAY_BUF_LOW);
+  if (want_paused != r->ws_paused) {
+    r->ws_paused = want_paused;
+    lws_rx_flow_control(r->ws, !want_paused);
+  }
+}
+
+static void queue_to_ws(struct relay *r, const unsigned char *p, size_t n) {
+  if (buf_append(&r->to_ws, p, n)) { /* only if flow control failed */
+    finish(r, "buffer_overflow", NULL, LWS_CLOSE_STATUS_NORMAL);
+    return;
+  }
+  if (r->ws) lws_callback_on_writable(r->ws);
+  update_tcp_rx(r);
+}
+
+static void queue_to_tcp(struct relay *r, const unsigned char *p, size_t n) {
+  if (buf_append(&r->to_tcp, p, n)) { /* only if flow control failed */
+    finish(r, "buffer_overflow", NULL, LWS_CLOSE_STATUS_NORMAL);
+    return;
+  }
+  if (r->tcp && r->state == RS_OPEN) lws_callback_on_writable(r->tcp);
+  update_ws_rx(r);
+}
+
+/* --- telnet mode ---------------------------------------------------------- */
+
+static void tn_send(void *arg, const unsigned char *p, size_t n) {
+  queue_to_tcp(arg, p, n);
+}
+
+static void tn_data(void *arg, const unsigned char *p, size_t n) {
+  queue_to_ws(arg, p, n);
+}
+
+static void tn_option(void *arg, int option, int local, int enabled) {
+  struct relay *r = arg;
+  if (option != TELNET_OPT_ECHO || local) return;
+  cJSON *o = cJSON_CreateObject();
+  cJSON_AddStringToObject(o, "type", "echo");
+  cJSON_AddBoolToObject(o, "local", !enabled);
+  send_json(r, o);
+  note(r, "remote echo %s", enabled ? "on (the browser stops echoing)" : "off");
+}
+
+static const struct telnet_callbacks tn_callbacks = {tn_send, tn_data, tn_option, NULL};
+
+/* --- connecting ---------------------------------------------------------- */
+
+static void addr_text(const struct sockaddr_storage *ss, char *out, size_t outlen) {
+  char ip[INET6_ADDRSTRLEN] = "?";
+  int port = 0;
+  if (ss->ss_family == AF_INET) {
+    const struct sockaddr_in *sin = (const void *)ss;
+    inet_ntop(AF_INET, &sin->sin_addr, ip, sizeof ip);
+    port = ntohs(sin->sin_port);
+    snprintf(out, outlen, "%s:%d", ip, port);
+  } else {
+    const struct sockaddr_in6 *sin6 = (const void *)ss;
+    inet_ntop(AF_INET6, &sin6->sin6_addr, ip, sizeof ip);
+    port = ntohs(sin6->sin6_port);
+    snprintf(out, outlen, "[%s]:%d", ip, port);
+  }
+}
+
+static void set_port(struct sockaddr_storage *ss, int port) {
+  if (ss->ss_family == AF_INET)
+    ((struct sockaddr_in *)ss)->sin_port = htons((uint16_t)port);
+  else
+    ((struct sockaddr_in6 *)ss)->sin6_port = htons((uint16_t)port);
+}
+
+/* Starts a connection to addrs[addr_idx]. */
+static void connect_next(struct relay *r) {
+  struct app *app = r->app;
+  char ip[INET6_ADDRSTRLEN], where[80];
+  const struct sockaddr_storage *ss = &r->addrs[r->addr_idx];
+  int port;
+  if (ss->ss_family == AF_INET) {
+    inet_ntop(AF_INET, &((const struct sockaddr_in *)ss)->sin_addr, ip, sizeof ip);
+    port = ntohs(((const struct sockaddr_in *)ss)->sin_port);
+  } else {
+    inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)ss)->sin6_addr, ip, sizeof ip);
+    port = ntohs(((const struct sockaddr_in6 *)ss)->sin6_port);
+  }
+  addr_text(ss, where, sizeof where);
+  note(r, "connecting to %s:%d at %s", r->host, r->port, where);
+  r->state = RS_CONNECTING;
+
+  struct lws_client_connect_info ci;
+  memset(&ci, 0, sizeof ci);
+  ci.context = app->ctx;
+  ci.vhost = app->client_vhost;
+  ci.address = ip;
+  ci.port = port;
+  ci.host = ip;
+  ci.origin = ip;
+  ci.path = "";
+  ci.method = "RAW";
+  ci.protocol = RELAY_TCP_PROTOCOL;
+  ci.local_protocol_name = RELAY_TCP_PROTOCOL;
+  ci.opaque_user_data = r;
+  ci.pwsi = &r->tcp;
+  if (!lws_client_connect_via_info(&ci) && r->state == RS_CONNECTING && !r->tcp) {
+    /* Failed before any callback could say so. */
+    fail(r, "connect_failed", "connect_failed", "could not start a connection to %s", where);
+  }
+}
+
+static void connect_failed(struct relay *r, const char *why) {
+  char where[80];
+  addr_text(&r->addrs[r->addr_idx], where, sizeof where);
+  note(r, "connection to %s failed: %s", where, why);
+  if (++r->addr_idx < r->naddrs) {
+    connect_next(r);
+    return;
+  }
+  fail(r, "connect_failed", "connect_failed", "could not connect to %s:%d: %s", r->host, r->port,
+       why);
+}
+
+static void resolved(struct app *app, const struct resolver_result *res) {
+  struct relay *r;
+  for (r = app->relays; r && r->key != res->key; r = r->next) {
+  }
+  if (!r || r->state != RS_RESOLVING) return; /* gone or timed out meanwhile */
+  if (res->error || res->n == 0) {
+    fail(r, "connect_failed", "connect_failed", "could not resolve %s: %s", r->host,
+         res->error ? res->errmsg : "no addresses");
+    return;
+  }
+  char reason[256];
+  r->naddrs = 0;
+  for (int i = 0; i < res->n; i++) {
+    /* Every address must pass: one bad answer means a bad name. */
+    if (policy_check_addr(app->policy, r->host, (const struct sockaddr *)&res->addrs[i], r->port,
+                          reason, sizeof reason)) {
+      log_warn("denied %s -> %s:%d: %s", r->user.name, r->host, r->port, reason);
+      fail(r, "target_denied", "target_denied", "%s", reason);
+      return;
+    }
+    r->addrs[r->naddrs] = res->addrs[i];
+    r->addrlens[r->naddrs] = res->lens[i];
+    set_port(&r->addrs[r->naddrs], r->port);
+    r->naddrs++;
+  }
+  r->addr_idx = 0;
+  connect_next(r);
+}
+
+static int count_user_sessions(struct app *app, int64_t user_id) {
+  int n = 0;
+  for (struct relay *r = app->relays; r; r = r->next)
+    if (r->user.id == user_id && r->state >= RS_RESOLVING && r->state <= RS_OPEN) n++;
+  return n;
+}
+
+static void handle_open(struct relay *r, cJSON *msg) {
+  struct app *app = r->app;
+  cJSON *host = cJSON_GetObjectItemCaseSensitive(msg, "host");
+  cJSON *port = cJSON_GetObjectItemCaseSensitive(msg, "port");
+  cJSON *mode = cJSON_GetObjectItemCaseSensitive(msg, "mode");
+  if (r->state != RS_IDLE) {
+    fail(r, "bad_request", "bad_request", "this WebSocket already has a session");
+    return;
+  }
+  if (!cJSON_IsString(host) || !host->valuestring[0] || strlen(host->valuestring) > 253) {
+    fail(r, "bad_request", "bad_request", "\"host\" must be a host name or address");
+    return;
+  }
+  if (!cJSON_IsNumber(port) || port->valuedouble != (double)(int)port->valuedouble ||
+      port->valueint < 1 || port->valueint > 65535) {
+    fail(r, "bad_request", "bad_request", "\"port\" must be a whole number from 1 to 65535");
+    return;
+  }
+  const char *mode_name = port->valueint == LAB_TELNET ? "telnet" : "raw";
+  if (mode && !cJSON_IsNull(mode)) {
+    if (!cJSON_IsString(mode) ||
+        (strcmp(mode->valuestring, "raw") != 0 && strcmp(mode->valuestring, "telnet") != 0)) {
+      fail(r, "bad_request", "bad_request", "\"mode\" must be \"raw\" or \"telnet\"");
+      return;
+    }
+    mode_name = mode->valuestring;
+  }
+  if (count_user_sessions(app, r->user.id) >= app->cfg.user_sessions) {
+    fail(r, "too_many_sessions", "too_many_sessions",
+         "you already have %d open sessions; close one first", app->cfg.user_sessions);
+    return;
+  }
+
+  struct policy_target target;
+  char reason[256];
+  enum policy_kind kind =
+      policy_prepare(app->policy, host->valuestring, port->valueint, &target, reason, sizeof reason);
+  snprintf(r->host, sizeof r->host, "%s", kind == POLICY_DENY ? host->valuestring : target.host);
+  r->port = port->valueint;
+  r->telnet_mode = strcmp(mode_name, "telnet") == 0;
+  r->start_mono = r->last_activity = app_mono_us();
+  r->connect_deadline = r->start_mono + app->cfg.connect_timeout * 1000000LL;
+  if (db_session_create(app->db, r->user.id, r->host, r->port, mode_name, app_now_us(),
+                        &r->session_id)) {
+    r->session_id = 0;
+    log_error("session insert failed: %s", db_errmsg(app->db));
+  }
+  r->state = RS_RESOLVING;
+  note(r, "%s asked for %s:%d (%s)", r->user.name, r->host, r->port, mode_name);
+
+  switch (kind) {
+    case POLICY_DENY:
+      log_warn("denied %s -> %s:%d: %s", r->user.name, r->host, r->port, reason);
+      fail(r, "target_denied", "target_denied", "%s", reason);
+      return;
+    case POLICY_READY:
+      r->addrs[0] = target.addr;
+      r->addrlens[0] = target.addrlen;
+      r->naddrs = 1;
+      r->addr_idx = 0;
+      connect_next(r);
+      return;
+    case POLICY_RESOLVE:
+      note(r, "resolving %s", r->host);
+      if (resolver_submit(app->resolver, r->key, r->host))
+        fail(r, "connect_failed", "connect_failed", "too many lookups at once; try again");
+      return;
+  }
+}
+
+static void handle_control(struct relay *r, const char *text, size_t len) {
+  cJSON *msg = cJSON_ParseWithLength(text, len);
+  cJSON *type = cJSON_GetObjectItemCaseSensitive(msg, "type");
+  if (!cJSON_IsObject(msg) || !cJSON_IsString(type)) {
+    fail(r, "bad_request", "bad_request", "control messages are JSON objects with a \"type\"");
+  } else if (strcmp(type->valuestring, "open") == 0) {
+    handle_open(r, msg);
+  } else if (strcmp(type->valuestring, "pause") == 0) {
+    r->client_paused = 1;
+    update_tcp_rx(r);
+  } else if (strcmp(type->valuestring, "resume") == 0) {
+    r->client_paused = 0;
+    update_tcp_rx(r);
+  } else if (strcmp(type->valuestring, "close") == 0) {
+    finish(r, "client_closed", NULL, LWS_CLOSE_STATUS_NORMAL);
+  } else {
+    fail(r, "bad_request", "bad_request", "unknown message type \"%.32s\"", type->valuestring);
+  }
+  cJSON_Delete(msg);
+}
+
+static void handle_payload(struct relay *r, const unsigned char *p, size_t n) {
+  if (r->state == RS_IDLE) {
+    fail(r, "bad_request", "bad_request", "send {\"type\":\"open\"} before any data");
+    return;
+  }
+  if (r->state == RS_DONE) return;
+  r->last_activity = app_mono_us();
+  if (r->tn)
+    telnet_send_data(r->tn, p, n);
+  else
+    queue_to_tcp(r, p, n);
+}
+
+/* --- the WebSocket side -------------------------------------------------- */
+
+static int ws_check(struct lws *wsi, struct ws_pss *pss) {
+  struct app *app = app_of(wsi);
+  char host[256] = "", origin[256] = "", *cookie = NULL;
+  int rc = -1, clen = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_COOKIE);
+  if (app->phase != APP_RUNNING) return -1;
+  if (lws_hdr_copy(wsi, host, sizeof host, WSI_TOKEN_HOST) <= 0 ||
+      lws_hdr_copy(wsi, origin, sizeof origin, WSI_TOKEN_ORIGIN) <= 0) {
+    log_warn("websocket refused: no Host or no Origin header");
+    return -1;
+  }
+  if (!auth_origin_ok(origin, host, app->cfg.public_origin, app->cfg.n_public_origin)) {
+    log_warn("websocket refused: Origin '%s' not accepted for Host '%s'", origin, host);
+    return -1;
+  }
+  if (clen <= 0 || !(cookie = malloc((size_t)clen + 1)) ||
+      lws_hdr_copy(wsi, cookie, clen + 1, WSI_TOKEN_HTTP_COOKIE) <= 0 ||
+      api_user_from_cookie(app, cookie, &pss->user)) {
+    log_warn("websocket refused: no valid login cookie");
+    goto done;
+  }
+  if (app->relay_count >= LIM_RELAY_SESSIONS_TOTAL) {
+    log_warn("websocket refused: %d sessions open", LIM_RELAY_SESSIONS_TOTAL);
+    goto done;
+  }
+  rc = 0;
+done:
+  free(cookie);
+  return rc;
+}
+
+static int ws_writeable(struct lws *wsi, struct relay *r) {
+  unsigned char chunk[LWS_PRE + LIM_RELAY_CHUNK];
+  if (r->ctl_head) {
+    struct ctl_msg *m = r->ctl_head;
+    if (lws_write(wsi, m->data + LWS_PRE, m->len, LWS_WRITE_TEXT) < (int)m->len) return -1;
+    r->ctl_head = m->next;
+    if (!r->ctl_head) r->ctl_tail = NULL;
+    free(m);
+  } else if (buf_len(&r->to_ws)) {
+    size_t n = buf_len(&r->to_ws);
+    if (n > LIM_RELAY_CHUNK) n = LIM_RELAY_CHUNK;
+    memcpy(chunk + LWS_PRE, buf_head(&r->to_ws), n);
+    if (lws_write(wsi, chunk + LWS_PRE, n, LWS_WRITE_BINARY) < (int)n) return -1;
+    buf_consume(&r->to_ws, n);
+    update_tcp_rx(r);
+  } else if (r->closing && !r->final_sent) {
+    size_t n = r->final_msg ? strlen(r->final_msg) : 0;
+    r->final_sent = 1;
+    if (n && n <= LIM_RELAY_CHUNK) {
+      memcpy(chunk + LWS_PRE, r->final_msg, n);
+      if (lws_write(wsi, chunk + LWS_PRE, n, LWS_WRITE_TEXT) < (int)n) return -1;
+    }
+  } else if (r->closing) {
+    lws_close_reason(wsi, r->close_code, (unsigned char *)r->close_reason,
+                     strlen(r->close_reason));
+    return -1;
+  } else {
+    return 0;
+  }
+  lws_callback_on_writable(wsi);
+  return 0;
+}
+
+static int ws_receive(struct lws *wsi, struct ws_pss *pss, const unsigned char *in, size_t len) {
+  struct relay *r = pss->relay;
+  if (!pss->in_msg) {
+    pss->in_msg = 1;
+    pss->msg_len = 0;
+    pss->msg_binary = lws_frame_is_binary(wsi);
+    buf_consume(&pss->msg, buf_len(&pss->msg));
+  }
+  /* The frame's announced length counts before any of it is used, so an
+   * oversized message is refused before a byte of it reaches the target. */
+  size_t remaining = lws_remaining_packet_payload(wsi);
+  if (pss->msg_len + len + remaining > LIM_WS_MESSAGE_BYTES) {
+    log_warn("websocket message over %d bytes from %s", LIM_WS_MESSAGE_BYTES, r->user.name);
+    fail(r, "message_too_big", "message_too_big", "a WebSocket message may be at most %d bytes",
+         LIM_WS_MESSAGE_BYTES);
+    pss->msg_too_big = 1;
+    return 0;
+  }
+  pss->msg_len += len;
+  /* Payload bytes pass straight through; control text is collected. */
+  if (pss->msg_binary)
+    handle_payload(r, in, len);
+  else if (buf_append(&pss->msg, in, len))
+    return -1; /* cannot happen: the buffer's limit is the message limit */
+  if (!lws_is_final_fragment(wsi) || remaining) return 0;
+  pss->in_msg = 0;
+  if (!pss->msg_binary) handle_control(r, (const char *)buf_head(&pss->msg), buf_len(&pss->msg));
+  return 0;
+}
+
+int relay_ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+                      size_t len) {
+  struct ws_pss *pss = user;
+  struct app *app;
+  struct relay *r;
+  switch (reason) {
+    case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
+      return ws_check(wsi, pss) ? 1 : 0;
+
+    case LWS_CALLBACK_ESTABLISHED:
+      app = app_of(wsi);
+      r = calloc(1, sizeof *r);
+      if (!r) return -1;
+      r->app = app;
+      r->key = ++app->next_relay_key;
+      r->ws = wsi;
+      r->user = pss->user;
+      r->last_activity = app_mono_us();
+      buf_init(&r->to_tcp, LIM_RELAY_BUF_CAP);
+      buf_init(&r->to_ws, LIM_RELAY_BUF_CAP);
+      buf_init(&pss->msg, LIM_WS_MESSAGE_BYTES);
+      r->next = app->relays;
+      app->relays = r;
+      app->relay_count++;
+      pss->relay = r;
+      return 0;
+
+    case LWS_CALLBACK_RECEIVE:
+      if (!pss->relay || pss->msg_too_big) return 0;
+      return ws_receive(wsi, pss, in, len);
+
+    case LWS_CALLBACK_SERVER_WRITEABLE:
+      if (!pss->relay) return -1;
+      return ws_writeable(wsi, pss->relay);
+
+    case LWS_CALLBACK_CLOSED:
+      r = pss->relay;
+      if (!r) break;
+      r->ws = NULL;
+      finish(r, "client_disconnected", NULL, LWS_CLOSE_STATUS_NORMAL);
+      relay_free(r);
+      pss->relay = NULL;
+      buf_free(&pss->msg);
+      break;
+
+    default:
+      break;
+  }
+  return 0;
+}
+
+/* --- the TCP side ----------------------------------------------------------- */
+
+static int tcp_writeable(struct lws *wsi, struct relay *r) {
+  unsigned char chunk[LWS_PRE + LIM_RELAY_CHUNK];
+  size_t n = buf_len(&r->to_tcp);
+  if (!n) return 0;
+  if (n > LIM_RELAY_CHUNK) n = LIM_RELAY_CHUNK;
+  memcpy(chunk + LWS_PRE, buf_head(&r->to_tcp), n);
+  if (lws_write(wsi, chunk + LWS_PRE, n, LWS_WRITE_RAW) < (int)n) return -1;
+  record(r, DB_DIR_C2S, chunk + LWS_PRE, n);
+  r->bytes_up += (int64_t)n;
+  buf_consume(&r->to_tcp, n);
+  update_ws_rx(r);
+  if (buf_len(&r->to_tcp)) lws_callback_on_writable(wsi);
+  return 0;
+}
+
+static void tcp_connected(struct relay *r) {
+  char where[80];
+  addr_text(&r->addrs[r->addr_idx], where, sizeof where);
+  r->state = RS_OPEN;
+  r->last_activity = app_mono_us();
+  note(r, "connected to %s:%d (%s)", r->host, r->port, where);
+  log_info("session %lld: %s connected to %s:%d (%s)", (long long)r->session_id, r->user.name,
+           r->host, r->port, where);
+  cJSON *o = cJSON_CreateObject();
+  cJSON_AddStringToObject(o, "type", "opened");
+  cJSON_AddNumberToObject(o, "session_id", (double)r->session_id);
+  cJSON_AddStringToObject(o, "host", r->host);
+  cJSON_AddNumberToObject(o, "port", r->port);
+  cJSON_AddStringToObject(o, "mode", r->telnet_mode ? "telnet" : "raw");
+  send_json(r, o);
+  if (r->telnet_mode) {
+    r->tn = telnet_new(&tn_callbacks, r);
+    if (!r->tn) {
+      fail(r, "connect_failed", "internal", "out of memory");
+      return;
+    }
+    telnet_accept(r->tn, TELNET_OPT_ECHO, 0, 1);
+    telnet_accept(r->tn, TELNET_OPT_SGA, 1, 1);
+  }
+  update_tcp_rx(r);
+  if (buf_len(&r->to_tcp)) lws_callback_on_writable(r->tcp);
+}
+
+int relay_tcp_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+                       size_t len) {
+  struct relay *r = lws_get_opaque_user_data(wsi);
+  struct app *app;
+  struct resolver_result res;
+  switch (reason) {
+    case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
+      /* Delivered to every protocol of every vhost: draining an empty queue is harmless. */
+      app = app_of(wsi);
+      while (app->resolver && resolver_take(app->resolver, &res)) resolved(app, &res);
+      return 0;
+
+    case LWS_CALLBACK_CLIENT_CONNECTION_ERROR:
+      lws_set_opaque_user_data(wsi, NULL);
+      if (!r) return 0;
+      r->tcp = NULL;
+      if (r->state == RS_CONNECTING) connect_failed(r, in && len ? (const char *)in : "refused");
+      return 0;
+
+    case LWS_CALLBACK_RAW_CONNECTED:
+      if (!r) return -1;
+      r->tcp = wsi;
+      tcp_connected(r);
+      return 0;
+
+    case LWS_CALLBACK_RAW_RX:
+      if (!r || r->state != RS_OPEN) return 0;
+      r->last_activity = app_mono_us();
+      r->bytes_down += (int64_t)len;
+      record(r, DB_DIR_S2C, in, len);
+      if (r->tn)
+        telnet_recv(r->tn, in, len);
+      else
+        queue_to_ws(r, in, len);
+      return 0;
+
+    case LWS_CALLBACK_RAW_WRITEABLE:
+      if (!r) return 0;
+      return tcp_writeable(wsi, r);
+
+    case LWS_CALLBACK_RAW_CLOSE:
+      lws_set_opaque_user_data(wsi, NULL);
+      if (!r) return 0;
+      r->tcp = NULL;
+      if (r->state == RS_CONNECTING)
+        connect_failed(r, "connection closed");
+      else
+        finish(r, "remote_closed", NULL, LWS_CLOSE_STATUS_NORMAL);
+      return 0;
+
+    default:
+      break;
+  }
+  return 0;
+}
+
+/* --- timers and shutdown --------------------------------------------------- */
+
+void relay_tick(struct app *app) {
+  int64_t now = app_mono_us();
+  for (struct relay *r = app->relays; r; r = r->next) {
+    switch (r->state) {
+      case RS_RESOLVING:
+      case RS_CONNECTING:
+        if (now >= r->connect_deadline)
+          fail(r, "connect_failed", "connect_timeout", "connecting to %s:%d timed out after %d s",
+               r->host, r->port, app->cfg.connect_timeout);
+        break;
+      case RS_IDLE:
+      case RS_OPEN:
+        if (now - r->last_activity >= app->cfg.idle_timeout * 1000000LL)
+          finish(r, "idle_timeout", NULL, LWS_CLOSE_STATUS_NORMAL);
+        else if (r->state == RS_OPEN && now - r->start_mono >= app->cfg.session_timeout * 1000000LL)
+          finish(r, "session_timeout", NULL, LWS_CLOSE_STATUS_NORMAL);
+        break;
+      case RS_DONE:
+        break;
+    }
+  }
+}
+
+void relay_shutdown_all(struct app *app) {
+  for (struct relay *r = app->relays; r; r = r->next)
+    finish(r, "server_shutdown", NULL, LWS_CLOSE_STATUS_GOINGAWAY);
+}

@@ -1,0 +1,27 @@
+/* relay.h -- one session = one browser WebSocket + one outbound TCP connection. */
+#ifndef PORTLAB_RELAY_H
+#define PORTLAB_RELAY_H
+
+#include <libwebsockets.h>
+
+struct app;
+
+#define RELAY_WS_PROTOCOL "portlab.v1"
+#define RELAY_TCP_PROTOCOL "portlab-tcp"
+
+/* The lws callbacks: the WebSocket side (on the portal vhost) and the
+ * outbound raw TCP side (on the non-listening client vhost). */
+int relay_ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+                      size_t len);
+int relay_tcp_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+                       size_t len);
+/* Per-WebSocket data size for the protocol table. */
+size_t relay_ws_pss_size(void);
+
+/* Enforces connect, idle and session timeouts; called from the app tick. */
+void relay_tick(struct app *app);
+/* Closes every session with reason server_shutdown (the sockets close as
+ * the loop runs on). */
+void relay_shutdown_all(struct app *app);
+
+#endif
