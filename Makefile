@@ -1,0 +1,39 @@
+# Makefile -- a thin wrapper around CMake for the two commands a newcomer needs.
+#
+#   make run    install what is missing, build, and start portlab with its defaults
+#   make test   install what is missing, build, run every suite, then all again
+#               under AddressSanitizer + UndefinedBehaviorSanitizer
+BUILD ?= build
+ASAN_BUILD ?= build-asan
+JOBS ?= $(shell nproc)
+ARGS ?=
+
+.PHONY: all build run test test-fast test-asan bootstrap bootstrap-test clean
+
+all: build
+
+bootstrap:
+	@scripts/bootstrap.sh
+
+bootstrap-test:
+	@scripts/bootstrap.sh --test
+
+build: bootstrap
+	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPORTLAB_WERROR=ON >/dev/null
+	@cmake --build $(BUILD) -j$(JOBS)
+
+run: build
+	./$(BUILD)/portlab $(ARGS)
+
+test-fast: bootstrap-test build
+	cd $(BUILD) && ctest --output-on-failure -j$(JOBS)
+
+test-asan: bootstrap-test
+	@cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DPORTLAB_WERROR=ON -DPORTLAB_SANITIZE=ON >/dev/null
+	@cmake --build $(ASAN_BUILD) -j$(JOBS)
+	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 ctest --output-on-failure -j$(JOBS)
+
+test: test-fast test-asan
+
+clean:
+	rm -rf $(BUILD) $(ASAN_BUILD)

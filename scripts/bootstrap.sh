@@ -1,0 +1,33 @@
+#!/bin/sh
+# bootstrap.sh -- installs the Debian 12 packages portlab needs, when missing.
+#
+#   scripts/bootstrap.sh          what building and running need
+#   scripts/bootstrap.sh --test   also what the test suites need
+#
+# Idempotent and quiet: it only calls apt-get when a package is missing.
+set -eu
+
+build_pkgs="gcc make cmake pkg-config gzip libwebsockets-dev libmicrohttpd-dev libcjson-dev
+libsqlite3-dev libssl-dev"
+test_pkgs="python3 python3-websocket curl"
+
+pkgs=$build_pkgs
+[ "${1:-}" = "--test" ] && pkgs="$pkgs $test_pkgs"
+
+missing=""
+for p in $pkgs; do
+  status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
+  case "$status" in
+    *"install ok installed"*) ;;
+    *) missing="$missing $p" ;;
+  esac
+done
+[ -z "$missing" ] && exit 0
+
+echo "bootstrap: installing$missing"
+sudo=""
+[ "$(id -u)" -ne 0 ] && sudo="sudo"
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -q >/dev/null
+# shellcheck disable=SC2086
+$sudo apt-get install -y -q --no-install-recommends $missing >/dev/null
