@@ -439,7 +439,7 @@ static int add_event_json(void *arg, const struct db_event *e) {
   cJSON_AddNumberToObject(o, "t_us", (double)e->t_us);
   cJSON_AddStringToObject(o, "dir", dir_name(e->dir));
   if (e->dir != DB_DIR_NOTE) {
-    size_t b64len = 4 * ((e->len + 2) / 3) + 1;
+    size_t b64len = 4 * ((e->len + 2) / 3) + 8; /* lws wants slack past the NUL */
     char *b64 = malloc(b64len);
     if (!b64 || lws_b64_encode_string((const char *)e->data, (int)e->len, b64, (int)b64len) < 0) {
       free(b64);

@@ -11,7 +11,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <libwebsockets.h>
 
@@ -35,18 +34,6 @@ static struct lws_context *signal_ctx;
 static void on_signal(int sig) {
   stop_requested = 1;
   if (signal_ctx) lws_cancel_service(signal_ctx);
-}
-
-int64_t app_now_us(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
-int64_t app_mono_us(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
 /* The 100 ms heartbeat: recorder batches and relay timeouts. */

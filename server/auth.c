@@ -1,0 +1,389 @@
+/* auth.c -- tokens, password hashes, cookie, Origin and Host checks.
+ *
+ * Everything here is a pure function over strings so it is unit tested
+ * without a server. Randomness comes only from getrandom(2); hashing, HMAC
+ * and PBKDF2 come from OpenSSL's libcrypto. Header parsing is written to
+ * refuse anything it does not fully understand: a session cookie is exactly
+ * 32 lower-case hex characters, and a Host header is either an IP literal,
+ * localhost, or the host of a configured public origin, which is what stops
+ * DNS rebinding from reaching the portal under a foreign name.
+ */
+#include "auth.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/random.h>
+
+#include "portlab_limits.h"
+
+/* OWASP's 2023 floor for PBKDF2-HMAC-SHA256 is 600000, but the teacher
+ * password is checked on a single event loop; 120000 keeps a login under
+ * a tenth of a second while staying well above the historic 10000. */
+#define AUTH_PBKDF2_ITER 120000
+#define AUTH_SALT_BYTES 16
+#define AUTH_HASH_BYTES 32
+#define AUTH_PBKDF2_PREFIX "pbkdf2-sha256$"
+/* A stored hash with an absurd iteration count would stall the loop. */
+#define AUTH_PBKDF2_MAX_ITER 10000000L
+#define AUTH_SALT_MAX_BYTES 64
+
+static const char auth_hexdigits[] = "0123456789abcdef";
+
+static void auth_to_hex(const unsigned char *p, size_t n, char *out) {
+  size_t i;
+  for (i = 0; i < n; i++) {
+    out[2 * i] = auth_hexdigits[p[i] >> 4];
+    out[2 * i + 1] = auth_hexdigits[p[i] & 15];
+  }
+  out[2 * n] = '\0';
+}
+
+static int auth_hexval(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  return -1;
+}
+
+/* Decodes exactly n lower-case hex chars into n/2 bytes. 0 or -1. */
+static int auth_from_hex(const char *s, size_t n, unsigned char *out) {
+  size_t i;
+  if (n % 2) return -1;
+  for (i = 0; i < n; i += 2) {
+    int hi = auth_hexval(s[i]), lo = auth_hexval(s[i + 1]);
+    if (hi < 0 || lo < 0) return -1;
+    out[i / 2] = (unsigned char)(hi << 4 | lo);
+  }
+  return 0;
+}
+
+int auth_random(void *out, size_t len) {
+  unsigned char *p = out;
+  while (len > 0) {
+    /* getrandom may return fewer bytes than asked for requests over 256
+     * bytes or when interrupted by a signal; both are retried. */
+    ssize_t r = getrandom(p, len, 0);
+    if (r < 0) {
+      if (errno == EINTR) continue;
+      return -1;
+    }
+    p += r;
+    len -= (size_t)r;
+  }
+  return 0;
+}
+
+int auth_token(char out[AUTH_TOKEN_HEX + 1]) {
+  unsigned char raw[AUTH_TOKEN_HEX / 2];
+  if (auth_random(raw, sizeof raw) < 0) {
+    out[0] = '\0';
+    return -1;
+  }
+  auth_to_hex(raw, sizeof raw, out);
+  OPENSSL_cleanse(raw, sizeof raw);
+  return 0;
+}
+
+/* Lab passwords are read off a screen and typed by students, so the
+ * alphabet leaves out the look-alikes 0/O, 1/l and I. */
+static const char auth_word_alphabet[] =
+    "abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+
+int auth_random_word(char *out, size_t n) {
+  const size_t nalpha = sizeof auth_word_alphabet - 1;
+  /* Bytes at or above this are rejected so every letter is equally likely. */
+  const unsigned bound = (unsigned)(256 / nalpha * nalpha);
+  size_t i = 0;
+  unsigned char pool[64];
+  size_t pi = sizeof pool;
+
+  while (i < n) {
+    if (pi == sizeof pool) {
+      if (auth_random(pool, sizeof pool) < 0) goto fail;
+      pi = 0;
+    }
+    if (pool[pi] < bound) out[i++] = auth_word_alphabet[pool[pi] % nalpha];
+    pi++;
+  }
+  out[n] = '\0';
+  OPENSSL_cleanse(pool, sizeof pool);
+  return 0;
+
+fail:
+  out[0] = '\0';
+  return -1;
+}
+
+void auth_sha256(const void *p, size_t n, unsigned char out[32]) {
+  if (EVP_Digest(p, n, out, NULL, EVP_sha256(), NULL) != 1) memset(out, 0, 32);
+}
+
+void auth_hmac_hex(const char *key, const char *msg, char out[65]) {
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int mdlen = 0;
+  if (!HMAC(EVP_sha256(), key, (int)strlen(key), (const unsigned char *)msg, strlen(msg), md,
+            &mdlen) ||
+      mdlen != 32) {
+    /* An all-zero answer would compare equal to another failure; a string
+     * that is not hex never equals a real HMAC. */
+    memset(out, 'x', 64);
+    out[64] = '\0';
+    return;
+  }
+  auth_to_hex(md, 32, out);
+}
+
+int auth_ct_equal(const void *a, const void *b, size_t n) {
+  return CRYPTO_memcmp(a, b, n) == 0;
+}
+
+int auth_ct_streq(const char *a, const char *b) {
+  size_t la, lb;
+  if (!a || !b) return 0;
+  la = strlen(a);
+  lb = strlen(b);
+  if (la != lb) return 0;
+  return CRYPTO_memcmp(a, b, la) == 0;
+}
+
+static int auth_pbkdf2(const char *password, const unsigned char *salt, size_t saltlen, long iter,
+                       unsigned char out[AUTH_HASH_BYTES]) {
+  return PKCS5_PBKDF2_HMAC(password, (int)strlen(password), salt, (int)saltlen, (int)iter,
+                           EVP_sha256(), AUTH_HASH_BYTES, out) == 1
+             ? 0
+             : -1;
+}
+
+int auth_password_hash(const char *password, char *out, size_t outlen) {
+  unsigned char salt[AUTH_SALT_BYTES], hash[AUTH_HASH_BYTES];
+  char salthex[2 * AUTH_SALT_BYTES + 1], hashhex[2 * AUTH_HASH_BYTES + 1];
+  int n;
+
+  if (!password || !out || outlen == 0) return -1;
+  out[0] = '\0';
+  if (auth_random(salt, sizeof salt) < 0) goto fail;
+  if (auth_pbkdf2(password, salt, sizeof salt, AUTH_PBKDF2_ITER, hash) < 0) goto fail;
+  auth_to_hex(salt, sizeof salt, salthex);
+  auth_to_hex(hash, sizeof hash, hashhex);
+  n = snprintf(out, outlen, AUTH_PBKDF2_PREFIX "%d$%s$%s", AUTH_PBKDF2_ITER, salthex, hashhex);
+  if (n < 0 || (size_t)n >= outlen) goto fail;
+  OPENSSL_cleanse(hash, sizeof hash);
+  return 0;
+
+fail:
+  OPENSSL_cleanse(hash, sizeof hash);
+  out[0] = '\0';
+  return -1;
+}
+
+int auth_password_verify(const char *password, const char *stored) {
+  unsigned char salt[AUTH_SALT_MAX_BYTES], want[AUTH_HASH_BYTES], got[AUTH_HASH_BYTES];
+  const char *p, *salt_s, *hash_s, *d;
+  long iter = 0;
+  size_t saltlen;
+  int ok;
+
+  if (!password || !stored) return 0;
+  if (strncmp(stored, AUTH_PBKDF2_PREFIX, strlen(AUTH_PBKDF2_PREFIX)) != 0) return 0;
+  p = stored + strlen(AUTH_PBKDF2_PREFIX);
+
+  /* Iterations: digits only, no sign, no leading zero, bounded. */
+  if (*p < '1' || *p > '9') return 0;
+  for (; *p >= '0' && *p <= '9'; p++) {
+    iter = iter * 10 + (*p - '0');
+    if (iter > AUTH_PBKDF2_MAX_ITER) return 0;
+  }
+  if (*p++ != '$') return 0;
+
+  salt_s = p;
+  d = strchr(salt_s, '$');
+  if (!d) return 0;
+  saltlen = (size_t)(d - salt_s);
+  if (saltlen == 0 || saltlen > 2 * AUTH_SALT_MAX_BYTES) return 0;
+  if (auth_from_hex(salt_s, saltlen, salt) < 0) return 0;
+  saltlen /= 2;
+
+  hash_s = d + 1;
+  if (strlen(hash_s) != 2 * AUTH_HASH_BYTES) return 0;
+  if (auth_from_hex(hash_s, 2 * AUTH_HASH_BYTES, want) < 0) return 0;
+
+  if (auth_pbkdf2(password, salt, saltlen, iter, got) < 0) return 0;
+  ok = CRYPTO_memcmp(got, want, AUTH_HASH_BYTES) == 0;
+  OPENSSL_cleanse(got, sizeof got);
+  return ok;
+}
+
+static int auth_is_space(char c) {
+  return c == ' ' || c == '\t';
+}
+
+int auth_cookie_token(const char *cookie_header, char out[AUTH_TOKEN_HEX + 1]) {
+  const size_t namelen = strlen(AUTH_COOKIE_NAME);
+  const char *p = cookie_header;
+
+  out[0] = '\0';
+  if (!p) return -1;
+  while (*p) {
+    const char *name, *name_end, *val, *val_end, *end;
+    size_t i;
+    int good;
+
+    while (auth_is_space(*p) || *p == ';') p++;
+    if (!*p) break;
+    end = strchr(p, ';');
+    if (!end) end = p + strlen(p);
+
+    name = p;
+    name_end = memchr(p, '=', (size_t)(end - p));
+    p = end;
+    if (!name_end) continue; /* a pair without '=' names nothing */
+    val = name_end + 1;
+    while (name_end > name && auth_is_space(name_end[-1])) name_end--;
+    /* The whole name must match: xportlab_session or portlab_session2 are
+     * other cookies, possibly planted by a sibling site. */
+    if ((size_t)(name_end - name) != namelen || memcmp(name, AUTH_COOKIE_NAME, namelen) != 0)
+      continue;
+    while (val < end && auth_is_space(*val)) val++;
+    val_end = end;
+    while (val_end > val && auth_is_space(val_end[-1])) val_end--;
+    if ((size_t)(val_end - val) != AUTH_TOKEN_HEX) continue;
+    good = 1;
+    for (i = 0; i < AUTH_TOKEN_HEX; i++)
+      if (auth_hexval(val[i]) < 0) good = 0;
+    if (!good) continue;
+    memcpy(out, val, AUTH_TOKEN_HEX);
+    out[AUTH_TOKEN_HEX] = '\0';
+    return 0;
+  }
+  return -1;
+}
+
+void auth_set_cookie(char *out, size_t outlen, const char *token, long max_age) {
+  if (!out || outlen == 0) return;
+  if (max_age < 0) max_age = 0;
+  snprintf(out, outlen, AUTH_COOKIE_NAME "=%s; Path=/; HttpOnly; SameSite=Strict; Max-Age=%ld",
+           token && max_age > 0 ? token : "", max_age);
+}
+
+int auth_name_valid(const char *name) {
+  size_t i;
+  if (!name) return 0;
+  for (i = 0; name[i]; i++) {
+    char c = name[i];
+    if (i >= LIM_NAME_LEN) return 0;
+    if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' ||
+          c == '.' || c == '-'))
+      return 0;
+  }
+  return i >= 1;
+}
+
+/* Splits "host[:port]" or "[v6][:port]" into the host part (brackets
+ * removed for v6, flagged in is_v6). Refuses empty hosts, empty or
+ * non-numeric ports, ports above 65535, unbracketed colons and anything
+ * longer than a DNS name. 0 or -1. */
+static int auth_split_hostport(const char *s, size_t n, char *host, size_t hostlen, int *is_v6) {
+  const char *h, *h_end, *rest;
+  size_t i, hl;
+
+  *is_v6 = 0;
+  if (n == 0) return -1;
+  if (s[0] == '[') {
+    const char *close = memchr(s, ']', n);
+    if (!close) return -1;
+    h = s + 1;
+    h_end = close;
+    rest = close + 1;
+    *is_v6 = 1;
+  } else {
+    const char *colon = memchr(s, ':', n);
+    h = s;
+    h_end = colon ? colon : s + n;
+    rest = h_end;
+  }
+  if (rest < s + n) {
+    size_t pl;
+    long port = 0;
+    if (*rest != ':') return -1;
+    rest++;
+    pl = (size_t)(s + n - rest);
+    if (pl == 0 || pl > 5) return -1;
+    for (i = 0; i < pl; i++) {
+      if (rest[i] < '0' || rest[i] > '9') return -1;
+      port = port * 10 + (rest[i] - '0');
+    }
+    if (port > 65535) return -1;
+  }
+  hl = (size_t)(h_end - h);
+  if (hl == 0 || hl >= hostlen || hl > LIM_HOSTNAME_LEN) return -1;
+  memcpy(host, h, hl);
+  host[hl] = '\0';
+  return 0;
+}
+
+/* The host part of "scheme://host[:port][/]", in host. 0 or -1. */
+static int auth_origin_host(const char *origin, char *host, size_t hostlen, int *is_v6) {
+  const char *p = strstr(origin, "://"), *end;
+  size_t n;
+  if (!p || p == origin) return -1;
+  p += 3;
+  end = strchr(p, '/');
+  n = end ? (size_t)(end - p) : strlen(p);
+  /* Only one trailing slash is tolerated: a path is not an origin. */
+  if (end && end[1] != '\0') return -1;
+  return auth_split_hostport(p, n, host, hostlen, is_v6);
+}
+
+int auth_host_ok(const char *host_header, const char *const *public_origins, size_t n) {
+  char host[LIM_HOSTNAME_LEN + 1], ohost[LIM_HOSTNAME_LEN + 1];
+  unsigned char addr[16];
+  int is_v6, o_v6;
+  size_t i;
+
+  if (!host_header) return 0;
+  if (auth_split_hostport(host_header, strlen(host_header), host, sizeof host, &is_v6) < 0)
+    return 0;
+  if (is_v6) return inet_pton(AF_INET6, host, addr) == 1;
+  if (inet_pton(AF_INET, host, addr) == 1) return 1;
+  if (strcasecmp(host, "localhost") == 0) return 1;
+  for (i = 0; i < n; i++) {
+    if (!public_origins[i]) continue;
+    if (auth_origin_host(public_origins[i], ohost, sizeof ohost, &o_v6) < 0) continue;
+    if (!o_v6 && strcasecmp(host, ohost) == 0) return 1;
+  }
+  return 0;
+}
+
+/* Case-insensitive equality ignoring one trailing slash on either side;
+ * scheme, host and port are all case-insensitive in an origin. */
+static int auth_origin_eq(const char *a, const char *b) {
+  size_t la = strlen(a), lb = strlen(b);
+  if (la && a[la - 1] == '/') la--;
+  if (lb && b[lb - 1] == '/') lb--;
+  return la == lb && la > 0 && strncasecmp(a, b, la) == 0;
+}
+
+int auth_origin_ok(const char *origin, const char *host_header, const char *const *public_origins,
+                   size_t n) {
+  size_t i;
+  /* An accepted Host is at most a bracketed name and a port. */
+  char same[sizeof "https://[]:65535" + LIM_HOSTNAME_LEN];
+
+  if (!origin || !*origin) return 0;
+  for (i = 0; i < n; i++)
+    if (public_origins[i] && auth_origin_eq(origin, public_origins[i])) return 1;
+
+  if (!host_header || !auth_host_ok(host_header, public_origins, n)) return 0;
+  if (strlen(host_header) + sizeof "https://" > sizeof same) return 0;
+  snprintf(same, sizeof same, "http://%s", host_header);
+  if (strcasecmp(origin, same) == 0) return 1;
+  snprintf(same, sizeof same, "https://%s", host_header);
+  if (strcasecmp(origin, same) == 0) return 1;
+  return 0;
+}

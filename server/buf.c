@@ -1,0 +1,109 @@
+/* buf.c -- a byte queue that refuses to grow past its limit.
+ *
+ * Bytes are appended at the tail and consumed from the head. Consumed space
+ * at the front is reclaimed by moving the unread bytes down before the
+ * allocation is grown, and growth is geometric but clamped to the limit, so
+ * a queue never holds more memory than its limit needs. An append that does
+ * not fit changes nothing: a relay either queues a whole chunk or refuses it.
+ */
+#include "buf.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* Small enough that an idle relay direction costs little, large enough that
+ * ordinary traffic never reallocates after the first chunk. */
+#define BUF_MIN_ALLOC 4096
+
+void buf_init(struct buf *b, size_t limit) {
+  b->data = NULL;
+  b->off = 0;
+  b->len = 0;
+  b->alloc = 0;
+  b->limit = limit;
+}
+
+void buf_free(struct buf *b) {
+  free(b->data);
+  b->data = NULL;
+  b->off = 0;
+  b->len = 0;
+  b->alloc = 0;
+}
+
+/* Picks the next allocation size: double, but never below what is needed
+ * and never above the limit, which the caller has already checked covers
+ * need. */
+static size_t buf_next_alloc(const struct buf *b, size_t need) {
+  size_t want = b->alloc ? b->alloc : BUF_MIN_ALLOC;
+  while (want < need) {
+    if (want > b->limit / 2) {
+      want = b->limit;
+      break;
+    }
+    want *= 2;
+  }
+  if (want > b->limit) want = b->limit;
+  if (want < need) want = need;
+  return want;
+}
+
+int buf_append(struct buf *b, const void *p, size_t n) {
+  size_t need;
+  unsigned char *nd;
+
+  if (n == 0) return 0;
+  /* Written as a subtraction so a huge n cannot wrap around the check. */
+  if (b->len > b->limit || n > b->limit - b->len) return -1;
+  need = b->len + n;
+
+  if (b->off + need <= b->alloc) {
+    memcpy(b->data + b->off + b->len, p, n);
+    b->len += n;
+    return 0;
+  }
+  if (need <= b->alloc) {
+    /* Enough room once the consumed head is reclaimed: no allocation. */
+    memmove(b->data, b->data + b->off, b->len);
+    b->off = 0;
+    memcpy(b->data + b->len, p, n);
+    b->len += n;
+    return 0;
+  }
+
+  {
+    size_t na = buf_next_alloc(b, need);
+    nd = malloc(na);
+    if (!nd) goto fail;
+    if (b->len) memcpy(nd, b->data + b->off, b->len);
+    free(b->data);
+    b->data = nd;
+    b->alloc = na;
+    b->off = 0;
+  }
+  memcpy(b->data + b->len, p, n);
+  b->len += n;
+  return 0;
+
+fail:
+  return -1;
+}
+
+size_t buf_len(const struct buf *b) {
+  return b->len;
+}
+
+const unsigned char *buf_head(const struct buf *b) {
+  return b->data ? b->data + b->off : NULL;
+}
+
+void buf_consume(struct buf *b, size_t n) {
+  if (n >= b->len) {
+    /* Empty: start again at the front so the next append never moves. */
+    b->off = 0;
+    b->len = 0;
+    return;
+  }
+  b->off += n;
+  b->len -= n;
+}

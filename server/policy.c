@@ -1,0 +1,735 @@
+/* policy.c -- which targets the relay may connect to (DESIGN.md section 6).
+ *
+ * The relay turns a browser into a TCP client on the portal's network, so
+ * this file decides, before any socket exists, whether a host and port may
+ * be reached. The built-in "lab" is mapped to its listening ports; every
+ * other target must match an --allow rule. Special-use address ranges
+ * (loopback, private, link-local, multicast, ...) stay closed unless an
+ * address rule lies wholly inside the range, so a broad rule such as
+ * 0.0.0.0/0 never opens the portal's own network by accident. IPv4-mapped
+ * and IPv4-compatible IPv6 addresses are unwrapped first so the same IPv4
+ * address cannot slip through in IPv6 clothing, and the portal's own port
+ * on any local address is refused whatever the rules say, so the relay can
+ * never be pointed back at the portal.
+ */
+#include "policy.h"
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <ifaddrs.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "portlab_limits.h"
+
+/* An address reduced to what matching needs; IPv4 uses a[0..4). */
+struct policy_addr {
+  int family;
+  unsigned char a[16];
+};
+
+struct policy_port_range {
+  int lo, hi;
+};
+
+struct policy_rule {
+  char *text; /* as given, for messages and GET /api/targets */
+  int is_host;
+  char host[LIM_HOSTNAME_LEN + 1]; /* lower case, no trailing dot */
+  struct policy_addr net;
+  int prefix;
+  struct policy_port_range *ports; /* NULL: all ports */
+  size_t nports;
+};
+
+struct policy {
+  struct policy_rule *rules;
+  size_t nrules;
+  struct policy_addr lab_addr;
+  char lab_bind[INET6_ADDRSTRLEN];
+  int lab_base, pasv_lo, pasv_hi;
+  int portal_port; /* 0: not set */
+  struct policy_addr *locals;
+  size_t nlocals;
+};
+
+/* The special-use ranges of DESIGN.md section 6. The first match wins, so
+ * the broadcast address comes before 240/4: naming 240.0.0.0/4 in a rule
+ * must not also open 255.255.255.255. */
+static const struct policy_range {
+  int family;
+  unsigned char net[16];
+  int prefix;
+  const char *cidr;
+  const char *what;
+} policy_denied[] = {
+    {AF_INET, {0}, 8, "0.0.0.0/8", "is in the this-network range"},
+    {AF_INET, {127}, 8, "127.0.0.0/8", "is a loopback address"},
+    {AF_INET, {10}, 8, "10.0.0.0/8", "is in a private range"},
+    {AF_INET, {172, 16}, 12, "172.16.0.0/12", "is in a private range"},
+    {AF_INET, {192, 168}, 16, "192.168.0.0/16", "is in a private range"},
+    {AF_INET, {100, 64}, 10, "100.64.0.0/10", "is in the carrier-grade NAT range"},
+    {AF_INET, {169, 254}, 16, "169.254.0.0/16", "is a link-local address"},
+    {AF_INET, {224}, 4, "224.0.0.0/4", "is a multicast address"},
+    {AF_INET, {255, 255, 255, 255}, 32, "255.255.255.255/32", "is the broadcast address"},
+    {AF_INET, {240}, 4, "240.0.0.0/4", "is in a reserved range"},
+    {AF_INET6,
+     {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1},
+     128,
+     "::1/128",
+     "is the loopback address"},
+    {AF_INET6, {0}, 128, "::/128", "is the unspecified address"},
+    {AF_INET6, {0xfe, 0x80}, 10, "fe80::/10", "is a link-local address"},
+    {AF_INET6, {0xfc}, 7, "fc00::/7", "is a unique local (private) address"},
+    {AF_INET6, {0xff}, 8, "ff00::/8", "is a multicast address"},
+};
+
+static const int policy_lab_ports[] = {LAB_FTP, LAB_TELNET, LAB_SMTP, LAB_HTTP, LAB_POP3, LAB_IMAP};
+
+/* Writes one sentence into a caller buffer that may be NULL or empty. */
+static void policy_say(char *out, size_t outlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void policy_say(char *out, size_t outlen, const char *fmt, ...) {
+  va_list ap;
+  if (!out || outlen == 0) return;
+  va_start(ap, fmt);
+  vsnprintf(out, outlen, fmt, ap);
+  va_end(ap);
+}
+
+static int policy_prefix_match(const unsigned char *a, const unsigned char *net, int prefix) {
+  int full = prefix / 8, rem = prefix % 8;
+  if (memcmp(a, net, (size_t)full) != 0) return 0;
+  if (rem) {
+    unsigned char mask = (unsigned char)(0xff << (8 - rem));
+    if ((a[full] & mask) != (net[full] & mask)) return 0;
+  }
+  return 1;
+}
+
+static int policy_addr_bits(int family) {
+  return family == AF_INET ? 32 : 128;
+}
+
+/* Reduces IPv4-mapped (::ffff:a.b.c.d) and IPv4-compatible (::a.b.c.d,
+ * but not :: or ::1) IPv6 addresses to IPv4: the kernel may route them to
+ * the IPv4 address, so they must be judged as one. 1 if unwrapped. */
+static int policy_unwrap(struct policy_addr *x) {
+  static const unsigned char mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+  static const unsigned char zero[12] = {0};
+  if (x->family != AF_INET6) return 0;
+  if (memcmp(x->a, mapped, 12) != 0) {
+    if (memcmp(x->a, zero, 12) != 0) return 0;
+    /* :: and ::1 are IPv6 addresses of their own, not compat ones. */
+    if (x->a[12] == 0 && x->a[13] == 0 && x->a[14] == 0 && x->a[15] <= 1) return 0;
+  }
+  memmove(x->a, x->a + 12, 4);
+  memset(x->a + 4, 0, 12);
+  x->family = AF_INET;
+  return 1;
+}
+
+static int policy_from_sockaddr(const struct sockaddr *sa, struct policy_addr *out) {
+  memset(out, 0, sizeof *out);
+  if (!sa) return -1;
+  if (sa->sa_family == AF_INET) {
+    const struct sockaddr_in *s4 = (const struct sockaddr_in *)sa;
+    out->family = AF_INET;
+    memcpy(out->a, &s4->sin_addr, 4);
+    return 0;
+  }
+  if (sa->sa_family == AF_INET6) {
+    const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)sa;
+    out->family = AF_INET6;
+    memcpy(out->a, &s6->sin6_addr, 16);
+    return 0;
+  }
+  return -1;
+}
+
+/* Parses a numeric v4 or v6 address (no brackets). 0 or -1. */
+static int policy_parse_addr(const char *s, struct policy_addr *out) {
+  memset(out, 0, sizeof *out);
+  if (inet_pton(AF_INET, s, out->a) == 1) {
+    out->family = AF_INET;
+    return 0;
+  }
+  if (inet_pton(AF_INET6, s, out->a) == 1) {
+    out->family = AF_INET6;
+    return 0;
+  }
+  return -1;
+}
+
+static void policy_addr_str(const struct policy_addr *x, char *out, size_t outlen) {
+  if (!inet_ntop(x->family, x->a, out, (socklen_t)outlen)) snprintf(out, outlen, "?");
+}
+
+static int policy_addr_eq(const struct policy_addr *x, const struct policy_addr *y) {
+  return x->family == y->family && memcmp(x->a, y->a, x->family == AF_INET ? 4 : 16) == 0;
+}
+
+/* A valid DNS name in letters-digits-hyphen form, at most 253 chars with
+ * one optional trailing dot. A name whose last label is all digits, or
+ * that inet_aton would read as an address ("127.1", "0x7f000001"), is
+ * refused: the resolver would turn it into an address nobody wrote. */
+static int policy_hostname_ok(const char *s) {
+  size_t n = strlen(s), i, label = 0;
+  int last_all_digits = 1;
+  struct in_addr ia;
+
+  if (n && s[n - 1] == '.') n--;
+  if (n == 0 || n > LIM_HOSTNAME_LEN) return 0;
+  for (i = 0; i < n; i++) {
+    unsigned char c = (unsigned char)s[i];
+    if (c == '.') {
+      if (label == 0 || s[i - 1] == '-') return 0;
+      label = 0;
+      last_all_digits = 1;
+      continue;
+    }
+    if (!(isalnum(c) || c == '-')) return 0;
+    if (c == '-' && label == 0) return 0;
+    if (!isdigit(c)) last_all_digits = 0;
+    if (++label > 63) return 0;
+  }
+  if (label == 0 || s[n - 1] == '-') return 0;
+  if (last_all_digits) return 0;
+  if (inet_aton(s, &ia)) return 0;
+  return 1;
+}
+
+/* Lower-cases s into out without the trailing dot, the form rules and
+ * targets are compared in. */
+static void policy_host_key(const char *s, char *out, size_t outlen) {
+  size_t i, n = strlen(s);
+  if (n && s[n - 1] == '.') n--;
+  if (n >= outlen) n = outlen - 1;
+  for (i = 0; i < n; i++) out[i] = (char)tolower((unsigned char)s[i]);
+  out[n] = '\0';
+}
+
+struct policy *policy_new(void) {
+  struct policy *p = calloc(1, sizeof *p);
+  if (!p) return NULL;
+  /* The DESIGN.md defaults, so a policy is usable before policy_set_lab. */
+  if (policy_set_lab(p, "127.0.0.1", 10000, 30000, 30099) < 0) goto fail;
+  return p;
+
+fail:
+  free(p);
+  return NULL;
+}
+
+void policy_free(struct policy *p) {
+  size_t i;
+  if (!p) return;
+  for (i = 0; i < p->nrules; i++) {
+    free(p->rules[i].text);
+    free(p->rules[i].ports);
+  }
+  free(p->rules);
+  free(p->locals);
+  free(p);
+}
+
+/* Parses one port number: digits only, 1-65535. */
+static int policy_parse_port(const char *s, size_t n) {
+  long v = 0;
+  size_t i;
+  if (n == 0 || n > 5) return -1;
+  for (i = 0; i < n; i++) {
+    if (s[i] < '0' || s[i] > '9') return -1;
+    v = v * 10 + (s[i] - '0');
+  }
+  return v >= 1 && v <= 65535 ? (int)v : -1;
+}
+
+/* Parses "21,25,8000-8099" into r->ports. 0 or -1 with err. */
+static int policy_parse_ports(struct policy_rule *r, const char *s, const char *rule, char *err,
+                              size_t errlen) {
+  size_t count = 1, i;
+  const char *p;
+
+  if (*s == '\0') {
+    policy_say(err, errlen, "missing ports after ':' in --allow rule '%s'", rule);
+    return -1;
+  }
+  for (p = s; *p; p++)
+    if (*p == ',') count++;
+  r->ports = calloc(count, sizeof *r->ports);
+  if (!r->ports) {
+    policy_say(err, errlen, "out of memory for --allow rule '%s'", rule);
+    return -1;
+  }
+  p = s;
+  for (i = 0; i < count; i++) {
+    const char *end = strchr(p, ',');
+    const char *dash;
+    size_t n = end ? (size_t)(end - p) : strlen(p);
+    int lo, hi;
+
+    dash = memchr(p, '-', n);
+    if (dash) {
+      lo = policy_parse_port(p, (size_t)(dash - p));
+      hi = policy_parse_port(dash + 1, (size_t)(p + n - dash - 1));
+      if (lo < 0 || hi < 0 || lo > hi) {
+        policy_say(err, errlen, "bad port range '%.*s' in --allow rule '%s'", (int)n, p, rule);
+        return -1;
+      }
+    } else {
+      lo = hi = policy_parse_port(p, n);
+      if (lo < 0) {
+        policy_say(err, errlen, "bad port '%.*s' in --allow rule '%s' (ports are 1-65535)", (int)n,
+                   p, rule);
+        return -1;
+      }
+    }
+    r->ports[i].lo = lo;
+    r->ports[i].hi = hi;
+    p = end ? end + 1 : p + n;
+  }
+  r->nports = count;
+  return 0;
+}
+
+/* Parses "ADDR[/PREFIX]" (no brackets) into r. want6: the text was
+ * bracketed or had several colons, so only IPv6 is accepted. */
+static int policy_parse_cidr(struct policy_rule *r, const char *s, int want6, const char *rule,
+                             char *err, size_t errlen) {
+  char addr[INET6_ADDRSTRLEN + 8];
+  const char *slash = strchr(s, '/');
+  size_t alen = slash ? (size_t)(slash - s) : strlen(s);
+  int bits, i;
+  struct policy_addr masked;
+
+  if (alen == 0 || alen >= sizeof addr) goto bad_addr;
+  memcpy(addr, s, alen);
+  addr[alen] = '\0';
+  if (policy_parse_addr(addr, &r->net) < 0) goto bad_addr;
+  if (want6 && r->net.family != AF_INET6) goto bad_addr;
+  bits = policy_addr_bits(r->net.family);
+  r->prefix = bits;
+  if (slash) {
+    const char *q = slash + 1;
+    long v = 0;
+    if (*q == '\0' || strlen(q) > 3) goto bad_prefix;
+    for (; *q; q++) {
+      if (*q < '0' || *q > '9') goto bad_prefix;
+      v = v * 10 + (*q - '0');
+    }
+    if (v > bits) goto bad_prefix;
+    r->prefix = (int)v;
+  }
+
+  /* Host bits past the prefix usually mean a typo in the prefix; widening
+   * or narrowing silently would allow something nobody asked for. */
+  masked = r->net;
+  for (i = 0; i < bits; i++)
+    if (i >= r->prefix) masked.a[i / 8] &= (unsigned char)~(0x80 >> (i % 8));
+  if (!policy_addr_eq(&masked, &r->net)) {
+    char m[INET6_ADDRSTRLEN];
+    policy_addr_str(&masked, m, sizeof m);
+    policy_say(err, errlen,
+               "address '%s' has bits set past /%d (did you mean %s/%d?) in --allow rule '%s'",
+               addr, r->prefix, m, r->prefix, rule);
+    return -1;
+  }
+
+  /* A rule in IPv4-mapped form is an IPv4 rule, as the addresses it
+   * matches are unwrapped to IPv4 before matching. */
+  if (r->net.family == AF_INET6 && r->prefix >= 96) {
+    struct policy_addr x = r->net;
+    static const unsigned char mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+    if (memcmp(x.a, mapped, 12) == 0) {
+      memmove(r->net.a, x.a + 12, 4);
+      memset(r->net.a + 4, 0, 12);
+      r->net.family = AF_INET;
+      r->prefix -= 96;
+    }
+  }
+  return 0;
+
+bad_addr:
+  policy_say(err, errlen, "bad %saddress '%.*s' in --allow rule '%s'", want6 ? "IPv6 " : "",
+             (int)alen, s, rule);
+  return -1;
+bad_prefix:
+  policy_say(err, errlen, "bad CIDR prefix '%s' in --allow rule '%s' (/0-/%d)", slash, rule,
+             policy_addr_bits(r->net.family));
+  return -1;
+}
+
+int policy_add_rule(struct policy *p, const char *rule, char *err, size_t errlen) {
+  struct policy_rule r;
+  struct policy_rule *grown;
+  char *work = NULL;
+  const char *ports = NULL;
+  char *what;
+  size_t colons = 0;
+  const char *c;
+
+  memset(&r, 0, sizeof r);
+  policy_say(err, errlen, "%s", "");
+  if (!p || !rule || *rule == '\0') {
+    policy_say(err, errlen, "empty --allow rule");
+    return -1;
+  }
+  for (c = rule; *c; c++) {
+    if (isspace((unsigned char)*c) || !isprint((unsigned char)*c)) {
+      policy_say(err, errlen, "--allow rule '%s' contains a space or control character", rule);
+      return -1;
+    }
+    if (*c == ':') colons++;
+  }
+  r.text = strdup(rule);
+  work = strdup(rule);
+  if (!r.text || !work) {
+    policy_say(err, errlen, "out of memory for --allow rule '%s'", rule);
+    goto fail;
+  }
+
+  if (work[0] == '[') {
+    char *close = strchr(work, ']');
+    if (!close) {
+      policy_say(err, errlen, "missing ']' in --allow rule '%s'", rule);
+      goto fail;
+    }
+    *close = '\0';
+    if (close[1] == ':') {
+      ports = close + 2;
+    } else if (close[1] != '\0') {
+      policy_say(err, errlen, "unexpected '%s' after ']' in --allow rule '%s'", close + 1, rule);
+      goto fail;
+    }
+    if (policy_parse_cidr(&r, work + 1, 1, rule, err, errlen) < 0) goto fail;
+  } else if (colons > 1) {
+    /* Unbracketed IPv6: the colons belong to the address, all ports. */
+    if (policy_parse_cidr(&r, work, 1, rule, err, errlen) < 0) goto fail;
+  } else {
+    char *colon = strchr(work, ':');
+    if (colon) {
+      *colon = '\0';
+      ports = colon + 1;
+    }
+    what = work;
+    if (*what == '\0') {
+      policy_say(err, errlen, "missing host or address in --allow rule '%s'", rule);
+      goto fail;
+    }
+    if (strchr(what, '/') || policy_parse_addr(what, &r.net) == 0) {
+      if (policy_parse_cidr(&r, what, 0, rule, err, errlen) < 0) goto fail;
+    } else if (policy_hostname_ok(what)) {
+      r.is_host = 1;
+      policy_host_key(what, r.host, sizeof r.host);
+    } else {
+      policy_say(err, errlen, "'%s' is not an IP address, CIDR or host name in --allow rule '%s'",
+                 what, rule);
+      goto fail;
+    }
+  }
+  if (ports && policy_parse_ports(&r, ports, rule, err, errlen) < 0) goto fail;
+
+  grown = realloc(p->rules, (p->nrules + 1) * sizeof *p->rules);
+  if (!grown) {
+    policy_say(err, errlen, "out of memory for --allow rule '%s'", rule);
+    goto fail;
+  }
+  p->rules = grown;
+  p->rules[p->nrules++] = r;
+  free(work);
+  return 0;
+
+fail:
+  free(work);
+  free(r.text);
+  free(r.ports);
+  return -1;
+}
+
+int policy_set_lab(struct policy *p, const char *lab_bind, int port_base, int pasv_lo,
+                   int pasv_hi) {
+  struct policy_addr a;
+  if (!p || !lab_bind) return -1;
+  if (policy_parse_addr(lab_bind, &a) < 0) return -1;
+  /* base + the highest service port must still be a port. */
+  if (port_base < 0 || port_base + LAB_IMAP > 65535) return -1;
+  if (pasv_lo < 1 || pasv_hi > 65535 || pasv_lo > pasv_hi) return -1;
+  policy_unwrap(&a);
+  p->lab_addr = a;
+  policy_addr_str(&a, p->lab_bind, sizeof p->lab_bind);
+  p->lab_base = port_base;
+  p->pasv_lo = pasv_lo;
+  p->pasv_hi = pasv_hi;
+  return 0;
+}
+
+void policy_set_portal_port(struct policy *p, int port) {
+  if (p) p->portal_port = port;
+}
+
+void policy_add_local_addr(struct policy *p, const struct sockaddr *sa) {
+  struct policy_addr a, *grown;
+  size_t i;
+  if (!p || policy_from_sockaddr(sa, &a) < 0) return;
+  policy_unwrap(&a);
+  for (i = 0; i < p->nlocals; i++)
+    if (policy_addr_eq(&p->locals[i], &a)) return;
+  grown = realloc(p->locals, (p->nlocals + 1) * sizeof *p->locals);
+  /* Out of memory here only loses an extra refusal for the portal port on
+   * one interface address; the private ranges still cover most of them. */
+  if (!grown) return;
+  p->locals = grown;
+  p->locals[p->nlocals++] = a;
+}
+
+void policy_add_system_local_addrs(struct policy *p) {
+  struct ifaddrs *ifa = NULL, *i;
+  if (!p || getifaddrs(&ifa) < 0) return;
+  for (i = ifa; i; i = i->ifa_next)
+    if (i->ifa_addr && (i->ifa_addr->sa_family == AF_INET || i->ifa_addr->sa_family == AF_INET6))
+      policy_add_local_addr(p, i->ifa_addr);
+  freeifaddrs(ifa);
+}
+
+int policy_lab_port(const struct policy *p, int well_known) {
+  size_t i;
+  if (!p) return -1;
+  for (i = 0; i < sizeof policy_lab_ports / sizeof policy_lab_ports[0]; i++)
+    if (well_known == policy_lab_ports[i]) return p->lab_base + well_known;
+  if (well_known >= p->pasv_lo && well_known <= p->pasv_hi) return well_known;
+  return -1;
+}
+
+const char *policy_rule_text(const struct policy *p, size_t i) {
+  if (!p || i >= p->nrules) return NULL;
+  return p->rules[i].text;
+}
+
+static int policy_rule_port_ok(const struct policy_rule *r, int port) {
+  size_t i;
+  if (!r->ports) return 1;
+  for (i = 0; i < r->nports; i++)
+    if (port >= r->ports[i].lo && port <= r->ports[i].hi) return 1;
+  return 0;
+}
+
+/* Loopback, unspecified, the lab address and any added address of this
+ * machine: where the portal itself may be listening. */
+static int policy_is_local(const struct policy *p, const struct policy_addr *a) {
+  static const unsigned char v6_loop[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
+  static const unsigned char v6_any[16] = {0};
+  size_t i;
+  if (a->family == AF_INET && (a->a[0] == 127 || a->a[0] == 0)) return 1;
+  if (a->family == AF_INET6 && (!memcmp(a->a, v6_loop, 16) || !memcmp(a->a, v6_any, 16))) return 1;
+  if (policy_addr_eq(&p->lab_addr, a)) return 1;
+  for (i = 0; i < p->nlocals; i++)
+    if (policy_addr_eq(&p->locals[i], a)) return 1;
+  return 0;
+}
+
+static const struct policy_range *policy_find_denied(const struct policy_addr *a) {
+  size_t i;
+  for (i = 0; i < sizeof policy_denied / sizeof policy_denied[0]; i++)
+    if (policy_denied[i].family == a->family &&
+        policy_prefix_match(a->a, policy_denied[i].net, policy_denied[i].prefix))
+      return &policy_denied[i];
+  return NULL;
+}
+
+/* The judgement shared by IP literals and resolved addresses. host is the
+ * lower-cased name the user typed, or NULL for a literal; only then may a
+ * hostname rule apply. a has been unwrapped; shown is the address as the
+ * user or resolver gave it, for messages. */
+static int policy_judge(const struct policy *p, const char *host, const struct policy_addr *a,
+                        const char *shown, int port, char *reason, size_t reasonlen) {
+  const struct policy_range *deny = policy_find_denied(a);
+  char subject[LIM_HOSTNAME_LEN + 2 * INET6_ADDRSTRLEN + 16];
+  char v4[INET_ADDRSTRLEN];
+  int addr_named = 0;
+  size_t i;
+
+  if (port < 1 || port > 65535) {
+    policy_say(reason, reasonlen, "port %d is not a valid port (1-65535)", port);
+    return -1;
+  }
+
+  /* How the address is named in messages: the name the user typed, and
+   * the IPv4 address an IPv6 form was unwrapped to. */
+  policy_addr_str(a, v4, sizeof v4);
+  if (host && strcmp(host, shown) != 0)
+    snprintf(subject, sizeof subject, "%s (%s)", host, shown);
+  else if (a->family == AF_INET && strcmp(shown, v4) != 0)
+    snprintf(subject, sizeof subject, "%s (%s)", shown, v4);
+  else
+    snprintf(subject, sizeof subject, "%s", shown);
+
+  if (p->portal_port > 0 && port == p->portal_port && policy_is_local(p, a)) {
+    policy_say(reason, reasonlen,
+               "port %d on %s is the portal itself and can never be a relay target", port, subject);
+    return -1;
+  }
+
+  for (i = 0; i < p->nrules; i++) {
+    const struct policy_rule *r = &p->rules[i];
+    if (r->is_host) {
+      /* A name rule vouches for the name, not for where it points: it
+       * never opens a special-use range. */
+      if (deny || !host || strcmp(r->host, host) != 0) continue;
+    } else {
+      if (r->net.family != a->family || !policy_prefix_match(a->a, r->net.a, r->prefix)) continue;
+      if (deny &&
+          (r->prefix < deny->prefix || !policy_prefix_match(r->net.a, deny->net, deny->prefix)))
+        continue;
+      addr_named = 1;
+    }
+    if (policy_rule_port_ok(r, port)) return 0;
+  }
+
+  if (deny && addr_named)
+    policy_say(reason, reasonlen, "%s %s (%s) and no --allow rule names it on port %d", subject,
+               deny->what, deny->cidr, port);
+  else if (deny)
+    policy_say(reason, reasonlen, "%s %s (%s) and no --allow rule names it", subject, deny->what,
+               deny->cidr);
+  else if (host)
+    policy_say(reason, reasonlen, "%s:%d (%s) is not on the allow-list", host, port, shown);
+  else if (strchr(shown, ':'))
+    policy_say(reason, reasonlen, "[%s]:%d is not on the allow-list", shown, port);
+  else
+    policy_say(reason, reasonlen, "%s:%d is not on the allow-list", shown, port);
+  return -1;
+}
+
+static void policy_fill_sockaddr(struct policy_target *out, const struct policy_addr *a, int port) {
+  memset(&out->addr, 0, sizeof out->addr);
+  if (a->family == AF_INET) {
+    struct sockaddr_in *s4 = (struct sockaddr_in *)&out->addr;
+    s4->sin_family = AF_INET;
+    s4->sin_port = htons((unsigned short)port);
+    memcpy(&s4->sin_addr, a->a, 4);
+    out->addrlen = sizeof *s4;
+  } else {
+    struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&out->addr;
+    s6->sin6_family = AF_INET6;
+    s6->sin6_port = htons((unsigned short)port);
+    memcpy(&s6->sin6_addr, a->a, 16);
+    out->addrlen = sizeof *s6;
+  }
+}
+
+/* The lab's ports as a phrase for the refusal message. */
+static void policy_lab_ports_text(const struct policy *p, char *out, size_t outlen) {
+  snprintf(out, outlen, "%d, %d, %d, %d, %d, %d and %d-%d (FTP passive)", LAB_FTP, LAB_TELNET,
+           LAB_SMTP, LAB_HTTP, LAB_POP3, LAB_IMAP, p->pasv_lo, p->pasv_hi);
+}
+
+enum policy_kind policy_prepare(const struct policy *p, const char *host, int port,
+                                struct policy_target *out, char *reason, size_t reasonlen) {
+  char lit[INET6_ADDRSTRLEN + 2];
+  char key[LIM_HOSTNAME_LEN + 1];
+  struct policy_addr a;
+  size_t n, i;
+  int unwrapped;
+
+  policy_say(reason, reasonlen, "%s", "");
+  memset(out, 0, sizeof *out);
+  out->port = port;
+  if (!p || !host || *host == '\0') {
+    policy_say(reason, reasonlen, "no host was given");
+    return POLICY_DENY;
+  }
+  n = strlen(host);
+  if (n > LIM_HOSTNAME_LEN) {
+    policy_say(reason, reasonlen, "the host name is longer than %d characters", LIM_HOSTNAME_LEN);
+    return POLICY_DENY;
+  }
+  for (i = 0; i < n; i++) out->host[i] = (char)tolower((unsigned char)host[i]);
+  out->host[n] = '\0';
+
+  if (port < 1 || port > 65535) {
+    policy_say(reason, reasonlen, "port %d is not a valid port (1-65535)", port);
+    return POLICY_DENY;
+  }
+
+  if (strcmp(out->host, "lab") == 0) {
+    int real = policy_lab_port(p, port);
+    char ports[128];
+    out->is_lab = 1;
+    if (real < 0) {
+      policy_lab_ports_text(p, ports, sizeof ports);
+      policy_say(reason, reasonlen, "lab:%d is not a lab service; the lab offers ports %s", port,
+                 ports);
+      return POLICY_DENY;
+    }
+    /* Lab ports are remapped, so the portal check looks at the real one. */
+    if (p->portal_port > 0 && real == p->portal_port) {
+      policy_say(reason, reasonlen, "lab:%d maps to port %d on %s, which is the portal itself",
+                 port, real, p->lab_bind);
+      return POLICY_DENY;
+    }
+    policy_fill_sockaddr(out, &p->lab_addr, real);
+    return POLICY_READY;
+  }
+
+  /* "[v6]" is an IPv6 literal; the brackets are only accepted around one. */
+  if (host[0] == '[') {
+    if (n < 3 || host[n - 1] != ']' || n - 2 >= sizeof lit) goto bad_name;
+    memcpy(lit, host + 1, n - 2);
+    lit[n - 2] = '\0';
+    if (inet_pton(AF_INET6, lit, a.a) != 1) goto bad_name;
+    a.family = AF_INET6;
+  } else if (policy_parse_addr(host, &a) < 0) {
+    if (!policy_hostname_ok(host)) goto bad_name;
+    policy_host_key(host, key, sizeof key);
+    for (i = 0; i < p->nrules; i++) {
+      const struct policy_rule *r = &p->rules[i];
+      if (r->is_host && strcmp(r->host, key) == 0 && policy_rule_port_ok(r, port))
+        return POLICY_RESOLVE;
+    }
+    policy_say(reason, reasonlen, "%s:%d is not on the allow-list", out->host, port);
+    return POLICY_DENY;
+  }
+
+  {
+    struct policy_addr orig = a;
+    char shown[INET6_ADDRSTRLEN];
+    policy_addr_str(&a, shown, sizeof shown);
+    unwrapped = policy_unwrap(&a);
+    if (policy_judge(p, NULL, &a, shown, port, reason, reasonlen) < 0) return POLICY_DENY;
+    /* A mapped address is connected to as plain IPv4: the same destination,
+     * without depending on the socket's IPV6_V6ONLY setting. A compat
+     * address keeps its IPv6 form, since the kernel does not route it to
+     * IPv4; it was judged as IPv4 only to be safe. */
+    policy_fill_sockaddr(out, unwrapped && orig.a[10] == 0xff ? &a : &orig, port);
+  }
+  return POLICY_READY;
+
+bad_name:
+  policy_say(reason, reasonlen, "'%s' is not a valid host name or IP address", out->host);
+  return POLICY_DENY;
+}
+
+int policy_check_addr(const struct policy *p, const char *host, const struct sockaddr *sa, int port,
+                      char *reason, size_t reasonlen) {
+  struct policy_addr a;
+  char shown[INET6_ADDRSTRLEN], key[LIM_HOSTNAME_LEN + 1];
+
+  policy_say(reason, reasonlen, "%s", "");
+  if (!p || policy_from_sockaddr(sa, &a) < 0) {
+    policy_say(reason, reasonlen, "the address is not IPv4 or IPv6");
+    return -1;
+  }
+  policy_addr_str(&a, shown, sizeof shown);
+  policy_unwrap(&a);
+  if (host && *host && strlen(host) <= LIM_HOSTNAME_LEN) {
+    policy_host_key(host, key, sizeof key);
+    return policy_judge(p, key, &a, shown, port, reason, reasonlen);
+  }
+  return policy_judge(p, NULL, &a, shown, port, reason, reasonlen);
+}

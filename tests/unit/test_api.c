@@ -1,0 +1,345 @@
+/* test_api.c -- the REST handlers against an in-memory database, no sockets. */
+#include <cJSON.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api.h"
+#include "app.h"
+#include "check.h"
+#include "db.h"
+#include "policy.h"
+
+static struct app app;
+
+static void setup(const char *class_code) {
+  char err[256], generated[32];
+  const char *argv[] = {"portlab"};
+  memset(&app, 0, sizeof app);
+  config_parse(&app.cfg, 1, (char **)argv, err, sizeof err);
+  strcpy(app.cfg.teacher_password, "chalk");
+  if (class_code) strcpy(app.cfg.class_code, class_code);
+  app.db = db_open(":memory:", err, sizeof err);
+  app.policy = policy_new();
+  policy_add_rule(app.policy, "192.0.2.0/24:25", err, sizeof err);
+  CHECK(app.db != NULL);
+  CHECK_EQ_INT(api_setup_teacher(&app, generated, sizeof generated), 0);
+  CHECK_EQ_STR(generated, ""); /* a configured password is not generated */
+}
+
+static void teardown(void) {
+  db_close(app.db);
+  policy_free(app.policy);
+  config_free(&app.cfg);
+}
+
+/* Runs one request; returns the parsed JSON body (caller deletes) and
+ * copies the cookie value, if one was set, into cookie. */
+static cJSON *call(enum api_method method, const char *path, const char *body, const char *cookie,
+                   int *status, char *set_cookie) {
+  struct api_request req = {.method = method, .path = path, .cookie = cookie};
+  char cookie_header[80];
+  if (body) {
+    req.body = body;
+    req.body_len = strlen(body);
+    req.content_type = "application/json";
+  }
+  if (cookie && strncmp(cookie, "portlab_session=", 16) != 0) {
+    snprintf(cookie_header, sizeof cookie_header, "portlab_session=%s", cookie);
+    req.cookie = cookie_header;
+  }
+  struct api_response resp;
+  api_handle(&app, &req, &resp);
+  *status = resp.status;
+  if (set_cookie) {
+    set_cookie[0] = '\0';
+    if (strncmp(resp.set_cookie, "portlab_session=", 16) == 0) {
+      memcpy(set_cookie, resp.set_cookie + 16, 32);
+      set_cookie[32] = '\0';
+    }
+  }
+  cJSON *json = resp.body ? cJSON_ParseWithLength(resp.body, resp.body_len) : NULL;
+  free(resp.body);
+  return json;
+}
+
+static const char *error_code(cJSON *json) {
+  cJSON *err = cJSON_GetObjectItem(json, "error");
+  cJSON *code = cJSON_GetObjectItem(err, "code");
+  return cJSON_IsString(code) ? code->valuestring : "(none)";
+}
+
+static void test_join_and_rejoin(void) {
+  int status;
+  char cookie[40], cookie2[40];
+  setup(NULL);
+  cJSON *j = call(API_POST, "/api/join", "{\"name\":\"alice\"}", NULL, &status, cookie);
+  CHECK_EQ_INT(status, 201);
+  CHECK_EQ_INT(strlen(cookie), 32);
+  CHECK_EQ_STR(cJSON_GetObjectItem(cJSON_GetObjectItem(j, "user"), "role")->valuestring, "student");
+  cJSON *lab = cJSON_GetObjectItem(j, "lab");
+  CHECK_EQ_STR(cJSON_GetObjectItem(lab, "user")->valuestring, "alice");
+  CHECK_EQ_INT(strlen(cJSON_GetObjectItem(lab, "password")->valuestring), 10);
+  char rejoin[64];
+  snprintf(rejoin, sizeof rejoin, "%s", cJSON_GetObjectItem(j, "rejoin_code")->valuestring);
+  int id = cJSON_GetObjectItem(cJSON_GetObjectItem(j, "user"), "id")->valueint;
+  cJSON_Delete(j);
+
+  j = call(API_POST, "/api/join", "{\"name\":\"ALICE\"}", NULL, &status, NULL);
+  CHECK_EQ_INT(status, 409);
+  CHECK_EQ_STR(error_code(j), "name_taken");
+  cJSON_Delete(j);
+
+  j = call(API_POST, "/api/join", "{\"name\":\"alice\",\"rejoin_code\":\"wrong\"}", NULL, &status,
+           NULL);
+  CHECK_EQ_INT(status, 409);
+  cJSON_Delete(j);
+
+  char body[160];
+  snprintf(body, sizeof body, "{\"name\":\"alice\",\"rejoin_code\":\"%s\"}", rejoin);
+  j = call(API_POST, "/api/join", body, NULL, &status, cookie2);
+  CHECK_EQ_INT(status, 201);
+  CHECK_EQ_INT(cJSON_GetObjectItem(cJSON_GetObjectItem(j, "user"), "id")->valueint, id);
+  CHECK(cJSON_IsNull(cJSON_GetObjectItem(j, "rejoin_code")));
+  CHECK(strcmp(cookie, cookie2) != 0); /* a second, separate login */
+  cJSON_Delete(j);
+
+  /* Both logins work. */
+  j = call(API_GET, "/api/me", NULL, cookie, &status, NULL);
+  CHECK_EQ_INT(status, 200);
+  cJSON_Delete(j);
+  j = call(API_GET, "/api/me", NULL, cookie2, &status, NULL);
+  CHECK_EQ_INT(status, 200);
+  CHECK_EQ_STR(cJSON_GetObjectItem(cJSON_GetObjectItem(j, "user"), "name")->valuestring, "alice");
+  cJSON_Delete(j);
+
+  /* The teacher's name cannot be taken by a student, rejoin code or not. */
+  j = call(API_POST, "/api/join", "{\"name\":\"teacher\",\"rejoin_code\":\"x\"}", NULL, &status,
+           NULL);
+  CHECK_EQ_INT(status, 409);
+  cJSON_Delete(j);
+  teardown();
+}
+
+static void test_join_errors(void) {
+  int status;
+  setup("netlab");
+  static const char *bad_names[] = {
+      "{\"name\":\"\"}", "{\"name\":\"has space\"}", "{\"name\":\"abcdefghijklmnopqrstuvwxyz0123456\"}",
+      "{\"name\":\"\\u00e9t\\u00e9\"}", "{}", "{\"name\":null}"};
+  for (size_t i = 0; i < sizeof bad_names / sizeof bad_names[0]; i++) {
+    cJSON *j = call(API_POST, "/api/join", bad_names[i], NULL, &status, NULL);
+    CHECK_EQ_INT(status, 400);
+    CHECK_EQ_STR(error_code(j), "invalid_name");
+    cJSON_Delete(j);
+  }
+  cJSON *j = call(API_POST, "/api/join", "{\"name\":42}", NULL, &status, NULL);
+  CHECK_EQ_INT(status, 400);
+  CHECK_EQ_STR(error_code(j), "bad_request");
+  cJSON_Delete(j);
+  /* 32 characters is the edge. */
+  j = call(API_POST, "/api/join", "{\"name\":\"abcdefghijklmnopqrstuvwxyz012345\",\"class_code\":\"netlab\"}",
+           NULL, &status, NULL);
+  CHECK_EQ_INT(status, 201);
+  cJSON_Delete(j);
+  j = call(API_POST, "/api/join", "{\"name\":\"bob\"}", NULL, &status, NULL);
+  CHECK_EQ_INT(status, 403);
+  CHECK_EQ_STR(error_code(j), "bad_class_code");
+  cJSON_Delete(j);
+  j = call(API_POST, "/api/join", "{\"name\":\"bob\",\"class_code\":\"NETLAB\"}", NULL, &status, NULL);
+  CHECK_EQ_INT(status, 403);
+  cJSON_Delete(j);
+  j = call(API_POST, "/api/join", "not json", NULL, &status, NULL);
+  CHECK_EQ_INT(status, 400);
+  CHECK_EQ_STR(error_code(j), "bad_request");
+  cJSON_Delete(j);
+  j = call(API_POST, "/api/join", "[1,2]", NULL, &status, NULL);
+  CHECK_EQ_INT(status, 400);
+  cJSON_Delete(j);
+
+  struct api_request req = {.method = API_POST, .path = "/api/join", .body = "{\"name\":\"x\"}",
+                            .body_len = 12, .content_type = "text/plain"};
+  struct api_response resp;
+  api_handle(&app, &req, &resp);
+  CHECK_EQ_INT(resp.status, 415);
+  free(resp.body);
+  req.content_type = "application/json; charset=utf-8";
+  req.body_too_large = 1;
+  api_handle(&app, &req, &resp);
+  CHECK_EQ_INT(resp.status, 413);
+  free(resp.body);
+  teardown();
+}
+
+static void test_teacher_and_sessions(void) {
+  int status;
+  char alice[40], bob[40], teacher[40];
+  setup(NULL);
+  cJSON_Delete(call(API_POST, "/api/join", "{\"name\":\"alice\"}", NULL, &status, alice));
+  cJSON_Delete(call(API_POST, "/api/join", "{\"name\":\"bob\"}", NULL, &status, bob));
+  cJSON *j = call(API_POST, "/api/teacher/login", "{\"password\":\"wrong\"}", NULL, &status, NULL);
+  CHECK_EQ_INT(status, 401);
+  cJSON_Delete(j);
+  j = call(API_POST, "/api/teacher/login", "{\"password\":\"chalk\"}", NULL, &status, teacher);
+  CHECK_EQ_INT(status, 200);
+  CHECK_EQ_STR(cJSON_GetObjectItem(cJSON_GetObjectItem(j, "user"), "role")->valuestring, "teacher");
+  cJSON_Delete(j);
+  j = call(API_GET, "/api/me", NULL, teacher, &status, NULL);
+  CHECK(cJSON_IsNull(cJSON_GetObjectItem(j, "lab")));
+  cJSON_Delete(j);
+
+  struct db_user a;
+  db_user_by_name(app.db, "alice", &a, NULL, 0);
+  int64_t sid;
+  CHECK_EQ_INT(db_session_create(app.db, a.id, "lab", 25, "raw", 1795000000000000LL, &sid), 0);
+  struct db_event ev[] = {
+      {sid, 1, 0, DB_DIR_NOTE, (const unsigned char *)"connected", 9},
+      {sid, 2, 1500, DB_DIR_S2C, (const unsigned char *)"220 lab\r\n", 9},
+      {sid, 3, 9000, DB_DIR_C2S, (const unsigned char *)"HELO x\r\nNO", 10},
+      {sid, 4, 9100, DB_DIR_S2C, (const unsigned char *)"\xff\xfb\x01ok\0", 6},
+  };
+  CHECK_EQ_INT(db_events_append(app.db, ev, 4), 0);
+  CHECK_EQ_INT(db_session_finish(app.db, sid, 1795000000500000LL, 10, 15, "remote_closed"), 0);
+  char path[64];
+  snprintf(path, sizeof path, "/api/sessions/%lld/transcript", (long long)sid);
+
+  j = call(API_GET, "/api/sessions", NULL, alice, &status, NULL);
+  CHECK_EQ_INT(status, 200);
+  CHECK_EQ_INT(cJSON_GetArraySize(cJSON_GetObjectItem(j, "sessions")), 1);
+  cJSON_Delete(j);
+  j = call(API_GET, "/api/sessions", NULL, bob, &status, NULL);
+  CHECK_EQ_INT(cJSON_GetArraySize(cJSON_GetObjectItem(j, "sessions")), 0);
+  cJSON_Delete(j);
+  j = call(API_GET, "/api/sessions", NULL, teacher, &status, NULL);
+  CHECK_EQ_INT(cJSON_GetArraySize(cJSON_GetObjectItem(j, "sessions")), 1);
+  cJSON_Delete(j);
+
+  /* Someone else's transcript looks exactly like a missing one. */
+  j = call(API_GET, path, NULL, bob, &status, NULL);
+  CHECK_EQ_INT(status, 404);
+  CHECK_EQ_STR(error_code(j), "not_found");
+  cJSON_Delete(j);
+  j = call(API_GET, "/api/sessions/999999/transcript", NULL, alice, &status, NULL);
+  CHECK_EQ_INT(status, 404);
+  cJSON_Delete(j);
+  j = call(API_GET, path, NULL, teacher, &status, NULL);
+  CHECK_EQ_INT(status, 200);
+  cJSON_Delete(j);
+
+  j = call(API_GET, path, NULL, alice, &status, NULL);
+  CHECK_EQ_INT(status, 200);
+  cJSON *s = cJSON_GetObjectItem(j, "session");
+  CHECK_EQ_STR(cJSON_GetObjectItem(s, "user")->valuestring, "alice");
+  CHECK_EQ_STR(cJSON_GetObjectItem(s, "started_at")->valuestring, "2026-11-18T11:06:40Z");
+  CHECK_EQ_STR(cJSON_GetObjectItem(s, "close_reason")->valuestring, "remote_closed");
+  cJSON *events = cJSON_GetObjectItem(j, "events");
+  CHECK_EQ_INT(cJSON_GetArraySize(events), 4);
+  cJSON *e0 = cJSON_GetArrayItem(events, 0), *e3 = cJSON_GetArrayItem(events, 3);
+  CHECK_EQ_STR(cJSON_GetObjectItem(e0, "dir")->valuestring, "note");
+  CHECK(cJSON_GetObjectItem(e0, "data_b64") == NULL);
+  CHECK_EQ_STR(cJSON_GetObjectItem(e3, "data_b64")->valuestring, "//sBb2sA");
+  CHECK_EQ_STR(cJSON_GetObjectItem(e3, "text")->valuestring, "\xEF\xBF\xBD\xEF\xBF\xBD\x01ok\xEF\xBF\xBD");
+  CHECK_EQ_INT(cJSON_GetObjectItem(e3, "t_us")->valueint, 9100);
+  cJSON_Delete(j);
+
+  struct api_request req = {.method = API_GET, .path = path, .arg_format = "txt"};
+  char cookie_header[64];
+  snprintf(cookie_header, sizeof cookie_header, "portlab_session=%s", alice);
+  req.cookie = cookie_header;
+  struct api_response resp;
+  api_handle(&app, &req, &resp);
+  CHECK_EQ_INT(resp.status, 200);
+  CHECK(strncmp(resp.content_type, "text/plain", 10) == 0);
+  CHECK(strstr(resp.body, "* connected\nS: 220 lab\r\nC: HELO x\r\nC: NO\\\nS: ") != NULL);
+  free(resp.body);
+  req.arg_format = "pdf";
+  api_handle(&app, &req, &resp);
+  CHECK_EQ_INT(resp.status, 400);
+  free(resp.body);
+
+  /* Teacher filter by user. */
+  req.arg_format = NULL;
+  req.path = "/api/sessions";
+  req.arg_user = "bob";
+  snprintf(cookie_header, sizeof cookie_header, "portlab_session=%s", teacher);
+  api_handle(&app, &req, &resp);
+  CHECK(strstr(resp.body, "\"sessions\":[]") != NULL);
+  free(resp.body);
+  req.arg_user = "nobody";
+  api_handle(&app, &req, &resp);
+  CHECK_EQ_INT(resp.status, 404);
+  free(resp.body);
+
+  /* Logout ends that login only. */
+  j = call(API_POST, "/api/logout", "{}", alice, &status, NULL);
+  CHECK_EQ_INT(status, 204);
+  cJSON_Delete(j);
+  j = call(API_GET, "/api/me", NULL, alice, &status, NULL);
+  CHECK_EQ_INT(status, 401);
+  cJSON_Delete(j);
+  teardown();
+}
+
+static void test_login_throttle_and_routes(void) {
+  int status;
+  setup(NULL);
+  for (int i = 0; i < 10; i++)
+    cJSON_Delete(call(API_POST, "/api/teacher/login", "{\"password\":\"no\"}", NULL, &status, NULL));
+  CHECK_EQ_INT(status, 401);
+  cJSON *j = call(API_POST, "/api/teacher/login", "{\"password\":\"chalk\"}", NULL, &status, NULL);
+  CHECK_EQ_INT(status, 429); /* the 11th try in a minute, even the right one */
+  cJSON_Delete(j);
+
+  j = call(API_GET, "/api/me", NULL, NULL, &status, NULL);
+  CHECK_EQ_INT(status, 401);
+  CHECK_EQ_STR(error_code(j), "unauthorized");
+  cJSON_Delete(j);
+  j = call(API_GET, "/api/me", NULL, "0123456789abcdef0123456789abcdef", &status, NULL);
+  CHECK_EQ_INT(status, 401);
+  cJSON_Delete(j);
+  j = call(API_GET, "/api/nothing", NULL, NULL, &status, NULL);
+  CHECK_EQ_INT(status, 404);
+  cJSON_Delete(j);
+  j = call(API_GET, "/api/join", NULL, NULL, &status, NULL);
+  CHECK_EQ_INT(status, 405);
+  cJSON_Delete(j);
+  j = call(API_GET, "/api/sessions/12x/transcript", NULL, NULL, &status, NULL);
+  CHECK_EQ_INT(status, 404);
+  cJSON_Delete(j);
+  j = call(API_GET, "/api/sessions/1234567890123456789/transcript", NULL, NULL, &status, NULL);
+  CHECK_EQ_INT(status, 404); /* more digits than an id can have */
+  cJSON_Delete(j);
+  j = call(API_GET, "/api/health", NULL, NULL, &status, NULL);
+  CHECK_EQ_INT(status, 200);
+  CHECK_EQ_STR(cJSON_GetObjectItem(j, "status")->valuestring, "ok");
+  cJSON_Delete(j);
+  teardown();
+}
+
+static void test_generated_teacher_password(void) {
+  char err[256], generated[32];
+  const char *argv[] = {"portlab"};
+  memset(&app, 0, sizeof app);
+  config_parse(&app.cfg, 1, (char **)argv, err, sizeof err);
+  app.db = db_open(":memory:", err, sizeof err);
+  CHECK_EQ_INT(api_setup_teacher(&app, generated, sizeof generated), 0);
+  CHECK_EQ_INT(strlen(generated), 16);
+  char again[32];
+  CHECK_EQ_INT(api_setup_teacher(&app, again, sizeof again), 0);
+  CHECK_EQ_STR(again, ""); /* printed once only */
+  int status;
+  char body[80];
+  snprintf(body, sizeof body, "{\"password\":\"%s\"}", generated);
+  cJSON_Delete(call(API_POST, "/api/teacher/login", body, NULL, &status, NULL));
+  CHECK_EQ_INT(status, 200);
+  db_close(app.db);
+  config_free(&app.cfg);
+}
+
+int main(void) {
+  test_join_and_rejoin();
+  test_join_errors();
+  test_teacher_and_sessions();
+  test_login_throttle_and_routes();
+  test_generated_teacher_password();
+  return check_done();
+}

@@ -1,0 +1,163 @@
+/* test_config.c -- flags, environment twins, and one-line errors naming the flag. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "check.h"
+#include "config.h"
+#include "log.h"
+
+static enum config_result parse(struct config *cfg, char *err, size_t errlen, int argc,
+                                const char **argv) {
+  return config_parse(cfg, argc, (char **)argv, err, errlen);
+}
+
+static void test_defaults(void) {
+  struct config cfg;
+  char err[256] = "";
+  const char *argv[] = {"portlab"};
+  CHECK_EQ_INT(parse(&cfg, err, sizeof err, 1, argv), CONFIG_OK);
+  CHECK_EQ_STR(cfg.listen_addr, "127.0.0.1");
+  CHECK_EQ_INT(cfg.listen_port, 8080);
+  CHECK_EQ_STR(cfg.db_path, "./portlab.db");
+  CHECK_EQ_STR(cfg.lab_bind, "127.0.0.1");
+  CHECK_EQ_INT(cfg.lab_port_base, 10000);
+  CHECK_EQ_INT(cfg.pasv_lo, 30000);
+  CHECK_EQ_INT(cfg.pasv_hi, 30099);
+  CHECK_EQ_INT(cfg.n_allow, 0);
+  CHECK_EQ_INT(cfg.log_level, LOG_INFO);
+  CHECK_EQ_INT(cfg.user_sessions, 4);
+  CHECK_EQ_INT(cfg.no_record, 0);
+  config_free(&cfg);
+}
+
+static void test_flags(void) {
+  struct config cfg;
+  char err[256] = "";
+  const char *argv[] = {"portlab", "--listen", "[::1]:9000", "--db=/tmp/x.db", "--allow",
+                        "192.0.2.0/24:25", "--allow", "mail.example:110", "--lab-port-base", "0",
+                        "--ftp-pasv-ports", "40000-40009", "--log-level", "debug",
+                        "--idle-timeout", "5", "--no-record", "--public-origin",
+                        "https://lab.example.org"};
+  CHECK_EQ_INT(parse(&cfg, err, sizeof err, 19, argv), CONFIG_OK);
+  CHECK_EQ_STR(cfg.listen_addr, "::1");
+  CHECK_EQ_INT(cfg.listen_port, 9000);
+  CHECK_EQ_STR(cfg.db_path, "/tmp/x.db");
+  CHECK_EQ_INT(cfg.n_allow, 2);
+  CHECK_EQ_STR(cfg.allow[1], "mail.example:110");
+  CHECK_EQ_INT(cfg.lab_port_base, 0);
+  CHECK_EQ_INT(cfg.pasv_hi, 40009);
+  CHECK_EQ_INT(cfg.log_level, LOG_DEBUG);
+  CHECK_EQ_INT(cfg.idle_timeout, 5);
+  CHECK_EQ_INT(cfg.no_record, 1);
+  CHECK_EQ_INT(cfg.n_public_origin, 1);
+  config_free(&cfg);
+}
+
+static void test_environment(void) {
+  struct config cfg;
+  char err[256] = "";
+  setenv("PORTLAB_LAB_PORT_BASE", "20000", 1);
+  setenv("PORTLAB_ALLOW", "192.0.2.1:25  198.51.100.0/24", 1);
+  setenv("PORTLAB_CLASS_CODE", "netlab", 1);
+  setenv("PORTLAB_TEACHER_PASSWORD", "s3cret", 1);
+  const char *argv[] = {"portlab"};
+  CHECK_EQ_INT(parse(&cfg, err, sizeof err, 1, argv), CONFIG_OK);
+  CHECK_EQ_INT(cfg.lab_port_base, 20000);
+  CHECK_EQ_INT(cfg.n_allow, 2);
+  CHECK_EQ_STR(cfg.allow[1], "198.51.100.0/24");
+  CHECK_EQ_STR(cfg.class_code, "netlab");
+  CHECK_EQ_STR(cfg.teacher_password, "s3cret");
+  config_free(&cfg);
+
+  /* Flags win; a repeated flag replaces the environment's list. */
+  const char *argv2[] = {"portlab", "--lab-port-base", "30", "--allow", "203.0.113.9"};
+  CHECK_EQ_INT(parse(&cfg, err, sizeof err, 5, argv2), CONFIG_OK);
+  CHECK_EQ_INT(cfg.lab_port_base, 30);
+  CHECK_EQ_INT(cfg.n_allow, 1);
+  CHECK_EQ_STR(cfg.allow[0], "203.0.113.9");
+  config_free(&cfg);
+
+  setenv("PORTLAB_LAB_PORT_BASE", "lots", 1);
+  CHECK_EQ_INT(parse(&cfg, err, sizeof err, 1, argv), CONFIG_ERROR);
+  CHECK(strstr(err, "PORTLAB_LAB_PORT_BASE") != NULL);
+  config_free(&cfg);
+  unsetenv("PORTLAB_LAB_PORT_BASE");
+  unsetenv("PORTLAB_ALLOW");
+  unsetenv("PORTLAB_CLASS_CODE");
+  unsetenv("PORTLAB_TEACHER_PASSWORD");
+}
+
+/* Each bad value is refused with a message that starts with its flag. */
+static void expect_error(const char *flag, const char *value, const char *expect_prefix) {
+  struct config cfg;
+  char err[256] = "";
+  const char *argv[] = {"portlab", flag, value};
+  int argc = value ? 3 : 2;
+  CHECK_EQ_INT(parse(&cfg, err, sizeof err, argc, argv), CONFIG_ERROR);
+  if (strncmp(err, expect_prefix, strlen(expect_prefix)) != 0) {
+    fprintf(stderr, "error for %s %s was: %s\n", flag, value ? value : "", err);
+    CHECK(0);
+  }
+  CHECK(strchr(err, '\n') == NULL);
+  config_free(&cfg);
+}
+
+static void test_errors(void) {
+  expect_error("--listen", "nonsense", "--listen:");
+  expect_error("--listen", "127.0.0.1:0", "--listen:");
+  expect_error("--listen", "127.0.0.1:65536", "--listen:");
+  expect_error("--listen", "::1:80", "--listen:"); /* IPv6 needs brackets */
+  expect_error("--listen", "localhost:80", "--listen:");
+  expect_error("--lab-port-base", "-1", "--lab-port-base:");
+  expect_error("--lab-port-base", "65393", "--lab-port-base:"); /* 65392 + 143 = 65535 is the edge */
+  expect_error("--ftp-pasv-ports", "30100-30000", "--ftp-pasv-ports:");
+  expect_error("--ftp-pasv-ports", "1000-1010", "--ftp-pasv-ports:");
+  expect_error("--ftp-pasv-ports", "30000-31000", "--ftp-pasv-ports:"); /* 1001 ports */
+  expect_error("--log-level", "loud", "--log-level:");
+  expect_error("--idle-timeout", "0", "--idle-timeout:");
+  expect_error("--user-sessions", "65", "--user-sessions:");
+  expect_error("--public-origin", "lab.example.org", "--public-origin:");
+  expect_error("--public-origin", "https://lab.example.org/path", "--public-origin:");
+  expect_error("--teacher-password-file", "/nonexistent/pw", "--teacher-password-file:");
+  expect_error("--lab-bind", "eth0", "--lab-bind:");
+  expect_error("--bogus", "1", "--bogus:");
+  expect_error("--db", NULL, "--db:");
+  expect_error("--no-record=1", NULL, "--no-record:");
+  /* Ports that collide. */
+  expect_error("--listen", "127.0.0.1:10025", "--listen:");
+  expect_error("--listen", "127.0.0.1:30050", "--listen:");
+
+  struct config cfg;
+  char err[256];
+  const char *edge[] = {"portlab", "--lab-port-base", "65392", "--ftp-pasv-ports", "30000-30999"};
+  CHECK_EQ_INT(parse(&cfg, err, sizeof err, 5, edge), CONFIG_OK);
+  config_free(&cfg);
+  const char *clash[] = {"portlab", "--ftp-pasv-ports", "10020-10030"};
+  CHECK_EQ_INT(parse(&cfg, err, sizeof err, 3, clash), CONFIG_ERROR);
+  CHECK(strncmp(err, "--ftp-pasv-ports:", 17) == 0);
+  config_free(&cfg);
+}
+
+static void test_hostport(void) {
+  char addr[64];
+  int port = 0;
+  CHECK_EQ_INT(config_parse_hostport("0.0.0.0:8080", addr, sizeof addr, &port), 0);
+  CHECK_EQ_STR(addr, "0.0.0.0");
+  CHECK_EQ_INT(port, 8080);
+  CHECK_EQ_INT(config_parse_hostport("[::]:1", addr, sizeof addr, &port), 0);
+  CHECK_EQ_STR(addr, "::");
+  CHECK_EQ_INT(config_parse_hostport("[::1]", addr, sizeof addr, &port), -1);
+  CHECK_EQ_INT(config_parse_hostport(":80", addr, sizeof addr, &port), -1);
+  CHECK_EQ_INT(config_parse_hostport("1.2.3.4:", addr, sizeof addr, &port), -1);
+  CHECK_EQ_INT(config_parse_hostport("1.2.3.4:80x", addr, sizeof addr, &port), -1);
+}
+
+int main(void) {
+  unsetenv("PORTLAB_LISTEN");
+  test_defaults();
+  test_flags();
+  test_environment();
+  test_errors();
+  test_hostport();
+  return check_done();
+}

@@ -1,0 +1,536 @@
+/* test_policy.c -- unit tests for the relay target policy.
+ *
+ * The policy is what keeps a browser from using the portal to reach its
+ * own network, so every special-use range is tried in each spelling
+ * (IPv4, IPv6, IPv4-mapped, IPv4-compatible), every rule is tried at the
+ * edges of what it names, and malformed rules must fail with a message.
+ * No socket is opened: addresses are built in memory.
+ */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <string.h>
+
+#include "check.h"
+#include "policy.h"
+
+static char reason[256];
+static struct policy_target tgt;
+
+static int prep(const struct policy *p, const char *host, int port) {
+  return (int)policy_prepare(p, host, port, &tgt, reason, sizeof reason);
+}
+
+/* Builds a sockaddr from a numeric string and asks policy_check_addr. */
+static int check_addr(const struct policy *p, const char *host, const char *addr, int port) {
+  struct sockaddr_storage ss;
+  memset(&ss, 0, sizeof ss);
+  if (strchr(addr, ':')) {
+    struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+    s6->sin6_family = AF_INET6;
+    if (inet_pton(AF_INET6, addr, &s6->sin6_addr) != 1) return 99;
+  } else {
+    struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
+    s4->sin_family = AF_INET;
+    if (inet_pton(AF_INET, addr, &s4->sin_addr) != 1) return 99;
+  }
+  return policy_check_addr(p, host, (struct sockaddr *)&ss, port, reason, sizeof reason);
+}
+
+static int add(struct policy *p, const char *rule) {
+  char err[256];
+  int r = policy_add_rule(p, rule, err, sizeof err);
+  if (r < 0) fprintf(stderr, "  (rule '%s': %s)\n", rule, err);
+  return r;
+}
+
+static int port_of(const struct policy_target *t) {
+  if (t->addr.ss_family == AF_INET) return ntohs(((const struct sockaddr_in *)&t->addr)->sin_port);
+  return ntohs(((const struct sockaddr_in6 *)&t->addr)->sin6_port);
+}
+
+static const char *addr_of(const struct policy_target *t) {
+  static char s[INET6_ADDRSTRLEN];
+  if (t->addr.ss_family == AF_INET)
+    inet_ntop(AF_INET, &((const struct sockaddr_in *)&t->addr)->sin_addr, s, sizeof s);
+  else
+    inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)&t->addr)->sin6_addr, s, sizeof s);
+  return s;
+}
+
+/* With no rules every special-use address is denied with its range named,
+ * and a public one is simply not on the allow-list. */
+static void test_deny_classes(void) {
+  static const struct {
+    const char *addr, *range;
+  } cases[] = {
+      {"0.0.0.0", "0.0.0.0/8"},
+      {"0.255.1.1", "0.0.0.0/8"},
+      {"127.0.0.1", "127.0.0.0/8"},
+      {"127.255.255.254", "127.0.0.0/8"},
+      {"10.0.0.1", "10.0.0.0/8"},
+      {"10.255.255.255", "10.0.0.0/8"},
+      {"172.16.0.1", "172.16.0.0/12"},
+      {"172.31.255.255", "172.16.0.0/12"},
+      {"192.168.1.1", "192.168.0.0/16"},
+      {"100.64.0.1", "100.64.0.0/10"},
+      {"100.127.255.255", "100.64.0.0/10"},
+      {"169.254.169.254", "169.254.0.0/16"},
+      {"224.0.0.1", "224.0.0.0/4"},
+      {"239.255.255.255", "224.0.0.0/4"},
+      {"240.0.0.1", "240.0.0.0/4"},
+      {"255.255.255.255", "255.255.255.255/32"},
+      {"::1", "::1/128"},
+      {"::", "::/128"},
+      {"fe80::1", "fe80::/10"},
+      {"febf:ffff::1", "fe80::/10"},
+      {"fc00::1", "fc00::/7"},
+      {"fd12:3456::1", "fc00::/7"},
+      {"ff02::1", "ff00::/8"},
+      {"::ffff:10.0.0.1", "10.0.0.0/8"},
+      {"::ffff:127.0.0.1", "127.0.0.0/8"},
+      {"::ffff:169.254.169.254", "169.254.0.0/16"},
+      {"::10.0.0.1", "10.0.0.0/8"},   /* IPv4-compatible */
+      {"::127.0.0.1", "127.0.0.0/8"}, /* IPv4-compatible */
+      {"::0.0.0.2", "0.0.0.0/8"},     /* compat, not ::1 */
+  };
+  struct policy *p = policy_new();
+  size_t i;
+  CHECK(p != NULL);
+  if (!p) return;
+  /* A public-wide rule still opens none of them. */
+  CHECK_EQ_INT(add(p, "0.0.0.0/0"), 0);
+  CHECK_EQ_INT(add(p, "::/0"), 0);
+  for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    int k = prep(p, cases[i].addr, 80);
+    if (k != POLICY_DENY) fprintf(stderr, "  not denied: %s\n", cases[i].addr);
+    CHECK_EQ_INT(k, POLICY_DENY);
+    if (!strstr(reason, cases[i].range)) fprintf(stderr, "  reason: %s\n", reason);
+    CHECK(strstr(reason, cases[i].range) != NULL);
+    CHECK(strstr(reason, "no --allow rule names it") != NULL);
+    CHECK_EQ_INT(check_addr(p, "x.example", cases[i].addr, 80), -1);
+  }
+  /* The wording users see. */
+  CHECK_EQ_INT(prep(p, "127.0.0.1", 80), POLICY_DENY);
+  CHECK_EQ_STR(reason,
+               "127.0.0.1 is a loopback address (127.0.0.0/8) and no --allow rule names it");
+  CHECK_EQ_INT(prep(p, "10.0.0.1", 80), POLICY_DENY);
+  CHECK_EQ_STR(reason, "10.0.0.1 is in a private range (10.0.0.0/8) and no --allow rule names it");
+  CHECK_EQ_INT(prep(p, "::ffff:10.0.0.1", 80), POLICY_DENY);
+  CHECK_EQ_STR(reason,
+               "::ffff:10.0.0.1 (10.0.0.1) is in a private range (10.0.0.0/8) and no --allow rule "
+               "names it");
+  /* Neighbours of the ranges are public and opened by 0.0.0.0/0. */
+  CHECK_EQ_INT(prep(p, "1.0.0.0", 80), POLICY_READY);
+  CHECK_EQ_INT(prep(p, "126.255.255.255", 80), POLICY_READY);
+  CHECK_EQ_INT(prep(p, "128.0.0.0", 80), POLICY_READY);
+  CHECK_EQ_INT(prep(p, "172.15.255.255", 80), POLICY_READY);
+  CHECK_EQ_INT(prep(p, "172.32.0.0", 80), POLICY_READY);
+  CHECK_EQ_INT(prep(p, "100.63.255.255", 80), POLICY_READY);
+  CHECK_EQ_INT(prep(p, "100.128.0.0", 80), POLICY_READY);
+  CHECK_EQ_INT(prep(p, "223.255.255.255", 80), POLICY_READY);
+  CHECK_EQ_INT(prep(p, "192.0.2.1", 80), POLICY_READY);
+  CHECK_EQ_STR(addr_of(&tgt), "192.0.2.1");
+  CHECK_EQ_INT(port_of(&tgt), 80);
+  CHECK_EQ_INT(prep(p, "2001:db8::1", 80), POLICY_READY);
+  CHECK_EQ_INT(prep(p, "[2001:db8::1]", 443), POLICY_READY);
+  CHECK_EQ_STR(addr_of(&tgt), "2001:db8::1");
+  CHECK_EQ_INT(port_of(&tgt), 443);
+  CHECK_EQ_INT(prep(p, "fec0::1", 80), POLICY_READY); /* outside fe80::/10 */
+  /* A mapped public address is allowed by the v4 rule and connects as v4. */
+  CHECK_EQ_INT(prep(p, "::ffff:192.0.2.1", 80), POLICY_READY);
+  CHECK_EQ_INT(tgt.addr.ss_family, AF_INET);
+  CHECK_EQ_STR(addr_of(&tgt), "192.0.2.1");
+  CHECK_EQ_INT(check_addr(p, "x.example", "192.0.2.1", 80), 0);
+  policy_free(p);
+
+  /* With no rules even a public address is refused. */
+  p = policy_new();
+  CHECK_EQ_INT(prep(p, "192.0.2.1", 25), POLICY_DENY);
+  CHECK_EQ_STR(reason, "192.0.2.1:25 is not on the allow-list");
+  CHECK_EQ_INT(prep(p, "2001:db8::1", 25), POLICY_DENY);
+  CHECK_EQ_STR(reason, "[2001:db8::1]:25 is not on the allow-list");
+  policy_free(p);
+}
+
+static void test_explicit_rules(void) {
+  struct policy *p = policy_new();
+  CHECK_EQ_INT(add(p, "127.0.0.1:7"), 0);
+  CHECK_EQ_INT(add(p, "10.1.2.0/24:21,25"), 0);
+  CHECK_EQ_INT(add(p, "[fd00::/64]:80"), 0);
+  CHECK_EQ_INT(add(p, "[::1]:9"), 0);
+  CHECK_EQ_INT(add(p, "192.168.0.0/16"), 0);
+
+  CHECK_EQ_INT(prep(p, "127.0.0.1", 7), POLICY_READY);
+  CHECK_EQ_STR(addr_of(&tgt), "127.0.0.1");
+  CHECK_EQ_INT(port_of(&tgt), 7);
+  CHECK_EQ_INT(prep(p, "127.0.0.1", 8), POLICY_DENY);
+  CHECK_EQ_STR(
+      reason,
+      "127.0.0.1 is a loopback address (127.0.0.0/8) and no --allow rule names it on port 8");
+  CHECK_EQ_INT(prep(p, "127.0.0.2", 7), POLICY_DENY);
+  /* The mapped form of an opened address is opened the same way. */
+  CHECK_EQ_INT(prep(p, "::ffff:127.0.0.1", 7), POLICY_READY);
+  CHECK_EQ_INT(prep(p, "::ffff:127.0.0.1", 8), POLICY_DENY);
+
+  CHECK_EQ_INT(prep(p, "10.1.2.0", 21), POLICY_READY);
+  CHECK_EQ_INT(prep(p, "10.1.2.255", 25), POLICY_READY);
+  CHECK_EQ_INT(prep(p, "10.1.2.255", 22), POLICY_DENY);
+  CHECK_EQ_INT(prep(p, "10.1.3.0", 21), POLICY_DENY);
+  CHECK_EQ_INT(prep(p, "10.1.1.255", 21), POLICY_DENY);
+
+  CHECK_EQ_INT(prep(p, "fd00::5", 80), POLICY_READY);
+  CHECK_EQ_INT(prep(p, "fd00:0:0:1::5", 80), POLICY_DENY);
+  CHECK_EQ_INT(prep(p, "::1", 9), POLICY_READY);
+  CHECK_EQ_INT(prep(p, "[::1]", 9), POLICY_READY);
+  CHECK_EQ_INT(prep(p, "::1", 10), POLICY_DENY);
+
+  CHECK_EQ_INT(prep(p, "192.168.55.1", 1), POLICY_READY);
+  CHECK_EQ_INT(prep(p, "192.168.55.1", 65535), POLICY_READY);
+  CHECK_EQ_INT(prep(p, "::ffff:192.168.55.1", 443), POLICY_READY);
+
+  /* Rules name what they say and nothing public. */
+  CHECK_EQ_INT(prep(p, "192.0.2.1", 80), POLICY_DENY);
+
+  CHECK_EQ_STR(policy_rule_text(p, 0), "127.0.0.1:7");
+  CHECK_EQ_STR(policy_rule_text(p, 2), "[fd00::/64]:80");
+  CHECK_EQ_STR(policy_rule_text(p, 4), "192.168.0.0/16");
+  CHECK(policy_rule_text(p, 5) == NULL);
+  policy_free(p);
+
+  /* A rule wider than the denied range does not open it, a narrower one
+   * inside it does: 10.0.0.0/7 covers 10/8 and 11/8, opens only 11/8. */
+  p = policy_new();
+  CHECK_EQ_INT(add(p, "10.0.0.0/7"), 0);
+  CHECK_EQ_INT(add(p, "172.0.0.0/8:80"), 0);
+  CHECK_EQ_INT(add(p, "172.16.0.0/12:443"), 0);
+  CHECK_EQ_INT(prep(p, "11.0.0.1", 80), POLICY_READY);
+  CHECK_EQ_INT(prep(p, "10.0.0.1", 80), POLICY_DENY);
+  CHECK_EQ_INT(prep(p, "172.16.0.1", 80), POLICY_DENY);
+  CHECK_EQ_INT(prep(p, "172.16.0.1", 443), POLICY_READY);
+  CHECK_EQ_INT(prep(p, "172.15.0.1", 80), POLICY_READY);
+  CHECK_EQ_INT(prep(p, "172.15.0.1", 443), POLICY_DENY);
+  policy_free(p);
+
+  /* A rule in mapped IPv6 form is an IPv4 rule. */
+  p = policy_new();
+  CHECK_EQ_INT(add(p, "[::ffff:10.0.0.0/104]:22"), 0);
+  CHECK_EQ_INT(prep(p, "10.9.9.9", 22), POLICY_READY);
+  CHECK_EQ_INT(prep(p, "::ffff:10.9.9.9", 22), POLICY_READY);
+  CHECK_EQ_INT(prep(p, "10.9.9.9", 23), POLICY_DENY);
+  policy_free(p);
+
+  /* Broadcast is not opened by naming 240/4. */
+  p = policy_new();
+  CHECK_EQ_INT(add(p, "240.0.0.0/4"), 0);
+  CHECK_EQ_INT(prep(p, "240.0.0.1", 80), POLICY_READY);
+  CHECK_EQ_INT(prep(p, "255.255.255.255", 80), POLICY_DENY);
+  policy_free(p);
+}
+
+static void test_ports(void) {
+  struct policy *p = policy_new();
+  CHECK_EQ_INT(add(p, "192.0.2.0/24:1-1024"), 0);
+  CHECK_EQ_INT(add(p, "198.51.100.7:21,25,8000-8099"), 0);
+  CHECK_EQ_INT(add(p, "203.0.113.1:65535"), 0);
+
+  CHECK_EQ_INT(prep(p, "192.0.2.9", 1), POLICY_READY);
+  CHECK_EQ_INT(prep(p, "192.0.2.9", 1024), POLICY_READY);
+  CHECK_EQ_INT(prep(p, "192.0.2.9", 1025), POLICY_DENY);
+  CHECK_EQ_INT(prep(p, "198.51.100.7", 21), POLICY_READY);
+  CHECK_EQ_INT(prep(p, "198.51.100.7", 22), POLICY_DENY);
+  CHECK_EQ_INT(prep(p, "198.51.100.7", 25), POLICY_READY);
+  CHECK_EQ_INT(prep(p, "198.51.100.7", 7999), POLICY_DENY);
+  CHECK_EQ_INT(prep(p, "198.51.100.7", 8000), POLICY_READY);
+  CHECK_EQ_INT(prep(p, "198.51.100.7", 8099), POLICY_READY);
+  CHECK_EQ_INT(prep(p, "198.51.100.7", 8100), POLICY_DENY);
+  CHECK_EQ_INT(prep(p, "203.0.113.1", 65535), POLICY_READY);
+  CHECK_EQ_INT(prep(p, "203.0.113.1", 65534), POLICY_DENY);
+
+  /* Port 0 and beyond 65535 are never targets. */
+  CHECK_EQ_INT(prep(p, "192.0.2.9", 0), POLICY_DENY);
+  CHECK(strstr(reason, "not a valid port") != NULL);
+  CHECK_EQ_INT(prep(p, "192.0.2.9", 65536), POLICY_DENY);
+  CHECK_EQ_INT(prep(p, "192.0.2.9", -1), POLICY_DENY);
+  CHECK_EQ_INT(prep(p, "lab", 0), POLICY_DENY);
+  CHECK_EQ_INT(check_addr(p, "x.example", "192.0.2.9", 0), -1);
+  policy_free(p);
+}
+
+static void test_malformed_rules(void) {
+  static const struct {
+    const char *rule, *want; /* want: a substring of the message */
+  } bad[] = {
+      {"", "empty"},
+      {"10.0.0.0/33", "bad CIDR prefix '/33'"},
+      {"[2001:db8::/129]", "bad CIDR prefix '/129'"},
+      {"2001:db8::/129", "bad CIDR prefix '/129'"},
+      {"10.0.0.0/", "bad CIDR prefix"},
+      {"10.0.0.0/-1", "bad CIDR prefix"},
+      {"10.0.0.0/8x", "bad CIDR prefix"},
+      {"10.0.0.0/8:90-80", "bad port range '90-80' in --allow rule '10.0.0.0/8:90-80'"},
+      {"10.0.0.0/8:0", "bad port '0'"},
+      {"10.0.0.0/8:65536", "bad port '65536'"},
+      {"10.0.0.0/8:http", "bad port 'http'"},
+      {"10.0.0.0/8:21,,25", "bad port ''"},
+      {"10.0.0.0/8:21,", "bad port ''"},
+      {"10.0.0.0/8:-5", "bad port range"},
+      {"10.0.0.0/8:5-", "bad port range"},
+      {"10.0.0.0/8:1-2-3", "bad port range"},
+      {"host.example:", "missing ports"},
+      {"10.0.0.1:", "missing ports"},
+      {":80", "missing host"},
+      {"[::1]:", "missing ports"},
+      {"[::1", "missing ']'"},
+      {"[::1]x", "unexpected"},
+      {"[10.0.0.1]", "bad IPv6 address"},
+      {"[host.example]:80", "bad IPv6 address"},
+      {"10.0.0.300", "not an IP address, CIDR or host name"},
+      {"10.0.0.300/8", "bad address"},
+      {"host.example/8", "bad address"},
+      {"10.1.2.3/8", "did you mean 10.0.0.0/8"},
+      {"!!garbage!!", "not an IP address"},
+      {"-bad.example", "not an IP address"},
+      {"bad-.example", "not an IP address"},
+      {"a..example", "not an IP address"},
+      {"127.1", "not an IP address"},
+      {"0x7f000001", "not an IP address"},
+      {"under_score.example", "not an IP address"},
+      {"has space.example", "space"},
+      {"2001:db8::zz", "bad IPv6 address"},
+  };
+  struct policy *p = policy_new();
+  char err[256];
+  size_t i;
+  for (i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    int r = policy_add_rule(p, bad[i].rule, err, sizeof err);
+    if (r != -1 || !strstr(err, bad[i].want))
+      fprintf(stderr, "  rule '%s' -> %d '%s'\n", bad[i].rule, r, err);
+    CHECK_EQ_INT(r, -1);
+    CHECK(strstr(err, bad[i].want) != NULL);
+    CHECK(strchr(err, '\n') == NULL);
+  }
+  CHECK(policy_rule_text(p, 0) == NULL); /* nothing was added */
+  CHECK_EQ_INT(policy_add_rule(p, NULL, err, sizeof err), -1);
+  CHECK_EQ_INT(policy_add_rule(p, "10.0.0.0/33", NULL, 0), -1);
+  /* A label of 64 characters and a name of 254 are too long. */
+  {
+    char longlabel[80], longname[300];
+    memset(longlabel, 'a', 64);
+    strcpy(longlabel + 64, ".example");
+    CHECK_EQ_INT(policy_add_rule(p, longlabel, err, sizeof err), -1);
+    CHECK_EQ_INT(policy_add_rule(p, longlabel + 1, err, sizeof err), 0);
+    memset(longname, 'a', sizeof longname);
+    for (i = 10; i < 254; i += 10) longname[i] = '.';
+    longname[254] = '\0';
+    CHECK_EQ_INT(policy_add_rule(p, longname, err, sizeof err), -1);
+    longname[253] = '\0';
+    CHECK_EQ_INT(policy_add_rule(p, longname, err, sizeof err), 0);
+  }
+  /* Edge values that are well-formed. */
+  CHECK_EQ_INT(add(p, "0.0.0.0/0:1-65535"), 0);
+  CHECK_EQ_INT(add(p, "[::/0]"), 0);
+  CHECK_EQ_INT(add(p, "2001:db8::/32"), 0);
+  CHECK_EQ_INT(add(p, "2001:db8::1"), 0);
+  CHECK_EQ_INT(add(p, "192.0.2.7"), 0);
+  CHECK_EQ_INT(add(p, "192.0.2.7/32:80"), 0);
+  CHECK_EQ_INT(add(p, "mail.school.example:25,110,143"), 0);
+  CHECK_EQ_INT(add(p, "Mail.School.Example.:80"), 0);
+  CHECK_EQ_INT(add(p, "localhost"), 0);
+  policy_free(p);
+}
+
+static void test_hostname_rules(void) {
+  struct policy *p = policy_new();
+  CHECK_EQ_INT(add(p, "mail.school.example:25,110"), 0);
+  CHECK_EQ_INT(add(p, "WWW.Example.ORG."), 0);
+
+  CHECK_EQ_INT(prep(p, "mail.school.example", 25), POLICY_RESOLVE);
+  CHECK_EQ_STR(tgt.host, "mail.school.example");
+  CHECK_EQ_INT(tgt.port, 25);
+  CHECK_EQ_INT(tgt.is_lab, 0);
+  CHECK_EQ_INT(prep(p, "MAIL.School.Example", 110), POLICY_RESOLVE);
+  CHECK_EQ_STR(tgt.host, "mail.school.example");
+  CHECK_EQ_INT(prep(p, "mail.school.example.", 25), POLICY_RESOLVE);
+  CHECK_EQ_INT(prep(p, "mail.school.example", 143), POLICY_DENY);
+  CHECK_EQ_STR(reason, "mail.school.example:143 is not on the allow-list");
+  CHECK_EQ_INT(prep(p, "school.example", 25), POLICY_DENY);
+  CHECK_EQ_INT(prep(p, "xmail.school.example", 25), POLICY_DENY);
+  CHECK_EQ_INT(prep(p, "mail.school.example.evil", 25), POLICY_DENY);
+  CHECK_EQ_INT(prep(p, "www.example.org", 1), POLICY_RESOLVE);
+  CHECK_EQ_INT(prep(p, "www.example.org", 65535), POLICY_RESOLVE);
+  CHECK_EQ_INT(prep(p, "other.example", 80), POLICY_DENY);
+  CHECK_EQ_STR(reason, "other.example:80 is not on the allow-list");
+  /* Not names at all. */
+  CHECK_EQ_INT(prep(p, "bad host", 80), POLICY_DENY);
+  CHECK(strstr(reason, "not a valid host name") != NULL);
+  CHECK_EQ_INT(prep(p, "mail.school.example:25", 25), POLICY_DENY);
+  CHECK_EQ_INT(prep(p, "127.1", 80), POLICY_DENY);
+  CHECK_EQ_INT(prep(p, "[10.0.0.1]", 80), POLICY_DENY);
+  CHECK_EQ_INT(prep(p, "[::1", 80), POLICY_DENY);
+  CHECK_EQ_INT(prep(p, "", 80), POLICY_DENY);
+  CHECK_EQ_INT(prep(p, NULL, 80), POLICY_DENY);
+  CHECK_EQ_INT(prep(p, "fe80::1%eth0", 80), POLICY_DENY);
+
+  /* Resolved addresses: public passes for the named host and port; a
+   * private or loopback answer is refused (DNS pointing inward). */
+  CHECK_EQ_INT(check_addr(p, "mail.school.example", "192.0.2.25", 25), 0);
+  CHECK_EQ_INT(check_addr(p, "MAIL.school.example.", "2001:db8::25", 110), 0);
+  CHECK_EQ_INT(check_addr(p, "mail.school.example", "192.0.2.25", 143), -1);
+  CHECK_EQ_STR(reason, "mail.school.example:143 (192.0.2.25) is not on the allow-list");
+  CHECK_EQ_INT(check_addr(p, "mail.school.example", "10.0.0.25", 25), -1);
+  CHECK_EQ_STR(reason,
+               "mail.school.example (10.0.0.25) is in a private range (10.0.0.0/8) and no --allow "
+               "rule names it");
+  CHECK_EQ_INT(check_addr(p, "mail.school.example", "127.0.0.1", 25), -1);
+  CHECK_EQ_INT(check_addr(p, "mail.school.example", "::ffff:127.0.0.1", 25), -1);
+  CHECK_EQ_INT(check_addr(p, "mail.school.example", "::1", 25), -1);
+  CHECK_EQ_INT(check_addr(p, "mail.school.example", "169.254.169.254", 25), -1);
+  CHECK_EQ_INT(check_addr(p, "other.example", "192.0.2.25", 25), -1);
+  CHECK_EQ_INT(check_addr(p, NULL, "192.0.2.25", 25), -1);
+  policy_free(p);
+
+  /* A name that points inward passes only if an address rule also names it. */
+  p = policy_new();
+  CHECK_EQ_INT(add(p, "intranet.school.example:80"), 0);
+  CHECK_EQ_INT(add(p, "10.5.0.0/16:80"), 0);
+  CHECK_EQ_INT(check_addr(p, "intranet.school.example", "10.5.1.1", 80), 0);
+  CHECK_EQ_INT(check_addr(p, "intranet.school.example", "10.6.1.1", 80), -1);
+  /* A host rule for "localhost" never opens loopback. */
+  CHECK_EQ_INT(add(p, "localhost:25"), 0);
+  CHECK_EQ_INT(prep(p, "localhost", 25), POLICY_RESOLVE);
+  CHECK_EQ_INT(check_addr(p, "localhost", "127.0.0.1", 25), -1);
+  CHECK_EQ_INT(check_addr(p, "localhost", "::1", 25), -1);
+  policy_free(p);
+}
+
+static void test_portal_port(void) {
+  struct policy *p = policy_new();
+  struct sockaddr_in local;
+  CHECK_EQ_INT(add(p, "127.0.0.1"), 0);
+  CHECK_EQ_INT(add(p, "127.0.0.0/8"), 0);
+  CHECK_EQ_INT(add(p, "[::1]"), 0);
+  CHECK_EQ_INT(add(p, "[::]"), 0);
+  CHECK_EQ_INT(add(p, "0.0.0.0/8"), 0);
+  CHECK_EQ_INT(add(p, "0.0.0.0/0"), 0);
+  CHECK_EQ_INT(add(p, "192.0.2.0/24"), 0);
+  policy_set_portal_port(p, 8080);
+
+  CHECK_EQ_INT(prep(p, "127.0.0.1", 8081), POLICY_READY);
+  CHECK_EQ_INT(prep(p, "127.0.0.1", 8080), POLICY_DENY);
+  CHECK(strstr(reason, "portal") != NULL);
+  CHECK_EQ_INT(prep(p, "127.0.0.2", 8080), POLICY_DENY);
+  CHECK_EQ_INT(prep(p, "::1", 8080), POLICY_DENY);
+  CHECK_EQ_INT(prep(p, "::", 8080), POLICY_DENY);
+  CHECK_EQ_INT(prep(p, "::ffff:127.0.0.1", 8080), POLICY_DENY);
+  CHECK_EQ_INT(prep(p, "0.0.0.0", 8080), POLICY_DENY);
+  CHECK_EQ_INT(prep(p, "0.0.0.0", 8079), POLICY_READY);
+
+  /* An interface address of this machine. */
+  CHECK_EQ_INT(prep(p, "192.0.2.10", 8080), POLICY_READY);
+  memset(&local, 0, sizeof local);
+  local.sin_family = AF_INET;
+  inet_pton(AF_INET, "192.0.2.10", &local.sin_addr);
+  policy_add_local_addr(p, (struct sockaddr *)&local);
+  policy_add_local_addr(p, (struct sockaddr *)&local); /* duplicate is harmless */
+  CHECK_EQ_INT(prep(p, "192.0.2.10", 8080), POLICY_DENY);
+  CHECK_EQ_INT(prep(p, "::ffff:192.0.2.10", 8080), POLICY_DENY);
+  CHECK_EQ_INT(prep(p, "192.0.2.10", 8081), POLICY_READY);
+  CHECK_EQ_INT(prep(p, "192.0.2.11", 8080), POLICY_READY);
+  CHECK_EQ_INT(check_addr(p, "a.example", "192.0.2.10", 8080), -1);
+
+  /* The lab address counts as local. */
+  CHECK_EQ_INT(policy_set_lab(p, "192.0.2.50", 10000, 30000, 30099), 0);
+  CHECK_EQ_INT(prep(p, "192.0.2.50", 8080), POLICY_DENY);
+
+  /* The system's own addresses: loopback is always among them. */
+  policy_add_system_local_addrs(p);
+  CHECK_EQ_INT(prep(p, "127.0.0.1", 8080), POLICY_DENY);
+  policy_free(p);
+
+  /* Base 0 maps lab HTTP onto 80; if the portal listens there, lab:80 is
+   * the portal and is refused. */
+  p = policy_new();
+  CHECK_EQ_INT(policy_set_lab(p, "127.0.0.1", 0, 30000, 30099), 0);
+  policy_set_portal_port(p, 80);
+  CHECK_EQ_INT(prep(p, "lab", 80), POLICY_DENY);
+  CHECK_EQ_INT(prep(p, "lab", 25), POLICY_READY);
+  policy_free(p);
+}
+
+static void test_lab(void) {
+  static const int wk[] = {21, 23, 25, 80, 110, 143};
+  struct policy *p = policy_new();
+  size_t i;
+
+  CHECK_EQ_INT(policy_set_lab(p, "127.0.0.1", 10000, 30000, 30099), 0);
+  for (i = 0; i < 6; i++) {
+    CHECK_EQ_INT(policy_lab_port(p, wk[i]), 10000 + wk[i]);
+    CHECK_EQ_INT(prep(p, "lab", wk[i]), POLICY_READY);
+    CHECK_EQ_INT(tgt.is_lab, 1);
+    CHECK_EQ_INT(tgt.port, wk[i]);
+    CHECK_EQ_INT(port_of(&tgt), 10000 + wk[i]);
+    CHECK_EQ_STR(addr_of(&tgt), "127.0.0.1");
+  }
+  CHECK_EQ_INT(prep(p, "LAB", 25), POLICY_READY);
+  CHECK_EQ_STR(tgt.host, "lab");
+  CHECK_EQ_INT(prep(p, "Lab", 25), POLICY_READY);
+  /* Passive range edges map to themselves. */
+  CHECK_EQ_INT(policy_lab_port(p, 30000), 30000);
+  CHECK_EQ_INT(policy_lab_port(p, 30099), 30099);
+  CHECK_EQ_INT(policy_lab_port(p, 29999), -1);
+  CHECK_EQ_INT(policy_lab_port(p, 30100), -1);
+  CHECK_EQ_INT(prep(p, "lab", 30000), POLICY_READY);
+  CHECK_EQ_INT(port_of(&tgt), 30000);
+  CHECK_EQ_INT(prep(p, "lab", 30099), POLICY_READY);
+  CHECK_EQ_INT(prep(p, "lab", 29999), POLICY_DENY);
+  CHECK_EQ_INT(prep(p, "lab", 30100), POLICY_DENY);
+  /* Other lab ports, including the mapped ones typed directly. */
+  CHECK_EQ_INT(policy_lab_port(p, 22), -1);
+  CHECK_EQ_INT(policy_lab_port(p, 10025), -1);
+  CHECK_EQ_INT(prep(p, "lab", 22), POLICY_DENY);
+  CHECK_EQ_STR(reason,
+               "lab:22 is not a lab service; the lab offers ports 21, 23, 25, 80, 110, 143 and "
+               "30000-30099 (FTP passive)");
+  CHECK_EQ_INT(prep(p, "lab", 10025), POLICY_DENY);
+  /* The lab's real ports on loopback are not open without a rule. */
+  CHECK_EQ_INT(prep(p, "127.0.0.1", 10025), POLICY_DENY);
+
+  /* Base 0: the real ports. */
+  CHECK_EQ_INT(policy_set_lab(p, "::1", 0, 40000, 40000), 0);
+  CHECK_EQ_INT(policy_lab_port(p, 25), 25);
+  CHECK_EQ_INT(policy_lab_port(p, 143), 143);
+  CHECK_EQ_INT(policy_lab_port(p, 40000), 40000);
+  CHECK_EQ_INT(policy_lab_port(p, 40001), -1);
+  CHECK_EQ_INT(prep(p, "lab", 143), POLICY_READY);
+  CHECK_EQ_INT(tgt.addr.ss_family, AF_INET6);
+  CHECK_EQ_STR(addr_of(&tgt), "::1");
+  CHECK_EQ_INT(port_of(&tgt), 143);
+
+  /* Bad lab settings are refused and leave the old ones in place. */
+  CHECK_EQ_INT(policy_set_lab(p, "lab.example", 0, 1, 2), -1);
+  CHECK_EQ_INT(policy_set_lab(p, "127.0.0.1", -1, 1, 2), -1);
+  CHECK_EQ_INT(policy_set_lab(p, "127.0.0.1", 65535, 1, 2), -1);
+  CHECK_EQ_INT(policy_set_lab(p, "127.0.0.1", 0, 50, 40), -1);
+  CHECK_EQ_INT(policy_set_lab(p, "127.0.0.1", 0, 0, 40), -1);
+  CHECK_EQ_INT(policy_set_lab(p, "127.0.0.1", 0, 1, 65536), -1);
+  CHECK_EQ_INT(policy_lab_port(p, 40000), 40000);
+  policy_free(p);
+
+  /* Defaults are those of DESIGN.md: base 10000, passive 30000-30099. */
+  p = policy_new();
+  CHECK_EQ_INT(policy_lab_port(p, 25), 10025);
+  CHECK_EQ_INT(policy_lab_port(p, 30050), 30050);
+  policy_free(p);
+  policy_free(NULL);
+}
+
+int main(void) {
+  test_deny_classes();
+  test_explicit_rules();
+  test_ports();
+  test_malformed_rules();
+  test_hostname_rules();
+  test_portal_port();
+  test_lab();
+  return check_done();
+}
