@@ -24,6 +24,7 @@
 #define LIM_RELAY_CONNECT_SECS 10            /* TCP connect (and DNS) timeout */
 #define LIM_RELAY_IDLE_SECS 900              /* no bytes either way */
 #define LIM_RELAY_SESSION_SECS (4 * 3600)    /* absolute session lifetime */
+#define LIM_RELAY_DRAIN_SECS 2               /* after a hang-up, queued bytes may drain this long */
 #define LIM_RELAY_BUF_HIGH (256 * 1024)      /* pause the producer above this */
 #define LIM_RELAY_BUF_LOW (64 * 1024)        /* resume it below this */
 #define LIM_RELAY_BUF_CAP (LIM_RELAY_BUF_HIGH + LIM_WS_MESSAGE_BYTES + 65536)

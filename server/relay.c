@@ -70,6 +70,8 @@ struct relay {
   int client_paused, tcp_paused, ws_paused;
   struct telnet *tn;
   char close_reason[32];
+  char pending_reason[32]; /* set while queued client bytes drain before the end */
+  int64_t drain_deadline;
   char *final_msg; /* the last text frame before the close */
   int final_sent;
   int closing;
@@ -170,6 +172,16 @@ static void kill_tcp(struct relay *r) {
  * close with code. */
 static void finish(struct relay *r, const char *reason, cJSON *final, enum lws_close_status code) {
   if (r->state == RS_DONE) {
+    cJSON_Delete(final);
+    return;
+  }
+  /* A hang-up right after typing must not eat the last line ("QUIT\r\n"):
+   * let the queued bytes reach the server first, for a bounded time. */
+  if (strcmp(reason, "client_closed") == 0 && r->state == RS_OPEN && r->tcp &&
+      buf_len(&r->to_tcp) && !r->pending_reason[0]) {
+    snprintf(r->pending_reason, sizeof r->pending_reason, "%s", reason);
+    r->drain_deadline = app_mono_us() + LIM_RELAY_DRAIN_SECS * 1000000LL;
+    lws_callback_on_writable(r->tcp);
     cJSON_Delete(final);
     return;
   }
@@ -508,7 +520,7 @@ static void handle_payload(struct relay *r, const unsigned char *p, size_t n) {
     fail(r, "bad_request", "bad_request", "send {\"type\":\"open\"} before any data");
     return;
   }
-  if (r->state == RS_DONE) return;
+  if (r->state == RS_DONE || r->pending_reason[0]) return;
   r->last_activity = app_mono_us();
   if (r->tn)
     telnet_send_data(r->tn, p, n);
@@ -650,7 +662,8 @@ int relay_ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *u
       r = pss->relay;
       if (!r) break;
       r->ws = NULL;
-      finish(r, "client_disconnected", NULL, LWS_CLOSE_STATUS_NORMAL);
+      finish(r, r->pending_reason[0] ? r->pending_reason : "client_disconnected", NULL,
+             LWS_CLOSE_STATUS_NORMAL);
       relay_free(r);
       pss->relay = NULL;
       buf_free(&pss->msg);
@@ -675,7 +688,10 @@ static int tcp_writeable(struct lws *wsi, struct relay *r) {
   r->bytes_up += (int64_t)n;
   buf_consume(&r->to_tcp, n);
   update_ws_rx(r);
-  if (buf_len(&r->to_tcp)) lws_callback_on_writable(wsi);
+  if (buf_len(&r->to_tcp))
+    lws_callback_on_writable(wsi);
+  else if (r->pending_reason[0])
+    finish(r, r->pending_reason, NULL, LWS_CLOSE_STATUS_NORMAL);
   return 0;
 }
 
@@ -754,7 +770,8 @@ int relay_tcp_callback(struct lws *wsi, enum lws_callback_reasons reason, void *
       if (r->state == RS_CONNECTING)
         connect_failed(r, "connection closed");
       else
-        finish(r, "remote_closed", NULL, LWS_CLOSE_STATUS_NORMAL);
+        finish(r, r->pending_reason[0] ? r->pending_reason : "remote_closed", NULL,
+               LWS_CLOSE_STATUS_NORMAL);
       return 0;
 
     default:
@@ -777,7 +794,9 @@ void relay_tick(struct app *app) {
         break;
       case RS_IDLE:
       case RS_OPEN:
-        if (now - r->last_activity >= app->cfg.idle_timeout * 1000000LL)
+        if (r->pending_reason[0]) {
+          if (now >= r->drain_deadline) finish(r, r->pending_reason, NULL, LWS_CLOSE_STATUS_NORMAL);
+        } else if (now - r->last_activity >= app->cfg.idle_timeout * 1000000LL)
           finish(r, "idle_timeout", NULL, LWS_CLOSE_STATUS_NORMAL);
         else if (r->state == RS_OPEN && now - r->start_mono >= app->cfg.session_timeout * 1000000LL)
           finish(r, "session_timeout", NULL, LWS_CLOSE_STATUS_NORMAL);
@@ -790,5 +809,5 @@ void relay_tick(struct app *app) {
 
 void relay_shutdown_all(struct app *app) {
   for (struct relay *r = app->relays; r; r = r->next)
-    finish(r, "server_shutdown", NULL, LWS_CLOSE_STATUS_GOINGAWAY);
+    finish(r, "server_shutdown", NULL, LWS_CLOSE_STATUS_NORMAL);
 }
