@@ -38,6 +38,30 @@
 /* Telnet option engine. */
 #define LIM_TELNET_SB_BYTES 256    /* subnegotiation payload; longer is dropped */
 
+/* Built-in lab servers (protocols/). Relayed sessions all arrive from this
+ * host's own address, so the per-address cap applies to other peers only. */
+#define LIM_LAB_CONNS 256                        /* open connections per server */
+#define LIM_LAB_CONNS_PER_ADDR 16                /* per remote address, not this host's own */
+#define LIM_LAB_OUT_BYTES (4 * 1024 * 1024)      /* queued output per connection; past it: closed */
+#define LIM_LAB_IDLE_SECS 300                    /* no input for this long: goodbye */
+#define LIM_SMTP_COMMAND_LINE 512                /* RFC 5321 section 4.5.3.1.4 */
+#define LIM_SMTP_TEXT_LINE 1000                  /* RFC 5321 section 4.5.3.1.6 */
+#define LIM_SMTP_MESSAGE_BYTES (1024 * 1024)     /* advertised as SIZE */
+#define LIM_SMTP_RECIPIENTS 20
+#define LIM_POP3_LINE 512                        /* RFC 2449 allows 255 for a command; be lenient */
+#define LIM_IMAP_LINE 8192
+#define LIM_IMAP_LITERAL_BYTES (1024 * 1024)     /* checked before the "+" continuation */
+#define LIM_FTP_LINE 512
+#define LIM_FTP_FILE_BYTES (1024 * 1024)         /* one upload */
+#define LIM_FTP_QUOTA_BYTES (8 * 1024 * 1024)    /* one account's tree */
+#define LIM_FTP_DATA_SECS 30                     /* a data connection must connect within this */
+#define LIM_TELNET_LINE 256
+#define LIM_MAILBOX_MESSAGES 1000
+#define LIM_HTTP_CONNS 256                       /* libmicrohttpd: connection limit */
+#define LIM_HTTP_CONNS_PER_IP 64                 /* relayed requests all come from one address */
+#define LIM_HTTP_TIMEOUT_SECS 30
+#define LIM_HTTP_MEMORY_BYTES (64 * 1024)        /* per connection */
+
 /* Resolver. */
 #define LIM_RESOLVE_ADDRS 16       /* addresses kept per name */
 #define LIM_HOSTNAME_LEN 253

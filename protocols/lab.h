@@ -1,0 +1,139 @@
+/* lab.h -- the framework every built-in line-protocol lab server plugs into.
+ *
+ * A protocol module (SMTP, POP3, IMAP, FTP, Telnet) is a table of
+ * callbacks over an opaque struct lab_conn. The framework owns the socket,
+ * splits input into lines (or hands over raw bytes), caps line length,
+ * buffers output, enforces idle timeouts and connection caps, and owns the
+ * module's per-connection struct (zeroed on accept, passed to every
+ * callback, freed after on_close).
+ *
+ * A connection has two backends: real sockets (one lws raw vhost per
+ * module, created at start-up) and memory (lab_mem_*), so unit tests and
+ * fuzzers drive a module with no network. Modules never see which one.
+ *
+ * Modules must not free or close anything from inside a callback except
+ * through lab_close(): the framework reaps the connection afterwards.
+ */
+#ifndef PORTLAB_LAB_H
+#define PORTLAB_LAB_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct db;
+struct lws_context;
+struct lab_conn;
+
+/* Shared by every lab server on the loop thread. */
+struct lab_ctx {
+  struct db *db;        /* the loop thread's connection */
+  char secret[65];      /* server secret (hex), for per-student flags */
+  char lab_addr[64];    /* numeric address the servers bind; 227 advertises it */
+  int port_base;        /* lab port = port_base + well-known port */
+  int pasv_lo, pasv_hi; /* FTP passive data ports */
+};
+
+enum lab_line_end { LAB_CRLF = 0, LAB_BARE_LF = 1 };
+
+struct lab_module {
+  const char *name;    /* "smtp": log prefix and lws protocol name "lab-smtp" */
+  int well_known_port; /* 25 */
+  size_t line_max;     /* longest line accepted, CRLF included; 0 = raw mode (on_data gets all) */
+  size_t session_size; /* the per-connection struct the framework allocates */
+  int idle_secs;       /* no input for this long: on_timeout, then close */
+
+  /* Greeting. Return -1 to refuse (the framework closes after output). */
+  int (*on_accept)(struct lab_conn *c, void *s);
+  /* One line without its terminator, NUL-terminated for convenience; len
+   * counts bytes (a line may contain NUL: compare strlen(line) != len).
+   * end tells CRLF from a bare LF (SMTP smuggling, RFC 5321 section 2.3.8). */
+  void (*on_line)(struct lab_conn *c, void *s, char *line, size_t len, enum lab_line_end end);
+  /* Raw bytes: everything in raw mode, or the n bytes asked for with
+   * lab_read_bytes() (IMAP literals). May be called several times. */
+  void (*on_data)(struct lab_conn *c, void *s, const unsigned char *p, size_t n);
+  /* A line longer than line_max: send the protocol's error; the framework
+   * then closes the connection. */
+  void (*on_overlong)(struct lab_conn *c, void *s);
+  /* Idle too long: send the protocol's goodbye; the framework then closes. */
+  void (*on_timeout)(struct lab_conn *c, void *s);
+  /* Last call: free what s owns (not s itself). */
+  void (*on_close)(struct lab_conn *c, void *s);
+
+  /* FTP's data channel, all optional. */
+  void (*on_data_conn)(struct lab_conn *c, void *s, int ok); /* connected (ok) or failed/timed out */
+  void (*on_data_rx)(struct lab_conn *c, void *s, const unsigned char *p, size_t n);
+  /* The data connection ended: after lab_data_close() once everything was
+   * sent, or when the peer closed it (the end of an upload): ok = 1; on an
+   * error or lab_data_abort(): ok = 0. */
+  void (*on_data_done)(struct lab_conn *c, void *s, int ok);
+};
+
+/* The modules. */
+extern const struct lab_module lab_smtp, lab_pop3, lab_imap, lab_ftp, lab_telnet;
+
+/* --- for modules --------------------------------------------------------- */
+
+struct lab_ctx *lab_conn_ctx(struct lab_conn *c);
+const char *lab_conn_peer(struct lab_conn *c); /* numeric address of the client */
+void lab_send(struct lab_conn *c, const void *p, size_t n);
+void lab_printf(struct lab_conn *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Close once queued output is sent. No callbacks but on_close follow. */
+void lab_close(struct lab_conn *c);
+/* The next n input bytes go to on_data, then line mode resumes. */
+void lab_read_bytes(struct lab_conn *c, size_t n);
+size_t lab_out_pending(struct lab_conn *c);
+/* Logs at warn level with the module name and peer: every protocol violation. */
+void lab_warn(struct lab_conn *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* One data channel at a time per connection (FTP). */
+/* Passive: listens on lab_addr on a free port of the passive range and
+ * accepts one connection, only from the control connection's peer
+ * address. Writes the port. -1 if no port is free. */
+int lab_data_listen(struct lab_conn *c, int *port);
+/* Active: connects to addr:port (the caller checked it is the control
+ * peer and above 1023). -1 on immediate failure. */
+int lab_data_connect(struct lab_conn *c, const char *addr, int port);
+int lab_data_is_open(struct lab_conn *c); /* 1 once connected */
+void lab_data_send(struct lab_conn *c, const void *p, size_t n);
+void lab_data_close(struct lab_conn *c); /* after queued data is sent */
+void lab_data_abort(struct lab_conn *c);
+
+/* A command table row: verb (upper case), the states where it is legal
+ * (a bit mask the module defines), and its handler. */
+struct lab_cmd {
+  const char *verb;
+  unsigned states;
+  void (*run)(struct lab_conn *c, void *s, char *args);
+};
+/* Case-insensitive lookup; NULL if unknown. */
+const struct lab_cmd *lab_cmd_find(const struct lab_cmd *table, const char *verb);
+/* Splits "VERB args" in place: returns the verb, sets *args (never NULL). */
+char *lab_cmd_split(char *line, char **args);
+
+/* --- for main -------------------------------------------------------------- */
+
+struct lab_servers;
+/* One raw listening vhost per module on ctx->lab_addr. NULL with a reason. */
+struct lab_servers *lab_servers_start(struct lws_context *lws, struct lab_ctx *ctx, char *err,
+                                      size_t errlen);
+void lab_servers_stop(struct lab_servers *ls); /* NULL is a no-op */
+
+/* --- the in-memory backend, for unit tests and fuzzers ------------------ */
+
+/* Opens a connection from peer (e.g. "127.0.0.1") and runs on_accept. */
+struct lab_conn *lab_mem_open(const struct lab_module *m, struct lab_ctx *ctx, const char *peer);
+void lab_mem_feed(struct lab_conn *c, const void *p, size_t n);
+/* Everything the module sent since the last clear, NUL-terminated. */
+const char *lab_mem_output(struct lab_conn *c, size_t *len);
+void lab_mem_clear(struct lab_conn *c);
+int lab_mem_closed(struct lab_conn *c); /* 1 once the module or framework closed it */
+void lab_mem_timeout(struct lab_conn *c);
+void lab_mem_free(struct lab_conn *c); /* runs on_close if not yet run */
+/* The simulated data channel's far end. */
+void lab_mem_data_connect(struct lab_conn *c, int ok);
+const char *lab_mem_data_output(struct lab_conn *c, size_t *len);
+void lab_mem_data_feed(struct lab_conn *c, const void *p, size_t n);
+void lab_mem_data_eof(struct lab_conn *c);
+int lab_mem_data_state(struct lab_conn *c); /* 0 none, 1 listening/connecting, 2 open, 3 closed */
+
+#endif
