@@ -113,9 +113,11 @@ char *lab_cmd_split(char *line, char **args);
 /* --- for main -------------------------------------------------------------- */
 
 struct lab_servers;
-/* One raw listening vhost per module on ctx->lab_addr. NULL with a reason. */
-struct lab_servers *lab_servers_start(struct lws_context *lws, struct lab_ctx *ctx, char *err,
-                                      size_t errlen);
+/* One raw listening vhost per module on ctx->lab_addr, port
+ * ctx->port_base + the module's well-known port. NULL with a reason. */
+struct lab_servers *lab_servers_start(struct lws_context *lws, struct lab_ctx *ctx,
+                                      const struct lab_module *const *modules, size_t n,
+                                      char *err, size_t errlen);
 void lab_servers_stop(struct lab_servers *ls); /* NULL is a no-op */
 
 /* --- the in-memory backend, for unit tests and fuzzers ------------------ */
