@@ -1,0 +1,162 @@
+// bytes.js -- turning raw bytes into visible text, the way a teacher wants
+// to see them: printable text as it is, invisible bytes as marks.
+//
+//   CR -> "␍"   LF -> "␊" and a line break   NUL -> "␀"
+//   other control bytes and DEL -> \xNN
+//   bytes >= 0x80: decoded as UTF-8 where the sequence is valid (C1 control
+//   characters excepted), else each byte as \xNN.
+//
+// A UTF-8 sequence split across two chunks of the same stream is held back
+// until the next chunk arrives (ByteRenderer keeps the tail). No DOM here,
+// so this file runs under node for tests.
+
+const utf8 = new TextDecoder('utf-8');
+const utf8enc = new TextEncoder();
+
+export const MARK_CR = '\u240d';
+export const MARK_LF = '\u240a';
+export const MARK_NUL = '\u2400';
+export const MASK_CHAR = '\u2022';
+
+export function encodeUtf8(s) {
+  return utf8enc.encode(s);
+}
+
+// Base64 (standard alphabet) to bytes; an invalid input gives empty bytes.
+export function decodeBase64(b64) {
+  let bin;
+  try {
+    bin = atob(b64);
+  } catch (e) {
+    return new Uint8Array(0);
+  }
+  const out = new Uint8Array(bin.length);
+  for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
+  return out;
+}
+
+function hex(b) {
+  return '\\x' + (b < 16 ? '0' : '') + b.toString(16);
+}
+
+// Length of the valid UTF-8 sequence at bytes[i] (lead byte >= 0x80):
+// > 0 valid, 0 valid so far but cut off by the end of the buffer, -1 not
+// valid (or a C1 control, which is shown as bytes).
+function seqLen(bytes, i) {
+  const n = bytes.length;
+  const b0 = bytes[i];
+  let len;
+  let lo = 0x80;
+  let hi = 0xbf;
+  if (b0 >= 0xc2 && b0 <= 0xdf) {
+    len = 2;
+  } else if (b0 >= 0xe0 && b0 <= 0xef) {
+    len = 3;
+    if (b0 === 0xe0) lo = 0xa0;
+    else if (b0 === 0xed) hi = 0x9f;
+  } else if (b0 >= 0xf0 && b0 <= 0xf4) {
+    len = 4;
+    if (b0 === 0xf0) lo = 0x90;
+    else if (b0 === 0xf4) hi = 0x8f;
+  } else {
+    return -1;
+  }
+  for (let k = 1; k < len; k++) {
+    if (i + k >= n) return 0;
+    const b = bytes[i + k];
+    if (k === 1 ? b < lo || b > hi : b < 0x80 || b > 0xbf) return -1;
+  }
+  if (b0 === 0xc2 && bytes[i + 1] < 0xa0) return -1; // U+0080..U+009F
+  return len;
+}
+
+// A rendering is a list of pieces [kind, text]: TEXT as it is, MARK for an
+// invisible byte, BREAK (text '') where a line ends after an LF.
+// Consecutive TEXT or MARK pieces are merged.
+export const TEXT = 0;
+export const MARK = 1;
+export const BREAK = 2;
+
+function pushPiece(out, kind, s) {
+  const last = out[out.length - 1];
+  if (last && last[0] === kind && kind !== BREAK) last[1] += s;
+  else out.push([kind, s]);
+}
+
+function markFor(out, b) {
+  if (b === 0x0d) pushPiece(out, MARK, MARK_CR);
+  else if (b === 0x0a) {
+    pushPiece(out, MARK, MARK_LF);
+    pushPiece(out, BREAK, '');
+  } else if (b === 0x00) pushPiece(out, MARK, MARK_NUL);
+  else pushPiece(out, MARK, hex(b));
+}
+
+// One ByteRenderer per stream direction.
+export class ByteRenderer {
+  constructor() {
+    this.pending = null;
+  }
+
+  // Renders a chunk. mask: show each character as a bullet (the bytes of a
+  // password typed while the server echoes); marks still show.
+  feed(input, mask = false) {
+    let bytes = input;
+    if (this.pending) {
+      bytes = new Uint8Array(this.pending.length + input.length);
+      bytes.set(this.pending, 0);
+      bytes.set(input, this.pending.length);
+      this.pending = null;
+    }
+    const out = [];
+    const n = bytes.length;
+    let runStart = 0;
+    const flushRun = (end) => {
+      if (end <= runStart) return;
+      const run = bytes.subarray(runStart, end);
+      if (mask) {
+        let chars = 0;
+        for (const b of run) if ((b & 0xc0) !== 0x80) chars++;
+        pushPiece(out, TEXT, MASK_CHAR.repeat(chars));
+      } else {
+        pushPiece(out, TEXT, utf8.decode(run));
+      }
+    };
+    let i = 0;
+    while (i < n) {
+      const b = bytes[i];
+      if (b >= 0x20 && b < 0x7f) {
+        i++;
+        continue;
+      }
+      if (b >= 0x80) {
+        const len = seqLen(bytes, i);
+        if (len > 0) {
+          i += len;
+          continue;
+        }
+        if (len === 0) {
+          flushRun(i);
+          this.pending = bytes.slice(i);
+          return out;
+        }
+      }
+      flushRun(i);
+      markFor(out, b);
+      i++;
+      runStart = i;
+    }
+    flushRun(n);
+    return out;
+  }
+
+  // Ends the stream for now: a held-back partial sequence is shown as bytes.
+  flush() {
+    const out = [];
+    if (this.pending) {
+      for (const b of this.pending) markFor(out, b);
+      this.pending = null;
+    }
+    return out;
+  }
+}

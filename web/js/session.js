@@ -1,0 +1,199 @@
+// session.js -- one relay session: a WebSocket to /ws (subprotocol
+// portlab.v1) carrying one TCP connection to a target.
+//
+// Protocol (DESIGN.md section 5): text frames are JSON control messages,
+// binary frames are payload bytes. The client sends "open" once the socket
+// is up, then bytes, "pause"/"resume" and "close"; the server answers
+// "opened" or "error", then bytes, "echo", "note" and finally "closed".
+//
+// RelaySession is an EventTarget; every event is a CustomEvent whose
+// detail is listed here:
+//   state   {state}             'connecting' | 'connected' | 'closed'
+//   opened  {session_id, host, port, mode}
+//   data    {bytes}             bytes from the server (Uint8Array)
+//   sent    {bytes, masked}     bytes this client sent (Uint8Array)
+//   echo    {local}             false: the server echoes, hide typing
+//   note    {text}              informational line from the server
+//   error   {code, message}     the session could not be opened, or broke
+//   paused  {paused}
+//   closed  {reason}            once, at the end, whatever the cause
+
+import { wsUrl } from './api.js';
+import { encodeUtf8 } from './bytes.js';
+import { resolveMode } from './format.js';
+
+export const SUBPROTOCOL = 'portlab.v1';
+const MAX_FRAME = 64 * 1024; // the server's WS message limit (LIM_WS_MESSAGE_BYTES)
+const SEND_CHUNK = 32 * 1024; // a longer send is cut into frames this big
+const HANGUP_GRACE_MS = 5000; // wait this long for "closed" after "close"
+
+export class RelaySession extends EventTarget {
+  // target: {host, port, mode}; mode 'auto' | 'raw' | 'telnet'.
+  constructor(target) {
+    super();
+    this.host = String(target.host);
+    this.port = Number(target.port);
+    this.mode = resolveMode(target.mode, this.port);
+    this.state = 'idle';
+    this.sessionId = null;
+    this.localEcho = true;
+    this.paused = false;
+    this.closeReason = null;
+    this.ws = null;
+    this.hangupTimer = 0;
+  }
+
+  emit(type, detail) {
+    this.dispatchEvent(new CustomEvent(type, { detail }));
+  }
+
+  setState(state) {
+    if (this.state === state) return;
+    this.state = state;
+    this.emit('state', { state });
+  }
+
+  connect() {
+    if (this.ws) return;
+    this.setState('connecting');
+    let ws;
+    try {
+      ws = new WebSocket(wsUrl('ws'), SUBPROTOCOL);
+    } catch (e) {
+      this.emit('error', { code: 'ws_failed', message: String(e.message || e) });
+      this.finish('connect_failed');
+      return;
+    }
+    ws.binaryType = 'arraybuffer';
+    this.ws = ws;
+    ws.addEventListener('open', () => {
+      this.sendControl({ type: 'open', host: this.host, port: this.port, mode: this.mode });
+    });
+    ws.addEventListener('message', (ev) => this.onMessage(ev));
+    ws.addEventListener('close', (ev) => this.onSocketClose(ev));
+    // An 'error' event is always followed by 'close'; that is handled there.
+  }
+
+  onMessage(ev) {
+    if (typeof ev.data !== 'string') {
+      this.emit('data', { bytes: new Uint8Array(ev.data) });
+      return;
+    }
+    let msg;
+    try {
+      msg = JSON.parse(ev.data);
+    } catch (e) {
+      return; // not ours to guess at
+    }
+    if (!msg || typeof msg !== 'object') return;
+    switch (msg.type) {
+      case 'opened':
+        this.sessionId = msg.session_id;
+        if (msg.mode) this.mode = msg.mode;
+        this.setState('connected');
+        this.emit('opened', msg);
+        break;
+      case 'error':
+        this.emit('error', { code: msg.code || 'error', message: msg.message || '' });
+        // The server closes the socket next; the close reason follows from
+        // the error code unless a "closed" message says otherwise.
+        if (!this.closeReason) this.closeReason = msg.code || 'error';
+        break;
+      case 'echo':
+        this.localEcho = msg.local !== false;
+        this.emit('echo', { local: this.localEcho });
+        break;
+      case 'note':
+        this.emit('note', { text: String(msg.text || '') });
+        break;
+      case 'closed':
+        this.closeReason = msg.reason || 'closed';
+        break;
+      default:
+        // Later protocol versions add messages; ignore what we do not know.
+        break;
+    }
+  }
+
+  onSocketClose(ev) {
+    this.ws = null;
+    let reason = this.closeReason;
+    if (!reason) {
+      // Closed before "opened": the upgrade was refused (not signed in,
+      // wrong origin) or the portal is unreachable.
+      if (this.state === 'connecting' && !this.sessionId) {
+        this.emit('error', { code: 'ws_failed', message: '' });
+        reason = 'connect_failed';
+      } else {
+        reason = ev.code === 1000 ? 'closed' : 'connection_lost';
+      }
+    }
+    this.finish(reason);
+  }
+
+  finish(reason) {
+    if (this.state === 'closed') return;
+    clearTimeout(this.hangupTimer);
+    this.closeReason = reason;
+    this.setState('closed');
+    this.emit('closed', { reason });
+  }
+
+  sendControl(obj) {
+    if (!this.ws || this.ws.readyState !== WebSocket.OPEN) return false;
+    this.ws.send(JSON.stringify(obj));
+    return true;
+  }
+
+  get canSend() {
+    return this.state === 'connected' && this.ws && this.ws.readyState === WebSocket.OPEN;
+  }
+
+  // Sends raw bytes, in one frame when they fit. Returns false if not sent.
+  sendBytes(bytes, masked = false) {
+    if (!this.canSend) return false;
+    if (bytes.length <= MAX_FRAME) {
+      this.ws.send(bytes);
+    } else {
+      for (let i = 0; i < bytes.length; i += SEND_CHUNK) {
+        this.ws.send(bytes.subarray(i, Math.min(i + SEND_CHUNK, bytes.length)));
+      }
+    }
+    this.emit('sent', { bytes, masked });
+    return true;
+  }
+
+  // Sends a line of text (UTF-8) followed by eol ("\r\n" by default).
+  sendLine(text, eol = '\r\n') {
+    return this.sendBytes(encodeUtf8(text + eol), !this.localEcho);
+  }
+
+  pause() {
+    if (this.paused || !this.sendControl({ type: 'pause' })) return;
+    this.paused = true;
+    this.emit('paused', { paused: true });
+  }
+
+  resume() {
+    if (!this.paused || !this.sendControl({ type: 'resume' })) return;
+    this.paused = false;
+    this.emit('paused', { paused: false });
+  }
+
+  // Hangs up: asks the server to close the connection; if it does not
+  // answer in time, the socket is closed from this side.
+  hangup() {
+    if (!this.ws) return;
+    if (this.ws.readyState === WebSocket.CONNECTING || !this.sendControl({ type: 'close' })) {
+      if (!this.closeReason) this.closeReason = 'client_closed';
+      this.ws.close(1000);
+      return;
+    }
+    clearTimeout(this.hangupTimer);
+    this.hangupTimer = setTimeout(() => {
+      if (!this.ws) return;
+      if (!this.closeReason) this.closeReason = 'client_closed';
+      this.ws.close(1000);
+    }, HANGUP_GRACE_MS);
+  }
+}
