@@ -19,6 +19,8 @@
 
 #include "app.h"
 #include "auth.h"
+#include "export.h"
+#include "labdata.h"
 #include "portlab_limits.h"
 #include "log.h"
 #include "policy.h"
@@ -249,6 +251,10 @@ static void handle_join(struct app *app, const struct api_request *req, const st
     if (rc || db_user_by_name(app->db, name, &user, NULL, 0)) goto internal;
     log_info("join: new student '%s' (id %lld)", user.name, (long long)user.id);
   }
+  /* Welcome mail and files. Seeding is idempotent, so a rejoin retries
+   * one that failed; a failure must not cost the student the join. */
+  if (labdata_seed_account(app->db, app->lab_secret, user.id, user.name))
+    log_error("join: cannot seed lab data for '%s': %s", user.name, db_errmsg(app->db));
   if (start_login(app, user.id, resp)) goto internal;
   cJSON *root = cJSON_CreateObject();
   cJSON_AddItemToObject(root, "user", user_json(&user));
@@ -387,38 +393,6 @@ internal:
   api_error(resp, 500, "internal", "the database failed; try again");
 }
 
-/* Lossy UTF-8 for display: invalid sequences and NUL become U+FFFD. */
-static char *display_text(const unsigned char *p, size_t n) {
-  char *out = malloc(n * 3 + 1), *o = out;
-  if (!out) return NULL;
-  size_t i = 0;
-  while (i < n) {
-    unsigned char c = p[i];
-    size_t len = c < 0x80 ? 1 : (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3 : (c & 0xF8) == 0xF0 ? 4 : 0;
-    int ok = len > 0 && i + len <= n && c != 0 && !(len == 2 && c < 0xC2);
-    for (size_t k = 1; ok && k < len; k++) ok = (p[i + k] & 0xC0) == 0x80;
-    if (ok && len == 3) { /* no overlongs, no surrogates */
-      unsigned cp = ((c & 0x0Fu) << 12) | ((p[i + 1] & 0x3Fu) << 6) | (p[i + 2] & 0x3Fu);
-      ok = cp >= 0x800 && (cp < 0xD800 || cp > 0xDFFF);
-    }
-    if (ok && len == 4) {
-      unsigned cp = ((c & 0x07u) << 18) | ((p[i + 1] & 0x3Fu) << 12) | ((p[i + 2] & 0x3Fu) << 6);
-      ok = cp >= 0x10000 && cp <= 0x10FFFF;
-    }
-    if (ok) {
-      memcpy(o, p + i, len);
-      o += len;
-      i += len;
-    } else {
-      memcpy(o, "\xEF\xBF\xBD", 3);
-      o += 3;
-      i++;
-    }
-  }
-  *o = '\0';
-  return out;
-}
-
 static const char *dir_name(int dir) {
   return dir == DB_DIR_C2S ? "c2s" : dir == DB_DIR_S2C ? "s2c" : "note";
 }
@@ -450,7 +424,7 @@ static int add_event_json(void *arg, const struct db_event *e) {
     cJSON_AddStringToObject(o, "data_b64", b64);
     free(b64);
   }
-  char *text = display_text(e->data, e->len);
+  char *text = export_display_text(e->data, e->len);
   if (!text) {
     cJSON_Delete(o);
     t->failed = 1;
@@ -460,6 +434,10 @@ static int add_event_json(void *arg, const struct db_event *e) {
   free(text);
   cJSON_AddItemToArray(t->events, o);
   return 0;
+}
+
+static int add_event_export(void *arg, const struct db_event *e) {
+  return export_event(arg, e) ? 1 : 0;
 }
 
 static int txt_put(struct transcript_ctx *t, const char *p, size_t n) {
@@ -485,7 +463,7 @@ static int txt_put(struct transcript_ctx *t, const char *p, size_t n) {
  * as "* " lines. A line that is cut by a direction change ends with "\". */
 static int add_event_txt(void *arg, const struct db_event *e) {
   struct transcript_ctx *t = arg;
-  char *text = display_text(e->data, e->len);
+  char *text = export_display_text(e->data, e->len);
   if (!text) {
     t->failed = 1;
     return 1;
@@ -553,8 +531,25 @@ static void handle_transcript(struct app *app, const struct api_request *req,
              "inline; filename=\"portlab-session-%lld.txt\"", (long long)s.id);
     return;
   }
+  if (strcmp(format, "cast") == 0 || strcmp(format, "pcap") == 0) {
+    int cast = format[0] == 'c';
+    struct export *ex = export_new(cast ? EXPORT_CAST : EXPORT_PCAP, &s);
+    if (!ex || db_events_list(app->db, id, add_event_export, ex) < 0) {
+      export_free(ex);
+      goto internal;
+    }
+    if (export_finish(ex, &resp->body, &resp->body_len)) { /* frees ex either way */
+      api_error(resp, 500, "internal", "the export grew too large");
+      return;
+    }
+    resp->status = 200;
+    resp->content_type = cast ? "application/x-asciicast" : "application/vnd.tcpdump.pcap";
+    snprintf(resp->content_disposition, sizeof resp->content_disposition,
+             "attachment; filename=\"portlab-session-%lld.%s\"", (long long)s.id, format);
+    return;
+  }
   if (strcmp(format, "json") != 0) {
-    api_error(resp, 400, "bad_request", "format must be json or txt");
+    api_error(resp, 400, "bad_request", "format must be json, txt, cast or pcap");
     return;
   }
   cJSON *root = cJSON_CreateObject();

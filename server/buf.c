@@ -107,3 +107,13 @@ void buf_consume(struct buf *b, size_t n) {
   b->off += n;
   b->len -= n;
 }
+
+unsigned char *buf_take(struct buf *b, size_t *len) {
+  unsigned char *p = b->data;
+  *len = b->len;
+  if (!p) return malloc(1); /* nothing was ever appended */
+  memmove(p, p + b->off, b->len);
+  b->data = NULL;
+  b->off = b->len = b->alloc = 0;
+  return p;
+}

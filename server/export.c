@@ -1,0 +1,304 @@
+/* export.c -- transcripts as asciicast v2 and as pcap.
+ *
+ * asciicast v2 (the asciinema file format): a JSON header line, then one
+ * [seconds, "o", text] line per event. Client bytes are drawn red and
+ * server bytes blue with ANSI colours, notes dim, so `asciinema play`
+ * shows the same conversation as the browser. Bare LF becomes CRLF so a
+ * terminal returns to column 0.
+ *
+ * pcap (libpcap 2.4, Ethernet, microsecond stamps): the session as one
+ * IPv4 TCP stream with a synthesised three-way handshake, every recorded
+ * chunk as PSH/ACK segments of at most 1460 bytes with correct sequence
+ * and acknowledgement numbers and checksums, and a FIN exchange at the
+ * end. The server side keeps the session's port (the well-known port for
+ * lab targets) so Wireshark and tshark pick the right dissector. The
+ * addresses are the documentation range 192.0.2.0/24 unless the target
+ * was an IPv4 literal.
+ */
+#include "export.h"
+
+#include <arpa/inet.h>
+#include <cJSON.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "buf.h"
+#include "portlab_limits.h"
+
+#define PCAP_MSS 1460
+#define PCAP_CLIENT_ISN 1000u
+#define PCAP_SERVER_ISN 5000u
+
+enum { TCP_FIN = 0x01, TCP_SYN = 0x02, TCP_PSH = 0x08, TCP_ACK = 0x10 };
+
+struct export {
+  enum export_format format;
+  struct db_session s;
+  struct buf out;
+  int failed;
+  /* pcap */
+  uint32_t client_ip, server_ip;
+  uint16_t client_port, server_port;
+  uint32_t client_seq, server_seq;
+  uint16_t ip_id;
+  int connected;
+  int64_t last_us;
+};
+
+char *export_display_text(const unsigned char *p, size_t n) {
+  char *out = malloc(n * 3 + 1), *o = out;
+  if (!out) return NULL;
+  size_t i = 0;
+  while (i < n) {
+    unsigned char c = p[i];
+    size_t len = c < 0x80                ? 1
+                 : (c & 0xE0) == 0xC0 ? 2
+                 : (c & 0xF0) == 0xE0 ? 3
+                 : (c & 0xF8) == 0xF0 ? 4
+                                      : 0;
+    int ok = len > 0 && i + len <= n && c != 0 && !(len == 2 && c < 0xC2);
+    for (size_t k = 1; ok && k < len; k++) ok = (p[i + k] & 0xC0) == 0x80;
+    if (ok && len == 3) { /* no overlongs, no surrogates */
+      unsigned cp = ((c & 0x0Fu) << 12) | ((p[i + 1] & 0x3Fu) << 6) | (p[i + 2] & 0x3Fu);
+      ok = cp >= 0x800 && (cp < 0xD800 || cp > 0xDFFF);
+    }
+    if (ok && len == 4) {
+      unsigned cp = ((c & 0x07u) << 18) | ((p[i + 1] & 0x3Fu) << 12) | ((p[i + 2] & 0x3Fu) << 6);
+      ok = cp >= 0x10000 && cp <= 0x10FFFF;
+    }
+    if (ok) {
+      memcpy(o, p + i, len);
+      o += len;
+      i += len;
+    } else {
+      memcpy(o, "\xEF\xBF\xBD", 3);
+      o += 3;
+      i++;
+    }
+  }
+  *o = '\0';
+  return out;
+}
+
+static void put(struct export *ex, const void *p, size_t n) {
+  if (!ex->failed && buf_append(&ex->out, p, n)) ex->failed = 1;
+}
+
+/* --- asciicast ------------------------------------------------------------- */
+
+static void cast_line(struct export *ex, cJSON *json) {
+  char *text = cJSON_PrintUnformatted(json);
+  cJSON_Delete(json);
+  if (!text) {
+    ex->failed = 1;
+    return;
+  }
+  put(ex, text, strlen(text));
+  put(ex, "\n", 1);
+  free(text);
+}
+
+static void cast_header(struct export *ex) {
+  char title[400];
+  snprintf(title, sizeof title, "portlab session %lld: %s -> %s:%d", (long long)ex->s.id,
+           ex->s.user_name, ex->s.host, ex->s.port);
+  cJSON *h = cJSON_CreateObject();
+  cJSON_AddNumberToObject(h, "version", 2);
+  cJSON_AddNumberToObject(h, "width", 100);
+  cJSON_AddNumberToObject(h, "height", 30);
+  cJSON_AddNumberToObject(h, "timestamp", (double)(ex->s.started_us / 1000000));
+  cJSON_AddStringToObject(h, "title", title);
+  cJSON *env = cJSON_AddObjectToObject(h, "env");
+  cJSON_AddStringToObject(env, "TERM", "xterm-256color");
+  cast_line(ex, h);
+}
+
+static void cast_event(struct export *ex, const struct db_event *e) {
+  char *text = export_display_text(e->data, e->len);
+  if (!text) {
+    ex->failed = 1;
+    return;
+  }
+  /* Room for CRLF expansion of every byte plus colour codes. */
+  size_t n = strlen(text);
+  char *shown = malloc(n * 2 + 64), *o = shown;
+  if (!shown) {
+    free(text);
+    ex->failed = 1;
+    return;
+  }
+  const char *colour = e->dir == DB_DIR_C2S ? "\x1b[31m" : e->dir == DB_DIR_S2C ? "\x1b[34m" : "\x1b[2m# ";
+  memcpy(o, colour, strlen(colour));
+  o += strlen(colour);
+  for (size_t i = 0; i < n; i++) {
+    if (text[i] == '\n' && (i == 0 || text[i - 1] != '\r')) *o++ = '\r';
+    *o++ = text[i];
+  }
+  const char *reset = e->dir == DB_DIR_NOTE ? "\x1b[0m\r\n" : "\x1b[0m";
+  memcpy(o, reset, strlen(reset) + 1);
+  cJSON *line = cJSON_CreateArray();
+  cJSON_AddItemToArray(line, cJSON_CreateNumber((double)e->t_us / 1e6));
+  cJSON_AddItemToArray(line, cJSON_CreateString("o"));
+  cJSON_AddItemToArray(line, cJSON_CreateString(shown));
+  cast_line(ex, line);
+  free(shown);
+  free(text);
+}
+
+/* --- pcap ------------------------------------------------------------------ */
+
+static void put_u16(unsigned char *p, uint16_t v) {
+  p[0] = (unsigned char)(v >> 8);
+  p[1] = (unsigned char)v;
+}
+
+static void put_u32(unsigned char *p, uint32_t v) {
+  put_u16(p, (uint16_t)(v >> 16));
+  put_u16(p + 2, (uint16_t)v);
+}
+
+static uint32_t sum16(const unsigned char *p, size_t n, uint32_t sum) {
+  for (size_t i = 0; i + 1 < n; i += 2) sum += (uint32_t)(p[i] << 8 | p[i + 1]);
+  if (n & 1) sum += (uint32_t)(p[n - 1] << 8);
+  return sum;
+}
+
+static uint16_t fold(uint32_t sum) {
+  while (sum >> 16) sum = (sum & 0xFFFF) + (sum >> 16);
+  return (uint16_t)~sum;
+}
+
+/* One Ethernet + IPv4 + TCP frame. from_client picks the direction. */
+static void pcap_segment(struct export *ex, int64_t t_us, int from_client, unsigned flags,
+                         const unsigned char *data, size_t n) {
+  unsigned char frame[14 + 20 + 20 + PCAP_MSS];
+  unsigned char *eth = frame, *ip = frame + 14, *tcp = ip + 20;
+  uint32_t src = from_client ? ex->client_ip : ex->server_ip;
+  uint32_t dst = from_client ? ex->server_ip : ex->client_ip;
+  uint32_t *seq = from_client ? &ex->client_seq : &ex->server_seq;
+  uint32_t ack = from_client ? ex->server_seq : ex->client_seq;
+  static const unsigned char mac_client[6] = {0x02, 0, 0, 0, 0, 0x02};
+  static const unsigned char mac_server[6] = {0x02, 0, 0, 0, 0, 0x01};
+
+  memcpy(eth, from_client ? mac_server : mac_client, 6);
+  memcpy(eth + 6, from_client ? mac_client : mac_server, 6);
+  put_u16(eth + 12, 0x0800);
+
+  memset(ip, 0, 20);
+  ip[0] = 0x45;
+  put_u16(ip + 2, (uint16_t)(40 + n));
+  put_u16(ip + 4, ex->ip_id++);
+  put_u16(ip + 6, 0x4000); /* don't fragment */
+  ip[8] = 64;
+  ip[9] = 6;
+  put_u32(ip + 12, src);
+  put_u32(ip + 16, dst);
+  put_u16(ip + 10, fold(sum16(ip, 20, 0)));
+
+  memset(tcp, 0, 20);
+  put_u16(tcp, from_client ? ex->client_port : ex->server_port);
+  put_u16(tcp + 2, from_client ? ex->server_port : ex->client_port);
+  put_u32(tcp + 4, *seq);
+  put_u32(tcp + 8, (flags & TCP_ACK) ? ack : 0);
+  tcp[12] = 5 << 4;
+  tcp[13] = (unsigned char)flags;
+  put_u16(tcp + 14, 65535);
+  if (n) memcpy(tcp + 20, data, n);
+  unsigned char pseudo[12];
+  put_u32(pseudo, src);
+  put_u32(pseudo + 4, dst);
+  pseudo[8] = 0;
+  pseudo[9] = 6;
+  put_u16(pseudo + 10, (uint16_t)(20 + n));
+  put_u16(tcp + 16, fold(sum16(tcp, 20 + n, sum16(pseudo, 12, 0))));
+
+  *seq += (uint32_t)n + ((flags & (TCP_SYN | TCP_FIN)) ? 1 : 0);
+
+  int64_t when = ex->s.started_us + t_us;
+  uint32_t rec[4] = {(uint32_t)(when / 1000000), (uint32_t)(when % 1000000),
+                     (uint32_t)(54 + n), (uint32_t)(54 + n)};
+  put(ex, rec, sizeof rec); /* record headers are in host order, like the file header */
+  put(ex, frame, 54 + n);
+}
+
+static void pcap_header(struct export *ex) {
+  struct in_addr a;
+  uint32_t hdr[6] = {0xa1b2c3d4u, 2 | (4u << 16), 0, 0, 65535, 1};
+  put(ex, hdr, sizeof hdr);
+  ex->client_ip = 0xC0000202u; /* 192.0.2.2 */
+  ex->server_ip = inet_pton(AF_INET, ex->s.host, &a) == 1 ? ntohl(a.s_addr) : 0xC0000201u;
+  ex->client_port = (uint16_t)(40000 + ex->s.id % 20000);
+  ex->server_port = (uint16_t)ex->s.port;
+  ex->client_seq = PCAP_CLIENT_ISN;
+  ex->server_seq = PCAP_SERVER_ISN;
+}
+
+static void pcap_connect(struct export *ex, int64_t t_us) {
+  if (ex->connected) return;
+  ex->connected = 1;
+  pcap_segment(ex, t_us, 1, TCP_SYN, NULL, 0);
+  pcap_segment(ex, t_us, 0, TCP_SYN | TCP_ACK, NULL, 0);
+  pcap_segment(ex, t_us, 1, TCP_ACK, NULL, 0);
+}
+
+static void pcap_event(struct export *ex, const struct db_event *e) {
+  ex->last_us = e->t_us;
+  if (e->dir == DB_DIR_NOTE) {
+    if (e->len >= 12 && memcmp(e->data, "connected to", 12) == 0) pcap_connect(ex, e->t_us);
+    return;
+  }
+  pcap_connect(ex, e->t_us);
+  for (size_t off = 0; off < e->len; off += PCAP_MSS) {
+    size_t n = e->len - off < PCAP_MSS ? e->len - off : PCAP_MSS;
+    pcap_segment(ex, e->t_us, e->dir == DB_DIR_C2S, TCP_PSH | TCP_ACK, e->data + off, n);
+  }
+}
+
+static void pcap_close(struct export *ex) {
+  if (!ex->connected) return;
+  int64_t t = ex->s.ended_us ? ex->s.ended_us - ex->s.started_us : ex->last_us;
+  if (t < ex->last_us) t = ex->last_us;
+  int server_first = strcmp(ex->s.close_reason, "remote_closed") == 0;
+  pcap_segment(ex, t, !server_first, TCP_FIN | TCP_ACK, NULL, 0);
+  pcap_segment(ex, t, server_first, TCP_FIN | TCP_ACK, NULL, 0);
+  pcap_segment(ex, t, !server_first, TCP_ACK, NULL, 0);
+}
+
+/* --- the interface ---------------------------------------------------------- */
+
+struct export *export_new(enum export_format format, const struct db_session *s) {
+  struct export *ex = calloc(1, sizeof *ex);
+  if (!ex) return NULL;
+  ex->format = format;
+  ex->s = *s;
+  buf_init(&ex->out, LIM_EXPORT_BYTES);
+  if (format == EXPORT_CAST)
+    cast_header(ex);
+  else
+    pcap_header(ex);
+  return ex;
+}
+
+int export_event(struct export *ex, const struct db_event *e) {
+  if (ex->failed) return -1;
+  if (ex->format == EXPORT_CAST)
+    cast_event(ex, e);
+  else
+    pcap_event(ex, e);
+  return ex->failed ? -1 : 0;
+}
+
+int export_finish(struct export *ex, char **out, size_t *len) {
+  if (ex->format == EXPORT_PCAP) pcap_close(ex);
+  *out = ex->failed ? NULL : (char *)buf_take(&ex->out, len);
+  export_free(ex);
+  return *out ? 0 : -1;
+}
+
+void export_free(struct export *ex) {
+  if (!ex) return;
+  buf_free(&ex->out);
+  free(ex);
+}
