@@ -8,7 +8,7 @@
 set -eu
 
 build_pkgs="gcc make cmake pkg-config gzip libwebsockets-dev libmicrohttpd-dev libcjson-dev
-libsqlite3-dev libssl-dev"
+libsqlite3-dev libssl-dev libmd4c-dev libmd4c-html0-dev"
 test_pkgs="python3 python3-websocket curl"
 
 pkgs=$build_pkgs

@@ -14,8 +14,10 @@ struct asset {
   const char *etag; /* quoted, from the SHA-256 of raw */
 };
 
-extern const struct asset assets[];
+extern const struct asset assets[]; /* web/ */
 extern const size_t assets_count;
+extern const struct asset lesson_files[]; /* lessons/ */
+extern const size_t lesson_files_count;
 
 /* The asset at path ("/" means "/index.html"), or NULL. */
 const struct asset *assets_find(const char *path);

@@ -1,0 +1,163 @@
+/* test_lessons.c -- lesson parsing, rendering, sanitising and answer checks. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "check.h"
+#include "labdata.h"
+#include "lessons.h"
+
+static const char good[] =
+    "---\n"
+    "id: smtp\n"
+    "title: Sending mail by hand\n"
+    "order: 50\n"
+    "targets: lab:25\n"
+    "summary: Talk SMTP.\n"
+    "---\n"
+    "# Hello\n"
+    "Some *text* and [a session](session:lab:25) and [bad](javascript:alert(1)) and\n"
+    "[rel](other.html) and <script>alert(1)</script> and [caps](JaVaScRiPt:x).\n"
+    "```task\n"
+    "id: greeting\n"
+    "kind: question\n"
+    "points: 2\n"
+    "prompt: First code?\n"
+    "answer: 220\n"
+    "match: exact\n"
+    "```\n"
+    "More text\n"
+    "```task\n"
+    "id: name\n"
+    "kind: question\n"
+    "prompt: Protocol?\n"
+    "answer: smtp\n"
+    "answer: esmtp\n"
+    "match: nocase\n"
+    "```\n"
+    "```task\n"
+    "id: port\n"
+    "kind: question\n"
+    "prompt: A submission port?\n"
+    "answer: 25|465|587\n"
+    "match: pattern\n"
+    "```\n"
+    "```task\n"
+    "id: flag\n"
+    "kind: flag\n"
+    "prompt: The FTP flag\n"
+    "challenge: ftp\n"
+    "```\n"
+    "```task\n"
+    "id: deliver\n"
+    "kind: check\n"
+    "prompt: Send a mail\n"
+    "event: smtp.delivered\n"
+    "to: demo@lab\n"
+    "subject: Hello\n"
+    "```\n";
+
+static void test_parse(void) {
+  struct lesson l;
+  char err[256] = "";
+  CHECK_EQ_INT(lesson_parse(good, strlen(good), &l, err, sizeof err), 0);
+  CHECK_EQ_STR(err, "");
+  CHECK_EQ_STR(l.id, "smtp");
+  CHECK_EQ_INT(l.order, 50);
+  CHECK_EQ_STR(l.targets, "lab:25");
+  CHECK_EQ_INT(l.n_tasks, 5);
+  CHECK_EQ_INT(l.tasks[0].points, 2);
+  CHECK_EQ_INT(l.tasks[1].points, 1);
+  CHECK_EQ_INT(l.tasks[1].n_answers, 2);
+  CHECK_EQ_INT(l.tasks[4].kind, TASK_CHECK);
+  CHECK_EQ_STR(l.tasks[4].event, "smtp.delivered");
+  CHECK_EQ_INT(l.tasks[4].n_conds, 2);
+  CHECK_EQ_STR(l.tasks[4].conds[1].value, "Hello");
+  CHECK(strstr(l.html, "<h1>Hello</h1>") != NULL);
+  CHECK(strstr(l.html, "<em>text</em>") != NULL);
+  CHECK(strstr(l.html, "href=\"session:lab:25\"") != NULL);
+  CHECK(strstr(l.html, "href=\"other.html\"") != NULL);
+  CHECK(strstr(l.html, "javascript") == NULL);
+  CHECK(strstr(l.html, "JaVaScRiPt") == NULL);
+  CHECK(strstr(l.html, "<script>") == NULL); /* raw HTML is escaped */
+  CHECK(strstr(l.html, "<div class=\"task\" data-task=\"greeting\"></div>") != NULL);
+  CHECK(strstr(l.html, "<div class=\"task\" data-task=\"deliver\"></div>") != NULL);
+  CHECK(strstr(l.html, "220") == NULL); /* answers never reach the page */
+  CHECK(strstr(l.html, "portlab-task") == NULL);
+
+  const struct lesson_task *t = lesson_task_find(&l, "greeting");
+  CHECK(lesson_answer_ok(t, " 220 ", "s", "alice"));
+  CHECK(!lesson_answer_ok(t, "2200", "s", "alice"));
+  t = lesson_task_find(&l, "name");
+  CHECK(lesson_answer_ok(t, "ESMTP", "s", "alice"));
+  CHECK(!lesson_answer_ok(t, "pop3", "s", "alice"));
+  t = lesson_task_find(&l, "port");
+  CHECK(lesson_answer_ok(t, "587", "s", "alice"));
+  CHECK(!lesson_answer_ok(t, "5870", "s", "alice")); /* the whole answer must match */
+  CHECK(!lesson_answer_ok(t, "x25", "s", "alice"));
+  t = lesson_task_find(&l, "flag");
+  char flag[40], other[40];
+  labdata_flag("s", "ftp", "alice", flag);
+  labdata_flag("s", "ftp", "bob", other);
+  CHECK(lesson_answer_ok(t, flag, "s", "alice"));
+  CHECK(!lesson_answer_ok(t, other, "s", "alice")); /* bob's flag is wrong for alice */
+  CHECK(!lesson_answer_ok(lesson_task_find(&l, "deliver"), "anything", "s", "alice"));
+  CHECK(lesson_task_find(&l, "nope") == NULL);
+  lesson_clear(&l);
+}
+
+static void expect_bad(const char *text, const char *want) {
+  struct lesson l;
+  char err[256] = "";
+  CHECK_EQ_INT(lesson_parse(text, strlen(text), &l, err, sizeof err), -1);
+  if (!strstr(err, want)) {
+    fprintf(stderr, "error was \"%s\", wanted \"%s\"\n", err, want);
+    CHECK(0);
+  }
+}
+
+static void test_errors(void) {
+  struct lesson l;
+  char err[256];
+  CHECK_EQ_INT(lesson_parse("# Just a README\n", 16, &l, err, sizeof err), 1);
+  expect_bad("---\nid: x\n", "not closed");
+  expect_bad("---\nid: Bad_Id\ntitle: t\n---\n", "id");
+  expect_bad("---\nid: x\ncolour: red\n---\n", "unknown front matter key");
+  expect_bad("---\ntitle: t\n---\n", "needs id and title");
+  expect_bad("---\nid: x\ntitle: t\n---\n```task\nid: a\nkind: question\nprompt: p\n```\n",
+             "no answer");
+  expect_bad("---\nid: x\ntitle: t\n---\n```task\nid: a\nkind: question\nprompt: p\nanswer: (\n"
+             "match: pattern\n```\n",
+             "bad pattern");
+  expect_bad("---\nid: x\ntitle: t\n---\n```task\nid: a\nkind: flag\nprompt: p\n```\n",
+             "no challenge");
+  expect_bad("---\nid: x\ntitle: t\n---\n```task\nid: a\nkind: riddle\n```\n", "line 7");
+  expect_bad("---\nid: x\ntitle: t\n---\n```task\nid: a\nkind: check\nprompt: p\nevent: e\n",
+             "not closed");
+  expect_bad("---\nid: x\ntitle: t\n---\n```task\nid: a\nkind: check\nprompt: p\nevent: e\n```\n"
+             "```task\nid: a\nkind: check\nprompt: q\nevent: e\n```\n",
+             "used twice");
+}
+
+static void test_embedded_set(void) {
+  char err[256] = "";
+  struct lessons *ls = lessons_load(NULL, err, sizeof err);
+  CHECK(ls != NULL);
+  if (!ls) {
+    fprintf(stderr, "embedded lessons: %s\n", err);
+    return;
+  }
+  CHECK(ls->n >= 7);
+  for (size_t i = 1; i < ls->n; i++) CHECK(ls->v[i - 1].order <= ls->v[i].order);
+  const struct lesson *smtp = lessons_find(ls, "smtp");
+  CHECK(smtp != NULL && smtp->n_tasks >= 3);
+  for (size_t i = 0; i < ls->n; i++) CHECK(strstr(ls->v[i].html, "portlab-task") == NULL);
+  lessons_free(ls);
+  CHECK(lessons_load("/nonexistent-dir", err, sizeof err) == NULL);
+}
+
+int main(void) {
+  test_parse();
+  test_errors();
+  test_embedded_set();
+  return check_done();
+}
