@@ -71,6 +71,76 @@ static const char *const db_migrations[] = {
     "  data BLOB NOT NULL CHECK (typeof(data) = 'blob'),"
     "  PRIMARY KEY (session_id, seq)"
     ");",
+
+    /* 2: the built-in lab servers' shared data (labdb.c). */
+    /* uidvalidity comes from a counter in settings (labdb.c), so a
+     * mailbox deleted and created again never repeats one. */
+    "CREATE TABLE lab_mailboxes ("
+    "  user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,"
+    "  name TEXT NOT NULL CHECK (length(name) BETWEEN 1 AND 63),"
+    "  uidvalidity INTEGER NOT NULL CHECK (uidvalidity BETWEEN 1 AND 4294967295),"
+    "  uidnext INTEGER NOT NULL DEFAULT 1 CHECK (uidnext >= 1),"
+    "  PRIMARY KEY (user_id, name)"
+    ") WITHOUT ROWID;"
+
+    /* A rowid table: message bodies run to a megabyte. Deleting a
+     * mailbox takes its messages with it. */
+    "CREATE TABLE lab_messages ("
+    "  id INTEGER PRIMARY KEY,"
+    "  user_id INTEGER NOT NULL,"
+    "  mailbox TEXT NOT NULL,"
+    "  uid INTEGER NOT NULL CHECK (uid >= 1),"
+    "  flags INTEGER NOT NULL DEFAULT 0,"
+    "  internal_date INTEGER NOT NULL,"
+    "  body BLOB NOT NULL CHECK (typeof(body) = 'blob'),"
+    "  UNIQUE (user_id, mailbox, uid),"
+    "  FOREIGN KEY (user_id, mailbox) REFERENCES lab_mailboxes(user_id, name) ON DELETE CASCADE"
+    ");"
+
+    /* owner 0 is the public anonymous area, which has no users row, so
+     * there is no foreign key; a trigger removes a deleted user's tree.
+     * parent is stored so listing a directory is an index lookup. */
+    "CREATE TABLE lab_files ("
+    "  owner INTEGER NOT NULL CHECK (owner >= 0),"
+    "  path TEXT NOT NULL CHECK (length(path) BETWEEN 2 AND 255 AND substr(path, 1, 1) = '/'),"
+    "  parent TEXT NOT NULL,"
+    "  is_dir INTEGER NOT NULL CHECK (is_dir IN (0, 1)),"
+    "  data BLOB CHECK ((is_dir = 1 AND data IS NULL) OR (is_dir = 0 AND typeof(data) = 'blob')),"
+    "  mtime INTEGER NOT NULL,"
+    "  PRIMARY KEY (owner, path)"
+    ");"
+    "CREATE INDEX lab_files_parent ON lab_files(owner, parent, path);"
+    "CREATE TRIGGER lab_files_owner_gone AFTER DELETE ON users BEGIN"
+    "  DELETE FROM lab_files WHERE owner = old.id;"
+    "  DELETE FROM lab_seeded WHERE owner = old.id;"
+    "END;"
+
+    /* One row per seeded account (owner 0: the public area), so seeding
+     * runs once however often the server starts. */
+    "CREATE TABLE lab_seeded ("
+    "  owner INTEGER PRIMARY KEY,"
+    "  seeded_at INTEGER NOT NULL DEFAULT (unixepoch())"
+    ");",
+
+    /* 3: lessons. What students did on the lab servers (check tasks read
+     * it) and their progress per task (progress.c). */
+    "CREATE TABLE lab_events ("
+    "  id INTEGER PRIMARY KEY,"
+    "  user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,"
+    "  event TEXT NOT NULL CHECK (length(event) BETWEEN 1 AND 31),"
+    "  attrs TEXT NOT NULL CHECK (json_valid(attrs)),"
+    "  at INTEGER NOT NULL DEFAULT (unixepoch())"
+    ");"
+    "CREATE INDEX lab_events_user ON lab_events(user_id, event, id);"
+    "CREATE TABLE task_progress ("
+    "  user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,"
+    "  lesson TEXT NOT NULL CHECK (length(lesson) BETWEEN 1 AND 40),"
+    "  task TEXT NOT NULL CHECK (length(task) BETWEEN 1 AND 60),"
+    "  attempts INTEGER NOT NULL DEFAULT 0,"
+    "  solved_at INTEGER,"
+    "  points INTEGER NOT NULL DEFAULT 0,"
+    "  PRIMARY KEY (user_id, lesson, task)"
+    ") WITHOUT ROWID;",
 };
 
 #define DB_MIGRATION_COUNT ((int)(sizeof db_migrations / sizeof db_migrations[0]))

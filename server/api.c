@@ -9,6 +9,7 @@
  * ids cannot be probed.
  */
 #include "api.h"
+#include "api_internal.h"
 
 #include <cJSON.h>
 #include <libwebsockets.h>
@@ -32,15 +33,14 @@
 
 struct route {
   enum api_method method;
-  const char *pattern; /* '*' matches one path segment of digits */
+  const char *pattern; /* '*': a run of digits (args.id); '%': a slug (args.seg[]) */
   int needs_user;
-  void (*handle)(struct app *app, const struct api_request *req, const struct db_user *user,
-                 int64_t id, struct api_response *resp);
+  api_handler handle;
 };
 
 /* --- responses ---------------------------------------------------------- */
 
-static void respond_json(struct api_response *resp, int status, cJSON *json) {
+void api_respond_json(struct api_response *resp, int status, cJSON *json) {
   resp->status = status;
   resp->content_type = "application/json";
   resp->body = cJSON_PrintUnformatted(json);
@@ -79,7 +79,7 @@ static void add_time(cJSON *obj, const char *key, int64_t unix_us) {
   cJSON_AddStringToObject(obj, key, when);
 }
 
-static cJSON *user_json(const struct db_user *u) {
+cJSON *api_user_json(const struct db_user *u) {
   cJSON *o = cJSON_CreateObject();
   cJSON_AddNumberToObject(o, "id", (double)u->id);
   cJSON_AddStringToObject(o, "name", u->name);
@@ -164,8 +164,7 @@ int api_setup_teacher(struct app *app, char *generated, size_t genlen) {
 
 /* --- request bodies --------------------------------------------------- */
 
-/* Parses the JSON object body, or answers the error itself and returns NULL. */
-static cJSON *parse_body(const struct api_request *req, struct api_response *resp) {
+cJSON *api_parse_body(const struct api_request *req, struct api_response *resp) {
   if (req->body_too_large) {
     api_error(resp, 413, "payload_too_large", "request body is larger than 8192 bytes");
     return NULL;
@@ -201,16 +200,16 @@ static const char *string_member(cJSON *json, const char *key, size_t maxlen,
 /* --- handlers ----------------------------------------------------------- */
 
 static void handle_health(struct app *app, const struct api_request *req,
-                          const struct db_user *user, int64_t id, struct api_response *resp) {
+                          const struct db_user *user, const struct api_args *args, struct api_response *resp) {
   cJSON *root = cJSON_CreateObject();
   cJSON_AddStringToObject(root, "status", "ok");
   cJSON_AddStringToObject(root, "version", PORTLAB_VERSION);
-  respond_json(resp, 200, root);
+  api_respond_json(resp, 200, root);
 }
 
 static void handle_join(struct app *app, const struct api_request *req, const struct db_user *none,
-                        int64_t id, struct api_response *resp) {
-  cJSON *json = parse_body(req, resp);
+                        const struct api_args *args, struct api_response *resp) {
+  cJSON *json = api_parse_body(req, resp);
   if (!json) return;
   const char *name = string_member(json, "name", LIM_NAME_LEN + 8, resp);
   const char *class_code = name ? string_member(json, "class_code", LIM_PASSWORD_LEN, resp) : NULL;
@@ -257,13 +256,13 @@ static void handle_join(struct app *app, const struct api_request *req, const st
     log_error("join: cannot seed lab data for '%s': %s", user.name, db_errmsg(app->db));
   if (start_login(app, user.id, resp)) goto internal;
   cJSON *root = cJSON_CreateObject();
-  cJSON_AddItemToObject(root, "user", user_json(&user));
+  cJSON_AddItemToObject(root, "user", api_user_json(&user));
   add_lab_credentials(root, &user);
   if (rejoin_new[0])
     cJSON_AddStringToObject(root, "rejoin_code", rejoin_new);
   else
     cJSON_AddNullToObject(root, "rejoin_code");
-  respond_json(resp, 201, root);
+  api_respond_json(resp, 201, root);
   goto done;
 internal:
   api_error(resp, 500, "internal", "the database failed; try again");
@@ -272,9 +271,9 @@ done:
 }
 
 static void handle_teacher_login(struct app *app, const struct api_request *req,
-                                 const struct db_user *none, int64_t id,
+                                 const struct db_user *none, const struct api_args *args,
                                  struct api_response *resp) {
-  cJSON *json = parse_body(req, resp);
+  cJSON *json = api_parse_body(req, resp);
   if (!json) return;
   const char *password = string_member(json, "password", LIM_PASSWORD_LEN, resp);
   char stored[256];
@@ -300,8 +299,8 @@ static void handle_teacher_login(struct app *app, const struct api_request *req,
   }
   if (start_login(app, user.id, resp)) goto internal;
   cJSON *root = cJSON_CreateObject();
-  cJSON_AddItemToObject(root, "user", user_json(&user));
-  respond_json(resp, 200, root);
+  cJSON_AddItemToObject(root, "user", api_user_json(&user));
+  api_respond_json(resp, 200, root);
   goto done;
 internal:
   api_error(resp, 500, "internal", "the database failed; try again");
@@ -310,7 +309,7 @@ done:
 }
 
 static void handle_logout(struct app *app, const struct api_request *req,
-                          const struct db_user *user, int64_t id, struct api_response *resp) {
+                          const struct db_user *user, const struct api_args *args, struct api_response *resp) {
   char token[AUTH_TOKEN_HEX + 1];
   unsigned char hash[32];
   if (auth_cookie_token(req->cookie, token) == 0) {
@@ -322,15 +321,15 @@ static void handle_logout(struct app *app, const struct api_request *req,
 }
 
 static void handle_me(struct app *app, const struct api_request *req, const struct db_user *user,
-                      int64_t id, struct api_response *resp) {
+                      const struct api_args *args, struct api_response *resp) {
   cJSON *root = cJSON_CreateObject();
-  cJSON_AddItemToObject(root, "user", user_json(user));
+  cJSON_AddItemToObject(root, "user", api_user_json(user));
   add_lab_credentials(root, user);
-  respond_json(resp, 200, root);
+  api_respond_json(resp, 200, root);
 }
 
 static void handle_targets(struct app *app, const struct api_request *req,
-                           const struct db_user *user, int64_t id, struct api_response *resp) {
+                           const struct db_user *user, const struct api_args *args, struct api_response *resp) {
   static const struct {
     const char *name;
     int port;
@@ -358,7 +357,7 @@ static void handle_targets(struct app *app, const struct api_request *req,
     cJSON_AddStringToObject(r, "rule", rule);
     cJSON_AddItemToArray(allowed, r);
   }
-  respond_json(resp, 200, root);
+  api_respond_json(resp, 200, root);
 }
 
 static int add_session(void *arg, const struct db_session *s) {
@@ -367,7 +366,7 @@ static int add_session(void *arg, const struct db_session *s) {
 }
 
 static void handle_sessions(struct app *app, const struct api_request *req,
-                            const struct db_user *user, int64_t id, struct api_response *resp) {
+                            const struct db_user *user, const struct api_args *args, struct api_response *resp) {
   int64_t who = user->id;
   if (strcmp(user->role, "teacher") == 0) {
     who = 0;
@@ -387,7 +386,7 @@ static void handle_sessions(struct app *app, const struct api_request *req,
     cJSON_Delete(root);
     goto internal;
   }
-  respond_json(resp, 200, root);
+  api_respond_json(resp, 200, root);
   return;
 internal:
   api_error(resp, 500, "internal", "the database failed; try again");
@@ -494,13 +493,13 @@ static int add_event_txt(void *arg, const struct db_event *e) {
 }
 
 static void handle_transcript(struct app *app, const struct api_request *req,
-                              const struct db_user *user, int64_t id, struct api_response *resp) {
+                              const struct db_user *user, const struct api_args *args, struct api_response *resp) {
   struct db_session s;
   struct transcript_ctx t;
   memset(&t, 0, sizeof t);
   t.at_line_start = 1;
   t.last_dir = -1;
-  int rc = db_session_get(app->db, id, &s);
+  int rc = db_session_get(app->db, args->id, &s);
   if (rc < 0) goto internal;
   if (rc == 1 || (s.user_id != user->id && strcmp(user->role, "teacher") != 0)) {
     api_error(resp, 404, "not_found", "no such session");
@@ -518,7 +517,7 @@ static void handle_transcript(struct app *app, const struct api_request *req,
                      (long long)s.bytes_up, (long long)s.bytes_down,
                      s.close_reason[0] ? s.close_reason : "-");
     txt_put(&t, head, (size_t)n);
-    if (db_events_list(app->db, id, add_event_txt, &t) < 0 || t.failed) {
+    if (db_events_list(app->db, args->id, add_event_txt, &t) < 0 || t.failed) {
       free(t.txt);
       goto internal;
     }
@@ -534,7 +533,7 @@ static void handle_transcript(struct app *app, const struct api_request *req,
   if (strcmp(format, "cast") == 0 || strcmp(format, "pcap") == 0) {
     int cast = format[0] == 'c';
     struct export *ex = export_new(cast ? EXPORT_CAST : EXPORT_PCAP, &s);
-    if (!ex || db_events_list(app->db, id, add_event_export, ex) < 0) {
+    if (!ex || db_events_list(app->db, args->id, add_event_export, ex) < 0) {
       export_free(ex);
       goto internal;
     }
@@ -555,11 +554,11 @@ static void handle_transcript(struct app *app, const struct api_request *req,
   cJSON *root = cJSON_CreateObject();
   cJSON_AddItemToObject(root, "session", session_json(&s));
   t.events = cJSON_AddArrayToObject(root, "events");
-  if (db_events_list(app->db, id, add_event_json, &t) < 0 || t.failed) {
+  if (db_events_list(app->db, args->id, add_event_json, &t) < 0 || t.failed) {
     cJSON_Delete(root);
     goto internal;
   }
-  respond_json(resp, 200, root);
+  api_respond_json(resp, 200, root);
   return;
 internal:
   api_error(resp, 500, "internal", "the database failed; try again");
@@ -576,17 +575,35 @@ static const struct route routes[] = {
     {API_GET, "/api/targets", 1, handle_targets},
     {API_GET, "/api/sessions", 1, handle_sessions},
     {API_GET, "/api/sessions/*/transcript", 1, handle_transcript},
+    {API_GET, "/api/lessons", 1, api_lessons_list},
+    {API_GET, "/api/lessons/%", 1, api_lesson_get},
+    {API_POST, "/api/lessons/%/tasks/%", 1, api_task_answer},
+    {API_GET, "/api/progress", 1, api_progress},
 };
 
-/* Matches path against pattern; a '*' takes a run of 1-18 digits into id. */
-static int route_match(const char *pattern, const char *path, int64_t *id) {
+/* Matches path against pattern: '*' takes a run of 1-18 digits into
+ * args->id, '%' a slug of [a-z0-9-] into the next args->seg. */
+static int route_match(const char *pattern, const char *path, struct api_args *args) {
+  size_t nseg = 0;
   while (*pattern) {
     if (*pattern == '*') {
       int digits = 0;
       int64_t v = 0;
       while (*path >= '0' && *path <= '9' && digits < 18) v = v * 10 + (*path++ - '0'), digits++;
       if (!digits || (*path >= '0' && *path <= '9')) return 0;
-      *id = v;
+      args->id = v;
+      pattern++;
+      continue;
+    }
+    if (*pattern == '%') {
+      size_t n = 0;
+      if (nseg == API_MAX_SEGS) return 0;
+      while ((*path >= 'a' && *path <= 'z') || (*path >= '0' && *path <= '9') || *path == '-') {
+        if (n + 1 == sizeof args->seg[0]) return 0;
+        args->seg[nseg][n++] = *path++;
+      }
+      if (!n) return 0;
+      args->seg[nseg++][n] = '\0';
       pattern++;
       continue;
     }
@@ -599,8 +616,9 @@ void api_handle(struct app *app, const struct api_request *req, struct api_respo
   memset(resp, 0, sizeof *resp);
   int path_known = 0;
   for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
-    int64_t id = 0;
-    if (!route_match(routes[i].pattern, req->path, &id)) continue;
+    struct api_args args;
+    memset(&args, 0, sizeof args);
+    if (!route_match(routes[i].pattern, req->path, &args)) continue;
     path_known = 1;
     if (routes[i].method != req->method) continue;
     struct db_user user;
@@ -608,7 +626,7 @@ void api_handle(struct app *app, const struct api_request *req, struct api_respo
       api_error(resp, 401, "unauthorized", "join or log in first");
       return;
     }
-    routes[i].handle(app, req, routes[i].needs_user ? &user : NULL, id, resp);
+    routes[i].handle(app, req, routes[i].needs_user ? &user : NULL, &args, resp);
     return;
   }
   if (path_known)

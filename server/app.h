@@ -17,6 +17,9 @@ struct resolver;
 struct relay;
 struct lws_context;
 struct lws_vhost;
+struct lab_servers;
+struct lessons;
+struct http_lab;
 
 enum app_phase { APP_RUNNING = 0, APP_DRAINING, APP_DONE };
 
@@ -34,6 +37,10 @@ struct app {
   uint64_t next_relay_key;
   enum app_phase phase;
   int64_t drain_deadline_us;
+  struct lab_servers *lab_servers; /* FTP, Telnet, SMTP, POP3, IMAP on the loop */
+  struct http_lab *http_lab;       /* the lab web server, on its own thread */
+  struct lessons *lessons;         /* loaded at start: embedded or --lessons DIR */
+  char lab_secret[65];             /* hex; per-student flags are derived from it */
   int login_failures; /* teacher logins failed in the current minute */
   int64_t login_window_us;
 };

@@ -1,7 +1,9 @@
 /* main.c -- start-up, the service loop and an orderly stop.
  *
  * Start-up order: configuration, database (migrated), policy, teacher
- * account, lws context and listeners, resolver threads. Any failure here is
+ * account, lab secret and lab data, lws context and listeners, the lab
+ * servers (raw vhosts on the same loop, then the HTTP lab server on its
+ * own thread), resolver threads. Any failure here is
  * fatal with one line and a non-zero status (2 for a bad flag). A signal
  * (SIGTERM, SIGINT) sets a flag and wakes the loop; the loop then refuses
  * new work, ends every session with reason server_shutdown, lets the
@@ -16,7 +18,12 @@
 
 #include "api.h"
 #include "app.h"
+#include "auth.h"
 #include "db.h"
+#include "httplab.h"
+#include "lab.h"
+#include "labdata.h"
+#include "lessons.h"
 #include "log.h"
 #include "policy.h"
 #include "portal.h"
@@ -70,6 +77,52 @@ static int build_policy(struct app *app, char *err, size_t errlen) {
   return 0;
 }
 
+/* The lab secret: made once, kept in the database, so a student's flags
+ * stay the same across restarts and differ between installations. */
+static int load_lab_secret(struct app *app, char *err, size_t errlen) {
+  unsigned char raw[32];
+  int rc = db_setting_get(app->db, "lab_secret", app->lab_secret, sizeof app->lab_secret);
+
+  if (rc == 0 && strlen(app->lab_secret) == 64) return 0;
+  if (rc < 0) goto db_fail;
+  if (auth_random(raw, sizeof raw) != 0) {
+    snprintf(err, errlen, "cannot make the lab secret: no randomness");
+    return -1;
+  }
+  for (size_t i = 0; i < sizeof raw; i++) snprintf(app->lab_secret + 2 * i, 3, "%02x", raw[i]);
+  if (db_setting_set(app->db, "lab_secret", app->lab_secret) != 0) goto db_fail;
+  return 0;
+
+db_fail:
+  snprintf(err, errlen, "cannot read or store the lab secret: %s", db_errmsg(app->db));
+  return -1;
+}
+
+/* Lives as long as the servers that point at it. */
+static struct lab_ctx lab_ctx;
+
+static int start_lab_servers(struct app *app, char *err, size_t errlen) {
+  struct http_lab_config hc;
+
+  lab_ctx.db = app->db;
+  snprintf(lab_ctx.secret, sizeof lab_ctx.secret, "%s", app->lab_secret);
+  snprintf(lab_ctx.lab_addr, sizeof lab_ctx.lab_addr, "%s", app->cfg.lab_bind);
+  lab_ctx.port_base = app->cfg.lab_port_base;
+  lab_ctx.pasv_lo = app->cfg.pasv_lo;
+  lab_ctx.pasv_hi = app->cfg.pasv_hi;
+  app->lab_servers =
+      lab_servers_start(app->ctx, &lab_ctx, lab_modules, lab_module_count, err, errlen);
+  if (!app->lab_servers) return -1;
+
+  memset(&hc, 0, sizeof hc);
+  hc.db_path = app->cfg.db_path;
+  hc.bind_addr = app->cfg.lab_bind;
+  hc.port = app->cfg.lab_port_base + LAB_HTTP;
+  hc.secret = app->lab_secret;
+  app->http_lab = http_lab_start(&hc, err, errlen);
+  return app->http_lab ? 0 : -1;
+}
+
 static void print_banner(const struct app *app, const char *generated_password) {
   const char *host = app->cfg.listen_addr;
   int v6 = strchr(host, ':') != NULL;
@@ -120,8 +173,26 @@ int main(int argc, char **argv) {
     fprintf(stderr, "portlab: cannot set up the teacher account: %s\n", db_errmsg(app.db));
     goto out;
   }
+  if (load_lab_secret(&app, err, sizeof err)) {
+    fprintf(stderr, "portlab: %s\n", err);
+    goto out;
+  }
+  if (labdata_seed_common(app.db, app.lab_secret)) {
+    fprintf(stderr, "portlab: cannot seed the lab data: %s\n", db_errmsg(app.db));
+    goto out;
+  }
+  app.lessons = lessons_load(app.cfg.lessons_dir[0] ? app.cfg.lessons_dir : NULL, err, sizeof err);
+  if (!app.lessons) {
+    fprintf(stderr, "portlab: --lessons: %s\n", err);
+    status = 2;
+    goto out;
+  }
   if (!app.cfg.no_record && !(app.recorder = recorder_new(app.db))) goto out;
   if (portal_start(&app, err, sizeof err)) {
+    fprintf(stderr, "portlab: %s\n", err);
+    goto out;
+  }
+  if (start_lab_servers(&app, err, sizeof err)) {
     fprintf(stderr, "portlab: %s\n", err);
     goto out;
   }
@@ -162,10 +233,17 @@ out:
   signal_ctx = NULL;
   resolver_free(app.resolver);
   app.resolver = NULL;
+  /* The web server's thread first (it has its own database connection),
+   * then the loop's lab connections, while the lws context still exists. */
+  http_lab_stop(app.http_lab);
+  app.http_lab = NULL;
+  lab_servers_stop(app.lab_servers);
+  app.lab_servers = NULL;
   portal_stop(&app); /* closes what is left; relay callbacks may still record */
   recorder_free(app.recorder);
   db_close(app.db);
   policy_free(app.policy);
+  lessons_free(app.lessons);
   config_free(&app.cfg);
   if (status == 0) log_info("stopped");
   return status;

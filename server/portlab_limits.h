@@ -81,6 +81,10 @@
 #define LIM_HTTP_TIMEOUT_SECS 30
 #define LIM_HTTP_MEMORY_BYTES (64 * 1024)        /* per connection */
 
+/* Lessons. */
+#define LIM_TASK_ANSWER_BYTES 256 /* one typed answer */
+#define LIM_TASK_ATTEMPTS 50      /* wrong answers per task before 429 */
+
 /* Resolver. */
 #define LIM_RESOLVE_ADDRS 16       /* addresses kept per name */
 #define LIM_HOSTNAME_LEN 253

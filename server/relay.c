@@ -33,6 +33,7 @@
 #include "auth.h"
 #include "buf.h"
 #include "db.h"
+#include "labident.h"
 #include "portlab_limits.h"
 #include "log.h"
 #include "policy.h"
@@ -59,6 +60,8 @@ struct relay {
   char host[254];
   int port;
   int telnet_mode;
+  int is_lab;     /* the built-in lab host: the lab servers learn who we are */
+  int ident_port; /* our local port registered with labident, or 0 */
   struct sockaddr_storage addrs[LIM_RESOLVE_ADDRS];
   socklen_t addrlens[LIM_RESOLVE_ADDRS];
   int naddrs, addr_idx;
@@ -160,7 +163,13 @@ static void note(struct relay *r, const char *fmt, ...) {
 
 /* --- ending a session ------------------------------------------------------ */
 
+static void forget_ident(struct relay *r) {
+  if (r->ident_port) labident_remove(r->ident_port);
+  r->ident_port = 0;
+}
+
 static void kill_tcp(struct relay *r) {
+  forget_ident(r);
   if (!r->tcp) return;
   lws_set_opaque_user_data(r->tcp, NULL);
   lws_set_timeout(r->tcp, PENDING_TIMEOUT_KILLED_BY_PARENT, LWS_TO_KILL_ASYNC);
@@ -464,6 +473,7 @@ static void handle_open(struct relay *r, cJSON *msg) {
   snprintf(r->host, sizeof r->host, "%s", kind == POLICY_DENY ? host->valuestring : target.host);
   r->port = port->valueint;
   r->telnet_mode = strcmp(mode_name, "telnet") == 0;
+  r->is_lab = kind != POLICY_DENY && target.is_lab;
   r->start_mono = r->last_activity = app_mono_us();
   r->connect_deadline = r->start_mono + app->cfg.connect_timeout * 1000000LL;
   if (db_session_create(app->db, r->user.id, r->host, r->port, mode_name, app_now_us(),
@@ -700,6 +710,16 @@ static void tcp_connected(struct relay *r) {
   addr_text(&r->addrs[r->addr_idx], where, sizeof where);
   r->state = RS_OPEN;
   r->last_activity = app_mono_us();
+  if (r->is_lab) { /* tell the lab servers which student this connection is */
+    struct sockaddr_storage local;
+    socklen_t len = sizeof local;
+    int fd = (int)lws_get_socket_fd(r->tcp);
+    if (fd >= 0 && getsockname(fd, (struct sockaddr *)&local, &len) == 0) {
+      int port = ntohs(local.ss_family == AF_INET ? ((struct sockaddr_in *)&local)->sin_port
+                                                  : ((struct sockaddr_in6 *)&local)->sin6_port);
+      if (labident_add(port, r->user.id) == 0) r->ident_port = port;
+    }
+  }
   note(r, "connected to %s:%d (%s)", r->host, r->port, where);
   log_info("session %lld: %s connected to %s:%d (%s)", (long long)r->session_id, r->user.name,
            r->host, r->port, where);

@@ -1,0 +1,38 @@
+/* api_internal.h -- what the REST handler files share (api.c, api_lessons.c). */
+#ifndef PORTLAB_API_INTERNAL_H
+#define PORTLAB_API_INTERNAL_H
+
+#include <cJSON.h>
+#include <stdint.h>
+
+#include "api.h"
+
+#define API_MAX_SEGS 2
+
+/* What a route's pattern captured from the path. */
+struct api_args {
+  int64_t id;                    /* from '*' */
+  char seg[API_MAX_SEGS][64];    /* from each '%', in order */
+};
+
+typedef void (*api_handler)(struct app *app, const struct api_request *req,
+                            const struct db_user *user, const struct api_args *args,
+                            struct api_response *resp);
+
+/* Writes json (taking ownership) as the response body. */
+void api_respond_json(struct api_response *resp, int status, cJSON *json);
+cJSON *api_user_json(const struct db_user *u);
+/* Parses the JSON object body, or answers the error itself and returns NULL. */
+cJSON *api_parse_body(const struct api_request *req, struct api_response *resp);
+
+/* api_lessons.c */
+void api_lessons_list(struct app *app, const struct api_request *req, const struct db_user *user,
+                      const struct api_args *args, struct api_response *resp);
+void api_lesson_get(struct app *app, const struct api_request *req, const struct db_user *user,
+                    const struct api_args *args, struct api_response *resp);
+void api_task_answer(struct app *app, const struct api_request *req, const struct db_user *user,
+                     const struct api_args *args, struct api_response *resp);
+void api_progress(struct app *app, const struct api_request *req, const struct db_user *user,
+                  const struct api_args *args, struct api_response *resp);
+
+#endif

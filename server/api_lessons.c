@@ -1,0 +1,321 @@
+/* api_lessons.c -- the lesson routes: list, one lesson, answering a task, class progress.
+ *
+ * Answers never leave the server: a lesson is sent as its rendered HTML
+ * plus each task's prompt, kind, points and the student's state. A
+ * question or flag is checked when the student answers; a check task is
+ * checked against the lab events (what the student really did on the lab
+ * servers) whenever the lesson is opened or the student asks. Attempts
+ * per task are capped so a small answer space cannot be walked.
+ */
+#define _GNU_SOURCE /* strcasestr */
+#include <cJSON.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "api_internal.h"
+#include "app.h"
+#include "lessons.h"
+#include "log.h"
+#include "portlab_limits.h"
+#include "progress.h"
+
+struct task_state {
+  char lesson[41];
+  char task[61];
+  int attempts;
+  int solved;
+};
+
+/* The user's progress rows, loaded once per request. */
+struct progress_set {
+  struct task_state *v;
+  size_t n, cap;
+};
+
+static int collect(void *arg, const struct db_progress *p) {
+  struct progress_set *ps = arg;
+  if (ps->n == ps->cap) {
+    size_t cap = ps->cap ? ps->cap * 2 : 32;
+    struct task_state *grown = realloc(ps->v, cap * sizeof *grown);
+    if (!grown) return 1;
+    ps->v = grown;
+    ps->cap = cap;
+  }
+  struct task_state *t = &ps->v[ps->n++];
+  snprintf(t->lesson, sizeof t->lesson, "%s", p->lesson);
+  snprintf(t->task, sizeof t->task, "%s", p->task);
+  t->attempts = p->attempts;
+  t->solved = p->solved_at != 0;
+  return 0;
+}
+
+static const struct task_state *state_of(const struct progress_set *ps, const char *lesson,
+                                         const char *task) {
+  for (size_t i = 0; i < ps->n; i++)
+    if (strcmp(ps->v[i].lesson, lesson) == 0 && strcmp(ps->v[i].task, task) == 0) return &ps->v[i];
+  return NULL;
+}
+
+static int load_progress(struct app *app, int64_t user_id, struct progress_set *ps) {
+  memset(ps, 0, sizeof *ps);
+  return db_progress_list(app->db, user_id, NULL, collect, ps);
+}
+
+static int solved(const struct progress_set *ps, const char *lesson, const char *task) {
+  const struct task_state *s = state_of(ps, lesson, task);
+  return s && s->solved;
+}
+
+static cJSON *targets_json(const char *targets) {
+  cJSON *arr = cJSON_CreateArray();
+  char copy[sizeof((struct lesson *)0)->targets];
+  snprintf(copy, sizeof copy, "%s", targets);
+  char *save = NULL;
+  for (char *t = strtok_r(copy, ", ", &save); t; t = strtok_r(NULL, ", ", &save))
+    cJSON_AddItemToArray(arr, cJSON_CreateString(t));
+  return arr;
+}
+
+static void lesson_totals(const struct lesson *l, const struct progress_set *ps, int *points,
+                          int *score, int *n_solved) {
+  *points = *score = *n_solved = 0;
+  for (size_t i = 0; i < l->n_tasks; i++) {
+    *points += l->tasks[i].points;
+    if (solved(ps, l->id, l->tasks[i].id)) {
+      *score += l->tasks[i].points;
+      (*n_solved)++;
+    }
+  }
+}
+
+/* --- check tasks ------------------------------------------------------------ */
+
+static int event_matches(void *arg, const char *attrs_json) {
+  const struct lesson_task *t = arg;
+  cJSON *attrs = cJSON_Parse(attrs_json);
+  int ok = cJSON_IsObject(attrs);
+  for (size_t i = 0; ok && i < t->n_conds; i++) {
+    cJSON *v = cJSON_GetObjectItemCaseSensitive(attrs, t->conds[i].key);
+    if (!cJSON_IsString(v)) {
+      ok = 0;
+    } else if (strcmp(t->conds[i].key, "subject") == 0) {
+      ok = strcasestr(v->valuestring, t->conds[i].value) != NULL;
+    } else {
+      ok = strcasecmp(v->valuestring, t->conds[i].value) == 0;
+    }
+  }
+  cJSON_Delete(attrs);
+  return ok;
+}
+
+/* 1 if the student's lab events satisfy the check task. */
+static int check_done(struct app *app, int64_t user_id, const struct lesson_task *t) {
+  return db_lab_event_find(app->db, user_id, t->event, event_matches, (void *)t) == 0;
+}
+
+/* Marks newly satisfied check tasks solved, so the lesson shows them. */
+static void settle_checks(struct app *app, const struct db_user *user, const struct lesson *l,
+                          struct progress_set *ps) {
+  int changed = 0;
+  for (size_t i = 0; i < l->n_tasks; i++) {
+    const struct lesson_task *t = &l->tasks[i];
+    if (t->kind != TASK_CHECK || solved(ps, l->id, t->id)) continue;
+    if (check_done(app, user->id, t)) {
+      db_progress_attempt(app->db, user->id, l->id, t->id, 1, t->points);
+      changed = 1;
+    }
+  }
+  if (changed) {
+    free(ps->v);
+    load_progress(app, user->id, ps);
+  }
+}
+
+static cJSON *task_json(const struct lesson *l, const struct lesson_task *t,
+                        const struct progress_set *ps) {
+  static const char *const kinds[] = {"question", "flag", "check"};
+  const struct task_state *s = state_of(ps, l->id, t->id);
+  cJSON *o = cJSON_CreateObject();
+  cJSON_AddStringToObject(o, "id", t->id);
+  cJSON_AddStringToObject(o, "kind", kinds[t->kind]);
+  cJSON_AddNumberToObject(o, "points", t->points);
+  cJSON_AddStringToObject(o, "prompt", t->prompt);
+  if (t->hint[0]) cJSON_AddStringToObject(o, "hint", t->hint);
+  cJSON_AddBoolToObject(o, "solved", s && s->solved);
+  cJSON_AddNumberToObject(o, "attempts", s ? s->attempts : 0);
+  return o;
+}
+
+/* --- routes --------------------------------------------------------------------- */
+
+void api_lessons_list(struct app *app, const struct api_request *req, const struct db_user *user,
+                      const struct api_args *args, struct api_response *resp) {
+  struct progress_set ps;
+  if (load_progress(app, user->id, &ps) < 0) {
+    free(ps.v);
+    api_error(resp, 500, "internal", "the database failed; try again");
+    return;
+  }
+  cJSON *root = cJSON_CreateObject(), *list = cJSON_AddArrayToObject(root, "lessons");
+  for (size_t i = 0; i < app->lessons->n; i++) {
+    const struct lesson *l = &app->lessons->v[i];
+    int points, score, n_solved;
+    lesson_totals(l, &ps, &points, &score, &n_solved);
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "id", l->id);
+    cJSON_AddStringToObject(o, "title", l->title);
+    cJSON_AddNumberToObject(o, "order", l->order);
+    cJSON_AddStringToObject(o, "summary", l->summary);
+    cJSON_AddItemToObject(o, "targets", targets_json(l->targets));
+    cJSON_AddNumberToObject(o, "tasks", (double)l->n_tasks);
+    cJSON_AddNumberToObject(o, "solved", n_solved);
+    cJSON_AddNumberToObject(o, "points", points);
+    cJSON_AddNumberToObject(o, "score", score);
+    cJSON_AddItemToArray(list, o);
+  }
+  free(ps.v);
+  api_respond_json(resp, 200, root);
+}
+
+static const struct lesson *find_lesson(struct app *app, const char *id,
+                                        struct api_response *resp) {
+  const struct lesson *l = lessons_find(app->lessons, id);
+  if (!l) api_error(resp, 404, "not_found", "no such lesson");
+  return l;
+}
+
+static cJSON *lesson_json(struct app *app, const struct lesson *l, const struct progress_set *ps) {
+  int points, score, n_solved;
+  lesson_totals(l, ps, &points, &score, &n_solved);
+  cJSON *o = cJSON_CreateObject();
+  cJSON_AddStringToObject(o, "id", l->id);
+  cJSON_AddStringToObject(o, "title", l->title);
+  cJSON_AddStringToObject(o, "summary", l->summary);
+  cJSON_AddItemToObject(o, "targets", targets_json(l->targets));
+  cJSON_AddStringToObject(o, "html", l->html);
+  cJSON *tasks = cJSON_AddArrayToObject(o, "tasks");
+  for (size_t i = 0; i < l->n_tasks; i++) cJSON_AddItemToArray(tasks, task_json(l, &l->tasks[i], ps));
+  cJSON_AddNumberToObject(o, "points", points);
+  cJSON_AddNumberToObject(o, "score", score);
+  return o;
+}
+
+void api_lesson_get(struct app *app, const struct api_request *req, const struct db_user *user,
+                    const struct api_args *args, struct api_response *resp) {
+  const struct lesson *l = find_lesson(app, args->seg[0], resp);
+  struct progress_set ps;
+  if (!l) return;
+  if (load_progress(app, user->id, &ps) < 0) {
+    free(ps.v);
+    api_error(resp, 500, "internal", "the database failed; try again");
+    return;
+  }
+  settle_checks(app, user, l, &ps);
+  cJSON *root = cJSON_CreateObject();
+  cJSON_AddItemToObject(root, "lesson", lesson_json(app, l, &ps));
+  free(ps.v);
+  api_respond_json(resp, 200, root);
+}
+
+void api_task_answer(struct app *app, const struct api_request *req, const struct db_user *user,
+                     const struct api_args *args, struct api_response *resp) {
+  const struct lesson *l = find_lesson(app, args->seg[0], resp);
+  if (!l) return;
+  const struct lesson_task *t = lesson_task_find(l, args->seg[1]);
+  if (!t) {
+    api_error(resp, 404, "not_found", "no such task");
+    return;
+  }
+  cJSON *body = api_parse_body(req, resp);
+  if (!body) return;
+  cJSON *answer = cJSON_GetObjectItemCaseSensitive(body, "answer");
+  struct progress_set ps;
+  memset(&ps, 0, sizeof ps);
+  if (t->kind != TASK_CHECK && (!cJSON_IsString(answer) || !answer->valuestring[0] ||
+                                strlen(answer->valuestring) > LIM_TASK_ANSWER_BYTES)) {
+    api_error(resp, 400, "bad_request", "\"answer\" must be a non-empty string of at most 256 bytes");
+    goto done;
+  }
+  if (load_progress(app, user->id, &ps) < 0) goto internal;
+  const struct task_state *before = state_of(&ps, l->id, t->id);
+  if (before && !before->solved && before->attempts >= LIM_TASK_ATTEMPTS) {
+    api_error(resp, 429, "too_many_attempts", "no attempts left for this task; ask your teacher");
+    goto done;
+  }
+  int correct = t->kind == TASK_CHECK
+                    ? check_done(app, user->id, t)
+                    : lesson_answer_ok(t, answer->valuestring, app->lab_secret, user->name);
+  if (db_progress_attempt(app->db, user->id, l->id, t->id, correct, t->points)) goto internal;
+  log_info("task %s/%s by %s: %s", l->id, t->id, user->name, correct ? "solved" : "wrong");
+  free(ps.v);
+  if (load_progress(app, user->id, &ps) < 0) goto internal;
+  int points, score, n_solved;
+  lesson_totals(l, &ps, &points, &score, &n_solved);
+  cJSON *root = cJSON_CreateObject();
+  cJSON_AddBoolToObject(root, "correct", correct);
+  cJSON_AddItemToObject(root, "task", task_json(l, t, &ps));
+  cJSON_AddNumberToObject(root, "score", score);
+  cJSON_AddNumberToObject(root, "points", points);
+  api_respond_json(resp, 200, root);
+  goto done;
+internal:
+  api_error(resp, 500, "internal", "the database failed; try again");
+done:
+  free(ps.v);
+  cJSON_Delete(body);
+}
+
+struct class_ctx {
+  struct app *app;
+  cJSON *students;
+  cJSON *current; /* the student being filled in */
+  char current_name[33];
+};
+
+static int add_progress_row(void *arg, const struct db_progress *p) {
+  struct class_ctx *c = arg;
+  if (!c->current || strcmp(c->current_name, p->user_name) != 0) {
+    c->current = cJSON_CreateObject();
+    snprintf(c->current_name, sizeof c->current_name, "%s", p->user_name);
+    cJSON_AddStringToObject(c->current, "name", p->user_name);
+    cJSON_AddNumberToObject(c->current, "total", 0);
+    cJSON_AddObjectToObject(c->current, "lessons");
+    cJSON_AddItemToArray(c->students, c->current);
+  }
+  if (!p->solved_at || !lessons_find(c->app->lessons, p->lesson)) return 0;
+  cJSON *lessons = cJSON_GetObjectItem(c->current, "lessons");
+  cJSON *score = cJSON_GetObjectItem(lessons, p->lesson);
+  if (!score) score = cJSON_AddNumberToObject(lessons, p->lesson, 0);
+  cJSON_SetNumberValue(score, score->valuedouble + p->points);
+  cJSON *total = cJSON_GetObjectItem(c->current, "total");
+  cJSON_SetNumberValue(total, total->valuedouble + p->points);
+  return 0;
+}
+
+void api_progress(struct app *app, const struct api_request *req, const struct db_user *user,
+                  const struct api_args *args, struct api_response *resp) {
+  if (strcmp(user->role, "teacher") != 0) {
+    api_error(resp, 404, "not_found", "no such API endpoint");
+    return;
+  }
+  cJSON *root = cJSON_CreateObject(), *lessons = cJSON_AddArrayToObject(root, "lessons");
+  for (size_t i = 0; i < app->lessons->n; i++) {
+    const struct lesson *l = &app->lessons->v[i];
+    int points = 0;
+    for (size_t k = 0; k < l->n_tasks; k++) points += l->tasks[k].points;
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "id", l->id);
+    cJSON_AddStringToObject(o, "title", l->title);
+    cJSON_AddNumberToObject(o, "points", points);
+    cJSON_AddItemToArray(lessons, o);
+  }
+  struct class_ctx c = {app, cJSON_AddArrayToObject(root, "students"), NULL, ""};
+  if (db_progress_list(app->db, 0, NULL, add_progress_row, &c) < 0) {
+    cJSON_Delete(root);
+    api_error(resp, 500, "internal", "the database failed; try again");
+    return;
+  }
+  api_respond_json(resp, 200, root);
+}
