@@ -117,3 +117,7 @@ unsigned char *buf_take(struct buf *b, size_t *len) {
   b->off = b->len = b->alloc = 0;
   return p;
 }
+
+void buf_drop_tail(struct buf *b, size_t n) {
+  b->len = n < b->len ? b->len - n : 0;
+}

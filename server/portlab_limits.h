@@ -24,6 +24,8 @@
 #define LIM_RELAY_CONNECT_SECS 10            /* TCP connect (and DNS) timeout */
 #define LIM_RELAY_IDLE_SECS 900              /* no bytes either way */
 #define LIM_RELAY_SESSION_SECS (4 * 3600)    /* absolute session lifetime */
+#define LIM_RELAY_RESUME_SECS 30             /* a dropped WebSocket may come back this long */
+#define LIM_RELAY_REPLAY_BYTES (256 * 1024)  /* bytes kept to replay to a resumed page */
 #define LIM_RELAY_DRAIN_SECS 2               /* after a hang-up, queued bytes may drain this long */
 #define LIM_RELAY_BUF_HIGH (256 * 1024)      /* pause the producer above this */
 #define LIM_RELAY_BUF_LOW (64 * 1024)        /* resume it below this */
@@ -54,6 +56,8 @@
 #define LIM_SMTP_MESSAGE_BYTES (1024 * 1024)     /* advertised as SIZE */
 #define LIM_SMTP_RECIPIENTS 20
 #define LIM_SMTP_PATH 256                        /* RFC 5321 section 4.5.3.1.3, brackets included */
+#define LIM_SMTP_LOCAL_PART 64                   /* RFC 5321 section 4.5.3.1.1 */
+#define LIM_SMTP_DOMAIN 255                      /* RFC 5321 section 4.5.3.1.2 */
 #define LIM_SMTP_ERRORS 20                       /* error replies before the session is dropped */
 #define LIM_SMTP_AUTH_FAILURES 3                 /* failed AUTH exchanges per connection */
 #define LIM_POP3_LINE 512                        /* RFC 2449 allows 255 for a command; be lenient */

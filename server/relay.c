@@ -76,6 +76,13 @@ struct relay {
   char pending_reason[32]; /* set while queued client bytes drain before the end */
   int64_t drain_deadline;
   char *final_msg; /* the last text frame before the close */
+  /* Resume after a dropped WebSocket: the last bytes sent to the browser
+   * are kept so a reconnecting page can say how much it got. */
+  char resume_token[AUTH_TOKEN_HEX + 1];
+  uint64_t sent_total; /* payload bytes written to the WebSocket */
+  struct buf replay;   /* the newest LIM_RELAY_REPLAY_BYTES of them */
+  int64_t detached_at; /* while no WebSocket is attached; else 0 */
+  int remote_echo;
   int final_sent;
   int closing;
   enum lws_close_status close_code;
@@ -99,24 +106,36 @@ static struct app *app_of(struct lws *wsi) {
 
 /* --- messages to the browser ------------------------------------------- */
 
-static void send_json(struct relay *r, cJSON *json) {
+/* Queues a control message (kept while detached, for a resumed page);
+ * front puts it before everything queued. */
+static void queue_json(struct relay *r, cJSON *json, int front) {
   char *text = cJSON_PrintUnformatted(json);
   cJSON_Delete(json);
-  if (!text || !r->ws) goto done;
+  if (!text) return;
   size_t len = strlen(text);
   struct ctl_msg *m = malloc(sizeof *m + LWS_PRE + len);
   if (!m) goto done;
-  m->next = NULL;
   m->len = len;
   memcpy(m->data + LWS_PRE, text, len);
-  if (r->ctl_tail)
-    r->ctl_tail->next = m;
-  else
+  if (front) {
+    m->next = r->ctl_head;
     r->ctl_head = m;
-  r->ctl_tail = m;
-  lws_callback_on_writable(r->ws);
+    if (!r->ctl_tail) r->ctl_tail = m;
+  } else {
+    m->next = NULL;
+    if (r->ctl_tail)
+      r->ctl_tail->next = m;
+    else
+      r->ctl_head = m;
+    r->ctl_tail = m;
+  }
+  if (r->ws) lws_callback_on_writable(r->ws);
 done:
   free(text);
+}
+
+static void send_json(struct relay *r, cJSON *json) {
+  queue_json(r, json, 0);
 }
 
 static void send_typed(struct relay *r, const char *type, const char *key, const char *value) {
@@ -255,6 +274,7 @@ static void relay_free(struct relay *r) {
   }
   buf_free(&r->to_tcp);
   buf_free(&r->to_ws);
+  buf_free(&r->replay);
   telnet_free(r->tn);
   free(r->final_msg);
   free(r);
@@ -314,6 +334,7 @@ static void tn_data(void *arg, const unsigned char *p, size_t n) {
 static void tn_option(void *arg, int option, int local, int enabled) {
   struct relay *r = arg;
   if (option != TELNET_OPT_ECHO || local) return;
+  r->remote_echo = enabled;
   cJSON *o = cJSON_CreateObject();
   cJSON_AddStringToObject(o, "type", "echo");
   cJSON_AddBoolToObject(o, "local", !enabled);
@@ -504,6 +525,65 @@ static void handle_open(struct relay *r, cJSON *msg) {
   }
 }
 
+/* {"type":"resume","session_id","resume_token","received"} on a fresh
+ * WebSocket: hands it the detached session, replaying what the page
+ * missed. r is the fresh WebSocket's empty relay; it is freed here. */
+static void handle_reattach(struct relay *r, cJSON *msg) {
+  struct app *app = r->app;
+  cJSON *sid = cJSON_GetObjectItemCaseSensitive(msg, "session_id");
+  cJSON *token = cJSON_GetObjectItemCaseSensitive(msg, "resume_token");
+  cJSON *received = cJSON_GetObjectItemCaseSensitive(msg, "received");
+  struct relay *old = NULL;
+  if (r->state != RS_IDLE || !cJSON_IsNumber(sid) || !cJSON_IsString(token) ||
+      !cJSON_IsNumber(received) || received->valuedouble < 0) {
+    fail(r, "bad_request", "bad_request", "resume needs session_id, resume_token and received");
+    return;
+  }
+  for (old = app->relays; old; old = old->next)
+    if (old->session_id == (int64_t)sid->valuedouble && old->detached_at && old->resume_token[0] &&
+        old->user.id == r->user.id && auth_ct_streq(old->resume_token, token->valuestring))
+      break;
+  uint64_t got = (uint64_t)received->valuedouble;
+  if (!old || got > old->sent_total || old->sent_total - got > buf_len(&old->replay)) {
+    fail(r, "resume_failed", "resume_failed", "that session can no longer be resumed");
+    return;
+  }
+  /* The bytes the page missed go back in front of what is still queued. */
+  size_t missed = (size_t)(old->sent_total - got);
+  struct buf requeue;
+  buf_init(&requeue, LIM_RELAY_BUF_CAP + LIM_RELAY_REPLAY_BYTES);
+  if (buf_append(&requeue, buf_head(&old->replay) + buf_len(&old->replay) - missed, missed) ||
+      buf_append(&requeue, buf_head(&old->to_ws), buf_len(&old->to_ws))) {
+    buf_free(&requeue);
+    fail(r, "resume_failed", "resume_failed", "out of memory");
+    return;
+  }
+  buf_free(&old->to_ws);
+  old->to_ws = requeue;
+  buf_drop_tail(&old->replay, missed);
+  old->sent_total = got;
+
+  struct lws *wsi = r->ws;
+  struct ws_pss *pss = lws_wsi_user(wsi);
+  r->ws = NULL;
+  r->state = RS_DONE;
+  relay_free(r);
+  pss->relay = old;
+  old->ws = wsi;
+  old->detached_at = 0;
+  note(old, "the browser reconnected and resumed at byte %llu", (unsigned long long)got);
+  cJSON *o = cJSON_CreateObject();
+  cJSON_AddStringToObject(o, "type", "resumed");
+  cJSON_AddNumberToObject(o, "session_id", (double)old->session_id);
+  cJSON_AddStringToObject(o, "host", old->host);
+  cJSON_AddNumberToObject(o, "port", old->port);
+  cJSON_AddStringToObject(o, "mode", old->telnet_mode ? "telnet" : "raw");
+  cJSON_AddBoolToObject(o, "echo_local", !old->remote_echo);
+  queue_json(old, o, 1);
+  update_tcp_rx(old);
+  if (old->closing) lws_callback_on_writable(wsi);
+}
+
 static void handle_control(struct relay *r, const char *text, size_t len) {
   cJSON *msg = cJSON_ParseWithLength(text, len);
   cJSON *type = cJSON_GetObjectItemCaseSensitive(msg, "type");
@@ -514,6 +594,9 @@ static void handle_control(struct relay *r, const char *text, size_t len) {
   } else if (strcmp(type->valuestring, "pause") == 0) {
     r->client_paused = 1;
     update_tcp_rx(r);
+  } else if (strcmp(type->valuestring, "resume") == 0 &&
+             cJSON_GetObjectItemCaseSensitive(msg, "session_id")) {
+    handle_reattach(r, msg);
   } else if (strcmp(type->valuestring, "resume") == 0) {
     r->client_paused = 0;
     update_tcp_rx(r);
@@ -584,6 +667,10 @@ static int ws_writeable(struct lws *wsi, struct relay *r) {
     memcpy(chunk + LWS_PRE, buf_head(&r->to_ws), n);
     if (lws_write(wsi, chunk + LWS_PRE, n, LWS_WRITE_BINARY) < (int)n) return -1;
     buf_consume(&r->to_ws, n);
+    r->sent_total += n;
+    if (buf_len(&r->replay) + n > LIM_RELAY_REPLAY_BYTES)
+      buf_consume(&r->replay, buf_len(&r->replay) + n - LIM_RELAY_REPLAY_BYTES);
+    buf_append(&r->replay, chunk + LWS_PRE, n);
     update_tcp_rx(r);
   } else if (r->closing && !r->final_sent) {
     size_t n = r->final_msg ? strlen(r->final_msg) : 0;
@@ -653,6 +740,7 @@ int relay_ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *u
       r->last_activity = app_mono_us();
       buf_init(&r->to_tcp, LIM_RELAY_BUF_CAP);
       buf_init(&r->to_ws, LIM_RELAY_BUF_CAP);
+      buf_init(&r->replay, LIM_RELAY_REPLAY_BYTES);
       buf_init(&pss->msg, LIM_WS_MESSAGE_BYTES);
       r->next = app->relays;
       app->relays = r;
@@ -670,13 +758,20 @@ int relay_ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *u
 
     case LWS_CALLBACK_CLOSED:
       r = pss->relay;
+      pss->relay = NULL;
+      buf_free(&pss->msg);
       if (!r) break;
       r->ws = NULL;
+      if (r->state == RS_OPEN && !r->pending_reason[0] && r->app->phase == APP_RUNNING) {
+        /* Dropped, not hung up: keep the session for a page that comes back. */
+        r->detached_at = app_mono_us();
+        r->ws_paused = 0;
+        note(r, "the browser went away; the session waits %d s for it", LIM_RELAY_RESUME_SECS);
+        break;
+      }
       finish(r, r->pending_reason[0] ? r->pending_reason : "client_disconnected", NULL,
              LWS_CLOSE_STATUS_NORMAL);
       relay_free(r);
-      pss->relay = NULL;
-      buf_free(&pss->msg);
       break;
 
     default:
@@ -729,6 +824,7 @@ static void tcp_connected(struct relay *r) {
   cJSON_AddStringToObject(o, "host", r->host);
   cJSON_AddNumberToObject(o, "port", r->port);
   cJSON_AddStringToObject(o, "mode", r->telnet_mode ? "telnet" : "raw");
+  if (auth_token(r->resume_token) == 0) cJSON_AddStringToObject(o, "resume_token", r->resume_token);
   send_json(r, o);
   if (r->telnet_mode) {
     r->tn = telnet_new(&tn_callbacks, r);
@@ -804,7 +900,14 @@ int relay_tcp_callback(struct lws *wsi, enum lws_callback_reasons reason, void *
 
 void relay_tick(struct app *app) {
   int64_t now = app_mono_us();
-  for (struct relay *r = app->relays; r; r = r->next) {
+  for (struct relay *r = app->relays, *next; r; r = next) {
+    next = r->next;
+    if (!r->ws && r->detached_at &&
+        (r->state == RS_DONE || now - r->detached_at >= LIM_RELAY_RESUME_SECS * 1000000LL)) {
+      finish(r, "client_disconnected", NULL, LWS_CLOSE_STATUS_NORMAL);
+      relay_free(r); /* nobody came back for it */
+      continue;
+    }
     switch (r->state) {
       case RS_RESOLVING:
       case RS_CONNECTING:
