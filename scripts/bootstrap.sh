@@ -22,6 +22,8 @@ for p in $pkgs; do
     *) missing="$missing $p" ;;
   esac
 done
+# npm installs the pinned front-end packages; any node >= 18 will do.
+command -v npm >/dev/null 2>&1 || missing="$missing nodejs npm"
 [ -z "$missing" ] && exit 0
 
 echo "bootstrap: installing$missing"
