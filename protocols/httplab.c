@@ -1,0 +1,553 @@
+/* httplab.c -- the built-in lab web server, on libmicrohttpd in its own thread.
+ *
+ * Implements the server side of HTTP/1.1 as RFC 9110 (semantics: GET,
+ * HEAD, 301, 304, 401, 404, 405 with Allow), RFC 9112 (message syntax:
+ * Host required in HTTP/1.1, chunked transfer coding), RFC 9111 / 7232
+ * (validators: ETag, Last-Modified, If-None-Match) and RFC 7617 (Basic
+ * authentication) describe them; libmicrohttpd parses the requests and
+ * does the framing, this file decides what each path answers.
+ *
+ * The site is small and written for the lesson: an index page, an about
+ * page, robots.txt that "hides" /flag.html, the flag page itself behind
+ * Basic auth with the student's lab credentials (each student sees a flag
+ * of their own), a private area, a permanent redirect, a 404 page, and a
+ * slowly produced chunked stream. Headers look like a real server's
+ * (Server, Date, Content-Type, Content-Length, ETag, Last-Modified).
+ *
+ * Threading: MHD_USE_AUTO_INTERNAL_THREAD runs one internal thread that
+ * calls every handler, so the SQLite connection opened here is used by
+ * that thread alone (the lws loop has its own). libmicrohttpd's defaults
+ * have no limits; the connection, per-address, memory and timeout limits
+ * come from portlab_limits.h.
+ */
+#include "httplab.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <microhttpd.h>
+#include <netdb.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include "auth.h"
+#include "db.h"
+#include "labdata.h"
+#include "labdb.h"
+#include "log.h"
+#include "portlab_limits.h"
+
+#define HTTP_SERVER_NAME "portlab-lab/1.0"
+#define HTTP_REALM "portlab lab"
+#define HTTP_ALLOW "GET, HEAD"
+#define HTTP_STREAM_LINES 8 /* lines (and chunks) of /stream */
+
+struct http_lab {
+  struct MHD_Daemon *daemon;
+  struct db *db; /* used only by the MHD thread once started */
+  char secret[65];
+  char last_modified[40]; /* the start time as an HTTP-date: the site's "files" date */
+};
+
+/* One request while its handler runs. */
+struct http_req {
+  struct http_lab *h;
+  struct MHD_Connection *conn;
+  const char *url;
+  const char *method;
+  char peer[64];
+  unsigned status;
+};
+
+/* --- the site -------------------------------------------------------------- */
+
+#define HTTP_PAGE_HEAD(title)                                               \
+  "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n" \
+  "<title>" title                                                           \
+  "</title>\n<link rel=\"stylesheet\" href=\"/style.css\">\n"               \
+  "</head>\n<body>\n"
+#define HTTP_PAGE_TAIL "<footer>Served by the portlab lab web server.</footer>\n</body>\n</html>\n"
+
+static const char http_index[] = HTTP_PAGE_HEAD("Lab web server")
+    "<h1>Welcome to the lab web server</h1>\n"
+    "<p>This small site is part of your network lab. Everything it sends travels\n"
+    "in plain text, so you can read the whole exchange in the session transcript:\n"
+    "the request line, the headers, then the page.</p>\n"
+    "<ul>\n"
+    "<li><a href=\"/about.html\">About this server</a></li>\n"
+    "<li><a href=\"/private/\">Private area</a> (asks for your lab name and password)</li>\n"
+    "<li><a href=\"/stream\">A page sent in chunks</a></li>\n"
+    "<li><a href=\"/old-page\">An old link that moved</a></li>\n"
+    "</ul>\n"
+    "<p>Try it by hand: open a session to lab port 80 and type\n"
+    "<code>GET / HTTP/1.1</code>, then <code>Host: lab</code>, then an empty line.</p>\n"
+    HTTP_PAGE_TAIL;
+
+static const char http_about[] = HTTP_PAGE_HEAD("About this server")
+    "<h1>About this server</h1>\n"
+    "<p>A web server answers requests. Each request names a method (GET asks for a\n"
+    "page, HEAD asks only for its headers), a path and a protocol version. The\n"
+    "answer starts with a status line such as <code>HTTP/1.1 200 OK</code>, then\n"
+    "headers, an empty line, and the body.</p>\n"
+    "<p>Look at the headers this server sends: <code>Server</code>, <code>Date</code>,\n"
+    "<code>Content-Type</code>, <code>Content-Length</code>, <code>ETag</code> and\n"
+    "<code>Last-Modified</code>. Send the ETag back in an <code>If-None-Match</code>\n"
+    "header and the server answers <code>304 Not Modified</code> without a body.</p>\n"
+    "<p>Web sites often tell search engines what not to index in\n"
+    "<a href=\"/robots.txt\">/robots.txt</a>. That file is public: anyone can read it.</p>\n"
+    "<p><a href=\"/\">Back to the start page</a></p>\n"
+    HTTP_PAGE_TAIL;
+
+static const char http_robots[] =
+    "# Crawlers: please stay out of these.\n"
+    "User-agent: *\n"
+    "Disallow: /flag.html\n"
+    "Disallow: /private/\n";
+
+static const char http_css[] =
+    "body { font-family: sans-serif; max-width: 42em; margin: 2em auto; padding: 0 1em;\n"
+    "       color: #222; background: #fdfdf8; line-height: 1.5; }\n"
+    "h1 { color: #234; border-bottom: 2px solid #9ab; }\n"
+    "code { background: #eef; padding: 0 .2em; }\n"
+    ".flag { font-family: monospace; font-size: 1.3em; background: #ffe; padding: .4em; }\n"
+    "footer { margin-top: 3em; font-size: .8em; color: #777; }\n";
+
+static const char http_not_found[] = HTTP_PAGE_HEAD("404 Not Found")
+    "<h1>404 Not Found</h1>\n"
+    "<p>There is no page at this address on the lab web server.</p>\n"
+    "<p><a href=\"/\">Back to the start page</a></p>\n"
+    HTTP_PAGE_TAIL;
+
+static const char http_unauthorized[] = HTTP_PAGE_HEAD("401 Unauthorized")
+    "<h1>401 Unauthorized</h1>\n"
+    "<p>This page needs your lab name and lab password. Your browser sends them\n"
+    "in an <code>Authorization: Basic</code> header: base64, not encryption.</p>\n"
+    HTTP_PAGE_TAIL;
+
+static const char http_moved[] = HTTP_PAGE_HEAD("301 Moved Permanently")
+    "<h1>301 Moved Permanently</h1>\n"
+    "<p>This page has moved; the <code>Location</code> header says where.</p>\n"
+    HTTP_PAGE_TAIL;
+
+static const char http_not_allowed[] = HTTP_PAGE_HEAD("405 Method Not Allowed")
+    "<h1>405 Method Not Allowed</h1>\n"
+    "<p>This server only answers GET and HEAD; the <code>Allow</code> header lists them.</p>\n"
+    HTTP_PAGE_TAIL;
+
+static const char http_bad_request[] = HTTP_PAGE_HEAD("400 Bad Request")
+    "<h1>400 Bad Request</h1>\n"
+    "<p>An HTTP/1.1 request must name the site it wants in one <code>Host</code>\n"
+    "header, for example <code>Host: lab</code>, then end with an empty line.</p>\n"
+    HTTP_PAGE_TAIL;
+
+static const char http_unavailable[] = HTTP_PAGE_HEAD("503 Service Unavailable")
+    "<h1>503 Service Unavailable</h1>\n<p>Please try again in a moment.</p>\n" HTTP_PAGE_TAIL;
+
+#define HTTP_TYPE_HTML "text/html; charset=utf-8"
+#define HTTP_TYPE_TEXT "text/plain; charset=utf-8"
+#define HTTP_TYPE_CSS "text/css; charset=utf-8"
+
+/* --- responses --------------------------------------------------------------- */
+
+/* A validator for a body: the first 64 bits of its SHA-256, quoted. */
+static void http_etag(const void *body, size_t len, char out[24]) {
+  unsigned char d[32];
+  auth_sha256(body, len, d);
+  snprintf(out, 24, "\"%02x%02x%02x%02x%02x%02x%02x%02x\"", d[0], d[1], d[2], d[3], d[4], d[5],
+           d[6], d[7]);
+}
+
+/* If-None-Match holds "*" or a list of entity tags; the weak comparison of
+ * RFC 9110 section 13.1.2 ignores a W/ prefix, so a substring test of the
+ * quoted tag is enough. */
+static int http_not_modified(struct http_req *r, const char *etag) {
+  const char *inm =
+      MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_IF_NONE_MATCH);
+  if (!inm) return 0;
+  while (*inm == ' ') inm++;
+  return strcmp(inm, "*") == 0 || strstr(inm, etag) != NULL;
+}
+
+static void http_common_headers(struct MHD_Response *resp, const char *type) {
+  MHD_add_response_header(resp, MHD_HTTP_HEADER_SERVER, HTTP_SERVER_NAME);
+  if (type) MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, type);
+}
+
+static enum MHD_Result http_queue(struct http_req *r, unsigned status, struct MHD_Response *resp) {
+  if (!resp) return MHD_NO;
+  r->status = status;
+  enum MHD_Result ret = MHD_queue_response(r->conn, status, resp);
+  MHD_destroy_response(resp);
+  return ret;
+}
+
+/* Sends a body. cacheable: give it an ETag and Last-Modified and honour
+ * If-None-Match. copy: the body is not static and MHD must copy it. */
+static enum MHD_Result http_send(struct http_req *r, unsigned status, const char *type,
+                                 const char *body, size_t len, int cacheable, int copy) {
+  char etag[24];
+  int not_modified = 0;
+  if (cacheable) {
+    http_etag(body, len, etag);
+    not_modified = status == MHD_HTTP_OK && http_not_modified(r, etag);
+  }
+  struct MHD_Response *resp;
+  if (not_modified) {
+    status = MHD_HTTP_NOT_MODIFIED;
+    resp = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+  } else {
+    resp = MHD_create_response_from_buffer(len, (void *)body,
+                                           copy ? MHD_RESPMEM_MUST_COPY : MHD_RESPMEM_PERSISTENT);
+  }
+  if (!resp) return MHD_NO;
+  http_common_headers(resp, not_modified ? NULL : type);
+  if (cacheable) {
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_ETAG, etag);
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_LAST_MODIFIED, r->h->last_modified);
+  }
+  return http_queue(r, status, resp);
+}
+
+static enum MHD_Result http_send_static(struct http_req *r, const char *type, const char *body) {
+  return http_send(r, MHD_HTTP_OK, type, body, strlen(body), 1, 0);
+}
+
+static enum MHD_Result http_redirect(struct http_req *r, const char *to) {
+  struct MHD_Response *resp = MHD_create_response_from_buffer(
+      sizeof http_moved - 1, (void *)http_moved, MHD_RESPMEM_PERSISTENT);
+  if (!resp) return MHD_NO;
+  http_common_headers(resp, HTTP_TYPE_HTML);
+  MHD_add_response_header(resp, MHD_HTTP_HEADER_LOCATION, to);
+  return http_queue(r, MHD_HTTP_MOVED_PERMANENTLY, resp);
+}
+
+/* Checks the Basic credentials against the lab accounts. 0 and fills u;
+ * otherwise the 401 (or 503) is already queued and *ret holds MHD's
+ * answer. */
+static int http_auth(struct http_req *r, struct db_user *u, enum MHD_Result *ret) {
+  char *pass = NULL;
+  char *user = MHD_basic_auth_get_username_password(r->conn, &pass);
+  int rc = 1;
+  if (user && pass) rc = db_lab_login(r->h->db, user, pass, u);
+  if (user && rc == 1)
+    log_warn("http lab: %s: wrong lab credentials for \"%.40s\" on %.100s", r->peer, user, r->url);
+  MHD_free(user);
+  MHD_free(pass);
+  if (rc == 0) return 0;
+  if (rc < 0) {
+    *ret = http_send(r, MHD_HTTP_SERVICE_UNAVAILABLE, HTTP_TYPE_HTML, http_unavailable,
+                     sizeof http_unavailable - 1, 0, 0);
+    return -1;
+  }
+  struct MHD_Response *resp = MHD_create_response_from_buffer(
+      sizeof http_unauthorized - 1, (void *)http_unauthorized, MHD_RESPMEM_PERSISTENT);
+  if (!resp) {
+    *ret = MHD_NO;
+    return -1;
+  }
+  http_common_headers(resp, HTTP_TYPE_HTML);
+  r->status = MHD_HTTP_UNAUTHORIZED;
+  /* Adds WWW-Authenticate: Basic realm="portlab lab". */
+  *ret = MHD_queue_basic_auth_fail_response(r->conn, HTTP_REALM, resp);
+  MHD_destroy_response(resp);
+  return -1;
+}
+
+/* --- the pages ------------------------------------------------------------------- */
+
+static enum MHD_Result page_index(struct http_req *r) {
+  return http_send_static(r, HTTP_TYPE_HTML, http_index);
+}
+
+static enum MHD_Result page_about(struct http_req *r) {
+  return http_send_static(r, HTTP_TYPE_HTML, http_about);
+}
+
+static enum MHD_Result page_robots(struct http_req *r) {
+  return http_send_static(r, HTTP_TYPE_TEXT, http_robots);
+}
+
+static enum MHD_Result page_css(struct http_req *r) {
+  return http_send_static(r, HTTP_TYPE_CSS, http_css);
+}
+
+static enum MHD_Result page_old(struct http_req *r) {
+  return http_redirect(r, "/about.html");
+}
+
+/* A directory without its slash moves to the slashed name, as web servers do. */
+static enum MHD_Result page_private_noslash(struct http_req *r) {
+  return http_redirect(r, "/private/");
+}
+
+static enum MHD_Result page_flag(struct http_req *r) {
+  struct db_user u;
+  enum MHD_Result ret;
+  char flag[40], body[2048];
+  if (http_auth(r, &u, &ret)) return ret;
+  labdata_flag(r->h->secret, "http", u.name, flag);
+  int n = snprintf(body, sizeof body,
+                   HTTP_PAGE_HEAD("Hidden page")
+                   "<h1>You found the hidden page</h1>\n"
+                   "<p>Nothing links here: robots.txt gave it away. Hello, %s.</p>\n"
+                   "<p>Your flag (it works for your account only):</p>\n"
+                   "<p class=\"flag\">%s</p>\n"
+                   "<p>Your browser sent your lab password to get this page, base64-encoded\n"
+                   "in plain text. Find the <code>Authorization</code> header in the transcript.</p>\n"
+                   HTTP_PAGE_TAIL,
+                   u.name, flag);
+  return http_send(r, MHD_HTTP_OK, HTTP_TYPE_HTML, body, (size_t)n, 1, 1);
+}
+
+static enum MHD_Result page_private(struct http_req *r) {
+  struct db_user u;
+  enum MHD_Result ret;
+  char body[2048];
+  if (http_auth(r, &u, &ret)) return ret;
+  int n = snprintf(body, sizeof body,
+                   HTTP_PAGE_HEAD("Private area")
+                   "<h1>Private area</h1>\n"
+                   "<p>Welcome, %s. Only lab accounts get this far.</p>\n"
+                   "<p>Basic authentication repeats the name and password with every request;\n"
+                   "without TLS anyone on the path can decode them.</p>\n"
+                   "<p><a href=\"/\">Back to the start page</a></p>\n" HTTP_PAGE_TAIL,
+                   u.name);
+  return http_send(r, MHD_HTTP_OK, HTTP_TYPE_HTML, body, (size_t)n, 1, 1);
+}
+
+/* /stream: a body of unknown length, so HTTP/1.1 gets it chunked (one
+ * chunk per line) and HTTP/1.0 gets it ended by the close. */
+struct http_stream {
+  int line;
+};
+
+static int http_stream_line(int i, char *out, size_t outlen) {
+  return snprintf(out, outlen, "line %d of %d: this body is sent in chunks\n", i + 1,
+                  HTTP_STREAM_LINES);
+}
+
+static ssize_t http_stream_read(void *cls, uint64_t pos, char *buf, size_t max) {
+  struct http_stream *st = cls;
+  char line[128];
+  if (st->line >= HTTP_STREAM_LINES) return MHD_CONTENT_READER_END_OF_STREAM;
+  int n = http_stream_line(st->line, line, sizeof line);
+  if (n < 0 || (size_t)n > max) return 0; /* no room now: MHD calls again */
+  memcpy(buf, line, (size_t)n);
+  st->line++;
+  return n;
+}
+
+static void http_stream_free(void *cls) {
+  free(cls);
+}
+
+static enum MHD_Result page_stream(struct http_req *r) {
+  /* libmicrohttpd 0.9.75 still writes the last chunk ("0" CRLF CRLF) after
+   * the head of a HEAD answer, which would corrupt the next response on a
+   * kept-alive connection; HEAD gets the same body as a buffer instead,
+   * whose length MHD announces and whose bytes it leaves out. */
+  if (strcmp(r->method, MHD_HTTP_METHOD_HEAD) == 0) {
+    char all[HTTP_STREAM_LINES * 128];
+    size_t len = 0;
+    for (int i = 0; i < HTTP_STREAM_LINES; i++) {
+      int n = http_stream_line(i, all + len, sizeof all - len);
+      if (n > 0) len += (size_t)n;
+    }
+    return http_send(r, MHD_HTTP_OK, HTTP_TYPE_TEXT, all, len, 0, 1);
+  }
+  struct http_stream *st = calloc(1, sizeof *st);
+  if (!st) return MHD_NO;
+  struct MHD_Response *resp = MHD_create_response_from_callback(
+      MHD_SIZE_UNKNOWN, 1024, http_stream_read, st, http_stream_free);
+  if (!resp) {
+    free(st);
+    return MHD_NO;
+  }
+  http_common_headers(resp, HTTP_TYPE_TEXT);
+  return http_queue(r, MHD_HTTP_OK, resp);
+}
+
+struct http_route {
+  const char *path;
+  enum MHD_Result (*serve)(struct http_req *r);
+};
+
+static const struct http_route http_routes[] = {{"/", page_index},
+                                                {"/index.html", page_index},
+                                                {"/about.html", page_about},
+                                                {"/robots.txt", page_robots},
+                                                {"/style.css", page_css},
+                                                {"/flag.html", page_flag},
+                                                {"/private/", page_private},
+                                                {"/private", page_private_noslash},
+                                                {"/old-page", page_old},
+                                                {"/stream", page_stream},
+                                                {NULL, NULL}};
+
+/* --- libmicrohttpd callbacks ----------------------------------------------------- */
+
+static void http_peer(struct MHD_Connection *conn, char *out, size_t outlen) {
+  const union MHD_ConnectionInfo *ci =
+      MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+  snprintf(out, outlen, "?");
+  if (!ci || !ci->client_addr) return;
+  socklen_t len = ci->client_addr->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+                                                         : sizeof(struct sockaddr_in);
+  getnameinfo(ci->client_addr, len, out, (socklen_t)outlen, NULL, 0, NI_NUMERICHOST);
+}
+
+static enum MHD_Result http_count_host(void *cls, enum MHD_ValueKind kind, const char *key,
+                                       const char *value) {
+  if (strcasecmp(key, MHD_HTTP_HEADER_HOST) == 0) ++*(int *)cls;
+  return MHD_YES;
+}
+
+/* RFC 9112 section 3.2: an HTTP/1.1 request needs exactly one Host header,
+ * and no request may carry two. libmicrohttpd 0.9.75 can check the first
+ * itself (MHD_OPTION_STRICT_FOR_CLIENT 1) but then sends the header block
+ * of its 400 twice, which a student reading the transcript would take for
+ * the protocol; so the check lives here and the answer is ours. */
+static int http_bad_host(struct MHD_Connection *conn, const char *version) {
+  int hosts = 0;
+  MHD_get_connection_values(conn, MHD_HEADER_KIND, http_count_host, &hosts);
+  if (hosts > 1) return 1;
+  return hosts == 0 && strcasecmp(version, MHD_HTTP_VERSION_1_1) == 0;
+}
+
+static enum MHD_Result http_handle(void *cls, struct MHD_Connection *conn, const char *url,
+                                   const char *method, const char *version, const char *upload_data,
+                                   size_t *upload_data_size, void **con_cls) {
+  struct http_req r = {.h = cls, .conn = conn, .url = url, .method = method};
+  enum MHD_Result ret;
+
+  int allowed =
+      strcmp(method, MHD_HTTP_METHOD_GET) == 0 || strcmp(method, MHD_HTTP_METHOD_HEAD) == 0;
+  if (!*con_cls && http_bad_host(conn, version)) {
+    http_peer(conn, r.peer, sizeof r.peer);
+    log_warn("http lab: %s: HTTP/1.1 request without exactly one Host header", r.peer);
+    ret = http_send(&r, MHD_HTTP_BAD_REQUEST, HTTP_TYPE_HTML, http_bad_request,
+                    sizeof http_bad_request - 1, 0, 0);
+    log_debug("http lab: %s \"%.20s %.200s %.20s\" %u", r.peer, method, url, version, r.status);
+    return ret;
+  }
+  /* MHD calls once when the head is parsed, then for each piece of body,
+   * then once more. Answering on the first call makes MHD drop the body
+   * and close the connection: right for a method we refuse, wrong for GET,
+   * where the answer waits for the last call so keep-alive survives. A
+   * body sent with GET or HEAD is read and ignored. */
+  if (allowed && !*con_cls) {
+    *con_cls = cls; /* any non-NULL marker: the head was seen */
+    return MHD_YES;
+  }
+  if (*upload_data_size) {
+    *upload_data_size = 0;
+    return MHD_YES;
+  }
+  http_peer(conn, r.peer, sizeof r.peer);
+  if (!allowed) {
+    struct MHD_Response *resp = MHD_create_response_from_buffer(
+        sizeof http_not_allowed - 1, (void *)http_not_allowed, MHD_RESPMEM_PERSISTENT);
+    if (resp) {
+      http_common_headers(resp, HTTP_TYPE_HTML);
+      MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, HTTP_ALLOW);
+    }
+    log_warn("http lab: %s: method %.20s refused on %.100s", r.peer, method, url);
+    ret = http_queue(&r, MHD_HTTP_METHOD_NOT_ALLOWED, resp);
+  } else {
+    const struct http_route *rt = http_routes;
+    while (rt->path && strcmp(rt->path, url) != 0) rt++;
+    if (rt->path)
+      ret = rt->serve(&r);
+    else
+      ret = http_send(&r, MHD_HTTP_NOT_FOUND, HTTP_TYPE_HTML, http_not_found,
+                      sizeof http_not_found - 1, 0, 0);
+  }
+  log_debug("http lab: %s \"%.20s %.200s %.20s\" %u", r.peer, method, url, version, r.status);
+  return ret;
+}
+
+/* libmicrohttpd reports protocol violations and resource limits here. */
+static void http_log(void *cls, const char *fmt, va_list ap) {
+  char msg[512];
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  size_t n = strlen(msg);
+  while (n && (msg[n - 1] == '\n' || msg[n - 1] == '\r')) msg[--n] = '\0';
+  log_warn("http lab: %s", msg);
+}
+
+/* --- start and stop --------------------------------------------------------------- */
+
+struct http_lab *http_lab_start(const struct http_lab_config *cfg, char *err, size_t errlen) {
+  struct http_lab *h = calloc(1, sizeof *h);
+  struct sockaddr_storage ss;
+  unsigned flags = MHD_USE_AUTO_INTERNAL_THREAD | MHD_USE_ERROR_LOG;
+  char why[256];
+
+  if (!h) {
+    snprintf(err, errlen, "out of memory");
+    return NULL;
+  }
+  memset(&ss, 0, sizeof ss);
+  if (cfg->port <= 0 || cfg->port > 65535) {
+    snprintf(err, errlen, "HTTP lab port %d is out of range", cfg->port);
+    goto fail;
+  }
+  struct sockaddr_in *v4 = (struct sockaddr_in *)&ss;
+  struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)&ss;
+  if (inet_pton(AF_INET, cfg->bind_addr, &v4->sin_addr) == 1) {
+    v4->sin_family = AF_INET;
+    v4->sin_port = htons((uint16_t)cfg->port);
+  } else if (inet_pton(AF_INET6, cfg->bind_addr, &v6->sin6_addr) == 1) {
+    v6->sin6_family = AF_INET6;
+    v6->sin6_port = htons((uint16_t)cfg->port);
+    flags |= MHD_USE_IPv6;
+  } else {
+    snprintf(err, errlen, "HTTP lab: %s is not a numeric address", cfg->bind_addr);
+    goto fail;
+  }
+  snprintf(h->secret, sizeof h->secret, "%s", cfg->secret ? cfg->secret : "");
+  time_t now = time(NULL);
+  struct tm tm;
+  gmtime_r(&now, &tm);
+  strftime(h->last_modified, sizeof h->last_modified, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+
+  h->db = db_open(cfg->db_path, why, sizeof why);
+  if (!h->db) {
+    snprintf(err, errlen, "HTTP lab: database: %s", why);
+    goto fail;
+  }
+  errno = 0;
+  h->daemon = MHD_start_daemon(flags, (uint16_t)cfg->port, NULL, NULL, http_handle, h,
+                               /* First, so that MHD's messages about the options go here too. */
+                               MHD_OPTION_EXTERNAL_LOGGER, http_log, h, MHD_OPTION_SOCK_ADDR,
+                               (struct sockaddr *)&ss, MHD_OPTION_CONNECTION_TIMEOUT,
+                               (unsigned int)LIM_HTTP_TIMEOUT_SECS, MHD_OPTION_CONNECTION_LIMIT,
+                               (unsigned int)LIM_HTTP_CONNS, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+                               (unsigned int)LIM_HTTP_CONNS_PER_IP,
+                               MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)LIM_HTTP_MEMORY_BYTES,
+                               /* 0, MHD's default: the Host rule is checked in http_bad_host(). */
+                               MHD_OPTION_STRICT_FOR_CLIENT, (int)0, MHD_OPTION_END);
+  if (!h->daemon) {
+    snprintf(err, errlen, "HTTP lab: cannot listen on %s port %d%s%s", cfg->bind_addr, cfg->port,
+             errno ? ": " : "", errno ? strerror(errno) : "");
+    goto fail;
+  }
+  log_info("http lab: listening on %s port %d", cfg->bind_addr, cfg->port);
+  return h;
+
+fail:
+  db_close(h->db);
+  free(h);
+  return NULL;
+}
+
+void http_lab_stop(struct http_lab *h) {
+  if (!h) return;
+  MHD_stop_daemon(h->daemon); /* joins the thread: nothing uses h->db after this */
+  db_close(h->db);
+  free(h);
+}
