@@ -26,6 +26,18 @@ int db_lab_account(struct db *db, const char *user, struct db_user *out);
  * with the password "demo"). Its id goes to id_out; created_out = 1 if new. */
 int db_lab_ensure_demo(struct db *db, int64_t *id_out, int *created_out);
 
+/* --- seeding (labdata.c) ---------------------------------------------------- */
+
+/* Groups several lab writes so they land together or not at all; nests
+ * inside a caller's transaction. Every savepoint ends with release or
+ * rollback (which also releases). */
+int db_lab_savepoint(struct db *db);
+int db_lab_release(struct db *db);
+int db_lab_rollback(struct db *db);
+/* Marks owner (0 = the public area) as seeded. 0 = marked now (seed it),
+ * 1 = it already was. Inside a savepoint, a rollback unmarks it. */
+int db_lab_claim_seed(struct db *db, int64_t owner);
+
 /* --- mail ------------------------------------------------------------------ */
 
 enum {

@@ -120,6 +120,10 @@ struct lab_servers *lab_servers_start(struct lws_context *lws, struct lab_ctx *c
                                       char *err, size_t errlen);
 void lab_servers_stop(struct lab_servers *ls); /* NULL is a no-op */
 
+/* The modules main starts, in one place (protocols/modules.c). */
+extern const struct lab_module *const lab_modules[];
+extern const size_t lab_module_count;
+
 /* --- the in-memory backend, for unit tests and fuzzers ------------------ */
 
 /* Opens a connection from peer (e.g. "127.0.0.1") and runs on_accept. */

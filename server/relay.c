@@ -93,6 +93,7 @@ struct ws_pss {
   struct db_user user; /* from the cookie, checked in FILTER_PROTOCOL_CONNECTION */
   struct buf msg;      /* a text message being reassembled from fragments */
   size_t msg_len;      /* bytes of the current message so far */
+  int peer_close;      /* close status the browser sent, 0 if none */
   int in_msg, msg_binary, msg_too_big;
 };
 
@@ -756,14 +757,20 @@ int relay_ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *u
       if (!pss->relay) return -1;
       return ws_writeable(wsi, pss->relay);
 
+    case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
+      if (len >= 2) pss->peer_close = ((const unsigned char *)in)[0] << 8 | ((const unsigned char *)in)[1];
+      return 0;
+
     case LWS_CALLBACK_CLOSED:
       r = pss->relay;
       pss->relay = NULL;
       buf_free(&pss->msg);
       if (!r) break;
       r->ws = NULL;
-      if (r->state == RS_OPEN && !r->pending_reason[0] && r->app->phase == APP_RUNNING) {
-        /* Dropped, not hung up: keep the session for a page that comes back. */
+      if (r->state == RS_OPEN && !r->pending_reason[0] && r->app->phase == APP_RUNNING &&
+          pss->peer_close != LWS_CLOSE_STATUS_NORMAL) {
+        /* Dropped or the page went away (1001), not hung up (1000): keep
+         * the session for a page that comes back. */
         r->detached_at = app_mono_us();
         r->ws_paused = 0;
         note(r, "the browser went away; the session waits %d s for it", LIM_RELAY_RESUME_SECS);

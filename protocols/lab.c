@@ -1,0 +1,1150 @@
+/* lab.c -- the framework under every built-in line-protocol lab server.
+ *
+ * One connection core does the work that every protocol would otherwise
+ * repeat: it splits input into lines no longer than the module's
+ * line_max (telling CRLF from a bare LF), hands over counted raw bytes
+ * (IMAP literals), queues output under a hard cap, runs the idle timeout
+ * and the FTP data channel's state machine, and calls the module's
+ * callbacks. Under it sit two thin backends behind struct lab_backend:
+ * memory (lab_mem_*, for unit tests and fuzzers) and real sockets (lws
+ * raw vhosts, one per module, and raw sockets for data channels).
+ *
+ * Rules the core keeps for every module: after lab_close() no callback
+ * but on_close runs; input after a close request is dropped; a
+ * connection is never freed inside one of its own lws callbacks (it is
+ * detached there and reaped later); callbacks always see a live session.
+ */
+#define _GNU_SOURCE /* accept4 */
+
+#include "lab.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <libwebsockets.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "buf.h"
+#include "log.h"
+#include "portlab_limits.h"
+
+/* What the core asks of a backend. Everything else is shared. */
+struct lab_backend {
+  /* Control output was queued or lab_close() was asked for. */
+  void (*flush)(struct lab_conn *c);
+  /* Data output was queued or lab_data_close() was asked for. */
+  void (*data_flush)(struct lab_conn *c);
+  int (*data_listen)(struct lab_conn *c, int *port);
+  int (*data_connect)(struct lab_conn *c, const char *addr, int port);
+  /* Forget the data socket now, with no callbacks. */
+  void (*data_drop)(struct lab_conn *c);
+};
+
+enum lab_data_state { LAB_DATA_NONE = 0, LAB_DATA_PENDING, LAB_DATA_OPEN, LAB_DATA_CLOSED };
+
+struct lab_conn {
+  const struct lab_module *m;
+  const struct lab_backend *be;
+  void *be_priv; /* the backend's own per-connection state */
+  struct lab_ctx *ctx;
+  void *session; /* the module's, session_size bytes, zeroed */
+  char peer[64];
+  struct buf out;      /* to the client */
+  unsigned char *line; /* line_max + 1 bytes: a partial line */
+  size_t line_len;
+  size_t want_bytes; /* lab_read_bytes() still owed to on_data */
+  int closing;       /* lab_close(): no more callbacks, close when flushed */
+  int on_close_done;
+  enum lab_data_state data_state;
+  struct buf data_out;
+  int data_closing; /* lab_data_close(): end once data_out is sent */
+};
+
+/* --- the core ---------------------------------------------------------------- */
+
+/* Allocates a connection in its initial state; the backend attaches. */
+static struct lab_conn *lab_conn_new(const struct lab_module *m, const struct lab_backend *be,
+                                     struct lab_ctx *ctx, const char *peer) {
+  struct lab_conn *c = calloc(1, sizeof *c);
+
+  if (!c) return NULL;
+  c->m = m;
+  c->be = be;
+  c->ctx = ctx;
+  snprintf(c->peer, sizeof c->peer, "%s", peer ? peer : "?");
+  buf_init(&c->out, LIM_LAB_OUT_BYTES);
+  buf_init(&c->data_out, LIM_LAB_OUT_BYTES);
+  c->session = calloc(1, m->session_size ? m->session_size : 1);
+  if (!c->session) goto fail;
+  if (m->line_max) {
+    c->line = malloc(m->line_max + 1);
+    if (!c->line) goto fail;
+  }
+  return c;
+
+fail:
+  free(c->session);
+  free(c);
+  return NULL;
+}
+
+/* Runs on_close once and drops the data channel; the struct stays valid
+ * until lab_conn_free() so late backend events find a closed connection. */
+static void lab_conn_finish(struct lab_conn *c) {
+  if (c->on_close_done) return;
+  c->closing = 1;
+  c->on_close_done = 1;
+  if (c->data_state == LAB_DATA_PENDING || c->data_state == LAB_DATA_OPEN) c->be->data_drop(c);
+  c->data_state = LAB_DATA_CLOSED;
+  if (c->m->on_close) c->m->on_close(c, c->session);
+}
+
+static void lab_conn_free(struct lab_conn *c) {
+  if (!c) return;
+  lab_conn_finish(c);
+  buf_free(&c->out);
+  buf_free(&c->data_out);
+  free(c->line);
+  free(c->session);
+  free(c);
+}
+
+static void lab_conn_accept(struct lab_conn *c) {
+  if (c->m->on_accept && c->m->on_accept(c, c->session) != 0) lab_close(c);
+}
+
+/* A line longer than line_max: the module answers, the connection ends,
+ * and the rest of the input is never looked at. */
+static void lab_conn_overlong(struct lab_conn *c) {
+  lab_warn(c, "line longer than %zu bytes; closing", c->m->line_max);
+  if (c->m->on_overlong) c->m->on_overlong(c, c->session);
+  lab_close(c);
+}
+
+/* Splits p into lines and counted byte runs and calls the module. Stops
+ * the moment the module (or the line cap) closes the connection. */
+static void lab_conn_input(struct lab_conn *c, const unsigned char *p, size_t n) {
+  const struct lab_module *m = c->m;
+
+  while (n && !c->closing) {
+    if (c->want_bytes || !m->line_max) {
+      size_t k = n;
+      if (c->want_bytes) {
+        if (k > c->want_bytes) k = c->want_bytes;
+        c->want_bytes -= k;
+      }
+      if (m->on_data) m->on_data(c, c->session, p, k);
+      p += k;
+      n -= k;
+      continue;
+    }
+    const unsigned char *lf = memchr(p, '\n', n);
+    size_t k = lf ? (size_t)(lf - p) + 1 : n;
+    /* Without its LF yet, a line that already fills line_max can only
+     * end up longer: refuse it now rather than buffer more. */
+    if (c->line_len + k > m->line_max || (!lf && c->line_len + k >= m->line_max)) {
+      lab_conn_overlong(c);
+      return;
+    }
+    memcpy(c->line + c->line_len, p, k);
+    c->line_len += k;
+    p += k;
+    n -= k;
+    if (!lf) return;
+    size_t len = c->line_len - 1;
+    enum lab_line_end end = LAB_BARE_LF;
+    if (len && c->line[len - 1] == '\r') {
+      len--;
+      end = LAB_CRLF;
+    }
+    c->line[len] = '\0';
+    c->line_len = 0;
+    if (m->on_line) m->on_line(c, c->session, (char *)c->line, len, end);
+  }
+}
+
+static void lab_conn_timeout(struct lab_conn *c) {
+  if (c->closing) return;
+  lab_warn(c, "idle for %d s; closing", c->m->idle_secs);
+  if (c->m->on_timeout) c->m->on_timeout(c, c->session);
+  lab_close(c);
+}
+
+/* The data channel ended: ok as lab.h defines it. */
+static void lab_data_end(struct lab_conn *c, int ok) {
+  if (c->data_state != LAB_DATA_PENDING && c->data_state != LAB_DATA_OPEN) return;
+  c->be->data_drop(c);
+  c->data_state = LAB_DATA_CLOSED;
+  c->data_closing = 0;
+  buf_consume(&c->data_out, buf_len(&c->data_out));
+  if (!c->closing && c->m->on_data_done) c->m->on_data_done(c, c->session, ok);
+}
+
+/* The backend's data socket connected (ok) or failed or timed out. */
+static void lab_data_connected(struct lab_conn *c, int ok) {
+  if (c->data_state != LAB_DATA_PENDING) return;
+  if (!ok) {
+    c->be->data_drop(c);
+    c->data_state = LAB_DATA_CLOSED;
+    c->data_closing = 0;
+    buf_consume(&c->data_out, buf_len(&c->data_out));
+    if (!c->closing && c->m->on_data_conn) c->m->on_data_conn(c, c->session, 0);
+    return;
+  }
+  c->data_state = LAB_DATA_OPEN;
+  if (!c->closing && c->m->on_data_conn) c->m->on_data_conn(c, c->session, 1);
+  if (c->data_state == LAB_DATA_OPEN && (buf_len(&c->data_out) || c->data_closing))
+    c->be->data_flush(c);
+}
+
+static void lab_data_input(struct lab_conn *c, const unsigned char *p, size_t n) {
+  if (c->data_state != LAB_DATA_OPEN || c->closing) return;
+  if (c->m->on_data_rx) c->m->on_data_rx(c, c->session, p, n);
+}
+
+/* The peer closed the data connection: the normal end of an upload, an
+ * error if we still had bytes for it. */
+static void lab_data_peer_closed(struct lab_conn *c) {
+  lab_data_end(c, buf_len(&c->data_out) == 0);
+}
+
+/* All queued data is written: finish a requested close. */
+static void lab_data_drained(struct lab_conn *c) {
+  if (c->data_closing && !buf_len(&c->data_out)) lab_data_end(c, 1);
+}
+
+/* --- the module API ------------------------------------------------------------- */
+
+struct lab_ctx *lab_conn_ctx(struct lab_conn *c) {
+  return c->ctx;
+}
+
+const char *lab_conn_peer(struct lab_conn *c) {
+  return c->peer;
+}
+
+void lab_send(struct lab_conn *c, const void *p, size_t n) {
+  if (c->closing || !n) return;
+  if (buf_append(&c->out, p, n) != 0) {
+    /* A client that never reads cannot make us hold more than the cap. */
+    lab_warn(c, "more than %d bytes of output queued; closing", LIM_LAB_OUT_BYTES);
+    buf_consume(&c->out, buf_len(&c->out));
+    lab_close(c);
+    return;
+  }
+  c->be->flush(c);
+}
+
+void lab_printf(struct lab_conn *c, const char *fmt, ...) {
+  char small[512], *big = NULL;
+  va_list ap;
+  int n;
+
+  va_start(ap, fmt);
+  n = vsnprintf(small, sizeof small, fmt, ap);
+  va_end(ap);
+  if (n < 0) return;
+  if ((size_t)n < sizeof small) {
+    lab_send(c, small, (size_t)n);
+    return;
+  }
+  big = malloc((size_t)n + 1);
+  if (!big) {
+    lab_warn(c, "out of memory formatting a reply; closing");
+    lab_close(c);
+    return;
+  }
+  va_start(ap, fmt);
+  vsnprintf(big, (size_t)n + 1, fmt, ap);
+  va_end(ap);
+  lab_send(c, big, (size_t)n);
+  free(big);
+}
+
+void lab_close(struct lab_conn *c) {
+  if (c->closing) return;
+  c->closing = 1;
+  c->want_bytes = 0;
+  c->be->flush(c);
+}
+
+void lab_read_bytes(struct lab_conn *c, size_t n) {
+  c->want_bytes = n;
+}
+
+size_t lab_out_pending(struct lab_conn *c) {
+  return buf_len(&c->out);
+}
+
+void lab_warn(struct lab_conn *c, const char *fmt, ...) {
+  char msg[512];
+  va_list ap;
+
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  /* Messages quote what peers sent: keep one event on one log line. */
+  for (char *q = msg; *q; q++)
+    if ((unsigned char)*q < 0x20 || *q == 0x7f) *q = '?';
+  log_warn("lab-%s %s: %s", c->m->name, c->peer, msg);
+}
+
+/* Drops any earlier data channel: one at a time, the newest wins. */
+static void lab_data_reset(struct lab_conn *c) {
+  if (c->data_state == LAB_DATA_PENDING || c->data_state == LAB_DATA_OPEN) c->be->data_drop(c);
+  c->data_state = LAB_DATA_NONE;
+  c->data_closing = 0;
+  buf_consume(&c->data_out, buf_len(&c->data_out));
+}
+
+int lab_data_listen(struct lab_conn *c, int *port) {
+  if (c->closing) return -1;
+  lab_data_reset(c);
+  if (c->be->data_listen(c, port) != 0) return -1;
+  c->data_state = LAB_DATA_PENDING;
+  return 0;
+}
+
+int lab_data_connect(struct lab_conn *c, const char *addr, int port) {
+  if (c->closing || port < 1 || port > 65535) return -1;
+  lab_data_reset(c);
+  c->data_state = LAB_DATA_PENDING;
+  if (c->be->data_connect(c, addr, port) != 0) {
+    c->data_state = LAB_DATA_NONE;
+    return -1;
+  }
+  return 0;
+}
+
+int lab_data_is_open(struct lab_conn *c) {
+  return c->data_state == LAB_DATA_OPEN;
+}
+
+void lab_data_send(struct lab_conn *c, const void *p, size_t n) {
+  if (c->closing || !n) return;
+  if (c->data_state != LAB_DATA_PENDING && c->data_state != LAB_DATA_OPEN) return;
+  if (buf_append(&c->data_out, p, n) != 0) {
+    lab_warn(c, "more than %d bytes queued for the data connection; aborting it",
+             LIM_LAB_OUT_BYTES);
+    lab_data_end(c, 0);
+    return;
+  }
+  if (c->data_state == LAB_DATA_OPEN) c->be->data_flush(c);
+}
+
+void lab_data_close(struct lab_conn *c) {
+  if (c->data_state != LAB_DATA_PENDING && c->data_state != LAB_DATA_OPEN) return;
+  c->data_closing = 1;
+  if (c->data_state == LAB_DATA_OPEN) c->be->data_flush(c);
+}
+
+void lab_data_abort(struct lab_conn *c) {
+  lab_data_end(c, 0);
+}
+
+const struct lab_cmd *lab_cmd_find(const struct lab_cmd *table, const char *verb) {
+  for (; table && table->verb; table++)
+    if (strcasecmp(table->verb, verb) == 0) return table;
+  return NULL;
+}
+
+char *lab_cmd_split(char *line, char **args) {
+  char *sp = strchr(line, ' ');
+
+  /* Exactly one space separates verb and arguments (RFC 959, 5321):
+   * anything after it, spaces included, belongs to the argument. */
+  if (sp) {
+    *sp = '\0';
+    *args = sp + 1;
+  } else {
+    *args = line + strlen(line);
+  }
+  return line;
+}
+
+/* --- the memory backend ------------------------------------------------------- */
+
+/* What the simulated far ends have received, kept NUL-terminated. */
+struct lab_sink {
+  char *p;
+  size_t len, alloc;
+};
+
+struct lab_mem {
+  struct lab_sink out, data_out;
+  int closed;
+};
+
+/* Tests and fuzzers clear the sinks as they go; this only stops a runaway
+ * module from eating the machine. */
+#define LAB_MEM_SINK_MAX (64u * 1024 * 1024)
+
+static void lab_sink_add(struct lab_sink *s, const void *p, size_t n) {
+  if (s->len + n + 1 > LAB_MEM_SINK_MAX) return;
+  if (s->len + n + 1 > s->alloc) {
+    size_t want = s->alloc ? s->alloc : 256;
+    while (want < s->len + n + 1) want *= 2;
+    char *q = realloc(s->p, want);
+    if (!q) return;
+    s->p = q;
+    s->alloc = want;
+  }
+  if (n) memcpy(s->p + s->len, p, n); /* p may be NULL for an empty transfer */
+  s->len += n;
+  s->p[s->len] = '\0';
+}
+
+static void lab_sink_clear(struct lab_sink *s) {
+  s->len = 0;
+  if (s->p) s->p[0] = '\0';
+}
+
+static const char *lab_sink_get(const struct lab_sink *s, size_t *len) {
+  if (len) *len = s->len;
+  return s->p ? s->p : "";
+}
+
+static struct lab_mem *lab_mem_of(struct lab_conn *c) {
+  return c->be_priv;
+}
+
+/* The simulated client reads everything at once. */
+static void lab_mem_be_flush(struct lab_conn *c) {
+  struct lab_mem *mm = lab_mem_of(c);
+
+  lab_sink_add(&mm->out, buf_head(&c->out), buf_len(&c->out));
+  buf_consume(&c->out, buf_len(&c->out));
+  if (c->closing) mm->closed = 1;
+}
+
+static void lab_mem_be_data_flush(struct lab_conn *c) {
+  struct lab_mem *mm = lab_mem_of(c);
+
+  lab_sink_add(&mm->data_out, buf_head(&c->data_out), buf_len(&c->data_out));
+  buf_consume(&c->data_out, buf_len(&c->data_out));
+  lab_data_drained(c);
+}
+
+static int lab_mem_be_data_listen(struct lab_conn *c, int *port) {
+  lab_sink_clear(&lab_mem_of(c)->data_out); /* a new channel's far end starts empty */
+  /* The port a real listener would most likely get. */
+  *port = c->ctx && c->ctx->pasv_lo > 0 ? c->ctx->pasv_lo : 50000;
+  return 0;
+}
+
+static int lab_mem_be_data_connect(struct lab_conn *c, const char *addr, int port) {
+  lab_sink_clear(&lab_mem_of(c)->data_out);
+  return 0;
+}
+
+static void lab_mem_be_data_drop(struct lab_conn *c) {}
+
+static const struct lab_backend lab_mem_backend = {
+    lab_mem_be_flush,        lab_mem_be_data_flush, lab_mem_be_data_listen,
+    lab_mem_be_data_connect, lab_mem_be_data_drop,
+};
+
+struct lab_conn *lab_mem_open(const struct lab_module *m, struct lab_ctx *ctx, const char *peer) {
+  struct lab_conn *c = lab_conn_new(m, &lab_mem_backend, ctx, peer);
+
+  if (!c) return NULL;
+  c->be_priv = calloc(1, sizeof(struct lab_mem));
+  if (!c->be_priv) {
+    c->on_close_done = 1; /* on_accept never ran */
+    lab_conn_free(c);
+    return NULL;
+  }
+  lab_conn_accept(c);
+  return c;
+}
+
+void lab_mem_feed(struct lab_conn *c, const void *p, size_t n) {
+  lab_conn_input(c, p, n);
+}
+
+const char *lab_mem_output(struct lab_conn *c, size_t *len) {
+  return lab_sink_get(&lab_mem_of(c)->out, len);
+}
+
+void lab_mem_clear(struct lab_conn *c) {
+  struct lab_mem *mm = lab_mem_of(c);
+
+  lab_sink_clear(&mm->out);
+  lab_sink_clear(&mm->data_out);
+}
+
+int lab_mem_closed(struct lab_conn *c) {
+  return lab_mem_of(c)->closed;
+}
+
+void lab_mem_timeout(struct lab_conn *c) {
+  lab_conn_timeout(c);
+}
+
+void lab_mem_free(struct lab_conn *c) {
+  struct lab_mem *mm;
+
+  if (!c) return;
+  mm = lab_mem_of(c);
+  lab_conn_free(c);
+  free(mm->out.p);
+  free(mm->data_out.p);
+  free(mm);
+}
+
+void lab_mem_data_connect(struct lab_conn *c, int ok) {
+  lab_data_connected(c, ok);
+}
+
+const char *lab_mem_data_output(struct lab_conn *c, size_t *len) {
+  return lab_sink_get(&lab_mem_of(c)->data_out, len);
+}
+
+void lab_mem_data_feed(struct lab_conn *c, const void *p, size_t n) {
+  lab_data_input(c, p, n);
+}
+
+void lab_mem_data_eof(struct lab_conn *c) {
+  lab_data_peer_closed(c);
+}
+
+int lab_mem_data_state(struct lab_conn *c) {
+  return (int)c->data_state;
+}
+
+/* --- the socket backend -------------------------------------------------------- */
+
+/* One set of lab servers per process: lws keeps pointers into the
+ * protocol tables, and callbacks that arrive after lab_servers_stop()
+ * (the context closing what is left) must find nothing to touch. */
+#define LAB_MAX_SERVERS 8
+#define LAB_DATA_PROTOCOL "lab-data"
+
+struct lab_sock;
+
+struct lab_server {
+  const struct lab_module *m;
+  struct lws_vhost *vh;
+  int port;
+  unsigned conns;
+  struct lab_sock *socks; /* live connections */
+};
+
+struct lab_servers {
+  struct lws_context *lws;
+  struct lab_ctx *ctx;
+  size_t n;
+  struct lab_server srv[LAB_MAX_SERVERS];
+  struct lws_vhost *data_vh; /* data channels: never listens by itself */
+  struct lab_sock *reap;     /* closed connections waiting to be freed */
+  lws_sorted_usec_list_t reap_sul;
+  int pasv_next; /* rotates through the passive range */
+};
+
+/* The socket backend's part of a connection. */
+struct lab_sock {
+  struct lab_conn *c;
+  struct lab_server *srv;
+  struct lws *wsi; /* NULL once lws closed it */
+  struct lab_sock *prev, *next, *reap_next;
+  int paused;                      /* input stopped while output is large */
+  int drain_armed;                 /* the close deadline is set */
+  struct lws *data_listen_wsi;     /* passive: the adopted listening socket */
+  struct lws *data_wsi;            /* the data connection itself */
+  lws_sorted_usec_list_t data_sul; /* it must come up within LIM_FTP_DATA_SECS */
+};
+
+static struct lab_servers *lab_active;
+static struct lws_protocols lab_protocols[LAB_MAX_SERVERS][2];
+static char lab_protocol_names[LAB_MAX_SERVERS][32];
+
+static struct lab_sock *lab_sock_of(struct lab_conn *c) {
+  return c->be_priv;
+}
+
+/* Numeric text of a peer; IPv4-mapped IPv6 is shown as plain IPv4 so the
+ * FTP peer check and the per-address count see one spelling. */
+static void lab_addr_text(const struct sockaddr_storage *ss, char *out, size_t outlen) {
+  const struct sockaddr_in6 *a6 = (const struct sockaddr_in6 *)ss;
+
+  out[0] = '\0';
+  if (ss->ss_family == AF_INET) {
+    inet_ntop(AF_INET, &((const struct sockaddr_in *)ss)->sin_addr, out, (socklen_t)outlen);
+  } else if (ss->ss_family == AF_INET6) {
+    if (IN6_IS_ADDR_V4MAPPED(&a6->sin6_addr))
+      inet_ntop(AF_INET, &a6->sin6_addr.s6_addr[12], out, (socklen_t)outlen);
+    else
+      inet_ntop(AF_INET6, &a6->sin6_addr, out, (socklen_t)outlen);
+  }
+  if (!out[0]) snprintf(out, outlen, "?");
+}
+
+static int lab_peer_text(int fd, char *out, size_t outlen) {
+  struct sockaddr_storage ss;
+  socklen_t sl = sizeof ss;
+
+  memset(&ss, 0, sizeof ss);
+  if (getpeername(fd, (struct sockaddr *)&ss, &sl) != 0) return -1;
+  lab_addr_text(&ss, out, outlen);
+  return 0;
+}
+
+/* This host's own addresses: every relayed session arrives from one of
+ * them, so a whole class shares it and the per-address cap cannot apply. */
+static int lab_addr_is_local(const char *addr, const struct lab_ctx *ctx) {
+  return strncmp(addr, "127.", 4) == 0 || strcmp(addr, "::1") == 0 ||
+         strcmp(addr, ctx->lab_addr) == 0;
+}
+
+static struct lab_server *lab_server_of(struct lab_servers *ls, struct lws *wsi) {
+  struct lws_vhost *vh = lws_get_vhost(wsi);
+
+  for (size_t i = 0; i < ls->n; i++)
+    if (ls->srv[i].vh == vh) return &ls->srv[i];
+  return NULL;
+}
+
+static void lab_reap(lws_sorted_usec_list_t *sul) {
+  struct lab_servers *ls = lws_container_of(sul, struct lab_servers, reap_sul);
+
+  while (ls->reap) {
+    struct lab_sock *k = ls->reap;
+    ls->reap = k->reap_next;
+    lab_conn_free(k->c);
+    free(k);
+  }
+}
+
+/* lws closed the control socket: run on_close now, free later. */
+static void lab_sock_detach(struct lab_sock *k) {
+  struct lab_server *srv = k->srv;
+
+  k->wsi = NULL;
+  if (k->prev)
+    k->prev->next = k->next;
+  else
+    srv->socks = k->next;
+  if (k->next) k->next->prev = k->prev;
+  k->prev = k->next = NULL;
+  srv->conns--;
+  lab_conn_finish(k->c);
+  lws_sul_cancel(&k->data_sul);
+  if (lab_active) {
+    k->reap_next = lab_active->reap;
+    lab_active->reap = k;
+    lws_sul_schedule(lab_active->lws, 0, &lab_active->reap_sul, lab_reap, 1);
+  }
+}
+
+/* Pauses the client's input while a big reply is queued, so a client
+ * that sends commands but never reads cannot grow our memory. */
+static void lab_sock_flow(struct lab_sock *k) {
+  size_t queued = buf_len(&k->c->out);
+
+  if (!k->wsi) return;
+  if (!k->paused && queued > LIM_LAB_OUT_HIGH) {
+    k->paused = 1;
+    lws_rx_flow_control(k->wsi, 0);
+  } else if (k->paused && queued < LIM_LAB_OUT_LOW) {
+    k->paused = 0;
+    lws_rx_flow_control(k->wsi, 1);
+  }
+}
+
+static void lab_sock_flush(struct lab_conn *c) {
+  struct lab_sock *k = lab_sock_of(c);
+
+  if (!k->wsi) return;
+  if (c->closing && !k->drain_armed) {
+    /* A client that never reads must not hold the socket forever. */
+    k->drain_armed = 1;
+    lws_set_timer_usecs(k->wsi, (lws_usec_t)LIM_LAB_DRAIN_SECS * LWS_US_PER_SEC);
+  }
+  lab_sock_flow(k);
+  lws_callback_on_writable(k->wsi);
+}
+
+/* Activity either way restarts the idle clock: a client slowly reading a
+ * long reply is not idle. */
+static void lab_sock_touch(struct lab_sock *k) {
+  int secs = k->c->m->idle_secs > 0 ? k->c->m->idle_secs : LIM_LAB_IDLE_SECS;
+
+  if (k->wsi && !k->c->closing) lws_set_timer_usecs(k->wsi, (lws_usec_t)secs * LWS_US_PER_SEC);
+}
+
+static int lab_sock_writeable(struct lab_sock *k) {
+  struct lab_conn *c = k->c;
+  unsigned char chunk[LWS_PRE + LIM_LAB_CHUNK];
+  size_t n = buf_len(&c->out);
+
+  if (n) {
+    if (n > LIM_LAB_CHUNK) n = LIM_LAB_CHUNK;
+    memcpy(chunk + LWS_PRE, buf_head(&c->out), n);
+    if (lws_write(k->wsi, chunk + LWS_PRE, n, LWS_WRITE_RAW) < (int)n) return -1;
+    buf_consume(&c->out, n);
+    lab_sock_touch(k);
+    /* Even the last chunk asks for one more callback: lws may hold part
+     * of it, and only a callback with nothing left to write may close. */
+    lws_callback_on_writable(k->wsi);
+  } else if (c->closing && !lws_partial_buffered(k->wsi)) {
+    return -1; /* everything is sent: lws closes, RAW_CLOSE detaches */
+  }
+  lab_sock_flow(k);
+  return 0;
+}
+
+/* Kills a data-side wsi later, from the event loop, with its back-pointer
+ * cleared so none of its last callbacks can reach the connection. */
+static void lab_sock_kill(struct lws **w) {
+  if (!*w) return;
+  lws_set_opaque_user_data(*w, NULL);
+  lws_set_timeout(*w, PENDING_TIMEOUT_KILLED_BY_PARENT, LWS_TO_KILL_ASYNC);
+  *w = NULL;
+}
+
+static void lab_sock_data_drop(struct lab_conn *c) {
+  struct lab_sock *k = lab_sock_of(c);
+
+  lws_sul_cancel(&k->data_sul);
+  lab_sock_kill(&k->data_listen_wsi);
+  lab_sock_kill(&k->data_wsi);
+}
+
+static void lab_sock_data_flush(struct lab_conn *c) {
+  struct lab_sock *k = lab_sock_of(c);
+
+  if (k->data_wsi && c->data_state == LAB_DATA_OPEN) lws_callback_on_writable(k->data_wsi);
+}
+
+static void lab_sock_data_timeout(lws_sorted_usec_list_t *sul) {
+  struct lab_sock *k = lws_container_of(sul, struct lab_sock, data_sul);
+
+  lab_warn(k->c, "data connection not made within %d s", LIM_FTP_DATA_SECS);
+  lab_data_connected(k->c, 0);
+}
+
+/* A listening socket on lab_addr, non-blocking, on the next free port of
+ * the passive range. Returns the fd, or -1. */
+static int lab_pasv_socket(struct lab_servers *ls, int *port) {
+  struct lab_ctx *ctx = ls->ctx;
+  struct sockaddr_storage ss;
+  struct sockaddr_in *a4 = (struct sockaddr_in *)&ss;
+  struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)&ss;
+  socklen_t sl;
+  int range = ctx->pasv_hi - ctx->pasv_lo + 1, family;
+
+  memset(&ss, 0, sizeof ss);
+  if (inet_pton(AF_INET, ctx->lab_addr, &a4->sin_addr) == 1) {
+    family = AF_INET;
+    sl = sizeof *a4;
+  } else if (inet_pton(AF_INET6, ctx->lab_addr, &a6->sin6_addr) == 1) {
+    family = AF_INET6;
+    sl = sizeof *a6;
+  } else {
+    return -1;
+  }
+  ss.ss_family = (sa_family_t)family;
+  if (ctx->pasv_lo < 1 || range < 1) return -1;
+  for (int i = 0; i < range; i++) {
+    int p = ctx->pasv_lo + (ls->pasv_next + i) % range;
+    int fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0), one = 1;
+    if (fd < 0) return -1;
+    /* Our side closes data connections first, leaving the port in
+     * TIME_WAIT; without this a small range runs dry after a few
+     * transfers. Linux still refuses a second listener on the port. */
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (family == AF_INET)
+      a4->sin_port = htons((uint16_t)p);
+    else
+      a6->sin6_port = htons((uint16_t)p);
+    if (bind(fd, (struct sockaddr *)&ss, sl) == 0 && listen(fd, 1) == 0) {
+      /* The next one starts after this port, so a port a client may
+       * still be connecting to is not handed out again at once. */
+      ls->pasv_next = (p - ctx->pasv_lo + 1) % range;
+      *port = p;
+      return fd;
+    }
+    close(fd);
+  }
+  return -1;
+}
+
+static int lab_sock_data_listen(struct lab_conn *c, int *port) {
+  struct lab_sock *k = lab_sock_of(c);
+  struct lab_servers *ls = lab_active;
+  lws_adopt_desc_t ad;
+  int fd;
+
+  if (!ls) return -1;
+  fd = lab_pasv_socket(ls, port);
+  if (fd < 0) {
+    lab_warn(c, "no free passive port in %d-%d", ls->ctx->pasv_lo, ls->ctx->pasv_hi);
+    return -1;
+  }
+  memset(&ad, 0, sizeof ad);
+  ad.vh = ls->data_vh;
+  ad.type = LWS_ADOPT_RAW_FILE_DESC;
+  ad.fd.filefd = fd;
+  ad.vh_prot_name = LAB_DATA_PROTOCOL;
+  ad.opaque = k;
+  k->data_listen_wsi = lws_adopt_descriptor_vhost_via_info(&ad); /* closes fd on failure */
+  if (!k->data_listen_wsi) return -1;
+  lws_sul_schedule(ls->lws, 0, &k->data_sul, lab_sock_data_timeout,
+                   (lws_usec_t)LIM_FTP_DATA_SECS * LWS_US_PER_SEC);
+  return 0;
+}
+
+static int lab_sock_data_connect(struct lab_conn *c, const char *addr, int port) {
+  struct lab_sock *k = lab_sock_of(c);
+  struct lab_servers *ls = lab_active;
+  struct lws_client_connect_info ci;
+
+  if (!ls) return -1;
+  memset(&ci, 0, sizeof ci);
+  ci.context = ls->lws;
+  ci.vhost = ls->data_vh;
+  ci.address = addr; /* numeric: a name would block the loop in getaddrinfo() */
+  ci.port = port;
+  ci.host = addr;
+  ci.origin = addr;
+  ci.method = "RAW";
+  ci.protocol = LAB_DATA_PROTOCOL;
+  ci.local_protocol_name = LAB_DATA_PROTOCOL;
+  ci.opaque_user_data = k;
+  ci.pwsi = &k->data_wsi; /* set early: the error callback may come first */
+  lws_sul_schedule(ls->lws, 0, &k->data_sul, lab_sock_data_timeout,
+                   (lws_usec_t)LIM_FTP_DATA_SECS * LWS_US_PER_SEC);
+  if (!lws_client_connect_via_info(&ci)) {
+    k->data_wsi = NULL;
+    /* An error callback during the call already reported it. */
+    if (c->data_state != LAB_DATA_PENDING) return 0;
+    lws_sul_cancel(&k->data_sul);
+    return -1;
+  }
+  return 0;
+}
+
+static const struct lab_backend lab_sock_backend = {
+    lab_sock_flush,        lab_sock_data_flush, lab_sock_data_listen,
+    lab_sock_data_connect, lab_sock_data_drop,
+};
+
+/* FILTER_NETWORK_CONNECTION: the caps, before any state is made. */
+static int lab_sock_filter(struct lab_servers *ls, struct lab_server *srv, int fd) {
+  char addr[64];
+  unsigned same = 0;
+
+  if (lab_peer_text(fd, addr, sizeof addr) != 0) return -1;
+  if (srv->conns >= LIM_LAB_CONNS) {
+    log_warn("lab-%s: refused %s: %u connections open (cap %d)", srv->m->name, addr, srv->conns,
+             LIM_LAB_CONNS);
+    return -1;
+  }
+  if (lab_addr_is_local(addr, ls->ctx)) return 0;
+  for (struct lab_sock *k = srv->socks; k; k = k->next)
+    if (strcmp(k->c->peer, addr) == 0) same++;
+  if (same >= LIM_LAB_CONNS_PER_ADDR) {
+    log_warn("lab-%s: refused %s: %u connections from that address (cap %d)", srv->m->name, addr,
+             same, LIM_LAB_CONNS_PER_ADDR);
+    return -1;
+  }
+  return 0;
+}
+
+static int lab_sock_adopt(struct lab_servers *ls, struct lab_server *srv, struct lws *wsi) {
+  char addr[64];
+  struct lab_sock *k;
+  struct lab_conn *c;
+
+  if (lab_peer_text(lws_get_socket_fd(wsi), addr, sizeof addr) != 0) return -1;
+  k = calloc(1, sizeof *k);
+  c = k ? lab_conn_new(srv->m, &lab_sock_backend, ls->ctx, addr) : NULL;
+  if (!c) {
+    log_error("lab-%s: out of memory accepting %s", srv->m->name, addr);
+    free(k);
+    return -1;
+  }
+  c->be_priv = k;
+  k->c = c;
+  k->srv = srv;
+  k->wsi = wsi;
+  k->next = srv->socks;
+  if (srv->socks) srv->socks->prev = k;
+  srv->socks = k;
+  srv->conns++;
+  lws_set_opaque_user_data(wsi, k);
+  lab_sock_touch(k);
+  log_debug("lab-%s: connection from %s (%u open)", srv->m->name, addr, srv->conns);
+  lab_conn_accept(c);
+  return 0;
+}
+
+static int lab_sock_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
+                             void *in, size_t len) {
+  struct lab_sock *k = lws_get_opaque_user_data(wsi);
+  struct lab_servers *ls = lab_active;
+  struct lab_server *srv;
+
+  switch (reason) {
+    case LWS_CALLBACK_FILTER_NETWORK_CONNECTION:
+      if (!ls || !(srv = lab_server_of(ls, wsi))) return -1;
+      return lab_sock_filter(ls, srv, (int)(lws_intptr_t)in);
+
+    case LWS_CALLBACK_RAW_ADOPT:
+      if (!ls || !(srv = lab_server_of(ls, wsi))) return -1;
+      return lab_sock_adopt(ls, srv, wsi);
+
+    case LWS_CALLBACK_RAW_RX:
+      if (!k || !k->wsi) return -1;
+      lab_sock_touch(k);
+      lab_conn_input(k->c, in, len);
+      lab_sock_flow(k);
+      return 0;
+
+    case LWS_CALLBACK_RAW_WRITEABLE:
+      if (!k || !k->wsi) return -1;
+      return lab_sock_writeable(k);
+
+    case LWS_CALLBACK_TIMER:
+      if (!k || !k->wsi) return -1;
+      if (k->c->closing) {
+        lab_warn(k->c, "output not read within %d s of closing; dropping it", LIM_LAB_DRAIN_SECS);
+        return -1;
+      }
+      lab_conn_timeout(k->c);
+      return 0;
+
+    case LWS_CALLBACK_RAW_CLOSE:
+      lws_set_opaque_user_data(wsi, NULL);
+      if (k) lab_sock_detach(k);
+      return 0;
+
+    default:
+      break;
+  }
+  return 0;
+}
+
+/* The passive listener has a connection waiting: accept it only from the
+ * control connection's own address (no FTP bounce, no stolen data). */
+static int lab_data_accept(struct lab_sock *k, struct lws *wsi) {
+  struct lab_servers *ls = lab_active;
+  struct sockaddr_storage ss;
+  socklen_t sl = sizeof ss;
+  char addr[64];
+  lws_adopt_desc_t ad;
+  int fd;
+
+  fd = accept4(lws_get_socket_fd(wsi), (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
+  if (fd < 0) return 0; /* gone already, or a spurious wake-up */
+  lab_addr_text(&ss, addr, sizeof addr);
+  if (strcmp(addr, k->c->peer) != 0) {
+    lab_warn(k->c, "data connection from %s refused: not the control connection's address", addr);
+    close(fd);
+    return 0;
+  }
+  /* One connection per listener: this one closes now. */
+  lws_set_opaque_user_data(wsi, NULL);
+  k->data_listen_wsi = NULL;
+  lws_sul_cancel(&k->data_sul);
+  memset(&ad, 0, sizeof ad);
+  ad.vh = ls->data_vh;
+  ad.type = LWS_ADOPT_SOCKET;
+  ad.fd.sockfd = fd;
+  ad.vh_prot_name = LAB_DATA_PROTOCOL;
+  ad.opaque = k;
+  k->data_wsi = lws_adopt_descriptor_vhost_via_info(&ad); /* closes fd on failure */
+  lab_data_connected(k->c, k->data_wsi != NULL);
+  return -1;
+}
+
+static int lab_data_writeable(struct lab_sock *k, struct lws *wsi) {
+  struct lab_conn *c = k->c;
+  unsigned char chunk[LWS_PRE + LIM_LAB_CHUNK];
+  size_t n = buf_len(&c->data_out);
+
+  if (n) {
+    if (n > LIM_LAB_CHUNK) n = LIM_LAB_CHUNK;
+    memcpy(chunk + LWS_PRE, buf_head(&c->data_out), n);
+    if (lws_write(wsi, chunk + LWS_PRE, n, LWS_WRITE_RAW) < (int)n) return -1;
+    buf_consume(&c->data_out, n);
+    lws_callback_on_writable(wsi); /* as for control output: end only when lws holds nothing */
+  } else if (!lws_partial_buffered(wsi)) {
+    lab_data_drained(c); /* may end the channel: the wsi is then killed asynchronously */
+  } else {
+    lws_callback_on_writable(wsi);
+  }
+  return 0;
+}
+
+static int lab_data_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
+                             void *in, size_t len) {
+  struct lab_sock *k = lws_get_opaque_user_data(wsi);
+
+  if (!lab_active) k = NULL;
+  switch (reason) {
+    case LWS_CALLBACK_RAW_RX_FILE:
+      if (!k || k->data_listen_wsi != wsi) return -1;
+      return lab_data_accept(k, wsi);
+
+    case LWS_CALLBACK_RAW_CLOSE_FILE:
+      lws_set_opaque_user_data(wsi, NULL);
+      if (k && k->data_listen_wsi == wsi) {
+        k->data_listen_wsi = NULL;
+        lab_data_connected(k->c, 0);
+      }
+      return 0;
+
+    case LWS_CALLBACK_CLIENT_CONNECTION_ERROR:
+      lws_set_opaque_user_data(wsi, NULL);
+      if (!k) return 0;
+      lab_warn(k->c, "active data connection failed: %s", in && len ? (const char *)in : "refused");
+      if (k->data_wsi == wsi) k->data_wsi = NULL;
+      lab_data_connected(k->c, 0);
+      return 0;
+
+    case LWS_CALLBACK_RAW_CONNECTED:
+      if (!k || k->data_wsi != wsi) return -1;
+      lws_sul_cancel(&k->data_sul);
+      lab_data_connected(k->c, 1);
+      return 0;
+
+    case LWS_CALLBACK_RAW_RX:
+      if (!k || k->data_wsi != wsi) return -1;
+      lab_data_input(k->c, in, len);
+      return 0;
+
+    case LWS_CALLBACK_RAW_WRITEABLE:
+      if (!k || k->data_wsi != wsi) return 0;
+      return lab_data_writeable(k, wsi);
+
+    case LWS_CALLBACK_RAW_CLOSE:
+      lws_set_opaque_user_data(wsi, NULL);
+      if (!k || k->data_wsi != wsi) return 0;
+      k->data_wsi = NULL;
+      if (k->c->data_state == LAB_DATA_PENDING)
+        lab_data_connected(k->c, 0); /* an active connect that never came up */
+      else
+        lab_data_peer_closed(k->c);
+      return 0;
+
+    default:
+      break;
+  }
+  return 0;
+}
+
+static const struct lws_protocols lab_data_protocols[] = {
+    {LAB_DATA_PROTOCOL, lab_data_callback, 0, 0, 0, NULL, 0}, {NULL, NULL, 0, 0, 0, NULL, 0}};
+
+struct lab_servers *lab_servers_start(struct lws_context *lws, struct lab_ctx *ctx,
+                                      const struct lab_module *const *modules, size_t n, char *err,
+                                      size_t errlen) {
+  struct lws_context_creation_info info;
+  struct lab_servers *ls;
+  int v4 = strchr(ctx->lab_addr, ':') == NULL;
+
+  if (lab_active) {
+    snprintf(err, errlen, "lab servers are already running");
+    return NULL;
+  }
+  if (n > LAB_MAX_SERVERS) {
+    snprintf(err, errlen, "too many lab servers (%zu, at most %d)", n, LAB_MAX_SERVERS);
+    return NULL;
+  }
+  /* lws would silently share one listener between two vhosts on a port. */
+  for (size_t i = 0; i < n; i++) {
+    int port = ctx->port_base + modules[i]->well_known_port;
+    if (port < 1 || port > 65535) {
+      snprintf(err, errlen, "lab server %s: port %d is out of range (lab port base %d)",
+               modules[i]->name, port, ctx->port_base);
+      return NULL;
+    }
+    for (size_t j = 0; j < i; j++)
+      if (modules[j]->well_known_port == modules[i]->well_known_port) {
+        snprintf(err, errlen, "lab servers %s and %s both want port %d", modules[j]->name,
+                 modules[i]->name, port);
+        return NULL;
+      }
+  }
+  ls = calloc(1, sizeof *ls);
+  if (!ls) {
+    snprintf(err, errlen, "out of memory");
+    return NULL;
+  }
+  ls->lws = lws;
+  ls->ctx = ctx;
+  lab_active = ls; /* callbacks may run while the vhosts are made */
+
+  memset(&info, 0, sizeof info);
+  info.vhost_name = LAB_DATA_PROTOCOL;
+  info.port = CONTEXT_PORT_NO_LISTEN;
+  info.protocols = lab_data_protocols;
+  ls->data_vh = lws_create_vhost(lws, &info);
+  if (!ls->data_vh) {
+    snprintf(err, errlen, "cannot create the lab data-channel vhost");
+    goto fail;
+  }
+  for (size_t i = 0; i < n; i++) {
+    struct lab_server *srv = &ls->srv[i];
+    srv->m = modules[i];
+    srv->port = ctx->port_base + modules[i]->well_known_port;
+    snprintf(lab_protocol_names[i], sizeof lab_protocol_names[i], "lab-%s", modules[i]->name);
+    memset(lab_protocols[i], 0, sizeof lab_protocols[i]);
+    lab_protocols[i][0].name = lab_protocol_names[i];
+    lab_protocols[i][0].callback = lab_sock_callback;
+    memset(&info, 0, sizeof info);
+    info.vhost_name = lab_protocol_names[i];
+    info.port = srv->port;
+    info.iface = ctx->lab_addr;
+    info.protocols = lab_protocols[i];
+    info.listen_accept_role = "raw-skt";
+    info.listen_accept_protocol = lab_protocol_names[i];
+    info.options = LWS_SERVER_OPTION_ADOPT_APPLY_LISTEN_ACCEPT_CONFIG;
+    if (v4) info.options |= LWS_SERVER_OPTION_DISABLE_IPV6;
+    srv->vh = lws_create_vhost(lws, &info);
+    if (!srv->vh) {
+      snprintf(err, errlen, "lab server %s: cannot listen on %s port %d (in use, or not allowed)",
+               modules[i]->name, ctx->lab_addr, srv->port);
+      goto fail;
+    }
+    ls->n = i + 1;
+    log_info("lab server %s listening on %s:%d", modules[i]->name, ctx->lab_addr, srv->port);
+  }
+  return ls;
+
+fail:
+  /* The vhosts made so far die with the context; with lab_active clear,
+   * their callbacks refuse everything until then. */
+  lab_active = NULL;
+  free(ls);
+  return NULL;
+}
+
+void lab_servers_stop(struct lab_servers *ls) {
+  if (!ls) return;
+  for (size_t i = 0; i < ls->n; i++) {
+    struct lab_server *srv = &ls->srv[i];
+    while (srv->socks) {
+      struct lab_sock *k = srv->socks;
+      srv->socks = k->next;
+      if (k->wsi) lws_set_opaque_user_data(k->wsi, NULL);
+      k->wsi = NULL;
+      lab_conn_free(k->c); /* runs on_close, drops the data channel */
+      lws_sul_cancel(&k->data_sul);
+      free(k);
+    }
+    srv->conns = 0;
+  }
+  lws_sul_cancel(&ls->reap_sul);
+  lab_reap(&ls->reap_sul);
+  lab_active = NULL;
+  free(ls);
+}
