@@ -2108,7 +2108,7 @@ static void imap_fetch(struct lab_conn *c, struct imap_session *s, char *args, i
         gone++;
         continue;
       }
-      if (rc != 0) {
+      if (rc != 0 || !body) {
         failed = 1;
         break;
       }
@@ -2633,8 +2633,8 @@ static int search_load(struct search_msg *x) {
   x->loaded = 1;
   rc = db_mail_get(lab_conn_ctx(x->c)->db, x->s->user.id, x->s->mbox, x->s->msgs[x->index].uid,
                    NULL, &body, &len);
-  if (rc != 0) {
-    if (rc < 0) x->failed = 1;
+  if (rc != 0 || !body) {
+    if (rc != 1) x->failed = 1;
     return -1;
   }
   x->body = (char *)body;

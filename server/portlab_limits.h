@@ -71,7 +71,7 @@
 #define LIM_IMAP_MAILBOXES 32                    /* per account, INBOX included */
 #define LIM_IMAP_FETCH_ITEMS 32                  /* attributes named in one FETCH */
 #define LIM_IMAP_SEARCH_DEPTH 32                 /* nesting of NOT, OR and ( ) in SEARCH */
-#define LIM_IMAP_FETCH_OUT_BYTES (3 * 1024 * 1024) /* queued output a FETCH may reach; then NO [LIMIT] */
+#define LIM_IMAP_FETCH_OUT_BYTES (3 * 1024 * 1024) /* queued output one FETCH may reach */
 #define LIM_FTP_LINE 512
 #define LIM_FTP_FILE_BYTES (1024 * 1024)         /* one upload */
 #define LIM_FTP_QUOTA_BYTES (8 * 1024 * 1024)    /* one account's tree */
