@@ -382,6 +382,8 @@ static void ftp_store_upload(struct lab_conn *c, struct ftp_session *s) {
     return;
   }
   lab_printf(c, "226 Transfer complete: %zu bytes stored in %s.\r\n", s->len, s->target);
+  const char *kv[] = {"path", s->target, NULL};
+  lab_event(c, s->anonymous ? NULL : s->who, "ftp.stor", kv);
   return;
 
 over:
@@ -399,6 +401,10 @@ static void ftp_on_data_done(struct lab_conn *c, void *sp, int ok) {
 
   switch (s->xfer) {
     case FTP_X_SEND:
+      if (ok && s->job == FTP_JOB_RETR) {
+        const char *kv[] = {"path", s->target, NULL};
+        lab_event(c, s->anonymous ? NULL : s->who, "ftp.retr", kv);
+      }
       if (ok)
         lab_printf(c, "226 Transfer complete.\r\n");
       else

@@ -24,6 +24,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <cJSON.h>
 #include <microhttpd.h>
 #include <netdb.h>
 #include <stdarg.h>
@@ -38,8 +39,10 @@
 #include "db.h"
 #include "labdata.h"
 #include "labdb.h"
+#include "labident.h"
 #include "log.h"
 #include "portlab_limits.h"
+#include "progress.h"
 
 #define HTTP_SERVER_NAME "portlab-lab/1.0"
 #define HTTP_REALM "portlab lab"
@@ -177,11 +180,46 @@ static void http_common_headers(struct MHD_Response *resp, const char *type) {
   if (type) MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, type);
 }
 
+/* The portlab user behind a request, for lesson check tasks: the student
+ * whose relay session it is, else valid Basic credentials; 0 if unknown. */
+static int64_t http_user(struct http_req *r) {
+  const union MHD_ConnectionInfo *ci =
+      MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+  int64_t id = 0;
+  if (ci && ci->client_addr && ci->client_addr->sa_family == AF_INET &&
+      ((const struct sockaddr_in *)ci->client_addr)->sin_addr.s_addr == htonl(INADDR_LOOPBACK))
+    id = labident_lookup(ntohs(((const struct sockaddr_in *)ci->client_addr)->sin_port));
+  if (!id) {
+    char *pass = NULL, *user = MHD_basic_auth_get_username_password(r->conn, &pass);
+    struct db_user u;
+    if (user && pass && db_lab_login(r->h->db, user, pass, &u) == 0) id = u.id;
+    MHD_free(user);
+    MHD_free(pass);
+  }
+  return id;
+}
+
+static void http_record(struct http_req *r) {
+  int64_t user = http_user(r);
+  char json[600];
+  if (!user) return;
+  cJSON *attrs = cJSON_CreateObject();
+  snprintf(json, sizeof json, "%u", r->status);
+  cJSON_AddStringToObject(attrs, "path", r->url);
+  cJSON_AddStringToObject(attrs, "status", json);
+  cJSON_AddStringToObject(attrs, "method", r->method);
+  if (cJSON_PrintPreallocated(attrs, json, sizeof json, 0) &&
+      db_lab_event_add(r->h->db, user, "http.request", json) != 0)
+    log_warn("http lab: cannot record a request: %s", db_errmsg(r->h->db));
+  cJSON_Delete(attrs);
+}
+
 static enum MHD_Result http_queue(struct http_req *r, unsigned status, struct MHD_Response *resp) {
   if (!resp) return MHD_NO;
   r->status = status;
   enum MHD_Result ret = MHD_queue_response(r->conn, status, resp);
   MHD_destroy_response(resp);
+  http_record(r);
   return ret;
 }
 
@@ -253,6 +291,7 @@ static int http_auth(struct http_req *r, struct db_user *u, enum MHD_Result *ret
   r->status = MHD_HTTP_UNAUTHORIZED;
   /* Adds WWW-Authenticate: Basic realm="portlab lab". */
   *ret = MHD_queue_basic_auth_fail_response(r->conn, HTTP_REALM, resp);
+  http_record(r);
   MHD_destroy_response(resp);
   return -1;
 }

@@ -2057,6 +2057,7 @@ static void imap_fetch(struct lab_conn *c, struct imap_session *s, char *args, i
   struct imap_sb b = {0};
   size_t n = 0, i, k, body_items = 0, gone = 0;
   int need_body = 0, sets_seen = 0, want_flags = 0, want_uid = uid_cmd, limit = 0, failed = 0;
+  int64_t fetched_uid = 0; /* the last message whose text went out: a lab event */
   int64_t star = uid_cmd ? (s->n_msgs ? s->msgs[s->n_msgs - 1].uid : 0) : (int64_t)s->n_msgs;
 
   if (!items) {
@@ -2112,6 +2113,7 @@ static void imap_fetch(struct lab_conn *c, struct imap_session *s, char *args, i
         failed = 1;
         break;
       }
+      fetched_uid = m->uid;
     }
     seen_now = sets_seen && !s->read_only && !(m->flags & DB_MAIL_SEEN);
     if (seen_now) {
@@ -2156,6 +2158,12 @@ static void imap_fetch(struct lab_conn *c, struct imap_session *s, char *args, i
                uid_cmd ? "UID " : "");
   else
     imap_reply(c, s, "OK", "%sFETCH completed", uid_cmd ? "UID " : "");
+  if (fetched_uid) {
+    char uid[24];
+    snprintf(uid, sizeof uid, "%lld", (long long)fetched_uid);
+    const char *kv[] = {"mailbox", s->mbox, "uid", uid, NULL};
+    lab_event(c, s->user.name, "imap.fetch", kv);
+  }
 
 done:
   sb_free(&b);

@@ -18,6 +18,8 @@
 
 #include "lab.h"
 
+#include <cJSON.h>
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -33,6 +35,9 @@
 
 #include "buf.h"
 #include "log.h"
+#include "labdb.h"
+#include "progress.h"
+#include "labident.h"
 #include "portlab_limits.h"
 
 /* What the core asks of a backend. Everything else is shared. */
@@ -56,6 +61,7 @@ struct lab_conn {
   struct lab_ctx *ctx;
   void *session; /* the module's, session_size bytes, zeroed */
   char peer[64];
+  int peer_port;       /* 0 in the memory backend */
   struct buf out;      /* to the client */
   unsigned char *line; /* line_max + 1 bytes: a partial line */
   size_t line_len;
@@ -66,6 +72,8 @@ struct lab_conn {
   struct buf data_out;
   int data_closing; /* lab_data_close(): end once data_out is sent */
 };
+
+static int lab_addr_is_local(const char *addr, const struct lab_ctx *ctx);
 
 /* --- the core ---------------------------------------------------------------- */
 
@@ -228,6 +236,29 @@ struct lab_ctx *lab_conn_ctx(struct lab_conn *c) {
 
 const char *lab_conn_peer(struct lab_conn *c) {
   return c->peer;
+}
+
+int64_t lab_conn_user(struct lab_conn *c, const char *lab_user) {
+  struct db_user u;
+  int64_t id = 0;
+  /* A relay session from this host names its student; that beats any lab
+   * login, which may be the shared demo account. */
+  if (c->peer_port && lab_addr_is_local(c->peer, c->ctx)) id = labident_lookup(c->peer_port);
+  if (!id && lab_user && lab_user[0] && db_lab_account(c->ctx->db, lab_user, &u) == 0) id = u.id;
+  return id;
+}
+
+void lab_event(struct lab_conn *c, const char *lab_user, const char *event,
+               const char *const *kv) {
+  int64_t user = lab_conn_user(c, lab_user);
+  if (!user) return;
+  cJSON *attrs = cJSON_CreateObject();
+  for (size_t i = 0; kv && kv[i] && kv[i + 1]; i += 2) cJSON_AddStringToObject(attrs, kv[i], kv[i + 1]);
+  char *json = cJSON_PrintUnformatted(attrs);
+  cJSON_Delete(attrs);
+  if (json && db_lab_event_add(c->ctx->db, user, event, json) != 0)
+    log_warn("lab-%s: cannot record %s: %s", c->m->name, event, db_errmsg(c->ctx->db));
+  free(json);
 }
 
 void lab_send(struct lab_conn *c, const void *p, size_t n) {
@@ -586,13 +617,16 @@ static void lab_addr_text(const struct sockaddr_storage *ss, char *out, size_t o
   if (!out[0]) snprintf(out, outlen, "?");
 }
 
-static int lab_peer_text(int fd, char *out, size_t outlen) {
+static int lab_peer_text(int fd, char *out, size_t outlen, int *port) {
   struct sockaddr_storage ss;
   socklen_t sl = sizeof ss;
 
   memset(&ss, 0, sizeof ss);
   if (getpeername(fd, (struct sockaddr *)&ss, &sl) != 0) return -1;
   lab_addr_text(&ss, out, outlen);
+  if (port)
+    *port = ntohs(ss.ss_family == AF_INET ? ((struct sockaddr_in *)&ss)->sin_port
+                                          : ((struct sockaddr_in6 *)&ss)->sin6_port);
   return 0;
 }
 
@@ -841,7 +875,7 @@ static int lab_sock_filter(struct lab_servers *ls, struct lab_server *srv, int f
   char addr[64];
   unsigned same = 0;
 
-  if (lab_peer_text(fd, addr, sizeof addr) != 0) return -1;
+  if (lab_peer_text(fd, addr, sizeof addr, NULL) != 0) return -1;
   if (srv->conns >= LIM_LAB_CONNS) {
     log_warn("lab-%s: refused %s: %u connections open (cap %d)", srv->m->name, addr, srv->conns,
              LIM_LAB_CONNS);
@@ -860,10 +894,11 @@ static int lab_sock_filter(struct lab_servers *ls, struct lab_server *srv, int f
 
 static int lab_sock_adopt(struct lab_servers *ls, struct lab_server *srv, struct lws *wsi) {
   char addr[64];
+  int port = 0;
   struct lab_sock *k;
   struct lab_conn *c;
 
-  if (lab_peer_text(lws_get_socket_fd(wsi), addr, sizeof addr) != 0) return -1;
+  if (lab_peer_text(lws_get_socket_fd(wsi), addr, sizeof addr, &port) != 0) return -1;
   k = calloc(1, sizeof *k);
   c = k ? lab_conn_new(srv->m, &lab_sock_backend, ls->ctx, addr) : NULL;
   if (!c) {
@@ -871,6 +906,7 @@ static int lab_sock_adopt(struct lab_servers *ls, struct lab_server *srv, struct
     free(k);
     return -1;
   }
+  c->peer_port = port;
   c->be_priv = k;
   k->c = c;
   k->srv = srv;

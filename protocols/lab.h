@@ -82,6 +82,13 @@ void lab_close(struct lab_conn *c);
 /* The next n input bytes go to on_data, then line mode resumes. */
 void lab_read_bytes(struct lab_conn *c, size_t n);
 size_t lab_out_pending(struct lab_conn *c);
+/* The portlab user behind this connection, for lesson check tasks: the
+ * student whose relay session it is, else the lab account named lab_user
+ * (NULL if none logged in); 0 if nobody is known. */
+int64_t lab_conn_user(struct lab_conn *c, const char *lab_user);
+/* Records a lab event ("smtp.delivered") for that user with attributes
+ * given as NULL-terminated key, value pairs. Nothing if nobody is known. */
+void lab_event(struct lab_conn *c, const char *lab_user, const char *event, const char *const *kv);
 /* Logs at warn level with the module name and peer: every protocol violation. */
 void lab_warn(struct lab_conn *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

@@ -334,8 +334,14 @@ static void pop3_fetch(struct lab_conn *c, struct pop3_session *s, size_t i, lon
 }
 
 static void pop3_cmd_retr(struct lab_conn *c, void *sv, char *args) {
+  struct pop3_session *s = sv;
   size_t i;
-  if (pop3_msgno(c, sv, args, "RETR", &i) == 0) pop3_fetch(c, sv, i, -1);
+  char msg[24];
+  if (pop3_msgno(c, sv, args, "RETR", &i) != 0) return;
+  pop3_fetch(c, s, i, -1);
+  snprintf(msg, sizeof msg, "%zu", i + 1);
+  const char *kv[] = {"msg", msg, NULL};
+  lab_event(c, s->name, "pop3.retr", kv);
 }
 
 static void pop3_cmd_top(struct lab_conn *c, void *sv, char *args) {

@@ -407,6 +407,36 @@ static void smtp_rfc5322_date(time_t t, char *out, size_t outlen) {
            months[tm.tm_mon % 12], tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
 }
 
+/* The message's Subject header (first line of it), or "". */
+static void smtp_subject(const char *msg, size_t len, char *out, size_t outlen) {
+  out[0] = '\0';
+  for (size_t i = 0; i < len;) {
+    const char *line = msg + i, *nl = memchr(line, '\n', len - i);
+    size_t n = nl ? (size_t)(nl - line) : len - i;
+    if (n == 0 || (n == 1 && line[0] == '\r')) return; /* end of the header block */
+    if (n > 8 && strncasecmp(line, "Subject:", 8) == 0) {
+      size_t start = 8, end = n;
+      while (start < end && (line[start] == ' ' || line[start] == '\t')) start++;
+      while (end > start && (line[end - 1] == '\r' || line[end - 1] == ' ')) end--;
+      snprintf(out, outlen, "%.*s", (int)(end - start), line + start);
+      return;
+    }
+    i += n + 1;
+  }
+}
+
+/* One lab event per recipient, for lesson check tasks. */
+static void smtp_record_delivery(struct lab_conn *c, struct smtp_session *s, const char *body,
+                                 size_t len) {
+  char subject[256], to[LIM_NAME_LEN + 8];
+  smtp_subject(body, len, subject, sizeof subject);
+  for (size_t i = 0; i < s->nrcpt; i++) {
+    snprintf(to, sizeof to, "%s@" SMTP_HOST, s->rcpt[i].name);
+    const char *kv[] = {"to", to, "from", s->sender, "subject", subject, NULL};
+    lab_event(c, s->authed ? s->auth_name : NULL, "smtp.delivered", kv);
+  }
+}
+
 /* Final delivery (RFC 5321 section 4.4): Return-Path and Received go on
  * top, then the message lands in every recipient's INBOX, all or none. */
 static int smtp_deliver(struct lab_conn *c, struct smtp_session *s, const char *qid) {
@@ -447,6 +477,7 @@ static int smtp_deliver(struct lab_conn *c, struct smtp_session *s, const char *
     db_lab_rollback(db);
     goto fail;
   }
+  smtp_record_delivery(c, s, (const char *)msg + hlen, blen);
   free(msg);
   return 0;
 

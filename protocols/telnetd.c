@@ -530,6 +530,8 @@ static void tn_check_password(struct tn_session *s) {
   int rc = db_lab_login(ctx->db, s->login, s->line, &s->user);
   memset(s->line, 0, sizeof s->line);
   if (rc == 0) {
+    const char *kv[] = {"user", s->user.name, NULL};
+    lab_event(s->c, s->user.name, "telnet.login", kv);
     tn_login_done(s);
     return;
   }
