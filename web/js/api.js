@@ -92,6 +92,16 @@ export const api = {
   targets: () => request('GET', 'api/targets'),
   sessions: (user) => request('GET', 'api/sessions', { query: { user } }),
   transcript: (id) => request('GET', 'api/sessions/' + encodeURIComponent(id) + '/transcript'),
+  lessons: () => request('GET', 'api/lessons'),
+  lesson: (id) => request('GET', 'api/lessons/' + encodeURIComponent(id)),
+  // body: {answer} for question and flag tasks, {} for check tasks.
+  answer: (lesson, task, body) =>
+    request(
+      'POST',
+      'api/lessons/' + encodeURIComponent(lesson) + '/tasks/' + encodeURIComponent(task),
+      { body },
+    ),
+  progress: () => request('GET', 'api/progress'),
   transcriptUrl: (id, format) =>
     apiUrl('api/sessions/' + encodeURIComponent(id) + '/transcript', format ? { format } : null),
 };

@@ -9,6 +9,10 @@
 // A UTF-8 sequence split across two chunks of the same stream is held back
 // until the next chunk arrives (ByteRenderer keeps the tail). No DOM here,
 // so this file runs under node for tests.
+//
+// With {telnet: true} (a telnet stream whose bytes still hold the option
+// negotiation, as the transcript records them), IAC sequences are decoded
+// into one mark each: FF FB 01 -> "⟨IAC WILL ECHO⟩" (RFC 854, RFC 855).
 
 const utf8 = new TextDecoder('utf-8');
 const utf8enc = new TextEncoder();
@@ -76,6 +80,58 @@ function seqLen(bytes, i) {
 export const TEXT = 0;
 export const MARK = 1;
 export const BREAK = 2;
+export const CMD = 3; // a decoded telnet command
+
+// Telnet commands (RFC 854) and the options a lab meets (RFC 855 ff.).
+const IAC = 0xff;
+const SB = 0xfa;
+const SE = 0xf0;
+const TELNET_CMDS = {
+  0xf0: 'SE', 0xf1: 'NOP', 0xf2: 'DM', 0xf3: 'BRK', 0xf4: 'IP', 0xf5: 'AO', 0xf6: 'AYT',
+  0xf7: 'EC', 0xf8: 'EL', 0xf9: 'GA', 0xfa: 'SB', 0xfb: 'WILL', 0xfc: 'WONT', 0xfd: 'DO',
+  0xfe: 'DONT',
+};
+const TELNET_OPTS = {
+  0: 'BINARY', 1: 'ECHO', 3: 'SUPPRESS-GO-AHEAD', 5: 'STATUS', 6: 'TIMING-MARK',
+  24: 'TERMINAL-TYPE', 31: 'NAWS', 32: 'TERMINAL-SPEED', 33: 'LFLOW', 34: 'LINEMODE',
+  35: 'X-DISPLAY-LOCATION', 36: 'OLD-ENVIRON', 37: 'AUTHENTICATION', 38: 'ENCRYPT',
+  39: 'NEW-ENVIRON',
+};
+const SB_MAX = 512; // a longer subnegotiation is shown byte by byte
+
+function optName(b) {
+  return TELNET_OPTS[b] || String(b);
+}
+
+function hex2(b) {
+  return (b < 16 ? '0' : '') + b.toString(16).toUpperCase();
+}
+
+// The telnet command at bytes[i] (an IAC): [length, text], [0] when the
+// buffer ends inside it, or null for IAC IAC (a literal 0xFF data byte).
+export function telnetCommand(bytes, i) {
+  const n = bytes.length;
+  if (i + 1 >= n) return [0];
+  const c = bytes[i + 1];
+  if (c === IAC) return null;
+  if (c >= 0xfb && c <= 0xfe) {
+    if (i + 2 >= n) return [0];
+    return [3, '\u27e8IAC ' + TELNET_CMDS[c] + ' ' + optName(bytes[i + 2]) + '\u27e9'];
+  }
+  if (c === SB) {
+    for (let k = i + 2; k + 1 < n && k - i < SB_MAX; k++) {
+      if (bytes[k] === IAC && bytes[k + 1] === SE) {
+        const body = [];
+        if (i + 2 < k) body.push(optName(bytes[i + 2]));
+        for (let j = i + 3; j < k; j++) body.push(hex2(bytes[j]));
+        return [k + 2 - i, '\u27e8IAC SB ' + body.join(' ') + ' IAC SE\u27e9'];
+      }
+    }
+    if (n - i < SB_MAX) return [0];
+    return [2, '\u27e8IAC SB\u27e9'];
+  }
+  return [2, '\u27e8IAC ' + (TELNET_CMDS[c] || hex2(c)) + '\u27e9'];
+}
 
 function pushPiece(out, kind, s) {
   const last = out[out.length - 1];
@@ -92,10 +148,35 @@ function markFor(out, b) {
   else pushPiece(out, MARK, hex(b));
 }
 
+// The data bytes of a telnet stream: commands taken out, IAC IAC as one
+// 0xFF (a command cut off at the end is dropped).
+export function stripTelnet(bytes) {
+  const out = [];
+  let i = 0;
+  while (i < bytes.length) {
+    if (bytes[i] !== IAC) {
+      out.push(bytes[i++]);
+      continue;
+    }
+    const cmd = telnetCommand(bytes, i);
+    if (cmd === null) {
+      out.push(0xff);
+      i += 2;
+    } else if (cmd[0] === 0) {
+      break;
+    } else {
+      i += cmd[0];
+    }
+  }
+  return Uint8Array.from(out);
+}
+
 // One ByteRenderer per stream direction.
 export class ByteRenderer {
-  constructor() {
+  // opts.telnet: decode IAC sequences (see above).
+  constructor(opts = {}) {
     this.pending = null;
+    this.telnet = !!opts.telnet;
   }
 
   // Renders a chunk. mask: show each character as a bullet (the bytes of a
@@ -127,6 +208,27 @@ export class ByteRenderer {
       const b = bytes[i];
       if (b >= 0x20 && b < 0x7f) {
         i++;
+        continue;
+      }
+      if (b === IAC && this.telnet) {
+        const cmd = telnetCommand(bytes, i);
+        if (cmd === null) {
+          // IAC IAC: one data byte 0xFF.
+          flushRun(i);
+          pushPiece(out, MARK, hex(0xff));
+          i += 2;
+          runStart = i;
+          continue;
+        }
+        if (cmd[0] === 0) {
+          flushRun(i);
+          this.pending = bytes.slice(i);
+          return out;
+        }
+        flushRun(i);
+        out.push([CMD, cmd[1]]);
+        i += cmd[0];
+        runStart = i;
         continue;
       }
       if (b >= 0x80) {

@@ -8,23 +8,38 @@
 // characters shown is capped: a live view
 // drops the oldest output ("keep: 'tail'"), a transcript stops drawing and
 // points to the download ("keep: 'head'").
+//
+// Beside each completed line an Annotator (annotate.js) may add a short
+// note (reply codes, hints). A hex view shows the same bytes as a dump;
+// switching redraws from the chunks kept in this.history.
 
 import { h } from './dom.js';
-import { ByteRenderer, MARK, BREAK } from './bytes.js';
+import { ByteRenderer, MARK, BREAK, CMD } from './bytes.js';
 import { t } from './strings.js';
+import { Annotator } from './annotate.js';
 
 const DEFAULT_CAP = 2 * 1024 * 1024; // characters shown
 const FLUSH_NOW_BYTES = 256 * 1024; // draw at once when this much is queued
 const STICK_SLACK_PX = 24; // "at the bottom" within this distance
+const HISTORY_BYTES = 4 * 1024 * 1024; // bytes kept for redrawing (hex toggle)
+const HEX_ROW = 16;
 
 export class ConversationView {
   // opts: cap (characters), keep ('tail' | 'head'), label (accessible name),
-  // follow (default true: stay at the end as output arrives).
+  // follow (default true: stay at the end as output arrives), protocol
+  // (annotate.js name, '' for none), telnet (decode IAC sequences), host,
+  // onOpenTarget({host, port, mode}) for "open the data port" buttons.
   constructor(opts = {}) {
     this.cap = opts.cap || DEFAULT_CAP;
     this.follow = opts.follow !== false;
     this.keep = opts.keep || 'tail';
-    this.renderers = { c2s: new ByteRenderer(), s2c: new ByteRenderer() };
+    this.opts = { ...opts };
+    this.baseOpts = { ...opts };
+    this.hex = false;
+    this.history = [];
+    this.historyBytes = 0;
+    this.historyTrimmed = false;
+    this.resetDrawing();
     this.queue = [];
     this.queuedBytes = 0;
     this.frame = 0;
@@ -38,6 +53,20 @@ export class ConversationView {
     this.full = false; // 'head' mode: the cap was reached
     this.stick = this.follow;
 
+    this.hexBtn = h('button', {
+      type: 'button',
+      class: 'small',
+      'aria-pressed': 'false',
+      text: t('hexView'),
+      onclick: () => this.setHex(!this.hex),
+    });
+    this.copyBtn = h('button', {
+      type: 'button',
+      class: 'small',
+      text: t('copyConversation'),
+      onclick: () => this.copy(),
+    });
+    this.copyStatus = h('span', { class: 'hint', role: 'status', 'aria-live': 'polite' });
     this.log = h('div', {
       class: 'conv',
       role: 'log',
@@ -66,6 +95,8 @@ export class ConversationView {
         h('span', { class: 'swatch c2s', text: t('legendClient') }),
         h('span', { class: 'swatch s2c', text: t('legendServer') }),
         h('span', { class: 'swatch note', text: t('legendNote') }),
+        h('span', { class: 'swatch ann', text: t('legendAnnotation') }),
+        h('span', { class: 'conv-tools' }, this.copyStatus, this.hexBtn, this.copyBtn),
       ),
       this.log,
       this.jump,
@@ -76,21 +107,64 @@ export class ConversationView {
   // bullets; opts.title labels a segment this chunk starts (e.g. a time).
   append(dir, bytes, opts = {}) {
     if (!bytes || bytes.length === 0) return;
-    this.queue.push({ dir, bytes, mask: !!opts.mask, title: opts.title });
+    this.push({ dir, bytes, mask: !!opts.mask, title: opts.title });
     this.queuedBytes += bytes.length;
     this.schedule();
   }
 
-  // A grey informational line of its own.
-  note(text) {
-    this.queue.push({ dir: 'note', text: String(text) });
+  // A grey informational line of its own. kind: '' | 'local' (the local
+  // prompt's own output, never on the wire) | 'warn'.
+  note(text, kind = '') {
+    this.push({ dir: 'note', text: String(text), kind });
+    this.schedule();
+  }
+
+  // The session ended: notes still owed (e.g. a body shorter than its
+  // Content-Length), then the next session starts a fresh annotator.
+  end() {
+    this.push({ dir: 'end' });
+    this.schedule();
+  }
+
+  push(it) {
+    this.queue.push(it);
+    this.history.push(it);
+    this.historyBytes += it.bytes ? it.bytes.length : 1;
+    while (this.historyBytes > HISTORY_BYTES && this.history.length > 1) {
+      const old = this.history.shift();
+      this.historyBytes -= old.bytes ? old.bytes.length : 1;
+      this.historyTrimmed = true;
+    }
+  }
+
+  resetDrawing() {
+    const telnet = !!this.opts.telnet;
+    this.renderers = { c2s: new ByteRenderer({ telnet }), s2c: new ByteRenderer({ telnet }) };
+    this.annotator = this.opts.protocol
+      ? new Annotator(this.opts.protocol, { host: this.opts.host })
+      : null;
+    this.hexRow = null;
+    this.hexOff = { c2s: 0, s2c: 0 };
+  }
+
+  // Changes what the coming bytes are (a new session in the same view).
+  // Kept in the history, so a redraw annotates each session as it was.
+  configure(opts) {
+    this.push({ dir: 'config', opts: { ...opts } });
     this.schedule();
   }
 
   clear() {
     this.queue = [];
     this.queuedBytes = 0;
-    this.renderers = { c2s: new ByteRenderer(), s2c: new ByteRenderer() };
+    this.history = [];
+    this.historyBytes = 0;
+    this.historyTrimmed = false;
+    this.resetDrawing();
+    this.clearDom();
+  }
+
+  clearDom() {
     this.log.replaceChildren();
     this.size = 0;
     this.curDir = null;
@@ -100,6 +174,39 @@ export class ConversationView {
     this.full = false;
     this.stick = this.follow;
     this.jump.hidden = true;
+  }
+
+  // Text or hex dump; everything kept is drawn again.
+  setHex(on) {
+    this.flush();
+    this.hex = !!on;
+    this.hexBtn.setAttribute('aria-pressed', this.hex ? 'true' : 'false');
+    this.log.classList.toggle('hex', this.hex);
+    this.clearDom();
+    this.opts = { ...this.baseOpts };
+    this.resetDrawing();
+    if (this.historyTrimmed) this.drawNote(t('noteTrimmed'), 'trimmed');
+    this.queue = this.history.slice();
+    this.flush();
+  }
+
+  async copy() {
+    this.flush();
+    let ok = true;
+    try {
+      await navigator.clipboard.writeText(this.log.innerText);
+    } catch (e) {
+      // No Clipboard API (plain http on a LAN): select the text and copy.
+      const sel = window.getSelection();
+      const range = document.createRange();
+      range.selectNodeContents(this.log);
+      sel.removeAllRanges();
+      sel.addRange(range);
+      ok = document.execCommand('copy');
+    }
+    this.copyStatus.textContent = ok ? t('copied') : t('copyFailed');
+    clearTimeout(this.copyTimer);
+    this.copyTimer = setTimeout(() => (this.copyStatus.textContent = ''), 3000);
   }
 
   // Draws whatever is queued now (also used before reading the view).
@@ -113,7 +220,15 @@ export class ConversationView {
     this.queue = [];
     this.queuedBytes = 0;
     for (const it of items) {
-      if (it.dir === 'note') this.drawNote(it.text);
+      if (it.dir === 'note') this.drawNote(it.text, it.kind);
+      else if (it.dir === 'end') this.drawEnd();
+      else if (it.dir === 'config') {
+        this.endSegment();
+        this.curLine = null;
+        Object.assign(this.opts, it.opts);
+        this.resetDrawing();
+      }
+      else if (this.hex) this.drawHex(it);
       else this.drawBytes(it);
     }
     if (this.keep === 'tail' && this.size > this.cap) this.trim(Math.floor(this.cap * 0.75));
@@ -145,12 +260,91 @@ export class ConversationView {
     this.curSeg = null;
   }
 
+  // Cut after each LF, so the annotator's note for a line lands on it.
   drawBytes(it) {
     if (this.full) return;
     if (this.curDir !== it.dir) this.endSegment();
     this.curDir = it.dir;
     this.curTitle = it.title || null;
-    this.drawPieces(this.renderers[it.dir].feed(it.bytes, it.mask));
+    const bytes = it.bytes;
+    let start = 0;
+    while (start < bytes.length) {
+      const lf = bytes.indexOf(0x0a, start);
+      const end = lf < 0 ? bytes.length : lf + 1;
+      const sub = bytes.subarray(start, end);
+      const notes = this.annotator && !it.mask ? this.annotator.feed(it.dir, sub) : null;
+      this.drawPieces(this.renderers[it.dir].feed(sub, it.mask), notes);
+      start = end;
+    }
+  }
+
+  drawEnd() {
+    this.endSegment();
+    this.curLine = null;
+    if (this.annotator && !this.hex) {
+      for (const n of this.annotator.end()) this.drawNote(n.text, 'ann ' + n.level);
+    }
+  }
+
+  // An annotation at the end of a line (a span, so copying keeps it on
+  // the line it explains).
+  annotate(ln, notes) {
+    for (const n of notes) {
+      const el = h('span', { class: 'ann ' + (n.level || 'info'), text: n.text });
+      ln.append(el);
+      if (n.open && this.opts.onOpenTarget) {
+        const target = n.open;
+        ln.append(
+          h('button', {
+            type: 'button',
+            class: 'small ann-open',
+            dataset: { target: target.host + ':' + target.port },
+            text: t('openDataPort', { host: target.host, port: target.port }),
+            onclick: () => this.opts.onOpenTarget(target),
+          }),
+        );
+      }
+      this.sizes.set(ln, this.sizes.get(ln) + n.text.length);
+      this.size += n.text.length;
+    }
+  }
+
+  // Hex dump rows: offset per direction, 16 bytes, then the printable
+  // characters; a row of one direction is filled until it holds 16 bytes.
+  drawHex(it) {
+    if (this.full) return;
+    this.endSegment();
+    let i = 0;
+    while (i < it.bytes.length) {
+      let row = this.hexRow;
+      if (!row || row.dir !== it.dir || row.bytes.length >= HEX_ROW) {
+        const seg = h('span', { class: 'seg ' + it.dir });
+        if (it.title) seg.title = it.title;
+        const el = h('div', { class: 'ln hexrow' }, seg);
+        this.sizes.set(el, 0);
+        this.log.append(el);
+        row = { dir: it.dir, el, seg, bytes: [], masked: [], off: this.hexOff[it.dir] };
+        this.hexRow = row;
+      }
+      while (i < it.bytes.length && row.bytes.length < HEX_ROW) {
+        row.bytes.push(it.bytes[i]);
+        row.masked.push(it.mask);
+        i++;
+        this.hexOff[it.dir]++;
+      }
+      const hexes = row.bytes.map((b, k) => (row.masked[k] ? '••' : (b < 16 ? '0' : '') + b.toString(16)));
+      const chars = row.bytes
+        .map((b, k) => (row.masked[k] ? '•' : b >= 0x20 && b < 0x7f ? String.fromCharCode(b) : '.'))
+        .join('');
+      const pad = '   '.repeat(HEX_ROW - row.bytes.length);
+      const text =
+        row.off.toString(16).padStart(8, '0') + '  ' + hexes.join(' ') + pad + '  ' + chars;
+      const before = this.sizes.get(row.el);
+      row.seg.textContent = text;
+      this.sizes.set(row.el, text.length);
+      this.size += text.length - before;
+    }
+    this.curLine = null;
   }
 
   // Lines are blocks of their own: one paragraph of megabytes would make
@@ -165,10 +359,15 @@ export class ConversationView {
     return this.curLine;
   }
 
-  drawPieces(pieces) {
+  // notes: annotations for the line these pieces complete (or continue).
+  drawPieces(pieces, notes) {
     for (const [kind, s] of pieces) {
       if (this.full) return;
       if (kind === BREAK) {
+        if (notes && notes.length && this.curLine) {
+          this.annotate(this.curLine, notes);
+          notes = null;
+        }
         this.curLine = null;
         this.curSeg = null;
         continue;
@@ -180,9 +379,9 @@ export class ConversationView {
         if (this.curTitle) this.curSeg.title = this.curTitle;
         ln.append(this.curSeg);
       }
-      if (kind === MARK) {
+      if (kind === MARK || kind === CMD) {
         const mk = document.createElement('span');
-        mk.className = 'mk';
+        mk.className = kind === CMD ? 'mk cmd' : 'mk';
         mk.textContent = s;
         this.curSeg.append(mk);
       } else {
@@ -197,13 +396,15 @@ export class ConversationView {
         this.log.append(h('div', { class: 'note', text: t('noteTooLong') }));
       }
     }
+    if (notes && notes.length && !this.full) this.annotate(this.line(), notes);
   }
 
-  drawNote(text) {
+  drawNote(text, kind) {
     this.endSegment();
     this.curLine = null;
+    this.hexRow = null;
     if (this.full) return;
-    const el = h('div', { class: 'note', text });
+    const el = h('div', { class: 'note' + (kind ? ' ' + kind : ''), text });
     this.sizes.set(el, text.length);
     this.size += text.length;
     this.log.append(el);

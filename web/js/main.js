@@ -1,23 +1,34 @@
-// main.js -- wiring: sign in, then the side column (targets, sessions) and
-// the tabbed work area (new-session pickers, live sessions, transcripts).
+// main.js -- wiring: sign in, then the pages (router.js) around one
+// workspace of session tabs that lives as long as the login, so sessions
+// survive moving between a lesson, the free lab and the lesson list.
 //
 // Modules:
 //   strings.js        every user-visible text
 //   dom.js, format.js helpers (building elements, sizes, times, names)
 //   api.js            REST client
+//   router.js         the URL hash: which page, which lesson
 //   auth.js           join form, teacher login, header, rejoin code
+//   lessons.js        the lesson list with progress
+//   lesson-page.js    one lesson beside the session tabs
+//   lesson-html.js    lesson HTML -> DOM (allow-list, session buttons)
+//   tasks.js          one task widget
+//   progress.js       the teacher's class progress table
 //   bytes.js          bytes -> visible text (marks for invisible bytes)
+//   annotate.js       notes beside lines, from annotations.json
 //   conversation.js   the red/blue "Follow TCP Stream" view
-//   session.js        one relay session over the WebSocket
-//   session-tab.js    the panel of a live session
-//   transcript-tab.js the panel of a recorded session
+//   session.js        one relay session over the WebSocket (with resume)
+//   session-tab.js    the terminal panel: local prompt, line mode
+//   localcmd.js       the local prompt's commands; send-hex parsing
+//   charterm.js       character mode (xterm.js, loaded on demand)
+//   keybar.js         Ctrl, Esc, Tab and arrows for phones
+//   transcript-tab.js a recorded session: replay, markers, exports
 //   targets.js        the target picker
 //   sessions-list.js  the list of recorded sessions
 //   tabs.js           the tab strip
 
 import { strings, t } from './strings.js';
-import { applyStrings } from './dom.js';
-import { api, onUnauthorized } from './api.js';
+import { applyStrings, h } from './dom.js';
+import { api, apiUrl, onUnauthorized } from './api.js';
 import * as auth from './auth.js';
 import { targetName } from './format.js';
 import { TabStrip } from './tabs.js';
@@ -25,6 +36,11 @@ import { TargetPicker } from './targets.js';
 import { SessionsList } from './sessions-list.js';
 import { SessionPanel } from './session-tab.js';
 import { TranscriptPanel } from './transcript-tab.js';
+import { LessonsView } from './lessons.js';
+import { LessonPage, parseTarget } from './lesson-page.js';
+import { ProgressView } from './progress.js';
+import { loadAnnotations } from './annotate.js';
+import { parseHash, hashFor, replaceHash } from './router.js';
 
 const $ = (id) => document.getElementById(id);
 const LARGE_KEY = 'portlab.largeText';
@@ -45,6 +61,20 @@ function initPage() {
   onUnauthorized(() => {
     if (app) signOut(t('sessionExpired'));
   });
+  // Only "#/…" hashes are pages; others (the skip link) are places on one.
+  window.addEventListener('hashchange', () => {
+    if (app && (location.hash === '' || location.hash.startsWith('#/'))) route();
+  });
+  document.querySelector('.skip-link').addEventListener('click', (e) => {
+    e.preventDefault();
+    const main = app ? $('main') : $('join-view');
+    const target = main.querySelector('h1, [role="tab"][aria-selected="true"]') || main;
+    if (!target.hasAttribute('tabindex') && !/^(A|BUTTON|INPUT)$/.test(target.tagName)) {
+      target.setAttribute('tabindex', '-1');
+    }
+    target.focus();
+  });
+  loadAnnotations(apiUrl('annotations.json'));
 }
 
 function initLargeText() {
@@ -91,37 +121,61 @@ function startApp(me) {
   auth.showHeader(me, () => signOut(''));
   const teacher = me.user.role === 'teacher';
 
-  const side = $('side');
-  const targetsBox = $('targets');
-  const main = $('main');
-
   app = {
     me,
+    teacher,
     targets: null,
-    pickers: new Set(),
-    tabs: new TabStrip({ label: t('tabsLabel'), onNew: () => openNewTab() }),
-    sessions: new SessionsList({ teacher, onOpen: (s) => openTranscript(s.id, s) }),
-    sidePicker: null,
+    tabs: new TabStrip({ label: t('tabsLabel'), onNew: () => openTerminal(null) }),
+    views: {},
+    page: null, // the element shown in #main
+    lesson: null, // the LessonPage shown last
+    transcriptPage: null,
   };
+  app.tabs.element.classList.add('workspace');
   app.sidePicker = new TargetPicker({ onPick: (target) => openSession(target) });
-  targetsBox.append(app.sidePicker.element);
-  side.append(app.sessions.element);
-  main.append(app.tabs.element);
-  $('app-view').hidden = false;
+  app.sessions = new SessionsList({ teacher, onOpen: (s) => openTranscript(s.id, s) });
+  app.views.lab = h(
+    'div',
+    { class: 'lab-page' },
+    h(
+      'aside',
+      { class: 'side', 'aria-label': t('labSideLabel') },
+      h(
+        'section',
+        { class: 'targets', 'aria-labelledby': 'targets-title' },
+        h('h2', { id: 'targets-title', text: t('targetsTitle') }),
+        app.sidePicker.element,
+      ),
+      app.sessions.element,
+    ),
+    (app.labWork = h('section', { class: 'work', 'aria-label': t('tabsLabel') })),
+  );
+  app.views.lessons = new LessonsView({ teacher });
+  if (teacher) {
+    app.teacherSessions = new SessionsList({
+      teacher: true,
+      onOpen: (s) => {
+        location.hash = hashFor('transcript', String(s.id));
+      },
+    });
+    app.views.progress = new ProgressView({ sessions: app.teacherSessions.element });
+  }
 
-  openNewTab();
+  $('nav-teacher').hidden = !teacher;
+  $('nav').hidden = false;
+  $('app-view').hidden = false;
   loadTargets();
-  app.sessions.refresh();
+  route();
 }
 
 function stopApp() {
   if (!app) return;
   app.tabs.closeAll();
-  app.sidePicker.element.remove();
-  app.sessions.element.remove();
-  app.tabs.element.remove();
+  if (app.transcriptPage) app.transcriptPage.dispose();
+  $('main').replaceChildren();
   app = null;
   $('app-view').hidden = true;
+  $('nav').hidden = true;
 }
 
 function signOut(notice) {
@@ -141,40 +195,131 @@ async function loadTargets() {
   if (app !== current) return;
   app.targets = targets;
   app.sidePicker.setTargets(targets);
-  for (const p of app.pickers) p.setTargets(targets);
+  for (const tab of app.tabs.tabs) if (tab.sessionPanel) tab.sessionPanel.setTargets(targets);
 }
 
-// A "new session" tab with a target picker; choosing a target turns the
-// tab into a live session.
-function openNewTab() {
-  const picker = new TargetPicker({
-    heading: t('newSessionTitle'),
-    intro: t('newSessionIntro'),
-    onPick: (target) => openSession(target),
-  });
-  if (app.targets) picker.setTargets(app.targets);
-  app.pickers.add(picker);
-  const tab = app.tabs.add({
-    kind: 'new',
-    label: t('newSessionTitle'),
-    panel: picker.element,
-    onClose: () => app && app.pickers.delete(picker),
-  });
-  tab.picker = picker;
-  app.tabs.select(tab);
-  return tab;
+// ---- pages ------------------------------------------------------------------
+
+function show(el, navName) {
+  const main = $('main');
+  if (main.firstChild !== el) main.replaceChildren(el);
+  for (const a of document.querySelectorAll('#nav a')) {
+    if (a.dataset.nav === navName) a.setAttribute('aria-current', 'page');
+    else a.removeAttribute('aria-current');
+  }
+  document.body.dataset.page = navName;
 }
 
-function openSession(target) {
-  const previous = app.tabs.active;
+// Moves the session tabs into a page; makes sure there is a tab to type in.
+function placeWorkspace(slot) {
+  if (app.tabs.element.parentNode !== slot) slot.append(app.tabs.element);
+  if (app.tabs.tabs.length === 0) openTerminal(null, false);
+  const active = app.tabs.active;
+  if (active && active.onShow) active.onShow();
+}
+
+function route() {
+  const r = parseHash(location.hash);
+  if (app.transcriptPage && r.name !== 'transcript') {
+    app.transcriptPage.dispose();
+    app.transcriptPage = null;
+  }
+  document.title = strings.productName;
+  switch (r.name) {
+    case 'lessons':
+      show(app.views.lessons.element, 'lessons');
+      app.views.lessons.load();
+      return;
+    case 'lesson':
+      return showLesson(r.id, r.params);
+    case 'lab':
+      show(app.views.lab, 'lab');
+      placeWorkspace(app.labWork);
+      app.sessions.refresh();
+      return;
+    case 'transcript':
+      return showTranscriptPage(r.id);
+    case 'teacher':
+      if (app.teacher) {
+        show(app.views.progress.element, 'teacher');
+        app.views.progress.load();
+        app.teacherSessions.refresh();
+        return;
+      }
+      break;
+    default:
+      break;
+  }
+  replaceHash(app.teacher ? '#/teacher' : '#/lessons');
+  route();
+}
+
+async function showLesson(id, params) {
+  let page = app.lesson;
+  if (!page || page.id !== id) {
+    page = new LessonPage({ id, onOpen: (target) => openSession(target) });
+    app.lesson = page;
+    show(page.element, 'lessons');
+    placeWorkspace(page.workSlot);
+    await page.load();
+    if (app.lesson !== page) return;
+  } else {
+    show(page.element, 'lessons');
+    placeWorkspace(page.workSlot);
+    document.title = (page.lesson ? page.lesson.title + ' · ' : '') + strings.productName;
+  }
+  // A deep link opens its session once; the hash then forgets it, so going
+  // back to the lesson does not open another.
+  const open = parseTarget(params.get('open'));
+  if (open) {
+    replaceHash(hashFor('lesson', id));
+    openSession(open);
+  } else {
+    page.heading.focus({ preventScroll: true });
+  }
+}
+
+function showTranscriptPage(id) {
+  if (app.transcriptPage) app.transcriptPage.dispose();
+  const panel = new TranscriptPanel({
+    id,
+    page: true,
+    onLoaded: (s) => {
+      document.title = t('transcriptTabLabel', { id, target: targetName(s.host, s.port) }) + ' · ' + strings.productName;
+    },
+  });
+  app.transcriptPage = panel;
+  const back = h('a', {
+    href: app.teacher ? '#/teacher' : '#/lab',
+    text: app.teacher ? t('backToProgress') : t('backToLab'),
+  });
+  const page = h(
+    'div',
+    { class: 'page transcript-page-wrap' },
+    h('nav', { class: 'crumbs', 'aria-label': t('breadcrumbs') }, back),
+    h('h1', { text: t('transcriptTitle', { id }) }),
+    panel.element,
+  );
+  show(page, app.teacher ? 'teacher' : 'lab');
+  panel.load();
+}
+
+// ---- tabs -------------------------------------------------------------------
+
+// A terminal tab; connects at once when target is given.
+function openTerminal(target, focus = true) {
   let tab = null;
   const panel = new SessionPanel({
     target,
+    targets: () => app && app.targets,
     onStatus: (word) => tab && tab.setStatus(word),
+    onTitle: (text) => tab && tab.setLabel(text),
     onOpened: () => app && app.sessions.refresh(),
     onClosed: () => app && app.sessions.refresh(),
-    onViewTranscript: (id) => openTranscript(id, target),
+    onViewTranscript: (id) => openTranscript(id, panel.target),
+    onOpenTarget: (t2) => openTerminal(t2),
   });
+  if (app.targets) panel.setTargets(app.targets);
   tab = app.tabs.add({
     kind: 'live',
     label: panel.title(),
@@ -185,10 +330,27 @@ function openSession(target) {
   });
   tab.sessionPanel = panel;
   app.tabs.select(tab);
-  // A picker tab that was used to choose this target has done its job.
-  if (previous && previous.kind === 'new') previous.close();
   panel.start();
-  panel.input.focus();
+  if (focus) panel.focusInput();
+  return tab;
+}
+
+// A session to target: in the active terminal if nothing ever ran in it,
+// else in a new tab (so FTP's data connection opens beside the control one).
+function openSession(target) {
+  const lab = app.targets && !(app.targets instanceof Error) ? app.targets.lab : null;
+  if (!target.name && lab && target.host === (lab.host || 'lab')) {
+    const svc = (lab.services || []).find((s) => Number(s.port) === Number(target.port));
+    if (svc) target = { ...target, name: svc.name, mode: target.mode || svc.mode };
+  }
+  const active = app.tabs.active;
+  const panel = active && active.sessionPanel;
+  if (panel && !panel.session) {
+    panel.openTarget(target);
+    panel.focusInput();
+    return active;
+  }
+  return openTerminal(target);
 }
 
 function openTranscript(id, summary) {

@@ -1,45 +1,71 @@
-// session-tab.js -- the panel of one live session: status bar, the
-// conversation, and the line input with its history.
+// session-tab.js -- the panel of one terminal: status bar, the
+// conversation, and the input.
 //
-// The panel owns a RelaySession and draws its events; "Connect again"
-// starts a new RelaySession to the same target in the same conversation,
-// like running telnet again in one terminal.
+// The terminal starts at a tiny local prompt ("portlab>") that knows
+// telnet, nc, ports, help and clear (see localcmd.js). Connecting turns the
+// input into line mode: local editing and history, Enter sends the line and
+// its line ending, nothing half-typed reaches the server. Character mode
+// (xterm.js, loaded on first use) sends every key as it is typed. When the
+// session ends the prompt comes back, like telnet returning to a shell.
+//
+// The panel owns a RelaySession at a time and draws its events.
 
 import { h, uid } from './dom.js';
 import { t, errorText, reasonText } from './strings.js';
 import { targetName } from './format.js';
 import { RelaySession } from './session.js';
 import { ConversationView } from './conversation.js';
+import { protocolForPort } from './annotate.js';
+import { encodeUtf8 } from './bytes.js';
+import { runLocalCommand, parseHex } from './localcmd.js';
+import { KeyBar } from './keybar.js';
 
 const HISTORY_MAX = 500;
 const EOLS = { crlf: '\r\n', lf: '\n', none: '' };
 
 export class SessionPanel {
-  // opts: target {host, port, mode, name?}; onStatus(word) for the tab dot;
-  // onOpened(session) and onClosed(session) (e.g. refresh the list);
-  // onViewTranscript(id).
+  // opts: target {host, port, mode, name?} to connect to at once, or null
+  // for a prompt; targets() -> the /api/targets answer (for "ports");
+  // onStatus(word) for the tab dot; onTitle(text) to rename the tab;
+  // onOpened(session), onClosed(session); onViewTranscript(id);
+  // onOpenTarget(target) opens another terminal (FTP's data connection).
   constructor(opts) {
     this.opts = opts;
-    this.target = opts.target;
+    this.target = opts.target || null;
     this.session = null;
     this.history = [];
     this.histPos = 0;
     this.draft = '';
     this.errorShown = null;
+    this.charMode = false;
+    this.charTerm = null;
 
-    this.conv = new ConversationView({ keep: 'tail', label: this.title() });
+    this.conv = new ConversationView({
+      keep: 'tail',
+      label: this.title(),
+      onOpenTarget: opts.onOpenTarget || null,
+    });
 
     this.statusText = h('span', { class: 'status-text' });
     this.echoText = h('span', { class: 'status-echo', hidden: true, text: t('remoteEcho') });
+    this.charBtn = h('button', {
+      type: 'button',
+      'aria-pressed': 'false',
+      text: t('charMode'),
+      title: t('charModeHelp'),
+      onclick: () => this.setCharMode(!this.charMode),
+    });
     this.pauseBtn = h('button', {
       type: 'button',
       'aria-pressed': 'false',
+      disabled: true,
       text: t('pause'),
       onclick: () => this.togglePause(),
     });
     this.hangupBtn = h('button', {
       type: 'button',
       class: 'danger',
+      disabled: true,
       text: t('hangUp'),
       onclick: () => this.hangup(),
     });
@@ -48,7 +74,13 @@ export class SessionPanel {
       class: 'primary',
       hidden: true,
       text: t('reconnect'),
-      onclick: () => this.start(),
+      onclick: () => this.connect(this.target),
+    });
+    this.retryBtn = h('button', {
+      type: 'button',
+      hidden: true,
+      text: t('reconnectNow'),
+      onclick: () => this.session && this.session.reconnectNow(),
     });
     this.transcriptBtn = h('button', {
       type: 'button',
@@ -64,6 +96,7 @@ export class SessionPanel {
     const inputId = uid('line');
     const eolId = uid('eol');
     const hintId = uid('line-hint');
+    this.promptLabel = h('label', { for: inputId, class: 'line-label' });
     this.input = h('input', {
       id: inputId,
       class: 'line-input',
@@ -73,9 +106,9 @@ export class SessionPanel {
       autocorrect: 'off',
       spellcheck: 'false',
       enterkeyhint: 'send',
-      disabled: true,
       'aria-describedby': hintId,
       onkeydown: (e) => this.onKey(e),
+      onpaste: (e) => this.onPaste(e),
     });
     this.eol = h(
       'select',
@@ -84,7 +117,57 @@ export class SessionPanel {
       h('option', { value: 'lf', text: t('eolLF') }),
       h('option', { value: 'none', text: t('eolNone') }),
     );
-    this.sendBtn = h('button', { type: 'submit', class: 'primary', disabled: true, text: t('send') });
+    this.eolLabel = h('label', { for: eolId, class: 'sr-only', text: t('lineEndingLabel') });
+    this.sendBtn = h('button', { type: 'submit', class: 'primary', text: t('send') });
+    this.hint = h('p', { id: hintId, class: 'hint' });
+
+    const hexId = uid('hex');
+    const hexErrId = uid('hex-err');
+    this.hexInput = h('input', {
+      id: hexId,
+      class: 'hex-input',
+      type: 'text',
+      autocomplete: 'off',
+      autocapitalize: 'off',
+      spellcheck: 'false',
+      placeholder: '48 45 4c 4f 0d 0a',
+      'aria-describedby': hexErrId,
+    });
+    this.hexErr = h('p', { id: hexErrId, class: 'field-error', hidden: true });
+    this.hexForm = h(
+      'details',
+      { class: 'more-tools' },
+      h('summary', { text: t('sendHexTitle') }),
+      h(
+        'form',
+        { class: 'hex-form', onsubmit: (e) => this.onHexSubmit(e) },
+        h('label', { for: hexId, text: t('sendHexLabel') }),
+        h('div', { class: 'row' }, this.hexInput, h('button', { type: 'submit', text: t('sendHex') })),
+        this.hexErr,
+        h('p', { class: 'hint', text: t('sendHexHint') }),
+      ),
+    );
+
+    this.lineForm = h(
+      'form',
+      { class: 'line-form', onsubmit: (e) => this.onSubmit(e) },
+      h(
+        'div',
+        { class: 'line-row' },
+        this.promptLabel,
+        this.input,
+        this.eolLabel,
+        this.eol,
+        this.sendBtn,
+      ),
+      this.hint,
+    );
+
+    this.termBox = h('div', { class: 'charterm', hidden: true });
+    this.keyBar = new KeyBar({ onKey: (name) => this.charTerm && this.charTerm.key(name) });
+    this.keyBar.element.hidden = true;
+    this.charStatus = h('p', { class: 'hint', role: 'status', 'aria-live': 'polite' });
+    this.quick = h('div', { class: 'quick', role: 'group', 'aria-label': t('quickConnect') });
 
     this.element = h(
       'section',
@@ -101,31 +184,27 @@ export class SessionPanel {
         h(
           'div',
           { class: 'session-actions' },
+          this.charBtn,
           this.pauseBtn,
           this.hangupBtn,
+          this.retryBtn,
           this.againBtn,
           this.transcriptBtn,
         ),
       ),
       this.conv.element,
-      h(
-        'form',
-        { class: 'line-form', onsubmit: (e) => this.onSubmit(e) },
-        h(
-          'div',
-          { class: 'line-row' },
-          h('label', { for: inputId, class: 'line-label', text: t('lineLabel') }),
-          this.input,
-          h('label', { for: eolId, class: 'sr-only', text: t('lineEndingLabel') }),
-          this.eol,
-          this.sendBtn,
-        ),
-        h('p', { id: hintId, class: 'hint', text: t('lineHint') }),
-      ),
+      this.termBox,
+      this.keyBar.element,
+      this.charStatus,
+      this.quick,
+      this.lineForm,
+      this.hexForm,
     );
+    this.showPrompt();
   }
 
   title() {
+    if (!this.target) return t('terminalTitle');
     const name = targetName(this.target.host, this.target.port);
     return this.target.name ? this.target.name + ' ' + name : name;
   }
@@ -134,14 +213,85 @@ export class SessionPanel {
     return !!this.session && this.session.state !== 'closed';
   }
 
+  // Back at the local prompt (nothing connected).
+  showPrompt() {
+    this.promptLabel.textContent = t('localPrompt');
+    this.promptLabel.classList.add('local');
+    this.input.disabled = false;
+    this.input.type = 'text';
+    this.sendBtn.disabled = false;
+    this.sendBtn.textContent = t('run');
+    this.eol.hidden = true;
+    this.hint.textContent = t('localHint');
+    this.lineForm.hidden = false;
+    this.quick.hidden = false;
+    this.element.dataset.local = 'true';
+    if (!this.session) this.setStatus('local', t('statusLocal'));
+  }
+
+  // Starts the panel: connect at once when it was opened for a target.
   start() {
+    if (this.target) this.openTarget(this.target);
+    else this.conv.note(t('localWelcome'), 'local');
+  }
+
+  // As if the command for target had been typed at the prompt.
+  openTarget(target) {
     if (this.isLive) return;
-    const s = new RelaySession(this.target);
+    this.conv.note(t('localPrompt') + ' ' + this.commandFor(target), 'local');
+    this.connect(target);
+  }
+
+  // Quick buttons for the lab services, shown at the prompt.
+  setTargets(targets) {
+    const lab = targets && !(targets instanceof Error) ? targets.lab : null;
+    if (!lab) {
+      this.quick.replaceChildren();
+      return;
+    }
+    const host = lab.host || 'lab';
+    this.quick.replaceChildren(
+      h('span', { class: 'quick-title', text: t('quickConnect') }),
+      ...(lab.services || []).map((svc) =>
+        h('button', {
+          type: 'button',
+          class: 'small',
+          dataset: { target: host + ':' + svc.port },
+          text: t('quickService', { name: svc.name, port: svc.port }),
+          onclick: () => {
+            this.openTarget({ host, port: svc.port, mode: svc.mode || 'auto', name: svc.name });
+            this.focusInput();
+          },
+        }),
+      ),
+    );
+  }
+
+  commandFor(target) {
+    const mode = target.mode || 'auto';
+    const verb = mode === 'raw' && Number(target.port) === 23 ? 'nc' : 'telnet';
+    return verb + ' ' + target.host + ' ' + target.port;
+  }
+
+  connect(target) {
+    if (this.isLive || !target) return;
+    this.target = target;
+    if (this.opts.onTitle) this.opts.onTitle(this.title());
+    this.conv.log.setAttribute('aria-label', this.title());
+    const s = new RelaySession(target);
     this.session = s;
     this.errorShown = null;
     this.againBtn.hidden = true;
     this.transcriptBtn.hidden = true;
-    const target = targetName(s.host, s.port);
+    // Raw bytes to a telnet port hold the option negotiation: decode it.
+    // (In telnet mode portlab has already taken it out.)
+    const telnetBytes = s.mode === 'raw' && s.port === 23;
+    this.conv.configure({
+      protocol: telnetBytes ? '' : protocolForPort(s.port),
+      telnet: telnetBytes,
+      host: s.host,
+    });
+    const target2 = targetName(s.host, s.port);
     const on = (type, fn) => s.addEventListener(type, (e) => this.session === s && fn(e.detail));
 
     on('state', ({ state }) => this.onState(state));
@@ -149,30 +299,47 @@ export class SessionPanel {
       this.lastSessionId = m.session_id;
       this.conv.note(t('noteConnected', { host: m.host || s.host }));
       this.conv.note(t('noteEscape'));
-      this.setStatus('connected', t('statusConnected', { target, mode: s.mode }));
+      this.setStatus('connected', t('statusConnected', { target: target2, mode: s.mode }));
       if (this.opts.onOpened) this.opts.onOpened(s);
-      if (this.element.isConnected && !this.element.closest('[hidden]')) this.input.focus();
+      if (this.visible()) this.focusInput();
     });
-    on('data', ({ bytes }) => this.conv.append('s2c', bytes));
+    on('reconnecting', ({ attempt, delay }) => {
+      if (attempt === 1) this.conv.note(t('noteReconnecting'), 'warn');
+      this.setStatus(
+        'reconnecting',
+        t('statusReconnecting', { target: target2, seconds: (delay / 1000).toFixed(1) }),
+      );
+    });
+    on('resumed', () => {
+      this.conv.note(t('noteResumed', { n: s.received }));
+      this.setStatus('connected', t('statusConnected', { target: target2, mode: s.mode }));
+    });
+    on('data', ({ bytes }) => {
+      this.conv.append('s2c', bytes);
+      if (this.charTerm) this.charTerm.write(bytes);
+    });
     on('sent', ({ bytes, masked }) => this.conv.append('c2s', bytes, { mask: masked }));
     on('note', ({ text }) => this.conv.note(text));
     on('echo', ({ local }) => this.setMasked(!local));
     on('paused', ({ paused }) => {
       this.pauseBtn.textContent = paused ? t('resume') : t('pause');
       this.pauseBtn.setAttribute('aria-pressed', paused ? 'true' : 'false');
-      this.conv.note(paused ? t('notePaused') : t('noteResumed'));
+      this.conv.note(paused ? t('notePaused') : t('noteResumedFlow'));
       this.setStatus(
         paused ? 'paused' : 'connected',
-        paused ? t('statusPaused', { target }) : t('statusConnected', { target, mode: s.mode }),
+        paused
+          ? t('statusPaused', { target: target2 })
+          : t('statusConnected', { target: target2, mode: s.mode }),
       );
     });
     on('error', ({ code, message }) => {
       const text = errorText(code, message);
       this.errorShown = code;
-      this.conv.note(t('noteError', { message: text }));
+      this.conv.note(t('noteError', { message: text }), 'warn');
       this.setStatus('error', t('statusError', { message: text }));
     });
     on('closed', ({ reason }) => {
+      this.conv.end();
       if (reason === 'remote_closed') this.conv.note(t('noteForeignClosed'));
       else if (reason !== this.errorShown && reason !== 'connect_failed') {
         this.conv.note(t('noteClosed', { reason: reasonText(reason) }));
@@ -180,34 +347,53 @@ export class SessionPanel {
       if (!this.errorShown) {
         this.setStatus('closed', t('statusClosed', { reason: reasonText(reason) }));
       }
+      if (this.charTerm) this.charTerm.writeText('\n' + t('noteForeignClosed') + '\n');
       this.setMasked(false);
-      this.input.disabled = true;
-      this.sendBtn.disabled = true;
       this.pauseBtn.disabled = true;
       this.hangupBtn.disabled = true;
+      this.retryBtn.hidden = true;
       this.againBtn.hidden = false;
       this.transcriptBtn.hidden = s.sessionId == null;
+      if (this.charMode) this.setCharMode(false);
+      this.showPrompt();
       if (this.opts.onClosed) this.opts.onClosed(s);
     });
 
-    this.conv.note(t('noteTrying', { target }));
+    this.conv.note(t('noteTrying', { target: target2 }));
     s.connect();
+  }
+
+  visible() {
+    return this.element.isConnected && !this.element.closest('[hidden]');
   }
 
   onState(state) {
     const s = this.session;
+    const target = targetName(s.host, s.port);
+    this.retryBtn.hidden = state !== 'reconnecting';
     if (state === 'connecting') {
-      this.setStatus('connecting', t('statusConnecting', { target: targetName(s.host, s.port) }));
+      this.setStatus('connecting', t('statusConnecting', { target }));
       this.pauseBtn.disabled = true;
       this.pauseBtn.textContent = t('pause');
       this.pauseBtn.setAttribute('aria-pressed', 'false');
       this.hangupBtn.disabled = false;
+      this.promptLabel.textContent = t('lineLabel');
+      this.promptLabel.classList.remove('local');
+      this.element.dataset.local = 'false';
+      this.quick.hidden = true;
       this.input.disabled = true;
       this.sendBtn.disabled = true;
+      this.sendBtn.textContent = t('send');
+      this.eol.hidden = false;
+      this.hint.textContent = t('lineHint');
     } else if (state === 'connected') {
       this.pauseBtn.disabled = false;
       this.input.disabled = false;
       this.sendBtn.disabled = false;
+    } else if (state === 'reconnecting') {
+      // Typing stays in the input until the session is back.
+      this.sendBtn.disabled = true;
+      this.pauseBtn.disabled = true;
     }
   }
 
@@ -222,6 +408,7 @@ export class SessionPanel {
   setMasked(masked) {
     this.input.type = masked ? 'password' : 'text';
     this.echoText.hidden = !masked;
+    if (this.charTerm) this.charTerm.localEcho = !masked && this.session && this.session.mode === 'raw';
     if (this.session && this.session.state !== 'closed') {
       const was = this.element.dataset.masked === 'true';
       if (was !== masked) this.conv.note(masked ? t('noteEchoRemote') : t('noteEchoLocal'));
@@ -236,25 +423,81 @@ export class SessionPanel {
   }
 
   hangup() {
-    if (this.session) this.session.hangup();
+    if (this.isLive) this.session.hangup();
   }
 
-  onSubmit(e) {
-    e.preventDefault();
-    const s = this.session;
-    if (!s || !s.canSend) return;
-    const text = this.input.value;
-    const eol = EOLS[this.eol.value] ?? '\r\n';
-    if (text === '' && eol === '') return;
-    const masked = !s.localEcho;
-    if (!s.sendLine(text, eol)) return;
-    if (!masked && text !== '' && this.history[this.history.length - 1] !== text) {
+  // Runs a line at the local prompt.
+  runLocal(text) {
+    this.conv.note(t('localPrompt') + ' ' + text, 'local');
+    runLocalCommand(text, {
+      print: (line) => this.conv.note(line, 'local'),
+      clear: () => this.conv.clear(),
+      targets: () => (this.opts.targets ? this.opts.targets() : null),
+      connect: (target) => this.connect(target),
+    });
+  }
+
+  remember(text) {
+    if (text !== '' && this.history[this.history.length - 1] !== text) {
       this.history.push(text);
       if (this.history.length > HISTORY_MAX) this.history.shift();
     }
     this.histPos = this.history.length;
     this.draft = '';
+  }
+
+  onSubmit(e) {
+    e.preventDefault();
+    const text = this.input.value;
+    if (!this.isLive) {
+      this.input.value = '';
+      this.remember(text.trim());
+      this.runLocal(text.trim());
+      return;
+    }
+    const s = this.session;
+    if (!s.canSend) return; // connecting or reconnecting: the line waits
+    const eol = EOLS[this.eol.value] ?? '\r\n';
+    if (text === '' && eol === '') return;
+    const masked = !s.localEcho;
+    if (!s.sendLine(text, eol)) return;
+    if (!masked) this.remember(text);
+    else this.histPos = this.history.length;
     this.input.value = '';
+  }
+
+  // A paste with line breaks, while connected: every complete line is sent
+  // with the chosen line ending, as if typed; the rest stays in the input.
+  onPaste(e) {
+    if (!this.isLive || !this.session.canSend) return;
+    const text = e.clipboardData ? e.clipboardData.getData('text/plain') : '';
+    if (!/[\r\n]/.test(text)) return;
+    e.preventDefault();
+    const el = this.input;
+    const full = el.value.slice(0, el.selectionStart) + text + el.value.slice(el.selectionEnd);
+    const lines = full.split(/\r\n|\r|\n/);
+    const rest = lines.pop();
+    const eol = EOLS[this.eol.value] ?? '\r\n';
+    const s = this.session;
+    s.sendBytes(encodeUtf8(lines.map((l) => l + eol).join('')), !s.localEcho);
+    el.value = rest;
+  }
+
+  onHexSubmit(e) {
+    e.preventDefault();
+    const bytes = parseHex(this.hexInput.value);
+    let err = '';
+    if (!bytes) err = t('sendHexInvalid');
+    else if (!this.isLive || !this.session.canSend) err = t('sendHexNotConnected');
+    this.hexErr.textContent = err;
+    this.hexErr.hidden = !err;
+    if (err) {
+      this.hexInput.setAttribute('aria-invalid', 'true');
+      return;
+    }
+    this.hexInput.removeAttribute('aria-invalid');
+    this.session.sendBytes(bytes, false);
+    this.hexInput.value = '';
   }
 
   onKey(e) {
@@ -285,12 +528,75 @@ export class SessionPanel {
     if (this.input.type === 'text') this.input.setSelectionRange(end, end);
   }
 
+  // Character mode: xterm.js instead of the conversation and line input.
+  // The conversation still records everything and comes back on toggle.
+  async setCharMode(on) {
+    if (on === this.charMode) return;
+    this.charMode = on;
+    this.charBtn.setAttribute('aria-pressed', on ? 'true' : 'false');
+    this.element.dataset.char = on ? 'true' : 'false';
+    if (!on) {
+      this.termBox.hidden = true;
+      this.keyBar.element.hidden = true;
+      this.conv.element.hidden = false;
+      this.lineForm.hidden = false;
+      this.charStatus.textContent = '';
+      if (this.charTerm) {
+        this.charTerm.dispose();
+        this.charTerm = null;
+      }
+      this.termBox.replaceChildren();
+      if (this.visible()) this.focusInput();
+      return;
+    }
+    this.charStatus.textContent = t('charLoading');
+    let Terminal;
+    try {
+      const { loadXterm } = await import('./charterm.js');
+      Terminal = await loadXterm();
+    } catch (err) {
+      this.charStatus.textContent = t('charLoadFailed', { message: err.message });
+      this.charMode = false;
+      this.charBtn.setAttribute('aria-pressed', 'false');
+      this.element.dataset.char = 'false';
+      return;
+    }
+    if (!this.charMode || this.charTerm) return;
+    const { CharTerminal } = await import('./charterm.js');
+    this.conv.element.hidden = true;
+    this.lineForm.hidden = true;
+    this.termBox.hidden = false;
+    this.keyBar.element.hidden = false;
+    this.charStatus.textContent = t('charOn');
+    const fontSize = document.documentElement.classList.contains('large') ? 21 : 15;
+    this.charTerm = new CharTerminal(Terminal, {
+      container: this.termBox,
+      label: t('charTermLabel'),
+      fontSize,
+      onSend: (bytes) => {
+        if (this.isLive && this.session.canSend) this.session.sendBytes(bytes, !this.session.localEcho);
+      },
+      onCtrl: (pressed) => this.keyBar.setCtrl(pressed),
+    });
+    const s = this.session;
+    this.charTerm.localEcho = !!(s && s.localEcho && s.mode === 'raw');
+    if (!this.isLive) this.charTerm.writeText(t('charNotConnected') + '\n');
+    this.charTerm.focus();
+  }
+
+  focusInput() {
+    if (this.charTerm) this.charTerm.focus();
+    else this.input.focus();
+  }
+
   onShow() {
     // Keep the caret where it is (arrow keys may be moving along the tabs).
     if (this.conv.stick) this.conv.scrollToEnd();
+    if (this.charTerm) this.charTerm.fit();
   }
 
   dispose() {
     if (this.isLive) this.session.hangup();
+    if (this.charTerm) this.charTerm.dispose();
   }
 }

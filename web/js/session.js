@@ -8,8 +8,10 @@
 //
 // RelaySession is an EventTarget; every event is a CustomEvent whose
 // detail is listed here:
-//   state   {state}             'connecting' | 'connected' | 'closed'
-//   opened  {session_id, host, port, mode}
+//   state   {state}             'connecting' | 'connected' | 'reconnecting' | 'closed'
+//   opened  {session_id, host, port, mode, resume_token}
+//   reconnecting {attempt, delay} the socket dropped; trying to resume
+//   resumed {session_id, host, port, mode, echo_local}
 //   data    {bytes}             bytes from the server (Uint8Array)
 //   sent    {bytes, masked}     bytes this client sent (Uint8Array)
 //   echo    {local}             false: the server echoes, hide typing
@@ -17,6 +19,12 @@
 //   error   {code, message}     the session could not be opened, or broke
 //   paused  {paused}
 //   closed  {reason}            once, at the end, whatever the cause
+//
+// Resume: when the WebSocket drops without a hang-up, portlab keeps the TCP
+// side for a grace period. The session reconnects with backoff and sends
+// {"type":"resume","session_id","resume_token","received"}, where received
+// counts the payload bytes this browser got; portlab answers "resumed" and
+// replays the bytes after that count, or error "resume_failed".
 
 import { wsUrl } from './api.js';
 import { encodeUtf8 } from './bytes.js';
@@ -26,6 +34,9 @@ export const SUBPROTOCOL = 'portlab.v1';
 const MAX_FRAME = 64 * 1024; // the server's WS message limit (LIM_WS_MESSAGE_BYTES)
 const SEND_CHUNK = 32 * 1024; // a longer send is cut into frames this big
 const HANGUP_GRACE_MS = 5000; // wait this long for "closed" after "close"
+const RECONNECT_FIRST_MS = 500; // first retry after a drop, doubling...
+const RECONNECT_MAX_MS = 5000; // ...up to this
+const RESUME_WINDOW_MS = 32000; // portlab keeps a dropped session 30 s
 
 export class RelaySession extends EventTarget {
   // target: {host, port, mode}; mode 'auto' | 'raw' | 'telnet'.
@@ -41,6 +52,13 @@ export class RelaySession extends EventTarget {
     this.closeReason = null;
     this.ws = null;
     this.hangupTimer = 0;
+    this.received = 0; // payload bytes from the server, for resume
+    this.resumeToken = null;
+    this.hangingUp = false;
+    this.reconnectTimer = 0;
+    this.reconnectDelay = RECONNECT_FIRST_MS;
+    this.reconnectAttempt = 0;
+    this.droppedAt = 0;
   }
 
   emit(type, detail) {
@@ -56,27 +74,35 @@ export class RelaySession extends EventTarget {
   connect() {
     if (this.ws) return;
     this.setState('connecting');
+    this.openSocket(() => ({ type: 'open', host: this.host, port: this.port, mode: this.mode }));
+  }
+
+  // A WebSocket whose first message is first(); false if it cannot start.
+  openSocket(first) {
     let ws;
     try {
       ws = new WebSocket(wsUrl('ws'), SUBPROTOCOL);
     } catch (e) {
       this.emit('error', { code: 'ws_failed', message: String(e.message || e) });
       this.finish('connect_failed');
-      return;
+      return false;
     }
     ws.binaryType = 'arraybuffer';
     this.ws = ws;
     ws.addEventListener('open', () => {
-      this.sendControl({ type: 'open', host: this.host, port: this.port, mode: this.mode });
+      if (this.ws === ws) this.sendControl(first());
     });
-    ws.addEventListener('message', (ev) => this.onMessage(ev));
-    ws.addEventListener('close', (ev) => this.onSocketClose(ev));
+    ws.addEventListener('message', (ev) => this.ws === ws && this.onMessage(ev));
+    ws.addEventListener('close', (ev) => this.ws === ws && this.onSocketClose(ev));
     // An 'error' event is always followed by 'close'; that is handled there.
+    return true;
   }
 
   onMessage(ev) {
     if (typeof ev.data !== 'string') {
-      this.emit('data', { bytes: new Uint8Array(ev.data) });
+      const bytes = new Uint8Array(ev.data);
+      this.received += bytes.length;
+      this.emit('data', { bytes });
       return;
     }
     let msg;
@@ -89,11 +115,28 @@ export class RelaySession extends EventTarget {
     switch (msg.type) {
       case 'opened':
         this.sessionId = msg.session_id;
+        this.resumeToken = typeof msg.resume_token === 'string' ? msg.resume_token : null;
         if (msg.mode) this.mode = msg.mode;
         this.setState('connected');
         this.emit('opened', msg);
         break;
+      case 'resumed':
+        this.reconnectDelay = RECONNECT_FIRST_MS;
+        this.reconnectAttempt = 0;
+        if (typeof msg.echo_local === 'boolean' && msg.echo_local !== this.localEcho) {
+          this.localEcho = msg.echo_local;
+          this.emit('echo', { local: this.localEcho });
+        }
+        this.setState('connected');
+        this.emit('resumed', msg);
+        if (this.paused) this.sendControl({ type: 'pause' });
+        break;
       case 'error':
+        if (msg.code === 'resume_failed') {
+          this.emit('error', { code: 'resume_failed', message: msg.message || '' });
+          this.closeReason = 'connection_lost';
+          break;
+        }
         this.emit('error', { code: msg.code || 'error', message: msg.message || '' });
         // The server closes the socket next; the close reason follows from
         // the error code unless a "closed" message says otherwise.
@@ -118,6 +161,15 @@ export class RelaySession extends EventTarget {
   onSocketClose(ev) {
     this.ws = null;
     let reason = this.closeReason;
+    if (
+      !reason &&
+      !this.hangingUp &&
+      this.resumeToken &&
+      (this.state === 'connected' || this.state === 'reconnecting')
+    ) {
+      this.scheduleReconnect();
+      return;
+    }
     if (!reason) {
       // Closed before "opened": the upgrade was refused (not signed in,
       // wrong origin) or the portal is unreachable.
@@ -131,9 +183,48 @@ export class RelaySession extends EventTarget {
     this.finish(reason);
   }
 
+  // The socket dropped while the session was up: try again with backoff
+  // for as long as portlab keeps the session.
+  scheduleReconnect() {
+    const now = Date.now();
+    if (this.state !== 'reconnecting') {
+      this.droppedAt = now;
+      this.reconnectDelay = RECONNECT_FIRST_MS;
+      this.reconnectAttempt = 0;
+      this.setState('reconnecting');
+    }
+    if (now - this.droppedAt > RESUME_WINDOW_MS) {
+      this.finish('connection_lost');
+      return;
+    }
+    const delay = this.reconnectDelay;
+    this.reconnectAttempt += 1;
+    this.reconnectDelay = Math.min(Math.max(delay * 2, RECONNECT_FIRST_MS), RECONNECT_MAX_MS);
+    this.emit('reconnecting', { attempt: this.reconnectAttempt, delay });
+    clearTimeout(this.reconnectTimer);
+    this.reconnectTimer = setTimeout(() => {
+      if (this.state !== 'reconnecting' || this.ws) return;
+      this.openSocket(() => ({
+        type: 'resume',
+        session_id: this.sessionId,
+        resume_token: this.resumeToken,
+        received: this.received,
+      }));
+    }, delay);
+  }
+
+  // Tries again now (a "Reconnect now" button, or the browser went online).
+  reconnectNow() {
+    if (this.state !== 'reconnecting' || this.ws) return;
+    this.reconnectDelay = 0;
+    clearTimeout(this.reconnectTimer);
+    this.scheduleReconnect();
+  }
+
   finish(reason) {
     if (this.state === 'closed') return;
     clearTimeout(this.hangupTimer);
+    clearTimeout(this.reconnectTimer);
     this.closeReason = reason;
     this.setState('closed');
     this.emit('closed', { reason });
@@ -183,6 +274,11 @@ export class RelaySession extends EventTarget {
   // Hangs up: asks the server to close the connection; if it does not
   // answer in time, the socket is closed from this side.
   hangup() {
+    this.hangingUp = true;
+    if (this.state === 'reconnecting' && !this.ws) {
+      this.finish('client_closed');
+      return;
+    }
     if (!this.ws) return;
     if (this.ws.readyState === WebSocket.CONNECTING || !this.sendControl({ type: 'close' })) {
       if (!this.closeReason) this.closeReason = 'client_closed';

@@ -8,7 +8,15 @@ export const strings = {
   lang: 'en',
   productName: 'portlab',
   loading: 'Loading…',
-  skipToMain: 'Skip to the sessions',
+  skipToMain: 'Skip to the main content',
+
+  // Navigation.
+  navLabel: 'Pages',
+  navLessons: 'Lessons',
+  navLab: 'Free lab',
+  navTeacher: 'Class progress',
+  breadcrumbs: 'You are here',
+  labSideLabel: 'Targets and recorded sessions',
 
   // Header.
   signedInAs: 'Signed in as {name}',
@@ -70,6 +78,58 @@ export const strings = {
   newSessionTitle: 'New session',
   newSessionIntro: 'Choose a server to talk to.',
 
+  // Lessons.
+  lessonsTitle: 'Lessons',
+  lessonsIntro: 'Work through them in order. Each lesson opens the servers it needs beside its text.',
+  freeLab: 'Free lab',
+  lessonsFailed: 'Could not load the lessons: {message}',
+  lessonsTotal: 'Your score so far: {score} of {points} points.',
+  noLessons: 'There are no lessons yet.',
+  lessonProgressLabel: 'Progress in {title}',
+  lessonTasks: '{solved} of {tasks} tasks solved',
+  lessonScore: '{score} / {points} points',
+  lessonDone: 'done',
+  backToLessons: '← All lessons',
+  skipToSessions: 'Skip to the sessions',
+  lessonNotFound: 'Lesson not found',
+  lessonFailed: 'Could not load the lesson: {message}',
+  openTarget: 'Open a session to {host}:{port}',
+  openSession: 'Open a session',
+  sessionLinkTarget: '{host}:{port}',
+  moreTasks: 'More tasks',
+
+  // Tasks.
+  taskKind: { question: 'Question', flag: 'Flag', check: 'Lab task' },
+  pointOne: '{n} point',
+  pointMany: '{n} points',
+  taskAnswerLabel: 'Your answer',
+  taskFlagLabel: 'The flag you found',
+  taskCheck: 'Check',
+  taskCheckWork: 'Check my work',
+  taskCheckHelp: 'Do it in a session first; portlab checks what the lab servers saw.',
+  taskShowHint: 'Show hint',
+  taskHideHint: 'Hide hint',
+  taskSolved: '✓ solved, +{n}',
+  taskAttempts: '{n} tries',
+  taskEmpty: 'Type an answer first.',
+  taskChecking: 'Checking…',
+  taskCorrect: 'Correct! +{n} points.',
+  taskWrong: 'Not quite. Try again.',
+  taskNotYet: 'Not yet: the lab has not seen this happen for your account. Do it, then check again.',
+  taskTooMany: 'Too many tries on this task. Ask your teacher.',
+  taskFailed: 'Could not check: {message}',
+
+  // Teacher.
+  progressTitle: 'Class progress',
+  progressIntro: 'Points per student and lesson. Choose a session on the right to read its transcript.',
+  progressFailed: 'Could not load the progress: {message}',
+  progressEmpty: 'No student has scored a point yet.',
+  progressStudent: 'Student',
+  progressOutOf: '/ {points}',
+  progressTotal: 'Total / {points}',
+  backToProgress: '← Class progress',
+  backToLab: '← Free lab',
+
   // Sessions list.
   sessionsTitle: 'My sessions',
   sessionsTitleTeacher: 'All sessions',
@@ -91,6 +151,29 @@ export const strings = {
   confirmCloseLive: 'This session is still connected. Hang up and close the tab?',
   transcriptTabLabel: '#{id} {target}',
 
+  // Terminal: the local prompt.
+  terminalTitle: 'Terminal',
+  localPrompt: 'portlab>',
+  run: 'Run',
+  statusLocal: 'not connected',
+  localHint: 'Type telnet lab 25, nc lab 80, ports or help, then Enter.',
+  localWelcome: 'portlab terminal. Type "help" for the commands, "ports" for the lab servers.',
+  localHelp:
+    'telnet HOST [PORT]   connect (telnet mode for port 23, raw for the others)\n' +
+    'nc HOST PORT         connect in raw mode: every byte as it is\n' +
+    'ports                list the lab servers\n' +
+    'clear                clear this window\n' +
+    'help                 this text\n' +
+    'While connected: Enter sends the line with CR LF; Ctrl-] hangs up.',
+  telnetUsage: 'usage: telnet HOST [PORT]   (for example: telnet lab 25)',
+  ncUsage: 'usage: nc HOST PORT   (for example: nc lab 80)',
+  localUnknown: '{cmd}: command not found. Type "help".',
+  portsTitle: 'Lab servers on {host}:',
+  portsLine: '{port}  {name}  {cmd}',
+  portsUnavailable: 'The list of lab servers has not loaded.',
+  quickConnect: 'Connect to',
+  quickService: '{name} {port}',
+
   // Live session.
   statusConnecting: 'connecting to {target}…',
   statusConnected: 'connected to {target} ({mode})',
@@ -102,6 +185,21 @@ export const strings = {
   resume: 'Resume',
   hangUp: 'Hang up (Ctrl-])',
   reconnect: 'Connect again',
+  reconnectNow: 'Reconnect now',
+  charMode: 'Character mode',
+  charModeHelp: 'Send every key as you type it (for a shell over telnet)',
+  charLoading: 'Loading the character terminal…',
+  charLoadFailed: 'Could not load the character terminal: {message}',
+  charOn: 'Character mode: every key goes to the server at once. Ctrl-] does not hang up here; use the button.',
+  charTermLabel: 'Character terminal',
+  charNotConnected: 'Not connected. Leave character mode to get the prompt back.',
+  sendHexTitle: 'Send bytes in hex',
+  sendHexLabel: 'Bytes in hex',
+  sendHex: 'Send bytes',
+  sendHexHint: 'Two hex digits per byte, e.g. 48 45 4c 4f 0d 0a for "HELO" CR LF.',
+  sendHexInvalid: 'Use pairs of hex digits (0-9, a-f), separated by spaces if you like.',
+  sendHexNotConnected: 'Connect first.',
+  statusReconnecting: 'reconnecting to {target}… (next try in {seconds} s)',
   viewTranscript: 'Recorded transcript',
   lineLabel: 'Line to send',
   lineHint: 'Enter sends the line and the line ending. ↑ and ↓ recall earlier lines. Ctrl-] hangs up.',
@@ -114,6 +212,12 @@ export const strings = {
   legendServer: 'server',
   legendNote: 'notes',
   jumpToEnd: 'New output ↓',
+  legendAnnotation: 'explanations',
+  openDataPort: 'Open {host}:{port}',
+  hexView: 'Hex',
+  copyConversation: 'Copy',
+  copied: 'Copied.',
+  copyFailed: 'Copy failed; select the text instead.',
 
   // Telnet-like notes in the conversation.
   noteTrying: 'Trying {target}...',
@@ -125,7 +229,9 @@ export const strings = {
   noteEchoRemote: 'The server now echoes; your typing is hidden.',
   noteEchoLocal: 'The server stopped echoing; your typing is shown again.',
   notePaused: 'Paused: the server’s bytes wait until you resume.',
-  noteResumed: 'Resumed.',
+  noteResumedFlow: 'Resumed.',
+  noteReconnecting: 'The connection to portlab dropped; reconnecting… The server keeps your session for 30 seconds.',
+  noteResumed: 'Reconnected: the same session goes on (the server replays what you missed).',
   noteTrimmed: '…earlier output trimmed',
   noteTooLong: '…the rest is too long to show here; download the transcript',
 
@@ -139,6 +245,7 @@ export const strings = {
     connect_timeout: 'the server did not answer in time',
     connection_lost: 'the connection to portlab was lost',
     connect_failed: 'could not connect',
+    client_disconnected: 'the browser was gone too long',
   },
 
   // Error codes (REST and WebSocket); unknown codes fall back to the
@@ -157,6 +264,8 @@ export const strings = {
     network: 'portlab cannot be reached. Check your network.',
     ws_failed: 'Could not open the connection to portlab. Are you still signed in?',
     http: 'The server answered with status {status}.',
+    resume_failed: 'The session could not be resumed; the connection is lost.',
+    too_many_attempts: 'Too many tries. Wait a little.',
   },
 
   // Transcript view.
@@ -168,9 +277,44 @@ export const strings = {
   transcriptBytes: '{up} sent, {down} received',
   transcriptReason: 'closed: {reason}',
   transcriptUser: 'by {user}',
-  downloadTxt: 'Download as text',
-  downloadJson: 'Download as JSON',
+  transcriptTitle: 'Session #{id}',
+  transcriptPageLink: 'Open as page',
+  exportsLabel: 'Export',
+  downloadTxt: 'Text (.txt)',
+  downloadJson: 'JSON',
+  downloadCast: 'asciicast (.cast)',
+  downloadPcap: 'Wireshark (.pcap)',
   reload: 'Reload',
+  replayLabel: 'Replay',
+  replayPlay: '▶ Replay',
+  replayPause: '❚❚ Pause',
+  replayStep: 'Step ▸',
+  replayAll: 'Show all',
+  speedLabel: 'Speed',
+  speedX: '{n}×',
+  replayClock: '{now} s of {total} s · event {n} of {count}',
+  markersLabel: 'Client commands',
+  markersHint: 'Choose one to replay up to it.',
+  markerEmptyLine: '(empty line)',
+
+  // Key bar for character mode on phones.
+  keys: {
+    bar: 'Special keys',
+    ctrl: 'Ctrl',
+    ctrlLabel: 'Control: hold for the next key',
+    esc: 'Esc',
+    escLabel: 'Escape',
+    tab: 'Tab',
+    tabLabel: 'Tab',
+    left: '←',
+    leftLabel: 'Arrow left',
+    up: '↑',
+    upLabel: 'Arrow up',
+    down: '↓',
+    downLabel: 'Arrow down',
+    right: '→',
+    rightLabel: 'Arrow right',
+  },
 
   // Units.
   bytesB: '{n} B',

@@ -1,15 +1,21 @@
 // transcript-tab.js -- a recorded session, read back from
 // GET /api/sessions/ID/transcript and drawn in a conversation view from the
-// exact bytes (data_b64), with links to download it as text and JSON.
+// exact bytes (data_b64), with a replay at the real timing (speed, pause,
+// step), a marker for each client command, and the exports (text, JSON,
+// asciicast, pcap).
 
-import { h } from './dom.js';
+import { h, uid } from './dom.js';
 import { t, reasonText } from './strings.js';
 import { api } from './api.js';
-import { decodeBase64, encodeUtf8 } from './bytes.js';
+import { decodeBase64, encodeUtf8, stripTelnet } from './bytes.js';
 import { formatBytes, formatTime, targetName } from './format.js';
 import { ConversationView } from './conversation.js';
+import { protocolForPort } from './annotate.js';
 
 const TRANSCRIPT_CAP = 4 * 1024 * 1024; // characters drawn; the rest: download
+const MAX_GAP_MS = 5000; // a longer idle gap is cut to this (before speed)
+const SPEEDS = [0.5, 1, 2, 5, 10];
+const MARKER_TEXT_MAX = 60;
 
 // "+1.234 s" from microseconds since the session start.
 function offset(tUs) {
@@ -17,17 +23,111 @@ function offset(tUs) {
   return '+' + s.toFixed(3) + ' s';
 }
 
+function eventBytes(ev) {
+  return typeof ev.data_b64 === 'string' ? decodeBase64(ev.data_b64) : encodeUtf8(ev.text || '');
+}
+
+// Client commands: one marker per line the client completed, at the event
+// that completed it (typed a key at a time, or pasted in one go). telnet:
+// the bytes hold option negotiation, which is no command.
+export function commandMarkers(events, telnet = false) {
+  const markers = [];
+  let line = '';
+  let start = -1;
+  const dec = new TextDecoder('utf-8', { fatal: false });
+  events.forEach((ev, i) => {
+    if (ev.dir !== 'c2s') return;
+    let bytes = eventBytes(ev);
+    if (telnet) bytes = stripTelnet(bytes);
+    const text = dec.decode(bytes).replace(/\ufffd/g, '');
+    for (const ch of text) {
+      if (start < 0) start = i;
+      if (ch === '\n') {
+        const label = line.replace(/\r$/, '').replace(/[\x00-\x1f\x7f]/g, '');
+        markers.push({ index: i, start, t_us: events[start].t_us, text: label });
+        line = '';
+        start = -1;
+      } else {
+        line += ch;
+      }
+    }
+  });
+  if (start >= 0 && line.replace(/[\x00-\x1f\x7f]/g, '')) {
+    markers.push({ index: events.length - 1, start, t_us: events[start].t_us, text: line });
+  }
+  return markers;
+}
+
 export class TranscriptPanel {
-  // opts: id; onLoaded(session) to name the tab once the data is in.
+  // opts: id; onLoaded(session) to name the tab once the data is in;
+  // page (bool): shown as a page of its own (a link back instead of none).
   constructor(opts) {
     this.id = opts.id;
     this.opts = opts;
+    this.events = [];
+    this.pos = 0;
+    this.playing = false;
+    this.timer = 0;
+    this.speed = 1;
     this.meta = h('div', { class: 'transcript-meta' });
     this.status = h('p', { class: 'status', role: 'status', 'aria-live': 'polite' });
     this.conv = new ConversationView({ keep: 'head', cap: TRANSCRIPT_CAP, follow: false });
+
+    const fmt = (format, key, ext) =>
+      h('a', {
+        class: 'button small',
+        href: api.transcriptUrl(this.id, format),
+        download: 'portlab-session-' + this.id + '.' + ext,
+        dataset: { format },
+        text: t(key),
+      });
+    this.exports = h(
+      'div',
+      { class: 'exports', role: 'group', 'aria-label': t('exportsLabel') },
+      h('span', { class: 'exports-title', text: t('exportsLabel') }),
+      fmt('txt', 'downloadTxt', 'txt'),
+      fmt('json', 'downloadJson', 'json'),
+      fmt('cast', 'downloadCast', 'cast'),
+      fmt('pcap', 'downloadPcap', 'pcap'),
+    );
+
+    const speedId = uid('speed');
+    this.playBtn = h('button', {
+      type: 'button',
+      class: 'primary',
+      text: t('replayPlay'),
+      onclick: () => (this.playing ? this.pause() : this.play()),
+    });
+    this.stepBtn = h('button', { type: 'button', text: t('replayStep'), onclick: () => this.step() });
+    this.allBtn = h('button', { type: 'button', text: t('replayAll'), onclick: () => this.showAll() });
+    this.speedSel = h(
+      'select',
+      { id: speedId, onchange: () => this.setSpeed(Number(this.speedSel.value)) },
+      SPEEDS.map((s) => h('option', { value: String(s), selected: s === 1, text: t('speedX', { n: s }) })),
+    );
+    this.clock = h('span', { class: 'replay-clock', 'aria-live': 'off' });
+    this.replay = h(
+      'div',
+      { class: 'replay', role: 'group', 'aria-label': t('replayLabel') },
+      this.playBtn,
+      this.stepBtn,
+      this.allBtn,
+      h('label', { for: speedId, text: t('speedLabel') }),
+      this.speedSel,
+      this.clock,
+    );
+    this.markerList = h('ol', { class: 'markers' });
+    this.markers = h(
+      'nav',
+      { class: 'markers-box', 'aria-label': t('markersLabel') },
+      h('h3', { text: t('markersLabel') }),
+      h('p', { class: 'hint', text: t('markersHint') }),
+      this.markerList,
+    );
+
     this.element = h(
       'section',
-      { class: 'transcript' },
+      { class: 'transcript' + (opts.page ? ' transcript-page' : '') },
       h(
         'div',
         { class: 'session-bar' },
@@ -35,27 +135,19 @@ export class TranscriptPanel {
         h(
           'div',
           { class: 'session-actions' },
-          h('a', {
-            class: 'button',
-            href: api.transcriptUrl(this.id, 'txt'),
-            download: 'portlab-session-' + this.id + '.txt',
-            text: t('downloadTxt'),
-          }),
-          h('a', {
-            class: 'button',
-            href: api.transcriptUrl(this.id),
-            download: 'portlab-session-' + this.id + '.json',
-            text: t('downloadJson'),
-          }),
-          h('button', { type: 'button', text: t('reload'), onclick: () => this.load() }),
+          opts.page ? null : h('a', { class: 'button small', href: '#/transcript/' + this.id, text: t('transcriptPageLink') }),
+          h('button', { type: 'button', class: 'small', text: t('reload'), onclick: () => this.load() }),
         ),
       ),
       this.meta,
-      this.conv.element,
+      this.exports,
+      this.replay,
+      h('div', { class: 'transcript-body' }, this.conv.element, this.markers),
     );
   }
 
   async load() {
+    this.pause();
     this.status.textContent = t('transcriptLoading');
     let data;
     try {
@@ -68,20 +160,150 @@ export class TranscriptPanel {
     this.element.dataset.status = '';
     this.status.textContent = '';
     const s = (data && data.session) || {};
+    this.session = s;
     this.showMeta(s);
-    this.conv.clear();
-    for (const ev of (data && data.events) || []) {
-      if (ev.dir === 'note') {
-        this.conv.note(ev.text || '');
-      } else if (ev.dir === 'c2s' || ev.dir === 's2c') {
-        const bytes =
-          typeof ev.data_b64 === 'string' ? decodeBase64(ev.data_b64) : encodeUtf8(ev.text || '');
-        this.conv.append(ev.dir, bytes, { title: offset(ev.t_us) });
-      }
-    }
-    this.conv.flush();
+    this.events = ((data && data.events) || []).filter((ev) => ev && ev.dir);
+    const telnet = s.mode === 'telnet' || Number(s.port) === 23;
+    this.convOpts = { protocol: telnet ? '' : protocolForPort(s.port), telnet, host: s.host };
+    this.renderMarkers(telnet);
+    this.showAll();
     this.conv.log.scrollTop = 0;
     if (this.opts.onLoaded) this.opts.onLoaded(s);
+  }
+
+  renderMarkers(telnet) {
+    this.markerData = commandMarkers(this.events, telnet);
+    this.markerList.replaceChildren(
+      ...this.markerData.map((m, k) => {
+        const text = m.text.length > MARKER_TEXT_MAX ? m.text.slice(0, MARKER_TEXT_MAX) + '…' : m.text;
+        return h(
+          'li',
+          null,
+          h(
+            'button',
+            {
+              type: 'button',
+              class: 'marker',
+              dataset: { index: String(m.index), n: String(k) },
+              onclick: () => this.jumpTo(m.index),
+            },
+            h('span', { class: 'marker-time', text: offset(m.t_us) }),
+            h('code', { class: 'marker-text', text: text || t('markerEmptyLine') }),
+          ),
+        );
+      }),
+    );
+    this.markers.hidden = this.markerData.length === 0;
+  }
+
+  reset() {
+    this.conv.clear();
+    this.conv.configure(this.convOpts || {});
+    this.pos = 0;
+  }
+
+  drawEvent(ev) {
+    if (ev.dir === 'note') this.conv.note(ev.text || '');
+    else if (ev.dir === 'c2s' || ev.dir === 's2c') {
+      this.conv.append(ev.dir, eventBytes(ev), { title: offset(ev.t_us) });
+    }
+  }
+
+  // Draws events up to (not including) index `end`.
+  drawUntil(end) {
+    while (this.pos < end && this.pos < this.events.length) {
+      this.drawEvent(this.events[this.pos]);
+      this.pos += 1;
+    }
+    if (this.pos >= this.events.length && this.events.length) this.conv.end();
+    this.conv.flush();
+    this.updateClock();
+  }
+
+  showAll() {
+    this.pause();
+    this.reset();
+    this.drawUntil(this.events.length);
+  }
+
+  jumpTo(index) {
+    this.pause();
+    this.reset();
+    this.drawUntil(index + 1);
+    this.conv.scrollToEnd();
+    this.highlightMarker();
+  }
+
+  step() {
+    this.pause();
+    if (this.pos >= this.events.length) this.reset();
+    this.drawUntil(this.pos + 1);
+    this.conv.scrollToEnd();
+    this.highlightMarker();
+  }
+
+  play() {
+    if (!this.events.length) return;
+    if (this.pos >= this.events.length) this.reset();
+    this.playing = true;
+    this.playBtn.textContent = t('replayPause');
+    this.playBtn.setAttribute('aria-pressed', 'true');
+    this.element.dataset.playing = 'true';
+    this.scheduleNext();
+  }
+
+  pause() {
+    clearTimeout(this.timer);
+    this.timer = 0;
+    if (!this.playing) return;
+    this.playing = false;
+    this.playBtn.textContent = t('replayPlay');
+    this.playBtn.setAttribute('aria-pressed', 'false');
+    this.element.dataset.playing = 'false';
+  }
+
+  setSpeed(s) {
+    this.speed = SPEEDS.includes(s) ? s : 1;
+    if (this.playing) {
+      clearTimeout(this.timer);
+      this.scheduleNext();
+    }
+  }
+
+  scheduleNext() {
+    if (!this.playing) return;
+    if (this.pos >= this.events.length) {
+      this.pause();
+      return;
+    }
+    const prev = this.pos > 0 ? this.events[this.pos - 1].t_us : 0;
+    const gapMs = Math.min(Math.max(0, (this.events[this.pos].t_us - prev) / 1000), MAX_GAP_MS);
+    this.timer = setTimeout(() => {
+      this.drawUntil(this.pos + 1);
+      this.conv.scrollToEnd();
+      this.highlightMarker();
+      this.scheduleNext();
+    }, gapMs / this.speed);
+  }
+
+  updateClock() {
+    const last = this.events.length ? this.events[this.events.length - 1].t_us : 0;
+    const now = this.pos > 0 ? this.events[this.pos - 1].t_us : 0;
+    this.clock.textContent = t('replayClock', {
+      now: ((now || 0) / 1e6).toFixed(1),
+      total: ((last || 0) / 1e6).toFixed(1),
+      n: this.pos,
+      count: this.events.length,
+    });
+  }
+
+  highlightMarker() {
+    for (const b of this.markerList.querySelectorAll('.marker')) {
+      const idx = Number(b.dataset.index);
+      b.classList.toggle('done', idx < this.pos);
+      if (idx === this.pos - 1) b.setAttribute('aria-current', 'step');
+      else b.removeAttribute('aria-current');
+    }
   }
 
   showMeta(s) {
@@ -90,13 +312,19 @@ export class TranscriptPanel {
     ];
     if (s.user) parts.push(t('transcriptUser', { user: s.user }));
     parts.push(t('transcriptStarted', { time: formatTime(s.started_at) }));
-    parts.push(s.ended_at ? t('transcriptEnded', { time: formatTime(s.ended_at) }) : t('transcriptStillOpen'));
-    parts.push(t('transcriptBytes', { up: formatBytes(s.bytes_up), down: formatBytes(s.bytes_down) }));
+    parts.push(
+      s.ended_at ? t('transcriptEnded', { time: formatTime(s.ended_at) }) : t('transcriptStillOpen'),
+    );
+    parts.push(
+      t('transcriptBytes', { up: formatBytes(s.bytes_up), down: formatBytes(s.bytes_down) }),
+    );
     if (s.close_reason) parts.push(t('transcriptReason', { reason: reasonText(s.close_reason) }));
     this.meta.replaceChildren(...parts.flatMap((p, i) => (i ? [' · ', p] : [p])));
   }
 
   onShow() {}
 
-  dispose() {}
+  dispose() {
+    this.pause();
+  }
 }
