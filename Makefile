@@ -8,7 +8,10 @@ ASAN_BUILD ?= build-asan
 JOBS ?= $(shell nproc)
 ARGS ?=
 
-.PHONY: all build run test test-fast test-asan bootstrap bootstrap-test clean
+FUZZ_BUILD ?= build-fuzz
+FUZZ_SECONDS ?= 60
+
+.PHONY: all build run test test-fast test-asan fuzz bootstrap bootstrap-test clean
 
 all: build
 
@@ -35,5 +38,18 @@ test-asan: bootstrap-test
 
 test: test-fast test-asan
 
+# libFuzzer on every line protocol, FUZZ_SECONDS each, starting from the seed
+# corpora (which every test build replays anyway).
+fuzz: bootstrap-test
+	@CC=clang cmake -S . -B $(FUZZ_BUILD) -DCMAKE_BUILD_TYPE=Debug -DPORTLAB_FUZZ=ON >/dev/null
+	@cmake --build $(FUZZ_BUILD) -j$(JOBS)
+	@for t in $(FUZZ_BUILD)/fuzz_*; do \
+	  name=$${t##*/fuzz_}; work=$$(mktemp -d); \
+	  echo "fuzzing $$name for $(FUZZ_SECONDS) s"; \
+	  $$t -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 $$work tests/fuzz/corpus/$$name \
+	    2>&1 | grep -E "stat::number_of_executed_units|ERROR|SUMMARY" || exit 1; \
+	  rm -rf $$work; \
+	done
+
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)

@@ -178,9 +178,14 @@ static void lab_conn_input(struct lab_conn *c, const unsigned char *p, size_t n)
   }
 }
 
+static int lab_idle_secs(const struct lab_conn *c) {
+  if (c->ctx->idle_secs > 0) return c->ctx->idle_secs;
+  return c->m->idle_secs > 0 ? c->m->idle_secs : LIM_LAB_IDLE_SECS;
+}
+
 static void lab_conn_timeout(struct lab_conn *c) {
   if (c->closing) return;
-  lab_warn(c, "idle for %d s; closing", c->m->idle_secs);
+  lab_warn(c, "idle for %d s; closing", lab_idle_secs(c));
   if (c->m->on_timeout) c->m->on_timeout(c, c->session);
   lab_close(c);
 }
@@ -708,7 +713,7 @@ static void lab_sock_flush(struct lab_conn *c) {
 /* Activity either way restarts the idle clock: a client slowly reading a
  * long reply is not idle. */
 static void lab_sock_touch(struct lab_sock *k) {
-  int secs = k->c->m->idle_secs > 0 ? k->c->m->idle_secs : LIM_LAB_IDLE_SECS;
+  int secs = lab_idle_secs(k->c);
 
   if (k->wsi && !k->c->closing) lws_set_timer_usecs(k->wsi, (lws_usec_t)secs * LWS_US_PER_SEC);
 }

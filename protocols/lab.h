@@ -31,6 +31,7 @@ struct lab_ctx {
   char lab_addr[64];    /* numeric address the servers bind; 227 advertises it */
   int port_base;        /* lab port = port_base + well-known port */
   int pasv_lo, pasv_hi; /* FTP passive data ports */
+  int idle_secs;        /* when > 0, replaces every module's idle_secs (--lab-idle-timeout) */
 };
 
 enum lab_line_end { LAB_CRLF = 0, LAB_BARE_LF = 1 };

@@ -218,6 +218,10 @@ static int set_session_timeout(struct config *cfg, const char *v, char *why, siz
   return set_seconds(&cfg->session_timeout, v, 7 * 86400, why, whylen);
 }
 
+static int set_lab_idle_timeout(struct config *cfg, const char *v, char *why, size_t whylen) {
+  return set_seconds(&cfg->lab_idle_timeout, v, 86400, why, whylen);
+}
+
 static int set_user_sessions(struct config *cfg, const char *v, char *why, size_t whylen) {
   if (parse_int(v, 1, 64, &cfg->user_sessions)) {
     snprintf(why, whylen, "'%s' is not a number from 1 to 64", v);
@@ -252,6 +256,8 @@ static const struct config_flag flags[] = {
     {"idle-timeout", 1, 0, set_idle_timeout, "SECS", "close a silent relay session (900)"},
     {"session-timeout", 1, 0, set_session_timeout, "SECS", "absolute relay session limit (14400)"},
     {"user-sessions", 1, 0, set_user_sessions, "N", "open relay sessions per user (4)"},
+    {"lab-idle-timeout", 1, 0, set_lab_idle_timeout, "SECS",
+     "lab servers close a silent connection (300)"},
     {"no-record", 0, 0, set_no_record, NULL, "do not record transcripts (benchmarks only)"},
 };
 #define N_FLAGS (sizeof flags / sizeof flags[0])
@@ -297,6 +303,7 @@ static void set_defaults(struct config *cfg) {
   cfg->idle_timeout = LIM_RELAY_IDLE_SECS;
   cfg->session_timeout = LIM_RELAY_SESSION_SECS;
   cfg->user_sessions = LIM_RELAY_SESSIONS_PER_USER;
+  cfg->lab_idle_timeout = LIM_LAB_IDLE_SECS;
 }
 
 /* Applies one environment variable. List values are split in place in an

@@ -110,6 +110,7 @@ static int start_lab_servers(struct app *app, char *err, size_t errlen) {
   lab_ctx.port_base = app->cfg.lab_port_base;
   lab_ctx.pasv_lo = app->cfg.pasv_lo;
   lab_ctx.pasv_hi = app->cfg.pasv_hi;
+  lab_ctx.idle_secs = app->cfg.lab_idle_timeout;
   app->lab_servers =
       lab_servers_start(app->ctx, &lab_ctx, lab_modules, lab_module_count, err, errlen);
   if (!app->lab_servers) return -1;

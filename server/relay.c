@@ -628,7 +628,12 @@ static int ws_check(struct lws *wsi, struct ws_pss *pss) {
   struct app *app = app_of(wsi);
   char host[256] = "", origin[256] = "", *cookie = NULL;
   int rc = -1, clen = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_COOKIE);
+  char path[16] = "";
   if (app->phase != APP_RUNNING) return -1;
+  if (lws_hdr_copy(wsi, path, sizeof path, WSI_TOKEN_GET_URI) <= 0 || strcmp(path, "/ws") != 0) {
+    log_warn("websocket refused: the path is not /ws");
+    return -1;
+  }
   if (lws_hdr_copy(wsi, host, sizeof host, WSI_TOKEN_HOST) <= 0 ||
       lws_hdr_copy(wsi, origin, sizeof origin, WSI_TOKEN_ORIGIN) <= 0) {
     log_warn("websocket refused: no Host or no Origin header");

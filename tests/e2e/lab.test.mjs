@@ -4,7 +4,7 @@
 // transcript, and resume a session after its WebSocket dropped.
 //
 // Run: node --test tests/e2e/   (after `npm ci` in tests/e2e)
-// Env: PORTLAB_BIN (default /work/main/build/portlab), CHROMIUM
+// Env: PORTLAB_BIN (default build/portlab of this checkout), CHROMIUM
 // (default /usr/bin/chromium). Screenshots go to tests/artifacts/.
 // Never `npx playwright install`: the browser is Debian's.
 
@@ -20,7 +20,7 @@ import { chromium } from 'playwright-core';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const ARTIFACTS = join(HERE, '..', 'artifacts');
-const BIN = process.env.PORTLAB_BIN || '/work/main/build/portlab';
+const BIN = process.env.PORTLAB_BIN || join(HERE, '..', '..', 'build', 'portlab');
 const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 const LAB_PORTS = [21, 23, 25, 80, 110, 143];
 const STEP_MS = 10000; // the longest wait for one thing to show up

@@ -235,7 +235,27 @@ class LabFramework(PortlabTestCase):
             self.assertNotIn(b"of output queued; closing", f.read())
 
     def test_idle_timeout(self):
-        self.skipTest("no module exposes a short idle timeout (all use LIM_LAB_IDLE_SECS = 300 s)")
+        # --lab-idle-timeout 2: a silent client gets the protocol's goodbye
+        # and is closed after about 2 s; one that keeps talking is not.
+        pl = self.portlab(["--lab-idle-timeout", "2"])
+        servers = lab_servers(pl)
+        silent = connect(servers["smtp"])
+        self.socks.append(silent)
+        busy = connect(servers["smtp"])
+        self.socks.append(busy)
+        self.assertTrue(read_line(silent).startswith(b"220 "))
+        self.assertTrue(read_line(busy).startswith(b"220 "))
+        start = time.monotonic()
+        for _ in range(6):  # 3 s of NOOPs, one every half second
+            busy.sendall(b"NOOP\r\n")
+            self.assertTrue(read_line(busy).startswith(b"250"))
+            time.sleep(0.5)
+        goodbye = read_line(silent, timeout=5)
+        self.assertTrue(goodbye.startswith(b"421"), goodbye)
+        self.assertTrue(is_closed(silent, timeout=3))
+        self.assertLess(time.monotonic() - start, 6)
+        busy.sendall(b"NOOP\r\n")
+        self.assertTrue(read_line(busy).startswith(b"250"))
 
     # -- the FTP data channel ------------------------------------------------
 

@@ -1,0 +1,1035 @@
+"""harness.py -- start a real portlab on free loopback ports and talk to it.
+
+Every integration test imports this module. It starts the binary named by
+PORTLAB_BIN (default /work/main/build/portlab) on free ports of 127.0.0.1
+with a throw-away database, and offers helpers for the REST API, the
+WebSocket relay protocol (portlab.v1) and small TCP servers to relay to.
+
+Network rule: everything here talks to 127.0.0.1 (or ::1) only. Tests of
+denied targets rely on the policy refusing them; no --allow rule ever
+names a non-loopback address.
+"""
+
+import array
+import base64
+import http.client
+import json
+import os
+import random
+import secrets
+import shutil
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import unittest
+
+import websocket  # websocket-client (Debian python3-websocket)
+
+BIN = os.environ.get("PORTLAB_BIN", "/work/main/build/portlab")
+LAB_PORTS = (21, 23, 25, 80, 110, 143)
+LOOPBACK = "127.0.0.1"
+START_TIMEOUT = 10.0
+STOP_TIMEOUT = 10.0
+
+
+# --------------------------------------------------------------------------
+# Free ports
+
+
+def _ephemeral_range():
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            lo, hi = f.read().split()
+            return int(lo), int(hi)
+    except OSError:
+        return 32768, 60999
+
+
+def port_bindable(port, host=LOOPBACK):
+    """True if a TCP listener could bind host:port right now."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind((host, port))
+        return True
+    except OSError:
+        return False
+    finally:
+        s.close()
+
+
+def free_port():
+    """A port the kernel just handed out for 127.0.0.1 (bind port 0)."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.bind((LOOPBACK, 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def _pick_block(lo, hi, offsets):
+    """A base in [lo, hi) such that base+offset is bindable for every offset,
+    kept out of the kernel's ephemeral range."""
+    eph_lo, eph_hi = _ephemeral_range()
+    for _ in range(500):
+        base = random.randint(lo, hi)
+        ports = [base + o for o in offsets]
+        if any(eph_lo <= p <= eph_hi for p in ports) or max(ports) > 65535:
+            continue
+        if all(port_bindable(p) for p in ports):
+            return base
+    raise RuntimeError("no free port block found")
+
+
+def pick_lab_base():
+    return _pick_block(20000, 32000, LAB_PORTS)
+
+
+def pick_pasv_range(n=8):
+    lo = _pick_block(10000, 19900, range(n))
+    return lo, lo + n - 1
+
+
+# --------------------------------------------------------------------------
+# The portlab process
+
+
+class Response:
+    def __init__(self, status, headers, body):
+        self.status = status
+        self.headers = headers  # http.client.HTTPMessage
+        self.body = body
+        try:
+            self.json = json.loads(body.decode("utf-8")) if body else None
+        except (ValueError, UnicodeDecodeError):
+            self.json = None
+
+    @property
+    def error_code(self):
+        try:
+            return self.json["error"]["code"]
+        except (TypeError, KeyError):
+            return None
+
+    def __repr__(self):
+        return "<Response %d %r>" % (self.status, self.body[:300])
+
+
+class Portlab:
+    """One portlab process on free loopback ports.
+
+    args: extra command-line arguments. env: extra environment. db: path of
+    the database (default: a fresh file in the temp dir).
+    """
+
+    def __init__(self, args=(), env=None, db=None, tmpdir=None, teacher_password=None,
+                 listen=True, host=LOOPBACK):
+        assert host in (LOOPBACK, "::1"), "the portal listens on loopback only"
+        self.host = host
+        self.tmpdir = tmpdir or tempfile.mkdtemp(prefix="portlab-it-")
+        self.db = db or os.path.join(self.tmpdir, "portlab.db")
+        self.port = free_port()
+        self.lab_base = pick_lab_base()
+        self.pasv = pick_pasv_range()
+        self.teacher_password = teacher_password or secrets.token_hex(12)
+        self.args = list(args)
+        self.extra_env = dict(env or {})
+        self.listen = listen
+        self.proc = None
+        self.runs = 0
+        self.stdout_path = None
+        self.stderr_path = None
+
+    # -- life cycle --------------------------------------------------------
+
+    @property
+    def origin(self):
+        return "http://%s:%d" % (self.url_host, self.port)
+
+    @property
+    def url_host(self):
+        return "[%s]" % self.host if ":" in self.host else self.host
+
+    def command(self):
+        cmd = [BIN]
+        if self.listen:
+            cmd += ["--listen", "%s:%d" % (self.url_host, self.port)]
+        cmd += ["--db", self.db,
+                "--lab-bind", LOOPBACK,
+                "--lab-port-base", str(self.lab_base),
+                "--ftp-pasv-ports", "%d-%d" % self.pasv]
+        return cmd + self.args
+
+    def environment(self):
+        env = {k: v for k, v in os.environ.items() if not k.startswith("PORTLAB_")}
+        env["PORTLAB_TEACHER_PASSWORD"] = self.teacher_password
+        env.update(self.extra_env)
+        return env
+
+    def start(self, wait=True):
+        assert self.proc is None or self.proc.poll() is not None, "already running"
+        if not os.path.exists(BIN):
+            raise AssertionError("portlab binary not found at %s (build it first)" % BIN)
+        self.runs += 1
+        self.stdout_path = os.path.join(self.tmpdir, "stdout.%d.log" % self.runs)
+        self.stderr_path = os.path.join(self.tmpdir, "stderr.%d.log" % self.runs)
+        out = open(self.stdout_path, "wb")
+        err = open(self.stderr_path, "wb")
+        self.proc = subprocess.Popen(self.command(), stdin=subprocess.DEVNULL, stdout=out,
+                                     stderr=err, env=self.environment(), cwd=self.tmpdir)
+        out.close()
+        err.close()
+        if wait:
+            self.wait_healthy()
+        return self
+
+    def wait_healthy(self, timeout=START_TIMEOUT):
+        deadline = time.monotonic() + timeout
+        last = None
+        while time.monotonic() < deadline:
+            rc = self.proc.poll()
+            if rc is not None:
+                raise AssertionError("portlab exited with %s during start-up\n%s"
+                                     % (rc, self.logs()))
+            try:
+                r = self.request("GET", "/api/health", timeout=2)
+                if r.status == 200:
+                    return r
+                last = r
+            except OSError as e:
+                last = e
+            time.sleep(0.05)
+        self.kill()
+        raise AssertionError("portlab not healthy within %.0fs (last: %r)\n%s"
+                             % (timeout, last, self.logs()))
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def stop(self, sig=signal.SIGTERM, timeout=STOP_TIMEOUT):
+        """Sends sig and waits; returns the exit status (None if it had to be
+        killed because it did not exit in time)."""
+        if self.proc is None:
+            return None
+        if self.proc.poll() is not None:
+            return self.proc.returncode
+        self.proc.send_signal(sig)
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            return None
+
+    def kill(self):
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+    def restart(self):
+        return self.start()
+
+    def logs(self, tail=120):
+        text = []
+        for label, path in (("stdout", self.stdout_path), ("stderr", self.stderr_path)):
+            if not path or not os.path.exists(path):
+                continue
+            with open(path, "rb") as f:
+                lines = f.read().decode("utf-8", "replace").splitlines()
+            if len(lines) > tail:
+                lines = ["... (%d lines omitted)" % (len(lines) - tail)] + lines[-tail:]
+            text.append("---- portlab %s (%s) ----\n%s" % (label, path, "\n".join(lines)))
+        return "\n".join(text)
+
+    def cleanup(self):
+        self.kill()
+        shutil.rmtree(self.tmpdir, ignore_errors=True)
+
+    def rss_kb(self):
+        return rss_kb(self.proc.pid)
+
+    # -- HTTP --------------------------------------------------------------
+
+    def request(self, method, path, body=None, cookie=None, headers=None, raw=None,
+                content_type="application/json", timeout=10):
+        """body: a JSON value; raw: bytes sent as they are. Returns Response."""
+        hdrs = {}
+        data = None
+        if raw is not None:
+            data = raw
+        elif body is not None:
+            data = json.dumps(body).encode("utf-8")
+        if data is not None and content_type is not None:
+            hdrs["Content-Type"] = content_type
+        if cookie:
+            hdrs["Cookie"] = cookie_header(cookie)
+        if headers:
+            hdrs.update(headers)
+        conn = http.client.HTTPConnection(self.host, self.port, timeout=timeout)
+        try:
+            conn.request(method, path, body=data, headers=hdrs)
+            resp = conn.getresponse()
+            payload = resp.read()
+            return Response(resp.status, resp.msg, payload)
+        finally:
+            conn.close()
+
+    def get(self, path, cookie=None, **kw):
+        return self.request("GET", path, cookie=cookie, **kw)
+
+    def post(self, path, body=None, cookie=None, **kw):
+        return self.request("POST", path, body=body, cookie=cookie, **kw)
+
+    def join_full(self, name, **fields):
+        body = {"name": name}
+        body.update(fields)
+        r = self.post("/api/join", body)
+        return r, session_cookie(r)
+
+    def join(self, name=None, **fields):
+        """Joins as a new student; returns the cookie token (32 hex)."""
+        name = name or unique_name()
+        r, token = self.join_full(name, **fields)
+        if r.status != 201 or not token:
+            raise AssertionError("join %r failed: %r" % (name, r))
+        return token
+
+    def teacher(self):
+        r = self.post("/api/teacher/login", {"password": self.teacher_password})
+        token = session_cookie(r)
+        if r.status != 200 or not token:
+            raise AssertionError("teacher login failed: %r" % r)
+        return token
+
+    def transcript(self, sid, cookie, fmt=None):
+        path = "/api/sessions/%s/transcript" % sid
+        if fmt:
+            path += "?format=" + fmt
+        return self.get(path, cookie=cookie)
+
+    def transcript_when_ended(self, sid, cookie, timeout=3.0):
+        """The transcript once its session has ended_at (the recorder writes
+        in batches, so the end may land a few hundred ms after 'closed')."""
+        deadline = time.monotonic() + timeout
+        while True:
+            r = self.transcript(sid, cookie)
+            if r.status == 200 and r.json and r.json["session"].get("ended_at"):
+                return r
+            if time.monotonic() > deadline:
+                return r
+            time.sleep(0.05)
+
+    # -- WebSocket ---------------------------------------------------------
+
+    def ws_url(self):
+        return "ws://%s:%d/ws" % (self.url_host, self.port)
+
+    def ws_connect(self, cookie, origin=None, subprotocol="portlab.v1", timeout=10, **kw):
+        opts = dict(kw)
+        if subprotocol:
+            opts["subprotocols"] = [subprotocol]
+        if cookie:
+            opts["cookie"] = cookie_header(cookie)
+        opts["origin"] = origin if origin is not None else self.origin
+        ws = websocket.create_connection(self.ws_url(), timeout=timeout, **opts)
+        return ws
+
+    def session(self, host, port, mode=None, cookie=None):
+        """Join (if no cookie), connect and open; returns (ws, opened msg)."""
+        cookie = cookie or self.join()
+        ws = self.ws_connect(cookie)
+        msg = open_session(ws, host, port, mode)
+        return ws, msg
+
+
+def unique_name(prefix="u"):
+    return "%s%s" % (prefix, secrets.token_hex(6))
+
+
+def cookie_header(token):
+    if "=" in token:
+        return token
+    return "portlab_session=" + token
+
+
+def session_cookie(resp):
+    """The portlab_session value from Set-Cookie, or None."""
+    for v in resp.headers.get_all("Set-Cookie") or []:
+        first = v.split(";", 1)[0].strip()
+        if first.startswith("portlab_session="):
+            return first.split("=", 1)[1]
+    return None
+
+
+def set_cookie_header(resp):
+    for v in resp.headers.get_all("Set-Cookie") or []:
+        if v.strip().startswith("portlab_session="):
+            return v
+    return None
+
+
+def session_list(resp_json):
+    """GET /api/sessions may answer a list or {"sessions": [...]}."""
+    if isinstance(resp_json, list):
+        return resp_json
+    if isinstance(resp_json, dict):
+        for key in ("sessions", "items", "data"):
+            if isinstance(resp_json.get(key), list):
+                return resp_json[key]
+    raise AssertionError("unexpected /api/sessions body: %r" % (resp_json,))
+
+
+def session_user(item):
+    u = item.get("user")
+    if isinstance(u, dict):
+        return u.get("name")
+    return u if u is not None else item.get("user_name")
+
+
+def find_role(obj):
+    if isinstance(obj, dict):
+        if isinstance(obj.get("user"), dict) and "role" in obj["user"]:
+            return obj["user"]["role"]
+        return obj.get("role")
+    return None
+
+
+# --------------------------------------------------------------------------
+# WebSocket protocol helpers
+
+CLOSE = "close"
+TEXT = "text"
+BINARY = "binary"
+TIMEOUT = "timeout"
+EOF = "eof"
+
+
+def recv_msg(ws, timeout=5.0):
+    """One message: (TEXT, dict-or-str), (BINARY, bytes), (CLOSE, code or
+    None), (TIMEOUT, None) or (EOF, None) when the TCP connection ended.
+
+    Reads frames itself (not recv_data) so that a close frame is reported
+    even when answering it fails because the server already hung up."""
+    ABNF = websocket.ABNF
+    deadline = time.monotonic() + timeout
+    parts = getattr(ws, "_pl_parts", None)
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return TIMEOUT, None
+        ws.settimeout(left)
+        try:
+            frame = ws.recv_frame()
+        except websocket.WebSocketTimeoutException:
+            return TIMEOUT, None
+        except (websocket.WebSocketConnectionClosedException, ConnectionError, OSError):
+            return EOF, None
+        except websocket.WebSocketException as e:
+            raise AssertionError("bad WebSocket frame from the server: %r" % e)
+        if frame is None:
+            return EOF, None
+        op = frame.opcode
+        if op in (ABNF.OPCODE_TEXT, ABNF.OPCODE_BINARY):
+            if parts is not None:
+                raise AssertionError("new data frame inside a fragmented message")
+            if not frame.fin:
+                parts = ws._pl_parts = [op, bytearray(frame.data)]
+                continue
+            opcode, data = op, bytes(frame.data)
+        elif op == ABNF.OPCODE_CONT:
+            if parts is None:
+                raise AssertionError("continuation frame without a start")
+            parts[1] += frame.data
+            if not frame.fin:
+                continue
+            opcode, data = parts[0], bytes(parts[1])
+            parts = ws._pl_parts = None
+        elif op == ABNF.OPCODE_PING:
+            try:
+                ws.pong(frame.data)
+            except Exception:
+                pass
+            continue
+        elif op == ABNF.OPCODE_PONG:
+            continue
+        elif op == ABNF.OPCODE_CLOSE:
+            data = bytes(frame.data)
+            code = struct.unpack("!H", data[:2])[0] if len(data) >= 2 else None
+            try:
+                ws.send_close()
+            except Exception:
+                pass
+            return CLOSE, code
+        else:
+            return "other", (op, frame.data)
+        if opcode == ABNF.OPCODE_TEXT:
+            text = data.decode("utf-8")
+            try:
+                return TEXT, json.loads(text)
+            except ValueError:
+                return TEXT, text
+        return BINARY, data
+
+
+def send_json(ws, obj):
+    ws.send(json.dumps(obj))
+
+
+def open_session(ws, host, port, mode=None, timeout=10.0):
+    """Sends open; returns the first text message (opened or error)."""
+    msg = {"type": "open", "host": host, "port": port}
+    if mode:
+        msg["mode"] = mode
+    send_json(ws, msg)
+    return expect_text(ws, timeout)
+
+
+def expect_text(ws, timeout=5.0):
+    """The next message, which must be a JSON text message."""
+    kind, val = recv_msg(ws, timeout)
+    if kind != TEXT or not isinstance(val, dict):
+        raise AssertionError("expected a JSON text message, got %s %r" % (kind, val))
+    return val
+
+
+class Collected:
+    def __init__(self):
+        self.data = bytearray()
+        self.messages = []  # JSON control messages, in order
+        self.close_code = None
+        self.eof = False
+        self.timed_out = False
+
+    def of_type(self, t):
+        return [m for m in self.messages if isinstance(m, dict) and m.get("type") == t]
+
+
+def collect(ws, until=None, timeout=5.0, max_bytes=None, stop_on_close=True):
+    """Reads messages until until(c) is true, a close, or the deadline.
+    Binary payload is appended to c.data; control messages to c.messages."""
+    c = Collected()
+    deadline = time.monotonic() + timeout
+    while True:
+        if until is not None and until(c):
+            return c
+        left = deadline - time.monotonic()
+        if left <= 0:
+            c.timed_out = True
+            return c
+        kind, val = recv_msg(ws, min(left, 1.0))
+        if kind == BINARY:
+            c.data += val
+            if max_bytes is not None and len(c.data) >= max_bytes:
+                return c
+        elif kind == TEXT:
+            c.messages.append(val)
+        elif kind == CLOSE:
+            c.close_code = val
+            if stop_on_close:
+                return c
+        elif kind == EOF:
+            c.eof = True
+            return c
+
+
+def wait_closed(ws, timeout=5.0):
+    """Reads until {"type":"closed"}; returns (Collected, closed message)."""
+    c = collect(ws, until=lambda c: bool(c.of_type("closed")), timeout=timeout)
+    closed = c.of_type("closed")
+    return c, (closed[0] if closed else None)
+
+
+def wait_ws_end(ws, timeout=3.0):
+    """Reads until a close frame or EOF; returns Collected."""
+    return collect(ws, until=lambda c: c.close_code is not None or c.eof, timeout=timeout)
+
+
+def close_quietly(ws):
+    try:
+        ws.close(timeout=1)
+    except Exception:
+        pass
+
+
+# --------------------------------------------------------------------------
+# Transcripts
+
+
+def transcript_bytes(events, direction):
+    out = bytearray()
+    for e in events:
+        if e.get("dir") == direction:
+            out += base64.b64decode(e.get("data_b64") or "")
+    return bytes(out)
+
+
+# --------------------------------------------------------------------------
+# TCP servers to relay to (127.0.0.1 only)
+
+
+class _Listener:
+    def __init__(self, backlog=16, host=LOOPBACK):
+        assert host in (LOOPBACK, "::1"), "test servers listen on loopback only"
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        self.sock = socket.socket(family, socket.SOCK_STREAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind((host, 0))
+        self.sock.listen(backlog)
+        self.port = self.sock.getsockname()[1]
+        self.closing = False
+        self.conns = []
+        self.lock = threading.Lock()
+        self.accepted = threading.Condition(self.lock)
+        self.thread = threading.Thread(target=self._accept_loop, daemon=True)
+        self.thread.start()
+
+    def _accept_loop(self):
+        while not self.closing:
+            try:
+                s, _ = self.sock.accept()
+            except OSError:
+                return
+            if self.closing:
+                s.close()
+                return
+            conn = self._make_conn(s)
+            with self.lock:
+                self.conns.append(conn)
+                self.accepted.notify_all()
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def wait_conn(self, n=1, timeout=5.0):
+        """The n-th accepted connection (1-based), waiting for it."""
+        deadline = time.monotonic() + timeout
+        with self.lock:
+            while len(self.conns) < n:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise AssertionError("no connection #%d within %.1fs" % (n, timeout))
+                self.accepted.wait(left)
+            return self.conns[n - 1]
+
+    def close(self):
+        self.closing = True
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        self.sock.close()
+        with self.lock:
+            conns = list(self.conns)
+        for c in conns:
+            c.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+class EchoServer(_Listener):
+    """Echoes every byte back; counts connections."""
+
+    class Conn:
+        def __init__(self, s):
+            self.sock = s
+            self.received = 0
+
+        def close(self):
+            try:
+                self.sock.close()
+            except OSError:
+                pass
+
+    def _make_conn(self, s):
+        return EchoServer.Conn(s)
+
+    def _serve(self, conn):
+        try:
+            while True:
+                data = conn.sock.recv(65536)
+                if not data:
+                    break
+                conn.received += len(data)
+                conn.sock.sendall(data)
+        except OSError:
+            pass
+        finally:
+            conn.close()
+
+
+class ScriptedConn:
+    def __init__(self, server, s):
+        self.server = server
+        self.sock = s
+        self.received = bytearray()
+        self.sent = bytearray()  # everything sent except bulk data
+        self.bulk_sent = 0
+        self.cond = threading.Condition()
+        self.peer_closed = threading.Event()
+        self.go = threading.Event()  # test-controlled trigger
+        self.done = threading.Event()  # handler finished
+        self.send_lock = threading.Lock()
+        self._closed = False
+
+    def send(self, data):
+        with self.send_lock:
+            self.sock.sendall(data)
+            self.sent += data
+
+    def send_bulk(self, total, chunk=65536):
+        """Sends total bytes of pattern_bytes (a counting pattern)."""
+        pat = pattern(total)
+        pos = 0
+        while pos < total:
+            n = min(chunk, total - pos)
+            self.sock.sendall(pat[pos:pos + n])
+            pos += n
+            self.bulk_sent = pos
+
+    def wait_for(self, needle, timeout=5.0):
+        deadline = time.monotonic() + timeout
+        with self.cond:
+            while needle not in self.received:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self.cond.wait(left)
+            return True
+
+    def wait_quiet(self, quiet=0.3, timeout=3.0):
+        """Waits until nothing arrived for quiet seconds."""
+        deadline = time.monotonic() + timeout
+        last_len = -1
+        last_change = time.monotonic()
+        while time.monotonic() < deadline:
+            with self.cond:
+                n = len(self.received)
+            if n != last_len:
+                last_len = n
+                last_change = time.monotonic()
+            elif time.monotonic() - last_change >= quiet:
+                return
+            time.sleep(0.05)
+
+    def close(self):
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+    def _reader(self):
+        try:
+            while True:
+                data = self.sock.recv(65536)
+                if not data:
+                    break
+                with self.cond:
+                    self.received += data
+                    self.cond.notify_all()
+                self.server._on_data(self)
+        except OSError:
+            pass
+        finally:
+            self.peer_closed.set()
+            with self.cond:
+                self.cond.notify_all()
+
+
+class ScriptedServer(_Listener):
+    """A TCP server that follows a small script per connection.
+
+    greeting: bytes sent on accept. script: list of (trigger, reply): when
+    the bytes received so far contain trigger (searched after the previous
+    trigger), reply is sent. bulk: bytes of counting pattern to send after
+    the greeting (if wait_go, only once conn.go is set). close_after: close
+    the connection after the greeting/bulk. handler: a function(conn) run
+    in the connection's thread instead of all that.
+    """
+
+    def __init__(self, greeting=b"", script=(), bulk=0, wait_go=False, close_after=False,
+                 handler=None, backlog=16, host=LOOPBACK):
+        self.greeting = greeting
+        self.script = list(script)
+        self.bulk = bulk
+        self.wait_go = wait_go
+        self.close_after = close_after
+        self.handler = handler
+        self._script_pos = {}
+        super().__init__(backlog, host)
+
+    def _make_conn(self, s):
+        return ScriptedConn(self, s)
+
+    def _on_data(self, conn):
+        pos, step = self._script_pos.get(id(conn), (0, 0))
+        while step < len(self.script):
+            trigger, reply = self.script[step]
+            with conn.cond:
+                idx = conn.received.find(trigger, pos)
+            if idx < 0:
+                break
+            pos = idx + len(trigger)
+            step += 1
+            try:
+                conn.send(reply)
+            except OSError:
+                break
+        self._script_pos[id(conn)] = (pos, step)
+
+    def _serve(self, conn):
+        threading.Thread(target=conn._reader, daemon=True).start()
+        try:
+            if self.handler is not None:
+                self.handler(conn)
+                return
+            if self.greeting:
+                conn.send(self.greeting)
+            if self.bulk:
+                if self.wait_go:
+                    conn.go.wait(60)
+                conn.send_bulk(self.bulk)
+            if self.close_after:
+                conn.close()
+        except OSError:
+            pass
+        finally:
+            conn.done.set()
+
+
+# --------------------------------------------------------------------------
+# The counting pattern used for bulk data: little-endian uint32 0, 1, 2, ...
+
+_PATTERN = bytearray()
+_PATTERN_LOCK = threading.Lock()
+
+
+def pattern(total):
+    """total bytes of the counting pattern (cached; total % 4 may be != 0)."""
+    global _PATTERN
+    with _PATTERN_LOCK:
+        if len(_PATTERN) < total:
+            words = (total + 3) // 4
+            a = array.array("I", range(words))
+            if sys.byteorder != "little":
+                a.byteswap()
+            _PATTERN = bytearray(a.tobytes())
+        return memoryview(_PATTERN)[:total]
+
+
+def pattern_slice(pos, n):
+    return bytes(pattern(pos + n)[pos:pos + n])
+
+
+def first_difference(a, b):
+    n = min(len(a), len(b))
+    step = 1 << 16
+    for off in range(0, n, step):
+        if a[off:off + step] != b[off:off + step]:
+            for i in range(off, min(off + step, n)):
+                if a[i] != b[i]:
+                    return i
+    return n if len(a) != len(b) else -1
+
+
+# --------------------------------------------------------------------------
+# Processes
+
+
+def rss_kb(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise AssertionError("no VmRSS for pid %d" % pid)
+
+
+def run_binary(args, env=None, timeout=5.0, cwd=None):
+    """Runs the binary to completion (for CLI tests). Returns
+    (returncode, stdout, stderr); a run that outlives timeout is killed and
+    reported as returncode None."""
+    if not os.path.exists(BIN):
+        raise AssertionError("portlab binary not found at %s (build it first)" % BIN)
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("PORTLAB_")}
+    full_env.update(env or {})
+    p = subprocess.Popen([BIN] + list(args), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, env=full_env, cwd=cwd)
+    try:
+        out, err = p.communicate(timeout=timeout)
+        return p.returncode, out.decode("utf-8", "replace"), err.decode("utf-8", "replace")
+    except subprocess.TimeoutExpired:
+        p.kill()
+        out, err = p.communicate()
+        return None, out.decode("utf-8", "replace"), err.decode("utf-8", "replace")
+
+
+# --------------------------------------------------------------------------
+# Test case base
+
+
+class PortlabTestCase(unittest.TestCase):
+    """Starts one shared portlab per class (ARGS, ENV); each test can start
+    more with self.portlab(). Logs are printed when a test fails, a shared
+    server that died is reported, and every server must exit 0 on SIGTERM."""
+
+    ARGS = ()
+    ENV = None
+    SHARED = True
+
+    @classmethod
+    def class_args(cls):
+        """Arguments of the shared server; may start class-level servers
+        with cls.class_server()."""
+        return list(cls.ARGS)
+
+    @classmethod
+    def class_server(cls, srv):
+        cls._class_servers.append(srv)
+        return srv
+
+    @classmethod
+    def setUpClass(cls):
+        cls.pl = None
+        cls._class_servers = []
+        if cls.SHARED:
+            try:
+                cls.pl = Portlab(cls.class_args(), env=cls.ENV)
+                cls.pl.start()
+            except BaseException:
+                if cls.pl is not None:
+                    cls.pl.cleanup()
+                for srv in cls._class_servers:
+                    srv.close()
+                raise
+
+    @classmethod
+    def tearDownClass(cls):
+        for srv in cls._class_servers:
+            srv.close()
+        pl = cls.pl
+        if pl is None:
+            return
+        try:
+            was_alive = pl.alive()
+            rc = pl.stop()
+            if not was_alive:
+                raise AssertionError("shared portlab had died (status %s)\n%s"
+                                     % (pl.proc.returncode, pl.logs()))
+            if rc != 0:
+                raise AssertionError("portlab did not exit 0 on SIGTERM within %ds (status %s)\n%s"
+                                     % (STOP_TIMEOUT, rc, pl.logs()))
+        finally:
+            pl.cleanup()
+
+    def setUp(self):
+        self._instances = []
+        self._servers = []
+        self._sockets = []
+
+    def portlab(self, args=(), env=None, start=True, **kw):
+        pl = Portlab(args, env=env, **kw)
+        self._instances.append(pl)
+        if start:
+            pl.start()
+        return pl
+
+    def server(self, srv):
+        self._servers.append(srv)
+        return srv
+
+    def ws(self, ws):
+        self._sockets.append(ws)
+        return ws
+
+    def echo_server(self):
+        return self.server(EchoServer())
+
+    def scripted_server(self, **kw):
+        return self.server(ScriptedServer(**kw))
+
+    def _failed(self):
+        """True if this test has already failed (Python 3.11 records a
+        failure in the result as soon as the test method raised)."""
+        outcome = getattr(self, "_outcome", None)
+        result = getattr(outcome, "result", None)
+        if result is None:
+            return not getattr(outcome, "success", True)
+        for test, _ in list(getattr(result, "errors", [])) + list(getattr(result, "failures", [])):
+            if test is self or getattr(test, "test_case", None) is self:
+                return True
+        return False
+
+    def tearDown(self):
+        failed = self._failed()
+        for ws in self._sockets:
+            close_quietly(ws)
+        for srv in self._servers:
+            srv.close()
+        problems = []
+        shared = type(self).pl
+        if shared is not None and not shared.alive():
+            problems.append("shared portlab died during %s (status %s)"
+                            % (self.id(), shared.proc.returncode))
+        for pl in self._instances:
+            if pl.proc is None:
+                continue
+            was_alive = pl.alive()
+            died_rc = pl.proc.returncode if not was_alive else None
+            rc = pl.stop()
+            if failed or (was_alive and rc != 0):
+                sys.stderr.write("\n" + pl.logs() + "\n")
+            if was_alive and rc != 0:
+                problems.append("portlab did not exit 0 on SIGTERM (status %s)" % rc)
+            if not was_alive and died_rc not in (0, -signal.SIGKILL) and not getattr(pl, "expect_dead", False):
+                problems.append("portlab died unexpectedly (status %s)" % died_rc)
+            pl.cleanup()
+        if (failed or problems) and shared is not None:
+            sys.stderr.write("\n" + shared.logs() + "\n")
+        if problems:
+            raise AssertionError("; ".join(problems))
+
+    # -- assertions ----------------------------------------------------------
+
+    def assertError(self, resp, status, code=None):
+        self.assertEqual(resp.status, status, resp)
+        self.assertIsInstance(resp.json, dict, resp)
+        self.assertIn("error", resp.json, resp)
+        err = resp.json["error"]
+        self.assertIsInstance(err.get("message"), str, resp)
+        if code is not None:
+            self.assertEqual(err.get("code"), code, resp)
+
+    def assertWsError(self, msg, code):
+        self.assertEqual(msg.get("type"), "error", msg)
+        self.assertEqual(msg.get("code"), code, msg)
+        self.assertIsInstance(msg.get("message"), str, msg)
+        return msg
+
+    def assertClosed(self, msg, reason, info=None):
+        """msg is {"type":"closed","reason":reason} (extra fields allowed:
+        the protocol lets messages gain fields)."""
+        self.assertIsNotNone(msg, "no closed message; got %r" % (info,))
+        self.assertEqual(msg.get("type"), "closed", msg)
+        self.assertEqual(msg.get("reason"), reason, "%r %r" % (msg, info))
+
+    def assertOpened(self, msg):
+        self.assertEqual(msg.get("type"), "opened", msg)
+        self.assertIsInstance(msg.get("session_id"), int, msg)
+        return msg["session_id"]
+
+
+def main():
+    unittest.main(verbosity=2)

@@ -1,0 +1,239 @@
+"""test_policy.py -- the relay target policy (DESIGN.md section 6).
+
+Every denial here must come from the policy: no --allow rule in this file
+opens a non-loopback address, so nothing but 127.0.0.1 is ever contacted.
+"""
+
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import harness  # noqa: E402
+from harness import (EchoServer, PortlabTestCase, collect, open_session, send_json,  # noqa: E402
+                     wait_closed,
+                     wait_ws_end)
+
+
+class PolicyBase(PortlabTestCase):
+    def try_open(self, host, port, cookie=None, mode=None):
+        """Opens on a fresh WebSocket; returns (first message, seconds)."""
+        cookie = cookie or self.cookie
+        ws = self.ws(self.pl.ws_connect(cookie))
+        t0 = time.monotonic()
+        msg = open_session(ws, host, port, mode)
+        return msg, time.monotonic() - t0
+
+    def assertDenied(self, host, port, mentions=None, cookie=None, quick=True):
+        msg, secs = self.try_open(host, port, cookie)
+        self.assertWsError(msg, "target_denied")
+        if mentions is not None:
+            options = mentions if isinstance(mentions, (list, tuple)) else [mentions]
+            self.assertTrue(any(m.lower() in msg["message"].lower() for m in options),
+                            "denial reason %r does not mention %r" % (msg["message"], options))
+        if quick:
+            self.assertLess(secs, 2.0, "denial took %.1fs (did it resolve or connect?)" % secs)
+        return msg
+
+
+class DefaultPolicy(PolicyBase):
+    """No --allow at all."""
+
+    @classmethod
+    def class_args(cls):
+        cls.echo = cls.class_server(EchoServer())
+        return []
+
+    def setUp(self):
+        super().setUp()
+        self.cookie = self.pl.join()
+
+    def test_special_ranges_denied(self):
+        e = self.echo.port
+        cases = [
+            ("0.0.0.1", 25, "0.0.0.1"),
+            ("127.0.0.1", e, "127.0.0.1"),
+            ("10.0.0.1", 25, "10.0.0.1"),
+            ("172.16.0.1", 25, "172.16.0.1"),
+            ("172.31.255.254", 25, "172.31.255.254"),
+            ("192.168.1.1", 25, "192.168.1.1"),
+            ("100.64.0.1", 25, "100.64.0.1"),
+            ("169.254.169.254", 80, "169.254.169.254"),
+            ("224.0.0.1", 25, "224.0.0.1"),
+            ("240.0.0.1", 25, "240.0.0.1"),
+            ("255.255.255.255", 25, "255.255.255.255"),
+            ("::1", e, "::1"),
+            ("[::1]", e, "::1"),
+            ("::", 25, "::"),
+            ("fe80::1", 25, "fe80::1"),
+            ("fc00::1", 25, "fc00::1"),
+            ("fd12:3456::1", 25, "fd12:3456::1"),
+            ("::ffff:127.0.0.1", e, ("::ffff:127.0.0.1", "127.0.0.1")),
+            ("::ffff:10.0.0.1", 25, ("::ffff:10.0.0.1", "10.0.0.1")),
+            ("[::ffff:192.168.0.1]", 25, ("::ffff:192.168.0.1", "192.168.0.1")),
+        ]
+        for host, port, mention in cases:
+            with self.subTest(host=host):
+                self.assertDenied(host, port, mention)
+        time.sleep(0.2)
+        with self.echo.lock:
+            self.assertEqual(len(self.echo.conns), 0, "a denied target was connected to")
+
+    def test_public_addresses_need_an_allow_rule(self):
+        for host in ("192.0.2.1", "203.0.113.5", "2001:db8::1", "198.51.100.7"):
+            with self.subTest(host=host):
+                self.assertDenied(host, 25, host)
+
+    def test_hostname_not_on_allow_list(self):
+        for host in ("example.invalid", "localhost", "lab.example.invalid", "LAB.invalid"):
+            with self.subTest(host=host):
+                self.assertDenied(host, 25)
+
+    def test_lab_ports(self):
+        self.assertDenied("lab", 9999)
+        self.assertDenied("lab", 22)
+        for port in (21, 23, 25, 80, 110, 143):
+            with self.subTest(port=port):
+                ws = self.ws(self.pl.ws_connect(self.cookie))
+                self.assertOpened(open_session(ws, "lab", port))
+                send_json(ws, {"type": "close"})
+                _, closed = wait_closed(ws)
+                self.assertIsNotNone(closed)
+
+    def test_lab_pasv_port_is_not_denied(self):
+        lo, _ = self.pl.pasv
+        msg, _ = self.try_open("lab", lo)
+        # Nothing listens there now: connect_failed (or opened), but the policy allows it.
+        self.assertNotEqual(msg.get("code"), "target_denied", msg)
+
+    def test_lab_real_port_by_address_is_denied(self):
+        self.assertDenied("127.0.0.1", self.pl.lab_base + 25, "127.0.0.1")
+
+    def test_portal_port_denied(self):
+        self.assertDenied("127.0.0.1", self.pl.port)
+        self.assertDenied("lab", self.pl.port)
+
+    def test_denial_closes_websocket(self):
+        ws = self.ws(self.pl.ws_connect(self.cookie))
+        self.assertWsError(open_session(ws, "10.0.0.1", 25), "target_denied")
+        end = wait_ws_end(ws, 3)
+        self.assertTrue(end.close_code is not None or end.eof, end.messages)
+
+    def test_denials_are_logged(self):
+        self.assertDenied("10.9.8.7", 25)
+        deadline = time.monotonic() + 2
+        while time.monotonic() < deadline:
+            if "10.9.8.7" in self.pl.logs(tail=10000):
+                return
+            time.sleep(0.1)
+        self.fail("the denial of 10.9.8.7 was not logged")
+
+
+class AllowLoopbackAllPorts(PolicyBase):
+    @classmethod
+    def class_args(cls):
+        cls.echo = cls.class_server(EchoServer())
+        return ["--allow", "127.0.0.1"]
+
+    def setUp(self):
+        super().setUp()
+        self.cookie = self.pl.join()
+
+    def test_allowed_port_opens(self):
+        msg, _ = self.try_open("127.0.0.1", self.echo.port)
+        self.assertOpened(msg)
+
+    def test_portal_own_port_denied(self):
+        self.assertDenied("127.0.0.1", self.pl.port)
+        self.assertDenied("::ffff:127.0.0.1", self.pl.port)
+
+    def test_other_loopback_addresses_still_denied(self):
+        self.assertDenied("::1", self.echo.port, "::1")
+        self.assertDenied("10.0.0.1", 25, "10.0.0.1")
+
+
+class AllowOnePort(PolicyBase):
+    @classmethod
+    def class_args(cls):
+        cls.echo = cls.class_server(EchoServer())
+        return ["--allow", "127.0.0.1:%d" % cls.echo.port]
+
+    def setUp(self):
+        super().setUp()
+        self.cookie = self.pl.join()
+
+    def test_rule_opens_only_its_port(self):
+        msg, _ = self.try_open("127.0.0.1", self.echo.port)
+        self.assertOpened(msg)
+        self.assertDenied("127.0.0.1", self.echo.port + 1, "127.0.0.1")
+        self.assertDenied("127.0.0.1", self.echo.port - 1, "127.0.0.1")
+        self.assertDenied("127.0.0.2", self.echo.port, "127.0.0.2")
+
+
+class AllowIpv6Loopback(PolicyBase):
+    @classmethod
+    def class_args(cls):
+        cls.echo6 = cls.class_server(EchoServer(host="::1"))
+        return ["--allow", "[::1]:%d" % cls.echo6.port]
+
+    def setUp(self):
+        super().setUp()
+        self.cookie = self.pl.join()
+
+    def test_bracketed_ipv6_rule(self):
+        for host in ("::1", "[::1]"):
+            with self.subTest(host=host):
+                ws = self.ws(self.pl.ws_connect(self.cookie))
+                self.assertOpened(open_session(ws, host, self.echo6.port))
+                ws.send_binary(b"six")
+                c = collect(ws, until=lambda c: c.data == b"six", timeout=5)
+                self.assertEqual(bytes(c.data), b"six")
+                send_json(ws, {"type": "close"})
+                wait_closed(ws)
+        self.assertDenied("::1", self.echo6.port + 1, "::1")
+        self.assertDenied("127.0.0.1", self.echo6.port, "127.0.0.1")
+
+
+class AllowIpv6LoopbackAllPorts(PolicyBase):
+    @classmethod
+    def class_args(cls):
+        cls.echo6 = cls.class_server(EchoServer(host="::1"))
+        return ["--allow", "::1"]
+
+    def setUp(self):
+        super().setUp()
+        self.cookie = self.pl.join()
+
+    def test_unbracketed_rule_opens_all_ports_but_the_portal(self):
+        msg, _ = self.try_open("::1", self.echo6.port)
+        self.assertOpened(msg)
+        self.assertDenied("::1", self.pl.port)
+        self.assertDenied("[::1]", self.pl.port)
+
+
+class HostnameRuleNeverOpensLoopback(PolicyBase):
+    @classmethod
+    def class_args(cls):
+        cls.echo = cls.class_server(EchoServer())
+        return ["--allow", "localhost:%d" % cls.echo.port]
+
+    def setUp(self):
+        super().setUp()
+        self.cookie = self.pl.join()
+
+    def test_localhost_rule_denied(self):
+        msg, secs = self.try_open("localhost", self.echo.port)
+        self.assertWsError(msg, "target_denied")
+        self.assertIn("loopback", msg["message"].lower(), msg)
+        self.assertLess(secs, 5)
+        time.sleep(0.2)
+        with self.echo.lock:
+            self.assertEqual(len(self.echo.conns), 0, "a hostname rule reached loopback")
+
+    def test_other_hostname_denied(self):
+        self.assertDenied("example.invalid", self.echo.port)
+
+
+if __name__ == "__main__":
+    harness.main()
