@@ -11,7 +11,7 @@ ARGS ?=
 FUZZ_BUILD ?= build-fuzz
 FUZZ_SECONDS ?= 60
 
-.PHONY: all build run test test-fast test-asan fuzz bootstrap bootstrap-test clean
+.PHONY: all build run test test-fast test-asan fuzz format-check bootstrap bootstrap-test clean
 
 all: build
 
@@ -28,7 +28,10 @@ build: bootstrap
 run: build
 	./$(BUILD)/portlab $(ARGS)
 
-test-fast: bootstrap-test build
+format-check: bootstrap-test
+	@scripts/check-format.sh && echo "clang-format: every C file is formatted"
+
+test-fast: bootstrap-test format-check build
 	cd $(BUILD) && ctest --output-on-failure -j$(JOBS)
 
 test-asan: bootstrap-test

@@ -90,14 +90,14 @@ int db_session_finish(struct db *db, int64_t id, int64_t ended_us, int64_t bytes
 int db_session_close_orphans(struct db *db, const char *reason);
 int db_session_get(struct db *db, int64_t id, struct db_session *out); /* 1 = none */
 /* Newest first. user_id 0 = everyone. cb returns nonzero to stop. */
-int db_session_list(struct db *db, int64_t user_id, int (*cb)(void *arg, const struct db_session *s),
-                    void *arg);
+int db_session_list(struct db *db, int64_t user_id,
+                    int (*cb)(void *arg, const struct db_session *s), void *arg);
 
 /* Transcript events. Appends n events in one transaction. */
 int db_events_append(struct db *db, const struct db_event *ev, size_t n);
 /* In seq order; cb returns nonzero to stop. */
-int db_events_list(struct db *db, int64_t session_id, int (*cb)(void *arg, const struct db_event *e),
-                   void *arg);
+int db_events_list(struct db *db, int64_t session_id,
+                   int (*cb)(void *arg, const struct db_event *e), void *arg);
 
 /* Explicit transactions for callers that batch (the recorder). */
 int db_begin(struct db *db);

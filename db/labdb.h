@@ -65,8 +65,8 @@ struct db_mailbox {
 int db_mailbox_create(struct db *db, int64_t user_id, const char *name); /* 1 = exists */
 int db_mailbox_delete(struct db *db, int64_t user_id, const char *name); /* 1 = none or INBOX */
 int db_mailbox_get(struct db *db, int64_t user_id, const char *name, struct db_mailbox *out);
-int db_mailbox_list(struct db *db, int64_t user_id, int (*cb)(void *arg, const struct db_mailbox *m),
-                    void *arg);
+int db_mailbox_list(struct db *db, int64_t user_id,
+                    int (*cb)(void *arg, const struct db_mailbox *m), void *arg);
 
 /* Appends a message; its uid goes to uid_out (may be NULL). 1 = no such mailbox. */
 int db_mail_append(struct db *db, int64_t user_id, const char *mailbox, const void *msg, size_t len,
@@ -95,7 +95,8 @@ struct db_file {
   int64_t mtime; /* unix seconds */
 };
 
-int db_file_stat(struct db *db, int64_t owner, const char *path, struct db_file *out); /* 1 = none */
+int db_file_stat(struct db *db, int64_t owner, const char *path,
+                 struct db_file *out); /* 1 = none */
 /* Direct children of dir, by name. */
 int db_file_list(struct db *db, int64_t owner, const char *dir,
                  int (*cb)(void *arg, const struct db_file *f), void *arg);
@@ -104,7 +105,8 @@ int db_file_read(struct db *db, int64_t owner, const char *path, unsigned char *
 /* Creates or replaces a file. 1 = parent missing or path is a directory. */
 int db_file_write(struct db *db, int64_t owner, const char *path, const void *data, size_t len,
                   int64_t mtime);
-int db_file_mkdir(struct db *db, int64_t owner, const char *path, int64_t mtime); /* 1 = exists or no parent */
+int db_file_mkdir(struct db *db, int64_t owner, const char *path,
+                  int64_t mtime); /* 1 = exists or no parent */
 /* Removes a file (is_dir 0) or an empty directory (is_dir 1). 1 = none, wrong kind or not empty. */
 int db_file_remove(struct db *db, int64_t owner, const char *path, int is_dir);
 int db_file_usage(struct db *db, int64_t owner, int64_t *bytes); /* total bytes stored */

@@ -87,8 +87,8 @@ int db_progress_list(struct db *db, int64_t user_id, const char *lesson,
   struct db_progress p;
   if (!st) return -1;
   if (sqlite3_bind_int64(st, 1, user_id) != SQLITE_OK ||
-      (lesson ? sqlite3_bind_text(st, 2, lesson, -1, SQLITE_STATIC)
-              : sqlite3_bind_null(st, 2)) != SQLITE_OK)
+      (lesson ? sqlite3_bind_text(st, 2, lesson, -1, SQLITE_STATIC) : sqlite3_bind_null(st, 2)) !=
+          SQLITE_OK)
     goto fail;
   while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
     p.user_id = sqlite3_column_int64(st, 0);

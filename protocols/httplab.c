@@ -23,8 +23,8 @@
 #include "httplab.h"
 
 #include <arpa/inet.h>
-#include <errno.h>
 #include <cJSON.h>
+#include <errno.h>
 #include <microhttpd.h>
 #include <netdb.h>
 #include <stdarg.h>

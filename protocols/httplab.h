@@ -7,7 +7,7 @@
 struct http_lab;
 
 struct http_lab_config {
-  const char *db_path;  /* opened again on the server's own thread */
+  const char *db_path;   /* opened again on the server's own thread */
   const char *bind_addr; /* numeric */
   int port;
   const char *secret; /* for per-student flags */

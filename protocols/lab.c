@@ -18,9 +18,8 @@
 
 #include "lab.h"
 
-#include <cJSON.h>
-
 #include <arpa/inet.h>
+#include <cJSON.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <libwebsockets.h>
@@ -34,11 +33,11 @@
 #include <unistd.h>
 
 #include "buf.h"
-#include "log.h"
 #include "labdb.h"
-#include "progress.h"
 #include "labident.h"
+#include "log.h"
 #include "portlab_limits.h"
+#include "progress.h"
 
 /* What the core asks of a backend. Everything else is shared. */
 struct lab_backend {
@@ -253,12 +252,12 @@ int64_t lab_conn_user(struct lab_conn *c, const char *lab_user) {
   return id;
 }
 
-void lab_event(struct lab_conn *c, const char *lab_user, const char *event,
-               const char *const *kv) {
+void lab_event(struct lab_conn *c, const char *lab_user, const char *event, const char *const *kv) {
   int64_t user = lab_conn_user(c, lab_user);
   if (!user) return;
   cJSON *attrs = cJSON_CreateObject();
-  for (size_t i = 0; kv && kv[i] && kv[i + 1]; i += 2) cJSON_AddStringToObject(attrs, kv[i], kv[i + 1]);
+  for (size_t i = 0; kv && kv[i] && kv[i + 1]; i += 2)
+    cJSON_AddStringToObject(attrs, kv[i], kv[i + 1]);
   char *json = cJSON_PrintUnformatted(attrs);
   cJSON_Delete(attrs);
   if (json && db_lab_event_add(c->ctx->db, user, event, json) != 0)

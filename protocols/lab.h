@@ -61,7 +61,8 @@ struct lab_module {
   void (*on_close)(struct lab_conn *c, void *s);
 
   /* FTP's data channel, all optional. */
-  void (*on_data_conn)(struct lab_conn *c, void *s, int ok); /* connected (ok) or failed/timed out */
+  void (*on_data_conn)(struct lab_conn *c, void *s,
+                       int ok); /* connected (ok) or failed/timed out */
   void (*on_data_rx)(struct lab_conn *c, void *s, const unsigned char *p, size_t n);
   /* The data connection ended: after lab_data_close() once everything was
    * sent, or when the peer closed it (the end of an upload): ok = 1; on an
@@ -124,8 +125,8 @@ struct lab_servers;
 /* One raw listening vhost per module on ctx->lab_addr, port
  * ctx->port_base + the module's well-known port. NULL with a reason. */
 struct lab_servers *lab_servers_start(struct lws_context *lws, struct lab_ctx *ctx,
-                                      const struct lab_module *const *modules, size_t n,
-                                      char *err, size_t errlen);
+                                      const struct lab_module *const *modules, size_t n, char *err,
+                                      size_t errlen);
 void lab_servers_stop(struct lab_servers *ls); /* NULL is a no-op */
 
 /* The modules main starts, in one place (protocols/modules.c). */

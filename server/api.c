@@ -9,7 +9,6 @@
  * ids cannot be probed.
  */
 #include "api.h"
-#include "api_internal.h"
 
 #include <cJSON.h>
 #include <libwebsockets.h>
@@ -18,13 +17,14 @@
 #include <string.h>
 #include <time.h>
 
+#include "api_internal.h"
 #include "app.h"
 #include "auth.h"
 #include "export.h"
 #include "labdata.h"
-#include "portlab_limits.h"
 #include "log.h"
 #include "policy.h"
+#include "portlab_limits.h"
 
 #define TEACHER_NAME "teacher"
 #define LAB_PASSWORD_LEN 10
@@ -200,7 +200,8 @@ static const char *string_member(cJSON *json, const char *key, size_t maxlen,
 /* --- handlers ----------------------------------------------------------- */
 
 static void handle_health(struct app *app, const struct api_request *req,
-                          const struct db_user *user, const struct api_args *args, struct api_response *resp) {
+                          const struct db_user *user, const struct api_args *args,
+                          struct api_response *resp) {
   cJSON *root = cJSON_CreateObject();
   cJSON_AddStringToObject(root, "status", "ok");
   cJSON_AddStringToObject(root, "version", PORTLAB_VERSION);
@@ -213,7 +214,8 @@ static void handle_join(struct app *app, const struct api_request *req, const st
   if (!json) return;
   const char *name = string_member(json, "name", LIM_NAME_LEN + 8, resp);
   const char *class_code = name ? string_member(json, "class_code", LIM_PASSWORD_LEN, resp) : NULL;
-  const char *rejoin = class_code ? string_member(json, "rejoin_code", LIM_PASSWORD_LEN, resp) : NULL;
+  const char *rejoin =
+      class_code ? string_member(json, "rejoin_code", LIM_PASSWORD_LEN, resp) : NULL;
   char rejoin_new[REJOIN_CODE_LEN + 1] = "", lab_password[LAB_PASSWORD_LEN + 1], hash[65];
   char stored_hash[80];
   struct db_user user;
@@ -309,7 +311,8 @@ done:
 }
 
 static void handle_logout(struct app *app, const struct api_request *req,
-                          const struct db_user *user, const struct api_args *args, struct api_response *resp) {
+                          const struct db_user *user, const struct api_args *args,
+                          struct api_response *resp) {
   char token[AUTH_TOKEN_HEX + 1];
   unsigned char hash[32];
   if (auth_cookie_token(req->cookie, token) == 0) {
@@ -329,7 +332,8 @@ static void handle_me(struct app *app, const struct api_request *req, const stru
 }
 
 static void handle_targets(struct app *app, const struct api_request *req,
-                           const struct db_user *user, const struct api_args *args, struct api_response *resp) {
+                           const struct db_user *user, const struct api_args *args,
+                           struct api_response *resp) {
   static const struct {
     const char *name;
     int port;
@@ -366,7 +370,8 @@ static int add_session(void *arg, const struct db_session *s) {
 }
 
 static void handle_sessions(struct app *app, const struct api_request *req,
-                            const struct db_user *user, const struct api_args *args, struct api_response *resp) {
+                            const struct db_user *user, const struct api_args *args,
+                            struct api_response *resp) {
   int64_t who = user->id;
   if (strcmp(user->role, "teacher") == 0) {
     who = 0;
@@ -493,7 +498,8 @@ static int add_event_txt(void *arg, const struct db_event *e) {
 }
 
 static void handle_transcript(struct app *app, const struct api_request *req,
-                              const struct db_user *user, const struct api_args *args, struct api_response *resp) {
+                              const struct db_user *user, const struct api_args *args,
+                              struct api_response *resp) {
   struct db_session s;
   struct transcript_ctx t;
   memset(&t, 0, sizeof t);

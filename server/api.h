@@ -24,7 +24,7 @@ struct api_request {
   const char *content_type; /* Content-Type header or NULL */
   const char *body;         /* POST body (not NUL-terminated) */
   size_t body_len;
-  int body_too_large;       /* the portal stopped collecting past LIM_JSON_BODY_BYTES */
+  int body_too_large; /* the portal stopped collecting past LIM_JSON_BODY_BYTES */
 };
 
 struct api_response {

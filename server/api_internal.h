@@ -11,8 +11,8 @@
 
 /* What a route's pattern captured from the path. */
 struct api_args {
-  int64_t id;                    /* from '*' */
-  char seg[API_MAX_SEGS][64];    /* from each '%', in order */
+  int64_t id;                 /* from '*' */
+  char seg[API_MAX_SEGS][64]; /* from each '%', in order */
 };
 
 typedef void (*api_handler)(struct app *app, const struct api_request *req,

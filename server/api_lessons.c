@@ -196,7 +196,8 @@ static cJSON *lesson_json(struct app *app, const struct lesson *l, const struct 
   cJSON_AddItemToObject(o, "targets", targets_json(l->targets));
   cJSON_AddStringToObject(o, "html", l->html);
   cJSON *tasks = cJSON_AddArrayToObject(o, "tasks");
-  for (size_t i = 0; i < l->n_tasks; i++) cJSON_AddItemToArray(tasks, task_json(l, &l->tasks[i], ps));
+  for (size_t i = 0; i < l->n_tasks; i++)
+    cJSON_AddItemToArray(tasks, task_json(l, &l->tasks[i], ps));
   cJSON_AddNumberToObject(o, "points", points);
   cJSON_AddNumberToObject(o, "score", score);
   return o;
@@ -235,7 +236,8 @@ void api_task_answer(struct app *app, const struct api_request *req, const struc
   memset(&ps, 0, sizeof ps);
   if (t->kind != TASK_CHECK && (!cJSON_IsString(answer) || !answer->valuestring[0] ||
                                 strlen(answer->valuestring) > LIM_TASK_ANSWER_BYTES)) {
-    api_error(resp, 400, "bad_request", "\"answer\" must be a non-empty string of at most 256 bytes");
+    api_error(resp, 400, "bad_request",
+              "\"answer\" must be a non-empty string of at most 256 bytes");
     goto done;
   }
   if (load_progress(app, user->id, &ps) < 0) goto internal;

@@ -1,7 +1,7 @@
 /* app.c -- the clocks every module reads. */
-#include <time.h>
-
 #include "app.h"
+
+#include <time.h>
 
 int64_t app_now_us(void) {
   struct timespec ts;

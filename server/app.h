@@ -41,7 +41,7 @@ struct app {
   struct http_lab *http_lab;       /* the lab web server, on its own thread */
   struct lessons *lessons;         /* loaded at start: embedded or --lessons DIR */
   char lab_secret[65];             /* hex; per-student flags are derived from it */
-  int login_failures; /* teacher logins failed in the current minute */
+  int login_failures;              /* teacher logins failed in the current minute */
   int64_t login_window_us;
 };
 

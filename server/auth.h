@@ -7,7 +7,7 @@
 
 #include <stddef.h>
 
-#define AUTH_TOKEN_HEX 32  /* 128 bits as lower-case hex */
+#define AUTH_TOKEN_HEX 32 /* 128 bits as lower-case hex */
 #define AUTH_COOKIE_NAME "portlab_session"
 
 /* Fills out[0..len) from getrandom(2). 0 or -1. */

@@ -24,7 +24,7 @@ int buf_append(struct buf *b, const void *p, size_t n);
 size_t buf_len(const struct buf *b);
 /* Pointer to the unread bytes (valid until the next append/consume). */
 const unsigned char *buf_head(const struct buf *b);
-void buf_consume(struct buf *b, size_t n); /* n > len consumes all */
+void buf_consume(struct buf *b, size_t n);   /* n > len consumes all */
 void buf_drop_tail(struct buf *b, size_t n); /* forgets the newest n bytes */
 /* Hands over the unread bytes as one malloc'd block (caller frees) and
  * empties b. *len gets their count. NULL only if out of memory. */

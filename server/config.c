@@ -16,8 +16,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "portlab_limits.h"
 #include "log.h"
+#include "portlab_limits.h"
 
 typedef int (*config_setter)(struct config *cfg, const char *value, char *why, size_t whylen);
 
@@ -242,8 +242,7 @@ static const struct config_flag flags[] = {
     {"lab-port-base", 1, 0, set_lab_port_base, "N",
      "lab port = N + well-known port (10000; 0 = the real ports)"},
     {"ftp-pasv-ports", 1, 0, set_pasv, "LO-HI", "FTP passive data ports (30000-30099)"},
-    {"allow", 1, 1, set_allow, "RULE",
-     "real target CIDR[:PORTS] or HOSTNAME[:PORTS]; repeatable"},
+    {"allow", 1, 1, set_allow, "RULE", "real target CIDR[:PORTS] or HOSTNAME[:PORTS]; repeatable"},
     {"teacher-password-file", 1, 0, set_teacher_password_file, "FILE",
      "teacher password on the file's first line"},
     {"teacher-password", 1, 0, set_teacher_password, NULL, NULL}, /* environment only */

@@ -53,7 +53,7 @@ char *export_display_text(const unsigned char *p, size_t n) {
   size_t i = 0;
   while (i < n) {
     unsigned char c = p[i];
-    size_t len = c < 0x80                ? 1
+    size_t len = c < 0x80             ? 1
                  : (c & 0xE0) == 0xC0 ? 2
                  : (c & 0xF0) == 0xE0 ? 3
                  : (c & 0xF8) == 0xF0 ? 4
@@ -129,7 +129,9 @@ static void cast_event(struct export *ex, const struct db_event *e) {
     ex->failed = 1;
     return;
   }
-  const char *colour = e->dir == DB_DIR_C2S ? "\x1b[31m" : e->dir == DB_DIR_S2C ? "\x1b[34m" : "\x1b[2m# ";
+  const char *colour = e->dir == DB_DIR_C2S   ? "\x1b[31m"
+                       : e->dir == DB_DIR_S2C ? "\x1b[34m"
+                                              : "\x1b[2m# ";
   memcpy(o, colour, strlen(colour));
   o += strlen(colour);
   for (size_t i = 0; i < n; i++) {
@@ -217,8 +219,8 @@ static void pcap_segment(struct export *ex, int64_t t_us, int from_client, unsig
   *seq += (uint32_t)n + ((flags & (TCP_SYN | TCP_FIN)) ? 1 : 0);
 
   int64_t when = ex->s.started_us + t_us;
-  uint32_t rec[4] = {(uint32_t)(when / 1000000), (uint32_t)(when % 1000000),
-                     (uint32_t)(54 + n), (uint32_t)(54 + n)};
+  uint32_t rec[4] = {(uint32_t)(when / 1000000), (uint32_t)(when % 1000000), (uint32_t)(54 + n),
+                     (uint32_t)(54 + n)};
   put(ex, rec, sizeof rec); /* record headers are in host order, like the file header */
   put(ex, frame, 54 + n);
 }

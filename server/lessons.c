@@ -333,8 +333,9 @@ int lesson_parse(const char *text, size_t len, struct lesson *out, char *err, si
   free(copy);
   if (rc == 1) goto done;
   if (!seen_front || in_task) {
-    snprintf(err, errlen, "%s", !seen_front ? "front matter is not closed with ---"
-                                           : "a task block is not closed with ```");
+    snprintf(err, errlen, "%s",
+             !seen_front ? "front matter is not closed with ---"
+                         : "a task block is not closed with ```");
     goto done;
   }
   if (!out->id[0] || !out->title[0]) {
@@ -372,8 +373,8 @@ static int by_order(const void *a, const void *b) {
   return strcmp(x->id, y->id);
 }
 
-static int add_lesson(struct lessons *ls, const char *name, const char *text, size_t len,
-                      char *err, size_t errlen) {
+static int add_lesson(struct lessons *ls, const char *name, const char *text, size_t len, char *err,
+                      size_t errlen) {
   struct lesson l;
   char why[256];
   int rc = lesson_parse(text, len, &l, why, sizeof why);

@@ -41,7 +41,7 @@ struct lesson {
   int order;
   char summary[400];
   char targets[256]; /* as written: "lab:25, lab:110" */
-  char *html;        /* rendered and sanitised; task blocks become <div class="task" data-task=ID> */
+  char *html; /* rendered and sanitised; task blocks become <div class="task" data-task=ID> */
   struct lesson_task *tasks;
   size_t n_tasks;
 };

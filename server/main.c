@@ -9,12 +9,11 @@
  * new work, ends every session with reason server_shutdown, lets the
  * sockets flush for up to two seconds, flushes the recorder and exits 0.
  */
+#include <libwebsockets.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#include <libwebsockets.h>
 
 #include "api.h"
 #include "app.h"

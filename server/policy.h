@@ -23,7 +23,14 @@
 struct policy;
 
 /* Well-known lab ports, the services "lab" offers. */
-enum { LAB_FTP = 21, LAB_TELNET = 23, LAB_SMTP = 25, LAB_HTTP = 80, LAB_POP3 = 110, LAB_IMAP = 143 };
+enum {
+  LAB_FTP = 21,
+  LAB_TELNET = 23,
+  LAB_SMTP = 25,
+  LAB_HTTP = 80,
+  LAB_POP3 = 110,
+  LAB_IMAP = 143
+};
 
 struct policy *policy_new(void);
 void policy_free(struct policy *p); /* NULL is a no-op */

@@ -22,13 +22,13 @@
 #include "app.h"
 #include "assets.h"
 #include "auth.h"
-#include "portlab_limits.h"
 #include "log.h"
+#include "portlab_limits.h"
 #include "relay.h"
 
-#define CSP                                                                                   \
-  "default-src 'self'; connect-src 'self'; img-src 'self' data:; style-src 'self'; "        \
-  "script-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; "         \
+#define CSP                                                                          \
+  "default-src 'self'; connect-src 'self'; img-src 'self' data:; style-src 'self'; " \
+  "script-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; "  \
   "form-action 'self'"
 
 struct http_conn {
@@ -65,8 +65,8 @@ static char *header_dup(struct lws *wsi, enum lws_token_indexes token) {
 
 static int add_header(struct lws *wsi, const char *name, const char *value, unsigned char **p,
                       unsigned char *end) {
-  return lws_add_http_header_by_name(wsi, (const unsigned char *)name,
-                                     (const unsigned char *)value, (int)strlen(value), p, end);
+  return lws_add_http_header_by_name(wsi, (const unsigned char *)name, (const unsigned char *)value,
+                                     (int)strlen(value), p, end);
 }
 
 /* Writes the status line and headers; the body (if any) follows from
@@ -74,7 +74,7 @@ static int add_header(struct lws *wsi, const char *name, const char *value, unsi
 static int respond(struct lws *wsi, struct http_conn *c, int status, const char *type,
                    const unsigned char *body, size_t len, char *owned, const char *const *extra) {
   unsigned char headers[LWS_PRE + 2048], *start = headers + LWS_PRE, *p = start,
-                                           *end = headers + sizeof headers - 1;
+                                         *end = headers + sizeof headers - 1;
   c->out = body;
   c->out_len = len;
   c->out_off = 0;
@@ -151,9 +151,10 @@ static int serve_asset(struct lws *wsi, struct http_conn *c) {
   char inm[128] = "", accept[256] = "";
   lws_hdr_copy(wsi, inm, sizeof inm, WSI_TOKEN_HTTP_IF_NONE_MATCH);
   lws_hdr_copy(wsi, accept, sizeof accept, WSI_TOKEN_HTTP_ACCEPT_ENCODING);
-  const char *extra[] = {"etag:", a->etag, "cache-control:", "no-cache", "vary:",
-                         "Accept-Encoding", NULL, NULL, NULL};
-  if (inm[0] && strcmp(inm, a->etag) == 0) return respond(wsi, c, 304, a->mime, NULL, 0, NULL, extra);
+  const char *extra[] = {
+      "etag:", a->etag, "cache-control:", "no-cache", "vary:", "Accept-Encoding", NULL, NULL, NULL};
+  if (inm[0] && strcmp(inm, a->etag) == 0)
+    return respond(wsi, c, 304, a->mime, NULL, 0, NULL, extra);
   if (strstr(accept, "gzip")) {
     extra[6] = "content-encoding:";
     extra[7] = "gzip";
@@ -224,7 +225,7 @@ static int http_request(struct lws *wsi, struct http_conn *c) {
   if (!lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH) &&
       !lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING))
     return serve_api(wsi, c); /* no body at all */
-  return 0; /* wait for HTTP_BODY ... HTTP_BODY_COMPLETION */
+  return 0;                   /* wait for HTTP_BODY ... HTTP_BODY_COMPLETION */
 }
 
 static int http_body(struct http_conn *c, const void *in, size_t len) {
@@ -303,8 +304,10 @@ static const lws_retry_bo_t ws_keepalive = {
 static void lws_log_bridge(int level, const char *line) {
   size_t n = strlen(line);
   while (n && line[n - 1] == '\n') n--;
-  log_msg(level == LLL_ERR ? LOG_ERROR : level == LLL_WARN ? LOG_WARN : LOG_DEBUG, "lws: %.*s",
-          (int)n, line);
+  log_msg(level == LLL_ERR    ? LOG_ERROR
+          : level == LLL_WARN ? LOG_WARN
+                              : LOG_DEBUG,
+          "lws: %.*s", (int)n, line);
 }
 
 int portal_start(struct app *app, char *err, size_t errlen) {
@@ -327,9 +330,10 @@ int portal_start(struct app *app, char *err, size_t errlen) {
   memset(&info, 0, sizeof info);
   info.vhost_name = "portal";
   info.port = app->cfg.listen_port;
-  info.iface = strcmp(app->cfg.listen_addr, "0.0.0.0") == 0 || strcmp(app->cfg.listen_addr, "::") == 0
-                   ? NULL
-                   : app->cfg.listen_addr;
+  info.iface =
+      strcmp(app->cfg.listen_addr, "0.0.0.0") == 0 || strcmp(app->cfg.listen_addr, "::") == 0
+          ? NULL
+          : app->cfg.listen_addr;
   info.protocols = portal_protocols;
   info.retry_and_idle_policy = &ws_keepalive;
   info.options = LWS_SERVER_OPTION_VALIDATE_UTF8 * 0; /* binary frames carry telnet's 0xFF */

@@ -7,11 +7,11 @@
 #define PORTLAB_LIMITS_H
 
 /* HTTP and REST. */
-#define LIM_HTTP_HEADER_BYTES 16384     /* lws max_http_header_data */
-#define LIM_JSON_BODY_BYTES 8192        /* largest REST request body */
-#define LIM_NAME_LEN 32                 /* ^[A-Za-z0-9_.-]{1,32}$ */
-#define LIM_PASSWORD_LEN 256            /* teacher password, class code */
-#define LIM_COOKIE_DAYS 7               /* login lifetime */
+#define LIM_HTTP_HEADER_BYTES 16384 /* lws max_http_header_data */
+#define LIM_JSON_BODY_BYTES 8192    /* largest REST request body */
+#define LIM_NAME_LEN 32             /* ^[A-Za-z0-9_.-]{1,32}$ */
+#define LIM_PASSWORD_LEN 256        /* teacher password, class code */
+#define LIM_COOKIE_DAYS 7           /* login lifetime */
 
 /* WebSocket. */
 #define LIM_WS_MESSAGE_BYTES (64 * 1024) /* one message, any type; larger: close 1009 */
@@ -19,78 +19,78 @@
 #define LIM_WS_HANGUP_SECS 60            /* no pong by then: hang up */
 
 /* Relay. */
-#define LIM_RELAY_SESSIONS_PER_USER 4        /* open relay sessions per user */
-#define LIM_RELAY_SESSIONS_TOTAL 512         /* open relay sessions in all */
-#define LIM_RELAY_CONNECT_SECS 10            /* TCP connect (and DNS) timeout */
-#define LIM_RELAY_IDLE_SECS 900              /* no bytes either way */
-#define LIM_RELAY_SESSION_SECS (4 * 3600)    /* absolute session lifetime */
-#define LIM_RELAY_RESUME_SECS 30             /* a dropped WebSocket may come back this long */
-#define LIM_RELAY_REPLAY_BYTES (256 * 1024)  /* bytes kept to replay to a resumed page */
-#define LIM_RELAY_DRAIN_SECS 2               /* after a hang-up, queued bytes may drain this long */
-#define LIM_RELAY_BUF_HIGH (256 * 1024)      /* pause the producer above this */
-#define LIM_RELAY_BUF_LOW (64 * 1024)        /* resume it below this */
+#define LIM_RELAY_SESSIONS_PER_USER 4       /* open relay sessions per user */
+#define LIM_RELAY_SESSIONS_TOTAL 512        /* open relay sessions in all */
+#define LIM_RELAY_CONNECT_SECS 10           /* TCP connect (and DNS) timeout */
+#define LIM_RELAY_IDLE_SECS 900             /* no bytes either way */
+#define LIM_RELAY_SESSION_SECS (4 * 3600)   /* absolute session lifetime */
+#define LIM_RELAY_RESUME_SECS 30            /* a dropped WebSocket may come back this long */
+#define LIM_RELAY_REPLAY_BYTES (256 * 1024) /* bytes kept to replay to a resumed page */
+#define LIM_RELAY_DRAIN_SECS 2              /* after a hang-up, queued bytes may drain this long */
+#define LIM_RELAY_BUF_HIGH (256 * 1024)     /* pause the producer above this */
+#define LIM_RELAY_BUF_LOW (64 * 1024)       /* resume it below this */
 #define LIM_RELAY_BUF_CAP (LIM_RELAY_BUF_HIGH + LIM_WS_MESSAGE_BYTES + 65536)
-#define LIM_RELAY_CHUNK 16384                /* bytes written per writable callback */
+#define LIM_RELAY_CHUNK 16384                  /* bytes written per writable callback */
 #define LIM_TRANSCRIPT_BYTES (8 * 1024 * 1024) /* recorded payload per session */
 #define LIM_EXPORT_BYTES (64 * 1024 * 1024)    /* one transcript export (cast, pcap) */
 
 /* Recorder. */
-#define LIM_RECORDER_FLUSH_MS 100  /* a kill -9 loses at most this much (+ one commit) */
-#define LIM_RECORDER_BATCH 512     /* flush early at this many queued events */
+#define LIM_RECORDER_FLUSH_MS 100 /* a kill -9 loses at most this much (+ one commit) */
+#define LIM_RECORDER_BATCH 512    /* flush early at this many queued events */
 
 /* Telnet option engine. */
-#define LIM_TELNET_SB_BYTES 256    /* subnegotiation payload; longer is dropped */
+#define LIM_TELNET_SB_BYTES 256 /* subnegotiation payload; longer is dropped */
 
 /* Built-in lab servers (protocols/). Relayed sessions all arrive from this
  * host's own address, so the per-address cap applies to other peers only. */
-#define LIM_LAB_CONNS 256                        /* open connections per server */
-#define LIM_LAB_CONNS_PER_ADDR 16                /* per remote address, not this host's own */
-#define LIM_LAB_OUT_BYTES (4 * 1024 * 1024)      /* queued output per connection; past it: closed */
-#define LIM_LAB_IDLE_SECS 300                    /* no input for this long: goodbye */
-#define LIM_LAB_OUT_HIGH (256 * 1024)            /* pause the client's input above this */
-#define LIM_LAB_OUT_LOW (64 * 1024)              /* resume it below this */
-#define LIM_LAB_CHUNK 16384                      /* bytes written per writable callback */
-#define LIM_LAB_DRAIN_SECS 5                     /* after a close, queued output may drain this long */
-#define LIM_SMTP_COMMAND_LINE 512                /* RFC 5321 section 4.5.3.1.4 */
-#define LIM_SMTP_TEXT_LINE 1000                  /* RFC 5321 section 4.5.3.1.6 */
-#define LIM_SMTP_MESSAGE_BYTES (1024 * 1024)     /* advertised as SIZE */
+#define LIM_LAB_CONNS 256                    /* open connections per server */
+#define LIM_LAB_CONNS_PER_ADDR 16            /* per remote address, not this host's own */
+#define LIM_LAB_OUT_BYTES (4 * 1024 * 1024)  /* queued output per connection; past it: closed */
+#define LIM_LAB_IDLE_SECS 300                /* no input for this long: goodbye */
+#define LIM_LAB_OUT_HIGH (256 * 1024)        /* pause the client's input above this */
+#define LIM_LAB_OUT_LOW (64 * 1024)          /* resume it below this */
+#define LIM_LAB_CHUNK 16384                  /* bytes written per writable callback */
+#define LIM_LAB_DRAIN_SECS 5                 /* after a close, queued output may drain this long */
+#define LIM_SMTP_COMMAND_LINE 512            /* RFC 5321 section 4.5.3.1.4 */
+#define LIM_SMTP_TEXT_LINE 1000              /* RFC 5321 section 4.5.3.1.6 */
+#define LIM_SMTP_MESSAGE_BYTES (1024 * 1024) /* advertised as SIZE */
 #define LIM_SMTP_RECIPIENTS 20
-#define LIM_SMTP_PATH 256                        /* RFC 5321 section 4.5.3.1.3, brackets included */
-#define LIM_SMTP_LOCAL_PART 64                   /* RFC 5321 section 4.5.3.1.1 */
-#define LIM_SMTP_DOMAIN 255                      /* RFC 5321 section 4.5.3.1.2 */
-#define LIM_SMTP_ERRORS 20                       /* error replies before the session is dropped */
-#define LIM_SMTP_AUTH_FAILURES 3                 /* failed AUTH exchanges per connection */
-#define LIM_POP3_LINE 512                        /* RFC 2449 allows 255 for a command; be lenient */
-#define LIM_POP3_ERRORS 20                       /* -ERR replies before the session is dropped */
-#define LIM_POP3_AUTH_FAILURES 3                 /* failed PASS commands per connection */
+#define LIM_SMTP_PATH 256        /* RFC 5321 section 4.5.3.1.3, brackets included */
+#define LIM_SMTP_LOCAL_PART 64   /* RFC 5321 section 4.5.3.1.1 */
+#define LIM_SMTP_DOMAIN 255      /* RFC 5321 section 4.5.3.1.2 */
+#define LIM_SMTP_ERRORS 20       /* error replies before the session is dropped */
+#define LIM_SMTP_AUTH_FAILURES 3 /* failed AUTH exchanges per connection */
+#define LIM_POP3_LINE 512        /* RFC 2449 allows 255 for a command; be lenient */
+#define LIM_POP3_ERRORS 20       /* -ERR replies before the session is dropped */
+#define LIM_POP3_AUTH_FAILURES 3 /* failed PASS commands per connection */
 #define LIM_IMAP_LINE 8192
-#define LIM_IMAP_LITERAL_BYTES (1024 * 1024)     /* checked before the "+" continuation */
-#define LIM_IMAP_PREAUTH_LITERAL_BYTES 1024      /* a literal before login (user, password) */
-#define LIM_IMAP_AUTH_FAILURES 3                 /* failed LOGIN/AUTHENTICATE per connection */
-#define LIM_IMAP_ERRORS 30                       /* BAD replies before the session is dropped */
-#define LIM_IMAP_MAILBOXES 32                    /* per account, INBOX included */
-#define LIM_IMAP_FETCH_ITEMS 32                  /* attributes named in one FETCH */
-#define LIM_IMAP_SEARCH_DEPTH 32                 /* nesting of NOT, OR and ( ) in SEARCH */
+#define LIM_IMAP_LITERAL_BYTES (1024 * 1024)       /* checked before the "+" continuation */
+#define LIM_IMAP_PREAUTH_LITERAL_BYTES 1024        /* a literal before login (user, password) */
+#define LIM_IMAP_AUTH_FAILURES 3                   /* failed LOGIN/AUTHENTICATE per connection */
+#define LIM_IMAP_ERRORS 30                         /* BAD replies before the session is dropped */
+#define LIM_IMAP_MAILBOXES 32                      /* per account, INBOX included */
+#define LIM_IMAP_FETCH_ITEMS 32                    /* attributes named in one FETCH */
+#define LIM_IMAP_SEARCH_DEPTH 32                   /* nesting of NOT, OR and ( ) in SEARCH */
 #define LIM_IMAP_FETCH_OUT_BYTES (3 * 1024 * 1024) /* queued output one FETCH may reach */
 #define LIM_FTP_LINE 512
-#define LIM_FTP_FILE_BYTES (1024 * 1024)         /* one upload */
-#define LIM_FTP_QUOTA_BYTES (8 * 1024 * 1024)    /* one account's tree */
-#define LIM_FTP_DATA_SECS 30                     /* a data connection must connect within this */
-#define LIM_FTP_LOGIN_FAILS 3                    /* wrong passwords per connection, then 421 */
+#define LIM_FTP_FILE_BYTES (1024 * 1024)      /* one upload */
+#define LIM_FTP_QUOTA_BYTES (8 * 1024 * 1024) /* one account's tree */
+#define LIM_FTP_DATA_SECS 30                  /* a data connection must connect within this */
+#define LIM_FTP_LOGIN_FAILS 3                 /* wrong passwords per connection, then 421 */
 #define LIM_TELNET_LINE 256
-#define LIM_TELNET_LOGIN_TRIES 3                 /* wrong passwords before the line is dropped */
+#define LIM_TELNET_LOGIN_TRIES 3 /* wrong passwords before the line is dropped */
 #define LIM_MAILBOX_MESSAGES 1000
-#define LIM_HTTP_CONNS 256                       /* libmicrohttpd: connection limit */
-#define LIM_HTTP_CONNS_PER_IP 64                 /* relayed requests all come from one address */
+#define LIM_HTTP_CONNS 256       /* libmicrohttpd: connection limit */
+#define LIM_HTTP_CONNS_PER_IP 64 /* relayed requests all come from one address */
 #define LIM_HTTP_TIMEOUT_SECS 30
-#define LIM_HTTP_MEMORY_BYTES (64 * 1024)        /* per connection */
+#define LIM_HTTP_MEMORY_BYTES (64 * 1024) /* per connection */
 
 /* Lessons. */
 #define LIM_TASK_ANSWER_BYTES 256 /* one typed answer */
 #define LIM_TASK_ATTEMPTS 50      /* wrong answers per task before 429 */
 
 /* Resolver. */
-#define LIM_RESOLVE_ADDRS 16       /* addresses kept per name */
+#define LIM_RESOLVE_ADDRS 16 /* addresses kept per name */
 #define LIM_HOSTNAME_LEN 253
 
 #endif

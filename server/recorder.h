@@ -23,8 +23,8 @@ void recorder_free(struct recorder *r);       /* flushes first; NULL is a no-op 
  * the loss is counted). */
 int recorder_event(struct recorder *r, int64_t session_id, int64_t seq, int64_t t_us, int dir,
                    const void *data, size_t len);
-int recorder_session_end(struct recorder *r, int64_t session_id, int64_t ended_us,
-                         int64_t bytes_up, int64_t bytes_down, const char *reason);
+int recorder_session_end(struct recorder *r, int64_t session_id, int64_t ended_us, int64_t bytes_up,
+                         int64_t bytes_down, const char *reason);
 
 int recorder_should_flush(const struct recorder *r); /* queue reached LIM_RECORDER_BATCH */
 size_t recorder_pending(const struct recorder *r);

@@ -34,9 +34,9 @@
 #include "buf.h"
 #include "db.h"
 #include "labident.h"
-#include "portlab_limits.h"
 #include "log.h"
 #include "policy.h"
+#include "portlab_limits.h"
 #include "recorder.h"
 #include "resolver.h"
 #include "telnet.h"
@@ -490,8 +490,8 @@ static void handle_open(struct relay *r, cJSON *msg) {
 
   struct policy_target target;
   char reason[256];
-  enum policy_kind kind =
-      policy_prepare(app->policy, host->valuestring, port->valueint, &target, reason, sizeof reason);
+  enum policy_kind kind = policy_prepare(app->policy, host->valuestring, port->valueint, &target,
+                                         reason, sizeof reason);
   snprintf(r->host, sizeof r->host, "%s", kind == POLICY_DENY ? host->valuestring : target.host);
   r->port = port->valueint;
   r->telnet_mode = strcmp(mode_name, "telnet") == 0;
@@ -686,8 +686,7 @@ static int ws_writeable(struct lws *wsi, struct relay *r) {
       if (lws_write(wsi, chunk + LWS_PRE, n, LWS_WRITE_TEXT) < (int)n) return -1;
     }
   } else if (r->closing) {
-    lws_close_reason(wsi, r->close_code, (unsigned char *)r->close_reason,
-                     strlen(r->close_reason));
+    lws_close_reason(wsi, r->close_code, (unsigned char *)r->close_reason, strlen(r->close_reason));
     return -1;
   } else {
     return 0;
@@ -763,7 +762,8 @@ int relay_ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *u
       return ws_writeable(wsi, pss->relay);
 
     case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
-      if (len >= 2) pss->peer_close = ((const unsigned char *)in)[0] << 8 | ((const unsigned char *)in)[1];
+      if (len >= 2)
+        pss->peer_close = ((const unsigned char *)in)[0] << 8 | ((const unsigned char *)in)[1];
       return 0;
 
     case LWS_CALLBACK_CLOSED:

@@ -123,9 +123,12 @@ static void test_join_and_rejoin(void) {
 static void test_join_errors(void) {
   int status;
   setup("netlab");
-  static const char *bad_names[] = {
-      "{\"name\":\"\"}", "{\"name\":\"has space\"}", "{\"name\":\"abcdefghijklmnopqrstuvwxyz0123456\"}",
-      "{\"name\":\"\\u00e9t\\u00e9\"}", "{}", "{\"name\":null}"};
+  static const char *bad_names[] = {"{\"name\":\"\"}",
+                                    "{\"name\":\"has space\"}",
+                                    "{\"name\":\"abcdefghijklmnopqrstuvwxyz0123456\"}",
+                                    "{\"name\":\"\\u00e9t\\u00e9\"}",
+                                    "{}",
+                                    "{\"name\":null}"};
   for (size_t i = 0; i < sizeof bad_names / sizeof bad_names[0]; i++) {
     cJSON *j = call(API_POST, "/api/join", bad_names[i], NULL, &status, NULL);
     CHECK_EQ_INT(status, 400);
@@ -137,15 +140,17 @@ static void test_join_errors(void) {
   CHECK_EQ_STR(error_code(j), "bad_request");
   cJSON_Delete(j);
   /* 32 characters is the edge. */
-  j = call(API_POST, "/api/join", "{\"name\":\"abcdefghijklmnopqrstuvwxyz012345\",\"class_code\":\"netlab\"}",
-           NULL, &status, NULL);
+  j = call(API_POST, "/api/join",
+           "{\"name\":\"abcdefghijklmnopqrstuvwxyz012345\",\"class_code\":\"netlab\"}", NULL,
+           &status, NULL);
   CHECK_EQ_INT(status, 201);
   cJSON_Delete(j);
   j = call(API_POST, "/api/join", "{\"name\":\"bob\"}", NULL, &status, NULL);
   CHECK_EQ_INT(status, 403);
   CHECK_EQ_STR(error_code(j), "bad_class_code");
   cJSON_Delete(j);
-  j = call(API_POST, "/api/join", "{\"name\":\"bob\",\"class_code\":\"NETLAB\"}", NULL, &status, NULL);
+  j = call(API_POST, "/api/join", "{\"name\":\"bob\",\"class_code\":\"NETLAB\"}", NULL, &status,
+           NULL);
   CHECK_EQ_INT(status, 403);
   cJSON_Delete(j);
   j = call(API_POST, "/api/join", "not json", NULL, &status, NULL);
@@ -156,8 +161,11 @@ static void test_join_errors(void) {
   CHECK_EQ_INT(status, 400);
   cJSON_Delete(j);
 
-  struct api_request req = {.method = API_POST, .path = "/api/join", .body = "{\"name\":\"x\"}",
-                            .body_len = 12, .content_type = "text/plain"};
+  struct api_request req = {.method = API_POST,
+                            .path = "/api/join",
+                            .body = "{\"name\":\"x\"}",
+                            .body_len = 12,
+                            .content_type = "text/plain"};
   struct api_response resp;
   api_handle(&app, &req, &resp);
   CHECK_EQ_INT(resp.status, 415);
@@ -237,7 +245,8 @@ static void test_teacher_and_sessions(void) {
   CHECK_EQ_STR(cJSON_GetObjectItem(e0, "dir")->valuestring, "note");
   CHECK(cJSON_GetObjectItem(e0, "data_b64") == NULL);
   CHECK_EQ_STR(cJSON_GetObjectItem(e3, "data_b64")->valuestring, "//sBb2sA");
-  CHECK_EQ_STR(cJSON_GetObjectItem(e3, "text")->valuestring, "\xEF\xBF\xBD\xEF\xBF\xBD\x01ok\xEF\xBF\xBD");
+  CHECK_EQ_STR(cJSON_GetObjectItem(e3, "text")->valuestring,
+               "\xEF\xBF\xBD\xEF\xBF\xBD\x01ok\xEF\xBF\xBD");
   CHECK_EQ_INT(cJSON_GetObjectItem(e3, "t_us")->valueint, 9100);
   cJSON_Delete(j);
 
@@ -283,7 +292,8 @@ static void test_login_throttle_and_routes(void) {
   int status;
   setup(NULL);
   for (int i = 0; i < 10; i++)
-    cJSON_Delete(call(API_POST, "/api/teacher/login", "{\"password\":\"no\"}", NULL, &status, NULL));
+    cJSON_Delete(
+        call(API_POST, "/api/teacher/login", "{\"password\":\"no\"}", NULL, &status, NULL));
   CHECK_EQ_INT(status, 401);
   cJSON *j = call(API_POST, "/api/teacher/login", "{\"password\":\"chalk\"}", NULL, &status, NULL);
   CHECK_EQ_INT(status, 429); /* the 11th try in a minute, even the right one */

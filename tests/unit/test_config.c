@@ -33,10 +33,24 @@ static void test_defaults(void) {
 static void test_flags(void) {
   struct config cfg;
   char err[256] = "";
-  const char *argv[] = {"portlab", "--listen", "[::1]:9000", "--db=/tmp/x.db", "--allow",
-                        "192.0.2.0/24:25", "--allow", "mail.example:110", "--lab-port-base", "0",
-                        "--ftp-pasv-ports", "40000-40009", "--log-level", "debug",
-                        "--idle-timeout", "5", "--no-record", "--public-origin",
+  const char *argv[] = {"portlab",
+                        "--listen",
+                        "[::1]:9000",
+                        "--db=/tmp/x.db",
+                        "--allow",
+                        "192.0.2.0/24:25",
+                        "--allow",
+                        "mail.example:110",
+                        "--lab-port-base",
+                        "0",
+                        "--ftp-pasv-ports",
+                        "40000-40009",
+                        "--log-level",
+                        "debug",
+                        "--idle-timeout",
+                        "5",
+                        "--no-record",
+                        "--public-origin",
                         "https://lab.example.org"};
   CHECK_EQ_INT(parse(&cfg, err, sizeof err, 19, argv), CONFIG_OK);
   CHECK_EQ_STR(cfg.listen_addr, "::1");
@@ -109,7 +123,8 @@ static void test_errors(void) {
   expect_error("--listen", "::1:80", "--listen:"); /* IPv6 needs brackets */
   expect_error("--listen", "localhost:80", "--listen:");
   expect_error("--lab-port-base", "-1", "--lab-port-base:");
-  expect_error("--lab-port-base", "65393", "--lab-port-base:"); /* 65392 + 143 = 65535 is the edge */
+  expect_error("--lab-port-base", "65393",
+               "--lab-port-base:"); /* 65392 + 143 = 65535 is the edge */
   expect_error("--ftp-pasv-ports", "30100-30000", "--ftp-pasv-ports:");
   expect_error("--ftp-pasv-ports", "1000-1010", "--ftp-pasv-ports:");
   expect_error("--ftp-pasv-ports", "30000-31000", "--ftp-pasv-ports:"); /* 1001 ports */

@@ -125,17 +125,19 @@ static void test_errors(void) {
   expect_bad("---\ntitle: t\n---\n", "needs id and title");
   expect_bad("---\nid: x\ntitle: t\n---\n```task\nid: a\nkind: question\nprompt: p\n```\n",
              "no answer");
-  expect_bad("---\nid: x\ntitle: t\n---\n```task\nid: a\nkind: question\nprompt: p\nanswer: (\n"
-             "match: pattern\n```\n",
-             "bad pattern");
+  expect_bad(
+      "---\nid: x\ntitle: t\n---\n```task\nid: a\nkind: question\nprompt: p\nanswer: (\n"
+      "match: pattern\n```\n",
+      "bad pattern");
   expect_bad("---\nid: x\ntitle: t\n---\n```task\nid: a\nkind: flag\nprompt: p\n```\n",
              "no challenge");
   expect_bad("---\nid: x\ntitle: t\n---\n```task\nid: a\nkind: riddle\n```\n", "line 7");
   expect_bad("---\nid: x\ntitle: t\n---\n```task\nid: a\nkind: check\nprompt: p\nevent: e\n",
              "not closed");
-  expect_bad("---\nid: x\ntitle: t\n---\n```task\nid: a\nkind: check\nprompt: p\nevent: e\n```\n"
-             "```task\nid: a\nkind: check\nprompt: q\nevent: e\n```\n",
-             "used twice");
+  expect_bad(
+      "---\nid: x\ntitle: t\n---\n```task\nid: a\nkind: check\nprompt: p\nevent: e\n```\n"
+      "```task\nid: a\nkind: check\nprompt: q\nevent: e\n```\n",
+      "used twice");
 }
 
 static void test_embedded_set(void) {
