@@ -6,46 +6,12 @@
  * once. Each segment's first byte is an operation on the in-memory
  * connection: control bytes fed whole or split at points the input
  * chooses, the simulated data peer connecting, failing, sending bytes or
- * closing, and the idle timeout. One database is created once and shared;
- * uploads are capped by the server's own quota.
+ * closing, and the idle timeout. The database is fuzz_lab.h's, shared
+ * by all runs; uploads are capped by the server's own quota.
  */
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
-#include "db.h"
-#include "lab.h"
-#include "labdata.h"
-#include "labdb.h"
-#include "log.h"
-
-#define FUZZ_SECRET "0f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a69788796a5b4c3d2e1f0"
-
-static struct db *fuzz_db;
-static struct lab_ctx fuzz_ctx;
-
-static int fuzz_init(void) {
-  char err[256];
-  int64_t id;
-
-  if (fuzz_db) return 0;
-  /* Every refusal logs a warning; at fuzzing speed that is all noise. */
-  log_set_level(LOG_ERROR);
-  fuzz_db = db_open(":memory:", err, sizeof err);
-  if (!fuzz_db) return -1;
-  fuzz_ctx.db = fuzz_db;
-  snprintf(fuzz_ctx.secret, sizeof fuzz_ctx.secret, "%s", FUZZ_SECRET);
-  snprintf(fuzz_ctx.lab_addr, sizeof fuzz_ctx.lab_addr, "127.0.0.1");
-  fuzz_ctx.port_base = 10000;
-  fuzz_ctx.pasv_lo = 40000;
-  fuzz_ctx.pasv_hi = 40009;
-  if (labdata_seed_common(fuzz_db, FUZZ_SECRET) != 0 ||
-      db_user_create(fuzz_db, "alice", "student", "pw-alice", NULL, &id) != 0 ||
-      labdata_seed_account(fuzz_db, FUZZ_SECRET, id, "alice") != 0)
-    return -1;
-  return 0;
-}
+#include "fuzz_lab.h"
 
 /* Feeds p in pieces of 1..step bytes, so every split point of a line is
  * tried somewhere in the corpus. */
@@ -92,12 +58,12 @@ static void fuzz_segment(struct lab_conn *c, const uint8_t *p, size_t n) {
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-  static const char login_user[] = "USER alice\r\nPASS pw-alice\r\n";
+  static const char login_user[] = "USER alice\r\nPASS " FUZZ_ALICE_PASSWORD "\r\n";
   static const char login_anon[] = "USER anonymous\r\nPASS x\r\n";
   struct lab_conn *c;
   const uint8_t *p, *end, *sep;
 
-  if (fuzz_init() != 0) abort();
+  fuzz_lab_init(NULL);
   c = lab_mem_open(&lab_ftp, &fuzz_ctx, size && (data[0] & 4) ? "::1" : "127.0.0.1");
   if (!c) return 0;
   if (size && (data[0] & 3) == 1) lab_mem_feed(c, login_user, sizeof login_user - 1);

@@ -1,86 +1,16 @@
-/* fuzz_pop3.c -- libFuzzer target for the lab POP3 server.
+/* fuzz_pop3.c -- libFuzzer target for the lab POP3 server (see fuzz_lab.h).
  *
- * The first input byte picks how the rest is cut into reads (one piece,
- * single bytes, fixed sizes, or pseudo-random sizes) and whether the
- * session ends with an idle timeout; the rest is the client's byte
- * stream. One in-memory database with alice / Secr3t-Pw, bob / bob-pw
- * and the demo account is built once; each run happens inside a savepoint
- * that is rolled back afterwards, so what one run writes (a QUIT with DELE) never
- * changes what the next one sees.
+ * alice's mailbox also holds a message with a dot line and a bare LF, which
+ * RETR and TOP must byte-stuff.
  */
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
+#include "fuzz_lab.h"
 
-#include "db.h"
-#include "lab.h"
-#include "labdata.h"
-#include "labdb.h"
-#include "log.h"
-
-#define FUZZ_SECRET "fuzzfuzzfuzzfuzzfuzzfuzzfuzzfuzzfuzzfuzzfuzzfuzzfuzzfuzzfuzzfuzz"
-
-static struct lab_ctx fuzz_ctx;
-
-static int fuzz_setup(void) {
+static int pop3_extra(struct db *db, int64_t alice) {
   static const char odd[] = "Subject: odd\r\n\r\n.hidden\r\nbare\nend";
-  char err[256];
-  int64_t id;
-
-  log_set_level(LOG_ERROR); /* every violation is logged at warn: too loud here */
-  fuzz_ctx.db = db_open(":memory:", err, sizeof err);
-  if (!fuzz_ctx.db) return -1;
-  snprintf(fuzz_ctx.secret, sizeof fuzz_ctx.secret, "%s", FUZZ_SECRET);
-  snprintf(fuzz_ctx.lab_addr, sizeof fuzz_ctx.lab_addr, "127.0.0.1");
-  fuzz_ctx.port_base = 10000;
-  if (labdata_seed_common(fuzz_ctx.db, FUZZ_SECRET) != 0) return -1;
-  if (db_user_create(fuzz_ctx.db, "alice", "student", "Secr3t-Pw", NULL, &id) != 0) return -1;
-  if (labdata_seed_account(fuzz_ctx.db, FUZZ_SECRET, id, "alice") != 0) return -1;
-  if (db_mail_append(fuzz_ctx.db, id, "INBOX", odd, sizeof odd - 1, 0, 0, NULL) != 0) return -1;
-  if (db_user_create(fuzz_ctx.db, "bob", "student", "bob-pw", NULL, &id) != 0) return -1;
-  return 0;
+  return db_mail_append(db, alice, "INBOX", odd, sizeof odd - 1, 0, 0, NULL) != 0;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-  static int ready;
-  if (!ready) {
-    if (fuzz_setup() != 0) abort();
-    ready = 1;
-  }
-  if (size < 1) return 0;
-  unsigned mode = data[0];
-  data++;
-  size--;
-
-  if (db_lab_savepoint(fuzz_ctx.db) != 0) abort();
-  struct lab_conn *c = lab_mem_open(&lab_pop3, &fuzz_ctx, "127.0.0.1");
-  if (!c) abort();
-  uint32_t rnd = mode * 2654435761u + 1;
-  size_t pos = 0;
-  while (pos < size && !lab_mem_closed(c)) {
-    size_t n;
-    switch (mode & 3) {
-      case 0:
-        n = size - pos;
-        break;
-      case 1:
-        n = 1;
-        break;
-      case 2:
-        n = 7;
-        break;
-      default:
-        rnd = rnd * 1103515245u + 12345u;
-        n = 1 + (rnd >> 16) % 64;
-        break;
-    }
-    if (n > size - pos) n = size - pos;
-    lab_mem_feed(c, data + pos, n);
-    pos += n;
-    lab_mem_clear(c); /* keep the sink small on long inputs */
-  }
-  if (mode & 4) lab_mem_timeout(c);
-  lab_mem_free(c);
-  if (db_lab_rollback(fuzz_ctx.db) != 0) abort();
-  return 0;
+  fuzz_lab_init(pop3_extra);
+  return fuzz_lab_stream(&lab_pop3, data, size);
 }
