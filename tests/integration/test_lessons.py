@@ -207,6 +207,16 @@ class Exports(PortlabTestCase):
         text = "".join(e[2] for e in events)
         self.assertIn("\x1b[31mEHLO exporter\r\n", text)  # client red
         self.assertIn("\x1b[34m220 ", text)  # server blue
+        # asciinema itself reads it back (`cat` replays it without the
+        # timing); it insists on a terminal, which script(1) provides.
+        with tempfile.NamedTemporaryFile(suffix=".cast") as f:
+            f.write(r.body)
+            f.flush()
+            shown = subprocess.run(["script", "-q", "-e", "-c", "asciinema cat " + f.name,
+                                    "/dev/null"], stdin=subprocess.DEVNULL,
+                                   capture_output=True, timeout=60, check=True).stdout
+        self.assertIn(b"EHLO exporter", shown)
+        self.assertIn(b"354 ", shown)
 
     def test_bad_format(self):
         token, sid, _ = self.smtp_session()
