@@ -4,152 +4,26 @@
 // transcript, and resume a session after its WebSocket dropped.
 //
 // Run: node --test tests/e2e/   (after `npm ci` in tests/e2e)
-// Env: PORTLAB_BIN (default build/portlab of this checkout), CHROMIUM
-// (default /usr/bin/chromium). Screenshots go to tests/artifacts/.
-// Never `npx playwright install`: the browser is Debian's.
+// Env and shared code: see helpers.mjs.
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { mkdtempSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join, dirname } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { chromium } from 'playwright-core';
+import { readFileSync } from 'node:fs';
+import { startLab, newPage, active, typeLine, expectConv, shot } from './helpers.mjs';
 
-const HERE = dirname(fileURLToPath(import.meta.url));
-const ARTIFACTS = join(HERE, '..', 'artifacts');
-const BIN = process.env.PORTLAB_BIN || join(HERE, '..', '..', 'build', 'portlab');
-const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
-const LAB_PORTS = [21, 23, 25, 80, 110, 143];
-const STEP_MS = 10000; // the longest wait for one thing to show up
-
-let server = null;
-let serverLog = '';
-let tmp = null;
+let lab = null;
 let browser = null;
 let base = '';
 
-function portFree(port) {
-  return new Promise((resolve) => {
-    const s = createServer();
-    s.once('error', () => resolve(false));
-    s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
-  });
-}
-
-async function freePort() {
-  const s = createServer();
-  await new Promise((r) => s.listen(0, '127.0.0.1', r));
-  const { port } = s.address();
-  await new Promise((r) => s.close(r));
-  return port;
-}
-
-// A lab port base whose six lab ports and passive range are all free.
-async function freeLabBase() {
-  for (let i = 0; i < 50; i++) {
-    const b = 20000 + Math.floor(Math.random() * 40) * 1000;
-    const ports = [...LAB_PORTS.map((p) => b + p), b + 600, b + 601, b + 602, b + 603];
-    let ok = true;
-    for (const p of ports) if (!(await portFree(p))) ok = false;
-    if (ok) return b;
-  }
-  throw new Error('no free lab port base');
-}
-
-async function waitHealthy(url) {
-  const deadline = Date.now() + 15000;
-  while (Date.now() < deadline) {
-    try {
-      const r = await fetch(url + 'api/health');
-      if (r.ok) return;
-    } catch (e) {
-      // not up yet
-    }
-    if (server.exitCode !== null) throw new Error('portlab exited:\n' + serverLog);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error('portlab did not start:\n' + serverLog);
-}
-
 before(async () => {
-  mkdirSync(ARTIFACTS, { recursive: true });
-  tmp = mkdtempSync(join(tmpdir(), 'portlab-e2e-'));
-  const port = await freePort();
-  const labBase = await freeLabBase();
-  server = spawn(
-    BIN,
-    [
-      '--db', join(tmp, 'e2e.db'),
-      '--listen', '127.0.0.1:' + port,
-      '--lab-port-base', String(labBase),
-      '--ftp-pasv-ports', labBase + 600 + '-' + (labBase + 603),
-    ],
-    { env: { ...process.env, PORTLAB_TEACHER_PASSWORD: 'e2e-teacher' }, stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-  const keep = (d) => {
-    serverLog = (serverLog + d.toString()).slice(-20000);
-  };
-  server.stdout.on('data', keep);
-  server.stderr.on('data', keep);
-  base = 'http://127.0.0.1:' + port + '/';
-  await waitHealthy(base);
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: [
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-      '--no-first-run',
-    ],
-  });
+  lab = await startLab();
+  browser = lab.browser;
+  base = lab.base;
 });
 
 after(async () => {
-  if (browser) await browser.close();
-  if (server && server.exitCode === null) {
-    server.kill('SIGTERM');
-    await new Promise((r) => {
-      const timer = setTimeout(() => {
-        server.kill('SIGKILL');
-        r();
-      }, 3000);
-      server.once('exit', () => {
-        clearTimeout(timer);
-        r();
-      });
-    });
-  }
-  if (tmp) rmSync(tmp, { recursive: true, force: true });
+  if (lab) await lab.stop();
 });
-
-// The visible terminal's pieces.
-const active = (page, sel) => page.locator('.tabpanel:not([hidden]) ' + sel);
-
-async function typeLine(page, text) {
-  const input = active(page, '.line-input');
-  await input.fill(text);
-  await input.press('Enter');
-}
-
-// Waits until the visible conversation shows text (server replies arrive
-// asynchronously).
-async function expectConv(page, text) {
-  await page.waitForFunction(
-    (t) => {
-      const log = document.querySelector('.tabpanel:not([hidden]) .conv');
-      return log && log.textContent.includes(t);
-    },
-    text,
-    { timeout: STEP_MS },
-  );
-}
-
-const shot = (page, name) => page.screenshot({ path: join(ARTIFACTS, name + '.png') });
 
 test('a student does the SMTP lesson in the browser', { timeout: 90000 }, async (t) => {
   const context = await browser.newContext({ viewport: { width: 1366, height: 860 }, acceptDownloads: true });
@@ -164,10 +38,7 @@ test('a student does the SMTP lesson in the browser', { timeout: 90000 }, async 
       }
     };
   });
-  const page = await context.newPage();
-  const errors = [];
-  page.on('pageerror', (e) => errors.push(e.message));
-  page.setDefaultTimeout(STEP_MS);
+  const page = await newPage(context);
   const name = 'e2e' + Date.now().toString(36).slice(-6);
 
   await t.test('join', async () => {
@@ -307,6 +178,6 @@ test('a student does the SMTP lesson in the browser', { timeout: 90000 }, async 
     await shot(page, '06-phone-lessons');
   });
 
-  assert.deepEqual(errors, [], 'no script errors');
+  assert.deepEqual(page.errors, [], 'no script or console errors');
   await context.close();
 });

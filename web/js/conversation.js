@@ -23,6 +23,12 @@ const FLUSH_NOW_BYTES = 256 * 1024; // draw at once when this much is queued
 const STICK_SLACK_PX = 24; // "at the bottom" within this distance
 const HISTORY_BYTES = 4 * 1024 * 1024; // bytes kept for redrawing (hex toggle)
 const HEX_ROW = 16;
+const MARK_LABELS = { '\u240d': 'CR', '\u240a': 'LF', '\u2400': 'NUL' };
+
+// "␍␊" -> "CR LF"; other characters stay as they are.
+function markLabel(s) {
+  return Array.from(s, (ch) => MARK_LABELS[ch] || ch).join(' ');
+}
 
 export class ConversationView {
   // opts: cap (characters), keep ('tail' | 'head'), label (accessible name),
@@ -52,6 +58,8 @@ export class ConversationView {
     this.trimNote = null;
     this.full = false; // 'head' mode: the cap was reached
     this.stick = this.follow;
+    this.autoTop = 0; // where scrollToEnd() last put the view
+    this.endFrame = 0;
 
     this.hexBtn = h('button', {
       type: 'button',
@@ -173,6 +181,7 @@ export class ConversationView {
     this.trimNote = null;
     this.full = false;
     this.stick = this.follow;
+    this.autoTop = 0;
     this.jump.hidden = true;
   }
 
@@ -190,11 +199,17 @@ export class ConversationView {
     this.flush();
   }
 
+  // The text of every line, one per line. Not innerText: lines scrolled
+  // out of view are not laid out (content-visibility) and would be missed.
+  text() {
+    return Array.from(this.log.children, (el) => el.textContent).join('\n');
+  }
+
   async copy() {
     this.flush();
     let ok = true;
     try {
-      await navigator.clipboard.writeText(this.log.innerText);
+      await navigator.clipboard.writeText(this.text());
     } catch (e) {
       // No Clipboard API (plain http on a LAN): select the text and copy.
       const sel = window.getSelection();
@@ -383,6 +398,10 @@ export class ConversationView {
         const mk = document.createElement('span');
         mk.className = kind === CMD ? 'mk cmd' : 'mk';
         mk.textContent = s;
+        // Many fonts (DejaVu on Debian) lack the Control Pictures ␍ ␊ ␀:
+        // the stylesheet draws this ASCII label instead; copying still
+        // gives the marks.
+        if (kind === MARK && /[\u2400-\u2426]/.test(s)) mk.dataset.label = markLabel(s);
         this.curSeg.append(mk);
       } else {
         this.curSeg.append(document.createTextNode(s));
@@ -462,14 +481,32 @@ export class ConversationView {
     return el.scrollTop + el.clientHeight >= el.scrollHeight - STICK_SLACK_PX;
   }
 
+  // Only the reader scrolling up stops the view following the output. A
+  // scroll event arrives a frame late: by then more lines (or a late font)
+  // may have made the log taller, and the position we scrolled to is no
+  // longer the bottom, although nobody moved it.
   onScroll() {
     if (!this.follow) return;
+    const el = this.log;
+    if (this.stick && el.scrollTop >= this.autoTop - 1) return;
     this.stick = this.atBottom();
     if (this.stick) this.jump.hidden = true;
   }
 
   scrollToEnd() {
-    this.log.scrollTop = this.log.scrollHeight;
+    const el = this.log;
+    el.scrollTop = el.scrollHeight;
+    this.autoTop = el.scrollTop;
     this.jump.hidden = true;
+    // Once more after the next layout (late fonts, wrapping).
+    if (!this.endFrame) {
+      this.endFrame = requestAnimationFrame(() => {
+        this.endFrame = 0;
+        if (this.stick && !this.atBottom()) {
+          el.scrollTop = el.scrollHeight;
+          this.autoTop = el.scrollTop;
+        }
+      });
+    }
   }
 }

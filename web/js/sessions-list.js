@@ -97,7 +97,11 @@ export class SessionsList {
       const line2 = [
         formatTime(s.started_at),
         t('bytesUpDown', { up: formatBytes(s.bytes_up), down: formatBytes(s.bytes_down) }),
-        open ? t('sessionOpen') : reasonText(s.close_reason),
+        open
+          ? t('sessionOpen')
+          : this.opts.teacher && s.close_reason === 'client_closed'
+            ? t('reasonClientClosedTeacher')
+            : reasonText(s.close_reason),
       ].filter(Boolean);
       return h(
         'li',

@@ -141,6 +141,7 @@ export const strings = {
   sessionOpen: 'open',
   sessionSummary: '#{id} {target}',
   bytesUpDown: '↑{up} ↓{down}',
+  reasonClientClosedTeacher: 'the student hung up',
 
   // Tabs.
   tabsLabel: 'Sessions',

@@ -1,0 +1,243 @@
+// helpers.mjs -- shared by the end-to-end tests: start a portlab of our own
+// on free loopback ports, launch Debian's chromium through playwright-core,
+// and drive the terminal (type a line, wait for the conversation to show
+// something, read it back).
+//
+// Env: PORTLAB_BIN (default build/portlab of this checkout), CHROMIUM
+// (default /usr/bin/chromium). Screenshots go to tests/artifacts/.
+// Never `npx playwright install`: the browser is Debian's.
+
+import { spawn } from 'node:child_process';
+import { mkdtempSync, mkdirSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join as joinPath, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+
+const HERE = dirname(fileURLToPath(import.meta.url));
+export const ARTIFACTS = joinPath(HERE, '..', 'artifacts');
+export const BIN = process.env.PORTLAB_BIN || joinPath(HERE, '..', '..', 'build', 'portlab');
+export const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
+export const TEACHER_PASSWORD = 'e2e-teacher';
+export const STEP_MS = 10000; // the longest wait for one thing to show up
+const LAB_PORTS = [21, 23, 25, 80, 110, 143];
+const PASV_COUNT = 8;
+
+function portFree(port) {
+  return new Promise((resolve) => {
+    const s = createServer();
+    s.once('error', () => resolve(false));
+    s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
+  });
+}
+
+async function freePort() {
+  const s = createServer();
+  await new Promise((r) => s.listen(0, '127.0.0.1', r));
+  const { port } = s.address();
+  await new Promise((r) => s.close(r));
+  return port;
+}
+
+// A lab port base whose six lab ports and passive range are all free. The
+// test files run in parallel, each with its own portlab: pick at random
+// from many bases so two rarely try the same one.
+async function freeLabBase() {
+  for (let i = 0; i < 50; i++) {
+    const b = 20000 + Math.floor(Math.random() * 400) * 100;
+    const ports = [...LAB_PORTS.map((p) => b + p)];
+    for (let k = 0; k < PASV_COUNT; k++) ports.push(b + 60 + k);
+    let ok = true;
+    for (const p of ports) if (!(await portFree(p))) ok = false;
+    if (ok) return b;
+  }
+  throw new Error('no free lab port base');
+}
+
+// Starts portlab and chromium. Returns {base, labBase, browser, log(),
+// stop()}; stop() is safe to call twice.
+export async function startLab() {
+  mkdirSync(ARTIFACTS, { recursive: true });
+  const tmp = mkdtempSync(joinPath(tmpdir(), 'portlab-e2e-'));
+  const port = await freePort();
+  const labBase = await freeLabBase();
+  let serverLog = '';
+  const server = spawn(
+    BIN,
+    [
+      '--db', joinPath(tmp, 'e2e.db'),
+      '--listen', '127.0.0.1:' + port,
+      '--lab-port-base', String(labBase),
+      '--ftp-pasv-ports', labBase + 60 + '-' + (labBase + 60 + PASV_COUNT - 1),
+    ],
+    { env: { ...process.env, PORTLAB_TEACHER_PASSWORD: TEACHER_PASSWORD }, stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  const keep = (d) => {
+    serverLog = (serverLog + d.toString()).slice(-20000);
+  };
+  server.stdout.on('data', keep);
+  server.stderr.on('data', keep);
+  const base = 'http://127.0.0.1:' + port + '/';
+  const lab = { base, labBase, browser: null, log: () => serverLog };
+
+  lab.stop = async () => {
+    if (lab.browser) await lab.browser.close().catch(() => {});
+    lab.browser = null;
+    if (server.exitCode === null && server.signalCode === null) {
+      server.kill('SIGTERM');
+      await new Promise((r) => {
+        const timer = setTimeout(() => {
+          server.kill('SIGKILL');
+          r();
+        }, 3000);
+        server.once('exit', () => {
+          clearTimeout(timer);
+          r();
+        });
+      });
+    }
+    rmSync(tmp, { recursive: true, force: true });
+  };
+
+  try {
+    await waitHealthy(base, server, () => serverLog);
+    lab.browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      args: [
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+        '--no-first-run',
+      ],
+    });
+  } catch (e) {
+    await lab.stop();
+    throw e;
+  }
+  return lab;
+}
+
+async function waitHealthy(url, server, log) {
+  const deadline = Date.now() + 15000;
+  while (Date.now() < deadline) {
+    try {
+      const r = await fetch(url + 'api/health');
+      if (r.ok) return;
+    } catch (e) {
+      // not up yet
+    }
+    if (server.exitCode !== null) throw new Error('portlab exited:\n' + log());
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error('portlab did not start:\n' + log());
+}
+
+// A page that records script errors and console errors in page.errors.
+export async function newPage(context) {
+  const page = await context.newPage();
+  page.errors = [];
+  page.on('pageerror', (e) => page.errors.push('pageerror: ' + e.message));
+  page.on('console', (m) => {
+    // Before anyone has joined, the page asks GET /api/me and gets the 401
+    // it expects; chromium logs every 4xx fetch as an error anyway.
+    if (m.type() !== 'error') return;
+    if (/status of 401/.test(m.text()) && /\/api\/me$/.test(m.location().url || '')) return;
+    page.errors.push('console: ' + m.text() + ' (' + (m.location().url || '') + ')');
+  });
+  page.setDefaultTimeout(STEP_MS);
+  return page;
+}
+
+// Joins as a new student; returns the lab login shown in the header.
+export async function join(page, base, name) {
+  await page.goto(base);
+  await page.fill('#join-name', name);
+  await page.click('#join-submit');
+  await page.waitForSelector('#rejoin:not([hidden])');
+  await page.click('#rejoin-dismiss');
+  await page.waitForSelector('.lesson-card');
+  return {
+    user: (await page.textContent('#lab-user')).trim(),
+    password: (await page.textContent('#lab-password')).trim(),
+  };
+}
+
+// The visible terminal's pieces.
+export const active = (page, sel) => page.locator('.tabpanel:not([hidden]) ' + sel);
+
+export async function typeLine(page, text) {
+  const input = active(page, '.line-input');
+  await input.fill(text);
+  await input.press('Enter');
+}
+
+// Waits until the visible conversation shows text (server replies arrive
+// asynchronously); text may be a string or a RegExp.
+export async function expectConv(page, text, timeout = STEP_MS) {
+  const spec = text instanceof RegExp ? { re: text.source, flags: text.flags } : { s: text };
+  try {
+    await page.waitForFunction(
+      (sp) => {
+        const log = document.querySelector('.tabpanel:not([hidden]) .conv');
+        if (!log) return false;
+        return sp.re ? new RegExp(sp.re, sp.flags).test(log.textContent) : log.textContent.includes(sp.s);
+      },
+      spec,
+      { timeout },
+    );
+  } catch (e) {
+    const seen = await convText(page).catch(() => '(no conversation)');
+    throw new Error('the conversation never showed ' + String(text) + '; it shows:\n' + seen.slice(-1500));
+  }
+}
+
+// The visible conversation's text, one line per line.
+// (Each line's textContent: innerText skips lines scrolled out of view.)
+export async function convText(page) {
+  return page.evaluate(() => {
+    const log = document.querySelector('.tabpanel:not([hidden]) .conv');
+    return log ? Array.from(log.children, (el) => el.textContent).join('\n') : '';
+  });
+}
+
+// The number of times text appears in the visible conversation.
+export async function convCount(page, text) {
+  const all = await page.evaluate(() => {
+    const log = document.querySelector('.tabpanel:not([hidden]) .conv');
+    return log ? log.textContent : '';
+  });
+  return all.split(text).length - 1;
+}
+
+export const shot = (page, name, opts = {}) =>
+  page.screenshot({ path: joinPath(ARTIFACTS, name + '.png'), ...opts });
+
+// Answers a question or flag task through its widget and waits until it is
+// solved.
+export async function answerTask(page, id, answer) {
+  const card = page.locator(`.task-card[data-task="${id}"]`);
+  await card.scrollIntoViewIfNeeded();
+  await card.locator('input').fill(answer);
+  await card.locator('button[type="submit"]').click();
+  await solved(page, id);
+}
+
+// Presses "Check my work" on a check task and waits until it is solved.
+export async function checkTask(page, id) {
+  const card = page.locator(`.task-card[data-task="${id}"]`);
+  await card.scrollIntoViewIfNeeded();
+  await card.locator('button[type="submit"]').click();
+  await solved(page, id);
+}
+
+async function solved(page, id) {
+  try {
+    await page.waitForSelector(`.task-card[data-task="${id}"][data-solved="true"]`, { timeout: STEP_MS });
+  } catch (e) {
+    const msg = await page.locator(`.task-card[data-task="${id}"] .task-msg`).textContent().catch(() => '');
+    throw new Error(`task ${id} was not solved: "${msg}"`);
+  }
+}

@@ -1,0 +1,431 @@
+// lessons.test.mjs -- a student does every built-in lesson end to end in
+// headless chromium, the way the lessons teach it: questions answered from
+// the text, flags found on the lab servers by typing the protocol by hand
+// (HTTP Basic auth, an FTP passive data connection in a second tab), and
+// every check task earned by really doing it in a session tab. At the end
+// the lesson list shows every lesson done, and the teacher's class
+// progress lists the student with the full total.
+//
+// Run: node --test tests/e2e/   (after `npm ci` in tests/e2e)
+// Env and shared code: see helpers.mjs.
+
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import {
+  startLab,
+  newPage,
+  join,
+  active,
+  typeLine,
+  expectConv,
+  convText,
+  shot,
+  answerTask,
+  checkTask,
+  TEACHER_PASSWORD,
+  STEP_MS,
+} from './helpers.mjs';
+
+let lab = null;
+
+before(async () => {
+  lab = await startLab();
+});
+
+after(async () => {
+  if (lab) await lab.stop();
+});
+
+const FLAG_RE = /FLAG\{[0-9a-f]{24}\}/;
+
+// Opens a lesson from the lesson list, as a student would.
+async function openLesson(page, id, title) {
+  await page.locator('#nav a[data-nav="lessons"]').click();
+  await page.locator(`.lesson-card[data-lesson="${id}"] h2 a`).click();
+  await page.waitForFunction((t) => document.querySelector('#lesson-title')?.textContent === t, title);
+  await page.waitForSelector('.task-card');
+}
+
+// Presses a "session:" button in the lesson text and waits for the
+// connection.
+async function openFromLesson(page, target) {
+  await page.locator(`.lesson-body button.session-link[data-target="${target}"]`).first().click();
+  await page.waitForSelector('.tabpanel:not([hidden]) .session[data-status="connected"]');
+}
+
+// Closes every tab whose session has ended (no confirmation is asked).
+async function closeFinishedTabs(page) {
+  for (;;) {
+    const done = page.locator('.tab-item:not([data-status="connected"]) .tab-close');
+    if ((await done.count()) === 0) return;
+    await done.first().click();
+  }
+}
+
+async function selectTab(page, label) {
+  await page.locator('[role="tab"]', { hasText: label }).click();
+}
+
+async function expectClosed(page) {
+  await expectConv(page, 'Connection closed by foreign host.');
+  await page.waitForSelector('.tabpanel:not([hidden]) .session[data-local="true"]');
+}
+
+test('a student does every lesson in the browser', { timeout: 150000 }, async (t) => {
+  const context = await lab.browser.newContext({ viewport: { width: 1366, height: 768 } });
+  const page = await newPage(context);
+  const name = 'walk' + Date.now().toString(36).slice(-5);
+  let login = null;
+  let httpFlag = '';
+  let ftpFlag = '';
+
+  await t.test('join', async () => {
+    login = await join(page, lab.base, name);
+    assert.equal(login.user, name);
+    assert.match(login.password, /^\S{6,}$/);
+  });
+
+  await t.test('lesson 1: ports and protocols', async () => {
+    await openLesson(page, 'ports', 'Ports and protocols');
+    // The mail server speaks first.
+    await openFromLesson(page, 'lab:25');
+    await expectConv(page, '220 lab ESMTP');
+    await typeLine(page, 'QUIT');
+    await expectConv(page, '221 2.0.0');
+    await expectClosed(page);
+    // The web server waits for a request.
+    await openFromLesson(page, 'lab:80');
+    await typeLine(page, 'HEAD / HTTP/1.1');
+    await typeLine(page, 'Host: lab');
+    await typeLine(page, '');
+    await expectConv(page, 'HTTP/1.1 200 OK');
+    await expectConv(page, 'Server: portlab-lab/1.0');
+    await shot(page, 'lessons-01-ports');
+    await active(page, 'button.danger').click(); // hang up
+    await page.waitForSelector('.tabpanel:not([hidden]) .session[data-local="true"]');
+    await closeFinishedTabs(page);
+
+    await answerTask(page, 'port-smtp', '25');
+    await answerTask(page, 'port-imap', '143');
+    await answerTask(page, 'port-https', '443');
+    await answerTask(page, 'port-ftp-control', '21');
+    await answerTask(page, 'port-mail-submit', '587');
+    await answerTask(page, 'port-ephemeral', 'the client');
+    assert.equal(await page.textContent('.lesson-score'), '8 / 8 points');
+  });
+
+  await t.test('lesson 2: telnet', async () => {
+    await openLesson(page, 'telnet', 'Telnet and its hidden negotiation');
+    await openFromLesson(page, 'lab:23');
+    await expectConv(page, 'lab login:');
+    await typeLine(page, login.user);
+    await expectConv(page, 'Password:');
+    // The server took over the echo: the input hides the password.
+    await page.waitForSelector('.tabpanel:not([hidden]) .line-input[type="password"]');
+    await typeLine(page, login.password);
+    await expectConv(page, 'Welcome to the portlab lab machine, ' + login.user + '.');
+    assert.ok(!(await convText(page)).includes(login.password), 'the password is never shown');
+    await typeLine(page, 'whoami');
+    await expectConv(page, login.user + '@lab:~$');
+    await typeLine(page, 'ls');
+    await expectConv(page, 'notes  welcome.txt');
+    await typeLine(page, 'cat welcome.txt');
+    await expectConv(page, 'Welcome, ' + login.user + '.');
+    await shot(page, 'lessons-02-telnet');
+    await typeLine(page, 'exit');
+    await expectConv(page, 'logout');
+    await expectClosed(page);
+    await closeFinishedTabs(page);
+
+    await answerTask(page, 'telnet-iac-value', '255');
+    await answerTask(page, 'telnet-will-echo', 'will');
+    await answerTask(page, 'telnet-echo-option', '1');
+    await checkTask(page, 'telnet-login');
+    await answerTask(page, 'telnet-password-echo', '0');
+    assert.equal(await page.textContent('.lesson-score'), '7 / 7 points');
+  });
+
+  await t.test('lesson 3: HTTP by hand', async () => {
+    await openLesson(page, 'http', 'HTTP by hand');
+    await openFromLesson(page, 'lab:80');
+    const get = async (path, ...headers) => {
+      await typeLine(page, 'GET ' + path + ' HTTP/1.1');
+      await typeLine(page, 'Host: lab');
+      for (const hd of headers) await typeLine(page, hd);
+      await typeLine(page, '');
+    };
+    await get('/robots.txt');
+    await expectConv(page, 'Disallow: /flag.html');
+    await get('/old-page');
+    await expectConv(page, 'Location: /about.html');
+    await get('/flag.html');
+    await expectConv(page, 'WWW-Authenticate: Basic realm="portlab lab"');
+    // base64 of user:password, as btoa() in the console gives it.
+    const basic = await page.evaluate(([u, p]) => btoa(u + ':' + p), [login.user, login.password]);
+    await get('/flag.html', 'Authorization: Basic ' + basic);
+    await expectConv(page, 'You found the hidden page');
+    await expectConv(page, FLAG_RE);
+    httpFlag = FLAG_RE.exec(await convText(page))[0];
+    // HTTP/1.1 without Host: 400, and the server hangs up.
+    await typeLine(page, 'GET / HTTP/1.1');
+    await typeLine(page, '');
+    await expectConv(page, 'HTTP/1.1 400 Bad Request');
+    await shot(page, 'lessons-03-http');
+    await expectClosed(page);
+    await closeFinishedTabs(page);
+
+    await answerTask(page, 'http-missing-host', '400');
+    await answerTask(page, 'http-body-length', 'content-length');
+    await answerTask(page, 'http-redirect-header', 'Location');
+    await checkTask(page, 'http-robots');
+    await checkTask(page, 'http-flag-page');
+    await answerTask(page, 'http-flag', httpFlag);
+    assert.equal(await page.textContent('.lesson-score'), '9 / 9 points');
+  });
+
+  await t.test('lesson 4: FTP and its two channels', async () => {
+    await openLesson(page, 'ftp', 'FTP and its two channels');
+    await openFromLesson(page, 'lab:21');
+    await expectConv(page, '220 (portlab FTP)');
+    await typeLine(page, 'USER ' + login.user);
+    await expectConv(page, '331 ');
+    await typeLine(page, 'PASS ' + login.password);
+    await expectConv(page, '230 Logged in as ' + login.user + '.');
+
+    // Download: PASV, work out the port by hand, telnet to it in a new
+    // tab, then RETR in the control tab.
+    await typeLine(page, 'PASV');
+    await expectConv(page, /227 Entering Passive Mode \(\d+,\d+,\d+,\d+,\d+,\d+\)/);
+    let m = [...(await convText(page)).matchAll(/\((\d+),(\d+),(\d+),(\d+),(\d+),(\d+)\)/g)].pop();
+    const port1 = Number(m[5]) * 256 + Number(m[6]);
+    await page.locator('.tab-new').click();
+    await typeLine(page, 'telnet lab ' + port1);
+    await page.waitForSelector('.tabpanel:not([hidden]) .session[data-status="connected"]');
+    await selectTab(page, 'lab:21');
+    await typeLine(page, 'RETR /notes/ftp-flag.txt');
+    await expectConv(page, '226 Transfer complete');
+    await selectTab(page, 'lab:' + port1);
+    await expectConv(page, FLAG_RE);
+    ftpFlag = FLAG_RE.exec(await convText(page))[0];
+    await expectClosed(page);
+    await shot(page, 'lessons-04-ftp-data');
+    await closeFinishedTabs(page);
+
+    // Upload: PASV, the 227's "Open" button for the data tab, STOR, type
+    // the file there and close that tab to end the file.
+    await selectTab(page, 'lab:21');
+    await typeLine(page, 'PASV');
+    await page.waitForFunction(
+      () => document.querySelectorAll('.tabpanel:not([hidden]) .conv .ann-open').length >= 2,
+    );
+    m = [...(await convText(page)).matchAll(/\((\d+),(\d+),(\d+),(\d+),(\d+),(\d+)\)/g)].pop();
+    const port2 = Number(m[5]) * 256 + Number(m[6]);
+    await active(page, `.conv .ann-open[data-target="lab:${port2}"]`).click();
+    await page.waitForSelector('.tabpanel:not([hidden]) .session[data-status="connected"]');
+    await selectTab(page, 'lab:21');
+    await typeLine(page, 'STOR hello.txt');
+    await expectConv(page, '150 Ready for /hello.txt');
+    await selectTab(page, 'lab:' + port2);
+    await typeLine(page, 'Hello from ' + login.user);
+    await typeLine(page, 'typed into the data connection');
+    page.once('dialog', (d) => d.accept());
+    await page.locator('.tab-item.active .tab-close').click();
+    await selectTab(page, 'lab:21');
+    await expectConv(page, /226 Transfer complete: \d+ bytes stored in \/hello\.txt/);
+    await shot(page, 'lessons-04-ftp-control');
+    await typeLine(page, 'QUIT');
+    await expectClosed(page);
+    await closeFinishedTabs(page);
+
+    await answerTask(page, 'ftp-pasv-port', '30035');
+    await answerTask(page, 'ftp-transfer-done', '226');
+    await answerTask(page, 'ftp-binary-type', 'TYPE I');
+    await checkTask(page, 'ftp-retr');
+    await checkTask(page, 'ftp-stor');
+    await answerTask(page, 'ftp-flag', ftpFlag);
+    assert.equal(await page.textContent('.lesson-score'), '11 / 11 points');
+  });
+
+  await t.test('lesson 5: SMTP', async () => {
+    await openLesson(page, 'smtp', 'Sending mail by hand (SMTP)');
+    await openFromLesson(page, 'lab:25');
+    await expectConv(page, '220 lab ESMTP');
+    await typeLine(page, 'EHLO workstation');
+    await expectConv(page, '250 HELP');
+    // DATA before any RCPT: a bad sequence.
+    await typeLine(page, 'DATA');
+    await expectConv(page, '503 5.5.1');
+    await typeLine(page, 'MAIL FROM:<' + login.user + '@lab>');
+    await expectConv(page, '250 2.1.0 Sender <' + login.user + '@lab> OK');
+    // No relaying to the outside world.
+    await typeLine(page, 'RCPT TO:<someone@example.com>');
+    await expectConv(page, '550 5.7.1 <someone@example.com>: Relay access denied');
+    await typeLine(page, 'RCPT TO:<demo@lab>');
+    await expectConv(page, 'Recipient <demo@lab> OK');
+    await typeLine(page, 'RCPT TO:<' + login.user + '@lab>');
+    await expectConv(page, 'Recipient <' + login.user + '@lab> OK');
+    await typeLine(page, 'DATA');
+    await expectConv(page, '354 ');
+    for (const line of [
+      'From: ' + login.user + '@lab',
+      'To: demo@lab',
+      'Subject: Hello from the lab',
+      '',
+      'Hi! I typed this one by hand.',
+      '.',
+    ]) {
+      await typeLine(page, line);
+    }
+    await expectConv(page, '250 2.0.0 Message accepted for delivery');
+    await typeLine(page, 'QUIT');
+    await expectConv(page, '221 2.0.0 lab Bye');
+    await shot(page, 'lessons-05-smtp');
+    await expectClosed(page);
+    await closeFinishedTabs(page);
+
+    await answerTask(page, 'smtp-greeting', '220');
+    await answerTask(page, 'smtp-data-reply', '354');
+    await answerTask(page, 'smtp-end-line', '.');
+    await answerTask(page, 'smtp-4xx', 'temporary');
+    await answerTask(page, 'smtp-relay-code', '5.7.1');
+    await checkTask(page, 'smtp-deliver-demo');
+    assert.equal(await page.textContent('.lesson-score'), '9 / 9 points');
+  });
+
+  await t.test('lesson 6: POP3 and IMAP', async () => {
+    await openLesson(page, 'pop3-imap', 'Reading mail back (POP3 and IMAP)');
+    await openFromLesson(page, 'lab:110');
+    await expectConv(page, '+OK portlab POP3');
+    await typeLine(page, 'USER ' + login.user);
+    await expectConv(page, '+OK Send your password');
+    await typeLine(page, 'PASS ' + login.password);
+    // Two welcome mails and the copy sent to ourselves in the SMTP lesson.
+    await expectConv(page, '+OK Logged in as ' + login.user + ': 3 messages');
+    await typeLine(page, 'LIST');
+    await expectConv(page, /␊3 \d+␍␊\.␍␊/);
+    await typeLine(page, 'RETR 2');
+    await expectConv(page, 'Subject: How mail moves: SMTP, POP3 and IMAP');
+    await typeLine(page, 'QUIT');
+    await expectConv(page, '+OK Bye');
+    await expectClosed(page);
+    await closeFinishedTabs(page);
+
+    await openFromLesson(page, 'lab:143');
+    await expectConv(page, '* OK [CAPABILITY IMAP4rev1');
+    await typeLine(page, 'a1 LOGIN ' + login.user + ' ' + login.password);
+    await expectConv(page, 'a1 OK');
+    await typeLine(page, 'a2 SELECT INBOX');
+    await expectConv(page, '* 3 EXISTS');
+    await expectConv(page, 'a2 OK [READ-WRITE] SELECT completed');
+    await typeLine(page, 'a3 FETCH 3 BODY[]');
+    await expectConv(page, 'Hi! I typed this one by hand.');
+    await expectConv(page, 'a3 OK FETCH completed');
+    await typeLine(page, 'a4 SEARCH FROM ' + login.user);
+    await expectConv(page, '* SEARCH 3');
+    await typeLine(page, 'a5 LOGOUT');
+    await expectConv(page, '* BYE');
+    await shot(page, 'lessons-06-imap');
+    await expectClosed(page);
+    await closeFinishedTabs(page);
+
+    await checkTask(page, 'pop3-retr-2');
+    await checkTask(page, 'imap-fetch');
+    await answerTask(page, 'pop3-port', '110');
+    await answerTask(page, 'imap-port', '143');
+    await answerTask(page, 'imap-exists', '5');
+    await answerTask(page, 'imap-tag', 'x7');
+    await answerTask(page, 'pop3-dele-when', 'QUIT');
+    assert.equal(await page.textContent('.lesson-score'), '11 / 11 points');
+  });
+
+  await t.test('lesson 7: cleartext', async () => {
+    // The Telnet transcript from lesson 2, read like an eavesdropper: the
+    // password is there, in the client's (red) bytes.
+    await page.locator('#nav a[data-nav="lab"]').click();
+    const item = page.locator('.session-list li', { hasText: 'lab:23' }).first();
+    await item.locator('button, a').first().click();
+    await page.waitForSelector('.tabpanel:not([hidden]) .transcript .marker');
+    await page.locator('.tabpanel:not([hidden]) button:has-text("Show all")').click();
+    await expectConv(page, login.password);
+    const red = await active(page, '.conv .seg.c2s').allTextContents();
+    assert.ok(red.some((s) => s.includes(login.password)), 'the password in a client (red) segment');
+    const blue = await active(page, '.conv .seg.s2c').allTextContents();
+    assert.ok(!blue.some((s) => s.includes(login.password)), 'the server never echoed it');
+    await shot(page, 'lessons-07-telnet-transcript');
+    await page.locator('.tab-item.active .tab-close').click();
+
+    await openLesson(page, 'cleartext', 'Cleartext and what an eavesdropper sees');
+    const plain = await page.evaluate(() => atob('AGNhcm9sAHRyMG1ib25lLTc3').split('\0').pop());
+    await answerTask(page, 'cleartext-decode-plain', plain);
+    await answerTask(page, 'cleartext-telnet-color', 'red');
+    await answerTask(page, 'cleartext-pop3s', '995');
+    await answerTask(page, 'cleartext-imaps', '993');
+    await answerTask(page, 'cleartext-ssh', '22');
+    await answerTask(page, 'cleartext-starttls', 'the TLS handshake');
+    assert.equal(await page.textContent('.lesson-score'), '9 / 9 points');
+  });
+
+  await t.test('the lesson list shows every lesson done', async () => {
+    await page.locator('#nav a[data-nav="lessons"]').click();
+    await page.waitForSelector('.lesson-card');
+    const cards = page.locator('.lesson-card');
+    assert.equal(await cards.count(), 7);
+    for (let i = 0; i < 7; i++) {
+      const stats = await cards.nth(i).locator('.lesson-stats').textContent();
+      const [, solved, tasks] = /(\d+) of (\d+) tasks solved/.exec(stats);
+      const [, score, points] = /(\d+) \/ (\d+) points/.exec(stats);
+      assert.equal(solved, tasks, stats);
+      assert.equal(score, points, stats);
+      await cards.nth(i).locator('.badge.ok').waitFor();
+    }
+    assert.equal(await page.textContent('.lesson-total'), 'Your score so far: 64 of 64 points.');
+    await shot(page, 'lessons-08-all-done', { fullPage: true });
+  });
+
+  await t.test('a lesson with a session on a projector and on a phone', async () => {
+    await openLesson(page, 'smtp', 'Sending mail by hand (SMTP)');
+    await openFromLesson(page, 'lab:25');
+    await expectConv(page, '220 lab ESMTP');
+    await typeLine(page, 'EHLO projector');
+    await expectConv(page, '250 HELP');
+    // 1920x1080 with the large text a projector needs.
+    await page.setViewportSize({ width: 1920, height: 1080 });
+    await page.click('#large-toggle');
+    assert.equal(await page.getAttribute('#large-toggle', 'aria-pressed'), 'true');
+    await shot(page, 'lessons-10-projector-large');
+    // A phone, large text still on: nothing wider than the screen, and room
+    // to type a line.
+    await page.setViewportSize({ width: 390, height: 844 });
+    await active(page, '.line-input').scrollIntoViewIfNeeded();
+    const layout = await page.evaluate(() => ({
+      scroll: document.scrollingElement.scrollWidth,
+      input: document.querySelector('.tabpanel:not([hidden]) .line-input').getBoundingClientRect().width,
+    }));
+    assert.ok(layout.scroll <= 390, 'no sideways scrolling: ' + layout.scroll);
+    assert.ok(layout.input >= 150, 'the line input is wide enough: ' + layout.input);
+    await typeLine(page, 'QUIT');
+    await expectClosed(page);
+    await shot(page, 'lessons-11-phone-large');
+    await page.click('#large-toggle');
+    await page.setViewportSize({ width: 1366, height: 768 });
+  });
+
+  assert.deepEqual(page.errors, [], 'no script or console errors');
+  await context.close();
+
+  await t.test("the teacher's progress lists the student with the total", async () => {
+    const tctx = await lab.browser.newContext({ viewport: { width: 1366, height: 768 } });
+    const tp = await newPage(tctx);
+    await tp.goto(lab.base);
+    await tp.locator('#teacher-box summary').click();
+    await tp.fill('#teacher-password', TEACHER_PASSWORD);
+    await tp.click('#teacher-submit');
+    const row = tp.locator('.progress-table tbody tr', { hasText: name });
+    await row.waitFor();
+    assert.equal(await row.locator('td.total').textContent(), '64');
+    assert.equal(await row.locator('td.score.full').count(), 7);
+    await shot(tp, 'lessons-09-teacher');
+    assert.deepEqual(tp.errors, [], 'no script or console errors');
+    await tctx.close();
+  });
+});
