@@ -53,7 +53,8 @@ struct http_lab {
   struct MHD_Daemon *daemon;
   struct db *db; /* used only by the MHD thread once started */
   char secret[65];
-  char last_modified[40]; /* the start time as an HTTP-date: the site's "files" date */
+  char last_modified[40];       /* the start time as an HTTP-date: the site's "files" date */
+  struct sockaddr_storage bind; /* the lab address: relayed requests come from it */
 };
 
 /* One request while its handler runs. */
@@ -180,15 +181,39 @@ static void http_common_headers(struct MHD_Response *resp, const char *type) {
   if (type) MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, type);
 }
 
+/* A peer on this host: the relay reaches the lab from the lab's own
+ * address, whatever --lab-bind is (127.0.0.1, ::1 or a LAN address), just
+ * as lab_addr_is_local() in lab.c sees it. Sets *port to the peer's port. */
+static int http_peer_is_local(const struct http_lab *h, const struct sockaddr *sa, int *port) {
+  const struct sockaddr_in *b4 = (const struct sockaddr_in *)&h->bind;
+  const struct sockaddr_in6 *b6 = (const struct sockaddr_in6 *)&h->bind;
+
+  if (sa->sa_family == AF_INET) {
+    const struct sockaddr_in *a4 = (const struct sockaddr_in *)sa;
+    *port = ntohs(a4->sin_port);
+    return (ntohl(a4->sin_addr.s_addr) >> 24) == 127 ||
+           (h->bind.ss_family == AF_INET && a4->sin_addr.s_addr == b4->sin_addr.s_addr);
+  }
+  if (sa->sa_family == AF_INET6) {
+    const struct sockaddr_in6 *a6 = (const struct sockaddr_in6 *)sa;
+    *port = ntohs(a6->sin6_port);
+    if (IN6_IS_ADDR_V4MAPPED(&a6->sin6_addr)) return a6->sin6_addr.s6_addr[12] == 127;
+    return IN6_IS_ADDR_LOOPBACK(&a6->sin6_addr) ||
+           (h->bind.ss_family == AF_INET6 &&
+            memcmp(&a6->sin6_addr, &b6->sin6_addr, sizeof a6->sin6_addr) == 0);
+  }
+  return 0;
+}
+
 /* The portlab user behind a request, for lesson check tasks: the student
  * whose relay session it is, else valid Basic credentials; 0 if unknown. */
 static int64_t http_user(struct http_req *r) {
   const union MHD_ConnectionInfo *ci =
       MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
   int64_t id = 0;
-  if (ci && ci->client_addr && ci->client_addr->sa_family == AF_INET &&
-      ((const struct sockaddr_in *)ci->client_addr)->sin_addr.s_addr == htonl(INADDR_LOOPBACK))
-    id = labident_lookup(ntohs(((const struct sockaddr_in *)ci->client_addr)->sin_port));
+  int port = 0;
+  if (ci && ci->client_addr && http_peer_is_local(r->h, ci->client_addr, &port))
+    id = labident_lookup(port);
   if (!id) {
     char *pass = NULL, *user = MHD_basic_auth_get_username_password(r->conn, &pass);
     struct db_user u;
@@ -548,6 +573,7 @@ struct http_lab *http_lab_start(const struct http_lab_config *cfg, char *err, si
     snprintf(err, errlen, "HTTP lab: %s is not a numeric address", cfg->bind_addr);
     goto fail;
   }
+  h->bind = ss;
   snprintf(h->secret, sizeof h->secret, "%s", cfg->secret ? cfg->secret : "");
   time_t now = time(NULL);
   struct tm tm;

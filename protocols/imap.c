@@ -127,7 +127,7 @@ static void sb_adds(struct imap_sb *b, const char *s) {
 
 static void sb_addf(struct imap_sb *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void sb_addf(struct imap_sb *b, const char *fmt, ...) {
-  char tmp[256];
+  char tmp[256], *big;
   va_list ap;
   int n;
 
@@ -135,7 +135,22 @@ static void sb_addf(struct imap_sb *b, const char *fmt, ...) {
   n = vsnprintf(tmp, sizeof tmp, fmt, ap);
   va_end(ap);
   if (n < 0) return;
-  sb_add(b, tmp, (size_t)n < sizeof tmp ? (size_t)n : sizeof tmp - 1);
+  if ((size_t)n < sizeof tmp) {
+    sb_add(b, tmp, (size_t)n);
+    return;
+  }
+  /* A section spec or a COPYUID set can be longer: cutting it would
+   * drop the "]" or the CRLF and break the response. */
+  big = malloc((size_t)n + 1);
+  if (!big) {
+    b->oom = 1;
+    return;
+  }
+  va_start(ap, fmt);
+  vsnprintf(big, (size_t)n + 1, fmt, ap);
+  va_end(ap);
+  sb_add(b, big, (size_t)n);
+  free(big);
 }
 
 static void sb_free(struct imap_sb *b) {
@@ -2057,6 +2072,7 @@ static void imap_fetch(struct lab_conn *c, struct imap_session *s, char *args, i
   struct imap_sb b = {0};
   size_t n = 0, i, k, body_items = 0, gone = 0;
   int need_body = 0, sets_seen = 0, want_flags = 0, want_uid = uid_cmd, limit = 0, failed = 0;
+  int sends_text = 0;      /* an item returns the message's text, not only its header */
   int64_t fetched_uid = 0; /* the last message whose text went out: a lab event */
   int64_t star = uid_cmd ? (s->n_msgs ? s->msgs[s->n_msgs - 1].uid : 0) : (int64_t)s->n_msgs;
 
@@ -2080,6 +2096,8 @@ static void imap_fetch(struct lab_conn *c, struct imap_session *s, char *args, i
     sets_seen |= (a == FA_SECTION && !items[k].peek) || a == FA_RFC822 || a == FA_RFC822_TEXT;
     want_flags |= a == FA_FLAGS;
     want_uid |= a == FA_UID;
+    sends_text |= a == FA_RFC822 || a == FA_RFC822_TEXT ||
+                  (a == FA_SECTION && (items[k].sec == FS_ALL || items[k].sec == FS_TEXT));
   }
   if (imap_sync(c, s, 0, &b) != 0) {
     imap_reply(c, s, "NO", "[SERVERBUG] Could not read the mailbox");
@@ -2113,7 +2131,6 @@ static void imap_fetch(struct lab_conn *c, struct imap_session *s, char *args, i
         failed = 1;
         break;
       }
-      fetched_uid = m->uid;
     }
     seen_now = sets_seen && !s->read_only && !(m->flags & DB_MAIL_SEEN);
     if (seen_now) {
@@ -2146,6 +2163,7 @@ static void imap_fetch(struct lab_conn *c, struct imap_session *s, char *args, i
     }
     imap_send_sb(c, &b);
     b.n = 0;
+    if (sends_text) fetched_uid = m->uid;
   }
   if (failed)
     imap_reply(c, s, "NO", "[SERVERBUG] Could not read a message");

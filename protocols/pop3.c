@@ -299,8 +299,9 @@ static int pop3_send_message(struct lab_conn *c, const char *status, const unsig
   return 0;
 }
 
-/* RETR (body_lines < 0) and TOP. */
-static void pop3_fetch(struct lab_conn *c, struct pop3_session *s, size_t i, long body_lines) {
+/* RETR (body_lines < 0) and TOP. 0 once the message went out, -1 after
+ * an -ERR. */
+static int pop3_fetch(struct lab_conn *c, struct pop3_session *s, size_t i, long body_lines) {
   struct db *db = lab_conn_ctx(c)->db;
   struct pop3_msg *m = &s->msgs[i];
   unsigned char *body = NULL;
@@ -311,11 +312,11 @@ static void pop3_fetch(struct lab_conn *c, struct pop3_session *s, size_t i, lon
   rc = db_mail_get(db, s->user_id, "INBOX", m->uid, NULL, &body, &len);
   if (rc == 1) {
     pop3_err(c, s, "[SYS/PERM] Message %zu was removed by another session", i + 1);
-    return;
+    return -1;
   }
   if (rc != 0) {
     pop3_err(c, s, "[SYS/TEMP] Cannot read message %zu now, try again later", i + 1);
-    return;
+    return -1;
   }
   if (body_lines < 0)
     snprintf(status, sizeof status, "+OK %zu octets\r\n", m->size);
@@ -324,13 +325,14 @@ static void pop3_fetch(struct lab_conn *c, struct pop3_session *s, size_t i, lon
   if (pop3_send_message(c, status, body, len, body_lines) != 0) {
     free(body);
     pop3_err(c, s, "[SYS/TEMP] Out of memory, try again later");
-    return;
+    return -1;
   }
   free(body);
   /* A retrieved message has been read, as IMAP will show (TOP is a peek). */
   if (body_lines < 0 && !(m->flags & DB_MAIL_SEEN) &&
       db_mail_set_flags(db, s->user_id, "INBOX", m->uid, m->flags | DB_MAIL_SEEN) == 0)
     m->flags |= DB_MAIL_SEEN;
+  return 0;
 }
 
 static void pop3_cmd_retr(struct lab_conn *c, void *sv, char *args) {
@@ -338,7 +340,7 @@ static void pop3_cmd_retr(struct lab_conn *c, void *sv, char *args) {
   size_t i;
   char msg[24];
   if (pop3_msgno(c, sv, args, "RETR", &i) != 0) return;
-  pop3_fetch(c, s, i, -1);
+  if (pop3_fetch(c, s, i, -1) != 0) return;
   snprintf(msg, sizeof msg, "%zu", i + 1);
   const char *kv[] = {"msg", msg, NULL};
   lab_event(c, s->name, "pop3.retr", kv);

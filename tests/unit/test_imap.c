@@ -24,6 +24,7 @@
 #include "labdb.h"
 #include "log.h"
 #include "portlab_limits.h"
+#include "progress.h"
 
 #define SECRET "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
 #define PW "Secr3t-Pw"
@@ -897,6 +898,78 @@ static void test_line_limits(void) {
   lab_mem_free(c);
 }
 
+/* Replies longer than any fixed formatting buffer still come out whole:
+ * a long HEADER.FIELDS list is echoed with its closing "]" and literal,
+ * and MOVE's untagged COPYUID of a scattered set keeps its CRLF. */
+static void test_long_replies(void) {
+  struct lab_conn *c;
+  char line[1024], want[1024], *p;
+  size_t used = 0, i;
+
+  carol_reset();
+  c = selected("carol", "INBOX");
+  used = (size_t)snprintf(line, sizeof line, "h FETCH 1 (BODY.PEEK[HEADER.FIELDS (");
+  for (i = 0; i < 20; i++)
+    used += (size_t)snprintf(line + used, sizeof line - used, "%sX-FIELD-NUMBER-%02zu",
+                             i ? " " : "", i);
+  snprintf(line + used, sizeof line - used, ")])");
+  cmd(c, line);
+  used = (size_t)snprintf(want, sizeof want, "* 1 FETCH (BODY[HEADER.FIELDS (");
+  for (i = 0; i < 20; i++)
+    used += (size_t)snprintf(want + used, sizeof want - used, "%sX-FIELD-NUMBER-%02zu",
+                             i ? " " : "", i);
+  snprintf(want + used, sizeof want - used, ")] {2}\r\n\r\n)\r\nh OK FETCH completed\r\n");
+  CHECK_EQ_STR(out, want);
+
+  /* 130 more messages; moving every other one names 66 scattered UIDs. */
+  for (i = 0; i < 130; i++)
+    CHECK_EQ_INT(db_mail_append(ctx.db, carol_id, "INBOX", M3, strlen(M3), 0, D3, NULL), 0);
+  cmd(c, "n NOOP");
+  cmd(c, "m0 CREATE Trash");
+  used = 0;
+  for (i = 1; i <= 133; i += 2)
+    used += (size_t)snprintf(line + used, sizeof line - used, "%s%zu", i > 1 ? "," : "m1 MOVE ", i);
+  snprintf(line + used, sizeof line - used, " Trash");
+  cmd(c, line);
+  CHECK(starts(out, "* OK [COPYUID "));
+  p = strstr(out, "\r\n");
+  CHECK(p && p - out > 256 && p - out < 512);
+  CHECK(p && p - out > 7 && memcmp(p - 7, "] Moved", 7) == 0 && starts(p, "\r\n* 133 EXPUNGE\r\n"));
+  CHECK(has("* 1 EXPUNGE\r\nm1 OK MOVE completed\r\n"));
+  lab_mem_free(c);
+  carol_reset();
+}
+
+/* imap.fetch is for a message body that went out, not for FLAGS,
+ * ENVELOPE or BODYSTRUCTURE (docs/lessons.md). */
+static int count_event(void *arg, const char *attrs) {
+  (*(int *)arg)++;
+  return 0;
+}
+
+static int fetch_events(void) {
+  int n = 0;
+  CHECK(db_lab_event_find(ctx.db, carol_id, "imap.fetch", count_event, &n) >= 0);
+  return n;
+}
+
+static void test_fetch_event(void) {
+  struct lab_conn *c = selected("carol", "INBOX");
+  int before = fetch_events();
+
+  cmd(c, "e1 FETCH 1:* (FLAGS UID ENVELOPE BODYSTRUCTURE BODY RFC822.SIZE)");
+  CHECK(has("e1 OK FETCH completed\r\n"));
+  CHECK_EQ_INT(fetch_events(), before);
+  cmd(c, "e2 FETCH 1 BODY.PEEK[HEADER]");
+  CHECK_EQ_INT(fetch_events(), before);
+  cmd(c, "e3 FETCH 2 BODY.PEEK[]");
+  CHECK(has("e3 OK FETCH completed\r\n"));
+  CHECK_EQ_INT(fetch_events(), before + 1);
+  cmd(c, "e4 FETCH 3 BODY[TEXT]");
+  CHECK_EQ_INT(fetch_events(), before + 2);
+  lab_mem_free(c);
+}
+
 /* One session fed whole, then byte by byte: the same bytes come out. */
 static void test_splits(void) {
   static const char script[] = "a LOGIN carol {9}\r\n" PW
@@ -954,6 +1027,8 @@ int main(void) {
   test_append_and_literals();
   test_line_limits();
   test_splits();
+  test_long_replies();
+  test_fetch_event();
 
   db_close(ctx.db);
   return check_done();

@@ -21,6 +21,7 @@
 #include "labdb.h"
 #include "log.h"
 #include "portlab_limits.h"
+#include "progress.h"
 
 #define SECRET "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
 #define PW "Secr3t-Pw"
@@ -378,6 +379,39 @@ static void test_pipelining_and_splits(void) {
   CHECK_EQ_INT(mail_count(bob_id), 1);
 }
 
+/* pop3.retr is recorded only for a message that was actually sent. */
+static int retr_event_cb(void *arg, const char *attrs) {
+  (*(int *)arg)++;
+  return 0;
+}
+
+static int retr_events(int64_t uid) {
+  int n = 0;
+  CHECK(db_lab_event_find(ctx.db, uid, "pop3.retr", retr_event_cb, &n) >= 0);
+  return n;
+}
+
+static void test_retr_event(void) {
+  int64_t dave_id;
+  struct sizes z;
+  struct lab_conn *c;
+
+  CHECK_EQ_INT(db_user_create(ctx.db, "dave", "student", "dave-pw", NULL, &dave_id), 0);
+  CHECK_EQ_INT(db_mail_append(ctx.db, dave_id, "INBOX", ODD, strlen(ODD), 0, 0, NULL), 0);
+  CHECK_EQ_INT(db_mail_append(ctx.db, dave_id, "INBOX", ODD, strlen(ODD), 0, 0, NULL), 0);
+  z = sizes_of(dave_id);
+  c = login("dave", "dave-pw");
+  CHECK(starts(last_out, "+OK Logged in as dave: "));
+  db_mail_delete(ctx.db, dave_id, "INBOX", z.uid[z.n - 1]);
+  CHECK(starts(cmd(c, "RETR 2"), "-ERR [SYS/PERM] "));
+  CHECK_EQ_INT(retr_events(dave_id), 0);
+  CHECK(starts(cmd(c, "RETR 9"), "-ERR No such message"));
+  CHECK_EQ_INT(retr_events(dave_id), 0);
+  CHECK(starts(cmd(c, "RETR 1"), "+OK "));
+  CHECK_EQ_INT(retr_events(dave_id), 1);
+  lab_mem_free(c);
+}
+
 int main(void) {
   char err[256];
 
@@ -400,6 +434,7 @@ int main(void) {
   test_transaction();
   test_limits();
   test_pipelining_and_splits();
+  test_retr_event();
 
   db_close(ctx.db);
   return check_done();
