@@ -387,3 +387,11 @@ int auth_origin_ok(const char *origin, const char *host_header, const char *cons
   if (strcasecmp(origin, same) == 0) return 1;
   return 0;
 }
+
+void auth_printable(const char *in, char *out, size_t outlen) {
+  size_t i = 0;
+  if (!out || outlen == 0) return;
+  for (; in && *in && i + 1 < outlen; in++)
+    out[i++] = (unsigned char)*in >= 0x20 && (unsigned char)*in < 0x7f ? *in : '?';
+  out[i] = '\0';
+}

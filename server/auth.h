@@ -49,4 +49,9 @@ int auth_host_ok(const char *host_header, const char *const *public_origins, siz
 int auth_origin_ok(const char *origin, const char *host_header, const char *const *public_origins,
                    size_t n);
 
+/* Copies in (NULL is "") into out for a log line: every byte that is not
+ * printable ASCII becomes '?', so a header cannot forge or colour a line.
+ * Truncates to outlen - 1. */
+void auth_printable(const char *in, char *out, size_t outlen);
+
 #endif

@@ -201,9 +201,13 @@ static char *sanitise(const char *html, size_t len) {
     }
     static const char open[] = "<p>" MARKER;
     if (len - i > sizeof open && memcmp(html + i, open, sizeof open - 1) == 0) {
-      const char *id = html + i + sizeof open - 1;
-      const char *stop = strstr(id, "%%</p>");
-      if (stop) {
+      /* Only a marker we wrote: a task id right up to "%%</p>". The html
+       * is not NUL-terminated, so the scan stays inside len. */
+      const char *id = html + i + sizeof open - 1, *end = html + len, *stop = id;
+      while (stop < end &&
+             (islower((unsigned char)*stop) || isdigit((unsigned char)*stop) || *stop == '-'))
+        stop++;
+      if (stop > id && (size_t)(end - stop) >= 6 && memcmp(stop, "%%</p>", 6) == 0) {
         buf_append(&out, "<div class=\"task\" data-task=\"", 29);
         buf_append(&out, id, (size_t)(stop - id));
         buf_append(&out, "\"></div>", 8);

@@ -188,7 +188,10 @@ static int http_request(struct lws *wsi, struct http_conn *c) {
 
   if (lws_hdr_copy(wsi, host, sizeof host, WSI_TOKEN_HOST) <= 0 ||
       !auth_host_ok(host, app->cfg.public_origin, app->cfg.n_public_origin)) {
-    log_warn("refused %s: Host '%s' is not accepted", c->path, host);
+    char shown_path[sizeof c->path], shown_host[sizeof host];
+    auth_printable(c->path, shown_path, sizeof shown_path);
+    auth_printable(host, shown_host, sizeof shown_host);
+    log_warn("refused %s: Host '%s' is not accepted", shown_path, shown_host);
     return respond_error(wsi, c, 403, "bad_host",
                          "this Host is not accepted; use the address the teacher gave you");
   }
@@ -208,7 +211,10 @@ static int http_request(struct lws *wsi, struct http_conn *c) {
 
   if (lws_hdr_copy(wsi, origin, sizeof origin, WSI_TOKEN_ORIGIN) > 0 &&
       !auth_origin_ok(origin, host, app->cfg.public_origin, app->cfg.n_public_origin)) {
-    log_warn("refused POST %s: Origin '%s'", c->path, origin);
+    char shown_path[sizeof c->path], shown_origin[sizeof origin];
+    auth_printable(c->path, shown_path, sizeof shown_path);
+    auth_printable(origin, shown_origin, sizeof shown_origin);
+    log_warn("refused POST %s: Origin '%s'", shown_path, shown_origin);
     c->body_too_large = 1; /* swallow the body, answer at completion */
     return respond_error(wsi, c, 403, "bad_origin", "requests from this Origin are refused");
   }

@@ -70,6 +70,7 @@ struct relay {
   int truncated;
   struct buf to_tcp, to_ws;
   struct ctl_msg *ctl_head, *ctl_tail;
+  size_t ctl_bytes; /* queued control text: counts toward to_ws's watermarks */
   int client_paused, tcp_paused, ws_paused;
   struct telnet *tn;
   char close_reason[32];
@@ -105,6 +106,8 @@ static struct app *app_of(struct lws *wsi) {
   return lws_context_user(lws_get_context(wsi));
 }
 
+static void update_tcp_rx(struct relay *r);
+
 /* --- messages to the browser ------------------------------------------- */
 
 /* Queues a control message (kept while detached, for a resumed page);
@@ -130,7 +133,11 @@ static void queue_json(struct relay *r, cJSON *json, int front) {
       r->ctl_head = m;
     r->ctl_tail = m;
   }
+  /* A target can make control messages too (telnet option changes), so
+   * they fill the same budget as payload and pause it the same way. */
+  r->ctl_bytes += len;
   if (r->ws) lws_callback_on_writable(r->ws);
+  update_tcp_rx(r);
 done:
   free(text);
 }
@@ -148,19 +155,22 @@ static void send_typed(struct relay *r, const char *type, const char *key, const
 
 /* --- recording ------------------------------------------------------------ */
 
-static void record(struct relay *r, int dir, const void *data, size_t len) {
+/* Payload and notes share the LIM_TRANSCRIPT_BYTES budget (a target can
+ * cause notes too, e.g. with telnet option changes). Past it only forced
+ * notes are kept: the truncation itself and the session's end. */
+static void record_event(struct relay *r, int dir, const void *data, size_t len, int force) {
   struct app *app = r->app;
   if (!app->recorder || !r->session_id) return;
-  if (dir != DB_DIR_NOTE) {
+  if (!force) {
     if (r->truncated) return;
     if (r->recorded + (int64_t)len > LIM_TRANSCRIPT_BYTES) {
       size_t room = (size_t)(LIM_TRANSCRIPT_BYTES - r->recorded);
-      if (room) record(r, dir, data, room);
+      if (room && dir != DB_DIR_NOTE) record_event(r, dir, data, room, 0);
       r->truncated = 1;
       char note[128];
       snprintf(note, sizeof note, "recording truncated after %d bytes; the session goes on",
                LIM_TRANSCRIPT_BYTES);
-      record(r, DB_DIR_NOTE, note, strlen(note));
+      record_event(r, DB_DIR_NOTE, note, strlen(note), 1);
       send_typed(r, "note", "text", note);
       return;
     }
@@ -169,6 +179,10 @@ static void record(struct relay *r, int dir, const void *data, size_t len) {
   recorder_event(app->recorder, r->session_id, ++r->seq, app_mono_us() - r->start_mono, dir, data,
                  len);
   if (recorder_should_flush(app->recorder)) recorder_flush(app->recorder);
+}
+
+static void record(struct relay *r, int dir, const void *data, size_t len) {
+  record_event(r, dir, data, len, 0);
 }
 
 static void note(struct relay *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -219,7 +233,9 @@ static void finish(struct relay *r, const char *reason, cJSON *final, enum lws_c
   snprintf(r->close_reason, sizeof r->close_reason, "%s", reason);
   kill_tcp(r);
   if (had_session && r->session_id) {
-    note(r, "closed: %s", reason);
+    char closed[64];
+    snprintf(closed, sizeof closed, "closed: %s", reason);
+    record_event(r, DB_DIR_NOTE, closed, strlen(closed), 1);
     if (r->app->recorder)
       recorder_session_end(r->app->recorder, r->session_id, app_now_us(), r->bytes_up,
                            r->bytes_down, reason);
@@ -285,7 +301,7 @@ static void relay_free(struct relay *r) {
 
 static void update_tcp_rx(struct relay *r) {
   if (!r->tcp) return;
-  size_t queued = buf_len(&r->to_ws);
+  size_t queued = buf_len(&r->to_ws) + r->ctl_bytes;
   int want_paused = r->client_paused || queued >= LIM_RELAY_BUF_HIGH ||
                     (r->tcp_paused && queued > LIM_RELAY_BUF_LOW);
   if (want_paused != r->tcp_paused) {
@@ -448,10 +464,38 @@ static void resolved(struct app *app, const struct resolver_result *res) {
   connect_next(r);
 }
 
+/* A JSON number that is a whole number in [lo, hi] (hi at most 2^53, where
+ * doubles stop being exact). Checked before any cast: converting NaN or a
+ * double out of range to an integer is undefined. 0 and *out, or -1. */
+static int whole_number(const cJSON *item, double lo, double hi, int64_t *out) {
+  if (!cJSON_IsNumber(item)) return -1;
+  double v = item->valuedouble;
+  if (!(v >= lo && v <= hi) || v != (double)(int64_t)v) return -1;
+  *out = (int64_t)v;
+  return 0;
+}
+
+/* A host as the protocol allows it ("lab", an IP literal or a name): only
+ * printable ASCII, so nothing the user typed can break a log line. */
+static int host_text_ok(const char *s) {
+  if (!s[0] || strlen(s) > LIM_HOSTNAME_LEN) return 0;
+  for (; *s; s++)
+    if ((unsigned char)*s <= 0x20 || (unsigned char)*s >= 0x7f) return 0;
+  return 1;
+}
+
 static int count_user_sessions(struct app *app, int64_t user_id) {
   int n = 0;
   for (struct relay *r = app->relays; r; r = r->next)
     if (r->user.id == user_id && r->state >= RS_RESOLVING && r->state <= RS_OPEN) n++;
+  return n;
+}
+
+/* Relays of a user that are not over: idle, busy or waiting for a resume. */
+static int count_user_relays(struct app *app, int64_t user_id) {
+  int n = 0;
+  for (struct relay *r = app->relays; r; r = r->next)
+    if (r->user.id == user_id && r->state != RS_DONE) n++;
   return n;
 }
 
@@ -464,16 +508,16 @@ static void handle_open(struct relay *r, cJSON *msg) {
     fail(r, "bad_request", "bad_request", "this WebSocket already has a session");
     return;
   }
-  if (!cJSON_IsString(host) || !host->valuestring[0] || strlen(host->valuestring) > 253) {
+  int64_t port_num;
+  if (!cJSON_IsString(host) || !host_text_ok(host->valuestring)) {
     fail(r, "bad_request", "bad_request", "\"host\" must be a host name or address");
     return;
   }
-  if (!cJSON_IsNumber(port) || port->valuedouble != (double)(int)port->valuedouble ||
-      port->valueint < 1 || port->valueint > 65535) {
+  if (whole_number(port, 1, 65535, &port_num)) {
     fail(r, "bad_request", "bad_request", "\"port\" must be a whole number from 1 to 65535");
     return;
   }
-  const char *mode_name = port->valueint == LAB_TELNET ? "telnet" : "raw";
+  const char *mode_name = (int)port_num == LAB_TELNET ? "telnet" : "raw";
   if (mode && !cJSON_IsNull(mode)) {
     if (!cJSON_IsString(mode) ||
         (strcmp(mode->valuestring, "raw") != 0 && strcmp(mode->valuestring, "telnet") != 0)) {
@@ -490,10 +534,10 @@ static void handle_open(struct relay *r, cJSON *msg) {
 
   struct policy_target target;
   char reason[256];
-  enum policy_kind kind = policy_prepare(app->policy, host->valuestring, port->valueint, &target,
-                                         reason, sizeof reason);
+  enum policy_kind kind =
+      policy_prepare(app->policy, host->valuestring, (int)port_num, &target, reason, sizeof reason);
   snprintf(r->host, sizeof r->host, "%s", kind == POLICY_DENY ? host->valuestring : target.host);
-  r->port = port->valueint;
+  r->port = (int)port_num;
   r->telnet_mode = strcmp(mode_name, "telnet") == 0;
   r->is_lab = kind != POLICY_DENY && target.is_lab;
   r->start_mono = r->last_activity = app_mono_us();
@@ -535,16 +579,18 @@ static void handle_reattach(struct relay *r, cJSON *msg) {
   cJSON *token = cJSON_GetObjectItemCaseSensitive(msg, "resume_token");
   cJSON *received = cJSON_GetObjectItemCaseSensitive(msg, "received");
   struct relay *old = NULL;
-  if (r->state != RS_IDLE || !cJSON_IsNumber(sid) || !cJSON_IsString(token) ||
-      !cJSON_IsNumber(received) || received->valuedouble < 0) {
-    fail(r, "bad_request", "bad_request", "resume needs session_id, resume_token and received");
+  int64_t want_id, received_count;
+  if (r->state != RS_IDLE || whole_number(sid, 1, 9007199254740992.0, &want_id) ||
+      !cJSON_IsString(token) || whole_number(received, 0, 9007199254740992.0, &received_count)) {
+    fail(r, "bad_request", "bad_request",
+         "resume needs session_id, resume_token and received (whole numbers)");
     return;
   }
   for (old = app->relays; old; old = old->next)
-    if (old->session_id == (int64_t)sid->valuedouble && old->detached_at && old->resume_token[0] &&
+    if (old->session_id == want_id && old->detached_at && old->resume_token[0] &&
         old->user.id == r->user.id && auth_ct_streq(old->resume_token, token->valuestring))
       break;
-  uint64_t got = (uint64_t)received->valuedouble;
+  uint64_t got = (uint64_t)received_count;
   if (!old || got > old->sent_total || old->sent_total - got > buf_len(&old->replay)) {
     fail(r, "resume_failed", "resume_failed", "that session can no longer be resumed");
     return;
@@ -639,8 +685,14 @@ static int ws_check(struct lws *wsi, struct ws_pss *pss) {
     log_warn("websocket refused: no Host or no Origin header");
     return -1;
   }
-  if (!auth_origin_ok(origin, host, app->cfg.public_origin, app->cfg.n_public_origin)) {
-    log_warn("websocket refused: Origin '%s' not accepted for Host '%s'", origin, host);
+  /* The Host is checked on its own as well: an Origin that is one of the
+   * public origins is accepted whatever the Host says. */
+  if (!auth_host_ok(host, app->cfg.public_origin, app->cfg.n_public_origin) ||
+      !auth_origin_ok(origin, host, app->cfg.public_origin, app->cfg.n_public_origin)) {
+    char shown_origin[sizeof origin], shown_host[sizeof host];
+    auth_printable(origin, shown_origin, sizeof shown_origin);
+    auth_printable(host, shown_host, sizeof shown_host);
+    log_warn("websocket refused: Origin '%s' or Host '%s' not accepted", shown_origin, shown_host);
     return -1;
   }
   if (clen <= 0 || !(cookie = malloc((size_t)clen + 1)) ||
@@ -651,6 +703,14 @@ static int ws_check(struct lws *wsi, struct ws_pss *pss) {
   }
   if (app->relay_count >= LIM_RELAY_SESSIONS_TOTAL) {
     log_warn("websocket refused: %d sessions open", LIM_RELAY_SESSIONS_TOTAL);
+    goto done;
+  }
+  /* Idle WebSockets count too, or one student could hold every slot of
+   * LIM_RELAY_SESSIONS_TOTAL. Twice --user-sessions leaves each session
+   * room for a page that comes back to resume it. */
+  if (count_user_relays(app, pss->user.id) >= 2 * app->cfg.user_sessions) {
+    log_warn("websocket refused: %s already has %d WebSockets", pss->user.name,
+             2 * app->cfg.user_sessions);
     goto done;
   }
   rc = 0;
@@ -666,7 +726,9 @@ static int ws_writeable(struct lws *wsi, struct relay *r) {
     if (lws_write(wsi, m->data + LWS_PRE, m->len, LWS_WRITE_TEXT) < (int)m->len) return -1;
     r->ctl_head = m->next;
     if (!r->ctl_head) r->ctl_tail = NULL;
+    r->ctl_bytes -= m->len;
     free(m);
+    update_tcp_rx(r);
   } else if (buf_len(&r->to_ws)) {
     size_t n = buf_len(&r->to_ws);
     if (n > LIM_RELAY_CHUNK) n = LIM_RELAY_CHUNK;

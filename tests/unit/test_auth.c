@@ -254,7 +254,19 @@ static void test_origin(void) {
   CHECK(!auth_origin_ok("http://127.0.0.1:8080", NULL, NULL, 0));
 }
 
+/* Header values go into log lines: no control byte may pass. */
+static void test_printable(void) {
+  char out[16];
+  auth_printable("a\nb\rc\x1b[31md\x7f\xc3\xa9", out, sizeof out);
+  CHECK_EQ_STR(out, "a?b?c?[31md???");
+  auth_printable("0123456789abcdefghij", out, sizeof out);
+  CHECK_EQ_STR(out, "0123456789abcde");
+  auth_printable(NULL, out, sizeof out);
+  CHECK_EQ_STR(out, "");
+}
+
 int main(void) {
+  test_printable();
   test_random_and_tokens();
   test_sha_hmac();
   test_ct();

@@ -157,9 +157,40 @@ static void test_embedded_set(void) {
   CHECK(lessons_load("/nonexistent-dir", err, sizeof err) == NULL);
 }
 
+/* A paragraph that only looks like a task marker (a lesson author typed
+ * the marker text) must not be turned into a placeholder that swallows
+ * the HTML up to some later "%%</p>", and the search for the end of a
+ * marker must stay inside the rendered buffer (it is not NUL-terminated). */
+static void test_marker_lookalike(void) {
+  static const char text[] =
+      "---\n"
+      "id: look\n"
+      "title: Look-alike\n"
+      "---\n"
+      "%%portlab-task:abc\n"
+      "\n"
+      "later text %%\n";
+  static const char unterminated[] =
+      "---\n"
+      "id: look2\n"
+      "title: Look-alike 2\n"
+      "---\n"
+      "%%portlab-task:abc\n";
+  struct lesson l;
+  char err[256] = "";
+  CHECK_EQ_INT(lesson_parse(text, sizeof text - 1, &l, err, sizeof err), 0);
+  CHECK(l.html && !strstr(l.html, "data-task"));
+  CHECK(l.html && strstr(l.html, "later text"));
+  lesson_clear(&l);
+  CHECK_EQ_INT(lesson_parse(unterminated, sizeof unterminated - 1, &l, err, sizeof err), 0);
+  CHECK(l.html && !strstr(l.html, "data-task"));
+  lesson_clear(&l);
+}
+
 int main(void) {
   test_parse();
   test_errors();
   test_embedded_set();
+  test_marker_lookalike();
   return check_done();
 }
