@@ -464,14 +464,30 @@ static int txt_put(struct transcript_ctx *t, const char *p, size_t n) {
 
 /* "Follow TCP Stream" as text, marked like the transcripts in RFC 5321:
  * "C: " before each client line, "S: " before each server line, notes
- * as "* " lines. A line that is cut by a direction change ends with "\". */
+ * as "* " lines. A line that is cut by a direction change ends with "\".
+ * Control characters other than TAB, CR and LF become caret notation
+ * (ESC is "^["), so a transcript viewed with cat or less cannot drive the
+ * reader's terminal. */
 static int add_event_txt(void *arg, const struct db_event *e) {
   struct transcript_ctx *t = arg;
-  char *text = export_display_text(e->data, e->len);
+  char *raw = export_display_text(e->data, e->len);
+  char *text = raw ? malloc(strlen(raw) * 2 + 1) : NULL;
   if (!text) {
+    free(raw);
     t->failed = 1;
     return 1;
   }
+  char *o = text;
+  for (const unsigned char *p = (const unsigned char *)raw; *p; p++) {
+    if ((*p < 0x20 && *p != '\t' && *p != '\r' && *p != '\n') || *p == 0x7f) {
+      *o++ = '^';
+      *o++ = (char)(*p == 0x7f ? '?' : *p + 0x40);
+    } else {
+      *o++ = (char)*p;
+    }
+  }
+  *o = '\0';
+  free(raw);
   if (!t->at_line_start && e->dir != t->last_dir) {
     txt_put(t, "\\\n", 2);
     t->at_line_start = 1;

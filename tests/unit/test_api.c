@@ -204,8 +204,9 @@ static void test_teacher_and_sessions(void) {
       {sid, 2, 1500, DB_DIR_S2C, (const unsigned char *)"220 lab\r\n", 9},
       {sid, 3, 9000, DB_DIR_C2S, (const unsigned char *)"HELO x\r\nNO", 10},
       {sid, 4, 9100, DB_DIR_S2C, (const unsigned char *)"\xff\xfb\x01ok\0", 6},
+      {sid, 5, 9200, DB_DIR_S2C, (const unsigned char *)"\x1b[2J\tx\x7f\r\n", 9},
   };
-  CHECK_EQ_INT(db_events_append(app.db, ev, 4), 0);
+  CHECK_EQ_INT(db_events_append(app.db, ev, 5), 0);
   CHECK_EQ_INT(db_session_finish(app.db, sid, 1795000000500000LL, 10, 15, "remote_closed"), 0);
   char path[64];
   snprintf(path, sizeof path, "/api/sessions/%lld/transcript", (long long)sid);
@@ -240,7 +241,7 @@ static void test_teacher_and_sessions(void) {
   CHECK_EQ_STR(cJSON_GetObjectItem(s, "started_at")->valuestring, "2026-11-18T11:06:40Z");
   CHECK_EQ_STR(cJSON_GetObjectItem(s, "close_reason")->valuestring, "remote_closed");
   cJSON *events = cJSON_GetObjectItem(j, "events");
-  CHECK_EQ_INT(cJSON_GetArraySize(events), 4);
+  CHECK_EQ_INT(cJSON_GetArraySize(events), 5);
   cJSON *e0 = cJSON_GetArrayItem(events, 0), *e3 = cJSON_GetArrayItem(events, 3);
   CHECK_EQ_STR(cJSON_GetObjectItem(e0, "dir")->valuestring, "note");
   CHECK(cJSON_GetObjectItem(e0, "data_b64") == NULL);
@@ -259,6 +260,9 @@ static void test_teacher_and_sessions(void) {
   CHECK_EQ_INT(resp.status, 200);
   CHECK(strncmp(resp.content_type, "text/plain", 10) == 0);
   CHECK(strstr(resp.body, "* connected\nS: 220 lab\r\nC: HELO x\r\nC: NO\\\nS: ") != NULL);
+  CHECK(strstr(resp.body, "^A") != NULL);             /* telnet's option byte 1 */
+  CHECK(strstr(resp.body, "^[[2J\tx^?\r\n") != NULL); /* no raw ESC reaches a terminal */
+  CHECK(memchr(resp.body, 0x1b, resp.body_len) == NULL);
   free(resp.body);
   req.arg_format = "pdf";
   api_handle(&app, &req, &resp);
