@@ -556,6 +556,22 @@ fail:
   return rc;
 }
 
+int db_mail_usage(struct db *db, int64_t user_id, int64_t *bytes) {
+  sqlite3_stmt *st =
+      db_stmt(db, DB_STMT_MAIL_USAGE,
+              "SELECT coalesce(sum(length(body)), 0) FROM lab_messages WHERE user_id = ?1");
+
+  if (!st) return -1;
+  if (sqlite3_bind_int64(st, 1, user_id) != SQLITE_OK || sqlite3_step(st) != SQLITE_ROW) {
+    db_fail(db);
+    db_stmt_release(st);
+    return -1;
+  }
+  *bytes = sqlite3_column_int64(st, 0);
+  db_stmt_release(st);
+  return 0;
+}
+
 /* --- virtual files -------------------------------------------------------------- */
 
 static void labdb_file_row(sqlite3_stmt *st, struct db_file *f) {
@@ -751,6 +767,21 @@ int db_file_usage(struct db *db, int64_t owner, int64_t *bytes) {
     return -1;
   }
   *bytes = sqlite3_column_int64(st, 0);
+  db_stmt_release(st);
+  return 0;
+}
+
+int db_file_count(struct db *db, int64_t owner, int64_t *n) {
+  sqlite3_stmt *st =
+      db_stmt(db, DB_STMT_FILE_COUNT, "SELECT count(*) FROM lab_files WHERE owner = ?1");
+
+  if (!st) return -1;
+  if (sqlite3_bind_int64(st, 1, owner) != SQLITE_OK || sqlite3_step(st) != SQLITE_ROW) {
+    db_fail(db);
+    db_stmt_release(st);
+    return -1;
+  }
+  *n = sqlite3_column_int64(st, 0);
   db_stmt_release(st);
   return 0;
 }

@@ -82,6 +82,9 @@ int db_mail_set_flags(struct db *db, int64_t user_id, const char *mailbox, int64
 int db_mail_delete(struct db *db, int64_t user_id, const char *mailbox, int64_t uid);
 int db_mail_copy(struct db *db, int64_t user_id, const char *from, int64_t uid, const char *to,
                  int64_t *new_uid);
+/* Bytes of mail the account stores, every mailbox together (the quota
+ * LIM_MAIL_QUOTA_BYTES is checked against this). */
+int db_mail_usage(struct db *db, int64_t user_id, int64_t *bytes);
 
 /* --- virtual files ---------------------------------------------------------- */
 
@@ -110,5 +113,7 @@ int db_file_mkdir(struct db *db, int64_t owner, const char *path,
 /* Removes a file (is_dir 0) or an empty directory (is_dir 1). 1 = none, wrong kind or not empty. */
 int db_file_remove(struct db *db, int64_t owner, const char *path, int is_dir);
 int db_file_usage(struct db *db, int64_t owner, int64_t *bytes); /* total bytes stored */
+int db_file_count(struct db *db, int64_t owner,
+                  int64_t *n); /* files and directories, "/" not counted */
 
 #endif

@@ -20,8 +20,11 @@
  * the control connection's peer (lab.c enforces that), and PORT/EPRT are
  * accepted only for the control peer's own address and a port above 1023,
  * so the server cannot be used to bounce connections to third parties
- * (the "FTP bounce" of RFC 2577). Uploads are capped per file and per
- * account before they are stored.
+ * (the "FTP bounce" of RFC 2577). Through the browser relay the control
+ * peer is this host itself, so there PORT/EPRT are refused outright and
+ * only passive mode works. Uploads are capped per file and per account
+ * (bytes, and LIM_FTP_ENTRIES files and directories) before they are
+ * stored.
  */
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -353,6 +356,22 @@ static void ftp_reply_552(struct lab_conn *c, struct ftp_session *s, const char 
                LIM_FTP_FILE_BYTES / 1024);
 }
 
+/* The quota counts bytes, so without a cap on entries empty files and
+ * directories would be free. 0 = room for one more entry; 1 = full, and
+ * the 552 is sent; -1 = database error (nothing sent). */
+static int ftp_refuse_entries(struct lab_conn *c, struct ftp_session *s, const char *what) {
+  int64_t n = 0;
+
+  if (db_file_count(ftp_db(c), s->owner, &n) != 0) return -1;
+  if (n < LIM_FTP_ENTRIES) return 0;
+  lab_warn(c, "%s refused: %lld entries already (cap %d)", what, (long long)n, LIM_FTP_ENTRIES);
+  lab_printf(c,
+             "552 %s refused: your account already holds %d files and directories, the most "
+             "allowed. Delete some first.\r\n",
+             what, LIM_FTP_ENTRIES);
+  return 1;
+}
+
 /* Stores a finished upload, rechecking the quota against what the account
  * holds now (another session may have stored in the meantime). */
 static void ftp_store_upload(struct lab_conn *c, struct ftp_session *s) {
@@ -369,6 +388,11 @@ static void ftp_store_upload(struct lab_conn *c, struct ftp_session *s) {
   rc = db_file_stat(db, s->owner, s->target, &old);
   if (rc < 0 || db_file_usage(db, s->owner, &usage) != 0) goto db_error;
   if (rc == 0 && !old.is_dir) old_size = (int64_t)old.size;
+  /* A new file is a new entry; another session may have used the last. */
+  if (rc == 1 && (rc = ftp_refuse_entries(c, s, "Upload")) != 0) {
+    if (rc < 0) goto db_error;
+    return;
+  }
   if (usage - old_size + (int64_t)s->len > LIM_FTP_QUOTA_BYTES) {
     s->over_quota = 1;
     goto over;
@@ -708,7 +732,9 @@ static void ftp_cmd_mkd(struct lab_conn *c, void *sp, char *args) {
     lab_printf(c, "550 Could not create that directory: bad name.\r\n");
     return;
   }
-  rc = db_file_mkdir(ftp_db(c), s->owner, path, (int64_t)time(NULL));
+  rc = ftp_refuse_entries(c, s, "MKD");
+  if (rc > 0) return;
+  if (rc == 0) rc = db_file_mkdir(ftp_db(c), s->owner, path, (int64_t)time(NULL));
   if (rc < 0) {
     lab_printf(c, "451 Local error: the directory was not created.\r\n");
   } else if (rc == 1) {
@@ -945,6 +971,10 @@ static void ftp_cmd_stor(struct lab_conn *c, void *sp, char *args) {
     return;
   }
   if (rc == 0) old_size = (int64_t)f.size;
+  if (rc == 1 && (rc = ftp_refuse_entries(c, s, "STOR")) != 0) {
+    if (rc < 0) goto db_error;
+    return;
+  }
   if (db_file_usage(db, s->owner, &usage) != 0) goto db_error;
   /* Replacing a file frees its old bytes, so they count as room. */
   room = LIM_FTP_QUOTA_BYTES - (usage - old_size);
@@ -1123,6 +1153,20 @@ static int ftp_passive_listen(struct lab_conn *c, struct ftp_session *s, int *po
   return 0;
 }
 
+/* The address PASV and EPSV name: the lab address, not the address the
+ * client dialled, since the relay lesson opens a second session to
+ * lab:<port>, which resolves to it. A lab bound to every address (0.0.0.0
+ * or ::) has no address to name, so the one the client dialled stands in. */
+static const char *ftp_passive_addr(struct lab_conn *c) {
+  const char *lab = lab_conn_ctx(c)->lab_addr;
+  unsigned char a[16];
+  static const unsigned char zero[16];
+  int fam = ftp_addr_parse(lab, a);
+
+  if (fam > 0 && memcmp(a, zero, fam == AF_INET ? 4 : 16) == 0) return lab_conn_local(c);
+  return lab;
+}
+
 static void ftp_cmd_pasv(struct lab_conn *c, void *sp, char *args) {
   struct ftp_session *s = sp;
   struct in_addr a;
@@ -1130,9 +1174,7 @@ static void ftp_cmd_pasv(struct lab_conn *c, void *sp, char *args) {
   int port;
 
   if (ftp_refuse_busy(c, s) || ftp_refuse_epsv_all(c, s)) return;
-  /* The lab address, not the address the client dialled: the relay
-   * lesson opens a second session to lab:<port>, which resolves to it. */
-  if (inet_pton(AF_INET, lab_conn_ctx(c)->lab_addr, &a) != 1) {
+  if (inet_pton(AF_INET, ftp_passive_addr(c), &a) != 1) {
     lab_printf(c, "425 PASV can only name IPv4 addresses; use EPSV.\r\n");
     return;
   }
@@ -1145,7 +1187,7 @@ static void ftp_cmd_pasv(struct lab_conn *c, void *sp, char *args) {
 static void ftp_cmd_epsv(struct lab_conn *c, void *sp, char *args) {
   struct ftp_session *s = sp;
   unsigned char a[16];
-  int fam = ftp_addr_parse(lab_conn_ctx(c)->lab_addr, a), port;
+  int fam = ftp_addr_parse(ftp_passive_addr(c), a), port;
   const char *mine = fam == AF_INET6 ? "2" : "1";
 
   if (strcasecmp(args, "ALL") == 0) {
@@ -1166,6 +1208,18 @@ static void ftp_cmd_epsv(struct lab_conn *c, void *sp, char *args) {
  * is not a system service's. */
 static int ftp_active_ok(struct lab_conn *c, struct ftp_session *s, const char *addr,
                          int64_t port) {
+  /* A relayed control connection's peer is this host itself, so "the
+   * control peer, port above 1023" would be every local service above
+   * 1023 (the portal, a database): the server would connect there and
+   * push file bytes into it. Through the relay only passive mode works. */
+  if (lab_conn_user(c, NULL) != 0) {
+    lab_warn(c, "refused active mode (to %s port %lld) on a relayed connection", addr,
+             (long long)port);
+    lab_printf(c,
+               "500 Active mode (PORT/EPRT) is not available through the browser relay: use "
+               "PASV or EPSV.\r\n");
+    return 0;
+  }
   if (ftp_is_peer(c, addr) && port > 1023 && port <= 65535) return 1;
   lab_warn(c, "refused a data connection to %s port %lld (bounce attempt?)", addr, (long long)port);
   lab_printf(c,

@@ -19,6 +19,13 @@
  * that thread alone (the lws loop has its own). libmicrohttpd's defaults
  * have no limits; the connection, per-address, memory and timeout limits
  * come from portlab_limits.h.
+ *
+ * The per-address cap is counted here, not with MHD's per-IP option: the
+ * relay's requests all arrive from this host (127.0.0.1, ::1 or the bind
+ * address), and a class doing the HTTP lesson at once must not be refused
+ * as if it were one client. Those addresses are exempt, exactly as
+ * lab_addr_is_local() in lab.c exempts them; every other address may hold
+ * LIM_HTTP_CONNS_PER_IP connections.
  */
 #include "httplab.h"
 
@@ -27,6 +34,7 @@
 #include <errno.h>
 #include <microhttpd.h>
 #include <netdb.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -49,8 +57,21 @@
 #define HTTP_ALLOW "GET, HEAD"
 #define HTTP_STREAM_LINES 8 /* lines (and chunks) of /stream */
 
+/* Open connections from one outside address. A slot with n == 0 is free. */
+struct http_peer_count {
+  unsigned char addr[16]; /* IPv6, or IPv4 as IPv4-mapped IPv6 */
+  unsigned n;
+};
+
 struct http_lab {
   struct MHD_Daemon *daemon;
+  /* The per-address counts. MHD calls the accept policy and the connection
+   * notifications from its one internal thread (no thread pool, no
+   * thread per connection), so the lock is never contended; it is there
+   * so that no future MHD flag can make the counts racy. MHD's connection
+   * limit (LIM_HTTP_CONNS) bounds how many slots can be in use. */
+  pthread_mutex_t peers_lock;
+  struct http_peer_count peers[LIM_HTTP_CONNS];
   struct db *db; /* used only by the MHD thread once started */
   char secret[65];
   char last_modified[40];       /* the start time as an HTTP-date: the site's "files" date */
@@ -181,28 +202,46 @@ static void http_common_headers(struct MHD_Response *resp, const char *type) {
   if (type) MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, type);
 }
 
-/* A peer on this host: the relay reaches the lab from the lab's own
- * address, whatever --lab-bind is (127.0.0.1, ::1 or a LAN address), just
- * as lab_addr_is_local() in lab.c sees it. Sets *port to the peer's port. */
-static int http_peer_is_local(const struct http_lab *h, const struct sockaddr *sa, int *port) {
-  const struct sockaddr_in *b4 = (const struct sockaddr_in *)&h->bind;
-  const struct sockaddr_in6 *b6 = (const struct sockaddr_in6 *)&h->bind;
-
+/* A peer address as 16 bytes: IPv6 as it is, IPv4 as IPv4-mapped IPv6, so
+ * a dual-stack socket's peers compare equal to plain IPv4 ones. Sets *port
+ * when port is not NULL. -1 for another family. */
+static int http_addr_key(const struct sockaddr *sa, unsigned char key[16], int *port) {
   if (sa->sa_family == AF_INET) {
     const struct sockaddr_in *a4 = (const struct sockaddr_in *)sa;
-    *port = ntohs(a4->sin_port);
-    return (ntohl(a4->sin_addr.s_addr) >> 24) == 127 ||
-           (h->bind.ss_family == AF_INET && a4->sin_addr.s_addr == b4->sin_addr.s_addr);
+    memset(key, 0, 10);
+    key[10] = key[11] = 0xff;
+    memcpy(key + 12, &a4->sin_addr, 4);
+    if (port) *port = ntohs(a4->sin_port);
+    return 0;
   }
   if (sa->sa_family == AF_INET6) {
     const struct sockaddr_in6 *a6 = (const struct sockaddr_in6 *)sa;
-    *port = ntohs(a6->sin6_port);
-    if (IN6_IS_ADDR_V4MAPPED(&a6->sin6_addr)) return a6->sin6_addr.s6_addr[12] == 127;
-    return IN6_IS_ADDR_LOOPBACK(&a6->sin6_addr) ||
-           (h->bind.ss_family == AF_INET6 &&
-            memcmp(&a6->sin6_addr, &b6->sin6_addr, sizeof a6->sin6_addr) == 0);
+    memcpy(key, &a6->sin6_addr, 16);
+    if (port) *port = ntohs(a6->sin6_port);
+    return 0;
   }
-  return 0;
+  return -1;
+}
+
+/* The addresses the relay's requests come from, and nothing wider (the
+ * same as lab_addr_is_local() in lab.c): 127.0.0.1, ::1, or the bind
+ * address itself (a LAN --lab-bind). 127.0.0.2 is an outside peer. */
+static int http_key_is_local(const struct http_lab *h, const unsigned char key[16]) {
+  static const unsigned char lo4[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 127, 0, 0, 1};
+  static const unsigned char lo6[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
+  unsigned char bind[16];
+
+  if (memcmp(key, lo4, 16) == 0 || memcmp(key, lo6, 16) == 0) return 1;
+  return http_addr_key((const struct sockaddr *)&h->bind, bind, NULL) == 0 &&
+         memcmp(key, bind, 16) == 0;
+}
+
+/* A peer on this host, whose port may name a relayed student. Sets *port
+ * to the peer's port. */
+static int http_peer_is_local(const struct http_lab *h, const struct sockaddr *sa, int *port) {
+  unsigned char key[16];
+
+  return http_addr_key(sa, key, port) == 0 && http_key_is_local(h, key);
 }
 
 /* The portlab user behind a request, for lesson check tasks: the student
@@ -260,8 +299,15 @@ static enum MHD_Result http_send(struct http_req *r, unsigned status, const char
   }
   struct MHD_Response *resp;
   if (not_modified) {
+    /* RFC 9110 section 8.6: a 304 may carry Content-Length only if it is
+     * the full body's. libmicrohttpd 0.9.75 always sends one, taken from
+     * the response, and never sends a 304's body: so the response holds
+     * the full body. (An empty buffer announced "0"; a body of unknown
+     * size got "Transfer-Encoding: chunked" and a stray last chunk that
+     * broke the next response on a kept-alive connection.) */
     status = MHD_HTTP_NOT_MODIFIED;
-    resp = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+    resp = MHD_create_response_from_buffer(len, (void *)body,
+                                           copy ? MHD_RESPMEM_MUST_COPY : MHD_RESPMEM_PERSISTENT);
   } else {
     resp = MHD_create_response_from_buffer(len, (void *)body,
                                            copy ? MHD_RESPMEM_MUST_COPY : MHD_RESPMEM_PERSISTENT);
@@ -534,6 +580,74 @@ static enum MHD_Result http_handle(void *cls, struct MHD_Connection *conn, const
   return ret;
 }
 
+/* --- the per-address cap ----------------------------------------------------------- */
+
+static struct http_peer_count *http_peer_find(struct http_lab *h, const unsigned char key[16]) {
+  for (size_t i = 0; i < LIM_HTTP_CONNS; i++)
+    if (h->peers[i].n && memcmp(h->peers[i].addr, key, 16) == 0) return &h->peers[i];
+  return NULL;
+}
+
+/* MHD's accept policy: runs before MHD keeps a new connection. Counting
+ * happens in http_notify(), once MHD has really started the connection. */
+static enum MHD_Result http_accept(void *cls, const struct sockaddr *addr, socklen_t addrlen) {
+  struct http_lab *h = cls;
+  unsigned char key[16];
+  struct http_peer_count *pc;
+  unsigned n = 0;
+
+  if (!addr || addrlen < sizeof(struct sockaddr_in) || http_addr_key(addr, key, NULL) != 0)
+    return MHD_YES; /* not an IP peer: nothing to count it by */
+  if (http_key_is_local(h, key)) return MHD_YES;
+  pthread_mutex_lock(&h->peers_lock);
+  pc = http_peer_find(h, key);
+  if (pc) n = pc->n;
+  pthread_mutex_unlock(&h->peers_lock);
+  if (n < LIM_HTTP_CONNS_PER_IP) return MHD_YES;
+  char text[64] = "?";
+  getnameinfo(addr, addrlen, text, sizeof text, NULL, 0, NI_NUMERICHOST);
+  log_warn("http lab: refused %s: %u connections from that address (cap %d)", text, n,
+           LIM_HTTP_CONNS_PER_IP);
+  return MHD_NO;
+}
+
+/* MHD_OPTION_NOTIFY_CONNECTION: keeps the counts exact. A counted
+ * connection keeps its slot in *socket_context until it closes. */
+static void http_notify(void *cls, struct MHD_Connection *conn, void **socket_context,
+                        enum MHD_ConnectionNotificationCode toe) {
+  struct http_lab *h = cls;
+  struct http_peer_count *pc = NULL;
+  unsigned char key[16];
+
+  if (toe == MHD_CONNECTION_NOTIFY_CLOSED) {
+    pc = *socket_context;
+    *socket_context = NULL;
+    if (!pc) return;
+    pthread_mutex_lock(&h->peers_lock);
+    if (pc->n) pc->n--;
+    pthread_mutex_unlock(&h->peers_lock);
+    return;
+  }
+  if (toe != MHD_CONNECTION_NOTIFY_STARTED) return;
+  const union MHD_ConnectionInfo *ci =
+      MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+  if (!ci || !ci->client_addr || http_addr_key(ci->client_addr, key, NULL) != 0 ||
+      http_key_is_local(h, key))
+    return;
+  pthread_mutex_lock(&h->peers_lock);
+  pc = http_peer_find(h, key);
+  for (size_t i = 0; !pc && i < LIM_HTTP_CONNS; i++)
+    if (!h->peers[i].n) {
+      pc = &h->peers[i];
+      memcpy(pc->addr, key, 16);
+    }
+  if (pc) pc->n++;
+  pthread_mutex_unlock(&h->peers_lock);
+  /* No free slot cannot happen while MHD holds at most LIM_HTTP_CONNS
+   * connections; such a connection would just go uncounted. */
+  *socket_context = pc;
+}
+
 /* libmicrohttpd reports protocol violations and resource limits here. */
 static void http_log(void *cls, const char *fmt, va_list ap) {
   char msg[512];
@@ -555,6 +669,7 @@ struct http_lab *http_lab_start(const struct http_lab_config *cfg, char *err, si
     snprintf(err, errlen, "out of memory");
     return NULL;
   }
+  pthread_mutex_init(&h->peers_lock, NULL);
   memset(&ss, 0, sizeof ss);
   if (cfg->port <= 0 || cfg->port > 65535) {
     snprintf(err, errlen, "HTTP lab port %d is out of range", cfg->port);
@@ -586,16 +701,15 @@ struct http_lab *http_lab_start(const struct http_lab_config *cfg, char *err, si
     goto fail;
   }
   errno = 0;
-  h->daemon = MHD_start_daemon(flags, (uint16_t)cfg->port, NULL, NULL, http_handle, h,
-                               /* First, so that MHD's messages about the options go here too. */
-                               MHD_OPTION_EXTERNAL_LOGGER, http_log, h, MHD_OPTION_SOCK_ADDR,
-                               (struct sockaddr *)&ss, MHD_OPTION_CONNECTION_TIMEOUT,
-                               (unsigned int)LIM_HTTP_TIMEOUT_SECS, MHD_OPTION_CONNECTION_LIMIT,
-                               (unsigned int)LIM_HTTP_CONNS, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
-                               (unsigned int)LIM_HTTP_CONNS_PER_IP,
-                               MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)LIM_HTTP_MEMORY_BYTES,
-                               /* 0, MHD's default: the Host rule is checked in http_bad_host(). */
-                               MHD_OPTION_STRICT_FOR_CLIENT, (int)0, MHD_OPTION_END);
+  h->daemon = MHD_start_daemon(
+      flags, (uint16_t)cfg->port, http_accept, h, http_handle, h,
+      /* First, so that MHD's messages about the options go here too. */
+      MHD_OPTION_EXTERNAL_LOGGER, http_log, h, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+      MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)LIM_HTTP_TIMEOUT_SECS,
+      MHD_OPTION_CONNECTION_LIMIT, (unsigned int)LIM_HTTP_CONNS, MHD_OPTION_NOTIFY_CONNECTION,
+      http_notify, h, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)LIM_HTTP_MEMORY_BYTES,
+      /* 0, MHD's default: the Host rule is checked in http_bad_host(). */
+      MHD_OPTION_STRICT_FOR_CLIENT, (int)0, MHD_OPTION_END);
   if (!h->daemon) {
     snprintf(err, errlen, "HTTP lab: cannot listen on %s port %d%s%s", cfg->bind_addr, cfg->port,
              errno ? ": " : "", errno ? strerror(errno) : "");
@@ -606,6 +720,7 @@ struct http_lab *http_lab_start(const struct http_lab_config *cfg, char *err, si
 
 fail:
   db_close(h->db);
+  pthread_mutex_destroy(&h->peers_lock);
   free(h);
   return NULL;
 }
@@ -614,5 +729,6 @@ void http_lab_stop(struct http_lab *h) {
   if (!h) return;
   MHD_stop_daemon(h->daemon); /* joins the thread: nothing uses h->db after this */
   db_close(h->db);
+  pthread_mutex_destroy(&h->peers_lock);
   free(h);
 }

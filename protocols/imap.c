@@ -1679,6 +1679,16 @@ static int imap_date_time_parse(const char *p, size_t n, int64_t *out) {
   return 0;
 }
 
+/* 1 if storing more bytes would take the account past LIM_MAIL_QUOTA_BYTES
+ * (every mailbox counts; exactly reaching it is allowed), 0 if not, -1 on
+ * a database error. */
+static int imap_over_quota(struct db *db, int64_t user_id, int64_t more) {
+  int64_t used = 0;
+
+  if (db_mail_usage(db, user_id, &used) != 0) return -1;
+  return used + more > LIM_MAIL_QUOTA_BYTES;
+}
+
 static void cmd_append(struct lab_conn *c, void *sv, char *args) {
   struct imap_session *s = sv;
   struct imap_p q = {args, s->args_end, NULL};
@@ -1717,6 +1727,14 @@ static void cmd_append(struct lab_conn *c, void *sv, char *args) {
   }
   if (mb.messages >= LIM_MAILBOX_MESSAGES) {
     imap_reply(c, s, "NO", "[OVERQUOTA] The mailbox is full (%d messages)", LIM_MAILBOX_MESSAGES);
+    return;
+  }
+  rc = imap_over_quota(db, s->user.id, (int64_t)n);
+  if (rc < 0) goto server_bug;
+  if (rc > 0) {
+    lab_warn(c, "imap: APPEND of %zu bytes refused: over the mail quota", n);
+    imap_reply(c, s, "NO", "[OVERQUOTA] That would take your mail past the quota of %d bytes",
+               LIM_MAIL_QUOTA_BYTES);
     return;
   }
   if (db_mail_append(db, s->user.id, name, msg, n, flags, when, &uid) != 0) goto server_bug;
@@ -2305,6 +2323,7 @@ static void imap_copy(struct lab_conn *c, struct imap_session *s, char *args, in
   unsigned char *copied = NULL;
   int64_t *src_uids = NULL, *dst_uids = NULL;
   size_t i, count = 0, done_n = 0;
+  int64_t bytes = 0;
   int valid, rc, failed = 0;
   int64_t star = uid_cmd ? (s->n_msgs ? s->msgs[s->n_msgs - 1].uid : 0) : (int64_t)s->n_msgs;
 
@@ -2333,12 +2352,29 @@ static void imap_copy(struct lab_conn *c, struct imap_session *s, char *args, in
     imap_reply(c, s, "NO", "[SERVERBUG] Could not read the mailbox");
     goto done;
   }
-  for (i = 0; i < s->n_msgs; i++)
-    count += !s->msgs[i].gone && imap_set_has(&set, uid_cmd ? s->msgs[i].uid : (int64_t)i + 1);
+  for (i = 0; i < s->n_msgs; i++) {
+    if (s->msgs[i].gone || !imap_set_has(&set, uid_cmd ? s->msgs[i].uid : (int64_t)i + 1)) continue;
+    count++;
+    bytes += (int64_t)s->msgs[i].size;
+  }
   if (mb.messages + (int64_t)count > LIM_MAILBOX_MESSAGES) {
     imap_reply(c, s, "NO", "[OVERQUOTA] That would put more than %d messages in the mailbox",
                LIM_MAILBOX_MESSAGES);
     goto done;
+  }
+  /* A MOVE ends with the account holding what it held: only COPY adds. */
+  if (!move && count) {
+    rc = imap_over_quota(db, s->user.id, bytes);
+    if (rc < 0) {
+      imap_reply(c, s, "NO", "[SERVERBUG] Could not read the mailbox");
+      goto done;
+    }
+    if (rc > 0) {
+      lab_warn(c, "imap: COPY of %lld bytes refused: over the mail quota", (long long)bytes);
+      imap_reply(c, s, "NO", "[OVERQUOTA] That would take your mail past the quota of %d bytes",
+                 LIM_MAIL_QUOTA_BYTES);
+      goto done;
+    }
   }
   for (i = 0; i < s->n_msgs; i++) {
     struct imap_msg *m = &s->msgs[i];

@@ -60,6 +60,7 @@ struct lab_conn {
   struct lab_ctx *ctx;
   void *session; /* the module's, session_size bytes, zeroed */
   char peer[64];
+  char local[64];      /* our end of the control connection */
   int peer_port;       /* 0 in the memory backend */
   struct buf out;      /* to the client */
   unsigned char *line; /* line_max + 1 bytes: a partial line */
@@ -86,6 +87,8 @@ static struct lab_conn *lab_conn_new(const struct lab_module *m, const struct la
   c->be = be;
   c->ctx = ctx;
   snprintf(c->peer, sizeof c->peer, "%s", peer ? peer : "?");
+  /* The socket backend replaces it with the socket's own address. */
+  snprintf(c->local, sizeof c->local, "%s", ctx ? ctx->lab_addr : "");
   buf_init(&c->out, LIM_LAB_OUT_BYTES);
   buf_init(&c->data_out, LIM_LAB_OUT_BYTES);
   c->session = calloc(1, m->session_size ? m->session_size : 1);
@@ -240,6 +243,10 @@ struct lab_ctx *lab_conn_ctx(struct lab_conn *c) {
 
 const char *lab_conn_peer(struct lab_conn *c) {
   return c->peer;
+}
+
+const char *lab_conn_local(struct lab_conn *c) {
+  return c->local;
 }
 
 int64_t lab_conn_user(struct lab_conn *c, const char *lab_user) {
@@ -621,6 +628,17 @@ static void lab_addr_text(const struct sockaddr_storage *ss, char *out, size_t o
   if (!out[0]) snprintf(out, outlen, "?");
 }
 
+/* Our own end of a connected socket, as text; -1 if unknown. */
+static int lab_local_text(int fd, char *out, size_t outlen) {
+  struct sockaddr_storage ss;
+  socklen_t sl = sizeof ss;
+
+  memset(&ss, 0, sizeof ss);
+  if (getsockname(fd, (struct sockaddr *)&ss, &sl) != 0) return -1;
+  lab_addr_text(&ss, out, outlen);
+  return 0;
+}
+
 static int lab_peer_text(int fd, char *out, size_t outlen, int *port) {
   struct sockaddr_storage ss;
   socklen_t sl = sizeof ss;
@@ -634,10 +652,14 @@ static int lab_peer_text(int fd, char *out, size_t outlen, int *port) {
   return 0;
 }
 
-/* This host's own addresses: every relayed session arrives from one of
- * them, so a whole class shares it and the per-address cap cannot apply. */
+/* The addresses the relay's connections come from: 127.0.0.1 or ::1 (the
+ * loopback addresses the kernel picks when the lab listens on loopback or
+ * on 0.0.0.0 / ::), or the lab address itself (a LAN --lab-bind). A whole
+ * class shares them, so the per-address cap cannot apply to them, and
+ * only a connection from one of them can be a relayed one. Nothing wider:
+ * 127.0.0.2 and the rest of 127/8 are ordinary peers, held to the cap. */
 static int lab_addr_is_local(const char *addr, const struct lab_ctx *ctx) {
-  return strncmp(addr, "127.", 4) == 0 || strcmp(addr, "::1") == 0 ||
+  return strcmp(addr, "127.0.0.1") == 0 || strcmp(addr, "::1") == 0 ||
          strcmp(addr, ctx->lab_addr) == 0;
 }
 
@@ -832,8 +854,16 @@ static int lab_sock_data_listen(struct lab_conn *c, int *port) {
   ad.fd.filefd = fd;
   ad.vh_prot_name = LAB_DATA_PROTOCOL;
   ad.opaque = k;
-  k->data_listen_wsi = lws_adopt_descriptor_vhost_via_info(&ad); /* closes fd on failure */
-  if (!k->data_listen_wsi) return -1;
+  k->data_listen_wsi = lws_adopt_descriptor_vhost_via_info(&ad);
+  if (!k->data_listen_wsi) {
+    /* lws closes a socket it fails to adopt, but not a raw file
+     * descriptor, which this listener is adopted as: it is still ours.
+     * (The way this fails in practice, a full lws fd table, fails before
+     * lws makes a wsi that could hold the fd, so nothing closes it twice.) */
+    close(fd);
+    lab_warn(c, "cannot watch passive port %d", *port);
+    return -1;
+  }
   lws_sul_schedule(ls->lws, 0, &k->data_sul, lab_sock_data_timeout,
                    (lws_usec_t)LIM_FTP_DATA_SECS * LWS_US_PER_SEC);
   return 0;
@@ -911,6 +941,10 @@ static int lab_sock_adopt(struct lab_servers *ls, struct lab_server *srv, struct
     return -1;
   }
   c->peer_port = port;
+  /* The address this client dialled: what PASV advertises when the lab
+   * listens on every address (0.0.0.0 or ::). */
+  if (lab_local_text(lws_get_socket_fd(wsi), c->local, sizeof c->local) != 0)
+    snprintf(c->local, sizeof c->local, "%s", ls->ctx->lab_addr);
   c->be_priv = k;
   k->c = c;
   k->srv = srv;

@@ -77,6 +77,10 @@ extern const struct lab_module lab_smtp, lab_pop3, lab_imap, lab_ftp, lab_telnet
 
 struct lab_ctx *lab_conn_ctx(struct lab_conn *c);
 const char *lab_conn_peer(struct lab_conn *c); /* numeric address of the client */
+/* Numeric address of our own end of the control connection (the address
+ * the client dialled; IPv4-mapped IPv6 shown as IPv4). The memory backend
+ * says ctx->lab_addr. FTP advertises it when lab_addr is 0.0.0.0 or ::. */
+const char *lab_conn_local(struct lab_conn *c);
 void lab_send(struct lab_conn *c, const void *p, size_t n);
 void lab_printf(struct lab_conn *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Close once queued output is sent. No callbacks but on_close follow. */

@@ -242,7 +242,12 @@ int labdata_seed_account(struct db *db, const char *secret, int64_t user_id, con
   if (user_id <= 0) return -1;
   if (db_lab_savepoint(db) != 0) return -1;
   rc = db_lab_claim_seed(db, user_id);
-  if (rc == 1) return db_lab_release(db);
+  if (rc == 1) {
+    /* Seeded already; a release that fails (it commits when no caller
+     * transaction is open) must not leave the savepoint open. */
+    if (db_lab_release(db) != 0) goto fail;
+    return 0;
+  }
   if (rc != 0 || labdata_seed_tree(db, secret, user_id, user) != 0) goto fail;
   if (db_lab_release(db) != 0) goto fail;
   return 0;

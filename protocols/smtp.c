@@ -26,6 +26,10 @@
  * LIM_SMTP_MESSAGE_BYTES is read to its end and refused with 552 5.3.4.
  * Recipients are lab accounts only (550 5.7.1 for any other domain, even
  * after AUTH), at most LIM_SMTP_RECIPIENTS per message (452 4.5.3).
+ * Each account stores at most LIM_MAIL_QUOTA_BYTES of mail: a recipient
+ * already at the quota gets 452 4.2.2 at RCPT, and a message that would
+ * take any recipient past it is refused for all with 552 5.2.2 (RFC 3463
+ * "mailbox full").
  * LIM_SMTP_ERRORS error replies without a delivery, or
  * LIM_SMTP_AUTH_FAILURES failed logins, end the session with 421 as
  * Postfix's smtpd_hard_error_limit does.
@@ -437,9 +441,21 @@ static void smtp_record_delivery(struct lab_conn *c, struct smtp_session *s, con
   }
 }
 
+/* 1 if storing len more bytes would take the account past its mail quota
+ * (exactly reaching it is allowed), 0 if not, -1 on a database error. */
+static int smtp_over_quota(struct db *db, int64_t user_id, size_t len) {
+  int64_t used = 0;
+
+  if (db_mail_usage(db, user_id, &used) != 0) return -1;
+  return used + (int64_t)len > LIM_MAIL_QUOTA_BYTES;
+}
+
 /* Final delivery (RFC 5321 section 4.4): Return-Path and Received go on
- * top, then the message lands in every recipient's INBOX, all or none. */
-static int smtp_deliver(struct lab_conn *c, struct smtp_session *s, const char *qid) {
+ * top, then the message lands in every recipient's INBOX, all or none.
+ * Returns 0, -1 on a local error, or 1 if a recipient's quota refused it;
+ * then *full names that recipient. */
+static int smtp_deliver(struct lab_conn *c, struct smtp_session *s, const char *qid,
+                        const char **full) {
   struct db *db = lab_conn_ctx(c)->db;
   char hdr[2048], date[64], forpart[128] = "", authpart[128] = "";
   time_t now = time(NULL);
@@ -465,6 +481,19 @@ static int smtp_deliver(struct lab_conn *c, struct smtp_session *s, const char *
   if (!msg) return -1;
   memcpy(msg, hdr, hlen);
   if (blen) memcpy(msg + hlen, buf_head(&s->body), blen);
+  /* All or none: one recipient over quota refuses the whole message
+   * (552 after DATA ends the transaction for every recipient, RFC 5321
+   * section 4.2.5), so the sender never has to work out who got it. The
+   * size counted is what is stored, trace headers included. */
+  for (i = 0; i < s->nrcpt; i++) {
+    n = smtp_over_quota(db, s->rcpt[i].user_id, hlen + blen);
+    if (n < 0) goto fail;
+    if (n > 0) {
+      *full = s->rcpt[i].name;
+      free(msg);
+      return 1;
+    }
+  }
   if (db_lab_savepoint(db) != 0) goto fail;
   for (i = 0; i < s->nrcpt; i++) {
     if (db_mail_append(db, s->rcpt[i].user_id, "INBOX", msg, hlen + blen, 0, (int64_t)now, NULL) !=
@@ -491,12 +520,13 @@ fail:
 static void smtp_data_end(struct lab_conn *c, struct smtp_session *s) {
   unsigned char rnd[5];
   char qid[11];
+  const char *full = "";
   int fault = s->data_fault, rc = -1;
 
   if (fault == SMTP_DATA_OK) {
     if (auth_random(rnd, sizeof rnd) != 0) memset(rnd, 0, sizeof rnd);
     snprintf(qid, sizeof qid, "%02X%02X%02X%02X%02X", rnd[0], rnd[1], rnd[2], rnd[3], rnd[4]);
-    rc = smtp_deliver(c, s, qid);
+    rc = smtp_deliver(c, s, qid, &full);
   }
   smtp_set_state(s, SMTP_S_READY);
   switch (fault) {
@@ -514,6 +544,12 @@ static void smtp_data_end(struct lab_conn *c, struct smtp_session *s) {
       if (rc == 0) {
         s->errors = 0; /* like Postfix: a delivery clears the error count */
         smtp_reply(c, s, 250, "2.0.0 Message accepted for delivery, id %s", qid);
+      } else if (rc == 1) {
+        lab_warn(c, "smtp: message refused: %s@" SMTP_HOST " would exceed the mail quota", full);
+        smtp_reply(c, s, 552,
+                   "5.2.2 <%s@" SMTP_HOST
+                   ">: Mailbox full (quota %d bytes); message not delivered to anyone",
+                   full, LIM_MAIL_QUOTA_BYTES);
       } else {
         smtp_reply(c, s, 451, "4.3.0 Local error while storing the message, try again later");
       }
@@ -666,6 +702,20 @@ static void smtp_cmd_rcpt(struct lab_conn *c, void *sv, char *args) {
     if (db_mailbox_get(lab_conn_ctx(c)->db, u.id, "INBOX", &mb) == 0 &&
         mb.messages >= LIM_MAILBOX_MESSAGES) {
       smtp_reply(c, s, 452, "4.2.2 <%s@" SMTP_HOST ">: Mailbox full", u.name);
+      return;
+    }
+    /* At the quota already (not even one more byte fits; a message has
+     * trace headers at least). One that would cross it is refused after
+     * DATA, when its size is known. */
+    rc = smtp_over_quota(lab_conn_ctx(c)->db, u.id, 1);
+    if (rc < 0) {
+      smtp_reply(c, s, 451, "4.3.0 Local error looking up the recipient, try again later");
+      return;
+    }
+    if (rc > 0) {
+      lab_warn(c, "smtp: recipient %s is at the mail quota", u.name);
+      smtp_reply(c, s, 452, "4.2.2 <%s@" SMTP_HOST ">: Mailbox full (quota %d bytes)", u.name,
+                 LIM_MAIL_QUOTA_BYTES);
       return;
     }
     s->rcpt[s->nrcpt].user_id = u.id;

@@ -75,13 +75,16 @@
 #define LIM_FTP_LINE 512
 #define LIM_FTP_FILE_BYTES (1024 * 1024)      /* one upload */
 #define LIM_FTP_QUOTA_BYTES (8 * 1024 * 1024) /* one account's tree */
+#define LIM_FTP_ENTRIES 1000                  /* files and directories in one account's tree */
 #define LIM_FTP_DATA_SECS 30                  /* a data connection must connect within this */
 #define LIM_FTP_LOGIN_FAILS 3                 /* wrong passwords per connection, then 421 */
 #define LIM_TELNET_LINE 256
 #define LIM_TELNET_LOGIN_TRIES 3 /* wrong passwords before the line is dropped */
 #define LIM_MAILBOX_MESSAGES 1000
+/* Stored mail per account, every mailbox counted (SMTP, IMAP APPEND, COPY). */
+#define LIM_MAIL_QUOTA_BYTES (16 * 1024 * 1024)
 #define LIM_HTTP_CONNS 256       /* libmicrohttpd: connection limit */
-#define LIM_HTTP_CONNS_PER_IP 64 /* relayed requests all come from one address */
+#define LIM_HTTP_CONNS_PER_IP 64 /* per outside address; the relay's own is exempt */
 #define LIM_HTTP_TIMEOUT_SECS 30
 #define LIM_HTTP_MEMORY_BYTES (64 * 1024) /* per connection */
 

@@ -11,8 +11,10 @@ slowloris-style partial request, closed after LIM_HTTP_TIMEOUT_SECS while
 the tests above run. Finally a browser session through the relay types a
 request by hand and the transcript holds exactly the bytes both ways.
 
-Network rule: loopback only. 127.0.0.2 (loopback too) is the idle
-client's address, so it does not count against 127.0.0.1's limit.
+Network rule: loopback only. 127.0.0.1 is this host's own address, where
+the relay's requests come from, so it is not held to the per-address
+limit; 127.0.0.2 (loopback too) plays the one outside client that is, and
+127.0.0.3 is the idle client's address, so it counts against neither.
 """
 
 import base64
@@ -70,7 +72,7 @@ class HttpLab(PortlabTestCase):
         # The slowloris client starts now so its timeout runs while the
         # other tests do; test_zz_idle_partial_request checks it last.
         cls.idle = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        cls.idle.bind(("127.0.0.2", 0))
+        cls.idle.bind(("127.0.0.3", 0))
         cls.idle.connect((LOOPBACK, cls.pl.lab_base + HTTP_WELL_KNOWN))
         cls.idle.sendall(b"GET / HTTP/1.1\r\nHost: lab\r\nX-Slow: ")
         cls.idle_since = time.monotonic()
@@ -202,6 +204,32 @@ class HttpLab(PortlabTestCase):
         r, body = self.get("/", {"If-None-Match": '"0000000000000000"'})
         self.assertEqual(r.status, 200)
 
+    def test_304_keeps_the_length_honest_and_the_connection_usable(self):
+        # RFC 9110 section 8.6: a 304 may carry Content-Length only if it
+        # is the full body's (it used to say 0). Checked on the wire, with
+        # a second request on the same connection to show nothing stray
+        # followed the 304's head.
+        r, body = self.get("/about.html")
+        etag = r.getheader("ETag")
+        s = socket.create_connection((LOOPBACK, self.port), timeout=5)
+        self.addCleanup(s.close)
+        s.sendall(b"GET /about.html HTTP/1.1\r\nHost: lab\r\nIf-None-Match: %s\r\n\r\n"
+                  b"GET /robots.txt HTTP/1.1\r\nHost: lab\r\nConnection: close\r\n\r\n"
+                  % etag.encode())
+        out = b""
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            out += chunk
+        head, rest = out.split(b"\r\n\r\n", 1)
+        self.assertTrue(head.startswith(b"HTTP/1.1 304 Not Modified\r\n"), head)
+        lengths = re.findall(rb"\r\nContent-Length: *(\d+)", head, re.I)
+        self.assertIn(lengths, ([], [str(len(body)).encode()]), head)
+        self.assertNotIn(b"Transfer-Encoding", head)
+        self.assertTrue(rest.startswith(b"HTTP/1.1 200 OK\r\n"), rest[:60])
+        self.assertTrue(rest.endswith(b"Disallow: /private/\n"), rest[-60:])
+
     def test_keep_alive(self):
         c = self.conn()
         for path in ("/", "/robots.txt", "/about.html"):
@@ -276,15 +304,21 @@ class HttpLab(PortlabTestCase):
         r, body = self.get("/")
         self.assertEqual(r.status, 200)
 
+    def outside(self, source="127.0.0.2"):
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        s.settimeout(5)
+        s.bind((source, 0))
+        s.connect((LOOPBACK, self.port))
+        return s
+
     def test_connections_per_address(self):
         socks = []
         try:
             for _ in range(CONNS_PER_IP):
-                s = socket.create_connection((LOOPBACK, self.port), timeout=5)
-                socks.append(s)
+                socks.append(self.outside())
             time.sleep(0.3)
             # The limit is reached: one more is closed at once, unanswered.
-            extra = socket.create_connection((LOOPBACK, self.port), timeout=5)
+            extra = self.outside()
             socks.append(extra)
             extra.sendall(b"GET / HTTP/1.1\r\nHost: lab\r\n\r\n")
             try:
@@ -303,15 +337,39 @@ class HttpLab(PortlabTestCase):
         self.assertTrue(out.startswith(b"HTTP/1.1 200"), out[:40])
         deadline = time.monotonic() + 5
         while True:
-            try:
-                r, body = self.get("/")
-                if r.status == 200:
-                    break
-            except (ConnectionError, http.client.HTTPException):
-                pass
+            out = raw_exchange(self.port, b"GET / HTTP/1.0\r\n\r\n", source="127.0.0.2")
+            if out.startswith(b"HTTP/1.1 200"):
+                break
             self.assertLess(time.monotonic(), deadline, "slots did not come back")
             time.sleep(0.1)
-        self.assertIn("http lab: ", self.pl_log())
+        self.assertIn("http lab: refused 127.0.0.2: %d connections from that address (cap %d)"
+                      % (CONNS_PER_IP, CONNS_PER_IP), self.pl_log())
+
+    def test_relay_address_is_not_held_to_the_per_address_limit(self):
+        # The relay's requests all come from 127.0.0.1: a class of more
+        # than LIM_HTTP_CONNS_PER_IP students doing the lesson at once must
+        # all be served.
+        n = 80
+        socks = []
+        try:
+            for _ in range(n):
+                socks.append(socket.create_connection((LOOPBACK, self.port), timeout=5))
+            time.sleep(0.3)
+            for s in socks:
+                s.sendall(b"GET /robots.txt HTTP/1.1\r\nHost: lab\r\n\r\n")
+            served = 0
+            for s in socks:
+                data = b""
+                while b"Disallow: /private/" not in data:
+                    chunk = s.recv(4096)
+                    if not chunk:
+                        break
+                    data += chunk
+                served += data.startswith(b"HTTP/1.1 200 OK\r\n")
+            self.assertEqual(served, n)
+        finally:
+            for s in socks:
+                s.close()
 
     def test_zz_idle_partial_request(self):
         # Last: the partial request sent in setUpClass must be dropped about

@@ -483,6 +483,63 @@ static void test_upload_limits(void) {
   lab_mem_free(c);
 }
 
+/* LIM_FTP_ENTRIES: files and directories together, whatever their size. */
+static void test_entry_cap(void) {
+  struct lab_conn *c = login_as("alice", "pw-alice");
+  int64_t n = 0, start = 0;
+  char name[32];
+  int i, added = 0;
+
+  CHECK_EQ_INT(db_file_count(db, alice_id, &start), 0);
+  CHECK(start > 0 && start < LIM_FTP_ENTRIES - 2);
+  /* Fill up to two short of the cap behind the server's back. */
+  for (i = 0; start + added < LIM_FTP_ENTRIES - 2; i++, added++) {
+    snprintf(name, sizeof name, "/e%d", i);
+    CHECK_EQ_INT(db_file_mkdir(db, alice_id, name, 0), 0);
+  }
+  CHECK_EQ_INT(db_file_count(db, alice_id, &n), 0);
+  CHECK_EQ_INT(n, LIM_FTP_ENTRIES - 2);
+  /* The last two entries fit: one directory, one empty file. */
+  CHECK(starts(say(c, "MKD last-dir"), "257 "));
+  CHECK(starts(upload(c, "empty.txt", "", 0), "226 "));
+  CHECK_EQ_INT(db_file_count(db, alice_id, &n), 0);
+  CHECK_EQ_INT(n, LIM_FTP_ENTRIES);
+  /* At the cap: no new entry of either kind. */
+  CHECK(starts(say(c, "MKD one-more"), "552 "));
+  CHECK(strstr(lab_mem_output(c, NULL), "1000 files and directories") != NULL);
+  CHECK(starts(say(c, "SIZE one-more"), "550 "));
+  passive(c);
+  CHECK(starts(say(c, "STOR one-more.txt"), "552 "));
+  CHECK(starts(say(c, "SIZE one-more.txt"), "550 "));
+  /* Replacing a file makes no new entry. */
+  CHECK(starts(upload(c, "empty.txt", "now with bytes", 14), "226 "));
+  /* A STOR accepted under the cap is checked again when it is stored. */
+  CHECK(starts(say(c, "DELE empty.txt"), "250 "));
+  passive(c);
+  CHECK(starts(say(c, "STOR late.txt"), "150 "));
+  CHECK_EQ_INT(db_file_mkdir(db, alice_id, "/taken-meanwhile", 0), 0);
+  lab_mem_clear(c);
+  lab_mem_data_feed(c, "x", 1);
+  lab_mem_data_eof(c);
+  CHECK(starts(lab_mem_output(c, NULL), "552 "));
+  CHECK(starts(say(c, "SIZE late.txt"), "550 "));
+  /* Removing one frees its place. */
+  CHECK(starts(say(c, "RMD taken-meanwhile"), "250 "));
+  CHECK(starts(say(c, "MKD one-more"), "257 "));
+  CHECK_EQ_INT(db_file_count(db, alice_id, &n), 0);
+  CHECK_EQ_INT(n, LIM_FTP_ENTRIES);
+
+  for (i = 0; i < added; i++) {
+    snprintf(name, sizeof name, "/e%d", i);
+    db_file_remove(db, alice_id, name, 1);
+  }
+  db_file_remove(db, alice_id, "/last-dir", 1);
+  db_file_remove(db, alice_id, "/one-more", 1);
+  CHECK_EQ_INT(db_file_count(db, alice_id, &n), 0);
+  CHECK_EQ_INT(n, start);
+  lab_mem_free(c);
+}
+
 static void test_active_mode(void) {
   struct lab_conn *c = login_as("alice", "pw-alice");
   char data[256];
@@ -751,6 +808,7 @@ int main(void) {
   test_retrieve();
   test_store();
   test_upload_limits();
+  test_entry_cap();
   test_active_mode();
   test_passive_variants();
   test_anonymous();

@@ -109,8 +109,10 @@ static void header(const char *name, char *out, size_t outlen) {
 
 static void test_site(void) {
   char v[256], etag[64];
+  size_t index_len;
 
   CHECK_EQ_INT(exchange("GET / HTTP/1.1\r\nHost: lab\r\nConnection: close\r\n\r\n"), 200);
+  index_len = strlen(body());
   CHECK(strncmp(resp, "HTTP/1.1 200 OK\r\n", 17) == 0);
   header("Server", v, sizeof v);
   CHECK_EQ_STR(v, "portlab-lab/1.0");
@@ -135,6 +137,10 @@ static void test_site(void) {
   CHECK_EQ_STR(body(), "");
   header("ETag", v, sizeof v);
   CHECK_EQ_STR(v, etag);
+  /* RFC 9110 section 8.6: a 304 names no Content-Length but the full
+   * body's (it used to say 0). */
+  header("Content-Length", v, sizeof v);
+  CHECK(v[0] == '\0' || (size_t)atoi(v) == index_len);
   snprintf(req, sizeof req,
            "GET / HTTP/1.1\r\nHost: lab\r\nIf-None-Match: \"x\", W/%s\r\nConnection: close\r\n\r\n",
            etag);

@@ -1000,6 +1000,63 @@ static void test_splits(void) {
   lab_mem_free(c);
 }
 
+/* LIM_MAIL_QUOTA_BYTES: every mailbox of the account counts; exactly at
+ * the quota is fine, one byte over is NO [OVERQUOTA] (RFC 5530). */
+static void test_mail_quota(void) {
+  unsigned char *fill = calloc(1, LIM_MAIL_QUOTA_BYTES);
+  char msg[100];
+  int64_t id, used;
+  struct lab_conn *c;
+
+  CHECK(fill != NULL);
+  if (!fill) return;
+  memset(msg, 'm', sizeof msg);
+  memcpy(msg, "Subject: q\r\n\r\n", 15);
+
+  /* APPEND: 10 bytes of room. */
+  CHECK_EQ_INT(db_user_create(ctx.db, "iqa", "student", PW, NULL, &id), 0);
+  CHECK_EQ_INT(db_mailbox_create(ctx.db, id, "Box"), 0);
+  CHECK_EQ_INT(db_mail_append(ctx.db, id, "Box", fill, LIM_MAIL_QUOTA_BYTES - 10, 0, 0, NULL), 0);
+  c = login("iqa");
+  CHECK_EQ_STR(cmd(c, "a1 APPEND INBOX {11+}\r\nxxxxxxxxxxx"),
+               "a1 NO [OVERQUOTA] That would take your mail past the quota of 16777216 bytes\r\n");
+  CHECK(starts(cmd(c, "a2 APPEND INBOX {10+}\r\nxxxxxxxxxx"), "a2 OK [APPENDUID "));
+  CHECK_EQ_INT(db_mail_usage(ctx.db, id, &used), 0);
+  CHECK_EQ_INT(used, LIM_MAIL_QUOTA_BYTES);
+  CHECK(starts(cmd(c, "a3 APPEND Box {1+}\r\nx"), "a3 NO [OVERQUOTA] "));
+  lab_mem_free(c);
+
+  /* COPY: a 100-byte message with exactly 100 bytes of room, then with
+   * 99. MOVE adds nothing, so it is allowed even at the quota. */
+  CHECK_EQ_INT(db_user_create(ctx.db, "iqb", "student", PW, NULL, &id), 0);
+  CHECK_EQ_INT(db_mailbox_create(ctx.db, id, "Box"), 0);
+  CHECK_EQ_INT(db_mail_append(ctx.db, id, "INBOX", msg, sizeof msg, 0, 0, NULL), 0);
+  CHECK_EQ_INT(db_mail_append(ctx.db, id, "Box", fill, LIM_MAIL_QUOTA_BYTES - 200, 0, 0, NULL), 0);
+  c = selected("iqb", "INBOX");
+  CHECK(starts(cmd(c, "c1 COPY 1 Box"), "c1 OK [COPYUID "));
+  CHECK_EQ_INT(db_mail_usage(ctx.db, id, &used), 0);
+  CHECK_EQ_INT(used, LIM_MAIL_QUOTA_BYTES);
+  CHECK_EQ_STR(cmd(c, "c2 COPY 1 Box"),
+               "c2 NO [OVERQUOTA] That would take your mail past the quota of 16777216 bytes\r\n");
+  CHECK(starts(cmd(c, "c3 UID COPY 1:* Box"), "c3 NO [OVERQUOTA] "));
+  cmd(c, "c4 MOVE 1 Box");
+  CHECK(has("c4 OK "));
+  CHECK_EQ_INT(db_mail_usage(ctx.db, id, &used), 0);
+  CHECK_EQ_INT(used, LIM_MAIL_QUOTA_BYTES);
+  lab_mem_free(c);
+
+  CHECK_EQ_INT(db_user_create(ctx.db, "iqc", "student", PW, NULL, &id), 0);
+  CHECK_EQ_INT(db_mailbox_create(ctx.db, id, "Box"), 0);
+  CHECK_EQ_INT(db_mail_append(ctx.db, id, "INBOX", msg, sizeof msg, 0, 0, NULL), 0);
+  CHECK_EQ_INT(db_mail_append(ctx.db, id, "Box", fill, LIM_MAIL_QUOTA_BYTES - 199, 0, 0, NULL), 0);
+  c = selected("iqc", "INBOX");
+  CHECK(starts(cmd(c, "c5 COPY 1 Box"), "c5 NO [OVERQUOTA] "));
+  CHECK_EQ_INT(db_mail_usage(ctx.db, id, &used), 0);
+  CHECK_EQ_INT(used, LIM_MAIL_QUOTA_BYTES - 99);
+  lab_mem_free(c);
+  free(fill);
+}
+
 int main(void) {
   char err[256];
 
@@ -1029,6 +1086,7 @@ int main(void) {
   test_splits();
   test_long_replies();
   test_fetch_event();
+  test_mail_quota();
 
   db_close(ctx.db);
   return check_done();

@@ -5,8 +5,16 @@
  * the over-long rule, counted raw bytes, NUL bytes inside a line, closing
  * after output, the idle timeout and the simulated FTP data channel.
  */
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <libwebsockets.h>
+#include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "check.h"
 #include "lab.h"
@@ -393,6 +401,115 @@ static void test_raw_mode(void) {
   CHECK_EQ_INT(last_closed.lines, 0);
 }
 
+/* --- the socket backend --------------------------------------------------- */
+
+static int open_fds(void) {
+  DIR *d = opendir("/proc/self/fd");
+  struct dirent *e;
+  int n = 0;
+
+  if (!d) return -1;
+  while ((e = readdir(d)) != NULL)
+    if (e->d_name[0] != '.') n++;
+  closedir(d);
+  return n - 1; /* the directory's own fd */
+}
+
+/* A port the kernel handed out just now on 127.0.0.1. */
+static int free_tcp_port(void) {
+  struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+  socklen_t len = sizeof a;
+  int s = socket(AF_INET, SOCK_STREAM, 0), port = 0;
+
+  if (s < 0) return 0;
+  if (bind(s, (struct sockaddr *)&a, sizeof a) == 0 &&
+      getsockname(s, (struct sockaddr *)&a, &len) == 0)
+    port = ntohs(a.sin_port);
+  close(s);
+  return port;
+}
+
+/* Services lws until a whole line arrives on fd (or about a second
+ * passes); the line goes to out. */
+static int sock_line(struct lws_context *lws, int fd, char *out, size_t outlen) {
+  size_t n = 0;
+
+  for (int i = 0; i < 200 && n + 1 < outlen; i++) {
+    /* lws 4 ignores the poll timeout: wake it so the loop cannot block. */
+    lws_cancel_service(lws);
+    lws_service(lws, 0);
+    usleep(5000);
+    ssize_t k = recv(fd, out + n, outlen - 1 - n, MSG_DONTWAIT);
+    if (k == 0) break;
+    if (k > 0) n += (size_t)k;
+    if (n && out[n - 1] == '\n') break;
+  }
+  out[n] = '\0';
+  return n ? 0 : -1;
+}
+
+/* A passive listener lws cannot adopt (its fd table is full) must not
+ * keep its socket: lws closes sockets it fails to adopt, but the listener
+ * is adopted as a raw file descriptor, which lws leaves open. */
+static void test_sock_pasv_adopt_failure(void) {
+  int tried = 0, failed_pasv = 0;
+
+  for (int limit = 1; limit <= 12 && !failed_pasv; limit++) {
+    struct lws_context_creation_info info;
+    struct lws_context *lws;
+    struct lab_servers *ls;
+    const struct lab_module *mods[] = {&echo_module};
+    struct lab_ctx sctx = ctx;
+    char err[256], line[256];
+    int port = free_tcp_port(), pasv = free_tcp_port(), fd = -1, before, after;
+
+    lws_set_log_level(0, NULL);
+    memset(&info, 0, sizeof info);
+    info.port = CONTEXT_PORT_NO_LISTEN;
+    info.options = LWS_SERVER_OPTION_EXPLICIT_VHOSTS;
+    info.fd_limit_per_thread = (unsigned int)limit;
+    lws = lws_create_context(&info);
+    if (!lws) continue;
+    sctx.port_base = port - echo_module.well_known_port;
+    sctx.pasv_lo = sctx.pasv_hi = pasv;
+    ls = lab_servers_start(lws, &sctx, mods, 1, err, sizeof err);
+    if (ls) {
+      struct sockaddr_in a = {.sin_family = AF_INET,
+                              .sin_port = htons((uint16_t)port),
+                              .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+      fd = socket(AF_INET, SOCK_STREAM, 0);
+      if (fd >= 0 && connect(fd, (struct sockaddr *)&a, sizeof a) == 0 &&
+          sock_line(lws, fd, line, sizeof line) == 0 && strncmp(line, "220 ", 4) == 0) {
+        /* The control connection fits. Does a passive listener? */
+        tried++;
+        before = open_fds();
+        int refused = 0;
+        for (int i = 0; i < 4; i++) {
+          send(fd, "PASV\r\n", 6, MSG_NOSIGNAL);
+          if (sock_line(lws, fd, line, sizeof line) == 0 && strncmp(line, "425 ", 4) == 0)
+            refused++;
+        }
+        after = open_fds();
+        if (refused == 4) {
+          failed_pasv = 1;
+          CHECK_EQ_INT(after, before);
+        }
+      }
+      if (fd >= 0) close(fd);
+      for (int i = 0; i < 20; i++) {
+        lws_cancel_service(lws);
+        lws_service(lws, 0);
+      }
+      lab_servers_stop(ls);
+    } else if (fd >= 0) {
+      close(fd);
+    }
+    lws_context_destroy(lws);
+  }
+  CHECK(tried > 0);
+  CHECK(failed_pasv); /* some fd limit let the control connection in but not a listener */
+}
+
 int main(void) {
   test_greeting_and_lines();
   test_bare_lf_and_nul();
@@ -404,5 +521,6 @@ int main(void) {
   test_data_channel();
   test_cmd_helpers();
   test_raw_mode();
+  test_sock_pasv_adopt_failure();
   return check_done();
 }

@@ -9,6 +9,7 @@
 
 #include "check.h"
 #include "db.h"
+#include "db_internal.h" /* the raw connection, to make a commit fail */
 #include "labdata.h"
 #include "labdb.h"
 
@@ -434,6 +435,58 @@ static void test_seeding(struct db *db) {
   free(data);
 }
 
+/* The counts the quotas are checked against. */
+static void test_usage_counts(struct db *db) {
+  int64_t erin, n = -1;
+
+  CHECK_EQ_INT(db_user_create(db, "erin", "student", "pw", NULL, &erin), 0);
+  CHECK_EQ_INT(db_mail_usage(db, erin, &n), 0);
+  CHECK_EQ_INT(n, 0);
+  CHECK_EQ_INT(db_mail_append(db, erin, "INBOX", "12345", 5, 0, 0, NULL), 0);
+  CHECK_EQ_INT(db_mailbox_create(db, erin, "Other"), 0);
+  CHECK_EQ_INT(db_mail_append(db, erin, "Other", "123", 3, 0, 0, NULL), 0);
+  CHECK_EQ_INT(db_mail_usage(db, erin, &n), 0);
+  CHECK_EQ_INT(n, 8);
+  CHECK_EQ_INT(db_file_count(db, erin, &n), 0);
+  CHECK_EQ_INT(n, 0);
+  CHECK_EQ_INT(db_file_mkdir(db, erin, "/d", 0), 0);
+  CHECK_EQ_INT(db_file_write(db, erin, "/d/empty", "", 0, 0), 0);
+  CHECK_EQ_INT(db_file_count(db, erin, &n), 0);
+  CHECK_EQ_INT(n, 2);
+  CHECK_EQ_INT(db_file_usage(db, erin, &n), 0);
+  CHECK_EQ_INT(n, 0);
+}
+
+/* Every path through labdata_seed_account() ends its savepoint. When the
+ * account was seeded already, the release is the commit (no caller
+ * transaction is open); if it fails, the savepoint must be rolled back,
+ * not left open with the transaction. A deferred foreign key that a
+ * trigger breaks makes exactly that commit fail (the trigger runs before
+ * the claim finds the existing row). */
+static void test_seed_release_failure(struct db *db) {
+  int64_t dave, n = -1;
+
+  CHECK_EQ_INT(db_user_create(db, "dave", "student", "pw", NULL, &dave), 0);
+  CHECK_EQ_INT(labdata_seed_account(db, SECRET, dave, "dave"), 0);
+  CHECK_EQ_INT(sqlite3_exec(db->conn,
+                            "CREATE TEMP TABLE fk_parent(id INTEGER PRIMARY KEY);"
+                            "CREATE TEMP TABLE fk_child(pid INTEGER REFERENCES fk_parent(id) "
+                            "  DEFERRABLE INITIALLY DEFERRED);"
+                            "CREATE TEMP TRIGGER fk_break BEFORE INSERT ON main.lab_seeded BEGIN"
+                            "  INSERT INTO fk_child(pid) VALUES (1);"
+                            "END;",
+                            NULL, NULL, NULL),
+               SQLITE_OK);
+  CHECK_EQ_INT(labdata_seed_account(db, SECRET, dave, "dave"), -1);
+  CHECK(sqlite3_get_autocommit(db->conn) != 0); /* no transaction left behind */
+  CHECK_EQ_INT(sqlite3_exec(db->conn, "DROP TRIGGER temp.fk_break", NULL, NULL, NULL), SQLITE_OK);
+  /* Nothing of the failed call remains, and the next call works. */
+  CHECK_EQ_INT(db_file_count(db, dave, &n), 0);
+  CHECK(n > 0);
+  CHECK_EQ_INT(labdata_seed_account(db, SECRET, dave, "dave"), 0);
+  CHECK(sqlite3_get_autocommit(db->conn) != 0);
+}
+
 int main(void) {
   char err[256];
   struct db *db = db_open(":memory:", err, sizeof err);
@@ -448,6 +501,8 @@ int main(void) {
   test_mail(db);
   test_files(db);
   test_seeding(db);
+  test_usage_counts(db);
+  test_seed_release_failure(db);
   db_close(db);
   return check_done();
 }

@@ -642,6 +642,74 @@ static void test_mailbox_full(void) {
   lab_mem_free(c);
 }
 
+static int64_t mail_usage(int64_t uid) {
+  int64_t n = -1;
+  if (db_mail_usage(ctx.db, uid, &n) != 0) return -1;
+  return n;
+}
+
+/* Sends MAIL, the given RCPT lines and a small fixed message; returns the
+ * reply to the end of DATA ("" if a RCPT was refused). */
+static const char *send_small(struct lab_conn *c, const char *rcpt1, const char *rcpt2) {
+  cmd(c, "MAIL FROM:<a@b>");
+  if (!starts(cmd(c, rcpt1), "250 ")) return last_out;
+  if (rcpt2 && !starts(cmd(c, rcpt2), "250 ")) return last_out;
+  cmd(c, "DATA");
+  return cmd(c, "Subject: quota\r\n\r\nsmall body\r\n.");
+}
+
+/* LIM_MAIL_QUOTA_BYTES per account, counted as stored (trace headers
+ * included): exactly at the quota is fine, one byte over is not. */
+static void test_mail_quota(void) {
+  int64_t qa, qb, qc, a0, size;
+  unsigned char *fill = calloc(1, LIM_MAIL_QUOTA_BYTES);
+  struct lab_conn *c = open_ehlo();
+
+  CHECK(fill != NULL);
+  if (!fill) return;
+  /* Three recipients with names of one length, so their copies of the
+   * same message (Received: ... for <qX@lab>) are the same size. */
+  CHECK_EQ_INT(db_user_create(ctx.db, "qa", "student", PW, NULL, &qa), 0);
+  CHECK_EQ_INT(db_user_create(ctx.db, "qb", "student", PW, NULL, &qb), 0);
+  CHECK_EQ_INT(db_user_create(ctx.db, "qc", "student", PW, NULL, &qc), 0);
+  CHECK(starts(send_small(c, "RCPT TO:<qa@lab>", NULL), "250 2.0.0 "));
+  size = mail_usage(qa);
+  CHECK(size > 100 && size < 1000);
+
+  /* qb: exactly the message's size left, in another mailbox (all count). */
+  CHECK_EQ_INT(db_mailbox_create(ctx.db, qb, "Archive"), 0);
+  CHECK_EQ_INT(db_mail_append(ctx.db, qb, "Archive", fill, (size_t)(LIM_MAIL_QUOTA_BYTES - size), 0,
+                              0, NULL),
+               0);
+  CHECK(starts(send_small(c, "RCPT TO:<qb@lab>", NULL), "250 2.0.0 "));
+  CHECK_EQ_INT(mail_usage(qb), LIM_MAIL_QUOTA_BYTES);
+  /* At the quota: refused at RCPT, temporarily (452 4.2.2, RFC 3463). */
+  cmd(c, "MAIL FROM:<a@b>");
+  CHECK(starts(cmd(c, "RCPT TO:<qb@lab>"), "452 4.2.2 "));
+  CHECK(has("Mailbox full"));
+  cmd(c, "RSET");
+
+  /* With two recipients the Received line names neither: measure again. */
+  a0 = mail_usage(qa);
+  CHECK(starts(send_small(c, "RCPT TO:<alice@lab>", "RCPT TO:<qa@lab>"), "250 2.0.0 "));
+  size = mail_usage(qa) - a0;
+  /* qc: one byte less room than the message needs. RCPT is accepted
+   * (the size is not known yet); the end of DATA refuses the message,
+   * for every recipient, alice included. */
+  CHECK_EQ_INT(db_mail_append(ctx.db, qc, "INBOX", fill, (size_t)(LIM_MAIL_QUOTA_BYTES - size + 1),
+                              0, 0, NULL),
+               0);
+  a0 = mail_count(alice_id);
+  CHECK(starts(send_small(c, "RCPT TO:<alice@lab>", "RCPT TO:<qc@lab>"), "552 5.2.2 <qc@lab>: "));
+  CHECK_EQ_INT(mail_count(alice_id), a0);
+  CHECK_EQ_INT(mail_usage(qc), LIM_MAIL_QUOTA_BYTES - size + 1);
+  /* The session goes on, and a message for alice alone is delivered. */
+  CHECK(starts(send_small(c, "RCPT TO:<alice@lab>", NULL), "250 2.0.0 "));
+  CHECK_EQ_INT(mail_count(alice_id), a0 + 1);
+  free(fill);
+  lab_mem_free(c);
+}
+
 int main(void) {
   char err[256];
   int i;
@@ -677,6 +745,7 @@ int main(void) {
   test_error_limit_and_timeout();
   test_pipelining_and_splits();
   test_mailbox_full();
+  test_mail_quota();
 
   db_close(ctx.db);
   return check_done();
