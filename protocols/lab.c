@@ -75,6 +75,11 @@ struct lab_conn {
 
 static int lab_addr_is_local(const char *addr, const struct lab_ctx *ctx);
 
+/* How long a relayed passive connection may wait for the relay to say whose
+ * it is: LAB_VERIFY_TRIES looks, LAB_VERIFY_STEP_US apart (half a second). */
+#define LAB_VERIFY_TRIES 50
+#define LAB_VERIFY_STEP_US (10 * 1000)
+
 /* --- the core ---------------------------------------------------------------- */
 
 /* Allocates a connection in its initial state; the backend attaches. */
@@ -601,6 +606,12 @@ struct lab_sock {
   struct lws *data_listen_wsi;     /* passive: the adopted listening socket */
   struct lws *data_wsi;            /* the data connection itself */
   lws_sorted_usec_list_t data_sul; /* it must come up within LIM_FTP_DATA_SECS */
+  /* A passive connection accepted for a relayed control connection, held
+   * until the relay has said whose it is (see lab_data_verify). */
+  int pending_fd; /* -1 when none */
+  int pending_port;
+  int verify_tries;
+  lws_sorted_usec_list_t verify_sul;
 };
 
 static struct lab_servers *lab_active;
@@ -683,6 +694,12 @@ static void lab_reap(lws_sorted_usec_list_t *sul) {
 }
 
 /* lws closed the control socket: run on_close now, free later. */
+static void lab_sock_drop_pending(struct lab_sock *k) {
+  lws_sul_cancel(&k->verify_sul);
+  if (k->pending_fd >= 0) close(k->pending_fd);
+  k->pending_fd = -1;
+}
+
 static void lab_sock_detach(struct lab_sock *k) {
   struct lab_server *srv = k->srv;
 
@@ -696,6 +713,7 @@ static void lab_sock_detach(struct lab_sock *k) {
   srv->conns--;
   lab_conn_finish(k->c);
   lws_sul_cancel(&k->data_sul);
+  lab_sock_drop_pending(k);
   if (lab_active) {
     k->reap_next = lab_active->reap;
     lab_active->reap = k;
@@ -772,6 +790,7 @@ static void lab_sock_kill(struct lws **w) {
 static void lab_sock_data_drop(struct lab_conn *c) {
   struct lab_sock *k = lab_sock_of(c);
 
+  lab_sock_drop_pending(k);
   lws_sul_cancel(&k->data_sul);
   lab_sock_kill(&k->data_listen_wsi);
   lab_sock_kill(&k->data_wsi);
@@ -934,6 +953,7 @@ static int lab_sock_adopt(struct lab_servers *ls, struct lab_server *srv, struct
 
   if (lab_peer_text(lws_get_socket_fd(wsi), addr, sizeof addr, &port) != 0) return -1;
   k = calloc(1, sizeof *k);
+  if (k) k->pending_fd = -1;
   c = k ? lab_conn_new(srv->m, &lab_sock_backend, ls->ctx, addr) : NULL;
   if (!c) {
     log_error("lab-%s: out of memory accepting %s", srv->m->name, addr);
@@ -1006,14 +1026,60 @@ static int lab_sock_callback(struct lws *wsi, enum lws_callback_reasons reason, 
   return 0;
 }
 
-/* The passive listener has a connection waiting: accept it only from the
- * control connection's own address (no FTP bounce, no stolen data). */
-static int lab_data_accept(struct lab_sock *k, struct lws *wsi) {
+/* Makes fd the data connection: the listener's one connection. */
+static void lab_data_adopt(struct lab_sock *k, int fd) {
   struct lab_servers *ls = lab_active;
+  lws_adopt_desc_t ad;
+
+  lab_sock_kill(&k->data_listen_wsi); /* one connection per listener */
+  lws_sul_cancel(&k->data_sul);
+  memset(&ad, 0, sizeof ad);
+  ad.vh = ls->data_vh;
+  ad.type = LWS_ADOPT_SOCKET;
+  ad.fd.sockfd = fd;
+  ad.vh_prot_name = LAB_DATA_PROTOCOL;
+  ad.opaque = k;
+  k->data_wsi = lws_adopt_descriptor_vhost_via_info(&ad); /* closes fd on failure */
+  lab_data_connected(k->c, k->data_wsi != NULL);
+}
+
+/* A relayed control connection's passive port is reachable by every
+ * student as lab:PORT, and every relayed connection comes from this host,
+ * so the address check proves nothing: the data connection must be a
+ * relay session of the same student. The relay registers its sessions
+ * when they connect, which may be just after this side accepted, so an
+ * unknown port is looked up again for a short while. */
+static void lab_data_verify_again(lws_sorted_usec_list_t *sul);
+
+static void lab_data_verify(struct lab_sock *k) {
+  int64_t owner = lab_conn_user(k->c, NULL), who = labident_lookup(k->pending_port);
+
+  if (who == owner) {
+    int fd = k->pending_fd;
+    k->pending_fd = -1;
+    lab_data_adopt(k, fd);
+    return;
+  }
+  if (who == 0 && ++k->verify_tries <= LAB_VERIFY_TRIES) {
+    lws_sul_schedule(lab_active->lws, 0, &k->verify_sul, lab_data_verify_again, LAB_VERIFY_STEP_US);
+    return;
+  }
+  lab_warn(k->c, "data connection refused: %s",
+           who ? "it is another student's session" : "it is not this student's relay session");
+  lab_sock_drop_pending(k); /* the listener stays open for the right one */
+}
+
+static void lab_data_verify_again(lws_sorted_usec_list_t *sul) {
+  lab_data_verify(lws_container_of(sul, struct lab_sock, verify_sul));
+}
+
+/* The passive listener has a connection waiting: accept it only from the
+ * control connection's own address (no FTP bounce, no stolen data) and,
+ * through the relay, only from the same student. */
+static int lab_data_accept(struct lab_sock *k, struct lws *wsi) {
   struct sockaddr_storage ss;
   socklen_t sl = sizeof ss;
   char addr[64];
-  lws_adopt_desc_t ad;
   int fd;
 
   fd = accept4(lws_get_socket_fd(wsi), (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
@@ -1024,19 +1090,21 @@ static int lab_data_accept(struct lab_sock *k, struct lws *wsi) {
     close(fd);
     return 0;
   }
-  /* One connection per listener: this one closes now. */
-  lws_set_opaque_user_data(wsi, NULL);
-  k->data_listen_wsi = NULL;
-  lws_sul_cancel(&k->data_sul);
-  memset(&ad, 0, sizeof ad);
-  ad.vh = ls->data_vh;
-  ad.type = LWS_ADOPT_SOCKET;
-  ad.fd.sockfd = fd;
-  ad.vh_prot_name = LAB_DATA_PROTOCOL;
-  ad.opaque = k;
-  k->data_wsi = lws_adopt_descriptor_vhost_via_info(&ad); /* closes fd on failure */
-  lab_data_connected(k->c, k->data_wsi != NULL);
-  return -1;
+  if (lab_conn_user(k->c, NULL) == 0) {
+    lab_data_adopt(k, fd);
+    return 0;
+  }
+  if (k->pending_fd >= 0) { /* one at a time is enough for a student */
+    lab_warn(k->c, "data connection refused: another is being checked");
+    close(fd);
+    return 0;
+  }
+  k->pending_fd = fd;
+  k->pending_port = ntohs(ss.ss_family == AF_INET ? ((struct sockaddr_in *)&ss)->sin_port
+                                                  : ((struct sockaddr_in6 *)&ss)->sin6_port);
+  k->verify_tries = 0;
+  lab_data_verify(k);
+  return 0;
 }
 
 static int lab_data_writeable(struct lab_sock *k, struct lws *wsi) {

@@ -102,6 +102,39 @@ class FtpRelay(PortlabTestCase):
         with open(pl.stderr_path, "rb") as f:
             self.assertIn(b"refused active mode", f.read())
 
+    def test_passive_port_is_only_for_the_student_who_asked(self):
+        # Every student can reach lab:PORT in the passive range, and every
+        # relayed connection comes from this host: only the same student's
+        # relay session may become the data connection.
+        pl = self.portlab()
+        ra, alice = pl.join_full(unique_name("a"))
+        _, mallory = pl.join_full(unique_name("m"))
+        lab = ra.json["lab"]
+        ws = self.ws(pl.ws_connect(alice))
+        self.assertOpened(open_session(ws, "lab", 21))
+        self.relay_say(ws, None, (b"220",))
+        self.relay_say(ws, b"USER " + lab["user"].encode(), (b"331",))
+        self.relay_say(ws, b"PASS " + lab["password"].encode(), (b"230",))
+        got = self.relay_say(ws, b"PASV", (b"227",))
+        h = [int(x) for x in re.search(rb"\((\d+(?:,\d+){5})\)", got).group(1).split(b",")]
+        port = h[4] * 256 + h[5]
+        # Mallory gets there first: connected by TCP, then dropped unserved.
+        thief = self.ws(pl.ws_connect(mallory))
+        self.assertOpened(open_session(thief, "lab", port))
+        taken = collect(thief, timeout=3)
+        self.assertEqual(bytes(taken.data), b"")
+        self.assertEqual(taken.of_type("closed")[0]["reason"], "remote_closed")
+        # Alice's own data session still gets her listing.
+        data = self.ws(pl.ws_connect(alice))
+        self.assertOpened(open_session(data, "lab", port))
+        self.relay_say(ws, b"NLST", (b"150", b"125"))
+        listing = collect(data, until=lambda c: b"notes" in c.data and c.of_type("closed"),
+                          timeout=5)
+        self.assertIn(b"welcome.txt", bytes(listing.data))
+        self.relay_say(ws, None, (b"226",))
+        with open(pl.stderr_path, "rb") as f:
+            self.assertIn(b"another student's session", f.read())
+
     def test_pasv_names_the_dialled_address_when_the_lab_binds_every_address(self):
         # --lab-bind 0.0.0.0: "227 ... (0,0,0,0,...)" names no host; the
         # address the client dialled does.
