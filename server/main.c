@@ -46,10 +46,18 @@ static void on_signal(int sig) {
 static lws_sorted_usec_list_t tick_sul;
 static struct app *tick_app;
 
+#define PURGE_EVERY_US (600 * 1000000LL) /* expired logins are deleted this often */
+
 static void tick(lws_sorted_usec_list_t *sul) {
+  static int64_t last_purge;
   struct app *app = tick_app;
   if (app->recorder) recorder_flush(app->recorder);
   relay_tick(app);
+  if (app_mono_us() - last_purge >= PURGE_EVERY_US) {
+    last_purge = app_mono_us();
+    int n = db_login_purge(app->db, app_now_us() / 1000000);
+    if (n > 0) log_info("deleted %d expired logins", n);
+  }
   lws_sul_schedule(app->ctx, 0, &tick_sul, tick, LIM_RECORDER_FLUSH_MS * 1000);
 }
 
