@@ -20,6 +20,7 @@
 #include "check.h"
 #include "db.h"
 #include "lab.h"
+#include "lab_session.h"
 #include "labdata.h"
 #include "labdb.h"
 #include "log.h"
@@ -58,47 +59,14 @@ static const char M3[] = "Subject: caf\xc3\xa9\r\nX-Note: three\r\n\r\nbody thre
 #define D2 1000000000LL /* 9-Sep-2001 01:46:40 */
 #define D3 1700000000LL /* 14-Nov-2023 22:13:20 */
 
-static char out[1 << 17];
-static size_t out_len;
-
-static const char *take(struct lab_conn *c) {
-  size_t n;
-  const char *p = lab_mem_output(c, &n);
-  if (n >= sizeof out) n = sizeof out - 1;
-  memcpy(out, p, n);
-  out[n] = '\0';
-  out_len = n;
-  lab_mem_clear(c);
-  return out;
-}
-
-static void feed(struct lab_conn *c, const char *s) {
-  lab_mem_feed(c, s, strlen(s));
-}
-
-static const char *cmd(struct lab_conn *c, const char *line) {
-  lab_mem_clear(c);
-  feed(c, line);
-  feed(c, "\r\n");
-  return take(c);
-}
-
-static int has(const char *needle) {
-  return memmem(out, out_len, needle, strlen(needle)) != NULL;
-}
-
-static int starts(const char *s, const char *prefix) {
-  return strncmp(s, prefix, strlen(prefix)) == 0;
-}
-
 /* The last line of the output: the tagged reply. */
 static const char *last_line(void) {
   static char line[1024];
-  const char *p = out + out_len;
-  if (out_len < 2) return "";
+  const char *p = last_out + last_len;
+  if (last_len < 2) return "";
   p -= 2;
-  while (p > out && p[-1] != '\n') p--;
-  snprintf(line, sizeof line, "%.*s", (int)(out + out_len - p), p);
+  while (p > last_out && p[-1] != '\n') p--;
+  snprintf(line, sizeof line, "%.*s", (int)(last_out + last_len - p), p);
   return line;
 }
 
@@ -113,7 +81,7 @@ static struct lab_conn *login(const char *user) {
   struct lab_conn *c = open_conn();
   snprintf(line, sizeof line, "L LOGIN %s " PW, user);
   cmd(c, line);
-  CHECK(starts(out, "L OK "));
+  CHECK(starts(last_out, "L OK "));
   return c;
 }
 
@@ -154,7 +122,7 @@ static int64_t first_uid(void) {
   long long uid = 0;
   const char *p;
   cmd(c, "u FETCH 1 UID");
-  p = strstr(out, "(UID ");
+  p = strstr(last_out, "(UID ");
   if (p) uid = atoll(p + 5);
   lab_mem_free(c);
   return uid;
@@ -166,7 +134,7 @@ static void test_greeting_and_login(void) {
 
   snprintf(want, sizeof want, "* OK [CAPABILITY %s] portlab IMAP ready", CAPS_PRE);
   CHECK(starts(take(c), want));
-  CHECK(out_len > 2 && strcmp(out + out_len - 2, "\r\n") == 0);
+  CHECK(last_len > 2 && strcmp(last_out + last_len - 2, "\r\n") == 0);
   snprintf(want, sizeof want, "* CAPABILITY %s\r\na1 OK CAPABILITY completed\r\n", CAPS_PRE);
   CHECK_EQ_STR(cmd(c, "a1 CAPABILITY"), want);
   CHECK_EQ_STR(cmd(c, "a2 NOOP"), "a2 OK NOOP completed\r\n");
@@ -307,7 +275,7 @@ static void test_select_status_list(void) {
   char want[1024];
 
   cmd(c, "s1 SELECT inbox");
-  CHECK(starts(out,
+  CHECK(starts(last_out,
                "* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft)\r\n"
                "* OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft)] These flags "
                "can be changed\r\n"
@@ -340,7 +308,7 @@ static void test_select_status_list(void) {
   CHECK_EQ_STR(cmd(c, "t1 STATUS INBOX (MESSAGES UNSEEN RECENT)"),
                "* STATUS INBOX (MESSAGES 3 UNSEEN 2 RECENT 0)\r\nt1 OK STATUS completed\r\n");
   cmd(c, "t2 STATUS INBOX (UIDNEXT UIDVALIDITY)");
-  CHECK(starts(out, "* STATUS INBOX (UIDNEXT "));
+  CHECK(starts(last_out, "* STATUS INBOX (UIDNEXT "));
   CHECK_EQ_STR(cmd(c, "t3 STATUS Nowhere (MESSAGES)"),
                "t3 NO [NONEXISTENT] There is no mailbox by that name\r\n");
   CHECK_EQ_STR(cmd(c, "t4 STATUS INBOX (SIZE)"),
@@ -422,11 +390,11 @@ static void test_fetch(void) {
   CHECK_EQ_STR(cmd(c, line), want);
   /* Sequence sets: "*", lists, backwards ranges, and UIDs past the end. */
   cmd(c, "f3 FETCH * FLAGS");
-  CHECK(starts(out, "* 3 FETCH (FLAGS (\\Flagged))\r\n"));
+  CHECK(starts(last_out, "* 3 FETCH (FLAGS (\\Flagged))\r\n"));
   cmd(c, "f3 FETCH 3,1:2 FLAGS");
-  CHECK(starts(out, "* 1 FETCH") && has("* 2 FETCH") && has("* 3 FETCH"));
+  CHECK(starts(last_out, "* 1 FETCH") && has("* 2 FETCH") && has("* 3 FETCH"));
   cmd(c, "f3 FETCH 3:2 FLAGS");
-  CHECK(starts(out, "* 2 FETCH") && has("* 3 FETCH") && !has("* 1 FETCH"));
+  CHECK(starts(last_out, "* 2 FETCH") && has("* 3 FETCH") && !has("* 1 FETCH"));
   snprintf(line, sizeof line, "f4 UID FETCH %lld:* UID", (long long)u + 100);
   snprintf(want, sizeof want, "* 3 FETCH (UID %lld)\r\nf4 OK UID FETCH completed\r\n",
            (long long)u + 2);
@@ -477,12 +445,12 @@ static void test_fetch(void) {
       "55 1))\r\nb1 OK FETCH completed\r\n");
   CHECK_EQ_STR(cmd(c, "b1 FETCH 1 (BODYSTRUCTURE BODY)"), want);
   cmd(c, "b2 FETCH 3 BODYSTRUCTURE");
-  CHECK(starts(out,
+  CHECK(starts(last_out,
                "* 3 FETCH (BODYSTRUCTURE (\"TEXT\" \"PLAIN\" (\"CHARSET\" \"us-ascii\") NIL NIL "
                "\"7BIT\" 20 2 NIL NIL NIL NIL))\r\n"));
   cmd(c, "b3 FETCH 1 ALL");
-  CHECK(
-      starts(out, "* 1 FETCH (FLAGS () INTERNALDATE \" 1-Jan-1971 00:00:00 +0000\" RFC822.SIZE "));
+  CHECK(starts(last_out,
+               "* 1 FETCH (FLAGS () INTERNALDATE \" 1-Jan-1971 00:00:00 +0000\" RFC822.SIZE "));
   CHECK(has(" ENVELOPE (\"Mon, 7 Feb 1994") && !has("BODY"));
   cmd(c, "b3 FETCH 1 FAST");
   CHECK(has("RFC822.SIZE") && !has("ENVELOPE"));
@@ -520,7 +488,7 @@ static void test_fetch(void) {
                "* 3 FETCH (BODY[TEXT]<100> {0}\r\n)\r\nh7 OK FETCH completed\r\n");
   /* RFC822.TEXT sets \Seen; the new flags come along (at the front). */
   cmd(c, "h8 FETCH 3 (RFC822.HEADER RFC822.TEXT)");
-  CHECK(starts(out, "* 3 FETCH (FLAGS (\\Seen \\Flagged) RFC822.HEADER {33}\r\n"));
+  CHECK(starts(last_out, "* 3 FETCH (FLAGS (\\Seen \\Flagged) RFC822.HEADER {33}\r\n"));
   CHECK(has(" RFC822.TEXT {20}\r\nbody three\r\nline 2\r\n)\r\nh8 OK FETCH completed\r\n"));
   /* BODY[] on an unseen message sets \Seen; FLAGS asked for is not doubled. */
   snprintf(want, sizeof want,
@@ -660,14 +628,14 @@ static void test_copy_move_expunge(void) {
   cmd(c, "c2 CREATE Trash");
   cmd(c, "c2 CREATE Sent");
   cmd(c, "c3 COPY 1:2 Trash");
-  CHECK(starts(out, "c3 OK [COPYUID "));
+  CHECK(starts(last_out, "c3 OK [COPYUID "));
   snprintf(want, sizeof want, " %lld:%lld 1:2] COPY completed\r\n", (long long)u, (long long)u + 1);
   CHECK(has(want));
   CHECK_EQ_STR(cmd(c, "c4 STATUS Trash (MESSAGES)"),
                "* STATUS Trash (MESSAGES 2)\r\nc4 OK STATUS completed\r\n");
   /* MOVE: COPYUID, then the originals leave with EXPUNGE. */
   cmd(c, "m1 MOVE 2:3 Sent");
-  CHECK(starts(out, "* OK [COPYUID "));
+  CHECK(starts(last_out, "* OK [COPYUID "));
   snprintf(want, sizeof want,
            " %lld:%lld 1:2] Moved\r\n* 3 EXPUNGE\r\n* 2 EXPUNGE\r\nm1 OK MOVE completed\r\n",
            (long long)u + 1, (long long)u + 2);
@@ -733,7 +701,7 @@ static void test_copy_move_expunge(void) {
   CHECK_EQ_STR(take(c), "+ Ready for 23 bytes\r\n");
   feed(c, "Subject: hi\r\n\r\nhello!\r\n\r\n");
   take(c);
-  CHECK(starts(out, "* 1 EXISTS\r\n* 1 RECENT\r\ny8 OK [APPENDUID "));
+  CHECK(starts(last_out, "* 1 EXISTS\r\n* 1 RECENT\r\ny8 OK [APPENDUID "));
   CHECK_EQ_STR(cmd(c, "y9 FETCH 1 (FLAGS INTERNALDATE)"),
                "* 1 FETCH (FLAGS (\\Seen \\Recent) INTERNALDATE \" 8-Feb-1994 05:52:25 +0000\")\r\n"
                "y9 OK FETCH completed\r\n");
@@ -889,7 +857,7 @@ static void test_line_limits(void) {
     snprintf(name, sizeof name, "z CREATE box%zu", n);
     cmd(c, name);
   }
-  CHECK_EQ_STR(out, "z NO [LIMIT] An account may have at most 32 mailboxes\r\n");
+  CHECK_EQ_STR(last_out, "z NO [LIMIT] An account may have at most 32 mailboxes\r\n");
   for (n = 0; n < LIM_IMAP_MAILBOXES + 2; n++) {
     char name[64];
     snprintf(name, sizeof name, "z DELETE box%zu", n);
@@ -919,7 +887,7 @@ static void test_long_replies(void) {
     used += (size_t)snprintf(want + used, sizeof want - used, "%sX-FIELD-NUMBER-%02zu",
                              i ? " " : "", i);
   snprintf(want + used, sizeof want - used, ")] {2}\r\n\r\n)\r\nh OK FETCH completed\r\n");
-  CHECK_EQ_STR(out, want);
+  CHECK_EQ_STR(last_out, want);
 
   /* 130 more messages; moving every other one names 66 scattered UIDs. */
   for (i = 0; i < 130; i++)
@@ -931,10 +899,11 @@ static void test_long_replies(void) {
     used += (size_t)snprintf(line + used, sizeof line - used, "%s%zu", i > 1 ? "," : "m1 MOVE ", i);
   snprintf(line + used, sizeof line - used, " Trash");
   cmd(c, line);
-  CHECK(starts(out, "* OK [COPYUID "));
-  p = strstr(out, "\r\n");
-  CHECK(p && p - out > 256 && p - out < 512);
-  CHECK(p && p - out > 7 && memcmp(p - 7, "] Moved", 7) == 0 && starts(p, "\r\n* 133 EXPUNGE\r\n"));
+  CHECK(starts(last_out, "* OK [COPYUID "));
+  p = strstr(last_out, "\r\n");
+  CHECK(p && p - last_out > 256 && p - last_out < 512);
+  CHECK(p && p - last_out > 7 && memcmp(p - 7, "] Moved", 7) == 0 &&
+        starts(p, "\r\n* 133 EXPUNGE\r\n"));
   CHECK(has("* 1 EXPUNGE\r\nm1 OK MOVE completed\r\n"));
   lab_mem_free(c);
   carol_reset();
@@ -989,13 +958,13 @@ static void test_splits(void) {
   CHECK(lab_mem_closed(c));
   lab_mem_free(c);
   /* APPENDUID differs between runs: compare up to it. */
-  n = (size_t)(strstr(out, "[APPENDUID") - out);
+  n = (size_t)(strstr(last_out, "[APPENDUID") - last_out);
   CHECK(n < sizeof whole);
-  memcpy(whole, out, n);
+  memcpy(whole, last_out, n);
   c = lab_mem_open(&lab_imap, &ctx, "127.0.0.1");
   for (i = 0; i < sizeof script - 1; i++) lab_mem_feed(c, script + i, 1);
   take(c);
-  CHECK(out_len > n && memcmp(out, whole, n) == 0);
+  CHECK(last_len > n && memcmp(last_out, whole, n) == 0);
   CHECK(has("f OK LOGOUT completed\r\n"));
   lab_mem_free(c);
 }

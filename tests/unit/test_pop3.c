@@ -17,6 +17,7 @@
 #include "check.h"
 #include "db.h"
 #include "lab.h"
+#include "lab_session.h"
 #include "labdata.h"
 #include "labdb.h"
 #include "log.h"
@@ -33,38 +34,6 @@ static int64_t alice_id, bob_id, carol_id;
 static const char ODD[] = "Subject: odd\r\nX-Test: 1\r\n\r\n.hidden\r\nbare\nline\r\n..two\r\nend";
 static const char ODD_WIRE[] =
     "Subject: odd\r\nX-Test: 1\r\n\r\n..hidden\r\nbare\r\nline\r\n...two\r\nend\r\n.\r\n";
-
-static void feed(struct lab_conn *c, const char *s) {
-  lab_mem_feed(c, s, strlen(s));
-}
-
-static char last_out[1 << 16];
-static size_t last_len;
-static const char *take(struct lab_conn *c) {
-  size_t n;
-  const char *p = lab_mem_output(c, &n);
-  if (n >= sizeof last_out) n = sizeof last_out - 1;
-  memcpy(last_out, p, n);
-  last_out[n] = '\0';
-  last_len = n;
-  lab_mem_clear(c);
-  return last_out;
-}
-
-static int has(const char *needle) {
-  return memmem(last_out, last_len, needle, strlen(needle)) != NULL;
-}
-
-static int starts(const char *s, const char *prefix) {
-  return strncmp(s, prefix, strlen(prefix)) == 0;
-}
-
-static const char *cmd(struct lab_conn *c, const char *line) {
-  lab_mem_clear(c);
-  feed(c, line);
-  feed(c, "\r\n");
-  return take(c);
-}
 
 static struct lab_conn *open_conn(void) {
   struct lab_conn *c = lab_mem_open(&lab_pop3, &ctx, "127.0.0.1");

@@ -17,6 +17,7 @@
 #include "check.h"
 #include "db.h"
 #include "lab.h"
+#include "lab_session.h"
 #include "labdata.h"
 #include "labdb.h"
 #include "log.h"
@@ -27,40 +28,6 @@
 
 static struct lab_ctx ctx;
 static int64_t alice_id, bob_id;
-
-static void feed(struct lab_conn *c, const char *s) {
-  lab_mem_feed(c, s, strlen(s));
-}
-
-/* Output since the last call, as a NUL-terminated copy. */
-static char last_out[1 << 16];
-static size_t last_len;
-static const char *take(struct lab_conn *c) {
-  size_t n;
-  const char *p = lab_mem_output(c, &n);
-  if (n >= sizeof last_out) n = sizeof last_out - 1;
-  memcpy(last_out, p, n);
-  last_out[n] = '\0';
-  last_len = n;
-  lab_mem_clear(c);
-  return last_out;
-}
-
-static int has(const char *needle) {
-  return memmem(last_out, last_len, needle, strlen(needle)) != NULL;
-}
-
-static int starts(const char *s, const char *prefix) {
-  return s && strncmp(s, prefix, strlen(prefix)) == 0;
-}
-
-/* Sends one line (CRLF added) and returns the reply. */
-static const char *cmd(struct lab_conn *c, const char *line) {
-  lab_mem_clear(c);
-  feed(c, line);
-  feed(c, "\r\n");
-  return take(c);
-}
 
 /* The reply codes in the output, as "250 250 354 " (final lines only). */
 static const char *codes(void) {

@@ -13,8 +13,10 @@
 #include <string.h>
 
 #include "check.h"
+#define LAB_SESSION_OUT_MAX (1 << 20)
 #include "db.h"
 #include "lab.h"
+#include "lab_session.h"
 #include "labdata.h"
 #include "labdb.h"
 #include "portlab_limits.h"
@@ -32,28 +34,6 @@ static const unsigned char NEGOTIATION[] = {TELNET_IAC, TELNET_WILL, TELNET_OPT_
 static const unsigned char AGREE[] = {TELNET_IAC, TELNET_DO,   TELNET_OPT_ECHO,
                                       TELNET_IAC, TELNET_DO,   TELNET_OPT_SGA,
                                       TELNET_IAC, TELNET_WILL, TELNET_OPT_SGA};
-
-static void feed(struct lab_conn *c, const char *s) {
-  lab_mem_feed(c, s, strlen(s));
-}
-
-/* Output since the last call, as a NUL-terminated copy (may hold NULs). */
-static char last_out[1 << 20];
-static size_t last_len;
-static const char *take(struct lab_conn *c) {
-  size_t n;
-  const char *p = lab_mem_output(c, &n);
-  if (n >= sizeof last_out) n = sizeof last_out - 1;
-  memcpy(last_out, p, n);
-  last_out[n] = '\0';
-  last_len = n;
-  lab_mem_clear(c);
-  return last_out;
-}
-
-static int has(const char *needle) {
-  return memmem(last_out, last_len, needle, strlen(needle)) != NULL;
-}
 
 /* Sends a shell command and returns its output (prompt included). */
 static const char *run(struct lab_conn *c, const char *cmd) {
