@@ -312,9 +312,11 @@ class Portlab:
             path += "?format=" + fmt
         return self.get(path, cookie=cookie)
 
-    def transcript_when_ended(self, sid, cookie, timeout=3.0):
+    def transcript_when_ended(self, sid, cookie, timeout=15.0):
         """The transcript once its session has ended_at (the recorder writes
-        in batches, so the end may land a few hundred ms after 'closed')."""
+        in batches, so the end may land a few hundred ms after 'closed'; a
+        sanitizer build on a busy machine can take seconds after a bulk
+        transfer). Returns as soon as it is there."""
         deadline = time.monotonic() + timeout
         while True:
             r = self.transcript(sid, cookie)
