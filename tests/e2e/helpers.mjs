@@ -42,10 +42,12 @@ async function freePort() {
 
 // A lab port base whose six lab ports and passive range are all free. The
 // test files run in parallel, each with its own portlab: pick at random
-// from many bases so two rarely try the same one.
+// from many bases so two rarely try the same one. Bases stay below the
+// kernel's ephemeral range (32768 up), where freePort() finds the portal
+// its port, so the two can never overlap.
 async function freeLabBase() {
   for (let i = 0; i < 50; i++) {
-    const b = 20000 + Math.floor(Math.random() * 400) * 100;
+    const b = 20000 + Math.floor(Math.random() * 120) * 100;
     const ports = [...LAB_PORTS.map((p) => b + p)];
     for (let k = 0; k < PASV_COUNT; k++) ports.push(b + 60 + k);
     let ok = true;

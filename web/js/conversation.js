@@ -121,9 +121,10 @@ export class ConversationView {
   }
 
   // A grey informational line of its own. kind: '' | 'local' (the local
-  // prompt's own output, never on the wire) | 'warn'.
-  note(text, kind = '') {
-    this.push({ dir: 'note', text: String(text), kind });
+  // prompt's own output, never on the wire) | 'warn'. link {href, text}
+  // ends the line with a link.
+  note(text, kind = '', link = null) {
+    this.push({ dir: 'note', text: String(text), kind, link });
     this.schedule();
   }
 
@@ -235,7 +236,7 @@ export class ConversationView {
     this.queue = [];
     this.queuedBytes = 0;
     for (const it of items) {
-      if (it.dir === 'note') this.drawNote(it.text, it.kind);
+      if (it.dir === 'note') this.drawNote(it.text, it.kind, it.link);
       else if (it.dir === 'end') this.drawEnd();
       else if (it.dir === 'config') {
         this.endSegment();
@@ -418,14 +419,16 @@ export class ConversationView {
     if (notes && notes.length && !this.full) this.annotate(this.line(), notes);
   }
 
-  drawNote(text, kind) {
+  drawNote(text, kind, link = null) {
     this.endSegment();
     this.curLine = null;
     this.hexRow = null;
     if (this.full) return;
     const el = h('div', { class: 'note' + (kind ? ' ' + kind : ''), text });
-    this.sizes.set(el, text.length);
-    this.size += text.length;
+    if (link) el.append(' ', h('a', { href: link.href, text: link.text }));
+    const size = el.textContent.length;
+    this.sizes.set(el, size);
+    this.size += size;
     this.log.append(el);
   }
 

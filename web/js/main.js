@@ -44,6 +44,7 @@ import { parseHash, hashFor, replaceHash } from './router.js';
 
 const $ = (id) => document.getElementById(id);
 const LARGE_KEY = 'portlab.largeText';
+const SAVED_KEY = 'portlab.liveSessions'; // sessionStorage: see saveSessions()
 
 // The state of the signed-in app; null while signed out.
 let app = null;
@@ -75,6 +76,8 @@ function initPage() {
     target.focus();
   });
   loadAnnotations(apiUrl('annotations.json'));
+  // The byte counts change all the time; note them as the page goes.
+  window.addEventListener('pagehide', () => saveSessions());
 }
 
 function initLargeText() {
@@ -165,12 +168,14 @@ function startApp(me) {
   $('nav').hidden = false;
   $('app-view').hidden = false;
   loadTargets();
+  restoreSessions();
   route();
 }
 
 function stopApp() {
   if (!app) return;
   app.tabs.closeAll();
+  writeSaved(null);
   if (app.transcriptPage) app.transcriptPage.dispose();
   $('main').replaceChildren();
   app = null;
@@ -304,18 +309,73 @@ function showTranscriptPage(id) {
   panel.load();
 }
 
+// ---- sessions that outlive a reload ---------------------------------------
+//
+// portlab keeps a session whose WebSocket went away (a reload closes it with
+// 1001) for 30 s. sessionStorage (one per browser tab) holds the open live
+// sessions of this tab, {user, sessions: [SessionPanel.saved()...]}, so the
+// next page of the same user takes them over again.
+
+function writeSaved(value) {
+  try {
+    if (value) sessionStorage.setItem(SAVED_KEY, JSON.stringify(value));
+    else sessionStorage.removeItem(SAVED_KEY);
+  } catch (e) {
+    // Storage off: sessions end with the page, as they used to.
+  }
+}
+
+function saveSessions() {
+  if (!app) return;
+  const sessions = app.tabs.tabs.map((tab) => tab.sessionPanel && tab.sessionPanel.saved()).filter(Boolean);
+  writeSaved(sessions.length ? { user: app.me.user.id, sessions } : null);
+}
+
+function restoreSessions() {
+  let saved = null;
+  try {
+    saved = JSON.parse(sessionStorage.getItem(SAVED_KEY) || 'null');
+  } catch (e) {
+    saved = null;
+  }
+  if (!saved || saved.user !== app.me.user.id || !Array.isArray(saved.sessions)) {
+    writeSaved(null);
+    return;
+  }
+  for (const s of saved.sessions) {
+    const ok =
+      s &&
+      Number.isInteger(s.session_id) &&
+      typeof s.resume_token === 'string' &&
+      typeof s.host === 'string' &&
+      Number.isInteger(s.port) &&
+      Number.isInteger(s.received) &&
+      s.received >= 0;
+    if (ok) openTerminal(null, false, s);
+  }
+  saveSessions();
+}
+
 // ---- tabs -------------------------------------------------------------------
 
-// A terminal tab; connects at once when target is given.
-function openTerminal(target, focus = true) {
+// A terminal tab; connects at once when target is given, or takes over the
+// session saved before a reload.
+function openTerminal(target, focus = true, saved = null) {
   let tab = null;
   const panel = new SessionPanel({
     target,
+    saved,
     targets: () => app && app.targets,
     onStatus: (word) => tab && tab.setStatus(word),
     onTitle: (text) => tab && tab.setLabel(text),
-    onOpened: () => app && app.sessions.refresh(),
-    onClosed: () => app && app.sessions.refresh(),
+    onOpened: () => {
+      saveSessions();
+      if (app) app.sessions.refresh();
+    },
+    onClosed: () => {
+      saveSessions();
+      if (app) app.sessions.refresh();
+    },
     onViewTranscript: (id) => openTranscript(id, panel.target),
     onOpenTarget: (t2) => openTerminal(t2),
   });
@@ -326,7 +386,10 @@ function openTerminal(target, focus = true) {
     panel: panel.element,
     onShow: () => panel.onShow(),
     beforeClose: () => !panel.isLive || window.confirm(t('confirmCloseLive')),
-    onClose: () => panel.dispose(),
+    onClose: () => {
+      panel.dispose();
+      saveSessions();
+    },
   });
   tab.sessionPanel = panel;
   app.tabs.select(tab);

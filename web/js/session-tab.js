@@ -13,11 +13,12 @@
 import { h, uid } from './dom.js';
 import { t, errorText, reasonText } from './strings.js';
 import { targetName } from './format.js';
-import { RelaySession } from './session.js';
+import { RelaySession, REPLAY_BYTES } from './session.js';
 import { ConversationView } from './conversation.js';
 import { protocolForPort } from './annotate.js';
 import { encodeUtf8 } from './bytes.js';
 import { runLocalCommand, parseHex } from './localcmd.js';
+import { hashFor } from './router.js';
 import { KeyBar } from './keybar.js';
 
 const HISTORY_MAX = 500;
@@ -28,7 +29,8 @@ export class SessionPanel {
   // for a prompt; targets() -> the /api/targets answer (for "ports");
   // onStatus(word) for the tab dot; onTitle(text) to rename the tab;
   // onOpened(session), onClosed(session); onViewTranscript(id);
-  // onOpenTarget(target) opens another terminal (FTP's data connection).
+  // onOpenTarget(target) opens another terminal (FTP's data connection);
+  // saved (see saved()) takes over a session of the page before a reload.
   constructor(opts) {
     this.opts = opts;
     this.target = opts.target || null;
@@ -205,6 +207,7 @@ export class SessionPanel {
 
   title() {
     if (!this.target) return t('terminalTitle');
+    if (this.target.label) return this.target.label;
     const name = targetName(this.target.host, this.target.port);
     return this.target.name ? this.target.name + ' ' + name : name;
   }
@@ -229,9 +232,11 @@ export class SessionPanel {
     if (!this.session) this.setStatus('local', t('statusLocal'));
   }
 
-  // Starts the panel: connect at once when it was opened for a target.
+  // Starts the panel: connect at once when it was opened for a target, or
+  // take over the saved session.
   start() {
-    if (this.target) this.openTarget(this.target);
+    if (this.opts.saved) this.connect(this.opts.saved, this.opts.saved);
+    else if (this.target) this.openTarget(this.target);
     else this.conv.note(t('localWelcome'), 'local');
   }
 
@@ -273,9 +278,28 @@ export class SessionPanel {
     return verb + ' ' + target.host + ' ' + target.port;
   }
 
-  connect(target) {
+  // What a reload needs to take the live session over again, or null.
+  saved() {
+    const s = this.session;
+    if (!this.isLive || s.sessionId == null || !s.resumeToken) return null;
+    return {
+      session_id: s.sessionId,
+      resume_token: s.resumeToken,
+      host: s.host,
+      port: s.port,
+      mode: s.mode,
+      label: this.title(),
+      received: s.received,
+    };
+  }
+
+  // Connects to target; with saved (from saved()), resumes that session.
+  connect(target, saved = null) {
     if (this.isLive || !target) return;
-    this.target = target;
+    this.target = saved
+      ? { host: saved.host, port: saved.port, mode: saved.mode, label: saved.label }
+      : target;
+    target = this.target;
     if (this.opts.onTitle) this.opts.onTitle(this.title());
     this.conv.log.setAttribute('aria-label', this.title());
     const s = new RelaySession(target);
@@ -347,6 +371,9 @@ export class SessionPanel {
       if (!this.errorShown) {
         this.setStatus('closed', t('statusClosed', { reason: reasonText(reason) }));
       }
+      if (this.errorShown === 'resume_failed' && s.sessionId != null) {
+        this.conv.note(t('noteSessionEnded'), '', this.transcriptLink(s.sessionId));
+      }
       if (this.charTerm) this.charTerm.writeText('\n' + t('noteForeignClosed') + '\n');
       this.setMasked(false);
       this.pauseBtn.disabled = true;
@@ -359,8 +386,24 @@ export class SessionPanel {
       if (this.opts.onClosed) this.opts.onClosed(s);
     });
 
-    this.conv.note(t('noteTrying', { target: target2 }));
-    s.connect();
+    if (!saved) {
+      this.conv.note(t('noteTrying', { target: target2 }));
+      s.connect();
+      return;
+    }
+    // The server keeps the newest REPLAY_BYTES it sent: within that, ask
+    // for everything so the view is complete again.
+    const id = saved.session_id;
+    const whole = saved.received <= REPLAY_BYTES;
+    this.lastSessionId = id;
+    this.conv.note(t('noteReopening', { id, target: target2 }));
+    if (!whole) this.conv.note(t('noteEarlierOutput'), '', this.transcriptLink(id));
+    this.setStatus('reconnecting', t('statusReopening', { target: target2 }));
+    s.reattach({ ...saved, received: whole ? 0 : saved.received });
+  }
+
+  transcriptLink(id) {
+    return { href: hashFor('transcript', String(id)), text: t('transcriptLink', { id }) };
   }
 
   visible() {
@@ -371,8 +414,8 @@ export class SessionPanel {
     const s = this.session;
     const target = targetName(s.host, s.port);
     this.retryBtn.hidden = state !== 'reconnecting';
-    if (state === 'connecting') {
-      this.setStatus('connecting', t('statusConnecting', { target }));
+    // Leaving the local prompt: a new session, or one taken over after a reload.
+    if (state !== 'closed' && this.element.dataset.local === 'true') {
       this.pauseBtn.disabled = true;
       this.pauseBtn.textContent = t('pause');
       this.pauseBtn.setAttribute('aria-pressed', 'false');
@@ -381,11 +424,14 @@ export class SessionPanel {
       this.promptLabel.classList.remove('local');
       this.element.dataset.local = 'false';
       this.quick.hidden = true;
-      this.input.disabled = true;
-      this.sendBtn.disabled = true;
       this.sendBtn.textContent = t('send');
       this.eol.hidden = false;
       this.hint.textContent = t('lineHint');
+    }
+    if (state === 'connecting') {
+      this.setStatus('connecting', t('statusConnecting', { target }));
+      this.input.disabled = true;
+      this.sendBtn.disabled = true;
     } else if (state === 'connected') {
       this.pauseBtn.disabled = false;
       this.input.disabled = false;

@@ -25,6 +25,8 @@
 // {"type":"resume","session_id","resume_token","received"}, where received
 // counts the payload bytes this browser got; portlab answers "resumed" and
 // replays the bytes after that count, or error "resume_failed".
+// reattach() takes the same path at once for a session this browser tab
+// had before a page reload (main.js keeps them in sessionStorage).
 
 import { wsUrl } from './api.js';
 import { encodeUtf8 } from './bytes.js';
@@ -37,6 +39,7 @@ const HANGUP_GRACE_MS = 5000; // wait this long for "closed" after "close"
 const RECONNECT_FIRST_MS = 500; // first retry after a drop, doubling...
 const RECONNECT_MAX_MS = 5000; // ...up to this
 const RESUME_WINDOW_MS = 32000; // portlab keeps a dropped session 30 s
+export const REPLAY_BYTES = 256 * 1024; // portlab keeps the newest bytes it sent
 
 export class RelaySession extends EventTarget {
   // target: {host, port, mode}; mode 'auto' | 'raw' | 'telnet'.
@@ -203,14 +206,30 @@ export class RelaySession extends EventTarget {
     this.emit('reconnecting', { attempt: this.reconnectAttempt, delay });
     clearTimeout(this.reconnectTimer);
     this.reconnectTimer = setTimeout(() => {
-      if (this.state !== 'reconnecting' || this.ws) return;
-      this.openSocket(() => ({
-        type: 'resume',
-        session_id: this.sessionId,
-        resume_token: this.resumeToken,
-        received: this.received,
-      }));
+      if (this.state === 'reconnecting' && !this.ws) this.openResume();
     }, delay);
+  }
+
+  // A new WebSocket that takes the session over.
+  openResume() {
+    this.openSocket(() => ({
+      type: 'resume',
+      session_id: this.sessionId,
+      resume_token: this.resumeToken,
+      received: this.received,
+    }));
+  }
+
+  // Takes over a session that an earlier page of this browser tab had:
+  // saved {session_id, resume_token, received}. Then as after a drop.
+  reattach(saved) {
+    if (this.state !== 'idle') return;
+    this.sessionId = saved.session_id;
+    this.resumeToken = saved.resume_token;
+    this.received = saved.received;
+    this.droppedAt = Date.now();
+    this.setState('reconnecting');
+    this.openResume();
   }
 
   // Tries again now (a "Reconnect now" button, or the browser went online).

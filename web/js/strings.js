@@ -201,6 +201,7 @@ export const strings = {
   sendHexInvalid: 'Use pairs of hex digits (0-9, a-f), separated by spaces if you like.',
   sendHexNotConnected: 'Connect first.',
   statusReconnecting: 'reconnecting to {target}… (next try in {seconds} s)',
+  statusReopening: 'taking over {target} again…',
   viewTranscript: 'Recorded transcript',
   lineLabel: 'Line to send',
   lineHint: 'Enter sends the line and the line ending. ↑ and ↓ recall earlier lines. Ctrl-] hangs up.',
@@ -233,6 +234,10 @@ export const strings = {
   noteResumedFlow: 'Resumed.',
   noteReconnecting: 'The connection to portlab dropped; reconnecting… The server keeps your session for 30 seconds.',
   noteResumed: 'Reconnected: the same session goes on (the server replays what you missed).',
+  noteReopening: 'This browser tab had session #{id} to {target} open; taking it over again…',
+  noteEarlierOutput: 'Earlier output of this session is not shown here; it is in the recorded transcript:',
+  noteSessionEnded: 'This session has ended. Everything sent and received is in its recorded transcript:',
+  transcriptLink: 'session #{id}',
   noteTrimmed: '…earlier output trimmed',
   noteTooLong: '…the rest is too long to show here; download the transcript',
 
