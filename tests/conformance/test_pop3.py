@@ -18,7 +18,6 @@ import os
 import poplib
 import re
 import smtplib
-import socket
 import subprocess
 import sys
 import unittest
@@ -35,24 +34,8 @@ POP3_LINE = 512  # LIM_POP3_LINE
 AUTH_FAILURES = 3  # LIM_POP3_AUTH_FAILURES
 
 
-class Raw:
+class Raw(harness.LineClient):
     """A raw POP3 connection: status lines and multi-line responses."""
-
-    def __init__(self, port, timeout=10.0):
-        self.sock = socket.create_connection((LOOPBACK, port), timeout=timeout)
-        self.buf = b""
-
-    def line(self):
-        while b"\n" not in self.buf:
-            chunk = self.sock.recv(65536)
-            if not chunk:
-                raise EOFError("connection closed; have %r" % self.buf)
-            self.buf += chunk
-        line, self.buf = self.buf.split(b"\n", 1)
-        return line + b"\n"
-
-    def send(self, raw):
-        self.sock.sendall(raw)
 
     def cmd(self, line):
         self.send(line.encode("latin-1") + b"\r\n")
@@ -66,23 +49,6 @@ class Raw:
             out += line
             if line == b".\r\n":
                 return out
-
-    def closed(self, timeout=5.0):
-        self.sock.settimeout(timeout)
-        try:
-            while True:
-                chunk = self.sock.recv(65536)
-                if not chunk:
-                    return True
-                self.buf += chunk
-        except (socket.timeout, OSError):
-            return False
-
-    def close(self):
-        try:
-            self.sock.close()
-        except OSError:
-            pass
 
 
 class Pop3Lab(PortlabTestCase):

@@ -17,7 +17,6 @@ Network rule: loopback only.
 import os
 import poplib
 import smtplib
-import socket
 import subprocess
 import sys
 import tempfile
@@ -38,21 +37,8 @@ COMMAND_LINE = 512  # LIM_SMTP_COMMAND_LINE
 ERRORS = 20  # LIM_SMTP_ERRORS
 
 
-class Raw:
+class Raw(harness.LineClient):
     """A raw SMTP connection that reads whole replies."""
-
-    def __init__(self, port, timeout=10.0):
-        self.sock = socket.create_connection((LOOPBACK, port), timeout=timeout)
-        self.buf = b""
-
-    def line(self):
-        while b"\n" not in self.buf:
-            chunk = self.sock.recv(65536)
-            if not chunk:
-                raise EOFError("connection closed; have %r" % self.buf)
-            self.buf += chunk
-        line, self.buf = self.buf.split(b"\n", 1)
-        return line + b"\n"
 
     def reply(self):
         """One whole reply (multi-line included) as text."""
@@ -63,30 +49,9 @@ class Raw:
             if line[3:4] != b"-":
                 return text.decode("latin-1")
 
-    def send(self, raw):
-        self.sock.sendall(raw)
-
     def cmd(self, line):
         self.send(line.encode("latin-1") + b"\r\n")
         return self.reply()
-
-    def closed(self, timeout=5.0):
-        """True once the server has closed (after any unread replies)."""
-        self.sock.settimeout(timeout)
-        try:
-            while True:
-                chunk = self.sock.recv(65536)
-                if not chunk:
-                    return True
-                self.buf += chunk
-        except (socket.timeout, OSError):
-            return False
-
-    def close(self):
-        try:
-            self.sock.close()
-        except OSError:
-            pass
 
 
 class SmtpLab(PortlabTestCase):

@@ -349,6 +349,45 @@ class Portlab:
         return ws, msg
 
 
+class LineClient:
+    """A raw TCP client for line protocols: whole lines, raw sends, and
+    whether the server closed. Protocol tests add their reply rules."""
+
+    def __init__(self, port, timeout=10.0, host=LOOPBACK):
+        self.sock = socket.create_connection((host, port), timeout=timeout)
+        self.buf = b""
+
+    def line(self):
+        while b"\n" not in self.buf:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise EOFError("connection closed; have %r" % self.buf)
+            self.buf += chunk
+        line, self.buf = self.buf.split(b"\n", 1)
+        return line + b"\n"
+
+    def send(self, raw):
+        self.sock.sendall(raw)
+
+    def closed(self, timeout=5.0):
+        """True once the server has closed (after any unread replies)."""
+        self.sock.settimeout(timeout)
+        try:
+            while True:
+                chunk = self.sock.recv(65536)
+                if not chunk:
+                    return True
+                self.buf += chunk
+        except (socket.timeout, OSError):
+            return False
+
+    def close(self):
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+
 def unique_name(prefix="u"):
     return "%s%s" % (prefix, secrets.token_hex(6))
 

@@ -8,13 +8,41 @@
 #ifndef PORTLAB_LAB_SESSION_H
 #define PORTLAB_LAB_SESSION_H
 
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "db.h"
 #include "lab.h"
+#include "labdata.h"
+#include "log.h"
 
 #ifndef LAB_SESSION_OUT_MAX
 #define LAB_SESSION_OUT_MAX (1 << 17)
 #endif
+
+/* The usual fixture: an in-memory database with the common lab data and
+ * the student alice (password alice_pw, seeded); ctx points at it, lab
+ * address 127.0.0.1, port base 10000. Exits on failure: no test can run on
+ * a broken fixture. Returns alice's id. */
+static inline int64_t lab_fixture(struct lab_ctx *ctx, const char *secret, const char *alice_pw) {
+  char err[256];
+  int64_t alice;
+  log_set_level(LOG_ERROR); /* the modules warn on every violation the tests provoke */
+  memset(ctx, 0, sizeof *ctx);
+  ctx->db = db_open(":memory:", err, sizeof err);
+  snprintf(ctx->secret, sizeof ctx->secret, "%s", secret);
+  snprintf(ctx->lab_addr, sizeof ctx->lab_addr, "127.0.0.1");
+  ctx->port_base = 10000;
+  if (!ctx->db || labdata_seed_common(ctx->db, secret) != 0 ||
+      db_user_create(ctx->db, "alice", "student", alice_pw, NULL, &alice) != 0 ||
+      labdata_seed_account(ctx->db, secret, alice, "alice") != 0) {
+    fprintf(stderr, "lab fixture: %s\n", ctx->db ? db_errmsg(ctx->db) : err);
+    exit(1);
+  }
+  return alice;
+}
 
 static char last_out[LAB_SESSION_OUT_MAX];
 static size_t last_len;

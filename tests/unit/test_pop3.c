@@ -382,19 +382,7 @@ static void test_retr_event(void) {
 }
 
 int main(void) {
-  char err[256];
-
-  log_set_level(LOG_ERROR); /* the module warns on every violation we provoke */
-  ctx.db = db_open(":memory:", err, sizeof err);
-  if (!ctx.db) {
-    fprintf(stderr, "db_open: %s\n", err);
-    return 1;
-  }
-  snprintf(ctx.secret, sizeof ctx.secret, "%s", SECRET);
-  snprintf(ctx.lab_addr, sizeof ctx.lab_addr, "127.0.0.1");
-  CHECK_EQ_INT(labdata_seed_common(ctx.db, SECRET), 0);
-  CHECK_EQ_INT(db_user_create(ctx.db, "alice", "student", PW, NULL, &alice_id), 0);
-  CHECK_EQ_INT(labdata_seed_account(ctx.db, SECRET, alice_id, "alice"), 0);
+  alice_id = lab_fixture(&ctx, SECRET, PW);
   CHECK_EQ_INT(db_mail_append(ctx.db, alice_id, "INBOX", ODD, strlen(ODD), 0, 0, NULL), 0);
   CHECK_EQ_INT(db_user_create(ctx.db, "bob", "student", "bob-pw", NULL, &bob_id), 0);
   CHECK_EQ_INT(db_user_create(ctx.db, "carol", "student", "with two spaces", NULL, &carol_id), 0);

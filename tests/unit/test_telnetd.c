@@ -529,19 +529,7 @@ static void test_split_everywhere(void) {
 }
 
 int main(void) {
-  char err[256];
-  int64_t id;
-  ctx.db = db_open(":memory:", err, sizeof err);
-  if (!ctx.db) {
-    fprintf(stderr, "db_open: %s\n", err);
-    return 1;
-  }
-  memcpy(ctx.secret, SECRET, sizeof ctx.secret);
-  snprintf(ctx.lab_addr, sizeof ctx.lab_addr, "127.0.0.1");
-  ctx.port_base = 10000;
-  CHECK_EQ_INT(labdata_seed_common(ctx.db, SECRET), 0);
-  CHECK_EQ_INT(db_user_create(ctx.db, "alice", "student", PW, NULL, &id), 0);
-  CHECK_EQ_INT(labdata_seed_account(ctx.db, SECRET, id, "alice"), 0);
+  lab_fixture(&ctx, SECRET, PW);
 
   test_accept_negotiation();
   test_login_echo_and_hidden_password();
