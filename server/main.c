@@ -80,7 +80,7 @@ static int build_policy(struct app *app, char *err, size_t errlen) {
     return -1;
   }
   policy_set_portal_port(app->policy, app->cfg.listen_port);
-  policy_add_system_local_addrs(app->policy);
+  policy_set_local_source(app->policy, policy_system_local_addrs, NULL);
   return 0;
 }
 
