@@ -95,6 +95,9 @@ static int lab_addr_is_local(const char *addr, const struct lab_ctx *ctx);
  * registers in the same loop turn its connect completes, so two steps
  * are plenty. */
 #define LAB_VERIFY_LOCAL_TRIES 2
+/* Data connections being checked at once per listener; one student has at
+ * most LIM_RELAY_SESSIONS_PER_USER sessions to try with. */
+#define LAB_PENDING_MAX 8
 
 /* --- the core ---------------------------------------------------------------- */
 
@@ -694,11 +697,15 @@ struct lab_sock {
   struct lws *data_listen_wsi;     /* passive: the adopted listening socket */
   struct lws *data_wsi;            /* the data connection itself */
   lws_sorted_usec_list_t data_sul; /* it must come up within lab_data_secs() */
-  /* A passive connection accepted for a relayed control connection, held
-   * until the relay has said whose it is (see lab_data_verify). */
-  int pending_fd; /* -1 when none */
-  int pending_port;
-  int verify_tries;
+  /* Passive connections accepted for a control connection on this host,
+   * held until the relay has said whose they are (see lab_data_verify).
+   * Several at once: another student dialling the port first must not
+   * crowd out the right one. */
+  struct lab_pending {
+    int fd; /* -1 when the slot is free */
+    int port;
+    int tries;
+  } pending[LAB_PENDING_MAX];
   lws_sorted_usec_list_t verify_sul;
 };
 
@@ -784,8 +791,10 @@ static void lab_reap(lws_sorted_usec_list_t *sul) {
 /* lws closed the control socket: run on_close now, free later. */
 static void lab_sock_drop_pending(struct lab_sock *k) {
   lws_sul_cancel(&k->verify_sul);
-  if (k->pending_fd >= 0) close(k->pending_fd);
-  k->pending_fd = -1;
+  for (int i = 0; i < LAB_PENDING_MAX; i++) {
+    if (k->pending[i].fd >= 0) close(k->pending[i].fd);
+    k->pending[i].fd = -1;
+  }
 }
 
 static void lab_sock_detach(struct lab_sock *k) {
@@ -1048,7 +1057,8 @@ static int lab_sock_adopt(struct lab_servers *ls, struct lab_server *srv, struct
 
   if (lab_peer_text(lws_get_socket_fd(wsi), addr, sizeof addr, &port) != 0) return -1;
   k = calloc(1, sizeof *k);
-  if (k) k->pending_fd = -1;
+  if (k)
+    for (int i = 0; i < LAB_PENDING_MAX; i++) k->pending[i].fd = -1;
   c = k ? lab_conn_new(srv->m, &lab_sock_backend, ls->ctx, addr) : NULL;
   if (!c) {
     log_error("lab-%s: out of memory accepting %s", srv->m->name, addr);
@@ -1147,25 +1157,37 @@ static void lab_data_adopt(struct lab_sock *k, int fd) {
 static void lab_data_verify_again(lws_sorted_usec_list_t *sul);
 
 static void lab_data_verify(struct lab_sock *k) {
-  int64_t owner = lab_conn_user(k->c, NULL), who = labident_lookup(k->pending_port);
-  /* "Nobody" is only sure once the relay had its turn to say otherwise. */
-  int settled = owner != 0 || k->verify_tries >= LAB_VERIFY_LOCAL_TRIES;
+  int64_t owner = lab_conn_user(k->c, NULL);
+  int waiting = 0;
 
-  if (who == owner && settled) {
-    int fd = k->pending_fd;
-    k->pending_fd = -1;
-    lab_data_adopt(k, fd);
-    return;
+  for (int i = 0; i < LAB_PENDING_MAX; i++) {
+    struct lab_pending *pd = &k->pending[i];
+    int64_t who;
+    /* "Nobody" is only sure once the relay had its turn to say otherwise. */
+    int settled;
+    if (pd->fd < 0) continue;
+    who = labident_lookup(pd->port);
+    settled = owner != 0 || pd->tries >= LAB_VERIFY_LOCAL_TRIES;
+    if (who == owner && settled) {
+      int fd = pd->fd;
+      pd->fd = -1;
+      lab_sock_drop_pending(k); /* the others lost: one connection per listener */
+      lab_data_adopt(k, fd);
+      return;
+    }
+    if (who == 0 && ++pd->tries <= LAB_VERIFY_TRIES) {
+      waiting = 1;
+      continue;
+    }
+    lab_warn(k->c, "data connection refused: %s",
+             !owner ? "it is a student's relay session, not this client"
+             : who  ? "it is another student's session"
+                    : "it is not this student's relay session");
+    close(pd->fd); /* the listener stays open for the right one */
+    pd->fd = -1;
   }
-  if (who == 0 && ++k->verify_tries <= LAB_VERIFY_TRIES) {
+  if (waiting)
     lws_sul_schedule(lab_active->lws, 0, &k->verify_sul, lab_data_verify_again, LAB_VERIFY_STEP_US);
-    return;
-  }
-  lab_warn(k->c, "data connection refused: %s",
-           !owner ? "it is a student's relay session, not this client"
-           : who  ? "it is another student's session"
-                  : "it is not this student's relay session");
-  lab_sock_drop_pending(k); /* the listener stays open for the right one */
 }
 
 static void lab_data_verify_again(lws_sorted_usec_list_t *sul) {
@@ -1197,16 +1219,19 @@ static int lab_data_accept(struct lab_sock *k, struct lws *wsi) {
     lab_data_adopt(k, fd);
     return 0;
   }
-  if (k->pending_fd >= 0) { /* one at a time is enough for a student */
-    lab_warn(k->c, "data connection refused: another is being checked");
-    close(fd);
+  for (int i = 0; i < LAB_PENDING_MAX; i++) {
+    struct lab_pending *pd = &k->pending[i];
+    if (pd->fd >= 0) continue;
+    pd->fd = fd;
+    pd->port = ntohs(ss.ss_family == AF_INET ? ((struct sockaddr_in *)&ss)->sin_port
+                                             : ((struct sockaddr_in6 *)&ss)->sin6_port);
+    pd->tries = 0;
+    lws_sul_cancel(&k->verify_sul);
+    lab_data_verify(k);
     return 0;
   }
-  k->pending_fd = fd;
-  k->pending_port = ntohs(ss.ss_family == AF_INET ? ((struct sockaddr_in *)&ss)->sin_port
-                                                  : ((struct sockaddr_in6 *)&ss)->sin6_port);
-  k->verify_tries = 0;
-  lab_data_verify(k);
+  lab_warn(k->c, "data connection refused: %d others are being checked", LAB_PENDING_MAX);
+  close(fd);
   return 0;
 }
 
