@@ -1145,9 +1145,21 @@ static int ftp_refuse_epsv_all(struct lab_conn *c, struct ftp_session *s) {
 
 static int ftp_passive_listen(struct lab_conn *c, struct ftp_session *s, int *port) {
   ftp_chan_drop(c, s);
-  if (lab_data_listen(c, port) != 0) {
-    lab_printf(c, "425 No free passive port right now; try again soon.\r\n");
-    return -1;
+  switch (lab_data_listen(c, port)) {
+    case 0:
+      break;
+    case LAB_PASV_STUDENT_CAP:
+      lab_printf(c,
+                 "425 Your other sessions hold all the passive ports you may have; finish or "
+                 "abort a transfer there first.\r\n");
+      return -1;
+    case LAB_PASV_ADDR_CAP:
+      lab_printf(c,
+                 "425 Your address holds all the passive ports it may have; try again soon.\r\n");
+      return -1;
+    default:
+      lab_printf(c, "425 No free passive port right now; try again soon.\r\n");
+      return -1;
   }
   s->chan = FTP_CHAN_PASV;
   return 0;

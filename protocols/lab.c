@@ -71,7 +71,18 @@ struct lab_conn {
   enum lab_data_state data_state;
   struct buf data_out;
   int data_closing; /* lab_data_close(): end once data_out is sent */
+  /* A passive port held (PASV until its connection came or timed out),
+   * and by whom: the student and browser address of a relayed session,
+   * the peer address of a direct client. */
+  int pasv_held;
+  int64_t pasv_user;
+  char pasv_addr[64];
+  struct lab_conn *pasv_prev, *pasv_next;
 };
+
+/* Every connection holding a passive port: the caps count them. Loop
+ * thread only, like everything in the core. */
+static struct lab_conn *lab_pasv_holders;
 
 static int lab_addr_is_local(const char *addr, const struct lab_ctx *ctx);
 
@@ -79,6 +90,14 @@ static int lab_addr_is_local(const char *addr, const struct lab_ctx *ctx);
  * it is: LAB_VERIFY_TRIES looks, LAB_VERIFY_STEP_US apart (half a second). */
 #define LAB_VERIFY_TRIES 50
 #define LAB_VERIFY_STEP_US (10 * 1000)
+/* A local client that is no relay session waits this many steps before
+ * its data connection counts as no relay session either: the relay
+ * registers in the same loop turn its connect completes, so two steps
+ * are plenty. */
+#define LAB_VERIFY_LOCAL_TRIES 2
+/* Data connections being checked at once per listener; one student has at
+ * most LIM_RELAY_SESSIONS_PER_USER sessions to try with. */
+#define LAB_PENDING_MAX 8
 
 /* --- the core ---------------------------------------------------------------- */
 
@@ -110,6 +129,18 @@ fail:
   return NULL;
 }
 
+/* The passive port is given back (connected, timed out, dropped). */
+static void lab_pasv_release(struct lab_conn *c) {
+  if (!c->pasv_held) return;
+  if (c->pasv_prev)
+    c->pasv_prev->pasv_next = c->pasv_next;
+  else
+    lab_pasv_holders = c->pasv_next;
+  if (c->pasv_next) c->pasv_next->pasv_prev = c->pasv_prev;
+  c->pasv_prev = c->pasv_next = NULL;
+  c->pasv_held = 0;
+}
+
 /* Runs on_close once and drops the data channel; the struct stays valid
  * until lab_conn_free() so late backend events find a closed connection. */
 static void lab_conn_finish(struct lab_conn *c) {
@@ -118,6 +149,7 @@ static void lab_conn_finish(struct lab_conn *c) {
   c->on_close_done = 1;
   if (c->data_state == LAB_DATA_PENDING || c->data_state == LAB_DATA_OPEN) c->be->data_drop(c);
   c->data_state = LAB_DATA_CLOSED;
+  lab_pasv_release(c);
   if (c->m->on_close) c->m->on_close(c, c->session);
 }
 
@@ -200,6 +232,7 @@ static void lab_conn_timeout(struct lab_conn *c) {
 /* The data channel ended: ok as lab.h defines it. */
 static void lab_data_end(struct lab_conn *c, int ok) {
   if (c->data_state != LAB_DATA_PENDING && c->data_state != LAB_DATA_OPEN) return;
+  lab_pasv_release(c);
   c->be->data_drop(c);
   c->data_state = LAB_DATA_CLOSED;
   c->data_closing = 0;
@@ -210,6 +243,7 @@ static void lab_data_end(struct lab_conn *c, int ok) {
 /* The backend's data socket connected (ok) or failed or timed out. */
 static void lab_data_connected(struct lab_conn *c, int ok) {
   if (c->data_state != LAB_DATA_PENDING) return;
+  lab_pasv_release(c); /* one connection per listener: the port is free again either way */
   if (!ok) {
     c->be->data_drop(c);
     c->data_state = LAB_DATA_CLOSED;
@@ -345,17 +379,70 @@ void lab_warn(struct lab_conn *c, const char *fmt, ...) {
 
 /* Drops any earlier data channel: one at a time, the newest wins. */
 static void lab_data_reset(struct lab_conn *c) {
+  lab_pasv_release(c);
   if (c->data_state == LAB_DATA_PENDING || c->data_state == LAB_DATA_OPEN) c->be->data_drop(c);
   c->data_state = LAB_DATA_NONE;
   c->data_closing = 0;
   buf_consume(&c->data_out, buf_len(&c->data_out));
 }
 
+static int lab_pasv_cap(int configured, int dflt) {
+  return configured > 0 ? configured : dflt;
+}
+
+/* Who a passive port would be held by: the student and browser address
+ * the relay registered for a relayed connection, the peer address of a
+ * direct one (a local client that is no relay session included). */
+static void lab_pasv_identity(struct lab_conn *c, int64_t *user, char *addr, size_t addrlen) {
+  *user = 0;
+  if (c->peer_port && lab_addr_is_local(c->peer, c->ctx))
+    *user = labident_lookup_client(c->peer_port, addr, addrlen);
+  if (!*user) snprintf(addr, addrlen, "%s", c->peer);
+}
+
+/* The caps of issue 7: a passive port is a shared resource, so one
+ * student (any number of sessions) and one address (any number of names,
+ * or direct connections) may each hold only so many at once. */
+static int lab_pasv_check(struct lab_conn *c, int64_t user, const char *addr) {
+  int per_student = lab_pasv_cap(c->ctx ? c->ctx->pasv_per_student : 0, LIM_FTP_PASV_PER_STUDENT);
+  int per_addr = lab_pasv_cap(c->ctx ? c->ctx->pasv_per_addr : 0, LIM_FTP_PASV_PER_ADDR);
+  int by_user = 0, by_addr = 0;
+
+  for (struct lab_conn *h = lab_pasv_holders; h; h = h->pasv_next) {
+    if (user && h->pasv_user == user) by_user++;
+    if (addr[0] && strcmp(h->pasv_addr, addr) == 0) by_addr++;
+  }
+  if (user && by_user >= per_student) {
+    lab_warn(c, "passive port refused: student %lld holds %d (cap %d)", (long long)user, by_user,
+             per_student);
+    return LAB_PASV_STUDENT_CAP;
+  }
+  if (addr[0] && by_addr >= per_addr) {
+    lab_warn(c, "passive port refused: address %s holds %d (cap %d)", addr, by_addr, per_addr);
+    return LAB_PASV_ADDR_CAP;
+  }
+  return 0;
+}
+
 int lab_data_listen(struct lab_conn *c, int *port) {
-  if (c->closing) return -1;
-  lab_data_reset(c);
-  if (c->be->data_listen(c, port) != 0) return -1;
+  int64_t user;
+  char addr[sizeof c->pasv_addr];
+  int rc;
+
+  if (c->closing) return LAB_PASV_NO_PORT;
+  lab_data_reset(c); /* gives back this connection's own earlier port first */
+  lab_pasv_identity(c, &user, addr, sizeof addr);
+  rc = lab_pasv_check(c, user, addr);
+  if (rc != 0) return rc;
+  if (c->be->data_listen(c, port) != 0) return LAB_PASV_NO_PORT;
   c->data_state = LAB_DATA_PENDING;
+  c->pasv_held = 1;
+  c->pasv_user = user;
+  snprintf(c->pasv_addr, sizeof c->pasv_addr, "%s", addr);
+  c->pasv_prev = NULL;
+  c->pasv_next = lab_pasv_holders;
+  if (lab_pasv_holders) lab_pasv_holders->pasv_prev = c;
+  lab_pasv_holders = c;
   return 0;
 }
 
@@ -512,6 +599,10 @@ struct lab_conn *lab_mem_open(const struct lab_module *m, struct lab_ctx *ctx, c
   return c;
 }
 
+void lab_mem_set_peer_port(struct lab_conn *c, int port) {
+  c->peer_port = port;
+}
+
 void lab_mem_feed(struct lab_conn *c, const void *p, size_t n) {
   lab_conn_input(c, p, n);
 }
@@ -605,12 +696,16 @@ struct lab_sock {
   int drain_armed;                 /* the close deadline is set */
   struct lws *data_listen_wsi;     /* passive: the adopted listening socket */
   struct lws *data_wsi;            /* the data connection itself */
-  lws_sorted_usec_list_t data_sul; /* it must come up within LIM_FTP_DATA_SECS */
-  /* A passive connection accepted for a relayed control connection, held
-   * until the relay has said whose it is (see lab_data_verify). */
-  int pending_fd; /* -1 when none */
-  int pending_port;
-  int verify_tries;
+  lws_sorted_usec_list_t data_sul; /* it must come up within lab_data_secs() */
+  /* Passive connections accepted for a control connection on this host,
+   * held until the relay has said whose they are (see lab_data_verify).
+   * Several at once: another student dialling the port first must not
+   * crowd out the right one. */
+  struct lab_pending {
+    int fd; /* -1 when the slot is free */
+    int port;
+    int tries;
+  } pending[LAB_PENDING_MAX];
   lws_sorted_usec_list_t verify_sul;
 };
 
@@ -696,8 +791,10 @@ static void lab_reap(lws_sorted_usec_list_t *sul) {
 /* lws closed the control socket: run on_close now, free later. */
 static void lab_sock_drop_pending(struct lab_sock *k) {
   lws_sul_cancel(&k->verify_sul);
-  if (k->pending_fd >= 0) close(k->pending_fd);
-  k->pending_fd = -1;
+  for (int i = 0; i < LAB_PENDING_MAX; i++) {
+    if (k->pending[i].fd >= 0) close(k->pending[i].fd);
+    k->pending[i].fd = -1;
+  }
 }
 
 static void lab_sock_detach(struct lab_sock *k) {
@@ -802,10 +899,17 @@ static void lab_sock_data_flush(struct lab_conn *c) {
   if (k->data_wsi && c->data_state == LAB_DATA_OPEN) lws_callback_on_writable(k->data_wsi);
 }
 
+static int lab_data_secs(const struct lab_ctx *ctx) {
+  return ctx->data_secs > 0 ? ctx->data_secs : LIM_FTP_DATA_SECS;
+}
+
+/* A passive port nobody connected to, or an active connect that never
+ * came up: given back here, so a PASV without a transfer holds a port for
+ * at most this long. */
 static void lab_sock_data_timeout(lws_sorted_usec_list_t *sul) {
   struct lab_sock *k = lws_container_of(sul, struct lab_sock, data_sul);
 
-  lab_warn(k->c, "data connection not made within %d s", LIM_FTP_DATA_SECS);
+  lab_warn(k->c, "data connection not made within %d s", lab_data_secs(k->c->ctx));
   lab_data_connected(k->c, 0);
 }
 
@@ -884,7 +988,7 @@ static int lab_sock_data_listen(struct lab_conn *c, int *port) {
     return -1;
   }
   lws_sul_schedule(ls->lws, 0, &k->data_sul, lab_sock_data_timeout,
-                   (lws_usec_t)LIM_FTP_DATA_SECS * LWS_US_PER_SEC);
+                   (lws_usec_t)lab_data_secs(ls->ctx) * LWS_US_PER_SEC);
   return 0;
 }
 
@@ -907,7 +1011,7 @@ static int lab_sock_data_connect(struct lab_conn *c, const char *addr, int port)
   ci.opaque_user_data = k;
   ci.pwsi = &k->data_wsi; /* set early: the error callback may come first */
   lws_sul_schedule(ls->lws, 0, &k->data_sul, lab_sock_data_timeout,
-                   (lws_usec_t)LIM_FTP_DATA_SECS * LWS_US_PER_SEC);
+                   (lws_usec_t)lab_data_secs(ls->ctx) * LWS_US_PER_SEC);
   if (!lws_client_connect_via_info(&ci)) {
     k->data_wsi = NULL;
     /* An error callback during the call already reported it. */
@@ -953,7 +1057,8 @@ static int lab_sock_adopt(struct lab_servers *ls, struct lab_server *srv, struct
 
   if (lab_peer_text(lws_get_socket_fd(wsi), addr, sizeof addr, &port) != 0) return -1;
   k = calloc(1, sizeof *k);
-  if (k) k->pending_fd = -1;
+  if (k)
+    for (int i = 0; i < LAB_PENDING_MAX; i++) k->pending[i].fd = -1;
   c = k ? lab_conn_new(srv->m, &lab_sock_backend, ls->ctx, addr) : NULL;
   if (!c) {
     log_error("lab-%s: out of memory accepting %s", srv->m->name, addr);
@@ -1052,21 +1157,37 @@ static void lab_data_adopt(struct lab_sock *k, int fd) {
 static void lab_data_verify_again(lws_sorted_usec_list_t *sul);
 
 static void lab_data_verify(struct lab_sock *k) {
-  int64_t owner = lab_conn_user(k->c, NULL), who = labident_lookup(k->pending_port);
+  int64_t owner = lab_conn_user(k->c, NULL);
+  int waiting = 0;
 
-  if (who == owner) {
-    int fd = k->pending_fd;
-    k->pending_fd = -1;
-    lab_data_adopt(k, fd);
-    return;
+  for (int i = 0; i < LAB_PENDING_MAX; i++) {
+    struct lab_pending *pd = &k->pending[i];
+    int64_t who;
+    /* "Nobody" is only sure once the relay had its turn to say otherwise. */
+    int settled;
+    if (pd->fd < 0) continue;
+    who = labident_lookup(pd->port);
+    settled = owner != 0 || pd->tries >= LAB_VERIFY_LOCAL_TRIES;
+    if (who == owner && settled) {
+      int fd = pd->fd;
+      pd->fd = -1;
+      lab_sock_drop_pending(k); /* the others lost: one connection per listener */
+      lab_data_adopt(k, fd);
+      return;
+    }
+    if (who == 0 && ++pd->tries <= LAB_VERIFY_TRIES) {
+      waiting = 1;
+      continue;
+    }
+    lab_warn(k->c, "data connection refused: %s",
+             !owner ? "it is a student's relay session, not this client"
+             : who  ? "it is another student's session"
+                    : "it is not this student's relay session");
+    close(pd->fd); /* the listener stays open for the right one */
+    pd->fd = -1;
   }
-  if (who == 0 && ++k->verify_tries <= LAB_VERIFY_TRIES) {
+  if (waiting)
     lws_sul_schedule(lab_active->lws, 0, &k->verify_sul, lab_data_verify_again, LAB_VERIFY_STEP_US);
-    return;
-  }
-  lab_warn(k->c, "data connection refused: %s",
-           who ? "it is another student's session" : "it is not this student's relay session");
-  lab_sock_drop_pending(k); /* the listener stays open for the right one */
 }
 
 static void lab_data_verify_again(lws_sorted_usec_list_t *sul) {
@@ -1090,20 +1211,27 @@ static int lab_data_accept(struct lab_sock *k, struct lws *wsi) {
     close(fd);
     return 0;
   }
-  if (lab_conn_user(k->c, NULL) == 0) {
+  /* A client that is not on this host is the only one at its address as
+   * far as we can tell. One on this host that is no relay session (a
+   * teacher's ftp on the machine) shares the address with every relay
+   * session, so the data connection must not be one of those. */
+  if (lab_conn_user(k->c, NULL) == 0 && !lab_addr_is_local(addr, k->c->ctx)) {
     lab_data_adopt(k, fd);
     return 0;
   }
-  if (k->pending_fd >= 0) { /* one at a time is enough for a student */
-    lab_warn(k->c, "data connection refused: another is being checked");
-    close(fd);
+  for (int i = 0; i < LAB_PENDING_MAX; i++) {
+    struct lab_pending *pd = &k->pending[i];
+    if (pd->fd >= 0) continue;
+    pd->fd = fd;
+    pd->port = ntohs(ss.ss_family == AF_INET ? ((struct sockaddr_in *)&ss)->sin_port
+                                             : ((struct sockaddr_in6 *)&ss)->sin6_port);
+    pd->tries = 0;
+    lws_sul_cancel(&k->verify_sul);
+    lab_data_verify(k);
     return 0;
   }
-  k->pending_fd = fd;
-  k->pending_port = ntohs(ss.ss_family == AF_INET ? ((struct sockaddr_in *)&ss)->sin_port
-                                                  : ((struct sockaddr_in6 *)&ss)->sin6_port);
-  k->verify_tries = 0;
-  lab_data_verify(k);
+  lab_warn(k->c, "data connection refused: %d others are being checked", LAB_PENDING_MAX);
+  close(fd);
   return 0;
 }
 

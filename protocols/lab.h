@@ -32,6 +32,9 @@ struct lab_ctx {
   int port_base;        /* lab port = port_base + well-known port */
   int pasv_lo, pasv_hi; /* FTP passive data ports */
   int idle_secs;        /* when > 0, replaces every module's idle_secs (--lab-idle-timeout) */
+  int data_secs;        /* > 0: a data connection must come within this (--ftp-data-timeout) */
+  int pasv_per_student; /* > 0: passive ports one student may hold (--ftp-pasv-per-student) */
+  int pasv_per_addr;    /* > 0: ... one address may hold (--ftp-pasv-per-addr) */
 };
 
 enum lab_line_end { LAB_CRLF = 0, LAB_BARE_LF = 1 };
@@ -101,7 +104,13 @@ void lab_warn(struct lab_conn *c, const char *fmt, ...) __attribute__((format(pr
 /* One data channel at a time per connection (FTP). */
 /* Passive: listens on lab_addr on a free port of the passive range and
  * accepts one connection, only from the control connection's peer
- * address. Writes the port. -1 if no port is free. */
+ * address (and through the relay only from the same student). Writes the
+ * port. 0, or one of: */
+enum {
+  LAB_PASV_NO_PORT = -1,     /* no port of the range is free */
+  LAB_PASV_STUDENT_CAP = -2, /* this student holds pasv_per_student already */
+  LAB_PASV_ADDR_CAP = -3     /* this browser or peer address holds pasv_per_addr already */
+};
 int lab_data_listen(struct lab_conn *c, int *port);
 /* Active: connects to addr:port (the caller checked it is the control
  * peer and above 1023). -1 on immediate failure. */
@@ -141,6 +150,9 @@ extern const size_t lab_module_count;
 
 /* Opens a connection from peer (e.g. "127.0.0.1") and runs on_accept. */
 struct lab_conn *lab_mem_open(const struct lab_module *m, struct lab_ctx *ctx, const char *peer);
+/* Makes the connection look as if it came from this peer port (0: none),
+ * so labident can name its student as for a relayed connection. */
+void lab_mem_set_peer_port(struct lab_conn *c, int port);
 void lab_mem_feed(struct lab_conn *c, const void *p, size_t n);
 /* Everything the module sent since the last clear, NUL-terminated. */
 const char *lab_mem_output(struct lab_conn *c, size_t *len);

@@ -222,6 +222,26 @@ static int set_lab_idle_timeout(struct config *cfg, const char *v, char *why, si
   return set_seconds(&cfg->lab_idle_timeout, v, 86400, why, whylen);
 }
 
+static int set_ftp_data_timeout(struct config *cfg, const char *v, char *why, size_t whylen) {
+  return set_seconds(&cfg->ftp_data_timeout, v, 3600, why, whylen);
+}
+
+static int set_count(int *out, const char *v, int hi, char *why, size_t whylen) {
+  if (parse_int(v, 1, hi, out)) {
+    snprintf(why, whylen, "'%s' is not a number from 1 to %d", v, hi);
+    return -1;
+  }
+  return 0;
+}
+
+static int set_ftp_pasv_per_student(struct config *cfg, const char *v, char *why, size_t whylen) {
+  return set_count(&cfg->ftp_pasv_per_student, v, 1000, why, whylen);
+}
+
+static int set_ftp_pasv_per_addr(struct config *cfg, const char *v, char *why, size_t whylen) {
+  return set_count(&cfg->ftp_pasv_per_addr, v, 1000, why, whylen);
+}
+
 static int set_user_sessions(struct config *cfg, const char *v, char *why, size_t whylen) {
   if (parse_int(v, 1, 64, &cfg->user_sessions)) {
     snprintf(why, whylen, "'%s' is not a number from 1 to 64", v);
@@ -257,6 +277,12 @@ static const struct config_flag flags[] = {
     {"user-sessions", 1, 0, set_user_sessions, "N", "open relay sessions per user (4)"},
     {"lab-idle-timeout", 1, 0, set_lab_idle_timeout, "SECS",
      "lab servers close a silent connection (300)"},
+    {"ftp-data-timeout", 1, 0, set_ftp_data_timeout, "SECS",
+     "an FTP passive port waits this long for its connection (30)"},
+    {"ftp-pasv-per-student", 1, 0, set_ftp_pasv_per_student, "N",
+     "FTP passive ports one student may hold at once (2)"},
+    {"ftp-pasv-per-addr", 1, 0, set_ftp_pasv_per_addr, "N",
+     "FTP passive ports one client address may hold at once (40)"},
     {"no-record", 0, 0, set_no_record, NULL, "do not record transcripts (benchmarks only)"},
 };
 #define N_FLAGS (sizeof flags / sizeof flags[0])
@@ -303,6 +329,9 @@ static void set_defaults(struct config *cfg) {
   cfg->session_timeout = LIM_RELAY_SESSION_SECS;
   cfg->user_sessions = LIM_RELAY_SESSIONS_PER_USER;
   cfg->lab_idle_timeout = LIM_LAB_IDLE_SECS;
+  cfg->ftp_data_timeout = LIM_FTP_DATA_SECS;
+  cfg->ftp_pasv_per_student = LIM_FTP_PASV_PER_STUDENT;
+  cfg->ftp_pasv_per_addr = LIM_FTP_PASV_PER_ADDR;
 }
 
 /* Applies one environment variable. List values are split in place in an

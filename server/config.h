@@ -24,7 +24,9 @@ struct config {
   int log_level;
   int connect_timeout, idle_timeout, session_timeout; /* seconds */
   int user_sessions;
-  int lab_idle_timeout; /* seconds */
+  int lab_idle_timeout;                        /* seconds */
+  int ftp_data_timeout;                        /* seconds a passive port waits for its connection */
+  int ftp_pasv_per_student, ftp_pasv_per_addr; /* passive ports held at once */
   int no_record;
   char *env_copy[3]; /* owned copies of list-valued environment variables */
 };

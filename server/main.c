@@ -80,7 +80,7 @@ static int build_policy(struct app *app, char *err, size_t errlen) {
     return -1;
   }
   policy_set_portal_port(app->policy, app->cfg.listen_port);
-  policy_add_system_local_addrs(app->policy);
+  policy_set_local_source(app->policy, policy_system_local_addrs, NULL);
   return 0;
 }
 
@@ -118,6 +118,9 @@ static int start_lab_servers(struct app *app, char *err, size_t errlen) {
   lab_ctx.pasv_lo = app->cfg.pasv_lo;
   lab_ctx.pasv_hi = app->cfg.pasv_hi;
   lab_ctx.idle_secs = app->cfg.lab_idle_timeout;
+  lab_ctx.data_secs = app->cfg.ftp_data_timeout;
+  lab_ctx.pasv_per_student = app->cfg.ftp_pasv_per_student;
+  lab_ctx.pasv_per_addr = app->cfg.ftp_pasv_per_addr;
   app->lab_servers =
       lab_servers_start(app->ctx, &lab_ctx, lab_modules, lab_module_count, err, errlen);
   if (!app->lab_servers) return -1;

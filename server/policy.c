@@ -52,40 +52,99 @@ struct policy {
   struct policy_addr lab_addr;
   char lab_bind[INET6_ADDRSTRLEN];
   int lab_base, pasv_lo, pasv_hi;
-  int portal_port; /* 0: not set */
-  struct policy_addr *locals;
+  int portal_port;            /* 0: not set */
+  struct policy_addr *locals; /* added one by one (policy_add_local_addr) */
   size_t nlocals;
+  /* The refreshed set: this host's addresses as the source last listed
+   * them. A refresh collects into next and swaps only if it succeeded. */
+  policy_local_fn local_fn;
+  void *local_arg;
+  struct policy_addr *found, *next;
+  size_t nfound, found_cap, nnext, next_cap;
+  int collecting;
 };
 
 /* The special-use ranges of DESIGN.md section 6. The first match wins, so
  * the broadcast address comes before 240/4: naming 240.0.0.0/4 in a rule
- * must not also open 255.255.255.255. */
+ * must not also open 255.255.255.255.
+ *
+ * The IPv6 prefixes that carry an IPv4 address (NAT64, 6to4, Teredo,
+ * IPv4-translated) reach that IPv4 host through a gateway, so they are
+ * closed like the private ranges, and even a rule that names one opens it
+ * only for an embedded address the IPv4 policy allows on the same port.
+ * v4_at is the byte offset of the embedded address (-1: none); Teredo
+ * also carries its client's address, stored inverted at v4_at2. The
+ * local-use NAT64 prefix puts the address where the operator's prefix
+ * length says, which cannot be known here: no rule opens it. Ranges
+ * marked SELF are this host as a whole; any other address of this host is
+ * a range of its own (policy_judge). */
+#define POLICY_R_CLOSED 1 /* no rule can open it */
+#define POLICY_R_SELF 2   /* the whole range is this host */
+
 static const struct policy_range {
   int family;
   unsigned char net[16];
   int prefix;
   const char *cidr;
   const char *what;
+  int v4_at, v4_at2; /* embedded IPv4 address, -1 if none */
+  int flags;         /* POLICY_R_* */
 } policy_denied[] = {
-    {AF_INET, {0}, 8, "0.0.0.0/8", "is in the this-network range"},
-    {AF_INET, {127}, 8, "127.0.0.0/8", "is a loopback address"},
-    {AF_INET, {10}, 8, "10.0.0.0/8", "is in a private range"},
-    {AF_INET, {172, 16}, 12, "172.16.0.0/12", "is in a private range"},
-    {AF_INET, {192, 168}, 16, "192.168.0.0/16", "is in a private range"},
-    {AF_INET, {100, 64}, 10, "100.64.0.0/10", "is in the carrier-grade NAT range"},
-    {AF_INET, {169, 254}, 16, "169.254.0.0/16", "is a link-local address"},
-    {AF_INET, {224}, 4, "224.0.0.0/4", "is a multicast address"},
-    {AF_INET, {255, 255, 255, 255}, 32, "255.255.255.255/32", "is the broadcast address"},
-    {AF_INET, {240}, 4, "240.0.0.0/4", "is in a reserved range"},
+    {AF_INET, {0}, 8, "0.0.0.0/8", "is in the this-network range", -1, -1, POLICY_R_SELF},
+    {AF_INET, {127}, 8, "127.0.0.0/8", "is a loopback address", -1, -1, POLICY_R_SELF},
+    {AF_INET, {10}, 8, "10.0.0.0/8", "is in a private range", -1, -1, 0},
+    {AF_INET, {172, 16}, 12, "172.16.0.0/12", "is in a private range", -1, -1, 0},
+    {AF_INET, {192, 168}, 16, "192.168.0.0/16", "is in a private range", -1, -1, 0},
+    {AF_INET, {100, 64}, 10, "100.64.0.0/10", "is in the carrier-grade NAT range", -1, -1, 0},
+    {AF_INET, {169, 254}, 16, "169.254.0.0/16", "is a link-local address", -1, -1, 0},
+    {AF_INET, {224}, 4, "224.0.0.0/4", "is a multicast address", -1, -1, 0},
+    {AF_INET,
+     {255, 255, 255, 255},
+     32,
+     "255.255.255.255/32",
+     "is the broadcast address",
+     -1,
+     -1,
+     0},
+    {AF_INET, {240}, 4, "240.0.0.0/4", "is in a reserved range", -1, -1, 0},
     {AF_INET6,
      {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1},
      128,
      "::1/128",
-     "is the loopback address"},
-    {AF_INET6, {0}, 128, "::/128", "is the unspecified address"},
-    {AF_INET6, {0xfe, 0x80}, 10, "fe80::/10", "is a link-local address"},
-    {AF_INET6, {0xfc}, 7, "fc00::/7", "is a unique local (private) address"},
-    {AF_INET6, {0xff}, 8, "ff00::/8", "is a multicast address"},
+     "is the loopback address",
+     -1,
+     -1,
+     POLICY_R_SELF},
+    {AF_INET6, {0}, 128, "::/128", "is the unspecified address", -1, -1, POLICY_R_SELF},
+    {AF_INET6, {0xfe, 0x80}, 10, "fe80::/10", "is a link-local address", -1, -1, 0},
+    {AF_INET6, {0xfc}, 7, "fc00::/7", "is a unique local (private) address", -1, -1, 0},
+    {AF_INET6, {0xff}, 8, "ff00::/8", "is a multicast address", -1, -1, 0},
+    {AF_INET6,
+     {0, 0x64, 0xff, 0x9b},
+     96,
+     "64:ff9b::/96",
+     "is a NAT64 address (RFC 6052)",
+     12,
+     -1,
+     0},
+    {AF_INET6,
+     {0, 0x64, 0xff, 0x9b, 0, 1},
+     48,
+     "64:ff9b:1::/48",
+     "is a local-use NAT64 address (RFC 8215)",
+     -1,
+     -1,
+     POLICY_R_CLOSED},
+    {AF_INET6, {0x20, 0x02}, 16, "2002::/16", "is a 6to4 address (RFC 3056)", 2, -1, 0},
+    {AF_INET6, {0x20, 0x01, 0, 0}, 32, "2001::/32", "is a Teredo address (RFC 4380)", 4, 12, 0},
+    {AF_INET6,
+     {0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff},
+     96,
+     "::ffff:0:0:0/96",
+     "is an IPv4-translated address (RFC 2765)",
+     12,
+     -1,
+     0},
 };
 
 static const int policy_lab_ports[] = {LAB_FTP, LAB_TELNET, LAB_SMTP, LAB_HTTP, LAB_POP3, LAB_IMAP};
@@ -235,6 +294,8 @@ void policy_free(struct policy *p) {
   }
   free(p->rules);
   free(p->locals);
+  free(p->found);
+  free(p->next);
   free(p);
 }
 
@@ -488,13 +549,63 @@ void policy_add_local_addr(struct policy *p, const struct sockaddr *sa) {
   p->locals[p->nlocals++] = a;
 }
 
-void policy_add_system_local_addrs(struct policy *p) {
+void policy_set_local_source(struct policy *p, policy_local_fn fn, void *arg) {
+  if (!p) return;
+  p->local_fn = fn;
+  p->local_arg = arg;
+  p->nfound = 0;
+}
+
+void policy_local_found(struct policy *p, const struct sockaddr *sa) {
+  struct policy_addr a;
+  if (!p || !p->collecting || policy_from_sockaddr(sa, &a) < 0) return;
+  policy_unwrap(&a);
+  for (size_t i = 0; i < p->nnext; i++)
+    if (policy_addr_eq(&p->next[i], &a)) return;
+  if (p->nnext == p->next_cap) {
+    size_t cap = p->next_cap ? p->next_cap * 2 : 16;
+    struct policy_addr *grown = realloc(p->next, cap * sizeof *grown);
+    if (!grown) {
+      p->collecting = -1; /* an incomplete list must not replace a complete one */
+      return;
+    }
+    p->next = grown;
+    p->next_cap = cap;
+  }
+  p->next[p->nnext++] = a;
+}
+
+int policy_system_local_addrs(struct policy *p, void *arg) {
   struct ifaddrs *ifa = NULL, *i;
-  if (!p || getifaddrs(&ifa) < 0) return;
+  if (getifaddrs(&ifa) < 0) return -1;
   for (i = ifa; i; i = i->ifa_next)
     if (i->ifa_addr && (i->ifa_addr->sa_family == AF_INET || i->ifa_addr->sa_family == AF_INET6))
-      policy_add_local_addr(p, i->ifa_addr);
+      policy_local_found(p, i->ifa_addr);
   freeifaddrs(ifa);
+  return 0;
+}
+
+/* Asks the source for this host's addresses now. Called on every check:
+ * an address DHCP gave the machine a moment ago is this host at once.
+ * getifaddrs() costs about 30 us, beside a database insert per open. If
+ * the list cannot be read, the last good one stays. */
+static void policy_refresh_locals(struct policy *p) {
+  int rc;
+  if (!p->local_fn) return;
+  p->nnext = 0;
+  p->collecting = 1;
+  rc = p->local_fn(p, p->local_arg);
+  if (rc == 0 && p->collecting == 1) {
+    struct policy_addr *old = p->found;
+    size_t old_cap = p->found_cap;
+    p->found = p->next;
+    p->found_cap = p->next_cap;
+    p->nfound = p->nnext;
+    p->next = old; /* the old list's memory is the next refresh's buffer */
+    p->next_cap = old_cap;
+  }
+  p->nnext = 0;
+  p->collecting = 0;
 }
 
 int policy_lab_port(const struct policy *p, int well_known) {
@@ -530,7 +641,34 @@ static int policy_is_local(const struct policy *p, const struct policy_addr *a) 
   if (policy_addr_eq(&p->lab_addr, a)) return 1;
   for (i = 0; i < p->nlocals; i++)
     if (policy_addr_eq(&p->locals[i], a)) return 1;
+  for (i = 0; i < p->nfound; i++)
+    if (policy_addr_eq(&p->found[i], a)) return 1;
   return 0;
+}
+
+/* 1 if the lab servers can be reached at a: the lab address itself, or
+ * any address of this host when the lab is bound to every address (0.0.0.0
+ * for IPv4; :: listens dual-stack, so for both families). */
+static int policy_lab_listens_on(const struct policy *p, const struct policy_addr *a) {
+  static const unsigned char zero[16];
+  if (policy_addr_eq(&p->lab_addr, a)) return 1;
+  if (memcmp(p->lab_addr.a, zero, sizeof zero) != 0 || !policy_is_local(p, a)) return 0;
+  return p->lab_addr.family == AF_INET6 || a->family == AF_INET;
+}
+
+/* A port the lab servers really listen on: base + a service port, or the
+ * passive range. */
+static int policy_is_lab_real_port(const struct policy *p, int port) {
+  size_t i;
+  if (port >= p->pasv_lo && port <= p->pasv_hi) return 1;
+  for (i = 0; i < sizeof policy_lab_ports / sizeof policy_lab_ports[0]; i++)
+    if (port == p->lab_base + policy_lab_ports[i]) return 1;
+  return 0;
+}
+
+/* The lab, reached by one of this host's addresses. */
+static int policy_is_lab_target(const struct policy *p, const struct policy_addr *a, int port) {
+  return policy_lab_listens_on(p, a) && policy_is_lab_real_port(p, port);
 }
 
 static const struct policy_range *policy_find_denied(const struct policy_addr *a) {
@@ -549,8 +687,10 @@ static const struct policy_range *policy_find_denied(const struct policy_addr *a
 static int policy_judge(const struct policy *p, const char *host, const struct policy_addr *a,
                         const char *shown, int port, char *reason, size_t reasonlen) {
   const struct policy_range *deny = policy_find_denied(a);
+  struct policy_range self;
+  char self_cidr[INET6_ADDRSTRLEN + 8];
   char subject[LIM_HOSTNAME_LEN + 2 * INET6_ADDRSTRLEN + 16];
-  char v4[INET_ADDRSTRLEN];
+  char v4[INET6_ADDRSTRLEN];
   int addr_named = 0;
   size_t i;
 
@@ -575,6 +715,43 @@ static int policy_judge(const struct policy *p, const char *host, const struct p
     return -1;
   }
 
+  /* Every address of this host is this host, whatever range it lies in:
+   * a broad rule (0.0.0.0/0, or 192.168.0.0/16 for a LAN address) must
+   * not open it, only a rule that names that very address. */
+  if (policy_is_local(p, a) && !(deny && (deny->flags & POLICY_R_SELF))) {
+    memset(&self, 0, sizeof self);
+    self.family = a->family;
+    memcpy(self.net, a->a, sizeof self.net);
+    self.prefix = policy_addr_bits(a->family);
+    snprintf(self_cidr, sizeof self_cidr, "%s/%d", v4, self.prefix);
+    self.cidr = self_cidr;
+    self.what = "is an address of this host";
+    self.v4_at = self.v4_at2 = -1;
+    self.flags = POLICY_R_SELF;
+    deny = &self;
+  }
+
+  /* An IPv4 address inside an IPv6 one is where the packets end up: it
+   * must pass the IPv4 policy on the same port before the IPv6 form is
+   * even considered. */
+  if (deny && deny->v4_at >= 0) {
+    const int at[2] = {deny->v4_at, deny->v4_at2};
+    for (int k = 0; k < 2 && at[k] >= 0; k++) {
+      struct policy_addr inner;
+      char inner_s[INET_ADDRSTRLEN], why[400];
+      memset(&inner, 0, sizeof inner);
+      inner.family = AF_INET;
+      for (int b = 0; b < 4; b++)
+        inner.a[b] = (unsigned char)(k == 1 ? ~a->a[at[k] + b] : a->a[at[k] + b]);
+      policy_addr_str(&inner, inner_s, sizeof inner_s);
+      if (policy_judge(p, NULL, &inner, inner_s, port, why, sizeof why) < 0) {
+        policy_say(reason, reasonlen, "%s %s (%s) and carries the IPv4 address %s: %s", subject,
+                   deny->what, deny->cidr, inner_s, why);
+        return -1;
+      }
+    }
+  }
+
   for (i = 0; i < p->nrules; i++) {
     const struct policy_rule *r = &p->rules[i];
     if (r->is_host) {
@@ -583,15 +760,18 @@ static int policy_judge(const struct policy *p, const char *host, const struct p
       if (deny || !host || strcmp(r->host, host) != 0) continue;
     } else {
       if (r->net.family != a->family || !policy_prefix_match(a->a, r->net.a, r->prefix)) continue;
-      if (deny &&
-          (r->prefix < deny->prefix || !policy_prefix_match(r->net.a, deny->net, deny->prefix)))
+      if (deny && ((deny->flags & POLICY_R_CLOSED) || r->prefix < deny->prefix ||
+                   !policy_prefix_match(r->net.a, deny->net, deny->prefix)))
         continue;
       addr_named = 1;
     }
     if (policy_rule_port_ok(r, port)) return 0;
   }
 
-  if (deny && addr_named)
+  if (deny && (deny->flags & POLICY_R_CLOSED))
+    policy_say(reason, reasonlen, "%s %s (%s), which no --allow rule can open", subject, deny->what,
+               deny->cidr);
+  else if (deny && addr_named)
     policy_say(reason, reasonlen, "%s %s (%s) and no --allow rule names it on port %d", subject,
                deny->what, deny->cidr, port);
   else if (deny)
@@ -629,7 +809,7 @@ static void policy_lab_ports_text(const struct policy *p, char *out, size_t outl
            LAB_SMTP, LAB_HTTP, LAB_POP3, LAB_IMAP, p->pasv_lo, p->pasv_hi);
 }
 
-enum policy_kind policy_prepare(const struct policy *p, const char *host, int port,
+enum policy_kind policy_prepare(struct policy *p, const char *host, int port,
                                 struct policy_target *out, char *reason, size_t reasonlen) {
   char lit[INET6_ADDRSTRLEN + 2];
   char key[LIM_HOSTNAME_LEN + 1];
@@ -644,6 +824,7 @@ enum policy_kind policy_prepare(const struct policy *p, const char *host, int po
     policy_say(reason, reasonlen, "no host was given");
     return POLICY_DENY;
   }
+  policy_refresh_locals(p);
   n = strlen(host);
   if (n > LIM_HOSTNAME_LEN) {
     policy_say(reason, reasonlen, "the host name is longer than %d characters", LIM_HOSTNAME_LEN);
@@ -702,6 +883,14 @@ enum policy_kind policy_prepare(const struct policy *p, const char *host, int po
     policy_addr_str(&a, shown, sizeof shown);
     unwrapped = policy_unwrap(&a);
     if (policy_judge(p, NULL, &a, shown, port, reason, reasonlen) < 0) return POLICY_DENY;
+    /* This host's address and a port the lab listens on there: that is
+     * the lab, whatever it was called, and it is reached the way lab:N
+     * is, so the lab servers learn which student it is. */
+    if (policy_is_lab_target(p, &a, port)) {
+      out->is_lab = 1;
+      policy_fill_sockaddr(out, &p->lab_addr, port);
+      return POLICY_READY;
+    }
     /* A mapped address is connected to as plain IPv4: the same destination,
      * without depending on the socket's IPV6_V6ONLY setting. A compat
      * address keeps its IPv6 form, since the kernel does not route it to
@@ -715,21 +904,32 @@ bad_name:
   return POLICY_DENY;
 }
 
-int policy_check_addr(const struct policy *p, const char *host, const struct sockaddr *sa, int port,
+int policy_check_addr(struct policy *p, const char *host, const struct sockaddr *sa, int port,
                       char *reason, size_t reasonlen) {
   struct policy_addr a;
   char shown[INET6_ADDRSTRLEN], key[LIM_HOSTNAME_LEN + 1];
+  const char *named = NULL;
 
   policy_say(reason, reasonlen, "%s", "");
   if (!p || policy_from_sockaddr(sa, &a) < 0) {
     policy_say(reason, reasonlen, "the address is not IPv4 or IPv6");
     return -1;
   }
+  policy_refresh_locals(p);
   policy_addr_str(&a, shown, sizeof shown);
   policy_unwrap(&a);
   if (host && *host && strlen(host) <= LIM_HOSTNAME_LEN) {
     policy_host_key(host, key, sizeof key);
-    return policy_judge(p, key, &a, shown, port, reason, reasonlen);
+    named = key;
   }
-  return policy_judge(p, NULL, &a, shown, port, reason, reasonlen);
+  if (policy_judge(p, named, &a, shown, port, reason, reasonlen) < 0) return -1;
+  /* A resolved name cannot be turned into the lab (the caller connects to
+   * what it resolved), and reaching the lab any other way than as the lab
+   * would hide which student it is. */
+  if (policy_is_lab_target(p, &a, port)) {
+    policy_say(reason, reasonlen, "%s (%s) port %d is the built-in lab; open it as lab instead",
+               named ? named : shown, shown, port);
+    return -1;
+  }
+  return 0;
 }

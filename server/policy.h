@@ -11,8 +11,18 @@
  * denied unless an address rule names them explicitly: the rule's prefix
  * lies inside the denied range (so 0.0.0.0/0 opens no private address, but
  * 127.0.0.1:7 opens that one port). A hostname rule never opens them.
- * IPv4-mapped IPv6 addresses are unwrapped and checked as IPv4. The
- * portal's own port is refused on every local address whatever the rules.
+ * IPv4-mapped IPv6 addresses are unwrapped and checked as IPv4; the IPv6
+ * prefixes that carry an IPv4 address (NAT64 64:ff9b::/96, 6to4 2002::/16,
+ * Teredo 2001::/32, IPv4-translated ::ffff:0:0:0/96) are special-use too,
+ * and even when a rule names one the embedded IPv4 address must pass the
+ * IPv4 policy; the local-use NAT64 prefix 64:ff9b:1::/48 never opens.
+ *
+ * Every address of this host (loopback, the lab address, each interface
+ * address, as listed on every check) is this host: a broad rule never
+ * opens it, only a rule naming that address (127.0.0.0/8 for loopback).
+ * Once opened, a port the lab servers listen on there is the lab, reached
+ * as lab:N is (is_lab set); the portal's own port is refused whatever the
+ * rules.
  */
 #ifndef PORTLAB_POLICY_H
 #define PORTLAB_POLICY_H
@@ -41,10 +51,19 @@ int policy_add_rule(struct policy *p, const char *rule, char *err, size_t errlen
 int policy_set_lab(struct policy *p, const char *lab_bind, int port_base, int pasv_lo, int pasv_hi);
 /* The portal's own listening port, refused on local addresses. */
 void policy_set_portal_port(struct policy *p, int port);
-/* Adds an address of this machine (getifaddrs); loopback, unspecified and
- * the lab address count as local without being added. */
+/* Adds a fixed address of this machine; loopback, unspecified and the lab
+ * address count as local without being added. */
 void policy_add_local_addr(struct policy *p, const struct sockaddr *sa);
-void policy_add_system_local_addrs(struct policy *p); /* all of getifaddrs() */
+
+/* Where this host's addresses come from, asked again on every check
+ * (addresses change: DHCP, a laptop joining a network). The source calls
+ * policy_local_found() once per address and returns 0, or -1 if it could
+ * not list them (the last good list is kept). main uses
+ * policy_system_local_addrs (getifaddrs); tests pass a fake one. */
+typedef int (*policy_local_fn)(struct policy *p, void *arg);
+void policy_set_local_source(struct policy *p, policy_local_fn fn, void *arg);
+void policy_local_found(struct policy *p, const struct sockaddr *sa);
+int policy_system_local_addrs(struct policy *p, void *arg);
 
 enum policy_kind {
   POLICY_DENY = 0, /* refused; reason says why */
@@ -64,11 +83,12 @@ struct policy_target {
  * without brackets) or a hostname. Fills out; on POLICY_DENY writes a
  * sentence for the user into reason ("10.0.0.1 is in a private range
  * (10.0.0.0/8) and no --allow rule names it"). */
-enum policy_kind policy_prepare(const struct policy *p, const char *host, int port,
+enum policy_kind policy_prepare(struct policy *p, const char *host, int port,
                                 struct policy_target *out, char *reason, size_t reasonlen);
 /* Second step for names: checks one resolved address for host:port.
- * 0 = allowed (sa's port is then set by the caller), -1 = denied with reason. */
-int policy_check_addr(const struct policy *p, const char *host, const struct sockaddr *sa, int port,
+ * 0 = allowed (sa's port is then set by the caller), -1 = denied with
+ * reason; the lab's own ports on this host are denied too (use lab). */
+int policy_check_addr(struct policy *p, const char *host, const struct sockaddr *sa, int port,
                       char *reason, size_t reasonlen);
 
 /* Maps a lab well-known port to the real listening port (base + port), or

@@ -77,7 +77,14 @@
 #define LIM_FTP_QUOTA_BYTES (8 * 1024 * 1024) /* one account's tree */
 #define LIM_FTP_ENTRIES 1000                  /* files and directories in one account's tree */
 #define LIM_FTP_DATA_SECS 30                  /* a data connection must connect within this */
-#define LIM_FTP_LOGIN_FAILS 3                 /* wrong passwords per connection, then 421 */
+/* Passive ports held at once (PASV until the data connection comes or
+ * LIM_FTP_DATA_SECS pass). A transfer needs one; two leave room for a
+ * retry. Per address: the browser's address of relayed sessions, the peer
+ * address of direct clients; 40 lets a class of 40 behind one NAT each
+ * hold one, and leaves the rest of the default 100-port range to others. */
+#define LIM_FTP_PASV_PER_STUDENT 2
+#define LIM_FTP_PASV_PER_ADDR 40
+#define LIM_FTP_LOGIN_FAILS 3 /* wrong passwords per connection, then 421 */
 #define LIM_TELNET_LINE 256
 #define LIM_TELNET_LOGIN_TRIES 3 /* wrong passwords before the line is dropped */
 #define LIM_MAILBOX_MESSAGES 1000

@@ -886,7 +886,9 @@ static void tcp_connected(struct relay *r) {
     if (fd >= 0 && getsockname(fd, (struct sockaddr *)&local, &len) == 0) {
       int port = ntohs(local.ss_family == AF_INET ? ((struct sockaddr_in *)&local)->sin_port
                                                   : ((struct sockaddr_in6 *)&local)->sin6_port);
-      if (labident_add(port, r->user.id) == 0) r->ident_port = port;
+      char client[64] = ""; /* the browser's address: the lab caps what one address holds */
+      if (r->ws) lws_get_peer_simple(r->ws, client, sizeof client);
+      if (labident_add(port, r->user.id, client) == 0) r->ident_port = port;
     }
   }
   note(r, "connected to %s:%d (%s)", r->host, r->port, where);

@@ -533,5 +533,77 @@ class FtpLab(PortlabTestCase):
         self.assertEqual(t2["session"]["port"], port)
 
 
+class FtpPassiveCaps(PortlabTestCase):
+    """Passive ports are shared by the class: per address and per student,
+    at the edge, with real sockets; a port nobody connects to comes back
+    after --ftp-data-timeout; a local client's data port is not given to
+    a relay session."""
+
+    @classmethod
+    def class_args(cls):
+        return ["--ftp-pasv-per-addr", "2", "--ftp-pasv-per-student", "1",
+                "--ftp-data-timeout", "1"]
+
+    def setUp(self):
+        super().setUp()
+        r, self.tok = self.pl.join_full(unique_name("p"))
+        self.assertEqual(r.status, 201, r)
+        self.lab = r.json["lab"]
+        self.port = self.pl.lab_base + FTP_WELL_KNOWN
+
+    def ctl(self, source):
+        c = Ctl(self.port, source=source)
+        self.addCleanup(c.close)
+        self.assertTrue(c.reply().startswith("220 "))
+        self.assertTrue(c.cmd("USER %s" % self.lab["user"]).startswith("331 "))
+        self.assertTrue(c.cmd("PASS %s" % self.lab["password"]).startswith("230 "))
+        return c
+
+    def test_per_address_edge_and_release(self):
+        a = [self.ctl("127.0.0.2") for _ in range(3)]
+        self.assertTrue(a[0].cmd("PASV").startswith("227 "))
+        self.assertTrue(a[1].cmd("EPSV").startswith("229 "))
+        self.assertTrue(a[2].cmd("PASV").startswith("425 Your address"))
+        # Another address is not held back.
+        self.assertTrue(self.ctl("127.0.0.3").cmd("PASV").startswith("227 "))
+        # Nobody connects: the ports come back once the data timeout passed.
+        deadline = time.monotonic() + 20
+        while True:
+            reply = a[2].cmd("PASV")
+            if reply.startswith("227 ") or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        self.assertTrue(reply.startswith("227 "), reply)
+
+    def test_per_student_edge_through_the_relay(self):
+        def relay_pasv():
+            ws = self.ws(self.pl.ws_connect(self.tok))
+            self.assertOpened(open_session(ws, "lab", FTP_WELL_KNOWN))
+            for line, want in ((b"", b"220 "), (b"USER " + self.lab["user"].encode(), b"331 "),
+                               (b"PASS " + self.lab["password"].encode(), b"230 "),
+                               (b"PASV", b"\r\n")):
+                if line:
+                    ws.send_binary(line + b"\r\n")
+                c = collect(ws, until=lambda c: want in bytes(c.data), timeout=10)
+            return bytes(c.data)
+        self.assertIn(b"227 ", relay_pasv())
+        self.assertIn(b"425 Your other sessions", relay_pasv())
+
+    def test_local_client_data_port_not_given_to_relay(self):
+        c = self.ctl("127.0.0.1")
+        h, p = pasv_port(c.cmd("PASV"))
+        ws = self.ws(self.pl.ws_connect(self.tok))
+        self.assertOpened(open_session(ws, "lab", p))
+        c.send(b"RETR notes/ftp-flag.txt\r\n")
+        stolen = collect(ws, until=lambda c: bool(c.of_type("closed")), timeout=10)
+        self.assertEqual(bytes(stolen.data), b"")
+        self.assertTrue(stolen.of_type("closed"), stolen.messages)
+        d = socket.create_connection((h, p), timeout=5)
+        self.addCleanup(d.close)
+        self.assertTrue(c.reply().startswith("150 "))
+        self.assertTrue(FtpLab.flag_of(recv_all(d)))
+        self.assertTrue(c.reply().startswith("226 "))
+
+
 if __name__ == "__main__":
     harness.main()

@@ -1,12 +1,16 @@
 """test_policy.py -- the relay target policy (DESIGN.md section 6).
 
 Every denial here must come from the policy: no --allow rule in this file
-opens a non-loopback address, so nothing but 127.0.0.1 is ever contacted.
+opens a non-loopback address except this machine's own interface address
+(ThisHost*), so nothing but this host is ever contacted.
 """
 
 import os
+import re
+import subprocess
 import sys
 import time
+import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
@@ -233,6 +237,101 @@ class HostnameRuleNeverOpensLoopback(PolicyBase):
 
     def test_other_hostname_denied(self):
         self.assertDenied("example.invalid", self.echo.port)
+
+
+def own_address():
+    """A non-loopback IPv4 address of this machine, or None."""
+    try:
+        out = subprocess.run(["ip", "-o", "-4", "addr", "show"], capture_output=True, text=True,
+                             timeout=5).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
+    for addr in re.findall(r"inet (\d+\.\d+\.\d+\.\d+)/", out):
+        if not addr.startswith("127."):
+            return addr
+    return None
+
+
+OWN = own_address()
+
+
+def ftp_say(ws, line, until, timeout=10.0):
+    if line:
+        ws.send_binary(line + b"\r\n")
+    c = collect(ws, until=lambda c: until(bytes(c.data)), timeout=timeout)
+    return bytes(c.data)
+
+
+def pasv_port(reply):
+    m = re.search(rb"\((\d+),(\d+),(\d+),(\d+),(\d+),(\d+)\)", reply)
+    assert m, reply
+    return int(m.group(5)) * 256 + int(m.group(6))
+
+
+@unittest.skipUnless(OWN, "this machine has no non-loopback IPv4 address")
+class ThisHostBroadRule(PolicyBase):
+    """The lab on every address and a broad rule: this host's own interface
+    address is still this host, refused like loopback (issue 7, item 4)."""
+
+    @classmethod
+    def class_args(cls):
+        return ["--lab-bind", "0.0.0.0", "--allow", "0.0.0.0/0:1-65535"]
+
+    def setUp(self):
+        super().setUp()
+        self.cookie = self.pl.join()
+
+    def test_own_address_is_refused(self):
+        for port in (self.pl.lab_base + 21, self.pl.lab_base + 25, self.pl.pasv[0], 22):
+            with self.subTest(port=port):
+                self.assertDenied(OWN, port, "address of this host")
+        self.assertDenied("::ffff:" + OWN, self.pl.lab_base + 21, "address of this host")
+        self.assertDenied(OWN, self.pl.port, "portal")
+
+    def test_lab_is_still_open(self):
+        ws = self.ws(self.pl.ws_connect(self.cookie))
+        self.assertOpened(open_session(ws, "lab", 21))
+
+
+@unittest.skipUnless(OWN, "this machine has no non-loopback IPv4 address")
+class ThisHostNamed(PolicyBase):
+    """A rule naming the interface address opens it, and the lab's ports
+    there are the lab: an FTP data port reached through that address
+    serves only the student who sent PASV."""
+
+    @classmethod
+    def class_args(cls):
+        return ["--lab-bind", "0.0.0.0", "--allow", OWN]
+
+    def login(self):
+        r, tok = self.pl.join_full(harness.unique_name("h"))
+        self.assertEqual(r.status, 201, r)
+        lab = r.json["lab"]
+        ws = self.ws(self.pl.ws_connect(tok))
+        self.assertOpened(open_session(ws, OWN, self.pl.lab_base + 21))
+        ftp_say(ws, b"", lambda d: b"220 " in d)
+        ftp_say(ws, b"USER " + lab["user"].encode(), lambda d: b"331 " in d)
+        ftp_say(ws, b"PASS " + lab["password"].encode(), lambda d: b"230 " in d)
+        return tok, ws
+
+    def test_data_port_serves_only_its_student(self):
+        a_tok, a_ctl = self.login()
+        b_tok, _ = self.login()
+        port = pasv_port(ftp_say(a_ctl, b"PASV", lambda d: b"227 " in d))
+        # Student B dials A's data port through the interface address first.
+        b_data = self.ws(self.pl.ws_connect(b_tok))
+        self.assertOpened(open_session(b_data, OWN, port))
+        a_data = self.ws(self.pl.ws_connect(a_tok))
+        self.assertOpened(open_session(a_data, OWN, port))
+        ftp_say(a_ctl, b"LIST", lambda d: b"226 " in d)
+        listing = collect(a_data, until=lambda c: bool(c.of_type("closed")), timeout=10)
+        self.assertIn(b" welcome.txt\r\n", bytes(listing.data))
+        stolen = collect(b_data, until=lambda c: bool(c.of_type("closed")), timeout=10)
+        self.assertEqual(bytes(stolen.data), b"")
+
+    def test_portal_port_still_refused(self):
+        cookie = self.pl.join()
+        self.assertDenied(OWN, self.pl.port, "portal", cookie=cookie)
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@
 #include "lab.h"
 #include "labdata.h"
 #include "labdb.h"
+#include "labident.h"
 #include "portlab_limits.h"
 
 #define SECRET "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
@@ -798,6 +799,114 @@ static void test_hostile_lines(void) {
   CHECK(db_file_stat(db, alice_id, "/half.txt", &(struct db_file){0}) == 1);
 }
 
+/* Logs in as alice from peer; peer_port > 0 makes it a relayed session
+ * (labident says whose). */
+static struct lab_conn *login_from(const char *peer, int peer_port) {
+  struct lab_conn *c = open_from(peer);
+  lab_mem_set_peer_port(c, peer_port);
+  CHECK(starts(say(c, "USER alice"), "331 "));
+  CHECK(starts(say(c, "PASS pw-alice"), "230 "));
+  return c;
+}
+
+/* Passive ports are shared by the class: capped per student (however many
+ * sessions) and per address (however many names), at the edge, and given
+ * back when the connection comes, times out, or the session ends. */
+static void test_passive_caps(void) {
+  struct lab_conn *c[6];
+  int i;
+
+  ctx.pasv_per_student = 2;
+  ctx.pasv_per_addr = 3;
+
+  /* Direct clients: per peer address. */
+  for (i = 0; i < 3; i++) {
+    c[i] = login_from("192.0.2.9", 0);
+    CHECK(starts(say(c[i], "PASV"), "227 "));
+  }
+  c[3] = login_from("192.0.2.9", 0);
+  CHECK_EQ_STR(say(c[3], "PASV"),
+               "425 Your address holds all the passive ports it may have; try again soon.\r\n");
+  CHECK(starts(say(c[3], "EPSV"), "425 "));
+  c[4] = login_from("192.0.2.10", 0); /* another address is not held back */
+  CHECK(starts(say(c[4], "PASV"), "227 "));
+  /* A second PASV on the same connection replaces its port, never adds. */
+  CHECK(starts(say(c[0], "PASV"), "227 "));
+  CHECK(starts(say(c[3], "PASV"), "425 "));
+  /* Given back: a listener that timed out (LIM_FTP_DATA_SECS), ... */
+  lab_mem_data_connect(c[0], 0);
+  CHECK(starts(say(c[3], "PASV"), "227 "));
+  CHECK(starts(say(c[0], "PASV"), "425 "));
+  /* ... one whose connection came (the port closes then), ... */
+  lab_mem_data_connect(c[1], 1);
+  CHECK(starts(say(c[0], "PASV"), "227 "));
+  /* ... and one whose session ended. */
+  CHECK(starts(say(c[1], "PASV"), "425 "));
+  lab_mem_free(c[2]);
+  CHECK(starts(say(c[1], "PASV"), "227 "));
+  /* ABOR of a waiting listener gives it back too. */
+  CHECK(starts(say(c[1], "ABOR"), "225 "));
+  lab_mem_free(c[4]);
+  c[4] = login_from("192.0.2.9", 0);
+  CHECK(starts(say(c[4], "PASV"), "227 "));
+  lab_mem_free(c[0]);
+  lab_mem_free(c[1]);
+  lab_mem_free(c[3]);
+  lab_mem_free(c[4]);
+
+  /* Relayed: one student with three sessions from three browsers. */
+  CHECK_EQ_INT(labident_add(51001, 9001, "198.51.100.1"), 0);
+  CHECK_EQ_INT(labident_add(51002, 9001, "198.51.100.2"), 0);
+  CHECK_EQ_INT(labident_add(51003, 9001, "::ffff:198.51.100.3"), 0);
+  for (i = 0; i < 3; i++) c[i] = login_from("127.0.0.1", 51001 + i);
+  CHECK(starts(say(c[0], "PASV"), "227 "));
+  CHECK(starts(say(c[1], "EPSV"), "229 "));
+  CHECK_EQ_STR(say(c[2], "PASV"),
+               "425 Your other sessions hold all the passive ports you may have; finish or abort "
+               "a transfer there first.\r\n");
+  lab_mem_data_connect(c[1], 0);
+  CHECK(starts(say(c[2], "PASV"), "227 "));
+  for (i = 0; i < 3; i++) lab_mem_free(c[i]);
+
+  /* Relayed: four students behind one browser address (names are free). */
+  for (i = 0; i < 4; i++) {
+    CHECK_EQ_INT(labident_add(52001 + i, 9101 + i, "198.51.100.7"), 0);
+    c[i] = login_from("127.0.0.1", 52001 + i);
+  }
+  for (i = 0; i < 3; i++) CHECK(starts(say(c[i], "PASV"), "227 "));
+  CHECK(starts(say(c[3], "PASV"), "425 Your address"));
+  /* The same address as a direct peer counts toward the same cap. */
+  c[4] = login_from("198.51.100.7", 0);
+  CHECK(starts(say(c[4], "PASV"), "425 Your address"));
+  lab_mem_free(c[0]);
+  CHECK(starts(say(c[3], "PASV"), "227 "));
+  CHECK(starts(say(c[4], "PASV"), "425 "));
+  /* A relayed session whose browser address is unknown is capped per
+   * student only; one this host runs itself (no relay) by its address. */
+  CHECK_EQ_INT(labident_add(52101, 9201, NULL), 0);
+  c[0] = login_from("127.0.0.1", 52101);
+  CHECK(starts(say(c[0], "PASV"), "227 "));
+  c[5] = login_from("127.0.0.1", 0);
+  CHECK(starts(say(c[5], "PASV"), "227 "));
+  for (i = 0; i < 6; i++) lab_mem_free(c[i]);
+  for (i = 0; i < 4; i++) labident_remove(52001 + i);
+  labident_remove(52101);
+  for (i = 0; i < 3; i++) labident_remove(51001 + i);
+
+  /* Unset (0) means the defaults. */
+  ctx.pasv_per_student = 0;
+  ctx.pasv_per_addr = 0;
+  for (i = 0; i < LIM_FTP_PASV_PER_STUDENT + 1 && i < 6; i++) {
+    CHECK_EQ_INT(labident_add(53001 + i, 9301, "198.51.100.8"), 0);
+    c[i] = login_from("127.0.0.1", 53001 + i);
+    CHECK(starts(say(c[i], "PASV"), i < LIM_FTP_PASV_PER_STUDENT ? "227 " : "425 "));
+  }
+  for (i = 0; i < LIM_FTP_PASV_PER_STUDENT + 1 && i < 6; i++) {
+    lab_mem_free(c[i]);
+    labident_remove(53001 + i);
+  }
+}
+
 int main(void) {
   setup();
   test_greeting_and_login_states();
@@ -811,6 +920,7 @@ int main(void) {
   test_entry_cap();
   test_active_mode();
   test_passive_variants();
+  test_passive_caps();
   test_anonymous();
   test_hostile_lines();
   db_close(db);

@@ -16,12 +16,12 @@
 static char reason[256];
 static struct policy_target tgt;
 
-static int prep(const struct policy *p, const char *host, int port) {
+static int prep(struct policy *p, const char *host, int port) {
   return (int)policy_prepare(p, host, port, &tgt, reason, sizeof reason);
 }
 
 /* Builds a sockaddr from a numeric string and asks policy_check_addr. */
-static int check_addr(const struct policy *p, const char *host, const char *addr, int port) {
+static int check_addr(struct policy *p, const char *host, const char *addr, int port) {
   struct sockaddr_storage ss;
   memset(&ss, 0, sizeof ss);
   if (strchr(addr, ':')) {
@@ -425,7 +425,8 @@ static void test_portal_port(void) {
   CHECK_EQ_INT(prep(p, "0.0.0.0", 8080), POLICY_DENY);
   CHECK_EQ_INT(prep(p, "0.0.0.0", 8079), POLICY_READY);
 
-  /* An interface address of this machine. */
+  /* An interface address of this machine: until it is known, 192.0.2.0/24
+   * opens it; once known, only a rule naming that address would. */
   CHECK_EQ_INT(prep(p, "192.0.2.10", 8080), POLICY_READY);
   memset(&local, 0, sizeof local);
   local.sin_family = AF_INET;
@@ -433,17 +434,25 @@ static void test_portal_port(void) {
   policy_add_local_addr(p, (struct sockaddr *)&local);
   policy_add_local_addr(p, (struct sockaddr *)&local); /* duplicate is harmless */
   CHECK_EQ_INT(prep(p, "192.0.2.10", 8080), POLICY_DENY);
+  CHECK(strstr(reason, "portal") != NULL);
   CHECK_EQ_INT(prep(p, "::ffff:192.0.2.10", 8080), POLICY_DENY);
-  CHECK_EQ_INT(prep(p, "192.0.2.10", 8081), POLICY_READY);
+  CHECK_EQ_INT(prep(p, "192.0.2.10", 8081), POLICY_DENY);
+  CHECK_EQ_STR(reason,
+               "192.0.2.10 is an address of this host (192.0.2.10/32) and no --allow rule names "
+               "it");
   CHECK_EQ_INT(prep(p, "192.0.2.11", 8080), POLICY_READY);
   CHECK_EQ_INT(check_addr(p, "a.example", "192.0.2.10", 8080), -1);
+  CHECK_EQ_INT(add(p, "192.0.2.10:8081"), 0);
+  CHECK_EQ_INT(prep(p, "192.0.2.10", 8081), POLICY_READY);
+  CHECK_EQ_INT(tgt.is_lab, 0);
+  CHECK_EQ_INT(prep(p, "192.0.2.10", 8080), POLICY_DENY);
 
   /* The lab address counts as local. */
   CHECK_EQ_INT(policy_set_lab(p, "192.0.2.50", 10000, 30000, 30099), 0);
   CHECK_EQ_INT(prep(p, "192.0.2.50", 8080), POLICY_DENY);
 
   /* The system's own addresses: loopback is always among them. */
-  policy_add_system_local_addrs(p);
+  policy_set_local_source(p, policy_system_local_addrs, NULL);
   CHECK_EQ_INT(prep(p, "127.0.0.1", 8080), POLICY_DENY);
   policy_free(p);
 
@@ -524,6 +533,234 @@ static void test_lab(void) {
   policy_free(NULL);
 }
 
+/* A fake list of this host's addresses: the seam policy_set_local_source
+ * gives tests. fake_fail makes the next listings fail. */
+static const char *fake_addrs[8];
+static int fake_fail, fake_calls;
+
+static int fake_source(struct policy *p, void *arg) {
+  fake_calls++;
+  if (fake_fail) return -1;
+  for (size_t i = 0; i < sizeof fake_addrs / sizeof fake_addrs[0] && fake_addrs[i]; i++) {
+    struct sockaddr_storage ss;
+    memset(&ss, 0, sizeof ss);
+    if (strchr(fake_addrs[i], ':')) {
+      struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+      s6->sin6_family = AF_INET6;
+      inet_pton(AF_INET6, fake_addrs[i], &s6->sin6_addr);
+    } else {
+      struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
+      s4->sin_family = AF_INET;
+      inet_pton(AF_INET, fake_addrs[i], &s4->sin_addr);
+    }
+    policy_local_found(p, (struct sockaddr *)&ss);
+  }
+  return 0;
+}
+
+static void fake_set(const char *a, const char *b, const char *c) {
+  memset(fake_addrs, 0, sizeof fake_addrs);
+  fake_addrs[0] = a;
+  fake_addrs[1] = b;
+  fake_addrs[2] = c;
+}
+
+/* Every address of this host is this host: a broad rule never opens it,
+ * a rule naming it does, and then the lab's ports there are the lab. */
+static void test_this_host(void) {
+  struct policy *p = policy_new();
+  int calls;
+
+  fake_fail = 0;
+  fake_set("203.0.113.5", "2001:db8::5", "10.1.1.5");
+  CHECK_EQ_INT(policy_set_lab(p, "0.0.0.0", 10000, 30000, 30099), 0);
+  policy_set_portal_port(p, 8080);
+  policy_set_local_source(p, fake_source, NULL);
+  CHECK_EQ_INT(add(p, "0.0.0.0/0:1-65535"), 0);
+  CHECK_EQ_INT(add(p, "::/0"), 0);
+  CHECK_EQ_INT(add(p, "10.0.0.0/8"), 0);
+
+  /* The hole of issue 7: the interface address through a broad rule. */
+  CHECK_EQ_INT(prep(p, "203.0.113.5", 10021), POLICY_DENY);
+  CHECK_EQ_STR(reason,
+               "203.0.113.5 is an address of this host (203.0.113.5/32) and no --allow rule names "
+               "it");
+  CHECK_EQ_INT(prep(p, "203.0.113.5", 30000), POLICY_DENY);
+  CHECK_EQ_INT(prep(p, "203.0.113.5", 22), POLICY_DENY);
+  CHECK_EQ_INT(prep(p, "::ffff:203.0.113.5", 10021), POLICY_DENY);
+  CHECK_EQ_INT(prep(p, "2001:db8::5", 10021), POLICY_DENY);
+  CHECK(strstr(reason, "2001:db8::5/128") != NULL);
+  CHECK_EQ_INT(prep(p, "10.1.1.5", 80), POLICY_DENY); /* 10/8 is named, the host is not */
+  CHECK(strstr(reason, "this host") != NULL);
+  CHECK_EQ_INT(check_addr(p, "x.example", "203.0.113.5", 80), -1);
+  /* Its neighbours are not this host. */
+  CHECK_EQ_INT(prep(p, "203.0.113.4", 10021), POLICY_READY);
+  CHECK_EQ_INT(tgt.is_lab, 0);
+  CHECK_EQ_INT(prep(p, "203.0.113.6", 10021), POLICY_READY);
+  CHECK_EQ_INT(prep(p, "2001:db8::6", 10021), POLICY_READY);
+  CHECK_EQ_INT(prep(p, "10.1.1.6", 80), POLICY_READY);
+
+  /* The list is asked for again on every check: addresses change. */
+  calls = fake_calls;
+  fake_set("198.51.100.9", NULL, NULL);
+  CHECK_EQ_INT(prep(p, "203.0.113.5", 10021), POLICY_READY);
+  CHECK_EQ_INT(fake_calls, calls + 1);
+  CHECK_EQ_INT(prep(p, "198.51.100.9", 10021), POLICY_DENY);
+  CHECK_EQ_INT(check_addr(p, "x.example", "198.51.100.9", 80), -1);
+  CHECK_EQ_INT(fake_calls, calls + 3);
+  /* A failed listing keeps the last good one. */
+  fake_fail = 1;
+  CHECK_EQ_INT(prep(p, "198.51.100.9", 10021), POLICY_DENY);
+  CHECK_EQ_INT(prep(p, "203.0.113.5", 10021), POLICY_READY);
+  fake_fail = 0;
+
+  /* Named, the address opens; the lab's ports there are the lab, reached
+   * as lab:N is, and the portal stays shut. */
+  CHECK_EQ_INT(add(p, "198.51.100.9"), 0);
+  CHECK_EQ_INT(prep(p, "198.51.100.9", 10021), POLICY_READY);
+  CHECK_EQ_INT(tgt.is_lab, 1);
+  CHECK_EQ_INT(tgt.port, 10021);
+  CHECK_EQ_STR(addr_of(&tgt), "0.0.0.0");
+  CHECK_EQ_INT(port_of(&tgt), 10021);
+  CHECK_EQ_INT(prep(p, "198.51.100.9", 10143), POLICY_READY);
+  CHECK_EQ_INT(tgt.is_lab, 1);
+  CHECK_EQ_INT(prep(p, "198.51.100.9", 30000), POLICY_READY);
+  CHECK_EQ_INT(tgt.is_lab, 1);
+  CHECK_EQ_INT(prep(p, "198.51.100.9", 30099), POLICY_READY);
+  CHECK_EQ_INT(tgt.is_lab, 1);
+  CHECK_EQ_INT(prep(p, "198.51.100.9", 30100), POLICY_READY);
+  CHECK_EQ_INT(tgt.is_lab, 0);
+  CHECK_EQ_INT(prep(p, "198.51.100.9", 29999), POLICY_READY);
+  CHECK_EQ_INT(tgt.is_lab, 0);
+  CHECK_EQ_INT(prep(p, "198.51.100.9", 10022), POLICY_READY);
+  CHECK_EQ_INT(tgt.is_lab, 0);
+  CHECK_EQ_STR(addr_of(&tgt), "198.51.100.9");
+  CHECK_EQ_INT(prep(p, "::ffff:198.51.100.9", 10021), POLICY_READY);
+  CHECK_EQ_INT(tgt.is_lab, 1);
+  CHECK_EQ_INT(prep(p, "198.51.100.9", 8080), POLICY_DENY);
+  CHECK(strstr(reason, "portal") != NULL);
+  /* A resolved name never becomes the lab: refused, with the way in. */
+  CHECK_EQ_INT(add(p, "me.school.example"), 0);
+  CHECK_EQ_INT(check_addr(p, "me.school.example", "198.51.100.9", 10021), -1);
+  CHECK(strstr(reason, "lab") != NULL);
+  CHECK_EQ_INT(check_addr(p, "me.school.example", "198.51.100.9", 10022), 0);
+  /* Loopback is this host too, and the same rule holds for it. */
+  CHECK_EQ_INT(add(p, "127.0.0.0/8"), 0);
+  CHECK_EQ_INT(prep(p, "127.0.0.2", 10025), POLICY_READY);
+  CHECK_EQ_INT(tgt.is_lab, 1);
+
+  /* A lab on one address is the lab only there. */
+  CHECK_EQ_INT(policy_set_lab(p, "127.0.0.1", 10000, 30000, 30099), 0);
+  CHECK_EQ_INT(prep(p, "127.0.0.1", 10021), POLICY_READY);
+  CHECK_EQ_INT(tgt.is_lab, 1);
+  CHECK_EQ_STR(addr_of(&tgt), "127.0.0.1");
+  CHECK_EQ_INT(prep(p, "127.0.0.2", 10021), POLICY_READY);
+  CHECK_EQ_INT(tgt.is_lab, 0);
+  CHECK_EQ_INT(prep(p, "198.51.100.9", 10021), POLICY_READY);
+  CHECK_EQ_INT(tgt.is_lab, 0);
+  CHECK_EQ_INT(check_addr(p, "me.school.example", "198.51.100.9", 10021), 0);
+
+  /* :: listens on both families; 0.0.0.0 on IPv4 only. */
+  fake_set("198.51.100.9", "2001:db8::5", NULL);
+  CHECK_EQ_INT(add(p, "[2001:db8::5]"), 0);
+  CHECK_EQ_INT(policy_set_lab(p, "::", 10000, 30000, 30099), 0);
+  CHECK_EQ_INT(prep(p, "2001:db8::5", 10021), POLICY_READY);
+  CHECK_EQ_INT(tgt.is_lab, 1);
+  CHECK_EQ_STR(addr_of(&tgt), "::");
+  CHECK_EQ_INT(prep(p, "198.51.100.9", 10021), POLICY_READY);
+  CHECK_EQ_INT(tgt.is_lab, 1);
+  CHECK_EQ_INT(policy_set_lab(p, "0.0.0.0", 10000, 30000, 30099), 0);
+  CHECK_EQ_INT(prep(p, "2001:db8::5", 10021), POLICY_READY);
+  CHECK_EQ_INT(tgt.is_lab, 0);
+  policy_free(p);
+}
+
+/* One IPv6 address checked in the current policy: the kind, and (when
+ * denied) whether the reason mentions want. */
+static void embed_case(struct policy *p, const char *addr, int want_kind, const char *want) {
+  int k = prep(p, addr, 80);
+  if (k != want_kind || (want && !strstr(reason, want)))
+    fprintf(stderr, "  %s: kind %d, reason '%s'\n", addr, k, reason);
+  CHECK_EQ_INT(k, want_kind);
+  if (want) CHECK(strstr(reason, want) != NULL);
+  CHECK_EQ_INT(check_addr(p, "x.example", addr, 80), want_kind == POLICY_READY ? 0 : -1);
+}
+
+/* The IPv6 prefixes that carry an IPv4 address, at their edges. */
+static void test_embedded_ipv4(void) {
+  struct policy *p = policy_new();
+  CHECK_EQ_INT(add(p, "0.0.0.0/0"), 0);
+  CHECK_EQ_INT(add(p, "::/0"), 0);
+  CHECK_EQ_INT(add(p, "x.example"), 0);
+
+  /* NAT64, 64:ff9b::/96 (RFC 6052): first and last address, neighbours. */
+  embed_case(p, "64:ff9b::", POLICY_DENY, "0.0.0.0");
+  embed_case(p, "64:ff9b::ffff:ffff", POLICY_DENY, "255.255.255.255");
+  embed_case(p, "64:ff9a:ffff:ffff:ffff:ffff:ffff:ffff", POLICY_READY, NULL);
+  embed_case(p, "64:ff9b::1:0:0", POLICY_READY, NULL);
+  embed_case(p, "64:ff9b::127.0.0.1", POLICY_DENY, "127.0.0.1 is a loopback address");
+  embed_case(p, "64:ff9b::10.0.0.1", POLICY_DENY, "10.0.0.0/8");
+  embed_case(p, "64:ff9b::192.0.2.1", POLICY_DENY, "is a NAT64 address (RFC 6052) (64:ff9b::/96)");
+  /* Local-use NAT64, 64:ff9b:1::/48 (RFC 8215). */
+  embed_case(p, "64:ff9b:1::", POLICY_DENY, "64:ff9b:1::/48");
+  embed_case(p, "64:ff9b:1:ffff:ffff:ffff:ffff:ffff", POLICY_DENY, "64:ff9b:1::/48");
+  embed_case(p, "64:ff9b:0:ffff:ffff:ffff:ffff:ffff", POLICY_READY, NULL);
+  embed_case(p, "64:ff9b:2::", POLICY_READY, NULL);
+  /* 6to4, 2002::/16: the IPv4 address follows the prefix. */
+  embed_case(p, "2002::", POLICY_DENY, "0.0.0.0");
+  embed_case(p, "2002:ffff:ffff:ffff:ffff:ffff:ffff:ffff", POLICY_DENY, "255.255.255.255");
+  embed_case(p, "2001:ffff:ffff:ffff:ffff:ffff:ffff:ffff", POLICY_READY, NULL);
+  embed_case(p, "2003::", POLICY_READY, NULL);
+  embed_case(p, "2002:7f00:1::1", POLICY_DENY, "127.0.0.1");
+  embed_case(p, "2002:c000:201::1", POLICY_DENY, "6to4");
+  /* Teredo, 2001::/32: the server's address, and the client's inverted. */
+  embed_case(p, "2001::", POLICY_DENY, "0.0.0.0");
+  embed_case(p, "2001:0:ffff:ffff:ffff:ffff:ffff:ffff", POLICY_DENY, "255.255.255.255");
+  embed_case(p, "2000:ffff:ffff:ffff:ffff:ffff:ffff:ffff", POLICY_READY, NULL);
+  embed_case(p, "2001:1::", POLICY_READY, NULL);
+  embed_case(p, "2001:0:7f00:1::", POLICY_DENY, "127.0.0.1");            /* server */
+  embed_case(p, "2001:0:c000:201::80ff:fffe", POLICY_DENY, "127.0.0.1"); /* client */
+  embed_case(p, "2001:0:c000:201::3fff:fdf6", POLICY_DENY, "Teredo");
+  /* IPv4-translated, ::ffff:0:0:0/96 (RFC 2765). */
+  embed_case(p, "::ffff:0:0:0", POLICY_DENY, "0.0.0.0");
+  embed_case(p, "::ffff:0:ffff:ffff", POLICY_DENY, "255.255.255.255");
+  embed_case(p, "::fffe:ffff:ffff:ffff", POLICY_READY, NULL);
+  embed_case(p, "::ffff:1:0:0", POLICY_READY, NULL);
+  embed_case(p, "::ffff:0:127.0.0.1", POLICY_DENY, "127.0.0.1");
+  embed_case(p, "::ffff:0:192.0.2.1", POLICY_DENY, "IPv4-translated");
+  policy_free(p);
+
+  /* Named explicitly, a prefix opens, but only for an embedded address
+   * the IPv4 policy allows on that port; the local-use prefix never. */
+  p = policy_new();
+  CHECK_EQ_INT(add(p, "192.0.2.0/24:80"), 0);
+  CHECK_EQ_INT(add(p, "[64:ff9b::/96]"), 0);
+  CHECK_EQ_INT(add(p, "[64:ff9b:1::/48]"), 0);
+  CHECK_EQ_INT(add(p, "[2002::/16]"), 0);
+  CHECK_EQ_INT(add(p, "[2001::/32]"), 0);
+  CHECK_EQ_INT(add(p, "[::ffff:0:0:0/96]"), 0);
+  CHECK_EQ_INT(prep(p, "64:ff9b::192.0.2.1", 80), POLICY_READY);
+  CHECK_EQ_INT(prep(p, "64:ff9b::192.0.2.1", 81), POLICY_DENY);
+  CHECK(strstr(reason, "192.0.2.1:81 is not on the allow-list") != NULL);
+  CHECK_EQ_INT(prep(p, "64:ff9b::198.51.100.1", 80), POLICY_DENY);
+  CHECK_EQ_INT(prep(p, "64:ff9b::127.0.0.1", 80), POLICY_DENY);
+  CHECK_EQ_INT(prep(p, "64:ff9b:1::192.0.2.1", 80), POLICY_DENY);
+  CHECK(strstr(reason, "no --allow rule can open") != NULL);
+  CHECK_EQ_INT(prep(p, "2002:c000:201::1", 80), POLICY_READY);
+  CHECK_EQ_INT(prep(p, "2002:c633:6401::1", 80), POLICY_DENY); /* 198.51.100.1 */
+  CHECK_EQ_INT(prep(p, "2001:0:c000:201::3fff:fdf6", 80), POLICY_READY);
+  CHECK_EQ_INT(prep(p, "2001:0:c000:201::80ff:fffe", 80), POLICY_DENY);
+  CHECK_EQ_INT(prep(p, "::ffff:0:192.0.2.1", 80), POLICY_READY);
+  CHECK_EQ_INT(prep(p, "::ffff:0:192.0.3.1", 80), POLICY_DENY);
+  /* An embedded address of this host is this host. */
+  fake_fail = 0;
+  fake_set("192.0.2.2", NULL, NULL);
+  policy_set_local_source(p, fake_source, NULL);
+  CHECK_EQ_INT(prep(p, "64:ff9b::192.0.2.2", 80), POLICY_DENY);
+  CHECK(strstr(reason, "this host") != NULL);
+  policy_free(p);
+}
+
 int main(void) {
   test_deny_classes();
   test_explicit_rules();
@@ -532,5 +769,7 @@ int main(void) {
   test_hostname_rules();
   test_portal_port();
   test_lab();
+  test_this_host();
+  test_embedded_ipv4();
   return check_done();
 }
