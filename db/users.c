@@ -103,13 +103,15 @@ fail:
   return -1;
 }
 
-int64_t db_user_count_role(struct db *db, const char *role) {
-  sqlite3_stmt *st =
-      db_stmt(db, DB_STMT_USER_COUNT_ROLE, "SELECT count(*) FROM users WHERE role = ?1");
+int64_t db_user_count_role(struct db *db, const char *role, const char *except) {
+  sqlite3_stmt *st = db_stmt(db, DB_STMT_USER_COUNT_ROLE,
+                             "SELECT count(*) FROM users WHERE role = ?1 AND name <> ?2");
   int64_t n;
 
   if (!st) return -1;
-  if (sqlite3_bind_text(st, 1, role, -1, SQLITE_STATIC) != SQLITE_OK) goto fail;
+  if (sqlite3_bind_text(st, 1, role, -1, SQLITE_STATIC) != SQLITE_OK ||
+      sqlite3_bind_text(st, 2, except ? except : "", -1, SQLITE_STATIC) != SQLITE_OK)
+    goto fail;
   if (sqlite3_step(st) != SQLITE_ROW) goto fail;
   n = sqlite3_column_int64(st, 0);
   db_stmt_release(st);

@@ -22,6 +22,7 @@
 #include "auth.h"
 #include "export.h"
 #include "labdata.h"
+#include "labdb.h"
 #include "log.h"
 #include "policy.h"
 #include "portlab_limits.h"
@@ -288,7 +289,7 @@ static void handle_join(struct app *app, const struct api_request *req, const st
       goto done;
     }
   } else {
-    int64_t students = db_user_count_role(app->db, "student");
+    int64_t students = db_user_count_role(app->db, "student", LABDB_DEMO_USER);
     if (students < 0) goto internal;
     if (students >= app->cfg.max_students) {
       log_warn("join: refused '%s': the class is full (%lld students)", name, (long long)students);

@@ -37,7 +37,7 @@ struct http_conn {
   enum api_method method;
   int is_head;
   char path[256];
-  char arg_format[16], arg_user[48];
+  char arg_format[16], arg_user[LIM_NAME_LEN + 1];
   int arg_user_too_long;
   struct throttle_addr client;
   int client_local, secure;

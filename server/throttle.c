@@ -28,7 +28,8 @@ struct throttle_entry {
   int kind;              /* enum throttle_kind; -1 = free row */
   int failures;
   int64_t last_us;  /* last use: for eviction and forgetting */
-  int64_t until_us; /* failures: waits until then; rates: the bucket's virtual time */
+  int64_t until_us;   /* failures: waits until then; rates: the bucket's virtual time */
+  int64_t refuse_us; /* makes its address wait until then (kept over eviction if possible) */
 };
 
 struct throttle {
@@ -69,7 +70,7 @@ static void group_key(const struct throttle_addr *a, unsigned char key[16]) {
 }
 
 static int entry_busy(const struct throttle *t, const struct throttle_entry *e, int64_t now_us) {
-  return e->kind >= 0 && e->until_us > now_us;
+  return e->kind >= 0 && e->refuse_us > now_us;
 }
 
 /* The row of (addr, kind), or NULL; with create, a new or evicted row. */
@@ -107,7 +108,7 @@ static void maybe_forget(struct throttle *t, struct throttle_entry *e, int64_t n
   if (e && e->kind != THROTTLE_JOIN &&
       now_us - e->last_us > (int64_t)t->p.backoff_max_secs * US_PER_SEC && now_us >= e->until_us) {
     e->failures = 0;
-    e->until_us = 0;
+    e->until_us = e->refuse_us = 0;
   }
 }
 
@@ -131,6 +132,7 @@ void throttle_failed(struct throttle *t, const struct throttle_addr *addr, enum 
   for (int i = t->p.failures; i < e->failures && wait < max; i++) wait *= 2;
   if (wait > max) wait = max;
   e->until_us = now_us + wait;
+  e->refuse_us = e->until_us;
 }
 
 void throttle_forget(struct throttle *t, const struct throttle_addr *addr,
@@ -152,6 +154,7 @@ int64_t throttle_take(struct throttle *t, const struct throttle_addr *addr, enum
   e->last_us = now_us;
   if (tat - now_us > burst) return tat - burst - now_us;
   e->until_us = tat + interval;
+  e->refuse_us = e->until_us - burst; /* the next take before then is refused */
   return 0;
 }
 
