@@ -179,10 +179,9 @@ static int throttled(struct app *app, const struct api_request *req, enum thrott
 
 static void count_failure(struct app *app, const struct api_request *req, enum throttle_kind kind) {
   char addr[64];
-  if (req->client_local) return;
-  throttle_failed(app->throttle, &req->client, kind, app_mono_us());
   throttle_addr_text(&req->client, addr, sizeof addr);
-  log_warn("wrong %s from %s", kind_what[kind], addr);
+  log_warn("wrong %s from %s%s", kind_what[kind], addr, req->client_local ? " (this machine)" : "");
+  if (!req->client_local) throttle_failed(app->throttle, &req->client, kind, app_mono_us());
 }
 
 int api_setup_teacher(struct app *app, char *generated, size_t genlen) {

@@ -27,8 +27,8 @@ struct throttle_entry {
   unsigned char key[16]; /* the address, an IPv6 one cut to its /64 */
   int kind;              /* enum throttle_kind; -1 = free row */
   int failures;
-  int64_t last_us;  /* last use: for eviction and forgetting */
-  int64_t until_us;   /* failures: waits until then; rates: the bucket's virtual time */
+  int64_t last_us;   /* last use: for eviction and forgetting */
+  int64_t until_us;  /* failures: waits until then; rates: the bucket's virtual time */
   int64_t refuse_us; /* makes its address wait until then (kept over eviction if possible) */
 };
 

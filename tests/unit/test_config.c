@@ -204,10 +204,10 @@ static void test_throttle_flags(void) {
   unsetenv("PORTLAB_LOCAL_NET");
   unsetenv("PORTLAB_TRUST_PROXY");
   unsetenv("PORTLAB_MAX_STUDENTS");
-  const char *eight[] = {"portlab",       "--local-net", "10.0.0.1",  "--local-net", "10.0.0.2",
-                         "--local-net",   "10.0.0.3",    "--local-net", "10.0.0.4",  "--local-net",
-                         "10.0.0.5",      "--local-net", "10.0.0.6",  "--local-net", "10.0.0.7",
-                         "--local-net",   "10.0.0.8",    "--local-net", "10.0.0.9"};
+  const char *eight[] = {"portlab",     "--local-net", "10.0.0.1",    "--local-net", "10.0.0.2",
+                         "--local-net", "10.0.0.3",    "--local-net", "10.0.0.4",    "--local-net",
+                         "10.0.0.5",    "--local-net", "10.0.0.6",    "--local-net", "10.0.0.7",
+                         "--local-net", "10.0.0.8",    "--local-net", "10.0.0.9"};
   CHECK_EQ_INT(parse(&cfg, err, sizeof err, 17, eight), CONFIG_OK); /* 8 */
   CHECK_EQ_INT(cfg.n_local_net, 8);
   config_free(&cfg);

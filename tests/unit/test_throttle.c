@@ -1,12 +1,11 @@
 /* test_throttle.c -- per-address login backoff, join rates, the bounded table. */
-#include "throttle.h"
-
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "check.h"
+#include "throttle.h"
 
 #define SEC 1000000LL
 
