@@ -211,6 +211,7 @@ static int client_address(struct lws *wsi, struct app *app, struct http_conn *c)
   if (fd < 0 || getpeername(fd, (struct sockaddr *)&ss, &len) ||
       throttle_addr_from_sockaddr((struct sockaddr *)&ss, len, &c->client))
     return -1;
+  int forwarded_bad = 0;
   if (app->cfg.trust_proxy) {
     char *xff = header_dup(wsi, WSI_TOKEN_X_FORWARDED_FOR);
     if (xff) {
@@ -219,7 +220,10 @@ static int client_address(struct lws *wsi, struct app *app, struct http_conn *c)
       while (*last == ' ' || *last == '\t') last++;
       last[strcspn(last, " \t")] = '\0';
       struct throttle_addr fwd;
-      if (throttle_addr_parse(last, &fwd) == 0) c->client = fwd;
+      if (throttle_addr_parse(last, &fwd) == 0)
+        c->client = fwd;
+      else
+        forwarded_bad = 1; /* counted under the proxy's address, never as this machine */
       free(xff);
     }
   }
@@ -227,6 +231,7 @@ static int client_address(struct lws *wsi, struct app *app, struct http_conn *c)
   for (size_t i = 0; i < app->cfg.n_local_net; i++)
     if (throttle_net_contains(&app->cfg.local_net[i], &c->client)) c->client_local = 1;
   if (!app->cfg.n_local_net) c->client_local = throttle_addr_is_loopback(&c->client);
+  if (forwarded_bad) c->client_local = 0;
   return 0;
 }
 

@@ -259,6 +259,17 @@ class TrustProxy(PortlabTestCase):
         r = self.pl.post("/api/teacher/login", {"password": self.pl.teacher_password})
         self.assertEqual(r.status, 200, r)
 
+    def test_unreadable_forwarded_address_is_not_this_machine(self):
+        # An entry that is no bare address ("host:port") counts under the
+        # proxy's address, which must then not be exempt.
+        xff = {"X-Forwarded-For": "198.51.100.7:4711"}
+        for _ in range(FAILURES):
+            r = self.pl.post("/api/teacher/login", {"password": "wrong"}, headers=xff)
+            self.assertError(r, 401)
+        r = self.pl.post("/api/teacher/login", {"password": self.pl.teacher_password},
+                         headers=xff)
+        self.assertError(r, 429, "too_many_attempts")
+
 
 if __name__ == "__main__":
     main()
