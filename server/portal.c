@@ -201,6 +201,8 @@ static int copy_arg(struct lws *wsi, const char *name, char *out, size_t outlen)
   return too_long;
 }
 
+static int http_writeable(struct lws *wsi, struct http_conn *c);
+
 /* Who sent the request: the TCP peer, or with --trust-proxy the last
  * X-Forwarded-For entry (the one the proxy itself added; any earlier ones
  * are the client's word). Marks this machine (--local-net). 0 or -1. */
@@ -303,8 +305,11 @@ static int http_request(struct lws *wsi, struct http_conn *c) {
     struct api_response resp;
     memset(&resp, 0, sizeof resp);
     api_error(&resp, 411, "length_required", "send the body with a Content-Length, not chunked");
-    respond_api(wsi, c, &resp);
-    return 0;
+    if (respond_api(wsi, c, &resp)) return -1;
+    /* lws would wait for the rest of the body: write the small answer now
+     * and close. */
+    http_writeable(wsi, c);
+    return -1;
   }
   if (!lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH))
     return serve_api(wsi, c); /* no body at all */
