@@ -196,7 +196,10 @@ int main(int argc, char **argv) {
     status = 2;
     goto out;
   }
-  if (!(app.throttle = api_throttle_new(&app.cfg))) goto out;
+  if (!(app.throttle = api_throttle_new(&app.cfg))) {
+    fprintf(stderr, "portlab: out of memory\n");
+    goto out;
+  }
   if (!app.cfg.no_record && !(app.recorder = recorder_new(app.db))) goto out;
   if (portal_start(&app, err, sizeof err)) {
     fprintf(stderr, "portlab: %s\n", err);

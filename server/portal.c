@@ -182,23 +182,25 @@ static int serve_asset(struct lws *wsi, struct http_conn *c) {
  * longer than out (so it is refused, never silently dropped), else 0. */
 static int copy_arg(struct lws *wsi, const char *name, char *out, size_t outlen) {
   size_t namelen = strlen(name);
-  int n, found = 0, too_long = 0;
   out[0] = '\0';
-  for (int i = 0; !found && (n = lws_hdr_fragment_length(wsi, WSI_TOKEN_HTTP_URI_ARGS, i)) > 0;
-       i++) {
-    char *frag = malloc((size_t)n + 1); /* a fragment is "name=value", urldecoded */
+  /* Fragments are "name=value", urldecoded; an empty one ("?&user=x") has
+   * length 0, so the end is where copying fails. */
+  for (int i = 0;; i++) {
+    int n = lws_hdr_fragment_length(wsi, WSI_TOKEN_HTTP_URI_ARGS, i);
+    char *frag = malloc((size_t)n + 1);
     if (!frag) return 1;
-    if (lws_hdr_copy_fragment(wsi, frag, n + 1, WSI_TOKEN_HTTP_URI_ARGS, i) >= 0 &&
-        strncmp(frag, name, namelen) == 0) {
-      found = 1;
-      if (strlen(frag + namelen) >= outlen)
-        too_long = 1;
-      else
-        memcpy(out, frag + namelen, strlen(frag + namelen) + 1);
+    if (lws_hdr_copy_fragment(wsi, frag, n + 1, WSI_TOKEN_HTTP_URI_ARGS, i) < 0) {
+      free(frag);
+      return 0;
+    }
+    if (strncmp(frag, name, namelen) == 0) {
+      int too_long = strlen(frag + namelen) >= outlen;
+      if (!too_long) memcpy(out, frag + namelen, strlen(frag + namelen) + 1);
+      free(frag);
+      return too_long;
     }
     free(frag);
   }
-  return too_long;
 }
 
 static int http_writeable(struct lws *wsi, struct http_conn *c);

@@ -153,6 +153,8 @@ class Logins(PortlabTestCase):
         self.assertError(r, 400, "bad_request")
         r = self.pl.get("/api/sessions?user=" + "a" * 32, cookie=teacher)  # n: no such name
         self.assertError(r, 404, "not_found")
+        r = self.pl.get("/api/sessions?format=x&&user=" + "a" * 33, cookie=teacher)
+        self.assertError(r, 400, "bad_request")
 
     def test_logout_closes_that_logins_websockets(self):
         name = unique_name()
@@ -237,6 +239,25 @@ class DefaultLocalNet(PortlabTestCase):
         r = self.pl.post("/api/teacher/login", {"password": self.pl.teacher_password},
                          source="127.0.0.2")
         self.assertEqual(r.status, 200, r)
+
+
+class Ipv6Peer(PortlabTestCase):
+    """An IPv6 peer is counted (by its /64) like any other address."""
+
+    SHARED = False
+
+    def test_ipv6_client_is_throttled(self):
+        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as probe:
+            try:
+                probe.bind(("::1", 0))
+            except OSError:
+                self.skipTest("no IPv6 loopback here")
+        pl = self.portlab(["--local-net", "127.0.0.1"], host="::1")
+        for _ in range(FAILURES):
+            r = pl.post("/api/teacher/login", {"password": "wrong"})
+            self.assertError(r, 401)
+        r = pl.post("/api/teacher/login", {"password": pl.teacher_password})
+        self.assertError(r, 429, "too_many_attempts")
 
 
 class TrustProxy(PortlabTestCase):
