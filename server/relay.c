@@ -93,11 +93,11 @@ struct relay {
 struct ws_pss {
   struct relay *relay;
   struct db_user user; /* from the cookie, checked in FILTER_PROTOCOL_CONNECTION */
-  unsigned char login_hash[32];
-  struct buf msg; /* a text message being reassembled from fragments */
-  size_t msg_len; /* bytes of the current message so far */
-  int peer_close; /* close status the browser sent, 0 if none */
+  struct buf msg;      /* a text message being reassembled from fragments */
+  size_t msg_len;      /* bytes of the current message so far */
+  int peer_close;      /* close status the browser sent, 0 if none */
   int in_msg, msg_binary, msg_too_big;
+  unsigned char login_hash[32]; /* SHA-256 of the cookie that passed ws_check */
 };
 
 size_t relay_ws_pss_size(void) {
