@@ -103,6 +103,26 @@ fail:
   return -1;
 }
 
+int64_t db_user_count_role(struct db *db, const char *role, const char *except) {
+  sqlite3_stmt *st = db_stmt(db, DB_STMT_USER_COUNT_ROLE,
+                             "SELECT count(*) FROM users WHERE role = ?1 AND name <> ?2");
+  int64_t n;
+
+  if (!st) return -1;
+  if (sqlite3_bind_text(st, 1, role, -1, SQLITE_STATIC) != SQLITE_OK ||
+      sqlite3_bind_text(st, 2, except ? except : "", -1, SQLITE_STATIC) != SQLITE_OK)
+    goto fail;
+  if (sqlite3_step(st) != SQLITE_ROW) goto fail;
+  n = sqlite3_column_int64(st, 0);
+  db_stmt_release(st);
+  return n;
+
+fail:
+  db_fail(db);
+  db_stmt_release(st);
+  return -1;
+}
+
 int db_login_create(struct db *db, const unsigned char token_hash[32], int64_t user_id,
                     int64_t expires_unix) {
   sqlite3_stmt *st = db_stmt(db, DB_STMT_LOGIN_CREATE,

@@ -22,14 +22,16 @@
 #include "auth.h"
 #include "export.h"
 #include "labdata.h"
+#include "labdb.h"
 #include "log.h"
 #include "policy.h"
 #include "portlab_limits.h"
+#include "relay.h"
+#include "throttle.h"
 
 #define TEACHER_NAME "teacher"
 #define LAB_PASSWORD_LEN 10
 #define REJOIN_CODE_LEN 12
-#define LOGIN_FAILURES_PER_MINUTE 10
 
 struct route {
   enum api_method method;
@@ -126,14 +128,15 @@ int api_user_from_cookie(struct app *app, const char *cookie, struct db_user *us
 }
 
 /* Creates a login for user and puts its cookie on the response. */
-static int start_login(struct app *app, int64_t user_id, struct api_response *resp) {
+static int start_login(struct app *app, int64_t user_id, const struct api_request *req,
+                       struct api_response *resp) {
   char token[AUTH_TOKEN_HEX + 1];
   unsigned char hash[32];
   long max_age = LIM_COOKIE_DAYS * 86400L;
   if (auth_token(token)) return -1;
   auth_sha256(token, AUTH_TOKEN_HEX, hash);
   if (db_login_create(app->db, hash, user_id, app_now_us() / 1000000 + max_age)) return -1;
-  auth_set_cookie(resp->set_cookie, sizeof resp->set_cookie, token, max_age);
+  auth_set_cookie(resp->set_cookie, sizeof resp->set_cookie, token, max_age, req->secure);
   return 0;
 }
 
@@ -141,6 +144,44 @@ static void hash_code(const char *code, char out[65]) {
   unsigned char h[32];
   auth_sha256(code, strlen(code), h);
   for (int i = 0; i < 32; i++) snprintf(out + 2 * i, 3, "%02x", h[i]);
+}
+
+/* --- throttling --------------------------------------------------------- */
+
+struct throttle *api_throttle_new(const struct config *cfg) {
+  struct throttle_params p = {
+      .failures = cfg->login_failures,
+      .backoff_secs = cfg->login_backoff,
+      .backoff_max_secs = cfg->login_backoff_max,
+      .addrs = (size_t)cfg->throttle_addrs,
+  };
+  return throttle_new(&p);
+}
+
+static const char *const kind_what[THROTTLE_KINDS] = {"teacher password", "class code",
+                                                      "rejoin code", "join"};
+
+/* Answers 429 too_many_attempts with Retry-After when the client must
+ * still wait after wrong answers of this kind. 1 if it answered. The
+ * machine itself (--local-net) never waits. */
+static int throttled(struct app *app, const struct api_request *req, enum throttle_kind kind,
+                     struct api_response *resp) {
+  if (req->client_local) return 0;
+  int64_t wait = throttle_wait_us(app->throttle, &req->client, kind, app_mono_us());
+  if (!wait) return 0;
+  char msg[128];
+  resp->retry_after = (int)((wait + 999999) / 1000000);
+  snprintf(msg, sizeof msg, "too many wrong tries of the %s from your address; wait %d s",
+           kind_what[kind], resp->retry_after);
+  api_error(resp, 429, "too_many_attempts", msg);
+  return 1;
+}
+
+static void count_failure(struct app *app, const struct api_request *req, enum throttle_kind kind) {
+  char addr[64];
+  throttle_addr_text(&req->client, addr, sizeof addr);
+  log_warn("wrong %s from %s%s", kind_what[kind], addr, req->client_local ? " (this machine)" : "");
+  if (!req->client_local) throttle_failed(app->throttle, &req->client, kind, app_mono_us());
 }
 
 int api_setup_teacher(struct app *app, char *generated, size_t genlen) {
@@ -169,7 +210,7 @@ cJSON *api_parse_body(const struct api_request *req, struct api_response *resp) 
     api_error(resp, 413, "payload_too_large", "request body is larger than 8192 bytes");
     return NULL;
   }
-  if (!req->content_type || strncasecmp(req->content_type, "application/json", 16) != 0) {
+  if (!auth_content_type_json(req->content_type)) {
     api_error(resp, 415, "unsupported_media_type", "send Content-Type: application/json");
     return NULL;
   }
@@ -225,21 +266,48 @@ static void handle_join(struct app *app, const struct api_request *req, const st
               "a name is 1 to 32 letters, digits, '_', '.' or '-' (no spaces)");
     goto done;
   }
-  if (app->cfg.class_code[0] && !auth_ct_streq(class_code, app->cfg.class_code)) {
-    api_error(resp, 403, "bad_class_code", "the class code is missing or wrong");
-    goto done;
+  if (app->cfg.class_code[0]) {
+    if (throttled(app, req, THROTTLE_CLASS_CODE, resp)) goto done;
+    if (!auth_ct_streq(class_code, app->cfg.class_code)) {
+      count_failure(app, req, THROTTLE_CLASS_CODE);
+      api_error(resp, 403, "bad_class_code", "the class code is missing or wrong");
+      goto done;
+    }
   }
   int rc = db_user_by_name(app->db, name, &user, stored_hash, sizeof stored_hash);
   if (rc < 0) goto internal;
   if (rc == 0) {
+    /* Only a request that offers a rejoin code is a guess worth counting. */
+    if (rejoin[0] && throttled(app, req, THROTTLE_REJOIN, resp)) goto done;
     hash_code(rejoin, hash);
     if (!rejoin[0] || strcmp(user.role, "student") != 0 || !stored_hash[0] ||
         !auth_ct_streq(hash, stored_hash)) {
+      if (rejoin[0]) count_failure(app, req, THROTTLE_REJOIN);
       api_error(resp, 409, "name_taken",
                 "that name is taken; enter its rejoin code or choose another name");
       goto done;
     }
   } else {
+    int64_t students = db_user_count_role(app->db, "student", LABDB_DEMO_USER);
+    if (students < 0) goto internal;
+    if (students >= app->cfg.max_students) {
+      log_warn("join: refused '%s': the class is full (%lld students)", name, (long long)students);
+      api_error(resp, 403, "class_full",
+                "the class is full: no new names can join; ask the teacher (rejoining works)");
+      goto done;
+    }
+    if (!req->client_local) {
+      int64_t wait = throttle_take(app->throttle, &req->client, THROTTLE_JOIN,
+                                   app->cfg.joins_per_minute, app_mono_us());
+      if (wait) {
+        char msg[128];
+        resp->retry_after = (int)((wait + 999999) / 1000000);
+        snprintf(msg, sizeof msg, "too many new names from your address; wait %d s",
+                 resp->retry_after);
+        api_error(resp, 429, "too_many_joins", msg);
+        goto done;
+      }
+    }
     if (auth_random_word(lab_password, LAB_PASSWORD_LEN) ||
         auth_random_word(rejoin_new, REJOIN_CODE_LEN))
       goto internal;
@@ -256,7 +324,7 @@ static void handle_join(struct app *app, const struct api_request *req, const st
    * one that failed; a failure must not cost the student the join. */
   if (labdata_seed_account(app->db, app->lab_secret, user.id, user.name))
     log_error("join: cannot seed lab data for '%s': %s", user.name, db_errmsg(app->db));
-  if (start_login(app, user.id, resp)) goto internal;
+  if (start_login(app, user.id, req, resp)) goto internal;
   cJSON *root = cJSON_CreateObject();
   cJSON_AddItemToObject(root, "user", api_user_json(&user));
   add_lab_credentials(root, &user);
@@ -280,26 +348,19 @@ static void handle_teacher_login(struct app *app, const struct api_request *req,
   const char *password = string_member(json, "password", LIM_PASSWORD_LEN, resp);
   char stored[256];
   struct db_user user;
-  int64_t now = app_mono_us();
   if (!password) goto done;
-  if (now - app->login_window_us > 60 * 1000000LL) {
-    app->login_window_us = now;
-    app->login_failures = 0;
-  }
-  if (app->login_failures >= LOGIN_FAILURES_PER_MINUTE) {
-    api_error(resp, 429, "too_many_attempts", "too many wrong passwords; wait a minute");
-    goto done;
-  }
+  if (throttled(app, req, THROTTLE_TEACHER, resp)) goto done;
   if (db_setting_get(app->db, "teacher_password_hash", stored, sizeof stored) ||
       db_user_by_name(app->db, TEACHER_NAME, &user, NULL, 0))
     goto internal;
   if (!auth_password_verify(password, stored)) {
-    app->login_failures++;
-    log_warn("teacher login: wrong password");
+    count_failure(app, req, THROTTLE_TEACHER);
     api_error(resp, 401, "unauthorized", "wrong teacher password");
     goto done;
   }
-  if (start_login(app, user.id, resp)) goto internal;
+  /* Only this address is forgiven: other addresses keep their waits. */
+  throttle_forget(app->throttle, &req->client, THROTTLE_TEACHER);
+  if (start_login(app, user.id, req, resp)) goto internal;
   cJSON *root = cJSON_CreateObject();
   cJSON_AddItemToObject(root, "user", api_user_json(&user));
   api_respond_json(resp, 200, root);
@@ -318,8 +379,9 @@ static void handle_logout(struct app *app, const struct api_request *req,
   if (auth_cookie_token(req->cookie, token) == 0) {
     auth_sha256(token, AUTH_TOKEN_HEX, hash);
     db_login_delete(app->db, hash);
+    relay_logout(app, hash); /* its WebSockets end too, not only the cookie */
   }
-  auth_set_cookie(resp->set_cookie, sizeof resp->set_cookie, "", 0);
+  auth_set_cookie(resp->set_cookie, sizeof resp->set_cookie, "", 0, req->secure);
   resp->status = 204;
 }
 
@@ -373,6 +435,10 @@ static void handle_sessions(struct app *app, const struct api_request *req,
                             const struct db_user *user, const struct api_args *args,
                             struct api_response *resp) {
   int64_t who = user->id;
+  if (req->arg_user_too_long) {
+    api_error(resp, 400, "bad_request", "?user= is longer than any name");
+    return;
+  }
   if (strcmp(user->role, "teacher") == 0) {
     who = 0;
     if (req->arg_user && req->arg_user[0]) {

@@ -10,8 +10,10 @@
 #include <stddef.h>
 
 #include "db.h"
+#include "throttle.h"
 
 struct app;
+struct config;
 
 enum api_method { API_GET = 0, API_POST, API_OTHER };
 
@@ -20,11 +22,15 @@ struct api_request {
   const char *path;         /* "/api/..." without the query */
   const char *arg_format;   /* ?format=, or NULL */
   const char *arg_user;     /* ?user=, or NULL */
+  int arg_user_too_long;    /* ?user= was longer than any name */
   const char *cookie;       /* Cookie header or NULL */
   const char *content_type; /* Content-Type header or NULL */
   const char *body;         /* POST body (not NUL-terminated) */
   size_t body_len;
-  int body_too_large; /* the portal stopped collecting past LIM_JSON_BODY_BYTES */
+  int body_too_large;          /* the portal stopped collecting past LIM_JSON_BODY_BYTES */
+  struct throttle_addr client; /* the peer, or X-Forwarded-For with --trust-proxy */
+  int client_local;            /* client is in --local-net (this machine) */
+  int secure;                  /* came through an https --public-origin: cookie gets Secure */
 };
 
 struct api_response {
@@ -34,6 +40,7 @@ struct api_response {
   size_t body_len;
   char set_cookie[192];          /* "" = none */
   char content_disposition[128]; /* "" = none */
+  int retry_after;               /* seconds for a Retry-After header; 0 = none */
 };
 
 void api_handle(struct app *app, const struct api_request *req, struct api_response *resp);
@@ -42,6 +49,9 @@ void api_handle(struct app *app, const struct api_request *req, struct api_respo
 int api_user_from_cookie(struct app *app, const char *cookie, struct db_user *user);
 /* Writes resp as {"error":{"code","message"}}. */
 void api_error(struct api_response *resp, int status, const char *code, const char *message);
+
+/* The throttle table sized and tuned by cfg; NULL on out of memory. */
+struct throttle *api_throttle_new(const struct config *cfg);
 
 /* Start-up: makes the teacher account and its password hash. If no
  * password is configured and none is stored, generates one and writes it

@@ -20,6 +20,7 @@ struct lws_vhost;
 struct lab_servers;
 struct lessons;
 struct http_lab;
+struct throttle;
 
 enum app_phase { APP_RUNNING = 0, APP_DRAINING, APP_DONE };
 
@@ -41,8 +42,7 @@ struct app {
   struct http_lab *http_lab;       /* the lab web server, on its own thread */
   struct lessons *lessons;         /* loaded at start: embedded or --lessons DIR */
   char lab_secret[65];             /* hex; per-student flags are derived from it */
-  int login_failures;              /* teacher logins failed in the current minute */
-  int64_t login_window_us;
+  struct throttle *throttle;       /* logins and joins per source address */
 };
 
 /* Microseconds: wall clock for stored times, monotonic for intervals. */

@@ -264,13 +264,6 @@ int auth_cookie_token(const char *cookie_header, char out[AUTH_TOKEN_HEX + 1]) {
   return -1;
 }
 
-void auth_set_cookie(char *out, size_t outlen, const char *token, long max_age) {
-  if (!out || outlen == 0) return;
-  if (max_age < 0) max_age = 0;
-  snprintf(out, outlen, AUTH_COOKIE_NAME "=%s; Path=/; HttpOnly; SameSite=Strict; Max-Age=%ld",
-           token && max_age > 0 ? token : "", max_age);
-}
-
 int auth_name_valid(const char *name) {
   size_t i;
   if (!name) return 0;
@@ -385,6 +378,31 @@ int auth_origin_ok(const char *origin, const char *host_header, const char *cons
   if (strcasecmp(origin, same) == 0) return 1;
   snprintf(same, sizeof same, "https://%s", host_header);
   if (strcasecmp(origin, same) == 0) return 1;
+  return 0;
+}
+
+void auth_set_cookie(char *out, size_t outlen, const char *token, long max_age, int secure) {
+  if (!out || outlen == 0) return;
+  if (max_age < 0) max_age = 0;
+  snprintf(out, outlen, AUTH_COOKIE_NAME "=%s; Path=/; HttpOnly; SameSite=Strict; Max-Age=%ld%s",
+           token && max_age > 0 ? token : "", max_age, secure ? "; Secure" : "");
+}
+
+int auth_content_type_json(const char *content_type) {
+  static const char json[] = "application/json";
+  const char *p = content_type;
+  if (!p) return 0;
+  while (auth_is_space(*p)) p++;
+  if (strncasecmp(p, json, sizeof json - 1) != 0) return 0;
+  p += sizeof json - 1;
+  while (auth_is_space(*p)) p++;
+  return *p == '\0' || *p == ';';
+}
+
+int auth_origin_https_public(const char *origin, const char *const *public_origins, size_t n) {
+  if (!origin || strncasecmp(origin, "https://", 8) != 0) return 0;
+  for (size_t i = 0; i < n; i++)
+    if (public_origins[i] && auth_origin_eq(origin, public_origins[i])) return 1;
   return 0;
 }
 

@@ -33,8 +33,14 @@ int auth_password_verify(const char *password, const char *stored);
  * is exactly AUTH_TOKEN_HEX hex chars; 0 found, -1 not. */
 int auth_cookie_token(const char *cookie_header, char out[AUTH_TOKEN_HEX + 1]);
 /* Builds the Set-Cookie value: HttpOnly, SameSite=Strict, Path=/,
- * Max-Age. max_age 0 clears it. */
-void auth_set_cookie(char *out, size_t outlen, const char *token, long max_age);
+ * Max-Age, and Secure when secure. max_age 0 clears it. */
+void auth_set_cookie(char *out, size_t outlen, const char *token, long max_age, int secure);
+/* 1 if a Content-Type is application/json (any case), alone or followed
+ * by parameters ("; charset=utf-8"); application/jsonx and the like are 0. */
+int auth_content_type_json(const char *content_type);
+/* 1 if origin is an https:// origin that equals one of public_origins:
+ * the request came through the TLS front, so the cookie may be Secure. */
+int auth_origin_https_public(const char *origin, const char *const *public_origins, size_t n);
 
 /* 1 if name matches ^[A-Za-z0-9_.-]{1,32}$. */
 int auth_name_valid(const char *name);

@@ -250,6 +250,56 @@ static int set_user_sessions(struct config *cfg, const char *v, char *why, size_
   return 0;
 }
 
+static int set_count(int *out, const char *v, long lo, long hi, char *why, size_t whylen) {
+  if (parse_int(v, lo, hi, out)) {
+    snprintf(why, whylen, "'%s' is not a number from %ld to %ld", v, lo, hi);
+    return -1;
+  }
+  return 0;
+}
+
+static int set_login_failures(struct config *cfg, const char *v, char *why, size_t whylen) {
+  return set_count(&cfg->login_failures, v, 1, 1000, why, whylen);
+}
+
+static int set_login_backoff(struct config *cfg, const char *v, char *why, size_t whylen) {
+  return set_seconds(&cfg->login_backoff, v, 86400, why, whylen);
+}
+
+static int set_login_backoff_max(struct config *cfg, const char *v, char *why, size_t whylen) {
+  return set_seconds(&cfg->login_backoff_max, v, 7 * 86400, why, whylen);
+}
+
+static int set_throttle_addrs(struct config *cfg, const char *v, char *why, size_t whylen) {
+  return set_count(&cfg->throttle_addrs, v, 16, 1000000, why, whylen);
+}
+
+static int set_joins_per_minute(struct config *cfg, const char *v, char *why, size_t whylen) {
+  return set_count(&cfg->joins_per_minute, v, 1, 100000, why, whylen);
+}
+
+static int set_max_students(struct config *cfg, const char *v, char *why, size_t whylen) {
+  return set_count(&cfg->max_students, v, 1, 1000000, why, whylen);
+}
+
+static int set_trust_proxy(struct config *cfg, const char *v, char *why, size_t whylen) {
+  cfg->trust_proxy = 1;
+  return 0;
+}
+
+static int set_local_net(struct config *cfg, const char *v, char *why, size_t whylen) {
+  if (cfg->n_local_net == LIM_LOCAL_NETS) {
+    snprintf(why, whylen, "more than %d networks", LIM_LOCAL_NETS);
+    return -1;
+  }
+  if (throttle_net_parse(v, &cfg->local_net[cfg->n_local_net])) {
+    snprintf(why, whylen, "'%s' is not an address or ADDR/PREFIX (e.g. 127.0.0.0/8, ::1)", v);
+    return -1;
+  }
+  cfg->n_local_net++;
+  return 0;
+}
+
 static int set_no_record(struct config *cfg, const char *v, char *why, size_t whylen) {
   cfg->no_record = 1;
   return 0;
@@ -283,6 +333,17 @@ static const struct config_flag flags[] = {
      "FTP passive ports one student may hold at once (2)"},
     {"ftp-pasv-per-addr", 1, 0, set_ftp_pasv_per_addr, "N",
      "FTP passive ports one client address may hold at once (40)"},
+    {"login-failures", 1, 0, set_login_failures, "N",
+     "wrong passwords/codes per address before it must wait (10)"},
+    {"login-backoff", 1, 0, set_login_backoff, "SECS", "first wait; doubles per failure (30)"},
+    {"login-backoff-max", 1, 0, set_login_backoff_max, "SECS", "longest login wait (900)"},
+    {"throttle-addrs", 1, 0, set_throttle_addrs, "N", "addresses remembered by throttling (4096)"},
+    {"joins-per-minute", 1, 0, set_joins_per_minute, "N", "new names per address per minute (60)"},
+    {"max-students", 1, 0, set_max_students, "N", "student names in all (500)"},
+    {"trust-proxy", 0, 0, set_trust_proxy, NULL,
+     "client address from X-Forwarded-For (behind a reverse proxy)"},
+    {"local-net", 1, 1, set_local_net, "NET",
+     "this machine, never throttled (127.0.0.0/8 and ::1); repeatable"},
     {"no-record", 0, 0, set_no_record, NULL, "do not record transcripts (benchmarks only)"},
 };
 #define N_FLAGS (sizeof flags / sizeof flags[0])
@@ -332,6 +393,12 @@ static void set_defaults(struct config *cfg) {
   cfg->ftp_data_timeout = LIM_FTP_DATA_SECS;
   cfg->ftp_pasv_per_student = LIM_FTP_PASV_PER_STUDENT;
   cfg->ftp_pasv_per_addr = LIM_FTP_PASV_PER_ADDR;
+  cfg->login_failures = LIM_LOGIN_FAILURES;
+  cfg->login_backoff = LIM_LOGIN_BACKOFF_SECS;
+  cfg->login_backoff_max = LIM_LOGIN_BACKOFF_MAX_SECS;
+  cfg->throttle_addrs = LIM_THROTTLE_ADDRS;
+  cfg->joins_per_minute = LIM_JOINS_PER_MINUTE;
+  cfg->max_students = LIM_STUDENTS;
 }
 
 /* Applies one environment variable. List values are split in place in an
@@ -351,8 +418,8 @@ static int apply_env(struct config *cfg, const struct config_flag *f, char *err,
     return -1;
   }
   size_t slot = 0;
-  while (slot < 3 && cfg->env_copy[slot]) slot++;
-  if (slot == 3 || !(cfg->env_copy[slot] = strdup(v))) {
+  while (slot < CONFIG_ENV_LISTS && cfg->env_copy[slot]) slot++;
+  if (slot == CONFIG_ENV_LISTS || !(cfg->env_copy[slot] = strdup(v))) {
     snprintf(err, errlen, "%s: out of memory", name);
     return -1;
   }
@@ -443,6 +510,7 @@ enum config_result config_parse(struct config *cfg, int argc, char **argv, char 
       seen_repeat[fi] = 1;
       if (f->set == set_allow) cfg->n_allow = 0;
       if (f->set == set_public_origin) cfg->n_public_origin = 0;
+      if (f->set == set_local_net) cfg->n_local_net = 0;
     }
     char why[256];
     if (f->set(cfg, value ? value : "", why, sizeof why)) {
@@ -451,11 +519,16 @@ enum config_result config_parse(struct config *cfg, int argc, char **argv, char 
     }
   }
   if (check_ports(cfg, err, errlen)) return CONFIG_ERROR;
+  if (cfg->login_backoff_max < cfg->login_backoff) {
+    snprintf(err, errlen, "--login-backoff-max: %d is shorter than --login-backoff %d",
+             cfg->login_backoff_max, cfg->login_backoff);
+    return CONFIG_ERROR;
+  }
   return CONFIG_OK;
 }
 
 void config_free(struct config *cfg) {
-  for (int i = 0; i < 3; i++) {
+  for (int i = 0; i < CONFIG_ENV_LISTS; i++) {
     free(cfg->env_copy[i]);
     cfg->env_copy[i] = NULL;
   }

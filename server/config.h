@@ -4,8 +4,12 @@
 
 #include <stddef.h>
 
+#include "portlab_limits.h"
+#include "throttle.h"
+
 #define CONFIG_MAX_RULES 64
 #define CONFIG_MAX_ORIGINS 16
+#define CONFIG_ENV_LISTS 4 /* repeatable flags (each keeps one environment copy) */
 
 struct config {
   char listen_addr[64]; /* numeric, no brackets */
@@ -28,7 +32,13 @@ struct config {
   int ftp_data_timeout;                        /* seconds a passive port waits for its connection */
   int ftp_pasv_per_student, ftp_pasv_per_addr; /* passive ports held at once */
   int no_record;
-  char *env_copy[3]; /* owned copies of list-valued environment variables */
+  int login_failures, login_backoff, login_backoff_max; /* throttling: count, seconds */
+  int throttle_addrs;
+  int joins_per_minute, max_students;
+  int trust_proxy; /* the client address is the last X-Forwarded-For entry */
+  struct throttle_net local_net[LIM_LOCAL_NETS]; /* "this machine"; none given: loopback */
+  size_t n_local_net;
+  char *env_copy[CONFIG_ENV_LISTS]; /* owned copies of list-valued environment variables */
 };
 
 enum config_result { CONFIG_OK = 0, CONFIG_EXIT_OK, CONFIG_ERROR };

@@ -30,6 +30,7 @@
 #include "recorder.h"
 #include "relay.h"
 #include "resolver.h"
+#include "throttle.h"
 
 #define DRAIN_US (2 * 1000000LL)
 #define RESOLVER_THREADS 4
@@ -198,6 +199,10 @@ int main(int argc, char **argv) {
     status = 2;
     goto out;
   }
+  if (!(app.throttle = api_throttle_new(&app.cfg))) {
+    fprintf(stderr, "portlab: out of memory\n");
+    goto out;
+  }
   if (!app.cfg.no_record && !(app.recorder = recorder_new(app.db))) goto out;
   if (portal_start(&app, err, sizeof err)) {
     fprintf(stderr, "portlab: %s\n", err);
@@ -255,6 +260,7 @@ out:
   db_close(app.db);
   policy_free(app.policy);
   lessons_free(app.lessons);
+  throttle_free(app.throttle);
   config_free(&app.cfg);
   if (status == 0) log_info("stopped");
   return status;

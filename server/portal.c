@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "api.h"
 #include "app.h"
@@ -25,6 +26,7 @@
 #include "log.h"
 #include "portlab_limits.h"
 #include "relay.h"
+#include "throttle.h"
 
 #define CSP                                                                          \
   "default-src 'self'; connect-src 'self'; img-src 'self' data:; style-src 'self'; " \
@@ -35,7 +37,10 @@ struct http_conn {
   enum api_method method;
   int is_head;
   char path[256];
-  char arg_format[16], arg_user[48];
+  char arg_format[16], arg_user[LIM_NAME_LEN + 1];
+  int arg_user_too_long;
+  struct throttle_addr client;
+  int client_local, secure;
   char *cookie, *content_type;
   char *body;
   size_t body_len;
@@ -98,7 +103,7 @@ static int respond(struct lws *wsi, struct http_conn *c, int status, const char 
 }
 
 static int respond_api(struct lws *wsi, struct http_conn *c, struct api_response *resp) {
-  const char *extra[8];
+  const char *extra[10];
   size_t n = 0;
   extra[n++] = "cache-control:";
   extra[n++] = "no-store";
@@ -109,6 +114,12 @@ static int respond_api(struct lws *wsi, struct http_conn *c, struct api_response
   if (resp->content_disposition[0]) {
     extra[n++] = "content-disposition:";
     extra[n++] = resp->content_disposition;
+  }
+  char retry[16];
+  if (resp->retry_after > 0) {
+    snprintf(retry, sizeof retry, "%d", resp->retry_after);
+    extra[n++] = "retry-after:";
+    extra[n++] = retry;
   }
   extra[n] = NULL;
   return respond(wsi, c, resp->status, resp->content_type ? resp->content_type : "text/plain",
@@ -130,11 +141,15 @@ static int serve_api(struct lws *wsi, struct http_conn *c) {
       .path = c->path,
       .arg_format = c->arg_format[0] ? c->arg_format : NULL,
       .arg_user = c->arg_user[0] ? c->arg_user : NULL,
+      .arg_user_too_long = c->arg_user_too_long,
       .cookie = c->cookie,
       .content_type = c->content_type,
       .body = c->body,
       .body_len = c->body_len,
       .body_too_large = c->body_too_large,
+      .client = c->client,
+      .client_local = c->client_local,
+      .secure = c->secure,
   };
   struct api_response resp;
   api_handle(app, &req, &resp);
@@ -163,11 +178,65 @@ static int serve_asset(struct lws *wsi, struct http_conn *c) {
   return respond(wsi, c, 200, a->mime, a->raw, a->raw_len, NULL, extra);
 }
 
-static void copy_arg(struct lws *wsi, const char *name, char *out, size_t outlen) {
-  /* lws wants the "name=" form and a buffer that holds "name=value". */
-  char tmp[128];
-  const char *value = lws_get_urlarg_by_name(wsi, name, tmp, sizeof tmp);
-  snprintf(out, outlen, "%s", value ? value : "");
+/* Copies the query argument "name=" into out. 1 when it is there but
+ * longer than out (so it is refused, never silently dropped), else 0. */
+static int copy_arg(struct lws *wsi, const char *name, char *out, size_t outlen) {
+  size_t namelen = strlen(name);
+  out[0] = '\0';
+  /* Fragments are "name=value", urldecoded; an empty one ("?&user=x") has
+   * length 0, so the end is where copying fails. */
+  for (int i = 0;; i++) {
+    int n = lws_hdr_fragment_length(wsi, WSI_TOKEN_HTTP_URI_ARGS, i);
+    char *frag = malloc((size_t)n + 1);
+    if (!frag) return 1;
+    if (lws_hdr_copy_fragment(wsi, frag, n + 1, WSI_TOKEN_HTTP_URI_ARGS, i) < 0) {
+      free(frag);
+      return 0;
+    }
+    if (strncmp(frag, name, namelen) == 0) {
+      int too_long = strlen(frag + namelen) >= outlen;
+      if (!too_long) memcpy(out, frag + namelen, strlen(frag + namelen) + 1);
+      free(frag);
+      return too_long;
+    }
+    free(frag);
+  }
+}
+
+static int http_writeable(struct lws *wsi, struct http_conn *c);
+
+/* Who sent the request: the TCP peer, or with --trust-proxy the last
+ * X-Forwarded-For entry (the one the proxy itself added; any earlier ones
+ * are the client's word). Marks this machine (--local-net). 0 or -1. */
+static int client_address(struct lws *wsi, struct app *app, struct http_conn *c) {
+  struct sockaddr_storage ss;
+  socklen_t len = sizeof ss;
+  int fd = lws_get_socket_fd(lws_get_network_wsi(wsi));
+  if (fd < 0 || getpeername(fd, (struct sockaddr *)&ss, &len) ||
+      throttle_addr_from_sockaddr((struct sockaddr *)&ss, len, &c->client))
+    return -1;
+  int forwarded_bad = 0;
+  if (app->cfg.trust_proxy) {
+    char *xff = header_dup(wsi, WSI_TOKEN_X_FORWARDED_FOR);
+    if (xff) {
+      char *last = strrchr(xff, ',');
+      last = last ? last + 1 : xff;
+      while (*last == ' ' || *last == '\t') last++;
+      last[strcspn(last, " \t")] = '\0';
+      struct throttle_addr fwd;
+      if (throttle_addr_parse(last, &fwd) == 0)
+        c->client = fwd;
+      else
+        forwarded_bad = 1; /* counted under the proxy's address, never as this machine */
+      free(xff);
+    }
+  }
+  c->client_local = 0;
+  for (size_t i = 0; i < app->cfg.n_local_net; i++)
+    if (throttle_net_contains(&app->cfg.local_net[i], &c->client)) c->client_local = 1;
+  if (!app->cfg.n_local_net) c->client_local = throttle_addr_is_loopback(&c->client);
+  if (forwarded_bad) c->client_local = 0;
+  return 0;
 }
 
 /* LWS_CALLBACK_HTTP: a request's headers are in. */
@@ -203,8 +272,10 @@ static int http_request(struct lws *wsi, struct http_conn *c) {
       return respond_error(wsi, c, 405, "method_not_allowed", "only GET is allowed here");
     return serve_asset(wsi, c);
   }
-  copy_arg(wsi, "format=", c->arg_format, sizeof c->arg_format);
-  copy_arg(wsi, "user=", c->arg_user, sizeof c->arg_user);
+  if (copy_arg(wsi, "format=", c->arg_format, sizeof c->arg_format))
+    snprintf(c->arg_format, sizeof c->arg_format, "?"); /* unknown: 400 from the handler */
+  c->arg_user_too_long = copy_arg(wsi, "user=", c->arg_user, sizeof c->arg_user);
+  if (client_address(wsi, app, c)) return respond_error(wsi, c, 400, "bad_request", "no peer");
   c->cookie = header_dup(wsi, WSI_TOKEN_HTTP_COOKIE);
   c->content_type = header_dup(wsi, WSI_TOKEN_HTTP_CONTENT_TYPE);
   if (c->method != API_POST) return serve_api(wsi, c);
@@ -218,6 +289,7 @@ static int http_request(struct lws *wsi, struct http_conn *c) {
     c->body_too_large = 1; /* swallow the body, answer at completion */
     return respond_error(wsi, c, 403, "bad_origin", "requests from this Origin are refused");
   }
+  c->secure = auth_origin_https_public(origin, app->cfg.public_origin, app->cfg.n_public_origin);
   if (lws_hdr_copy(wsi, clen, sizeof clen, WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0 &&
       strtoull(clen, NULL, 10) > LIM_JSON_BODY_BYTES) {
     c->body_too_large = 1;
@@ -228,8 +300,20 @@ static int http_request(struct lws *wsi, struct http_conn *c) {
     respond_api(wsi, c, &resp);
     return 0;
   }
-  if (!lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH) &&
-      !lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING))
+  if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING)) {
+    /* A chunked body would be waited for until a timeout: refuse it at
+     * once and close, since the body is never read. */
+    c->body_too_large = 1;
+    struct api_response resp;
+    memset(&resp, 0, sizeof resp);
+    api_error(&resp, 411, "length_required", "send the body with a Content-Length, not chunked");
+    if (respond_api(wsi, c, &resp)) return -1;
+    /* lws would wait for the rest of the body: write the small answer now
+     * and close. */
+    http_writeable(wsi, c);
+    return -1;
+  }
+  if (!lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH))
     return serve_api(wsi, c); /* no body at all */
   return 0;                   /* wait for HTTP_BODY ... HTTP_BODY_COMPLETION */
 }

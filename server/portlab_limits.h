@@ -13,6 +13,16 @@
 #define LIM_PASSWORD_LEN 256        /* teacher password, class code */
 #define LIM_COOKIE_DAYS 7           /* login lifetime */
 
+/* Logins and joins, per source address (server/throttle.c). A /64 counts
+ * as one IPv6 address. The machine itself (--local-net) is exempt. */
+#define LIM_LOGIN_FAILURES 10          /* wrong passwords or codes before the first wait */
+#define LIM_LOGIN_BACKOFF_SECS 30      /* the first wait; doubles with each further failure */
+#define LIM_LOGIN_BACKOFF_MAX_SECS 900 /* longest wait; a quiet address is forgotten after it */
+#define LIM_THROTTLE_ADDRS 4096        /* (address, kind) rows kept; the oldest is evicted */
+#define LIM_JOINS_PER_MINUTE 60        /* new names per address: a burst of 60, then 1/s */
+#define LIM_STUDENTS 500               /* student names in all (--max-students) */
+#define LIM_LOCAL_NETS 8               /* --local-net networks */
+
 /* WebSocket. */
 #define LIM_WS_MESSAGE_BYTES (64 * 1024) /* one message, any type; larger: close 1009 */
 #define LIM_WS_PING_SECS 30              /* keepalive ping after this much silence */

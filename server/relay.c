@@ -56,6 +56,7 @@ struct relay {
   struct lws *ws, *tcp;
   enum relay_state state;
   struct db_user user;
+  unsigned char login_hash[32]; /* SHA-256 of the cookie: logout ends the session */
   int64_t session_id;
   char host[254];
   int port;
@@ -96,6 +97,7 @@ struct ws_pss {
   size_t msg_len;      /* bytes of the current message so far */
   int peer_close;      /* close status the browser sent, 0 if none */
   int in_msg, msg_binary, msg_too_big;
+  unsigned char login_hash[32]; /* SHA-256 of the cookie that passed ws_check */
 };
 
 size_t relay_ws_pss_size(void) {
@@ -617,6 +619,7 @@ static void handle_reattach(struct relay *r, cJSON *msg) {
   relay_free(r);
   pss->relay = old;
   old->ws = wsi;
+  memcpy(old->login_hash, pss->login_hash, sizeof old->login_hash);
   old->detached_at = 0;
   note(old, "the browser reconnected and resumed at byte %llu", (unsigned long long)got);
   cJSON *o = cJSON_CreateObject();
@@ -701,6 +704,8 @@ static int ws_check(struct lws *wsi, struct ws_pss *pss) {
     log_warn("websocket refused: no valid login cookie");
     goto done;
   }
+  char token[AUTH_TOKEN_HEX + 1];
+  if (auth_cookie_token(cookie, token) == 0) auth_sha256(token, AUTH_TOKEN_HEX, pss->login_hash);
   if (app->relay_count >= LIM_RELAY_SESSIONS_TOTAL) {
     log_warn("websocket refused: %d sessions open", LIM_RELAY_SESSIONS_TOTAL);
     goto done;
@@ -804,6 +809,7 @@ int relay_ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *u
       r->key = ++app->next_relay_key;
       r->ws = wsi;
       r->user = pss->user;
+      memcpy(r->login_hash, pss->login_hash, sizeof r->login_hash);
       r->last_activity = app_mono_us();
       buf_init(&r->to_tcp, LIM_RELAY_BUF_CAP);
       buf_init(&r->to_ws, LIM_RELAY_BUF_CAP);
@@ -1004,6 +1010,12 @@ void relay_tick(struct app *app) {
         break;
     }
   }
+}
+
+void relay_logout(struct app *app, const unsigned char login_hash[32]) {
+  for (struct relay *r = app->relays; r; r = r->next)
+    if (r->state != RS_DONE && auth_ct_equal(r->login_hash, login_hash, 32))
+      finish(r, "logged_out", NULL, LWS_CLOSE_STATUS_NORMAL);
 }
 
 void relay_shutdown_all(struct app *app) {

@@ -20,6 +20,9 @@ size_t relay_ws_pss_size(void);
 
 /* Enforces connect, idle and session timeouts; called from the app tick. */
 void relay_tick(struct app *app);
+/* Ends every session of the login whose cookie hashes to login_hash
+ * (detached ones included) with reason logged_out. */
+void relay_logout(struct app *app, const unsigned char login_hash[32]);
 /* Closes every session with reason server_shutdown (the sockets close as
  * the loop runs on). */
 void relay_shutdown_all(struct app *app);

@@ -256,8 +256,10 @@ class Portlab:
     # -- HTTP --------------------------------------------------------------
 
     def request(self, method, path, body=None, cookie=None, headers=None, raw=None,
-                content_type="application/json", timeout=10):
-        """body: a JSON value; raw: bytes sent as they are. Returns Response."""
+                content_type="application/json", timeout=10, source=None):
+        """body: a JSON value; raw: bytes sent as they are; source: the client
+        address to connect from (e.g. "127.0.0.2", to be another address).
+        Returns Response."""
         hdrs = {}
         data = None
         if raw is not None:
@@ -270,7 +272,8 @@ class Portlab:
             hdrs["Cookie"] = cookie_header(cookie)
         if headers:
             hdrs.update(headers)
-        conn = http.client.HTTPConnection(self.host, self.port, timeout=timeout)
+        conn = http.client.HTTPConnection(self.host, self.port, timeout=timeout,
+                                          source_address=(source, 0) if source else None)
         try:
             conn.request(method, path, body=data, headers=hdrs)
             resp = conn.getresponse()

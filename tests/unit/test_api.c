@@ -8,8 +8,11 @@
 #include "check.h"
 #include "db.h"
 #include "policy.h"
+#include "throttle.h"
 
 static struct app app;
+static const char *call_from = "192.0.2.50"; /* the client address of call() */
+static int last_retry_after;
 
 static void setup(const char *class_code) {
   char err[256], generated[32];
@@ -24,9 +27,13 @@ static void setup(const char *class_code) {
   CHECK(app.db != NULL);
   CHECK_EQ_INT(api_setup_teacher(&app, generated, sizeof generated), 0);
   CHECK_EQ_STR(generated, ""); /* a configured password is not generated */
+  app.throttle = api_throttle_new(&app.cfg);
+  CHECK(app.throttle != NULL);
 }
 
 static void teardown(void) {
+  throttle_free(app.throttle);
+  app.throttle = NULL;
   db_close(app.db);
   policy_free(app.policy);
   config_free(&app.cfg);
@@ -38,6 +45,8 @@ static cJSON *call(enum api_method method, const char *path, const char *body, c
                    int *status, char *set_cookie) {
   struct api_request req = {.method = method, .path = path, .cookie = cookie};
   char cookie_header[80];
+  CHECK_EQ_INT(throttle_addr_parse(call_from, &req.client), 0);
+  req.client_local = throttle_addr_is_loopback(&req.client);
   if (body) {
     req.body = body;
     req.body_len = strlen(body);
@@ -50,6 +59,7 @@ static cJSON *call(enum api_method method, const char *path, const char *body, c
   struct api_response resp;
   api_handle(&app, &req, &resp);
   *status = resp.status;
+  last_retry_after = resp.retry_after;
   if (set_cookie) {
     set_cookie[0] = '\0';
     if (strncmp(resp.set_cookie, "portlab_session=", 16) == 0) {
@@ -295,13 +305,28 @@ static void test_teacher_and_sessions(void) {
 static void test_login_throttle_and_routes(void) {
   int status;
   setup(NULL);
-  for (int i = 0; i < 10; i++)
+  for (int i = 0; i < 10; i++) {
     cJSON_Delete(
         call(API_POST, "/api/teacher/login", "{\"password\":\"no\"}", NULL, &status, NULL));
-  CHECK_EQ_INT(status, 401);
+    CHECK_EQ_INT(status, 401); /* the first 10 wrong passwords are answered */
+  }
   cJSON *j = call(API_POST, "/api/teacher/login", "{\"password\":\"chalk\"}", NULL, &status, NULL);
-  CHECK_EQ_INT(status, 429); /* the 11th try in a minute, even the right one */
+  CHECK_EQ_INT(status, 429); /* the 11th try from that address waits, even the right one */
+  CHECK_EQ_STR(error_code(j), "too_many_attempts");
+  CHECK_EQ_INT(last_retry_after, 30);
   cJSON_Delete(j);
+  call_from = "192.0.2.51"; /* another address is not locked out */
+  j = call(API_POST, "/api/teacher/login", "{\"password\":\"chalk\"}", NULL, &status, NULL);
+  CHECK_EQ_INT(status, 200);
+  cJSON_Delete(j);
+  call_from = "127.0.0.1"; /* nor is this machine, ever */
+  for (int i = 0; i < 12; i++)
+    cJSON_Delete(
+        call(API_POST, "/api/teacher/login", "{\"password\":\"no\"}", NULL, &status, NULL));
+  j = call(API_POST, "/api/teacher/login", "{\"password\":\"chalk\"}", NULL, &status, NULL);
+  CHECK_EQ_INT(status, 200);
+  cJSON_Delete(j);
+  call_from = "192.0.2.50";
 
   j = call(API_GET, "/api/me", NULL, NULL, &status, NULL);
   CHECK_EQ_INT(status, 401);
@@ -340,11 +365,14 @@ static void test_generated_teacher_password(void) {
   char again[32];
   CHECK_EQ_INT(api_setup_teacher(&app, again, sizeof again), 0);
   CHECK_EQ_STR(again, ""); /* printed once only */
+  app.throttle = api_throttle_new(&app.cfg);
   int status;
   char body[80];
   snprintf(body, sizeof body, "{\"password\":\"%s\"}", generated);
   cJSON_Delete(call(API_POST, "/api/teacher/login", body, NULL, &status, NULL));
   CHECK_EQ_INT(status, 200);
+  throttle_free(app.throttle);
+  app.throttle = NULL;
   db_close(app.db);
   config_free(&app.cfg);
 }

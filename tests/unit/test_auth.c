@@ -164,14 +164,44 @@ static void test_cookie(void) {
                0);
   CHECK_EQ_STR(out, tok);
 
-  auth_set_cookie(sc, sizeof sc, tok, 604800);
+  auth_set_cookie(sc, sizeof sc, tok, 604800, 0);
   CHECK_EQ_STR(sc,
                "portlab_session=0123456789abcdef0123456789abcdef; Path=/; HttpOnly; "
                "SameSite=Strict; Max-Age=604800");
-  auth_set_cookie(sc, sizeof sc, tok, 0);
+  auth_set_cookie(sc, sizeof sc, tok, 604800, 1);
+  CHECK_EQ_STR(sc,
+               "portlab_session=0123456789abcdef0123456789abcdef; Path=/; HttpOnly; "
+               "SameSite=Strict; Max-Age=604800; Secure");
+  auth_set_cookie(sc, sizeof sc, tok, 0, 0);
   CHECK_EQ_STR(sc, "portlab_session=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0");
-  auth_set_cookie(sc, sizeof sc, NULL, 0);
+  auth_set_cookie(sc, sizeof sc, NULL, 0, 0);
   CHECK_EQ_STR(sc, "portlab_session=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0");
+}
+
+static void test_content_type(void) {
+  CHECK(auth_content_type_json("application/json"));
+  CHECK(auth_content_type_json("Application/JSON"));
+  CHECK(auth_content_type_json("application/json; charset=utf-8"));
+  CHECK(auth_content_type_json("application/json;charset=UTF-8"));
+  CHECK(auth_content_type_json(" application/json "));
+  CHECK(!auth_content_type_json("application/jsonx"));
+  CHECK(!auth_content_type_json("application/json-patch+json"));
+  CHECK(!auth_content_type_json("application/json x"));
+  CHECK(!auth_content_type_json("application/jso"));
+  CHECK(!auth_content_type_json("text/plain"));
+  CHECK(!auth_content_type_json(""));
+  CHECK(!auth_content_type_json(NULL));
+}
+
+static void test_secure_origin(void) {
+  const char *both[] = {"http://lab.example", "https://lab.school.example"};
+  CHECK(auth_origin_https_public("https://lab.school.example", both, 2));
+  CHECK(auth_origin_https_public("HTTPS://LAB.school.example/", both, 2));
+  CHECK(!auth_origin_https_public("http://lab.example", both, 2));  /* not TLS */
+  CHECK(!auth_origin_https_public("https://lab.example", both, 2)); /* not configured */
+  CHECK(!auth_origin_https_public("https://127.0.0.1:8080", both, 2));
+  CHECK(!auth_origin_https_public(NULL, both, 2));
+  CHECK(!auth_origin_https_public("https://lab.school.example", NULL, 0));
 }
 
 static void test_name(void) {
@@ -272,6 +302,8 @@ int main(void) {
   test_ct();
   test_password();
   test_cookie();
+  test_content_type();
+  test_secure_origin();
   test_name();
   test_host();
   test_origin();

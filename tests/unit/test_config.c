@@ -153,6 +153,72 @@ static void test_errors(void) {
   config_free(&cfg);
 }
 
+/* The throttling flags: defaults, each range at its edge, env twins. */
+static void test_throttle_flags(void) {
+  struct config cfg;
+  char err[256] = "";
+  const char *none[] = {"portlab"};
+  CHECK_EQ_INT(parse(&cfg, err, sizeof err, 1, none), CONFIG_OK);
+  CHECK_EQ_INT(cfg.login_failures, 10);
+  CHECK_EQ_INT(cfg.login_backoff, 30);
+  CHECK_EQ_INT(cfg.login_backoff_max, 900);
+  CHECK_EQ_INT(cfg.throttle_addrs, 4096);
+  CHECK_EQ_INT(cfg.joins_per_minute, 60);
+  CHECK_EQ_INT(cfg.max_students, 500);
+  CHECK_EQ_INT(cfg.trust_proxy, 0);
+  CHECK_EQ_INT(cfg.n_local_net, 0);
+  config_free(&cfg);
+
+  static const struct {
+    const char *flag, *ok, *bad;
+  } edges[] = {{"--login-failures", "1000", "1001"}, {"--login-failures", "1", "0"},
+               {"--joins-per-minute", "1", "0"},     {"--max-students", "1000000", "1000001"},
+               {"--throttle-addrs", "16", "15"},     {"--login-backoff-max", "604800", "604801"}};
+  for (size_t i = 0; i < sizeof edges / sizeof edges[0]; i++) {
+    const char *ok[] = {"portlab", edges[i].flag, edges[i].ok};
+    const char *bad[] = {"portlab", edges[i].flag, edges[i].bad};
+    CHECK_EQ_INT(parse(&cfg, err, sizeof err, 3, ok), CONFIG_OK);
+    config_free(&cfg);
+    CHECK_EQ_INT(parse(&cfg, err, sizeof err, 3, bad), CONFIG_ERROR);
+    CHECK(strstr(err, edges[i].flag) != NULL);
+    config_free(&cfg);
+  }
+  const char *shorter[] = {"portlab", "--login-backoff", "60", "--login-backoff-max", "59"};
+  CHECK_EQ_INT(parse(&cfg, err, sizeof err, 5, shorter), CONFIG_ERROR);
+  CHECK(strstr(err, "--login-backoff-max") != NULL);
+  config_free(&cfg);
+
+  /* --local-net: up to LIM_LOCAL_NETS, the command line replaces the environment's. */
+  setenv("PORTLAB_LOCAL_NET", "10.0.0.0/8 ::1", 1);
+  setenv("PORTLAB_TRUST_PROXY", "1", 1);
+  setenv("PORTLAB_MAX_STUDENTS", "40", 1);
+  CHECK_EQ_INT(parse(&cfg, err, sizeof err, 1, none), CONFIG_OK);
+  CHECK_EQ_INT(cfg.n_local_net, 2);
+  CHECK_EQ_INT(cfg.trust_proxy, 1);
+  CHECK_EQ_INT(cfg.max_students, 40);
+  config_free(&cfg);
+  const char *one[] = {"portlab", "--local-net", "127.0.0.1"};
+  CHECK_EQ_INT(parse(&cfg, err, sizeof err, 3, one), CONFIG_OK);
+  CHECK_EQ_INT(cfg.n_local_net, 1);
+  config_free(&cfg);
+  unsetenv("PORTLAB_LOCAL_NET");
+  unsetenv("PORTLAB_TRUST_PROXY");
+  unsetenv("PORTLAB_MAX_STUDENTS");
+  const char *eight[] = {"portlab",     "--local-net", "10.0.0.1",    "--local-net", "10.0.0.2",
+                         "--local-net", "10.0.0.3",    "--local-net", "10.0.0.4",    "--local-net",
+                         "10.0.0.5",    "--local-net", "10.0.0.6",    "--local-net", "10.0.0.7",
+                         "--local-net", "10.0.0.8",    "--local-net", "10.0.0.9"};
+  CHECK_EQ_INT(parse(&cfg, err, sizeof err, 17, eight), CONFIG_OK); /* 8 */
+  CHECK_EQ_INT(cfg.n_local_net, 8);
+  config_free(&cfg);
+  CHECK_EQ_INT(parse(&cfg, err, sizeof err, 19, eight), CONFIG_ERROR); /* 9 */
+  config_free(&cfg);
+  const char *badnet[] = {"portlab", "--local-net", "127.0.0.0/33"};
+  CHECK_EQ_INT(parse(&cfg, err, sizeof err, 3, badnet), CONFIG_ERROR);
+  CHECK(strstr(err, "--local-net") != NULL);
+  config_free(&cfg);
+}
+
 static void test_hostport(void) {
   char addr[64];
   int port = 0;
@@ -173,6 +239,7 @@ int main(void) {
   test_flags();
   test_environment();
   test_errors();
+  test_throttle_flags();
   test_hostport();
   return check_done();
 }

@@ -248,6 +248,7 @@ export const strings = {
     session_timeout: 'the session reached its time limit',
     client_closed: 'you hung up',
     server_shutdown: 'portlab is shutting down',
+    logged_out: 'you signed out',
     connect_timeout: 'the server did not answer in time',
     connection_lost: 'the connection to portlab was lost',
     connect_failed: 'could not connect',
@@ -272,6 +273,8 @@ export const strings = {
     http: 'The server answered with status {status}.',
     resume_failed: 'The session could not be resumed; the connection is lost.',
     too_many_attempts: 'Too many tries. Wait a little.',
+    too_many_joins: 'Too many new names from your network just now. Wait a little.',
+    class_full: 'The class is full. Ask your teacher.',
   },
 
   // Transcript view.
