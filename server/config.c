@@ -226,33 +226,25 @@ static int set_ftp_data_timeout(struct config *cfg, const char *v, char *why, si
   return set_seconds(&cfg->ftp_data_timeout, v, 3600, why, whylen);
 }
 
-static int set_count(int *out, const char *v, int hi, char *why, size_t whylen) {
-  if (parse_int(v, 1, hi, out)) {
-    snprintf(why, whylen, "'%s' is not a number from 1 to %d", v, hi);
+static int set_count(int *out, const char *v, long lo, long hi, char *why, size_t whylen) {
+  if (parse_int(v, lo, hi, out)) {
+    snprintf(why, whylen, "'%s' is not a number from %ld to %ld", v, lo, hi);
     return -1;
   }
   return 0;
 }
 
 static int set_ftp_pasv_per_student(struct config *cfg, const char *v, char *why, size_t whylen) {
-  return set_count(&cfg->ftp_pasv_per_student, v, 1000, why, whylen);
+  return set_count(&cfg->ftp_pasv_per_student, v, 1, 1000, why, whylen);
 }
 
 static int set_ftp_pasv_per_addr(struct config *cfg, const char *v, char *why, size_t whylen) {
-  return set_count(&cfg->ftp_pasv_per_addr, v, 1000, why, whylen);
+  return set_count(&cfg->ftp_pasv_per_addr, v, 1, 1000, why, whylen);
 }
 
 static int set_user_sessions(struct config *cfg, const char *v, char *why, size_t whylen) {
   if (parse_int(v, 1, 64, &cfg->user_sessions)) {
     snprintf(why, whylen, "'%s' is not a number from 1 to 64", v);
-    return -1;
-  }
-  return 0;
-}
-
-static int set_count(int *out, const char *v, long lo, long hi, char *why, size_t whylen) {
-  if (parse_int(v, lo, hi, out)) {
-    snprintf(why, whylen, "'%s' is not a number from %ld to %ld", v, lo, hi);
     return -1;
   }
   return 0;
