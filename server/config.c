@@ -230,6 +230,14 @@ static int set_user_sessions(struct config *cfg, const char *v, char *why, size_
   return 0;
 }
 
+static int set_sessions_page_max(struct config *cfg, const char *v, char *why, size_t whylen) {
+  if (parse_int(v, 1, 10000, &cfg->sessions_page_max)) {
+    snprintf(why, whylen, "'%s' is not a number from 1 to 10000", v);
+    return -1;
+  }
+  return 0;
+}
+
 static int set_no_record(struct config *cfg, const char *v, char *why, size_t whylen) {
   cfg->no_record = 1;
   return 0;
@@ -257,6 +265,8 @@ static const struct config_flag flags[] = {
     {"user-sessions", 1, 0, set_user_sessions, "N", "open relay sessions per user (4)"},
     {"lab-idle-timeout", 1, 0, set_lab_idle_timeout, "SECS",
      "lab servers close a silent connection (300)"},
+    {"sessions-page-max", 1, 0, set_sessions_page_max, "N",
+     "most sessions in one page of GET /api/sessions (500)"},
     {"no-record", 0, 0, set_no_record, NULL, "do not record transcripts (benchmarks only)"},
 };
 #define N_FLAGS (sizeof flags / sizeof flags[0])
@@ -302,6 +312,7 @@ static void set_defaults(struct config *cfg) {
   cfg->idle_timeout = LIM_RELAY_IDLE_SECS;
   cfg->session_timeout = LIM_RELAY_SESSION_SECS;
   cfg->user_sessions = LIM_RELAY_SESSIONS_PER_USER;
+  cfg->sessions_page_max = LIM_SESSIONS_PAGE_MAX;
   cfg->lab_idle_timeout = LIM_LAB_IDLE_SECS;
 }
 
