@@ -116,7 +116,10 @@ static int respond_stream(struct lws *wsi, struct http_conn *c, int status, cons
   unsigned char headers[LWS_PRE + 2048], *start = headers + LWS_PRE, *p = start,
                                          *end = headers + sizeof headers - 1;
   c->stream = stream;
-  c->chunked = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP1_0) == 0;
+  /* lws keeps the request's version ("HTTP/1.1") under WSI_TOKEN_HTTP. */
+  char version[16] = "";
+  lws_hdr_copy(wsi, version, sizeof version, WSI_TOKEN_HTTP);
+  c->chunked = strcmp(version, "HTTP/1.0") != 0;
   if (c->chunked) {
     /* Not lws_add_http_common_headers: without a length it says
      * "connection: close", and a chunked body keeps the connection. */
