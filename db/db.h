@@ -95,8 +95,8 @@ int db_session_list(struct db *db, int64_t user_id,
 /* One page of that list: at most limit sessions that come after (before_us,
  * before_id) in it, i.e. (started_us, id) < (before_us, before_id); pass
  * INT64_MAX for both to start at the newest. cb returns nonzero to stop. */
-int db_session_page(struct db *db, int64_t user_id, int64_t before_us, int64_t before_id,
-                    int limit, int (*cb)(void *arg, const struct db_session *s), void *arg);
+int db_session_page(struct db *db, int64_t user_id, int64_t before_us, int64_t before_id, int limit,
+                    int (*cb)(void *arg, const struct db_session *s), void *arg);
 
 /* Transcript events. Appends n events in one transaction. */
 int db_events_append(struct db *db, const struct db_event *ev, size_t n);

@@ -156,8 +156,8 @@ fail:
 /* The same order as db_session_list, continued from a row value: the
  * (started_us, id) comparison is a range on the started indexes, so a page
  * costs its own rows whatever page it is. Same callback contract. */
-int db_session_page(struct db *db, int64_t user_id, int64_t before_us, int64_t before_id,
-                    int limit, int (*cb)(void *arg, const struct db_session *s), void *arg) {
+int db_session_page(struct db *db, int64_t user_id, int64_t before_us, int64_t before_id, int limit,
+                    int (*cb)(void *arg, const struct db_session *s), void *arg) {
   sqlite3_stmt *st;
   struct db_session s;
   int rc;

@@ -518,8 +518,8 @@ static void handle_transcript(struct app *app, const struct api_request *req,
   resp->content_type = formats[f].type;
   if (formats[f].disposition)
     snprintf(resp->content_disposition, sizeof resp->content_disposition,
-             "%s; filename=\"portlab-session-%lld.%s\"", formats[f].disposition,
-             (long long)s.id, formats[f].name);
+             "%s; filename=\"portlab-session-%lld.%s\"", formats[f].disposition, (long long)s.id,
+             formats[f].name);
   return;
 internal:
   api_error(resp, 500, "internal", "the database failed; try again");

@@ -25,7 +25,7 @@ struct config {
   int connect_timeout, idle_timeout, session_timeout; /* seconds */
   int user_sessions;
   int sessions_page_max; /* largest ?limit= of GET /api/sessions */
-  int lab_idle_timeout; /* seconds */
+  int lab_idle_timeout;  /* seconds */
   int no_record;
   char *env_copy[3]; /* owned copies of list-valued environment variables */
 };

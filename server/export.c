@@ -49,17 +49,17 @@ enum { TCP_FIN = 0x01, TCP_SYN = 0x02, TCP_PSH = 0x08, TCP_ACK = 0x10 };
 struct export {
   enum export_format format;
   struct db_session s;
-  struct buf out;      /* formatted, not yet handed out */
-  size_t max_bytes;    /* all output together */
-  size_t produced;     /* all output so far */
-  int64_t after_seq;   /* the cursor: last event formatted */
-  int64_t last_seq;    /* the last event to export */
-  int events_done;     /* every event formatted */
-  int finished;        /* the trailer written too */
+  struct buf out;    /* formatted, not yet handed out */
+  size_t max_bytes;  /* all output together */
+  size_t produced;   /* all output so far */
+  int64_t after_seq; /* the cursor: last event formatted */
+  int64_t last_seq;  /* the last event to export */
+  int events_done;   /* every event formatted */
+  int finished;      /* the trailer written too */
   int failed;
-  int n_events;        /* json: events written, for the commas */
-  int at_line_start;   /* txt */
-  int last_dir;        /* txt */
+  int n_events;      /* json: events written, for the commas */
+  int at_line_start; /* txt */
+  int last_dir;      /* txt */
   /* pcap */
   uint32_t client_ip, server_ip;
   uint16_t client_port, server_port;

@@ -52,7 +52,7 @@ struct http_conn {
   /* the response body being written */
   const unsigned char *out;
   size_t out_len, out_off;
-  char *out_owned; /* freed when written */
+  char *out_owned;       /* freed when written */
   struct export *stream; /* or a streamed body (a transcript export) */
   int chunked;           /* stream with chunked transfer encoding */
 };
@@ -331,9 +331,10 @@ static int stream_writeable(struct lws *wsi, struct http_conn *c) {
   int done = 0;
   int n = export_read(c->stream, app->db, data, LIM_EXPORT_CHUNK, &done);
   if (n < 0) {
-    log_error("transcript export failed part way (database error or past %d bytes); "
-              "closing the download",
-              LIM_EXPORT_BYTES);
+    log_error(
+        "transcript export failed part way (database error or past %d bytes); "
+        "closing the download",
+        LIM_EXPORT_BYTES);
     return -1;
   }
   size_t len = (size_t)n;

@@ -40,7 +40,7 @@
 #define LIM_EXPORT_CHUNK 16384              /* export bytes written per writable callback */
 #define LIM_EXPORT_STEP_EVENTS 64           /* events read per writable callback */
 #define LIM_SESSIONS_PAGE_DEFAULT 100       /* GET /api/sessions without ?limit= */
-#define LIM_SESSIONS_PAGE_MAX 500           /* default of --sessions-page-max, the largest ?limit= */
+#define LIM_SESSIONS_PAGE_MAX 500 /* default of --sessions-page-max, the largest ?limit= */
 
 /* Recorder. */
 #define LIM_RECORDER_FLUSH_MS 100 /* a kill -9 loses at most this much (+ one commit) */
