@@ -11,7 +11,6 @@
 #include "api.h"
 
 #include <cJSON.h>
-#include <libwebsockets.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -291,7 +291,22 @@ static void test_last_seq(void) {
   export_free(ex);
 }
 
+/* A session with no events: the head and trailer only, done at once. */
+static void test_empty(void) {
+  struct db_session s = load(NULL, 0);
+  size_t len;
+  int steps;
+  char *out = drain(EXPORT_JSON, &s, "{\"events\":[", LIM_EXPORT_BYTES, 100, &len, &steps);
+  CHECK_EQ_STR(out, "{\"events\":[]}");
+  CHECK_EQ_INT(steps, 1);
+  free(out);
+  out = drain(EXPORT_PCAP, &s, NULL, LIM_EXPORT_BYTES, 100, &len, &steps);
+  CHECK_EQ_INT(len, 24); /* the file header, no packets */
+  free(out);
+}
+
 int main(void) {
+  test_empty();
   test_pcap();
   test_cast();
   test_display_text();
