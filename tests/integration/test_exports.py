@@ -236,6 +236,22 @@ class ExportTest(PortlabTestCase):
         finally:
             c.close()
 
+    def test_head_sends_no_body(self):
+        c = RawHttp(self.pl)
+        try:
+            c.sock.sendall(("HEAD %s?format=txt HTTP/1.1\r\nHost: %s:%d\r\nCookie: %s\r\n\r\n"
+                            % (self.path, self.pl.host, self.pl.port,
+                               cookie_header(self.owner))).encode())
+            status, headers = c.headers()
+            self.assertEqual(status, 200)
+            self.assertTrue(headers["content-type"].startswith("text/plain"))
+            c.get("/api/health", self.owner)  # the next answer follows at once
+            status, headers = c.headers()
+            self.assertEqual(status, 200)
+            self.assertEqual(json.loads(c._take(int(headers["content-length"])))["status"], "ok")
+        finally:
+            c.close()
+
     def test_http10_gets_plain_body_and_close(self):
         s = socket.create_connection((self.pl.host, self.pl.port), timeout=60)
         try:
