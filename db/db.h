@@ -95,12 +95,24 @@ int db_session_get(struct db *db, int64_t id, struct db_session *out); /* 1 = no
 /* Newest first. user_id 0 = everyone. cb returns nonzero to stop. */
 int db_session_list(struct db *db, int64_t user_id,
                     int (*cb)(void *arg, const struct db_session *s), void *arg);
+/* One page of that list: at most limit sessions that come after (before_us,
+ * before_id) in it, i.e. (started_us, id) < (before_us, before_id); pass
+ * INT64_MAX for both to start at the newest. cb returns nonzero to stop. */
+int db_session_page(struct db *db, int64_t user_id, int64_t before_us, int64_t before_id, int limit,
+                    int (*cb)(void *arg, const struct db_session *s), void *arg);
 
 /* Transcript events. Appends n events in one transaction. */
 int db_events_append(struct db *db, const struct db_event *ev, size_t n);
 /* In seq order; cb returns nonzero to stop. */
 int db_events_list(struct db *db, int64_t session_id,
                    int (*cb)(void *arg, const struct db_event *e), void *arg);
+/* A cursor's step: at most limit events with after_seq < seq <= up_to_seq,
+ * in seq order; cb returns nonzero to stop. No statement stays open between
+ * calls, so a reader that pages holds no snapshot while the recorder writes. */
+int db_events_page(struct db *db, int64_t session_id, int64_t after_seq, int64_t up_to_seq,
+                   int limit, int (*cb)(void *arg, const struct db_event *e), void *arg);
+/* The highest seq of a session's events into *seq (0 if it has none). */
+int db_events_last_seq(struct db *db, int64_t session_id, int64_t *seq);
 
 /* Explicit transactions for callers that batch (the recorder). */
 int db_begin(struct db *db);

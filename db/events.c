@@ -110,3 +110,56 @@ fail:
   db_stmt_release(st);
   return -1;
 }
+
+/* Same contract as db_events_list for the callback. The primary key
+ * (session_id, seq) makes each page a range scan from after_seq. */
+int db_events_page(struct db *db, int64_t session_id, int64_t after_seq, int64_t up_to_seq,
+                   int limit, int (*cb)(void *arg, const struct db_event *e), void *arg) {
+  sqlite3_stmt *st = db_stmt(db, DB_STMT_EVENT_PAGE,
+                             "SELECT seq, t_us, dir, data FROM events "
+                             "WHERE session_id = ?1 AND seq > ?2 AND seq <= ?3 "
+                             "ORDER BY seq LIMIT ?4");
+  struct db_event e;
+  int rc;
+
+  if (!st) return -1;
+  if (sqlite3_bind_int64(st, 1, session_id) != SQLITE_OK ||
+      sqlite3_bind_int64(st, 2, after_seq) != SQLITE_OK ||
+      sqlite3_bind_int64(st, 3, up_to_seq) != SQLITE_OK ||
+      sqlite3_bind_int(st, 4, limit) != SQLITE_OK)
+    goto fail;
+  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    const void *blob = sqlite3_column_blob(st, 3);
+
+    e.session_id = session_id;
+    e.seq = sqlite3_column_int64(st, 0);
+    e.t_us = sqlite3_column_int64(st, 1);
+    e.dir = sqlite3_column_int(st, 2);
+    e.len = (size_t)sqlite3_column_bytes(st, 3);
+    e.data = blob ? blob : (const unsigned char *)"";
+    if (cb(arg, &e) != 0) break;
+  }
+  if (rc != SQLITE_ROW && rc != SQLITE_DONE) goto fail;
+  db_stmt_release(st);
+  return 0;
+
+fail:
+  db_fail(db);
+  db_stmt_release(st);
+  return -1;
+}
+
+int db_events_last_seq(struct db *db, int64_t session_id, int64_t *seq) {
+  sqlite3_stmt *st = db_stmt(db, DB_STMT_EVENT_LAST_SEQ,
+                             "SELECT coalesce(max(seq), 0) FROM events WHERE session_id = ?1");
+
+  if (!st) return -1;
+  if (sqlite3_bind_int64(st, 1, session_id) != SQLITE_OK || sqlite3_step(st) != SQLITE_ROW) {
+    db_fail(db);
+    db_stmt_release(st);
+    return -1;
+  }
+  *seq = sqlite3_column_int64(st, 0);
+  db_stmt_release(st);
+  return 0;
+}

@@ -152,3 +152,43 @@ fail:
   db_stmt_release(st);
   return -1;
 }
+
+/* The same order as db_session_list, continued from a row value: the
+ * (started_us, id) comparison is a range on the started indexes, so a page
+ * costs its own rows whatever page it is. Same callback contract. */
+int db_session_page(struct db *db, int64_t user_id, int64_t before_us, int64_t before_id, int limit,
+                    int (*cb)(void *arg, const struct db_session *s), void *arg) {
+  sqlite3_stmt *st;
+  struct db_session s;
+  int rc;
+
+  if (user_id == 0) {
+    st = db_stmt(db, DB_STMT_SESSION_PAGE_ALL,
+                 "SELECT " SESSION_COLUMNS
+                 "WHERE (s.started_us, s.id) < (?2, ?3) "
+                 "ORDER BY s.started_us DESC, s.id DESC LIMIT ?4");
+  } else {
+    st = db_stmt(db, DB_STMT_SESSION_PAGE_USER,
+                 "SELECT " SESSION_COLUMNS
+                 "WHERE s.user_id = ?1 AND (s.started_us, s.id) < (?2, ?3) "
+                 "ORDER BY s.started_us DESC, s.id DESC LIMIT ?4");
+  }
+  if (!st) return -1;
+  if ((user_id != 0 && sqlite3_bind_int64(st, 1, user_id) != SQLITE_OK) ||
+      sqlite3_bind_int64(st, 2, before_us) != SQLITE_OK ||
+      sqlite3_bind_int64(st, 3, before_id) != SQLITE_OK ||
+      sqlite3_bind_int(st, 4, limit) != SQLITE_OK)
+    goto fail;
+  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    session_from_row(st, &s);
+    if (cb(arg, &s) != 0) break;
+  }
+  if (rc != SQLITE_ROW && rc != SQLITE_DONE) goto fail;
+  db_stmt_release(st);
+  return 0;
+
+fail:
+  db_fail(db);
+  db_stmt_release(st);
+  return -1;
+}

@@ -11,7 +11,7 @@
 #include "api.h"
 
 #include <cJSON.h>
-#include <libwebsockets.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -426,15 +426,49 @@ static void handle_targets(struct app *app, const struct api_request *req,
   api_respond_json(resp, 200, root);
 }
 
+struct session_page {
+  cJSON *list;
+  int limit; /* sessions to show; one more is read to know if a next page exists */
+  int count;
+  int64_t last_id;
+  int more;
+};
+
 static int add_session(void *arg, const struct db_session *s) {
-  cJSON_AddItemToArray(arg, session_json(s));
+  struct session_page *pg = arg;
+  if (pg->count == pg->limit) {
+    pg->more = 1;
+    return 1;
+  }
+  cJSON_AddItemToArray(pg->list, session_json(s));
+  pg->count++;
+  pg->last_id = s->id;
   return 0;
 }
 
+/* A decimal number from lo to hi with no sign, spaces or leading '+': 0, or
+ * -1 if it is anything else. */
+static int parse_arg_number(const char *s, int64_t lo, int64_t hi, int64_t *out) {
+  int64_t v = 0;
+  size_t n = 0;
+  for (; s[n] >= '0' && s[n] <= '9'; n++) {
+    if (n == 18) return -1; /* more digits than any id or limit */
+    v = v * 10 + (s[n] - '0');
+  }
+  if (n == 0 || s[n] || v < lo || v > hi) return -1;
+  *out = v;
+  return 0;
+}
+
+/* GET /api/sessions?user=&limit=&before=: newest first, one page. before is
+ * the id of the last session of the previous page ("next_before"); it must
+ * be a session of this same list. */
 static void handle_sessions(struct app *app, const struct api_request *req,
                             const struct db_user *user, const struct api_args *args,
                             struct api_response *resp) {
-  int64_t who = user->id;
+  int64_t who = user->id, limit = LIM_SESSIONS_PAGE_DEFAULT, before_id = INT64_MAX;
+  int64_t before_us = INT64_MAX, max = app->cfg.sessions_page_max;
+  char msg[96];
   if (req->arg_user_too_long) {
     api_error(resp, 400, "bad_request", "?user= is longer than any name");
     return;
@@ -452,201 +486,105 @@ static void handle_sessions(struct app *app, const struct api_request *req,
       who = other.id;
     }
   }
-  cJSON *root = cJSON_CreateObject(), *list = cJSON_AddArrayToObject(root, "sessions");
-  if (db_session_list(app->db, who, add_session, list) < 0) {
+  if (limit > max) limit = max;
+  if (req->arg_limit && parse_arg_number(req->arg_limit, 1, max, &limit)) {
+    snprintf(msg, sizeof msg, "limit must be a number from 1 to %lld", (long long)max);
+    api_error(resp, 400, "bad_request", msg);
+    return;
+  }
+  if (req->arg_before) {
+    struct db_session b;
+    int rc = 1;
+    if (parse_arg_number(req->arg_before, 1, INT64_MAX, &before_id) == 0)
+      rc = db_session_get(app->db, before_id, &b);
+    if (rc < 0) goto internal;
+    if (rc == 1 || (who != 0 && b.user_id != who)) {
+      api_error(resp, 400, "bad_request", "before must be the id of a session in this list");
+      return;
+    }
+    before_us = b.started_us;
+  }
+  cJSON *root = cJSON_CreateObject();
+  struct session_page pg = {cJSON_AddArrayToObject(root, "sessions"), (int)limit, 0, 0, 0};
+  if (db_session_page(app->db, who, before_us, before_id, (int)limit + 1, add_session, &pg) < 0) {
     cJSON_Delete(root);
     goto internal;
   }
+  if (pg.more)
+    cJSON_AddNumberToObject(root, "next_before", (double)pg.last_id);
+  else
+    cJSON_AddNullToObject(root, "next_before");
   api_respond_json(resp, 200, root);
   return;
 internal:
   api_error(resp, 500, "internal", "the database failed; try again");
 }
 
-static const char *dir_name(int dir) {
-  return dir == DB_DIR_C2S ? "c2s" : dir == DB_DIR_S2C ? "s2c" : "note";
-}
-
-struct transcript_ctx {
-  cJSON *events; /* JSON */
-  char *txt;     /* text: a growing buffer */
-  size_t txt_len, txt_alloc;
-  int at_line_start;
-  int last_dir;
-  int failed;
-};
-
-static int add_event_json(void *arg, const struct db_event *e) {
-  struct transcript_ctx *t = arg;
-  cJSON *o = cJSON_CreateObject();
-  cJSON_AddNumberToObject(o, "seq", (double)e->seq);
-  cJSON_AddNumberToObject(o, "t_us", (double)e->t_us);
-  cJSON_AddStringToObject(o, "dir", dir_name(e->dir));
-  if (e->dir != DB_DIR_NOTE) {
-    size_t b64len = 4 * ((e->len + 2) / 3) + 8; /* lws wants slack past the NUL */
-    char *b64 = malloc(b64len);
-    if (!b64 || lws_b64_encode_string((const char *)e->data, (int)e->len, b64, (int)b64len) < 0) {
-      free(b64);
-      cJSON_Delete(o);
-      t->failed = 1;
-      return 1;
-    }
-    cJSON_AddStringToObject(o, "data_b64", b64);
-    free(b64);
-  }
-  char *text = export_display_text(e->data, e->len);
-  if (!text) {
-    cJSON_Delete(o);
-    t->failed = 1;
-    return 1;
-  }
-  cJSON_AddStringToObject(o, "text", text);
-  free(text);
-  cJSON_AddItemToArray(t->events, o);
-  return 0;
-}
-
-static int add_event_export(void *arg, const struct db_event *e) {
-  return export_event(arg, e) ? 1 : 0;
-}
-
-static int txt_put(struct transcript_ctx *t, const char *p, size_t n) {
-  if (t->txt_len + n + 1 > t->txt_alloc) {
-    size_t want = (t->txt_alloc ? t->txt_alloc * 2 : 4096);
-    while (want < t->txt_len + n + 1) want *= 2;
-    char *grown = realloc(t->txt, want);
-    if (!grown) {
-      t->failed = 1;
-      return -1;
-    }
-    t->txt = grown;
-    t->txt_alloc = want;
-  }
-  memcpy(t->txt + t->txt_len, p, n);
-  t->txt_len += n;
-  t->txt[t->txt_len] = '\0';
-  return 0;
-}
-
-/* "Follow TCP Stream" as text, marked like the transcripts in RFC 5321:
- * "C: " before each client line, "S: " before each server line, notes
- * as "* " lines. A line that is cut by a direction change ends with "\".
- * Control characters other than TAB, CR and LF become caret notation
- * (ESC is "^["), so a transcript viewed with cat or less cannot drive the
- * reader's terminal. */
-static int add_event_txt(void *arg, const struct db_event *e) {
-  struct transcript_ctx *t = arg;
-  char *raw = export_display_text(e->data, e->len);
-  char *text = raw ? malloc(strlen(raw) * 2 + 1) : NULL;
-  if (!text) {
-    free(raw);
-    t->failed = 1;
-    return 1;
-  }
-  char *o = text;
-  for (const unsigned char *p = (const unsigned char *)raw; *p; p++) {
-    if ((*p < 0x20 && *p != '\t' && *p != '\r' && *p != '\n') || *p == 0x7f) {
-      *o++ = '^';
-      *o++ = (char)(*p == 0x7f ? '?' : *p + 0x40);
-    } else {
-      *o++ = (char)*p;
-    }
-  }
-  *o = '\0';
-  free(raw);
-  if (!t->at_line_start && e->dir != t->last_dir) {
-    txt_put(t, "\\\n", 2);
-    t->at_line_start = 1;
-  }
-  if (e->dir == DB_DIR_NOTE) {
-    txt_put(t, "* ", 2);
-    txt_put(t, text, strlen(text));
-    txt_put(t, "\n", 1);
-    t->at_line_start = 1;
-  } else {
-    const char *prefix = e->dir == DB_DIR_C2S ? "C: " : "S: ";
-    for (const char *p = text; *p;) {
-      if (t->at_line_start) txt_put(t, prefix, 3);
-      const char *nl = strchr(p, '\n');
-      size_t n = nl ? (size_t)(nl - p + 1) : strlen(p);
-      txt_put(t, p, n);
-      t->at_line_start = nl != NULL;
-      p += n;
-    }
-  }
-  t->last_dir = e->dir;
-  free(text);
-  return t->failed;
-}
-
 static void handle_transcript(struct app *app, const struct api_request *req,
                               const struct db_user *user, const struct api_args *args,
                               struct api_response *resp) {
+  static const struct {
+    const char *name;
+    enum export_format format;
+    const char *type;
+    const char *disposition;
+  } formats[] = {
+      {"json", EXPORT_JSON, "application/json", NULL},
+      {"txt", EXPORT_TXT, "text/plain; charset=utf-8", "inline"},
+      {"cast", EXPORT_CAST, "application/x-asciicast", "attachment"},
+      {"pcap", EXPORT_PCAP, "application/vnd.tcpdump.pcap", "attachment"},
+  };
   struct db_session s;
-  struct transcript_ctx t;
-  memset(&t, 0, sizeof t);
-  t.at_line_start = 1;
-  t.last_dir = -1;
+  char *head = NULL;
+  int64_t last_seq;
   int rc = db_session_get(app->db, args->id, &s);
   if (rc < 0) goto internal;
   if (rc == 1 || (s.user_id != user->id && strcmp(user->role, "teacher") != 0)) {
     api_error(resp, 404, "not_found", "no such session");
     return;
   }
-  const char *format = req->arg_format && req->arg_format[0] ? req->arg_format : "json";
-  if (strcmp(format, "txt") == 0) {
-    char head[512], started[32], ended[32] = "(open)";
-    iso_time(s.started_us, started, sizeof started);
-    if (s.ended_us) iso_time(s.ended_us, ended, sizeof ended);
-    int n = snprintf(head, sizeof head,
-                     "portlab session %lld: %s -> %s:%d (%s)\n"
-                     "started %s, ended %s, %lld bytes up, %lld bytes down, closed: %s\n\n",
-                     (long long)s.id, s.user_name, s.host, s.port, s.mode, started, ended,
-                     (long long)s.bytes_up, (long long)s.bytes_down,
-                     s.close_reason[0] ? s.close_reason : "-");
-    txt_put(&t, head, (size_t)n);
-    if (db_events_list(app->db, args->id, add_event_txt, &t) < 0 || t.failed) {
-      free(t.txt);
-      goto internal;
-    }
-    if (!t.at_line_start) txt_put(&t, "\n", 1);
-    resp->status = 200;
-    resp->content_type = "text/plain; charset=utf-8";
-    resp->body = t.txt;
-    resp->body_len = t.txt_len;
-    snprintf(resp->content_disposition, sizeof resp->content_disposition,
-             "inline; filename=\"portlab-session-%lld.txt\"", (long long)s.id);
-    return;
-  }
-  if (strcmp(format, "cast") == 0 || strcmp(format, "pcap") == 0) {
-    int cast = format[0] == 'c';
-    struct export *ex = export_new(cast ? EXPORT_CAST : EXPORT_PCAP, &s);
-    if (!ex || db_events_list(app->db, args->id, add_event_export, ex) < 0) {
-      export_free(ex);
-      goto internal;
-    }
-    if (export_finish(ex, &resp->body, &resp->body_len)) { /* frees ex either way */
-      api_error(resp, 500, "internal", "the export grew too large");
-      return;
-    }
-    resp->status = 200;
-    resp->content_type = cast ? "application/x-asciicast" : "application/vnd.tcpdump.pcap";
-    snprintf(resp->content_disposition, sizeof resp->content_disposition,
-             "attachment; filename=\"portlab-session-%lld.%s\"", (long long)s.id, format);
-    return;
-  }
-  if (strcmp(format, "json") != 0) {
+  const char *name = req->arg_format && req->arg_format[0] ? req->arg_format : "json";
+  size_t f = 0;
+  while (f < sizeof formats / sizeof formats[0] && strcmp(name, formats[f].name) != 0) f++;
+  if (f == sizeof formats / sizeof formats[0]) {
     api_error(resp, 400, "bad_request", "format must be json, txt, cast or pcap");
     return;
   }
-  cJSON *root = cJSON_CreateObject();
-  cJSON_AddItemToObject(root, "session", session_json(&s));
-  t.events = cJSON_AddArrayToObject(root, "events");
-  if (db_events_list(app->db, args->id, add_event_json, &t) < 0 || t.failed) {
-    cJSON_Delete(root);
-    goto internal;
+  /* The events recorded by now: a session still open is exported as it
+   * stands, consistent with the session fields in the head. */
+  if (db_events_last_seq(app->db, s.id, &last_seq)) goto internal;
+  if (formats[f].format == EXPORT_JSON) {
+    cJSON *o = session_json(&s);
+    char *printed = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    size_t n = printed ? strlen(printed) + 32 : 0;
+    head = printed ? malloc(n) : NULL;
+    if (head) snprintf(head, n, "{\"session\":%s,\"events\":[", printed);
+    free(printed);
+    if (!head) goto internal;
+  } else if (formats[f].format == EXPORT_TXT) {
+    char started[32], ended[32] = "(open)";
+    size_t n = 512 + strlen(s.user_name) + strlen(s.host);
+    iso_time(s.started_us, started, sizeof started);
+    if (s.ended_us) iso_time(s.ended_us, ended, sizeof ended);
+    head = malloc(n);
+    if (!head) goto internal;
+    snprintf(head, n,
+             "portlab session %lld: %s -> %s:%d (%s)\n"
+             "started %s, ended %s, %lld bytes up, %lld bytes down, closed: %s\n\n",
+             (long long)s.id, s.user_name, s.host, s.port, s.mode, started, ended,
+             (long long)s.bytes_up, (long long)s.bytes_down,
+             s.close_reason[0] ? s.close_reason : "-");
   }
-  api_respond_json(resp, 200, root);
+  resp->stream = export_new(formats[f].format, &s, head, last_seq, LIM_EXPORT_BYTES);
+  free(head);
+  if (!resp->stream) goto internal;
+  resp->status = 200;
+  resp->content_type = formats[f].type;
+  if (formats[f].disposition)
+    snprintf(resp->content_disposition, sizeof resp->content_disposition,
+             "%s; filename=\"portlab-session-%lld.%s\"", formats[f].disposition, (long long)s.id,
+             formats[f].name);
   return;
 internal:
   api_error(resp, 500, "internal", "the database failed; try again");

@@ -14,6 +14,7 @@
 
 struct app;
 struct config;
+struct export;
 
 enum api_method { API_GET = 0, API_POST, API_OTHER };
 
@@ -23,6 +24,8 @@ struct api_request {
   const char *arg_format;   /* ?format=, or NULL */
   const char *arg_user;     /* ?user=, or NULL */
   int arg_user_too_long;    /* ?user= was longer than any name */
+  const char *arg_limit;    /* ?limit=, or NULL */
+  const char *arg_before;   /* ?before=, or NULL */
   const char *cookie;       /* Cookie header or NULL */
   const char *content_type; /* Content-Type header or NULL */
   const char *body;         /* POST body (not NUL-terminated) */
@@ -38,6 +41,9 @@ struct api_response {
   const char *content_type;
   char *body; /* malloc'd; the caller frees */
   size_t body_len;
+  /* Instead of body: an export to stream (length unknown in advance). The
+   * caller reads it with export_read() and frees it with export_free(). */
+  struct export *stream;
   char set_cookie[192];          /* "" = none */
   char content_disposition[128]; /* "" = none */
   int retry_after;               /* seconds for a Retry-After header; 0 = none */

@@ -292,6 +292,10 @@ static int set_local_net(struct config *cfg, const char *v, char *why, size_t wh
   return 0;
 }
 
+static int set_sessions_page_max(struct config *cfg, const char *v, char *why, size_t whylen) {
+  return set_count(&cfg->sessions_page_max, v, 1, 10000, why, whylen);
+}
+
 static int set_no_record(struct config *cfg, const char *v, char *why, size_t whylen) {
   cfg->no_record = 1;
   return 0;
@@ -336,6 +340,8 @@ static const struct config_flag flags[] = {
      "client address from X-Forwarded-For (behind a reverse proxy)"},
     {"local-net", 1, 1, set_local_net, "NET",
      "this machine, never throttled (127.0.0.0/8 and ::1); repeatable"},
+    {"sessions-page-max", 1, 0, set_sessions_page_max, "N",
+     "most sessions in one page of GET /api/sessions (500)"},
     {"no-record", 0, 0, set_no_record, NULL, "do not record transcripts (benchmarks only)"},
 };
 #define N_FLAGS (sizeof flags / sizeof flags[0])
@@ -381,6 +387,7 @@ static void set_defaults(struct config *cfg) {
   cfg->idle_timeout = LIM_RELAY_IDLE_SECS;
   cfg->session_timeout = LIM_RELAY_SESSION_SECS;
   cfg->user_sessions = LIM_RELAY_SESSIONS_PER_USER;
+  cfg->sessions_page_max = LIM_SESSIONS_PAGE_MAX;
   cfg->lab_idle_timeout = LIM_LAB_IDLE_SECS;
   cfg->ftp_data_timeout = LIM_FTP_DATA_SECS;
   cfg->ftp_pasv_per_student = LIM_FTP_PASV_PER_STUDENT;

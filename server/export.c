@@ -1,4 +1,16 @@
-/* export.c -- transcripts as asciicast v2 and as pcap.
+/* export.c -- transcripts as JSON, text, asciicast v2 and pcap, streamed.
+ *
+ * An export is a cursor over one session's events and a small queue of
+ * output. export_read() reads at most one page of events from the database
+ * (re-queried by seq > last seq, so nothing stays open between calls while
+ * the recorder writes), formats them, and hands out at most the bytes asked
+ * for. The whole transcript is never in memory: the queue holds about one
+ * chunk plus one event's rendering.
+ *
+ * JSON is written as the envelope the caller gives (up to "events":[), then
+ * each event object, comma separated, then "]}"; byte for byte what cJSON
+ * printed for the whole tree. Text is "Follow TCP Stream" with C:/S:
+ * prefixes (see txt_event).
  *
  * asciicast v2 (the asciinema file format): a JSON header line, then one
  * [seconds, "o", text] line per event. Client bytes are drawn red and
@@ -19,6 +31,7 @@
 
 #include <arpa/inet.h>
 #include <cJSON.h>
+#include <libwebsockets.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,8 +49,17 @@ enum { TCP_FIN = 0x01, TCP_SYN = 0x02, TCP_PSH = 0x08, TCP_ACK = 0x10 };
 struct export {
   enum export_format format;
   struct db_session s;
-  struct buf out;
+  struct buf out;    /* formatted, not yet handed out */
+  size_t max_bytes;  /* all output together */
+  size_t produced;   /* all output so far */
+  int64_t after_seq; /* the cursor: last event formatted */
+  int64_t last_seq;  /* the last event to export */
+  int events_done;   /* every event formatted */
+  int finished;      /* the trailer written too */
   int failed;
+  int n_events;      /* json: events written, for the commas */
+  int at_line_start; /* txt */
+  int last_dir;      /* txt */
   /* pcap */
   uint32_t client_ip, server_ip;
   uint16_t client_port, server_port;
@@ -83,7 +105,100 @@ char *export_display_text(const unsigned char *p, size_t n) {
 }
 
 static void put(struct export *ex, const void *p, size_t n) {
-  if (!ex->failed && buf_append(&ex->out, p, n)) ex->failed = 1;
+  if (ex->failed) return;
+  if (n > ex->max_bytes - ex->produced || buf_append(&ex->out, p, n)) {
+    ex->failed = 1;
+    return;
+  }
+  ex->produced += n;
+}
+
+/* --- JSON ------------------------------------------------------------------ */
+
+static const char *dir_name(int dir) {
+  return dir == DB_DIR_C2S ? "c2s" : dir == DB_DIR_S2C ? "s2c" : "note";
+}
+
+static void json_event(struct export *ex, const struct db_event *e) {
+  cJSON *o = cJSON_CreateObject();
+  char *b64 = NULL, *text = NULL, *printed = NULL;
+  if (!o) goto fail;
+  cJSON_AddNumberToObject(o, "seq", (double)e->seq);
+  cJSON_AddNumberToObject(o, "t_us", (double)e->t_us);
+  cJSON_AddStringToObject(o, "dir", dir_name(e->dir));
+  if (e->dir != DB_DIR_NOTE) {
+    size_t b64len = 4 * ((e->len + 2) / 3) + 8; /* lws wants slack past the NUL */
+    b64 = malloc(b64len);
+    if (!b64 || lws_b64_encode_string((const char *)e->data, (int)e->len, b64, (int)b64len) < 0)
+      goto fail;
+    cJSON_AddStringToObject(o, "data_b64", b64);
+  }
+  text = export_display_text(e->data, e->len);
+  if (!text) goto fail;
+  cJSON_AddStringToObject(o, "text", text);
+  printed = cJSON_PrintUnformatted(o);
+  if (!printed) goto fail;
+  if (ex->n_events++) put(ex, ",", 1);
+  put(ex, printed, strlen(printed));
+  goto done;
+fail:
+  ex->failed = 1;
+done:
+  free(printed);
+  free(text);
+  free(b64);
+  cJSON_Delete(o);
+}
+
+/* --- text ------------------------------------------------------------------ */
+
+/* "Follow TCP Stream" as text, marked like the transcripts in RFC 5321:
+ * "C: " before each client line, "S: " before each server line, notes
+ * as "* " lines. A line that is cut by a direction change ends with "\".
+ * Control characters other than TAB, CR and LF become caret notation
+ * (ESC is "^["), so a transcript viewed with cat or less cannot drive the
+ * reader's terminal. */
+static void txt_event(struct export *ex, const struct db_event *e) {
+  char *raw = export_display_text(e->data, e->len);
+  char *text = raw ? malloc(strlen(raw) * 2 + 1) : NULL;
+  if (!text) {
+    free(raw);
+    ex->failed = 1;
+    return;
+  }
+  char *o = text;
+  for (const unsigned char *p = (const unsigned char *)raw; *p; p++) {
+    if ((*p < 0x20 && *p != '\t' && *p != '\r' && *p != '\n') || *p == 0x7f) {
+      *o++ = '^';
+      *o++ = (char)(*p == 0x7f ? '?' : *p + 0x40);
+    } else {
+      *o++ = (char)*p;
+    }
+  }
+  *o = '\0';
+  free(raw);
+  if (!ex->at_line_start && e->dir != ex->last_dir) {
+    put(ex, "\\\n", 2);
+    ex->at_line_start = 1;
+  }
+  if (e->dir == DB_DIR_NOTE) {
+    put(ex, "* ", 2);
+    put(ex, text, strlen(text));
+    put(ex, "\n", 1);
+    ex->at_line_start = 1;
+  } else {
+    const char *prefix = e->dir == DB_DIR_C2S ? "C: " : "S: ";
+    for (const char *p = text; *p;) {
+      if (ex->at_line_start) put(ex, prefix, 3);
+      const char *nl = strchr(p, '\n');
+      size_t n = nl ? (size_t)(nl - p + 1) : strlen(p);
+      put(ex, p, n);
+      ex->at_line_start = nl != NULL;
+      p += n;
+    }
+  }
+  ex->last_dir = e->dir;
+  free(text);
 }
 
 /* --- asciicast ------------------------------------------------------------- */
@@ -270,33 +385,93 @@ static void pcap_close(struct export *ex) {
 
 /* --- the interface ---------------------------------------------------------- */
 
-struct export *export_new(enum export_format format, const struct db_session *s) {
+struct export *export_new(enum export_format format, const struct db_session *s, const char *head,
+                          int64_t last_seq, size_t max_bytes) {
   struct export *ex = calloc(1, sizeof *ex);
   if (!ex) return NULL;
   ex->format = format;
   ex->s = *s;
-  buf_init(&ex->out, LIM_EXPORT_BYTES);
+  ex->max_bytes = max_bytes;
+  ex->last_seq = last_seq;
+  ex->at_line_start = 1;
+  ex->last_dir = -1;
+  buf_init(&ex->out, max_bytes);
+  if (head) put(ex, head, strlen(head));
   if (format == EXPORT_CAST)
     cast_header(ex);
-  else
+  else if (format == EXPORT_PCAP)
     pcap_header(ex);
+  if (ex->failed) {
+    export_free(ex);
+    return NULL;
+  }
   return ex;
 }
 
-int export_event(struct export *ex, const struct db_event *e) {
-  if (ex->failed) return -1;
-  if (ex->format == EXPORT_CAST)
-    cast_event(ex, e);
-  else
-    pcap_event(ex, e);
-  return ex->failed ? -1 : 0;
+static void export_event(struct export *ex, const struct db_event *e) {
+  switch (ex->format) {
+    case EXPORT_JSON:
+      json_event(ex, e);
+      break;
+    case EXPORT_TXT:
+      txt_event(ex, e);
+      break;
+    case EXPORT_CAST:
+      cast_event(ex, e);
+      break;
+    case EXPORT_PCAP:
+      pcap_event(ex, e);
+      break;
+  }
 }
 
-int export_finish(struct export *ex, char **out, size_t *len) {
+static void export_trailer(struct export *ex) {
+  if (ex->format == EXPORT_JSON) put(ex, "]}", 2);
+  if (ex->format == EXPORT_TXT && !ex->at_line_start) put(ex, "\n", 1);
   if (ex->format == EXPORT_PCAP) pcap_close(ex);
-  *out = ex->failed ? NULL : (char *)buf_take(&ex->out, len);
-  export_free(ex);
-  return *out ? 0 : -1;
+  ex->finished = 1;
+}
+
+struct page {
+  struct export *ex;
+  size_t want; /* stop once this much output is queued */
+  int seen;
+  int stopped;
+};
+
+static int page_event(void *arg, const struct db_event *e) {
+  struct page *pg = arg;
+  export_event(pg->ex, e);
+  pg->ex->after_seq = e->seq;
+  pg->seen++;
+  pg->stopped = pg->ex->failed || buf_len(&pg->ex->out) >= pg->want;
+  return pg->stopped;
+}
+
+int export_read(struct export *ex, struct db *db, unsigned char *out, size_t cap, int *done) {
+  *done = 0;
+  if (ex->failed) return -1;
+  if (buf_len(&ex->out) < cap && !ex->events_done) {
+    struct page pg = {ex, cap, 0, 0};
+    if (ex->after_seq >= ex->last_seq) {
+      ex->events_done = 1;
+    } else {
+      if (db_events_page(db, ex->s.id, ex->after_seq, ex->last_seq, LIM_EXPORT_STEP_EVENTS,
+                         page_event, &pg) < 0) {
+        ex->failed = 1;
+        return -1;
+      }
+      if (!pg.stopped && pg.seen < LIM_EXPORT_STEP_EVENTS) ex->events_done = 1;
+    }
+  }
+  if (ex->events_done && !ex->finished) export_trailer(ex);
+  if (ex->failed) return -1;
+  size_t n = buf_len(&ex->out);
+  if (n > cap) n = cap;
+  if (n) memcpy(out, buf_head(&ex->out), n);
+  buf_consume(&ex->out, n);
+  *done = ex->finished && buf_len(&ex->out) == 0;
+  return (int)n;
 }
 
 void export_free(struct export *ex) {

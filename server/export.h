@@ -1,27 +1,36 @@
-/* export.h -- transcripts as asciicast v2 and as pcap.
+/* export.h -- transcripts as JSON, text, asciicast v2 and pcap, streamed.
  *
- * Both are built event by event (the database hands events to a
- * callback) into one buffer that the caller takes at the end.
+ * An export reads its session's events from the database a page at a
+ * time and hands its output out in pieces, so a transcript of any size is
+ * written with bounded memory and bounded work per step.
  */
 #ifndef PORTLAB_EXPORT_H
 #define PORTLAB_EXPORT_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "db.h"
 
-enum export_format { EXPORT_CAST, EXPORT_PCAP };
+enum export_format { EXPORT_JSON, EXPORT_TXT, EXPORT_CAST, EXPORT_PCAP };
 
 struct export;
 
-/* NULL if out of memory. The session is copied. */
-struct export *export_new(enum export_format format, const struct db_session *s);
-/* 0, or -1 once the output would pass LIM_EXPORT_BYTES or memory ran out
- * (the export is then unusable). */
-int export_event(struct export *ex, const struct db_event *e);
-/* Finishes and hands over the output (malloc'd; caller frees). Frees ex. */
-int export_finish(struct export *ex, char **out, size_t *len);
-void export_free(struct export *ex); /* after an error; NULL is a no-op */
+/* NULL if out of memory. The session and head are copied. head (may be
+ * NULL) is written first, verbatim: for JSON the envelope up to and
+ * including "events":[ (the export closes it), for text the title lines;
+ * cast and pcap write their own header. Events with seq up to last_seq
+ * are exported. Output past max_bytes in all fails the export. */
+struct export *export_new(enum export_format format, const struct db_session *s, const char *head,
+                          int64_t last_seq, size_t max_bytes);
+/* Copies up to cap bytes of output to out. When fewer than cap are ready,
+ * first reads one page of at most LIM_EXPORT_STEP_EVENTS events from db
+ * (stopping once cap bytes are ready), so one call does bounded work.
+ * Returns the bytes copied, which may be 0 before the end, and sets *done
+ * once all output has been handed out. -1 on a database error, out of
+ * memory, or output past max_bytes; the export is then unusable. */
+int export_read(struct export *ex, struct db *db, unsigned char *out, size_t cap, int *done);
+void export_free(struct export *ex); /* NULL is a no-op */
 
 /* Lossy UTF-8 for display: invalid sequences and NUL become U+FFFD.
  * malloc'd, NUL-terminated; NULL if out of memory. */

@@ -11,6 +11,13 @@
  * carry an acceptable Origin when they carry one at all, and JSON. Bodies
  * are collected up to LIM_JSON_BODY_BYTES; the answer is written only after
  * the body is consumed so keep-alive stays in step.
+ *
+ * Bodies go out one chunk per HTTP_WRITEABLE. A transcript export streams:
+ * each writable callback asks the export for at most LIM_EXPORT_CHUNK bytes
+ * (it reads a bounded page of events to make them) and writes them as one
+ * chunk of chunked transfer encoding, so one download never holds the loop
+ * and its end is marked (a cut-off download is an error, not a short file).
+ * An HTTP/1.0 client gets the plain bytes and the connection is closed.
  */
 #include "portal.h"
 
@@ -23,6 +30,7 @@
 #include "app.h"
 #include "assets.h"
 #include "auth.h"
+#include "export.h"
 #include "log.h"
 #include "portlab_limits.h"
 #include "relay.h"
@@ -41,6 +49,7 @@ struct http_conn {
   int arg_user_too_long;
   struct throttle_addr client;
   int client_local, secure;
+  char arg_limit[24], arg_before[24]; /* "" absent; "-" present but empty or too long */
   char *cookie, *content_type;
   char *body;
   size_t body_len;
@@ -48,7 +57,9 @@ struct http_conn {
   /* the response body being written */
   const unsigned char *out;
   size_t out_len, out_off;
-  char *out_owned; /* freed when written */
+  char *out_owned;       /* freed when written */
+  struct export *stream; /* or a streamed body (a transcript export) */
+  int chunked;           /* stream with chunked transfer encoding */
 };
 
 static void conn_reset(struct http_conn *c) {
@@ -56,6 +67,7 @@ static void conn_reset(struct http_conn *c) {
   free(c->content_type);
   free(c->body);
   free(c->out_owned);
+  export_free(c->stream);
   memset(c, 0, sizeof *c);
 }
 
@@ -102,6 +114,45 @@ static int respond(struct lws *wsi, struct http_conn *c, int status, const char 
   return lws_http_transaction_completed(wsi) ? -1 : 0;
 }
 
+/* Starts a streamed body of unknown length; HTTP_WRITEABLE writes it from
+ * the export, which c then owns. */
+static int respond_stream(struct lws *wsi, struct http_conn *c, int status, const char *type,
+                          struct export *stream, const char *const *extra) {
+  unsigned char headers[LWS_PRE + 2048], *start = headers + LWS_PRE, *p = start,
+                                         *end = headers + sizeof headers - 1;
+  c->stream = stream;
+  /* lws keeps the request's version ("HTTP/1.1") under WSI_TOKEN_HTTP. */
+  char version[16] = "";
+  lws_hdr_copy(wsi, version, sizeof version, WSI_TOKEN_HTTP);
+  c->chunked = strcmp(version, "HTTP/1.0") != 0;
+  if (c->chunked) {
+    /* Not lws_add_http_common_headers: without a length it says
+     * "connection: close", and a chunked body keeps the connection. */
+    if (lws_add_http_header_status(wsi, (unsigned)status, &p, end) ||
+        add_header(wsi, "content-type:", type, &p, end) ||
+        add_header(wsi, "transfer-encoding:", "chunked", &p, end))
+      return -1;
+  } else if (lws_add_http_common_headers(wsi, (unsigned)status, type, LWS_ILLEGAL_HTTP_CONTENT_LEN,
+                                         &p, end)) {
+    return -1;
+  }
+  if (add_header(wsi, "x-content-type-options:", "nosniff", &p, end) ||
+      add_header(wsi, "referrer-policy:", "no-referrer", &p, end) ||
+      add_header(wsi, "x-frame-options:", "DENY", &p, end) ||
+      add_header(wsi, "content-security-policy:", CSP, &p, end))
+    return -1;
+  for (size_t i = 0; extra && extra[i]; i += 2)
+    if (add_header(wsi, extra[i], extra[i + 1], &p, end)) return -1;
+  if (lws_finalize_write_http_header(wsi, start, &p, end)) return -1;
+  if (!c->is_head) {
+    lws_callback_on_writable(wsi);
+    return 0;
+  }
+  export_free(c->stream);
+  c->stream = NULL;
+  return lws_http_transaction_completed(wsi) ? -1 : 0;
+}
+
 static int respond_api(struct lws *wsi, struct http_conn *c, struct api_response *resp) {
   const char *extra[10];
   size_t n = 0;
@@ -122,6 +173,8 @@ static int respond_api(struct lws *wsi, struct http_conn *c, struct api_response
     extra[n++] = retry;
   }
   extra[n] = NULL;
+  if (resp->stream)
+    return respond_stream(wsi, c, resp->status, resp->content_type, resp->stream, extra);
   return respond(wsi, c, resp->status, resp->content_type ? resp->content_type : "text/plain",
                  (const unsigned char *)resp->body, resp->body_len, resp->body, extra);
 }
@@ -142,6 +195,8 @@ static int serve_api(struct lws *wsi, struct http_conn *c) {
       .arg_format = c->arg_format[0] ? c->arg_format : NULL,
       .arg_user = c->arg_user[0] ? c->arg_user : NULL,
       .arg_user_too_long = c->arg_user_too_long,
+      .arg_limit = c->arg_limit[0] ? c->arg_limit : NULL,
+      .arg_before = c->arg_before[0] ? c->arg_before : NULL,
       .cookie = c->cookie,
       .content_type = c->content_type,
       .body = c->body,
@@ -239,6 +294,20 @@ static int client_address(struct lws *wsi, struct app *app, struct http_conn *c)
   return 0;
 }
 
+/* A numeric argument: "" when absent, "-" (never valid) when empty or
+ * longer than out holds, so a cut or oversized value is refused rather
+ * than read as another number or as no argument at all. */
+static void copy_num_arg(struct lws *wsi, const char *name, char *out, size_t outlen) {
+  int total = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_URI_ARGS);
+  out[0] = '\0';
+  if (total <= 0) return;
+  /* Room for any one argument, so lws never skips a long one. */
+  char *tmp = malloc((size_t)total + 1);
+  const char *value = tmp ? lws_get_urlarg_by_name(wsi, name, tmp, total + 1) : NULL;
+  if (value) snprintf(out, outlen, "%s", !value[0] || strlen(value) >= outlen ? "-" : value);
+  free(tmp);
+}
+
 /* LWS_CALLBACK_HTTP: a request's headers are in. */
 static int http_request(struct lws *wsi, struct http_conn *c) {
   struct app *app = lws_context_user(lws_get_context(wsi));
@@ -276,6 +345,8 @@ static int http_request(struct lws *wsi, struct http_conn *c) {
     snprintf(c->arg_format, sizeof c->arg_format, "?"); /* unknown: 400 from the handler */
   c->arg_user_too_long = copy_arg(wsi, "user=", c->arg_user, sizeof c->arg_user);
   if (client_address(wsi, app, c)) return respond_error(wsi, c, 400, "bad_request", "no peer");
+  copy_num_arg(wsi, "limit=", c->arg_limit, sizeof c->arg_limit);
+  copy_num_arg(wsi, "before=", c->arg_before, sizeof c->arg_before);
   c->cookie = header_dup(wsi, WSI_TOKEN_HTTP_COOKIE);
   c->content_type = header_dup(wsi, WSI_TOKEN_HTTP_CONTENT_TYPE);
   if (c->method != API_POST) return serve_api(wsi, c);
@@ -332,8 +403,51 @@ static int http_body(struct http_conn *c, const void *in, size_t len) {
   return 0;
 }
 
+/* One step of a streamed body: at most LIM_EXPORT_CHUNK bytes, framed as
+ * one chunk ("SIZE\r\n" DATA "\r\n"), with the last chunk ("0\r\n\r\n")
+ * after the end. Any failure closes the connection, so the body visibly
+ * never ends. */
+static int stream_writeable(struct lws *wsi, struct http_conn *c) {
+  struct app *app = lws_context_user(lws_get_context(wsi));
+  enum { SIZE_LINE = 16, TAIL = 8 };
+  unsigned char chunk[LWS_PRE + SIZE_LINE + LIM_EXPORT_CHUNK + TAIL];
+  unsigned char *data = chunk + LWS_PRE + SIZE_LINE, *start = data;
+  int done = 0;
+  int n = export_read(c->stream, app->db, data, LIM_EXPORT_CHUNK, &done);
+  if (n < 0) {
+    log_error(
+        "transcript export failed part way (database error or past %d bytes); "
+        "closing the download",
+        LIM_EXPORT_BYTES);
+    return -1;
+  }
+  size_t len = (size_t)n;
+  if (c->chunked && n > 0) {
+    char line[SIZE_LINE];
+    int k = snprintf(line, sizeof line, "%x\r\n", (unsigned)n);
+    start -= k;
+    memcpy(start, line, (size_t)k);
+    memcpy(data + n, "\r\n", 2);
+    len = (size_t)(data + n + 2 - start);
+  }
+  if (c->chunked && done) {
+    memcpy(start + len, "0\r\n\r\n", 5);
+    len += 5;
+  }
+  if (len && lws_write(wsi, start, len, done ? LWS_WRITE_HTTP_FINAL : LWS_WRITE_HTTP) < (int)len)
+    return -1;
+  if (!done) {
+    lws_callback_on_writable(wsi);
+    return 0;
+  }
+  export_free(c->stream);
+  c->stream = NULL;
+  return lws_http_transaction_completed(wsi) ? -1 : 0;
+}
+
 static int http_writeable(struct lws *wsi, struct http_conn *c) {
   unsigned char chunk[LWS_PRE + 16384];
+  if (c->stream) return stream_writeable(wsi, c);
   if (!c->out) return 0;
   size_t n = c->out_len - c->out_off;
   if (n > sizeof chunk - LWS_PRE) n = sizeof chunk - LWS_PRE;
@@ -364,7 +478,7 @@ static int http_callback(struct lws *wsi, enum lws_callback_reasons reason, void
     case LWS_CALLBACK_HTTP_BODY:
       return http_body(c, in, len);
     case LWS_CALLBACK_HTTP_BODY_COMPLETION:
-      if (c->out) return 0; /* already answered (refused Origin) */
+      if (c->out || c->stream) return 0; /* already answered (refused Origin) */
       return serve_api(wsi, c);
     case LWS_CALLBACK_HTTP_WRITEABLE:
       return http_writeable(wsi, c);

@@ -42,7 +42,15 @@
 #define LIM_RELAY_BUF_CAP (LIM_RELAY_BUF_HIGH + LIM_WS_MESSAGE_BYTES + 65536)
 #define LIM_RELAY_CHUNK 16384                  /* bytes written per writable callback */
 #define LIM_TRANSCRIPT_BYTES (8 * 1024 * 1024) /* recorded payload per session */
-#define LIM_EXPORT_BYTES (64 * 1024 * 1024)    /* one transcript export (cast, pcap) */
+/* Exports stream: each writable callback reads at most LIM_EXPORT_STEP_EVENTS
+ * events and writes at most LIM_EXPORT_CHUNK bytes, so other users are served
+ * between steps. An export whose output would pass LIM_EXPORT_BYTES is cut
+ * off (the chunked body never ends, so the client sees an error). */
+#define LIM_EXPORT_BYTES (64 * 1024 * 1024) /* one transcript export, any format */
+#define LIM_EXPORT_CHUNK 16384              /* export bytes written per writable callback */
+#define LIM_EXPORT_STEP_EVENTS 64           /* events read per writable callback */
+#define LIM_SESSIONS_PAGE_DEFAULT 100       /* GET /api/sessions without ?limit= */
+#define LIM_SESSIONS_PAGE_MAX 500 /* default of --sessions-page-max, the largest ?limit= */
 
 /* Recorder. */
 #define LIM_RECORDER_FLUSH_MS 100 /* a kill -9 loses at most this much (+ one commit) */

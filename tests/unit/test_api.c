@@ -7,7 +7,9 @@
 #include "app.h"
 #include "check.h"
 #include "db.h"
+#include "export.h"
 #include "policy.h"
+#include "portlab_limits.h"
 #include "throttle.h"
 
 static struct app app;
@@ -39,6 +41,25 @@ static void teardown(void) {
   config_free(&app.cfg);
 }
 
+/* A streamed body (transcripts) read to its end into resp->body, the way the
+ * portal writes it out chunk by chunk. */
+static void take_stream(struct api_response *resp) {
+  unsigned char piece[LIM_EXPORT_CHUNK];
+  int done = 0;
+  if (!resp->stream) return;
+  while (!done) {
+    int n = export_read(resp->stream, app.db, piece, sizeof piece, &done);
+    CHECK(n >= 0);
+    if (n < 0) break;
+    resp->body = realloc(resp->body, resp->body_len + (size_t)n + 1);
+    memcpy(resp->body + resp->body_len, piece, (size_t)n);
+    resp->body_len += (size_t)n;
+    resp->body[resp->body_len] = '\0';
+  }
+  export_free(resp->stream);
+  resp->stream = NULL;
+}
+
 /* Runs one request; returns the parsed JSON body (caller deletes) and
  * copies the cookie value, if one was set, into cookie. */
 static cJSON *call(enum api_method method, const char *path, const char *body, const char *cookie,
@@ -58,6 +79,7 @@ static cJSON *call(enum api_method method, const char *path, const char *body, c
   }
   struct api_response resp;
   api_handle(&app, &req, &resp);
+  take_stream(&resp);
   *status = resp.status;
   last_retry_after = resp.retry_after;
   if (set_cookie) {
@@ -267,6 +289,7 @@ static void test_teacher_and_sessions(void) {
   req.cookie = cookie_header;
   struct api_response resp;
   api_handle(&app, &req, &resp);
+  take_stream(&resp);
   CHECK_EQ_INT(resp.status, 200);
   CHECK(strncmp(resp.content_type, "text/plain", 10) == 0);
   CHECK(strstr(resp.body, "* connected\nS: 220 lab\r\nC: HELO x\r\nC: NO\\\nS: ") != NULL);
@@ -377,7 +400,126 @@ static void test_generated_teacher_password(void) {
   config_free(&app.cfg);
 }
 
+/* GET /api/sessions as the portal passes it: query arguments as strings. */
+static cJSON *list(const char *cookie, const char *user, const char *limit, const char *before,
+                   int *status) {
+  char cookie_header[64];
+  snprintf(cookie_header, sizeof cookie_header, "portlab_session=%s", cookie);
+  struct api_request req = {.method = API_GET,
+                            .path = "/api/sessions",
+                            .cookie = cookie_header,
+                            .arg_user = user,
+                            .arg_limit = limit,
+                            .arg_before = before};
+  struct api_response resp;
+  api_handle(&app, &req, &resp);
+  *status = resp.status;
+  cJSON *json = resp.body ? cJSON_ParseWithLength(resp.body, resp.body_len) : NULL;
+  free(resp.body);
+  return json;
+}
+
+static int64_t page_id(cJSON *j, int i) {
+  return (int64_t)cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(j, "sessions"), i),
+                                      "id")
+      ->valuedouble;
+}
+
+/* Paging: limit at 0, 1, the maximum and one past it; before as garbage, as
+ * someone else's session and as a session outside the filtered list; pages
+ * that follow next_before see every session once, newest first, with ties
+ * in started time broken by id. */
+static void test_session_paging(void) {
+  int status;
+  char alice[40], bob[40], teacher[40];
+  setup(NULL);
+  app.cfg.sessions_page_max = 3;
+  cJSON_Delete(call(API_POST, "/api/join", "{\"name\":\"alice\"}", NULL, &status, alice));
+  cJSON_Delete(call(API_POST, "/api/join", "{\"name\":\"bob\"}", NULL, &status, bob));
+  cJSON_Delete(
+      call(API_POST, "/api/teacher/login", "{\"password\":\"chalk\"}", NULL, &status, teacher));
+  struct db_user a, b;
+  db_user_by_name(app.db, "alice", &a, NULL, 0);
+  db_user_by_name(app.db, "bob", &b, NULL, 0);
+  int64_t ids[8], bob_sid;
+  for (int i = 0; i < 8; i++) /* pairs share a start time */
+    CHECK_EQ_INT(db_session_create(app.db, a.id, "lab", 25, "raw", 1000 + i / 2, &ids[i]), 0);
+  CHECK_EQ_INT(db_session_create(app.db, b.id, "lab", 25, "raw", 5000, &bob_sid), 0);
+
+  cJSON *j = list(alice, NULL, NULL, NULL, &status);
+  CHECK_EQ_INT(status, 200); /* the default limit is capped by the maximum */
+  CHECK_EQ_INT(cJSON_GetArraySize(cJSON_GetObjectItem(j, "sessions")), 3);
+  cJSON_Delete(j);
+  static const char *bad_limits[] = {"0", "4", "-1", "+2", " 2", "2x", "-", "99999999999999999999"};
+  for (size_t i = 0; i < sizeof bad_limits / sizeof bad_limits[0]; i++) {
+    j = list(alice, NULL, bad_limits[i], NULL, &status);
+    CHECK_EQ_INT(status, 400);
+    CHECK_EQ_STR(error_code(j), "bad_request");
+    cJSON_Delete(j);
+  }
+  j = list(alice, NULL, "1", NULL, &status);
+  CHECK_EQ_INT(status, 200);
+  CHECK_EQ_INT(cJSON_GetArraySize(cJSON_GetObjectItem(j, "sessions")), 1);
+  cJSON_Delete(j);
+
+  /* Walk alice's list with the maximum page: 3 + 3 + 2, newest first. */
+  char before[32] = "";
+  int seen = 0, pages = 0;
+  for (;;) {
+    j = list(alice, NULL, "3", before[0] ? before : NULL, &status);
+    CHECK_EQ_INT(status, 200);
+    int n = cJSON_GetArraySize(cJSON_GetObjectItem(j, "sessions"));
+    for (int i = 0; i < n; i++) CHECK_EQ_INT(page_id(j, i), ids[7 - seen - i]);
+    seen += n;
+    pages++;
+    cJSON *next = cJSON_GetObjectItem(j, "next_before");
+    if (cJSON_IsNull(next)) {
+      cJSON_Delete(j);
+      break;
+    }
+    CHECK_EQ_INT((int64_t)next->valuedouble, page_id(j, n - 1));
+    snprintf(before, sizeof before, "%lld", (long long)next->valuedouble);
+    cJSON_Delete(j);
+    if (pages > 5) break;
+  }
+  CHECK_EQ_INT(seen, 8);
+  CHECK_EQ_INT(pages, 3);
+
+  /* A page that ends exactly at the end says so (no empty page after it). */
+  snprintf(before, sizeof before, "%lld", (long long)ids[3]);
+  j = list(alice, NULL, "3", before, &status);
+  CHECK_EQ_INT(cJSON_GetArraySize(cJSON_GetObjectItem(j, "sessions")), 3);
+  CHECK(cJSON_IsNull(cJSON_GetObjectItem(j, "next_before")));
+  cJSON_Delete(j);
+
+  static const char *bad_before[] = {"x", "0", "-", "12abc", "99999", "1234567890123456789"};
+  for (size_t i = 0; i < sizeof bad_before / sizeof bad_before[0]; i++) {
+    j = list(alice, NULL, NULL, bad_before[i], &status);
+    CHECK_EQ_INT(status, 400);
+    cJSON_Delete(j);
+  }
+  /* bob's session is not in alice's list, nor in the teacher's list of alice. */
+  snprintf(before, sizeof before, "%lld", (long long)bob_sid);
+  j = list(alice, NULL, NULL, before, &status);
+  CHECK_EQ_INT(status, 400);
+  cJSON_Delete(j);
+  j = list(teacher, "alice", NULL, before, &status);
+  CHECK_EQ_INT(status, 400);
+  cJSON_Delete(j);
+  /* The teacher's whole list pages over everyone: bob's (newest), then alice's. */
+  j = list(teacher, NULL, "2", NULL, &status);
+  CHECK_EQ_INT(page_id(j, 0), bob_sid);
+  CHECK_EQ_INT(page_id(j, 1), ids[7]);
+  cJSON_Delete(j);
+  j = list(teacher, NULL, "2", before, &status);
+  CHECK_EQ_INT(status, 200);
+  CHECK_EQ_INT(page_id(j, 0), ids[7]);
+  cJSON_Delete(j);
+  teardown();
+}
+
 int main(void) {
+  test_session_paging();
   test_join_and_rejoin();
   test_join_errors();
   test_teacher_and_sessions();

@@ -1,4 +1,5 @@
-/* test_export.c -- asciicast and pcap exports, parsed back and checked. */
+/* test_export.c -- the streamed exports (JSON, text, asciicast, pcap) over an
+ * in-memory database, parsed back and checked, in pieces of every size. */
 #include <arpa/inet.h>
 #include <cJSON.h>
 #include <stdint.h>
@@ -7,6 +8,9 @@
 
 #include "check.h"
 #include "export.h"
+#include "portlab_limits.h"
+
+static struct db *db;
 
 static struct db_session session(void) {
   struct db_session s;
@@ -33,6 +37,58 @@ static const struct db_event events[] = {
 };
 #define N_EVENTS (sizeof events / sizeof events[0])
 
+/* A fresh database holding the session and the events (their session_id is
+ * replaced by the new session's). Returns the session as stored. */
+static struct db_session load(const struct db_event *ev, size_t n) {
+  char err[256];
+  int64_t uid, sid;
+  db_close(db);
+  db = db_open(":memory:", err, sizeof err);
+  struct db_session s = session();
+  CHECK_EQ_INT(db_user_create(db, "alice", "student", "pw", "", &uid), 0);
+  CHECK_EQ_INT(db_session_create(db, uid, s.host, s.port, s.mode, s.started_us, &sid), 0);
+  CHECK_EQ_INT(db_session_finish(db, sid, s.ended_us, 13, 4015, s.close_reason), 0);
+  for (size_t i = 0; i < n; i++) {
+    struct db_event e = ev[i];
+    e.session_id = sid;
+    CHECK_EQ_INT(db_events_append(db, &e, 1), 0);
+  }
+  CHECK_EQ_INT(db_session_get(db, sid, &s), 0);
+  return s;
+}
+
+/* The whole export read cap bytes at a time (malloc'd, NUL added); NULL if
+ * export_read failed. *steps counts the calls. */
+static char *drain(enum export_format f, const struct db_session *s, const char *head,
+                   size_t max_bytes, size_t cap, size_t *len, int *steps) {
+  int64_t last_seq = 0;
+  CHECK_EQ_INT(db_events_last_seq(db, s->id, &last_seq), 0);
+  struct export *ex = export_new(f, s, head, last_seq, max_bytes);
+  CHECK(ex != NULL);
+  char *out = NULL;
+  unsigned char *piece = malloc(cap);
+  int done = 0, n;
+  *len = 0;
+  *steps = 0;
+  while (!done) {
+    n = export_read(ex, db, piece, cap, &done);
+    ++*steps;
+    if (n < 0) {
+      free(out);
+      out = NULL;
+      break;
+    }
+    CHECK((size_t)n <= cap);
+    out = realloc(out, *len + (size_t)n + 1);
+    memcpy(out + *len, piece, (size_t)n);
+    *len += (size_t)n;
+    out[*len] = '\0';
+  }
+  free(piece);
+  export_free(ex);
+  return out;
+}
+
 static uint16_t get16(const unsigned char *p) {
   return (uint16_t)(p[0] << 8 | p[1]);
 }
@@ -49,13 +105,12 @@ static uint16_t checksum(const unsigned char *p, size_t n, uint32_t sum) {
 }
 
 static void test_pcap(void) {
-  struct db_session s = session();
   memset(big, 'x', sizeof big);
-  struct export *ex = export_new(EXPORT_PCAP, &s);
-  for (size_t i = 0; i < N_EVENTS; i++) CHECK_EQ_INT(export_event(ex, &events[i]), 0);
-  char *out;
+  struct db_session s = load(events, N_EVENTS);
   size_t len;
-  CHECK_EQ_INT(export_finish(ex, &out, &len), 0);
+  int steps;
+  char *out = drain(EXPORT_PCAP, &s, NULL, LIM_EXPORT_BYTES, LIM_EXPORT_CHUNK, &len, &steps);
+  CHECK(out != NULL);
   const unsigned char *p = (const unsigned char *)out;
   uint32_t hdr[6];
   memcpy(hdr, p, sizeof hdr);
@@ -115,14 +170,11 @@ static void test_pcap(void) {
 }
 
 static void test_cast(void) {
-  struct db_session s = session();
-  struct export *ex = export_new(EXPORT_CAST, &s);
-  for (size_t i = 0; i < 4; i++) CHECK_EQ_INT(export_event(ex, &events[i]), 0);
-  char *out;
+  struct db_session s = load(events, 4);
   size_t len;
-  CHECK_EQ_INT(export_finish(ex, &out, &len), 0);
-  out = realloc(out, len + 1); /* the export is bytes, not a string */
-  out[len] = '\0';
+  int steps;
+  char *out = drain(EXPORT_CAST, &s, NULL, LIM_EXPORT_BYTES, 7, &len, &steps);
+  CHECK(out != NULL);
   char *save = NULL;
   char *line = strtok_r(out, "\n", &save);
   cJSON *h = cJSON_Parse(line);
@@ -156,9 +208,111 @@ static void test_display_text(void) {
   free(t);
 }
 
+/* Many events (more than one page of LIM_EXPORT_STEP_EVENTS), read in
+ * pieces of 1 byte, 100 bytes and a full chunk: the same bytes each time,
+ * every format, and no read larger than asked. */
+static void test_pieces_and_pages(void) {
+  enum { N = 3 * LIM_EXPORT_STEP_EVENTS + 5 };
+  static struct db_event many[N];
+  static char lines[N][40];
+  for (int i = 0; i < N; i++) {
+    snprintf(lines[i], sizeof lines[i], i % 5 == 4 ? "cut %d" : "line %d\r\n", i);
+    many[i].seq = i + 1;
+    many[i].t_us = i * 1000;
+    many[i].dir = i % 17 == 0 ? DB_DIR_NOTE : i % 2 ? DB_DIR_C2S : DB_DIR_S2C;
+    many[i].data = (const unsigned char *)lines[i];
+    many[i].len = strlen(lines[i]);
+  }
+  struct db_session s = load(many, N);
+  static const enum export_format formats[] = {EXPORT_JSON, EXPORT_TXT, EXPORT_CAST, EXPORT_PCAP};
+  static const size_t caps[] = {1, 100, LIM_EXPORT_CHUNK};
+  for (size_t f = 0; f < 4; f++) {
+    const char *head = formats[f] == EXPORT_JSON ? "{\"events\":[" : "title\n\n";
+    if (formats[f] > EXPORT_TXT) head = NULL;
+    size_t len0, len;
+    int steps0, steps;
+    char *whole = drain(formats[f], &s, head, LIM_EXPORT_BYTES, caps[2], &len0, &steps0);
+    CHECK(whole != NULL && len0 > 0);
+    for (size_t c = 0; c < 2; c++) {
+      char *part = drain(formats[f], &s, head, LIM_EXPORT_BYTES, caps[c], &len, &steps);
+      CHECK(part != NULL);
+      CHECK_EQ_INT(len, len0);
+      CHECK(part && memcmp(part, whole, len0) == 0);
+      CHECK(steps >= (int)(len0 / caps[c]));
+      free(part);
+    }
+    if (formats[f] == EXPORT_JSON) {
+      cJSON *j = cJSON_Parse(whole);
+      CHECK_EQ_INT(cJSON_GetArraySize(cJSON_GetObjectItem(j, "events")), N);
+      cJSON *e = cJSON_GetArrayItem(cJSON_GetObjectItem(j, "events"), N - 1);
+      CHECK_EQ_INT(cJSON_GetObjectItem(e, "seq")->valueint, N);
+      cJSON_Delete(j);
+    }
+    if (formats[f] == EXPORT_TXT) {
+      const char *start = "title\n\n* line 0\r\n\nC: line 1\r\nS: line 2\r\n";
+      CHECK(strncmp(whole, start, strlen(start)) == 0);
+      CHECK(strstr(whole, "C: cut 9\\\nS: line 10") != NULL);
+      CHECK(whole[len0 - 1] == '\n');
+    }
+    free(whole);
+  }
+}
+
+/* LIM_EXPORT_BYTES at its edge, with a small cap in its place: exactly the
+ * output's size is allowed, one byte less fails the export. */
+static void test_max_bytes(void) {
+  struct db_session s = load(events, 4);
+  size_t len, len2;
+  int steps;
+  for (int f = EXPORT_JSON; f <= EXPORT_PCAP; f++) {
+    char *whole = drain((enum export_format)f, &s, NULL, LIM_EXPORT_BYTES, 64, &len, &steps);
+    CHECK(whole != NULL);
+    char *exact = drain((enum export_format)f, &s, NULL, len, 64, &len2, &steps);
+    CHECK(exact != NULL);
+    CHECK_EQ_INT(len2, len);
+    char *over = drain((enum export_format)f, &s, NULL, len - 1, 64, &len2, &steps);
+    CHECK(over == NULL);
+    free(whole);
+    free(exact);
+    free(over);
+  }
+}
+
+/* Events recorded after the export began (seq past last_seq) are not in it. */
+static void test_last_seq(void) {
+  struct db_session s = load(events, 4);
+  struct export *ex = export_new(EXPORT_JSON, &s, "[", 2, LIM_EXPORT_BYTES);
+  unsigned char out[4096];
+  int done = 0, n = export_read(ex, db, out, sizeof out, &done);
+  CHECK(n > 0 && done);
+  cJSON *j = cJSON_ParseWithLength((const char *)out, (size_t)n - 1); /* no '}': head was "[" */
+  CHECK_EQ_INT(cJSON_GetArraySize(j), 2);
+  cJSON_Delete(j);
+  export_free(ex);
+}
+
+/* A session with no events: the head and trailer only, done at once. */
+static void test_empty(void) {
+  struct db_session s = load(NULL, 0);
+  size_t len;
+  int steps;
+  char *out = drain(EXPORT_JSON, &s, "{\"events\":[", LIM_EXPORT_BYTES, 100, &len, &steps);
+  CHECK_EQ_STR(out, "{\"events\":[]}");
+  CHECK_EQ_INT(steps, 1);
+  free(out);
+  out = drain(EXPORT_PCAP, &s, NULL, LIM_EXPORT_BYTES, 100, &len, &steps);
+  CHECK_EQ_INT(len, 24); /* the file header, no packets */
+  free(out);
+}
+
 int main(void) {
+  test_empty();
   test_pcap();
   test_cast();
   test_display_text();
+  test_pieces_and_pages();
+  test_max_bytes();
+  test_last_seq();
+  db_close(db);
   return check_done();
 }

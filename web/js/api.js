@@ -90,7 +90,8 @@ export const api = {
     request('POST', 'api/teacher/login', { body: { password }, quiet401: true }),
   logout: () => request('POST', 'api/logout', { body: {} }),
   targets: () => request('GET', 'api/targets'),
-  sessions: (user) => request('GET', 'api/sessions', { query: { user } }),
+  // One page, newest first; before: the previous page's next_before.
+  sessions: (user, before) => request('GET', 'api/sessions', { query: { user, before } }),
   transcript: (id) => request('GET', 'api/sessions/' + encodeURIComponent(id) + '/transcript'),
   lessons: () => request('GET', 'api/lessons'),
   lesson: (id) => request('GET', 'api/lessons/' + encodeURIComponent(id)),

@@ -1,6 +1,7 @@
 // sessions-list.js -- "My sessions" (a teacher: all sessions, filtered by
-// student name): GET /api/sessions, newest first; choosing one opens its
-// transcript.
+// student name): GET /api/sessions, newest first, one page at a time (a
+// "Show older sessions" button asks for the next page with ?before=);
+// choosing one opens its transcript.
 
 import { h, uid } from './dom.js';
 import { t, reasonText } from './strings.js';
@@ -15,6 +16,15 @@ export class SessionsList {
     this.again = false;
     this.list = h('ul', { class: 'session-list' });
     this.status = h('p', { class: 'hint', role: 'status', 'aria-live': 'polite' });
+    this.nextBefore = null; // where the next page starts, or null at the end
+    this.shownUser = ''; // the filter the list on screen was loaded with
+    this.more = h('button', {
+      type: 'button',
+      class: 'small more-sessions',
+      text: t('moreSessions'),
+      hidden: true,
+      onclick: () => this.loadMore(),
+    });
 
     let filter = null;
     if (opts.teacher) {
@@ -66,6 +76,7 @@ export class SessionsList {
       filter,
       this.status,
       this.list,
+      this.more,
     );
   }
 
@@ -78,7 +89,9 @@ export class SessionsList {
     try {
       const user = this.userInput ? this.userInput.value.trim() : '';
       const data = await api.sessions(user || undefined);
-      this.render((data && data.sessions) || []);
+      this.shownUser = user;
+      this.render((data && data.sessions) || [], false);
+      this.setNext(data);
     } catch (e) {
       this.status.textContent = t('sessionsFailed', { message: e.message });
     } finally {
@@ -90,8 +103,35 @@ export class SessionsList {
     }
   }
 
-  render(sessions) {
-    this.status.textContent = sessions.length ? '' : t('noSessions');
+  setNext(data) {
+    this.nextBefore = data && data.next_before != null ? data.next_before : null;
+    this.more.hidden = this.nextBefore == null;
+  }
+
+  // The next page of the list on screen, appended to it.
+  async loadMore() {
+    if (this.loading || this.nextBefore == null) return;
+    this.loading = true;
+    this.more.disabled = true;
+    try {
+      const data = await api.sessions(this.shownUser || undefined, this.nextBefore);
+      this.render((data && data.sessions) || [], true);
+      this.setNext(data);
+    } catch (e) {
+      this.status.textContent = t('sessionsFailed', { message: e.message });
+    } finally {
+      this.loading = false;
+      this.more.disabled = false;
+      if (this.again) {
+        this.again = false;
+        this.refresh();
+      }
+    }
+  }
+
+  // append: add to the list on screen instead of replacing it.
+  render(sessions, append) {
+    if (!append) this.status.textContent = sessions.length ? '' : t('noSessions');
     const items = sessions.map((s) => {
       const open = !s.ended_at;
       const line2 = [
@@ -127,6 +167,7 @@ export class SessionsList {
         ),
       );
     });
-    this.list.replaceChildren(...items);
+    if (append) this.list.append(...items);
+    else this.list.replaceChildren(...items);
   }
 }

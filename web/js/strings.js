@@ -137,6 +137,7 @@ export const strings = {
   userFilterLabel: 'Student name',
   userFilterButton: 'Filter',
   noSessions: 'No sessions yet.',
+  moreSessions: 'Show older sessions',
   sessionsFailed: 'Could not load the sessions: {message}',
   sessionOpen: 'open',
   sessionSummary: '#{id} {target}',

@@ -1,0 +1,413 @@
+#!/usr/bin/python3
+"""Transcript exports that stream, and session lists that page.
+
+A transcript of several MiB is written straight into the database (portlab
+reads it like any recorded session) and downloaded in every format: whole,
+byte-identical to what the exports were before they streamed, slowly by
+several clients at once while another student types through the relay, and
+cut off half way. GET /api/sessions is paged with ?limit=&before=.
+"""
+
+import hashlib
+import json
+import random
+import socket
+import sqlite3
+import struct
+import threading
+
+from harness import (BINARY, TEXT, EchoServer, PortlabTestCase, cookie_header, main,
+                     recv_msg, unique_name)
+
+EXPORT_SESSION_ID = 4242  # fixed: the pcap's client port is derived from it
+EXPORT_STARTED_US = 1795000000000000
+EXPORT_USER = "exporter"
+EXPORT_BYTES = 3 * 1024 * 1024
+EXPORT_SEED = 7
+
+# SHA-256 of each format for build_transcript(EXPORT_USER, EXPORT_SESSION_ID,
+# EXPORT_BYTES, EXPORT_SEED), taken from the build before exports streamed
+# (commit c60452c, which built each export whole in memory).
+GOLDEN = {
+    "json": "c5f344d6360b66261aa6580c6d8548eec3a3e024de9c1ac598e0a98b17473ff0",
+    "txt": "96f0204233c22383355ab2c4d1de6dcf1de0d9fa87e7b6ac7b2e88959d5ab860",
+    "cast": "2df38c2e792203b5de00d357b72194c5c019687998e6c089214896cf3d4c6bc8",
+    "pcap": "562a8e7c00f9dd9d683075b80fae30e99fe2bbbf66d9e6fc43d65549e7ce874b",
+}
+
+FORMATS = ("json", "txt", "cast", "pcap")
+
+
+def _text_event(rnd, seq):
+    """A few lines of text: CRLF and bare LF ends, a tab, an escape, UTF-8
+    and broken UTF-8, and now and then a line cut by a direction change."""
+    parts = []
+    for i in range(rnd.randint(1, 40)):
+        word = "%d-%d %s" % (seq, i, "x" * rnd.randint(0, 120))
+        extra = rnd.choice(["", "\t", "\x1b[1m", "\u00e9t\u00e9", "\u20ac"])
+        end = rnd.choice([b"\r\n", b"\r\n", b"\n", b"\xc3(\r\n", b"\xff\r\n"])
+        parts.append((word + extra).encode("utf-8") + end)
+    if rnd.random() < 0.2:
+        parts.append(b"cut off")
+    return b"".join(parts)
+
+
+def build_transcript(db_path, user_name, sid, total, seed):
+    """Writes a finished session of about total bytes of events into the
+    database at db_path for user_name, deterministically from seed."""
+    rnd = random.Random(seed)
+    rows = [(sid, 1, 0, 0, ("%s asked for lab:25 (raw)" % user_name).encode()),
+            (sid, 2, 120, 0, b"connected to lab:25 (127.0.0.1:10025)")]
+    seq, t_us, size, up, down = 3, 1830, 0, 0, 0
+    while size < total:
+        if seq % 97 == 0:
+            data, d = b"a note \x01 in the middle", 0
+        else:
+            d = 1 if seq % 3 == 0 else 2
+            data = rnd.randbytes(rnd.randint(0, 9000)) if seq % 7 == 0 else _text_event(rnd, seq)
+            size += len(data)
+            if d == 1:
+                up += len(data)
+            else:
+                down += len(data)
+        rows.append((sid, seq, t_us, d, data))
+        seq += 1
+        t_us += rnd.randint(0, 50000)
+    rows.append((sid, seq, t_us, 0, b"closed: remote_closed"))
+    db = sqlite3.connect(db_path, timeout=30)
+    try:
+        (uid,) = db.execute("SELECT id FROM users WHERE name = ?", (user_name,)).fetchone()
+        db.execute("INSERT INTO sessions(id, user_id, host, port, mode, started_us, ended_us, "
+                   "bytes_up, bytes_down, close_reason) VALUES (?, ?, 'lab', 25, 'raw', ?, ?, ?, ?, "
+                   "'remote_closed')",
+                   (sid, uid, EXPORT_STARTED_US, EXPORT_STARTED_US + t_us + 500, up, down))
+        db.executemany("INSERT INTO events(session_id, seq, t_us, dir, data) VALUES (?, ?, ?, ?, ?)",
+                       rows)
+        db.commit()
+    finally:
+        db.close()
+    return len(rows)
+
+
+def digest(body):
+    return hashlib.sha256(body).hexdigest()
+
+
+def insert_sessions(db_path, user_name, n, started_us=1795000000000000):
+    """n finished sessions of user_name, straight into the database; their
+    ids in insertion order (started_us pairs share a start time)."""
+    db = sqlite3.connect(db_path, timeout=30)
+    try:
+        (uid,) = db.execute("SELECT id FROM users WHERE name = ?", (user_name,)).fetchone()
+        ids = []
+        for i in range(n):
+            cur = db.execute("INSERT INTO sessions(user_id, host, port, mode, started_us, ended_us, "
+                             "close_reason) VALUES (?, 'lab', 25, 'raw', ?, ?, 'remote_closed')",
+                             (uid, started_us + i // 2, started_us + 10 + i))
+            ids.append(cur.lastrowid)
+        db.commit()
+        return ids
+    finally:
+        db.close()
+
+
+class RawHttp:
+    """One HTTP/1.1 connection read by hand, so a test controls how fast
+    it reads and sees the chunked framing itself."""
+
+    def __init__(self, pl, source="127.0.0.1", rcvbuf=None):
+        self.pl = pl
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        if rcvbuf:
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+        self.sock.bind((source, 0))
+        self.sock.settimeout(60)
+        self.sock.connect((pl.host, pl.port))
+        self.buf = b""
+
+    def get(self, path, cookie):
+        self.sock.sendall(("GET %s HTTP/1.1\r\nHost: %s:%d\r\nCookie: %s\r\n\r\n"
+                           % (path, self.pl.host, self.pl.port, cookie_header(cookie))).encode())
+
+    def _fill(self, n=65536):
+        data = self.sock.recv(n)
+        if not data:
+            raise EOFError("connection closed with %d bytes unread" % len(self.buf))
+        self.buf += data
+
+    def _take(self, n):
+        while len(self.buf) < n:
+            self._fill()
+        out, self.buf = self.buf[:n], self.buf[n:]
+        return out
+
+    def _line(self):
+        while b"\r\n" not in self.buf:
+            self._fill()
+        line, self.buf = self.buf.split(b"\r\n", 1)
+        return line
+
+    def headers(self):
+        status = int(self._line().split()[1])
+        headers = {}
+        while True:
+            line = self._line()
+            if not line:
+                return status, headers
+            k, v = line.decode().split(":", 1)
+            headers[k.strip().lower()] = v.strip()
+
+    def chunk(self):
+        """The next chunk's data; b"" for the last chunk."""
+        size = int(self._line(), 16)
+        data = self._take(size)
+        if self._take(2) != b"\r\n":
+            raise AssertionError("a chunk does not end with CRLF")
+        return data
+
+    def close(self, reset=False):
+        if reset:
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        self.sock.close()
+
+
+class ExportTest(PortlabTestCase):
+    """One portlab with the big transcript in its database."""
+
+    @classmethod
+    def class_args(cls):
+        cls.echo = cls.class_server(EchoServer())
+        return ["--allow", "127.0.0.1:%d" % cls.echo.port]
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.owner = cls.pl.join(EXPORT_USER)
+        build_transcript(cls.pl.db, EXPORT_USER, EXPORT_SESSION_ID, EXPORT_BYTES, EXPORT_SEED)
+        cls.path = "/api/sessions/%d/transcript" % EXPORT_SESSION_ID
+
+    def download(self, fmt, cookie=None):
+        r = self.pl.request("GET", "%s?format=%s" % (self.path, fmt), cookie=cookie or self.owner,
+                            timeout=120)
+        self.assertEqual(r.status, 200, r)
+        return r
+
+    def test_every_format_complete_and_unchanged(self):
+        """Each format, several MiB, byte for byte what the exports gave
+        before they streamed; JSON parses whole."""
+        for fmt in FORMATS:
+            r = self.download(fmt)
+            self.assertEqual(r.headers.get("Transfer-Encoding"), "chunked")
+            self.assertIsNone(r.headers.get("Content-Length"))
+            self.assertGreater(len(r.body), 3 * 1024 * 1024, fmt)
+            self.assertEqual(digest(r.body), GOLDEN[fmt], fmt)
+        transcript = json.loads(r_json := self.download("json").body)
+        self.assertGreater(len(r_json), 8 * 1024 * 1024)
+        self.assertEqual(transcript["session"]["id"], EXPORT_SESSION_ID)
+        events = transcript["events"]
+        self.assertEqual([e["seq"] for e in events], list(range(1, len(events) + 1)))
+        self.assertEqual(events[-1]["text"], "closed: remote_closed")
+        # The teacher reads it the same; another student cannot.
+        self.assertEqual(digest(self.download("txt", self.pl.teacher()).body), GOLDEN["txt"])
+        self.assertEqual(self.pl.transcript(EXPORT_SESSION_ID, self.pl.join()).status, 404)
+
+    def test_chunks_are_bounded_and_keep_alive_holds(self):
+        """Every chunk is at most LIM_EXPORT_CHUNK (16384) bytes, the body
+        ends with the last chunk, and the connection serves another request."""
+        c = RawHttp(self.pl)
+        try:
+            c.get(self.path + "?format=pcap", self.owner)
+            status, headers = c.headers()
+            self.assertEqual(status, 200)
+            self.assertEqual(headers.get("transfer-encoding"), "chunked")
+            sizes, body = [], bytearray()
+            while True:
+                data = c.chunk()
+                if not data:
+                    break
+                sizes.append(len(data))
+                body += data
+            self.assertEqual(max(sizes), 16384)
+            self.assertGreater(len(sizes), 100)
+            self.assertEqual(digest(bytes(body)), GOLDEN["pcap"])
+            c.get("/api/health", self.owner)
+            status, headers = c.headers()
+            self.assertEqual(status, 200)
+        finally:
+            c.close()
+
+    def test_head_sends_no_body(self):
+        c = RawHttp(self.pl)
+        try:
+            c.sock.sendall(("HEAD %s?format=txt HTTP/1.1\r\nHost: %s:%d\r\nCookie: %s\r\n\r\n"
+                            % (self.path, self.pl.host, self.pl.port,
+                               cookie_header(self.owner))).encode())
+            status, headers = c.headers()
+            self.assertEqual(status, 200)
+            self.assertTrue(headers["content-type"].startswith("text/plain"))
+            c.get("/api/health", self.owner)  # the next answer follows at once
+            status, headers = c.headers()
+            self.assertEqual(status, 200)
+            self.assertEqual(json.loads(c._take(int(headers["content-length"])))["status"], "ok")
+        finally:
+            c.close()
+
+    def test_http10_gets_plain_body_and_close(self):
+        s = socket.create_connection((self.pl.host, self.pl.port), timeout=60)
+        try:
+            s.sendall(("GET %s?format=cast HTTP/1.0\r\nHost: %s:%d\r\nCookie: %s\r\n\r\n"
+                       % (self.path, self.pl.host, self.pl.port,
+                          cookie_header(self.owner))).encode())
+            data = bytearray()
+            while True:
+                got = s.recv(65536)
+                if not got:
+                    break
+                data += got
+        finally:
+            s.close()
+        head, body = bytes(data).split(b"\r\n\r\n", 1)
+        self.assertIn(b" 200 ", head.split(b"\r\n")[0])
+        self.assertNotIn(b"chunked", head.lower())
+        self.assertEqual(digest(body), GOLDEN["cast"])
+
+    def test_slow_downloads_do_not_stall_others_or_grow_memory(self):
+        """Four clients (from four addresses) read the JSON export a few KiB
+        at a time; meanwhile another student's relay round trips complete,
+        and portlab's RSS grows by far less than the four exports."""
+        sizes = len(self.download("json").body) * 4
+        rss_before = self.pl.rss_kb()
+        clients = []
+        for i in range(4):
+            c = RawHttp(self.pl, source="127.0.0.%d" % (2 + i), rcvbuf=8192)
+            c.get(self.path + "?format=json", self.owner)
+            clients.append(c)
+        bodies = [bytearray() for _ in clients]
+        for c in clients:
+            self.assertEqual(c.headers()[0], 200)
+        typist_done = threading.Event()
+        errors = []
+
+        # Each reader takes one chunk (at most 16 KiB) per turn, with a pause,
+        # until the typist is done; past 6 MiB (of about 9) it waits, so no
+        # download can end early however slow the machine is.
+        def reader(i):
+            c = clients[i]
+            try:
+                while not typist_done.is_set():
+                    if len(bodies[i]) >= 6 * 1024 * 1024:
+                        typist_done.wait(120)
+                        return
+                    data = c.chunk()
+                    if not data:
+                        return
+                    bodies[i] += data
+                    typist_done.wait(0.003)
+            except Exception as e:  # reported below
+                errors.append(e)
+
+        threads = [threading.Thread(target=reader, args=(i,), daemon=True) for i in range(4)]
+        for t in threads:
+            t.start()
+        ws, opened = self.pl.session("127.0.0.1", self.echo.port)
+        self.ws(ws)
+        self.assertEqual(opened.get("type"), "opened", opened)
+        rss_peak = self.pl.rss_kb()
+        for i in range(50):
+            line = b"NOOP %d\r\n" % i
+            ws.send_binary(line)
+            got = b""
+            while len(got) < len(line):
+                kind, data = recv_msg(ws, timeout=30)
+                self.assertIn(kind, (BINARY, TEXT), "the relay stalled or ended: %r" % kind)
+                if kind == BINARY:
+                    got += data
+            self.assertEqual(got, line)
+            rss_peak = max(rss_peak, self.pl.rss_kb())
+        typist_done.set()
+        for t in threads:
+            t.join(30)
+        self.assertEqual(errors, [])
+        for body in bodies:
+            self.assertLess(len(body), sizes // 4, "a download ended before the typist was done")
+        self.assertLess((rss_peak - rss_before) * 1024, sizes,
+                        "RSS grew by %d KiB during four downloads of %d bytes"
+                        % (rss_peak - rss_before, sizes))
+        # Now read the rest at full speed: every download is whole and right.
+        for i, c in enumerate(clients):
+            while True:
+                data = c.chunk()
+                if not data:
+                    break
+                bodies[i] += data
+            c.close()
+            self.assertEqual(digest(bytes(bodies[i])), GOLDEN["json"])
+
+    def test_client_gone_mid_download(self):
+        """A download dropped half way (closed, or reset) frees its export:
+        portlab stays healthy and the next download is whole. Under ASan a
+        leak would fail the clean exit the harness checks."""
+        for reset in (False, True):
+            for fmt in FORMATS:
+                c = RawHttp(self.pl, rcvbuf=8192)
+                c.get("%s?format=%s" % (self.path, fmt), self.owner)
+                self.assertEqual(c.headers()[0], 200)
+                got = 0
+                while got < 256 * 1024:
+                    got += len(c.chunk())
+                c.close(reset=reset)
+        self.assertEqual(self.pl.get("/api/health").status, 200)
+        self.assertEqual(digest(self.download("txt").body), GOLDEN["txt"])
+
+
+class SessionPagingTest(PortlabTestCase):
+    """GET /api/sessions?limit=&before= against the real binary."""
+
+    ENV = {"PORTLAB_SESSIONS_PAGE_MAX": "3"}  # the flag's environment twin
+
+    def list(self, cookie, query=""):
+        return self.pl.get("/api/sessions" + query, cookie=cookie)
+
+    def test_limit_edges_and_pages(self):
+        name = unique_name()
+        tok = self.pl.join(name)
+        ids = insert_sessions(self.pl.db, name, 7)
+        r = self.list(tok)
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual([s["id"] for s in r.json["sessions"]], ids[::-1][:3])
+        self.assertEqual(r.json["next_before"], ids[-3])
+        for bad in ("0", "4", "-1", "", "1e2", "99999999999999999999999999", "3x"):
+            self.assertError(self.list(tok, "?limit=" + bad), 400, "bad_request")
+        seen, before = [], None
+        while True:
+            q = "?limit=3" + ("&before=%d" % before if before else "")
+            r = self.list(tok, q)
+            self.assertEqual(r.status, 200, r)
+            seen += [s["id"] for s in r.json["sessions"]]
+            before = r.json["next_before"]
+            if before is None:
+                break
+        self.assertEqual(seen, ids[::-1])
+        for bad in ("garbage", "0", "-5", "", "99999999", "1" * 40):
+            self.assertError(self.list(tok, "?before=" + bad), 400, "bad_request")
+        # Another student's session is not a place in this list.
+        other = self.pl.join()
+        self.assertError(self.list(other, "?before=%d" % ids[3]), 400, "bad_request")
+        # The teacher pages everyone's sessions, and one student's with ?user=.
+        t = self.pl.teacher()
+        r = self.list(t, "?user=%s&limit=2&before=%d" % (name, ids[4]))
+        self.assertEqual([s["id"] for s in r.json["sessions"]], [ids[3], ids[2]])
+        self.assertEqual(r.json["next_before"], ids[2])
+
+    def test_flag_default_max(self):
+        """Without the flag the largest page is 500: 500 is allowed, 501 is not."""
+        pl = self.portlab()
+        tok = pl.join()
+        self.assertEqual(pl.get("/api/sessions?limit=500", cookie=tok).status, 200)
+        self.assertError(pl.get("/api/sessions?limit=501", cookie=tok), 400, "bad_request")
+        r = pl.get("/api/sessions", cookie=tok)
+        self.assertEqual(r.json, {"sessions": [], "next_before": None})
+
+
+if __name__ == "__main__":
+    main()
