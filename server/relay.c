@@ -504,8 +504,13 @@ static void resolved(struct app *app, const struct resolver_result *res) {
 static int count_user_sessions(struct app *app, int64_t user_id) {
   int n = 0;
   for (struct relay *r = app->relays; r; r = r->next)
-    if (r->user.id == user_id && r->state >= RS_RESOLVING && r->state <= RS_OPEN) n++;
+    if ((!user_id || r->user.id == user_id) && r->state >= RS_RESOLVING && r->state <= RS_OPEN)
+      n++;
   return n;
+}
+
+int relay_user_sessions(struct app *app, int64_t user_id) {
+  return count_user_sessions(app, user_id);
 }
 
 /* Relays of a user that are not over: idle, busy or waiting for a resume. */
