@@ -75,6 +75,7 @@ struct relay {
   int64_t start_mono, last_activity, connect_deadline;
   int64_t seq, bytes_up, bytes_down, recorded;
   int record_stopped; /* a budget was reached: only the end is still recorded */
+  char stop_note[256]; /* why, told to the browser once "opened" has gone out */
   struct buf to_tcp, to_ws;
   struct ctl_msg *ctl_head, *ctl_tail;
   size_t ctl_bytes; /* queued control text: counts toward to_ws's watermarks */
@@ -190,7 +191,10 @@ static void record_event(struct relay *r, int dir, const void *data, size_t len,
         usage_stop_text(app->usage, why, text, sizeof text);
       log_info("session %lld (%s): %s", (long long)r->session_id, r->user.name, text);
       record_event(r, DB_DIR_NOTE, text, strlen(text), 1);
-      send_typed(r, "note", "text", text);
+      if (r->state == RS_OPEN)
+        send_typed(r, "note", "text", text);
+      else /* "opened" (or the error) comes first */
+        snprintf(r->stop_note, sizeof r->stop_note, "%s", text);
       return;
     }
     r->recorded += (int64_t)len;
@@ -964,6 +968,7 @@ static void tcp_connected(struct relay *r) {
   cJSON_AddStringToObject(o, "mode", r->telnet_mode ? "telnet" : "raw");
   if (auth_token(r->resume_token) == 0) cJSON_AddStringToObject(o, "resume_token", r->resume_token);
   send_json(r, o);
+  if (r->stop_note[0]) send_typed(r, "note", "text", r->stop_note);
   if (r->telnet_mode) {
     r->tn = telnet_new(&tn_callbacks, r);
     if (!r->tn) {
