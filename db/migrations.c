@@ -160,7 +160,8 @@ static const char *const db_migrations[] = {
     "CREATE TRIGGER events_count_usage AFTER INSERT ON events BEGIN"
     "  INSERT INTO student_usage(user_id, recorded_bytes)"
     "    SELECT user_id, length(new.data) FROM sessions WHERE id = new.session_id"
-    "    ON CONFLICT(user_id) DO UPDATE SET recorded_bytes = recorded_bytes + excluded.recorded_bytes;"
+    "    ON CONFLICT(user_id) DO UPDATE SET recorded_bytes = recorded_bytes + "
+    "excluded.recorded_bytes;"
     "END;",
 };
 

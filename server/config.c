@@ -258,11 +258,24 @@ static int set_bytes(long long *out, const char *v, char *why, size_t whylen) {
   n = strtoull(v, &end, 10);
   if (end != v && *end && !end[1]) {
     switch (*end) {
-      case 'K': mult = 1ULL << 10; end++; break;
-      case 'M': mult = 1ULL << 20; end++; break;
-      case 'G': mult = 1ULL << 30; end++; break;
-      case 'T': mult = 1ULL << 40; end++; break;
-      default: break;
+      case 'K':
+        mult = 1ULL << 10;
+        end++;
+        break;
+      case 'M':
+        mult = 1ULL << 20;
+        end++;
+        break;
+      case 'G':
+        mult = 1ULL << 30;
+        end++;
+        break;
+      case 'T':
+        mult = 1ULL << 40;
+        end++;
+        break;
+      default:
+        break;
     }
   }
   if (errno || end == v || *end || v[0] == '-' || n > (1ULL << 50) / mult) {
@@ -313,8 +326,10 @@ static const struct config_flag flags[] = {
     {"lab-idle-timeout", 1, 0, set_lab_idle_timeout, "SECS",
      "lab servers close a silent connection (300)"},
     {"max-sessions", 1, 0, set_max_sessions, "N", "WebSockets (relay sessions) in all (512)"},
-    {"ws-per-addr", 1, 0, set_ws_per_addr, "N", "WebSockets (relay sessions) per client address (128)"},
-    {"opens-per-minute", 1, 0, set_opens_per_minute, "N", "session opens per student per minute (30)"},
+    {"ws-per-addr", 1, 0, set_ws_per_addr, "N",
+     "WebSockets (relay sessions) per client address (128)"},
+    {"opens-per-minute", 1, 0, set_opens_per_minute, "N",
+     "session opens per student per minute (30)"},
     {"record-bytes-per-student", 1, 0, set_record_per_student, "BYTES",
      "recorded bytes per student, all sessions (32M)"},
     {"record-bytes-total", 1, 0, set_record_total, "BYTES", "recorded bytes in all (4G)"},

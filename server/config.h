@@ -26,13 +26,13 @@ struct config {
   int user_sessions;
   int lab_idle_timeout; /* seconds */
   int no_record;
-  int max_sessions;                 /* WebSockets (relay sessions) in all */
-  int ws_per_addr;                  /* per client address */
-  int opens_per_minute;             /* "open" messages per student */
+  int max_sessions;                   /* WebSockets (relay sessions) in all */
+  int ws_per_addr;                    /* per client address */
+  int opens_per_minute;               /* "open" messages per student */
   long long record_bytes_per_student; /* recording budgets, bytes */
   long long record_bytes_total;
   long long disk_floor; /* stop recording below this many free bytes */
-  char *env_copy[3]; /* owned copies of list-valued environment variables */
+  char *env_copy[3];    /* owned copies of list-valued environment variables */
 };
 
 enum config_result { CONFIG_OK = 0, CONFIG_EXIT_OK, CONFIG_ERROR };

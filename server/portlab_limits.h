@@ -47,8 +47,8 @@
 #define LIM_RECORD_BYTES_TOTAL (4LL * 1024 * 1024 * 1024) /* --record-bytes-total */
 #define LIM_RECORD_WARN_PERCENT 80                        /* the teacher is warned from here */
 #define LIM_DISK_FLOOR_BYTES (256LL * 1024 * 1024)        /* --disk-floor: free bytes kept */
-#define LIM_DISK_CHECK_MS 1000     /* statvfs of the database's file system this often */
-#define LIM_USAGE_FLUSH_MS 1000    /* refused-open counters reach the database this late */
+#define LIM_DISK_CHECK_MS 1000  /* statvfs of the database's file system this often */
+#define LIM_USAGE_FLUSH_MS 1000 /* refused-open counters reach the database this late */
 
 /* Recorder. */
 #define LIM_RECORDER_FLUSH_MS 100 /* a kill -9 loses at most this much (+ one commit) */

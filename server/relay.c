@@ -59,7 +59,7 @@ struct relay {
   struct lws *ws, *tcp;
   enum relay_state state;
   struct db_user user;
-  struct usage_user *usage; /* the user's budgets and counters (usage.c) */
+  struct usage_user *usage;   /* the user's budgets and counters (usage.c) */
   unsigned char addr_key[16]; /* client address: IPv4 mapped, IPv6 cut to its /64 */
   int is_teacher;
   int counts_as_open; /* a failure now is a refused open: counted, not stored */
@@ -74,7 +74,7 @@ struct relay {
   int naddrs, addr_idx;
   int64_t start_mono, last_activity, connect_deadline;
   int64_t seq, bytes_up, bytes_down, recorded;
-  int record_stopped; /* a budget was reached: only the end is still recorded */
+  int record_stopped;  /* a budget was reached: only the end is still recorded */
   char stop_note[256]; /* why, told to the browser once "opened" has gone out */
   struct buf to_tcp, to_ws;
   struct ctl_msg *ctl_head, *ctl_tail;
@@ -102,9 +102,9 @@ struct ws_pss {
   struct db_user user; /* from the cookie, checked in FILTER_PROTOCOL_CONNECTION */
   struct usage_user *usage;
   unsigned char addr_key[16];
-  struct buf msg;      /* a text message being reassembled from fragments */
-  size_t msg_len;      /* bytes of the current message so far */
-  int peer_close;      /* close status the browser sent, 0 if none */
+  struct buf msg; /* a text message being reassembled from fragments */
+  size_t msg_len; /* bytes of the current message so far */
+  int peer_close; /* close status the browser sent, 0 if none */
   int in_msg, msg_binary, msg_too_big;
 };
 
@@ -178,7 +178,8 @@ static void record_event(struct relay *r, int dir, const void *data, size_t len,
     if (r->record_stopped) return;
     int64_t session_room = LIM_TRANSCRIPT_BYTES - r->recorded, budget_room = INT64_MAX;
     enum usage_stop why = USAGE_OK;
-    if (r->usage) why = usage_check(app->usage, r->usage, !r->is_teacher, (int64_t)len, &budget_room);
+    if (r->usage)
+      why = usage_check(app->usage, r->usage, !r->is_teacher, (int64_t)len, &budget_room);
     if (why != USAGE_OK || (int64_t)len > session_room) {
       char text[256];
       int64_t room = session_room < budget_room ? session_room : budget_room;
@@ -508,8 +509,7 @@ static void resolved(struct app *app, const struct resolver_result *res) {
 static int count_user_sessions(struct app *app, int64_t user_id) {
   int n = 0;
   for (struct relay *r = app->relays; r; r = r->next)
-    if ((!user_id || r->user.id == user_id) && r->state >= RS_RESOLVING && r->state <= RS_OPEN)
-      n++;
+    if ((!user_id || r->user.id == user_id) && r->state >= RS_RESOLVING && r->state <= RS_OPEN) n++;
   return n;
 }
 
@@ -553,7 +553,8 @@ static void handle_open(struct relay *r, const struct relay_msg *m) {
 
   struct policy_target target;
   char reason[256];
-  enum policy_kind kind = policy_prepare(app->policy, m->host, m->port, &target, reason, sizeof reason);
+  enum policy_kind kind =
+      policy_prepare(app->policy, m->host, m->port, &target, reason, sizeof reason);
   snprintf(r->host, sizeof r->host, "%s", kind == POLICY_DENY ? m->host : target.host);
   r->port = m->port;
   r->telnet_mode = m->telnet;

@@ -31,9 +31,9 @@ struct relay_msg {
   int port;                        /* 1 to 65535 */
   int telnet;                      /* mode: 1 telnet, 0 raw (the default follows the port) */
   /* reattach */
-  int64_t session_id;                    /* >= 1 */
+  int64_t session_id; /* >= 1 */
   char resume_token[RELAY_MSG_TOKEN_LEN + 1];
-  uint64_t received;                     /* bytes the page got */
+  uint64_t received; /* bytes the page got */
 };
 
 /* Parses text[0..len). 0 and fills out, or -1 with a code from

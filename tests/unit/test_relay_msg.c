@@ -106,8 +106,9 @@ static void test_reattach(void) {
   CHECK_EQ_INT(parse("{\"type\":\"resume\",\"session_id\":9007199254740992,"
                      "\"resume_token\":\"t\",\"received\":9007199254740992}"),
                0);
-  refused("{\"type\":\"resume\",\"session_id\":9007199254740993e0,"
-          "\"resume_token\":\"t\",\"received\":1e300}");
+  refused(
+      "{\"type\":\"resume\",\"session_id\":9007199254740993e0,"
+      "\"resume_token\":\"t\",\"received\":1e300}");
   refused("{\"type\":\"resume\",\"session_id\":0,\"resume_token\":\"t\",\"received\":0}");
   refused("{\"type\":\"resume\",\"session_id\":1,\"resume_token\":\"t\",\"received\":-1}");
   refused("{\"type\":\"resume\",\"session_id\":1.5,\"resume_token\":\"t\",\"received\":0}");
