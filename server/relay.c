@@ -593,9 +593,8 @@ static void handle_reattach(struct relay *r, const struct relay_msg *m) {
     return;
   }
   for (old = app->relays; old; old = old->next)
-    if (old->session_id == m->session_id && old->detached_at && old->state != RS_DONE &&
-        old->resume_token[0] && old->user.id == r->user.id &&
-        auth_ct_streq(old->resume_token, m->resume_token))
+    if (old->session_id == m->session_id && old->detached_at && old->resume_token[0] &&
+        old->user.id == r->user.id && auth_ct_streq(old->resume_token, m->resume_token))
       break;
   if (!old) { /* a wrong token or someone else's session: it is left alone */
     fail(r, "resume_failed", "resume_failed", "that session can no longer be resumed");
