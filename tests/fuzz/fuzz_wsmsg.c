@@ -10,6 +10,11 @@
 #include "portlab_limits.h"
 #include "relay_msg.h"
 
+/* The parser is compiled into the target itself, so libFuzzer's coverage
+ * instrumentation sees its branches (portlab_core is built without it);
+ * the archive's copy is then never linked. */
+#include "server/relay_msg.c"
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   struct relay_msg m;
   const char *code = NULL;
