@@ -114,6 +114,25 @@ int db_events_page(struct db *db, int64_t session_id, int64_t after_seq, int64_t
 /* The highest seq of a session's events into *seq (0 if it has none). */
 int db_events_last_seq(struct db *db, int64_t session_id, int64_t *seq);
 
+/* Per-student usage: recorded bytes (kept equal to the bytes of the
+ * student's stored events by a trigger) and refused opens (counted, not
+ * stored row by row). */
+struct db_usage {
+  int64_t user_id;
+  char user_name[33];
+  int64_t recorded_bytes;
+  int64_t refused_opens;
+  char last_refused_reason[32];
+  int64_t last_refused_us; /* unix time, microseconds; 0 = never */
+};
+/* Zeros (not an error) for a user with no usage yet. */
+int db_usage_get(struct db *db, int64_t user_id, struct db_usage *out);
+int db_usage_set_refused(struct db *db, int64_t user_id, int64_t refused_opens, const char *reason,
+                         int64_t at_us);
+int db_usage_total(struct db *db, int64_t *recorded_bytes);
+/* Every student, by name; cb returns nonzero to stop. */
+int db_usage_list(struct db *db, int (*cb)(void *arg, const struct db_usage *u), void *arg);
+
 /* Explicit transactions for callers that batch (the recorder). */
 int db_begin(struct db *db);
 int db_commit(struct db *db);

@@ -141,6 +141,28 @@ static const char *const db_migrations[] = {
     "  points INTEGER NOT NULL DEFAULT 0,"
     "  PRIMARY KEY (user_id, lesson, task)"
     ") WITHOUT ROWID;",
+
+    /* 4: recording budgets and refused opens, per student (usage.c). The
+     * trigger keeps recorded_bytes equal to the bytes of the student's
+     * stored events in the same transaction as the events, so a budget
+     * survives restarts and crashes exactly. A refused "open" is counted
+     * here instead of leaving a session row behind. */
+    "CREATE TABLE student_usage ("
+    "  user_id INTEGER PRIMARY KEY REFERENCES users(id) ON DELETE CASCADE,"
+    "  recorded_bytes INTEGER NOT NULL DEFAULT 0 CHECK (recorded_bytes >= 0),"
+    "  refused_opens INTEGER NOT NULL DEFAULT 0 CHECK (refused_opens >= 0),"
+    "  last_refused_reason TEXT NOT NULL DEFAULT '' CHECK (length(last_refused_reason) <= 31),"
+    "  last_refused_us INTEGER NOT NULL DEFAULT 0"
+    ");"
+    "INSERT INTO student_usage(user_id, recorded_bytes)"
+    "  SELECT s.user_id, sum(length(e.data)) FROM events e JOIN sessions s ON s.id = e.session_id"
+    "  GROUP BY s.user_id;"
+    "CREATE TRIGGER events_count_usage AFTER INSERT ON events BEGIN"
+    "  INSERT INTO student_usage(user_id, recorded_bytes)"
+    "    SELECT user_id, length(new.data) FROM sessions WHERE id = new.session_id"
+    "    ON CONFLICT(user_id) DO UPDATE SET recorded_bytes = recorded_bytes + "
+    "excluded.recorded_bytes;"
+    "END;",
 };
 
 #define DB_MIGRATION_COUNT ((int)(sizeof db_migrations / sizeof db_migrations[0]))

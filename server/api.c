@@ -605,6 +605,7 @@ static const struct route routes[] = {
     {API_GET, "/api/lessons/%", 1, api_lesson_get},
     {API_POST, "/api/lessons/%/tasks/%", 1, api_task_answer},
     {API_GET, "/api/progress", 1, api_progress},
+    {API_GET, "/api/usage", 1, api_usage},
 };
 
 /* Matches path against pattern: '*' takes a run of 1-18 digits into

@@ -35,4 +35,8 @@ void api_task_answer(struct app *app, const struct api_request *req, const struc
 void api_progress(struct app *app, const struct api_request *req, const struct db_user *user,
                   const struct api_args *args, struct api_response *resp);
 
+/* api_usage.c */
+void api_usage(struct app *app, const struct api_request *req, const struct db_user *user,
+               const struct api_args *args, struct api_response *resp);
+
 #endif

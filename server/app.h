@@ -13,6 +13,7 @@
 struct db;
 struct policy;
 struct recorder;
+struct usage;
 struct resolver;
 struct relay;
 struct lws_context;
@@ -29,6 +30,7 @@ struct app {
   struct db *db;
   struct policy *policy;
   struct recorder *recorder; /* NULL with --no-record */
+  struct usage *usage;       /* budgets, open rates, refused opens (usage.c) */
   struct resolver *resolver;
   struct lws_context *ctx;
   struct lws_vhost *portal_vhost;

@@ -296,6 +296,66 @@ static int set_sessions_page_max(struct config *cfg, const char *v, char *why, s
   return set_count(&cfg->sessions_page_max, v, 1, 10000, why, whylen);
 }
 
+static int set_max_sessions(struct config *cfg, const char *v, char *why, size_t whylen) {
+  return set_count(&cfg->max_sessions, v, 1, 65536, why, whylen);
+}
+
+static int set_ws_per_addr(struct config *cfg, const char *v, char *why, size_t whylen) {
+  return set_count(&cfg->ws_per_addr, v, 1, 65536, why, whylen);
+}
+
+static int set_opens_per_minute(struct config *cfg, const char *v, char *why, size_t whylen) {
+  return set_count(&cfg->opens_per_minute, v, 1, LIM_OPENS_PER_MINUTE_MAX, why, whylen);
+}
+
+/* A byte count: digits with an optional K, M, G or T suffix (powers of 1024). */
+static int set_bytes(long long *out, const char *v, char *why, size_t whylen) {
+  char *end;
+  unsigned long long n, mult = 1;
+  errno = 0;
+  n = strtoull(v, &end, 10);
+  if (end != v && *end && !end[1]) {
+    switch (*end) {
+      case 'K':
+        mult = 1ULL << 10;
+        end++;
+        break;
+      case 'M':
+        mult = 1ULL << 20;
+        end++;
+        break;
+      case 'G':
+        mult = 1ULL << 30;
+        end++;
+        break;
+      case 'T':
+        mult = 1ULL << 40;
+        end++;
+        break;
+      default:
+        break;
+    }
+  }
+  if (errno || end == v || *end || v[0] == '-' || n > (1ULL << 50) / mult) {
+    snprintf(why, whylen, "'%s' is not a byte count like 4096, 32M or 4G (at most 1024T)", v);
+    return -1;
+  }
+  *out = (long long)(n * mult);
+  return 0;
+}
+
+static int set_record_per_student(struct config *cfg, const char *v, char *why, size_t whylen) {
+  return set_bytes(&cfg->record_bytes_per_student, v, why, whylen);
+}
+
+static int set_record_total(struct config *cfg, const char *v, char *why, size_t whylen) {
+  return set_bytes(&cfg->record_bytes_total, v, why, whylen);
+}
+
+static int set_disk_floor(struct config *cfg, const char *v, char *why, size_t whylen) {
+  return set_bytes(&cfg->disk_floor, v, why, whylen);
+}
+
 static int set_no_record(struct config *cfg, const char *v, char *why, size_t whylen) {
   cfg->no_record = 1;
   return 0;
@@ -342,6 +402,16 @@ static const struct config_flag flags[] = {
      "this machine, never throttled (127.0.0.0/8 and ::1); repeatable"},
     {"sessions-page-max", 1, 0, set_sessions_page_max, "N",
      "most sessions in one page of GET /api/sessions (500)"},
+    {"max-sessions", 1, 0, set_max_sessions, "N", "WebSockets (relay sessions) in all (512)"},
+    {"ws-per-addr", 1, 0, set_ws_per_addr, "N",
+     "WebSockets (relay sessions) per client address (128)"},
+    {"opens-per-minute", 1, 0, set_opens_per_minute, "N",
+     "session opens per student per minute (30)"},
+    {"record-bytes-per-student", 1, 0, set_record_per_student, "BYTES",
+     "recorded bytes per student, all sessions (32M)"},
+    {"record-bytes-total", 1, 0, set_record_total, "BYTES", "recorded bytes in all (4G)"},
+    {"disk-floor", 1, 0, set_disk_floor, "BYTES",
+     "stop recording below this much free disk (256M)"},
     {"no-record", 0, 0, set_no_record, NULL, "do not record transcripts (benchmarks only)"},
 };
 #define N_FLAGS (sizeof flags / sizeof flags[0])
@@ -398,6 +468,12 @@ static void set_defaults(struct config *cfg) {
   cfg->throttle_addrs = LIM_THROTTLE_ADDRS;
   cfg->joins_per_minute = LIM_JOINS_PER_MINUTE;
   cfg->max_students = LIM_STUDENTS;
+  cfg->max_sessions = LIM_RELAY_SESSIONS_TOTAL;
+  cfg->ws_per_addr = LIM_WS_PER_ADDR;
+  cfg->opens_per_minute = LIM_OPENS_PER_MINUTE;
+  cfg->record_bytes_per_student = LIM_RECORD_BYTES_PER_STUDENT;
+  cfg->record_bytes_total = LIM_RECORD_BYTES_TOTAL;
+  cfg->disk_floor = LIM_DISK_FLOOR_BYTES;
 }
 
 /* Applies one environment variable. List values are split in place in an

@@ -39,7 +39,13 @@ struct config {
   int trust_proxy; /* the client address is the last X-Forwarded-For entry */
   struct throttle_net local_net[LIM_LOCAL_NETS]; /* "this machine"; none given: loopback */
   size_t n_local_net;
-  char *env_copy[CONFIG_ENV_LISTS]; /* owned copies of list-valued environment variables */
+  char *env_copy[CONFIG_ENV_LISTS];   /* owned copies of list-valued environment variables */
+  int max_sessions;                   /* WebSockets (relay sessions) in all */
+  int ws_per_addr;                    /* per client address */
+  int opens_per_minute;               /* "open" messages per student */
+  long long record_bytes_per_student; /* recording budgets, bytes */
+  long long record_bytes_total;
+  long long disk_floor; /* stop recording below this many free bytes */
 };
 
 enum config_result { CONFIG_OK = 0, CONFIG_EXIT_OK, CONFIG_ERROR };

@@ -31,6 +31,7 @@
 #include "relay.h"
 #include "resolver.h"
 #include "throttle.h"
+#include "usage.h"
 
 #define DRAIN_US (2 * 1000000LL)
 #define RESOLVER_THREADS 4
@@ -204,6 +205,7 @@ int main(int argc, char **argv) {
     goto out;
   }
   if (!app.cfg.no_record && !(app.recorder = recorder_new(app.db))) goto out;
+  if (!(app.usage = usage_new(app.db, &app.cfg, app.cfg.db_path))) goto out;
   if (portal_start(&app, err, sizeof err)) {
     fprintf(stderr, "portlab: %s\n", err);
     goto out;
@@ -257,6 +259,7 @@ out:
   app.lab_servers = NULL;
   portal_stop(&app); /* closes what is left; relay callbacks may still record */
   recorder_free(app.recorder);
+  usage_free(app.usage);
   db_close(app.db);
   policy_free(app.policy);
   lessons_free(app.lessons);

@@ -30,7 +30,7 @@
 
 /* Relay. */
 #define LIM_RELAY_SESSIONS_PER_USER 4       /* open relay sessions per user */
-#define LIM_RELAY_SESSIONS_TOTAL 512        /* open relay sessions in all */
+#define LIM_RELAY_SESSIONS_TOTAL 512        /* WebSockets (relay sessions) in all; --max-sessions */
 #define LIM_RELAY_CONNECT_SECS 10           /* TCP connect (and DNS) timeout */
 #define LIM_RELAY_IDLE_SECS 900             /* no bytes either way */
 #define LIM_RELAY_SESSION_SECS (4 * 3600)   /* absolute session lifetime */
@@ -51,6 +51,22 @@
 #define LIM_EXPORT_STEP_EVENTS 64           /* events read per writable callback */
 #define LIM_SESSIONS_PAGE_DEFAULT 100       /* GET /api/sessions without ?limit= */
 #define LIM_SESSIONS_PAGE_MAX 500 /* default of --sessions-page-max, the largest ?limit= */
+
+/* Fair shares (relay.c, usage.c). One WebSocket carries one session, so a
+ * cap on WebSockets per client address caps its sessions too. A client
+ * address is the TCP peer of the WebSocket, IPv6 grouped by /64. */
+#define LIM_WS_PER_ADDR 128            /* --ws-per-addr: a class behind one NAT still fits */
+#define LIM_OPENS_PER_MINUTE 30        /* --opens-per-minute: "open" messages per student */
+#define LIM_OPENS_PER_MINUTE_MAX 10000 /* the flag's upper bound (a ring of that many times) */
+
+/* Recording budgets (usage.c). Past one, recording stops with one note; the
+ * session goes on. */
+#define LIM_RECORD_BYTES_PER_STUDENT (32LL * 1024 * 1024) /* --record-bytes-per-student */
+#define LIM_RECORD_BYTES_TOTAL (4LL * 1024 * 1024 * 1024) /* --record-bytes-total */
+#define LIM_RECORD_WARN_PERCENT 80                        /* the teacher is warned from here */
+#define LIM_DISK_FLOOR_BYTES (256LL * 1024 * 1024)        /* --disk-floor: free bytes kept */
+#define LIM_DISK_CHECK_MS 1000  /* statvfs of the database's file system this often */
+#define LIM_USAGE_FLUSH_MS 1000 /* refused-open counters reach the database this late */
 
 /* Recorder. */
 #define LIM_RECORDER_FLUSH_MS 100 /* a kill -9 loses at most this much (+ one commit) */

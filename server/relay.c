@@ -27,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "api.h"
 #include "app.h"
@@ -38,8 +39,10 @@
 #include "policy.h"
 #include "portlab_limits.h"
 #include "recorder.h"
+#include "relay_msg.h"
 #include "resolver.h"
 #include "telnet.h"
+#include "usage.h"
 
 enum relay_state { RS_IDLE = 0, RS_RESOLVING, RS_CONNECTING, RS_OPEN, RS_DONE };
 
@@ -57,7 +60,11 @@ struct relay {
   enum relay_state state;
   struct db_user user;
   unsigned char login_hash[32]; /* SHA-256 of the cookie: logout ends the session */
-  int64_t session_id;
+  struct usage_user *usage;     /* the user's budgets and counters (usage.c) */
+  unsigned char addr_key[16];   /* client address: IPv4 mapped, IPv6 cut to its /64 */
+  int is_teacher;
+  int counts_as_open; /* a failure now is a refused open: counted, not stored */
+  int64_t session_id; /* 0 until the target passed the policy and a connect starts */
   char host[254];
   int port;
   int telnet_mode;
@@ -68,7 +75,8 @@ struct relay {
   int naddrs, addr_idx;
   int64_t start_mono, last_activity, connect_deadline;
   int64_t seq, bytes_up, bytes_down, recorded;
-  int truncated;
+  int record_stopped;  /* a budget was reached: only the end is still recorded */
+  char stop_note[256]; /* why, told to the browser once "opened" has gone out */
   struct buf to_tcp, to_ws;
   struct ctl_msg *ctl_head, *ctl_tail;
   size_t ctl_bytes; /* queued control text: counts toward to_ws's watermarks */
@@ -93,9 +101,11 @@ struct relay {
 struct ws_pss {
   struct relay *relay;
   struct db_user user; /* from the cookie, checked in FILTER_PROTOCOL_CONNECTION */
-  struct buf msg;      /* a text message being reassembled from fragments */
-  size_t msg_len;      /* bytes of the current message so far */
-  int peer_close;      /* close status the browser sent, 0 if none */
+  struct usage_user *usage;
+  unsigned char addr_key[16];
+  struct buf msg; /* a text message being reassembled from fragments */
+  size_t msg_len; /* bytes of the current message so far */
+  int peer_close; /* close status the browser sent, 0 if none */
   int in_msg, msg_binary, msg_too_big;
   unsigned char login_hash[32]; /* SHA-256 of the cookie that passed ws_check */
 };
@@ -158,26 +168,41 @@ static void send_typed(struct relay *r, const char *type, const char *key, const
 /* --- recording ------------------------------------------------------------ */
 
 /* Payload and notes share the LIM_TRANSCRIPT_BYTES budget (a target can
- * cause notes too, e.g. with telnet option changes). Past it only forced
- * notes are kept: the truncation itself and the session's end. */
+ * cause notes too, e.g. with telnet option changes), and the student's,
+ * the class's and the disk's budgets (usage.c). Past the first one reached
+ * only forced notes are kept: the one saying why, and the session's end.
+ * Every recorded byte counts toward the budgets, forced notes included, so
+ * the counters match what the database holds. */
 static void record_event(struct relay *r, int dir, const void *data, size_t len, int force) {
   struct app *app = r->app;
   if (!app->recorder || !r->session_id) return;
   if (!force) {
-    if (r->truncated) return;
-    if (r->recorded + (int64_t)len > LIM_TRANSCRIPT_BYTES) {
-      size_t room = (size_t)(LIM_TRANSCRIPT_BYTES - r->recorded);
-      if (room && dir != DB_DIR_NOTE) record_event(r, dir, data, room, 0);
-      r->truncated = 1;
-      char note[128];
-      snprintf(note, sizeof note, "recording truncated after %d bytes; the session goes on",
-               LIM_TRANSCRIPT_BYTES);
-      record_event(r, DB_DIR_NOTE, note, strlen(note), 1);
-      send_typed(r, "note", "text", note);
+    if (r->record_stopped) return;
+    int64_t session_room = LIM_TRANSCRIPT_BYTES - r->recorded, budget_room = INT64_MAX;
+    enum usage_stop why = USAGE_OK;
+    if (r->usage)
+      why = usage_check(app->usage, r->usage, !r->is_teacher, (int64_t)len, &budget_room);
+    if (why != USAGE_OK || (int64_t)len > session_room) {
+      char text[256];
+      int64_t room = session_room < budget_room ? session_room : budget_room;
+      if (room > 0 && dir != DB_DIR_NOTE) record_event(r, dir, data, (size_t)room, 0);
+      r->record_stopped = 1;
+      if (why == USAGE_OK || (why != USAGE_STOP_DISK && session_room <= budget_room))
+        snprintf(text, sizeof text, "recording truncated after %d bytes; the session goes on",
+                 LIM_TRANSCRIPT_BYTES);
+      else
+        usage_stop_text(app->usage, why, text, sizeof text);
+      log_info("session %lld (%s): %s", (long long)r->session_id, r->user.name, text);
+      record_event(r, DB_DIR_NOTE, text, strlen(text), 1);
+      if (r->state == RS_OPEN)
+        send_typed(r, "note", "text", text);
+      else /* "opened" (or the error) comes first */
+        snprintf(r->stop_note, sizeof r->stop_note, "%s", text);
       return;
     }
     r->recorded += (int64_t)len;
   }
+  if (r->usage) usage_recorded(app->usage, r->usage, (int64_t)len);
   recorder_event(app->recorder, r->session_id, ++r->seq, app_mono_us() - r->start_mono, dir, data,
                  len);
   if (recorder_should_flush(app->recorder)) recorder_flush(app->recorder);
@@ -267,6 +292,11 @@ static void fail(struct relay *r, const char *code, const char *reason, const ch
   vsnprintf(message, sizeof message, fmt, ap);
   va_end(ap);
   if (r->state != RS_IDLE && r->state != RS_DONE) note(r, "%s", message);
+  if (r->counts_as_open && !r->session_id && r->state != RS_DONE && r->usage) {
+    /* A refused open leaves no session row, only a count. */
+    usage_refused(r->app->usage, r->usage, code, app_now_us());
+    log_info("refused open for %s: %s: %s", r->user.name, code, message);
+  }
   cJSON *o = cJSON_CreateObject();
   cJSON_AddStringToObject(o, "type", "error");
   cJSON_AddStringToObject(o, "code", code);
@@ -402,6 +432,18 @@ static void connect_next(struct relay *r) {
     port = ntohs(((const struct sockaddr_in6 *)ss)->sin6_port);
   }
   addr_text(ss, where, sizeof where);
+  if (!r->session_id) {
+    /* The target passed the policy: from here on it is a session, with a
+     * row and a transcript. Refusals before this point are only counted. */
+    if (db_session_create(app->db, r->user.id, r->host, r->port, r->telnet_mode ? "telnet" : "raw",
+                          app_now_us(), &r->session_id)) {
+      r->session_id = 0;
+      log_error("session insert failed: %s", db_errmsg(app->db));
+    }
+    r->counts_as_open = 0;
+    note(r, "%s asked for %s:%d (%s)", r->user.name, r->host, r->port,
+         r->telnet_mode ? "telnet" : "raw");
+  }
   note(r, "connecting to %s:%d at %s", r->host, r->port, where);
   r->state = RS_CONNECTING;
 
@@ -466,31 +508,15 @@ static void resolved(struct app *app, const struct resolver_result *res) {
   connect_next(r);
 }
 
-/* A JSON number that is a whole number in [lo, hi] (hi at most 2^53, where
- * doubles stop being exact). Checked before any cast: converting NaN or a
- * double out of range to an integer is undefined. 0 and *out, or -1. */
-static int whole_number(const cJSON *item, double lo, double hi, int64_t *out) {
-  if (!cJSON_IsNumber(item)) return -1;
-  double v = item->valuedouble;
-  if (!(v >= lo && v <= hi) || v != (double)(int64_t)v) return -1;
-  *out = (int64_t)v;
-  return 0;
-}
-
-/* A host as the protocol allows it ("lab", an IP literal or a name): only
- * printable ASCII, so nothing the user typed can break a log line. */
-static int host_text_ok(const char *s) {
-  if (!s[0] || strlen(s) > LIM_HOSTNAME_LEN) return 0;
-  for (; *s; s++)
-    if ((unsigned char)*s <= 0x20 || (unsigned char)*s >= 0x7f) return 0;
-  return 1;
-}
-
 static int count_user_sessions(struct app *app, int64_t user_id) {
   int n = 0;
   for (struct relay *r = app->relays; r; r = r->next)
-    if (r->user.id == user_id && r->state >= RS_RESOLVING && r->state <= RS_OPEN) n++;
+    if ((!user_id || r->user.id == user_id) && r->state >= RS_RESOLVING && r->state <= RS_OPEN) n++;
   return n;
+}
+
+int relay_user_sessions(struct app *app, int64_t user_id) {
+  return count_user_sessions(app, user_id);
 }
 
 /* Relays of a user that are not over: idle, busy or waiting for a resume. */
@@ -501,32 +527,25 @@ static int count_user_relays(struct app *app, int64_t user_id) {
   return n;
 }
 
-static void handle_open(struct relay *r, cJSON *msg) {
+/* Relays of a client address that are not over. */
+static int count_addr_relays(struct app *app, const unsigned char key[16]) {
+  int n = 0;
+  for (struct relay *r = app->relays; r; r = r->next)
+    if (r->state != RS_DONE && memcmp(r->addr_key, key, 16) == 0) n++;
+  return n;
+}
+
+static void handle_open(struct relay *r, const struct relay_msg *m) {
   struct app *app = r->app;
-  cJSON *host = cJSON_GetObjectItemCaseSensitive(msg, "host");
-  cJSON *port = cJSON_GetObjectItemCaseSensitive(msg, "port");
-  cJSON *mode = cJSON_GetObjectItemCaseSensitive(msg, "mode");
   if (r->state != RS_IDLE) {
     fail(r, "bad_request", "bad_request", "this WebSocket already has a session");
     return;
   }
-  int64_t port_num;
-  if (!cJSON_IsString(host) || !host_text_ok(host->valuestring)) {
-    fail(r, "bad_request", "bad_request", "\"host\" must be a host name or address");
+  if (r->usage && !r->is_teacher && !usage_open_allowed(app->usage, r->usage, app_mono_us())) {
+    fail(r, "too_many_opens", "too_many_opens",
+         "you opened %d sessions in the last minute; wait a little and try again",
+         app->cfg.opens_per_minute);
     return;
-  }
-  if (whole_number(port, 1, 65535, &port_num)) {
-    fail(r, "bad_request", "bad_request", "\"port\" must be a whole number from 1 to 65535");
-    return;
-  }
-  const char *mode_name = (int)port_num == LAB_TELNET ? "telnet" : "raw";
-  if (mode && !cJSON_IsNull(mode)) {
-    if (!cJSON_IsString(mode) ||
-        (strcmp(mode->valuestring, "raw") != 0 && strcmp(mode->valuestring, "telnet") != 0)) {
-      fail(r, "bad_request", "bad_request", "\"mode\" must be \"raw\" or \"telnet\"");
-      return;
-    }
-    mode_name = mode->valuestring;
   }
   if (count_user_sessions(app, r->user.id) >= app->cfg.user_sessions) {
     fail(r, "too_many_sessions", "too_many_sessions",
@@ -537,20 +556,14 @@ static void handle_open(struct relay *r, cJSON *msg) {
   struct policy_target target;
   char reason[256];
   enum policy_kind kind =
-      policy_prepare(app->policy, host->valuestring, (int)port_num, &target, reason, sizeof reason);
-  snprintf(r->host, sizeof r->host, "%s", kind == POLICY_DENY ? host->valuestring : target.host);
-  r->port = (int)port_num;
-  r->telnet_mode = strcmp(mode_name, "telnet") == 0;
+      policy_prepare(app->policy, m->host, m->port, &target, reason, sizeof reason);
+  snprintf(r->host, sizeof r->host, "%s", kind == POLICY_DENY ? m->host : target.host);
+  r->port = m->port;
+  r->telnet_mode = m->telnet;
   r->is_lab = kind != POLICY_DENY && target.is_lab;
   r->start_mono = r->last_activity = app_mono_us();
   r->connect_deadline = r->start_mono + app->cfg.connect_timeout * 1000000LL;
-  if (db_session_create(app->db, r->user.id, r->host, r->port, mode_name, app_now_us(),
-                        &r->session_id)) {
-    r->session_id = 0;
-    log_error("session insert failed: %s", db_errmsg(app->db));
-  }
   r->state = RS_RESOLVING;
-  note(r, "%s asked for %s:%d (%s)", r->user.name, r->host, r->port, mode_name);
 
   switch (kind) {
     case POLICY_DENY:
@@ -565,7 +578,6 @@ static void handle_open(struct relay *r, cJSON *msg) {
       connect_next(r);
       return;
     case POLICY_RESOLVE:
-      note(r, "resolving %s", r->host);
       if (resolver_submit(app->resolver, r->key, r->host))
         fail(r, "connect_failed", "connect_failed", "too many lookups at once; try again");
       return;
@@ -575,25 +587,28 @@ static void handle_open(struct relay *r, cJSON *msg) {
 /* {"type":"resume","session_id","resume_token","received"} on a fresh
  * WebSocket: hands it the detached session, replaying what the page
  * missed. r is the fresh WebSocket's empty relay; it is freed here. */
-static void handle_reattach(struct relay *r, cJSON *msg) {
+static void handle_reattach(struct relay *r, const struct relay_msg *m) {
   struct app *app = r->app;
-  cJSON *sid = cJSON_GetObjectItemCaseSensitive(msg, "session_id");
-  cJSON *token = cJSON_GetObjectItemCaseSensitive(msg, "resume_token");
-  cJSON *received = cJSON_GetObjectItemCaseSensitive(msg, "received");
   struct relay *old = NULL;
-  int64_t want_id, received_count;
-  if (r->state != RS_IDLE || whole_number(sid, 1, 9007199254740992.0, &want_id) ||
-      !cJSON_IsString(token) || whole_number(received, 0, 9007199254740992.0, &received_count)) {
-    fail(r, "bad_request", "bad_request",
-         "resume needs session_id, resume_token and received (whole numbers)");
+  if (r->state != RS_IDLE) {
+    fail(r, "bad_request", "bad_request", "this WebSocket already has a session");
     return;
   }
   for (old = app->relays; old; old = old->next)
-    if (old->session_id == want_id && old->detached_at && old->resume_token[0] &&
-        old->user.id == r->user.id && auth_ct_streq(old->resume_token, token->valuestring))
+    if (old->session_id == m->session_id && old->detached_at && old->resume_token[0] &&
+        old->user.id == r->user.id && auth_ct_streq(old->resume_token, m->resume_token))
       break;
-  uint64_t got = (uint64_t)received_count;
-  if (!old || got > old->sent_total || old->sent_total - got > buf_len(&old->replay)) {
+  if (!old) { /* a wrong token or someone else's session: it is left alone */
+    fail(r, "resume_failed", "resume_failed", "that session can no longer be resumed");
+    return;
+  }
+  uint64_t got = m->received;
+  if (got > old->sent_total || old->sent_total - got > buf_len(&old->replay)) {
+    /* Its owner came back, but the bytes the page missed are gone: the
+     * session can never be resumed, so it ends now rather than in 30 s. */
+    note(old, "a resume at byte %llu failed: %llu bytes were sent and only the last %zu are kept",
+         (unsigned long long)got, (unsigned long long)old->sent_total, buf_len(&old->replay));
+    finish(old, "client_disconnected", NULL, LWS_CLOSE_STATUS_NORMAL);
     fail(r, "resume_failed", "resume_failed", "that session can no longer be resumed");
     return;
   }
@@ -635,27 +650,36 @@ static void handle_reattach(struct relay *r, cJSON *msg) {
 }
 
 static void handle_control(struct relay *r, const char *text, size_t len) {
-  cJSON *msg = cJSON_ParseWithLength(text, len);
-  cJSON *type = cJSON_GetObjectItemCaseSensitive(msg, "type");
-  if (!cJSON_IsObject(msg) || !cJSON_IsString(type)) {
-    fail(r, "bad_request", "bad_request", "control messages are JSON objects with a \"type\"");
-  } else if (strcmp(type->valuestring, "open") == 0) {
-    handle_open(r, msg);
-  } else if (strcmp(type->valuestring, "pause") == 0) {
-    r->client_paused = 1;
-    update_tcp_rx(r);
-  } else if (strcmp(type->valuestring, "resume") == 0 &&
-             cJSON_GetObjectItemCaseSensitive(msg, "session_id")) {
-    handle_reattach(r, msg);
-  } else if (strcmp(type->valuestring, "resume") == 0) {
-    r->client_paused = 0;
-    update_tcp_rx(r);
-  } else if (strcmp(type->valuestring, "close") == 0) {
-    finish(r, "client_closed", NULL, LWS_CLOSE_STATUS_NORMAL);
-  } else {
-    fail(r, "bad_request", "bad_request", "unknown message type \"%.32s\"", type->valuestring);
+  struct relay_msg m;
+  const char *code;
+  char err[256];
+  int rc = relay_msg_parse(text, len, &m, &code, err, sizeof err);
+  /* Anything but a resume on a WebSocket without a session is an attempt
+   * to open one: if it is refused, it is counted, not stored. */
+  if (r->state == RS_IDLE && (rc != 0 || m.type != RELAY_MSG_REATTACH)) r->counts_as_open = 1;
+  if (rc != 0) {
+    fail(r, code, code, "%s", err);
+    return;
   }
-  cJSON_Delete(msg);
+  switch (m.type) {
+    case RELAY_MSG_OPEN:
+      handle_open(r, &m);
+      break;
+    case RELAY_MSG_PAUSE:
+      r->client_paused = 1;
+      update_tcp_rx(r);
+      break;
+    case RELAY_MSG_REATTACH:
+      handle_reattach(r, &m);
+      break;
+    case RELAY_MSG_RESUME:
+      r->client_paused = 0;
+      update_tcp_rx(r);
+      break;
+    case RELAY_MSG_CLOSE:
+      finish(r, "client_closed", NULL, LWS_CLOSE_STATUS_NORMAL);
+      break;
+  }
 }
 
 static void handle_payload(struct relay *r, const unsigned char *p, size_t n) {
@@ -672,6 +696,34 @@ static void handle_payload(struct relay *r, const unsigned char *p, size_t n) {
 }
 
 /* --- the WebSocket side -------------------------------------------------- */
+
+/* The client address of a WebSocket as a 16-byte key: an IPv4 address as
+ * IPv4-mapped IPv6, an IPv6 address cut to its /64 (one host usually has
+ * a whole /64, so counting single addresses would count nothing). */
+static int peer_key(struct lws *wsi, unsigned char key[16]) {
+  struct sockaddr_storage ss;
+  socklen_t len = sizeof ss;
+  int fd = (int)lws_get_socket_fd(wsi);
+  memset(key, 0, 16);
+  if (fd < 0 || getpeername(fd, (struct sockaddr *)&ss, &len) != 0) return -1;
+  if (ss.ss_family == AF_INET) {
+    key[10] = key[11] = 0xff;
+    memcpy(key + 12, &((struct sockaddr_in *)&ss)->sin_addr, 4);
+  } else if (ss.ss_family == AF_INET6) {
+    const unsigned char *a = ((struct sockaddr_in6 *)&ss)->sin6_addr.s6_addr;
+    static const unsigned char mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+    memcpy(key, a, memcmp(a, mapped, 12) == 0 ? 16 : 8);
+  }
+  return 0;
+}
+
+/* Refuses an upgrade for want of room with a real HTTP answer, not a
+ * dropped connection, so the page can say "busy" instead of "broken". */
+static int refuse_busy(struct lws *wsi, const char *why) {
+  log_warn("websocket refused (503): %s", why);
+  lws_return_http_status(wsi, HTTP_STATUS_SERVICE_UNAVAILABLE, why);
+  return -1;
+}
 
 static int ws_check(struct lws *wsi, struct ws_pss *pss) {
   struct app *app = app_of(wsi);
@@ -706,16 +758,29 @@ static int ws_check(struct lws *wsi, struct ws_pss *pss) {
   }
   char token[AUTH_TOKEN_HEX + 1];
   if (auth_cookie_token(cookie, token) == 0) auth_sha256(token, AUTH_TOKEN_HEX, pss->login_hash);
-  if (app->relay_count >= LIM_RELAY_SESSIONS_TOTAL) {
-    log_warn("websocket refused: %d sessions open", LIM_RELAY_SESSIONS_TOTAL);
+  if (app->relay_count >= (unsigned)app->cfg.max_sessions) {
+    refuse_busy(wsi, "portlab is full (--max-sessions)");
     goto done;
   }
-  /* Idle WebSockets count too, or one student could hold every slot of
-   * LIM_RELAY_SESSIONS_TOTAL. Twice --user-sessions leaves each session
-   * room for a page that comes back to resume it. */
+  /* Names are free, so a cap per name alone lets one person with many
+   * names take every slot; the client address is what they cannot
+   * multiply as easily. */
+  if (peer_key(wsi, pss->addr_key) != 0 ||
+      count_addr_relays(app, pss->addr_key) >= app->cfg.ws_per_addr) {
+    refuse_busy(wsi, "too many WebSockets from this address (--ws-per-addr)");
+    goto done;
+  }
+  /* Idle WebSockets count too, or one student could hold every slot.
+   * Twice --user-sessions leaves each session room for a page that comes
+   * back to resume it. */
   if (count_user_relays(app, pss->user.id) >= 2 * app->cfg.user_sessions) {
     log_warn("websocket refused: %s already has %d WebSockets", pss->user.name,
              2 * app->cfg.user_sessions);
+    refuse_busy(wsi, "you have too many WebSockets open (twice --user-sessions)");
+    goto done;
+  }
+  if (!(pss->usage = usage_user(app->usage, pss->user.id))) {
+    refuse_busy(wsi, "the database failed");
     goto done;
   }
   rc = 0;
@@ -810,6 +875,9 @@ int relay_ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *u
       r->ws = wsi;
       r->user = pss->user;
       memcpy(r->login_hash, pss->login_hash, sizeof r->login_hash);
+      r->usage = pss->usage;
+      r->is_teacher = strcmp(pss->user.role, "teacher") == 0;
+      memcpy(r->addr_key, pss->addr_key, sizeof r->addr_key);
       r->last_activity = app_mono_us();
       buf_init(&r->to_tcp, LIM_RELAY_BUF_CAP);
       buf_init(&r->to_ws, LIM_RELAY_BUF_CAP);
@@ -908,6 +976,7 @@ static void tcp_connected(struct relay *r) {
   cJSON_AddStringToObject(o, "mode", r->telnet_mode ? "telnet" : "raw");
   if (auth_token(r->resume_token) == 0) cJSON_AddStringToObject(o, "resume_token", r->resume_token);
   send_json(r, o);
+  if (r->stop_note[0]) send_typed(r, "note", "text", r->stop_note);
   if (r->telnet_mode) {
     r->tn = telnet_new(&tn_callbacks, r);
     if (!r->tn) {
@@ -982,6 +1051,7 @@ int relay_tcp_callback(struct lws *wsi, enum lws_callback_reasons reason, void *
 
 void relay_tick(struct app *app) {
   int64_t now = app_mono_us();
+  usage_tick(app->usage, now);
   for (struct relay *r = app->relays, *next; r; r = next) {
     next = r->next;
     if (!r->ws && r->detached_at &&

@@ -18,6 +18,9 @@ int relay_tcp_callback(struct lws *wsi, enum lws_callback_reasons reason, void *
 /* Per-WebSocket data size for the protocol table. */
 size_t relay_ws_pss_size(void);
 
+/* Sessions of a user that are connecting or open (user_id 0: everyone's). */
+int relay_user_sessions(struct app *app, int64_t user_id);
+
 /* Enforces connect, idle and session timeouts; called from the app tick. */
 void relay_tick(struct app *app);
 /* Ends every session of the login whose cookie hashes to login_hash

@@ -233,8 +233,64 @@ static void test_hostport(void) {
   CHECK_EQ_INT(config_parse_hostport("1.2.3.4:80x", addr, sizeof addr, &port), -1);
 }
 
+/* Budgets and fair shares: defaults, suffixes, the environment twin, and
+ * the edges of each range. */
+static void test_budget_flags(void) {
+  struct config cfg;
+  char err[256] = "";
+  const char *none[] = {"portlab"};
+  CHECK_EQ_INT(parse(&cfg, err, sizeof err, 1, none), CONFIG_OK);
+  CHECK_EQ_INT(cfg.max_sessions, 512);
+  CHECK_EQ_INT(cfg.ws_per_addr, 128);
+  CHECK_EQ_INT(cfg.opens_per_minute, 30);
+  CHECK_EQ_INT(cfg.record_bytes_per_student, 32LL << 20);
+  CHECK_EQ_INT(cfg.record_bytes_total, 4LL << 30);
+  CHECK_EQ_INT(cfg.disk_floor, 256LL << 20);
+  config_free(&cfg);
+
+  const char *argv[] = {"portlab", "--record-bytes-per-student",
+                        "4096",    "--record-bytes-total",
+                        "2K",      "--disk-floor",
+                        "1T",      "--opens-per-minute",
+                        "10000",   "--ws-per-addr",
+                        "1",       "--max-sessions",
+                        "65536"};
+  CHECK_EQ_INT(parse(&cfg, err, sizeof err, 13, argv), CONFIG_OK);
+  CHECK_EQ_INT(cfg.record_bytes_per_student, 4096);
+  CHECK_EQ_INT(cfg.record_bytes_total, 2048);
+  CHECK_EQ_INT(cfg.disk_floor, 1LL << 40);
+  CHECK_EQ_INT(cfg.opens_per_minute, 10000);
+  CHECK_EQ_INT(cfg.ws_per_addr, 1);
+  CHECK_EQ_INT(cfg.max_sessions, 65536);
+  config_free(&cfg);
+
+  setenv("PORTLAB_RECORD_BYTES_TOTAL", "3G", 1);
+  CHECK_EQ_INT(parse(&cfg, err, sizeof err, 1, none), CONFIG_OK);
+  CHECK_EQ_INT(cfg.record_bytes_total, 3LL << 30);
+  config_free(&cfg);
+  unsetenv("PORTLAB_RECORD_BYTES_TOTAL");
+
+  const char *most[] = {"portlab", "--disk-floor", "1024T", "--record-bytes-total", "0"};
+  CHECK_EQ_INT(parse(&cfg, err, sizeof err, 5, most), CONFIG_OK);
+  CHECK_EQ_INT(cfg.disk_floor, 1LL << 50);
+  CHECK_EQ_INT(cfg.record_bytes_total, 0);
+  config_free(&cfg);
+
+  expect_error("--disk-floor", "1025T", "--disk-floor:");
+  expect_error("--disk-floor", "1125899906842625", "--disk-floor:");
+  expect_error("--record-bytes-per-student", "-1", "--record-bytes-per-student:");
+  expect_error("--record-bytes-per-student", "32MB", "--record-bytes-per-student:");
+  expect_error("--record-bytes-total", "M", "--record-bytes-total:");
+  expect_error("--opens-per-minute", "0", "--opens-per-minute:");
+  expect_error("--opens-per-minute", "10001", "--opens-per-minute:");
+  expect_error("--ws-per-addr", "0", "--ws-per-addr:");
+  expect_error("--max-sessions", "0", "--max-sessions:");
+  expect_error("--max-sessions", "65537", "--max-sessions:");
+}
+
 int main(void) {
   unsetenv("PORTLAB_LISTEN");
+  test_budget_flags();
   test_defaults();
   test_flags();
   test_environment();

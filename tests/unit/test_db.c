@@ -383,6 +383,71 @@ static void test_close_orphans(struct db *db) {
   CHECK_EQ_INT(db_session_close_orphans(db, "again"), 1);
 }
 
+/* Migration 4: recorded bytes per student follow the stored events (a
+ * trigger), refused opens are one row per student however many. */
+struct usage_seen {
+  int n;
+  int64_t recorded_of_u1;
+};
+
+static int seen_usage(void *arg, const struct db_usage *u) {
+  struct usage_seen *seen = arg;
+  seen->n++;
+  if (strcmp(u->user_name, "usage1") == 0) seen->recorded_of_u1 = u->recorded_bytes;
+  return 0;
+}
+
+static void test_usage(struct db *db) {
+  int64_t u1, u2, s1, s2, total_before = 0, total = 0;
+  struct db_usage u;
+  struct usage_seen seen = {0, -1};
+  struct db_event ev[2] = {{0, 1, 0, DB_DIR_NOTE, (const unsigned char *)"hello", 5},
+                           {0, 2, 1, DB_DIR_C2S, (const unsigned char *)"\0\1\2", 3}};
+
+  CHECK_EQ_INT(db_usage_total(db, &total_before), 0);
+  CHECK_EQ_INT(db_user_create(db, "usage1", "student", "pw", "h", &u1), 0);
+  CHECK_EQ_INT(db_user_create(db, "usage2", "student", "pw", "h", &u2), 0);
+  CHECK_EQ_INT(db_usage_get(db, u1, &u), 0); /* nothing yet: zeros, not an error */
+  CHECK_EQ_INT(u.recorded_bytes, 0);
+  CHECK_EQ_INT(u.refused_opens, 0);
+  CHECK_EQ_STR(u.last_refused_reason, "");
+  CHECK_EQ_INT(db_session_create(db, u1, "lab", 25, "raw", 1, &s1), 0);
+  CHECK_EQ_INT(db_session_create(db, u2, "lab", 25, "raw", 1, &s2), 0);
+  ev[0].session_id = ev[1].session_id = s1;
+  CHECK_EQ_INT(db_events_append(db, ev, 2), 0);
+  ev[0].session_id = s2;
+  CHECK_EQ_INT(db_events_append(db, ev, 1), 0);
+  CHECK_EQ_INT(db_usage_get(db, u1, &u), 0);
+  CHECK_EQ_INT(u.recorded_bytes, 8);
+  CHECK_EQ_INT(db_usage_get(db, u2, &u), 0);
+  CHECK_EQ_INT(u.recorded_bytes, 5);
+  CHECK_EQ_INT(db_usage_total(db, &total), 0);
+  CHECK_EQ_INT(total - total_before, 13);
+  /* A rolled-back event is not counted. */
+  CHECK_EQ_INT(db_begin(db), 0);
+  ev[0].session_id = s1;
+  ev[0].seq = 3;
+  CHECK_EQ_INT(db_events_append(db, ev, 1), 0);
+  CHECK_EQ_INT(db_rollback(db), 0);
+  CHECK_EQ_INT(db_usage_get(db, u1, &u), 0);
+  CHECK_EQ_INT(u.recorded_bytes, 8);
+  /* Refused opens: the counter is set, the recorded bytes stay. */
+  CHECK_EQ_INT(db_usage_set_refused(db, u1, 41, "target_denied", 1000), 0);
+  CHECK_EQ_INT(db_usage_set_refused(db, u1, 42, "too_many_opens", 2000), 0);
+  CHECK_EQ_INT(db_usage_get(db, u1, &u), 0);
+  CHECK_EQ_INT(u.refused_opens, 42);
+  CHECK_EQ_STR(u.last_refused_reason, "too_many_opens");
+  CHECK_EQ_INT(u.last_refused_us, 2000);
+  CHECK_EQ_INT(u.recorded_bytes, 8);
+  CHECK_EQ_INT(db_usage_set_refused(db, u2, 1, "bad_request", 3000), 0);
+  CHECK_EQ_INT(db_usage_get(db, u2, &u), 0);
+  CHECK_EQ_INT(u.recorded_bytes, 5);
+  CHECK_EQ_INT(u.refused_opens, 1);
+  CHECK_EQ_INT(db_usage_list(db, seen_usage, &seen), 0);
+  CHECK(seen.n >= 2);
+  CHECK_EQ_INT(seen.recorded_of_u1, 8);
+}
+
 static void test_all(struct db *db) {
   test_settings(db);
   test_users(db);
@@ -391,6 +456,7 @@ static void test_all(struct db *db) {
   test_events(db);
   test_transactions(db);
   test_close_orphans(db);
+  test_usage(db);
 }
 
 /* --- database-level tests --------------------------------------------- */

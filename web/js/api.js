@@ -103,6 +103,7 @@ export const api = {
       { body },
     ),
   progress: () => request('GET', 'api/progress'),
+  usage: () => request('GET', 'api/usage'),
   transcriptUrl: (id, format) =>
     apiUrl('api/sessions/' + encodeURIComponent(id) + '/transcript', format ? { format } : null),
 };

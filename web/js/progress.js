@@ -7,6 +7,7 @@
 import { h } from './dom.js';
 import { t } from './strings.js';
 import { api } from './api.js';
+import { UsageView } from './usage.js';
 
 export class ProgressView {
   // opts: sessions (a SessionsList element to show beside the table).
@@ -14,6 +15,7 @@ export class ProgressView {
     this.status = h('p', { class: 'hint', role: 'status', 'aria-live': 'polite' });
     this.tableBox = h('div', { class: 'table-scroll', tabindex: '0', 'aria-labelledby': 'progress-title' });
     this.side = h('div', { class: 'teacher-sessions' });
+    this.usage = new UsageView();
     this.element = h(
       'div',
       { class: 'page teacher-page' },
@@ -29,6 +31,7 @@ export class ProgressView {
         h('p', { class: 'hint', text: t('progressIntro') }),
         this.status,
         this.tableBox,
+        this.usage.element,
       ),
       this.side,
     );
@@ -36,6 +39,7 @@ export class ProgressView {
   }
 
   async load() {
+    this.usage.load();
     this.status.textContent = t('loading');
     let data;
     try {

@@ -1,0 +1,45 @@
+/* relay_msg.h -- the portlab.v1 control messages, parsed and validated.
+ *
+ * A pure function over the text of one WebSocket text message: no lws, no
+ * app state. It says what the browser asked for with every field checked,
+ * or why the message is refused. Whether the request fits the session's
+ * state (an "open" on a WebSocket that already has a session) is the
+ * relay's question, not this file's.
+ */
+#ifndef PORTLAB_RELAY_MSG_H
+#define PORTLAB_RELAY_MSG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "portlab_limits.h"
+
+enum relay_msg_type {
+  RELAY_MSG_OPEN = 1,
+  RELAY_MSG_PAUSE,
+  RELAY_MSG_RESUME,   /* flow control: read from the target again */
+  RELAY_MSG_REATTACH, /* "resume" with a session_id: take over a detached session */
+  RELAY_MSG_CLOSE,
+};
+
+#define RELAY_MSG_TOKEN_LEN 64 /* a resume_token longer than this is refused */
+
+struct relay_msg {
+  enum relay_msg_type type;
+  /* open */
+  char host[LIM_HOSTNAME_LEN + 1]; /* printable ASCII, no spaces, 1 to 253 bytes */
+  int port;                        /* 1 to 65535 */
+  int telnet;                      /* mode: 1 telnet, 0 raw (the default follows the port) */
+  /* reattach */
+  int64_t session_id; /* >= 1 */
+  char resume_token[RELAY_MSG_TOKEN_LEN + 1];
+  uint64_t received; /* bytes the page got */
+};
+
+/* Parses text[0..len). 0 and fills out, or -1 with a code from
+ * docs/protocol.md ("bad_request") and a message for the student in
+ * err (at most errlen bytes, NUL-terminated). */
+int relay_msg_parse(const char *text, size_t len, struct relay_msg *out, const char **code,
+                    char *err, size_t errlen);
+
+#endif
