@@ -278,11 +278,13 @@ static int attempt_reveals(const struct db_quiz_attempt *a) {
 struct summary_ctx {
   cJSON *list;
   int reveal;
+  int finished;
 };
 
 static int add_summary_question(void *arg, const struct db_quiz_question *q) {
   struct summary_ctx *c = arg;
-  if (!q->answered && !c->reveal) return 0; /* the rest of a running test stays unseen */
+  /* Questions not answered yet stay unseen, but for a finished test. */
+  if (!q->answered && !c->finished) return 0;
   cJSON_AddItemToArray(c->list, question_json(q, c->reveal));
   return 0;
 }
@@ -313,7 +315,8 @@ static cJSON *attempt_json(struct app *app, const struct db_quiz_attempt *a, int
   add_points(o, "points", a->points);
   cJSON_AddNumberToObject(o, "max_points", total);
   if (with_list) {
-    struct summary_ctx c = {cJSON_AddArrayToObject(o, "questions_asked"), attempt_reveals(a)};
+    struct summary_ctx c = {cJSON_AddArrayToObject(o, "questions_asked"), attempt_reveals(a),
+                            a->finished_us != 0};
     db_quiz_question_list(app->db, a->id, add_summary_question, &c);
   }
   return o;
