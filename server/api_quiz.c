@@ -419,8 +419,24 @@ static void start_test(struct app *app, const struct db_user *user, int64_t test
   }
   rc = db_quiz_attempt_create(app->db, user->id, "test", test_id, now,
                               now + (int64_t)t.time_limit * 1000000, want, &id);
-  for (int i = 0; rc == 0 && i < want; i++)
-    rc = store_question(app, id, i + 1, &facts[(size_t)i % n], &rng);
+  /* Spread the kinds: at most an even share of each at first, so twelve
+   * questions are not eight "which are cleartext"; then anything left. */
+  int per_kind[QUIZ_KIND_COUNT] = {0}, kinds = 0, seq = 0;
+  unsigned mask = (unsigned)test_mask(t.kinds);
+  for (int k = 0; k < QUIZ_KIND_COUNT; k++) kinds += (mask >> k) & 1;
+  int share = want / (kinds ? kinds : 1) + 1;
+  char *taken = calloc(n, 1);
+  if (!taken) rc = -1;
+  for (int pass = 0; rc == 0 && pass < 2 && seq < want; pass++)
+    for (size_t i = 0; rc == 0 && i < n && seq < want; i++) {
+      if (taken[i] || (pass == 0 && per_kind[facts[i].kind] >= share)) continue;
+      taken[i] = 1;
+      per_kind[facts[i].kind]++;
+      rc = store_question(app, id, ++seq, &facts[i], &rng);
+    }
+  for (size_t i = 0; rc == 0 && seq < want; i++) /* fewer facts than questions: repeat */
+    rc = store_question(app, id, ++seq, &facts[i % n], &rng);
+  free(taken);
   free(facts);
   if (rc || db_commit(app->db)) {
     db_rollback(app->db);

@@ -912,7 +912,8 @@ static void row_summary(const struct quiz_row *r, char *out, size_t len) {
   char ports[96];
   ports_text(r, ports, sizeof ports);
   if (r->is_range) {
-    snprintf(out, len, "%s ports are %s: %s.", r->names[0], ports, r->purpose);
+    snprintf(out, len, "%c%s ports are %s: %s.", toupper((unsigned char)r->names[0][0]),
+             r->names[0] + 1, ports, r->purpose);
     return;
   }
   const char *t = strcmp(r->transport, "both") == 0 ? "TCP and UDP" : r->transport;
@@ -970,7 +971,7 @@ void quiz_explain(const struct quiz_bank *b, enum quiz_kind k, const char *fact,
             res->hits, res->parts, res->wrongs ? ", less the wrong extras" : "", res->points,
             display);
   else
-    appendf(out, outlen, "Not quite: the answer is %s.", display);
+    appendf(out, outlen, "The answer is %s.", display);
   if (r && k != QUIZ_CLEARTEXT) {
     char s[640];
     row_summary(r, s, sizeof s);

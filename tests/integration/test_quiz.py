@@ -373,8 +373,12 @@ class QuizBankFlag(PortlabTestCase):
         token = pl.join()
         r = pl.post("/api/quiz/attempts", {"mode": "practice"}, cookie=token)
         self.assertEqual(r.status, 201)
-        self.assertRegex(r.json["attempt"]["question"]["prompt"],
-                         r"700[1-4]|Alpha|Beta|Gamma|Delta")
+        q = r.json["attempt"]["question"]
+        self.assertRegex(q["prompt"] + " " + " ".join(q.get("choices", [])),
+                         r"700[1-4]|Alpha|Beta|Gamma|Delta|[Ww]ell-known|[Rr]egistered")
+        # only this bank's services come up
+        self.assertNotRegex(q["prompt"] + " " + " ".join(q.get("choices", [])),
+                            r"SMTP|POP3|IMAP|\b(25|110|143)\b")
         bad = os.path.join(tmp, "bad.tsv")
         with open(bad, "w") as f:
             f.write("service\tx\tX\t99999\ttcp\t-\t-\t-\t-\tt\tiana\tp\n")
