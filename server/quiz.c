@@ -746,7 +746,7 @@ int quiz_generate(const struct quiz_bank *b, const struct quiz_row *r, enum quiz
   }
   /* Too few plausible distractors: free text rather than a giveaway. */
   if (q->n_choices && q->n_choices < 3) q->n_choices = 0;
-  shuffle_choices(q, rng);
+  if (k != QUIZ_TRANSPORT && k != QUIZ_RANGE) shuffle_choices(q, rng); /* those read in order */
   return 0;
 }
 

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "check.h"
+#include "config.h"
 #include "quiz.h"
 
 #define DRAWS 24 /* draws per row and kind */
@@ -422,7 +423,39 @@ static void test_schedule(void) {
   for (int b = 1; b < QUIZ_BOXES; b++) CHECK(quiz_due_after(b + 1, now) > quiz_due_after(b, now));
 }
 
+/* --quiz-bank and --quiz-questions, and their PORTLAB_* twins. */
+static void test_flags(void) {
+  struct config cfg;
+  char err[256];
+  char *dflt[] = {"portlab"};
+  CHECK_EQ_INT(config_parse(&cfg, 1, dflt, err, sizeof err), CONFIG_OK);
+  CHECK_EQ_INT(cfg.quiz_questions, LIM_QUIZ_QUESTIONS);
+  CHECK_EQ_STR(cfg.quiz_bank, "");
+  config_free(&cfg);
+  char *edge[] = {"portlab", "--quiz-questions", "1000", "--quiz-bank=/tmp/b.tsv"};
+  CHECK_EQ_INT(config_parse(&cfg, 4, edge, err, sizeof err), CONFIG_OK);
+  CHECK_EQ_INT(cfg.quiz_questions, 1000);
+  CHECK_EQ_STR(cfg.quiz_bank, "/tmp/b.tsv");
+  config_free(&cfg);
+  char *over[] = {"portlab", "--quiz-questions", "1001"};
+  CHECK_EQ_INT(config_parse(&cfg, 3, over, err, sizeof err), CONFIG_ERROR);
+  CHECK(strstr(err, "--quiz-questions") != NULL);
+  config_free(&cfg);
+  char *zero[] = {"portlab", "--quiz-questions", "0"};
+  CHECK_EQ_INT(config_parse(&cfg, 3, zero, err, sizeof err), CONFIG_ERROR);
+  config_free(&cfg);
+  setenv("PORTLAB_QUIZ_QUESTIONS", "7", 1);
+  setenv("PORTLAB_QUIZ_BANK", "/srv/bank.tsv", 1);
+  CHECK_EQ_INT(config_parse(&cfg, 1, dflt, err, sizeof err), CONFIG_OK);
+  CHECK_EQ_INT(cfg.quiz_questions, 7);
+  CHECK_EQ_STR(cfg.quiz_bank, "/srv/bank.tsv");
+  config_free(&cfg);
+  unsetenv("PORTLAB_QUIZ_QUESTIONS");
+  unsetenv("PORTLAB_QUIZ_BANK");
+}
+
 int main(void) {
+  test_flags();
   test_bank_facts();
   test_every_row_every_kind();
   test_distractors_plausible();
