@@ -42,7 +42,7 @@ struct db_quiz_question {
   char prompt[256];
   char choices[1024]; /* a JSON array */
   int multi;
-  char expected[1024]; /* the matcher form */
+  char expected[4096]; /* the matcher form (LIM_QUIZ_EXPECT_LEN) */
   char display[256];
   int64_t shown_us, answered_us; /* 0 = not yet */
   char answer[257];

@@ -108,9 +108,9 @@
 #define LIM_QUIZ_NAMES 8                 /* display name + aliases per row */
 #define LIM_QUIZ_NAME_LEN 48             /* one name or alias */
 #define LIM_QUIZ_PORTS 8                 /* ports of one row */
-#define LIM_QUIZ_LINKS 6                 /* counterparts, confused rows */
+#define LIM_QUIZ_LINKS 6                 /* counterparts, confused rows; services on one port */
 #define LIM_QUIZ_CHOICES 6               /* choices of one question */
-#define LIM_QUIZ_EXPECT_LEN 1024         /* a question's stored matcher form */
+#define LIM_QUIZ_EXPECT_LEN 4096         /* a question's matcher form (every alias fits) */
 #define LIM_QUIZ_QUESTIONS 100           /* questions in one attempt (--quiz-questions) */
 #define LIM_QUIZ_TEST_SECS (4 * 3600)    /* longest time limit of a test */
 #define LIM_QUIZ_TEST_ATTEMPTS 10        /* "best of N": the largest N */

@@ -292,6 +292,16 @@ static int check_bank(const struct quiz_bank *b, char *why, size_t whylen) {
         return -1;
       }
     }
+    /* Every alias of every service on a port must fit one matcher form. */
+    for (size_t p = 0; !r->is_range && p < r->n_ports; p++) {
+      size_t sharing = 0;
+      for (size_t j = 0; j < b->n; j++) sharing += row_has_port(&b->rows[j], r->ports[p]);
+      if (sharing > LIM_QUIZ_LINKS) {
+        snprintf(why, whylen, "port %d belongs to more than %d services", r->ports[p],
+                 LIM_QUIZ_LINKS);
+        return -1;
+      }
+    }
     if (r->is_range)
       for (size_t j = 0; j < i; j++)
         if (b->rows[j].is_range && r->ports[0] <= b->rows[j].ports[1] &&

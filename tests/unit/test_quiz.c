@@ -411,6 +411,106 @@ static void test_bank_errors(void) {
   CHECK(strstr(err, "cannot read") != NULL);
 }
 
+/* A bank of the four base rows plus extra; 1 if it loads. */
+static int loads(const char *extra) {
+  static const char base[] =
+      "service\ta\tAaa\t1\ttcp\tclear\t-\t-\t-\tt\t000\tp\n"
+      "service\tb\tBbb\t2\ttcp\tsecure\t-\t-\t-\tt\t000\tp\n"
+      "service\tc\tCcc\t3\tudp\t-\t-\t-\t-\tt\t000\tp\n"
+      "service\td\tDdd\t4\tboth\t-\t-\t-\t-\tt\t000\tp\n";
+  char err[256];
+  size_t n = strlen(base) + strlen(extra) + 1;
+  char *text = malloc(n);
+  snprintf(text, n, "%s%s", base, extra);
+  struct quiz_bank *b = quiz_bank_parse(text, strlen(text), err, sizeof err);
+  free(text);
+  quiz_bank_free(b);
+  return b != NULL;
+}
+
+/* Each limit of a bank row, allowed at n and refused at n + 1. */
+static void test_bank_limits(void) {
+  char row[4096], field[512];
+  /* names */
+  strcpy(field, "N0");
+  for (int i = 1; i < LIM_QUIZ_NAMES; i++) snprintf(field + strlen(field), 8, "|N%d", i);
+  snprintf(row, sizeof row, "service\te\t%s\t5\ttcp\t-\t-\t-\t-\tt\t000\tp\n", field);
+  CHECK(loads(row));
+  snprintf(row, sizeof row, "service\te\t%s|Nx\t5\ttcp\t-\t-\t-\t-\tt\t000\tp\n", field);
+  CHECK(!loads(row));
+  /* one name's length */
+  memset(field, 'n', LIM_QUIZ_NAME_LEN);
+  field[LIM_QUIZ_NAME_LEN] = '\0';
+  snprintf(row, sizeof row, "service\te\t%s\t5\ttcp\t-\t-\t-\t-\tt\t000\tp\n", field);
+  CHECK(loads(row));
+  snprintf(row, sizeof row, "service\te\t%sn\t5\ttcp\t-\t-\t-\t-\tt\t000\tp\n", field);
+  CHECK(!loads(row));
+  /* ports */
+  snprintf(row, sizeof row, "service\te\tE\t10-%d\ttcp\t-\t-\t-\t-\tt\t000\tp\n",
+           10 + LIM_QUIZ_PORTS - 1);
+  CHECK(loads(row));
+  snprintf(row, sizeof row, "service\te\tE\t10-%d\ttcp\t-\t-\t-\t-\tt\t000\tp\n",
+           10 + LIM_QUIZ_PORTS);
+  CHECK(!loads(row));
+  /* id length */
+  memset(field, 'i', LIM_QUIZ_ID_LEN);
+  field[LIM_QUIZ_ID_LEN] = '\0';
+  snprintf(row, sizeof row, "service\t%s\tE\t5\ttcp\t-\t-\t-\t-\tt\t000\tp\n", field);
+  CHECK(loads(row));
+  snprintf(row, sizeof row, "service\t%si\tE\t5\ttcp\t-\t-\t-\t-\tt\t000\tp\n", field);
+  CHECK(!loads(row));
+  /* links */
+  snprintf(row, sizeof row, "service\te\tE\t5\ttcp\t-\t-\ta b c d a b\t-\tt\t000\tp\n");
+  CHECK(loads(row));
+  snprintf(row, sizeof row, "service\te\tE\t5\ttcp\t-\t-\ta b c d a b c\t-\tt\t000\tp\n");
+  CHECK(!loads(row));
+  /* services on one port (port 1 has "a" already) */
+  row[0] = '\0';
+  for (int i = 1; i < LIM_QUIZ_LINKS; i++)
+    snprintf(row + strlen(row), sizeof row - strlen(row),
+             "service\ts%d\tShared%d\t1\ttcp\t-\t-\t-\t-\tt\t000\tp\n", i, i);
+  CHECK(loads(row));
+  snprintf(row + strlen(row), sizeof row - strlen(row),
+           "service\tsx\tSharedx\t1\ttcp\t-\t-\t-\t-\tt\t000\tp\n");
+  CHECK(!loads(row));
+  /* rows in a bank */
+  size_t cap = (size_t)(LIM_QUIZ_BANK_ROWS + 1) * 64;
+  char *many = malloc(cap);
+  many[0] = '\0';
+  for (int i = 0; i < LIM_QUIZ_BANK_ROWS - 4; i++)
+    snprintf(many + strlen(many), cap - strlen(many),
+             "service\tr%d\tRow%d\t%d\ttcp\t-\t-\t-\t-\tt\t000\tp\n", i, i, 100 + i);
+  CHECK(loads(many));
+  snprintf(many + strlen(many), cap - strlen(many),
+           "service\tlast\tLast\t9999\ttcp\t-\t-\t-\t-\tt\t000\tp\n");
+  CHECK(!loads(many));
+  free(many);
+  /* a bank file's size */
+  char path[] = "/tmp/portlab-quiz-XXXXXX";
+  int fd = mkstemp(path);
+  CHECK(fd >= 0);
+  FILE *f = fdopen(fd, "w");
+  static const char rows4[] =
+      "service\ta\tAaa\t1\ttcp\tclear\t-\t-\t-\tt\t000\tp\n"
+      "service\tb\tBbb\t2\ttcp\tsecure\t-\t-\t-\tt\t000\tp\n"
+      "service\tc\tCcc\t3\tudp\t-\t-\t-\t-\tt\t000\tp\n"
+      "service\td\tDdd\t4\tboth\t-\t-\t-\t-\tt\t000\tp\n";
+  fputs(rows4, f);
+  for (size_t n = strlen(rows4); n < LIM_QUIZ_BANK_BYTES; n++) fputc(n % 64 == 63 ? '\n' : '#', f);
+  fclose(f);
+  char err[256];
+  struct quiz_bank *b = quiz_bank_load(path, err, sizeof err);
+  CHECK(b != NULL); /* exactly the limit: comment lines fill it up */
+  quiz_bank_free(b);
+  f = fopen(path, "a");
+  fputc('\n', f);
+  fclose(f);
+  b = quiz_bank_load(path, err, sizeof err);
+  CHECK(b == NULL && strstr(err, "larger than") != NULL);
+  quiz_bank_free(b);
+  remove(path);
+}
+
 static void test_schedule(void) {
   CHECK_EQ_INT(quiz_box_after(0, 1), 2);
   CHECK_EQ_INT(quiz_box_after(0, 0), 1);
@@ -462,6 +562,7 @@ int main(void) {
   test_matching();
   test_explanations();
   test_bank_errors();
+  test_bank_limits();
   test_schedule();
   quiz_bank_free(bank);
   return check_done();
