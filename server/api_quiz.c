@@ -925,6 +925,56 @@ static int add_item(void *arg, const struct db_quiz_item *it) {
   return 0;
 }
 
+/* CSV: one line per student (best attempt), for a spreadsheet. Names are
+ * [A-Za-z0-9_.-] only, so no field needs quoting. */
+struct csv_ctx {
+  char *buf;
+  size_t len, cap;
+  int questions;
+  int failed;
+};
+
+static int add_csv_student(void *arg, const struct db_quiz_student *s) {
+  struct csv_ctx *c = arg;
+  char line[160];
+  int n = snprintf(line, sizeof line, "%s,%d,%.2f,%d,%d\r\n", s->name, s->attempts,
+                   s->best_points / 100.0, s->best_right, c->questions);
+  if (c->len + (size_t)n + 1 > c->cap) {
+    size_t cap = c->cap * 2 + (size_t)n + 1;
+    char *grown = realloc(c->buf, cap);
+    if (!grown) {
+      c->failed = 1;
+      return 1;
+    }
+    c->buf = grown;
+    c->cap = cap;
+  }
+  memcpy(c->buf + c->len, line, (size_t)n + 1);
+  c->len += (size_t)n;
+  return 0;
+}
+
+static void results_csv(struct app *app, const struct db_quiz_test *t, struct api_response *resp) {
+  static const char head[] = "student,attempts,best_points,right,questions\r\n";
+  struct csv_ctx c = {malloc(sizeof head), sizeof head - 1, sizeof head, t->questions, 0};
+  if (!c.buf) {
+    internal(resp);
+    return;
+  }
+  memcpy(c.buf, head, sizeof head);
+  if (db_quiz_results_students(app->db, t->id, add_csv_student, &c) || c.failed) {
+    free(c.buf);
+    internal(resp);
+    return;
+  }
+  resp->status = 200;
+  resp->content_type = "text/csv; charset=utf-8";
+  resp->body = c.buf;
+  resp->body_len = c.len;
+  snprintf(resp->content_disposition, sizeof resp->content_disposition,
+           "attachment; filename=\"portlab-quiz-test-%lld.csv\"", (long long)t->id);
+}
+
 void api_quiz_results(struct app *app, const struct api_request *req, const struct db_user *user,
                       const struct api_args *args, struct api_response *resp) {
   struct db_quiz_test t;
@@ -938,6 +988,15 @@ void api_quiz_results(struct app *app, const struct api_request *req, const stru
       internal(resp);
     else
       api_error(resp, 404, "not_found", "no such test");
+    return;
+  }
+  const char *format = req->arg_format && req->arg_format[0] ? req->arg_format : "json";
+  if (strcmp(format, "csv") == 0) {
+    results_csv(app, &t, resp);
+    return;
+  }
+  if (strcmp(format, "json") != 0) {
+    api_error(resp, 400, "bad_request", "format must be json or csv");
     return;
   }
   cJSON *root = cJSON_CreateObject();

@@ -102,6 +102,11 @@ test('practice, a timed test and the results', { timeout: 120000 }, async (t) =>
     await tp.locator('.quiz-teacher-tests .quiz-test', { hasText: 'E2E ports' }).locator('.quiz-results-btn').click();
     await tp.locator('.quiz-students tbody tr', { hasText: name }).waitFor();
     assert.ok((await tp.locator('.quiz-questions tbody tr').count()) >= 1);
+    const csv = await tp.locator('#quiz-results a[download]').getAttribute('href');
+    const r = await tp.request.get(csv);
+    assert.equal(r.status(), 200);
+    assert.match(await r.text(), new RegExp('^student,attempts.*\\r\\n' + name + ',1,'));
+    await tp.locator('#quiz-results').scrollIntoViewIfNeeded();
     await shot(tp, 'quiz-03-results');
   });
 

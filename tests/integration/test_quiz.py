@@ -272,6 +272,14 @@ class Quiz(PortlabTestCase):
         self.assertEqual(sum(i["wrong"] for i in items), 4)
         self.assertGreaterEqual(items[0]["wrong"] / items[0]["asked"],
                                 items[-1]["wrong"] / items[-1]["asked"])  # most missed first
+        csv = self.pl.get("/api/quiz/tests/%d/results?format=csv" % t["id"], cookie=teacher)
+        self.assertEqual(csv.status, 200)
+        self.assertTrue(csv.headers["Content-Type"].startswith("text/csv"))
+        lines = csv.body.decode().splitlines()
+        self.assertEqual(lines[0], "student,attempts,best_points,right,questions")
+        self.assertEqual(lines[1].split(",")[1:], ["2", "2.00", "2", "3"])
+        self.assertError(self.pl.get("/api/quiz/tests/%d/results?format=csv" % t["id"],
+                                     cookie=alice), 403)
         hist = self.pl.get("/api/quiz/history", cookie=alice).json
         best = next(b for b in hist["best"] if b["test_id"] == t["id"])
         self.assertEqual(best["points"], 2)

@@ -114,6 +114,8 @@ export const api = {
   quizCreateTest: (body) => request('POST', 'api/quiz/tests', { body }),
   quizUpdateTest: (id, body) => request('POST', 'api/quiz/tests/' + encodeURIComponent(id), { body }),
   quizResults: (id) => request('GET', 'api/quiz/tests/' + encodeURIComponent(id) + '/results'),
+  quizResultsCsvUrl: (id) =>
+    apiUrl('api/quiz/tests/' + encodeURIComponent(id) + '/results', { format: 'csv' }),
   quizLeaderboard: (id) => request('GET', 'api/quiz/tests/' + encodeURIComponent(id) + '/leaderboard'),
   transcriptUrl: (id, format) =>
     apiUrl('api/sessions/' + encodeURIComponent(id) + '/transcript', format ? { format } : null),

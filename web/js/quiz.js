@@ -626,6 +626,7 @@ export class QuizView {
     fill(
       this.results,
       h('h2', { text: t('quiz.resultsTitle', { title: data.test.title }) }),
+      h('p', null, h('a', { href: api.quizResultsCsvUrl(id), download: '', text: t('quiz.downloadCsv') })),
       students.length
         ? h(
             'div',

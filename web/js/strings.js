@@ -407,6 +407,7 @@ export const strings = {
     boardToggle: 'Leaderboard',
     results: 'Results',
     resultsTitle: 'Results: {title}',
+    downloadCsv: 'Download the scores (CSV)',
     perStudent: 'Per student (best attempt)',
     perQuestion: 'Per question, most missed first',
     noResults: 'Nobody has taken this test yet.',
