@@ -163,6 +163,69 @@ static const char *const db_migrations[] = {
     "    ON CONFLICT(user_id) DO UPDATE SET recorded_bytes = recorded_bytes + "
     "excluded.recorded_bytes;"
     "END;",
+
+    /* 5: the port quiz (quizdb.c). It refers only to users, so it may land
+     * before or after any other migration. A test is the teacher's
+     * settings; an attempt is one run of practice, review or a test; each
+     * question asked is stored with its matcher form, the answer given,
+     * the score and when it was shown and answered. expected never leaves
+     * the server before the attempt is finished. */
+    "CREATE TABLE quiz_tests ("
+    "  id INTEGER PRIMARY KEY,"
+    "  title TEXT NOT NULL CHECK (length(title) BETWEEN 1 AND 100),"
+    "  questions INTEGER NOT NULL CHECK (questions >= 1),"
+    "  kinds TEXT NOT NULL,"
+    "  time_limit INTEGER NOT NULL CHECK (time_limit >= 1),"
+    "  is_open INTEGER NOT NULL DEFAULT 1 CHECK (is_open IN (0, 1)),"
+    "  max_attempts INTEGER NOT NULL DEFAULT 1 CHECK (max_attempts >= 1),"
+    "  leaderboard INTEGER NOT NULL DEFAULT 0 CHECK (leaderboard IN (0, 1)),"
+    "  created_by INTEGER NOT NULL REFERENCES users(id),"
+    "  created_at INTEGER NOT NULL DEFAULT (unixepoch())"
+    ");"
+    "CREATE TABLE quiz_attempts ("
+    "  id INTEGER PRIMARY KEY,"
+    "  user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,"
+    "  mode TEXT NOT NULL CHECK (mode IN ('practice', 'review', 'test')),"
+    "  test_id INTEGER REFERENCES quiz_tests(id) ON DELETE CASCADE,"
+    "  started_us INTEGER NOT NULL,"
+    "  ends_us INTEGER,"
+    "  finished_us INTEGER,"
+    "  planned INTEGER NOT NULL DEFAULT 0,"
+    "  CHECK ((mode = 'test') = (test_id IS NOT NULL))"
+    ");"
+    "CREATE INDEX quiz_attempts_user ON quiz_attempts(user_id, id);"
+    "CREATE INDEX quiz_attempts_test ON quiz_attempts(test_id, user_id);"
+    "CREATE TABLE quiz_questions ("
+    "  id INTEGER PRIMARY KEY,"
+    "  attempt_id INTEGER NOT NULL REFERENCES quiz_attempts(id) ON DELETE CASCADE,"
+    "  seq INTEGER NOT NULL,"
+    "  kind TEXT NOT NULL,"
+    "  fact TEXT NOT NULL,"
+    "  label TEXT NOT NULL,"
+    "  prompt TEXT NOT NULL,"
+    "  choices TEXT NOT NULL CHECK (json_valid(choices)),"
+    "  multi INTEGER NOT NULL,"
+    "  expected TEXT NOT NULL,"
+    "  display TEXT NOT NULL,"
+    "  shown_us INTEGER,"
+    "  answered_us INTEGER,"
+    "  answer TEXT,"
+    "  correct INTEGER,"
+    "  points INTEGER,"
+    "  explanation TEXT,"
+    "  UNIQUE (attempt_id, seq)"
+    ");"
+    /* Review: one Leitner box per student and fact ("kind:row"). */
+    "CREATE TABLE quiz_facts ("
+    "  user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,"
+    "  fact TEXT NOT NULL,"
+    "  box INTEGER NOT NULL CHECK (box BETWEEN 1 AND 5),"
+    "  due_us INTEGER NOT NULL,"
+    "  right_count INTEGER NOT NULL DEFAULT 0,"
+    "  wrong_count INTEGER NOT NULL DEFAULT 0,"
+    "  PRIMARY KEY (user_id, fact)"
+    ") WITHOUT ROWID;"
+    "CREATE INDEX quiz_facts_due ON quiz_facts(user_id, due_us);",
 };
 
 #define DB_MIGRATION_COUNT ((int)(sizeof db_migrations / sizeof db_migrations[0]))

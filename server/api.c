@@ -606,6 +606,15 @@ static const struct route routes[] = {
     {API_POST, "/api/lessons/%/tasks/%", 1, api_task_answer},
     {API_GET, "/api/progress", 1, api_progress},
     {API_GET, "/api/usage", 1, api_usage},
+    {API_POST, "/api/quiz/attempts", 1, api_quiz_start},
+    {API_GET, "/api/quiz/attempts/*", 1, api_quiz_attempt},
+    {API_POST, "/api/quiz/attempts/*/answers", 1, api_quiz_answer},
+    {API_GET, "/api/quiz/history", 1, api_quiz_history},
+    {API_GET, "/api/quiz/tests", 1, api_quiz_tests},
+    {API_POST, "/api/quiz/tests", 1, api_quiz_test_create},
+    {API_POST, "/api/quiz/tests/*", 1, api_quiz_test_update},
+    {API_GET, "/api/quiz/tests/*/results", 1, api_quiz_results},
+    {API_GET, "/api/quiz/tests/*/leaderboard", 1, api_quiz_leaderboard},
 };
 
 /* Matches path against pattern: '*' takes a run of 1-18 digits into

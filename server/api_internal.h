@@ -1,4 +1,4 @@
-/* api_internal.h -- what the REST handler files share (api.c, api_lessons.c). */
+/* api_internal.h -- what the REST handler files share (api.c, api_lessons.c, api_quiz.c). */
 #ifndef PORTLAB_API_INTERNAL_H
 #define PORTLAB_API_INTERNAL_H
 
@@ -38,5 +38,27 @@ void api_progress(struct app *app, const struct api_request *req, const struct d
 /* api_usage.c */
 void api_usage(struct app *app, const struct api_request *req, const struct db_user *user,
                const struct api_args *args, struct api_response *resp);
+/* api_quiz.c */
+void api_quiz_start(struct app *app, const struct api_request *req, const struct db_user *user,
+                    const struct api_args *args, struct api_response *resp);
+void api_quiz_answer(struct app *app, const struct api_request *req, const struct db_user *user,
+                     const struct api_args *args, struct api_response *resp);
+void api_quiz_attempt(struct app *app, const struct api_request *req, const struct db_user *user,
+                      const struct api_args *args, struct api_response *resp);
+void api_quiz_history(struct app *app, const struct api_request *req, const struct db_user *user,
+                      const struct api_args *args, struct api_response *resp);
+void api_quiz_tests(struct app *app, const struct api_request *req, const struct db_user *user,
+                    const struct api_args *args, struct api_response *resp);
+void api_quiz_test_create(struct app *app, const struct api_request *req,
+                          const struct db_user *user, const struct api_args *args,
+                          struct api_response *resp);
+void api_quiz_test_update(struct app *app, const struct api_request *req,
+                          const struct db_user *user, const struct api_args *args,
+                          struct api_response *resp);
+void api_quiz_results(struct app *app, const struct api_request *req, const struct db_user *user,
+                      const struct api_args *args, struct api_response *resp);
+void api_quiz_leaderboard(struct app *app, const struct api_request *req,
+                          const struct db_user *user, const struct api_args *args,
+                          struct api_response *resp);
 
 #endif

@@ -22,6 +22,7 @@ struct lab_servers;
 struct lessons;
 struct http_lab;
 struct throttle;
+struct quiz_bank;
 
 enum app_phase { APP_RUNNING = 0, APP_DRAINING, APP_DONE };
 
@@ -43,6 +44,7 @@ struct app {
   struct lab_servers *lab_servers; /* FTP, Telnet, SMTP, POP3, IMAP on the loop */
   struct http_lab *http_lab;       /* the lab web server, on its own thread */
   struct lessons *lessons;         /* loaded at start: embedded or --lessons DIR */
+  struct quiz_bank *quiz_bank;     /* loaded at start: embedded or --quiz-bank FILE */
   char lab_secret[65];             /* hex; per-student flags are derived from it */
   struct throttle *throttle;       /* logins and joins per source address */
 };

@@ -18,6 +18,8 @@ extern const struct asset assets[]; /* web/ */
 extern const size_t assets_count;
 extern const struct asset lesson_files[]; /* lessons/ */
 extern const size_t lesson_files_count;
+extern const struct asset quiz_files[]; /* quiz/: the port quiz bank */
+extern const size_t quiz_files_count;
 
 /* The asset at path ("/" means "/index.html"), or NULL. */
 const struct asset *assets_find(const char *path);

@@ -189,6 +189,21 @@ static int set_lessons(struct config *cfg, const char *v, char *why, size_t whyl
   return 0;
 }
 
+static int set_count(int *out, const char *v, long lo, long hi, char *why, size_t whylen);
+
+static int set_quiz_bank(struct config *cfg, const char *v, char *why, size_t whylen) {
+  if (!v[0] || strlen(v) >= sizeof cfg->quiz_bank) {
+    snprintf(why, whylen, "path is empty or too long");
+    return -1;
+  }
+  strcpy(cfg->quiz_bank, v);
+  return 0;
+}
+
+static int set_quiz_questions(struct config *cfg, const char *v, char *why, size_t whylen) {
+  return set_count(&cfg->quiz_questions, v, 1, 1000, why, whylen);
+}
+
 static int set_log_level(struct config *cfg, const char *v, char *why, size_t whylen) {
   cfg->log_level = log_level_parse(v);
   if (cfg->log_level < 0) {
@@ -376,6 +391,10 @@ static const struct config_flag flags[] = {
     {"public-origin", 1, 1, set_public_origin, "URL",
      "accepted browser Origin (behind a proxy); repeatable"},
     {"lessons", 1, 0, set_lessons, "DIR", "read lessons from DIR instead of the embedded ones"},
+    {"quiz-bank", 1, 0, set_quiz_bank, "FILE",
+     "read the port quiz bank from FILE instead of the embedded one"},
+    {"quiz-questions", 1, 0, set_quiz_questions, "N",
+     "questions in one quiz attempt: a practice run, a review, a test (100)"},
     {"log-level", 1, 0, set_log_level, "LEVEL", "error, warn, info (default) or debug"},
     {"connect-timeout", 1, 0, set_connect_timeout, "SECS", "relay DNS + connect timeout (10)"},
     {"idle-timeout", 1, 0, set_idle_timeout, "SECS", "close a silent relay session (900)"},
@@ -474,6 +493,7 @@ static void set_defaults(struct config *cfg) {
   cfg->record_bytes_per_student = LIM_RECORD_BYTES_PER_STUDENT;
   cfg->record_bytes_total = LIM_RECORD_BYTES_TOTAL;
   cfg->disk_floor = LIM_DISK_FLOOR_BYTES;
+  cfg->quiz_questions = LIM_QUIZ_QUESTIONS;
 }
 
 /* Applies one environment variable. List values are split in place in an

@@ -25,6 +25,8 @@ struct config {
   const char *public_origin[CONFIG_MAX_ORIGINS];
   size_t n_public_origin;
   char lessons_dir[1024]; /* "" = embedded */
+  char quiz_bank[1024];   /* "" = embedded */
+  int quiz_questions;     /* questions in one quiz attempt */
   int log_level;
   int connect_timeout, idle_timeout, session_timeout; /* seconds */
   int user_sessions;

@@ -27,6 +27,7 @@
 #include "policy.h"
 #include "portal.h"
 #include "portlab_limits.h"
+#include "quiz.h"
 #include "recorder.h"
 #include "relay.h"
 #include "resolver.h"
@@ -204,6 +205,12 @@ int main(int argc, char **argv) {
     fprintf(stderr, "portlab: out of memory\n");
     goto out;
   }
+  app.quiz_bank = quiz_bank_load(app.cfg.quiz_bank[0] ? app.cfg.quiz_bank : NULL, err, sizeof err);
+  if (!app.quiz_bank) {
+    fprintf(stderr, "portlab: --quiz-bank: %s\n", err);
+    status = 2;
+    goto out;
+  }
   if (!app.cfg.no_record && !(app.recorder = recorder_new(app.db))) goto out;
   if (!(app.usage = usage_new(app.db, &app.cfg, app.cfg.db_path))) goto out;
   if (portal_start(&app, err, sizeof err)) {
@@ -264,6 +271,7 @@ out:
   policy_free(app.policy);
   lessons_free(app.lessons);
   throttle_free(app.throttle);
+  quiz_bank_free(app.quiz_bank);
   config_free(&app.cfg);
   if (status == 0) log_info("stopped");
   return status;

@@ -133,6 +133,24 @@
 #define LIM_TASK_ANSWER_BYTES 256 /* one typed answer */
 #define LIM_TASK_ATTEMPTS 50      /* wrong answers per task before 429 */
 
+/* Port quiz (server/quiz.c, server/api_quiz.c). The bank's sizes bound one
+ * row of quiz/ports.tsv or a --quiz-bank file; a longer field is refused at
+ * start with the line named. */
+#define LIM_QUIZ_BANK_BYTES (256 * 1024) /* one bank file */
+#define LIM_QUIZ_BANK_ROWS 256           /* services and ranges in a bank */
+#define LIM_QUIZ_ID_LEN 24               /* a row id */
+#define LIM_QUIZ_NAMES 8                 /* display name + aliases per row */
+#define LIM_QUIZ_NAME_LEN 48             /* one name or alias */
+#define LIM_QUIZ_PORTS 8                 /* ports of one row */
+#define LIM_QUIZ_LINKS 6                 /* counterparts, confused rows; services on one port */
+#define LIM_QUIZ_CHOICES 6               /* choices of one question */
+#define LIM_QUIZ_EXPECT_LEN 4096         /* a question's matcher form (every alias fits) */
+#define LIM_QUIZ_QUESTIONS 100           /* questions in one attempt (--quiz-questions) */
+#define LIM_QUIZ_TEST_SECS (4 * 3600)    /* longest time limit of a test */
+#define LIM_QUIZ_TEST_ATTEMPTS 10        /* "best of N": the largest N */
+#define LIM_QUIZ_TITLE_LEN 100           /* a test's title */
+#define LIM_QUIZ_ANSWER_BYTES 256        /* one typed answer */
+
 /* Resolver. */
 #define LIM_RESOLVE_ADDRS 16 /* addresses kept per name */
 #define LIM_HOSTNAME_LEN 253

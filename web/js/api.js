@@ -104,6 +104,21 @@ export const api = {
     ),
   progress: () => request('GET', 'api/progress'),
   usage: () => request('GET', 'api/usage'),
+  quizStart: (mode, testId) =>
+    request('POST', 'api/quiz/attempts', { body: testId ? { mode, test_id: testId } : { mode } }),
+  quizAnswer: (attempt, questionId, answer) =>
+    request('POST', 'api/quiz/attempts/' + encodeURIComponent(attempt) + '/answers', {
+      body: { question_id: questionId, answer },
+    }),
+  quizAttempt: (attempt) => request('GET', 'api/quiz/attempts/' + encodeURIComponent(attempt)),
+  quizHistory: () => request('GET', 'api/quiz/history'),
+  quizTests: () => request('GET', 'api/quiz/tests'),
+  quizCreateTest: (body) => request('POST', 'api/quiz/tests', { body }),
+  quizUpdateTest: (id, body) => request('POST', 'api/quiz/tests/' + encodeURIComponent(id), { body }),
+  quizResults: (id) => request('GET', 'api/quiz/tests/' + encodeURIComponent(id) + '/results'),
+  quizResultsCsvUrl: (id) =>
+    apiUrl('api/quiz/tests/' + encodeURIComponent(id) + '/results', { format: 'csv' }),
+  quizLeaderboard: (id) => request('GET', 'api/quiz/tests/' + encodeURIComponent(id) + '/leaderboard'),
   transcriptUrl: (id, format) =>
     apiUrl('api/sessions/' + encodeURIComponent(id) + '/transcript', format ? { format } : null),
 };

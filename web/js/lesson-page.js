@@ -52,6 +52,8 @@ export class LessonPage {
       h('div', { class: 'lesson-progress' }, this.barBox, this.scoreText),
       this.targets,
       this.status,
+      // Shown instead of the text while a quiz runs (quizmode.js, CSS).
+      h('p', { class: 'quiz-hidden-note notice', text: t('quiz.hiddenLesson') }),
       this.body,
     );
     this.element = h('div', { class: 'lesson-page' }, this.article, this.workSlot);

@@ -7,6 +7,7 @@
 //   help, clear
 
 import { t } from './strings.js';
+import { quizOpen } from './quizmode.js';
 
 const HOST_RE = /^[^\s/]{1,253}$/;
 
@@ -21,7 +22,7 @@ export function runLocalCommand(line, io) {
   switch (cmd) {
     case 'help':
     case '?':
-      for (const l of t('localHelp').split('\n')) io.print(l);
+      for (const l of t(quizOpen() ? 'localHelpQuiz' : 'localHelp').split('\n')) io.print(l);
       return;
     case 'clear':
     case 'cls':
@@ -65,6 +66,10 @@ function serviceName(io, host, port) {
 }
 
 function printPorts(io) {
+  if (quizOpen()) {
+    io.print(t('portsHiddenQuiz'));
+    return;
+  }
   const targets = io.targets();
   const lab = targets && !(targets instanceof Error) ? targets.lab : null;
   if (!lab) {

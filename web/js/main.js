@@ -13,6 +13,8 @@
 //   lesson-html.js    lesson HTML -> DOM (allow-list, session buttons)
 //   tasks.js          one task widget
 //   progress.js       the teacher's class progress table
+//   quiz.js           the port quiz: practice, review, tests, results
+//   quizmode.js       while a quiz runs, port hints elsewhere are hidden
 //   bytes.js          bytes -> visible text (marks for invisible bytes)
 //   annotate.js       notes beside lines, from annotations.json
 //   conversation.js   the red/blue "Follow TCP Stream" view
@@ -39,6 +41,8 @@ import { TranscriptPanel } from './transcript-tab.js';
 import { LessonsView } from './lessons.js';
 import { LessonPage, parseTarget } from './lesson-page.js';
 import { ProgressView } from './progress.js';
+import { QuizView } from './quiz.js';
+import { restoreQuizOpen } from './quizmode.js';
 import { loadAnnotations } from './annotate.js';
 import { parseHash, hashFor, replaceHash } from './router.js';
 
@@ -51,6 +55,7 @@ let app = null;
 
 function initPage() {
   document.documentElement.lang = strings.lang;
+  restoreQuizOpen();
   document.title = strings.productName;
   applyStrings(document);
   initLargeText();
@@ -154,6 +159,7 @@ function startApp(me) {
     (app.labWork = h('section', { class: 'work', 'aria-label': t('tabsLabel') })),
   );
   app.views.lessons = new LessonsView({ teacher });
+  app.views.quiz = new QuizView({ teacher });
   if (teacher) {
     app.teacherSessions = new SessionsList({
       teacher: true,
@@ -244,6 +250,10 @@ function route() {
       return;
     case 'transcript':
       return showTranscriptPage(r.id);
+    case 'quiz':
+      show(app.views.quiz.element, 'quiz');
+      app.views.quiz.load();
+      return;
     case 'teacher':
       if (app.teacher) {
         show(app.views.progress.element, 'teacher');

@@ -6,6 +6,7 @@
 //   #/lab                         the free lab (targets, sessions)
 //   #/transcript/7                a recorded session
 //   #/teacher                     class progress (teacher)
+//   #/quiz                        the port quiz (tests and results for the teacher)
 
 // location.hash -> {name, id, params (URLSearchParams)}.
 export function parseHash(hash) {

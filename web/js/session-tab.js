@@ -16,6 +16,7 @@ import { targetName } from './format.js';
 import { RelaySession, REPLAY_BYTES } from './session.js';
 import { ConversationView } from './conversation.js';
 import { protocolForPort } from './annotate.js';
+import { quizOpen } from './quizmode.js';
 import { encodeUtf8 } from './bytes.js';
 import { runLocalCommand, parseHex } from './localcmd.js';
 import { hashFor } from './router.js';
@@ -122,6 +123,13 @@ export class SessionPanel {
     this.eolLabel = h('label', { for: eolId, class: 'sr-only', text: t('lineEndingLabel') });
     this.sendBtn = h('button', { type: 'submit', class: 'primary', text: t('send') });
     this.hint = h('p', { id: hintId, class: 'hint' });
+    // A quiz starting or ending elsewhere changes the prompt's hint.
+    this.onQuiz = () => {
+      if (this.element && this.element.dataset.local === 'true') {
+        this.hint.textContent = t(quizOpen() ? 'localHintQuiz' : 'localHint');
+      }
+    };
+    window.addEventListener('portlab:quiz', this.onQuiz);
 
     const hexId = uid('hex');
     const hexErrId = uid('hex-err');
@@ -225,7 +233,7 @@ export class SessionPanel {
     this.sendBtn.disabled = false;
     this.sendBtn.textContent = t('run');
     this.eol.hidden = true;
-    this.hint.textContent = t('localHint');
+    this.hint.textContent = t(quizOpen() ? 'localHintQuiz' : 'localHint');
     this.lineForm.hidden = false;
     this.quick.hidden = false;
     this.element.dataset.local = 'true';
@@ -258,16 +266,21 @@ export class SessionPanel {
     this.quick.replaceChildren(
       h('span', { class: 'quick-title', text: t('quickConnect') }),
       ...(lab.services || []).map((svc) =>
-        h('button', {
-          type: 'button',
-          class: 'small',
-          dataset: { target: host + ':' + svc.port },
-          text: t('quickService', { name: svc.name, port: svc.port }),
-          onclick: () => {
-            this.openTarget({ host, port: svc.port, mode: svc.mode || 'auto', name: svc.name });
-            this.focusInput();
+        h(
+          'button',
+          {
+            type: 'button',
+            class: 'small',
+            dataset: { target: host + ':' + svc.port },
+            onclick: () => {
+              this.openTarget({ host, port: svc.port, mode: svc.mode || 'auto', name: svc.name });
+              this.focusInput();
+            },
           },
-        }),
+          // The port is a hint that a running quiz hides (quizmode.js, CSS).
+          t('quickService', { name: svc.name, port: '' }).trim(),
+          h('span', { class: 'port-hint', text: ' ' + svc.port }),
+        ),
       ),
     );
   }
@@ -642,6 +655,7 @@ export class SessionPanel {
   }
 
   dispose() {
+    window.removeEventListener('portlab:quiz', this.onQuiz);
     if (this.isLive) this.session.hangup();
     if (this.charTerm) this.charTerm.dispose();
   }

@@ -135,7 +135,7 @@ export class TargetPicker {
             { type: 'button', class: 'service', onclick: () => this.onPick(target) },
             h('span', { class: 'service-name', text: t('serviceButton', { name: svc.name }) }),
             h('span', {
-              class: 'service-detail',
+              class: 'service-detail port-hint',
               text: t('serviceDetail', { target: targetName(labHost, svc.port) }),
             }),
           ),
