@@ -27,7 +27,8 @@ for t in "$build"/fuzz_*; do
   else
     status=1
     echo "  $name: FOUND SOMETHING after ${runs:-?} inputs (status $rc); log: $log"
-    grep -E "^SUMMARY|ERROR:|^    #[0-9]+ .* in [a-z]" "$log" | head -12 | sed 's/^/    /'
+    grep -E "^SUMMARY|ERROR:|^    #[0-9]+ " "$log" |
+      grep -vE "fuzzer::|__sanitizer|libc|raise|abort|pthread_kill|in main " | head -8 | sed 's/^/    /'
     ls "$findings" | grep "^$name-" | sed "s|^|    input: $findings/|"
   fi
   rm -rf "$work"

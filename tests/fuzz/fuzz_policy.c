@@ -17,6 +17,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -90,9 +91,12 @@ static void ask(const struct policy *p, char *line, int address_rules) {
         to_sockaddr(resolved[i], port, &ss);
         reason[0] = '\0';
         int rc = policy_check_addr(p, t.host, (struct sockaddr *)&ss, port, reason, sizeof reason);
-        if (rc != 0 && !reason[0]) abort();
-        if (rc == 0 && i < N_SPECIAL && !address_rules) abort();
-        if (rc == 0 && is_loopback(&ss) && port == PORTAL_PORT) abort();
+        if ((rc != 0 && !reason[0]) || (rc == 0 && i < N_SPECIAL && !address_rules) ||
+            (rc == 0 && is_loopback(&ss) && port == PORTAL_PORT)) {
+          fprintf(stderr, "policy: %s port %d resolving to %s: %s\n", t.host, port, resolved[i],
+                  rc == 0 ? "allowed" : "refused without a reason");
+          abort();
+        }
       }
       break;
     default:
