@@ -3,6 +3,12 @@
 #   make run    install what is missing, build, and start portlab with its defaults
 #   make test   install what is missing, build, run every suite, then all again
 #               under AddressSanitizer + UndefinedBehaviorSanitizer
+#
+# Not part of make test:
+#   make test-tsan  the suites that run the loop, the HTTP lab and the resolver
+#                   threads together, under ThreadSanitizer
+#   make fuzz       libFuzzer on every target, FUZZ_SECONDS each
+#   make soak       kill -9 cycles and 1,000 sessions (tests/soak/soak.py)
 BUILD ?= build
 ASAN_BUILD ?= build-asan
 JOBS ?= $(shell nproc)
@@ -10,8 +16,14 @@ ARGS ?=
 
 FUZZ_BUILD ?= build-fuzz
 FUZZ_SECONDS ?= 60
+TSAN_BUILD ?= build-tsan
+# Under ThreadSanitizer everything runs 5-15 times slower: the two suites
+# that push megabytes to the transcript cap would only time out.
+TSAN_TESTS ?= ^(unit|conformance|integration)\.
+TSAN_SKIP ?= ^integration\.test_(limits|review_relay)$$
+SOAK_ARGS ?=
 
-.PHONY: all build run test test-fast test-asan fuzz format-check bootstrap bootstrap-test clean
+.PHONY: all build run test test-fast test-asan test-tsan fuzz soak format-check bootstrap bootstrap-test clean
 
 all: build
 
@@ -41,18 +53,29 @@ test-asan: bootstrap-test
 
 test: test-fast test-asan
 
-# libFuzzer on every line protocol, FUZZ_SECONDS each, starting from the seed
-# corpora (which every test build replays anyway).
+# ThreadSanitizer: every report is written to $(TSAN_BUILD)/tsan-reports
+# (also those of a portlab a test killed), and any report fails the target.
+test-tsan: bootstrap-test
+	@cmake -S . -B $(TSAN_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPORTLAB_WERROR=ON -DPORTLAB_TSAN=ON >/dev/null
+	@cmake --build $(TSAN_BUILD) -j$(JOBS)
+	@rm -rf $(TSAN_BUILD)/tsan-reports && mkdir -p $(TSAN_BUILD)/tsan-reports
+	cd $(TSAN_BUILD) && TSAN_OPTIONS="halt_on_error=0 exitcode=66 second_deadlock_stack=1 log_path=$(CURDIR)/$(TSAN_BUILD)/tsan-reports/report" \
+	  ctest -R '$(TSAN_TESTS)' -E '$(TSAN_SKIP)' --output-on-failure -j$(JOBS)
+	@if [ -n "$$(ls $(TSAN_BUILD)/tsan-reports)" ]; then cat $(TSAN_BUILD)/tsan-reports/*; \
+	  echo "ThreadSanitizer reported the above"; exit 1; fi
+	@echo "ThreadSanitizer: no reports"
+
+# libFuzzer on every target (tests/fuzz/fuzz_*.c), FUZZ_SECONDS each,
+# starting from the seed corpora (which every test build replays anyway).
 fuzz: bootstrap-test
 	@CC=clang cmake -S . -B $(FUZZ_BUILD) -DCMAKE_BUILD_TYPE=Debug -DPORTLAB_FUZZ=ON >/dev/null
 	@cmake --build $(FUZZ_BUILD) -j$(JOBS)
-	@for t in $(FUZZ_BUILD)/fuzz_*; do \
-	  name=$${t##*/fuzz_}; work=$$(mktemp -d); \
-	  echo "fuzzing $$name for $(FUZZ_SECONDS) s"; \
-	  $$t -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 $$work tests/fuzz/corpus/$$name \
-	    2>&1 | grep -E "stat::number_of_executed_units|ERROR|SUMMARY" || exit 1; \
-	  rm -rf $$work; \
-	done
+	@scripts/fuzz.sh $(FUZZ_BUILD) $(FUZZ_SECONDS)
+
+# The soak test: 20 kill -9 cycles with 100 typing sessions, then 1,000
+# sessions for 60 s (tests/soak/soak.py; it stops by itself).
+soak: build bootstrap-test
+	PORTLAB_BIN=$(CURDIR)/$(BUILD)/portlab /usr/bin/python3 tests/soak/soak.py $(SOAK_ARGS)
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD) $(TSAN_BUILD)

@@ -45,6 +45,7 @@ struct telnet_side {
   unsigned char queue; /* enum telnet_queue */
   unsigned char accept;
   unsigned char refusals;
+  unsigned char ignored; /* a positive request in NO went unanswered (refusal cap) */
 };
 
 struct telnet {
@@ -104,13 +105,18 @@ static void telnet_q_recv(struct telnet *t, int option, int local, int positive)
   switch (s->state) {
     case Q_NO:
       /* A negative in NO is already true: answering it could start a loop. */
-      if (!positive) break;
+      if (!positive) {
+        s->ignored = 0; /* the peer gave up its request */
+        break;
+      }
       if (s->accept) {
         s->state = Q_YES;
         telnet_send_cmd(t, yes, option);
       } else if (s->refusals < TELNET_MAX_REFUSALS) {
         s->refusals++;
         telnet_send_cmd(t, no, option);
+      } else {
+        s->ignored = 1;
       }
       break;
     case Q_YES:
@@ -159,7 +165,11 @@ static void telnet_q_ask(struct telnet *t, int option, int local, int enable) {
   switch (s->state) {
     case Q_NO:
       if (enable) {
-        s->state = Q_WANTYES;
+        /* If we left a request of the peer unanswered, the peer is
+         * waiting in WANTYES and takes ours as the answer, without a
+         * reply (RFC 1143): the option is on for both sides now. */
+        s->state = s->ignored ? Q_YES : Q_WANTYES;
+        s->ignored = 0;
         telnet_send_cmd(t, yes, option);
       }
       break;

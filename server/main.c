@@ -4,16 +4,22 @@
  * account, lab secret and lab data, lws context and listeners, the lab
  * servers (raw vhosts on the same loop, then the HTTP lab server on its
  * own thread), resolver threads. Any failure here is
- * fatal with one line and a non-zero status (2 for a bad flag). A signal
+ * fatal with one line and a non-zero status (2 for a bad flag, 3 when a
+ * listener's address and port are in use, so that a caller such as the
+ * test harness can pick other ports and start again). A signal
  * (SIGTERM, SIGINT) sets a flag and wakes the loop; the loop then refuses
  * new work, ends every session with reason server_shutdown, lets the
  * sockets flush for up to two seconds, flushes the recorder and exits 0.
  */
+#include <errno.h>
 #include <libwebsockets.h>
+#include <netdb.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "api.h"
 #include "app.h"
@@ -35,6 +41,7 @@
 #include "usage.h"
 
 #define DRAIN_US (2 * 1000000LL)
+#define EXIT_ADDR_IN_USE 3
 #define RESOLVER_THREADS 4
 
 static volatile sig_atomic_t stop_requested;
@@ -137,6 +144,36 @@ static int start_lab_servers(struct app *app, char *err, size_t errlen) {
   return app->http_lab ? 0 : -1;
 }
 
+/* 1 if a listener on addr:port fails with EADDRINUSE right now (probed
+ * after our own listeners are closed, to tell "in use" from other errors). */
+static int addr_in_use(const char *addr, int port) {
+  struct addrinfo hints, *ai = NULL;
+  char service[16];
+  int in_use = 0, one = 1;
+
+  memset(&hints, 0, sizeof hints);
+  hints.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV | AI_PASSIVE;
+  hints.ai_socktype = SOCK_STREAM;
+  snprintf(service, sizeof service, "%d", port);
+  if (port <= 0 || getaddrinfo(addr, service, &hints, &ai) != 0) return 0;
+  int fd = socket(ai->ai_family, SOCK_STREAM, 0);
+  if (fd >= 0) {
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    in_use = bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 && errno == EADDRINUSE;
+    close(fd);
+  }
+  freeaddrinfo(ai);
+  return in_use;
+}
+
+static int listeners_in_use(const struct config *cfg) {
+  static const int lab_ports[] = {LAB_FTP, LAB_TELNET, LAB_SMTP, LAB_HTTP, LAB_POP3, LAB_IMAP};
+  if (addr_in_use(cfg->listen_addr, cfg->listen_port)) return 1;
+  for (size_t i = 0; i < sizeof lab_ports / sizeof lab_ports[0]; i++)
+    if (addr_in_use(cfg->lab_bind, cfg->lab_port_base + lab_ports[i])) return 1;
+  return 0;
+}
+
 static void print_banner(const struct app *app, const char *generated_password) {
   const char *host = app->cfg.listen_addr;
   int v6 = strchr(host, ':') != NULL;
@@ -158,7 +195,7 @@ static void print_banner(const struct app *app, const char *generated_password) 
 int main(int argc, char **argv) {
   static struct app app;
   char err[512], generated[32];
-  int status = 1;
+  int status = 1, listen_failed = 0;
 
   switch (config_parse(&app.cfg, argc, argv, err, sizeof err)) {
     case CONFIG_EXIT_OK:
@@ -215,10 +252,12 @@ int main(int argc, char **argv) {
   if (!(app.usage = usage_new(app.db, &app.cfg, app.cfg.db_path))) goto out;
   if (portal_start(&app, err, sizeof err)) {
     fprintf(stderr, "portlab: %s\n", err);
+    listen_failed = 1;
     goto out;
   }
   if (start_lab_servers(&app, err, sizeof err)) {
     fprintf(stderr, "portlab: %s\n", err);
+    listen_failed = 1;
     goto out;
   }
   app.resolver = resolver_new(app.ctx, RESOLVER_THREADS);
@@ -265,6 +304,8 @@ out:
   lab_servers_stop(app.lab_servers);
   app.lab_servers = NULL;
   portal_stop(&app); /* closes what is left; relay callbacks may still record */
+  /* Every listener of ours is closed now: was it someone else's port? */
+  if (listen_failed && listeners_in_use(&app.cfg)) status = EXIT_ADDR_IN_USE;
   recorder_free(app.recorder);
   usage_free(app.usage);
   db_close(app.db);

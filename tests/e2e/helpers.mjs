@@ -8,7 +8,7 @@
 // Never `npx playwright install`: the browser is Debian's.
 
 import { spawn } from 'node:child_process';
-import { mkdtempSync, mkdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join as joinPath, dirname } from 'node:path';
@@ -22,7 +22,23 @@ export const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 export const TEACHER_PASSWORD = 'e2e-teacher';
 export const STEP_MS = 10000; // the longest wait for one thing to show up
 const LAB_PORTS = [21, 23, 25, 80, 110, 143];
+
+// Port blocks, the same as tests/integration/harness.py's (read its notes):
+// each portlab gets BLOCK_SIZE ports below the kernel's ephemeral range,
+// lab servers at first+21..first+143, passive ports from first+150, the
+// portal at first+170. A block is held across processes and languages by
+// listening on the abstract Unix socket "portlab-test-ports-FIRST" (Node
+// pads the name to 108 bytes; harness.py does the same), which the kernel
+// frees when the holder exits. If another program takes a port in the
+// moment before portlab binds it, portlab exits with status 3 and we start
+// again on another block.
+const BLOCK_FIRST = 10000;
+const BLOCK_SIZE = 200;
+const BLOCK_PASV = 150;
+const BLOCK_PORTAL = 170;
 const PASV_COUNT = 8;
+const EXIT_ADDR_IN_USE = 3;
+const START_ATTEMPTS = 8;
 
 function portFree(port) {
   return new Promise((resolve) => {
@@ -32,29 +48,53 @@ function portFree(port) {
   });
 }
 
-async function freePort() {
-  const s = createServer();
-  await new Promise((r) => s.listen(0, '127.0.0.1', r));
-  const { port } = s.address();
-  await new Promise((r) => s.close(r));
-  return port;
+function ephemeralLow() {
+  try {
+    return Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]);
+  } catch (e) {
+    return 32768;
+  }
 }
 
-// A lab port base whose six lab ports and passive range are all free. The
-// test files run in parallel, each with its own portlab: pick at random
-// from many bases so two rarely try the same one. Bases stay below the
-// kernel's ephemeral range (32768 up), where freePort() finds the portal
-// its port, so the two can never overlap.
-async function freeLabBase() {
-  for (let i = 0; i < 50; i++) {
-    const b = 20000 + Math.floor(Math.random() * 120) * 100;
-    const ports = [...LAB_PORTS.map((p) => b + p)];
-    for (let k = 0; k < PASV_COUNT; k++) ports.push(b + 60 + k);
+function holdName(name) {
+  return new Promise((resolve) => {
+    const s = createServer();
+    s.once('error', () => resolve(null));
+    s.listen(name, () => {
+      s.unref();
+      resolve(s);
+    });
+  });
+}
+
+// Reserves a block: {first, labBase, portal, pasv: [lo, hi], release()}.
+async function reserveBlock() {
+  const top = Math.min(ephemeralLow(), 65536);
+  const firsts = [];
+  for (let f = BLOCK_FIRST; f + BLOCK_SIZE <= top; f += BLOCK_SIZE) firsts.push(f);
+  const start = Math.floor(Math.random() * firsts.length);
+  for (let i = 0; i < firsts.length; i++) {
+    const first = firsts[(start + i) % firsts.length];
+    const lock = await holdName('\0portlab-test-ports-' + first);
+    if (!lock) continue;
+    const ports = LAB_PORTS.map((p) => first + p);
+    for (let k = 0; k < PASV_COUNT; k++) ports.push(first + BLOCK_PASV + k);
+    ports.push(first + BLOCK_PORTAL);
     let ok = true;
     for (const p of ports) if (!(await portFree(p))) ok = false;
-    if (ok) return b;
+    if (!ok) {
+      lock.close();
+      continue;
+    }
+    return {
+      first,
+      labBase: first,
+      portal: first + BLOCK_PORTAL,
+      pasv: [first + BLOCK_PASV, first + BLOCK_PASV + PASV_COUNT - 1],
+      release: () => lock.close(),
+    };
   }
-  throw new Error('no free lab port base');
+  throw new Error('no free port block');
 }
 
 // Starts portlab and chromium. Returns {base, labBase, browser, log(),
@@ -62,31 +102,15 @@ async function freeLabBase() {
 export async function startLab() {
   mkdirSync(ARTIFACTS, { recursive: true });
   const tmp = mkdtempSync(joinPath(tmpdir(), 'portlab-e2e-'));
-  const port = await freePort();
-  const labBase = await freeLabBase();
   let serverLog = '';
-  const server = spawn(
-    BIN,
-    [
-      '--db', joinPath(tmp, 'e2e.db'),
-      '--listen', '127.0.0.1:' + port,
-      '--lab-port-base', String(labBase),
-      '--ftp-pasv-ports', labBase + 60 + '-' + (labBase + 60 + PASV_COUNT - 1),
-    ],
-    { env: { ...process.env, PORTLAB_TEACHER_PASSWORD: TEACHER_PASSWORD }, stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-  const keep = (d) => {
-    serverLog = (serverLog + d.toString()).slice(-20000);
-  };
-  server.stdout.on('data', keep);
-  server.stderr.on('data', keep);
-  const base = 'http://127.0.0.1:' + port + '/';
-  const lab = { base, labBase, browser: null, log: () => serverLog };
+  let server = null;
+  let block = null;
+  const lab = { base: null, labBase: null, browser: null, log: () => serverLog };
 
   lab.stop = async () => {
     if (lab.browser) await lab.browser.close().catch(() => {});
     lab.browser = null;
-    if (server.exitCode === null && server.signalCode === null) {
+    if (server && server.exitCode === null && server.signalCode === null) {
       server.kill('SIGTERM');
       await new Promise((r) => {
         const timer = setTimeout(() => {
@@ -99,11 +123,40 @@ export async function startLab() {
         });
       });
     }
+    if (block) block.release();
+    block = null;
     rmSync(tmp, { recursive: true, force: true });
   };
 
   try {
-    await waitHealthy(base, server, () => serverLog);
+    for (let attempt = 1; ; attempt++) {
+      if (block) block.release();
+      block = await reserveBlock();
+      serverLog = '';
+      server = spawn(
+        BIN,
+        [
+          '--db', joinPath(tmp, 'e2e.db'),
+          '--listen', '127.0.0.1:' + block.portal,
+          '--lab-port-base', String(block.labBase),
+          '--ftp-pasv-ports', block.pasv[0] + '-' + block.pasv[1],
+        ],
+        { env: { ...process.env, PORTLAB_TEACHER_PASSWORD: TEACHER_PASSWORD }, stdio: ['ignore', 'pipe', 'pipe'] },
+      );
+      const keep = (d) => {
+        serverLog = (serverLog + d.toString()).slice(-20000);
+      };
+      server.stdout.on('data', keep);
+      server.stderr.on('data', keep);
+      lab.base = 'http://127.0.0.1:' + block.portal + '/';
+      lab.labBase = block.labBase;
+      try {
+        await waitHealthy(lab.base, server, () => serverLog);
+        break;
+      } catch (e) {
+        if (server.exitCode !== EXIT_ADDR_IN_USE || attempt >= START_ATTEMPTS) throw e;
+      }
+    }
     lab.browser = await chromium.launch({
       executablePath: CHROMIUM,
       args: [

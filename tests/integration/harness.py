@@ -38,7 +38,36 @@ STOP_TIMEOUT = 10.0
 
 
 # --------------------------------------------------------------------------
-# Free ports
+# Port blocks
+#
+# Tests run in parallel (ctest -j, two suites at once, the browser tests)
+# next to unrelated programs that listen on random ports. Every portlab a
+# test starts gets a block of BLOCK_SIZE ports of its own, below the
+# kernel's ephemeral range (so no outgoing connection and no bind(port 0)
+# ever takes one):
+#
+#   first + 21 ... first + 143   the lab servers (--lab-port-base first)
+#   first + 150 ... first + 165  FTP passive ports (--ftp-pasv-ports)
+#   first + 170                  the portal (--listen)
+#   first + 171 ... first + 199  spare ports (free_port())
+#
+# A block is reserved across processes by binding the abstract Unix socket
+# "portlab-test-ports-FIRST" (padded to 108 bytes, as Node names them, so
+# tests/e2e/helpers.mjs takes part): the kernel lets one socket hold the
+# name and frees it when the process dies, so two tests never share a
+# block, whatever the language and however they end. Ports that some other
+# program holds are skipped before the start; if one is taken in the
+# moment between, portlab exits with status 3 (address in use) and
+# Portlab.start() tries again with another block.
+
+BLOCK_FIRST = 10000
+BLOCK_SIZE = 200
+BLOCK_PASV = 150
+BLOCK_PASV_MAX = 16
+BLOCK_PORTAL = 170
+BLOCK_SPARE = 171
+EXIT_ADDR_IN_USE = 3
+START_ATTEMPTS = 8
 
 
 def _ephemeral_range():
@@ -52,7 +81,8 @@ def _ephemeral_range():
 
 def port_bindable(port, host=LOOPBACK):
     """True if a TCP listener could bind host:port right now."""
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    s = socket.socket(family, socket.SOCK_STREAM)
     try:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         s.bind((host, port))
@@ -63,36 +93,115 @@ def port_bindable(port, host=LOOPBACK):
         s.close()
 
 
+def block_firsts():
+    """Every block's first port, all of it below the ephemeral range."""
+    eph_lo, _ = _ephemeral_range()
+    top = min(eph_lo, 65536)
+    return list(range(BLOCK_FIRST, top - BLOCK_SIZE + 1, BLOCK_SIZE))
+
+
+def block_lock_name(first):
+    return ("\0portlab-test-ports-%d" % first).encode().ljust(108, b"\0")
+
+
+class PortBlock:
+    """BLOCK_SIZE ports reserved for this process until release()."""
+
+    def __init__(self, first, lock):
+        self.first = first
+        self._lock = lock
+        self._spare = BLOCK_SPARE
+
+    @property
+    def lab_base(self):
+        return self.first
+
+    @property
+    def portal(self):
+        return self.first + BLOCK_PORTAL
+
+    def pasv(self, n=8):
+        assert 1 <= n <= BLOCK_PASV_MAX, "at most %d passive ports" % BLOCK_PASV_MAX
+        lo = self.first + BLOCK_PASV
+        return lo, lo + n - 1
+
+    def spare(self):
+        """The next spare port, or None when the block has none left."""
+        while self._spare < BLOCK_SIZE:
+            port = self.first + self._spare
+            self._spare += 1
+            if port_bindable(port):
+                return port
+        return None
+
+    def ports(self):
+        lo, hi = self.pasv(BLOCK_PASV_MAX)
+        return [self.first + p for p in LAB_PORTS] + list(range(lo, hi + 1)) + [self.portal]
+
+    def release(self):
+        if self._lock is not None:
+            self._lock.close()
+            self._lock = None
+
+
+_block_lock = threading.Lock()
+
+
+def reserve_block(host=LOOPBACK):
+    """A PortBlock no other test holds, every port of it free right now."""
+    firsts = block_firsts()
+    start = random.randrange(len(firsts))
+    with _block_lock:
+        for i in range(len(firsts)):
+            first = firsts[(start + i) % len(firsts)]
+            lock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            try:
+                lock.bind(block_lock_name(first))
+            except OSError:
+                lock.close()
+                continue
+            block = PortBlock(first, lock)
+            if all(port_bindable(p) for p in block.ports()) and port_bindable(block.portal, host):
+                return block
+            block.release()
+    raise RuntimeError("no free port block (all %d held or in use)" % len(firsts))
+
+
+# Blocks for the free-standing helpers below, held until the process ends.
+_loose_blocks = []
+
+
 def free_port():
-    """A port the kernel just handed out for 127.0.0.1 (bind port 0)."""
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    s.bind((LOOPBACK, 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
-def _pick_block(lo, hi, offsets):
-    """A base in [lo, hi) such that base+offset is bindable for every offset,
-    kept out of the kernel's ephemeral range."""
-    eph_lo, eph_hi = _ephemeral_range()
-    for _ in range(500):
-        base = random.randint(lo, hi)
-        ports = [base + o for o in offsets]
-        if any(eph_lo <= p <= eph_hi for p in ports) or max(ports) > 65535:
-            continue
-        if all(port_bindable(p) for p in ports):
-            return base
-    raise RuntimeError("no free port block found")
+    """A free port of 127.0.0.1 that no other test will be handed (from
+    this process's spare ports; nothing listens on it)."""
+    with _block_lock:
+        for b in _loose_blocks:
+            port = b.spare()
+            if port is not None:
+                return port
+    b = reserve_block()
+    with _block_lock:
+        _loose_blocks.append(b)
+    return b.spare()
 
 
 def pick_lab_base():
-    return _pick_block(20000, 32000, LAB_PORTS)
+    """A lab port base of a block reserved for this process."""
+    b = reserve_block()
+    with _block_lock:
+        _loose_blocks.append(b)
+    return b.lab_base
 
 
 def pick_pasv_range(n=8):
-    lo = _pick_block(10000, 19900, range(n))
-    return lo, lo + n - 1
+    b = reserve_block()
+    with _block_lock:
+        _loose_blocks.append(b)
+    return b.pasv(n)
+
+
+class AddressInUse(AssertionError):
+    """portlab exited with status 3: one of its ports was taken."""
 
 
 # --------------------------------------------------------------------------
@@ -133,9 +242,8 @@ class Portlab:
         self.host = host
         self.tmpdir = tmpdir or tempfile.mkdtemp(prefix="portlab-it-")
         self.db = db or os.path.join(self.tmpdir, "portlab.db")
-        self.port = free_port()
-        self.lab_base = pick_lab_base()
-        self.pasv = pick_pasv_range()
+        self.block = None
+        self._take_block()
         self.teacher_password = teacher_password or secrets.token_hex(12)
         self.args = list(args)
         self.extra_env = dict(env or {})
@@ -146,6 +254,16 @@ class Portlab:
         self.stderr_path = None
 
     # -- life cycle --------------------------------------------------------
+
+    def _take_block(self):
+        """Ports from a fresh block (see Port blocks above)."""
+        old = self.block
+        self.block = reserve_block(self.host)
+        if old is not None:
+            old.release()
+        self.port = self.block.portal
+        self.lab_base = self.block.lab_base
+        self.pasv = self.block.pasv()
 
     @property
     def origin(self):
@@ -172,6 +290,25 @@ class Portlab:
         return env
 
     def start(self, wait=True):
+        """Starts portlab (and waits until it is healthy). When it exits
+        with status 3 because one of its ports was taken in the meantime,
+        starts it again on another block, START_ATTEMPTS times at most."""
+        for attempt in range(START_ATTEMPTS):
+            self._launch()
+            if not wait:
+                return self
+            try:
+                self.wait_healthy()
+                return self
+            except AddressInUse:
+                if attempt + 1 == START_ATTEMPTS:
+                    raise
+                sys.stderr.write("harness: a port of block %d was taken; trying another\n"
+                                 % self.block.first)
+                self._take_block()
+        return self
+
+    def _launch(self):
         assert self.proc is None or self.proc.poll() is not None, "already running"
         if not os.path.exists(BIN):
             raise AssertionError("portlab binary not found at %s (build it first)" % BIN)
@@ -184,9 +321,6 @@ class Portlab:
                                      stderr=err, env=self.environment(), cwd=self.tmpdir)
         out.close()
         err.close()
-        if wait:
-            self.wait_healthy()
-        return self
 
     def wait_healthy(self, timeout=START_TIMEOUT):
         deadline = time.monotonic() + timeout
@@ -194,8 +328,8 @@ class Portlab:
         while time.monotonic() < deadline:
             rc = self.proc.poll()
             if rc is not None:
-                raise AssertionError("portlab exited with %s during start-up\n%s"
-                                     % (rc, self.logs()))
+                cls = AddressInUse if rc == EXIT_ADDR_IN_USE else AssertionError
+                raise cls("portlab exited with %s during start-up\n%s" % (rc, self.logs()))
             try:
                 r = self.request("GET", "/api/health", timeout=2)
                 if r.status == 200:
@@ -249,6 +383,9 @@ class Portlab:
     def cleanup(self):
         self.kill()
         shutil.rmtree(self.tmpdir, ignore_errors=True)
+        if self.block is not None:
+            self.block.release()
+            self.block = None
 
     def rss_kb(self):
         return rss_kb(self.proc.pid)

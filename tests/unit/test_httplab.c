@@ -383,10 +383,15 @@ int main(void) {
   CHECK_EQ_INT(db_user_create(db, "alice", "student", "pw-alice", NULL, &id), 0);
   CHECK_EQ_INT(db_user_create(db, "bob", "student", "pw-bob", NULL, &id), 0);
 
-  port = free_port();
-  struct http_lab_config cfg = {
-      .db_path = dbpath, .bind_addr = "127.0.0.1", .port = port, .secret = SECRET};
-  struct http_lab *h = http_lab_start(&cfg, err, sizeof err);
+  /* The kernel's free port can be taken by another process before the
+   * daemon binds it (parallel suites): try a few. */
+  struct http_lab *h = NULL;
+  for (int attempt = 0; attempt < 5 && !h; attempt++) {
+    port = free_port();
+    struct http_lab_config cfg = {
+        .db_path = dbpath, .bind_addr = "127.0.0.1", .port = port, .secret = SECRET};
+    h = http_lab_start(&cfg, err, sizeof err);
+  }
   CHECK(h != NULL);
   if (!h) {
     fprintf(stderr, "http_lab_start: %s\n", err);
