@@ -407,6 +407,15 @@ static int http_body(struct http_conn *c, const void *in, size_t len) {
  * one chunk ("SIZE\r\n" DATA "\r\n"), with the last chunk ("0\r\n\r\n")
  * after the end. Any failure closes the connection, so the body visibly
  * never ends. */
+/* lws gives a request PENDING_TIMEOUT_HTTP_CONTENT once, when it arrives,
+ * and renews it only for the files it serves itself: a body written here
+ * that takes longer in all would be cut short. Each chunk that goes out
+ * renews it, so only a reader that takes nothing for LIM_HTTP_STALL_SECS is
+ * dropped. */
+static void sent_chunk(struct lws *wsi) {
+  lws_set_timeout(wsi, PENDING_TIMEOUT_HTTP_CONTENT, LIM_HTTP_STALL_SECS);
+}
+
 static int stream_writeable(struct lws *wsi, struct http_conn *c) {
   struct app *app = lws_context_user(lws_get_context(wsi));
   enum { SIZE_LINE = 16, TAIL = 8 };
@@ -436,6 +445,7 @@ static int stream_writeable(struct lws *wsi, struct http_conn *c) {
   }
   if (len && lws_write(wsi, start, len, done ? LWS_WRITE_HTTP_FINAL : LWS_WRITE_HTTP) < (int)len)
     return -1;
+  sent_chunk(wsi);
   if (!done) {
     lws_callback_on_writable(wsi);
     return 0;
@@ -456,6 +466,7 @@ static int http_writeable(struct lws *wsi, struct http_conn *c) {
   int last = c->out_off == c->out_len;
   if (lws_write(wsi, chunk + LWS_PRE, n, last ? LWS_WRITE_HTTP_FINAL : LWS_WRITE_HTTP) < (int)n)
     return -1;
+  sent_chunk(wsi);
   if (!last) {
     lws_callback_on_writable(wsi);
     return 0;

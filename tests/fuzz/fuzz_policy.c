@@ -62,7 +62,7 @@ static int sockaddr_port(const struct sockaddr_storage *ss) {
   return ntohs(((const struct sockaddr_in6 *)ss)->sin6_port);
 }
 
-static void ask(const struct policy *p, char *line, int address_rules) {
+static void ask(struct policy *p, char *line, int address_rules) {
   char reason[256];
   struct policy_target t;
   char *sp = strrchr(line, ' ');

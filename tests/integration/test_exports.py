@@ -15,6 +15,7 @@ import socket
 import sqlite3
 import struct
 import threading
+import time
 
 from harness import (BINARY, TEXT, EchoServer, PortlabTestCase, cookie_header, main,
                      recv_msg, unique_name)
@@ -342,6 +343,38 @@ class ExportTest(PortlabTestCase):
                 bodies[i] += data
             c.close()
             self.assertEqual(digest(bytes(bodies[i])), GOLDEN["json"])
+
+    def test_slow_reader_past_the_stall_limit_gets_everything(self):
+        """A download that takes longer in all than LIM_HTTP_STALL_SECS (20)
+        but keeps reading is whole (lws's own content timeout used to cut it
+        short); one that reads nothing for that long is dropped."""
+        total = len(self.download("json").body)
+        stalled = RawHttp(self.pl, source="127.0.0.7", rcvbuf=8192)
+        stalled.get(self.path + "?format=json", self.owner)
+        self.assertEqual(stalled.headers()[0], 200)
+        slow = RawHttp(self.pl, source="127.0.0.6", rcvbuf=8192)
+        slow.get(self.path + "?format=json", self.owner)
+        self.assertEqual(slow.headers()[0], 200)
+        spread = 28.0  # seconds the slow reader takes at least: past the limit
+        body = bytearray()
+        start = time.monotonic()
+        while True:
+            data = slow.chunk()
+            if not data:
+                break
+            body += data
+            ahead = start + spread * len(body) / total - time.monotonic()
+            if ahead > 0:
+                time.sleep(ahead)
+        self.assertGreater(time.monotonic() - start, 20)
+        self.assertEqual(len(body), total)
+        json.loads(body)
+        # The stalled one has had nothing taken for more than 20 s once its
+        # socket buffers filled: it was closed before its last chunk.
+        with self.assertRaises(EOFError):
+            while stalled.chunk():
+                pass
+        stalled.close()
 
     def test_client_gone_mid_download(self):
         """A download dropped half way (closed, or reset) frees its export:
