@@ -574,7 +574,7 @@ static void handle_transcript(struct app *app, const struct api_request *req,
              "started %s, ended %s, %lld bytes up, %lld bytes down, closed: %s\n\n",
              (long long)s.id, s.user_name, s.host, s.port, s.mode, started, ended,
              (long long)s.bytes_up, (long long)s.bytes_down,
-             s.close_reason[0] ? s.close_reason : "-");
+             s.close_reason[0] ? export_reason_text(s.close_reason) : "-");
   }
   resp->stream = export_new(formats[f].format, &s, head, last_seq, LIM_EXPORT_BYTES);
   free(head);
