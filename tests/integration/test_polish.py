@@ -55,5 +55,33 @@ class TxtExport(PortlabTestCase):
         self.assertNotIn("client_closed", text)
 
 
+class Feedback(PortlabTestCase):
+    def test_known_wrong_answer_gets_feedback(self):
+        tok = self.pl.join()
+        path = "/api/lessons/smtp/tasks/smtp-greeting"
+        r = self.pl.post(path, {"answer": " 250 "}, cookie=tok)
+        self.assertEqual(r.status, 200, r)
+        self.assertIs(r.json["correct"], False)
+        self.assertIn("before you have sent any command", r.json["feedback"])
+        r = self.pl.post(path, {"answer": "499"}, cookie=tok)
+        self.assertIs(r.json["correct"], False)
+        self.assertNotIn("feedback", r.json)
+        self.assertEqual(r.json["task"]["attempts"], 2)
+        r = self.pl.post(path, {"answer": "220"}, cookie=tok)
+        self.assertIs(r.json["correct"], True)
+        self.assertNotIn("feedback", r.json)
+
+    def test_whoami_is_not_an_error(self):
+        r = self.pl.get("/api/whoami")
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(r.json, {"user": None, "lab": None})
+        tok = self.pl.join()
+        r = self.pl.get("/api/whoami", cookie=tok)
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(r.json, self.pl.get("/api/me", cookie=tok).json)
+        self.assertEqual(r.json["user"]["role"], "student")
+        self.assertEqual(self.pl.get("/api/me").status, 401)
+
+
 if __name__ == "__main__":
     main()

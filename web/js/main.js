@@ -107,9 +107,10 @@ function initLargeText() {
 
 async function boot() {
   try {
-    const me = await api.me();
+    const me = await api.whoami();
     $('loading').hidden = true;
-    startApp({ user: me.user, lab: me.lab || null });
+    if (me && me.user) startApp({ user: me.user, lab: me.lab || null });
+    else auth.showJoin();
   } catch (e) {
     $('loading').hidden = true;
     if (e.status !== 401) auth.showGlobalError(e.message);
