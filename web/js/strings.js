@@ -197,6 +197,7 @@ export const strings = {
   statusConnected: 'connected to {target} ({mode})',
   statusPaused: 'paused: {target}',
   statusClosed: 'closed: {reason}',
+  statusRefused: 'refused: {message}',
   statusError: 'failed: {message}',
   remoteEcho: 'remote echo: your typing is hidden',
   pause: 'Pause',
@@ -270,6 +271,8 @@ export const strings = {
     connection_lost: 'the connection to portlab was lost',
     connect_failed: 'could not connect',
     client_disconnected: 'the browser was gone too long',
+    server_restart: 'portlab was restarted',
+    buffer_overflow: 'too much was waiting to be sent',
   },
 
   // Error codes (REST and WebSocket); unknown codes fall back to the
@@ -301,6 +304,8 @@ export const strings = {
   transcriptStarted: 'started {time}',
   transcriptEnded: 'ended {time}',
   transcriptStillOpen: 'still open',
+  transcriptNotFound: 'There is no session #{id}, or it is not one of yours.',
+  sessionRefused: 'refused',
   transcriptBytes: '{up} sent, {down} received',
   transcriptReason: 'closed: {reason}',
   transcriptUser: 'by {user}',
