@@ -272,7 +272,7 @@ static void txt_put(struct txt_out *o, const void *p, size_t n) {
 }
 
 static void txt_mark(struct txt_out *o, unsigned b) {
-  char hex[5];
+  char hex[12];
   if (b == '\r') {
     txt_put(o, "\xE2\x90\x8D", 3);
   } else if (b == '\n') {
@@ -280,7 +280,7 @@ static void txt_mark(struct txt_out *o, unsigned b) {
   } else if (b == 0) {
     txt_put(o, "\xE2\x90\x80", 3);
   } else {
-    snprintf(hex, sizeof hex, "\\x%02x", b);
+    snprintf(hex, sizeof hex, "\\x%02x", b & 0xFFu);
     txt_put(o, hex, 4);
   }
 }
