@@ -393,6 +393,23 @@ static void handle_me(struct app *app, const struct api_request *req, const stru
   api_respond_json(resp, 200, root);
 }
 
+/* /api/me for a page that does not know yet whether it is signed in: the
+ * same answer, or 200 {"user":null,"lab":null} instead of a 401 that the
+ * browser would log as an error. */
+static void handle_whoami(struct app *app, const struct api_request *req,
+                          const struct db_user *unused, const struct api_args *args,
+                          struct api_response *resp) {
+  struct db_user user;
+  if (api_user_from_cookie(app, req->cookie, &user) == 0) {
+    handle_me(app, req, &user, args, resp);
+    return;
+  }
+  cJSON *root = cJSON_CreateObject();
+  cJSON_AddNullToObject(root, "user");
+  cJSON_AddNullToObject(root, "lab");
+  api_respond_json(resp, 200, root);
+}
+
 static void handle_targets(struct app *app, const struct api_request *req,
                            const struct db_user *user, const struct api_args *args,
                            struct api_response *resp) {
@@ -574,7 +591,7 @@ static void handle_transcript(struct app *app, const struct api_request *req,
              "started %s, ended %s, %lld bytes up, %lld bytes down, closed: %s\n\n",
              (long long)s.id, s.user_name, s.host, s.port, s.mode, started, ended,
              (long long)s.bytes_up, (long long)s.bytes_down,
-             s.close_reason[0] ? s.close_reason : "-");
+             s.close_reason[0] ? export_reason_text(s.close_reason) : "-");
   }
   resp->stream = export_new(formats[f].format, &s, head, last_seq, LIM_EXPORT_BYTES);
   free(head);
@@ -598,6 +615,7 @@ static const struct route routes[] = {
     {API_POST, "/api/teacher/login", 0, handle_teacher_login},
     {API_POST, "/api/logout", 0, handle_logout},
     {API_GET, "/api/me", 1, handle_me},
+    {API_GET, "/api/whoami", 0, handle_whoami},
     {API_GET, "/api/targets", 1, handle_targets},
     {API_GET, "/api/sessions", 1, handle_sessions},
     {API_GET, "/api/sessions/*/transcript", 1, handle_transcript},

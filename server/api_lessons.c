@@ -257,6 +257,9 @@ void api_task_answer(struct app *app, const struct api_request *req, const struc
   lesson_totals(l, &ps, &points, &score, &n_solved);
   cJSON *root = cJSON_CreateObject();
   cJSON_AddBoolToObject(root, "correct", correct);
+  const char *feedback =
+      correct || t->kind != TASK_QUESTION ? NULL : lesson_wrong_feedback(t, answer->valuestring);
+  if (feedback) cJSON_AddStringToObject(root, "feedback", feedback);
   cJSON_AddItemToObject(root, "task", task_json(l, t, &ps));
   cJSON_AddNumberToObject(root, "score", score);
   cJSON_AddNumberToObject(root, "points", points);

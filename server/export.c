@@ -41,6 +41,7 @@
 #include "portlab_limits.h"
 
 #define PCAP_MSS 1460
+#define TXT_PENDING_MAX 512 /* bytes.js SB_MAX: the longest tail held for the next event */
 #define PCAP_CLIENT_ISN 1000u
 #define PCAP_SERVER_ISN 5000u
 
@@ -57,9 +58,12 @@ struct export {
   int events_done;   /* every event formatted */
   int finished;      /* the trailer written too */
   int failed;
-  int n_events;      /* json: events written, for the commas */
-  int at_line_start; /* txt */
-  int last_dir;      /* txt */
+  int n_events;                               /* json: events written, for the commas */
+  int at_line_start;                          /* txt */
+  int last_dir;                               /* txt */
+  int telnet;                                 /* txt: decode IAC commands */
+  unsigned char txt_pending[TXT_PENDING_MAX]; /* txt: a cut-off sequence of last_dir */
+  size_t txt_pending_n;
   /* pcap */
   uint32_t client_ip, server_ip;
   uint16_t client_port, server_port;
@@ -152,53 +156,284 @@ done:
 
 /* --- text ------------------------------------------------------------------ */
 
+/* The page's notation (web/js/bytes.js), so the text export reads like the
+ * conversation view: printable text and valid UTF-8 as they are, CR as
+ * U+240D, LF as U+240A and a line break, NUL as U+2400, other control
+ * bytes, DEL, C1 controls and bytes of broken UTF-8 as \xNN. In a telnet
+ * session each IAC command is one mark: FF FB 01 is "<IAC WILL ECHO>" in
+ * angle brackets U+27E8/U+27E9, IAC IAC is \xff. A UTF-8 sequence or a
+ * telnet command cut by the end of an event waits for the next event of
+ * the same direction, as the page's ByteRenderer holds it back; on a
+ * direction change or at the end it is shown byte by byte. */
+#define TXT_SB_MAX TXT_PENDING_MAX
+#define TXT_IAC 0xFF
+
+static const char *const telnet_cmds[16] = {"SE", "NOP", "DM", "BRK",  "IP",   "AO", "AYT",  "EC",
+                                            "EL", "GA",  "SB", "WILL", "WONT", "DO", "DONT", NULL};
+
+static void txt_opt_name(char *o, size_t cap, unsigned b) {
+  static const struct {
+    unsigned code;
+    const char *name;
+  } opts[] = {{0, "BINARY"},
+              {1, "ECHO"},
+              {3, "SUPPRESS-GO-AHEAD"},
+              {5, "STATUS"},
+              {6, "TIMING-MARK"},
+              {24, "TERMINAL-TYPE"},
+              {31, "NAWS"},
+              {32, "TERMINAL-SPEED"},
+              {33, "LFLOW"},
+              {34, "LINEMODE"},
+              {35, "X-DISPLAY-LOCATION"},
+              {36, "OLD-ENVIRON"},
+              {37, "AUTHENTICATION"},
+              {38, "ENCRYPT"},
+              {39, "NEW-ENVIRON"}};
+  for (size_t i = 0; i < sizeof opts / sizeof opts[0]; i++)
+    if (opts[i].code == b) {
+      snprintf(o, cap, "%s", opts[i].name);
+      return;
+    }
+  snprintf(o, cap, "%u", b);
+}
+
+/* The telnet command at p[0] (an IAC) of n bytes, as bytes.js
+ * telnetCommand(): its length with its mark in mark, 0 when the bytes end
+ * inside it, or -1 for IAC IAC. */
+static long txt_telnet_cmd(const unsigned char *p, size_t n, char *mark, size_t cap) {
+  char name[24];
+  if (n < 2) return 0;
+  unsigned c = p[1];
+  if (c == TXT_IAC) return -1;
+  if (c >= 0xFB && c <= 0xFE) {
+    if (n < 3) return 0;
+    txt_opt_name(name, sizeof name, p[2]);
+    snprintf(mark, cap, "\xE2\x9F\xA8IAC %s %s\xE2\x9F\xA9", telnet_cmds[c - 0xF0], name);
+    return 3;
+  }
+  if (c == 0xFA) {
+    for (size_t k = 2; k + 1 < n && k < TXT_SB_MAX; k++) {
+      if (p[k] != TXT_IAC || p[k + 1] != 0xF0) continue;
+      size_t o = (size_t)snprintf(mark, cap, "\xE2\x9F\xA8IAC SB ");
+      if (k > 2) {
+        txt_opt_name(name, sizeof name, p[2]);
+        o += (size_t)snprintf(mark + o, cap - o, "%s ", name);
+      }
+      for (size_t j = 3; j < k; j++) o += (size_t)snprintf(mark + o, cap - o, "%02X ", p[j]);
+      snprintf(mark + o, cap - o, "IAC SE\xE2\x9F\xA9");
+      return (long)(k + 2);
+    }
+    if (n < TXT_SB_MAX) return 0;
+    snprintf(mark, cap, "\xE2\x9F\xA8IAC SB\xE2\x9F\xA9");
+    return 2;
+  }
+  if (c >= 0xF0)
+    snprintf(mark, cap, "\xE2\x9F\xA8IAC %s\xE2\x9F\xA9", telnet_cmds[c - 0xF0]);
+  else
+    snprintf(mark, cap, "\xE2\x9F\xA8IAC %02X\xE2\x9F\xA9", c);
+  return 2;
+}
+
+/* Length of the valid UTF-8 sequence at p[0] (>= 0x80), as bytes.js
+ * seqLen(): > 0 valid, 0 cut off by the end, -1 invalid or a C1 control. */
+static int txt_utf8_len(const unsigned char *p, size_t n) {
+  unsigned b0 = p[0], lo = 0x80, hi = 0xBF;
+  int len;
+  if (b0 >= 0xC2 && b0 <= 0xDF) {
+    len = 2;
+  } else if (b0 >= 0xE0 && b0 <= 0xEF) {
+    len = 3;
+    if (b0 == 0xE0) lo = 0xA0;
+    if (b0 == 0xED) hi = 0x9F;
+  } else if (b0 >= 0xF0 && b0 <= 0xF4) {
+    len = 4;
+    if (b0 == 0xF0) lo = 0x90;
+    if (b0 == 0xF4) hi = 0x8F;
+  } else {
+    return -1;
+  }
+  for (int k = 1; k < len; k++) {
+    if ((size_t)k >= n) return 0;
+    unsigned b = p[k];
+    if (k == 1 ? b < lo || b > hi : b < 0x80 || b > 0xBF) return -1;
+  }
+  if (b0 == 0xC2 && p[1] < 0xA0) return -1;
+  return len;
+}
+
+struct txt_out {
+  struct buf b;
+  int failed;
+};
+
+static void txt_put(struct txt_out *o, const void *p, size_t n) {
+  if (buf_append(&o->b, p, n)) o->failed = 1;
+}
+
+static void txt_mark(struct txt_out *o, unsigned b) {
+  char hex[12];
+  if (b == '\r') {
+    txt_put(o, "\xE2\x90\x8D", 3);
+  } else if (b == '\n') {
+    txt_put(o, "\xE2\x90\x8A\n", 4);
+  } else if (b == 0) {
+    txt_put(o, "\xE2\x90\x80", 3);
+  } else {
+    snprintf(hex, sizeof hex, "\\x%02x", b & 0xFFu);
+    txt_put(o, hex, 4);
+  }
+}
+
+/* Renders p[0..n) into o; with final, nothing is held back. Returns the
+ * bytes used (the rest waits for more). */
+static size_t txt_render(struct txt_out *o, const unsigned char *p, size_t n, int telnet,
+                         int final) {
+  char mark[TXT_SB_MAX * 3 + 64];
+  size_t i = 0;
+  while (i < n) {
+    unsigned b = p[i];
+    if (b >= 0x20 && b < 0x7F) {
+      size_t j = i;
+      while (j < n && p[j] >= 0x20 && p[j] < 0x7F) j++;
+      txt_put(o, p + i, j - i);
+      i = j;
+      continue;
+    }
+    if (b == TXT_IAC && telnet) {
+      long len = txt_telnet_cmd(p + i, n - i, mark, sizeof mark);
+      if (len < 0) {
+        txt_mark(o, TXT_IAC);
+        i += 2;
+        continue;
+      }
+      if (len > 0) {
+        txt_put(o, mark, strlen(mark));
+        i += (size_t)len;
+        continue;
+      }
+      if (!final) return i;
+    } else if (b >= 0x80) {
+      int len = txt_utf8_len(p + i, n - i);
+      if (len > 0) {
+        txt_put(o, p + i, (size_t)len);
+        i += (size_t)len;
+        continue;
+      }
+      if (len == 0 && !final) return i;
+    }
+    txt_mark(o, b);
+    i++;
+  }
+  return n;
+}
+
+/* Writes rendered text with "C: " / "S: " before each line. */
+static void txt_lines(struct export *ex, int dir, const char *text, size_t n) {
+  const char *prefix = dir == DB_DIR_C2S ? "C: " : "S: ";
+  if (!n) return;
+  const char *p = text, *end = text + n;
+  while (p < end) {
+    if (ex->at_line_start) put(ex, prefix, 3);
+    const char *nl = memchr(p, '\n', (size_t)(end - p));
+    size_t len = nl ? (size_t)(nl - p + 1) : (size_t)(end - p);
+    put(ex, p, len);
+    ex->at_line_start = nl != NULL;
+    p += len;
+  }
+}
+
+/* Shows what the last direction held back, byte by byte. */
+static void txt_flush_pending(struct export *ex) {
+  if (!ex->txt_pending_n) return;
+  struct txt_out o = {.failed = 0};
+  buf_init(&o.b, TXT_SB_MAX * 4 + 64);
+  txt_render(&o, ex->txt_pending, ex->txt_pending_n, 0, 1);
+  if (o.failed) ex->failed = 1;
+  txt_lines(ex, ex->last_dir, (const char *)buf_head(&o.b), buf_len(&o.b));
+  buf_free(&o.b);
+  ex->txt_pending_n = 0;
+}
+
+/* A close reason in the page's wording (web/js/strings.js reasons). */
+const char *export_reason_text(const char *code) {
+  static const char *const reasons[][2] = {
+      {"remote_closed", "the server closed the connection"},
+      {"idle_timeout", "nothing was sent for too long"},
+      {"session_timeout", "the session reached its time limit"},
+      {"client_closed", "you hung up"},
+      {"server_shutdown", "portlab is shutting down"},
+      {"logged_out", "you signed out"},
+      {"connect_timeout", "the server did not answer in time"},
+      {"connection_lost", "the connection to portlab was lost"},
+      {"connect_failed", "could not connect"},
+      {"client_disconnected", "the browser was gone too long"},
+      {"server_restart", "portlab was restarted"},
+      {"buffer_overflow", "too much was waiting to be sent"},
+  };
+  if (!code) return "";
+  for (size_t i = 0; i < sizeof reasons / sizeof reasons[0]; i++)
+    if (strcmp(code, reasons[i][0]) == 0) return reasons[i][1];
+  return code;
+}
+
 /* "Follow TCP Stream" as text, marked like the transcripts in RFC 5321:
  * "C: " before each client line, "S: " before each server line, notes
- * as "* " lines. A line that is cut by a direction change ends with "\".
- * Control characters other than TAB, CR and LF become caret notation
- * (ESC is "^["), so a transcript viewed with cat or less cannot drive the
- * reader's terminal. */
+ * as "* " lines (the session's closing note in the page's words:
+ * "Connection closed: the server closed the connection."). A line that is
+ * cut by a direction change ends with "\". The page's notation leaves no
+ * control character but LF in the output, so a transcript viewed with cat
+ * or less cannot drive the reader's terminal. */
 static void txt_event(struct export *ex, const struct db_event *e) {
-  char *raw = export_display_text(e->data, e->len);
-  char *text = raw ? malloc(strlen(raw) * 2 + 1) : NULL;
-  if (!text) {
-    free(raw);
-    ex->failed = 1;
-    return;
-  }
-  char *o = text;
-  for (const unsigned char *p = (const unsigned char *)raw; *p; p++) {
-    if ((*p < 0x20 && *p != '\t' && *p != '\r' && *p != '\n') || *p == 0x7f) {
-      *o++ = '^';
-      *o++ = (char)(*p == 0x7f ? '?' : *p + 0x40);
-    } else {
-      *o++ = (char)*p;
-    }
-  }
-  *o = '\0';
-  free(raw);
+  if (e->dir != ex->last_dir) txt_flush_pending(ex);
   if (!ex->at_line_start && e->dir != ex->last_dir) {
     put(ex, "\\\n", 2);
     ex->at_line_start = 1;
   }
   if (e->dir == DB_DIR_NOTE) {
+    char *text = export_display_text(e->data, e->len);
+    if (!text) {
+      ex->failed = 1;
+      return;
+    }
     put(ex, "* ", 2);
-    put(ex, text, strlen(text));
+    if (strncmp(text, "closed: ", 8) == 0) {
+      const char *why = export_reason_text(text + 8);
+      put(ex, "Connection closed: ", 19);
+      put(ex, why, strlen(why));
+      put(ex, ".", 1);
+    } else {
+      for (char *p = text; *p; p++) /* a note is one line */
+        if ((unsigned char)*p < 0x20 || *p == 0x7f) *p = ' ';
+      put(ex, text, strlen(text));
+    }
     put(ex, "\n", 1);
     ex->at_line_start = 1;
+    free(text);
   } else {
-    const char *prefix = e->dir == DB_DIR_C2S ? "C: " : "S: ";
-    for (const char *p = text; *p;) {
-      if (ex->at_line_start) put(ex, prefix, 3);
-      const char *nl = strchr(p, '\n');
-      size_t n = nl ? (size_t)(nl - p + 1) : strlen(p);
-      put(ex, p, n);
-      ex->at_line_start = nl != NULL;
-      p += n;
+    size_t n = ex->txt_pending_n + e->len;
+    unsigned char *in = malloc(n ? n : 1);
+    struct txt_out o = {.failed = 0};
+    buf_init(&o.b, n * 12 + TXT_SB_MAX * 4 + 64);
+    if (!in) {
+      ex->failed = 1;
+      return;
     }
+    memcpy(in, ex->txt_pending, ex->txt_pending_n);
+    memcpy(in + ex->txt_pending_n, e->data, e->len);
+    size_t used = txt_render(&o, in, n, ex->telnet, 0);
+    if (n - used > sizeof ex->txt_pending) { /* cannot happen: a held tail is < TXT_SB_MAX */
+      txt_render(&o, in + used, n - used, 0, 1);
+      used = n;
+    }
+    ex->txt_pending_n = n - used;
+    memcpy(ex->txt_pending, in + used, ex->txt_pending_n);
+    if (o.failed) ex->failed = 1;
+    txt_lines(ex, e->dir, (const char *)buf_head(&o.b), buf_len(&o.b));
+    buf_free(&o.b);
+    free(in);
   }
   ex->last_dir = e->dir;
-  free(text);
 }
 
 /* --- asciicast ------------------------------------------------------------- */
@@ -395,6 +630,7 @@ struct export *export_new(enum export_format format, const struct db_session *s,
   ex->last_seq = last_seq;
   ex->at_line_start = 1;
   ex->last_dir = -1;
+  ex->telnet = strcmp(s->mode, "telnet") == 0 || s->port == 23;
   buf_init(&ex->out, max_bytes);
   if (head) put(ex, head, strlen(head));
   if (format == EXPORT_CAST)
@@ -427,6 +663,7 @@ static void export_event(struct export *ex, const struct db_event *e) {
 
 static void export_trailer(struct export *ex) {
   if (ex->format == EXPORT_JSON) put(ex, "]}", 2);
+  if (ex->format == EXPORT_TXT) txt_flush_pending(ex);
   if (ex->format == EXPORT_TXT && !ex->at_line_start) put(ex, "\n", 1);
   if (ex->format == EXPORT_PCAP) pcap_close(ex);
   ex->finished = 1;

@@ -36,4 +36,9 @@ void export_free(struct export *ex); /* NULL is a no-op */
  * malloc'd, NUL-terminated; NULL if out of memory. */
 char *export_display_text(const unsigned char *p, size_t n);
 
+/* A close reason code in the page's words (web/js/strings.js reasons):
+ * "remote_closed" is "the server closed the connection". An unknown code
+ * is returned as it is. */
+const char *export_reason_text(const char *code);
+
 #endif

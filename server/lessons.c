@@ -101,6 +101,16 @@ static int parse_task_line(struct lesson_task *t, char *line, char *err, size_t 
         set_field(t->answers[t->n_answers], sizeof t->answers[0], value))
       goto bad;
     t->n_answers++;
+  } else if (strcmp(key, "wrong") == 0) {
+    /* "wrong: ANSWER => FEEDBACK" */
+    char *arrow = strstr(value, "=>");
+    if (!arrow || t->n_wrong == TASK_MAX_WRONG) goto bad;
+    *arrow = '\0';
+    struct task_wrong *w = &t->wrong[t->n_wrong];
+    if (set_field(w->answer, sizeof w->answer, trim(value)) || !w->answer[0] ||
+        set_field(w->feedback, sizeof w->feedback, trim(arrow + 2)) || !w->feedback[0])
+      goto bad;
+    t->n_wrong++;
   } else if (strcmp(key, "match") == 0) {
     if (strcmp(value, "exact") == 0)
       t->match = MATCH_EXACT;
@@ -141,11 +151,16 @@ static int check_task(const struct lesson_task *t, char *err, size_t errlen) {
     snprintf(err, errlen, "question %s has no answer", t->id);
     return -1;
   }
+  if (t->n_wrong && t->kind != TASK_QUESTION) {
+    snprintf(err, errlen, "task %s: only a question has wrong answers", t->id);
+    return -1;
+  }
   if (t->kind == TASK_QUESTION && t->match == MATCH_PATTERN) {
-    for (size_t i = 0; i < t->n_answers; i++) {
+    for (size_t i = 0; i < t->n_answers + t->n_wrong; i++) {
+      const char *want = i < t->n_answers ? t->answers[i] : t->wrong[i - t->n_answers].answer;
       regex_t re;
-      if (regcomp(&re, t->answers[i], REG_EXTENDED | REG_ICASE | REG_NOSUB)) {
-        snprintf(err, errlen, "task %s: bad pattern \"%s\"", t->id, t->answers[i]);
+      if (regcomp(&re, want, REG_EXTENDED | REG_ICASE | REG_NOSUB)) {
+        snprintf(err, errlen, "task %s: bad pattern \"%s\"", t->id, want);
         return -1;
       }
       regfree(&re);
@@ -473,6 +488,19 @@ const struct lesson_task *lesson_task_find(const struct lesson *l, const char *i
 
 /* --- answers ------------------------------------------------------------------- */
 
+/* The trimmed answer a against one accepted (or known wrong) answer. */
+static int answer_matches(enum task_match match, const char *a, const char *want) {
+  if (match == MATCH_EXACT) return strcmp(a, want) == 0;
+  if (match == MATCH_NOCASE) return strcasecmp(a, want) == 0;
+  char anchored[160];
+  regex_t re;
+  snprintf(anchored, sizeof anchored, "^(%s)$", want);
+  if (regcomp(&re, anchored, REG_EXTENDED | REG_ICASE | REG_NOSUB)) return 0;
+  int ok = regexec(&re, a, 0, NULL, 0) == 0;
+  regfree(&re);
+  return ok;
+}
+
 int lesson_answer_ok(const struct lesson_task *t, const char *answer, const char *secret,
                      const char *user) {
   char given[256];
@@ -484,19 +512,17 @@ int lesson_answer_ok(const struct lesson_task *t, const char *answer, const char
     return auth_ct_streq(a, flag);
   }
   if (t->kind != TASK_QUESTION) return 0;
-  for (size_t i = 0; i < t->n_answers; i++) {
-    const char *want = t->answers[i];
-    if (t->match == MATCH_EXACT && strcmp(a, want) == 0) return 1;
-    if (t->match == MATCH_NOCASE && strcasecmp(a, want) == 0) return 1;
-    if (t->match == MATCH_PATTERN) {
-      char anchored[160];
-      regex_t re;
-      snprintf(anchored, sizeof anchored, "^(%s)$", want);
-      if (regcomp(&re, anchored, REG_EXTENDED | REG_ICASE | REG_NOSUB)) continue;
-      int ok = regexec(&re, a, 0, NULL, 0) == 0;
-      regfree(&re);
-      if (ok) return 1;
-    }
-  }
+  for (size_t i = 0; i < t->n_answers; i++)
+    if (answer_matches(t->match, a, t->answers[i])) return 1;
   return 0;
+}
+
+const char *lesson_wrong_feedback(const struct lesson_task *t, const char *answer) {
+  char given[256];
+  snprintf(given, sizeof given, "%s", answer);
+  char *a = trim(given);
+  if (t->kind != TASK_QUESTION) return NULL;
+  for (size_t i = 0; i < t->n_wrong; i++)
+    if (answer_matches(t->match, a, t->wrong[i].answer)) return t->wrong[i].feedback;
+  return NULL;
 }

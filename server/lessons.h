@@ -8,6 +8,7 @@
 #define TASK_ID_MAX 60
 #define TASK_MAX_ANSWERS 8
 #define TASK_MAX_CONDS 4
+#define TASK_MAX_WRONG 8 /* known wrong answers with their feedback, per task */
 
 enum task_kind { TASK_QUESTION = 0, TASK_FLAG, TASK_CHECK };
 enum task_match { MATCH_EXACT = 0, MATCH_NOCASE, MATCH_PATTERN };
@@ -15,6 +16,13 @@ enum task_match { MATCH_EXACT = 0, MATCH_NOCASE, MATCH_PATTERN };
 struct task_cond {
   char key[16];
   char value[128];
+};
+
+/* A known wrong answer ("wrong: 250 => ..."), matched like the answers,
+ * and the feedback aimed at that mistake. */
+struct task_wrong {
+  char answer[128];
+  char feedback[384];
 };
 
 struct lesson_task {
@@ -27,6 +35,8 @@ struct lesson_task {
   enum task_match match;
   char answers[TASK_MAX_ANSWERS][128];
   size_t n_answers;
+  struct task_wrong wrong[TASK_MAX_WRONG];
+  size_t n_wrong;
   /* flag */
   char challenge[32];
   /* check */
@@ -68,5 +78,9 @@ const struct lesson_task *lesson_task_find(const struct lesson *l, const char *i
  * expected flag is derived from secret and user. 1 right, 0 wrong. */
 int lesson_answer_ok(const struct lesson_task *t, const char *answer, const char *secret,
                      const char *user);
+
+/* The feedback for a known wrong answer to a question (the first "wrong"
+ * line whose answer matches, as the task's answers match), or NULL. */
+const char *lesson_wrong_feedback(const struct lesson_task *t, const char *answer);
 
 #endif

@@ -28,10 +28,12 @@ EXPORT_SEED = 7
 
 # SHA-256 of each format for build_transcript(EXPORT_USER, EXPORT_SESSION_ID,
 # EXPORT_BYTES, EXPORT_SEED), taken from the build before exports streamed
-# (commit c60452c, which built each export whole in memory).
+# (commit c60452c, which built each export whole in memory). The text
+# format's digest is from the build that writes it in the page's notation
+# (issue 12); its streaming is still checked against this one digest.
 GOLDEN = {
     "json": "c5f344d6360b66261aa6580c6d8548eec3a3e024de9c1ac598e0a98b17473ff0",
-    "txt": "96f0204233c22383355ab2c4d1de6dcf1de0d9fa87e7b6ac7b2e88959d5ab860",
+    "txt": "5c5539ad000ce9ad0404382d318a7e07879fbe962bffbbb9bf2b35ac8374023c",
     "cast": "2df38c2e792203b5de00d357b72194c5c019687998e6c089214896cf3d4c6bc8",
     "pcap": "562a8e7c00f9dd9d683075b80fae30e99fe2bbbf66d9e6fc43d65549e7ce874b",
 }

@@ -292,9 +292,14 @@ static void test_teacher_and_sessions(void) {
   take_stream(&resp);
   CHECK_EQ_INT(resp.status, 200);
   CHECK(strncmp(resp.content_type, "text/plain", 10) == 0);
-  CHECK(strstr(resp.body, "* connected\nS: 220 lab\r\nC: HELO x\r\nC: NO\\\nS: ") != NULL);
-  CHECK(strstr(resp.body, "^A") != NULL);             /* telnet's option byte 1 */
-  CHECK(strstr(resp.body, "^[[2J\tx^?\r\n") != NULL); /* no raw ESC reaches a terminal */
+  /* The page's notation: CR and LF as marks, control bytes as \xNN. */
+  CHECK(
+      strstr(resp.body,
+             "* connected\nS: 220 lab\xE2\x90\x8D\xE2\x90\x8A\nC: HELO x\xE2\x90\x8D\xE2\x90\x8A\n"
+             "C: NO\\\nS: ") != NULL);
+  CHECK(strstr(resp.body, "\\x01") != NULL); /* telnet's option byte 1 */
+  CHECK(strstr(resp.body, "\\x1b[2J\\x09x\\x7f\xE2\x90\x8D\xE2\x90\x8A\n") !=
+        NULL); /* no raw ESC reaches a terminal */
   CHECK(memchr(resp.body, 0x1b, resp.body_len) == NULL);
   free(resp.body);
   req.arg_format = "pdf";

@@ -249,13 +249,55 @@ static void test_pieces_and_pages(void) {
       cJSON_Delete(j);
     }
     if (formats[f] == EXPORT_TXT) {
-      const char *start = "title\n\n* line 0\r\n\nC: line 1\r\nS: line 2\r\n";
+      const char *start =
+          "title\n\n* line 0  \nC: line 1\xE2\x90\x8D\xE2\x90\x8A\nS: line "
+          "2\xE2\x90\x8D\xE2\x90\x8A\n";
       CHECK(strncmp(whole, start, strlen(start)) == 0);
       CHECK(strstr(whole, "C: cut 9\\\nS: line 10") != NULL);
       CHECK(whole[len0 - 1] == '\n');
     }
     free(whole);
   }
+}
+
+/* The text export in the page's notation (web/js/bytes.js): telnet
+ * commands as one mark each, even when an event cuts one in two, CR and LF
+ * as marks, broken UTF-8 and control bytes as \xNN, and the close in the
+ * page's words. */
+static void test_txt_notation(void) {
+  static const struct db_event tn[] = {
+      {7, 1, 0, DB_DIR_S2C, (const unsigned char *)"\xff\xfb\x01\xff\xfb\x03\xff", 7},
+      {7, 2, 10, DB_DIR_S2C, (const unsigned char *)"\xfd\x1flogin: ", 9},
+      {7, 3, 20, DB_DIR_C2S, (const unsigned char *)"\xff\xfa\x1f\x00\x50\x00\x18\xff\xf0", 9},
+      {7, 4, 30, DB_DIR_C2S, (const unsigned char *)"bob\t\x1b\xc3\r\n\xff\xff\xe2\x82", 12},
+      {7, 5, 40, DB_DIR_S2C, (const unsigned char *)"\xc3\xa9\0\xff\xf1\r\n", 7},
+      {7, 6, 50, DB_DIR_NOTE, (const unsigned char *)"closed: remote_closed", 21},
+  };
+  struct db_session s = load(tn, 6);
+  strcpy(s.mode, "telnet");
+  size_t len;
+  int steps;
+  char *out = drain(EXPORT_TXT, &s, NULL, LIM_EXPORT_BYTES, 5, &len, &steps);
+  CHECK_EQ_STR(out,
+               "S: \xE2\x9F\xA8IAC WILL ECHO\xE2\x9F\xA9\xE2\x9F\xA8IAC WILL SUPPRESS-GO-AHEAD"
+               "\xE2\x9F\xA9\xE2\x9F\xA8IAC DO NAWS\xE2\x9F\xA9"
+               "login: \\\n"
+               "C: \xE2\x9F\xA8IAC SB NAWS 00 50 00 18 IAC SE\xE2\x9F\xA9"
+               "bob\\x09\\x1b\\xc3"
+               "\xE2\x90\x8D\xE2\x90\x8A\n"
+               "C: \\xff\\xe2\\x82\\\n"
+               "S: \xC3\xA9\xE2\x90\x80\xE2\x9F\xA8IAC NOP\xE2\x9F\xA9\xE2\x90\x8D\xE2\x90\x8A\n"
+               "* Connection closed: the server closed the connection.\n");
+  free(out);
+  /* Not a telnet session: IAC is a byte like any other. */
+  strcpy(s.mode, "raw");
+  s.port = 25;
+  out = drain(EXPORT_TXT, &s, NULL, LIM_EXPORT_BYTES, 100, &len, &steps);
+  const char *raw = "S: \\xff\\xfb\\x01\\xff\\xfb\\x03\\xff\\xfd\\x1flogin: \\\n";
+  CHECK(out && strncmp(out, raw, strlen(raw)) == 0);
+  CHECK_EQ_STR(export_reason_text("client_disconnected"), "the browser was gone too long");
+  CHECK_EQ_STR(export_reason_text("odd_code"), "odd_code");
+  free(out);
 }
 
 /* LIM_EXPORT_BYTES at its edge, with a small cap in its place: exactly the
@@ -311,6 +353,7 @@ int main(void) {
   test_cast();
   test_display_text();
   test_pieces_and_pages();
+  test_txt_notation();
   test_max_bytes();
   test_last_seq();
   db_close(db);

@@ -138,6 +138,22 @@ static void test_errors(void) {
       "---\nid: x\ntitle: t\n---\n```task\nid: a\nkind: check\nprompt: p\nevent: e\n```\n"
       "```task\nid: a\nkind: check\nprompt: q\nevent: e\n```\n",
       "used twice");
+  expect_bad(
+      "---\nid: x\ntitle: t\n---\n```task\nid: a\nkind: question\nprompt: p\nanswer: 1\n"
+      "wrong: 2 is not it\n```\n",
+      "wrong");
+  expect_bad(
+      "---\nid: x\ntitle: t\n---\n```task\nid: a\nkind: question\nprompt: p\nanswer: 1\n"
+      "wrong: 2 =>\n```\n",
+      "wrong");
+  expect_bad(
+      "---\nid: x\ntitle: t\n---\n```task\nid: a\nkind: flag\nprompt: p\nchallenge: ftp\n"
+      "wrong: 2 => no\n```\n",
+      "only a question");
+  expect_bad(
+      "---\nid: x\ntitle: t\n---\n```task\nid: a\nkind: question\nprompt: p\nanswer: 1\n"
+      "match: pattern\nwrong: ( => no\n```\n",
+      "bad pattern");
 }
 
 static void test_embedded_set(void) {
@@ -187,8 +203,54 @@ static void test_marker_lookalike(void) {
   lesson_clear(&l);
 }
 
+/* Known wrong answers carry feedback, matched like the task's answers;
+ * TASK_MAX_WRONG of them are allowed and one more is refused. */
+static void test_wrong_answers(void) {
+  static const char text[] =
+      "---\nid: w\ntitle: t\n---\n"
+      "```task\nid: code\nkind: question\nprompt: First code?\nanswer: 220\nmatch: exact\n"
+      "wrong: 250 => 250 answers a command; the greeting comes before any command.\n"
+      "wrong: 354 => That one invites the mail text.\n```\n"
+      "```task\nid: port\nkind: question\nprompt: Port?\nanswer: 587\nmatch: pattern\n"
+      "wrong: 2[0-9] => Port 25 is for servers relaying to servers.\n```\n";
+  struct lesson l;
+  char err[256] = "";
+  CHECK_EQ_INT(lesson_parse(text, strlen(text), &l, err, sizeof err), 0);
+  const struct lesson_task *t = lesson_task_find(&l, "code");
+  CHECK(t && t->n_wrong == 2);
+  CHECK_EQ_STR(lesson_wrong_feedback(t, " 250 "),
+               "250 answers a command; the greeting comes before any command.");
+  CHECK_EQ_STR(lesson_wrong_feedback(t, "354"), "That one invites the mail text.");
+  CHECK(lesson_wrong_feedback(t, "221") == NULL);
+  CHECK(lesson_wrong_feedback(t, "2500") == NULL);
+  CHECK_EQ_INT(lesson_answer_ok(t, "250", "s", "u"), 0);
+  CHECK_EQ_INT(lesson_answer_ok(t, "220", "s", "u"), 1);
+  t = lesson_task_find(&l, "port");
+  CHECK_EQ_STR(lesson_wrong_feedback(t, "25"), "Port 25 is for servers relaying to servers.");
+  CHECK(lesson_wrong_feedback(t, "250") == NULL); /* anchored, like the answers */
+  lesson_clear(&l);
+
+  /* TASK_MAX_WRONG at its edge. */
+  char many[4096];
+  for (int n = TASK_MAX_WRONG; n <= TASK_MAX_WRONG + 1; n++) {
+    size_t o = (size_t)snprintf(many, sizeof many,
+                                "---\nid: w\ntitle: t\n---\n```task\nid: a\nkind: question\n"
+                                "prompt: p\nanswer: 1\n");
+    for (int i = 0; i < n; i++)
+      o += (size_t)snprintf(many + o, sizeof many - o, "wrong: %d => not %d\n", i + 10, i + 10);
+    snprintf(many + o, sizeof many - o, "```\n");
+    int rc = lesson_parse(many, strlen(many), &l, err, sizeof err);
+    CHECK_EQ_INT(rc, n == TASK_MAX_WRONG ? 0 : -1);
+    if (rc == 0) {
+      CHECK_EQ_STR(lesson_wrong_feedback(lesson_task_find(&l, "a"), "17"), "not 17");
+      lesson_clear(&l);
+    }
+  }
+}
+
 int main(void) {
   test_parse();
+  test_wrong_answers();
   test_errors();
   test_embedded_set();
   test_marker_lookalike();

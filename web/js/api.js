@@ -84,6 +84,8 @@ export async function request(method, path, opts = {}) {
 
 // The calls portlab makes, one function each.
 export const api = {
+  // {"user": null} when not signed in: no 401 in the console on first load.
+  whoami: () => request('GET', 'api/whoami'),
   me: () => request('GET', 'api/me', { quiet401: true }),
   join: (body) => request('POST', 'api/join', { body, quiet401: true }),
   teacherLogin: (password) =>

@@ -51,6 +51,7 @@ const LARGE_KEY = 'portlab.largeText';
 const SAVED_KEY = 'portlab.liveSessions'; // sessionStorage: see saveSessions()
 
 // The state of the signed-in app; null while signed out.
+const LIVE_COUNTERS_MS = 1000; // how often the list shows the relay sockets' counters
 let app = null;
 
 function initPage() {
@@ -112,9 +113,10 @@ function initLargeText() {
 
 async function boot() {
   try {
-    const me = await api.me();
+    const me = await api.whoami();
     $('loading').hidden = true;
-    startApp({ user: me.user, lab: me.lab || null });
+    if (me && me.user) startApp({ user: me.user, lab: me.lab || null });
+    else auth.showJoin();
   } catch (e) {
     $('loading').hidden = true;
     if (e.status !== 401) auth.showGlobalError(e.message);
@@ -141,7 +143,11 @@ function startApp(me) {
   };
   app.tabs.element.classList.add('workspace');
   app.sidePicker = new TargetPicker({ onPick: (target) => openSession(target) });
-  app.sessions = new SessionsList({ teacher, onOpen: (s) => openTranscript(s.id, s) });
+  app.sessions = new SessionsList({
+    teacher,
+    onOpen: (s) => openTranscript(s.id, s),
+    live: (id) => liveCounters(id),
+  });
   app.views.lab = h(
     'div',
     { class: 'lab-page' },
@@ -176,10 +182,13 @@ function startApp(me) {
   loadTargets();
   restoreSessions();
   route();
+  // The open sessions' counters in the list follow the relay sockets.
+  app.liveTimer = setInterval(() => app && app.sessions.updateLive(), LIVE_COUNTERS_MS);
 }
 
 function stopApp() {
   if (!app) return;
+  clearInterval(app.liveTimer);
   app.tabs.closeAll();
   writeSaved(null);
   if (app.transcriptPage) app.transcriptPage.dispose();
@@ -367,6 +376,17 @@ function restoreSessions() {
 }
 
 // ---- tabs -------------------------------------------------------------------
+
+// The counters of a session one of this page's tabs holds open, from its own
+// relay socket: {up, down} payload bytes, or null.
+function liveCounters(id) {
+  if (!app) return null;
+  for (const tab of app.tabs.tabs) {
+    const s = tab.sessionPanel && tab.sessionPanel.session;
+    if (s && s.sessionId === id && s.state !== 'closed') return { up: s.sent, down: s.received };
+  }
+  return null;
+}
 
 // A terminal tab; connects at once when target is given, or takes over the
 // session saved before a reload.

@@ -25,6 +25,9 @@ import { KeyBar } from './keybar.js';
 const HISTORY_MAX = 500;
 const EOLS = { crlf: '\r\n', lf: '\n', none: '' };
 
+// Error codes of an open that portlab refused before any session began.
+const REFUSED_CODES = new Set(['target_denied', 'too_many_opens', 'too_many_sessions']);
+
 export class SessionPanel {
   // opts: target {host, port, mode, name?} to connect to at once, or null
   // for a prompt; targets() -> the /api/targets answer (for "ports");
@@ -373,7 +376,14 @@ export class SessionPanel {
       const text = errorText(code, message);
       this.errorShown = code;
       this.conv.note(t('noteError', { message: text }), 'warn');
-      this.setStatus('error', t('statusError', { message: text }));
+      // Refused before a session began (policy, limits): portlab kept no
+      // session, so none is open; say so rather than show a failed one.
+      if (s.sessionId == null && REFUSED_CODES.has(code)) {
+        this.refused = true;
+        this.setStatus('refused', t('statusRefused', { message: text }));
+      } else {
+        this.setStatus('error', t('statusError', { message: text }));
+      }
     });
     on('closed', ({ reason }) => {
       this.conv.end();

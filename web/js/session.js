@@ -56,6 +56,7 @@ export class RelaySession extends EventTarget {
     this.ws = null;
     this.hangupTimer = 0;
     this.received = 0; // payload bytes from the server, for resume
+    this.sent = 0; // payload bytes sent, for the live counters
     this.resumeToken = null;
     this.hangingUp = false;
     this.reconnectTimer = 0;
@@ -269,6 +270,7 @@ export class RelaySession extends EventTarget {
         this.ws.send(bytes.subarray(i, Math.min(i + SEND_CHUNK, bytes.length)));
       }
     }
+    this.sent += bytes.length;
     this.emit('sent', { bytes, masked });
     return true;
   }

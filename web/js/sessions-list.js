@@ -9,9 +9,11 @@ import { api } from './api.js';
 import { formatBytes, formatTime, targetName } from './format.js';
 
 export class SessionsList {
-  // opts: teacher (bool), onOpen(sessionSummary).
+  // opts: teacher (bool), onOpen(sessionSummary), live(id): the counters
+  // of a session this page holds open ({up, down}), or null.
   constructor(opts) {
     this.opts = opts;
+    this.rows = new Map(); // session id -> {s, line2 element} for open sessions
     this.loading = false;
     this.again = false;
     this.list = h('ul', { class: 'session-list' });
@@ -93,6 +95,11 @@ export class SessionsList {
       this.render((data && data.sessions) || [], false);
       this.setNext(data);
     } catch (e) {
+      // One clear error state: the old list belonged to another filter.
+      this.list.replaceChildren();
+      this.rows.clear();
+      this.setNext(null);
+      this.element.dataset.state = 'error';
       this.status.textContent = t('sessionsFailed', { message: e.message });
     } finally {
       this.loading = false;
@@ -101,6 +108,32 @@ export class SessionsList {
         this.refresh();
       }
     }
+  }
+
+  // Open sessions' counters as this page sees them on its own relay
+  // sockets (the list's own numbers are those of the last refresh).
+  updateLive() {
+    for (const row of this.rows.values()) row.line2.textContent = this.line2(row.s);
+  }
+
+  line2(s) {
+    const state = s.state || (s.ended_at ? 'ended' : 'open');
+    const live = state === 'open' && this.opts.live ? this.opts.live(s.id) : null;
+    const up = live ? Math.max(live.up, s.bytes_up || 0) : s.bytes_up;
+    const down = live ? Math.max(live.down, s.bytes_down || 0) : s.bytes_down;
+    return [
+      formatTime(s.started_at),
+      t('bytesUpDown', { up: formatBytes(up), down: formatBytes(down) }),
+      state === 'refused'
+        ? t('sessionRefused')
+        : state === 'open'
+          ? t('sessionOpen')
+          : this.opts.teacher && s.close_reason === 'client_closed'
+            ? t('reasonClientClosedTeacher')
+            : reasonText(s.close_reason),
+    ]
+      .filter(Boolean)
+      .join(' · ');
   }
 
   setNext(data) {
@@ -131,18 +164,16 @@ export class SessionsList {
 
   // append: add to the list on screen instead of replacing it.
   render(sessions, append) {
-    if (!append) this.status.textContent = sessions.length ? '' : t('noSessions');
+    if (!append) {
+      this.status.textContent = sessions.length ? '' : t('noSessions');
+      this.element.dataset.state = sessions.length ? '' : 'empty';
+      this.rows.clear();
+    }
     const items = sessions.map((s) => {
-      const open = !s.ended_at;
-      const line2 = [
-        formatTime(s.started_at),
-        t('bytesUpDown', { up: formatBytes(s.bytes_up), down: formatBytes(s.bytes_down) }),
-        open
-          ? t('sessionOpen')
-          : this.opts.teacher && s.close_reason === 'client_closed'
-            ? t('reasonClientClosedTeacher')
-            : reasonText(s.close_reason),
-      ].filter(Boolean);
+      const state = s.state || (s.ended_at ? 'ended' : 'open');
+      const open = state === 'open';
+      const line2 = h('span', { class: 'session-line2', text: this.line2(s) });
+      if (open) this.rows.set(s.id, { s, line2 });
       return h(
         'li',
         null,
@@ -150,7 +181,8 @@ export class SessionsList {
           'button',
           {
             type: 'button',
-            class: 'session-item' + (open ? ' open' : ''),
+            class: 'session-item' + (open ? ' open' : '') + (state === 'refused' ? ' refused' : ''),
+            dataset: { state },
             onclick: () => this.opts.onOpen(s),
           },
           h(
@@ -163,7 +195,7 @@ export class SessionsList {
             h('span', { class: 'session-mode', text: s.mode }),
             this.opts.teacher && s.user ? h('span', { class: 'session-user', text: s.user }) : null,
           ),
-          h('span', { class: 'session-line2', text: line2.join(' · ') }),
+          line2,
         ),
       );
     });

@@ -101,8 +101,7 @@ export const strings = {
 
   // Tasks.
   taskKind: { question: 'Question', flag: 'Flag', check: 'Lab task' },
-  pointOne: '{n} point',
-  pointMany: '{n} points',
+  points: { one: '{n} point', other: '{n} points' },
   taskAnswerLabel: 'Your answer',
   taskFlagLabel: 'The flag you found',
   taskCheck: 'Check',
@@ -111,11 +110,12 @@ export const strings = {
   taskShowHint: 'Show hint',
   taskHideHint: 'Hide hint',
   taskSolved: '✓ solved, +{n}',
-  taskAttempts: '{n} tries',
+  taskAttempts: { one: '{n} try', other: '{n} tries' },
   taskEmpty: 'Type an answer first.',
   taskChecking: 'Checking…',
-  taskCorrect: 'Correct! +{n} points.',
+  taskCorrect: { one: 'Correct! +{n} point.', other: 'Correct! +{n} points.' },
   taskWrong: 'Not quite. Try again.',
+  taskWrongFeedback: 'Not quite: {feedback}',
   taskNotYet: 'Not yet: the lab has not seen this happen for your account. Do it, then check again.',
   taskTooMany: 'Too many tries on this task. Ask your teacher.',
   taskFailed: 'Could not check: {message}',
@@ -206,6 +206,7 @@ export const strings = {
   statusConnected: 'connected to {target} ({mode})',
   statusPaused: 'paused: {target}',
   statusClosed: 'closed: {reason}',
+  statusRefused: 'refused: {message}',
   statusError: 'failed: {message}',
   remoteEcho: 'remote echo: your typing is hidden',
   pause: 'Pause',
@@ -279,6 +280,8 @@ export const strings = {
     connection_lost: 'the connection to portlab was lost',
     connect_failed: 'could not connect',
     client_disconnected: 'the browser was gone too long',
+    server_restart: 'portlab was restarted',
+    buffer_overflow: 'too much was waiting to be sent',
   },
 
   // Error codes (REST and WebSocket); unknown codes fall back to the
@@ -316,6 +319,8 @@ export const strings = {
   transcriptStarted: 'started {time}',
   transcriptEnded: 'ended {time}',
   transcriptStillOpen: 'still open',
+  transcriptNotFound: 'There is no session #{id}, or it is not one of yours.',
+  sessionRefused: 'refused',
   transcriptBytes: '{up} sent, {down} received',
   transcriptReason: 'closed: {reason}',
   transcriptUser: 'by {user}',
@@ -462,13 +467,22 @@ export const strings = {
   bytesMB: '{n} MB',
 };
 
+const plurals = new Intl.PluralRules('en');
+
 // t('key', {name: 'x'}) -> the string with {name} filled in. A dotted key
-// reaches into nested objects ('reasons.idle_timeout'). A missing key
-// returns the key itself so a gap is visible rather than blank.
+// reaches into nested objects ('reasons.idle_timeout'). A string that
+// depends on a count is an object of plural forms ({one, other}, as
+// Intl.PluralRules names them), chosen by params.n. A missing key returns
+// the key itself so a gap is visible rather than blank.
 export function t(key, params) {
   let v = strings;
   for (const part of key.split('.')) {
     v = v == null ? undefined : v[part];
+  }
+  if (v && typeof v === 'object' && typeof v.other === 'string') {
+    const n = params && typeof params.n === 'number' ? params.n : NaN;
+    const form = Number.isFinite(n) ? plurals.select(n) : 'other';
+    v = typeof v[form] === 'string' ? v[form] : v.other;
   }
   if (typeof v !== 'string') return key;
   if (!params) return v;

@@ -3,7 +3,7 @@
 // happened on the lab servers), a hint on request, and the solved state.
 //
 //   POST /api/lessons/{id}/tasks/{task} {"answer"} or {}
-//     -> {"correct","task":{…},"score","points"}; 429 too_many_attempts
+//     -> {"correct","task":{…},"score","points"[,"feedback"]}; 429 too_many_attempts
 
 import { h, uid } from './dom.js';
 import { t } from './strings.js';
@@ -83,7 +83,7 @@ export class TaskWidget {
         { class: 'task-head' },
         h('span', {
           class: 'task-kind',
-          text: t('taskKind.' + task.kind) + ' · ' + t(task.points === 1 ? 'pointOne' : 'pointMany', { n: task.points }),
+          text: t('taskKind.' + task.kind) + ' · ' + t('points', { n: task.points }),
         }),
         this.state,
       ),
@@ -140,7 +140,10 @@ export class TaskWidget {
       } else if (this.task.kind === 'check') {
         this.setMessage(t('taskNotYet'), 'error');
       } else {
-        this.setMessage(t('taskWrong'), 'error');
+        this.setMessage(
+          res.feedback ? t('taskWrongFeedback', { feedback: res.feedback }) : t('taskWrong'),
+          'error',
+        );
         if (this.input) {
           this.input.setAttribute('aria-invalid', 'true');
           this.input.select();

@@ -58,6 +58,13 @@ export function commandMarkers(events, telnet = false) {
   return markers;
 }
 
+// A recorded note as the page words it: the session's end ("closed: CODE")
+// reads as it did live, and as the text export writes it.
+export function noteText(text) {
+  const m = /^closed: ([a-z_]+)$/.exec(text);
+  return m ? t('noteClosed', { reason: reasonText(m[1]) }) : text;
+}
+
 export class TranscriptPanel {
   // opts: id; onLoaded(session) to name the tab once the data is in;
   // page (bool): shown as a page of its own (a link back instead of none).
@@ -142,7 +149,7 @@ export class TranscriptPanel {
       this.meta,
       this.exports,
       this.replay,
-      h('div', { class: 'transcript-body' }, this.conv.element, this.markers),
+      (this.body = h('div', { class: 'transcript-body' }, this.conv.element, this.markers)),
     );
   }
 
@@ -153,22 +160,36 @@ export class TranscriptPanel {
     try {
       data = await api.transcript(this.id);
     } catch (e) {
-      this.status.textContent = t('transcriptFailed', { message: e.message });
+      // One clear error state: no replay, exports or empty pane for a
+      // transcript that is not there.
+      this.status.textContent =
+        e.status === 404
+          ? t('transcriptNotFound', { id: this.id })
+          : t('transcriptFailed', { message: e.message });
       this.element.dataset.status = 'error';
+      this.element.dataset.state = e.status === 404 ? 'not-found' : 'error';
+      this.setLoadedParts(false);
       return;
     }
     this.element.dataset.status = '';
+    this.element.dataset.state = '';
+    this.setLoadedParts(true);
     this.status.textContent = '';
     const s = (data && data.session) || {};
     this.session = s;
-    this.showMeta(s);
     this.events = ((data && data.events) || []).filter((ev) => ev && ev.dir);
+    this.showMeta(s);
     const telnet = s.mode === 'telnet' || Number(s.port) === 23;
     this.convOpts = { protocol: telnet ? '' : protocolForPort(s.port), telnet, host: s.host };
     this.renderMarkers(telnet);
     this.showAll();
     this.conv.log.scrollTop = 0;
     if (this.opts.onLoaded) this.opts.onLoaded(s);
+  }
+
+  // The parts that only make sense for a transcript that loaded.
+  setLoadedParts(on) {
+    for (const el of [this.meta, this.exports, this.replay, this.body]) el.hidden = !on;
   }
 
   renderMarkers(telnet) {
@@ -203,7 +224,7 @@ export class TranscriptPanel {
   }
 
   drawEvent(ev) {
-    if (ev.dir === 'note') this.conv.note(ev.text || '');
+    if (ev.dir === 'note') this.conv.note(noteText(ev.text || ''));
     else if (ev.dir === 'c2s' || ev.dir === 's2c') {
       this.conv.append(ev.dir, eventBytes(ev), { title: offset(ev.t_us) });
     }
@@ -315,9 +336,19 @@ export class TranscriptPanel {
     parts.push(
       s.ended_at ? t('transcriptEnded', { time: formatTime(s.ended_at) }) : t('transcriptStillOpen'),
     );
-    parts.push(
-      t('transcriptBytes', { up: formatBytes(s.bytes_up), down: formatBytes(s.bytes_down) }),
-    );
+    // A session still open has its counters written at its end: count
+    // what is recorded so far instead of showing 0 B.
+    let up = s.bytes_up;
+    let down = s.bytes_down;
+    if (!s.ended_at) {
+      up = down = 0;
+      for (const ev of this.events) {
+        const n = ev.data_b64 ? decodeBase64(ev.data_b64).length : 0;
+        if (ev.dir === 'c2s') up += n;
+        else if (ev.dir === 's2c') down += n;
+      }
+    }
+    parts.push(t('transcriptBytes', { up: formatBytes(up), down: formatBytes(down) }));
     if (s.close_reason) parts.push(t('transcriptReason', { reason: reasonText(s.close_reason) }));
     this.meta.replaceChildren(...parts.flatMap((p, i) => (i ? [' · ', p] : [p])));
   }
