@@ -3,7 +3,9 @@
  * Per student: recorded bytes against the per-student budget, sessions
  * open now, refused opens with the last reason; in total: recorded bytes
  * against the class budget, free disk against the floor, and the
- * warnings the teacher's page shows. The database holds what earlier runs
+ * warnings the teacher's page shows; and the addresses that sent wrong
+ * teacher passwords, class codes or rejoin codes, with how long each must
+ * still wait (throttle.c). The database holds what earlier runs
  * counted; the live counters (usage.c) are newer for students seen since
  * the start, so they win.
  */
@@ -15,6 +17,7 @@
 #include "api_internal.h"
 #include "app.h"
 #include "relay.h"
+#include "throttle.h"
 #include "usage.h"
 
 struct usage_list {
@@ -60,6 +63,17 @@ static int add_student(void *arg, const struct db_usage *row) {
   return 0;
 }
 
+static void add_throttled(void *arg, const struct throttle_report *r) {
+  char addr[64];
+  cJSON *o = cJSON_CreateObject();
+  throttle_addr_text(&r->addr, addr, sizeof addr);
+  cJSON_AddStringToObject(o, "address", addr);
+  cJSON_AddStringToObject(o, "kind", throttle_kind_name(r->kind));
+  cJSON_AddNumberToObject(o, "failures", r->failures);
+  cJSON_AddNumberToObject(o, "wait_secs", (double)((r->wait_us + 999999) / 1000000));
+  cJSON_AddItemToArray(arg, o);
+}
+
 void api_usage(struct app *app, const struct api_request *req, const struct db_user *user,
                const struct api_args *args, struct api_response *resp) {
   struct usage_totals t;
@@ -88,6 +102,10 @@ void api_usage(struct app *app, const struct api_request *req, const struct db_u
   else
     cJSON_AddNullToObject(totals, "disk_free");
   cJSON_AddNumberToObject(totals, "disk_floor", (double)t.disk_floor);
+  cJSON *throttled = cJSON_AddArrayToObject(root, "throttled");
+  size_t n =
+      throttle_report(app->throttle, app_mono_us(), LIM_USAGE_THROTTLED, add_throttled, throttled);
+  cJSON_AddNumberToObject(totals, "throttled_addresses", (double)n);
   warnings = cJSON_AddArrayToObject(root, "warnings");
   if (t.total_reached)
     cJSON_AddItemToArray(warnings, cJSON_CreateString("record_total_reached"));

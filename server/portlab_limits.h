@@ -9,10 +9,11 @@
 /* HTTP and REST. */
 #define LIM_HTTP_HEADER_BYTES 16384 /* lws max_http_header_data */
 #define LIM_JSON_BODY_BYTES 8192    /* largest REST request body */
-#define LIM_HTTP_STALL_SECS 20 /* a response the client reads nothing of this long is dropped */
-#define LIM_NAME_LEN 32        /* ^[A-Za-z0-9_.-]{1,32}$ */
-#define LIM_PASSWORD_LEN 256   /* teacher password, class code */
-#define LIM_COOKIE_DAYS 7      /* login lifetime */
+#define LIM_HTTP_STALL_SECS 20  /* a response the client reads nothing of this long is dropped */
+#define LIM_USAGE_THROTTLED 100 /* throttled addresses listed in GET /api/usage */
+#define LIM_NAME_LEN 32         /* ^[A-Za-z0-9_.-]{1,32}$ */
+#define LIM_PASSWORD_LEN 256    /* teacher password, class code */
+#define LIM_COOKIE_DAYS 7       /* login lifetime */
 
 /* Logins and joins, per source address (server/throttle.c). A /64 counts
  * as one IPv6 address. The machine itself (--local-net) is exempt. */

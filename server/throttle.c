@@ -188,6 +188,37 @@ int throttle_addr_from_sockaddr(const struct sockaddr *sa, socklen_t len,
   return -1;
 }
 
+size_t throttle_report(const struct throttle *t, int64_t now_us, size_t max,
+                       void (*fn)(void *arg, const struct throttle_report *r), void *arg) {
+  size_t n = 0;
+  if (!t) return 0;
+  for (size_t i = 0; i < t->p.addrs; i++) {
+    const struct throttle_entry *e = &t->rows[i];
+    if (e->kind < 0 || e->kind == THROTTLE_JOIN || e->failures == 0 ||
+        now_us - e->last_us > (int64_t)t->p.backoff_max_secs * US_PER_SEC)
+      continue;
+    if (n++ >= max) continue;
+    struct throttle_report r = {.kind = e->kind, .failures = e->failures};
+    memcpy(r.addr.ip, e->key, sizeof r.addr.ip);
+    r.wait_us = e->refuse_us > now_us ? e->refuse_us - now_us : 0;
+    fn(arg, &r);
+  }
+  return n;
+}
+
+const char *throttle_kind_name(enum throttle_kind kind) {
+  switch (kind) {
+    case THROTTLE_TEACHER:
+      return "teacher_password";
+    case THROTTLE_CLASS_CODE:
+      return "class_code";
+    case THROTTLE_REJOIN:
+      return "rejoin_code";
+    default:
+      return "join";
+  }
+}
+
 void throttle_addr_text(const struct throttle_addr *a, char *out, size_t outlen) {
   char text[INET6_ADDRSTRLEN];
   if (is_v4(a) ? !inet_ntop(AF_INET, a->ip + 12, text, sizeof text)

@@ -58,6 +58,22 @@ void throttle_forget(struct throttle *t, const struct throttle_addr *addr, enum 
  * per_minute: 0 and counts one, or microseconds until one is allowed. */
 int64_t throttle_take(struct throttle *t, const struct throttle_addr *addr, enum throttle_kind kind,
                       int per_minute, int64_t now_us);
+/* One address's wrong answers of one kind, for the teacher's view. */
+struct throttle_report {
+  struct throttle_addr addr; /* an IPv6 one cut to its /64 */
+  enum throttle_kind kind;   /* never THROTTLE_JOIN */
+  int failures;
+  int64_t wait_us; /* 0 when it may try again now */
+};
+
+/* Calls fn for every address with wrong answers it still remembers, at most
+ * max times; returns how many there were in all. */
+size_t throttle_report(const struct throttle *t, int64_t now_us, size_t max,
+                       void (*fn)(void *arg, const struct throttle_report *r), void *arg);
+
+/* The kind's name in reports: "teacher_password", "class_code", "rejoin_code". */
+const char *throttle_kind_name(enum throttle_kind kind);
+
 /* Entries in use (for tests). */
 size_t throttle_count(const struct throttle *t);
 

@@ -55,6 +55,22 @@ class Logins(PortlabTestCase):
         # A success elsewhere does not forgive 127.0.0.2.
         self.assertThrottled(self.login(self.pl.teacher_password, "127.0.0.2"))
 
+    def test_teacher_sees_throttled_addresses(self):
+        """GET /api/usage lists an address with wrong answers, its kind,
+        count and wait; a student may not read it."""
+        for _ in range(FAILURES + 1):
+            self.login("wrong", "127.0.0.9")
+        teacher = self.pl.teacher()
+        usage = self.pl.get("/api/usage", cookie=teacher).json
+        rows = [r for r in usage["throttled"] if r["address"] == "127.0.0.9"]
+        self.assertEqual(len(rows), 1, usage["throttled"])
+        self.assertEqual(rows[0]["kind"], "teacher_password")
+        self.assertEqual(rows[0]["failures"], FAILURES)  # the next one was refused, not counted
+        self.assertTrue(1 <= rows[0]["wait_secs"] <= BACKOFF, rows[0])
+        self.assertGreaterEqual(usage["totals"]["throttled_addresses"], 1)
+        student = self.pl.join("peeker", class_code=CLASS_CODE)
+        self.assertError(self.pl.get("/api/usage", cookie=student), 403, "forbidden")
+
     def test_teacher_on_this_machine_is_never_throttled(self):
         for _ in range(FAILURES + 3):
             self.assertError(self.login("wrong", "127.0.0.1"), 401, "unauthorized")

@@ -186,11 +186,57 @@ static void test_addresses(void) {
   CHECK_EQ_INT(throttle_addr_from_sockaddr((struct sockaddr *)&sin, 4, &a), -1);
 }
 
+/* The teacher's report lists each address with remembered wrong answers,
+ * its kind, count and remaining wait; never join rates; at most max rows. */
+struct report_seen {
+  int rows, failures;
+  int64_t wait_us;
+  char addr[64], kind[24];
+};
+
+static void seen_row(void *arg, const struct throttle_report *r) {
+  struct report_seen *s = arg;
+  s->rows++;
+  s->failures = r->failures;
+  s->wait_us = r->wait_us;
+  throttle_addr_text(&r->addr, s->addr, sizeof s->addr);
+  snprintf(s->kind, sizeof s->kind, "%s", throttle_kind_name(r->kind));
+}
+
+static void test_report(void) {
+  struct throttle *t = make(2, 30, 900, 64);
+  struct throttle_addr a = addr("192.0.2.7"), b = addr("192.0.2.8");
+  int64_t now = 1000 * SEC;
+  struct report_seen s = {0};
+  CHECK_EQ_INT(throttle_report(NULL, now, 10, seen_row, &s), 0);
+  CHECK_EQ_INT(throttle_report(t, now, 10, seen_row, &s), 0);
+  CHECK_EQ_INT(throttle_take(t, &a, THROTTLE_JOIN, 60, now), 0); /* a rate, never listed */
+  CHECK_EQ_INT(throttle_report(t, now, 10, seen_row, &s), 0);
+  for (int i = 0; i < 2; i++) throttle_failed(t, &a, THROTTLE_CLASS_CODE, now);
+  CHECK_EQ_INT(throttle_report(t, now + 10 * SEC, 10, seen_row, &s), 1);
+  CHECK_EQ_INT(s.rows, 1);
+  CHECK_EQ_INT(s.failures, 2);
+  CHECK_EQ_INT(s.wait_us, 20 * SEC);
+  CHECK_EQ_STR(s.addr, "192.0.2.7");
+  CHECK_EQ_STR(s.kind, "class_code");
+  /* A second address counts in all, but max 1 shows only one row. */
+  throttle_failed(t, &b, THROTTLE_TEACHER, now);
+  s.rows = 0;
+  CHECK_EQ_INT(throttle_report(t, now, 1, seen_row, &s), 2);
+  CHECK_EQ_INT(s.rows, 1);
+  /* Past backoff_max of quiet, an address is forgotten and not listed. */
+  s.rows = 0;
+  CHECK_EQ_INT(throttle_report(t, now + 900 * SEC, 10, seen_row, &s), 2);
+  CHECK_EQ_INT(throttle_report(t, now + 901 * SEC, 10, seen_row, &s), 0);
+  throttle_free(t);
+}
+
 int main(void) {
   test_backoff_edge();
   test_ipv6_group();
   test_rate_edge();
   test_table_bound();
   test_addresses();
+  test_report();
   return check_done();
 }

@@ -145,6 +145,19 @@ export const strings = {
     record_total_reached: 'The class recording budget is used up: new bytes are no longer recorded.',
     disk_low: 'The server\'s disk is below --disk-floor: recording has stopped.',
   },
+  usageThrottledTitle: 'Wrong passwords and codes',
+  usageNoThrottled: 'No address has sent a wrong teacher password, class code or rejoin code lately.',
+  usageAddress: 'Address',
+  usageKind: {
+    teacher_password: 'teacher password',
+    class_code: 'class code',
+    rejoin_code: 'rejoin code',
+  },
+  usageKindHead: 'Wrong',
+  usageFailures: 'Wrong answers',
+  usageWait: 'Must wait',
+  usageWaitSecs: { one: '{n} more second', other: '{n} more seconds' },
+  usageMayTry: 'may try again',
   backToLab: '← Free lab',
 
   // Sessions list.

@@ -6,6 +6,7 @@
 //                 "refused_opens","last_refused_reason","last_refused_at"}],
 //    "totals":{"recorded_bytes","record_budget","sessions_open","max_sessions",
 //              "disk_free","disk_floor"},
+//    "throttled":[{"address","kind","failures","wait_secs"}],
 //    "warnings":["record_total_near"|"record_total_reached"|"disk_low"]}
 
 import { h } from './dom.js';
@@ -29,6 +30,7 @@ export class UsageView {
     this.warnings = h('div', { class: 'usage-warnings', role: 'alert' });
     this.totals = h('p', { class: 'hint usage-totals' });
     this.tableBox = h('div', { class: 'table-scroll', tabindex: '0', 'aria-labelledby': 'usage-title' });
+    this.throttled = h('div', { class: 'usage-throttled' });
     this.element = h(
       'section',
       { class: 'teacher-usage', 'aria-labelledby': 'usage-title' },
@@ -38,6 +40,7 @@ export class UsageView {
       this.status,
       this.totals,
       this.tableBox,
+      this.throttled,
     );
   }
 
@@ -83,11 +86,46 @@ export class UsageView {
         h('td', { text: s.last_refused_reason ? s.last_refused_reason + ' (' + (s.last_refused_at || '') + ')' : '' }),
       ),
     );
+    this.showThrottled((data && data.throttled) || []);
     this.tableBox.replaceChildren(
       h(
         'table',
         { class: 'progress-table usage-table' },
         h('caption', { class: 'sr-only', text: t('usageTitle') }),
+        h('thead', null, head),
+        h('tbody', null, rows),
+      ),
+    );
+  }
+
+  // Addresses that sent wrong teacher passwords, class codes or rejoin codes.
+  showThrottled(list) {
+    if (!list.length) {
+      this.throttled.replaceChildren(h('p', { class: 'hint', text: t('usageNoThrottled') }));
+      return;
+    }
+    const head = h(
+      'tr',
+      null,
+      [t('usageAddress'), t('usageKindHead'), t('usageFailures'), t('usageWait')].map((text) =>
+        h('th', { scope: 'col', text }),
+      ),
+    );
+    const rows = list.map((r) =>
+      h(
+        'tr',
+        null,
+        h('th', { scope: 'row', text: r.address }),
+        h('td', { text: t('usageKind.' + r.kind) }),
+        h('td', { class: 'score', text: String(r.failures) }),
+        h('td', { text: r.wait_secs > 0 ? t('usageWaitSecs', { n: r.wait_secs }) : t('usageMayTry') }),
+      ),
+    );
+    this.throttled.replaceChildren(
+      h('h3', { text: t('usageThrottledTitle') }),
+      h(
+        'table',
+        { class: 'usage-table throttled-table' },
         h('thead', null, head),
         h('tbody', null, rows),
       ),
