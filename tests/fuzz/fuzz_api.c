@@ -25,6 +25,8 @@
 #include "log.h"
 #include "policy.h"
 #include "portlab_limits.h"
+#include "quiz.h"
+#include "throttle.h"
 
 static struct app app;
 static char student_cookie[64], teacher_cookie[64];
@@ -67,7 +69,9 @@ static void fuzz_api_init(void) {
   app.db = db_open(":memory:", err, sizeof err);
   app.policy = policy_new();
   app.lessons = lessons_load(NULL, err, sizeof err);
-  if (!app.db || !app.policy || !app.lessons ||
+  app.quiz_bank = quiz_bank_load(NULL, err, sizeof err);
+  app.throttle = api_throttle_new(&app.cfg);
+  if (!app.db || !app.policy || !app.lessons || !app.quiz_bank || !app.throttle ||
       policy_add_rule(app.policy, "192.0.2.0/24:25", err, sizeof err) != 0 ||
       api_setup_teacher(&app, generated, sizeof generated) != 0)
     abort();
@@ -83,7 +87,12 @@ static void fuzz_api_init(void) {
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-  static const char *routes[] = {"/api/join", "/api/teacher/login", "/api/logout", NULL};
+  /* Bit 6 of the selector reaches the quiz routes; seeds without it keep
+   * their meaning. */
+  static const char *routes[] = {"/api/join",          "/api/teacher/login",
+                                 "/api/logout",        NULL,
+                                 "/api/quiz/attempts", "/api/quiz/tests",
+                                 "/api/quiz/tests/1",  "/api/quiz/attempts/1/answers"};
   char path[160];
   const char *cookie = NULL;
 
@@ -104,7 +113,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
       cookie = "portlab_session=0123456789abcdef0123456789abcdeg; other=1";
       break;
   }
-  const char *route = routes[sel & 3];
+  const char *route = routes[(sel & 3) | ((sel >> 4) & 4)];
   if (!route) {
     const struct lessons *ls = app.lessons;
     const struct lesson *l = &ls->v[(pick & 0x7f) % ls->n];
