@@ -22,6 +22,7 @@ struct lab_servers;
 struct lessons;
 struct http_lab;
 struct throttle;
+struct watch;
 
 enum app_phase { APP_RUNNING = 0, APP_DRAINING, APP_DONE };
 
@@ -45,6 +46,7 @@ struct app {
   struct lessons *lessons;         /* loaded at start: embedded or --lessons DIR */
   char lab_secret[65];             /* hex; per-student flags are derived from it */
   struct throttle *throttle;       /* logins and joins per source address */
+  struct watch *watch;             /* the teacher's live view (watch.c) */
 };
 
 /* Microseconds: wall clock for stored times, monotonic for intervals. */

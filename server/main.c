@@ -32,6 +32,7 @@
 #include "resolver.h"
 #include "throttle.h"
 #include "usage.h"
+#include "watch.h"
 
 #define DRAIN_US (2 * 1000000LL)
 #define RESOLVER_THREADS 4
@@ -206,6 +207,7 @@ int main(int argc, char **argv) {
   }
   if (!app.cfg.no_record && !(app.recorder = recorder_new(app.db))) goto out;
   if (!(app.usage = usage_new(app.db, &app.cfg, app.cfg.db_path))) goto out;
+  if (!(app.watch = relay_watch_new(&app))) goto out;
   if (portal_start(&app, err, sizeof err)) {
     fprintf(stderr, "portlab: %s\n", err);
     goto out;
@@ -259,6 +261,7 @@ out:
   app.lab_servers = NULL;
   portal_stop(&app); /* closes what is left; relay callbacks may still record */
   recorder_free(app.recorder);
+  watch_free(app.watch);
   usage_free(app.usage);
   db_close(app.db);
   policy_free(app.policy);
