@@ -309,8 +309,8 @@ static void finish(struct relay *r, const char *reason, cJSON *final, enum lws_c
     record_event(r, DB_DIR_NOTE, closed, strlen(closed), 1);
     r->ended_us = app_now_us();
     if (r->app->recorder)
-      recorder_session_end(r->app->recorder, r->session_id, r->ended_us, r->bytes_up,
-                           r->bytes_down, reason);
+      recorder_session_end(r->app->recorder, r->session_id, r->ended_us, r->bytes_up, r->bytes_down,
+                           reason);
     struct watch_session s;
     watch_snapshot(r, &s);
     watch_session_end(r->app->watch, r->watch_entry, &s);

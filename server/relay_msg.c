@@ -135,11 +135,11 @@ static int parse_broadcast(const cJSON *msg, struct relay_msg *out, const char *
                            size_t errlen) {
   const cJSON *text = cJSON_GetObjectItemCaseSensitive(msg, "text");
   int blank = 1;
-  if (!cJSON_IsString(text))
-    return refuse(code, err, errlen, "broadcast needs a \"text\" string");
+  if (!cJSON_IsString(text)) return refuse(code, err, errlen, "broadcast needs a \"text\" string");
   size_t n = strlen(text->valuestring);
   if (n > RELAY_MSG_BROADCAST_MAX)
-    return refuse(code, err, errlen, "a broadcast may be at most %d bytes", RELAY_MSG_BROADCAST_MAX);
+    return refuse(code, err, errlen, "a broadcast may be at most %d bytes",
+                  RELAY_MSG_BROADCAST_MAX);
   for (const unsigned char *p = (const unsigned char *)text->valuestring; *p; p++) {
     if ((*p < 0x20 && *p != '\n' && *p != '\t') || *p == 0x7f)
       return refuse(code, err, errlen, "a broadcast may not hold control characters");

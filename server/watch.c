@@ -464,7 +464,8 @@ static int format_item(const struct item *it, size_t pre, unsigned char **out, s
   if (!(buf = malloc(pre + room))) return -1;
   char *p = (char *)buf + pre;
   if (it->kind == ITEM_GAP) {
-    n = (size_t)snprintf(p, room, "{\"type\":\"gap\",\"session_id\":%lld,\"from_seq\":%lld,\"to_seq\":%lld}",
+    n = (size_t)snprintf(p, room,
+                         "{\"type\":\"gap\",\"session_id\":%lld,\"from_seq\":%lld,\"to_seq\":%lld}",
                          (long long)it->session_id, (long long)it->from_seq, (long long)it->to_seq);
   } else {
     n = (size_t)snprintf(p, room,
