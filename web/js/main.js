@@ -13,6 +13,7 @@
 //   lesson-html.js    lesson HTML -> DOM (allow-list, session buttons)
 //   tasks.js          one task widget
 //   progress.js       the teacher's class progress table
+//   live.js           the teacher's live class grid; students' broadcast banner
 //   bytes.js          bytes -> visible text (marks for invisible bytes)
 //   annotate.js       notes beside lines, from annotations.json
 //   conversation.js   the red/blue "Follow TCP Stream" view
@@ -39,6 +40,7 @@ import { TranscriptPanel } from './transcript-tab.js';
 import { LessonsView } from './lessons.js';
 import { LessonPage, parseTarget } from './lesson-page.js';
 import { ProgressView } from './progress.js';
+import { LiveView, BroadcastBanner } from './live.js';
 import { loadAnnotations } from './annotate.js';
 import { parseHash, hashFor, replaceHash } from './router.js';
 
@@ -162,6 +164,12 @@ function startApp(me) {
       },
     });
     app.views.progress = new ProgressView({ sessions: app.teacherSessions.element });
+    app.live = new LiveView();
+    app.views.teacher = h('div', { class: 'teacher-wrap' }, app.live.element, app.views.progress.element);
+  } else {
+    app.banner = new BroadcastBanner();
+    $('main').before(app.banner.element);
+    app.banner.start();
   }
 
   $('nav-teacher').hidden = !teacher;
@@ -176,6 +184,11 @@ function stopApp() {
   if (!app) return;
   app.tabs.closeAll();
   writeSaved(null);
+  if (app.live) app.live.stop();
+  if (app.banner) {
+    app.banner.stop();
+    app.banner.element.remove();
+  }
   if (app.transcriptPage) app.transcriptPage.dispose();
   $('main').replaceChildren();
   app = null;
@@ -225,6 +238,7 @@ function placeWorkspace(slot) {
 
 function route() {
   const r = parseHash(location.hash);
+  if (app.live && r.name !== 'teacher') app.live.stop();
   if (app.transcriptPage && r.name !== 'transcript') {
     app.transcriptPage.dispose();
     app.transcriptPage = null;
@@ -246,7 +260,8 @@ function route() {
       return showTranscriptPage(r.id);
     case 'teacher':
       if (app.teacher) {
-        show(app.views.progress.element, 'teacher');
+        show(app.views.teacher, 'teacher');
+        app.live.start();
         app.views.progress.load();
         app.teacherSessions.refresh();
         return;
