@@ -743,6 +743,9 @@ static void handle_watch(struct relay *r, const struct relay_msg *m) {
     for (live = app->relays; live && live->session_id != m->session_id; live = live->next) {
     }
     struct db_session row;
+    /* A session whose relay is gone may still have its end in the
+     * recorder's queue: write it, so the row says "ended". */
+    if (!live) recorder_flush(app->recorder);
     if (live) {
       replay_to = live->seq;
       watch_snapshot(live, &s);

@@ -218,6 +218,15 @@ class Tile {
         { class: 'live-tile-foot' },
         this.meta,
         this.followBtn,
+        h('button', {
+          type: 'button',
+          class: 'small',
+          text: t('liveSpotlight'),
+          onclick: () => {
+            view.follow(this.id);
+            view.spotlight(true);
+          },
+        }),
         h('a', { href: '#/transcript/' + encodeURIComponent(s.id), text: t('liveTranscript') }),
       ),
     );
