@@ -228,6 +228,7 @@ class StalledWatcher(PortlabTestCase):
         pl = self.portlab(["--allow", "127.0.0.1:%d" % echo.port, "--watch-queue", "64K"])
         w = self.ws(ws_from(pl, pl.teacher(), "127.0.0.1", rcvbuf=4096))
         send_json(w, {"type": "watch", "scope": "class"})
+        self.assertEqual(expect_text(w, 5).get("type"), "watching")
         # The teacher now reads nothing while a student moves 3 MiB each way.
         tok = pl.join()
         ws = self.ws(pl.ws_connect(tok, timeout=30))
