@@ -23,6 +23,7 @@ struct lessons;
 struct http_lab;
 struct throttle;
 struct quiz_bank;
+struct watch;
 
 enum app_phase { APP_RUNNING = 0, APP_DRAINING, APP_DONE };
 
@@ -47,6 +48,7 @@ struct app {
   struct quiz_bank *quiz_bank;     /* loaded at start: embedded or --quiz-bank FILE */
   char lab_secret[65];             /* hex; per-student flags are derived from it */
   struct throttle *throttle;       /* logins and joins per source address */
+  struct watch *watch;             /* the teacher's live view (watch.c) */
 };
 
 /* Microseconds: wall clock for stored times, monotonic for intervals. */

@@ -359,6 +359,21 @@ static int set_bytes(long long *out, const char *v, char *why, size_t whylen) {
   return 0;
 }
 
+static int set_watch_queue(struct config *cfg, const char *v, char *why, size_t whylen) {
+  long long n;
+  if (set_bytes(&n, v, why, whylen)) return -1;
+  if (n < LIM_WATCH_QUEUE_MIN || n > 1LL << 30) {
+    snprintf(why, whylen, "'%s' is not from %d to 1G bytes", v, LIM_WATCH_QUEUE_MIN);
+    return -1;
+  }
+  cfg->watch_queue = n;
+  return 0;
+}
+
+static int set_broadcast_max(struct config *cfg, const char *v, char *why, size_t whylen) {
+  return set_count(&cfg->broadcast_max, v, 1, 4096, why, whylen);
+}
+
 static int set_record_per_student(struct config *cfg, const char *v, char *why, size_t whylen) {
   return set_bytes(&cfg->record_bytes_per_student, v, why, whylen);
 }
@@ -426,6 +441,9 @@ static const struct config_flag flags[] = {
      "WebSockets (relay sessions) per client address (128)"},
     {"opens-per-minute", 1, 0, set_opens_per_minute, "N",
      "session opens per student per minute (30)"},
+    {"watch-queue", 1, 0, set_watch_queue, "BYTES",
+     "events queued per teacher watcher before the oldest are dropped (1M)"},
+    {"broadcast-max", 1, 0, set_broadcast_max, "BYTES", "longest teacher broadcast (280)"},
     {"record-bytes-per-student", 1, 0, set_record_per_student, "BYTES",
      "recorded bytes per student, all sessions (32M)"},
     {"record-bytes-total", 1, 0, set_record_total, "BYTES", "recorded bytes in all (4G)"},
@@ -490,6 +508,8 @@ static void set_defaults(struct config *cfg) {
   cfg->max_sessions = LIM_RELAY_SESSIONS_TOTAL;
   cfg->ws_per_addr = LIM_WS_PER_ADDR;
   cfg->opens_per_minute = LIM_OPENS_PER_MINUTE;
+  cfg->watch_queue = LIM_WATCH_QUEUE_BYTES;
+  cfg->broadcast_max = LIM_BROADCAST_BYTES;
   cfg->record_bytes_per_student = LIM_RECORD_BYTES_PER_STUDENT;
   cfg->record_bytes_total = LIM_RECORD_BYTES_TOTAL;
   cfg->disk_floor = LIM_DISK_FLOOR_BYTES;

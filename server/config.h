@@ -47,7 +47,9 @@ struct config {
   int opens_per_minute;               /* "open" messages per student */
   long long record_bytes_per_student; /* recording budgets, bytes */
   long long record_bytes_total;
-  long long disk_floor; /* stop recording below this many free bytes */
+  long long disk_floor;  /* stop recording below this many free bytes */
+  long long watch_queue; /* bytes of events queued per teacher watcher */
+  int broadcast_max;     /* bytes in one teacher broadcast */
 };
 
 enum config_result { CONFIG_OK = 0, CONFIG_EXIT_OK, CONFIG_ERROR };

@@ -39,6 +39,7 @@
 #include "resolver.h"
 #include "throttle.h"
 #include "usage.h"
+#include "watch.h"
 
 #define DRAIN_US (2 * 1000000LL)
 #define EXIT_ADDR_IN_USE 3
@@ -250,6 +251,7 @@ int main(int argc, char **argv) {
   }
   if (!app.cfg.no_record && !(app.recorder = recorder_new(app.db))) goto out;
   if (!(app.usage = usage_new(app.db, &app.cfg, app.cfg.db_path))) goto out;
+  if (!(app.watch = relay_watch_new(&app))) goto out;
   if (portal_start(&app, err, sizeof err)) {
     fprintf(stderr, "portlab: %s\n", err);
     listen_failed = 1;
@@ -307,6 +309,7 @@ out:
   /* Every listener of ours is closed now: was it someone else's port? */
   if (listen_failed && listeners_in_use(&app.cfg)) status = EXIT_ADDR_IN_USE;
   recorder_free(app.recorder);
+  watch_free(app.watch);
   usage_free(app.usage);
   db_close(app.db);
   policy_free(app.policy);

@@ -70,6 +70,16 @@
 #define LIM_DISK_CHECK_MS 1000  /* statvfs of the database's file system this often */
 #define LIM_USAGE_FLUSH_MS 1000 /* refused-open counters reach the database this late */
 
+/* The teacher's live view (watch.c). A watcher's queue holds events up to
+ * a byte cap (each event costs its payload plus 64); past it the oldest are
+ * dropped and replaced by a "gap". Session counters go out at most this
+ * often per session; opens and ends at once. */
+#define LIM_WATCH_QUEUE_BYTES (1024 * 1024) /* --watch-queue: per watcher */
+#define LIM_WATCH_QUEUE_MIN (64 * 1024)     /* the flag's lower bound: a 16 KiB event fits */
+#define LIM_WATCH_SESSION_MS 500            /* counter updates per session, at most this often */
+#define LIM_WATCH_REPLAY_BYTES (64 * 1024)  /* replayed payload read per writable callback */
+#define LIM_BROADCAST_BYTES 280             /* --broadcast-max: one teacher broadcast, UTF-8 */
+
 /* Recorder. */
 #define LIM_RECORDER_FLUSH_MS 100 /* a kill -9 loses at most this much (+ one commit) */
 #define LIM_RECORDER_BATCH 512    /* flush early at this many queued events */

@@ -191,6 +191,23 @@ static void recorder_to_db_event(const struct recorder_item *it, struct db_event
   e->len = it->len;
 }
 
+int recorder_each_event(const struct recorder *r, int64_t session_id, int64_t after_seq,
+                        int64_t up_to_seq, int limit,
+                        int (*cb)(void *arg, const struct db_event *e), void *arg) {
+  struct db_event e;
+  int n = 0;
+
+  for (const struct recorder_item *it = r ? r->head : NULL; it && n < limit; it = it->next) {
+    if (it->kind != RECORDER_EVENT || it->session_id != session_id || it->seq <= after_seq ||
+        it->seq > up_to_seq)
+      continue;
+    recorder_to_db_event(it, &e);
+    n++;
+    if (cb(arg, &e)) break;
+  }
+  return 0;
+}
+
 static int recorder_write_end(struct recorder *r, const struct recorder_item *it) {
   return db_session_finish(r->db, it->session_id, it->ended_us, it->bytes_up, it->bytes_down,
                            (const char *)it->data);

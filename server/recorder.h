@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 struct db;
+struct db_event;
 struct recorder;
 
 struct recorder *recorder_new(struct db *db); /* db is borrowed */
@@ -25,6 +26,13 @@ int recorder_event(struct recorder *r, int64_t session_id, int64_t seq, int64_t 
                    const void *data, size_t len);
 int recorder_session_end(struct recorder *r, int64_t session_id, int64_t ended_us, int64_t bytes_up,
                          int64_t bytes_down, const char *reason);
+
+/* The queued (not yet written) events of one session with after_seq < seq
+ * <= up_to_seq, at most limit, in order; cb returns nonzero to stop. The
+ * teacher's live view reads these after the database's part. Returns 0. */
+int recorder_each_event(const struct recorder *r, int64_t session_id, int64_t after_seq,
+                        int64_t up_to_seq, int limit,
+                        int (*cb)(void *arg, const struct db_event *e), void *arg);
 
 int recorder_should_flush(const struct recorder *r); /* queue reached LIM_RECORDER_BATCH */
 size_t recorder_pending(const struct recorder *r);

@@ -18,6 +18,10 @@
  *
  * Every byte is recorded as it crosses the TCP connection: server bytes
  * when read, client bytes when written (telnet negotiation included).
+ *
+ * A WebSocket may instead carry no session: a teacher's watcher (watch.c
+ * gets every session's start, counters, end and recorded events from
+ * here) or a listener for the teacher's broadcasts.
  */
 #include "relay.h"
 
@@ -28,6 +32,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 
 #include "api.h"
 #include "app.h"
@@ -43,6 +48,7 @@
 #include "resolver.h"
 #include "telnet.h"
 #include "usage.h"
+#include "watch.h"
 
 enum relay_state { RS_IDLE = 0, RS_RESOLVING, RS_CONNECTING, RS_OPEN, RS_DONE };
 
@@ -96,6 +102,12 @@ struct relay {
   int final_sent;
   int closing;
   enum lws_close_status close_code;
+  /* The live view: this session's entry there, or this WebSocket's
+   * watcher; listening: it receives broadcasts. */
+  struct watch_entry *watch_entry;
+  struct watcher *watcher;
+  int listening;
+  int64_t started_us, ended_us; /* unix time of the session row's start and end */
 };
 
 struct ws_pss {
@@ -203,8 +215,9 @@ static void record_event(struct relay *r, int dir, const void *data, size_t len,
     r->recorded += (int64_t)len;
   }
   if (r->usage) usage_recorded(app->usage, r->usage, (int64_t)len);
-  recorder_event(app->recorder, r->session_id, ++r->seq, app_mono_us() - r->start_mono, dir, data,
-                 len);
+  int64_t t_us = app_mono_us() - r->start_mono;
+  recorder_event(app->recorder, r->session_id, ++r->seq, t_us, dir, data, len);
+  watch_event(app->watch, r->session_id, r->seq, t_us, dir, data, len);
   if (recorder_should_flush(app->recorder)) recorder_flush(app->recorder);
 }
 
@@ -220,6 +233,37 @@ static void note(struct relay *r, const char *fmt, ...) {
   vsnprintf(text, sizeof text, fmt, ap);
   va_end(ap);
   record(r, DB_DIR_NOTE, text, strlen(text));
+}
+
+/* --- the live view ---------------------------------------------------------- */
+
+static void watch_snapshot(const struct relay *r, struct watch_session *s) {
+  memset(s, 0, sizeof *s);
+  s->id = r->session_id;
+  s->user_id = r->user.id;
+  snprintf(s->user, sizeof s->user, "%s", r->user.name);
+  snprintf(s->host, sizeof s->host, "%s", r->host);
+  s->port = r->port;
+  snprintf(s->mode, sizeof s->mode, "%s", r->telnet_mode ? "telnet" : "raw");
+  s->started_us = r->started_us;
+  s->ended_us = r->ended_us;
+  s->last_activity_us = app_now_us() - (app_mono_us() - r->last_activity);
+  s->bytes_up = r->bytes_up;
+  s->bytes_down = r->bytes_down;
+  snprintf(s->close_reason, sizeof s->close_reason, "%s", r->close_reason);
+}
+
+/* The counters changed: watchers hear of it, at most every 500 ms. */
+static void watch_counters(struct relay *r) {
+  struct watch_session s;
+  if (!r->watch_entry) return;
+  watch_snapshot(r, &s);
+  watch_session_update(r->app->watch, r->watch_entry, &s, app_mono_us());
+}
+
+static void watch_wake(void *arg) {
+  struct relay *r = arg;
+  if (r->ws) lws_callback_on_writable(r->ws);
 }
 
 /* --- ending a session ------------------------------------------------------ */
@@ -263,9 +307,14 @@ static void finish(struct relay *r, const char *reason, cJSON *final, enum lws_c
     char closed[64];
     snprintf(closed, sizeof closed, "closed: %s", reason);
     record_event(r, DB_DIR_NOTE, closed, strlen(closed), 1);
+    r->ended_us = app_now_us();
     if (r->app->recorder)
-      recorder_session_end(r->app->recorder, r->session_id, app_now_us(), r->bytes_up,
-                           r->bytes_down, reason);
+      recorder_session_end(r->app->recorder, r->session_id, r->ended_us, r->bytes_up, r->bytes_down,
+                           reason);
+    struct watch_session s;
+    watch_snapshot(r, &s);
+    watch_session_end(r->app->watch, r->watch_entry, &s);
+    r->watch_entry = NULL;
     log_info("session %lld (%s -> %s:%d) closed: %s, %lld bytes up, %lld down",
              (long long)r->session_id, r->user.name, r->host, r->port, reason,
              (long long)r->bytes_up, (long long)r->bytes_down);
@@ -316,6 +365,12 @@ static void relay_free(struct relay *r) {
     }
   }
   kill_tcp(r);
+  watch_remove(r->watcher);
+  if (r->watch_entry) { /* cannot happen: finish() came first */
+    struct watch_session s;
+    watch_snapshot(r, &s);
+    watch_session_end(app->watch, r->watch_entry, &s);
+  }
   while (r->ctl_head) {
     struct ctl_msg *next = r->ctl_head->next;
     free(r->ctl_head);
@@ -435,10 +490,15 @@ static void connect_next(struct relay *r) {
   if (!r->session_id) {
     /* The target passed the policy: from here on it is a session, with a
      * row and a transcript. Refusals before this point are only counted. */
+    r->started_us = app_now_us();
     if (db_session_create(app->db, r->user.id, r->host, r->port, r->telnet_mode ? "telnet" : "raw",
-                          app_now_us(), &r->session_id)) {
+                          r->started_us, &r->session_id)) {
       r->session_id = 0;
       log_error("session insert failed: %s", db_errmsg(app->db));
+    } else {
+      struct watch_session s;
+      watch_snapshot(r, &s);
+      r->watch_entry = watch_session_open(app->watch, &s, app_mono_us());
     }
     r->counts_as_open = 0;
     note(r, "%s asked for %s:%d (%s)", r->user.name, r->host, r->port,
@@ -527,11 +587,12 @@ static int count_user_relays(struct app *app, int64_t user_id) {
   return n;
 }
 
-/* Relays of a client address that are not over. */
-static int count_addr_relays(struct app *app, const unsigned char key[16]) {
+/* Relays of a client address that are not over; listening: the
+ * broadcast listeners, else all the others (they have caps of their own). */
+static int count_addr_relays(struct app *app, const unsigned char key[16], int listening) {
   int n = 0;
   for (struct relay *r = app->relays; r; r = r->next)
-    if (r->state != RS_DONE && memcmp(r->addr_key, key, 16) == 0) n++;
+    if (r->state != RS_DONE && r->listening == listening && memcmp(r->addr_key, key, 16) == 0) n++;
   return n;
 }
 
@@ -590,7 +651,7 @@ static void handle_open(struct relay *r, const struct relay_msg *m) {
 static void handle_reattach(struct relay *r, const struct relay_msg *m) {
   struct app *app = r->app;
   struct relay *old = NULL;
-  if (r->state != RS_IDLE) {
+  if (r->state != RS_IDLE || r->watcher || r->listening) {
     fail(r, "bad_request", "bad_request", "this WebSocket already has a session");
     return;
   }
@@ -649,21 +710,164 @@ static void handle_reattach(struct relay *r, const struct relay_msg *m) {
   if (old->closing) lws_callback_on_writable(wsi);
 }
 
+/* An error that leaves the WebSocket as it was (a session goes on). */
+static void send_error(struct relay *r, const char *code, const char *message) {
+  cJSON *o = cJSON_CreateObject();
+  cJSON_AddStringToObject(o, "type", "error");
+  cJSON_AddStringToObject(o, "code", code);
+  cJSON_AddStringToObject(o, "message", message);
+  send_json(r, o);
+}
+
+/* A WebSocket that already is a session, a watcher or a listener. */
+static int busy_ws(struct relay *r) {
+  if (r->state == RS_IDLE && !r->watcher && !r->listening) return 0;
+  fail(r, "bad_request", "bad_request", "this WebSocket already has a session");
+  return 1;
+}
+
+/* {"type":"watch"}: the teacher's live view of the class or of one session. */
+static void handle_watch(struct relay *r, const struct relay_msg *m) {
+  struct app *app = r->app;
+  struct relay *live = NULL;
+  struct watch_session s;
+  int64_t replay_to = 0;
+  if (!r->is_teacher) {
+    send_error(r, "forbidden", "only the teacher can watch sessions");
+    return;
+  }
+  if (busy_ws(r)) return;
+  if (m->session_id) {
+    /* Its relay knows the last seq handed to the recorder: events up to it
+     * are replayed from storage, later ones arrive live. */
+    for (live = app->relays; live && live->session_id != m->session_id; live = live->next) {
+    }
+    struct db_session row;
+    /* A session whose relay is gone may still have its end in the
+     * recorder's queue: write it, so the row says "ended". */
+    if (!live) recorder_flush(app->recorder);
+    if (live) {
+      replay_to = live->seq;
+      watch_snapshot(live, &s);
+    } else if (db_session_get(app->db, m->session_id, &row) == 0) {
+      replay_to = INT64_MAX; /* over: everything stored */
+      memset(&s, 0, sizeof s);
+      s.id = row.id;
+      s.user_id = row.user_id;
+      snprintf(s.user, sizeof s.user, "%s", row.user_name);
+      snprintf(s.host, sizeof s.host, "%s", row.host);
+      s.port = row.port;
+      snprintf(s.mode, sizeof s.mode, "%s", row.mode);
+      s.started_us = row.started_us;
+      s.ended_us = row.ended_us;
+      s.last_activity_us = row.ended_us;
+      s.bytes_up = row.bytes_up;
+      s.bytes_down = row.bytes_down;
+      snprintf(s.close_reason, sizeof s.close_reason, "%s", row.close_reason);
+    } else {
+      send_error(r, "not_found", "no such session");
+      return;
+    }
+  }
+  r->watcher =
+      watch_add(app->watch, m->session_id, replay_to, (size_t)app->cfg.watch_queue, watch_wake, r);
+  if (!r->watcher) {
+    fail(r, "bad_request", "internal", "out of memory");
+    return;
+  }
+  cJSON *o = cJSON_CreateObject();
+  cJSON_AddStringToObject(o, "type", "watching");
+  if (m->session_id) {
+    cJSON_AddNumberToObject(o, "session_id", (double)m->session_id);
+    /* A session that is open has its entry, which watch_add sent. */
+    if (!live || !live->watch_entry) watch_send_session(r->watcher, &s);
+  } else {
+    cJSON_AddStringToObject(o, "scope", "class");
+  }
+  queue_json(r, o, 1); /* before the first session message */
+}
+
+/* {"type":"listen"}: this WebSocket receives the teacher's broadcasts. */
+static void handle_listen(struct relay *r) {
+  struct app *app = r->app;
+  if (busy_ws(r)) return;
+  if (count_addr_relays(app, r->addr_key, 1) >= app->cfg.ws_per_addr) {
+    fail(r, "too_many_listeners", "too_many_listeners",
+         "this address already has %d broadcast listeners (--ws-per-addr)", app->cfg.ws_per_addr);
+    return;
+  }
+  r->listening = 1;
+  send_typed(r, "listening", NULL, NULL);
+}
+
+/* {"type":"broadcast","text"}: the teacher's message to every listener. A
+ * listener that does not read is skipped once its queue is full. */
+static void handle_broadcast(struct relay *r, const struct relay_msg *m) {
+  struct app *app = r->app;
+  char when[32], why[96];
+  int n = 0;
+  if (!r->is_teacher) {
+    send_error(r, "forbidden", "only the teacher can broadcast");
+    return;
+  }
+  if (m->text_len > (size_t)app->cfg.broadcast_max) {
+    snprintf(why, sizeof why, "a broadcast may be at most %d bytes (--broadcast-max)",
+             app->cfg.broadcast_max);
+    send_error(r, "too_long", why);
+    return;
+  }
+  time_t secs = (time_t)(app_now_us() / 1000000);
+  struct tm tm;
+  gmtime_r(&secs, &tm);
+  strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  for (struct relay *l = app->relays; l; l = l->next) {
+    if (!l->listening || !l->ws || l->state == RS_DONE || l->ctl_bytes >= LIM_RELAY_BUF_HIGH)
+      continue;
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "type", "broadcast");
+    cJSON_AddStringToObject(o, "text", m->text);
+    cJSON_AddStringToObject(o, "from", r->user.name);
+    cJSON_AddStringToObject(o, "sent_at", when);
+    send_json(l, o);
+    n++;
+  }
+  log_info("broadcast from %s to %d listeners (%zu bytes)", r->user.name, n, m->text_len);
+  cJSON *o = cJSON_CreateObject();
+  cJSON_AddStringToObject(o, "type", "broadcast_sent");
+  cJSON_AddNumberToObject(o, "listeners", n);
+  send_json(r, o);
+}
+
 static void handle_control(struct relay *r, const char *text, size_t len) {
   struct relay_msg m;
   const char *code;
   char err[256];
   int rc = relay_msg_parse(text, len, &m, &code, err, sizeof err);
-  /* Anything but a resume on a WebSocket without a session is an attempt
-   * to open one: if it is refused, it is counted, not stored. */
-  if (r->state == RS_IDLE && (rc != 0 || m.type != RELAY_MSG_REATTACH)) r->counts_as_open = 1;
+  /* An open, or anything that is not valid, on a WebSocket without a
+   * session is an attempt to open one: if it is refused, it is counted,
+   * not stored. */
+  if (r->state == RS_IDLE && !r->watcher && !r->listening && (rc != 0 || m.type == RELAY_MSG_OPEN))
+    r->counts_as_open = 1;
   if (rc != 0) {
     fail(r, code, code, "%s", err);
     return;
   }
   switch (m.type) {
     case RELAY_MSG_OPEN:
+      if (r->watcher || r->listening) {
+        busy_ws(r);
+        break;
+      }
       handle_open(r, &m);
+      break;
+    case RELAY_MSG_WATCH:
+      handle_watch(r, &m);
+      break;
+    case RELAY_MSG_LISTEN:
+      handle_listen(r);
+      break;
+    case RELAY_MSG_BROADCAST:
+      handle_broadcast(r, &m);
       break;
     case RELAY_MSG_PAUSE:
       r->client_paused = 1;
@@ -766,7 +970,7 @@ static int ws_check(struct lws *wsi, struct ws_pss *pss) {
    * names take every slot; the client address is what they cannot
    * multiply as easily. */
   if (peer_key(wsi, pss->addr_key) != 0 ||
-      count_addr_relays(app, pss->addr_key) >= app->cfg.ws_per_addr) {
+      count_addr_relays(app, pss->addr_key, 0) >= app->cfg.ws_per_addr) {
     refuse_busy(wsi, "too many WebSockets from this address (--ws-per-addr)");
     goto done;
   }
@@ -790,7 +994,8 @@ done:
 }
 
 static int ws_writeable(struct lws *wsi, struct relay *r) {
-  unsigned char chunk[LWS_PRE + LIM_RELAY_CHUNK];
+  unsigned char chunk[LWS_PRE + LIM_RELAY_CHUNK], *out;
+  size_t out_len;
   if (r->ctl_head) {
     struct ctl_msg *m = r->ctl_head;
     if (lws_write(wsi, m->data + LWS_PRE, m->len, LWS_WRITE_TEXT) < (int)m->len) return -1;
@@ -799,6 +1004,10 @@ static int ws_writeable(struct lws *wsi, struct relay *r) {
     r->ctl_bytes -= m->len;
     free(m);
     update_tcp_rx(r);
+  } else if (r->watcher && !r->closing && watch_next(r->watcher, LWS_PRE, &out, &out_len) == 1) {
+    int rc = lws_write(wsi, out + LWS_PRE, out_len, LWS_WRITE_TEXT);
+    free(out);
+    if (rc < (int)out_len) return -1;
   } else if (buf_len(&r->to_ws)) {
     size_t n = buf_len(&r->to_ws);
     if (n > LIM_RELAY_CHUNK) n = LIM_RELAY_CHUNK;
@@ -939,6 +1148,7 @@ static int tcp_writeable(struct lws *wsi, struct relay *r) {
   if (lws_write(wsi, chunk + LWS_PRE, n, LWS_WRITE_RAW) < (int)n) return -1;
   record(r, DB_DIR_C2S, chunk + LWS_PRE, n);
   r->bytes_up += (int64_t)n;
+  watch_counters(r);
   buf_consume(&r->to_tcp, n);
   update_ws_rx(r);
   if (buf_len(&r->to_tcp))
@@ -1020,6 +1230,7 @@ int relay_tcp_callback(struct lws *wsi, enum lws_callback_reasons reason, void *
       r->last_activity = app_mono_us();
       r->bytes_down += (int64_t)len;
       record(r, DB_DIR_S2C, in, len);
+      watch_counters(r);
       if (r->tn)
         telnet_recv(r->tn, in, len);
       else
@@ -1052,6 +1263,7 @@ int relay_tcp_callback(struct lws *wsi, enum lws_callback_reasons reason, void *
 void relay_tick(struct app *app) {
   int64_t now = app_mono_us();
   usage_tick(app->usage, now);
+  watch_tick(app->watch, now);
   for (struct relay *r = app->relays, *next; r; r = next) {
     next = r->next;
     if (!r->ws && r->detached_at &&
@@ -1069,6 +1281,7 @@ void relay_tick(struct app *app) {
         break;
       case RS_IDLE:
       case RS_OPEN:
+        if (r->watcher || r->listening) break; /* no session: the WebSocket's pings suffice */
         if (r->pending_reason[0]) {
           if (now >= r->drain_deadline) finish(r, r->pending_reason, NULL, LWS_CLOSE_STATUS_NORMAL);
         } else if (now - r->last_activity >= app->cfg.idle_timeout * 1000000LL)
@@ -1091,4 +1304,37 @@ void relay_logout(struct app *app, const unsigned char login_hash[32]) {
 void relay_shutdown_all(struct app *app) {
   for (struct relay *r = app->relays; r; r = r->next)
     finish(r, "server_shutdown", NULL, LWS_CLOSE_STATUS_NORMAL);
+}
+
+/* --- the live view's replay -------------------------------------------------- */
+
+struct fetch_ctx {
+  int (*cb)(void *arg, const struct db_event *e);
+  void *arg;
+  int64_t last;
+  int n, stopped;
+};
+
+static int fetch_one(void *arg, const struct db_event *e) {
+  struct fetch_ctx *c = arg;
+  c->last = e->seq;
+  c->n++;
+  c->stopped = c->cb(c->arg, e) != 0;
+  return c->stopped;
+}
+
+/* The database holds a prefix of what was recorded, the recorder's queue
+ * the rest (both on this thread, so nothing moves in between). */
+static int watch_fetch(void *arg, int64_t session_id, int64_t after_seq, int64_t up_to_seq,
+                       int limit, int (*cb)(void *cbarg, const struct db_event *e), void *cbarg) {
+  struct app *app = arg;
+  struct fetch_ctx c = {cb, cbarg, after_seq, 0, 0};
+  if (db_events_page(app->db, session_id, after_seq, up_to_seq, limit, fetch_one, &c)) return -1;
+  if (c.stopped || c.n >= limit) return 0;
+  return recorder_each_event(app->recorder, session_id, c.last, up_to_seq, limit - c.n, fetch_one,
+                             &c);
+}
+
+struct watch *relay_watch_new(struct app *app) {
+  return watch_new(watch_fetch, app);
 }

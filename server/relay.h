@@ -5,6 +5,7 @@
 #include <libwebsockets.h>
 
 struct app;
+struct watch;
 
 #define RELAY_WS_PROTOCOL "portlab.v1"
 #define RELAY_TCP_PROTOCOL "portlab-tcp"
@@ -20,6 +21,10 @@ size_t relay_ws_pss_size(void);
 
 /* Sessions of a user that are connecting or open (user_id 0: everyone's). */
 int relay_user_sessions(struct app *app, int64_t user_id);
+
+/* The live view (watch.c), reading replays from app's database and
+ * recorder. NULL if out of memory. */
+struct watch *relay_watch_new(struct app *app);
 
 /* Enforces connect, idle and session timeouts; called from the app tick. */
 void relay_tick(struct app *app);

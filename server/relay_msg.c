@@ -113,6 +113,45 @@ static int parse_reattach(const cJSON *msg, struct relay_msg *out, const char **
   return 0;
 }
 
+/* {"type":"watch","scope":"class"} or {"type":"watch","session_id":N}. */
+static int parse_watch(const cJSON *msg, struct relay_msg *out, const char **code, char *err,
+                       size_t errlen) {
+  const cJSON *scope = cJSON_GetObjectItemCaseSensitive(msg, "scope");
+  const cJSON *sid = cJSON_GetObjectItemCaseSensitive(msg, "session_id");
+  int64_t id = 0;
+  int is_class = cJSON_IsString(scope) && strcmp(scope->valuestring, "class") == 0;
+  if ((scope && !is_class) || (!scope && !sid) || (scope && sid) ||
+      (sid && whole_number(sid, 1, MAX_WHOLE, &id)))
+    return refuse(code, err, errlen,
+                  "watch needs \"scope\":\"class\" or a whole-number \"session_id\"");
+  out->type = RELAY_MSG_WATCH;
+  out->session_id = id;
+  return 0;
+}
+
+/* {"type":"broadcast","text":"..."}: no control characters but newline and
+ * tab, not blank. The length against --broadcast-max is the relay's check. */
+static int parse_broadcast(const cJSON *msg, struct relay_msg *out, const char **code, char *err,
+                           size_t errlen) {
+  const cJSON *text = cJSON_GetObjectItemCaseSensitive(msg, "text");
+  int blank = 1;
+  if (!cJSON_IsString(text)) return refuse(code, err, errlen, "broadcast needs a \"text\" string");
+  size_t n = strlen(text->valuestring);
+  if (n > RELAY_MSG_BROADCAST_MAX)
+    return refuse(code, err, errlen, "a broadcast may be at most %d bytes",
+                  RELAY_MSG_BROADCAST_MAX);
+  for (const unsigned char *p = (const unsigned char *)text->valuestring; *p; p++) {
+    if ((*p < 0x20 && *p != '\n' && *p != '\t') || *p == 0x7f)
+      return refuse(code, err, errlen, "a broadcast may not hold control characters");
+    if (*p > 0x20) blank = 0;
+  }
+  if (blank) return refuse(code, err, errlen, "a broadcast may not be empty");
+  out->type = RELAY_MSG_BROADCAST;
+  memcpy(out->text, text->valuestring, n + 1);
+  out->text_len = n;
+  return 0;
+}
+
 int relay_msg_parse(const char *text, size_t len, struct relay_msg *out, const char **code,
                     char *err, size_t errlen) {
   cJSON *msg = NULL;
@@ -147,6 +186,13 @@ int relay_msg_parse(const char *text, size_t len, struct relay_msg *out, const c
   } else if (strcmp(type->valuestring, "close") == 0) {
     out->type = RELAY_MSG_CLOSE;
     rc = 0;
+  } else if (strcmp(type->valuestring, "watch") == 0) {
+    rc = parse_watch(msg, out, code, err, errlen);
+  } else if (strcmp(type->valuestring, "listen") == 0) {
+    out->type = RELAY_MSG_LISTEN;
+    rc = 0;
+  } else if (strcmp(type->valuestring, "broadcast") == 0) {
+    rc = parse_broadcast(msg, out, code, err, errlen);
   } else {
     /* The type is shown back in printable form only. */
     char shown[33];

@@ -20,9 +20,15 @@ enum relay_msg_type {
   RELAY_MSG_RESUME,   /* flow control: read from the target again */
   RELAY_MSG_REATTACH, /* "resume" with a session_id: take over a detached session */
   RELAY_MSG_CLOSE,
+  RELAY_MSG_WATCH,     /* teacher: watch the class (session_id 0) or one session */
+  RELAY_MSG_LISTEN,    /* anyone: receive the teacher's broadcasts on this WebSocket */
+  RELAY_MSG_BROADCAST, /* teacher: send text to every listener */
 };
 
 #define RELAY_MSG_TOKEN_LEN 64 /* a resume_token longer than this is refused */
+/* The parser's bound for a broadcast; --broadcast-max (at most this) is
+ * checked by the relay. */
+#define RELAY_MSG_BROADCAST_MAX 4096
 
 struct relay_msg {
   enum relay_msg_type type;
@@ -34,6 +40,10 @@ struct relay_msg {
   int64_t session_id; /* >= 1 */
   char resume_token[RELAY_MSG_TOKEN_LEN + 1];
   uint64_t received; /* bytes the page got */
+  /* watch: session_id above, 0 for the class */
+  /* broadcast: UTF-8 text, 1 to RELAY_MSG_BROADCAST_MAX bytes */
+  char text[RELAY_MSG_BROADCAST_MAX + 1];
+  size_t text_len;
 };
 
 /* Parses text[0..len). 0 and fills out, or -1 with a code from

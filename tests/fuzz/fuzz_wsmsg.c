@@ -34,9 +34,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     case RELAY_MSG_REATTACH:
       if (m.session_id < 1 || strlen(m.resume_token) > RELAY_MSG_TOKEN_LEN) abort();
       break;
+    case RELAY_MSG_WATCH:
+      if (m.session_id < 0) abort();
+      break;
+    case RELAY_MSG_BROADCAST: {
+      size_t n = strlen(m.text);
+      if (n == 0 || n != m.text_len || n > RELAY_MSG_BROADCAST_MAX) abort();
+      for (size_t i = 0; i < n; i++)
+        if (((unsigned char)m.text[i] < 0x20 && m.text[i] != '\n' && m.text[i] != '\t') ||
+            m.text[i] == 0x7f)
+          abort();
+      break;
+    }
     case RELAY_MSG_PAUSE:
     case RELAY_MSG_RESUME:
     case RELAY_MSG_CLOSE:
+    case RELAY_MSG_LISTEN:
       break;
     default:
       abort();

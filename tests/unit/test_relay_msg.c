@@ -129,9 +129,43 @@ static void test_reattach(void) {
   }
 }
 
+static void test_watch_listen_broadcast(void) {
+  CHECK_EQ_INT(parse("{\"type\":\"watch\",\"scope\":\"class\"}"), 0);
+  CHECK_EQ_INT(m.type, RELAY_MSG_WATCH);
+  CHECK_EQ_INT(m.session_id, 0);
+  CHECK_EQ_INT(parse("{\"type\":\"watch\",\"session_id\":42}"), 0);
+  CHECK_EQ_INT(m.session_id, 42);
+  refused("{\"type\":\"watch\"}");
+  refused("{\"type\":\"watch\",\"scope\":\"room\"}");
+  refused("{\"type\":\"watch\",\"scope\":\"class\",\"session_id\":1}");
+  refused("{\"type\":\"watch\",\"session_id\":0}");
+  refused("{\"type\":\"watch\",\"session_id\":1.5}");
+  CHECK_EQ_INT(parse("{\"type\":\"listen\"}"), 0);
+  CHECK_EQ_INT(m.type, RELAY_MSG_LISTEN);
+  CHECK_EQ_INT(parse("{\"type\":\"broadcast\",\"text\":\"Look up\\nplease\"}"), 0);
+  CHECK_EQ_INT(m.type, RELAY_MSG_BROADCAST);
+  CHECK_EQ_STR(m.text, "Look up\nplease");
+  CHECK_EQ_INT(m.text_len, 14);
+  refused("{\"type\":\"broadcast\"}");
+  refused("{\"type\":\"broadcast\",\"text\":\" \\t \"}");
+  refused("{\"type\":\"broadcast\",\"text\":\"bell\\u0007\"}");
+  refused("{\"type\":\"broadcast\",\"text\":\"nul\\u0000\"}");
+  /* The parser's bound, at its edge (the flag's smaller cap is the relay's). */
+  static char text[RELAY_MSG_BROADCAST_MAX + 64];
+  int n = snprintf(text, sizeof text, "{\"type\":\"broadcast\",\"text\":\"");
+  memset(text + n, 'a', RELAY_MSG_BROADCAST_MAX);
+  strcpy(text + n + RELAY_MSG_BROADCAST_MAX, "\"}");
+  CHECK_EQ_INT(parse(text), 0);
+  CHECK_EQ_INT(m.text_len, RELAY_MSG_BROADCAST_MAX);
+  memset(text + n, 'a', RELAY_MSG_BROADCAST_MAX + 1);
+  strcpy(text + n + RELAY_MSG_BROADCAST_MAX + 1, "\"}");
+  refused(text);
+}
+
 int main(void) {
   test_open();
   test_other_types();
   test_reattach();
+  test_watch_listen_broadcast();
   return check_done();
 }

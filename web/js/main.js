@@ -15,6 +15,7 @@
 //   progress.js       the teacher's class progress table
 //   quiz.js           the port quiz: practice, review, tests, results
 //   quizmode.js       while a quiz runs, port hints elsewhere are hidden
+//   live.js           the teacher's live class grid; students' broadcast banner
 //   bytes.js          bytes -> visible text (marks for invisible bytes)
 //   annotate.js       notes beside lines, from annotations.json
 //   conversation.js   the red/blue "Follow TCP Stream" view
@@ -43,6 +44,7 @@ import { LessonPage, parseTarget } from './lesson-page.js';
 import { ProgressView } from './progress.js';
 import { QuizView } from './quiz.js';
 import { restoreQuizOpen } from './quizmode.js';
+import { LiveView, BroadcastBanner } from './live.js';
 import { loadAnnotations } from './annotate.js';
 import { parseHash, hashFor, replaceHash } from './router.js';
 
@@ -174,6 +176,12 @@ function startApp(me) {
       },
     });
     app.views.progress = new ProgressView({ sessions: app.teacherSessions.element });
+    app.live = new LiveView();
+    app.views.teacher = h('div', { class: 'teacher-wrap' }, app.live.element, app.views.progress.element);
+  } else {
+    app.banner = new BroadcastBanner();
+    $('main').before(app.banner.element);
+    app.banner.start();
   }
 
   $('nav-teacher').hidden = !teacher;
@@ -191,6 +199,11 @@ function stopApp() {
   clearInterval(app.liveTimer);
   app.tabs.closeAll();
   writeSaved(null);
+  if (app.live) app.live.stop();
+  if (app.banner) {
+    app.banner.stop();
+    app.banner.element.remove();
+  }
   if (app.transcriptPage) app.transcriptPage.dispose();
   $('main').replaceChildren();
   app = null;
@@ -240,6 +253,7 @@ function placeWorkspace(slot) {
 
 function route() {
   const r = parseHash(location.hash);
+  if (app.live && r.name !== 'teacher') app.live.stop();
   if (app.transcriptPage && r.name !== 'transcript') {
     app.transcriptPage.dispose();
     app.transcriptPage = null;
@@ -265,7 +279,8 @@ function route() {
       return;
     case 'teacher':
       if (app.teacher) {
-        show(app.views.progress.element, 'teacher');
+        show(app.views.teacher, 'teacher');
+        app.live.start();
         app.views.progress.load();
         app.teacherSessions.refresh();
         return;
