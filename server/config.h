@@ -46,6 +46,8 @@ struct config {
   long long record_bytes_per_student; /* recording budgets, bytes */
   long long record_bytes_total;
   long long disk_floor; /* stop recording below this many free bytes */
+  int refusal_log;      /* refusals and protocol errors kept per student */
+  int class_code_fixed; /* class_code came from --class-code (or its env twin) */
 };
 
 enum config_result { CONFIG_OK = 0, CONFIG_EXIT_OK, CONFIG_ERROR };
