@@ -161,6 +161,7 @@ static int start_login(struct app *app, int64_t user_id, const struct api_reques
   if (auth_token(token)) return -1;
   auth_sha256(token, AUTH_TOKEN_HEX, hash);
   if (db_login_create(app->db, hash, user_id, app_now_us() / 1000000 + max_age)) return -1;
+  db_user_seen(app->db, user_id, app_now_us() / 1000000);
   auth_set_cookie(resp->set_cookie, sizeof resp->set_cookie, token, max_age, req->secure);
   return 0;
 }
@@ -585,6 +586,7 @@ static void handle_transcript(struct app *app, const struct api_request *req,
   if (db_events_last_seq(app->db, s.id, &last_seq)) goto internal;
   if (formats[f].format == EXPORT_JSON) {
     cJSON *o = session_json(&s);
+    cJSON_AddStringToObject(o, "state", session_state(&s));
     char *printed = cJSON_PrintUnformatted(o);
     cJSON_Delete(o);
     size_t n = printed ? strlen(printed) + 32 : 0;
