@@ -651,13 +651,15 @@ int policy_set_runtime_rules(struct policy *p, const char *const *rules, size_t 
       return -1;
     }
   }
-  grown = realloc(p->rules, (p->nfixed + n ? p->nfixed + n : 1) * sizeof *p->rules);
-  if (!grown) {
-    policy_say(err, errlen, "out of memory");
-    policy_free(scratch);
-    return -1;
+  if (p->nfixed + n > p->nrules) { /* grow first: a failure leaves the old set whole */
+    grown = realloc(p->rules, (p->nfixed + n) * sizeof *p->rules);
+    if (!grown) {
+      policy_say(err, errlen, "out of memory");
+      policy_free(scratch);
+      return -1;
+    }
+    p->rules = grown;
   }
-  p->rules = grown;
   for (i = p->nfixed; i < p->nrules; i++) policy_rule_free(&p->rules[i]);
   if (n) memcpy(&p->rules[p->nfixed], scratch->rules, n * sizeof *p->rules);
   p->nrules = p->nfixed + n;
