@@ -137,7 +137,9 @@ export class SessionsList {
       const line2 = [
         formatTime(s.started_at),
         t('bytesUpDown', { up: formatBytes(s.bytes_up), down: formatBytes(s.bytes_down) }),
-        open
+        s.state === 'refused'
+          ? t('sessionRefused', { reason: reasonText(s.close_reason) })
+          : open
           ? t('sessionOpen')
           : this.opts.teacher && s.close_reason === 'client_closed'
             ? t('reasonClientClosedTeacher')
