@@ -74,8 +74,8 @@ int db_user_seen(struct db *db, int64_t user_id, int64_t now_unix) {
 }
 
 int db_user_removed(struct db *db, int64_t user_id) {
-  sqlite3_stmt *st = db_stmt(db, DB_STMT_USER_REMOVED,
-                             "SELECT removed_at IS NOT NULL FROM users WHERE id = ?1");
+  sqlite3_stmt *st =
+      db_stmt(db, DB_STMT_USER_REMOVED, "SELECT removed_at IS NOT NULL FROM users WHERE id = ?1");
   int rc, removed = 0;
   if (!st) return -1;
   if (sqlite3_bind_int64(st, 1, user_id) != SQLITE_OK) return bind_fail(db, st);
@@ -100,8 +100,9 @@ int db_user_remove(struct db *db, int64_t user_id, int64_t now_unix) {
 }
 
 int db_user_set_rejoin(struct db *db, int64_t user_id, const char *rejoin_hash) {
-  sqlite3_stmt *st = db_stmt(db, DB_STMT_USER_SET_REJOIN,
-                             "UPDATE users SET rejoin_hash = ?2 WHERE id = ?1 AND role = 'student'");
+  sqlite3_stmt *st =
+      db_stmt(db, DB_STMT_USER_SET_REJOIN,
+              "UPDATE users SET rejoin_hash = ?2 WHERE id = ?1 AND role = 'student'");
   if (!st) return -1;
   if (sqlite3_bind_int64(st, 1, user_id) != SQLITE_OK ||
       sqlite3_bind_text(st, 2, rejoin_hash, -1, SQLITE_STATIC) != SQLITE_OK)
@@ -110,7 +111,8 @@ int db_user_set_rejoin(struct db *db, int64_t user_id, const char *rejoin_hash) 
 }
 
 int db_login_delete_user(struct db *db, int64_t user_id) {
-  sqlite3_stmt *st = db_stmt(db, DB_STMT_LOGIN_DELETE_USER, "DELETE FROM logins WHERE user_id = ?1");
+  sqlite3_stmt *st =
+      db_stmt(db, DB_STMT_LOGIN_DELETE_USER, "DELETE FROM logins WHERE user_id = ?1");
   if (!st) return -1;
   if (sqlite3_bind_int64(st, 1, user_id) != SQLITE_OK) return bind_fail(db, st);
   if (db_step_done(db, st)) return -1;

@@ -79,12 +79,13 @@ int db_progress_attempt(struct db *db, int64_t user_id, const char *lesson, cons
 
 int db_progress_list(struct db *db, int64_t user_id, const char *lesson,
                      int (*cb)(void *arg, const struct db_progress *p), void *arg) {
-  sqlite3_stmt *st = db_stmt(db, DB_STMT_PROGRESS_LIST,
-                             "SELECT p.user_id, u.name, p.lesson, p.task, p.attempts, "
-                             "  coalesce(p.solved_at, 0), p.points, coalesce(p.first_at, p.solved_at, 0) "
-                             "FROM task_progress p JOIN users u ON u.id = p.user_id "
-                             "WHERE (?1 = 0 OR p.user_id = ?1) AND (?2 IS NULL OR p.lesson = ?2) "
-                             "ORDER BY u.name, p.lesson, p.task");
+  sqlite3_stmt *st =
+      db_stmt(db, DB_STMT_PROGRESS_LIST,
+              "SELECT p.user_id, u.name, p.lesson, p.task, p.attempts, "
+              "  coalesce(p.solved_at, 0), p.points, coalesce(p.first_at, p.solved_at, 0) "
+              "FROM task_progress p JOIN users u ON u.id = p.user_id "
+              "WHERE (?1 = 0 OR p.user_id = ?1) AND (?2 IS NULL OR p.lesson = ?2) "
+              "ORDER BY u.name, p.lesson, p.task");
   int rc;
   struct db_progress p;
   if (!st) return -1;

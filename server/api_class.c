@@ -34,7 +34,9 @@
 #define SETTING_CLASS_CODE "class_code"
 #define SETTING_ALLOW_RULES "allow_rules"
 
-static int is_teacher(const struct db_user *user) { return strcmp(user->role, "teacher") == 0; }
+static int is_teacher(const struct db_user *user) {
+  return strcmp(user->role, "teacher") == 0;
+}
 
 static int forbid_student(const struct db_user *user, struct api_response *resp) {
   if (is_teacher(user)) return 0;
@@ -198,9 +200,8 @@ static cJSON *gradebook_json(struct app *app, const struct gradebook *gb) {
     cJSON_AddStringToObject(o, "name", s->e.name);
     add_time(o, "joined_at", s->e.joined_at);
     add_time(o, "last_seen_at", s->e.last_seen_at);
-    cJSON_AddBoolToObject(o, "online",
-                          open > 0 || (s->e.last_seen_at && now - s->e.last_seen_at <=
-                                                                LIM_ONLINE_SECS));
+    cJSON_AddBoolToObject(
+        o, "online", open > 0 || (s->e.last_seen_at && now - s->e.last_seen_at <= LIM_ONLINE_SECS));
     cJSON_AddNumberToObject(o, "sessions_open", open);
     cJSON *per_lesson = cJSON_CreateObject(), *cells = cJSON_CreateObject();
     const struct db_progress *stuck = NULL;
@@ -239,10 +240,9 @@ static cJSON *gradebook_json(struct app *app, const struct gradebook *gb) {
       snprintf(key, sizeof key, "%s/%s", stuck->lesson, stuck->task);
       cJSON_AddStringToObject(st, "item", key);
       cJSON_AddNumberToObject(st, "attempts", stuck->attempts);
-      cJSON_AddNumberToObject(st, "seconds",
-                              stuck->first_at && now > stuck->first_at
-                                  ? (double)(now - stuck->first_at)
-                                  : 0);
+      cJSON_AddNumberToObject(
+          st, "seconds",
+          stuck->first_at && now > stuck->first_at ? (double)(now - stuck->first_at) : 0);
     } else {
       cJSON_AddNullToObject(o, "stuck");
     }
@@ -273,9 +273,8 @@ void api_progress(struct app *app, const struct api_request *req, const struct d
   gradebook(app, resp);
 }
 
-void api_class_gradebook(struct app *app, const struct api_request *req,
-                         const struct db_user *user, const struct api_args *args,
-                         struct api_response *resp) {
+void api_class_gradebook(struct app *app, const struct api_request *req, const struct db_user *user,
+                         const struct api_args *args, struct api_response *resp) {
   if (!forbid_student(user, resp)) gradebook(app, resp);
 }
 
@@ -309,11 +308,11 @@ static void text_add(struct text *t, const char *s, size_t n) {
  * LF, quotes doubled. A field that a spreadsheet would run as a formula
  * (=, +, -, @ first) gets a leading apostrophe inside the quotes. */
 static void csv_field(struct text *t, const char *s, int last) {
-  int quote = strpbrk(s, ",\"\r\n") != NULL || s[0] == '=' || s[0] == '+' || s[0] == '@' ||
-              (s[0] == '-' && s[1] && (s[1] < '0' || s[1] > '9'));
+  int formula = s[0] == '=' || s[0] == '+' || s[0] == '@' ||
+                (s[0] == '-' && s[1] && (s[1] < '0' || s[1] > '9'));
+  int quote = formula || strpbrk(s, ",\"\r\n") != NULL;
   if (quote) text_add(t, "\"", 1);
-  if (s[0] == '=' || s[0] == '+' || s[0] == '@' || (s[0] == '-' && s[1] && (s[1] < '0' || s[1] > '9')))
-    text_add(t, "'", 1);
+  if (formula) text_add(t, "'", 1);
   for (const char *c = s; *c; c++) {
     if (*c == '"') text_add(t, "\"", 1);
     text_add(t, c, 1);
@@ -323,8 +322,8 @@ static void csv_field(struct text *t, const char *s, int last) {
 }
 
 static const char *const result_columns[] = {
-    "student", "kind",      "item", "title", "points", "max_points", "attempts", "first_attempt_at",
-    "solved_at"};
+    "student",          "kind",     "item", "title", "points", "max_points", "attempts",
+    "first_attempt_at", "solved_at"};
 #define N_RESULT_COLUMNS (sizeof result_columns / sizeof result_columns[0])
 
 /* GET /api/results?format=csv|json: one row per student and item. Items
@@ -361,7 +360,7 @@ void api_class_results(struct app *app, const struct api_request *req, const str
         const struct lesson_task *t = &l->tasks[k];
         const struct db_progress *p = gb_row(&gb, s, l->id, t->id);
         char item[sizeof l->id + sizeof t->id + 1], pts[16], max[16], att[16], first[32] = "",
-                                                                                solved[32] = "";
+                                                                               solved[32] = "";
         snprintf(item, sizeof item, "%s/%s", l->id, t->id);
         snprintf(pts, sizeof pts, "%d", p && p->solved_at ? p->points : 0);
         snprintf(max, sizeof max, "%d", t->points);

@@ -36,9 +36,8 @@ void api_task_answer(struct app *app, const struct api_request *req, const struc
 /* api_class.c: the teacher's class. */
 void api_progress(struct app *app, const struct api_request *req, const struct db_user *user,
                   const struct api_args *args, struct api_response *resp);
-void api_class_gradebook(struct app *app, const struct api_request *req,
-                         const struct db_user *user, const struct api_args *args,
-                         struct api_response *resp);
+void api_class_gradebook(struct app *app, const struct api_request *req, const struct db_user *user,
+                         const struct api_args *args, struct api_response *resp);
 void api_class_results(struct app *app, const struct api_request *req, const struct db_user *user,
                        const struct api_args *args, struct api_response *resp);
 void api_class_get(struct app *app, const struct api_request *req, const struct db_user *user,

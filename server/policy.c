@@ -627,7 +627,9 @@ const char *policy_rule_text(const struct policy *p, size_t i) {
   return p->rules[i].text;
 }
 
-int policy_rule_fixed(const struct policy *p, size_t i) { return p && i < p->nfixed; }
+int policy_rule_fixed(const struct policy *p, size_t i) {
+  return p && i < p->nfixed;
+}
 
 static void policy_rule_free(struct policy_rule *r) {
   free(r->text);

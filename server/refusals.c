@@ -14,8 +14,8 @@
 #include "class.h"
 #include "log.h"
 
-void refusals_note(struct app *app, const struct db_user *user, const char *code,
-                   const char *host, int port, const char *message) {
+void refusals_note(struct app *app, const struct db_user *user, const char *code, const char *host,
+                   int port, const char *message) {
   char target[300] = "";
   if (!user || !user->id || !code || !code[0]) return;
   if (host && host[0]) snprintf(target, sizeof target, "%s:%d", host, port);

@@ -177,9 +177,9 @@ static void test_refusals(struct db *db) {
   CHECK_EQ_INT(rs.count[0], 3);
   CHECK_EQ_STR(rs.target[1], "c:1");
   /* After the window it is a new row. */
-  CHECK_EQ_INT(db_refusal_add(db, e, (6 + DB_REFUSAL_MERGE_SECS + 1) * s, "target_denied", "d:1",
-                              "m", 3),
-               0);
+  CHECK_EQ_INT(
+      db_refusal_add(db, e, (6 + DB_REFUSAL_MERGE_SECS + 1) * s, "target_denied", "d:1", "m", 3),
+      0);
   memset(&rs, 0, sizeof rs);
   CHECK_EQ_INT(db_refusal_list(db, e, collect_refusal, &rs), 0);
   CHECK_EQ_INT(rs.n, 3);
