@@ -586,7 +586,6 @@ static void handle_transcript(struct app *app, const struct api_request *req,
   if (db_events_last_seq(app->db, s.id, &last_seq)) goto internal;
   if (formats[f].format == EXPORT_JSON) {
     cJSON *o = session_json(&s);
-    cJSON_AddStringToObject(o, "state", session_state(&s));
     char *printed = cJSON_PrintUnformatted(o);
     cJSON_Delete(o);
     size_t n = printed ? strlen(printed) + 32 : 0;
