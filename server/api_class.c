@@ -131,7 +131,7 @@ static int gb_load(struct app *app, struct gradebook *gb) {
   if (db_roster_list(app->db, LABDB_DEMO_USER, gb_add_student, gb) ||
       db_progress_list(app->db, 0, NULL, gb_add_row, gb))
     return -1;
-  qsort(gb->rows, gb->n_rows, sizeof *gb->rows, by_user);
+  if (gb->n_rows) qsort(gb->rows, gb->n_rows, sizeof *gb->rows, by_user);
   size_t r = 0;
   for (size_t i = 0; i < gb->n_students; i++) {
     struct gb_student *s = &gb->students[i];
