@@ -159,11 +159,11 @@ int db_lab_data_clear(struct db *db, int64_t user_id) {
 }
 
 int db_refusal_add(struct db *db, int64_t user_id, int64_t at_us, const char *code,
-                   const char *target, const char *message, int keep) {
+                   const char *target, const char *message, int64_t n, int keep) {
   sqlite3_stmt *st;
   if (db_begin(db)) return -1;
   st = db_stmt(db, DB_STMT_REFUSAL_MERGE,
-               "UPDATE student_refusals SET count = count + 1, at_us = ?2, message = ?5 "
+               "UPDATE student_refusals SET count = count + ?7, at_us = ?2, message = ?5 "
                "WHERE id = (SELECT max(id) FROM student_refusals WHERE user_id = ?1) "
                "AND code = ?3 AND target = ?4 AND at_us >= ?2 - ?6");
   if (!st) goto fail;
@@ -172,21 +172,23 @@ int db_refusal_add(struct db *db, int64_t user_id, int64_t at_us, const char *co
       sqlite3_bind_text(st, 3, code, -1, SQLITE_STATIC) != SQLITE_OK ||
       sqlite3_bind_text(st, 4, target, -1, SQLITE_STATIC) != SQLITE_OK ||
       sqlite3_bind_text(st, 5, message, -1, SQLITE_STATIC) != SQLITE_OK ||
-      sqlite3_bind_int64(st, 6, DB_REFUSAL_MERGE_SECS * 1000000LL) != SQLITE_OK) {
+      sqlite3_bind_int64(st, 6, DB_REFUSAL_MERGE_SECS * 1000000LL) != SQLITE_OK ||
+      sqlite3_bind_int64(st, 7, n) != SQLITE_OK) {
     bind_fail(db, st);
     goto fail;
   }
   if (db_step_done(db, st)) goto fail;
   if (sqlite3_changes(db->conn) == 0) {
     st = db_stmt(db, DB_STMT_REFUSAL_INSERT,
-                 "INSERT INTO student_refusals(user_id, at_us, code, target, message) "
-                 "VALUES (?1, ?2, substr(?3, 1, 31), substr(?4, 1, 299), substr(?5, 1, 512))");
+                 "INSERT INTO student_refusals(user_id, at_us, code, target, message, count) "
+                 "VALUES (?1, ?2, substr(?3, 1, 31), substr(?4, 1, 299), substr(?5, 1, 512), ?6)");
     if (!st) goto fail;
     if (sqlite3_bind_int64(st, 1, user_id) != SQLITE_OK ||
         sqlite3_bind_int64(st, 2, at_us) != SQLITE_OK ||
         sqlite3_bind_text(st, 3, code, -1, SQLITE_STATIC) != SQLITE_OK ||
         sqlite3_bind_text(st, 4, target, -1, SQLITE_STATIC) != SQLITE_OK ||
-        sqlite3_bind_text(st, 5, message, -1, SQLITE_STATIC) != SQLITE_OK) {
+        sqlite3_bind_text(st, 5, message, -1, SQLITE_STATIC) != SQLITE_OK ||
+        sqlite3_bind_int64(st, 6, n) != SQLITE_OK) {
       bind_fail(db, st);
       goto fail;
     }

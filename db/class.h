@@ -56,8 +56,9 @@ struct db_refusal {
   char message[513];
   int64_t count;
 };
+/* Logs n (>= 1) occurrences of one refusal, the latest at at_us. */
 int db_refusal_add(struct db *db, int64_t user_id, int64_t at_us, const char *code,
-                   const char *target, const char *message, int keep);
+                   const char *target, const char *message, int64_t n, int keep);
 /* Newest first. */
 int db_refusal_list(struct db *db, int64_t user_id,
                     int (*cb)(void *arg, const struct db_refusal *r), void *arg);

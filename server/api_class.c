@@ -28,6 +28,7 @@
 #include "portlab_limits.h"
 #include "progress.h"
 #include "recorder.h"
+#include "refusals.h"
 #include "relay.h"
 
 #define REJOIN_CODE_LEN 12
@@ -655,6 +656,7 @@ void api_class_refusals(struct app *app, const struct api_request *req, const st
                         const struct api_args *args, struct api_response *resp) {
   struct db_roster_entry s;
   if (forbid_student(user, resp) || find_student(app, args, &s, resp)) return;
+  refusals_flush(app, s.id); /* repeats still counted in memory */
   cJSON *root = cJSON_CreateObject();
   cJSON_AddStringToObject(root, "name", s.name);
   cJSON_AddNumberToObject(root, "keep", app->cfg.refusal_log);

@@ -150,16 +150,16 @@ static void test_refusals(struct db *db) {
   CHECK_EQ_INT(db_user_create(db, "erin", "student", "pw", "h", &e), 0);
   CHECK_EQ_INT(db_user_create(db, "frank", "student", "pw", "h", &f), 0);
   /* keep = 3: three distinct refusals are all kept ... */
-  CHECK_EQ_INT(db_refusal_add(db, e, 1 * s, "target_denied", "a:1", "m", 3), 0);
-  CHECK_EQ_INT(db_refusal_add(db, e, 2 * s, "target_denied", "b:1", "m", 3), 0);
-  CHECK_EQ_INT(db_refusal_add(db, e, 3 * s, "connect_failed", "c:1", "m", 3), 0);
-  CHECK_EQ_INT(db_refusal_add(db, f, 3 * s, "bad_message", "", "m", 3), 0);
+  CHECK_EQ_INT(db_refusal_add(db, e, 1 * s, "target_denied", "a:1", "m", 1, 3), 0);
+  CHECK_EQ_INT(db_refusal_add(db, e, 2 * s, "target_denied", "b:1", "m", 1, 3), 0);
+  CHECK_EQ_INT(db_refusal_add(db, e, 3 * s, "connect_failed", "c:1", "m", 1, 3), 0);
+  CHECK_EQ_INT(db_refusal_add(db, f, 3 * s, "bad_message", "", "m", 1, 3), 0);
   CHECK_EQ_INT(db_refusal_list(db, e, collect_refusal, &rs), 0);
   CHECK_EQ_INT(rs.n, 3);
   CHECK_EQ_STR(rs.target[0], "c:1");
   CHECK_EQ_STR(rs.target[2], "a:1");
   /* ... a fourth pushes out the oldest, of this student only. */
-  CHECK_EQ_INT(db_refusal_add(db, e, 4 * s, "target_denied", "d:1", "m", 3), 0);
+  CHECK_EQ_INT(db_refusal_add(db, e, 4 * s, "target_denied", "d:1", "m", 1, 3), 0);
   memset(&rs, 0, sizeof rs);
   CHECK_EQ_INT(db_refusal_list(db, e, collect_refusal, &rs), 0);
   CHECK_EQ_INT(rs.n, 3);
@@ -169,8 +169,8 @@ static void test_refusals(struct db *db) {
   CHECK_EQ_INT(db_refusal_list(db, f, collect_refusal, &rs), 0);
   CHECK_EQ_INT(rs.n, 1);
   /* A repeat of the newest within the merge window counts up. */
-  CHECK_EQ_INT(db_refusal_add(db, e, 5 * s, "target_denied", "d:1", "m2", 3), 0);
-  CHECK_EQ_INT(db_refusal_add(db, e, 6 * s, "target_denied", "d:1", "m3", 3), 0);
+  CHECK_EQ_INT(db_refusal_add(db, e, 5 * s, "target_denied", "d:1", "m2", 1, 3), 0);
+  CHECK_EQ_INT(db_refusal_add(db, e, 6 * s, "target_denied", "d:1", "m3", 1, 3), 0);
   memset(&rs, 0, sizeof rs);
   CHECK_EQ_INT(db_refusal_list(db, e, collect_refusal, &rs), 0);
   CHECK_EQ_INT(rs.n, 3);
@@ -178,13 +178,23 @@ static void test_refusals(struct db *db) {
   CHECK_EQ_STR(rs.target[1], "c:1");
   /* After the window it is a new row. */
   CHECK_EQ_INT(
-      db_refusal_add(db, e, (6 + DB_REFUSAL_MERGE_SECS + 1) * s, "target_denied", "d:1", "m", 3),
+      db_refusal_add(db, e, (6 + DB_REFUSAL_MERGE_SECS + 1) * s, "target_denied", "d:1", "m", 1, 3),
       0);
   memset(&rs, 0, sizeof rs);
   CHECK_EQ_INT(db_refusal_list(db, e, collect_refusal, &rs), 0);
   CHECK_EQ_INT(rs.n, 3);
   CHECK_EQ_INT(rs.count[0], 1);
   CHECK_EQ_INT(rs.count[1], 3);
+  /* n occurrences at once, merged or new. */
+  CHECK_EQ_INT(db_refusal_add(db, e, 70 * s, "target_denied", "d:1", "m", 5, 3), 0);
+  CHECK_EQ_INT(db_refusal_add(db, f, 3 * s, "too_many_opens", "x:1", "m", 7, 3), 0);
+  memset(&rs, 0, sizeof rs);
+  CHECK_EQ_INT(db_refusal_list(db, e, collect_refusal, &rs), 0);
+  CHECK_EQ_INT(rs.count[0], 6);
+  memset(&rs, 0, sizeof rs);
+  CHECK_EQ_INT(db_refusal_list(db, f, collect_refusal, &rs), 0);
+  CHECK_EQ_INT(rs.n, 2);
+  CHECK_EQ_INT(rs.count[0], 7);
 }
 
 struct audits {
