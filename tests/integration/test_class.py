@@ -80,6 +80,23 @@ class Roles(ClassBase):
         # The victim is untouched by all of that.
         self.assertEqual(self.pl.get("/api/me", cookie=victim).status, 200)
 
+    def test_put_is_checked_like_post(self):
+        teacher = self.pl.teacher()
+        r = self.pl.request("PUT", "/api/class", {"allow": []}, cookie=teacher,
+                            headers={"Origin": "http://evil.example"})
+        self.assertEqual(r.status, 403, r)
+        self.assertEqual(r.error_code, "bad_origin")
+        r = self.pl.request("PUT", "/api/class", {"allow": []}, cookie=teacher,
+                            content_type="text/plain")
+        self.assertEqual(r.status, 415, r)
+        r = self.pl.request("PUT", "/api/class", raw=b"[1]", cookie=teacher)
+        self.assertEqual(r.status, 400, r)
+        r = self.pl.request("PUT", "/api/class", {"allow": "10.0.0.1"}, cookie=teacher)
+        self.assertEqual(r.status, 400, r)
+        r = self.pl.request("PUT", "/api/class", {"class_code": "has space"}, cookie=teacher)
+        self.assertEqual(r.status, 400, r)
+        self.assertEqual(self.pl.request("PUT", "/api/me", {}, cookie=teacher).status, 405)
+
     def test_unknown_student_and_teacher_id_are_404(self):
         teacher = self.pl.teacher()
         tid = user_id(self.pl, teacher)
@@ -359,6 +376,17 @@ class Settings(ClassBase):
         self.assertEqual(pl.post("/api/join", {"name": unique_name()}).status, 201)
         log = [e["action"] for e in pl.get("/api/class/audit", cookie=teacher).json["entries"]]
         self.assertEqual(log[:4], ["class_code", "allow_rules", "class_code", "allow_rules"])
+
+    def test_rule_count_edge(self):
+        pl = self.portlab()
+        teacher = pl.teacher()
+        rules = ["192.0.2.%d:25" % i for i in range(1, 66)]
+        r = pl.request("PUT", "/api/class", {"allow": rules[:64]}, cookie=teacher)
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(len(r.json["allow"]), 64)
+        r = pl.request("PUT", "/api/class", {"allow": rules}, cookie=teacher)
+        self.assertEqual(r.status, 400, r)
+        self.assertEqual(len(pl.get("/api/class", cookie=teacher).json["allow"]), 64)
 
     def test_flags_win_and_are_shown_fixed(self):
         pl = self.portlab(["--allow", "192.0.2.0/24:25", "--class-code", "flagcode"])
