@@ -226,6 +226,34 @@ static const char *const db_migrations[] = {
     "  PRIMARY KEY (user_id, fact)"
     ") WITHOUT ROWID;"
     "CREATE INDEX quiz_facts_due ON quiz_facts(user_id, due_us);",
+
+    /* 6: the teacher's class (class.c): a removed student keeps their row
+     * for their transcripts; last_seen_at feeds the roster; first_at is
+     * when a task was first tried (older rows: the solve, if any). The
+     * refusal log holds the newest few refusals per student (trimmed on
+     * insert); the audit log records class management. */
+    "ALTER TABLE users ADD COLUMN removed_at INTEGER;"
+    "ALTER TABLE users ADD COLUMN last_seen_at INTEGER;"
+    "ALTER TABLE task_progress ADD COLUMN first_at INTEGER;"
+    "UPDATE task_progress SET first_at = solved_at;"
+    "CREATE TABLE student_refusals ("
+    "  id INTEGER PRIMARY KEY,"
+    "  user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,"
+    "  at_us INTEGER NOT NULL,"
+    "  code TEXT NOT NULL CHECK (length(code) BETWEEN 1 AND 31),"
+    "  target TEXT NOT NULL CHECK (length(target) <= 299),"
+    "  message TEXT NOT NULL CHECK (length(message) <= 512),"
+    "  count INTEGER NOT NULL DEFAULT 1"
+    ");"
+    "CREATE INDEX student_refusals_user ON student_refusals(user_id, id);"
+    "CREATE TABLE audit_log ("
+    "  id INTEGER PRIMARY KEY,"
+    "  at_us INTEGER NOT NULL,"
+    "  actor TEXT NOT NULL CHECK (length(actor) <= 32),"
+    "  action TEXT NOT NULL CHECK (length(action) BETWEEN 1 AND 31),"
+    "  student TEXT NOT NULL DEFAULT '' CHECK (length(student) <= 32),"
+    "  detail TEXT NOT NULL DEFAULT '' CHECK (length(detail) <= 1024)"
+    ");",
 };
 
 #define DB_MIGRATION_COUNT ((int)(sizeof db_migrations / sizeof db_migrations[0]))

@@ -57,9 +57,11 @@ int db_progress_attempt(struct db *db, int64_t user_id, const char *lesson, cons
                         int solved, int points) {
   sqlite3_stmt *st = db_stmt(
       db, DB_STMT_PROGRESS_ATTEMPT,
-      "INSERT INTO task_progress(user_id, lesson, task, attempts, solved_at, points) "
-      "VALUES (?1, ?2, ?3, 1, CASE WHEN ?4 THEN unixepoch() END, CASE WHEN ?4 THEN ?5 ELSE 0 END) "
+      "INSERT INTO task_progress(user_id, lesson, task, attempts, solved_at, points, first_at) "
+      "VALUES (?1, ?2, ?3, 1, CASE WHEN ?4 THEN unixepoch() END, CASE WHEN ?4 THEN ?5 ELSE 0 END, "
+      "  unixepoch()) "
       "ON CONFLICT(user_id, lesson, task) DO UPDATE SET attempts = attempts + 1, "
+      "  first_at = coalesce(first_at, excluded.first_at), "
       "  solved_at = coalesce(solved_at, excluded.solved_at), "
       "  points = max(points, excluded.points)");
   if (!st) return -1;
@@ -77,12 +79,13 @@ int db_progress_attempt(struct db *db, int64_t user_id, const char *lesson, cons
 
 int db_progress_list(struct db *db, int64_t user_id, const char *lesson,
                      int (*cb)(void *arg, const struct db_progress *p), void *arg) {
-  sqlite3_stmt *st = db_stmt(db, DB_STMT_PROGRESS_LIST,
-                             "SELECT p.user_id, u.name, p.lesson, p.task, p.attempts, "
-                             "  coalesce(p.solved_at, 0), p.points "
-                             "FROM task_progress p JOIN users u ON u.id = p.user_id "
-                             "WHERE (?1 = 0 OR p.user_id = ?1) AND (?2 IS NULL OR p.lesson = ?2) "
-                             "ORDER BY u.name, p.lesson, p.task");
+  sqlite3_stmt *st =
+      db_stmt(db, DB_STMT_PROGRESS_LIST,
+              "SELECT p.user_id, u.name, p.lesson, p.task, p.attempts, "
+              "  coalesce(p.solved_at, 0), p.points, coalesce(p.first_at, p.solved_at, 0) "
+              "FROM task_progress p JOIN users u ON u.id = p.user_id "
+              "WHERE (?1 = 0 OR p.user_id = ?1) AND (?2 IS NULL OR p.lesson = ?2) "
+              "ORDER BY u.name, p.lesson, p.task");
   int rc;
   struct db_progress p;
   if (!st) return -1;
@@ -98,6 +101,7 @@ int db_progress_list(struct db *db, int64_t user_id, const char *lesson,
     p.attempts = sqlite3_column_int(st, 4);
     p.solved_at = sqlite3_column_int64(st, 5);
     p.points = sqlite3_column_int(st, 6);
+    p.first_at = sqlite3_column_int64(st, 7);
     if (cb(arg, &p)) break;
   }
   if (rc != SQLITE_ROW && rc != SQLITE_DONE) goto fail;

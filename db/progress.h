@@ -23,6 +23,7 @@ struct db_progress {
   int attempts;
   int64_t solved_at; /* unix seconds; 0 = not yet */
   int points;        /* earned: the task's points once solved */
+  int64_t first_at;  /* unix seconds of the first attempt; 0 = unknown */
 };
 
 /* Records one attempt; a solved task stays solved (and keeps its first

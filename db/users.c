@@ -144,10 +144,11 @@ int db_login_lookup(struct db *db, const unsigned char token_hash[32], int64_t n
                     struct db_user *out) {
   /* An expired row is treated as absent here and removed later by
    * db_login_purge(), so a lookup never has to write. */
-  sqlite3_stmt *st = db_stmt(db, DB_STMT_LOGIN_LOOKUP,
-                             "SELECT u.id, u.name, u.role, u.lab_password "
-                             "FROM logins l JOIN users u ON u.id = l.user_id "
-                             "WHERE l.token_hash = ?1 AND l.expires_at > ?2");
+  sqlite3_stmt *st =
+      db_stmt(db, DB_STMT_LOGIN_LOOKUP,
+              "SELECT u.id, u.name, u.role, u.lab_password "
+              "FROM logins l JOIN users u ON u.id = l.user_id "
+              "WHERE l.token_hash = ?1 AND l.expires_at > ?2 AND u.removed_at IS NULL");
   int rc;
 
   if (!st) return -1;

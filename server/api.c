@@ -20,6 +20,7 @@
 #include "api_internal.h"
 #include "app.h"
 #include "auth.h"
+#include "class.h"
 #include "export.h"
 #include "labdata.h"
 #include "labdb.h"
@@ -30,6 +31,8 @@
 #include "throttle.h"
 
 #define TEACHER_NAME "teacher"
+
+static cJSON *session_json(const struct db_session *s);
 #define LAB_PASSWORD_LEN 10
 #define REJOIN_CODE_LEN 12
 
@@ -99,6 +102,26 @@ static void add_lab_credentials(cJSON *root, const struct db_user *u) {
   cJSON_AddStringToObject(lab, "password", u->lab_password);
 }
 
+/* A session that ended before it ever connected (the target was refused
+ * after DNS, or every connect failed) is "refused", never "open". */
+static const char *session_state(const struct db_session *s) {
+  static const char *const refused[] = {"connect_failed", "connect_timeout", "target_denied"};
+  if (!s->ended_us) return "open";
+  for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++)
+    if (strcmp(s->close_reason, refused[i]) == 0) return "refused";
+  return "ended";
+}
+
+/* An open session's counters come from its live relay: the stored ones
+ * are written only when it ends. */
+static cJSON *session_json_live(struct app *app, const struct db_session *stored) {
+  struct db_session s = *stored;
+  if (!s.ended_us) relay_live_counters(app, s.id, &s.bytes_up, &s.bytes_down);
+  cJSON *o = session_json(&s);
+  cJSON_AddStringToObject(o, "state", session_state(&s));
+  return o;
+}
+
 static cJSON *session_json(const struct db_session *s) {
   cJSON *o = cJSON_CreateObject();
   cJSON_AddNumberToObject(o, "id", (double)s->id);
@@ -124,7 +147,9 @@ int api_user_from_cookie(struct app *app, const char *cookie, struct db_user *us
   unsigned char hash[32];
   if (!cookie || auth_cookie_token(cookie, token)) return -1;
   auth_sha256(token, AUTH_TOKEN_HEX, hash);
-  return db_login_lookup(app->db, hash, app_now_us() / 1000000, user) == 0 ? 0 : -1;
+  if (db_login_lookup(app->db, hash, app_now_us() / 1000000, user) != 0) return -1;
+  db_user_seen(app->db, user->id, app_now_us() / 1000000); /* the roster's "last seen" */
+  return 0;
 }
 
 /* Creates a login for user and puts its cookie on the response. */
@@ -136,6 +161,7 @@ static int start_login(struct app *app, int64_t user_id, const struct api_reques
   if (auth_token(token)) return -1;
   auth_sha256(token, AUTH_TOKEN_HEX, hash);
   if (db_login_create(app->db, hash, user_id, app_now_us() / 1000000 + max_age)) return -1;
+  db_user_seen(app->db, user_id, app_now_us() / 1000000);
   auth_set_cookie(resp->set_cookie, sizeof resp->set_cookie, token, max_age, req->secure);
   return 0;
 }
@@ -276,6 +302,10 @@ static void handle_join(struct app *app, const struct api_request *req, const st
   }
   int rc = db_user_by_name(app->db, name, &user, stored_hash, sizeof stored_hash);
   if (rc < 0) goto internal;
+  if (rc == 0 && db_user_removed(app->db, user.id) == 1) {
+    api_error(resp, 403, "removed", "the teacher removed this name from the class");
+    goto done;
+  }
   if (rc == 0) {
     /* Only a request that offers a rejoin code is a guess worth counting. */
     if (rejoin[0] && throttled(app, req, THROTTLE_REJOIN, resp)) goto done;
@@ -444,6 +474,7 @@ static void handle_targets(struct app *app, const struct api_request *req,
 }
 
 struct session_page {
+  struct app *app;
   cJSON *list;
   int limit; /* sessions to show; one more is read to know if a next page exists */
   int count;
@@ -457,7 +488,7 @@ static int add_session(void *arg, const struct db_session *s) {
     pg->more = 1;
     return 1;
   }
-  cJSON_AddItemToArray(pg->list, session_json(s));
+  cJSON_AddItemToArray(pg->list, session_json_live(pg->app, s));
   pg->count++;
   pg->last_id = s->id;
   return 0;
@@ -522,7 +553,7 @@ static void handle_sessions(struct app *app, const struct api_request *req,
     before_us = b.started_us;
   }
   cJSON *root = cJSON_CreateObject();
-  struct session_page pg = {cJSON_AddArrayToObject(root, "sessions"), (int)limit, 0, 0, 0};
+  struct session_page pg = {app, cJSON_AddArrayToObject(root, "sessions"), (int)limit, 0, 0, 0};
   if (db_session_page(app->db, who, before_us, before_id, (int)limit + 1, add_session, &pg) < 0) {
     cJSON_Delete(root);
     goto internal;
@@ -633,6 +664,16 @@ static const struct route routes[] = {
     {API_POST, "/api/quiz/tests/*", 1, api_quiz_test_update},
     {API_GET, "/api/quiz/tests/*/results", 1, api_quiz_results},
     {API_GET, "/api/quiz/tests/*/leaderboard", 1, api_quiz_leaderboard},
+    {API_GET, "/api/class", 1, api_class_get},
+    {API_PUT, "/api/class", 1, api_class_put},
+    {API_GET, "/api/class/gradebook", 1, api_class_gradebook},
+    {API_GET, "/api/class/audit", 1, api_class_audit},
+    {API_POST, "/api/class/students/*/rejoin-code", 1, api_class_rejoin_code},
+    {API_POST, "/api/class/students/*/sign-out", 1, api_class_sign_out},
+    {API_POST, "/api/class/students/*/remove", 1, api_class_remove},
+    {API_POST, "/api/class/students/*/reset-lab", 1, api_class_reset_lab},
+    {API_GET, "/api/class/students/*/refusals", 1, api_class_refusals},
+    {API_GET, "/api/results", 1, api_class_results},
 };
 
 /* Matches path against pattern: '*' takes a run of 1-18 digits into

@@ -16,7 +16,7 @@ struct app;
 struct config;
 struct export;
 
-enum api_method { API_GET = 0, API_POST, API_OTHER };
+enum api_method { API_GET = 0, API_POST, API_PUT, API_OTHER };
 
 struct api_request {
   enum api_method method;
@@ -63,5 +63,9 @@ struct throttle *api_throttle_new(const struct config *cfg);
  * password is configured and none is stored, generates one and writes it
  * to generated (else generated is ""). 0 or -1. */
 int api_setup_teacher(struct app *app, char *generated, size_t genlen);
+/* Start-up, after the policy is built: applies the class code and allow
+ * rules the teacher stored at run time (a --class-code still wins). 0 or
+ * -1 (database error). */
+int api_class_load(struct app *app);
 
 #endif

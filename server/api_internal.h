@@ -32,8 +32,31 @@ void api_lesson_get(struct app *app, const struct api_request *req, const struct
                     const struct api_args *args, struct api_response *resp);
 void api_task_answer(struct app *app, const struct api_request *req, const struct db_user *user,
                      const struct api_args *args, struct api_response *resp);
+
+/* api_class.c: the teacher's class. */
 void api_progress(struct app *app, const struct api_request *req, const struct db_user *user,
                   const struct api_args *args, struct api_response *resp);
+void api_class_gradebook(struct app *app, const struct api_request *req, const struct db_user *user,
+                         const struct api_args *args, struct api_response *resp);
+void api_class_results(struct app *app, const struct api_request *req, const struct db_user *user,
+                       const struct api_args *args, struct api_response *resp);
+void api_class_get(struct app *app, const struct api_request *req, const struct db_user *user,
+                   const struct api_args *args, struct api_response *resp);
+void api_class_put(struct app *app, const struct api_request *req, const struct db_user *user,
+                   const struct api_args *args, struct api_response *resp);
+void api_class_rejoin_code(struct app *app, const struct api_request *req,
+                           const struct db_user *user, const struct api_args *args,
+                           struct api_response *resp);
+void api_class_sign_out(struct app *app, const struct api_request *req, const struct db_user *user,
+                        const struct api_args *args, struct api_response *resp);
+void api_class_remove(struct app *app, const struct api_request *req, const struct db_user *user,
+                      const struct api_args *args, struct api_response *resp);
+void api_class_reset_lab(struct app *app, const struct api_request *req, const struct db_user *user,
+                         const struct api_args *args, struct api_response *resp);
+void api_class_refusals(struct app *app, const struct api_request *req, const struct db_user *user,
+                        const struct api_args *args, struct api_response *resp);
+void api_class_audit(struct app *app, const struct api_request *req, const struct db_user *user,
+                     const struct api_args *args, struct api_response *resp);
 
 /* api_usage.c */
 void api_usage(struct app *app, const struct api_request *req, const struct db_user *user,

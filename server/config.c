@@ -161,6 +161,7 @@ static int set_class_code(struct config *cfg, const char *v, char *why, size_t w
     return -1;
   }
   strcpy(cfg->class_code, v);
+  cfg->class_code_fixed = 1;
   return 0;
 }
 
@@ -319,6 +320,10 @@ static int set_ws_per_addr(struct config *cfg, const char *v, char *why, size_t 
   return set_count(&cfg->ws_per_addr, v, 1, 65536, why, whylen);
 }
 
+static int set_refusal_log(struct config *cfg, const char *v, char *why, size_t whylen) {
+  return set_count(&cfg->refusal_log, v, 1, LIM_REFUSAL_LOG_MAX, why, whylen);
+}
+
 static int set_opens_per_minute(struct config *cfg, const char *v, char *why, size_t whylen) {
   return set_count(&cfg->opens_per_minute, v, 1, LIM_OPENS_PER_MINUTE_MAX, why, whylen);
 }
@@ -449,6 +454,8 @@ static const struct config_flag flags[] = {
     {"record-bytes-total", 1, 0, set_record_total, "BYTES", "recorded bytes in all (4G)"},
     {"disk-floor", 1, 0, set_disk_floor, "BYTES",
      "stop recording below this much free disk (256M)"},
+    {"refusal-log", 1, 0, set_refusal_log, "N",
+     "refusals and protocol errors kept per student for the teacher (20)"},
     {"no-record", 0, 0, set_no_record, NULL, "do not record transcripts (benchmarks only)"},
 };
 #define N_FLAGS (sizeof flags / sizeof flags[0])
@@ -514,6 +521,7 @@ static void set_defaults(struct config *cfg) {
   cfg->record_bytes_total = LIM_RECORD_BYTES_TOTAL;
   cfg->disk_floor = LIM_DISK_FLOOR_BYTES;
   cfg->quiz_questions = LIM_QUIZ_QUESTIONS;
+  cfg->refusal_log = LIM_REFUSAL_LOG;
 }
 
 /* Applies one environment variable. List values are split in place in an

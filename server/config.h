@@ -50,6 +50,8 @@ struct config {
   long long disk_floor;  /* stop recording below this many free bytes */
   long long watch_queue; /* bytes of events queued per teacher watcher */
   int broadcast_max;     /* bytes in one teacher broadcast */
+  int refusal_log;       /* refusals and protocol errors kept per student */
+  int class_code_fixed;  /* class_code came from --class-code (or its env twin) */
 };
 
 enum config_result { CONFIG_OK = 0, CONFIG_EXIT_OK, CONFIG_ERROR };

@@ -221,6 +221,10 @@ int main(int argc, char **argv) {
   }
   int orphans = db_session_close_orphans(app.db, "server_restart");
   if (orphans > 0) log_warn("closed %d sessions left open by an earlier crash", orphans);
+  if (api_class_load(&app)) {
+    fprintf(stderr, "portlab: cannot read the class settings: %s\n", db_errmsg(app.db));
+    goto out;
+  }
   if (api_setup_teacher(&app, generated, sizeof generated)) {
     fprintf(stderr, "portlab: cannot set up the teacher account: %s\n", db_errmsg(app.db));
     goto out;

@@ -47,8 +47,9 @@ struct policy_rule {
 };
 
 struct policy {
-  struct policy_rule *rules;
+  struct policy_rule *rules; /* the nfixed flag rules first, then the run-time ones */
   size_t nrules;
+  size_t nfixed;
   struct policy_addr lab_addr;
   char lab_bind[INET6_ADDRSTRLEN];
   int lab_base, pasv_lo, pasv_hi;
@@ -502,7 +503,11 @@ int policy_add_rule(struct policy *p, const char *rule, char *err, size_t errlen
     goto fail;
   }
   p->rules = grown;
-  p->rules[p->nrules++] = r;
+  /* A flag rule goes before the run-time ones, which can be replaced. */
+  memmove(&p->rules[p->nfixed + 1], &p->rules[p->nfixed],
+          (p->nrules - p->nfixed) * sizeof *p->rules);
+  p->rules[p->nfixed++] = r;
+  p->nrules++;
   free(work);
   return 0;
 
@@ -620,6 +625,49 @@ int policy_lab_port(const struct policy *p, int well_known) {
 const char *policy_rule_text(const struct policy *p, size_t i) {
   if (!p || i >= p->nrules) return NULL;
   return p->rules[i].text;
+}
+
+int policy_rule_fixed(const struct policy *p, size_t i) {
+  return p && i < p->nfixed;
+}
+
+static void policy_rule_free(struct policy_rule *r) {
+  free(r->text);
+  free(r->ports);
+}
+
+int policy_set_runtime_rules(struct policy *p, const char *const *rules, size_t n, char *err,
+                             size_t errlen) {
+  struct policy *scratch = policy_new();
+  struct policy_rule *grown;
+  size_t i;
+  if (!p || !scratch) {
+    policy_say(err, errlen, "out of memory");
+    policy_free(scratch);
+    return -1;
+  }
+  /* All or nothing: every rule is parsed before any replaces the old set. */
+  for (i = 0; i < n; i++) {
+    if (policy_add_rule(scratch, rules[i], err, errlen)) {
+      policy_free(scratch);
+      return -1;
+    }
+  }
+  if (p->nfixed + n > p->nrules) { /* grow first: a failure leaves the old set whole */
+    grown = realloc(p->rules, (p->nfixed + n) * sizeof *p->rules);
+    if (!grown) {
+      policy_say(err, errlen, "out of memory");
+      policy_free(scratch);
+      return -1;
+    }
+    p->rules = grown;
+  }
+  for (i = p->nfixed; i < p->nrules; i++) policy_rule_free(&p->rules[i]);
+  if (n) memcpy(&p->rules[p->nfixed], scratch->rules, n * sizeof *p->rules);
+  p->nrules = p->nfixed + n;
+  scratch->nrules = scratch->nfixed = 0; /* the rules belong to p now */
+  policy_free(scratch);
+  return 0;
 }
 
 static int policy_rule_port_ok(const struct policy_rule *r, int port) {

@@ -96,5 +96,14 @@ int policy_check_addr(struct policy *p, const char *host, const struct sockaddr 
 int policy_lab_port(const struct policy *p, int well_known);
 /* Iterate rules for GET /api/targets: returns the rule text of rule i, or NULL past the end. */
 const char *policy_rule_text(const struct policy *p, size_t i);
+/* 1 if rule i came from --allow (fixed for the run), 0 if it was set at
+ * run time (or past the end). */
+int policy_rule_fixed(const struct policy *p, size_t i);
+/* Replaces the run-time rules (GET/PUT /api/class) with these n rules,
+ * which follow the --allow syntax; the --allow rules stay in front. All or
+ * nothing: -1 with a reason in err, and the old set kept, if any rule is
+ * malformed. */
+int policy_set_runtime_rules(struct policy *p, const char *const *rules, size_t n, char *err,
+                             size_t errlen);
 
 #endif

@@ -317,6 +317,7 @@ static int http_request(struct lws *wsi, struct http_conn *c) {
   int m = lws_http_get_uri_and_method(wsi, &uri, &uri_len);
   c->method = m == LWSHUMETH_GET || m == LWSHUMETH_HEAD ? API_GET
               : m == LWSHUMETH_POST                     ? API_POST
+              : m == LWSHUMETH_PUT                      ? API_PUT
                                                         : API_OTHER;
   c->is_head = m == LWSHUMETH_HEAD;
   if (m < 0 || !uri || uri_len <= 0 || (size_t)uri_len >= sizeof c->path)
@@ -349,7 +350,7 @@ static int http_request(struct lws *wsi, struct http_conn *c) {
   copy_num_arg(wsi, "before=", c->arg_before, sizeof c->arg_before);
   c->cookie = header_dup(wsi, WSI_TOKEN_HTTP_COOKIE);
   c->content_type = header_dup(wsi, WSI_TOKEN_HTTP_CONTENT_TYPE);
-  if (c->method != API_POST) return serve_api(wsi, c);
+  if (c->method != API_POST && c->method != API_PUT) return serve_api(wsi, c);
 
   if (lws_hdr_copy(wsi, origin, sizeof origin, WSI_TOKEN_ORIGIN) > 0 &&
       !auth_origin_ok(origin, host, app->cfg.public_origin, app->cfg.n_public_origin)) {

@@ -61,6 +61,18 @@
 #define LIM_OPENS_PER_MINUTE 30        /* --opens-per-minute: "open" messages per student */
 #define LIM_OPENS_PER_MINUTE_MAX 10000 /* the flag's upper bound (a ring of that many times) */
 
+/* The teacher's class (api_class.c, db/class.c). */
+#define LIM_REFUSAL_LOG 20       /* --refusal-log: refusals kept per student, newest first */
+#define LIM_REFUSAL_LOG_MAX 1000 /* the flag's upper bound */
+/* A repeat of a student's last refusal within this window is counted in
+ * memory, not written (refusals.c); the cache holds this many students. */
+#define LIM_REFUSAL_BATCH_MS 1000
+#define LIM_REFUSAL_CACHE 256
+#define LIM_AUDIT_SHOWN 500        /* newest audit entries in GET /api/class/audit */
+#define LIM_CLASS_RULES 64         /* run-time allow rules (PUT /api/class) */
+#define LIM_CLASS_RULES_BYTES 4096 /* their stored text, one rule a line */
+#define LIM_ONLINE_SECS 120        /* a student seen this recently counts as online */
+
 /* Recording budgets (usage.c). Past one, recording stops with one note; the
  * session goes on. */
 #define LIM_RECORD_BYTES_PER_STUDENT (32LL * 1024 * 1024) /* --record-bytes-per-student */

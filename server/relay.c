@@ -44,6 +44,7 @@
 #include "policy.h"
 #include "portlab_limits.h"
 #include "recorder.h"
+#include "refusals.h"
 #include "relay_msg.h"
 #include "resolver.h"
 #include "telnet.h"
@@ -346,6 +347,7 @@ static void fail(struct relay *r, const char *code, const char *reason, const ch
     usage_refused(r->app->usage, r->usage, code, app_now_us());
     log_info("refused open for %s: %s: %s", r->user.name, code, message);
   }
+  if (!r->is_teacher) refusals_note(r->app, &r->user, code, r->host, r->port, message);
   cJSON *o = cJSON_CreateObject();
   cJSON_AddStringToObject(o, "type", "error");
   cJSON_AddStringToObject(o, "code", code);
@@ -1337,4 +1339,24 @@ static int watch_fetch(void *arg, int64_t session_id, int64_t after_seq, int64_t
 
 struct watch *relay_watch_new(struct app *app) {
   return watch_new(watch_fetch, app);
+}
+
+int relay_live_counters(struct app *app, int64_t session_id, int64_t *up, int64_t *down) {
+  for (struct relay *r = app->relays; r; r = r->next)
+    if (r->session_id == session_id && r->state != RS_DONE) {
+      *up = r->bytes_up;
+      *down = r->bytes_down;
+      return 0;
+    }
+  return -1;
+}
+
+int relay_end_user(struct app *app, int64_t user_id, const char *reason) {
+  int n = 0;
+  for (struct relay *r = app->relays; r; r = r->next)
+    if (r->state != RS_DONE && r->user.id == user_id) {
+      finish(r, reason, NULL, LWS_CLOSE_STATUS_NORMAL);
+      n++;
+    }
+  return n;
 }

@@ -31,6 +31,12 @@ void relay_tick(struct app *app);
 /* Ends every session of the login whose cookie hashes to login_hash
  * (detached ones included) with reason logged_out. */
 void relay_logout(struct app *app, const unsigned char login_hash[32]);
+/* The byte counters of session_id while it is live: 0, or -1 if no
+ * relay holds it (it ended, or never was). */
+int relay_live_counters(struct app *app, int64_t session_id, int64_t *up, int64_t *down);
+/* Ends every relay of the user (their open sessions and idle WebSockets)
+ * with reason (teacher_ended). Returns how many. */
+int relay_end_user(struct app *app, int64_t user_id, const char *reason);
 /* Closes every session with reason server_shutdown (the sockets close as
  * the loop runs on). */
 void relay_shutdown_all(struct app *app);

@@ -288,8 +288,36 @@ static void test_budget_flags(void) {
   expect_error("--max-sessions", "65537", "--max-sessions:");
 }
 
+/* The teacher's class: --refusal-log at its edges and its twin; a
+ * --class-code is fixed for the run, a missing one is not. */
+static void test_class_flags(void) {
+  struct config cfg;
+  char err[256] = "";
+  const char *none[] = {"portlab"};
+  CHECK_EQ_INT(parse(&cfg, err, sizeof err, 1, none), CONFIG_OK);
+  CHECK_EQ_INT(cfg.refusal_log, 20);
+  CHECK_EQ_INT(cfg.class_code_fixed, 0);
+  config_free(&cfg);
+  const char *argv[] = {"portlab", "--refusal-log", "1000", "--class-code", "abc"};
+  CHECK_EQ_INT(parse(&cfg, err, sizeof err, 5, argv), CONFIG_OK);
+  CHECK_EQ_INT(cfg.refusal_log, 1000);
+  CHECK_EQ_INT(cfg.class_code_fixed, 1);
+  config_free(&cfg);
+  setenv("PORTLAB_REFUSAL_LOG", "1", 1);
+  setenv("PORTLAB_CLASS_CODE", "fromenv", 1);
+  CHECK_EQ_INT(parse(&cfg, err, sizeof err, 1, none), CONFIG_OK);
+  CHECK_EQ_INT(cfg.refusal_log, 1);
+  CHECK_EQ_INT(cfg.class_code_fixed, 1);
+  config_free(&cfg);
+  unsetenv("PORTLAB_REFUSAL_LOG");
+  unsetenv("PORTLAB_CLASS_CODE");
+  expect_error("--refusal-log", "0", "--refusal-log:");
+  expect_error("--refusal-log", "1001", "--refusal-log:");
+}
+
 int main(void) {
   unsetenv("PORTLAB_LISTEN");
+  test_class_flags();
   test_budget_flags();
   test_defaults();
   test_flags();

@@ -761,7 +761,47 @@ static void test_embedded_ipv4(void) {
   policy_free(p);
 }
 
+/* Run-time rules (PUT /api/class) come after the --allow ones, replace
+ * each other all or nothing, and never touch the fixed ones. */
+static void test_runtime_rules(void) {
+  struct policy *p = policy_new();
+  char err[256];
+  const char *one[] = {"10.9.0.0/16:25", "192.0.2.7"};
+  const char *bad[] = {"10.8.0.0/16:25", "300.1.1.1"};
+  const char *other[] = {"10.7.0.1:80"};
+  CHECK_EQ_INT(add(p, "10.1.2.0/24:21"), 0);
+  CHECK_EQ_INT(policy_set_runtime_rules(p, one, 2, err, sizeof err), 0);
+  CHECK_EQ_STR(policy_rule_text(p, 0), "10.1.2.0/24:21");
+  CHECK_EQ_INT(policy_rule_fixed(p, 0), 1);
+  CHECK_EQ_STR(policy_rule_text(p, 1), "10.9.0.0/16:25");
+  CHECK_EQ_INT(policy_rule_fixed(p, 1), 0);
+  CHECK_EQ_INT(policy_rule_fixed(p, 2), 0);
+  CHECK(policy_rule_text(p, 3) == NULL);
+  CHECK_EQ_INT(prep(p, "10.9.3.4", 25), POLICY_READY);
+  CHECK_EQ_INT(prep(p, "10.1.2.3", 21), POLICY_READY);
+  /* A flag rule added later still goes in front of the run-time ones. */
+  CHECK_EQ_INT(add(p, "10.2.0.0/16:22"), 0);
+  CHECK_EQ_INT(policy_rule_fixed(p, 1), 1);
+  CHECK_EQ_STR(policy_rule_text(p, 2), "10.9.0.0/16:25");
+  /* One bad rule: nothing changes, and err names it. */
+  CHECK_EQ_INT(policy_set_runtime_rules(p, bad, 2, err, sizeof err), -1);
+  CHECK(strstr(err, "300.1.1.1") != NULL);
+  CHECK_EQ_INT(prep(p, "10.9.3.4", 25), POLICY_READY);
+  CHECK_EQ_INT(prep(p, "10.8.3.4", 25), POLICY_DENY);
+  /* Replaced: the old run-time rules are gone, the flags stay. */
+  CHECK_EQ_INT(policy_set_runtime_rules(p, other, 1, err, sizeof err), 0);
+  CHECK_EQ_INT(prep(p, "10.9.3.4", 25), POLICY_DENY);
+  CHECK_EQ_INT(prep(p, "10.7.0.1", 80), POLICY_READY);
+  CHECK_EQ_INT(prep(p, "10.2.9.9", 22), POLICY_READY);
+  CHECK(policy_rule_text(p, 3) == NULL);
+  CHECK_EQ_INT(policy_set_runtime_rules(p, NULL, 0, err, sizeof err), 0);
+  CHECK(policy_rule_text(p, 2) == NULL);
+  CHECK_EQ_INT(prep(p, "10.7.0.1", 80), POLICY_DENY);
+  policy_free(p);
+}
+
 int main(void) {
+  test_runtime_rules();
   test_deny_classes();
   test_explicit_rules();
   test_ports();

@@ -105,6 +105,15 @@ export const api = {
       { body },
     ),
   progress: () => request('GET', 'api/progress'),
+  gradebook: () => request('GET', 'api/class/gradebook'),
+  classSettings: () => request('GET', 'api/class'),
+  saveClassSettings: (body) => request('PUT', 'api/class', { body }),
+  audit: () => request('GET', 'api/class/audit'),
+  // what: rejoin-code, sign-out, remove ({purge}) or reset-lab.
+  studentAction: (id, what, body) =>
+    request('POST', 'api/class/students/' + encodeURIComponent(id) + '/' + what, { body: body || {} }),
+  refusals: (id) => request('GET', 'api/class/students/' + encodeURIComponent(id) + '/refusals'),
+  resultsUrl: (format) => apiUrl('api/results', { format }),
   usage: () => request('GET', 'api/usage'),
   quizStart: (mode, testId) =>
     request('POST', 'api/quiz/attempts', { body: testId ? { mode, test_id: testId } : { mode } }),

@@ -125,7 +125,7 @@ export class SessionsList {
       formatTime(s.started_at),
       t('bytesUpDown', { up: formatBytes(up), down: formatBytes(down) }),
       state === 'refused'
-        ? t('sessionRefused')
+        ? t('sessionRefused', { reason: reasonText(s.close_reason) })
         : state === 'open'
           ? t('sessionOpen')
           : this.opts.teacher && s.close_reason === 'client_closed'

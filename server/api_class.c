@@ -1,0 +1,696 @@
+/* api_class.c -- the teacher's class: gradebook, results export, class settings, students, logs.
+ *
+ * Every route here is the teacher's: a student gets 403 forbidden (the
+ * older GET /api/progress keeps its 404), nobody without a login 401. The
+ * gradebook starts from the roster (every student who joined and was not
+ * removed), so a student shows before scoring anything; the teacher is not
+ * in it. Every change the teacher makes is written to the audit log in
+ * the same request. Run-time settings (class code, allow rules) live in
+ * the settings table and are loaded at start; a value given by a flag is
+ * fixed for the run and shown so.
+ */
+#include <cJSON.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "api_internal.h"
+#include "app.h"
+#include "auth.h"
+#include "class.h"
+#include "config.h"
+#include "labdata.h"
+#include "labdb.h"
+#include "lessons.h"
+#include "log.h"
+#include "policy.h"
+#include "portlab_limits.h"
+#include "progress.h"
+#include "recorder.h"
+#include "refusals.h"
+#include "relay.h"
+
+#define REJOIN_CODE_LEN 12
+#define SETTING_CLASS_CODE "class_code"
+#define SETTING_ALLOW_RULES "allow_rules"
+
+static int is_teacher(const struct db_user *user) {
+  return strcmp(user->role, "teacher") == 0;
+}
+
+static int forbid_student(const struct db_user *user, struct api_response *resp) {
+  if (is_teacher(user)) return 0;
+  api_error(resp, 403, "forbidden", "only the teacher may do this");
+  return 1;
+}
+
+static void internal(struct api_response *resp) {
+  api_error(resp, 500, "internal", "the database failed; try again");
+}
+
+static void iso_time(int64_t unix_secs, char *out, size_t outlen) {
+  time_t secs = (time_t)unix_secs;
+  struct tm tm;
+  gmtime_r(&secs, &tm);
+  strftime(out, outlen, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+static void add_time(cJSON *obj, const char *key, int64_t unix_secs) {
+  char when[32];
+  if (!unix_secs) {
+    cJSON_AddNullToObject(obj, key);
+    return;
+  }
+  iso_time(unix_secs, when, sizeof when);
+  cJSON_AddStringToObject(obj, key, when);
+}
+
+static void audit(struct app *app, const struct db_user *actor, const char *action,
+                  const char *student, const char *detail) {
+  if (db_audit_add(app->db, app_now_us(), actor->name, action, student, detail))
+    log_error("audit log: %s", db_errmsg(app->db));
+  log_info("class: %s %s %s %s", actor->name, action, student ? student : "", detail ? detail : "");
+}
+
+/* --- the gradebook ---------------------------------------------------------------- */
+
+struct gb_student {
+  struct db_roster_entry e;
+  size_t first, n; /* its rows in gb.rows (sorted by user id) */
+};
+
+struct gradebook {
+  struct gb_student *students;
+  size_t n_students, cap_students;
+  struct db_progress *rows;
+  size_t n_rows, cap_rows;
+};
+
+static int grow(void **v, size_t *cap, size_t n, size_t size) {
+  if (n < *cap) return 0;
+  size_t cap2 = *cap ? *cap * 2 : 32;
+  void *grown = realloc(*v, cap2 * size);
+  if (!grown) return -1;
+  *v = grown;
+  *cap = cap2;
+  return 0;
+}
+
+static int gb_add_student(void *arg, const struct db_roster_entry *e) {
+  struct gradebook *gb = arg;
+  if (grow((void **)&gb->students, &gb->cap_students, gb->n_students, sizeof *gb->students))
+    return 1;
+  struct gb_student *s = &gb->students[gb->n_students++];
+  s->e = *e;
+  s->first = s->n = 0;
+  return 0;
+}
+
+static int gb_add_row(void *arg, const struct db_progress *p) {
+  struct gradebook *gb = arg;
+  if (grow((void **)&gb->rows, &gb->cap_rows, gb->n_rows, sizeof *gb->rows)) return 1;
+  gb->rows[gb->n_rows++] = *p;
+  return 0;
+}
+
+static int by_user(const void *a, const void *b) {
+  const struct db_progress *x = a, *y = b;
+  return x->user_id < y->user_id ? -1 : x->user_id > y->user_id;
+}
+
+static void gb_free(struct gradebook *gb) {
+  free(gb->students);
+  free(gb->rows);
+}
+
+/* Loads the roster and every progress row; rows of users not in the
+ * roster (the teacher's old answers, removed students) are never looked
+ * at. */
+static int gb_load(struct app *app, struct gradebook *gb) {
+  memset(gb, 0, sizeof *gb);
+  if (db_roster_list(app->db, LABDB_DEMO_USER, gb_add_student, gb) ||
+      db_progress_list(app->db, 0, NULL, gb_add_row, gb))
+    return -1;
+  if (gb->n_rows) qsort(gb->rows, gb->n_rows, sizeof *gb->rows, by_user);
+  size_t r = 0;
+  for (size_t i = 0; i < gb->n_students; i++) {
+    struct gb_student *s = &gb->students[i];
+    /* Binary search for the first row of this student. */
+    size_t lo = 0, hi = gb->n_rows;
+    while (lo < hi) {
+      size_t mid = (lo + hi) / 2;
+      if (gb->rows[mid].user_id < s->e.id)
+        lo = mid + 1;
+      else
+        hi = mid;
+    }
+    for (r = lo; r < gb->n_rows && gb->rows[r].user_id == s->e.id; r++) {
+    }
+    s->first = lo;
+    s->n = r - lo;
+  }
+  return 0;
+}
+
+static const struct db_progress *gb_row(const struct gradebook *gb, const struct gb_student *s,
+                                        const char *lesson, const char *task) {
+  for (size_t i = s->first; i < s->first + s->n; i++)
+    if (strcmp(gb->rows[i].lesson, lesson) == 0 && strcmp(gb->rows[i].task, task) == 0)
+      return &gb->rows[i];
+  return NULL;
+}
+
+static const char *const task_kinds[] = {"question", "flag", "check"};
+
+static cJSON *gradebook_json(struct app *app, const struct gradebook *gb) {
+  int64_t now = app_now_us() / 1000000;
+  cJSON *root = cJSON_CreateObject(), *lessons = cJSON_AddArrayToObject(root, "lessons");
+  for (size_t i = 0; i < app->lessons->n; i++) {
+    const struct lesson *l = &app->lessons->v[i];
+    int points = 0;
+    cJSON *o = cJSON_CreateObject(), *tasks;
+    cJSON_AddStringToObject(o, "id", l->id);
+    cJSON_AddStringToObject(o, "title", l->title);
+    tasks = cJSON_CreateArray();
+    for (size_t k = 0; k < l->n_tasks; k++) {
+      const struct lesson_task *t = &l->tasks[k];
+      int solved_by = 0;
+      points += t->points;
+      for (size_t s = 0; s < gb->n_students; s++) {
+        const struct db_progress *p = gb_row(gb, &gb->students[s], l->id, t->id);
+        if (p && p->solved_at) solved_by++;
+      }
+      cJSON *to = cJSON_CreateObject();
+      cJSON_AddStringToObject(to, "id", t->id);
+      cJSON_AddStringToObject(to, "kind", task_kinds[t->kind]);
+      cJSON_AddNumberToObject(to, "points", t->points);
+      cJSON_AddNumberToObject(to, "solved_by", solved_by);
+      cJSON_AddItemToArray(tasks, to);
+    }
+    cJSON_AddNumberToObject(o, "points", points);
+    cJSON_AddItemToObject(o, "tasks", tasks);
+    cJSON_AddItemToArray(lessons, o);
+  }
+  cJSON *students = cJSON_AddArrayToObject(root, "students");
+  for (size_t i = 0; i < gb->n_students; i++) {
+    const struct gb_student *s = &gb->students[i];
+    int open = relay_user_sessions(app, s->e.id), total = 0;
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddNumberToObject(o, "id", (double)s->e.id);
+    cJSON_AddStringToObject(o, "name", s->e.name);
+    add_time(o, "joined_at", s->e.joined_at);
+    add_time(o, "last_seen_at", s->e.last_seen_at);
+    cJSON_AddBoolToObject(
+        o, "online", open > 0 || (s->e.last_seen_at && now - s->e.last_seen_at <= LIM_ONLINE_SECS));
+    cJSON_AddNumberToObject(o, "sessions_open", open);
+    cJSON *per_lesson = cJSON_CreateObject(), *cells = cJSON_CreateObject();
+    const struct db_progress *stuck = NULL;
+    for (size_t li = 0; li < app->lessons->n; li++) {
+      const struct lesson *l = &app->lessons->v[li];
+      int score = 0;
+      for (size_t k = 0; k < l->n_tasks; k++) {
+        const struct db_progress *p = gb_row(gb, s, l->id, l->tasks[k].id);
+        if (!p) continue;
+        char key[sizeof p->lesson + sizeof p->task + 1];
+        snprintf(key, sizeof key, "%s/%s", p->lesson, p->task);
+        cJSON *c = cJSON_CreateObject();
+        cJSON_AddBoolToObject(c, "solved", p->solved_at != 0);
+        cJSON_AddNumberToObject(c, "points", p->solved_at ? p->points : 0);
+        cJSON_AddNumberToObject(c, "attempts", p->attempts);
+        add_time(c, "first_attempt_at", p->first_at);
+        add_time(c, "solved_at", p->solved_at);
+        cJSON_AddItemToObject(cells, key, c);
+        if (p->solved_at) score += p->points;
+        /* Stuck: the unsolved task with the most attempts, the longest
+         * tried one among equals. */
+        if (!p->solved_at && p->attempts > 0 &&
+            (!stuck || p->attempts > stuck->attempts ||
+             (p->attempts == stuck->attempts && p->first_at < stuck->first_at)))
+          stuck = p;
+      }
+      cJSON_AddNumberToObject(per_lesson, l->id, score);
+      total += score;
+    }
+    cJSON_AddNumberToObject(o, "total", total);
+    cJSON_AddItemToObject(o, "lessons", per_lesson);
+    cJSON_AddItemToObject(o, "tasks", cells);
+    if (stuck) {
+      cJSON *st = cJSON_AddObjectToObject(o, "stuck");
+      char key[sizeof stuck->lesson + sizeof stuck->task + 1];
+      snprintf(key, sizeof key, "%s/%s", stuck->lesson, stuck->task);
+      cJSON_AddStringToObject(st, "item", key);
+      cJSON_AddNumberToObject(st, "attempts", stuck->attempts);
+      cJSON_AddNumberToObject(
+          st, "seconds",
+          stuck->first_at && now > stuck->first_at ? (double)(now - stuck->first_at) : 0);
+    } else {
+      cJSON_AddNullToObject(o, "stuck");
+    }
+    cJSON_AddItemToArray(students, o);
+  }
+  return root;
+}
+
+static void gradebook(struct app *app, struct api_response *resp) {
+  struct gradebook gb;
+  if (gb_load(app, &gb)) {
+    gb_free(&gb);
+    internal(resp);
+    return;
+  }
+  cJSON *root = gradebook_json(app, &gb);
+  gb_free(&gb);
+  api_respond_json(resp, 200, root);
+}
+
+/* GET /api/progress: the gradebook; a student gets 404 as before. */
+void api_progress(struct app *app, const struct api_request *req, const struct db_user *user,
+                  const struct api_args *args, struct api_response *resp) {
+  if (!is_teacher(user)) {
+    api_error(resp, 404, "not_found", "no such API endpoint");
+    return;
+  }
+  gradebook(app, resp);
+}
+
+void api_class_gradebook(struct app *app, const struct api_request *req, const struct db_user *user,
+                         const struct api_args *args, struct api_response *resp) {
+  if (!forbid_student(user, resp)) gradebook(app, resp);
+}
+
+/* --- results export -------------------------------------------------------------- */
+
+struct text {
+  char *p;
+  size_t n, cap;
+  int failed;
+};
+
+static void text_add(struct text *t, const char *s, size_t n) {
+  if (t->failed) return;
+  if (t->n + n + 1 > t->cap) {
+    size_t cap = t->cap ? t->cap : 4096;
+    while (cap < t->n + n + 1) cap *= 2;
+    char *grown = realloc(t->p, cap);
+    if (!grown) {
+      t->failed = 1;
+      return;
+    }
+    t->p = grown;
+    t->cap = cap;
+  }
+  memcpy(t->p + t->n, s, n);
+  t->n += n;
+  t->p[t->n] = '\0';
+}
+
+/* One CSV field, RFC 4180: quoted when it holds a comma, quote, CR or
+ * LF, quotes doubled. A field that a spreadsheet would run as a formula
+ * (=, +, -, @ first) gets a leading apostrophe inside the quotes. */
+static void csv_field(struct text *t, const char *s, int last) {
+  int formula = s[0] == '=' || s[0] == '+' || s[0] == '@' ||
+                (s[0] == '-' && s[1] && (s[1] < '0' || s[1] > '9'));
+  int quote = formula || strpbrk(s, ",\"\r\n") != NULL;
+  if (quote) text_add(t, "\"", 1);
+  if (formula) text_add(t, "'", 1);
+  for (const char *c = s; *c; c++) {
+    if (*c == '"') text_add(t, "\"", 1);
+    text_add(t, c, 1);
+  }
+  if (quote) text_add(t, "\"", 1);
+  text_add(t, last ? "\r\n" : ",", last ? 2 : 1);
+}
+
+static const char *const result_columns[] = {
+    "student",          "kind",     "item", "title", "points", "max_points", "attempts",
+    "first_attempt_at", "solved_at"};
+#define N_RESULT_COLUMNS (sizeof result_columns / sizeof result_columns[0])
+
+/* GET /api/results?format=csv|json: one row per student and item. Items
+ * are lesson tasks (kind "task"); other kinds (quiz questions) add rows
+ * of the same columns. */
+void api_class_results(struct app *app, const struct api_request *req, const struct db_user *user,
+                       const struct api_args *args, struct api_response *resp) {
+  if (forbid_student(user, resp)) return;
+  const char *format = req->arg_format && req->arg_format[0] ? req->arg_format : "json";
+  int csv = strcmp(format, "csv") == 0;
+  if (!csv && strcmp(format, "json") != 0) {
+    api_error(resp, 400, "bad_request", "format must be csv or json");
+    return;
+  }
+  struct gradebook gb;
+  if (gb_load(app, &gb)) {
+    gb_free(&gb);
+    internal(resp);
+    return;
+  }
+  struct text out = {0};
+  cJSON *root = csv ? NULL : cJSON_CreateObject();
+  cJSON *rows = root ? cJSON_AddArrayToObject(root, "results") : NULL;
+  if (csv) {
+    text_add(&out, "\xEF\xBB\xBF", 3); /* UTF-8 BOM: Excel then reads UTF-8 */
+    for (size_t c = 0; c < N_RESULT_COLUMNS; c++)
+      csv_field(&out, result_columns[c], c + 1 == N_RESULT_COLUMNS);
+  }
+  for (size_t i = 0; i < gb.n_students; i++) {
+    const struct gb_student *s = &gb.students[i];
+    for (size_t li = 0; li < app->lessons->n; li++) {
+      const struct lesson *l = &app->lessons->v[li];
+      for (size_t k = 0; k < l->n_tasks; k++) {
+        const struct lesson_task *t = &l->tasks[k];
+        const struct db_progress *p = gb_row(&gb, s, l->id, t->id);
+        char item[sizeof l->id + sizeof t->id + 1], pts[16], max[16], att[16], first[32] = "",
+                                                                               solved[32] = "";
+        snprintf(item, sizeof item, "%s/%s", l->id, t->id);
+        snprintf(pts, sizeof pts, "%d", p && p->solved_at ? p->points : 0);
+        snprintf(max, sizeof max, "%d", t->points);
+        snprintf(att, sizeof att, "%d", p ? p->attempts : 0);
+        if (p && p->first_at) iso_time(p->first_at, first, sizeof first);
+        if (p && p->solved_at) iso_time(p->solved_at, solved, sizeof solved);
+        if (csv) {
+          const char *v[N_RESULT_COLUMNS] = {s->e.name, "task", item,  l->title, pts,
+                                             max,       att,    first, solved};
+          for (size_t c = 0; c < N_RESULT_COLUMNS; c++)
+            csv_field(&out, v[c], c + 1 == N_RESULT_COLUMNS);
+        } else {
+          cJSON *o = cJSON_CreateObject();
+          cJSON_AddStringToObject(o, "student", s->e.name);
+          cJSON_AddStringToObject(o, "kind", "task");
+          cJSON_AddStringToObject(o, "item", item);
+          cJSON_AddStringToObject(o, "title", l->title);
+          cJSON_AddNumberToObject(o, "points", p && p->solved_at ? p->points : 0);
+          cJSON_AddNumberToObject(o, "max_points", t->points);
+          cJSON_AddNumberToObject(o, "attempts", p ? p->attempts : 0);
+          add_time(o, "first_attempt_at", p ? p->first_at : 0);
+          add_time(o, "solved_at", p ? p->solved_at : 0);
+          cJSON_AddItemToArray(rows, o);
+        }
+      }
+    }
+  }
+  gb_free(&gb);
+  if (!csv) {
+    api_respond_json(resp, 200, root);
+  } else if (out.failed) {
+    free(out.p);
+    internal(resp);
+  } else {
+    resp->status = 200;
+    resp->content_type = "text/csv; charset=utf-8; header=present";
+    resp->body = out.p;
+    resp->body_len = out.n;
+  }
+  snprintf(resp->content_disposition, sizeof resp->content_disposition,
+           "attachment; filename=\"portlab-results.%s\"", csv ? "csv" : "json");
+}
+
+/* --- class settings ---------------------------------------------------------------- */
+
+/* Start-up: applies the stored class code (unless --class-code fixed one)
+ * and the stored allow rules. A stored rule that no longer parses is
+ * logged and the stored set skipped, never fatal. */
+int api_class_load(struct app *app) {
+  char code[sizeof app->cfg.class_code], rules[LIM_CLASS_RULES_BYTES + 1];
+  int rc = db_setting_get(app->db, SETTING_CLASS_CODE, code, sizeof code);
+  if (rc < 0) return -1;
+  if (rc == 0 && !app->cfg.class_code_fixed)
+    snprintf(app->cfg.class_code, sizeof app->cfg.class_code, "%s", code);
+  rc = db_setting_get(app->db, SETTING_ALLOW_RULES, rules, sizeof rules);
+  if (rc < 0) return -1;
+  if (rc == 1 || !rules[0]) return 0;
+  const char *list[LIM_CLASS_RULES];
+  size_t n = 0;
+  char *save = NULL, err[256];
+  for (char *r = strtok_r(rules, "\n", &save); r && n < LIM_CLASS_RULES;
+       r = strtok_r(NULL, "\n", &save))
+    list[n++] = r;
+  if (policy_set_runtime_rules(app->policy, list, n, err, sizeof err))
+    log_error("stored allow rules ignored: %s", err);
+  else
+    log_info("%zu allow rule(s) set by the teacher at run time", n);
+  return 0;
+}
+
+static cJSON *class_json(struct app *app) {
+  cJSON *root = cJSON_CreateObject(), *code = cJSON_AddObjectToObject(root, "class_code");
+  if (app->cfg.class_code[0])
+    cJSON_AddStringToObject(code, "value", app->cfg.class_code);
+  else
+    cJSON_AddNullToObject(code, "value");
+  cJSON_AddBoolToObject(code, "fixed", app->cfg.class_code_fixed);
+  cJSON *allow = cJSON_AddArrayToObject(root, "allow");
+  const char *rule;
+  for (size_t i = 0; (rule = policy_rule_text(app->policy, i)) != NULL; i++) {
+    cJSON *r = cJSON_CreateObject();
+    cJSON_AddStringToObject(r, "rule", rule);
+    cJSON_AddBoolToObject(r, "fixed", policy_rule_fixed(app->policy, i));
+    cJSON_AddItemToArray(allow, r);
+  }
+  return root;
+}
+
+void api_class_get(struct app *app, const struct api_request *req, const struct db_user *user,
+                   const struct api_args *args, struct api_response *resp) {
+  if (!forbid_student(user, resp)) api_respond_json(resp, 200, class_json(app));
+}
+
+/* PUT /api/class {"class_code": "..."|null, "allow": ["RULE", ...]}: each
+ * member present replaces that setting; an absent one is kept. */
+void api_class_put(struct app *app, const struct api_request *req, const struct db_user *user,
+                   const struct api_args *args, struct api_response *resp) {
+  if (forbid_student(user, resp)) return;
+  cJSON *body = api_parse_body(req, resp);
+  if (!body) return;
+  cJSON *code = cJSON_GetObjectItemCaseSensitive(body, "class_code");
+  cJSON *allow = cJSON_GetObjectItemCaseSensitive(body, "allow");
+  const char *list[LIM_CLASS_RULES];
+  char stored[LIM_CLASS_RULES_BYTES + 1] = "", err[256], detail[LIM_CLASS_RULES_BYTES + 64];
+  size_t n = 0, used = 0;
+  if (code && !cJSON_IsNull(code) &&
+      (!cJSON_IsString(code) || strlen(code->valuestring) >= sizeof app->cfg.class_code ||
+       !auth_name_valid(code->valuestring))) {
+    api_error(resp, 400, "bad_request",
+              "\"class_code\" must be null or 1 to 32 letters, digits, '_', '.' or '-'");
+    goto done;
+  }
+  if (code && app->cfg.class_code_fixed) {
+    api_error(resp, 409, "fixed",
+              "the class code was set with --class-code and cannot change while portlab runs");
+    goto done;
+  }
+  if (allow) {
+    cJSON *r;
+    if (!cJSON_IsArray(allow)) {
+      api_error(resp, 400, "bad_request", "\"allow\" must be an array of rule strings");
+      goto done;
+    }
+    cJSON_ArrayForEach(r, allow) {
+      size_t len = cJSON_IsString(r) ? strlen(r->valuestring) : 0;
+      if (!len || strchr(r->valuestring, '\n') || n == LIM_CLASS_RULES ||
+          used + len + 1 > LIM_CLASS_RULES_BYTES) {
+        snprintf(err, sizeof err,
+                 "\"allow\" holds at most %d non-empty rule strings of %d bytes in all",
+                 LIM_CLASS_RULES, LIM_CLASS_RULES_BYTES);
+        api_error(resp, 400, "bad_request", err);
+        goto done;
+      }
+      list[n++] = r->valuestring;
+      used += (size_t)snprintf(stored + used, sizeof stored - used, "%s%s", used ? "\n" : "",
+                               r->valuestring);
+    }
+    /* Parse first, so a bad rule changes nothing. */
+    if (policy_set_runtime_rules(app->policy, list, n, err, sizeof err)) {
+      api_error(resp, 400, "bad_rule", err);
+      goto done;
+    }
+    if (db_setting_set(app->db, SETTING_ALLOW_RULES, stored)) goto fail;
+    snprintf(detail, sizeof detail, "%s", stored);
+    for (char *c = detail; *c; c++)
+      if (*c == '\n') *c = ' ';
+    audit(app, user, "allow_rules", NULL, detail);
+  }
+  if (code) {
+    const char *v = cJSON_IsString(code) ? code->valuestring : "";
+    if (db_setting_set(app->db, SETTING_CLASS_CODE, v)) goto fail;
+    snprintf(app->cfg.class_code, sizeof app->cfg.class_code, "%s", v);
+    audit(app, user, "class_code", NULL, v[0] ? "changed" : "removed");
+  }
+  api_respond_json(resp, 200, class_json(app));
+  goto done;
+fail:
+  internal(resp);
+done:
+  cJSON_Delete(body);
+}
+
+/* --- students ----------------------------------------------------------------------- */
+
+/* The roster student of the route's id, or answers 404 and returns 1. */
+static int find_student(struct app *app, const struct api_args *args, struct db_roster_entry *s,
+                        struct api_response *resp) {
+  int rc = db_roster_get(app->db, args->id, LABDB_DEMO_USER, s);
+  if (rc < 0) internal(resp);
+  if (rc == 1) api_error(resp, 404, "not_found", "no such student");
+  return rc != 0;
+}
+
+static void hash_code(const char *code, char out[65]) {
+  unsigned char h[32];
+  auth_sha256(code, strlen(code), h);
+  for (int i = 0; i < 32; i++) snprintf(out + 2 * i, 3, "%02x", h[i]);
+}
+
+void api_class_rejoin_code(struct app *app, const struct api_request *req,
+                           const struct db_user *user, const struct api_args *args,
+                           struct api_response *resp) {
+  struct db_roster_entry s;
+  char code[REJOIN_CODE_LEN + 1], hash[65];
+  if (forbid_student(user, resp) || find_student(app, args, &s, resp)) return;
+  if (auth_random_word(code, REJOIN_CODE_LEN)) {
+    internal(resp);
+    return;
+  }
+  hash_code(code, hash);
+  if (db_user_set_rejoin(app->db, s.id, hash)) {
+    internal(resp);
+    return;
+  }
+  audit(app, user, "rejoin_code", s.name, "new rejoin code issued");
+  cJSON *root = cJSON_CreateObject();
+  cJSON_AddStringToObject(root, "name", s.name);
+  cJSON_AddStringToObject(root, "rejoin_code", code);
+  api_respond_json(resp, 200, root);
+}
+
+/* Ends the student's logins and relays; their open sessions close with
+ * teacher_ended. Returns the relays ended, or -1. */
+static int sign_out(struct app *app, int64_t id) {
+  if (db_login_delete_user(app->db, id) < 0) return -1;
+  return relay_end_user(app, id, "teacher_ended");
+}
+
+void api_class_sign_out(struct app *app, const struct api_request *req, const struct db_user *user,
+                        const struct api_args *args, struct api_response *resp) {
+  struct db_roster_entry s;
+  char detail[64];
+  if (forbid_student(user, resp) || find_student(app, args, &s, resp)) return;
+  int n = sign_out(app, s.id);
+  if (n < 0) {
+    internal(resp);
+    return;
+  }
+  snprintf(detail, sizeof detail, "%d connection(s) ended", n);
+  audit(app, user, "sign_out", s.name, detail);
+  cJSON *root = cJSON_CreateObject();
+  cJSON_AddNumberToObject(root, "ended", n);
+  api_respond_json(resp, 200, root);
+}
+
+/* POST .../remove {"purge": bool}: the student can no longer log in;
+ * with purge their sessions and transcripts are deleted too. */
+void api_class_remove(struct app *app, const struct api_request *req, const struct db_user *user,
+                      const struct api_args *args, struct api_response *resp) {
+  struct db_roster_entry s;
+  if (forbid_student(user, resp) || find_student(app, args, &s, resp)) return;
+  cJSON *body = api_parse_body(req, resp);
+  if (!body) return;
+  cJSON *purge = cJSON_GetObjectItemCaseSensitive(body, "purge");
+  int purged = 0;
+  if (purge && !cJSON_IsBool(purge)) {
+    api_error(resp, 400, "bad_request", "\"purge\" must be true or false");
+    goto done;
+  }
+  if (sign_out(app, s.id) < 0 || db_user_remove(app->db, s.id, app_now_us() / 1000000)) goto fail;
+  if (cJSON_IsTrue(purge)) {
+    /* The ended sessions' last events must be written before their rows go. */
+    if (app->recorder) recorder_flush(app->recorder);
+    purged = db_sessions_purge_user(app->db, s.id);
+    if (purged < 0) goto fail;
+  }
+  char detail[64];
+  snprintf(detail, sizeof detail, cJSON_IsTrue(purge) ? "%d session(s) purged" : "transcripts kept",
+           purged);
+  audit(app, user, "remove", s.name, detail);
+  cJSON *root = cJSON_CreateObject();
+  cJSON_AddStringToObject(root, "name", s.name);
+  cJSON_AddNumberToObject(root, "sessions_purged", purged);
+  api_respond_json(resp, 200, root);
+  goto done;
+fail:
+  internal(resp);
+done:
+  cJSON_Delete(body);
+}
+
+void api_class_reset_lab(struct app *app, const struct api_request *req, const struct db_user *user,
+                         const struct api_args *args, struct api_response *resp) {
+  struct db_roster_entry s;
+  if (forbid_student(user, resp) || find_student(app, args, &s, resp)) return;
+  if (db_lab_data_clear(app->db, s.id) ||
+      labdata_seed_account(app->db, app->lab_secret, s.id, s.name)) {
+    internal(resp);
+    return;
+  }
+  audit(app, user, "reset_lab", s.name, "mail and files back to the start");
+  cJSON *root = cJSON_CreateObject();
+  cJSON_AddStringToObject(root, "name", s.name);
+  api_respond_json(resp, 200, root);
+}
+
+static int add_refusal(void *arg, const struct db_refusal *r) {
+  cJSON *o = cJSON_CreateObject();
+  add_time(o, "at", r->at_us / 1000000);
+  cJSON_AddStringToObject(o, "code", r->code);
+  if (r->target[0])
+    cJSON_AddStringToObject(o, "target", r->target);
+  else
+    cJSON_AddNullToObject(o, "target");
+  cJSON_AddStringToObject(o, "message", r->message);
+  cJSON_AddNumberToObject(o, "count", (double)r->count);
+  cJSON_AddItemToArray(arg, o);
+  return 0;
+}
+
+void api_class_refusals(struct app *app, const struct api_request *req, const struct db_user *user,
+                        const struct api_args *args, struct api_response *resp) {
+  struct db_roster_entry s;
+  if (forbid_student(user, resp) || find_student(app, args, &s, resp)) return;
+  refusals_flush(app, s.id); /* repeats still counted in memory */
+  cJSON *root = cJSON_CreateObject();
+  cJSON_AddStringToObject(root, "name", s.name);
+  cJSON_AddNumberToObject(root, "keep", app->cfg.refusal_log);
+  if (db_refusal_list(app->db, s.id, add_refusal, cJSON_AddArrayToObject(root, "refusals"))) {
+    cJSON_Delete(root);
+    internal(resp);
+    return;
+  }
+  api_respond_json(resp, 200, root);
+}
+
+static int add_audit(void *arg, const struct db_audit *a) {
+  cJSON *o = cJSON_CreateObject();
+  cJSON_AddNumberToObject(o, "id", (double)a->id);
+  add_time(o, "at", a->at_us / 1000000);
+  cJSON_AddStringToObject(o, "actor", a->actor);
+  cJSON_AddStringToObject(o, "action", a->action);
+  if (a->student[0])
+    cJSON_AddStringToObject(o, "student", a->student);
+  else
+    cJSON_AddNullToObject(o, "student");
+  cJSON_AddStringToObject(o, "detail", a->detail);
+  cJSON_AddItemToArray(arg, o);
+  return 0;
+}
+
+void api_class_audit(struct app *app, const struct api_request *req, const struct db_user *user,
+                     const struct api_args *args, struct api_response *resp) {
+  if (forbid_student(user, resp)) return;
+  cJSON *root = cJSON_CreateObject();
+  if (db_audit_list(app->db, LIM_AUDIT_SHOWN, add_audit, cJSON_AddArrayToObject(root, "entries"))) {
+    cJSON_Delete(root);
+    internal(resp);
+    return;
+  }
+  api_respond_json(resp, 200, root);
+}
