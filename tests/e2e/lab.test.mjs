@@ -127,9 +127,9 @@ test('a student does the SMTP lesson in the browser', { timeout: 90000 }, async 
     ]);
     const file = await download.path();
     const txt = readFileSync(file, 'utf8');
-    assert.match(txt, /^C: EHLO workstation$/m);
+    assert.match(txt, /^C: EHLO workstation␍␊$/m);
     assert.match(txt, /^S: 220 /m);
-    assert.match(txt, /^C: Subject: Hello from the lab$/m);
+    assert.match(txt, /^C: Subject: Hello from the lab␍␊$/m);
   });
 
   await t.test('a dropped WebSocket reconnects and resumes the session', async () => {
