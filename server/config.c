@@ -107,6 +107,16 @@ static int set_lab_bind(struct config *cfg, const char *v, char *why, size_t why
   return 0;
 }
 
+static int set_lab_public_host(struct config *cfg, const char *v, char *why, size_t whylen) {
+  struct in_addr a;
+  if (strlen(v) >= sizeof cfg->lab_public_host || inet_pton(AF_INET, v, &a) != 1) {
+    snprintf(why, whylen, "'%s' is not a numeric IPv4 address (PASV can name no other)", v);
+    return -1;
+  }
+  strcpy(cfg->lab_public_host, v);
+  return 0;
+}
+
 static int set_lab_port_base(struct config *cfg, const char *v, char *why, size_t whylen) {
   if (parse_int(v, 0, 65535 - 143, &cfg->lab_port_base)) {
     snprintf(why, whylen, "'%s' is not a number from 0 to %d", v, 65535 - 143);
@@ -365,6 +375,8 @@ static const struct config_flag flags[] = {
     {"listen", 1, 0, set_listen, "ADDR:PORT", "portal address (default 127.0.0.1:8080)"},
     {"db", 1, 0, set_db, "PATH", "SQLite database (default ./portlab.db)"},
     {"lab-bind", 1, 0, set_lab_bind, "ADDR", "address of the built-in lab servers (127.0.0.1)"},
+    {"lab-public-host", 1, 0, set_lab_public_host, "IPV4",
+     "address FTP PASV names to students' own clients (the one they dial)"},
     {"lab-port-base", 1, 0, set_lab_port_base, "N",
      "lab port = N + well-known port (10000; 0 = the real ports)"},
     {"ftp-pasv-ports", 1, 0, set_pasv, "LO-HI", "FTP passive data ports (30000-30099)"},
