@@ -35,5 +35,5 @@ rm -f "$dir.log"
 # What an image needs no copy of: apt lists and caches, logs.
 rm -rf "$dir"/var/lib/apt/lists/* "$dir"/var/cache/apt/*.bin "$dir"/var/cache/apt/archives/*.deb \
   "$dir"/var/log/*.log
-tar -C "$dir" -c . | podman import --change 'CMD ["/bin/bash"]' - "$tag" >/dev/null
+tar -C "$dir" -c . | podman import -q --change 'CMD ["/bin/bash"]' - "$tag" >/dev/null
 echo "make-base-image: $tag ($(podman image inspect --format '{{.Size}}' "$tag") bytes)"

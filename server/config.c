@@ -494,7 +494,8 @@ static int apply_env(struct config *cfg, const struct config_flag *f, char *err,
   char name[64], why[256];
   env_name(f->name, name, sizeof name);
   const char *v = getenv(name);
-  if (!v) return 0;
+  /* Empty is unset, so compose.yaml can pass ${CLASS_CODE:-} through. */
+  if (!v || !v[0]) return 0;
   if (!f->takes_value) {
     if (strcmp(v, "1") != 0 && strcmp(v, "true") != 0) return 0;
     return f->set(cfg, v, why, sizeof why);
