@@ -1,8 +1,11 @@
 # Makefile -- a thin wrapper around CMake for the two commands a newcomer needs.
 #
-#   make run    install what is missing, build, and start portlab with its defaults
+#   make run    install what is missing, build only portlab, and start it with its
+#               defaults (the URL and a first-start password are the last lines)
 #   make test   install what is missing, build, run every suite, then all again
 #               under AddressSanitizer + UndefinedBehaviorSanitizer
+#   make test-image  build the container image with podman and check it (minutes;
+#               opt-in; leaves localhost/portlab:latest)
 BUILD ?= build
 ASAN_BUILD ?= build-asan
 JOBS ?= $(shell nproc)
@@ -11,7 +14,8 @@ ARGS ?=
 FUZZ_BUILD ?= build-fuzz
 FUZZ_SECONDS ?= 60
 
-.PHONY: all build run test test-fast test-asan fuzz format-check bootstrap bootstrap-test clean
+.PHONY: all build run test test-fast test-asan test-image fuzz format-check bootstrap bootstrap-test \
+	bootstrap-image clean
 
 all: build
 
@@ -21,12 +25,18 @@ bootstrap:
 bootstrap-test:
 	@scripts/bootstrap.sh --test
 
+bootstrap-image:
+	@scripts/bootstrap.sh --image
+
 build: bootstrap
 	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPORTLAB_WERROR=ON >/dev/null
 	@cmake --build $(BUILD) -j$(JOBS)
 
-run: build
-	./$(BUILD)/portlab $(ARGS)
+# Only the binary: no test programs, no e2e npm packages.
+run: bootstrap
+	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPORTLAB_WERROR=ON >/dev/null
+	@cmake --build $(BUILD) -j$(JOBS) --target portlab
+	@./$(BUILD)/portlab $(ARGS)
 
 format-check: bootstrap-test
 	@scripts/check-format.sh && echo "clang-format: every C file is formatted"
@@ -40,6 +50,11 @@ test-asan: bootstrap-test
 	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:quarantine_size_mb=16 UBSAN_OPTIONS=print_stacktrace=1 ctest --output-on-failure -j$(JOBS)
 
 test: test-fast test-asan
+
+# The container image, built with podman from a local Debian 12 base and
+# checked by running its binary in the mounted image (docs/classroom.md).
+test-image: bootstrap-image
+	@scripts/test-image.sh
 
 # libFuzzer on every line protocol, FUZZ_SECONDS each, starting from the seed
 # corpora (which every test build replays anyway).

@@ -381,9 +381,10 @@ static const struct config_flag flags[] = {
      "lab port = N + well-known port (10000; 0 = the real ports)"},
     {"ftp-pasv-ports", 1, 0, set_pasv, "LO-HI", "FTP passive data ports (30000-30099)"},
     {"allow", 1, 1, set_allow, "RULE", "real target CIDR[:PORTS] or HOSTNAME[:PORTS]; repeatable"},
+    /* Environment only; before the file's row, so the file wins there too. */
+    {"teacher-password", 1, 0, set_teacher_password, NULL, NULL},
     {"teacher-password-file", 1, 0, set_teacher_password_file, "FILE",
      "teacher password on the file's first line"},
-    {"teacher-password", 1, 0, set_teacher_password, NULL, NULL}, /* environment only */
     {"class-code", 1, 0, set_class_code, "CODE", "students need this code to join"},
     {"public-origin", 1, 1, set_public_origin, "URL",
      "accepted browser Origin (behind a proxy); repeatable"},
