@@ -20,6 +20,9 @@ RUN apt-get update \
       gzip libwebsockets-dev libmicrohttpd-dev libcjson-dev libsqlite3-dev libssl-dev \
       libmd4c-dev libmd4c-html0-dev nodejs npm \
  && rm -rf /var/lib/apt/lists/*
+# Set only where npm must trust an extra CA (a proxy): scripts/build-image.sh
+# mounts the host's bundle for the build; nothing of it stays in the image.
+ARG NPM_CONFIG_CAFILE
 WORKDIR /src
 COPY . .
 RUN cmake -S . -B /build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPORTLAB_WERROR=ON >/dev/null \

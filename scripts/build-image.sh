@@ -21,10 +21,19 @@ source=$(git remote get-url origin 2>/dev/null || echo https://example.invalid/p
 if [ "$base_image:$base_tag" = "localhost/debian:12" ]; then
   scripts/make-base-image.sh localhost/debian:12
 fi
+# Where this machine's npm trusts an extra CA bundle (a TLS-inspecting proxy),
+# the build stage borrows it through a build-time mount; it is not copied
+# into any layer.
+ca_args=""
+cafile=$(npm config get cafile 2>/dev/null || true)
+if [ -n "$cafile" ] && [ "$cafile" != "null" ] && [ "$cafile" != "undefined" ] && [ -f "$cafile" ]; then
+  ca_args="--volume $cafile:/run/build-ca.crt:ro --build-arg NPM_CONFIG_CAFILE=/run/build-ca.crt"
+fi
 # No engine here: chroot isolation, host network (the build stage fetches
 # Debian and npm packages), cgroupfs because no systemd manages cgroups.
+# shellcheck disable=SC2086 # ca_args is a list of words
 podman build --pull=never --network=host --isolation=chroot --cgroup-manager=cgroupfs \
   --build-arg BASE_IMAGE="$base_image" --build-arg BASE_TAG="$base_tag" \
   --build-arg VERSION="$version" --build-arg SOURCE="$source" \
-  --layers -t "$tag" -f Dockerfile .
+  $ca_args --layers -t "$tag" -f Dockerfile .
 echo "build-image: $tag"
