@@ -8,7 +8,8 @@ seconds, waiting for each reply, all recorded. Then the same sessions type
 as fast as they can for SECONDS. It reads portlab's CPU time and resident
 memory from /proc and prints, per run, the lines relayed, the CPU used and
 what that means per core: students at the typing rate, and lines per
-second at saturation.
+second at saturation. Last, it sends SIGTERM with every session open and
+times the stop (Docker kills after 10 s).
 
 Usage: bench/class_load.py [--students 60] [--sessions 2] [--period 2]
                            [--seconds 20] [--bin build/portlab]
@@ -18,6 +19,7 @@ import argparse
 import http.client
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -160,6 +162,13 @@ def main():
         print("as fast as they can: %d lines in %.1f s = %.0f lines/s, CPU %.1f %% of one core "
               "-> about %.0f lines/s per core" % (lines, wall, lines / wall, 100 * cpu / wall,
                                                   lines / cpu if cpu else 0))
+        # Docker sends SIGTERM and kills after 10 s: time the stop with every
+        # session still open (each is closed as server_shutdown first).
+        t0 = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        rc = proc.wait(30)
+        print("SIGTERM with %d sessions open: exit %d after %.2f s (Docker allows 10 s)"
+              % (n, rc, time.monotonic() - t0))
         for ws in sockets:
             ws.close()
     finally:

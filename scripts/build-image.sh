@@ -30,9 +30,11 @@ if [ -n "$cafile" ] && [ "$cafile" != "null" ] && [ "$cafile" != "undefined" ] &
   ca_args="--volume $cafile:/run/build-ca.crt:ro --build-arg NPM_CONFIG_CAFILE=/run/build-ca.crt"
 fi
 # No engine here: chroot isolation, host network (the build stage fetches
-# Debian and npm packages), cgroupfs because no systemd manages cgroups.
+# Debian and npm packages), cgroupfs because no systemd manages cgroups,
+# Docker's image format because OCI has no HEALTHCHECK.
 # shellcheck disable=SC2086 # ca_args is a list of words
 podman build --pull=never --network=host --isolation=chroot --cgroup-manager=cgroupfs \
+  --format docker \
   --build-arg BASE_IMAGE="$base_image" --build-arg BASE_TAG="$base_tag" \
   --build-arg VERSION="$version" --build-arg SOURCE="$source" \
   $ca_args --layers -t "$tag" -f Dockerfile .
