@@ -311,8 +311,10 @@ class Container(PortlabTestCase):
         # Through the relay PASV still names the lab address: the student's
         # second session goes to lab:PORT from this host.
         self.assertIn(b"(127,0,0,1,", self.ftp_pasv_relayed(pl))
+        self.assertEqual(pl.stop(), 0)
         pl2 = self.portlab(env={"PORTLAB_LAB_PUBLIC_HOST": "198.51.100.9"})
         self.assertIn(b"(198,51,100,9,", self.ftp_pasv_direct(pl2))
+        self.assertEqual(pl2.stop(), 0)
         pl3 = self.portlab()
         self.assertIn(b"(127,0,0,1,", self.ftp_pasv_direct(pl3))
 
