@@ -11,6 +11,7 @@
  */
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "db.h"
@@ -42,10 +43,16 @@ int db_backup_file(const char *src_path, const char *dest_path, char *err, size_
   sqlite3 *src = NULL, *dst = NULL;
   sqlite3_backup *b = NULL;
   char part[4096];
+  struct stat a, b2;
   int rc, tries = 0;
 
   if (!src_path[0] || strcmp(src_path, ":memory:") == 0) {
     snprintf(err, errlen, "an in-memory database has nothing to back up");
+    return -1;
+  }
+  if (stat(src_path, &a) == 0 && stat(dest_path, &b2) == 0 && a.st_dev == b2.st_dev &&
+      a.st_ino == b2.st_ino) {
+    snprintf(err, errlen, "%s is the database itself", dest_path);
     return -1;
   }
   if (snprintf(part, sizeof part, "%s.part", dest_path) >= (int)sizeof part) {

@@ -401,6 +401,14 @@ class Container(PortlabTestCase):
         self.assertEqual(rc, 1, err)
         self.assertFalse(os.path.exists(target))
         self.assertEqual(len([line for line in err.splitlines() if line.strip()]), 1, err)
+        # Never over the database itself (a rename would replace it).
+        pl = self.portlab()
+        size = os.path.getsize(pl.db)
+        rc, out, err = run_binary(["backup", pl.db, "--db", pl.db])
+        self.assertEqual(rc, 1, err)
+        self.assertIn("itself", err)
+        self.assertEqual(os.path.getsize(pl.db), size)
+        self.assertEqual(pl.get("/api/health").status, 200)
 
 
 if __name__ == "__main__":
