@@ -21,6 +21,17 @@ scripts/build-image.sh "$tag"
 built=$(date +%s)
 
 user=$(podman image inspect --format '{{.Config.User}}' "$tag")
+# The promises of the image's configuration.
+check() {
+  got=$(podman image inspect --format "$1" "$tag")
+  [ "$got" = "$2" ] || { echo "IMAGE: $1 is '$got', not '$2'" >&2; exit 1; }
+}
+check '{{.Config.User}}' 10001:10001
+check '{{json .Config.Healthcheck.Test}}' '["CMD","/usr/local/bin/portlab","health"]'
+check '{{json .Config.Entrypoint}}' '["/usr/local/bin/portlab"]'
+check '{{json .Config.Volumes}}' '{"/data":{}}'
+check '{{index .Config.Labels "org.opencontainers.image.version"}}' \
+  "$(sed -n 's/^project(portlab VERSION \([0-9.]*\).*/\1/p' CMakeLists.txt)"
 env=$(podman image inspect --format '{{range .Config.Env}}{{println .}}{{end}}' "$tag")
 root=$(podman image mount "$tag")
 data=$(mktemp -d /var/tmp/portlab-image-data.XXXXXX)
