@@ -52,7 +52,7 @@ size=$(podman image inspect --format '{{.Size}}' "$tag")
 base=$(podman image inspect --format '{{.Size}}' "${BASE_IMAGE:-localhost/debian}:${BASE_TAG:-12}" 2>/dev/null || echo 0)
 echo "IMAGE: $tag: $((size / 1000000)) MB in all, base $((base / 1000000)) MB," \
   "runtime stage adds $(((size - base) / 1000000)) MB (limit 40 MB)"
-echo "IMAGE: layers the runtime stage adds:"
+echo "IMAGE: its non-empty layers, newest first (the last one is the base):"
 podman history --format '{{.Size}}\t{{.CreatedBy}}' "$tag" | grep -v -E '^0 ?B' | cut -c1-110 | head -n 10
 echo "IMAGE: build $((built - start)) s (cached layers are reused)"
 if [ $((size - base)) -ge 40000000 ]; then
