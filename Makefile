@@ -1,6 +1,7 @@
 # Makefile -- a thin wrapper around CMake for the two commands a newcomer needs.
 #
-#   make run    install what is missing, build, and start portlab with its defaults
+#   make run    install what is missing, build only portlab, and start it with its
+#               defaults (the URL and a first-start password are the last lines)
 #   make test   install what is missing, build, run every suite, then all again
 #               under AddressSanitizer + UndefinedBehaviorSanitizer
 #
@@ -9,6 +10,8 @@
 #                   threads together, under ThreadSanitizer
 #   make fuzz       libFuzzer on every target, FUZZ_SECONDS each
 #   make soak       kill -9 cycles and 1,000 sessions (tests/soak/soak.py)
+#   make test-image build the container image with podman and check it (minutes;
+#                   opt-in; leaves localhost/portlab:latest)
 BUILD ?= build
 ASAN_BUILD ?= build-asan
 JOBS ?= $(shell nproc)
@@ -23,7 +26,8 @@ TSAN_TESTS ?= ^(unit|conformance|integration)\.
 TSAN_SKIP ?= ^integration\.test_(limits|review_relay)$$
 SOAK_ARGS ?=
 
-.PHONY: all build run test test-fast test-asan test-tsan fuzz soak format-check bootstrap bootstrap-test clean
+.PHONY: all build run test test-fast test-asan test-tsan test-image fuzz soak format-check bootstrap \
+	bootstrap-test bootstrap-image clean
 
 all: build
 
@@ -33,12 +37,18 @@ bootstrap:
 bootstrap-test:
 	@scripts/bootstrap.sh --test
 
+bootstrap-image:
+	@scripts/bootstrap.sh --image
+
 build: bootstrap
 	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPORTLAB_WERROR=ON >/dev/null
 	@cmake --build $(BUILD) -j$(JOBS)
 
-run: build
-	./$(BUILD)/portlab $(ARGS)
+# Only the binary: no test programs, no e2e npm packages.
+run: bootstrap
+	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPORTLAB_WERROR=ON >/dev/null
+	@cmake --build $(BUILD) -j$(JOBS) --target portlab
+	@./$(BUILD)/portlab $(ARGS)
 
 format-check: bootstrap-test
 	@scripts/check-format.sh && echo "clang-format: every C file is formatted"
@@ -52,6 +62,11 @@ test-asan: bootstrap-test
 	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:quarantine_size_mb=16 UBSAN_OPTIONS=print_stacktrace=1 ctest --output-on-failure -j$(JOBS)
 
 test: test-fast test-asan
+
+# The container image, built with podman from a local Debian 12 base and
+# checked by running its binary in the mounted image (docs/classroom.md).
+test-image: bootstrap-image
+	@scripts/test-image.sh
 
 # ThreadSanitizer: every report is written to $(TSAN_BUILD)/tsan-reports
 # (also those of a portlab a test killed), and any report fails the target.

@@ -51,6 +51,11 @@ struct db_event {
 struct db *db_open(const char *path, char *err, size_t errlen);
 void db_close(struct db *db); /* NULL is a no-op */
 const char *db_errmsg(struct db *db);
+/* Copies the database at src_path, live or not, to dest_path with SQLite's
+ * online backup API (one consistent moment), checks the copy and renames it
+ * into place: dest_path is replaced whole or not at all. 0, or -1 with a
+ * message in err. Opens its own connections; any thread. */
+int db_backup_file(const char *src_path, const char *dest_path, char *err, size_t errlen);
 /* 1 if the last -1 was caused by the data itself (a constraint such as a
  * foreign key, a bad argument): repeating the same call cannot succeed.
  * 0 for errors that may pass (busy, locked, disk full, I/O). */

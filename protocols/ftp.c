@@ -1167,14 +1167,19 @@ static int ftp_passive_listen(struct lab_conn *c, struct ftp_session *s, int *po
 
 /* The address PASV and EPSV name: the lab address, not the address the
  * client dialled, since the relay lesson opens a second session to
- * lab:<port>, which resolves to it. A lab bound to every address (0.0.0.0
- * or ::) has no address to name, so the one the client dialled stands in. */
+ * lab:<port>, which resolves to it. A student's own client (not relayed)
+ * is told --lab-public-host when given: behind Docker's or a cloud's NAT
+ * the lab's own address is not one the student can dial. A lab bound to
+ * every address (0.0.0.0 or ::) has no address to name, so the one the
+ * client dialled stands in. */
 static const char *ftp_passive_addr(struct lab_conn *c) {
   const char *lab = lab_conn_ctx(c)->lab_addr;
+  const char *pub = lab_conn_ctx(c)->public_addr;
   unsigned char a[16];
   static const unsigned char zero[16];
   int fam = ftp_addr_parse(lab, a);
 
+  if (pub[0] && lab_conn_user(c, NULL) == 0) return pub;
   if (fam > 0 && memcmp(a, zero, fam == AF_INET ? 4 : 16) == 0) return lab_conn_local(c);
   return lab;
 }

@@ -29,6 +29,7 @@ struct lab_ctx {
   struct db *db;        /* the loop thread's connection */
   char secret[65];      /* server secret (hex), for per-student flags */
   char lab_addr[64];    /* numeric address the servers bind; 227 advertises it */
+  char public_addr[16]; /* if set, 227 names it to direct clients (--lab-public-host) */
   int port_base;        /* lab port = port_base + well-known port */
   int pasv_lo, pasv_hi; /* FTP passive data ports */
   int idle_secs;        /* when > 0, replaces every module's idle_secs (--lab-idle-timeout) */

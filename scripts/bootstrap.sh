@@ -3,6 +3,7 @@
 #
 #   scripts/bootstrap.sh          what building and running need
 #   scripts/bootstrap.sh --test   also what the test suites need
+#   scripts/bootstrap.sh --image  also what `make test-image` needs (podman, buildah, debootstrap)
 #
 # Idempotent and quiet: it only calls apt-get when a package is missing.
 set -eu
@@ -10,9 +11,11 @@ set -eu
 build_pkgs="gcc make cmake pkg-config gzip libwebsockets-dev libmicrohttpd-dev libcjson-dev
 libsqlite3-dev libssl-dev libmd4c-dev libmd4c-html0-dev"
 test_pkgs="python3 python3-websocket curl chromium firefox-esr tshark asciinema clang clang-format"
+image_pkgs="podman buildah debootstrap python3 python3-websocket"
 
 pkgs=$build_pkgs
 [ "${1:-}" = "--test" ] && pkgs="$pkgs $test_pkgs"
+[ "${1:-}" = "--image" ] && pkgs="$pkgs $image_pkgs"
 
 missing=""
 for p in $pkgs; do

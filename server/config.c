@@ -107,6 +107,16 @@ static int set_lab_bind(struct config *cfg, const char *v, char *why, size_t why
   return 0;
 }
 
+static int set_lab_public_host(struct config *cfg, const char *v, char *why, size_t whylen) {
+  struct in_addr a;
+  if (strlen(v) >= sizeof cfg->lab_public_host || inet_pton(AF_INET, v, &a) != 1) {
+    snprintf(why, whylen, "'%s' is not a numeric IPv4 address (PASV can name no other)", v);
+    return -1;
+  }
+  strcpy(cfg->lab_public_host, v);
+  return 0;
+}
+
 static int set_lab_port_base(struct config *cfg, const char *v, char *why, size_t whylen) {
   if (parse_int(v, 0, 65535 - 143, &cfg->lab_port_base)) {
     snprintf(why, whylen, "'%s' is not a number from 0 to %d", v, 65535 - 143);
@@ -400,13 +410,16 @@ static const struct config_flag flags[] = {
     {"listen", 1, 0, set_listen, "ADDR:PORT", "portal address (default 127.0.0.1:8080)"},
     {"db", 1, 0, set_db, "PATH", "SQLite database (default ./portlab.db)"},
     {"lab-bind", 1, 0, set_lab_bind, "ADDR", "address of the built-in lab servers (127.0.0.1)"},
+    {"lab-public-host", 1, 0, set_lab_public_host, "IPV4",
+     "address FTP PASV names to students' own clients (the one they dial)"},
     {"lab-port-base", 1, 0, set_lab_port_base, "N",
      "lab port = N + well-known port (10000; 0 = the real ports)"},
     {"ftp-pasv-ports", 1, 0, set_pasv, "LO-HI", "FTP passive data ports (30000-30099)"},
     {"allow", 1, 1, set_allow, "RULE", "real target CIDR[:PORTS] or HOSTNAME[:PORTS]; repeatable"},
+    /* Environment only; before the file's row, so the file wins there too. */
+    {"teacher-password", 1, 0, set_teacher_password, NULL, NULL},
     {"teacher-password-file", 1, 0, set_teacher_password_file, "FILE",
      "teacher password on the file's first line"},
-    {"teacher-password", 1, 0, set_teacher_password, NULL, NULL}, /* environment only */
     {"class-code", 1, 0, set_class_code, "CODE", "students need this code to join"},
     {"public-origin", 1, 1, set_public_origin, "URL",
      "accepted browser Origin (behind a proxy); repeatable"},
@@ -530,7 +543,8 @@ static int apply_env(struct config *cfg, const struct config_flag *f, char *err,
   char name[64], why[256];
   env_name(f->name, name, sizeof name);
   const char *v = getenv(name);
-  if (!v) return 0;
+  /* Empty is unset, so compose.yaml can pass ${CLASS_CODE:-} through. */
+  if (!v || !v[0]) return 0;
   if (!f->takes_value) {
     if (strcmp(v, "1") != 0 && strcmp(v, "true") != 0) return 0;
     return f->set(cfg, v, why, sizeof why);

@@ -15,7 +15,8 @@ struct config {
   char listen_addr[64]; /* numeric, no brackets */
   int listen_port;
   char db_path[1024];
-  char lab_bind[64]; /* numeric */
+  char lab_bind[64];        /* numeric */
+  char lab_public_host[16]; /* IPv4 that FTP PASV names to direct clients; "" = lab_bind */
   int lab_port_base;
   int pasv_lo, pasv_hi;
   const char *allow[CONFIG_MAX_RULES]; /* point into argv or env_copy */

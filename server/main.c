@@ -10,15 +10,20 @@
  * (SIGTERM, SIGINT) sets a flag and wakes the loop; the loop then refuses
  * new work, ends every session with reason server_shutdown, lets the
  * sockets flush for up to two seconds, flushes the recorder and exits 0.
+ * Two subcommands run instead of the server: `portlab backup FILE` copies
+ * the database (live or not) and `portlab health` asks a running portal.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <libwebsockets.h>
 #include <netdb.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include "api.h"
@@ -44,6 +49,7 @@
 #define DRAIN_US (2 * 1000000LL)
 #define EXIT_ADDR_IN_USE 3
 #define RESOLVER_THREADS 4
+#define HEALTH_TIMEOUT_SECS 3 /* portlab health: connect, send and each read */
 
 static volatile sig_atomic_t stop_requested;
 static struct lws_context *signal_ctx;
@@ -125,6 +131,7 @@ static int start_lab_servers(struct app *app, char *err, size_t errlen) {
   lab_ctx.db = app->db;
   snprintf(lab_ctx.secret, sizeof lab_ctx.secret, "%s", app->lab_secret);
   snprintf(lab_ctx.lab_addr, sizeof lab_ctx.lab_addr, "%s", app->cfg.lab_bind);
+  snprintf(lab_ctx.public_addr, sizeof lab_ctx.public_addr, "%s", app->cfg.lab_public_host);
   lab_ctx.port_base = app->cfg.lab_port_base;
   lab_ctx.pasv_lo = app->cfg.pasv_lo;
   lab_ctx.pasv_hi = app->cfg.pasv_hi;
@@ -175,22 +182,118 @@ static int listeners_in_use(const struct config *cfg) {
   return 0;
 }
 
+/* The URL and a generated password come last, so that after `make run`
+ * or `docker logs` nobody has to scroll for them. */
 static void print_banner(const struct app *app, const char *generated_password) {
   const char *host = app->cfg.listen_addr;
   int v6 = strchr(host, ':') != NULL;
   if (strcmp(host, "0.0.0.0") == 0 || strcmp(host, "::") == 0) host = "127.0.0.1", v6 = 0;
   printf("portlab %s\n", PORTLAB_VERSION);
-  printf("  open:        http://%s%s%s:%d/\n", v6 ? "[" : "", host, v6 ? "]" : "",
-         app->cfg.listen_port);
   printf("  database:    %s\n", app->cfg.db_path);
   printf("  lab servers: %s, FTP %d, Telnet %d, SMTP %d, HTTP %d, POP3 %d, IMAP %d\n",
          app->cfg.lab_bind, app->cfg.lab_port_base + LAB_FTP, app->cfg.lab_port_base + LAB_TELNET,
          app->cfg.lab_port_base + LAB_SMTP, app->cfg.lab_port_base + LAB_HTTP,
          app->cfg.lab_port_base + LAB_POP3, app->cfg.lab_port_base + LAB_IMAP);
-  printf("  ftp passive: %d-%d\n", app->cfg.pasv_lo, app->cfg.pasv_hi);
+  printf("  ftp passive: %d-%d%s%s\n", app->cfg.pasv_lo, app->cfg.pasv_hi,
+         app->cfg.lab_public_host[0] ? ", named as " : "", app->cfg.lab_public_host);
+  printf("  open:        http://%s%s%s:%d/\n", v6 ? "[" : "", host, v6 ? "]" : "",
+         app->cfg.listen_port);
   if (generated_password[0])
     printf("  teacher password (generated, shown only this once): %s\n", generated_password);
   fflush(stdout);
+}
+
+/* portlab backup FILE [--db PATH]: a consistent copy of the (live) database. */
+static int run_backup(const struct config *cfg, const char *file) {
+  char err[512];
+  if (db_backup_file(cfg->db_path, file, err, sizeof err)) {
+    fprintf(stderr, "portlab backup: %s\n", err);
+    return 1;
+  }
+  printf("portlab backup: %s copied to %s\n", cfg->db_path, file);
+  return 0;
+}
+
+/* portlab health [--listen ADDR:PORT]: GET /api/health from the running
+ * portal; 0 if it answers 200. For HEALTHCHECK in images that carry no
+ * curl. A portal on every address (0.0.0.0, ::) is asked on loopback. */
+static int run_health(const struct config *cfg) {
+  char req[160], resp[64];
+  const char *host = cfg->listen_addr;
+  struct sockaddr_storage ss;
+  socklen_t sl;
+  int fd = -1, ok = 0;
+  size_t got = 0;
+
+  memset(&ss, 0, sizeof ss);
+  if (strcmp(host, "0.0.0.0") == 0) host = "127.0.0.1";
+  if (strcmp(host, "::") == 0) host = "::1";
+  if (strchr(host, ':')) {
+    struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)&ss;
+    a6->sin6_family = AF_INET6;
+    a6->sin6_port = htons((uint16_t)cfg->listen_port);
+    inet_pton(AF_INET6, host, &a6->sin6_addr);
+    sl = sizeof *a6;
+  } else {
+    struct sockaddr_in *a4 = (struct sockaddr_in *)&ss;
+    a4->sin_family = AF_INET;
+    a4->sin_port = htons((uint16_t)cfg->listen_port);
+    inet_pton(AF_INET, host, &a4->sin_addr);
+    sl = sizeof *a4;
+  }
+  struct timeval tv = {HEALTH_TIMEOUT_SECS, 0};
+  fd = socket(ss.ss_family, SOCK_STREAM, 0);
+  if (fd < 0) goto out;
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+  if (connect(fd, (struct sockaddr *)&ss, sl) != 0) goto out;
+  int n = snprintf(
+      req, sizeof req, "GET /api/health HTTP/1.1\r\nHost: %s%s%s:%d\r\nConnection: close\r\n\r\n",
+      strchr(host, ':') ? "[" : "", host, strchr(host, ':') ? "]" : "", cfg->listen_port);
+  if (send(fd, req, (size_t)n, MSG_NOSIGNAL) != n) goto out;
+  while (got < sizeof resp - 1) {
+    ssize_t r = recv(fd, resp + got, sizeof resp - 1 - got, 0);
+    if (r <= 0) break;
+    got += (size_t)r;
+  }
+  resp[got] = '\0';
+  ok = strncmp(resp, "HTTP/1.1 200", 12) == 0 || strncmp(resp, "HTTP/1.0 200", 12) == 0;
+out:
+  if (fd >= 0) close(fd);
+  if (!ok) fprintf(stderr, "portlab health: no 200 from %s port %d\n", host, cfg->listen_port);
+  return ok ? 0 : 1;
+}
+
+/* A subcommand is the first argument: `backup FILE` or `health`; the flags
+ * and environment that follow are read as for the server. */
+static int run_subcommand(int argc, char **argv) {
+  static struct config cfg;
+  char err[512];
+  const char *file = NULL;
+  int is_backup = strcmp(argv[1], "backup") == 0;
+  int skip = 2, status;
+
+  if (is_backup) {
+    if (argc < 3 || strncmp(argv[2], "--", 2) == 0) {
+      fprintf(stderr, "portlab backup: usage: portlab backup FILE [--db PATH]\n");
+      return 2;
+    }
+    file = argv[2];
+    skip = 3;
+  }
+  argv[skip - 1] = argv[0]; /* config_parse skips its argv[0] */
+  switch (config_parse(&cfg, argc - skip + 1, argv + skip - 1, err, sizeof err)) {
+    case CONFIG_EXIT_OK:
+      return 0;
+    case CONFIG_ERROR:
+      fprintf(stderr, "portlab: %s\n", err);
+      return 2;
+    case CONFIG_OK:
+      break;
+  }
+  status = is_backup ? run_backup(&cfg, file) : run_health(&cfg);
+  config_free(&cfg);
+  return status;
 }
 
 int main(int argc, char **argv) {
@@ -198,6 +301,8 @@ int main(int argc, char **argv) {
   char err[512], generated[32];
   int status = 1, listen_failed = 0;
 
+  if (argc > 1 && (strcmp(argv[1], "backup") == 0 || strcmp(argv[1], "health") == 0))
+    return run_subcommand(argc, argv);
   switch (config_parse(&app.cfg, argc, argv, err, sizeof err)) {
     case CONFIG_EXIT_OK:
       return 0;
@@ -281,8 +386,8 @@ int main(int argc, char **argv) {
 
   tick_app = &app;
   lws_sul_schedule(app.ctx, 0, &tick_sul, tick, LIM_RECORDER_FLUSH_MS * 1000);
-  print_banner(&app, generated);
   log_info("ready");
+  print_banner(&app, generated);
 
   while (app.phase != APP_DONE) {
     lws_service(app.ctx, 0);

@@ -2,6 +2,7 @@
 section 3): bad values exit 2 with one line naming the flag."""
 
 import os
+import socket
 import sys
 import tempfile
 
@@ -77,6 +78,9 @@ class BadValues(PortlabTestCase):
             ({}, ("--bogus-flag", "1"), ["bogus-flag"]),
             ({}, ("stray-argument",), ["stray-argument"]),
             ({}, ("--log-level",), ["log-level"]),
+            ({}, ("--lab-public-host", "lab.school.example"), ["lab-public-host"]),
+            ({}, ("--lab-public-host", "2001:db8::1"), ["lab-public-host"]),
+            ({}, ("--lab-public-host", "192.0.2.256"), ["lab-public-host"]),
         ]
         for override, extra, names in cases:
             with self.subTest(override=override, extra=extra):
@@ -87,6 +91,9 @@ class BadValues(PortlabTestCase):
             ({"PORTLAB_LOG_LEVEL": "loud"}, ["log-level", "log_level"]),
             ({"PORTLAB_IDLE_TIMEOUT": "soon"}, ["idle-timeout", "idle_timeout"]),
             ({"PORTLAB_ALLOW": "10.0.0.0/33"}, ["allow"]),
+            ({"PORTLAB_LAB_PUBLIC_HOST": "lab.example"}, ["lab-public-host", "lab_public_host"]),
+            ({"PORTLAB_TEACHER_PASSWORD_FILE": "/nonexistent/secret"},
+             ["teacher-password-file", "teacher_password_file"]),
         ]
         for env, names in cases:
             with self.subTest(env=env):
@@ -238,6 +245,170 @@ class EnvironmentTwins(PortlabTestCase):
             self.assertEqual(transcript_bytes(r.json["events"], "s2c"), b"")
         else:
             self.assertEqual(r.status, 404, r)
+
+
+class Container(PortlabTestCase):
+    """What the image and compose.yaml rely on: a secret file named in the
+    environment, empty variables read as unset, --lab-public-host, the
+    banner's last lines, `portlab health` and `portlab backup`."""
+
+    SHARED = False
+
+    def setUp(self):
+        super().setUp()
+        self.tmp = tempfile.mkdtemp(prefix="portlab-ctr-")
+
+    def tearDown(self):
+        harness.shutil.rmtree(self.tmp, ignore_errors=True)
+        super().tearDown()
+
+    def test_password_file_from_environment(self):
+        path = os.path.join(self.tmp, "teacher_password")
+        with open(path, "w") as f:
+            f.write("docker-secret-pw\n")
+        pl = self.portlab(env={"PORTLAB_TEACHER_PASSWORD_FILE": path})
+        self.assertEqual(pl.post("/api/teacher/login", {"password": "docker-secret-pw"}).status,
+                         200)
+        self.assertEqual(pl.post("/api/teacher/login", {"password": pl.teacher_password}).status,
+                         401, "the secret file must win over PORTLAB_TEACHER_PASSWORD")
+
+    def test_empty_variables_are_unset(self):
+        # compose.yaml passes ${CLASS_CODE:-} through: empty means no code.
+        pl = self.portlab(env={"PORTLAB_CLASS_CODE": "", "PORTLAB_LAB_PUBLIC_HOST": "",
+                               "PORTLAB_ALLOW": "", "PORTLAB_LISTEN": ""})
+        r, _ = pl.join_full(unique_name())
+        self.assertEqual(r.status, 201, r)
+
+    def ftp_pasv_direct(self, pl):
+        s = socket.create_connection((LOOPBACK, pl.lab_base + 21), timeout=10)
+        f = s.makefile("rb")
+        try:
+            self.assertTrue(f.readline().startswith(b"220"))
+            for cmd, want in ((b"USER anonymous", b"331"), (b"PASS x", b"230"), (b"PASV", b"227")):
+                s.sendall(cmd + b"\r\n")
+                line = f.readline()
+                self.assertTrue(line.startswith(want), (cmd, line))
+            return line
+        finally:
+            s.close()
+
+    def ftp_pasv_relayed(self, pl):
+        ws = self.ws(pl.ws_connect(pl.join()))
+        self.assertOpened(open_session(ws, "lab", 21))
+        out = b""
+        for cmd, want in ((None, b"220"), (b"USER anonymous", b"331"), (b"PASS x", b"230"),
+                          (b"PASV", b"227")):
+            if cmd:
+                ws.send_binary(cmd + b"\r\n")
+            c = collect(ws, until=lambda c: b"\n" + want in b"\n" + bytes(c.data), timeout=10)
+            out = bytes(c.data)
+            self.assertIn(want, out, cmd)
+        return out
+
+    def test_lab_public_host_named_to_direct_clients_only(self):
+        pl = self.portlab(["--lab-public-host", "192.0.2.7"])
+        self.assertIn(b"(192,0,2,7,", self.ftp_pasv_direct(pl))
+        # Through the relay PASV still names the lab address: the student's
+        # second session goes to lab:PORT from this host.
+        self.assertIn(b"(127,0,0,1,", self.ftp_pasv_relayed(pl))
+        self.assertEqual(pl.stop(), 0)
+        pl2 = self.portlab(env={"PORTLAB_LAB_PUBLIC_HOST": "198.51.100.9"})
+        self.assertIn(b"(198,51,100,9,", self.ftp_pasv_direct(pl2))
+        self.assertEqual(pl2.stop(), 0)
+        pl3 = self.portlab()
+        self.assertIn(b"(127,0,0,1,", self.ftp_pasv_direct(pl3))
+
+    def banner_lines(self, pl):
+        with open(pl.stdout_path) as f:
+            return [line for line in f.read().splitlines() if line.strip()]
+
+    def test_banner_ends_with_url_then_generated_password(self):
+        pl = Portlab()
+        self._instances.append(pl)
+        base_env = pl.environment
+        pl.environment = lambda: {k: v for k, v in base_env().items()
+                                  if k != "PORTLAB_TEACHER_PASSWORD"}
+        pl.start()
+        lines = self.banner_lines(pl)
+        self.assertIn("open:", lines[-2])
+        self.assertIn("http://%s:%d/" % (LOOPBACK, pl.port), lines[-2])
+        self.assertIn("teacher password", lines[-1])
+        password = lines[-1].split()[-1]
+        self.assertEqual(pl.post("/api/teacher/login", {"password": password}).status, 200)
+        self.assertEqual(pl.stop(), 0)
+        pl.start()  # not generated again: the URL is the last line
+        lines = self.banner_lines(pl)
+        self.assertIn("open:", lines[-1])
+        self.assertNotIn(password, "\n".join(lines))
+
+    def test_health_subcommand(self):
+        pl = self.portlab()
+        rc, out, err = run_binary(["health", "--listen", "%s:%d" % (LOOPBACK, pl.port)])
+        self.assertEqual(rc, 0, err)
+        rc, out, err = run_binary(["health"],
+                                  env={"PORTLAB_LISTEN": "%s:%d" % (LOOPBACK, pl.port)})
+        self.assertEqual(rc, 0, err)
+        rc, out, err = run_binary(["health", "--listen", "%s:%d" % (LOOPBACK, free_port())])
+        self.assertEqual(rc, 1, (out, err))
+        self.assertIn("health", err)
+        rc, out, err = run_binary(["health", "--listen", "nonsense"])
+        self.assertEqual(rc, 2, err)
+
+    def test_backup_while_running_and_restore(self):
+        echo = self.echo_server()
+        pl = self.portlab(["--allow", "127.0.0.1:%d" % echo.port])
+        tok = pl.join()
+        ws = self.ws(pl.ws_connect(tok))
+        sid = self.assertOpened(open_session(ws, "127.0.0.1", echo.port))
+        ws.send_binary(b"kept in the backup\r\n")
+        collect(ws, until=lambda c: len(c.data) >= 20, timeout=5)
+        send_json(ws, {"type": "close"})
+        wait_closed(ws)
+        self.assertEqual(pl.transcript_when_ended(sid, tok).status, 200)
+        out_path = os.path.join(self.tmp, "backup.db")
+        with open(out_path, "w") as f:
+            f.write("an older backup, replaced whole")
+        # While the server runs and holds the database open (WAL).
+        rc, out, err = run_binary(["backup", out_path, "--db", pl.db], timeout=20)
+        self.assertEqual(rc, 0, err)
+        self.assertTrue(pl.alive())
+        self.assertFalse(os.path.exists(out_path + ".part"))
+        self.assertFalse(os.path.exists(out_path + "-wal"), "the copy must be one file")
+        # The environment twin names the database too.
+        rc2, _, err2 = run_binary(["backup", out_path + "2"], env={"PORTLAB_DB": pl.db},
+                                  timeout=20)
+        self.assertEqual(rc2, 0, err2)
+        # Restore: a server started on the copy has the session and transcript.
+        restored = self.portlab(db=out_path)
+        r = restored.transcript_when_ended(sid, restored.teacher())
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(transcript_bytes(r.json["events"], "c2s"), b"kept in the backup\r\n")
+
+    def test_backup_errors(self):
+        rc, out, err = run_binary(["backup"])
+        self.assertEqual(rc, 2, err)
+        self.assertIn("usage", err)
+        rc, out, err = run_binary(["backup", "--db", "x.db"])
+        self.assertEqual(rc, 2, err)
+        target = os.path.join(self.tmp, "b.db")
+        rc, out, err = run_binary(["backup", target, "--db", os.path.join(self.tmp, "none.db")])
+        self.assertEqual(rc, 1, err)
+        self.assertFalse(os.path.exists(target))
+        junk = os.path.join(self.tmp, "junk.db")
+        with open(junk, "w") as f:
+            f.write("not a database at all, but long enough to have a header" * 20)
+        rc, out, err = run_binary(["backup", target, "--db", junk])
+        self.assertEqual(rc, 1, err)
+        self.assertFalse(os.path.exists(target))
+        self.assertEqual(len([line for line in err.splitlines() if line.strip()]), 1, err)
+        # Never over the database itself (a rename would replace it).
+        pl = self.portlab()
+        size = os.path.getsize(pl.db)
+        rc, out, err = run_binary(["backup", pl.db, "--db", pl.db])
+        self.assertEqual(rc, 1, err)
+        self.assertIn("itself", err)
+        self.assertEqual(os.path.getsize(pl.db), size)
+        self.assertEqual(pl.get("/api/health").status, 200)
 
 
 if __name__ == "__main__":

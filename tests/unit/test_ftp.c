@@ -907,6 +907,26 @@ static void test_passive_caps(void) {
   }
 }
 
+/* --lab-public-host: a student's own client is told the address it can
+ * dial; a relayed session still gets the lab address (its second session
+ * goes to lab:PORT). */
+static void test_public_addr(void) {
+  struct lab_conn *direct, *relayed;
+
+  snprintf(ctx.public_addr, sizeof ctx.public_addr, "192.0.2.7");
+  direct = login_from("198.51.100.9", 0);
+  CHECK(starts(say(direct, "PASV"), "227 Entering Passive Mode (192,0,2,7,"));
+  CHECK(starts(say(direct, "EPSV"), "229 "));
+  CHECK_EQ_INT(labident_add(54001, 9401, "198.51.100.9"), 0);
+  relayed = login_from("127.0.0.1", 54001);
+  CHECK(starts(say(relayed, "PASV"), "227 Entering Passive Mode (127,0,0,1,"));
+  lab_mem_free(relayed);
+  labident_remove(54001);
+  ctx.public_addr[0] = '\0';
+  CHECK(starts(say(direct, "PASV"), "227 Entering Passive Mode (127,0,0,1,"));
+  lab_mem_free(direct);
+}
+
 int main(void) {
   setup();
   test_greeting_and_login_states();
@@ -921,6 +941,7 @@ int main(void) {
   test_active_mode();
   test_passive_variants();
   test_passive_caps();
+  test_public_addr();
   test_anonymous();
   test_hostile_lines();
   db_close(db);
