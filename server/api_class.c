@@ -27,6 +27,7 @@
 #include "policy.h"
 #include "portlab_limits.h"
 #include "progress.h"
+#include "quizdb.h"
 #include "recorder.h"
 #include "refusals.h"
 #include "relay.h"
@@ -327,9 +328,157 @@ static const char *const result_columns[] = {
     "first_attempt_at", "solved_at"};
 #define N_RESULT_COLUMNS (sizeof result_columns / sizeof result_columns[0])
 
+/* One row of the results, written as CSV or added to the JSON array.
+ * points is in hundredths (a quiz answer may earn part of a point). */
+struct result_out {
+  int csv;
+  struct text text;
+  cJSON *rows;
+};
+
+struct result_row {
+  const char *student, *kind, *item, *title;
+  int points_100, max_points, attempts;
+  int64_t first_us, solved_us; /* 0 = none */
+};
+
+static void result_emit(struct result_out *out, const struct result_row *r) {
+  char pts[24], max[16], att[16], first[32] = "", solved[32] = "";
+  if (r->points_100 % 100)
+    snprintf(pts, sizeof pts, "%d.%02d", r->points_100 / 100, r->points_100 % 100);
+  else
+    snprintf(pts, sizeof pts, "%d", r->points_100 / 100);
+  if (!out->csv) {
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "student", r->student);
+    cJSON_AddStringToObject(o, "kind", r->kind);
+    cJSON_AddStringToObject(o, "item", r->item);
+    cJSON_AddStringToObject(o, "title", r->title);
+    cJSON_AddNumberToObject(o, "points", r->points_100 / 100.0);
+    cJSON_AddNumberToObject(o, "max_points", r->max_points);
+    cJSON_AddNumberToObject(o, "attempts", r->attempts);
+    add_time(o, "first_attempt_at", r->first_us);
+    add_time(o, "solved_at", r->solved_us);
+    cJSON_AddItemToArray(out->rows, o);
+    return;
+  }
+  snprintf(max, sizeof max, "%d", r->max_points);
+  snprintf(att, sizeof att, "%d", r->attempts);
+  if (r->first_us) iso_time(r->first_us, first, sizeof first);
+  if (r->solved_us) iso_time(r->solved_us, solved, sizeof solved);
+  const char *v[N_RESULT_COLUMNS] = {r->student, r->kind, r->item, r->title, pts,
+                                     max,        att,     first,   solved};
+  for (size_t c = 0; c < N_RESULT_COLUMNS; c++)
+    csv_field(&out->text, v[c], c + 1 == N_RESULT_COLUMNS);
+}
+
+static void results_tasks(struct app *app, struct gradebook *gb, struct result_out *out) {
+  for (size_t i = 0; i < gb->n_students; i++) {
+    const struct gb_student *s = &gb->students[i];
+    for (size_t li = 0; li < app->lessons->n; li++) {
+      const struct lesson *l = &app->lessons->v[li];
+      for (size_t k = 0; k < l->n_tasks; k++) {
+        const struct lesson_task *t = &l->tasks[k];
+        const struct db_progress *p = gb_row(gb, s, l->id, t->id);
+        char item[sizeof l->id + sizeof t->id + 1];
+        snprintf(item, sizeof item, "%s/%s", l->id, t->id);
+        struct result_row r = {s->e.name,
+                               "task",
+                               item,
+                               l->title,
+                               p && p->solved_at ? p->points * 100 : 0,
+                               t->points,
+                               p ? p->attempts : 0,
+                               p ? p->first_at : 0,
+                               p ? p->solved_at : 0};
+        result_emit(out, &r);
+      }
+    }
+  }
+}
+
+/* The quiz tests: one row per student and test, from the student's best
+ * attempt (best of N). first_attempt_at is when the first attempt
+ * started; solved_at when the best one finished. */
+struct quiz_tests {
+  struct db_quiz_test *v;
+  size_t n, cap;
+};
+
+static int collect_test(void *arg, const struct db_quiz_test *t) {
+  struct quiz_tests *qt = arg;
+  if (qt->n == qt->cap) {
+    size_t cap = qt->cap ? qt->cap * 2 : 8;
+    struct db_quiz_test *grown = realloc(qt->v, cap * sizeof *grown);
+    if (!grown) return -1;
+    qt->v = grown;
+    qt->cap = cap;
+  }
+  qt->v[qt->n++] = *t;
+  return 0;
+}
+
+struct quiz_best {
+  struct db_quiz_student *v;
+  size_t n, cap;
+};
+
+static int collect_best(void *arg, const struct db_quiz_student *st) {
+  struct quiz_best *b = arg;
+  if (b->n == b->cap) {
+    size_t cap = b->cap ? b->cap * 2 : 16;
+    struct db_quiz_student *grown = realloc(b->v, cap * sizeof *grown);
+    if (!grown) return -1;
+    b->v = grown;
+    b->cap = cap;
+  }
+  b->v[b->n++] = *st;
+  return 0;
+}
+
+static int earliest_start(void *arg, const struct db_quiz_attempt *a) {
+  int64_t *first = arg;
+  if (!*first || a->started_us < *first) *first = a->started_us;
+  return 0;
+}
+
+static int results_quiz(struct app *app, struct gradebook *gb, struct result_out *out) {
+  struct quiz_tests qt = {0};
+  int rc = db_quiz_test_list(app->db, collect_test, &qt) ? -1 : 0;
+  for (size_t k = 0; rc == 0 && k < qt.n; k++) {
+    const struct db_quiz_test *t = &qt.v[k];
+    struct quiz_best best = {0};
+    char item[32];
+    snprintf(item, sizeof item, "quiz/%lld", (long long)t->id);
+    if (db_quiz_results_students(app->db, t->id, collect_best, &best)) rc = -1;
+    for (size_t i = 0; rc == 0 && i < gb->n_students; i++) {
+      const struct gb_student *s = &gb->students[i];
+      const struct db_quiz_student *b = NULL;
+      for (size_t j = 0; j < best.n && !b; j++)
+        if (best.v[j].user_id == s->e.id) b = &best.v[j];
+      struct result_row r = {s->e.name, "quiz_test", item, t->title, 0, t->questions, 0, 0, 0};
+      if (b) {
+        struct db_quiz_attempt a;
+        r.points_100 = b->best_points;
+        r.attempts = b->attempts;
+        if (db_quiz_attempt_list(app->db, s->e.id, t->id, LIM_QUIZ_TEST_ATTEMPTS, earliest_start,
+                                 &r.first_us) ||
+            db_quiz_attempt_get(app->db, b->best_attempt, &a) < 0)
+          rc = -1;
+        else
+          r.solved_us = a.finished_us ? a.finished_us : a.ends_us;
+      }
+      if (rc == 0) result_emit(out, &r);
+    }
+    free(best.v);
+  }
+  free(qt.v);
+  return rc;
+}
+
 /* GET /api/results?format=csv|json: one row per student and item. Items
- * are lesson tasks (kind "task"); other kinds (quiz questions) add rows
- * of the same columns. */
+ * are lesson tasks (kind "task") and quiz tests (kind "quiz_test", from
+ * each student's best attempt), with the same columns. */
 void api_class_results(struct app *app, const struct api_request *req, const struct db_user *user,
                        const struct api_args *args, struct api_response *resp) {
   if (forbid_student(user, resp)) return;
@@ -345,61 +494,30 @@ void api_class_results(struct app *app, const struct api_request *req, const str
     internal(resp);
     return;
   }
-  struct text out = {0};
+  struct result_out out = {.csv = csv};
   cJSON *root = csv ? NULL : cJSON_CreateObject();
-  cJSON *rows = root ? cJSON_AddArrayToObject(root, "results") : NULL;
+  out.rows = root ? cJSON_AddArrayToObject(root, "results") : NULL;
   if (csv) {
-    text_add(&out, "\xEF\xBB\xBF", 3); /* UTF-8 BOM: Excel then reads UTF-8 */
+    text_add(&out.text, "\xEF\xBB\xBF", 3); /* UTF-8 BOM: Excel then reads UTF-8 */
     for (size_t c = 0; c < N_RESULT_COLUMNS; c++)
-      csv_field(&out, result_columns[c], c + 1 == N_RESULT_COLUMNS);
+      csv_field(&out.text, result_columns[c], c + 1 == N_RESULT_COLUMNS);
   }
-  for (size_t i = 0; i < gb.n_students; i++) {
-    const struct gb_student *s = &gb.students[i];
-    for (size_t li = 0; li < app->lessons->n; li++) {
-      const struct lesson *l = &app->lessons->v[li];
-      for (size_t k = 0; k < l->n_tasks; k++) {
-        const struct lesson_task *t = &l->tasks[k];
-        const struct db_progress *p = gb_row(&gb, s, l->id, t->id);
-        char item[sizeof l->id + sizeof t->id + 1], pts[16], max[16], att[16], first[32] = "",
-                                                                               solved[32] = "";
-        snprintf(item, sizeof item, "%s/%s", l->id, t->id);
-        snprintf(pts, sizeof pts, "%d", p && p->solved_at ? p->points : 0);
-        snprintf(max, sizeof max, "%d", t->points);
-        snprintf(att, sizeof att, "%d", p ? p->attempts : 0);
-        if (p && p->first_at) iso_time(p->first_at, first, sizeof first);
-        if (p && p->solved_at) iso_time(p->solved_at, solved, sizeof solved);
-        if (csv) {
-          const char *v[N_RESULT_COLUMNS] = {s->e.name, "task", item,  l->title, pts,
-                                             max,       att,    first, solved};
-          for (size_t c = 0; c < N_RESULT_COLUMNS; c++)
-            csv_field(&out, v[c], c + 1 == N_RESULT_COLUMNS);
-        } else {
-          cJSON *o = cJSON_CreateObject();
-          cJSON_AddStringToObject(o, "student", s->e.name);
-          cJSON_AddStringToObject(o, "kind", "task");
-          cJSON_AddStringToObject(o, "item", item);
-          cJSON_AddStringToObject(o, "title", l->title);
-          cJSON_AddNumberToObject(o, "points", p && p->solved_at ? p->points : 0);
-          cJSON_AddNumberToObject(o, "max_points", t->points);
-          cJSON_AddNumberToObject(o, "attempts", p ? p->attempts : 0);
-          add_time(o, "first_attempt_at", p ? p->first_at : 0);
-          add_time(o, "solved_at", p ? p->solved_at : 0);
-          cJSON_AddItemToArray(rows, o);
-        }
-      }
-    }
-  }
+  results_tasks(app, &gb, &out);
+  int rc = results_quiz(app, &gb, &out);
   gb_free(&gb);
+  if (rc || out.text.failed) {
+    cJSON_Delete(root);
+    free(out.text.p);
+    internal(resp);
+    return;
+  }
   if (!csv) {
     api_respond_json(resp, 200, root);
-  } else if (out.failed) {
-    free(out.p);
-    internal(resp);
   } else {
     resp->status = 200;
     resp->content_type = "text/csv; charset=utf-8; header=present";
-    resp->body = out.p;
-    resp->body_len = out.n;
+    resp->body = out.text.p;
+    resp->body_len = out.text.n;
   }
   snprintf(resp->content_disposition, sizeof resp->content_disposition,
            "attachment; filename=\"portlab-results.%s\"", csv ? "csv" : "json");

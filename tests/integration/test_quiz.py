@@ -280,6 +280,21 @@ class Quiz(PortlabTestCase):
         self.assertEqual(lines[1].split(",")[1:], ["2", "2.00", "2", "3"])
         self.assertError(self.pl.get("/api/quiz/tests/%d/results?format=csv" % t["id"],
                                      cookie=alice), 403)
+        # The class results export has one quiz_test row per student: alice's
+        # best attempt, bob (who never started) with nothing.
+        rows = self.pl.get("/api/results?format=json", cookie=teacher).json["results"]
+        quiz = {r["student"]: r for r in rows
+                if r["kind"] == "quiz_test" and r["item"] == "quiz/%d" % t["id"]}
+        alice_name = self.pl.get("/api/me", cookie=alice).json["user"]["name"]
+        bob_name = self.pl.get("/api/me", cookie=bob).json["user"]["name"]
+        self.assertEqual(quiz[alice_name]["points"], 2)
+        self.assertEqual(quiz[alice_name]["max_points"], 3)
+        self.assertEqual(quiz[alice_name]["attempts"], 2)
+        self.assertEqual(quiz[alice_name]["title"], "Ports quiz")
+        self.assertTrue(quiz[alice_name]["first_attempt_at"] <= quiz[alice_name]["solved_at"])
+        self.assertEqual((quiz[bob_name]["points"], quiz[bob_name]["attempts"]), (0, 0))
+        self.assertIsNone(quiz[bob_name]["solved_at"])
+        self.assertError(self.pl.get("/api/results?format=json", cookie=alice), 403)
         hist = self.pl.get("/api/quiz/history", cookie=alice).json
         best = next(b for b in hist["best"] if b["test_id"] == t["id"])
         self.assertEqual(best["points"], 2)
