@@ -81,6 +81,7 @@ test('a student does every lesson in the browser', { timeout: 150000 }, async (t
   let login = null;
   let httpFlag = '';
   let ftpFlag = '';
+  let natAddress = '';
 
   await t.test('join', async () => {
     login = await join(page, lab.base, name);
@@ -114,7 +115,9 @@ test('a student does every lesson in the browser', { timeout: 150000 }, async (t
     await answerTask(page, 'port-ftp-control', '21');
     await answerTask(page, 'port-mail-submit', '587');
     await answerTask(page, 'port-ephemeral', 'the client');
-    assert.equal(await page.textContent('.lesson-score'), '8 / 8 points');
+    await answerTask(page, 'port-zero', '0');
+    await answerTask(page, 'port-dynamic-range', '49152');
+    assert.equal(await page.textContent('.lesson-score'), '10 / 10 points');
   });
 
   await t.test('lesson 2: telnet', async () => {
@@ -183,7 +186,12 @@ test('a student does every lesson in the browser', { timeout: 150000 }, async (t
     await checkTask(page, 'http-robots');
     await checkTask(page, 'http-flag-page');
     await answerTask(page, 'http-flag', httpFlag);
-    assert.equal(await page.textContent('.lesson-score'), '9 / 9 points');
+    // The HEAD / from lesson 1 already counts: the check looks at what
+    // the lab server answered, whichever lesson was open, so the lesson
+    // opens with it solved.
+    await page.waitForSelector('.task-card[data-task="http-head"][data-solved="true"]');
+    await answerTask(page, 'http-head-body', '0');
+    assert.equal(await page.textContent('.lesson-score'), '11 / 11 points');
   });
 
   await t.test('lesson 4: FTP and its two channels', async () => {
@@ -236,6 +244,32 @@ test('a student does every lesson in the browser', { timeout: 150000 }, async (t
     await selectTab(page, 'lab:21');
     await expectConv(page, /226 Transfer complete: \d+ bytes stored in \/hello\.txt/);
     await shot(page, 'lessons-04-ftp-control');
+    await typeLine(page, 'SYST');
+    await expectConv(page, '215 UNIX Type: L8');
+    await typeLine(page, 'STAT');
+    await expectConv(page, '211 End of status.');
+    await typeLine(page, 'EPSV');
+    await expectConv(page, /229 Entering Extended Passive Mode \(\|\|\|\d+\|\)/);
+    await typeLine(page, 'MKD drafts');
+    await expectConv(page, '257 "/drafts" created.');
+    await typeLine(page, 'RMD drafts');
+    await expectConv(page, '250 Directory /drafts removed.');
+    await typeLine(page, 'QUIT');
+    await expectClosed(page);
+    await closeFinishedTabs(page);
+
+    // The anonymous public area, listed over the control connection.
+    await openFromLesson(page, 'lab:21');
+    await expectConv(page, '220 (portlab FTP)');
+    await typeLine(page, 'USER anonymous');
+    await expectConv(page, '331 Anonymous login');
+    await typeLine(page, 'PASS guest@example.com');
+    await expectConv(page, '230 Logged in anonymously');
+    await typeLine(page, 'STAT /pub');
+    await expectConv(page, '213 End of status.');
+    assert.match(await convText(page), /about-ftp\.txt/);
+    await typeLine(page, 'MKD uploads');
+    await expectConv(page, '550 Permission denied');
     await typeLine(page, 'QUIT');
     await expectClosed(page);
     await closeFinishedTabs(page);
@@ -246,7 +280,12 @@ test('a student does every lesson in the browser', { timeout: 150000 }, async (t
     await checkTask(page, 'ftp-retr');
     await checkTask(page, 'ftp-stor');
     await answerTask(page, 'ftp-flag', ftpFlag);
-    assert.equal(await page.textContent('.lesson-score'), '11 / 11 points');
+    await answerTask(page, 'ftp-syst', '215');
+    await answerTask(page, 'ftp-anon-pub', 'about-ftp.txt');
+    await answerTask(page, 'ftp-mkd-code', '257');
+    await answerTask(page, 'ftp-epsv-code', '229');
+    await answerTask(page, 'ftp-stat-code', '211');
+    assert.equal(await page.textContent('.lesson-score'), '17 / 17 points');
   });
 
   await t.test('lesson 5: SMTP', async () => {
@@ -255,9 +294,23 @@ test('a student does every lesson in the browser', { timeout: 150000 }, async (t
     await expectConv(page, '220 lab ESMTP');
     await typeLine(page, 'EHLO workstation');
     await expectConv(page, '250 HELP');
+    // The server sees the relay's address, as behind a NAT router.
+    natAddress = /Hello workstation \[([^\]]+)\]/.exec(await convText(page))[1];
+    await typeLine(page, 'VRFY nobody@lab');
+    await expectConv(page, '550 5.1.1 <nobody@lab>: No such user here');
+    await typeLine(page, 'EXPN staff');
+    await expectConv(page, '502 5.5.1');
+    await typeLine(page, 'STARTTLS');
+    await expectConv(page, '500 5.5.1 Command unrecognized: "STARTTLS"');
+    await typeLine(page, 'MAIL FROM:<' + login.user + '@lab>');
+    await expectConv(page, '250 2.1.0');
+    await typeLine(page, 'RSET');
+    await expectConv(page, '250 2.0.0 OK, transaction reset');
+    await typeLine(page, 'RCPT TO:<demo@lab>');
+    await expectConv(page, '503 5.5.1 Bad sequence of commands: send MAIL FROM first');
     // DATA before any RCPT: a bad sequence.
     await typeLine(page, 'DATA');
-    await expectConv(page, '503 5.5.1');
+    await expectConv(page, /503 5\.5\.1[\s\S]*503 5\.5\.1/); // the second 503
     await typeLine(page, 'MAIL FROM:<' + login.user + '@lab>');
     await expectConv(page, '250 2.1.0 Sender <' + login.user + '@lab> OK');
     // No relaying to the outside world.
@@ -292,7 +345,11 @@ test('a student does every lesson in the browser', { timeout: 150000 }, async (t
     await answerTask(page, 'smtp-4xx', 'temporary');
     await answerTask(page, 'smtp-relay-code', '5.7.1');
     await checkTask(page, 'smtp-deliver-demo');
-    assert.equal(await page.textContent('.lesson-score'), '9 / 9 points');
+    await answerTask(page, 'smtp-vrfy-unknown', '550');
+    await answerTask(page, 'smtp-expn', '502');
+    await answerTask(page, 'smtp-rset', '503');
+    await answerTask(page, 'smtp-submission-port', '587');
+    assert.equal(await page.textContent('.lesson-score'), '13 / 13 points');
   });
 
   await t.test('lesson 6: POP3 and IMAP', async () => {
@@ -325,6 +382,19 @@ test('a student does every lesson in the browser', { timeout: 150000 }, async (t
     await expectConv(page, 'a3 OK FETCH completed');
     await typeLine(page, 'a4 SEARCH FROM ' + login.user);
     await expectConv(page, '* SEARCH 3');
+    await typeLine(page, 'b1 LIST "" "*"');
+    await expectConv(page, '* LIST (\\HasNoChildren) "/" INBOX');
+    await typeLine(page, 'b2 EXAMINE INBOX');
+    await expectConv(page, 'b2 OK [READ-ONLY] EXAMINE completed');
+    await typeLine(page, 'b3 SELECT INBOX');
+    await expectConv(page, 'b3 OK [READ-WRITE]');
+    await typeLine(page, 'b4 CREATE Archive');
+    await expectConv(page, 'b4 OK CREATE completed');
+    await typeLine(page, 'b5 COPY 1 Archive');
+    await expectConv(page, 'b5 OK [COPYUID');
+    await typeLine(page, 'b6 MOVE 2 Archive');
+    await expectConv(page, '* 2 EXPUNGE');
+    await expectConv(page, 'b6 OK MOVE completed');
     await typeLine(page, 'a5 LOGOUT');
     await expectConv(page, '* BYE');
     await shot(page, 'lessons-06-imap');
@@ -338,7 +408,11 @@ test('a student does every lesson in the browser', { timeout: 150000 }, async (t
     await answerTask(page, 'imap-exists', '5');
     await answerTask(page, 'imap-tag', 'x7');
     await answerTask(page, 'pop3-dele-when', 'QUIT');
-    assert.equal(await page.textContent('.lesson-score'), '11 / 11 points');
+    await answerTask(page, 'imap-examine', 'READ-ONLY');
+    await answerTask(page, 'imap-list-delimiter', '/');
+    await answerTask(page, 'imap-move-expunge', 'EXPUNGE');
+    await answerTask(page, 'imap-peek', 'BODY.PEEK[]');
+    assert.equal(await page.textContent('.lesson-score'), '16 / 16 points');
   });
 
   await t.test('lesson 7: cleartext', async () => {
@@ -365,15 +439,43 @@ test('a student does every lesson in the browser', { timeout: 150000 }, async (t
     await answerTask(page, 'cleartext-imaps', '993');
     await answerTask(page, 'cleartext-ssh', '22');
     await answerTask(page, 'cleartext-starttls', 'the TLS handshake');
-    assert.equal(await page.textContent('.lesson-score'), '9 / 9 points');
+    await answerTask(page, 'cleartext-ftps', '990');
+    await answerTask(page, 'cleartext-lab-starttls', '500');
+    assert.equal(await page.textContent('.lesson-score'), '11 / 11 points');
+  });
+
+  await t.test('lesson 8: under the hood', async () => {
+    await openLesson(page, 'under-the-hood', 'Under the hood: handshakes, UDP, addresses and tunnels');
+    await answerTask(page, 'hood-synack', 'SYN-ACK');
+    await answerTask(page, 'hood-first-fin', 'the server');
+    await answerTask(page, 'hood-synack-ack', '1001');
+    await answerTask(page, 'hood-dora', 'Request');
+    await answerTask(page, 'hood-dhcp-server-port', '67');
+    await answerTask(page, 'hood-dhcp-t1', '12');
+    await answerTask(page, 'hood-dns-udp', 'UDP');
+    await answerTask(page, 'hood-arp', 'ARP');
+    await answerTask(page, 'hood-ttl', 'time exceeded');
+    await answerTask(page, 'hood-nat', natAddress);
+    await answerTask(page, 'hood-msa-port', '587');
+    await answerTask(page, 'hood-mta', 'MTA');
+    await answerTask(page, 'hood-ssh-socks', '-D');
+    await answerTask(page, 'hood-sftp-port', '22');
+    await answerTask(page, 'hood-encapsulation', 'TCP');
+    await answerTask(page, 'hood-osi-layers', '7');
+    await answerTask(page, 'hood-gateway', 'the default gateway');
+    await answerTask(page, 'hood-websocket-101', '101');
+    await answerTask(page, 'hood-whois', '43');
+    await answerTask(page, 'hood-ca', 'certificate authority');
+    await answerTask(page, 'hood-vpn', 'only the encrypted tunnel');
+    assert.equal(await page.textContent('.lesson-score'), '23 / 23 points');
   });
 
   await t.test('the lesson list shows every lesson done', async () => {
     await page.locator('#nav a[data-nav="lessons"]').click();
     await page.waitForSelector('.lesson-card');
     const cards = page.locator('.lesson-card');
-    assert.equal(await cards.count(), 7);
-    for (let i = 0; i < 7; i++) {
+    assert.equal(await cards.count(), 8);
+    for (let i = 0; i < 8; i++) {
       const stats = await cards.nth(i).locator('.lesson-stats').textContent();
       const [, solved, tasks] = /(\d+) of (\d+) tasks solved/.exec(stats);
       const [, score, points] = /(\d+) \/ (\d+) points/.exec(stats);
@@ -381,7 +483,7 @@ test('a student does every lesson in the browser', { timeout: 150000 }, async (t
       assert.equal(score, points, stats);
       await cards.nth(i).locator('.badge.ok').waitFor();
     }
-    assert.equal(await page.textContent('.lesson-total'), 'Your score so far: 64 of 64 points.');
+    assert.equal(await page.textContent('.lesson-total'), 'Your score so far: 108 of 108 points.');
     await shot(page, 'lessons-08-all-done', { fullPage: true });
   });
 
@@ -425,8 +527,8 @@ test('a student does every lesson in the browser', { timeout: 150000 }, async (t
     await tp.click('#teacher-submit');
     const row = tp.locator('.gradebook-table tbody tr', { hasText: name });
     await row.waitFor();
-    assert.equal(await row.locator('td.total').textContent(), '64');
-    assert.equal(await row.locator('td.score.full').count(), 7);
+    assert.equal(await row.locator('td.total').textContent(), '108');
+    assert.equal(await row.locator('td.score.full').count(), 8);
     await shot(tp, 'lessons-09-teacher');
     assert.deepEqual(tp.errors, [], 'no script or console errors');
     await tctx.close();

@@ -145,6 +145,21 @@ class Lessons(PortlabTestCase):
         self.assertTrue(self.task(lesson, "http-robots")["solved"])
         self.assertFalse(self.task(lesson, "http-flag-page")["solved"])
 
+        # The HEAD check wants the method too: a GET / does not count, a
+        # HEAD / does.
+        self.assertFalse(self.task(lesson, "http-head")["solved"])
+        ws, _ = self.pl.session("lab", 80, cookie=token)
+        self.ws(ws)
+        ws.send_binary(b"GET / HTTP/1.1\r\nHost: lab\r\n\r\n")
+        collect(ws, until=lambda c: b"</html>" in c.data)
+        self.assertFalse(self.answer(token, "http", "http-head").json["correct"])
+        ws.send_binary(b"HEAD / HTTP/1.1\r\nHost: lab\r\n\r\n")
+        head = collect(ws, until=lambda c: c.data.endswith(b"\r\n\r\n"))
+        self.assertTrue(head.data.startswith(b"HTTP/1.1 200 OK"), head.data)
+        send_json(ws, {"type": "close"})
+        wait_closed(ws)
+        self.assertTrue(self.task(self.lesson(token, "http"), "http-head")["solved"])
+
         # The teacher sees the class.
         r = self.pl.get("/api/progress", cookie=self.pl.teacher())
         me = next(s for s in r.json["students"] if s["name"] == name)

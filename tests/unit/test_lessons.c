@@ -164,7 +164,32 @@ static void test_embedded_set(void) {
     fprintf(stderr, "embedded lessons: %s\n", err);
     return;
   }
-  CHECK(ls->n >= 7);
+  CHECK(ls->n >= 8);
+  CHECK(lessons_find(ls, "under-the-hood") != NULL);
+  /* Every check task of the built-in lessons names an event the lab
+   * records, with conditions that event carries (a typo would make a
+   * task nobody can solve). */
+  static const char *const known[][4] = {
+      {"smtp.delivered", "to", "subject", NULL}, {"pop3.retr", "msg", NULL, NULL},
+      {"imap.fetch", NULL, NULL, NULL},          {"ftp.stor", "path", NULL, NULL},
+      {"ftp.retr", "path", NULL, NULL},          {"http.request", "path", "status", "method"},
+      {"telnet.login", NULL, NULL, NULL},
+  };
+  for (size_t i = 0; i < ls->n; i++)
+    for (size_t j = 0; j < ls->v[i].n_tasks; j++) {
+      const struct lesson_task *t = &ls->v[i].tasks[j];
+      if (t->kind != TASK_CHECK) continue;
+      size_t e = 0;
+      while (e < sizeof known / sizeof known[0] && strcmp(known[e][0], t->event) != 0) e++;
+      CHECK(e < sizeof known / sizeof known[0]);
+      if (e == sizeof known / sizeof known[0]) continue;
+      for (size_t c = 0; c < t->n_conds; c++) {
+        int ok = 0;
+        for (size_t k = 1; k < 4 && known[e][k]; k++)
+          ok |= strcmp(known[e][k], t->conds[c].key) == 0;
+        CHECK(ok);
+      }
+    }
   for (size_t i = 1; i < ls->n; i++) CHECK(ls->v[i - 1].order <= ls->v[i].order);
   const struct lesson *smtp = lessons_find(ls, "smtp");
   CHECK(smtp != NULL && smtp->n_tasks >= 3);
