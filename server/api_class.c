@@ -253,6 +253,8 @@ static cJSON *gradebook_json(struct app *app, const struct gradebook *gb) {
   return root;
 }
 
+static int gradebook_quiz(struct app *app, const struct gradebook *gb, cJSON *root);
+
 static void gradebook(struct app *app, struct api_response *resp) {
   struct gradebook gb;
   if (gb_load(app, &gb)) {
@@ -261,7 +263,13 @@ static void gradebook(struct app *app, struct api_response *resp) {
     return;
   }
   cJSON *root = gradebook_json(app, &gb);
+  int rc = gradebook_quiz(app, &gb, root);
   gb_free(&gb);
+  if (rc) {
+    cJSON_Delete(root);
+    internal(resp);
+    return;
+  }
   api_respond_json(resp, 200, root);
 }
 
@@ -442,11 +450,17 @@ static int earliest_start(void *arg, const struct db_quiz_attempt *a) {
   return 0;
 }
 
-static int results_quiz(struct app *app, struct gradebook *gb, struct result_out *out) {
-  struct quiz_tests qt = {0};
-  int rc = db_quiz_test_list(app->db, collect_test, &qt) ? -1 : 0;
-  for (size_t k = 0; rc == 0 && k < qt.n; k++) {
-    const struct db_quiz_test *t = &qt.v[k];
+/* Visits every (student, test) pair, tests outer and students inner in
+ * gradebook order, with the student's best attempt (r->attempts 0: none;
+ * t is the test). fn's student index restarts at 0 for every test. */
+typedef void (*quiz_visit_fn)(void *arg, size_t student, const struct db_quiz_test *t,
+                              const struct result_row *r);
+
+static int visit_quiz(struct app *app, const struct gradebook *gb, const struct quiz_tests *qt,
+                      quiz_visit_fn fn, void *arg) {
+  int rc = 0;
+  for (size_t k = 0; rc == 0 && k < qt->n; k++) {
+    const struct db_quiz_test *t = &qt->v[k];
     struct quiz_best best = {0};
     char item[32];
     snprintf(item, sizeof item, "quiz/%lld", (long long)t->id);
@@ -468,12 +482,59 @@ static int results_quiz(struct app *app, struct gradebook *gb, struct result_out
         else
           r.solved_us = a.finished_us ? a.finished_us : a.ends_us;
       }
-      if (rc == 0) result_emit(out, &r);
+      if (rc == 0) fn(arg, i, t, &r);
     }
     free(best.v);
   }
+  return rc;
+}
+
+/* The gradebook's quiz columns: "quiz_tests" lists the tests, and each
+ * student gets "quiz": {"quiz/ID": {"points","attempts"}} from their best
+ * attempt (every student, 0 points before they start). Students come in
+ * gradebook order, so a cursor walks them. */
+struct quiz_cols {
+  cJSON *students, *cursor;
+};
+
+static void add_quiz_cell(void *arg, size_t student, const struct db_quiz_test *t,
+                          const struct result_row *r) {
+  struct quiz_cols *q = arg;
+  q->cursor = student == 0 ? q->students->child : q->cursor ? q->cursor->next : NULL;
+  if (!q->cursor) return;
+  cJSON *cells = cJSON_GetObjectItemCaseSensitive(q->cursor, "quiz");
+  if (!cells) cells = cJSON_AddObjectToObject(q->cursor, "quiz");
+  cJSON *c = cJSON_AddObjectToObject(cells, r->item);
+  cJSON_AddNumberToObject(c, "points", r->points_100 / 100.0);
+  cJSON_AddNumberToObject(c, "attempts", r->attempts);
+}
+
+static int gradebook_quiz(struct app *app, const struct gradebook *gb, cJSON *root) {
+  struct quiz_tests qt = {0};
+  struct quiz_cols q = {cJSON_GetObjectItemCaseSensitive(root, "students"), NULL};
+  cJSON *tests = cJSON_AddArrayToObject(root, "quiz_tests");
+  if (db_quiz_test_list(app->db, collect_test, &qt)) {
+    free(qt.v);
+    return -1;
+  }
+  for (size_t k = 0; k < qt.n; k++) {
+    cJSON *o = cJSON_CreateObject();
+    char item[32];
+    snprintf(item, sizeof item, "quiz/%lld", (long long)qt.v[k].id);
+    cJSON_AddNumberToObject(o, "id", (double)qt.v[k].id);
+    cJSON_AddStringToObject(o, "item", item);
+    cJSON_AddStringToObject(o, "title", qt.v[k].title);
+    cJSON_AddNumberToObject(o, "questions", qt.v[k].questions);
+    cJSON_AddItemToArray(tests, o);
+  }
+  int rc = visit_quiz(app, gb, &qt, add_quiz_cell, &q);
   free(qt.v);
   return rc;
+}
+
+static void emit_quiz_row(void *arg, size_t student, const struct db_quiz_test *t,
+                          const struct result_row *r) {
+  result_emit(arg, r);
 }
 
 /* GET /api/results?format=csv|json: one row per student and item. Items
@@ -503,7 +564,11 @@ void api_class_results(struct app *app, const struct api_request *req, const str
       csv_field(&out.text, result_columns[c], c + 1 == N_RESULT_COLUMNS);
   }
   results_tasks(app, &gb, &out);
-  int rc = results_quiz(app, &gb, &out);
+  struct quiz_tests qt = {0};
+  int rc = db_quiz_test_list(app->db, collect_test, &qt)
+               ? -1
+               : visit_quiz(app, &gb, &qt, emit_quiz_row, &out);
+  free(qt.v);
   gb_free(&gb);
   if (rc || out.text.failed) {
     cJSON_Delete(root);

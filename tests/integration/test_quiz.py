@@ -295,6 +295,13 @@ class Quiz(PortlabTestCase):
         self.assertEqual((quiz[bob_name]["points"], quiz[bob_name]["attempts"]), (0, 0))
         self.assertIsNone(quiz[bob_name]["solved_at"])
         self.assertError(self.pl.get("/api/results?format=json", cookie=alice), 403)
+        # The gradebook lists the test and a cell per student.
+        gb = self.pl.get("/api/class/gradebook", cookie=teacher).json
+        item = "quiz/%d" % t["id"]
+        self.assertIn(item, [x["item"] for x in gb["quiz_tests"]])
+        cells = {st["name"]: st["quiz"][item] for st in gb["students"]}
+        self.assertEqual(cells[alice_name], {"points": 2, "attempts": 2})
+        self.assertEqual(cells[bob_name], {"points": 0, "attempts": 0})
         hist = self.pl.get("/api/quiz/history", cookie=alice).json
         best = next(b for b in hist["best"] if b["test_id"] == t["id"])
         self.assertEqual(best["points"], 2)

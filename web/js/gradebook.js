@@ -5,10 +5,11 @@
 //
 //   {"lessons":[{"id","title","points","tasks":[{"id","kind","points","solved_by"}]}],
 //    "students":[{"id","name","joined_at","last_seen_at","online","sessions_open",
-//                 "total","lessons":{"smtp":3},
+//                 "total","lessons":{"smtp":3},"quiz":{"quiz/3":{"points","attempts"}},
 //                 "tasks":{"smtp/smtp-greeting":{"solved","points","attempts",
 //                          "first_attempt_at","solved_at"}},
-//                 "stuck":{"item","attempts","seconds"}|null}]}
+//                 "stuck":{"item","attempts","seconds"}|null}],
+//    "quiz_tests":[{"id","item","title","questions"}]}
 
 import { h } from './dom.js';
 import { t } from './strings.js';
@@ -68,6 +69,7 @@ export class GradebookView {
   render() {
     const lessons = (this.data && this.data.lessons) || [];
     const students = (this.data && this.data.students) || [];
+    const tests = (this.data && this.data.quiz_tests) || [];
     this.status.textContent = students.length ? '' : t('progressEmpty');
     const maxTotal = lessons.reduce((a, l) => a + (l.points || 0), 0);
     const head = h(
@@ -85,6 +87,7 @@ export class GradebookView {
       ),
       h('th', { scope: 'col', text: t('progressTotal', { points: maxTotal }) }),
       h('th', { scope: 'col', text: t('gradebookStuck') }),
+      tests.map((q) => h('th', { scope: 'col', text: t('gradebookQuiz', { title: q.title, n: q.questions }) })),
     );
     const rows = students.map((s) =>
       h(
@@ -118,6 +121,10 @@ export class GradebookView {
           text: s.stuck
             ? t('gradebookStuckCell', { item: s.stuck.item, attempts: s.stuck.attempts, min: minutes(s.stuck.seconds) })
             : '',
+        }),
+        tests.map((q) => {
+          const c = (s.quiz && s.quiz[q.item]) || { points: 0, attempts: 0 };
+          return h('td', { class: 'quiz-score', text: c.attempts ? String(c.points) : '–' });
         }),
       ),
     );

@@ -157,6 +157,7 @@ export const strings = {
   gradebookDownload: 'Download CSV',
   gradebookTasksTitle: 'Tasks',
   gradebookSeen: 'Last seen',
+  gradebookQuiz: 'Quiz: {title} (/{n})',
   gradebookStuck: 'Stuck on',
   gradebookStuckCell: '{item}: {attempts} tries, {min} min',
   gradebookOnline: 'online',
