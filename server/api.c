@@ -15,13 +15,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "api_internal.h"
 #include "app.h"
 #include "auth.h"
 #include "class.h"
 #include "export.h"
+#include "jsontime.h"
 #include "labdata.h"
 #include "labdb.h"
 #include "log.h"
@@ -65,23 +65,6 @@ void api_error(struct api_response *resp, int status, const char *code, const ch
   resp->body = cJSON_PrintUnformatted(root);
   resp->body_len = resp->body ? strlen(resp->body) : 0;
   cJSON_Delete(root);
-}
-
-static void iso_time(int64_t unix_us, char *out, size_t outlen) {
-  time_t secs = (time_t)(unix_us / 1000000);
-  struct tm tm;
-  gmtime_r(&secs, &tm);
-  strftime(out, outlen, "%Y-%m-%dT%H:%M:%SZ", &tm);
-}
-
-static void add_time(cJSON *obj, const char *key, int64_t unix_us) {
-  if (!unix_us) {
-    cJSON_AddNullToObject(obj, key);
-    return;
-  }
-  char when[32];
-  iso_time(unix_us, when, sizeof when);
-  cJSON_AddStringToObject(obj, key, when);
 }
 
 cJSON *api_user_json(const struct db_user *u) {
@@ -129,8 +112,8 @@ static cJSON *session_json(const struct db_session *s) {
   cJSON_AddStringToObject(o, "host", s->host);
   cJSON_AddNumberToObject(o, "port", s->port);
   cJSON_AddStringToObject(o, "mode", s->mode);
-  add_time(o, "started_at", s->started_us);
-  add_time(o, "ended_at", s->ended_us);
+  json_add_time(o, "started_at", s->started_us);
+  json_add_time(o, "ended_at", s->ended_us);
   cJSON_AddNumberToObject(o, "bytes_up", (double)s->bytes_up);
   cJSON_AddNumberToObject(o, "bytes_down", (double)s->bytes_down);
   if (s->close_reason[0])
@@ -613,8 +596,8 @@ static void handle_transcript(struct app *app, const struct api_request *req,
   } else if (formats[f].format == EXPORT_TXT) {
     char started[32], ended[32] = "(open)";
     size_t n = 512 + strlen(s.user_name) + strlen(s.host);
-    iso_time(s.started_us, started, sizeof started);
-    if (s.ended_us) iso_time(s.ended_us, ended, sizeof ended);
+    json_time_text(s.started_us, started, sizeof started);
+    if (s.ended_us) json_time_text(s.ended_us, ended, sizeof ended);
     head = malloc(n);
     if (!head) goto internal;
     snprintf(head, n,

@@ -13,13 +13,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "api_internal.h"
 #include "app.h"
 #include "auth.h"
 #include "class.h"
 #include "config.h"
+#include "jsontime.h"
 #include "labdata.h"
 #include "labdb.h"
 #include "lessons.h"
@@ -48,23 +48,6 @@ static int forbid_student(const struct db_user *user, struct api_response *resp)
 
 static void internal(struct api_response *resp) {
   api_error(resp, 500, "internal", "the database failed; try again");
-}
-
-static void iso_time(int64_t unix_secs, char *out, size_t outlen) {
-  time_t secs = (time_t)unix_secs;
-  struct tm tm;
-  gmtime_r(&secs, &tm);
-  strftime(out, outlen, "%Y-%m-%dT%H:%M:%SZ", &tm);
-}
-
-static void add_time(cJSON *obj, const char *key, int64_t unix_secs) {
-  char when[32];
-  if (!unix_secs) {
-    cJSON_AddNullToObject(obj, key);
-    return;
-  }
-  iso_time(unix_secs, when, sizeof when);
-  cJSON_AddStringToObject(obj, key, when);
 }
 
 static void audit(struct app *app, const struct db_user *actor, const char *action,
@@ -200,8 +183,8 @@ static cJSON *gradebook_json(struct app *app, const struct gradebook *gb) {
     cJSON *o = cJSON_CreateObject();
     cJSON_AddNumberToObject(o, "id", (double)s->e.id);
     cJSON_AddStringToObject(o, "name", s->e.name);
-    add_time(o, "joined_at", s->e.joined_at);
-    add_time(o, "last_seen_at", s->e.last_seen_at);
+    json_add_time(o, "joined_at", s->e.joined_at * 1000000);
+    json_add_time(o, "last_seen_at", s->e.last_seen_at * 1000000);
     cJSON_AddBoolToObject(
         o, "online", open > 0 || (s->e.last_seen_at && now - s->e.last_seen_at <= LIM_ONLINE_SECS));
     cJSON_AddNumberToObject(o, "sessions_open", open);
@@ -219,8 +202,8 @@ static cJSON *gradebook_json(struct app *app, const struct gradebook *gb) {
         cJSON_AddBoolToObject(c, "solved", p->solved_at != 0);
         cJSON_AddNumberToObject(c, "points", p->solved_at ? p->points : 0);
         cJSON_AddNumberToObject(c, "attempts", p->attempts);
-        add_time(c, "first_attempt_at", p->first_at);
-        add_time(c, "solved_at", p->solved_at);
+        json_add_time(c, "first_attempt_at", p->first_at * 1000000);
+        json_add_time(c, "solved_at", p->solved_at * 1000000);
         cJSON_AddItemToObject(cells, key, c);
         if (p->solved_at) score += p->points;
         /* Stuck: the unsolved task with the most attempts, the longest
@@ -365,15 +348,15 @@ static void result_emit(struct result_out *out, const struct result_row *r) {
     cJSON_AddNumberToObject(o, "points", r->points_100 / 100.0);
     cJSON_AddNumberToObject(o, "max_points", r->max_points);
     cJSON_AddNumberToObject(o, "attempts", r->attempts);
-    add_time(o, "first_attempt_at", r->first_us);
-    add_time(o, "solved_at", r->solved_us);
+    json_add_time(o, "first_attempt_at", r->first_us);
+    json_add_time(o, "solved_at", r->solved_us);
     cJSON_AddItemToArray(out->rows, o);
     return;
   }
   snprintf(max, sizeof max, "%d", r->max_points);
   snprintf(att, sizeof att, "%d", r->attempts);
-  if (r->first_us) iso_time(r->first_us, first, sizeof first);
-  if (r->solved_us) iso_time(r->solved_us, solved, sizeof solved);
+  if (r->first_us) json_time_text(r->first_us, first, sizeof first);
+  if (r->solved_us) json_time_text(r->solved_us, solved, sizeof solved);
   const char *v[N_RESULT_COLUMNS] = {r->student, r->kind, r->item, r->title, pts,
                                      max,        att,     first,   solved};
   for (size_t c = 0; c < N_RESULT_COLUMNS; c++)
@@ -397,8 +380,8 @@ static void results_tasks(struct app *app, struct gradebook *gb, struct result_o
                                p && p->solved_at ? p->points * 100 : 0,
                                t->points,
                                p ? p->attempts : 0,
-                               p ? p->first_at : 0,
-                               p ? p->solved_at : 0};
+                               p ? p->first_at * 1000000 : 0,
+                               p ? p->solved_at * 1000000 : 0};
         result_emit(out, &r);
       }
     }
@@ -823,7 +806,7 @@ void api_class_reset_lab(struct app *app, const struct api_request *req, const s
 
 static int add_refusal(void *arg, const struct db_refusal *r) {
   cJSON *o = cJSON_CreateObject();
-  add_time(o, "at", r->at_us / 1000000);
+  json_add_time(o, "at", r->at_us);
   cJSON_AddStringToObject(o, "code", r->code);
   if (r->target[0])
     cJSON_AddStringToObject(o, "target", r->target);
@@ -854,7 +837,7 @@ void api_class_refusals(struct app *app, const struct api_request *req, const st
 static int add_audit(void *arg, const struct db_audit *a) {
   cJSON *o = cJSON_CreateObject();
   cJSON_AddNumberToObject(o, "id", (double)a->id);
-  add_time(o, "at", a->at_us / 1000000);
+  json_add_time(o, "at", a->at_us);
   cJSON_AddStringToObject(o, "actor", a->actor);
   cJSON_AddStringToObject(o, "action", a->action);
   if (a->student[0])

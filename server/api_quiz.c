@@ -14,11 +14,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "api_internal.h"
 #include "app.h"
 #include "auth.h"
+#include "jsontime.h"
 #include "log.h"
 #include "portlab_limits.h"
 #include "quiz.h"
@@ -34,19 +34,6 @@ static int is_teacher(const struct db_user *u) {
 
 static void internal(struct api_response *resp) {
   api_error(resp, 500, "internal", "the database failed; try again");
-}
-
-static void add_time(cJSON *o, const char *key, int64_t unix_us) {
-  if (!unix_us) {
-    cJSON_AddNullToObject(o, key);
-    return;
-  }
-  char when[32];
-  time_t secs = (time_t)(unix_us / 1000000);
-  struct tm tm;
-  gmtime_r(&secs, &tm);
-  strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  cJSON_AddStringToObject(o, key, when);
 }
 
 static void add_points(cJSON *o, const char *key, int hundredths) {
@@ -257,7 +244,7 @@ static cJSON *test_json(const struct db_quiz_test *t) {
   cJSON_AddBoolToObject(o, "open", t->is_open);
   cJSON_AddNumberToObject(o, "attempts", t->max_attempts);
   cJSON_AddBoolToObject(o, "leaderboard", t->leaderboard);
-  add_time(o, "created_at", t->created_at * 1000000);
+  json_add_time(o, "created_at", t->created_at * 1000000);
   return o;
 }
 
@@ -300,13 +287,13 @@ static cJSON *attempt_json(struct app *app, const struct db_quiz_attempt *a, int
     if (db_quiz_test_get(app->db, a->test_id, &t) == 0)
       cJSON_AddStringToObject(o, "title", t.title);
   }
-  add_time(o, "started_at", a->started_us);
+  json_add_time(o, "started_at", a->started_us);
   if (a->ends_us) {
-    add_time(o, "ends_at", a->ends_us);
+    json_add_time(o, "ends_at", a->ends_us);
     int64_t left = a->finished_us ? 0 : a->ends_us - app_now_us();
     cJSON_AddNumberToObject(o, "seconds_left", left > 0 ? (double)((left + 999999) / 1000000) : 0);
   }
-  add_time(o, "finished_at", a->finished_us);
+  json_add_time(o, "finished_at", a->finished_us);
   cJSON_AddBoolToObject(o, "finished", a->finished_us != 0);
   int total = a->planned ? a->planned : a->asked;
   cJSON_AddNumberToObject(o, "questions", total);

@@ -12,10 +12,10 @@
 #include <cJSON.h>
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 
 #include "api_internal.h"
 #include "app.h"
+#include "jsontime.h"
 #include "relay.h"
 #include "throttle.h"
 #include "usage.h"
@@ -24,19 +24,6 @@ struct usage_list {
   struct app *app;
   cJSON *students;
 };
-
-static void add_when(cJSON *o, const char *key, int64_t unix_us) {
-  char when[32];
-  time_t secs = (time_t)(unix_us / 1000000);
-  struct tm tm;
-  if (!unix_us) {
-    cJSON_AddNullToObject(o, key);
-    return;
-  }
-  gmtime_r(&secs, &tm);
-  strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  cJSON_AddStringToObject(o, key, when);
-}
 
 static int add_student(void *arg, const struct db_usage *row) {
   struct usage_list *l = arg;
@@ -58,7 +45,7 @@ static int add_student(void *arg, const struct db_usage *row) {
     cJSON_AddStringToObject(o, "last_refused_reason", u.last_refused_reason);
   else
     cJSON_AddNullToObject(o, "last_refused_reason");
-  add_when(o, "last_refused_at", u.last_refused_us);
+  json_add_time(o, "last_refused_at", u.last_refused_us);
   cJSON_AddItemToArray(l->students, o);
   return 0;
 }

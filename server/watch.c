@@ -21,9 +21,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "db.h"
+#include "jsontime.h"
 #include "portlab_limits.h"
 
 /* Bytes an event costs in a queue besides its payload, so a flood of
@@ -405,19 +405,6 @@ static size_t base64(const unsigned char *p, size_t n, char *out) {
   return o;
 }
 
-static void add_time(cJSON *o, const char *key, int64_t unix_us) {
-  char when[32];
-  time_t secs = (time_t)(unix_us / 1000000);
-  struct tm tm;
-  if (!unix_us) {
-    cJSON_AddNullToObject(o, key);
-    return;
-  }
-  gmtime_r(&secs, &tm);
-  strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  cJSON_AddStringToObject(o, key, when);
-}
-
 static char *session_text(const struct watch_session *s) {
   cJSON *root = cJSON_CreateObject(), *o = cJSON_AddObjectToObject(root, "session");
   cJSON_AddStringToObject(root, "type", "session");
@@ -426,8 +413,8 @@ static char *session_text(const struct watch_session *s) {
   cJSON_AddStringToObject(o, "host", s->host);
   cJSON_AddNumberToObject(o, "port", s->port);
   cJSON_AddStringToObject(o, "mode", s->mode);
-  add_time(o, "started_at", s->started_us);
-  add_time(o, "ended_at", s->ended_us);
+  json_add_time(o, "started_at", s->started_us);
+  json_add_time(o, "ended_at", s->ended_us);
   cJSON_AddNumberToObject(o, "bytes_up", (double)s->bytes_up);
   cJSON_AddNumberToObject(o, "bytes_down", (double)s->bytes_down);
   if (s->close_reason[0])
@@ -435,7 +422,7 @@ static char *session_text(const struct watch_session *s) {
   else
     cJSON_AddNullToObject(o, "close_reason");
   cJSON_AddStringToObject(o, "state", s->ended_us ? "ended" : "open");
-  add_time(o, "last_activity_at", s->last_activity_us);
+  json_add_time(o, "last_activity_at", s->last_activity_us);
   char *text = cJSON_PrintUnformatted(root);
   cJSON_Delete(root);
   return text;

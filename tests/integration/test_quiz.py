@@ -291,7 +291,10 @@ class Quiz(PortlabTestCase):
         self.assertEqual(quiz[alice_name]["max_points"], 3)
         self.assertEqual(quiz[alice_name]["attempts"], 2)
         self.assertEqual(quiz[alice_name]["title"], "Ports quiz")
-        self.assertTrue(quiz[alice_name]["first_attempt_at"] <= quiz[alice_name]["solved_at"])
+        first, solved = quiz[alice_name]["first_attempt_at"], quiz[alice_name]["solved_at"]
+        self.assertRegex(first, r"^20\d\d-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
+        self.assertTrue(first <= solved, (first, solved))
+        self.assertEqual(first[:10], time.strftime("%Y-%m-%d", time.gmtime()))
         self.assertEqual((quiz[bob_name]["points"], quiz[bob_name]["attempts"]), (0, 0))
         self.assertIsNone(quiz[bob_name]["solved_at"])
         self.assertError(self.pl.get("/api/results?format=json", cookie=alice), 403)

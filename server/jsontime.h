@@ -1,0 +1,14 @@
+/* jsontime.h -- times in JSON answers: ISO 8601 UTC, "2026-11-21T10:04:00Z". */
+#ifndef PORTLAB_JSONTIME_H
+#define PORTLAB_JSONTIME_H
+#include <cJSON.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Writes unix_us (microseconds since the epoch) as ISO 8601 UTC. */
+void json_time_text(int64_t unix_us, char *out, size_t outlen);
+
+/* Adds key: the time as text, or null when unix_us is 0 (no time). */
+void json_add_time(cJSON *obj, const char *key, int64_t unix_us);
+
+#endif
