@@ -405,7 +405,8 @@ function liveCounters(id) {
 
 // A terminal tab; connects at once when target is given, or takes over the
 // session saved before a reload.
-function openTerminal(target, focus = true, saved = null) {
+// dataOf: the tab of the FTP control session whose data connection this is.
+function openTerminal(target, focus = true, saved = null, dataOf = null) {
   let tab = null;
   const panel = new SessionPanel({
     target,
@@ -422,11 +423,18 @@ function openTerminal(target, focus = true, saved = null) {
       if (app) app.sessions.refresh();
     },
     onViewTranscript: (id) => openTranscript(id, panel.target),
-    onOpenTarget: (t2) => openTerminal(t2),
+    onOpenTarget: (t2) => openTerminal(t2, true, null, tab),
   });
   if (app.targets) panel.setTargets(app.targets);
+  // An FTP data connection sits right after its control session's tab
+  // (and its earlier data tabs), marked as its child.
+  const parent = dataOf && app.tabs.tabs.includes(dataOf) ? dataOf : null;
+  let after = parent;
+  if (parent) for (const c of parent.sessionPanel.dataChildren) if (c.tab) after = c.tab;
   tab = app.tabs.add({
     kind: 'live',
+    after,
+    child: !!parent,
     label: panel.title(),
     panel: panel.element,
     onShow: () => panel.onShow(),
@@ -437,6 +445,9 @@ function openTerminal(target, focus = true, saved = null) {
     },
   });
   tab.sessionPanel = panel;
+  if (parent) {
+    parent.sessionPanel.addDataChild({ panel, tab, close: () => app.tabs.close(tab) });
+  }
   app.tabs.select(tab);
   panel.start();
   if (focus) panel.focusInput();
