@@ -473,6 +473,7 @@ export class SessionPanel {
       if (dir === 'c2s') {
         const verb = line.split(' ')[0].toUpperCase();
         if (!FTP_DATA_VERBS.has(verb)) continue;
+        this.dataChildren = this.dataChildren.filter((c) => c.panel.dataCommand || !c.panel.dataGone);
         const child = this.dataChildren.find((c) => !c.panel.dataCommand);
         if (child) child.panel.setDataLabel(line.trim());
       } else {
@@ -748,9 +749,9 @@ export class SessionPanel {
 
   dispose() {
     window.removeEventListener('portlab:quiz', this.onQuiz);
-    if (this.dataParent) {
-      this.dataParent.dataChildren = this.dataParent.dataChildren.filter((c) => c.panel !== this);
-    }
+    // A data tab closed by hand (the end of an upload) still gets its
+    // transcript linked when the control session says the transfer ended.
+    this.dataGone = true;
     if (this.isLive) this.session.hangup();
     if (this.charTerm) this.charTerm.dispose();
   }
