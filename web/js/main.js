@@ -104,7 +104,16 @@ function initLargeText() {
   set(saved);
   btn.addEventListener('click', () => {
     const on = !root.classList.contains('large');
+    // Terminals that showed their newest line keep showing it: larger
+    // text makes the log taller, not scrolled.
+    const following = app
+      ? app.tabs.tabs.filter((tab) => tab.sessionPanel && tab.sessionPanel.conv.stick)
+      : [];
     set(on);
+    for (const tab of following) {
+      tab.sessionPanel.conv.stick = true;
+      tab.sessionPanel.onShow();
+    }
     try {
       localStorage.setItem(LARGE_KEY, on ? '1' : '0');
     } catch (e) {
@@ -296,7 +305,12 @@ function route() {
 async function showLesson(id, params) {
   let page = app.lesson;
   if (!page || page.id !== id) {
-    page = new LessonPage({ id, onOpen: (target) => openSession(target) });
+    page = new LessonPage({
+      id,
+      onOpen: (target) => openSession(target),
+      // Shown again after display: none: the newest line back in view.
+      onShowTerminal: () => app.tabs.active && app.tabs.active.onShow && app.tabs.active.onShow(),
+    });
     app.lesson = page;
     show(page.element, 'lessons');
     placeWorkspace(page.workSlot);
@@ -445,6 +459,8 @@ function openTerminal(target, focus = true, saved = null, dataOf = null) {
     },
   });
   tab.sessionPanel = panel;
+  // A phone showing the lesson switches to the terminal it just opened.
+  if (target || saved) showTerminalPart();
   if (parent) {
     parent.sessionPanel.addDataChild({ panel, tab, close: () => app.tabs.close(tab) });
   }
@@ -456,6 +472,11 @@ function openTerminal(target, focus = true, saved = null, dataOf = null) {
 
 // A session to target: in the active terminal if nothing ever ran in it,
 // else in a new tab (so FTP's data connection opens beside the control one).
+// A phone showing the lesson switches to the terminal a session opens in.
+function showTerminalPart() {
+  if (app.lesson && app.lesson.element.isConnected) app.lesson.showPart('terminal');
+}
+
 function openSession(target) {
   const lab = app.targets && !(app.targets instanceof Error) ? app.targets.lab : null;
   if (!target.name && lab && target.host === (lab.host || 'lab')) {
@@ -465,6 +486,7 @@ function openSession(target) {
   const active = app.tabs.active;
   const panel = active && active.sessionPanel;
   if (panel && !panel.session) {
+    showTerminalPart();
     panel.openTarget(target);
     panel.focusInput();
     return active;
