@@ -1600,6 +1600,7 @@ void lab_servers_stop(struct lab_servers *ls) {
       k->wsi = NULL;
       lab_conn_free(k->c); /* runs on_close, drops the data channel */
       lws_sul_cancel(&k->data_sul);
+      lws_sul_cancel(&k->rec_sul);
       free(k);
     }
     srv->conns = 0;
