@@ -276,7 +276,11 @@ static void lab_rec_bytes(struct lab_conn *c, int dir, const void *p, size_t n) 
 }
 
 static void lab_rec_end(struct lab_conn *c) {
-  if (c->rec_state == LAB_REC_UNDECIDED) lab_rec_decide(c, 1);
+  /* Still undecided: a connection from this host that sent nothing and
+   * closed within the settling time. The relay forgets its port when it
+   * ends a session, so it cannot be told from a local client any more:
+   * such a connection is not recorded (a relay session is, by the relay). */
+  if (c->rec_state == LAB_REC_UNDECIDED) c->rec_state = LAB_REC_OFF;
   if (c->rec_state != LAB_REC_OWN) return;
   lab_rec_note(c, "connection closed by %s", c->rec_closed_by_server ? "the server" : "the client");
   recorder_session_end(c->ctx->rec, c->rec_session, lab_now_us(CLOCK_REALTIME), c->rec_up,
