@@ -4,7 +4,8 @@ lab servers are on the record (issue 12).
 
 A student's poplib (not the relay) talks to lab POP3: the conversation is a
 transcript of that student, marked "own client", with exactly the bytes that
-crossed the socket, in the JSON, text and asciicast exports. A relay session
+crossed the socket, in the JSON, text and asciicast exports, under the
+student's recording budget from the login on. A relay session
 to the same server is recorded once, by the relay. A client that never logs
 in belongs to the teacher's record, with its address; once it logs in, to
 the student. The pop3-retr-2 task asks for the browser (via: browser), so
@@ -16,8 +17,8 @@ import poplib
 import smtplib
 import time
 
-from harness import (PortlabTestCase, collect, main, send_json, session_list,  # noqa: F401
-                     transcript_bytes, unique_name, wait_closed)
+from harness import (LineClient, PortlabTestCase, collect, main, send_json,  # noqa: F401
+                     session_list, transcript_bytes, unique_name, wait_closed)
 
 
 class Tee:
@@ -173,6 +174,50 @@ class OwnClient(PortlabTestCase):
         self.assertEqual(s2["client_addr"], "127.0.0.3")
         tr = self.pl.transcript_when_ended(s2["id"], token)
         self.assertTrue(transcript_bytes(tr.json["events"], "c2s").startswith(b"ehlo me\r\n"))
+
+
+class OwnClientBudget(PortlabTestCase):
+    """The student's recording budget holds for own-client sessions too,
+    from the login on: exactly BUDGET bytes kept, one note, and the
+    conversation goes on."""
+    BUDGET = 3000
+    ARGS = ("--record-bytes-per-student", str(BUDGET))
+
+    def test_budget_edge(self):
+        name = unique_name("ob")
+        r, token = self.pl.join_full(name)
+        pw = r.json["lab"]["password"]
+        c = LineClient(self.pl.lab_base + 110)
+        try:
+            self.assertTrue(c.line().startswith(b"+OK"))
+            c.send(b"USER %s\r\n" % name.encode())
+            c.line()
+            c.send(b"PASS %s\r\n" % pw.encode())
+            self.assertTrue(c.line().startswith(b"+OK"))
+            for _ in range(400):  # 11 bytes a round: 4400, past the budget
+                c.send(b"NOOP\r\n")
+                self.assertTrue(c.line().startswith(b"+OK"))
+            c.send(b"QUIT\r\n")
+            self.assertTrue(c.line().startswith(b"+OK"), "the server still answers")
+        finally:
+            c.close()
+        s = next(x for x in session_list(self.pl.get("/api/sessions", cookie=token).json)
+                 if x.get("own_client"))
+        events = self.pl.transcript_when_ended(s["id"], token).json["events"]
+        start = next(i for i, e in enumerate(events)
+                     if e["dir"] == "note" and e.get("text", "").startswith("logged in as"))
+        stops = [i for i, e in enumerate(events)
+                 if e["dir"] == "note" and e.get("text", "").startswith("recording stopped")]
+        self.assertEqual(len(stops), 1, events[-5:])
+        kept = sum(event_len(e) for e in events[start:stops[0]])
+        self.assertEqual(kept, self.BUDGET)  # the edge: BUDGET bytes, not one more
+        self.assertTrue(all(e["dir"] == "note" for e in events[stops[0]:]), events[stops[0]:])
+
+
+def event_len(e):
+    if "data_b64" in e:
+        return len(base64.b64decode(e["data_b64"]))
+    return len(e.get("text", "").encode("utf-8"))
 
 
 # The relay registers its sessions within a loop turn; an own-client
