@@ -125,8 +125,13 @@ class OwnClient(PortlabTestCase):
         other = self.pl.join()
         self.assertNotIn(s["id"], self.ids(other))
 
-        # The browser-only task: the own client's RETR 2 does not count ...
+        # The browser-only task: the own client's RETR 2 does not count,
+        # and the answer says why ...
         self.assertFalse(self.task_solved(token))
+        r = self.pl.post("/api/lessons/pop3-imap/tasks/pop3-retr-2", {}, cookie=token)
+        self.assertEqual(r.status, 200, r)
+        self.assertFalse(r.json["correct"])
+        self.assertIn("browser's terminal", r.json["feedback"])
         # ... a RETR 2 typed through the relay does, and is recorded once.
         mine = self.ids(token)
         ws, opened = self.pl.session("lab", 110, cookie=token)
