@@ -34,6 +34,8 @@ struct db_session {
   int64_t bytes_up;   /* client to server */
   int64_t bytes_down; /* server to client */
   char close_reason[32];
+  int own_client;       /* 1: the student's own client talked to a lab server */
+  char client_addr[64]; /* own_client: the address it came from */
 };
 
 struct db_event {
@@ -90,6 +92,16 @@ int db_login_purge(struct db *db, int64_t now_unix);
 /* Relay sessions. */
 int db_session_create(struct db *db, int64_t user_id, const char *host, int port, const char *mode,
                       int64_t started_us, int64_t *id_out);
+/* A conversation of a client that is not the relay with a lab server
+ * (own_client = 1): user_id is the student, or before a login the first
+ * teacher (db_first_teacher). */
+int db_session_create_own(struct db *db, int64_t user_id, const char *host, int port,
+                          const char *mode, const char *client_addr, int64_t started_us,
+                          int64_t *id_out);
+/* The client logged in: its transcript moves to that student. */
+int db_session_set_user(struct db *db, int64_t id, int64_t user_id);
+/* The id of the first teacher account into *id. 0, 1 if there is none, -1. */
+int db_first_teacher(struct db *db, int64_t *id);
 int db_session_finish(struct db *db, int64_t id, int64_t ended_us, int64_t bytes_up,
                       int64_t bytes_down, const char *reason);
 /* After a crash: closes every session with no end, with the given reason,

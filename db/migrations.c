@@ -254,6 +254,15 @@ static const char *const db_migrations[] = {
     "  student TEXT NOT NULL DEFAULT '' CHECK (length(student) <= 32),"
     "  detail TEXT NOT NULL DEFAULT '' CHECK (length(detail) <= 1024)"
     ");",
+
+    /* 7: conversations with the lab servers made by the student's own
+     * clients (protocols/lab.c): own_client marks them, client_addr is the
+     * address they came from (pre-login ones belong to the first teacher
+     * until the client logs in). */
+    "ALTER TABLE sessions ADD COLUMN own_client INTEGER NOT NULL DEFAULT 0"
+    "  CHECK (own_client IN (0, 1));"
+    "ALTER TABLE sessions ADD COLUMN client_addr TEXT NOT NULL DEFAULT ''"
+    "  CHECK (length(client_addr) <= 63);",
 };
 
 #define DB_MIGRATION_COUNT ((int)(sizeof db_migrations / sizeof db_migrations[0]))

@@ -10,7 +10,7 @@
 
 #define SESSION_COLUMNS                                                         \
   "s.id, s.user_id, u.name, s.host, s.port, s.mode, s.started_us, s.ended_us, " \
-  "s.bytes_up, s.bytes_down, s.close_reason "                                   \
+  "s.bytes_up, s.bytes_down, s.close_reason, s.own_client, s.client_addr "      \
   "FROM sessions s JOIN users u ON u.id = s.user_id "
 
 static void session_from_row(sqlite3_stmt *st, struct db_session *out) {
@@ -28,6 +28,8 @@ static void session_from_row(sqlite3_stmt *st, struct db_session *out) {
   /* Reasons are short words; a longer one is only ever shown, so cutting
    * it to fit is harmless. */
   db_column_copy(st, 10, out->close_reason, sizeof out->close_reason);
+  out->own_client = sqlite3_column_int(st, 11);
+  db_column_copy(st, 12, out->client_addr, sizeof out->client_addr);
 }
 
 int db_session_create(struct db *db, int64_t user_id, const char *host, int port, const char *mode,
@@ -49,6 +51,58 @@ int db_session_create(struct db *db, int64_t user_id, const char *host, int port
   if (db_step_done(db, st) != 0) return -1;
   if (id_out) *id_out = sqlite3_last_insert_rowid(db->conn);
   return 0;
+}
+
+int db_session_create_own(struct db *db, int64_t user_id, const char *host, int port,
+                          const char *mode, const char *client_addr, int64_t started_us,
+                          int64_t *id_out) {
+  sqlite3_stmt *st = db_stmt(
+      db, DB_STMT_SESSION_CREATE_OWN,
+      "INSERT INTO sessions(user_id, host, port, mode, started_us, own_client, client_addr) "
+      "VALUES (?1, ?2, ?3, ?4, ?5, 1, ?6)");
+
+  if (!st) return -1;
+  if (sqlite3_bind_int64(st, 1, user_id) != SQLITE_OK ||
+      sqlite3_bind_text(st, 2, host, -1, SQLITE_STATIC) != SQLITE_OK ||
+      sqlite3_bind_int(st, 3, port) != SQLITE_OK ||
+      sqlite3_bind_text(st, 4, mode, -1, SQLITE_STATIC) != SQLITE_OK ||
+      sqlite3_bind_int64(st, 5, started_us) != SQLITE_OK ||
+      sqlite3_bind_text(st, 6, client_addr ? client_addr : "", -1, SQLITE_STATIC) != SQLITE_OK) {
+    db_fail(db);
+    db_stmt_release(st);
+    return -1;
+  }
+  if (db_step_done(db, st) != 0) return -1;
+  if (id_out) *id_out = sqlite3_last_insert_rowid(db->conn);
+  return 0;
+}
+
+int db_session_set_user(struct db *db, int64_t id, int64_t user_id) {
+  sqlite3_stmt *st =
+      db_stmt(db, DB_STMT_SESSION_SET_USER, "UPDATE sessions SET user_id = ?2 WHERE id = ?1");
+
+  if (!st) return -1;
+  if (sqlite3_bind_int64(st, 1, id) != SQLITE_OK ||
+      sqlite3_bind_int64(st, 2, user_id) != SQLITE_OK) {
+    db_fail(db);
+    db_stmt_release(st);
+    return -1;
+  }
+  return db_step_done(db, st);
+}
+
+int db_first_teacher(struct db *db, int64_t *id) {
+  sqlite3_stmt *st = db_stmt(db, DB_STMT_FIRST_TEACHER,
+                             "SELECT id FROM users WHERE role = 'teacher' ORDER BY id LIMIT 1");
+  int rc;
+
+  if (!st) return -1;
+  rc = sqlite3_step(st);
+  if (rc == SQLITE_ROW) *id = sqlite3_column_int64(st, 0);
+  db_stmt_release(st);
+  if (rc == SQLITE_ROW) return 0;
+  if (rc == SQLITE_DONE) return 1;
+  return -1;
 }
 
 int db_session_finish(struct db *db, int64_t id, int64_t ended_us, int64_t bytes_up,

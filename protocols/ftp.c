@@ -568,6 +568,7 @@ static void ftp_cmd_pass(struct lab_conn *c, void *sp, char *args) {
     ftp_login_failed(c, s);
     return;
   }
+  lab_conn_login(c, u.name);
   /* Seeding is idempotent; doing it here also covers accounts made
    * before the lab servers existed. A failure leaves an emptier tree, not
    * a broken login. */

@@ -246,13 +246,14 @@ static int http_peer_is_local(const struct http_lab *h, const struct sockaddr *s
 
 /* The portlab user behind a request, for lesson check tasks: the student
  * whose relay session it is, else valid Basic credentials; 0 if unknown. */
-static int64_t http_user(struct http_req *r) {
+static int64_t http_user(struct http_req *r, int *relayed) {
   const union MHD_ConnectionInfo *ci =
       MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
   int64_t id = 0;
   int port = 0;
   if (ci && ci->client_addr && http_peer_is_local(r->h, ci->client_addr, &port))
     id = labident_lookup(port);
+  *relayed = id != 0;
   if (!id) {
     char *pass = NULL, *user = MHD_basic_auth_get_username_password(r->conn, &pass);
     struct db_user u;
@@ -264,14 +265,16 @@ static int64_t http_user(struct http_req *r) {
 }
 
 static void http_record(struct http_req *r) {
-  int64_t user = http_user(r);
-  char json[600];
+  int relayed = 0;
+  int64_t user = http_user(r, &relayed);
+  char json[640];
   if (!user) return;
   cJSON *attrs = cJSON_CreateObject();
   snprintf(json, sizeof json, "%u", r->status);
   cJSON_AddStringToObject(attrs, "path", r->url);
   cJSON_AddStringToObject(attrs, "status", json);
   cJSON_AddStringToObject(attrs, "method", r->method);
+  cJSON_AddStringToObject(attrs, "via", relayed ? "browser" : "own"); /* lab.h, lab_event */
   if (cJSON_PrintPreallocated(attrs, json, sizeof json, 0) &&
       db_lab_event_add(r->h->db, user, "http.request", json) != 0)
     log_warn("http lab: cannot record a request: %s", db_errmsg(r->h->db));

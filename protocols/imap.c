@@ -1207,12 +1207,14 @@ static void imap_try_login(struct lab_conn *c, struct imap_session *s, const cha
   struct db_user u;
   int rc = db_lab_login(lab_conn_ctx(c)->db, user, pass, &u);
 
-  if (rc == 0)
+  if (rc == 0) {
+    lab_conn_login(c, u.name);
     imap_login_ok(c, s, &u);
-  else if (rc == 1)
+  } else if (rc == 1) {
     imap_login_failed(c, s, user);
-  else
+  } else {
     imap_reply(c, s, "NO", "[UNAVAILABLE] The account database is not answering");
+  }
 }
 
 static void cmd_login(struct lab_conn *c, void *sv, char *args) {

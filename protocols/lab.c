@@ -30,6 +30,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "buf.h"
@@ -38,6 +39,8 @@
 #include "log.h"
 #include "portlab_limits.h"
 #include "progress.h"
+#include "recorder.h"
+#include "usage.h"
 
 /* What the core asks of a backend. Everything else is shared. */
 struct lab_backend {
@@ -78,6 +81,17 @@ struct lab_conn {
   int64_t pasv_user;
   char pasv_addr[64];
   struct lab_conn *pasv_prev, *pasv_next;
+  /* The own-client recording (ctx->rec): a relay session is recorded by
+   * the relay, so a connection from this host is undecided until the
+   * relay had its turn to register it (or the client sent a byte). */
+  enum { LAB_REC_UNDECIDED = 0, LAB_REC_OWN, LAB_REC_OFF } rec_state;
+  int64_t rec_session, rec_seq, rec_user;
+  int rec_user_is_student;
+  int64_t rec_start_us, rec_start_mono; /* wall clock, monotonic */
+  int64_t rec_up, rec_down, rec_recorded;
+  int rec_stopped, rec_closed_by_server;
+  struct usage_user *rec_uu;
+  struct buf rec_pending; /* server output while undecided */
 };
 
 /* Every connection holding a passive port: the caps count them. Loop
@@ -85,6 +99,7 @@ struct lab_conn {
 static struct lab_conn *lab_pasv_holders;
 
 static int lab_addr_is_local(const char *addr, const struct lab_ctx *ctx);
+static void lab_rec_end(struct lab_conn *c);
 
 /* How long a relayed passive connection may wait for the relay to say whose
  * it is: LAB_VERIFY_TRIES looks, LAB_VERIFY_STEP_US apart (half a second). */
@@ -101,6 +116,13 @@ static int lab_addr_is_local(const char *addr, const struct lab_ctx *ctx);
 
 /* --- the core ---------------------------------------------------------------- */
 
+static int64_t lab_now_us(clockid_t clk) {
+  struct timespec ts;
+
+  clock_gettime(clk, &ts);
+  return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
 /* Allocates a connection in its initial state; the backend attaches. */
 static struct lab_conn *lab_conn_new(const struct lab_module *m, const struct lab_backend *be,
                                      struct lab_ctx *ctx, const char *peer) {
@@ -115,6 +137,10 @@ static struct lab_conn *lab_conn_new(const struct lab_module *m, const struct la
   snprintf(c->local, sizeof c->local, "%s", ctx ? ctx->lab_addr : "");
   buf_init(&c->out, LIM_LAB_OUT_BYTES);
   buf_init(&c->data_out, LIM_LAB_OUT_BYTES);
+  buf_init(&c->rec_pending, LIM_LAB_REC_PENDING);
+  c->rec_start_us = lab_now_us(CLOCK_REALTIME);
+  c->rec_start_mono = lab_now_us(CLOCK_MONOTONIC);
+  if (!ctx || !ctx->rec) c->rec_state = LAB_REC_OFF;
   c->session = calloc(1, m->session_size ? m->session_size : 1);
   if (!c->session) goto fail;
   if (m->line_max) {
@@ -127,6 +153,154 @@ fail:
   free(c->session);
   free(c);
   return NULL;
+}
+
+/* --- own-client recording ----------------------------------------------------- */
+
+/* Hands one event to the recorder under the same budgets as the relay
+ * (LIM_TRANSCRIPT_BYTES per session, then usage.c's); past the first one
+ * reached only a note saying so is kept. */
+static void lab_rec_event(struct lab_conn *c, int dir, const void *p, size_t n, int force) {
+  struct lab_ctx *ctx = c->ctx;
+  int64_t room = LIM_TRANSCRIPT_BYTES - c->rec_recorded, budget_room = INT64_MAX;
+  enum usage_stop why = USAGE_OK;
+
+  if (c->rec_state != LAB_REC_OWN || !c->rec_session) return;
+  if (!force) {
+    if (c->rec_stopped) return;
+    if (ctx->usage && c->rec_uu)
+      why = usage_check(ctx->usage, c->rec_uu, c->rec_user_is_student, (int64_t)n, &budget_room);
+    if (why != USAGE_OK || (int64_t)n > room) {
+      char text[256];
+      if (budget_room < room) room = budget_room;
+      if (room > 0) lab_rec_event(c, dir, p, (size_t)room, 0);
+      c->rec_stopped = 1;
+      if (why == USAGE_OK)
+        snprintf(text, sizeof text, "recording truncated after %d bytes; the session goes on",
+                 LIM_TRANSCRIPT_BYTES);
+      else
+        usage_stop_text(ctx->usage, why, text, sizeof text);
+      lab_rec_event(c, DB_DIR_NOTE, text, strlen(text), 1);
+      return;
+    }
+    c->rec_recorded += (int64_t)n;
+  }
+  if (ctx->usage && c->rec_uu) usage_recorded(ctx->usage, c->rec_uu, (int64_t)n);
+  recorder_event(ctx->rec, c->rec_session, ++c->rec_seq,
+                 lab_now_us(CLOCK_MONOTONIC) - c->rec_start_mono, dir, p, n);
+  if (recorder_should_flush(ctx->rec)) recorder_flush(ctx->rec);
+}
+
+static void lab_rec_note(struct lab_conn *c, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static void lab_rec_note(struct lab_conn *c, const char *fmt, ...) {
+  char text[256];
+  va_list ap;
+
+  va_start(ap, fmt);
+  vsnprintf(text, sizeof text, fmt, ap);
+  va_end(ap);
+  lab_rec_event(c, DB_DIR_NOTE, text, strlen(text), 0);
+}
+
+/* Whose the transcript is: the student once known, else the first
+ * teacher (the class's own record of unknown clients). */
+static void lab_rec_owner(struct lab_conn *c, int64_t user) {
+  struct db_user u;
+
+  c->rec_user = user;
+  c->rec_user_is_student =
+      db_user_by_id(c->ctx->db, user, &u) == 0 && strcmp(u.role, "student") == 0;
+  c->rec_uu = c->ctx->usage ? usage_user(c->ctx->usage, user) : NULL;
+}
+
+/* The connection is not a relay session: from here on it is an own-client
+ * session with a row, a note naming the client and what it was sent so far. */
+static void lab_rec_start(struct lab_conn *c) {
+  struct lab_ctx *ctx = c->ctx;
+  int64_t owner = 0;
+
+  c->rec_state = LAB_REC_OFF;
+  if (db_first_teacher(ctx->db, &owner) != 0) {
+    log_warn("lab-%s %s: no teacher account yet; own-client session not recorded", c->m->name,
+             c->peer);
+    return;
+  }
+  if (db_session_create_own(ctx->db, owner, "lab", c->m->well_known_port,
+                            c->m == &lab_telnet ? "telnet" : "raw", c->peer, c->rec_start_us,
+                            &c->rec_session) != 0) {
+    log_error("lab-%s: own-client session insert failed: %s", c->m->name, db_errmsg(ctx->db));
+    c->rec_session = 0;
+    return;
+  }
+  c->rec_state = LAB_REC_OWN;
+  lab_rec_owner(c, owner);
+  lab_rec_note(c, "own client %s port %d connected to the lab %s server", c->peer, c->peer_port,
+               c->m->name);
+  c->rec_down += (int64_t)buf_len(&c->rec_pending);
+  if (buf_len(&c->rec_pending))
+    lab_rec_event(c, DB_DIR_S2C, buf_head(&c->rec_pending), buf_len(&c->rec_pending), 0);
+  buf_consume(&c->rec_pending, buf_len(&c->rec_pending));
+}
+
+/* Decides once: a relay session from this host (the relay registered its
+ * port) is the relay's to record. final: the relay has had its turn for
+ * sure (the client sent a byte, or the settling time passed). Returns 1
+ * once decided. */
+static int lab_rec_decide(struct lab_conn *c, int final) {
+  if (c->rec_state != LAB_REC_UNDECIDED) return 1;
+  if (c->peer_port && lab_addr_is_local(c->peer, c->ctx) && labident_lookup(c->peer_port)) {
+    c->rec_state = LAB_REC_OFF;
+    buf_consume(&c->rec_pending, buf_len(&c->rec_pending));
+    return 1;
+  }
+  if (!final && c->peer_port && lab_addr_is_local(c->peer, c->ctx)) return 0;
+  lab_rec_start(c);
+  return 1;
+}
+
+/* Bytes the client sent (dir C2S) or that were written to it (S2C). */
+static void lab_rec_bytes(struct lab_conn *c, int dir, const void *p, size_t n) {
+  if (c->rec_state == LAB_REC_OFF || !n) return;
+  if (dir == DB_DIR_C2S) lab_rec_decide(c, 1);
+  if (c->rec_state == LAB_REC_UNDECIDED) {
+    size_t room = LIM_LAB_REC_PENDING - buf_len(&c->rec_pending);
+    if (room) buf_append(&c->rec_pending, p, n < room ? n : room);
+    return;
+  }
+  if (dir == DB_DIR_C2S)
+    c->rec_up += (int64_t)n;
+  else
+    c->rec_down += (int64_t)n;
+  lab_rec_event(c, dir, p, n, 0);
+}
+
+static void lab_rec_end(struct lab_conn *c) {
+  /* Still undecided: a connection from this host that sent nothing and
+   * closed within the settling time. The relay forgets its port when it
+   * ends a session, so it cannot be told from a local client any more:
+   * such a connection is not recorded (a relay session is, by the relay). */
+  if (c->rec_state == LAB_REC_UNDECIDED) c->rec_state = LAB_REC_OFF;
+  if (c->rec_state != LAB_REC_OWN) return;
+  lab_rec_note(c, "connection closed by %s", c->rec_closed_by_server ? "the server" : "the client");
+  recorder_session_end(c->ctx->rec, c->rec_session, lab_now_us(CLOCK_REALTIME), c->rec_up,
+                       c->rec_down, c->rec_closed_by_server ? "remote_closed" : "client_closed");
+  c->rec_state = LAB_REC_OFF;
+}
+
+void lab_conn_login(struct lab_conn *c, const char *lab_user) {
+  struct db_user u;
+
+  if (c->rec_state == LAB_REC_UNDECIDED) lab_rec_decide(c, 1);
+  if (c->rec_state != LAB_REC_OWN || !lab_user || !lab_user[0]) return;
+  if (db_lab_account(c->ctx->db, lab_user, &u) != 0 || u.id == c->rec_user) return;
+  if (db_session_set_user(c->ctx->db, c->rec_session, u.id) != 0) {
+    log_error("lab-%s: cannot give session %lld to %s: %s", c->m->name, (long long)c->rec_session,
+              u.name, db_errmsg(c->ctx->db));
+    return;
+  }
+  lab_rec_owner(c, u.id);
+  lab_rec_note(c, "logged in as %s", u.name);
 }
 
 /* The passive port is given back (connected, timed out, dropped). */
@@ -151,6 +325,7 @@ static void lab_conn_finish(struct lab_conn *c) {
   c->data_state = LAB_DATA_CLOSED;
   lab_pasv_release(c);
   if (c->m->on_close) c->m->on_close(c, c->session);
+  lab_rec_end(c);
 }
 
 static void lab_conn_free(struct lab_conn *c) {
@@ -158,6 +333,7 @@ static void lab_conn_free(struct lab_conn *c) {
   lab_conn_finish(c);
   buf_free(&c->out);
   buf_free(&c->data_out);
+  buf_free(&c->rec_pending);
   free(c->line);
   free(c->session);
   free(c);
@@ -301,9 +477,12 @@ int64_t lab_conn_user(struct lab_conn *c, const char *lab_user) {
 void lab_event(struct lab_conn *c, const char *lab_user, const char *event, const char *const *kv) {
   int64_t user = lab_conn_user(c, lab_user);
   if (!user) return;
+  int relayed =
+      c->peer_port && lab_addr_is_local(c->peer, c->ctx) && labident_lookup(c->peer_port) != 0;
   cJSON *attrs = cJSON_CreateObject();
   for (size_t i = 0; kv && kv[i] && kv[i + 1]; i += 2)
     cJSON_AddStringToObject(attrs, kv[i], kv[i + 1]);
+  cJSON_AddStringToObject(attrs, "via", relayed ? "browser" : "own");
   char *json = cJSON_PrintUnformatted(attrs);
   cJSON_Delete(attrs);
   if (json && db_lab_event_add(c->ctx->db, user, event, json) != 0)
@@ -352,6 +531,7 @@ void lab_printf(struct lab_conn *c, const char *fmt, ...) {
 void lab_close(struct lab_conn *c) {
   if (c->closing) return;
   c->closing = 1;
+  c->rec_closed_by_server = 1;
   c->want_bytes = 0;
   c->be->flush(c);
 }
@@ -707,6 +887,7 @@ struct lab_sock {
     int tries;
   } pending[LAB_PENDING_MAX];
   lws_sorted_usec_list_t verify_sul;
+  lws_sorted_usec_list_t rec_sul; /* own-client recording: the relay had its turn */
 };
 
 static struct lab_servers *lab_active;
@@ -810,6 +991,7 @@ static void lab_sock_detach(struct lab_sock *k) {
   srv->conns--;
   lab_conn_finish(k->c);
   lws_sul_cancel(&k->data_sul);
+  lws_sul_cancel(&k->rec_sul);
   lab_sock_drop_pending(k);
   if (lab_active) {
     k->reap_next = lab_active->reap;
@@ -863,6 +1045,7 @@ static int lab_sock_writeable(struct lab_sock *k) {
     if (n > LIM_LAB_CHUNK) n = LIM_LAB_CHUNK;
     memcpy(chunk + LWS_PRE, buf_head(&c->out), n);
     if (lws_write(k->wsi, chunk + LWS_PRE, n, LWS_WRITE_RAW) < (int)n) return -1;
+    lab_rec_bytes(c, DB_DIR_S2C, buf_head(&c->out), n);
     buf_consume(&c->out, n);
     lab_sock_touch(k);
     /* Even the last chunk asks for one more callback: lws may hold part
@@ -1049,6 +1232,14 @@ static int lab_sock_filter(struct lab_servers *ls, struct lab_server *srv, int f
   return 0;
 }
 
+/* A connection from this host that has sent nothing yet: the relay has
+ * registered its sessions by now, so an unknown port is a local client. */
+static void lab_sock_rec_settled(lws_sorted_usec_list_t *sul) {
+  struct lab_sock *k = lws_container_of(sul, struct lab_sock, rec_sul);
+
+  if (k->wsi) lab_rec_decide(k->c, 1);
+}
+
 static int lab_sock_adopt(struct lab_servers *ls, struct lab_server *srv, struct lws *wsi) {
   char addr[64];
   int port = 0;
@@ -1081,6 +1272,9 @@ static int lab_sock_adopt(struct lab_servers *ls, struct lab_server *srv, struct
   lws_set_opaque_user_data(wsi, k);
   lab_sock_touch(k);
   log_debug("lab-%s: connection from %s (%u open)", srv->m->name, addr, srv->conns);
+  if (!lab_rec_decide(c, 0))
+    lws_sul_schedule(ls->lws, 0, &k->rec_sul, lab_sock_rec_settled,
+                     (lws_usec_t)LIM_LAB_REC_SETTLE_MS * 1000);
   lab_conn_accept(c);
   return 0;
 }
@@ -1103,6 +1297,7 @@ static int lab_sock_callback(struct lws *wsi, enum lws_callback_reasons reason, 
     case LWS_CALLBACK_RAW_RX:
       if (!k || !k->wsi) return -1;
       lab_sock_touch(k);
+      if (!k->c->closing) lab_rec_bytes(k->c, DB_DIR_C2S, in, len);
       lab_conn_input(k->c, in, len);
       lab_sock_flow(k);
       return 0;
@@ -1409,6 +1604,7 @@ void lab_servers_stop(struct lab_servers *ls) {
       k->wsi = NULL;
       lab_conn_free(k->c); /* runs on_close, drops the data channel */
       lws_sul_cancel(&k->data_sul);
+      lws_sul_cancel(&k->rec_sul);
       free(k);
     }
     srv->conns = 0;

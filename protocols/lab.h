@@ -22,6 +22,8 @@
 
 struct db;
 struct lws_context;
+struct recorder;
+struct usage;
 struct lab_conn;
 
 /* Shared by every lab server on the loop thread. */
@@ -36,6 +38,11 @@ struct lab_ctx {
   int data_secs;        /* > 0: a data connection must come within this (--ftp-data-timeout) */
   int pasv_per_student; /* > 0: passive ports one student may hold (--ftp-pasv-per-student) */
   int pasv_per_addr;    /* > 0: ... one address may hold (--ftp-pasv-per-addr) */
+  /* Conversations of clients that are not the relay (the student's own
+   * telnet, curl, mail program) are recorded here as "own client"
+   * sessions, under these budgets; NULL records nothing. */
+  struct recorder *rec;
+  struct usage *usage;
 };
 
 enum lab_line_end { LAB_CRLF = 0, LAB_BARE_LF = 1 };
@@ -96,8 +103,14 @@ size_t lab_out_pending(struct lab_conn *c);
  * student whose relay session it is, else the lab account named lab_user
  * (NULL if none logged in); 0 if nobody is known. */
 int64_t lab_conn_user(struct lab_conn *c, const char *lab_user);
+/* A client logged in as lab_user: an own-client transcript moves to that
+ * student (modules call it on every successful login). */
+void lab_conn_login(struct lab_conn *c, const char *lab_user);
 /* Records a lab event ("smtp.delivered") for that user with attributes
- * given as NULL-terminated key, value pairs. Nothing if nobody is known. */
+ * given as NULL-terminated key, value pairs, plus "via": "browser" for a
+ * relay session, "own" for any other client (a task condition
+ * "via: browser" asks for work typed through the browser). Nothing if
+ * nobody is known. */
 void lab_event(struct lab_conn *c, const char *lab_user, const char *event, const char *const *kv);
 /* Logs at warn level with the module name and peer: every protocol violation. */
 void lab_warn(struct lab_conn *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

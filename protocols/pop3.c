@@ -202,6 +202,7 @@ static void pop3_cmd_pass(struct lab_conn *c, void *sv, char *args) {
     return;
   }
   if (rc == 0) {
+    lab_conn_login(c, u.name);
     s->user_id = u.id;
     snprintf(s->name, sizeof s->name, "%s", u.name);
     pop3_set_state(s, POP3_S_TRANS);

@@ -271,6 +271,7 @@ static void smtp_auth_finish(struct lab_conn *c, struct smtp_session *s, const c
   if (user[0] && strlen(user) <= LIM_NAME_LEN && strlen(password) <= LIM_PASSWORD_LEN)
     rc = db_lab_login(lab_conn_ctx(c)->db, user, password, &u);
   if (rc == 0) {
+    lab_conn_login(c, u.name);
     s->authed = 1;
     snprintf(s->auth_name, sizeof s->auth_name, "%s", u.name);
     smtp_reply(c, s, 235, "2.7.0 Authentication successful, welcome %s", u.name);

@@ -531,6 +531,7 @@ static void tn_check_password(struct tn_session *s) {
   memset(s->line, 0, sizeof s->line);
   if (rc == 0) {
     const char *kv[] = {"user", s->user.name, NULL};
+    lab_conn_login(s->c, s->user.name);
     lab_event(s->c, s->user.name, "telnet.login", kv);
     tn_login_done(s);
     return;

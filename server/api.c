@@ -120,6 +120,9 @@ static cJSON *session_json(const struct db_session *s) {
     cJSON_AddStringToObject(o, "close_reason", s->close_reason);
   else
     cJSON_AddNullToObject(o, "close_reason");
+  /* The student's own client talked to a lab server (not the relay). */
+  cJSON_AddBoolToObject(o, "own_client", s->own_client != 0);
+  if (s->own_client) cJSON_AddStringToObject(o, "client_addr", s->client_addr);
   return o;
 }
 
@@ -601,10 +604,11 @@ static void handle_transcript(struct app *app, const struct api_request *req,
     head = malloc(n);
     if (!head) goto internal;
     snprintf(head, n,
-             "portlab session %lld: %s -> %s:%d (%s)\n"
+             "portlab session %lld: %s -> %s:%d (%s%s%s)\n"
              "started %s, ended %s, %lld bytes up, %lld bytes down, closed: %s\n\n",
-             (long long)s.id, s.user_name, s.host, s.port, s.mode, started, ended,
-             (long long)s.bytes_up, (long long)s.bytes_down,
+             (long long)s.id, s.user_name, s.host, s.port, s.mode,
+             s.own_client ? ", own client from " : "", s.own_client ? s.client_addr : "", started,
+             ended, (long long)s.bytes_up, (long long)s.bytes_down,
              s.close_reason[0] ? export_reason_text(s.close_reason) : "-");
   }
   resp->stream = export_new(formats[f].format, &s, head, last_seq, LIM_EXPORT_BYTES);

@@ -94,11 +94,18 @@ static void lesson_totals(const struct lesson *l, const struct progress_set *ps,
 
 /* --- check tasks ------------------------------------------------------------ */
 
+struct check_match {
+  const struct lesson_task *t;
+  int ignore_via; /* 1: as if the task did not ask for the browser */
+};
+
 static int event_matches(void *arg, const char *attrs_json) {
-  const struct lesson_task *t = arg;
+  const struct check_match *cm = arg;
+  const struct lesson_task *t = cm->t;
   cJSON *attrs = cJSON_Parse(attrs_json);
   int ok = cJSON_IsObject(attrs);
   for (size_t i = 0; ok && i < t->n_conds; i++) {
+    if (cm->ignore_via && strcmp(t->conds[i].key, "via") == 0) continue;
     cJSON *v = cJSON_GetObjectItemCaseSensitive(attrs, t->conds[i].key);
     if (!cJSON_IsString(v)) {
       ok = 0;
@@ -114,7 +121,22 @@ static int event_matches(void *arg, const char *attrs_json) {
 
 /* 1 if the student's lab events satisfy the check task. */
 static int check_done(struct app *app, int64_t user_id, const struct lesson_task *t) {
-  return db_lab_event_find(app->db, user_id, t->event, event_matches, (void *)t) == 0;
+  struct check_match cm = {t, 0};
+  return db_lab_event_find(app->db, user_id, t->event, event_matches, &cm) == 0;
+}
+
+/* A check task that asks for the browser (via: browser), not done, but
+ * done with the student's own client: say so rather than "not yet". */
+static const char *check_feedback(struct app *app, int64_t user_id, const struct lesson_task *t) {
+  struct check_match cm = {t, 1};
+  int asks_browser = 0;
+  for (size_t i = 0; i < t->n_conds; i++)
+    if (strcmp(t->conds[i].key, "via") == 0 && strcmp(t->conds[i].value, "browser") == 0)
+      asks_browser = 1;
+  if (!asks_browser || db_lab_event_find(app->db, user_id, t->event, event_matches, &cm) != 0)
+    return NULL;
+  return "You did it with a program of your own; this task asks you to type the commands "
+         "yourself in the browser's terminal.";
 }
 
 /* Marks newly satisfied check tasks solved, so the lesson shows them. */
@@ -263,8 +285,10 @@ void api_task_answer(struct app *app, const struct api_request *req, const struc
   lesson_totals(l, &ps, &points, &score, &n_solved);
   cJSON *root = cJSON_CreateObject();
   cJSON_AddBoolToObject(root, "correct", correct);
-  const char *feedback =
-      correct || t->kind != TASK_QUESTION ? NULL : lesson_wrong_feedback(t, answer->valuestring);
+  const char *feedback = correct                    ? NULL
+                         : t->kind == TASK_CHECK    ? check_feedback(app, user->id, t)
+                         : t->kind == TASK_QUESTION ? lesson_wrong_feedback(t, answer->valuestring)
+                                                    : NULL;
   if (feedback) cJSON_AddStringToObject(root, "feedback", feedback);
   cJSON_AddBoolToObject(root, "scored", scored);
   cJSON_AddItemToObject(root, "task", task_json(l, t, &ps));

@@ -452,8 +452,9 @@ static void cast_line(struct export *ex, cJSON *json) {
 
 static void cast_header(struct export *ex) {
   char title[400];
-  snprintf(title, sizeof title, "portlab session %lld: %s -> %s:%d", (long long)ex->s.id,
-           ex->s.user_name, ex->s.host, ex->s.port);
+  snprintf(title, sizeof title, "portlab session %lld: %s -> %s:%d%s%s", (long long)ex->s.id,
+           ex->s.user_name, ex->s.host, ex->s.port, ex->s.own_client ? ", own client from " : "",
+           ex->s.own_client ? ex->s.client_addr : "");
   cJSON *h = cJSON_CreateObject();
   cJSON_AddNumberToObject(h, "version", 2);
   cJSON_AddNumberToObject(h, "width", 100);
@@ -580,6 +581,9 @@ static void pcap_header(struct export *ex) {
   uint32_t hdr[6] = {0xa1b2c3d4u, 2 | (4u << 16), 0, 0, 65535, 1};
   put(ex, hdr, sizeof hdr);
   ex->client_ip = 0xC0000202u; /* 192.0.2.2 */
+  /* An own client's real address marks it in the capture too. */
+  if (ex->s.own_client && inet_pton(AF_INET, ex->s.client_addr, &a) == 1)
+    ex->client_ip = ntohl(a.s_addr);
   ex->server_ip = inet_pton(AF_INET, ex->s.host, &a) == 1 ? ntohl(a.s_addr) : 0xC0000201u;
   ex->client_port = (uint16_t)(40000 + ex->s.id % 20000);
   ex->server_port = (uint16_t)ex->s.port;

@@ -139,6 +139,8 @@ static int start_lab_servers(struct app *app, char *err, size_t errlen) {
   lab_ctx.data_secs = app->cfg.ftp_data_timeout;
   lab_ctx.pasv_per_student = app->cfg.ftp_pasv_per_student;
   lab_ctx.pasv_per_addr = app->cfg.ftp_pasv_per_addr;
+  lab_ctx.rec = app->recorder; /* NULL with --no-record */
+  lab_ctx.usage = app->usage;
   app->lab_servers =
       lab_servers_start(app->ctx, &lab_ctx, lab_modules, lab_module_count, err, errlen);
   if (!app->lab_servers) return -1;

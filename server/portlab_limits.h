@@ -101,14 +101,19 @@
 
 /* Built-in lab servers (protocols/). Relayed sessions all arrive from this
  * host's own address, so the per-address cap applies to other peers only. */
-#define LIM_LAB_CONNS 256                    /* open connections per server */
-#define LIM_LAB_CONNS_PER_ADDR 16            /* per remote address, not this host's own */
-#define LIM_LAB_OUT_BYTES (4 * 1024 * 1024)  /* queued output per connection; past it: closed */
-#define LIM_LAB_IDLE_SECS 300                /* no input for this long: goodbye */
-#define LIM_LAB_OUT_HIGH (256 * 1024)        /* pause the client's input above this */
-#define LIM_LAB_OUT_LOW (64 * 1024)          /* resume it below this */
-#define LIM_LAB_CHUNK 16384                  /* bytes written per writable callback */
-#define LIM_LAB_DRAIN_SECS 5                 /* after a close, queued output may drain this long */
+#define LIM_LAB_CONNS 256                   /* open connections per server */
+#define LIM_LAB_CONNS_PER_ADDR 16           /* per remote address, not this host's own */
+#define LIM_LAB_OUT_BYTES (4 * 1024 * 1024) /* queued output per connection; past it: closed */
+#define LIM_LAB_IDLE_SECS 300               /* no input for this long: goodbye */
+#define LIM_LAB_OUT_HIGH (256 * 1024)       /* pause the client's input above this */
+#define LIM_LAB_OUT_LOW (64 * 1024)         /* resume it below this */
+#define LIM_LAB_CHUNK 16384                 /* bytes written per writable callback */
+#define LIM_LAB_DRAIN_SECS 5                /* after a close, queued output may drain this long */
+/* An own-client recording: server output held while the lab tells a relay
+ * session from another client (at most LIM_LAB_REC_SETTLE_MS, or until the
+ * client's first byte); past it the rest of that output is not recorded. */
+#define LIM_LAB_REC_PENDING 16384
+#define LIM_LAB_REC_SETTLE_MS 100
 #define LIM_SMTP_COMMAND_LINE 512            /* RFC 5321 section 4.5.3.1.4 */
 #define LIM_SMTP_TEXT_LINE 1000              /* RFC 5321 section 4.5.3.1.6 */
 #define LIM_SMTP_MESSAGE_BYTES (1024 * 1024) /* advertised as SIZE */

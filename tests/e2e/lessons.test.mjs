@@ -236,7 +236,8 @@ test('a student does every lesson in the browser', { timeout: 150000 }, async (t
     await selectTab(page, 'lab:21');
     await typeLine(page, 'STOR hello.txt');
     await expectConv(page, '150 Ready for /hello.txt');
-    await selectTab(page, 'lab:' + port2);
+    // The data tab is named for what it carries.
+    await selectTab(page, 'ftp-data · STOR hello.txt');
     await typeLine(page, 'Hello from ' + login.user);
     await typeLine(page, 'typed into the data connection');
     page.once('dialog', (d) => d.accept());

@@ -56,7 +56,33 @@ export class LessonPage {
       h('p', { class: 'quiz-hidden-note notice', text: t('quiz.hiddenLesson') }),
       this.body,
     );
-    this.element = h('div', { class: 'lesson-page' }, this.article, this.workSlot);
+    // On a narrow screen (CSS) the lesson and the terminal take turns,
+    // switched with these two tabs; wider, both show and these hide.
+    this.partBtns = {};
+    const partBtn = (part) =>
+      (this.partBtns[part] = h('button', {
+        type: 'button',
+        role: 'tab',
+        class: 'part-tab',
+        dataset: { part },
+        'aria-selected': 'false',
+        text: t(part === 'lesson' ? 'partLesson' : 'partTerminal'),
+        onclick: () => this.showPart(part),
+      }));
+    this.switcher = h(
+      'div',
+      { class: 'part-switch', role: 'tablist', 'aria-label': t('partSwitchLabel') },
+      partBtn('lesson'),
+      partBtn('terminal'),
+    );
+    this.element = h(
+      'div',
+      { class: 'lesson-page' },
+      this.switcher,
+      this.article,
+      this.workSlot,
+    );
+    this.showPart('lesson');
     // The skip link scrolls within the page; keep the URL hash the route's.
     this.article.querySelector('.skip-sessions').addEventListener('click', (e) => {
       e.preventDefault();
@@ -64,6 +90,14 @@ export class LessonPage {
       const tab = this.workSlot.querySelector('[role="tab"][aria-selected="true"]');
       if (tab) tab.focus();
     });
+  }
+
+  // 'lesson' or 'terminal': which one a narrow screen shows.
+  showPart(part) {
+    this.element.dataset.show = part;
+    for (const [p, b] of Object.entries(this.partBtns))
+      b.setAttribute('aria-selected', p === part ? 'true' : 'false');
+    if (part === 'terminal' && this.opts.onShowTerminal) this.opts.onShowTerminal();
   }
 
   async load() {

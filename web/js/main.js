@@ -104,7 +104,16 @@ function initLargeText() {
   set(saved);
   btn.addEventListener('click', () => {
     const on = !root.classList.contains('large');
+    // Terminals that showed their newest line keep showing it: larger
+    // text makes the log taller, not scrolled.
+    const following = app
+      ? app.tabs.tabs.filter((tab) => tab.sessionPanel && tab.sessionPanel.conv.stick)
+      : [];
     set(on);
+    for (const tab of following) {
+      tab.sessionPanel.conv.stick = true;
+      tab.sessionPanel.onShow();
+    }
     try {
       localStorage.setItem(LARGE_KEY, on ? '1' : '0');
     } catch (e) {
@@ -296,7 +305,12 @@ function route() {
 async function showLesson(id, params) {
   let page = app.lesson;
   if (!page || page.id !== id) {
-    page = new LessonPage({ id, onOpen: (target) => openSession(target) });
+    page = new LessonPage({
+      id,
+      onOpen: (target) => openSession(target),
+      // Shown again after display: none: the newest line back in view.
+      onShowTerminal: () => app.tabs.active && app.tabs.active.onShow && app.tabs.active.onShow(),
+    });
     app.lesson = page;
     show(page.element, 'lessons');
     placeWorkspace(page.workSlot);
@@ -405,7 +419,8 @@ function liveCounters(id) {
 
 // A terminal tab; connects at once when target is given, or takes over the
 // session saved before a reload.
-function openTerminal(target, focus = true, saved = null) {
+// dataOf: the tab of the FTP control session whose data connection this is.
+function openTerminal(target, focus = true, saved = null, dataOf = null) {
   let tab = null;
   const panel = new SessionPanel({
     target,
@@ -422,11 +437,18 @@ function openTerminal(target, focus = true, saved = null) {
       if (app) app.sessions.refresh();
     },
     onViewTranscript: (id) => openTranscript(id, panel.target),
-    onOpenTarget: (t2) => openTerminal(t2),
+    onOpenTarget: (t2) => openTerminal(t2, true, null, tab),
   });
   if (app.targets) panel.setTargets(app.targets);
+  // An FTP data connection sits right after its control session's tab
+  // (and its earlier data tabs), marked as its child.
+  const parent = dataOf && app.tabs.tabs.includes(dataOf) ? dataOf : null;
+  let after = parent;
+  if (parent) for (const c of parent.sessionPanel.dataChildren) if (c.tab) after = c.tab;
   tab = app.tabs.add({
     kind: 'live',
+    after,
+    child: !!parent,
     label: panel.title(),
     panel: panel.element,
     onShow: () => panel.onShow(),
@@ -437,6 +459,11 @@ function openTerminal(target, focus = true, saved = null) {
     },
   });
   tab.sessionPanel = panel;
+  // A phone showing the lesson switches to the terminal it just opened.
+  if (target || saved) showTerminalPart();
+  if (parent) {
+    parent.sessionPanel.addDataChild({ panel, tab, close: () => app.tabs.close(tab) });
+  }
   app.tabs.select(tab);
   panel.start();
   if (focus) panel.focusInput();
@@ -445,6 +472,11 @@ function openTerminal(target, focus = true, saved = null) {
 
 // A session to target: in the active terminal if nothing ever ran in it,
 // else in a new tab (so FTP's data connection opens beside the control one).
+// A phone showing the lesson switches to the terminal a session opens in.
+function showTerminalPart() {
+  if (app.lesson && app.lesson.element.isConnected) app.lesson.showPart('terminal');
+}
+
 function openSession(target) {
   const lab = app.targets && !(app.targets instanceof Error) ? app.targets.lab : null;
   if (!target.name && lab && target.host === (lab.host || 'lab')) {
@@ -454,6 +486,7 @@ function openSession(target) {
   const active = app.tabs.active;
   const panel = active && active.sessionPanel;
   if (panel && !panel.session) {
+    showTerminalPart();
     panel.openTarget(target);
     panel.focusInput();
     return active;

@@ -23,6 +23,8 @@ import { hashFor } from './router.js';
 import { KeyBar } from './keybar.js';
 
 const HISTORY_MAX = 500;
+// FTP commands whose reply travels over a data connection.
+const FTP_DATA_VERBS = new Set(['RETR', 'STOR', 'APPE', 'STOU', 'LIST', 'NLST', 'MLSD']);
 const EOLS = { crlf: '\r\n', lf: '\n', none: '' };
 
 // Error codes of an open that portlab refused before any session began.
@@ -45,6 +47,11 @@ export class SessionPanel {
     this.errorShown = null;
     this.charMode = false;
     this.charTerm = null;
+    // FTP: the data tabs this control session opened, oldest first, each
+    // {panel, close(), command}; and the text of a line not yet ended.
+    this.dataChildren = [];
+    this.ftpIn = '';
+    this.ftpOut = '';
 
     this.conv = new ConversationView({
       keep: 'tail',
@@ -357,8 +364,12 @@ export class SessionPanel {
     on('data', ({ bytes }) => {
       this.conv.append('s2c', bytes);
       if (this.charTerm) this.charTerm.write(bytes);
+      this.ftpWatch('s2c', bytes);
     });
-    on('sent', ({ bytes, masked }) => this.conv.append('c2s', bytes, { mask: masked }));
+    on('sent', ({ bytes, masked }) => {
+      this.conv.append('c2s', bytes, { mask: masked });
+      this.ftpWatch('c2s', bytes);
+    });
     on('note', ({ text }) => this.conv.note(text));
     on('echo', ({ local }) => this.setMasked(!local));
     on('paused', ({ paused }) => {
@@ -407,6 +418,11 @@ export class SessionPanel {
       if (this.charMode) this.setCharMode(false);
       this.showPrompt();
       if (this.opts.onClosed) this.opts.onClosed(s);
+      if (this.onDataClosed) {
+        const f = this.onDataClosed;
+        this.onDataClosed = null;
+        f();
+      }
     });
 
     if (!saved) {
@@ -423,6 +439,73 @@ export class SessionPanel {
     if (!whole) this.conv.note(t('noteEarlierOutput'), '', this.transcriptLink(id));
     this.setStatus('reconnecting', t('statusReopening', { target: target2 }));
     s.reattach({ ...saved, received: whole ? 0 : saved.received });
+  }
+
+  // --- FTP data tabs --------------------------------------------------------
+
+  // A data tab this (control) panel opened from a 227/229 reply.
+  addDataChild(child) {
+    this.dataChildren.push(child);
+    child.panel.dataParent = this;
+    child.panel.setDataLabel(null);
+  }
+
+  // The data tab's name: what it carries once the control session said.
+  setDataLabel(command) {
+    this.dataCommand = command;
+    const what = command || targetName(this.target.host, this.target.port);
+    this.target.label = t('ftpDataTab', { what });
+    if (this.opts.onTitle) this.opts.onTitle(this.title());
+  }
+
+  // Lines of a control session: a data command names the newest data tab
+  // that carries nothing yet; the transfer's end (226, or an error after
+  // a data command) closes its tab and leaves its transcript linked here.
+  ftpWatch(dir, bytes) {
+    if (!this.dataChildren.length && dir === 's2c') return;
+    if (!this.session || protocolForPort(this.session.port) !== 'ftp') return;
+    const key = dir === 'c2s' ? 'ftpOut' : 'ftpIn';
+    const text = this[key] + new TextDecoder().decode(bytes);
+    const lines = text.split('\n');
+    this[key] = lines.pop().slice(-512);
+    for (const raw of lines) {
+      const line = raw.replace(/\r$/, '');
+      if (dir === 'c2s') {
+        const verb = line.split(' ')[0].toUpperCase();
+        if (!FTP_DATA_VERBS.has(verb)) continue;
+        this.dataChildren = this.dataChildren.filter((c) => c.panel.dataCommand || !c.panel.dataGone);
+        const child = this.dataChildren.find((c) => !c.panel.dataCommand);
+        if (child) child.panel.setDataLabel(line.trim());
+      } else {
+        const m = /^(\d{3}) /.exec(line);
+        if (!m) continue;
+        const code = m[1];
+        const child = this.dataChildren.find((c) => c.panel.dataCommand && !c.done);
+        if (child && (code === '226' || code === '250' || /^[45]/.test(code)))
+          this.dataDone(child, code);
+      }
+    }
+  }
+
+  // The transfer ended: its tab goes once its connection has closed too
+  // (the server closes it before 226), and a note here links its transcript.
+  dataDone(child, code) {
+    child.done = true;
+    const p = child.panel;
+    const finish = () => {
+      const id = p.lastSessionId;
+      const label = p.title();
+      this.dataChildren = this.dataChildren.filter((c) => c !== child);
+      child.close();
+      if (id != null)
+        this.conv.note(
+          t(code === '226' || code === '250' ? 'noteDataDone' : 'noteDataFailed', { label }),
+          '',
+          this.transcriptLink(id),
+        );
+    };
+    if (!p.isLive) finish();
+    else p.onDataClosed = finish;
   }
 
   transcriptLink(id) {
@@ -666,6 +749,9 @@ export class SessionPanel {
 
   dispose() {
     window.removeEventListener('portlab:quiz', this.onQuiz);
+    // A data tab closed by hand (the end of an upload) still gets its
+    // transcript linked when the control session says the transfer ended.
+    this.dataGone = true;
     if (this.isLive) this.session.hangup();
     if (this.charTerm) this.charTerm.dispose();
   }

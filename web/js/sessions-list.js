@@ -193,6 +193,16 @@ export class SessionsList {
               text: t('sessionSummary', { id: s.id, target: targetName(s.host, s.port) }),
             }),
             h('span', { class: 'session-mode', text: s.mode }),
+            s.own_client
+              ? h('span', {
+                  class: 'session-own',
+                  title: t('ownClientTitle'),
+                  text:
+                    this.opts.teacher && s.client_addr
+                      ? t('ownClientFrom', { addr: s.client_addr })
+                      : t('ownClient'),
+                })
+              : null,
             this.opts.teacher && s.user ? h('span', { class: 'session-user', text: s.user }) : null,
           ),
           line2,

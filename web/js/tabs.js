@@ -41,7 +41,9 @@ export class TabStrip {
   }
 
   // spec: {label, panel, kind, closable (default true), onShow, beforeClose,
-  // onClose}. Returns the tab; it is not selected until select() is called.
+  // onClose, after (a tab to place it behind), child (shown as belonging to
+  // the tab before it)}. Returns the tab; it is not selected until select()
+  // is called.
   add(spec) {
     const id = uid('tab');
     const tab = {
@@ -77,7 +79,12 @@ export class TabStrip {
             text: t('closeTabShort'),
             onclick: () => this.close(tab),
           });
-    tab.item = h('div', { class: 'tab-item', role: 'presentation' }, tab.button, tab.closeBtn);
+    tab.item = h(
+      'div',
+      { class: 'tab-item' + (spec.child ? ' tab-child' : ''), role: 'presentation' },
+      tab.button,
+      tab.closeBtn,
+    );
     tab.panelEl = h(
       'div',
       {
@@ -105,8 +112,14 @@ export class TabStrip {
     tab.select = () => this.select(tab);
     tab.close = () => this.close(tab);
     tab.setLabel(spec.label || '');
-    this.tabs.push(tab);
-    this.list.append(tab.item);
+    const at = spec.after ? this.tabs.indexOf(spec.after) : -1;
+    if (at >= 0) {
+      this.tabs.splice(at + 1, 0, tab);
+      spec.after.item.after(tab.item);
+    } else {
+      this.tabs.push(tab);
+      this.list.append(tab.item);
+    }
     this.panels.append(tab.panelEl);
     return tab;
   }

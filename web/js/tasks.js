@@ -138,7 +138,7 @@ export class TaskWidget {
         this.task.solved = true;
         this.setMessage(t('taskCorrect', { n: this.task.points }), 'ok');
       } else if (this.task.kind === 'check') {
-        this.setMessage(t('taskNotYet'), 'error');
+        this.setMessage(res.feedback || t('taskNotYet'), 'error');
       } else {
         this.setMessage(
           res.feedback ? t('taskWrongFeedback', { feedback: res.feedback }) : t('taskWrong'),
