@@ -171,6 +171,22 @@ def reserve_block(host=LOOPBACK):
 _loose_blocks = []
 
 
+def sanitizer_slack_kb():
+    """Memory AddressSanitizer holds on purpose, for bounds on portlab's RSS.
+    ASan keeps freed blocks in a quarantine before reusing them
+    (quarantine_size_mb, 256 MB unless ASAN_OPTIONS says), and adds shadow
+    memory and redzones (8 MiB is plenty for these tests). 0 when the suite
+    does not run under ASan (make test-asan sets ASAN_OPTIONS)."""
+    opts = os.environ.get("ASAN_OPTIONS")
+    if opts is None:
+        return 0
+    quarantine = 256
+    for part in opts.split(":"):
+        if part.startswith("quarantine_size_mb="):
+            quarantine = int(part.split("=", 1)[1])
+    return (quarantine + 8) * 1024
+
+
 def free_port():
     """A free port of 127.0.0.1 that no other test will be handed (from
     this process's spare ports; nothing listens on it)."""

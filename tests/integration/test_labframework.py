@@ -213,7 +213,9 @@ class LabFramework(PortlabTestCase):
         t.join(3.0)
         self.assertTrue(t.is_alive(), "the server stopped the client instead of pausing it "
                         "(sent %d bytes)" % sent[0])
-        self.assertLess(self.pl.rss_kb() - rss_before, 16 * 1024)
+        # Under ASan, each recorded read (the conversation is an own-client
+        # transcript) leaves freed blocks in its quarantine: allowed for.
+        self.assertLess(self.pl.rss_kb() - rss_before, 16 * 1024 + harness.sanitizer_slack_kb())
         # Others are still served while this one is stalled.
         other = self.open(port)
         self.assertRegex(read_greeting(other, GREETING[name]), GREETING[name])
