@@ -77,18 +77,13 @@ fail:
   return -1;
 }
 
-/* The callback may call other db functions, but not db_events_list
- * itself; e->data is valid only during the call. */
-int db_events_list(struct db *db, int64_t session_id,
-                   int (*cb)(void *arg, const struct db_event *e), void *arg) {
-  sqlite3_stmt *st = db_stmt(db, DB_STMT_EVENT_LIST,
-                             "SELECT seq, t_us, dir, data FROM events "
-                             "WHERE session_id = ?1 ORDER BY seq");
+/* Steps a bound event query (seq, t_us, dir, data) and hands each row to
+ * cb until it returns non-zero; releases st. 0 or -1. */
+static int events_walk(struct db *db, sqlite3_stmt *st, int64_t session_id,
+                       int (*cb)(void *arg, const struct db_event *e), void *arg) {
   struct db_event e;
   int rc;
 
-  if (!st) return -1;
-  if (sqlite3_bind_int64(st, 1, session_id) != SQLITE_OK) goto fail;
   while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
     const void *blob = sqlite3_column_blob(st, 3);
 
@@ -101,9 +96,25 @@ int db_events_list(struct db *db, int64_t session_id,
     e.data = blob ? blob : (const unsigned char *)"";
     if (cb(arg, &e) != 0) break;
   }
-  if (rc != SQLITE_ROW && rc != SQLITE_DONE) goto fail;
+  if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+    db_fail(db);
+    db_stmt_release(st);
+    return -1;
+  }
   db_stmt_release(st);
   return 0;
+}
+
+/* The callback may call other db functions, but not db_events_list
+ * itself; e->data is valid only during the call. */
+int db_events_list(struct db *db, int64_t session_id,
+                   int (*cb)(void *arg, const struct db_event *e), void *arg) {
+  sqlite3_stmt *st = db_stmt(db, DB_STMT_EVENT_LIST,
+                             "SELECT seq, t_us, dir, data FROM events "
+                             "WHERE session_id = ?1 ORDER BY seq");
+  if (!st) return -1;
+  if (sqlite3_bind_int64(st, 1, session_id) != SQLITE_OK) goto fail;
+  return events_walk(db, st, session_id, cb, arg);
 
 fail:
   db_fail(db);
@@ -119,29 +130,13 @@ int db_events_page(struct db *db, int64_t session_id, int64_t after_seq, int64_t
                              "SELECT seq, t_us, dir, data FROM events "
                              "WHERE session_id = ?1 AND seq > ?2 AND seq <= ?3 "
                              "ORDER BY seq LIMIT ?4");
-  struct db_event e;
-  int rc;
-
   if (!st) return -1;
   if (sqlite3_bind_int64(st, 1, session_id) != SQLITE_OK ||
       sqlite3_bind_int64(st, 2, after_seq) != SQLITE_OK ||
       sqlite3_bind_int64(st, 3, up_to_seq) != SQLITE_OK ||
       sqlite3_bind_int(st, 4, limit) != SQLITE_OK)
     goto fail;
-  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-    const void *blob = sqlite3_column_blob(st, 3);
-
-    e.session_id = session_id;
-    e.seq = sqlite3_column_int64(st, 0);
-    e.t_us = sqlite3_column_int64(st, 1);
-    e.dir = sqlite3_column_int(st, 2);
-    e.len = (size_t)sqlite3_column_bytes(st, 3);
-    e.data = blob ? blob : (const unsigned char *)"";
-    if (cb(arg, &e) != 0) break;
-  }
-  if (rc != SQLITE_ROW && rc != SQLITE_DONE) goto fail;
-  db_stmt_release(st);
-  return 0;
+  return events_walk(db, st, session_id, cb, arg);
 
 fail:
   db_fail(db);
