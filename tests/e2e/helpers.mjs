@@ -20,7 +20,9 @@ export const ARTIFACTS = joinPath(HERE, '..', 'artifacts');
 export const BIN = process.env.PORTLAB_BIN || joinPath(HERE, '..', '..', 'build', 'portlab');
 export const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 export const TEACHER_PASSWORD = 'e2e-teacher';
-export const STEP_MS = 10000; // the longest wait for one thing to show up
+// The longest wait for one thing to show up: a hang guard, not a speed goal.
+// A 2-core machine busy with other builds can take many seconds for one step.
+export const STEP_MS = 30000;
 const LAB_PORTS = [21, 23, 25, 80, 110, 143];
 
 // Port blocks, the same as tests/integration/harness.py's (read its notes):
@@ -159,6 +161,7 @@ export async function startLab() {
     }
     lab.browser = await chromium.launch({
       executablePath: CHROMIUM,
+      timeout: 4 * STEP_MS,
       args: [
         '--no-sandbox',
         '--disable-gpu',

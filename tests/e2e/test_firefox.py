@@ -48,14 +48,15 @@ PREFS = {
     "toolkit.telemetry.enabled": False,
     "browser.shell.checkDefaultBrowser": False,
 }
-STEP = 15.0
+# The longest wait for one step: a hang guard sized for a loaded machine.
+STEP = 60.0
 
 
 class Bidi:
     """A minimal WebDriver BiDi client: commands and the events they cause."""
 
     def __init__(self, port):
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + STEP
         while True:
             try:
                 # The remote agent refuses requests that carry an Origin.
