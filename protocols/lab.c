@@ -105,6 +105,7 @@ struct lab_conn {
   int tls_noted;      /* the handshake summary is recorded */
   int data_protect;   /* PROT P: data channels run TLS */
   struct tlsmem *data_tls;
+  int data_tls_closed; /* our close_notify is queued on the data channel */
 };
 
 /* Every connection holding a passive port: the caps count them. Loop
@@ -541,8 +542,17 @@ static void lab_conn_timeout(struct lab_conn *c) {
 }
 
 /* The data channel ended: ok as lab.h defines it. */
+static void lab_data_tls_drop(struct lab_conn *c) {
+  tlsmem_free(c->data_tls);
+  c->data_tls = NULL;
+  c->data_tls_closed = 0;
+}
+
+static int lab_data_tls_begin(struct lab_conn *c);
+
 static void lab_data_end(struct lab_conn *c, int ok) {
   if (c->data_state != LAB_DATA_PENDING && c->data_state != LAB_DATA_OPEN) return;
+  lab_data_tls_drop(c);
   lab_pasv_release(c);
   c->be->data_drop(c);
   c->data_state = LAB_DATA_CLOSED;
@@ -564,24 +574,98 @@ static void lab_data_connected(struct lab_conn *c, int ok) {
     return;
   }
   c->data_state = LAB_DATA_OPEN;
+  if (c->data_protect && lab_data_tls_begin(c) != 0) {
+    lab_data_end(c, 0);
+    return;
+  }
   if (!c->closing && c->m->on_data_conn) c->m->on_data_conn(c, c->session, 1);
   if (c->data_state == LAB_DATA_OPEN && (buf_len(&c->data_out) || c->data_closing))
     c->be->data_flush(c);
 }
 
+/* --- TLS on the data channel (RFC 4217 PROT P) --------------------------------- */
+
+/* Moves the data channel's ciphertext onto data_out. */
+static int lab_data_tls_pump(struct lab_conn *c) {
+  unsigned char wire[LIM_LAB_CHUNK];
+  size_t n;
+
+  while (c->data_tls && (n = tlsmem_take_wire(c->data_tls, wire, sizeof wire)) > 0)
+    if (buf_append(&c->data_out, wire, n) != 0) return -1;
+  return 0;
+}
+
+/* Queues close_notify once the handshake is done and everything written
+ * is encrypted: the end of a download (RFC 4217 section 10). */
+static void lab_data_tls_finish(struct lab_conn *c) {
+  if (!c->data_tls || c->data_tls_closed || !c->data_closing) return;
+  if (!tlsmem_handshake_done(c->data_tls)) return;
+  tlsmem_close(c->data_tls);
+  c->data_tls_closed = 1;
+}
+
+/* The data connection is up and PROT P is on: we are the TLS server on
+ * it too, and whatever was queued before is the first plaintext. */
+static int lab_data_tls_begin(struct lab_conn *c) {
+  lab_data_tls_drop(c);
+  c->data_tls = tlsmem_new(c->ctx->tls_ctx, TLSMEM_SERVER, NULL);
+  if (!c->data_tls) return -1;
+  if (buf_len(&c->data_out) &&
+      tlsmem_write(c->data_tls, buf_head(&c->data_out), buf_len(&c->data_out)) != 0)
+    return -1;
+  buf_consume(&c->data_out, buf_len(&c->data_out));
+  return 0;
+}
+
 static void lab_data_input(struct lab_conn *c, const unsigned char *p, size_t n) {
+  unsigned char plain[LIM_LAB_CHUNK];
+  ssize_t r;
+
   if (c->data_state != LAB_DATA_OPEN || c->closing) return;
-  if (c->m->on_data_rx) c->m->on_data_rx(c, c->session, p, n);
+  if (!c->data_tls) {
+    if (c->m->on_data_rx) c->m->on_data_rx(c, c->session, p, n);
+    return;
+  }
+  if (tlsmem_feed_wire(c->data_tls, p, n) < 0) {
+    lab_warn(c, "data channel TLS: %s", tlsmem_error(c->data_tls));
+    lab_data_end(c, 0);
+    return;
+  }
+  while (c->data_tls && (r = tlsmem_read(c->data_tls, plain, sizeof plain)) > 0)
+    if (c->m->on_data_rx) c->m->on_data_rx(c, c->session, plain, (size_t)r);
+  if (!c->data_tls) return; /* the module ended the channel */
+  if (tlsmem_failed(c->data_tls)) {
+    lab_warn(c, "data channel TLS: %s", tlsmem_error(c->data_tls));
+    lab_data_end(c, 0);
+    return;
+  }
+  /* The client's close_notify ends an upload: answer it, as clients
+   * (Python's unwrap()) wait for ours before they close. */
+  if (tlsmem_peer_closed(c->data_tls) && !c->data_tls_closed) {
+    tlsmem_close(c->data_tls);
+    c->data_tls_closed = 1;
+  }
+  lab_data_tls_finish(c);
+  if (lab_data_tls_pump(c) != 0) {
+    lab_data_end(c, 0);
+    return;
+  }
+  if (buf_len(&c->data_out)) c->be->data_flush(c);
 }
 
 /* The peer closed the data connection: the normal end of an upload, an
- * error if we still had bytes for it. */
+ * error if we still had bytes for it (under TLS, an upload ended with
+ * close_notify is complete even if our answer to it was not read). */
 static void lab_data_peer_closed(struct lab_conn *c) {
-  lab_data_end(c, buf_len(&c->data_out) == 0);
+  int ok = buf_len(&c->data_out) == 0;
+  if (c->data_tls && tlsmem_peer_closed(c->data_tls)) ok = 1;
+  lab_data_end(c, ok);
 }
 
-/* All queued data is written: finish a requested close. */
+/* All queued data is written: finish a requested close (under TLS, once
+ * close_notify went out too). */
 static void lab_data_drained(struct lab_conn *c) {
+  if (c->data_tls && !c->data_tls_closed) return;
   if (c->data_closing && !buf_len(&c->data_out)) lab_data_end(c, 1);
 }
 
@@ -714,6 +798,7 @@ static void lab_data_reset(struct lab_conn *c) {
   if (c->data_state == LAB_DATA_PENDING || c->data_state == LAB_DATA_OPEN) c->be->data_drop(c);
   c->data_state = LAB_DATA_NONE;
   c->data_closing = 0;
+  lab_data_tls_drop(c);
   buf_consume(&c->data_out, buf_len(&c->data_out));
 }
 
@@ -795,6 +880,15 @@ int lab_data_is_open(struct lab_conn *c) {
 void lab_data_send(struct lab_conn *c, const void *p, size_t n) {
   if (c->closing || !n) return;
   if (c->data_state != LAB_DATA_PENDING && c->data_state != LAB_DATA_OPEN) return;
+  if (c->data_tls) {
+    if (tlsmem_write(c->data_tls, p, n) != 0 || lab_data_tls_pump(c) != 0) {
+      lab_warn(c, "data channel TLS: %s", tlsmem_error(c->data_tls));
+      lab_data_end(c, 0);
+      return;
+    }
+    if (buf_len(&c->data_out)) c->be->data_flush(c);
+    return;
+  }
   if (buf_append(&c->data_out, p, n) != 0) {
     lab_warn(c, "more than %d bytes queued for the data connection; aborting it",
              LIM_LAB_OUT_BYTES);
@@ -807,6 +901,11 @@ void lab_data_send(struct lab_conn *c, const void *p, size_t n) {
 void lab_data_close(struct lab_conn *c) {
   if (c->data_state != LAB_DATA_PENDING && c->data_state != LAB_DATA_OPEN) return;
   c->data_closing = 1;
+  lab_data_tls_finish(c);
+  if (lab_data_tls_pump(c) != 0) {
+    lab_data_end(c, 0);
+    return;
+  }
   if (c->data_state == LAB_DATA_OPEN) c->be->data_flush(c);
 }
 

@@ -1134,6 +1134,7 @@ class PortlabTestCase(unittest.TestCase):
     ARGS = ()
     ENV = None
     SHARED = True
+    TLS_PORTS = False  # the shared server also opens the lab's TLS ports (a span of blocks)
 
     @classmethod
     def class_args(cls):
@@ -1152,7 +1153,7 @@ class PortlabTestCase(unittest.TestCase):
         cls._class_servers = []
         if cls.SHARED:
             try:
-                cls.pl = Portlab(cls.class_args(), env=cls.ENV)
+                cls.pl = Portlab(cls.class_args(), env=cls.ENV, tls_ports=cls.TLS_PORTS)
                 cls.pl.start()
             except BaseException:
                 if cls.pl is not None:
