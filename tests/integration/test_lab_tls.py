@@ -205,6 +205,9 @@ class LabTLS(PortlabTestCase):
         self.assertEqual(got.getvalue(), payload)
         names = f.nlst()
         self.assertIn("tls-upload.bin", names)
+        # PROT C: the data channel in the clear again, the control still in TLS.
+        f.prot_c()
+        self.assertIn("tls-upload.bin", f.nlst())
         f.delete("tls-upload.bin")
         f.quit()
 
