@@ -60,8 +60,10 @@ VOLUME ["/data"]
 WORKDIR /data
 USER 10001:10001
 # Portal; lab FTP 10021, Telnet 10023, SMTP 10025, HTTP 10080, POP3 10110,
-# IMAP 10143. FTP passive data ports are 30000-30099 (publish them with FTP).
-EXPOSE 8080 10021 10023 10025 10080 10110 10143
+# IMAP 10143; with TLS HTTPS 10443, SMTPS 10465, submission 10587, FTPS 10990,
+# IMAPS 10993, POP3S 10995. FTP passive data ports are 30000-30099 (publish
+# them with FTP).
+EXPOSE 8080 10021 10023 10025 10080 10110 10143 10443 10465 10587 10990 10993 10995
 HEALTHCHECK --interval=30s --timeout=5s --retries=3 CMD ["/usr/local/bin/portlab", "health"]
 STOPSIGNAL SIGTERM
 ENTRYPOINT ["/usr/local/bin/portlab"]

@@ -263,6 +263,21 @@ static const char *const db_migrations[] = {
     "  CHECK (own_client IN (0, 1));"
     "ALTER TABLE sessions ADD COLUMN client_addr TEXT NOT NULL DEFAULT ''"
     "  CHECK (length(client_addr) <= 63);",
+
+    /* The lab's TLS (common/tlsca.c, protocols/labtls.c): one row, the
+     * certificate authority made on first start and the lab server
+     * certificate it signed for the names in names (one a line); renewed
+     * when the names change or it nears its end. PEM text. */
+    "CREATE TABLE lab_tls ("
+    "  id INTEGER PRIMARY KEY CHECK (id = 1),"
+    "  ca_cert TEXT NOT NULL CHECK (length(ca_cert) <= 16384),"
+    "  ca_key TEXT NOT NULL CHECK (length(ca_key) <= 16384),"
+    "  cert TEXT NOT NULL CHECK (length(cert) <= 16384),"
+    "  key TEXT NOT NULL CHECK (length(key) <= 16384),"
+    "  names TEXT NOT NULL CHECK (length(names) <= 4096),"
+    "  created_at INTEGER NOT NULL,"
+    "  renewed_at INTEGER NOT NULL"
+    ");",
 };
 
 #define DB_MIGRATION_COUNT ((int)(sizeof db_migrations / sizeof db_migrations[0]))

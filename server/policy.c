@@ -148,7 +148,9 @@ static const struct policy_range {
      0},
 };
 
-static const int policy_lab_ports[] = {LAB_FTP, LAB_TELNET, LAB_SMTP, LAB_HTTP, LAB_POP3, LAB_IMAP};
+static const int policy_lab_ports[] = {LAB_FTP,  LAB_TELNET, LAB_SMTP,       LAB_HTTP,
+                                       LAB_POP3, LAB_IMAP,   LAB_HTTPS,      LAB_SMTPS,
+                                       LAB_FTPS, LAB_IMAPS,  LAB_SUBMISSION, LAB_POP3S};
 
 /* Writes one sentence into a caller buffer that may be NULL or empty. */
 static void policy_say(char *out, size_t outlen, const char *fmt, ...)
@@ -523,7 +525,9 @@ int policy_set_lab(struct policy *p, const char *lab_bind, int port_base, int pa
   struct policy_addr a;
   if (!p || !lab_bind) return -1;
   if (policy_parse_addr(lab_bind, &a) < 0) return -1;
-  /* base + the highest service port must still be a port. */
+  /* base + the highest cleartext service port must still be a port (the
+   * TLS ports above it are mapped only where they fit: config.c refuses a
+   * base that leaves them out while --lab-tls-ports is on). */
   if (port_base < 0 || port_base + LAB_IMAP > 65535) return -1;
   if (pasv_lo < 1 || pasv_hi > 65535 || pasv_lo > pasv_hi) return -1;
   policy_unwrap(&a);
@@ -617,7 +621,8 @@ int policy_lab_port(const struct policy *p, int well_known) {
   size_t i;
   if (!p) return -1;
   for (i = 0; i < sizeof policy_lab_ports / sizeof policy_lab_ports[0]; i++)
-    if (well_known == policy_lab_ports[i]) return p->lab_base + well_known;
+    if (well_known == policy_lab_ports[i])
+      return p->lab_base + well_known <= 65535 ? p->lab_base + well_known : -1;
   if (well_known >= p->pasv_lo && well_known <= p->pasv_hi) return well_known;
   return -1;
 }
@@ -853,8 +858,10 @@ static void policy_fill_sockaddr(struct policy_target *out, const struct policy_
 
 /* The lab's ports as a phrase for the refusal message. */
 static void policy_lab_ports_text(const struct policy *p, char *out, size_t outlen) {
-  snprintf(out, outlen, "%d, %d, %d, %d, %d, %d and %d-%d (FTP passive)", LAB_FTP, LAB_TELNET,
-           LAB_SMTP, LAB_HTTP, LAB_POP3, LAB_IMAP, p->pasv_lo, p->pasv_hi);
+  snprintf(out, outlen,
+           "%d, %d, %d, %d, %d, %d, with TLS %d, %d, %d, %d, %d, %d and %d-%d (FTP passive)",
+           LAB_FTP, LAB_TELNET, LAB_SMTP, LAB_HTTP, LAB_POP3, LAB_IMAP, LAB_HTTPS, LAB_SMTPS,
+           LAB_SUBMISSION, LAB_FTPS, LAB_IMAPS, LAB_POP3S, p->pasv_lo, p->pasv_hi);
 }
 
 enum policy_kind policy_prepare(struct policy *p, const char *host, int port,

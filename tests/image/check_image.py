@@ -42,7 +42,8 @@ class ImagePortlab(Portlab):
                 "--listen", "%s:%d" % (LOOPBACK, self.port),
                 "--lab-bind", LOOPBACK,
                 "--lab-port-base", str(self.lab_base),
-                "--ftp-pasv-ports", "%d-%d" % self.pasv] + self.args
+                "--ftp-pasv-ports", "%d-%d" % self.pasv,
+                "--lab-tls-ports", "off"] + self.args  # TLS ports lie outside the block
 
     def environment(self):
         env = dict(line.split("=", 1) for line in IMAGE_ENV)

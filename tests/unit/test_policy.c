@@ -498,8 +498,11 @@ static void test_lab(void) {
   CHECK_EQ_INT(policy_lab_port(p, 10025), -1);
   CHECK_EQ_INT(prep(p, "lab", 22), POLICY_DENY);
   CHECK_EQ_STR(reason,
-               "lab:22 is not a lab service; the lab offers ports 21, 23, 25, 80, 110, 143 and "
-               "30000-30099 (FTP passive)");
+               "lab:22 is not a lab service; the lab offers ports 21, 23, 25, 80, 110, 143, with "
+               "TLS 443, 465, 587, 990, 993, 995 and 30000-30099 (FTP passive)");
+  /* The TLS ports are lab services too. */
+  CHECK_EQ_INT(policy_lab_port(p, 993), 10993);
+  CHECK_EQ_INT(policy_lab_port(p, 587), 10587);
   CHECK_EQ_INT(prep(p, "lab", 10025), POLICY_DENY);
   /* The lab's real ports on loopback are not open without a rule. */
   CHECK_EQ_INT(prep(p, "127.0.0.1", 10025), POLICY_DENY);
