@@ -375,6 +375,7 @@ export const strings = {
     idle_timeout: 'nothing was sent for too long',
     session_timeout: 'the session reached its time limit',
     client_closed: 'you hung up',
+    transfer_aborted: 'the transfer was aborted',
     server_shutdown: 'portlab is shutting down',
     logged_out: 'you signed out',
     connect_timeout: 'the server did not answer in time',
