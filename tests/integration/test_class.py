@@ -202,7 +202,7 @@ class Results(ClassBase):
         self.assertIn("\r\n", text)
         rows = list(csv.DictReader(io.StringIO(text, newline="")))
         columns = ["student", "kind", "item", "title", "points", "max_points", "attempts",
-                   "first_attempt_at", "solved_at"]
+                   "first_attempt_at", "solved_at", "hints", "hint_points"]
         self.assertEqual(list(rows[0].keys()), columns)
         j = pl.get("/api/results?format=json", cookie=teacher).json["results"]
         self.assertEqual(len(rows), len(j))
