@@ -79,12 +79,12 @@ int db_progress_attempt(struct db *db, int64_t user_id, const char *lesson, cons
 
 int db_progress_hint(struct db *db, int64_t user_id, const char *lesson, const char *task,
                      int cost) {
-  sqlite3_stmt *st = db_stmt(
-      db, DB_STMT_PROGRESS_HINT,
-      "INSERT INTO task_progress(user_id, lesson, task, attempts, hints, hint_cost) "
-      "VALUES (?1, ?2, ?3, 0, 1, ?4) "
-      "ON CONFLICT(user_id, lesson, task) DO UPDATE SET hints = hints + 1, "
-      "  hint_cost = hint_cost + CASE WHEN solved_at IS NULL THEN ?4 ELSE 0 END");
+  sqlite3_stmt *st =
+      db_stmt(db, DB_STMT_PROGRESS_HINT,
+              "INSERT INTO task_progress(user_id, lesson, task, attempts, hints, hint_cost) "
+              "VALUES (?1, ?2, ?3, 0, 1, ?4) "
+              "ON CONFLICT(user_id, lesson, task) DO UPDATE SET hints = hints + 1, "
+              "  hint_cost = hint_cost + CASE WHEN solved_at IS NULL THEN ?4 ELSE 0 END");
   if (!st) return -1;
   if (sqlite3_bind_int64(st, 1, user_id) != SQLITE_OK ||
       sqlite3_bind_text(st, 2, lesson, -1, SQLITE_STATIC) != SQLITE_OK ||

@@ -317,8 +317,8 @@ static void csv_field(struct text *t, const char *s, int last) {
 }
 
 static const char *const result_columns[] = {
-    "student",          "kind",      "item",  "title",      "points", "max_points",
-    "attempts",         "first_attempt_at", "solved_at", "hints", "hint_points"};
+    "student",          "kind",      "item",  "title",      "points", "max_points", "attempts",
+    "first_attempt_at", "solved_at", "hints", "hint_points"};
 #define N_RESULT_COLUMNS (sizeof result_columns / sizeof result_columns[0])
 
 /* One row of the results, written as CSV or added to the JSON array.
@@ -364,8 +364,8 @@ static void result_emit(struct result_out *out, const struct result_row *r) {
   if (r->solved_us) json_time_text(r->solved_us, solved, sizeof solved);
   snprintf(hints, sizeof hints, "%d", r->hints);
   snprintf(hint_pts, sizeof hint_pts, "%d", r->hint_points);
-  const char *v[N_RESULT_COLUMNS] = {r->student, r->kind, r->item,   r->title, pts,     max,
-                                     att,        first,   solved,    hints,    hint_pts};
+  const char *v[N_RESULT_COLUMNS] = {r->student, r->kind, r->item, r->title, pts,     max,
+                                     att,        first,   solved,  hints,    hint_pts};
   for (size_t c = 0; c < N_RESULT_COLUMNS; c++)
     csv_field(&out->text, v[c], c + 1 == N_RESULT_COLUMNS);
 }
@@ -462,7 +462,8 @@ static int visit_quiz(struct app *app, const struct gradebook *gb, const struct 
       const struct db_quiz_student *b = NULL;
       for (size_t j = 0; j < best.n && !b; j++)
         if (best.v[j].user_id == s->e.id) b = &best.v[j];
-      struct result_row r = {s->e.name, "quiz_test", item, t->title, 0, t->questions, 0, 0, 0, 0, 0};
+      struct result_row r = {s->e.name, "quiz_test", item, t->title, 0, t->questions,
+                             0,         0,           0,    0,        0};
       if (b) {
         struct db_quiz_attempt a;
         r.points_100 = b->best_points;

@@ -24,10 +24,10 @@
 
 #include "api_internal.h"
 #include "app.h"
+#include "class.h"
 #include "lessons.h"
 #include "log.h"
 #include "portlab_limits.h"
-#include "class.h"
 #include "progress.h"
 
 struct task_state {

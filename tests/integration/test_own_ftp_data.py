@@ -132,6 +132,24 @@ class OwnFtpData(PortlabTestCase):
         self.assertEqual(kids[0]["label"], "RETR ftp-flag.txt")  # curl does CWD notes first
         self.assertEqual(self.data_bytes(kids[0]["id"], token)[:2], (b"", out.stdout))
 
+    def test_active_mode_retr(self):
+        """PORT: the server connects to the client; recorded the same way,
+        with the client's port."""
+        name, pw, token = self.student("fa")
+        ftp = ftplib.FTP()
+        ftp.connect("127.0.0.1", self.pl.lab_base + 21, timeout=10)
+        ftp.login(name, pw)
+        ftp.set_pasv(False)
+        got = bytearray()
+        ftp.retrbinary("RETR welcome.txt", got.extend)
+        ftp.quit()
+        self.assertIn(name.encode(), bytes(got))
+        ctl, kids = self.wait_family(token, 1)
+        self.assertEqual(kids[0]["label"], "RETR welcome.txt")
+        self.assertGreater(kids[0]["port"], 1023)
+        self.assertEqual(self.data_bytes(kids[0]["id"], token)[:2], (b"", bytes(got)))
+        self.assertEqual(kids[0]["close_reason"], "remote_closed")
+
     def test_a_data_connection_opened_and_never_used(self):
         name, pw, token = self.student("fu")
         ftp = ftplib.FTP()

@@ -277,14 +277,15 @@ static void test_wrong_answers(void) {
  * it; hint-cost defaults to 1 and may not pass the task's points; the
  * texts never reach the rendered page. */
 static void test_hints(void) {
-  static const char head[] = "---\nid: x\ntitle: t\n---\nText.\n```task\nid: a\nkind: question\n"
-                             "points: 3\nprompt: p\nanswer: 42\n";
+  static const char head[] =
+      "---\nid: x\ntitle: t\n---\nText.\n```task\nid: a\nkind: question\n"
+      "points: 3\nprompt: p\nanswer: 42\n";
   char text[1024];
   struct lesson l;
   char err[256] = "";
 
-  snprintf(text, sizeof text, "%shint: first secret\nhint: second secret\nhint: third secret\n```\n",
-           head);
+  snprintf(text, sizeof text,
+           "%shint: first secret\nhint: second secret\nhint: third secret\n```\n", head);
   CHECK_EQ_INT(TASK_MAX_HINTS, 3);
   CHECK_EQ_INT(lesson_parse(text, strlen(text), &l, err, sizeof err), 0);
   CHECK_EQ_INT(l.tasks[0].n_hints, 3);
