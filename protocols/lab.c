@@ -359,6 +359,9 @@ static void lab_drec_end(struct lab_conn *c, const char *reason) {
 
 void lab_data_label(struct lab_conn *c, const char *label) {
   snprintf(c->data_label, sizeof c->data_label, "%s", label ? label : "");
+  /* A name for lists and JSON: the exact bytes are in the transcripts. */
+  for (char *q = c->data_label; *q; q++)
+    if ((unsigned char)*q < 0x20 || (unsigned char)*q >= 0x7f) *q = '?';
   if (c->drec.session && db_session_set_label(c->ctx->db, c->drec.session, c->data_label) != 0)
     log_warn("lab-%s: cannot name data session %lld: %s", c->m->name, (long long)c->drec.session,
              db_errmsg(c->ctx->db));

@@ -377,6 +377,7 @@ export const strings = {
   noteEarlierOutput: 'Earlier output of this session is not shown here; it is in the recorded transcript:',
   noteSessionEnded: 'This session has ended. Everything sent and received is in its recorded transcript:',
   transcriptLink: 'session #{id}',
+  transcriptDataOf: 'data connection of',
   noteTrimmed: '…earlier output trimmed',
   noteTooLong: '…the rest is too long to show here; download the transcript',
 
