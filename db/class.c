@@ -9,6 +9,8 @@
  */
 #include "class.h"
 
+#include <string.h>
+
 #include "db_internal.h"
 
 static int bind_fail(struct db *db, sqlite3_stmt *st) {
@@ -269,4 +271,20 @@ int db_audit_list(struct db *db, int limit, int (*cb)(void *arg, const struct db
   if (rc != SQLITE_ROW && rc != SQLITE_DONE) return bind_fail(db, st);
   db_stmt_release(st);
   return 0;
+}
+
+#define SETTING_HINTS_COST "hints_cost_points"
+
+int db_class_hints_cost(struct db *db, int *on) {
+  char v[8];
+  int rc = db_setting_get(db, SETTING_HINTS_COST, v, sizeof v);
+
+  *on = 0;
+  if (rc < 0) return -1;
+  if (rc == 0) *on = strcmp(v, "1") == 0;
+  return 0;
+}
+
+int db_class_set_hints_cost(struct db *db, int on) {
+  return db_setting_set(db, SETTING_HINTS_COST, on ? "1" : "0");
 }

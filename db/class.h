@@ -78,4 +78,9 @@ int db_audit_add(struct db *db, int64_t at_us, const char *actor, const char *ac
 int db_audit_list(struct db *db, int limit, int (*cb)(void *arg, const struct db_audit *a),
                   void *arg);
 
+/* The teacher's choice whether taking a hint costs points (the settings
+ * table, so it survives a restart): *on is 0 until it was turned on. */
+int db_class_hints_cost(struct db *db, int *on);
+int db_class_set_hints_cost(struct db *db, int on);
+
 #endif

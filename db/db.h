@@ -36,6 +36,8 @@ struct db_session {
   char close_reason[32];
   int own_client;       /* 1: the student's own client talked to a lab server */
   char client_addr[64]; /* own_client: the address it came from */
+  int64_t parent_id;    /* an FTP data connection: its control session; 0 = none */
+  char label[128];      /* what it carried ("RETR flag.txt"); "" = nothing said */
 };
 
 struct db_event {
@@ -98,6 +100,13 @@ int db_session_create(struct db *db, int64_t user_id, const char *host, int port
 int db_session_create_own(struct db *db, int64_t user_id, const char *host, int port,
                           const char *mode, const char *client_addr, int64_t started_us,
                           int64_t *id_out);
+/* An own client's FTP data connection (mode raw, own_client = 1), linked to
+ * its control session parent_id and named label ("" until the client says
+ * what it carries). */
+int db_session_create_data(struct db *db, int64_t user_id, const char *host, int port,
+                           const char *client_addr, int64_t started_us, int64_t parent_id,
+                           const char *label, int64_t *id_out);
+int db_session_set_label(struct db *db, int64_t id, const char *label);
 /* The client logged in: its transcript moves to that student. */
 int db_session_set_user(struct db *db, int64_t id, int64_t user_id);
 /* The id of the first teacher account into *id. 0, 1 if there is none, -1. */

@@ -264,7 +264,7 @@ static const char *const db_migrations[] = {
     "ALTER TABLE sessions ADD COLUMN client_addr TEXT NOT NULL DEFAULT ''"
     "  CHECK (length(client_addr) <= 63);",
 
-    /* The lab's TLS (common/tlsca.c, protocols/labtls.c): one row, the
+    /* 8: the lab's TLS (common/tlsca.c, protocols/labtls.c): one row, the
      * certificate authority made on first start and the lab server
      * certificate it signed for the names in names (one a line); renewed
      * when the names change or it nears its end. PEM text. */
@@ -278,6 +278,20 @@ static const char *const db_migrations[] = {
     "  created_at INTEGER NOT NULL,"
     "  renewed_at INTEGER NOT NULL"
     ");",
+    /* 9: an own client's FTP data connections (protocols/lab.c) are
+     * sessions of their own, linked to the control session (parent_id) and
+     * named for what they carried (label: "RETR flag.txt"). Hints taken per
+     * task (api_lessons.c): how many, and the points they cost when taken
+     * (nothing unless the teacher made hints cost points). */
+    "ALTER TABLE sessions ADD COLUMN parent_id INTEGER"
+    "  REFERENCES sessions(id) ON DELETE SET NULL;"
+    "ALTER TABLE sessions ADD COLUMN label TEXT NOT NULL DEFAULT ''"
+    "  CHECK (length(label) <= 127);"
+    "CREATE INDEX sessions_parent ON sessions(parent_id) WHERE parent_id IS NOT NULL;"
+    "ALTER TABLE task_progress ADD COLUMN hints INTEGER NOT NULL DEFAULT 0"
+    "  CHECK (hints >= 0);"
+    "ALTER TABLE task_progress ADD COLUMN hint_cost INTEGER NOT NULL DEFAULT 0"
+    "  CHECK (hint_cost >= 0);",
 };
 
 #define DB_MIGRATION_COUNT ((int)(sizeof db_migrations / sizeof db_migrations[0]))

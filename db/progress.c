@@ -77,12 +77,33 @@ int db_progress_attempt(struct db *db, int64_t user_id, const char *lesson, cons
   return db_step_done(db, st);
 }
 
+int db_progress_hint(struct db *db, int64_t user_id, const char *lesson, const char *task,
+                     int cost) {
+  sqlite3_stmt *st =
+      db_stmt(db, DB_STMT_PROGRESS_HINT,
+              "INSERT INTO task_progress(user_id, lesson, task, attempts, hints, hint_cost) "
+              "VALUES (?1, ?2, ?3, 0, 1, ?4) "
+              "ON CONFLICT(user_id, lesson, task) DO UPDATE SET hints = hints + 1, "
+              "  hint_cost = hint_cost + CASE WHEN solved_at IS NULL THEN ?4 ELSE 0 END");
+  if (!st) return -1;
+  if (sqlite3_bind_int64(st, 1, user_id) != SQLITE_OK ||
+      sqlite3_bind_text(st, 2, lesson, -1, SQLITE_STATIC) != SQLITE_OK ||
+      sqlite3_bind_text(st, 3, task, -1, SQLITE_STATIC) != SQLITE_OK ||
+      sqlite3_bind_int(st, 4, cost < 0 ? 0 : cost) != SQLITE_OK) {
+    db_fail(db);
+    db_stmt_release(st);
+    return -1;
+  }
+  return db_step_done(db, st);
+}
+
 int db_progress_list(struct db *db, int64_t user_id, const char *lesson,
                      int (*cb)(void *arg, const struct db_progress *p), void *arg) {
   sqlite3_stmt *st =
       db_stmt(db, DB_STMT_PROGRESS_LIST,
               "SELECT p.user_id, u.name, p.lesson, p.task, p.attempts, "
-              "  coalesce(p.solved_at, 0), p.points, coalesce(p.first_at, p.solved_at, 0) "
+              "  coalesce(p.solved_at, 0), p.points, coalesce(p.first_at, p.solved_at, 0), "
+              "  p.hints, p.hint_cost "
               "FROM task_progress p JOIN users u ON u.id = p.user_id "
               "WHERE (?1 = 0 OR p.user_id = ?1) AND (?2 IS NULL OR p.lesson = ?2) "
               "ORDER BY u.name, p.lesson, p.task");
@@ -102,6 +123,8 @@ int db_progress_list(struct db *db, int64_t user_id, const char *lesson,
     p.solved_at = sqlite3_column_int64(st, 5);
     p.points = sqlite3_column_int(st, 6);
     p.first_at = sqlite3_column_int64(st, 7);
+    p.hints = sqlite3_column_int(st, 8);
+    p.hint_cost = sqlite3_column_int(st, 9);
     if (cb(arg, &p)) break;
   }
   if (rc != SQLITE_ROW && rc != SQLITE_DONE) goto fail;

@@ -24,12 +24,18 @@ struct db_progress {
   int64_t solved_at; /* unix seconds; 0 = not yet */
   int points;        /* earned: the task's points once solved */
   int64_t first_at;  /* unix seconds of the first attempt; 0 = unknown */
+  int hints;         /* hints taken */
+  int hint_cost;     /* points those hints cost (taken before the solve, while hints cost) */
 };
 
 /* Records one attempt; a solved task stays solved (and keeps its first
  * solved_at) whatever later attempts say. */
 int db_progress_attempt(struct db *db, int64_t user_id, const char *lesson, const char *task,
                         int solved, int points);
+/* One more hint taken; it costs cost points of the task unless the task is
+ * solved already (a row with no attempt is created if need be). */
+int db_progress_hint(struct db *db, int64_t user_id, const char *lesson, const char *task,
+                     int cost);
 /* user_id 0 = everyone; lesson NULL = every lesson. Ordered by user, lesson, task. */
 int db_progress_list(struct db *db, int64_t user_id, const char *lesson,
                      int (*cb)(void *arg, const struct db_progress *p), void *arg);

@@ -10,7 +10,8 @@
 
 #define SESSION_COLUMNS                                                         \
   "s.id, s.user_id, u.name, s.host, s.port, s.mode, s.started_us, s.ended_us, " \
-  "s.bytes_up, s.bytes_down, s.close_reason, s.own_client, s.client_addr "      \
+  "s.bytes_up, s.bytes_down, s.close_reason, s.own_client, s.client_addr, "     \
+  "coalesce(s.parent_id, 0), s.label "                                          \
   "FROM sessions s JOIN users u ON u.id = s.user_id "
 
 static void session_from_row(sqlite3_stmt *st, struct db_session *out) {
@@ -30,6 +31,8 @@ static void session_from_row(sqlite3_stmt *st, struct db_session *out) {
   db_column_copy(st, 10, out->close_reason, sizeof out->close_reason);
   out->own_client = sqlite3_column_int(st, 11);
   db_column_copy(st, 12, out->client_addr, sizeof out->client_addr);
+  out->parent_id = sqlite3_column_int64(st, 13);
+  db_column_copy(st, 14, out->label, sizeof out->label);
 }
 
 int db_session_create(struct db *db, int64_t user_id, const char *host, int port, const char *mode,
@@ -75,6 +78,45 @@ int db_session_create_own(struct db *db, int64_t user_id, const char *host, int 
   if (db_step_done(db, st) != 0) return -1;
   if (id_out) *id_out = sqlite3_last_insert_rowid(db->conn);
   return 0;
+}
+
+int db_session_create_data(struct db *db, int64_t user_id, const char *host, int port,
+                           const char *client_addr, int64_t started_us, int64_t parent_id,
+                           const char *label, int64_t *id_out) {
+  sqlite3_stmt *st = db_stmt(db, DB_STMT_SESSION_CREATE_DATA,
+                             "INSERT INTO sessions(user_id, host, port, mode, started_us, "
+                             "own_client, client_addr, parent_id, label) "
+                             "VALUES (?1, ?2, ?3, 'raw', ?4, 1, ?5, ?6, ?7)");
+
+  if (!st) return -1;
+  if (sqlite3_bind_int64(st, 1, user_id) != SQLITE_OK ||
+      sqlite3_bind_text(st, 2, host, -1, SQLITE_STATIC) != SQLITE_OK ||
+      sqlite3_bind_int(st, 3, port) != SQLITE_OK ||
+      sqlite3_bind_int64(st, 4, started_us) != SQLITE_OK ||
+      sqlite3_bind_text(st, 5, client_addr ? client_addr : "", -1, SQLITE_STATIC) != SQLITE_OK ||
+      sqlite3_bind_int64(st, 6, parent_id) != SQLITE_OK ||
+      sqlite3_bind_text(st, 7, label ? label : "", -1, SQLITE_STATIC) != SQLITE_OK) {
+    db_fail(db);
+    db_stmt_release(st);
+    return -1;
+  }
+  if (db_step_done(db, st) != 0) return -1;
+  if (id_out) *id_out = sqlite3_last_insert_rowid(db->conn);
+  return 0;
+}
+
+int db_session_set_label(struct db *db, int64_t id, const char *label) {
+  sqlite3_stmt *st =
+      db_stmt(db, DB_STMT_SESSION_SET_LABEL, "UPDATE sessions SET label = ?2 WHERE id = ?1");
+
+  if (!st) return -1;
+  if (sqlite3_bind_int64(st, 1, id) != SQLITE_OK ||
+      sqlite3_bind_text(st, 2, label ? label : "", -1, SQLITE_STATIC) != SQLITE_OK) {
+    db_fail(db);
+    db_stmt_release(st);
+    return -1;
+  }
+  return db_step_done(db, st);
 }
 
 int db_session_set_user(struct db *db, int64_t id, int64_t user_id) {

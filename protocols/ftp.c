@@ -94,6 +94,7 @@ struct ftp_session {
   int cr_pending;            /* TYPE A upload: a CR ended the last chunk */
   char target[FTP_PATH_MAX]; /* the file being retrieved or stored */
   int pbsz;                  /* PBSZ given under TLS: PROT may follow (RFC 4217 section 9) */
+  char cmdline[128];         /* the command being run, as the client sent it (cut) */
 };
 
 static void ftp_set_state(struct ftp_session *s, enum ftp_state st) {
@@ -325,6 +326,7 @@ static void ftp_xfer_start(struct lab_conn *c, struct ftp_session *s) {
  * lab.c reports it. */
 static void ftp_xfer_begin(struct lab_conn *c, struct ftp_session *s, enum ftp_job job) {
   s->job = job;
+  lab_data_label(c, s->cmdline); /* names an own client's data transcript */
   ftp_set_xfer(s, FTP_X_WAIT);
   if (s->chan == FTP_CHAN_PORT) {
     /* The address is the peer's own, not the text PORT carried. */
@@ -1548,6 +1550,7 @@ static void ftp_on_line(struct lab_conn *c, void *sp, char *line, size_t len,
   }
   /* RFC 959: RNTO must come right after RNFR; anything else forgets it. */
   if (cmd->run != ftp_cmd_rnto) s->rnfr[0] = '\0';
+  snprintf(s->cmdline, sizeof s->cmdline, "%s%s%s", cmd->verb, *args ? " " : "", args);
   cmd->run(c, s, args);
 }
 

@@ -55,6 +55,15 @@ struct lab_backend {
   void (*data_drop)(struct lab_conn *c);
 };
 
+/* One recorded transcript: the control conversation's or a data
+ * connection's (session 0: none). */
+struct lab_rec_stream {
+  int64_t session, seq;
+  int64_t start_mono; /* monotonic clock at its start */
+  int64_t up, down, recorded;
+  int stopped;
+};
+
 enum lab_data_state { LAB_DATA_NONE = 0, LAB_DATA_PENDING, LAB_DATA_OPEN, LAB_DATA_CLOSED };
 
 struct lab_conn {
@@ -86,11 +95,11 @@ struct lab_conn {
    * the relay, so a connection from this host is undecided until the
    * relay had its turn to register it (or the client sent a byte). */
   enum { LAB_REC_UNDECIDED = 0, LAB_REC_OWN, LAB_REC_OFF } rec_state;
-  int64_t rec_session, rec_seq, rec_user;
+  struct lab_rec_stream rec; /* the control conversation */
+  int64_t rec_user;
   int rec_user_is_student;
-  int64_t rec_start_us, rec_start_mono; /* wall clock, monotonic */
-  int64_t rec_up, rec_down, rec_recorded;
-  int rec_stopped, rec_closed_by_server;
+  int64_t rec_start_us; /* wall clock */
+  int rec_closed_by_server;
   struct usage_user *rec_uu;
   struct buf rec_pending; /* server output while undecided */
   /* TLS: the engine between the socket and the module. out holds what
@@ -106,6 +115,11 @@ struct lab_conn {
   int data_protect;   /* PROT P: data channels run TLS */
   struct tlsmem *data_tls;
   int data_tls_closed; /* our close_notify is queued on the data channel */
+  /* An own client's data connection is a session of its own, linked to
+   * rec.session and named for the command that used it (data_label). */
+  struct lab_rec_stream drec;
+  int data_port; /* passive: our port; active: the client's */
+  char data_label[128];
 };
 
 /* Every connection holding a passive port: the caps count them. Loop
@@ -154,7 +168,7 @@ static struct lab_conn *lab_conn_new(const struct lab_module *m, const struct la
   buf_init(&c->data_out, LIM_LAB_OUT_BYTES);
   buf_init(&c->rec_pending, LIM_LAB_REC_PENDING);
   c->rec_start_us = lab_now_us(CLOCK_REALTIME);
-  c->rec_start_mono = lab_now_us(CLOCK_MONOTONIC);
+  c->rec.start_mono = lab_now_us(CLOCK_MONOTONIC);
   if (!ctx || !ctx->rec) c->rec_state = LAB_REC_OFF;
   c->session = calloc(1, m->session_size ? m->session_size : 1);
   if (!c->session) goto fail;
@@ -175,35 +189,40 @@ fail:
 /* Hands one event to the recorder under the same budgets as the relay
  * (LIM_TRANSCRIPT_BYTES per session, then usage.c's); past the first one
  * reached only a note saying so is kept. */
-static void lab_rec_event(struct lab_conn *c, int dir, const void *p, size_t n, int force) {
+static void lab_rec_event_to(struct lab_conn *c, struct lab_rec_stream *r, int dir, const void *p,
+                             size_t n, int force) {
   struct lab_ctx *ctx = c->ctx;
-  int64_t room = LIM_TRANSCRIPT_BYTES - c->rec_recorded, budget_room = INT64_MAX;
+  int64_t room = LIM_TRANSCRIPT_BYTES - r->recorded, budget_room = INT64_MAX;
   enum usage_stop why = USAGE_OK;
 
-  if (c->rec_state != LAB_REC_OWN || !c->rec_session) return;
+  if (c->rec_state != LAB_REC_OWN || !r->session) return;
   if (!force) {
-    if (c->rec_stopped) return;
+    if (r->stopped) return;
     if (ctx->usage && c->rec_uu)
       why = usage_check(ctx->usage, c->rec_uu, c->rec_user_is_student, (int64_t)n, &budget_room);
     if (why != USAGE_OK || (int64_t)n > room) {
       char text[256];
       if (budget_room < room) room = budget_room;
-      if (room > 0) lab_rec_event(c, dir, p, (size_t)room, 0);
-      c->rec_stopped = 1;
+      if (room > 0) lab_rec_event_to(c, r, dir, p, (size_t)room, 0);
+      r->stopped = 1;
       if (why == USAGE_OK)
         snprintf(text, sizeof text, "recording truncated after %d bytes; the session goes on",
                  LIM_TRANSCRIPT_BYTES);
       else
         usage_stop_text(ctx->usage, why, text, sizeof text);
-      lab_rec_event(c, DB_DIR_NOTE, text, strlen(text), 1);
+      lab_rec_event_to(c, r, DB_DIR_NOTE, text, strlen(text), 1);
       return;
     }
-    c->rec_recorded += (int64_t)n;
+    r->recorded += (int64_t)n;
   }
   if (ctx->usage && c->rec_uu) usage_recorded(ctx->usage, c->rec_uu, (int64_t)n);
-  recorder_event(ctx->rec, c->rec_session, ++c->rec_seq,
-                 lab_now_us(CLOCK_MONOTONIC) - c->rec_start_mono, dir, p, n);
+  recorder_event(ctx->rec, r->session, ++r->seq, lab_now_us(CLOCK_MONOTONIC) - r->start_mono, dir,
+                 p, n);
   if (recorder_should_flush(ctx->rec)) recorder_flush(ctx->rec);
+}
+
+static void lab_rec_event(struct lab_conn *c, int dir, const void *p, size_t n, int force) {
+  lab_rec_event_to(c, &c->rec, dir, p, n, force);
 }
 
 static void lab_rec_note(struct lab_conn *c, const char *fmt, ...)
@@ -243,16 +262,16 @@ static void lab_rec_start(struct lab_conn *c) {
   }
   if (db_session_create_own(ctx->db, owner, "lab", c->service_port,
                             c->m == &lab_telnet ? "telnet" : "raw", c->peer, c->rec_start_us,
-                            &c->rec_session) != 0) {
+                            &c->rec.session) != 0) {
     log_error("lab-%s: own-client session insert failed: %s", c->m->name, db_errmsg(ctx->db));
-    c->rec_session = 0;
+    c->rec.session = 0;
     return;
   }
   c->rec_state = LAB_REC_OWN;
   lab_rec_owner(c, owner);
   lab_rec_note(c, "own client %s port %d connected to the lab %s server%s", c->peer, c->peer_port,
                c->m->name, c->service_port == c->m->tls_port ? " (TLS)" : "");
-  c->rec_down += (int64_t)buf_len(&c->rec_pending);
+  c->rec.down += (int64_t)buf_len(&c->rec_pending);
   if (buf_len(&c->rec_pending))
     lab_rec_event(c, DB_DIR_S2C, buf_head(&c->rec_pending), buf_len(&c->rec_pending), 0);
   buf_consume(&c->rec_pending, buf_len(&c->rec_pending));
@@ -284,9 +303,9 @@ static void lab_rec_bytes(struct lab_conn *c, int dir, const void *p, size_t n) 
     return;
   }
   if (dir == DB_DIR_C2S)
-    c->rec_up += (int64_t)n;
+    c->rec.up += (int64_t)n;
   else
-    c->rec_down += (int64_t)n;
+    c->rec.down += (int64_t)n;
   lab_rec_event(c, dir, p, n, 0);
 }
 
@@ -298,9 +317,69 @@ static void lab_rec_end(struct lab_conn *c) {
   if (c->rec_state == LAB_REC_UNDECIDED) c->rec_state = LAB_REC_OFF;
   if (c->rec_state != LAB_REC_OWN) return;
   lab_rec_note(c, "connection closed by %s", c->rec_closed_by_server ? "the server" : "the client");
-  recorder_session_end(c->ctx->rec, c->rec_session, lab_now_us(CLOCK_REALTIME), c->rec_up,
-                       c->rec_down, c->rec_closed_by_server ? "remote_closed" : "client_closed");
+  recorder_session_end(c->ctx->rec, c->rec.session, lab_now_us(CLOCK_REALTIME), c->rec.up,
+                       c->rec.down, c->rec_closed_by_server ? "remote_closed" : "client_closed");
   c->rec_state = LAB_REC_OFF;
+}
+
+/* --- an own client's data connections ------------------------------------------ */
+
+/* The data connection is up: when the control conversation is an own
+ * client's, the data connection becomes a session of its own, of the same
+ * student, linked to the control session, and the control transcript says
+ * which one it is. */
+static void lab_drec_start(struct lab_conn *c) {
+  struct lab_ctx *ctx = c->ctx;
+  struct lab_rec_stream *r = &c->drec;
+
+  if (c->rec_state != LAB_REC_OWN || !c->rec.session || r->session) return;
+  memset(r, 0, sizeof *r);
+  r->start_mono = lab_now_us(CLOCK_MONOTONIC);
+  if (db_session_create_data(ctx->db, c->rec_user, "lab", c->data_port, c->peer,
+                             lab_now_us(CLOCK_REALTIME), c->rec.session, c->data_label,
+                             &r->session) != 0) {
+    log_error("lab-%s: data session insert failed: %s", c->m->name, db_errmsg(ctx->db));
+    r->session = 0;
+    return;
+  }
+  lab_rec_note(c, "data connection on port %d: transcript %lld", c->data_port,
+               (long long)r->session);
+  char text[160];
+  snprintf(text, sizeof text, "data connection of %s session %lld on port %d", c->m->name,
+           (long long)c->rec.session, c->data_port);
+  lab_rec_event_to(c, r, DB_DIR_NOTE, text, strlen(text), 0);
+}
+
+static void lab_drec_bytes(struct lab_conn *c, int dir, const void *p, size_t n) {
+  struct lab_rec_stream *r = &c->drec;
+
+  if (!r->session || !n) return;
+  if (dir == DB_DIR_C2S)
+    r->up += (int64_t)n;
+  else
+    r->down += (int64_t)n;
+  lab_rec_event_to(c, r, dir, p, n, 0);
+}
+
+/* reason: "remote_closed" (we closed it after sending), "client_closed"
+ * (the end of an upload) or "transfer_aborted". */
+static void lab_drec_end(struct lab_conn *c, const char *reason) {
+  struct lab_rec_stream *r = &c->drec;
+
+  if (r->session && c->rec_state == LAB_REC_OWN)
+    recorder_session_end(c->ctx->rec, r->session, lab_now_us(CLOCK_REALTIME), r->up, r->down,
+                         reason);
+  memset(r, 0, sizeof *r);
+}
+
+void lab_data_label(struct lab_conn *c, const char *label) {
+  snprintf(c->data_label, sizeof c->data_label, "%s", label ? label : "");
+  /* A name for lists and JSON: the exact bytes are in the transcripts. */
+  for (char *q = c->data_label; *q; q++)
+    if ((unsigned char)*q < 0x20 || (unsigned char)*q >= 0x7f) *q = '?';
+  if (c->drec.session && db_session_set_label(c->ctx->db, c->drec.session, c->data_label) != 0)
+    log_warn("lab-%s: cannot name data session %lld: %s", c->m->name, (long long)c->drec.session,
+             db_errmsg(c->ctx->db));
 }
 
 void lab_conn_login(struct lab_conn *c, const char *lab_user) {
@@ -309,8 +388,8 @@ void lab_conn_login(struct lab_conn *c, const char *lab_user) {
   if (c->rec_state == LAB_REC_UNDECIDED) lab_rec_decide(c, 1);
   if (c->rec_state != LAB_REC_OWN || !lab_user || !lab_user[0]) return;
   if (db_lab_account(c->ctx->db, lab_user, &u) != 0 || u.id == c->rec_user) return;
-  if (db_session_set_user(c->ctx->db, c->rec_session, u.id) != 0) {
-    log_error("lab-%s: cannot give session %lld to %s: %s", c->m->name, (long long)c->rec_session,
+  if (db_session_set_user(c->ctx->db, c->rec.session, u.id) != 0) {
+    log_error("lab-%s: cannot give session %lld to %s: %s", c->m->name, (long long)c->rec.session,
               u.name, db_errmsg(c->ctx->db));
     return;
   }
@@ -338,6 +417,7 @@ static void lab_conn_finish(struct lab_conn *c) {
   c->on_close_done = 1;
   if (c->data_state == LAB_DATA_PENDING || c->data_state == LAB_DATA_OPEN) c->be->data_drop(c);
   c->data_state = LAB_DATA_CLOSED;
+  lab_drec_end(c, "transfer_aborted");
   lab_pasv_release(c);
   if (c->m->on_close) c->m->on_close(c, c->session);
   lab_rec_end(c);
@@ -541,7 +621,6 @@ static void lab_conn_timeout(struct lab_conn *c) {
   lab_close(c);
 }
 
-/* The data channel ended: ok as lab.h defines it. */
 static void lab_data_tls_drop(struct lab_conn *c) {
   tlsmem_free(c->data_tls);
   c->data_tls = NULL;
@@ -550,15 +629,23 @@ static void lab_data_tls_drop(struct lab_conn *c) {
 
 static int lab_data_tls_begin(struct lab_conn *c);
 
-static void lab_data_end(struct lab_conn *c, int ok) {
+/* The data channel ended: ok as lab.h defines it; by_peer: the client
+ * closed it. */
+static void lab_data_end_by(struct lab_conn *c, int ok, int by_peer) {
   if (c->data_state != LAB_DATA_PENDING && c->data_state != LAB_DATA_OPEN) return;
   lab_data_tls_drop(c);
+  lab_drec_end(c, !ok ? "transfer_aborted" : by_peer ? "client_closed" : "remote_closed");
+  c->data_label[0] = '\0';
   lab_pasv_release(c);
   c->be->data_drop(c);
   c->data_state = LAB_DATA_CLOSED;
   c->data_closing = 0;
   buf_consume(&c->data_out, buf_len(&c->data_out));
   if (!c->closing && c->m->on_data_done) c->m->on_data_done(c, c->session, ok);
+}
+
+static void lab_data_end(struct lab_conn *c, int ok) {
+  lab_data_end_by(c, ok, 0);
 }
 
 /* The backend's data socket connected (ok) or failed or timed out. */
@@ -574,6 +661,7 @@ static void lab_data_connected(struct lab_conn *c, int ok) {
     return;
   }
   c->data_state = LAB_DATA_OPEN;
+  lab_drec_start(c);
   if (c->data_protect && lab_data_tls_begin(c) != 0) {
     lab_data_end(c, 0);
     return;
@@ -610,6 +698,7 @@ static int lab_data_tls_begin(struct lab_conn *c) {
   lab_data_tls_drop(c);
   c->data_tls = tlsmem_new(c->ctx->tls_ctx, TLSMEM_SERVER, NULL);
   if (!c->data_tls) return -1;
+  lab_drec_bytes(c, DB_DIR_S2C, buf_head(&c->data_out), buf_len(&c->data_out));
   if (buf_len(&c->data_out) &&
       tlsmem_write(c->data_tls, buf_head(&c->data_out), buf_len(&c->data_out)) != 0)
     return -1;
@@ -623,6 +712,7 @@ static void lab_data_input(struct lab_conn *c, const unsigned char *p, size_t n)
 
   if (c->data_state != LAB_DATA_OPEN || c->closing) return;
   if (!c->data_tls) {
+    lab_drec_bytes(c, DB_DIR_C2S, p, n);
     if (c->m->on_data_rx) c->m->on_data_rx(c, c->session, p, n);
     return;
   }
@@ -631,8 +721,12 @@ static void lab_data_input(struct lab_conn *c, const unsigned char *p, size_t n)
     lab_data_end(c, 0);
     return;
   }
-  while (c->data_tls && (r = tlsmem_read(c->data_tls, plain, sizeof plain)) > 0)
+  /* An own client's transcript holds the plaintext, as on the control
+   * connection. */
+  while (c->data_tls && (r = tlsmem_read(c->data_tls, plain, sizeof plain)) > 0) {
+    lab_drec_bytes(c, DB_DIR_C2S, plain, (size_t)r);
     if (c->m->on_data_rx) c->m->on_data_rx(c, c->session, plain, (size_t)r);
+  }
   if (!c->data_tls) return; /* the module ended the channel */
   if (tlsmem_failed(c->data_tls)) {
     lab_warn(c, "data channel TLS: %s", tlsmem_error(c->data_tls));
@@ -659,7 +753,7 @@ static void lab_data_input(struct lab_conn *c, const unsigned char *p, size_t n)
 static void lab_data_peer_closed(struct lab_conn *c) {
   int ok = buf_len(&c->data_out) == 0;
   if (c->data_tls && tlsmem_peer_closed(c->data_tls)) ok = 1;
-  lab_data_end(c, ok);
+  lab_data_end_by(c, ok, 1);
 }
 
 /* All queued data is written: finish a requested close (under TLS, once
@@ -797,6 +891,7 @@ static void lab_data_reset(struct lab_conn *c) {
   lab_pasv_release(c);
   if (c->data_state == LAB_DATA_PENDING || c->data_state == LAB_DATA_OPEN) c->be->data_drop(c);
   c->data_state = LAB_DATA_NONE;
+  lab_drec_end(c, "transfer_aborted");
   c->data_closing = 0;
   lab_data_tls_drop(c);
   buf_consume(&c->data_out, buf_len(&c->data_out));
@@ -847,11 +942,13 @@ int lab_data_listen(struct lab_conn *c, int *port) {
 
   if (c->closing) return LAB_PASV_NO_PORT;
   lab_data_reset(c); /* gives back this connection's own earlier port first */
+  c->data_label[0] = '\0';
   lab_pasv_identity(c, &user, addr, sizeof addr);
   rc = lab_pasv_check(c, user, addr);
   if (rc != 0) return rc;
   if (c->be->data_listen(c, port) != 0) return LAB_PASV_NO_PORT;
   c->data_state = LAB_DATA_PENDING;
+  c->data_port = *port;
   c->pasv_held = 1;
   c->pasv_user = user;
   snprintf(c->pasv_addr, sizeof c->pasv_addr, "%s", addr);
@@ -866,6 +963,7 @@ int lab_data_connect(struct lab_conn *c, const char *addr, int port) {
   if (c->closing || port < 1 || port > 65535) return -1;
   lab_data_reset(c);
   c->data_state = LAB_DATA_PENDING;
+  c->data_port = port;
   if (c->be->data_connect(c, addr, port) != 0) {
     c->data_state = LAB_DATA_NONE;
     return -1;
@@ -881,6 +979,7 @@ void lab_data_send(struct lab_conn *c, const void *p, size_t n) {
   if (c->closing || !n) return;
   if (c->data_state != LAB_DATA_PENDING && c->data_state != LAB_DATA_OPEN) return;
   if (c->data_tls) {
+    lab_drec_bytes(c, DB_DIR_S2C, p, n); /* the plaintext; the wire holds ciphertext */
     if (tlsmem_write(c->data_tls, p, n) != 0 || lab_data_tls_pump(c) != 0) {
       lab_warn(c, "data channel TLS: %s", tlsmem_error(c->data_tls));
       lab_data_end(c, 0);
@@ -992,6 +1091,7 @@ static void lab_mem_be_data_flush(struct lab_conn *c) {
   struct lab_mem *mm = lab_mem_of(c);
 
   lab_sink_add(&mm->data_out, buf_head(&c->data_out), buf_len(&c->data_out));
+  if (!c->data_tls) lab_drec_bytes(c, DB_DIR_S2C, buf_head(&c->data_out), buf_len(&c->data_out));
   buf_consume(&c->data_out, buf_len(&c->data_out));
   lab_data_drained(c);
 }
@@ -1702,6 +1802,7 @@ static int lab_data_writeable(struct lab_sock *k, struct lws *wsi) {
     if (n > LIM_LAB_CHUNK) n = LIM_LAB_CHUNK;
     memcpy(chunk + LWS_PRE, buf_head(&c->data_out), n);
     if (lws_write(wsi, chunk + LWS_PRE, n, LWS_WRITE_RAW) < (int)n) return -1;
+    if (!c->data_tls) lab_drec_bytes(c, DB_DIR_S2C, buf_head(&c->data_out), n);
     buf_consume(&c->data_out, n);
     lws_callback_on_writable(wsi); /* as for control output: end only when lws holds nothing */
   } else if (!lws_partial_buffered(wsi)) {

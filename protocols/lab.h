@@ -161,6 +161,9 @@ int lab_data_connect(struct lab_conn *c, const char *addr, int port);
 int lab_data_is_open(struct lab_conn *c); /* 1 once connected */
 void lab_data_send(struct lab_conn *c, const void *p, size_t n);
 void lab_data_close(struct lab_conn *c); /* after queued data is sent */
+/* What the data channel carries ("RETR flag.txt"): names the transcript of
+ * an own client's data connection (the current one, or the next). */
+void lab_data_label(struct lab_conn *c, const char *label);
 void lab_data_abort(struct lab_conn *c);
 
 /* A command table row: verb (upper case), the states where it is legal

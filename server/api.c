@@ -123,6 +123,12 @@ static cJSON *session_json(const struct db_session *s) {
   /* The student's own client talked to a lab server (not the relay). */
   cJSON_AddBoolToObject(o, "own_client", s->own_client != 0);
   if (s->own_client) cJSON_AddStringToObject(o, "client_addr", s->client_addr);
+  /* An own client's FTP data connection: its control session and what it
+   * carried ("" if the client never said). */
+  if (s->parent_id) {
+    cJSON_AddNumberToObject(o, "parent_id", (double)s->parent_id);
+    cJSON_AddStringToObject(o, "label", s->label);
+  }
   return o;
 }
 
@@ -619,18 +625,21 @@ static void handle_transcript(struct app *app, const struct api_request *req,
     free(printed);
     if (!head) goto internal;
   } else if (formats[f].format == EXPORT_TXT) {
-    char started[32], ended[32] = "(open)";
-    size_t n = 512 + strlen(s.user_name) + strlen(s.host);
+    char started[32], ended[32] = "(open)", data[200] = "";
+    size_t n = 512 + strlen(s.user_name) + strlen(s.host) + sizeof data;
+    if (s.parent_id)
+      snprintf(data, sizeof data, "ftp-data · %s, data connection of session %lld\n",
+               s.label[0] ? s.label : "(no transfer)", (long long)s.parent_id);
     json_time_text(s.started_us, started, sizeof started);
     if (s.ended_us) json_time_text(s.ended_us, ended, sizeof ended);
     head = malloc(n);
     if (!head) goto internal;
     snprintf(head, n,
              "portlab session %lld: %s -> %s:%d (%s%s%s)\n"
-             "started %s, ended %s, %lld bytes up, %lld bytes down, closed: %s\n\n",
+             "%sstarted %s, ended %s, %lld bytes up, %lld bytes down, closed: %s\n\n",
              (long long)s.id, s.user_name, s.host, s.port, s.mode,
-             s.own_client ? ", own client from " : "", s.own_client ? s.client_addr : "", started,
-             ended, (long long)s.bytes_up, (long long)s.bytes_down,
+             s.own_client ? ", own client from " : "", s.own_client ? s.client_addr : "", data,
+             started, ended, (long long)s.bytes_up, (long long)s.bytes_down,
              s.close_reason[0] ? export_reason_text(s.close_reason) : "-");
   }
   resp->stream = export_new(formats[f].format, &s, head, last_seq, LIM_EXPORT_BYTES);
@@ -663,6 +672,7 @@ static const struct route routes[] = {
     {API_GET, "/api/lessons", 1, api_lessons_list},
     {API_GET, "/api/lessons/%", 1, api_lesson_get},
     {API_POST, "/api/lessons/%/tasks/%", 1, api_task_answer},
+    {API_POST, "/api/lessons/%/tasks/%/hint", 1, api_task_hint},
     {API_GET, "/api/progress", 1, api_progress},
     {API_GET, "/api/usage", 1, api_usage},
     {API_POST, "/api/quiz/attempts", 1, api_quiz_start},

@@ -202,6 +202,8 @@ static cJSON *gradebook_json(struct app *app, const struct gradebook *gb) {
         cJSON_AddBoolToObject(c, "solved", p->solved_at != 0);
         cJSON_AddNumberToObject(c, "points", p->solved_at ? p->points : 0);
         cJSON_AddNumberToObject(c, "attempts", p->attempts);
+        cJSON_AddNumberToObject(c, "hints", p->hints);
+        cJSON_AddNumberToObject(c, "hint_points", p->hint_cost);
         json_add_time(c, "first_attempt_at", p->first_at * 1000000);
         json_add_time(c, "solved_at", p->solved_at * 1000000);
         cJSON_AddItemToObject(cells, key, c);
@@ -315,8 +317,8 @@ static void csv_field(struct text *t, const char *s, int last) {
 }
 
 static const char *const result_columns[] = {
-    "student",          "kind",     "item", "title", "points", "max_points", "attempts",
-    "first_attempt_at", "solved_at"};
+    "student",          "kind",      "item",  "title",      "points", "max_points", "attempts",
+    "first_attempt_at", "solved_at", "hints", "hint_points"};
 #define N_RESULT_COLUMNS (sizeof result_columns / sizeof result_columns[0])
 
 /* One row of the results, written as CSV or added to the JSON array.
@@ -331,10 +333,11 @@ struct result_row {
   const char *student, *kind, *item, *title;
   int points_100, max_points, attempts;
   int64_t first_us, solved_us; /* 0 = none */
+  int hints, hint_points;      /* hints taken, and the points they cost */
 };
 
 static void result_emit(struct result_out *out, const struct result_row *r) {
-  char pts[24], max[16], att[16], first[32] = "", solved[32] = "";
+  char pts[24], max[16], att[16], first[32] = "", solved[32] = "", hints[16], hint_pts[16];
   if (r->points_100 % 100)
     snprintf(pts, sizeof pts, "%d.%02d", r->points_100 / 100, r->points_100 % 100);
   else
@@ -350,6 +353,8 @@ static void result_emit(struct result_out *out, const struct result_row *r) {
     cJSON_AddNumberToObject(o, "attempts", r->attempts);
     json_add_time(o, "first_attempt_at", r->first_us);
     json_add_time(o, "solved_at", r->solved_us);
+    cJSON_AddNumberToObject(o, "hints", r->hints);
+    cJSON_AddNumberToObject(o, "hint_points", r->hint_points);
     cJSON_AddItemToArray(out->rows, o);
     return;
   }
@@ -357,8 +362,10 @@ static void result_emit(struct result_out *out, const struct result_row *r) {
   snprintf(att, sizeof att, "%d", r->attempts);
   if (r->first_us) json_time_text(r->first_us, first, sizeof first);
   if (r->solved_us) json_time_text(r->solved_us, solved, sizeof solved);
-  const char *v[N_RESULT_COLUMNS] = {r->student, r->kind, r->item, r->title, pts,
-                                     max,        att,     first,   solved};
+  snprintf(hints, sizeof hints, "%d", r->hints);
+  snprintf(hint_pts, sizeof hint_pts, "%d", r->hint_points);
+  const char *v[N_RESULT_COLUMNS] = {r->student, r->kind, r->item, r->title, pts,     max,
+                                     att,        first,   solved,  hints,    hint_pts};
   for (size_t c = 0; c < N_RESULT_COLUMNS; c++)
     csv_field(&out->text, v[c], c + 1 == N_RESULT_COLUMNS);
 }
@@ -381,7 +388,9 @@ static void results_tasks(struct app *app, struct gradebook *gb, struct result_o
                                t->points,
                                p ? p->attempts : 0,
                                p ? p->first_at * 1000000 : 0,
-                               p ? p->solved_at * 1000000 : 0};
+                               p ? p->solved_at * 1000000 : 0,
+                               p ? p->hints : 0,
+                               p ? p->hint_cost : 0};
         result_emit(out, &r);
       }
     }
@@ -453,7 +462,8 @@ static int visit_quiz(struct app *app, const struct gradebook *gb, const struct 
       const struct db_quiz_student *b = NULL;
       for (size_t j = 0; j < best.n && !b; j++)
         if (best.v[j].user_id == s->e.id) b = &best.v[j];
-      struct result_row r = {s->e.name, "quiz_test", item, t->title, 0, t->questions, 0, 0, 0};
+      struct result_row r = {s->e.name, "quiz_test", item, t->title, 0, t->questions,
+                             0,         0,           0,    0,        0};
       if (b) {
         struct db_quiz_attempt a;
         r.points_100 = b->best_points;
@@ -600,6 +610,7 @@ int api_class_load(struct app *app) {
 
 static cJSON *class_json(struct app *app) {
   cJSON *root = cJSON_CreateObject(), *code = cJSON_AddObjectToObject(root, "class_code");
+  int hints_cost = 0;
   if (app->cfg.class_code[0])
     cJSON_AddStringToObject(code, "value", app->cfg.class_code);
   else
@@ -613,6 +624,9 @@ static cJSON *class_json(struct app *app) {
     cJSON_AddBoolToObject(r, "fixed", policy_rule_fixed(app->policy, i));
     cJSON_AddItemToArray(allow, r);
   }
+  /* A failed read shows the setting off, which is also what applies then. */
+  if (db_class_hints_cost(app->db, &hints_cost) != 0) hints_cost = 0;
+  cJSON_AddBoolToObject(root, "hints_cost_points", hints_cost);
   return root;
 }
 
@@ -621,8 +635,9 @@ void api_class_get(struct app *app, const struct api_request *req, const struct 
   if (!forbid_student(user, resp)) api_respond_json(resp, 200, class_json(app));
 }
 
-/* PUT /api/class {"class_code": "..."|null, "allow": ["RULE", ...]}: each
- * member present replaces that setting; an absent one is kept. */
+/* PUT /api/class {"class_code": "..."|null, "allow": ["RULE", ...],
+ * "hints_cost_points": true|false}: each member present replaces that
+ * setting; an absent one is kept. */
 void api_class_put(struct app *app, const struct api_request *req, const struct db_user *user,
                    const struct api_args *args, struct api_response *resp) {
   if (forbid_student(user, resp)) return;
@@ -630,6 +645,7 @@ void api_class_put(struct app *app, const struct api_request *req, const struct 
   if (!body) return;
   cJSON *code = cJSON_GetObjectItemCaseSensitive(body, "class_code");
   cJSON *allow = cJSON_GetObjectItemCaseSensitive(body, "allow");
+  cJSON *hints_cost = cJSON_GetObjectItemCaseSensitive(body, "hints_cost_points");
   const char *list[LIM_CLASS_RULES];
   char stored[LIM_CLASS_RULES_BYTES + 1] = "", err[256], detail[LIM_CLASS_RULES_BYTES + 64];
   size_t n = 0, used = 0;
@@ -638,6 +654,10 @@ void api_class_put(struct app *app, const struct api_request *req, const struct 
        !auth_name_valid(code->valuestring))) {
     api_error(resp, 400, "bad_request",
               "\"class_code\" must be null or 1 to 32 letters, digits, '_', '.' or '-'");
+    goto done;
+  }
+  if (hints_cost && !cJSON_IsBool(hints_cost)) {
+    api_error(resp, 400, "bad_request", "\"hints_cost_points\" must be true or false");
     goto done;
   }
   if (code && app->cfg.class_code_fixed) {
@@ -681,6 +701,10 @@ void api_class_put(struct app *app, const struct api_request *req, const struct 
     if (db_setting_set(app->db, SETTING_CLASS_CODE, v)) goto fail;
     snprintf(app->cfg.class_code, sizeof app->cfg.class_code, "%s", v);
     audit(app, user, "class_code", NULL, v[0] ? "changed" : "removed");
+  }
+  if (hints_cost) {
+    if (db_class_set_hints_cost(app->db, cJSON_IsTrue(hints_cost))) goto fail;
+    audit(app, user, "hints_cost", NULL, cJSON_IsTrue(hints_cost) ? "on" : "off");
   }
   api_respond_json(resp, 200, class_json(app));
   goto done;

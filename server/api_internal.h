@@ -32,6 +32,8 @@ void api_lesson_get(struct app *app, const struct api_request *req, const struct
                     const struct api_args *args, struct api_response *resp);
 void api_task_answer(struct app *app, const struct api_request *req, const struct db_user *user,
                      const struct api_args *args, struct api_response *resp);
+void api_task_hint(struct app *app, const struct api_request *req, const struct db_user *user,
+                   const struct api_args *args, struct api_response *resp);
 
 /* api_class.c: the teacher's class. */
 void api_progress(struct app *app, const struct api_request *req, const struct db_user *user,

@@ -8,6 +8,12 @@
  * per task are capped so a small answer space cannot be walked. The
  * teacher's answers are checked but never scored or stored. The class's
  * progress (the gradebook) is api_class.c's.
+ *
+ * Hints are sent one at a time, only once taken (the teacher sees them
+ * all). When the teacher made hints cost points, each hint taken before
+ * the solve takes the task's hint-cost off what the solve earns; the cost
+ * is in the task before the student asks, and is kept per student with
+ * the task's progress.
  */
 #define _GNU_SOURCE /* strcasestr */
 #include <cJSON.h>
@@ -18,6 +24,7 @@
 
 #include "api_internal.h"
 #include "app.h"
+#include "class.h"
 #include "lessons.h"
 #include "log.h"
 #include "portlab_limits.h"
@@ -28,6 +35,8 @@ struct task_state {
   char task[61];
   int attempts;
   int solved;
+  int points; /* earned, once solved */
+  int hints, hint_cost;
 };
 
 /* The user's progress rows, loaded once per request. */
@@ -50,6 +59,9 @@ static int collect(void *arg, const struct db_progress *p) {
   snprintf(t->task, sizeof t->task, "%s", p->task);
   t->attempts = p->attempts;
   t->solved = p->solved_at != 0;
+  t->points = p->points;
+  t->hints = p->hints;
+  t->hint_cost = p->hint_cost;
   return 0;
 }
 
@@ -80,13 +92,22 @@ static cJSON *targets_json(const char *targets) {
   return arr;
 }
 
+/* What solving t earns now: its points less what the hints taken cost. */
+static int task_worth(const struct progress_set *ps, const char *lesson,
+                      const struct lesson_task *t) {
+  const struct task_state *s = state_of(ps, lesson, t->id);
+  int worth = t->points - (s ? s->hint_cost : 0);
+  return worth > 0 ? worth : 0;
+}
+
 static void lesson_totals(const struct lesson *l, const struct progress_set *ps, int *points,
                           int *score, int *n_solved) {
   *points = *score = *n_solved = 0;
   for (size_t i = 0; i < l->n_tasks; i++) {
+    const struct task_state *s = state_of(ps, l->id, l->tasks[i].id);
     *points += l->tasks[i].points;
-    if (solved(ps, l->id, l->tasks[i].id)) {
-      *score += l->tasks[i].points;
+    if (s && s->solved) {
+      *score += s->points; /* as earned: hints may have cost some */
       (*n_solved)++;
     }
   }
@@ -147,7 +168,7 @@ static void settle_checks(struct app *app, const struct db_user *user, const str
     const struct lesson_task *t = &l->tasks[i];
     if (t->kind != TASK_CHECK || solved(ps, l->id, t->id)) continue;
     if (check_done(app, user->id, t)) {
-      db_progress_attempt(app->db, user->id, l->id, t->id, 1, t->points);
+      db_progress_attempt(app->db, user->id, l->id, t->id, 1, task_worth(ps, l->id, t));
       changed = 1;
     }
   }
@@ -157,18 +178,42 @@ static void settle_checks(struct app *app, const struct db_user *user, const str
   }
 }
 
+/* Whether hints cost points now (the teacher's class setting). A failed
+ * read counts as free: the student is never charged by an error. */
+static int hints_cost_on(struct app *app) {
+  int on = 0;
+  if (db_class_hints_cost(app->db, &on) != 0) return 0;
+  return on;
+}
+
+/* What the next hint of t costs this student: 0 when hints are free, the
+ * task is solved or no hint is left. */
+static int next_hint_cost(int cost_on, const struct lesson_task *t, const struct task_state *s) {
+  if (!cost_on || (s && s->solved) || (size_t)(s ? s->hints : 0) >= t->n_hints) return 0;
+  return t->hint_cost;
+}
+
+/* all_hints: the teacher's view, every hint's text. A student gets only the
+ * texts of hints taken, and the cost of the next before taking it. */
 static cJSON *task_json(const struct lesson *l, const struct lesson_task *t,
-                        const struct progress_set *ps) {
+                        const struct progress_set *ps, int cost_on, int all_hints) {
   static const char *const kinds[] = {"question", "flag", "check"};
   const struct task_state *s = state_of(ps, l->id, t->id);
+  size_t taken = all_hints ? t->n_hints : s ? (size_t)s->hints : 0;
   cJSON *o = cJSON_CreateObject();
   cJSON_AddStringToObject(o, "id", t->id);
   cJSON_AddStringToObject(o, "kind", kinds[t->kind]);
   cJSON_AddNumberToObject(o, "points", t->points);
   cJSON_AddStringToObject(o, "prompt", t->prompt);
-  if (t->hint[0]) cJSON_AddStringToObject(o, "hint", t->hint);
   cJSON_AddBoolToObject(o, "solved", s && s->solved);
   cJSON_AddNumberToObject(o, "attempts", s ? s->attempts : 0);
+  if (s && s->solved) cJSON_AddNumberToObject(o, "earned", s->points);
+  cJSON_AddNumberToObject(o, "hints", (double)t->n_hints);
+  cJSON *texts = cJSON_AddArrayToObject(o, "hints_taken");
+  for (size_t i = 0; i < taken && i < t->n_hints; i++)
+    cJSON_AddItemToArray(texts, cJSON_CreateString(t->hints[i]));
+  cJSON_AddNumberToObject(o, "hint_points", s ? s->hint_cost : 0);
+  cJSON_AddNumberToObject(o, "next_hint_cost", all_hints ? 0 : next_hint_cost(cost_on, t, s));
   return o;
 }
 
@@ -210,8 +255,9 @@ static const struct lesson *find_lesson(struct app *app, const char *id,
   return l;
 }
 
-static cJSON *lesson_json(struct app *app, const struct lesson *l, const struct progress_set *ps) {
-  int points, score, n_solved;
+static cJSON *lesson_json(struct app *app, const struct lesson *l, const struct progress_set *ps,
+                          int teacher) {
+  int points, score, n_solved, cost_on = hints_cost_on(app);
   lesson_totals(l, ps, &points, &score, &n_solved);
   cJSON *o = cJSON_CreateObject();
   cJSON_AddStringToObject(o, "id", l->id);
@@ -221,9 +267,10 @@ static cJSON *lesson_json(struct app *app, const struct lesson *l, const struct 
   cJSON_AddStringToObject(o, "html", l->html);
   cJSON *tasks = cJSON_AddArrayToObject(o, "tasks");
   for (size_t i = 0; i < l->n_tasks; i++)
-    cJSON_AddItemToArray(tasks, task_json(l, &l->tasks[i], ps));
+    cJSON_AddItemToArray(tasks, task_json(l, &l->tasks[i], ps, cost_on, teacher));
   cJSON_AddNumberToObject(o, "points", points);
   cJSON_AddNumberToObject(o, "score", score);
+  cJSON_AddBoolToObject(o, "hints_cost_points", cost_on);
   return o;
 }
 
@@ -237,9 +284,10 @@ void api_lesson_get(struct app *app, const struct api_request *req, const struct
     api_error(resp, 500, "internal", "the database failed; try again");
     return;
   }
-  if (strcmp(user->role, "teacher") != 0) settle_checks(app, user, l, &ps);
+  int teacher = strcmp(user->role, "teacher") == 0;
+  if (!teacher) settle_checks(app, user, l, &ps);
   cJSON *root = cJSON_CreateObject();
-  cJSON_AddItemToObject(root, "lesson", lesson_json(app, l, &ps));
+  cJSON_AddItemToObject(root, "lesson", lesson_json(app, l, &ps, teacher));
   free(ps.v);
   api_respond_json(resp, 200, root);
 }
@@ -275,7 +323,8 @@ void api_task_answer(struct app *app, const struct api_request *req, const struc
                     : lesson_answer_ok(t, answer->valuestring, app->lab_secret, user->name);
   /* The teacher may try every task; it is not scored or stored. */
   int scored = strcmp(user->role, "teacher") != 0;
-  if (scored && db_progress_attempt(app->db, user->id, l->id, t->id, correct, t->points))
+  if (scored &&
+      db_progress_attempt(app->db, user->id, l->id, t->id, correct, task_worth(&ps, l->id, t)))
     goto internal;
   log_info("task %s/%s by %s: %s%s", l->id, t->id, user->name, correct ? "solved" : "wrong",
            scored ? "" : " (not scored)");
@@ -291,9 +340,79 @@ void api_task_answer(struct app *app, const struct api_request *req, const struc
                                                     : NULL;
   if (feedback) cJSON_AddStringToObject(root, "feedback", feedback);
   cJSON_AddBoolToObject(root, "scored", scored);
-  cJSON_AddItemToObject(root, "task", task_json(l, t, &ps));
+  cJSON_AddItemToObject(root, "task", task_json(l, t, &ps, hints_cost_on(app), !scored));
   cJSON_AddNumberToObject(root, "score", score);
   cJSON_AddNumberToObject(root, "points", points);
+  api_respond_json(resp, 200, root);
+  goto done;
+internal:
+  api_error(resp, 500, "internal", "the database failed; try again");
+done:
+  free(ps.v);
+  cJSON_Delete(body);
+}
+
+/* POST /api/lessons/ID/tasks/TASK/hint {"cost": N}: takes the next hint.
+ * cost, when given, is what the page showed; if the teacher changed the
+ * setting since, nothing is taken and 409 cost_changed says the new cost.
+ * The teacher gets hints without any record. */
+void api_task_hint(struct app *app, const struct api_request *req, const struct db_user *user,
+                   const struct api_args *args, struct api_response *resp) {
+  const struct lesson *l = find_lesson(app, args->seg[0], resp);
+  if (!l) return;
+  const struct lesson_task *t = lesson_task_find(l, args->seg[1]);
+  if (!t) {
+    api_error(resp, 404, "not_found", "no such task");
+    return;
+  }
+  cJSON *body = api_parse_body(req, resp);
+  if (!body) return;
+  cJSON *shown = cJSON_GetObjectItemCaseSensitive(body, "cost");
+  struct progress_set ps;
+  int teacher = strcmp(user->role, "teacher") == 0, cost_on = hints_cost_on(app);
+  memset(&ps, 0, sizeof ps);
+  if (shown && (!cJSON_IsNumber(shown) || shown->valuedouble < 0)) {
+    api_error(resp, 400, "bad_request", "\"cost\" must be the non-negative cost shown");
+    goto done;
+  }
+  if (!t->n_hints) {
+    api_error(resp, 404, "no_hint", "this task has no hints");
+    goto done;
+  }
+  if (teacher) {
+    cJSON *root = cJSON_CreateObject();
+    cJSON_AddItemToObject(root, "task", task_json(l, t, &ps, cost_on, 1));
+    cJSON_AddStringToObject(root, "hint", t->hints[0]);
+    cJSON_AddNumberToObject(root, "cost", 0);
+    cJSON_AddBoolToObject(root, "scored", 0);
+    api_respond_json(resp, 200, root);
+    goto done;
+  }
+  if (load_progress(app, user->id, &ps) < 0) goto internal;
+  const struct task_state *s = state_of(&ps, l->id, t->id);
+  size_t taken = s ? (size_t)s->hints : 0;
+  if (taken >= t->n_hints) {
+    api_error(resp, 409, "no_more_hints", "every hint of this task is taken");
+    goto done;
+  }
+  int cost = next_hint_cost(cost_on, t, s);
+  if (shown && (int)shown->valuedouble != cost) {
+    char msg[128];
+    snprintf(msg, sizeof msg, "the cost of this hint is now %d point%s; nothing was taken", cost,
+             cost == 1 ? "" : "s");
+    api_error(resp, 409, "cost_changed", msg);
+    goto done;
+  }
+  if (db_progress_hint(app->db, user->id, l->id, t->id, cost)) goto internal;
+  log_info("task %s/%s: %s took hint %zu (cost %d)", l->id, t->id, user->name, taken + 1, cost);
+  free(ps.v);
+  if (load_progress(app, user->id, &ps) < 0) goto internal;
+  cJSON *root = cJSON_CreateObject();
+  cJSON_AddStringToObject(root, "hint", t->hints[taken]);
+  cJSON_AddNumberToObject(root, "number", (double)(taken + 1));
+  cJSON_AddNumberToObject(root, "cost", cost);
+  cJSON_AddBoolToObject(root, "scored", 1);
+  cJSON_AddItemToObject(root, "task", task_json(l, t, &ps, cost_on, 0));
   api_respond_json(resp, 200, root);
   goto done;
 internal:

@@ -362,6 +362,7 @@ const char *export_reason_text(const char *code) {
       {"idle_timeout", "nothing was sent for too long"},
       {"session_timeout", "the session reached its time limit"},
       {"client_closed", "you hung up"},
+      {"transfer_aborted", "the transfer was aborted"},
       {"server_shutdown", "portlab is shutting down"},
       {"logged_out", "you signed out"},
       {"connect_timeout", "the server did not answer in time"},
@@ -451,10 +452,13 @@ static void cast_line(struct export *ex, cJSON *json) {
 }
 
 static void cast_header(struct export *ex) {
-  char title[400];
-  snprintf(title, sizeof title, "portlab session %lld: %s -> %s:%d%s%s", (long long)ex->s.id,
+  char title[600], data[200] = "";
+  if (ex->s.parent_id)
+    snprintf(data, sizeof data, " (ftp-data · %s, data connection of session %lld)",
+             ex->s.label[0] ? ex->s.label : "(no transfer)", (long long)ex->s.parent_id);
+  snprintf(title, sizeof title, "portlab session %lld: %s -> %s:%d%s%s%s", (long long)ex->s.id,
            ex->s.user_name, ex->s.host, ex->s.port, ex->s.own_client ? ", own client from " : "",
-           ex->s.own_client ? ex->s.client_addr : "");
+           ex->s.own_client ? ex->s.client_addr : "", data);
   cJSON *h = cJSON_CreateObject();
   cJSON_AddNumberToObject(h, "version", 2);
   cJSON_AddNumberToObject(h, "width", 100);

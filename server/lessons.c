@@ -95,7 +95,15 @@ static int parse_task_line(struct lesson_task *t, char *line, char *err, size_t 
   } else if (strcmp(key, "prompt") == 0) {
     if (set_field(t->prompt, sizeof t->prompt, value)) goto bad;
   } else if (strcmp(key, "hint") == 0) {
-    if (set_field(t->hint, sizeof t->hint, value)) goto bad;
+    if (t->n_hints == TASK_MAX_HINTS || !*value ||
+        set_field(t->hints[t->n_hints], sizeof t->hints[0], value))
+      goto bad;
+    t->n_hints++;
+  } else if (strcmp(key, "hint-cost") == 0) {
+    char *end;
+    long v = strtol(value, &end, 10);
+    if (!*value || *end || v < 0 || v > 100) goto bad;
+    t->hint_cost = (int)v;
   } else if (strcmp(key, "answer") == 0) {
     if (t->n_answers == TASK_MAX_ANSWERS ||
         set_field(t->answers[t->n_answers], sizeof t->answers[0], value))
@@ -165,6 +173,15 @@ static int check_task(const struct lesson_task *t, char *err, size_t errlen) {
       }
       regfree(&re);
     }
+  }
+  if (t->hint_cost > t->points) {
+    snprintf(err, errlen, "task %s: hint-cost %d is more than its %d points", t->id, t->hint_cost,
+             t->points);
+    return -1;
+  }
+  if (t->hint_cost >= 0 && !t->n_hints) {
+    snprintf(err, errlen, "task %s: hint-cost without a hint", t->id);
+    return -1;
   }
   if (t->kind == TASK_FLAG && !t->challenge[0]) {
     snprintf(err, errlen, "flag task %s names no challenge", t->id);
@@ -326,6 +343,7 @@ int lesson_parse(const char *text, size_t len, struct lesson *out, char *err, si
       }
       task = &out->tasks[out->n_tasks++];
       task->points = 1;
+      task->hint_cost = -1; /* not given: 1, set once the block is read */
       in_task = 1;
       continue;
     }
@@ -333,6 +351,7 @@ int lesson_parse(const char *text, size_t len, struct lesson *out, char *err, si
       if (strncmp(t, "```", 3) == 0) {
         in_task = 0;
         if (check_task(task, why, sizeof why)) goto bad_line;
+        if (task->hint_cost < 0) task->hint_cost = 1;
         for (size_t k = 0; k + 1 < out->n_tasks; k++)
           if (strcmp(out->tasks[k].id, task->id) == 0) {
             snprintf(why, sizeof why, "task id %s used twice", task->id);

@@ -9,6 +9,7 @@
 #define TASK_MAX_ANSWERS 8
 #define TASK_MAX_CONDS 4
 #define TASK_MAX_WRONG 8 /* known wrong answers with their feedback, per task */
+#define TASK_MAX_HINTS 3 /* hints per task, taken one at a time in order */
 
 enum task_kind { TASK_QUESTION = 0, TASK_FLAG, TASK_CHECK };
 enum task_match { MATCH_EXACT = 0, MATCH_NOCASE, MATCH_PATTERN };
@@ -30,7 +31,12 @@ struct lesson_task {
   enum task_kind kind;
   int points;
   char prompt[512];
-  char hint[512];
+  /* Hints, in the order the student gets them; each costs hint_cost points
+   * of the task when the teacher made hints cost points (default 1, at
+   * most the task's points). */
+  char hints[TASK_MAX_HINTS][512];
+  size_t n_hints;
+  int hint_cost;
   /* question */
   enum task_match match;
   char answers[TASK_MAX_ANSWERS][128];

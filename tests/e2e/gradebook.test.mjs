@@ -78,7 +78,7 @@ test('the gradebook shows every student before anyone scores', { timeout: 90000 
     return (await fetch(a.href)).text();
   });
   const lines = csv.replace(/^\uFEFF/, '').trim().split('\r\n');
-  assert.equal(lines[0], 'student,kind,item,title,points,max_points,attempts,first_attempt_at,solved_at');
+  assert.equal(lines[0], 'student,kind,item,title,points,max_points,attempts,first_attempt_at,solved_at,hints,hint_points');
   assert.ok(lines.some((l) => l.startsWith(names[0] + ',task,smtp/smtp-greeting,') && l.includes(',1,1,1,')), 'ana solved');
   assert.equal((lines.length - 1) % names.length, 0);
 

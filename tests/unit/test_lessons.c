@@ -273,8 +273,58 @@ static void test_wrong_answers(void) {
   }
 }
 
+/* Hints: TASK_MAX_HINTS in order, allowed at the edge and refused past
+ * it; hint-cost defaults to 1 and may not pass the task's points; the
+ * texts never reach the rendered page. */
+static void test_hints(void) {
+  static const char head[] =
+      "---\nid: x\ntitle: t\n---\nText.\n```task\nid: a\nkind: question\n"
+      "points: 3\nprompt: p\nanswer: 42\n";
+  char text[1024];
+  struct lesson l;
+  char err[256] = "";
+
+  snprintf(text, sizeof text,
+           "%shint: first secret\nhint: second secret\nhint: third secret\n```\n", head);
+  CHECK_EQ_INT(TASK_MAX_HINTS, 3);
+  CHECK_EQ_INT(lesson_parse(text, strlen(text), &l, err, sizeof err), 0);
+  CHECK_EQ_INT(l.tasks[0].n_hints, 3);
+  CHECK_EQ_STR(l.tasks[0].hints[0], "first secret");
+  CHECK_EQ_STR(l.tasks[0].hints[2], "third secret");
+  CHECK_EQ_INT(l.tasks[0].hint_cost, 1); /* the default */
+  CHECK(strstr(l.html, "secret") == NULL);
+  lesson_clear(&l);
+
+  snprintf(text, sizeof text, "%shint: h\nhint-cost: 3\n```\n", head);
+  CHECK_EQ_INT(lesson_parse(text, strlen(text), &l, err, sizeof err), 0);
+  CHECK_EQ_INT(l.tasks[0].hint_cost, 3); /* all of the task's points */
+  lesson_clear(&l);
+
+  snprintf(text, sizeof text, "%shint: h\nhint-cost: 0\n```\n", head);
+  CHECK_EQ_INT(lesson_parse(text, strlen(text), &l, err, sizeof err), 0);
+  CHECK_EQ_INT(l.tasks[0].hint_cost, 0);
+  lesson_clear(&l);
+
+  snprintf(text, sizeof text, "%s```\n", head);
+  CHECK_EQ_INT(lesson_parse(text, strlen(text), &l, err, sizeof err), 0);
+  CHECK_EQ_INT(l.tasks[0].n_hints, 0);
+  lesson_clear(&l);
+
+  snprintf(text, sizeof text, "%shint: 1\nhint: 2\nhint: 3\nhint: 4\n```\n", head);
+  expect_bad(text, "\"hint\"");
+  snprintf(text, sizeof text, "%shint: h\nhint-cost: 4\n```\n", head);
+  expect_bad(text, "hint-cost 4 is more than its 3 points");
+  snprintf(text, sizeof text, "%shint-cost: 1\n```\n", head);
+  expect_bad(text, "hint-cost without a hint");
+  snprintf(text, sizeof text, "%shint:\n```\n", head);
+  expect_bad(text, "\"hint\"");
+  snprintf(text, sizeof text, "%shint: h\nhint-cost: -1\n```\n", head);
+  expect_bad(text, "\"hint-cost\"");
+}
+
 int main(void) {
   test_parse();
+  test_hints();
   test_wrong_answers();
   test_errors();
   test_embedded_set();

@@ -104,6 +104,13 @@ export const api = {
       'api/lessons/' + encodeURIComponent(lesson) + '/tasks/' + encodeURIComponent(task),
       { body },
     ),
+  // Takes the task's next hint; cost: what the page showed it would cost.
+  hint: (lesson, task, cost) =>
+    request(
+      'POST',
+      'api/lessons/' + encodeURIComponent(lesson) + '/tasks/' + encodeURIComponent(task) + '/hint',
+      { body: { cost } },
+    ),
   progress: () => request('GET', 'api/progress'),
   gradebook: () => request('GET', 'api/class/gradebook'),
   classSettings: () => request('GET', 'api/class'),

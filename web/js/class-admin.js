@@ -2,7 +2,8 @@
 // the audit log of class management (GET /api/class/audit).
 //
 //   {"class_code":{"value":"room-12"|null,"fixed":false},
-//    "allow":[{"rule":"192.0.2.0/24:25","fixed":true}, ...]}
+//    "allow":[{"rule":"192.0.2.0/24:25","fixed":true}, ...],
+//    "hints_cost_points":false}
 //
 // Rules and a class code given by flags are fixed for the run: shown, not
 // editable. The others are saved in the database and apply to the next
@@ -19,6 +20,7 @@ export class ClassSettingsView {
     this.code = h('input', { id: 'class-code', type: 'text', maxlength: '32', autocomplete: 'off' });
     this.fixedRules = h('ul', { class: 'fixed-rules' });
     this.rules = h('textarea', { id: 'class-rules', rows: '4', spellcheck: 'false' });
+    this.hintsCost = h('input', { id: 'class-hints-cost', type: 'checkbox' });
     this.audit = h('ol', { class: 'audit-log' });
     this.element = h(
       'section',
@@ -34,6 +36,8 @@ export class ClassSettingsView {
         h('label', { for: 'class-rules', text: t('classRules') }),
         this.rules,
         h('p', { class: 'hint', text: t('classRulesHint') }),
+        h('label', { for: 'class-hints-cost', class: 'check-label' }, this.hintsCost, ' ', t('classHintsCost')),
+        h('p', { class: 'hint', text: t('classHintsCostHint') }),
         h('button', { type: 'submit', class: 'small', text: t('classSave') }),
         this.status,
       ),
@@ -55,6 +59,7 @@ export class ClassSettingsView {
       .filter((r) => !r.fixed)
       .map((r) => r.rule)
       .join('\n');
+    this.hintsCost.checked = !!data.hints_cost_points;
   }
 
   async load() {
@@ -97,6 +102,7 @@ export class ClassSettingsView {
         .split('\n')
         .map((s) => s.trim())
         .filter(Boolean),
+      hints_cost_points: this.hintsCost.checked,
     };
     if (!this.code.disabled) body.class_code = this.code.value.trim() || null;
     this.status.textContent = t('loading');

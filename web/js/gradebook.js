@@ -6,8 +6,8 @@
 //   {"lessons":[{"id","title","points","tasks":[{"id","kind","points","solved_by"}]}],
 //    "students":[{"id","name","joined_at","last_seen_at","online","sessions_open",
 //                 "total","lessons":{"smtp":3},"quiz":{"quiz/3":{"points","attempts"}},
-//                 "tasks":{"smtp/smtp-greeting":{"solved","points","attempts",
-//                          "first_attempt_at","solved_at"}},
+//                 "tasks":{"smtp/smtp-greeting":{"solved","points","attempts","hints",
+//                          "hint_points","first_attempt_at","solved_at"}},
 //                 "stuck":{"item","attempts","seconds"}|null}],
 //    "quiz_tests":[{"id","item","title","questions"}]}
 
@@ -178,7 +178,15 @@ export class GradebookView {
               first: c.first_attempt_at ? formatTime(c.first_attempt_at) : '-',
               solved: c.solved_at ? formatTime(c.solved_at) : '-',
             }),
-            text: c.solved ? '✓' + (c.attempts > 1 ? ' ' + c.attempts : '') : '✗ ' + c.attempts,
+            dataset: { hints: String(c.hints || 0), hintPoints: String(c.hint_points || 0) },
+            text:
+              (c.solved ? '✓' + (c.attempts > 1 ? ' ' + c.attempts : '') : '✗ ' + c.attempts) +
+              (c.hints
+                ? ' ' +
+                  (c.hint_points
+                    ? t('gradebookHintsCost', { n: c.hints, lost: c.hint_points })
+                    : t('gradebookHints', { n: c.hints }))
+                : ''),
           });
         }),
       ),

@@ -169,7 +169,7 @@ export class SessionsList {
       this.element.dataset.state = sessions.length ? '' : 'empty';
       this.rows.clear();
     }
-    const items = sessions.map((s) => {
+    const items = groupData(sessions).map((s) => {
       const state = s.state || (s.ended_at ? 'ended' : 'open');
       const open = state === 'open';
       const line2 = h('span', { class: 'session-line2', text: this.line2(s) });
@@ -181,7 +181,11 @@ export class SessionsList {
           'button',
           {
             type: 'button',
-            class: 'session-item' + (open ? ' open' : '') + (state === 'refused' ? ' refused' : ''),
+            class:
+              'session-item' +
+              (open ? ' open' : '') +
+              (state === 'refused' ? ' refused' : '') +
+              (s.parent_id ? ' session-data' : ''),
             dataset: { state },
             onclick: () => this.opts.onOpen(s),
           },
@@ -190,7 +194,12 @@ export class SessionsList {
             { class: 'session-line1' },
             h('span', {
               class: 'session-target',
-              text: t('sessionSummary', { id: s.id, target: targetName(s.host, s.port) }),
+              text: t('sessionSummary', {
+                id: s.id,
+                target: s.parent_id
+                  ? t('ftpDataTab', { what: s.label || targetName(s.host, s.port) })
+                  : targetName(s.host, s.port),
+              }),
             }),
             h('span', { class: 'session-mode', text: s.mode }),
             s.own_client
@@ -212,4 +221,23 @@ export class SessionsList {
     if (append) this.list.append(...items);
     else this.list.replaceChildren(...items);
   }
+}
+
+// An own client's FTP data connections (parent_id set) go right under
+// their control session when it is in the same list, oldest first, as the
+// page groups its own data tabs; others stay where they are.
+function groupData(sessions) {
+  const ids = new Set(sessions.map((s) => s.id));
+  const children = new Map();
+  for (const s of sessions) {
+    if (!s.parent_id || !ids.has(s.parent_id)) continue;
+    if (!children.has(s.parent_id)) children.set(s.parent_id, []);
+    children.get(s.parent_id).unshift(s);
+  }
+  const out = [];
+  for (const s of sessions) {
+    if (s.parent_id && ids.has(s.parent_id)) continue;
+    out.push(s, ...(children.get(s.id) || []));
+  }
+  return out;
 }

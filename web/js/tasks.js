@@ -1,9 +1,13 @@
 // tasks.js -- one task widget in a lesson: the prompt, an answer field and
 // Check (questions and flags) or "Check my work" (tasks checked from what
-// happened on the lab servers), a hint on request, and the solved state.
+// happened on the lab servers), hints one at a time on request (with their
+// cost said before, when the teacher made hints cost points), and the
+// solved state.
 //
 //   POST /api/lessons/{id}/tasks/{task} {"answer"} or {}
 //     -> {"correct","task":{…},"score","points"[,"feedback"]}; 429 too_many_attempts
+//   POST /api/lessons/{id}/tasks/{task}/hint {"cost"}
+//     -> {"hint","number","cost","task":{…}}; 409 cost_changed, no_more_hints
 
 import { h, uid } from './dom.js';
 import { t } from './strings.js';
@@ -56,23 +60,17 @@ export class TaskWidget {
     }
 
     let hintBox = null;
-    if (task.hint) {
-      const hintId = uid('task-hint');
-      const hintText = h('p', { id: hintId, class: 'task-hint', hidden: true, text: task.hint });
-      const toggle = h('button', {
+    if (task.hints > 0) {
+      const listId = uid('task-hints');
+      this.hintList = h('ol', { id: listId, class: 'task-hints' });
+      this.hintButton = h('button', {
         type: 'button',
-        class: 'small link-like',
-        'aria-expanded': 'false',
-        'aria-controls': hintId,
-        text: t('taskShowHint'),
-        onclick: () => {
-          const open = hintText.hidden;
-          hintText.hidden = !open;
-          toggle.setAttribute('aria-expanded', open ? 'true' : 'false');
-          toggle.textContent = open ? t('taskHideHint') : t('taskShowHint');
-        },
+        class: 'small link-like task-hint-take',
+        'aria-controls': listId,
+        onclick: () => this.takeHint(),
       });
-      hintBox = h('div', { class: 'task-hint-box' }, toggle, hintText);
+      this.hintLost = h('p', { class: 'hint task-hint-lost' });
+      hintBox = h('div', { class: 'task-hint-box' }, this.hintList, this.hintButton, this.hintLost);
     }
 
     this.element = h(
@@ -95,11 +93,68 @@ export class TaskWidget {
     this.render();
   }
 
+  renderHints() {
+    const task = this.task;
+    if (!this.hintList) return;
+    const taken = task.hints_taken || [];
+    this.hintList.replaceChildren(
+      ...taken.map((text, i) =>
+        h(
+          'li',
+          { class: 'task-hint' },
+          h('strong', { text: t('taskHintLabel', { k: i + 1 }) + ': ' }),
+          h('span', { text }),
+        ),
+      ),
+    );
+    const next = taken.length + 1;
+    this.hintButton.hidden = taken.length >= task.hints;
+    const cost = task.next_hint_cost || 0;
+    this.hintButton.textContent =
+      t('taskTakeHint', { k: next, of: task.hints }) +
+      ' ' +
+      (cost > 0 ? t('taskHintCost', { n: cost }) : t('taskHintFree'));
+    this.hintButton.dataset.cost = String(cost);
+    this.hintLost.hidden = !(task.hint_points > 0);
+    this.hintLost.textContent = task.hint_points > 0 ? t('taskHintsLost', { n: task.hint_points }) : '';
+  }
+
+  async takeHint() {
+    if (this.hintBusy) return;
+    this.hintBusy = true;
+    this.hintButton.disabled = true;
+    try {
+      const res = await api.hint(this.opts.lessonId, this.task.id, this.task.next_hint_cost || 0);
+      if (res.task) this.task = { ...this.task, ...res.task };
+      this.render();
+      const items = this.hintList.querySelectorAll('li');
+      if (items.length) items[items.length - 1].scrollIntoView({ block: 'nearest' });
+    } catch (err) {
+      if (err.code === 'cost_changed') {
+        this.setMessage(t('taskHintChanged', { message: err.message }), 'error');
+        try {
+          const fresh = await api.lesson(this.opts.lessonId);
+          const mine = fresh && fresh.lesson && fresh.lesson.tasks.find((x) => x.id === this.task.id);
+          if (mine) this.task = { ...this.task, ...mine };
+        } catch (_) {
+          // The message above already says what happened.
+        }
+        this.render();
+      } else {
+        this.setMessage(t('taskHintFailed', { message: err.message }), 'error');
+      }
+    } finally {
+      this.hintBusy = false;
+      this.hintButton.disabled = false;
+    }
+  }
+
   render() {
     const task = this.task;
+    this.renderHints();
     this.element.dataset.solved = task.solved ? 'true' : 'false';
     this.state.textContent = task.solved
-      ? t('taskSolved', { n: task.points })
+      ? t('taskSolved', { n: task.earned != null ? task.earned : task.points })
       : task.attempts
         ? t('taskAttempts', { n: task.attempts })
         : '';
@@ -136,7 +191,10 @@ export class TaskWidget {
       if (this.input) this.input.removeAttribute('aria-invalid');
       if (res.correct) {
         this.task.solved = true;
-        this.setMessage(t('taskCorrect', { n: this.task.points }), 'ok');
+        this.setMessage(
+          t('taskCorrect', { n: this.task.earned != null ? this.task.earned : this.task.points }),
+          'ok',
+        );
       } else if (this.task.kind === 'check') {
         this.setMessage(res.feedback || t('taskNotYet'), 'error');
       } else {

@@ -11,6 +11,7 @@ import { decodeBase64, encodeUtf8, stripTelnet } from './bytes.js';
 import { formatBytes, formatTime, targetName } from './format.js';
 import { ConversationView } from './conversation.js';
 import { protocolForPort } from './annotate.js';
+import { hashFor } from './router.js';
 
 const TRANSCRIPT_CAP = 4 * 1024 * 1024; // characters drawn; the rest: download
 const MAX_GAP_MS = 5000; // a longer idle gap is cut to this (before speed)
@@ -331,6 +332,23 @@ export class TranscriptPanel {
     const parts = [
       h('strong', { text: '#' + s.id + ' ' + targetName(s.host, s.port) + ' (' + s.mode + ')' }),
     ];
+    // An own FTP client's data connection: what it carried, and its
+    // control session.
+    if (s.parent_id) {
+      parts.push(t('ftpDataTab', { what: s.label || targetName(s.host, s.port) }));
+      parts.push(
+        h(
+          'span',
+          null,
+          t('transcriptDataOf'),
+          ' ',
+          h('a', {
+            href: hashFor('transcript', String(s.parent_id)),
+            text: t('transcriptLink', { id: s.parent_id }),
+          }),
+        ),
+      );
+    }
     if (s.user) parts.push(t('transcriptUser', { user: s.user }));
     parts.push(t('transcriptStarted', { time: formatTime(s.started_at) }));
     parts.push(
