@@ -31,6 +31,7 @@
 #include "recorder.h"
 #include "refusals.h"
 #include "relay.h"
+#include "relay_tls.h"
 
 #define REJOIN_CODE_LEN 12
 #define SETTING_CLASS_CODE "class_code"
@@ -605,6 +606,8 @@ static cJSON *class_json(struct app *app) {
   else
     cJSON_AddNullToObject(code, "value");
   cJSON_AddBoolToObject(code, "fixed", app->cfg.class_code_fixed);
+  /* Whether students may download their TLS sessions' key logs. */
+  cJSON_AddBoolToObject(root, "keylog_export", relay_tls_keylog_allowed(app));
   cJSON *allow = cJSON_AddArrayToObject(root, "allow");
   const char *rule;
   for (size_t i = 0; (rule = policy_rule_text(app->policy, i)) != NULL; i++) {
@@ -621,8 +624,9 @@ void api_class_get(struct app *app, const struct api_request *req, const struct 
   if (!forbid_student(user, resp)) api_respond_json(resp, 200, class_json(app));
 }
 
-/* PUT /api/class {"class_code": "..."|null, "allow": ["RULE", ...]}: each
- * member present replaces that setting; an absent one is kept. */
+/* PUT /api/class {"class_code": "..."|null, "allow": ["RULE", ...],
+ * "keylog_export": true|false}: each member present replaces that
+ * setting; an absent one is kept. */
 void api_class_put(struct app *app, const struct api_request *req, const struct db_user *user,
                    const struct api_args *args, struct api_response *resp) {
   if (forbid_student(user, resp)) return;
@@ -630,6 +634,7 @@ void api_class_put(struct app *app, const struct api_request *req, const struct 
   if (!body) return;
   cJSON *code = cJSON_GetObjectItemCaseSensitive(body, "class_code");
   cJSON *allow = cJSON_GetObjectItemCaseSensitive(body, "allow");
+  cJSON *keylog = cJSON_GetObjectItemCaseSensitive(body, "keylog_export");
   const char *list[LIM_CLASS_RULES];
   char stored[LIM_CLASS_RULES_BYTES + 1] = "", err[256], detail[LIM_CLASS_RULES_BYTES + 64];
   size_t n = 0, used = 0;
@@ -638,6 +643,10 @@ void api_class_put(struct app *app, const struct api_request *req, const struct 
        !auth_name_valid(code->valuestring))) {
     api_error(resp, 400, "bad_request",
               "\"class_code\" must be null or 1 to 32 letters, digits, '_', '.' or '-'");
+    goto done;
+  }
+  if (keylog && !cJSON_IsBool(keylog)) {
+    api_error(resp, 400, "bad_request", "\"keylog_export\" must be true or false");
     goto done;
   }
   if (code && app->cfg.class_code_fixed) {
@@ -681,6 +690,11 @@ void api_class_put(struct app *app, const struct api_request *req, const struct 
     if (db_setting_set(app->db, SETTING_CLASS_CODE, v)) goto fail;
     snprintf(app->cfg.class_code, sizeof app->cfg.class_code, "%s", v);
     audit(app, user, "class_code", NULL, v[0] ? "changed" : "removed");
+  }
+  if (keylog) {
+    if (db_setting_set(app->db, SETTING_KEYLOG_EXPORT, cJSON_IsTrue(keylog) ? "on" : "off"))
+      goto fail;
+    audit(app, user, "keylog_export", NULL, cJSON_IsTrue(keylog) ? "on" : "off");
   }
   api_respond_json(resp, 200, class_json(app));
   goto done;

@@ -41,6 +41,7 @@
 #include "quiz.h"
 #include "recorder.h"
 #include "relay.h"
+#include "relay_tls.h"
 #include "resolver.h"
 #include "throttle.h"
 #include "usage.h"
@@ -419,6 +420,7 @@ out:
   portal_stop(&app); /* closes what is left; relay callbacks may still record */
   /* Every listener of ours is closed now: was it someone else's port? */
   if (listen_failed && listeners_in_use(&app.cfg)) status = EXIT_ADDR_IN_USE;
+  relay_tls_cleanup(&app);
   recorder_free(app.recorder);
   watch_free(app.watch);
   usage_free(app.usage);

@@ -44,6 +44,12 @@
 #define LIM_RELAY_BUF_CAP (LIM_RELAY_BUF_HIGH + LIM_WS_MESSAGE_BYTES + 65536)
 #define LIM_RELAY_CHUNK 16384                  /* bytes written per writable callback */
 #define LIM_TRANSCRIPT_BYTES (8 * 1024 * 1024) /* recorded payload per session */
+/* The relay's TLS (relay_tls.c). Sizes of what one handshake yields, not
+ * budgets: a key log is five lines of about 200 bytes per handshake, a
+ * summary a few lines per certificate. */
+#define LIM_TLS_SESSION_KEYS_BYTES 65536 /* one session's stored key log (the schema checks it) */
+#define LIM_TLS_SUMMARY_BYTES 8192       /* one handshake summary, all its lines */
+#define LIM_TLS_AGREED_LINE 512 /* newest bytes kept per direction to see STARTTLS agreed */
 /* Exports stream: each writable callback reads at most LIM_EXPORT_STEP_EVENTS
  * events and writes at most LIM_EXPORT_CHUNK bytes, so other users are served
  * between steps. An export whose output would pass LIM_EXPORT_BYTES is cut
@@ -179,6 +185,15 @@
 #define LIM_QUIZ_TEST_ATTEMPTS 10        /* "best of N": the largest N */
 #define LIM_QUIZ_TITLE_LEN 100           /* a test's title */
 #define LIM_QUIZ_ANSWER_BYTES 256        /* one typed answer */
+
+/* TLS (common/tlsmem.c, common/tlsca.c). */
+#define LIM_TLS_PENDING_BYTES \
+  (256 * 1024)                    /* plaintext queued by one endpoint before its handshake */
+#define LIM_TLS_KEYLOG_BYTES 2048 /* key log lines kept per TLS session (TLS 1.3: ~1 KB) */
+#define LIM_TLS_SUMMARY_CERTS 4   /* peer certificates described in a handshake summary */
+#define LIM_TLS_CA_DAYS 3650      /* lab CA validity */
+#define LIM_TLS_CERT_DAYS 397     /* lab server certificate validity; renewed before */
+#define LIM_TLS_SANS 8            /* subject alternative names on the lab certificate */
 
 /* Resolver. */
 #define LIM_RESOLVE_ADDRS 16 /* addresses kept per name */
