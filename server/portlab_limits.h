@@ -187,13 +187,13 @@
 #define LIM_QUIZ_ANSWER_BYTES 256        /* one typed answer */
 
 /* TLS (common/tlsmem.c, common/tlsca.c). */
-#define LIM_TLS_PENDING_BYTES \
-  (256 * 1024)                    /* plaintext queued by one endpoint before its handshake */
-#define LIM_TLS_KEYLOG_BYTES 2048 /* key log lines kept per TLS session (TLS 1.3: ~1 KB) */
-#define LIM_TLS_SUMMARY_CERTS 4   /* peer certificates described in a handshake summary */
-#define LIM_TLS_CA_DAYS 3650      /* lab CA validity */
-#define LIM_TLS_CERT_DAYS 397     /* lab server certificate validity; renewed before */
-#define LIM_TLS_SANS 8            /* subject alternative names on the lab certificate */
+#define LIM_TLS_PENDING_BYTES (256 * 1024) /* plaintext queued before the handshake */
+#define LIM_TLS_KEYLOG_BYTES 2048          /* key log kept per TLS session (1.3: ~1 KB) */
+#define LIM_TLS_SUMMARY_CERTS 4            /* peer certificates described in a summary */
+#define LIM_TLS_CA_DAYS 3650               /* lab CA validity */
+#define LIM_TLS_CERT_DAYS 397              /* lab server certificate validity */
+#define LIM_TLS_RENEW_DAYS 30              /* renewed at start when it expires sooner */
+#define LIM_TLS_SANS 8                     /* names on the lab server certificate */
 
 /* Resolver. */
 #define LIM_RESOLVE_ADDRS 16 /* addresses kept per name */
