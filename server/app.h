@@ -51,6 +51,7 @@ struct app {
   struct throttle *throttle;       /* logins and joins per source address */
   struct watch *watch;             /* the teacher's live view (watch.c) */
   struct relay_tls_ctx *relay_tls; /* the relay's TLS client contexts, made on first use */
+  void *portal_ssl_ctx;            /* the portal vhost's SSL_CTX with --tls-cert (lws owns it) */
 };
 
 /* Microseconds: wall clock for stored times, monotonic for intervals. */

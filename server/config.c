@@ -683,6 +683,10 @@ enum config_result config_parse(struct config *cfg, int argc, char **argv, char 
     }
   }
   if (check_ports(cfg, err, errlen)) return CONFIG_ERROR;
+  if (!cfg->tls_cert[0] != !cfg->tls_key[0]) {
+    snprintf(err, errlen, "--tls-cert and --tls-key go together: give both or neither");
+    return CONFIG_ERROR;
+  }
   if (cfg->login_backoff_max < cfg->login_backoff) {
     snprintf(err, errlen, "--login-backoff-max: %d is shorter than --login-backoff %d",
              cfg->login_backoff_max, cfg->login_backoff);

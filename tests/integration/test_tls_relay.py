@@ -6,21 +6,26 @@ The TLS servers are Python's ssl module on 127.0.0.1 with certificates made
 by the openssl command line at class set-up: a test CA (given to portlab with
 --tls-ca) and a leaf for IP:127.0.0.1, and a self-signed certificate."""
 
-import base64
+import http.client
+import json
 import os
 import shutil
+import signal
 import socket
 import ssl
 import subprocess
 import sys
 import tempfile
 import threading
+import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from harness import (PortlabTestCase, collect, expect_text, open_session,  # noqa: E402
-                     send_json, transcript_bytes, unique_name, wait_closed)
+import harness  # noqa: E402
+from harness import (EchoServer, Portlab, PortlabTestCase, Response, collect,  # noqa: E402
+                     cookie_header, expect_text, open_session, send_json, transcript_bytes,
+                     wait_closed)
 
 SECRET = b"hunter2-the-password"
 
@@ -380,6 +385,149 @@ class TLSRelay(PortlabTestCase):
         self.assertTrue(all("layer" not in e for e in r.json["events"]))
         r = self.pl.transcript(opened["session_id"], cookie, "keylog")
         self.assertEqual((r.status, r.error_code), (404, "not_found"), r)
+
+
+class HTTPSPortlab(Portlab):
+    """A portlab started with --tls-cert/--tls-key, spoken to over HTTPS and
+    WSS with the test CA."""
+
+    def __init__(self, args, ca, **kw):
+        super().__init__(args, **kw)
+        self.ca = ca
+
+    def ssl_context(self):
+        ctx = ssl.create_default_context(cafile=self.ca)
+        return ctx
+
+    @property
+    def origin(self):
+        return "https://%s:%d" % (self.url_host, self.port)
+
+    def ws_url(self):
+        return "wss://%s:%d/ws" % (self.url_host, self.port)
+
+    def ws_connect(self, cookie, **kw):
+        return super().ws_connect(cookie, sslopt={"ca_certs": self.ca}, **kw)
+
+    def request(self, method, path, body=None, cookie=None, headers=None, timeout=10, **kw):
+        hdrs = {"Content-Type": "application/json"} if body is not None else {}
+        if cookie:
+            hdrs["Cookie"] = cookie_header(cookie)
+        hdrs.update(headers or {})
+        conn = http.client.HTTPSConnection(self.host, self.port, timeout=timeout,
+                                           context=self.ssl_context())
+        try:
+            conn.request(method, path, body=None if body is None else json.dumps(body).encode(),
+                         headers=hdrs)
+            resp = conn.getresponse()
+            return Response(resp.status, resp.msg, resp.read())
+        finally:
+            conn.close()
+
+    def peer_serial(self):
+        """The serial number of the certificate the portal presents now."""
+        with socket.create_connection((self.host, self.port), timeout=10) as raw:
+            with self.ssl_context().wrap_socket(raw, server_hostname=self.host) as s:
+                return s.getpeercert()["serialNumber"]
+
+
+class PortalHTTPS(PortlabTestCase):
+    SHARED = False
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.certdir = tempfile.mkdtemp(prefix="portlab-https-")
+        make_certs(cls.certdir)
+
+    @classmethod
+    def tearDownClass(cls):
+        try:
+            super().tearDownClass()
+        finally:
+            shutil.rmtree(cls.certdir, ignore_errors=True)
+
+    def path(self, name):
+        return os.path.join(self.certdir, name)
+
+    def start_https(self, extra=()):
+        cert, key = self.path("portal.pem"), self.path("portal.key")
+        shutil.copy(self.path("leaf.pem"), cert)
+        shutil.copy(self.path("leaf.key"), key)
+        pl = HTTPSPortlab(["--tls-cert", cert, "--tls-key", key] + list(extra), self.path("ca.pem"))
+        self._instances.append(pl)
+        pl.start()
+        return pl, cert, key
+
+    def test_portal_over_https_and_wss_with_secure_cookies(self):
+        echo = self.echo_server()
+        pl, cert, key = self.start_https(["--allow", "127.0.0.1:%d" % echo.port])
+        self.assertEqual(pl.get("/api/health").status, 200)
+        r, token = pl.join_full(harness.unique_name())
+        self.assertEqual(r.status, 201, r)
+        self.assertIn("Secure", r.headers.get("Set-Cookie"), r.headers)
+        ws = self.ws(pl.ws_connect(token))
+        opened = open_session(ws, "127.0.0.1", echo.port)
+        self.assertEqual(opened.get("type"), "opened", opened)
+        ws.send_binary(b"over wss\r\n")
+        c = collect(ws, until=lambda c: len(c.data) >= 10, timeout=10)
+        self.assertEqual(bytes(c.data), b"over wss\r\n")
+        # Plain HTTP on that port is no longer the portal.
+        with self.assertRaises((http.client.HTTPException, OSError)):
+            conn = http.client.HTTPConnection(pl.host, pl.port, timeout=5)
+            conn.request("GET", "/api/health")
+            if conn.getresponse().status == 200:
+                raise AssertionError("plain HTTP answered 200")
+        # The health subcommand speaks HTTPS too.
+        h = subprocess.run([harness.BIN, "health", "--listen", "127.0.0.1:%d" % pl.port,
+                            "--tls-cert", cert, "--tls-key", key], capture_output=True, timeout=30)
+        self.assertEqual(h.returncode, 0, h.stderr)
+
+    def test_sighup_reloads_the_certificate(self):
+        pl, cert, key = self.start_https()
+        first = pl.peer_serial()
+        # A broken pair is refused and the old one kept.
+        with open(cert, "w") as f:
+            f.write("not a certificate\n")
+        pl.proc.send_signal(signal.SIGHUP)
+        self.wait_log(pl, "certificate not reloaded")
+        self.assertEqual(pl.peer_serial(), first)
+        # A new certificate for the same key: new connections get it.
+        openssl("req", "-new", "-key", "leaf.key", "-out", "renew.csr", "-subj", "/CN=127.0.0.1",
+                cwd=self.certdir)
+        openssl("x509", "-req", "-in", "renew.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
+                "-CAcreateserial", "-out", "renew.pem", "-days", "30", "-extfile", "leaf.ext",
+                cwd=self.certdir)
+        shutil.copy(self.path("renew.pem"), cert)
+        pl.proc.send_signal(signal.SIGHUP)
+        self.wait_log(pl, "certificate %s reloaded" % cert)
+        second = pl.peer_serial()
+        self.assertNotEqual(second, first)
+        self.assertEqual(pl.get("/api/health").status, 200)
+
+    def wait_log(self, pl, text, timeout=10):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with open(pl.stderr_path, "rb") as f:
+                err = f.read().decode("utf-8", "replace")
+            with open(pl.stdout_path, "rb") as f:
+                err += f.read().decode("utf-8", "replace")
+            if text in err:
+                return
+            time.sleep(0.05)
+        raise AssertionError("no %r in the log\n%s" % (text, pl.logs()))
+
+    def test_cert_without_key_is_refused_at_start(self):
+        r = subprocess.run([harness.BIN, "--tls-cert", self.path("leaf.pem"), "--db", ":memory:"],
+                           capture_output=True, timeout=30)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn(b"--tls-cert and --tls-key go together", r.stderr)
+        r = subprocess.run([harness.BIN, "--tls-cert", self.path("leaf.pem"), "--tls-key",
+                            self.path("self.key"), "--db", ":memory:", "--listen",
+                            "127.0.0.1:%d" % harness.free_port()],
+                           capture_output=True, timeout=30)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn(b"is not the key of the certificate", r.stderr)
 
 
 if __name__ == "__main__":
