@@ -264,7 +264,22 @@ static const char *const db_migrations[] = {
     "ALTER TABLE sessions ADD COLUMN client_addr TEXT NOT NULL DEFAULT ''"
     "  CHECK (length(client_addr) <= 63);",
 
-    /* 8: TLS sessions (relay_tls.c). An event's layer is 0 for what the
+    /* The lab's TLS (common/tlsca.c, protocols/labtls.c): one row, the
+     * certificate authority made on first start and the lab server
+     * certificate it signed for the names in names (one a line); renewed
+     * when the names change or it nears its end. PEM text. */
+    "CREATE TABLE lab_tls ("
+    "  id INTEGER PRIMARY KEY CHECK (id = 1),"
+    "  ca_cert TEXT NOT NULL CHECK (length(ca_cert) <= 16384),"
+    "  ca_key TEXT NOT NULL CHECK (length(ca_key) <= 16384),"
+    "  cert TEXT NOT NULL CHECK (length(cert) <= 16384),"
+    "  key TEXT NOT NULL CHECK (length(key) <= 16384),"
+    "  names TEXT NOT NULL CHECK (length(names) <= 4096),"
+    "  created_at INTEGER NOT NULL,"
+    "  renewed_at INTEGER NOT NULL"
+    ");",
+
+    /* 9: TLS sessions (relay_tls.c). An event's layer is 0 for what the
      * student sent and read, 1 for what crossed the wire (TLS records);
      * older rows are all layer 0. sessions.tls says whether and how the
      * session became TLS; session_keys holds its key log (SSLKEYLOGFILE

@@ -5,7 +5,10 @@
  * MKD, RMD, RNFR/RNTO, STAT, ABOR, REST, ALLO, HELP, NOOP, QUIT), RFC 1123
  * section 4.1 (the X-prefixed directory aliases, the 213 form of STAT),
  * RFC 2428 (EPSV and EPRT, including EPSV ALL), RFC 2389 (FEAT and OPTS)
- * and RFC 3659 (SIZE, MDTM, REST STREAM). The wire looks like a small Unix
+ * and RFC 3659 (SIZE, MDTM, REST STREAM), and RFC 4217 (AUTH TLS, PBSZ,
+ * PROT C/P: the control connection upgraded, the data channels protected
+ * with PROT P) plus implicit FTPS on 990. AUTH TLS starts the login over,
+ * and anything pipelined after it is discarded by the framework. The wire looks like a small Unix
  * FTP daemon's: a "(portlab FTP)" greeting, "215 UNIX Type: L8", ls -l
  * style listings and the "(n bytes)" form of 150 that clients parse.
  *
@@ -90,6 +93,7 @@ struct ftp_session {
   int over_quota;            /* the allowance is the account quota, not the file cap */
   int cr_pending;            /* TYPE A upload: a CR ended the last chunk */
   char target[FTP_PATH_MAX]; /* the file being retrieved or stored */
+  int pbsz;                  /* PBSZ given under TLS: PROT may follow (RFC 4217 section 9) */
 };
 
 static void ftp_set_state(struct ftp_session *s, enum ftp_state st) {
@@ -606,6 +610,7 @@ static void ftp_cmd_syst(struct lab_conn *c, void *sp, char *args) {
 static void ftp_cmd_feat(struct lab_conn *c, void *sp, char *args) {
   lab_printf(c,
              "211-Extensions supported:\r\n"
+             "%s%s"
              " EPRT\r\n"
              " EPSV\r\n"
              " MDTM\r\n"
@@ -614,7 +619,9 @@ static void ftp_cmd_feat(struct lab_conn *c, void *sp, char *args) {
              " SIZE\r\n"
              " TVFS\r\n"
              " UTF8\r\n"
-             "211 End\r\n");
+             "211 End\r\n",
+             lab_tls_available(c) && !lab_tls_active(c) ? " AUTH TLS\r\n" : "",
+             lab_tls_available(c) ? " PBSZ\r\n PROT\r\n" : "");
 }
 
 static void ftp_cmd_opts(struct lab_conn *c, void *sp, char *args) {
@@ -628,9 +635,69 @@ static void ftp_cmd_unimpl(struct lab_conn *c, void *sp, char *args) {
   lab_printf(c, "502 Command not implemented in this lab server.\r\n");
 }
 
+/* RFC 4217 section 4: 234, then the handshake; the login starts over. */
 static void ftp_cmd_auth(struct lab_conn *c, void *sp, char *args) {
-  /* Clients such as lftp try TLS first and carry on in the clear. */
-  lab_printf(c, "502 No TLS here: this lab server is plaintext on purpose.\r\n");
+  struct ftp_session *s = sp;
+
+  if (!lab_tls_available(c)) {
+    lab_printf(c, "502 No TLS here.\r\n");
+    return;
+  }
+  if (strcasecmp(args, "TLS") != 0 && strcasecmp(args, "SSL") != 0 &&
+      strcasecmp(args, "TLS-C") != 0) {
+    lab_printf(c, "504 AUTH TLS is the only mechanism here.\r\n");
+    return;
+  }
+  if (lab_tls_active(c)) {
+    lab_printf(c, "503 TLS is already active.\r\n");
+    return;
+  }
+  lab_printf(c, "234 AUTH %s successful, start the TLS handshake.\r\n",
+             strcasecmp(args, "SSL") == 0 ? "SSL" : "TLS");
+  if (lab_tls_start(c) != 0) {
+    lab_printf(c, "421 TLS is not available, closing control connection.\r\n");
+    lab_close(c);
+    return;
+  }
+  ftp_set_state(s, FTP_ST_USER);
+  s->user[0] = s->who[0] = '\0';
+  s->user_bad = s->anonymous = 0;
+  s->owner = 0;
+  s->pbsz = 0;
+  lab_data_protect(c, 0);
+}
+
+static void ftp_cmd_pbsz(struct lab_conn *c, void *sp, char *args) {
+  struct ftp_session *s = sp;
+
+  if (!lab_tls_active(c)) {
+    lab_printf(c, "503 PBSZ needs AUTH TLS first.\r\n");
+    return;
+  }
+  if (!args[0] || strspn(args, "0123456789") != strlen(args)) {
+    lab_printf(c, "501 Syntax: PBSZ 0\r\n");
+    return;
+  }
+  s->pbsz = 1;
+  lab_printf(c, "200 PBSZ=0\r\n"); /* TLS needs no buffer size (section 8) */
+}
+
+static void ftp_cmd_prot(struct lab_conn *c, void *sp, char *args) {
+  struct ftp_session *s = sp;
+
+  if (!s->pbsz) {
+    lab_printf(c, "503 PROT needs PBSZ first.\r\n");
+  } else if (strcasecmp(args, "P") == 0) {
+    lab_data_protect(c, 1);
+    lab_printf(c, "200 Protection level set to Private: data channels use TLS.\r\n");
+  } else if (strcasecmp(args, "C") == 0) {
+    lab_data_protect(c, 0);
+    lab_printf(c, "200 Protection level set to Clear.\r\n");
+  } else if (strcasecmp(args, "S") == 0 || strcasecmp(args, "E") == 0) {
+    lab_printf(c, "536 Only C and P are supported.\r\n");
+  } else {
+    lab_printf(c, "504 Syntax: PROT C or PROT P\r\n");
+  }
 }
 
 static void ftp_cmd_allo(struct lab_conn *c, void *sp, char *args) {
@@ -1375,8 +1442,8 @@ static const struct lab_cmd ftp_cmds[] = {
     {"STOU", FTP_AUTHED, ftp_cmd_unimpl},
     {"APPE", FTP_AUTHED, ftp_cmd_unimpl},
     {"SITE", FTP_AUTHED, ftp_cmd_unimpl},
-    {"PBSZ", FTP_ANY, ftp_cmd_unimpl},
-    {"PROT", FTP_ANY, ftp_cmd_unimpl},
+    {"PBSZ", FTP_ANY, ftp_cmd_pbsz},
+    {"PROT", FTP_ANY, ftp_cmd_prot},
     {NULL, 0, NULL},
 };
 
@@ -1502,6 +1569,7 @@ static void ftp_on_close(struct lab_conn *c, void *sp) {
 const struct lab_module lab_ftp = {
     .name = "ftp",
     .well_known_port = 21,
+    .tls_port = 990, /* FTPS, implicit TLS */
     .line_max = LIM_FTP_LINE,
     .session_size = sizeof(struct ftp_session),
     .idle_secs = LIM_LAB_IDLE_SECS,

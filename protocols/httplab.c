@@ -75,6 +75,7 @@ struct http_lab {
   struct db *db; /* used only by the MHD thread once started */
   char secret[65];
   char last_modified[40];       /* the start time as an HTTP-date: the site's "files" date */
+  int tls;                      /* serving HTTPS */
   struct sockaddr_storage bind; /* the lab address: relayed requests come from it */
 };
 
@@ -703,6 +704,17 @@ struct http_lab *http_lab_start(const struct http_lab_config *cfg, char *err, si
     snprintf(err, errlen, "HTTP lab: database: %s", why);
     goto fail;
   }
+  /* HTTPS: libmicrohttpd's own TLS (GnuTLS in Debian's build), with the
+   * lab certificate the other lab servers use through OpenSSL. */
+  struct MHD_OptionItem tls_opts[] = {{MHD_OPTION_HTTPS_MEM_KEY, 0, (void *)cfg->tls_key},
+                                      {MHD_OPTION_HTTPS_MEM_CERT, 0, (void *)cfg->tls_cert},
+                                      {MHD_OPTION_END, 0, NULL}};
+  if (cfg->tls_cert && cfg->tls_key) {
+    flags |= MHD_USE_TLS;
+    h->tls = 1;
+  } else {
+    tls_opts[0].option = MHD_OPTION_END;
+  }
   errno = 0;
   h->daemon = MHD_start_daemon(
       flags, (uint16_t)cfg->port, http_accept, h, http_handle, h,
@@ -712,13 +724,14 @@ struct http_lab *http_lab_start(const struct http_lab_config *cfg, char *err, si
       MHD_OPTION_CONNECTION_LIMIT, (unsigned int)LIM_HTTP_CONNS, MHD_OPTION_NOTIFY_CONNECTION,
       http_notify, h, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)LIM_HTTP_MEMORY_BYTES,
       /* 0, MHD's default: the Host rule is checked in http_bad_host(). */
-      MHD_OPTION_STRICT_FOR_CLIENT, (int)0, MHD_OPTION_END);
+      MHD_OPTION_STRICT_FOR_CLIENT, (int)0, MHD_OPTION_ARRAY, tls_opts, MHD_OPTION_END);
   if (!h->daemon) {
     snprintf(err, errlen, "HTTP lab: cannot listen on %s port %d%s%s", cfg->bind_addr, cfg->port,
              errno ? ": " : "", errno ? strerror(errno) : "");
     goto fail;
   }
-  log_info("http lab: listening on %s port %d", cfg->bind_addr, cfg->port);
+  log_info("http lab: listening on %s port %d%s", cfg->bind_addr, cfg->port,
+           h->tls ? " (HTTPS)" : "");
   return h;
 
 fail:

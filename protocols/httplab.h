@@ -11,6 +11,9 @@ struct http_lab_config {
   const char *bind_addr; /* numeric */
   int port;
   const char *secret; /* for per-student flags */
+  /* PEM text: serve HTTPS (GnuTLS through MHD_USE_TLS). NULL: plain HTTP.
+   * Must stay valid until http_lab_stop(). */
+  const char *tls_cert, *tls_key;
 };
 
 /* Starts the daemon with its limits set. NULL with a reason in err. */

@@ -237,9 +237,13 @@ static void imap_reply(struct lab_conn *c, struct imap_session *s, const char *s
   }
 }
 
-static void imap_capabilities(struct imap_sb *b, enum imap_state st) {
+/* STARTTLS only while not in TLS (RFC 9051 section 6.2.1). LOGIN stays
+ * allowed in the clear on 143 (no LOGINDISABLED): reading the password in
+ * the transcript is the cleartext lesson; 993 and STARTTLS are the cure. */
+static void imap_capabilities(struct lab_conn *c, struct imap_sb *b, enum imap_state st) {
   sb_adds(b, "IMAP4rev1 LITERAL+ SASL-IR ID CHILDREN UIDPLUS MOVE UNSELECT");
   sb_addf(b, " APPENDLIMIT=%d", LIM_IMAP_LITERAL_BYTES);
+  if (st == IMAP_NOAUTH && lab_tls_available(c) && !lab_tls_active(c)) sb_adds(b, " STARTTLS");
   if (st == IMAP_NOAUTH) sb_adds(b, " AUTH=PLAIN");
 }
 
@@ -1099,7 +1103,7 @@ static void cmd_capability(struct lab_conn *c, void *sv, char *args) {
     return;
   }
   sb_adds(&b, "* CAPABILITY ");
-  imap_capabilities(&b, s->state);
+  imap_capabilities(c, &b, s->state);
   sb_adds(&b, "\r\n");
   imap_send_sb(c, &b);
   sb_free(&b);
@@ -1175,8 +1179,28 @@ static void cmd_id(struct lab_conn *c, void *sv, char *args) {
   imap_reply(c, s, "OK", "ID completed");
 }
 
+/* RFC 9051 section 6.2.1: tagged OK, then the handshake; no new greeting,
+ * the client asks CAPABILITY again. */
 static void cmd_starttls(struct lab_conn *c, void *sv, char *args) {
-  imap_reply(c, sv, "BAD", "This lab server speaks plain text on purpose: no TLS here");
+  struct imap_session *s = sv;
+
+  if (args != s->args_end) {
+    imap_reply(c, s, "BAD", "STARTTLS takes no arguments");
+    return;
+  }
+  if (!lab_tls_available(c)) {
+    imap_reply(c, s, "BAD", "STARTTLS is not available here");
+    return;
+  }
+  if (lab_tls_active(c)) {
+    imap_reply(c, s, "BAD", "TLS is already active");
+    return;
+  }
+  imap_reply(c, s, "OK", "Begin TLS negotiation now");
+  if (lab_tls_start(c) != 0) {
+    lab_printf(c, "* BYE TLS is not available, closing the connection\r\n");
+    imap_close(c, s);
+  }
 }
 
 /* --- logging in ----------------------------------------------------------------- */
@@ -1187,7 +1211,7 @@ static void imap_login_ok(struct lab_conn *c, struct imap_session *s, const stru
   s->user = *u;
   imap_set_state(s, IMAP_AUTH);
   sb_adds(&b, "[CAPABILITY ");
-  imap_capabilities(&b, IMAP_AUTH);
+  imap_capabilities(c, &b, IMAP_AUTH);
   sb_addf(&b, "] Logged in as %s", u->name);
   imap_reply(c, s, "OK", "%s", b.oom ? "Logged in" : b.p);
   sb_free(&b);
@@ -3217,7 +3241,7 @@ static int imap_on_accept(struct lab_conn *c, void *sv) {
 
   imap_set_state(s, IMAP_NOAUTH);
   sb_adds(&b, "* OK [CAPABILITY ");
-  imap_capabilities(&b, IMAP_NOAUTH);
+  imap_capabilities(c, &b, IMAP_NOAUTH);
   sb_adds(&b, "] portlab IMAP ready; log in with your lab name and password\r\n");
   imap_send_sb(c, &b);
   sb_free(&b);
@@ -3244,6 +3268,7 @@ static void imap_on_close(struct lab_conn *c, void *sv) {
 const struct lab_module lab_imap = {
     .name = "imap",
     .well_known_port = 143,
+    .tls_port = 993, /* IMAPS */
     .line_max = LIM_IMAP_LINE,
     .session_size = sizeof(struct imap_session),
     .idle_secs = LIM_LAB_IDLE_SECS,

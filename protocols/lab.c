@@ -40,6 +40,7 @@
 #include "portlab_limits.h"
 #include "progress.h"
 #include "recorder.h"
+#include "tlsmem.h"
 #include "usage.h"
 
 /* What the core asks of a backend. Everything else is shared. */
@@ -92,6 +93,19 @@ struct lab_conn {
   int rec_stopped, rec_closed_by_server;
   struct usage_user *rec_uu;
   struct buf rec_pending; /* server output while undecided */
+  /* TLS: the engine between the socket and the module. out holds what
+   * goes on the wire, so once TLS runs it holds ciphertext, except for
+   * its first out_plain bytes (queued in the clear before STARTTLS),
+   * which the own-client recording still takes at write time; plaintext
+   * after that is recorded as the module sends it. */
+  int service_port;   /* the well-known port dialled */
+  struct tlsmem *tls; /* NULL: cleartext */
+  size_t out_plain;   /* head bytes of out that are cleartext */
+  int tls_discard;    /* STARTTLS: drop the rest of the current input */
+  int tls_noted;      /* the handshake summary is recorded */
+  int data_protect;   /* PROT P: data channels run TLS */
+  struct tlsmem *data_tls;
+  int data_tls_closed; /* our close_notify is queued on the data channel */
 };
 
 /* Every connection holding a passive port: the caps count them. Loop
@@ -132,6 +146,7 @@ static struct lab_conn *lab_conn_new(const struct lab_module *m, const struct la
   c->m = m;
   c->be = be;
   c->ctx = ctx;
+  c->service_port = m->well_known_port;
   snprintf(c->peer, sizeof c->peer, "%s", peer ? peer : "?");
   /* The socket backend replaces it with the socket's own address. */
   snprintf(c->local, sizeof c->local, "%s", ctx ? ctx->lab_addr : "");
@@ -226,7 +241,7 @@ static void lab_rec_start(struct lab_conn *c) {
              c->peer);
     return;
   }
-  if (db_session_create_own(ctx->db, owner, "lab", c->m->well_known_port,
+  if (db_session_create_own(ctx->db, owner, "lab", c->service_port,
                             c->m == &lab_telnet ? "telnet" : "raw", c->peer, c->rec_start_us,
                             &c->rec_session) != 0) {
     log_error("lab-%s: own-client session insert failed: %s", c->m->name, db_errmsg(ctx->db));
@@ -235,8 +250,8 @@ static void lab_rec_start(struct lab_conn *c) {
   }
   c->rec_state = LAB_REC_OWN;
   lab_rec_owner(c, owner);
-  lab_rec_note(c, "own client %s port %d connected to the lab %s server", c->peer, c->peer_port,
-               c->m->name);
+  lab_rec_note(c, "own client %s port %d connected to the lab %s server%s", c->peer, c->peer_port,
+               c->m->name, c->service_port == c->m->tls_port ? " (TLS)" : "");
   c->rec_down += (int64_t)buf_len(&c->rec_pending);
   if (buf_len(&c->rec_pending))
     lab_rec_event(c, DB_DIR_S2C, buf_head(&c->rec_pending), buf_len(&c->rec_pending), 0);
@@ -331,6 +346,8 @@ static void lab_conn_finish(struct lab_conn *c) {
 static void lab_conn_free(struct lab_conn *c) {
   if (!c) return;
   lab_conn_finish(c);
+  tlsmem_free(c->tls);
+  tlsmem_free(c->data_tls);
   buf_free(&c->out);
   buf_free(&c->data_out);
   buf_free(&c->rec_pending);
@@ -340,6 +357,16 @@ static void lab_conn_free(struct lab_conn *c) {
 }
 
 static void lab_conn_accept(struct lab_conn *c) {
+  if (c->m->tls_port && c->service_port == c->m->tls_port) {
+    /* Implicit TLS: the greeting waits inside the engine for the
+     * handshake; without a certificate the port is never opened. */
+    c->tls = c->ctx && c->ctx->tls_ctx ? tlsmem_new(c->ctx->tls_ctx, TLSMEM_SERVER, NULL) : NULL;
+    if (!c->tls) {
+      lab_warn(c, "no TLS for the implicit TLS port; closing");
+      lab_close(c);
+      return;
+    }
+  }
   if (c->m->on_accept && c->m->on_accept(c, c->session) != 0) lab_close(c);
 }
 
@@ -390,7 +417,116 @@ static void lab_conn_input(struct lab_conn *c, const unsigned char *p, size_t n)
     c->line[len] = '\0';
     c->line_len = 0;
     if (m->on_line) m->on_line(c, c->session, (char *)c->line, len, end);
+    if (c->tls_discard) {
+      /* STARTTLS: whatever followed the command was sent before the
+       * handshake and must not be executed after it. */
+      c->tls_discard = 0;
+      if (n) {
+        lab_warn(c, "%zu bytes sent after the TLS upgrade command discarded", n);
+        lab_rec_note(c, "%zu bytes sent before the TLS handshake were discarded, not executed", n);
+      }
+      return;
+    }
   }
+}
+
+/* --- TLS ------------------------------------------------------------------------ */
+
+/* Moves the engine's ciphertext onto the connection's output. */
+static void lab_tls_pump(struct lab_conn *c) {
+  unsigned char wire[LIM_LAB_CHUNK];
+  size_t n;
+
+  while (c->tls && (n = tlsmem_take_wire(c->tls, wire, sizeof wire)) > 0) {
+    if (buf_append(&c->out, wire, n) != 0) {
+      lab_warn(c, "more than %d bytes of output queued; closing", LIM_LAB_OUT_BYTES);
+      buf_consume(&c->out, buf_len(&c->out));
+      c->out_plain = 0;
+      tlsmem_free(c->tls);
+      c->tls = NULL;
+      lab_close(c);
+      return;
+    }
+  }
+}
+
+/* The handshake failed or a record was bad: the alert goes out, the
+ * connection ends, and the recording says why. */
+static void lab_tls_fail(struct lab_conn *c, struct tlsmem *t, const char *what) {
+  lab_warn(c, "%s: %s; closing", what, tlsmem_error(t));
+  lab_rec_note(c, "%s: %s", what, tlsmem_error(t));
+  lab_tls_pump(c);
+  lab_close(c);
+}
+
+static void lab_tls_noted(struct lab_conn *c) {
+  if (c->tls_noted || !c->tls || !tlsmem_handshake_done(c->tls)) return;
+  c->tls_noted = 1;
+  log_debug("lab-%s %s: TLS %s %s", c->m->name, c->peer, tlsmem_version(c->tls),
+            tlsmem_cipher(c->tls));
+  lab_rec_note(c, "TLS handshake done: %s, %s", tlsmem_version(c->tls), tlsmem_cipher(c->tls));
+}
+
+/* Bytes from the client's socket (record: the own-client recording sees
+ * them; the memory backend passes 0). Cleartext goes straight to the line
+ * splitter; under TLS the engine decrypts first. */
+static void lab_conn_wire_input(struct lab_conn *c, const unsigned char *p, size_t n, int record) {
+  unsigned char plain[LIM_LAB_CHUNK];
+  ssize_t r;
+
+  if (!c->tls) {
+    if (record && !c->closing) lab_rec_bytes(c, DB_DIR_C2S, p, n);
+    lab_conn_input(c, p, n);
+    return;
+  }
+  if (c->closing) return;
+  if (record && c->rec_state == LAB_REC_UNDECIDED) lab_rec_decide(c, 1);
+  if (tlsmem_feed_wire(c->tls, p, n) < 0) {
+    lab_tls_fail(c, c->tls, "TLS");
+    return;
+  }
+  lab_tls_noted(c);
+  while (!c->closing && (r = tlsmem_read(c->tls, plain, sizeof plain)) > 0) {
+    if (record) lab_rec_bytes(c, DB_DIR_C2S, plain, (size_t)r);
+    lab_conn_input(c, plain, (size_t)r);
+  }
+  if (!c->closing && tlsmem_peer_closed(c->tls)) {
+    lab_rec_note(c, "the client ended TLS (close_notify)");
+    lab_close(c); /* answers with our close_notify */
+  } else if (!c->closing && tlsmem_failed(c->tls)) {
+    lab_tls_fail(c, c->tls, "TLS");
+    return;
+  }
+  lab_tls_pump(c);
+  if (buf_len(&c->out)) c->be->flush(c);
+}
+
+int lab_tls_start(struct lab_conn *c) {
+  if (c->tls || c->closing || !c->ctx || !c->ctx->tls_ctx) return -1;
+  c->tls = tlsmem_new(c->ctx->tls_ctx, TLSMEM_SERVER, NULL);
+  if (!c->tls) return -1;
+  c->out_plain = buf_len(&c->out);
+  c->tls_discard = 1;
+  c->want_bytes = 0;
+  c->line_len = 0;
+  lab_rec_note(c, "TLS upgrade agreed; the handshake follows");
+  return 0;
+}
+
+int lab_tls_available(struct lab_conn *c) {
+  return c->ctx && c->ctx->tls_ctx != NULL;
+}
+
+int lab_tls_active(struct lab_conn *c) {
+  return c->tls != NULL;
+}
+
+int lab_conn_service_port(struct lab_conn *c) {
+  return c->service_port;
+}
+
+void lab_data_protect(struct lab_conn *c, int on) {
+  c->data_protect = on && lab_tls_available(c);
 }
 
 static int lab_idle_secs(const struct lab_conn *c) {
@@ -406,8 +542,17 @@ static void lab_conn_timeout(struct lab_conn *c) {
 }
 
 /* The data channel ended: ok as lab.h defines it. */
+static void lab_data_tls_drop(struct lab_conn *c) {
+  tlsmem_free(c->data_tls);
+  c->data_tls = NULL;
+  c->data_tls_closed = 0;
+}
+
+static int lab_data_tls_begin(struct lab_conn *c);
+
 static void lab_data_end(struct lab_conn *c, int ok) {
   if (c->data_state != LAB_DATA_PENDING && c->data_state != LAB_DATA_OPEN) return;
+  lab_data_tls_drop(c);
   lab_pasv_release(c);
   c->be->data_drop(c);
   c->data_state = LAB_DATA_CLOSED;
@@ -429,24 +574,98 @@ static void lab_data_connected(struct lab_conn *c, int ok) {
     return;
   }
   c->data_state = LAB_DATA_OPEN;
+  if (c->data_protect && lab_data_tls_begin(c) != 0) {
+    lab_data_end(c, 0);
+    return;
+  }
   if (!c->closing && c->m->on_data_conn) c->m->on_data_conn(c, c->session, 1);
   if (c->data_state == LAB_DATA_OPEN && (buf_len(&c->data_out) || c->data_closing))
     c->be->data_flush(c);
 }
 
+/* --- TLS on the data channel (RFC 4217 PROT P) --------------------------------- */
+
+/* Moves the data channel's ciphertext onto data_out. */
+static int lab_data_tls_pump(struct lab_conn *c) {
+  unsigned char wire[LIM_LAB_CHUNK];
+  size_t n;
+
+  while (c->data_tls && (n = tlsmem_take_wire(c->data_tls, wire, sizeof wire)) > 0)
+    if (buf_append(&c->data_out, wire, n) != 0) return -1;
+  return 0;
+}
+
+/* Queues close_notify once the handshake is done and everything written
+ * is encrypted: the end of a download (RFC 4217 section 10). */
+static void lab_data_tls_finish(struct lab_conn *c) {
+  if (!c->data_tls || c->data_tls_closed || !c->data_closing) return;
+  if (!tlsmem_handshake_done(c->data_tls)) return;
+  tlsmem_close(c->data_tls);
+  c->data_tls_closed = 1;
+}
+
+/* The data connection is up and PROT P is on: we are the TLS server on
+ * it too, and whatever was queued before is the first plaintext. */
+static int lab_data_tls_begin(struct lab_conn *c) {
+  lab_data_tls_drop(c);
+  c->data_tls = tlsmem_new(c->ctx->tls_ctx, TLSMEM_SERVER, NULL);
+  if (!c->data_tls) return -1;
+  if (buf_len(&c->data_out) &&
+      tlsmem_write(c->data_tls, buf_head(&c->data_out), buf_len(&c->data_out)) != 0)
+    return -1;
+  buf_consume(&c->data_out, buf_len(&c->data_out));
+  return 0;
+}
+
 static void lab_data_input(struct lab_conn *c, const unsigned char *p, size_t n) {
+  unsigned char plain[LIM_LAB_CHUNK];
+  ssize_t r;
+
   if (c->data_state != LAB_DATA_OPEN || c->closing) return;
-  if (c->m->on_data_rx) c->m->on_data_rx(c, c->session, p, n);
+  if (!c->data_tls) {
+    if (c->m->on_data_rx) c->m->on_data_rx(c, c->session, p, n);
+    return;
+  }
+  if (tlsmem_feed_wire(c->data_tls, p, n) < 0) {
+    lab_warn(c, "data channel TLS: %s", tlsmem_error(c->data_tls));
+    lab_data_end(c, 0);
+    return;
+  }
+  while (c->data_tls && (r = tlsmem_read(c->data_tls, plain, sizeof plain)) > 0)
+    if (c->m->on_data_rx) c->m->on_data_rx(c, c->session, plain, (size_t)r);
+  if (!c->data_tls) return; /* the module ended the channel */
+  if (tlsmem_failed(c->data_tls)) {
+    lab_warn(c, "data channel TLS: %s", tlsmem_error(c->data_tls));
+    lab_data_end(c, 0);
+    return;
+  }
+  /* The client's close_notify ends an upload: answer it, as clients
+   * (Python's unwrap()) wait for ours before they close. */
+  if (tlsmem_peer_closed(c->data_tls) && !c->data_tls_closed) {
+    tlsmem_close(c->data_tls);
+    c->data_tls_closed = 1;
+  }
+  lab_data_tls_finish(c);
+  if (lab_data_tls_pump(c) != 0) {
+    lab_data_end(c, 0);
+    return;
+  }
+  if (buf_len(&c->data_out)) c->be->data_flush(c);
 }
 
 /* The peer closed the data connection: the normal end of an upload, an
- * error if we still had bytes for it. */
+ * error if we still had bytes for it (under TLS, an upload ended with
+ * close_notify is complete even if our answer to it was not read). */
 static void lab_data_peer_closed(struct lab_conn *c) {
-  lab_data_end(c, buf_len(&c->data_out) == 0);
+  int ok = buf_len(&c->data_out) == 0;
+  if (c->data_tls && tlsmem_peer_closed(c->data_tls)) ok = 1;
+  lab_data_end(c, ok);
 }
 
-/* All queued data is written: finish a requested close. */
+/* All queued data is written: finish a requested close (under TLS, once
+ * close_notify went out too). */
 static void lab_data_drained(struct lab_conn *c) {
+  if (c->data_tls && !c->data_tls_closed) return;
   if (c->data_closing && !buf_len(&c->data_out)) lab_data_end(c, 1);
 }
 
@@ -492,6 +711,17 @@ void lab_event(struct lab_conn *c, const char *lab_user, const char *event, cons
 
 void lab_send(struct lab_conn *c, const void *p, size_t n) {
   if (c->closing || !n) return;
+  if (c->tls) {
+    /* The recording keeps the plaintext the module wrote. */
+    lab_rec_bytes(c, DB_DIR_S2C, p, n);
+    if (tlsmem_write(c->tls, p, n) != 0) {
+      lab_tls_fail(c, c->tls, "TLS write");
+      return;
+    }
+    lab_tls_pump(c);
+    if (!c->closing) c->be->flush(c);
+    return;
+  }
   if (buf_append(&c->out, p, n) != 0) {
     /* A client that never reads cannot make us hold more than the cap. */
     lab_warn(c, "more than %d bytes of output queued; closing", LIM_LAB_OUT_BYTES);
@@ -530,6 +760,11 @@ void lab_printf(struct lab_conn *c, const char *fmt, ...) {
 
 void lab_close(struct lab_conn *c) {
   if (c->closing) return;
+  if (c->tls && tlsmem_handshake_done(c->tls) && !tlsmem_failed(c->tls)) {
+    tlsmem_close(c->tls);
+    lab_tls_pump(c);
+    if (c->closing) return;
+  }
   c->closing = 1;
   c->rec_closed_by_server = 1;
   c->want_bytes = 0;
@@ -563,6 +798,7 @@ static void lab_data_reset(struct lab_conn *c) {
   if (c->data_state == LAB_DATA_PENDING || c->data_state == LAB_DATA_OPEN) c->be->data_drop(c);
   c->data_state = LAB_DATA_NONE;
   c->data_closing = 0;
+  lab_data_tls_drop(c);
   buf_consume(&c->data_out, buf_len(&c->data_out));
 }
 
@@ -644,6 +880,15 @@ int lab_data_is_open(struct lab_conn *c) {
 void lab_data_send(struct lab_conn *c, const void *p, size_t n) {
   if (c->closing || !n) return;
   if (c->data_state != LAB_DATA_PENDING && c->data_state != LAB_DATA_OPEN) return;
+  if (c->data_tls) {
+    if (tlsmem_write(c->data_tls, p, n) != 0 || lab_data_tls_pump(c) != 0) {
+      lab_warn(c, "data channel TLS: %s", tlsmem_error(c->data_tls));
+      lab_data_end(c, 0);
+      return;
+    }
+    if (buf_len(&c->data_out)) c->be->data_flush(c);
+    return;
+  }
   if (buf_append(&c->data_out, p, n) != 0) {
     lab_warn(c, "more than %d bytes queued for the data connection; aborting it",
              LIM_LAB_OUT_BYTES);
@@ -656,6 +901,11 @@ void lab_data_send(struct lab_conn *c, const void *p, size_t n) {
 void lab_data_close(struct lab_conn *c) {
   if (c->data_state != LAB_DATA_PENDING && c->data_state != LAB_DATA_OPEN) return;
   c->data_closing = 1;
+  lab_data_tls_finish(c);
+  if (lab_data_tls_pump(c) != 0) {
+    lab_data_end(c, 0);
+    return;
+  }
   if (c->data_state == LAB_DATA_OPEN) c->be->data_flush(c);
 }
 
@@ -766,9 +1016,15 @@ static const struct lab_backend lab_mem_backend = {
 };
 
 struct lab_conn *lab_mem_open(const struct lab_module *m, struct lab_ctx *ctx, const char *peer) {
+  return lab_mem_open_port(m, ctx, peer, m->well_known_port);
+}
+
+struct lab_conn *lab_mem_open_port(const struct lab_module *m, struct lab_ctx *ctx,
+                                   const char *peer, int port) {
   struct lab_conn *c = lab_conn_new(m, &lab_mem_backend, ctx, peer);
 
   if (!c) return NULL;
+  c->service_port = port;
   c->be_priv = calloc(1, sizeof(struct lab_mem));
   if (!c->be_priv) {
     c->on_close_done = 1; /* on_accept never ran */
@@ -784,7 +1040,7 @@ void lab_mem_set_peer_port(struct lab_conn *c, int port) {
 }
 
 void lab_mem_feed(struct lab_conn *c, const void *p, size_t n) {
-  lab_conn_input(c, p, n);
+  lab_conn_wire_input(c, p, n, 0);
 }
 
 const char *lab_mem_output(struct lab_conn *c, size_t *len) {
@@ -842,7 +1098,7 @@ int lab_mem_data_state(struct lab_conn *c) {
 /* One set of lab servers per process: lws keeps pointers into the
  * protocol tables, and callbacks that arrive after lab_servers_stop()
  * (the context closing what is left) must find nothing to touch. */
-#define LAB_MAX_SERVERS 8
+#define LAB_MAX_SERVERS 24 /* listening ports: a module may have three (25, 587, 465) */
 #define LAB_DATA_PROTOCOL "lab-data"
 
 struct lab_sock;
@@ -851,6 +1107,7 @@ struct lab_server {
   const struct lab_module *m;
   struct lws_vhost *vh;
   int port;
+  int service_port; /* the well-known port it stands for */
   unsigned conns;
   struct lab_sock *socks; /* live connections */
 };
@@ -892,7 +1149,7 @@ struct lab_sock {
 
 static struct lab_servers *lab_active;
 static struct lws_protocols lab_protocols[LAB_MAX_SERVERS][2];
-static char lab_protocol_names[LAB_MAX_SERVERS][32];
+static char lab_protocol_names[LAB_MAX_SERVERS][40];
 
 static struct lab_sock *lab_sock_of(struct lab_conn *c) {
   return c->be_priv;
@@ -1045,7 +1302,13 @@ static int lab_sock_writeable(struct lab_sock *k) {
     if (n > LIM_LAB_CHUNK) n = LIM_LAB_CHUNK;
     memcpy(chunk + LWS_PRE, buf_head(&c->out), n);
     if (lws_write(k->wsi, chunk + LWS_PRE, n, LWS_WRITE_RAW) < (int)n) return -1;
-    lab_rec_bytes(c, DB_DIR_S2C, buf_head(&c->out), n);
+    if (!c->tls) {
+      lab_rec_bytes(c, DB_DIR_S2C, buf_head(&c->out), n);
+    } else if (c->out_plain) {
+      size_t clear = n < c->out_plain ? n : c->out_plain;
+      lab_rec_bytes(c, DB_DIR_S2C, buf_head(&c->out), clear);
+      c->out_plain -= clear;
+    }
     buf_consume(&c->out, n);
     lab_sock_touch(k);
     /* Even the last chunk asks for one more callback: lws may hold part
@@ -1257,6 +1520,7 @@ static int lab_sock_adopt(struct lab_servers *ls, struct lab_server *srv, struct
     return -1;
   }
   c->peer_port = port;
+  c->service_port = srv->service_port;
   /* The address this client dialled: what PASV advertises when the lab
    * listens on every address (0.0.0.0 or ::). */
   if (lab_local_text(lws_get_socket_fd(wsi), c->local, sizeof c->local) != 0)
@@ -1297,8 +1561,7 @@ static int lab_sock_callback(struct lws *wsi, enum lws_callback_reasons reason, 
     case LWS_CALLBACK_RAW_RX:
       if (!k || !k->wsi) return -1;
       lab_sock_touch(k);
-      if (!k->c->closing) lab_rec_bytes(k->c, DB_DIR_C2S, in, len);
-      lab_conn_input(k->c, in, len);
+      lab_conn_wire_input(k->c, in, len, 1);
       lab_sock_flow(k);
       return 0;
 
@@ -1515,27 +1778,43 @@ struct lab_servers *lab_servers_start(struct lws_context *lws, struct lab_ctx *c
   struct lws_context_creation_info info;
   struct lab_servers *ls;
   int v4 = strchr(ctx->lab_addr, ':') == NULL;
+  /* Every listening port: the module's own, its second plaintext port and
+   * (with a certificate) its implicit TLS port. */
+  struct {
+    const struct lab_module *m;
+    int service_port;
+  } want[LAB_MAX_SERVERS];
+  size_t nwant = 0;
 
   if (lab_active) {
     snprintf(err, errlen, "lab servers are already running");
     return NULL;
   }
-  if (n > LAB_MAX_SERVERS) {
-    snprintf(err, errlen, "too many lab servers (%zu, at most %d)", n, LAB_MAX_SERVERS);
-    return NULL;
+  for (size_t i = 0; i < n; i++) {
+    int ports[3] = {modules[i]->well_known_port, ctx->tls_ports ? modules[i]->extra_port : 0,
+                    ctx->tls_ctx && ctx->tls_ports ? modules[i]->tls_port : 0};
+    for (int j = 0; j < 3; j++) {
+      if (!ports[j]) continue;
+      if (nwant == LAB_MAX_SERVERS) {
+        snprintf(err, errlen, "too many lab server ports (at most %d)", LAB_MAX_SERVERS);
+        return NULL;
+      }
+      want[nwant].m = modules[i];
+      want[nwant++].service_port = ports[j];
+    }
   }
   /* lws would silently share one listener between two vhosts on a port. */
-  for (size_t i = 0; i < n; i++) {
-    int port = ctx->port_base + modules[i]->well_known_port;
+  for (size_t i = 0; i < nwant; i++) {
+    int port = ctx->port_base + want[i].service_port;
     if (port < 1 || port > 65535) {
       snprintf(err, errlen, "lab server %s: port %d is out of range (lab port base %d)",
-               modules[i]->name, port, ctx->port_base);
+               want[i].m->name, port, ctx->port_base);
       return NULL;
     }
     for (size_t j = 0; j < i; j++)
-      if (modules[j]->well_known_port == modules[i]->well_known_port) {
-        snprintf(err, errlen, "lab servers %s and %s both want port %d", modules[j]->name,
-                 modules[i]->name, port);
+      if (want[j].service_port == want[i].service_port) {
+        snprintf(err, errlen, "lab servers %s and %s both want port %d", want[j].m->name,
+                 want[i].m->name, port);
         return NULL;
       }
   }
@@ -1557,11 +1836,18 @@ struct lab_servers *lab_servers_start(struct lws_context *lws, struct lab_ctx *c
     snprintf(err, errlen, "cannot create the lab data-channel vhost");
     goto fail;
   }
-  for (size_t i = 0; i < n; i++) {
+  for (size_t i = 0; i < nwant; i++) {
     struct lab_server *srv = &ls->srv[i];
-    srv->m = modules[i];
-    srv->port = ctx->port_base + modules[i]->well_known_port;
-    snprintf(lab_protocol_names[i], sizeof lab_protocol_names[i], "lab-%s", modules[i]->name);
+    const struct lab_module *m = want[i].m;
+    int tls = want[i].service_port == m->tls_port;
+    srv->m = m;
+    srv->service_port = want[i].service_port;
+    srv->port = ctx->port_base + want[i].service_port;
+    if (want[i].service_port == m->well_known_port)
+      snprintf(lab_protocol_names[i], sizeof lab_protocol_names[i], "lab-%s", m->name);
+    else
+      snprintf(lab_protocol_names[i], sizeof lab_protocol_names[i], "lab-%s-%d", m->name,
+               want[i].service_port);
     memset(lab_protocols[i], 0, sizeof lab_protocols[i]);
     lab_protocols[i][0].name = lab_protocol_names[i];
     lab_protocols[i][0].callback = lab_sock_callback;
@@ -1577,11 +1863,12 @@ struct lab_servers *lab_servers_start(struct lws_context *lws, struct lab_ctx *c
     srv->vh = lws_create_vhost(lws, &info);
     if (!srv->vh) {
       snprintf(err, errlen, "lab server %s: cannot listen on %s port %d (in use, or not allowed)",
-               modules[i]->name, ctx->lab_addr, srv->port);
+               m->name, ctx->lab_addr, srv->port);
       goto fail;
     }
     ls->n = i + 1;
-    log_info("lab server %s listening on %s:%d", modules[i]->name, ctx->lab_addr, srv->port);
+    log_info("lab server %s%s listening on %s:%d", m->name, tls ? " (TLS)" : "", ctx->lab_addr,
+             srv->port);
   }
   return ls;
 

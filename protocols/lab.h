@@ -25,6 +25,7 @@ struct lws_context;
 struct recorder;
 struct usage;
 struct lab_conn;
+struct ssl_ctx_st; /* OpenSSL's SSL_CTX */
 
 /* Shared by every lab server on the loop thread. */
 struct lab_ctx {
@@ -43,6 +44,10 @@ struct lab_ctx {
    * sessions, under these budgets; NULL records nothing. */
   struct recorder *rec;
   struct usage *usage;
+  /* The lab server certificate (protocols/labtls.c); NULL: no TLS ports,
+   * no STARTTLS offered. */
+  struct ssl_ctx_st *tls_ctx;
+  int tls_ports; /* open the modules' tls_port and extra_port (--lab-tls-ports) */
 };
 
 enum lab_line_end { LAB_CRLF = 0, LAB_BARE_LF = 1 };
@@ -79,6 +84,12 @@ struct lab_module {
    * sent, or when the peer closed it (the end of an upload): ok = 1; on an
    * error or lab_data_abort(): ok = 0. */
   void (*on_data_done)(struct lab_conn *c, void *s, int ok);
+
+  /* More ports for the same module, 0 = none: tls_port speaks TLS from the
+   * first byte (implicit TLS: 465, 995, 993, 990), extra_port is another
+   * plaintext port (587). The module asks lab_conn_service_port(). */
+  int tls_port;
+  int extra_port;
 };
 
 /* The modules. */
@@ -112,6 +123,24 @@ void lab_conn_login(struct lab_conn *c, const char *lab_user);
  * "via: browser" asks for work typed through the browser). Nothing if
  * nobody is known. */
 void lab_event(struct lab_conn *c, const char *lab_user, const char *event, const char *const *kv);
+/* TLS (RFC 3207, 2595, 9051, 4217). The framework runs the TLS engine
+ * between the socket and the module, so a module always sees plaintext.
+ * lab_tls_start() is called right after the module queued its "go ahead"
+ * reply (220, +OK, OK, 234): that reply still goes out in the clear, every
+ * byte that came after the command in the same read is discarded (the
+ * CVE-2011-0411 class: nothing pipelined before the handshake may be
+ * executed after it), and the next byte must be a TLS ClientHello. The
+ * module resets its own protocol state as its RFC says. -1 if TLS is not
+ * configured or already running. */
+int lab_tls_start(struct lab_conn *c);
+int lab_tls_available(struct lab_conn *c); /* the lab has a certificate */
+int lab_tls_active(struct lab_conn *c);    /* this connection runs TLS (or is starting it) */
+/* The well-known port the client dialled (25, 587, 465 for SMTP). */
+int lab_conn_service_port(struct lab_conn *c);
+/* FTP's PROT P (1) or PROT C (0): data channels opened from now on run
+ * TLS as the server (RFC 4217 section 9). */
+void lab_data_protect(struct lab_conn *c, int on);
+
 /* Logs at warn level with the module name and peer: every protocol violation. */
 void lab_warn(struct lab_conn *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
@@ -164,6 +193,10 @@ extern const size_t lab_module_count;
 
 /* Opens a connection from peer (e.g. "127.0.0.1") and runs on_accept. */
 struct lab_conn *lab_mem_open(const struct lab_module *m, struct lab_ctx *ctx, const char *peer);
+/* The same, as if the client dialled this well-known port (tls_port: the
+ * connection runs TLS from the start; feed and read ciphertext). */
+struct lab_conn *lab_mem_open_port(const struct lab_module *m, struct lab_ctx *ctx,
+                                   const char *peer, int port);
 /* Makes the connection look as if it came from this peer port (0: none),
  * so labident can name its student as for a relayed connection. */
 void lab_mem_set_peer_port(struct lab_conn *c, int port);

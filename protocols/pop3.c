@@ -7,6 +7,11 @@
  * and [SYS/...] response codes). USER/PASS travel in the clear on purpose:
  * the transcript shows the password, which is the lesson.
  *
+ * TLS: STLS (RFC 2595 section 4) in the AUTHORIZATION state, listed by CAPA
+ * only while not in TLS, and POP3S, implicit TLS on 995 (RFC 8314). After
+ * STLS the session waits for USER again, and anything pipelined after the
+ * command is discarded by the framework, never executed.
+ *
  * The maildrop is a snapshot taken at login: message numbers and sizes
  * stay fixed for the session (RFC 1939 section 4), even when IMAP or
  * another POP3 session changes the mailbox meanwhile; a message that
@@ -403,8 +408,30 @@ static void pop3_cmd_capa(struct lab_conn *c, void *sv, char *args) {
              "PIPELINING\r\n"
              "RESP-CODES\r\n"
              "AUTH-RESP-CODE\r\n"
+             "%s"
              "IMPLEMENTATION portlab\r\n"
-             ".\r\n");
+             ".\r\n",
+             lab_tls_available(c) && !lab_tls_active(c) ? "STLS\r\n" : "");
+}
+
+/* RFC 2595 section 4: +OK, then the handshake; USER and PASS follow. */
+static void pop3_cmd_stls(struct lab_conn *c, void *sv, char *args) {
+  struct pop3_session *s = sv;
+
+  if (!lab_tls_available(c)) {
+    pop3_err(c, s, "STLS is not available here");
+    return;
+  }
+  if (lab_tls_active(c)) {
+    pop3_err(c, s, "Command not permitted when TLS active");
+    return;
+  }
+  lab_printf(c, "+OK Begin TLS negotiation\r\n");
+  if (lab_tls_start(c) != 0) {
+    pop3_fatal(c, s, "-ERR [SYS/TEMP] TLS not available, closing connection");
+    return;
+  }
+  pop3_set_state(s, POP3_S_USER);
 }
 
 /* QUIT from TRANSACTION is the UPDATE state (RFC 1939 section 6): the
@@ -438,19 +465,13 @@ static void pop3_cmd_quit(struct lab_conn *c, void *sv, char *args) {
 }
 
 static const struct lab_cmd pop3_cmds[] = {
-    {"USER", POP3_S_AUTHORIZATION, pop3_cmd_user},
-    {"PASS", POP3_S_PASS, pop3_cmd_pass},
-    {"CAPA", POP3_S_ANY, pop3_cmd_capa},
-    {"QUIT", POP3_S_ANY, pop3_cmd_quit},
-    {"STAT", POP3_S_TRANS, pop3_cmd_stat},
-    {"LIST", POP3_S_TRANS, pop3_cmd_list},
-    {"RETR", POP3_S_TRANS, pop3_cmd_retr},
-    {"TOP", POP3_S_TRANS, pop3_cmd_top},
-    {"DELE", POP3_S_TRANS, pop3_cmd_dele},
-    {"RSET", POP3_S_TRANS, pop3_cmd_rset},
-    {"NOOP", POP3_S_TRANS, pop3_cmd_noop},
-    {"UIDL", POP3_S_TRANS, pop3_cmd_uidl},
-    {NULL, 0, NULL},
+    {"USER", POP3_S_AUTHORIZATION, pop3_cmd_user}, {"PASS", POP3_S_PASS, pop3_cmd_pass},
+    {"CAPA", POP3_S_ANY, pop3_cmd_capa},           {"STLS", POP3_S_AUTHORIZATION, pop3_cmd_stls},
+    {"QUIT", POP3_S_ANY, pop3_cmd_quit},           {"STAT", POP3_S_TRANS, pop3_cmd_stat},
+    {"LIST", POP3_S_TRANS, pop3_cmd_list},         {"RETR", POP3_S_TRANS, pop3_cmd_retr},
+    {"TOP", POP3_S_TRANS, pop3_cmd_top},           {"DELE", POP3_S_TRANS, pop3_cmd_dele},
+    {"RSET", POP3_S_TRANS, pop3_cmd_rset},         {"NOOP", POP3_S_TRANS, pop3_cmd_noop},
+    {"UIDL", POP3_S_TRANS, pop3_cmd_uidl},         {NULL, 0, NULL},
 };
 
 /* --- module callbacks ----------------------------------------------------------- */
@@ -512,6 +533,7 @@ static void pop3_on_close(struct lab_conn *c, void *sv) {
 const struct lab_module lab_pop3 = {
     .name = "pop3",
     .well_known_port = 110,
+    .tls_port = 995, /* POP3S */
     .line_max = LIM_POP3_LINE,
     .session_size = sizeof(struct pop3_session),
     .idle_secs = LIM_LAB_IDLE_SECS,

@@ -7,8 +7,15 @@
  * framework gives us for free), RFC 2034 and RFC 3463 (enhanced status
  * codes), RFC 4954 (AUTH) with the PLAIN mechanism of RFC 4616 and the
  * LOGIN mechanism (draft-murchison-sasl-login), and RFC 3848 ("ESMTPA" in
- * the Received: line). AUTH is offered in the clear on purpose: the lesson
- * is that base64 is not encryption, and the transcript shows it.
+ * the Received: line). AUTH is offered in the clear on port 25 on purpose:
+ * the lesson is that base64 is not encryption, and the transcript shows it.
+ *
+ * TLS: RFC 3207 (STARTTLS) on 25 and on the submission port 587 (RFC
+ * 6409), where AUTH is offered and accepted only after STARTTLS (530
+ * 5.7.0 before), and RFC 8314 implicit TLS on 465. After STARTTLS the
+ * session starts over (no HELO, no AUTH: RFC 3207 section 4.2), and
+ * anything the client pipelined after the command is discarded by the
+ * framework, never executed. EHLO lists STARTTLS only while not in TLS.
  *
  * Only <CRLF>.<CRLF> ends a message (RFC 5321 section 4.1.1.4). A line
  * ended by a bare LF, or holding a bare CR, never ends it -- not even a
@@ -364,10 +371,26 @@ static void smtp_auth_line(struct lab_conn *c, struct smtp_session *s, char *lin
   smtp_auth_answer(c, s, line, len);
 }
 
+/* The Received: line's "with" (RFC 3848): S for TLS, A for AUTH. */
+static const char *smtp_with_type(struct lab_conn *c, const struct smtp_session *s) {
+  static const char *const types[] = {"ESMTP", "ESMTPA", "ESMTPS", "ESMTPSA"};
+  if (!s->esmtp) return "SMTP";
+  return types[(lab_tls_active(c) ? 2 : 0) + (s->authed ? 1 : 0)];
+}
+
+/* The submission port takes passwords only inside TLS. */
+static int smtp_auth_needs_tls(struct lab_conn *c) {
+  return lab_conn_service_port(c) == 587 && !lab_tls_active(c);
+}
+
 static void smtp_cmd_auth(struct lab_conn *c, void *sv, char *args) {
   struct smtp_session *s = sv;
   char *initial = strchr(args, ' ');
 
+  if (smtp_auth_needs_tls(c)) {
+    smtp_reply(c, s, 530, "5.7.0 Must issue a STARTTLS command first");
+    return;
+  }
   if (s->authed) {
     smtp_reply(c, s, 503, "5.5.1 Already authenticated");
     return;
@@ -474,8 +497,8 @@ static int smtp_deliver(struct lab_conn *c, struct smtp_session *s, const char *
                "\tby " SMTP_HOST
                " (portlab) with %s id %s%s;\r\n"
                "\t%s\r\n",
-               s->sender, s->helo, lab_conn_peer(c), authpart,
-               s->esmtp ? (s->authed ? "ESMTPA" : "ESMTP") : "SMTP", qid, forpart, date);
+               s->sender, s->helo, lab_conn_peer(c), authpart, smtp_with_type(c, s), qid, forpart,
+               date);
   if (n < 0 || (size_t)n >= sizeof hdr) return -1;
   hlen = (size_t)n;
   msg = malloc(hlen + blen + 1);
@@ -765,9 +788,39 @@ static void smtp_cmd_ehlo(struct lab_conn *c, void *sv, char *args) {
              "250-8BITMIME\r\n"
              "250-PIPELINING\r\n"
              "250-ENHANCEDSTATUSCODES\r\n"
-             "250-AUTH PLAIN LOGIN\r\n"
+             "%s%s"
              "250 HELP\r\n",
-             s->helo, lab_conn_peer(c), LIM_SMTP_MESSAGE_BYTES);
+             s->helo, lab_conn_peer(c), LIM_SMTP_MESSAGE_BYTES,
+             lab_tls_available(c) && !lab_tls_active(c) ? "250-STARTTLS\r\n" : "",
+             smtp_auth_needs_tls(c) ? "" : "250-AUTH PLAIN LOGIN\r\n");
+}
+
+/* RFC 3207: 220, then the handshake; the session starts over after it. */
+static void smtp_cmd_starttls(struct lab_conn *c, void *sv, char *args) {
+  struct smtp_session *s = sv;
+
+  if (!lab_tls_available(c)) {
+    smtp_reply(c, s, 502, "5.5.1 STARTTLS is not available here");
+    return;
+  }
+  if (lab_tls_active(c)) {
+    smtp_reply(c, s, 503, "5.5.1 TLS is already active");
+    return;
+  }
+  if (*args) {
+    smtp_reply(c, s, 501, "5.5.4 Syntax: STARTTLS (no parameters)");
+    return;
+  }
+  lab_printf(c, "220 2.0.0 Ready to start TLS\r\n");
+  if (lab_tls_start(c) != 0) {
+    smtp_fatal(c, s, "454 4.7.0 TLS not available due to local problem");
+    return;
+  }
+  s->helo[0] = '\0';
+  s->esmtp = 0;
+  s->authed = 0;
+  s->auth_name[0] = '\0';
+  smtp_set_state(s, SMTP_S_GREET);
 }
 
 static void smtp_cmd_rset(struct lab_conn *c, void *sv, char *args) {
@@ -815,7 +868,7 @@ static void smtp_cmd_expn(struct lab_conn *c, void *sv, char *args) {
 static void smtp_cmd_help(struct lab_conn *c, void *sv, char *args) {
   lab_printf(c,
              "214-2.0.0 portlab SMTP, the lab's mail server. Commands:\r\n"
-             "214-2.0.0   HELO EHLO AUTH MAIL RCPT DATA RSET NOOP VRFY HELP QUIT\r\n"
+             "214-2.0.0   HELO EHLO STARTTLS AUTH MAIL RCPT DATA RSET NOOP VRFY HELP QUIT\r\n"
              "214-2.0.0 A session: EHLO you, MAIL FROM:<you@" SMTP_HOST
              ">, RCPT TO:<friend@" SMTP_HOST
              ">,\r\n"
@@ -830,6 +883,7 @@ static void smtp_cmd_quit(struct lab_conn *c, void *sv, char *args) {
 static const struct lab_cmd smtp_cmds[] = {
     {"HELO", SMTP_S_COMMANDS, smtp_cmd_helo},
     {"EHLO", SMTP_S_COMMANDS, smtp_cmd_ehlo},
+    {"STARTTLS", SMTP_S_GREET | SMTP_S_READY, smtp_cmd_starttls},
     {"AUTH", SMTP_S_READY, smtp_cmd_auth},
     {"MAIL", SMTP_S_READY, smtp_cmd_mail},
     {"RCPT", SMTP_S_MAIL | SMTP_S_RCPT, smtp_cmd_rcpt},
@@ -849,6 +903,8 @@ static void smtp_out_of_sequence(struct lab_conn *c, struct smtp_session *s, con
 
   if (s->state == SMTP_S_GREET)
     why = "send HELO or EHLO first";
+  else if (strcmp(verb, "STARTTLS") == 0)
+    why = "STARTTLS is not allowed inside a mail transaction";
   else if (strcmp(verb, "MAIL") == 0)
     why = "sender already given (RSET starts over)";
   else if (strcmp(verb, "AUTH") == 0)
@@ -903,7 +959,11 @@ static int smtp_on_accept(struct lab_conn *c, void *sv) {
 
   buf_init(&s->body, LIM_SMTP_MESSAGE_BYTES);
   smtp_set_state(s, SMTP_S_GREET);
-  lab_printf(c, "220 " SMTP_HOST " ESMTP portlab mail lab ready, everything here is cleartext\r\n");
+  if (lab_tls_active(c))
+    lab_printf(c, "220 " SMTP_HOST " ESMTP portlab mail lab ready, over TLS\r\n");
+  else
+    lab_printf(c,
+               "220 " SMTP_HOST " ESMTP portlab mail lab ready, everything here is cleartext\r\n");
   return 0;
 }
 
@@ -949,6 +1009,8 @@ static void smtp_on_close(struct lab_conn *c, void *sv) {
 const struct lab_module lab_smtp = {
     .name = "smtp",
     .well_known_port = 25,
+    .tls_port = 465,   /* SMTPS, RFC 8314 */
+    .extra_port = 587, /* submission, RFC 6409: AUTH only after STARTTLS */
     /* The framework's cap is the longer text-line limit; command lines
      * are held to LIM_SMTP_COMMAND_LINE in smtp_command. */
     .line_max = LIM_SMTP_TEXT_LINE,

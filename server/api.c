@@ -267,6 +267,28 @@ static void handle_health(struct app *app, const struct api_request *req,
   api_respond_json(resp, 200, root);
 }
 
+/* The lab's CA certificate, for students' own clients (curl --cacert,
+ * openssl s_client -CAfile, Python's ssl). Public like the lab itself: a
+ * CA certificate is no secret, and a terminal has no login cookie. */
+static void handle_lab_ca(struct app *app, const struct api_request *req,
+                          const struct db_user *user, const struct api_args *args,
+                          struct api_response *resp) {
+  if (!app->lab_ca_pem) {
+    api_error(resp, 404, "not_found", "the lab has no TLS");
+    return;
+  }
+  resp->body = strdup(app->lab_ca_pem);
+  if (!resp->body) {
+    api_error(resp, 500, "internal", "out of memory");
+    return;
+  }
+  resp->body_len = strlen(resp->body);
+  resp->status = 200;
+  resp->content_type = "application/x-pem-file";
+  snprintf(resp->content_disposition, sizeof resp->content_disposition,
+           "attachment; filename=\"portlab-lab-ca.pem\"");
+}
+
 static void handle_join(struct app *app, const struct api_request *req, const struct db_user *none,
                         const struct api_args *args, struct api_response *resp) {
   cJSON *json = api_parse_body(req, resp);
@@ -672,6 +694,7 @@ internal:
 
 static const struct route routes[] = {
     {API_GET, "/api/health", 0, handle_health},
+    {API_GET, "/api/lab/ca.pem", 0, handle_lab_ca},
     {API_POST, "/api/join", 0, handle_join},
     {API_POST, "/api/teacher/login", 0, handle_teacher_login},
     {API_POST, "/api/logout", 0, handle_logout},

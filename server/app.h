@@ -21,6 +21,7 @@ struct lws_vhost;
 struct lab_servers;
 struct lessons;
 struct http_lab;
+struct lab_tls;
 struct throttle;
 struct quiz_bank;
 struct watch;
@@ -45,6 +46,9 @@ struct app {
   int64_t drain_deadline_us;
   struct lab_servers *lab_servers; /* FTP, Telnet, SMTP, POP3, IMAP on the loop */
   struct http_lab *http_lab;       /* the lab web server, on its own thread */
+  struct http_lab *https_lab;      /* the same over TLS (LAB_HTTPS), its own thread too */
+  struct lab_tls *lab_tls;         /* the lab CA and server certificate (labtls.c) */
+  const char *lab_ca_pem;          /* its CA certificate, PEM (GET /api/lab/ca.pem); or NULL */
   struct lessons *lessons;         /* loaded at start: embedded or --lessons DIR */
   struct quiz_bank *quiz_bank;     /* loaded at start: embedded or --quiz-bank FILE */
   char lab_secret[65];             /* hex; per-student flags are derived from it */

@@ -322,6 +322,18 @@ static int set_max_students(struct config *cfg, const char *v, char *why, size_t
   return set_count(&cfg->max_students, v, 1, 1000000, why, whylen);
 }
 
+static int set_lab_tls_ports(struct config *cfg, const char *v, char *why, size_t whylen) {
+  if (strcmp(v, "on") == 0) {
+    cfg->lab_tls_ports = 1;
+  } else if (strcmp(v, "off") == 0) {
+    cfg->lab_tls_ports = 0;
+  } else {
+    snprintf(why, whylen, "must be on or off");
+    return -1;
+  }
+  return 0;
+}
+
 static int set_trust_proxy(struct config *cfg, const char *v, char *why, size_t whylen) {
   cfg->trust_proxy = 1;
   return 0;
@@ -436,6 +448,8 @@ static const struct config_flag flags[] = {
      "address FTP PASV names to students' own clients (the one they dial)"},
     {"lab-port-base", 1, 0, set_lab_port_base, "N",
      "lab port = N + well-known port (10000; 0 = the real ports)"},
+    {"lab-tls-ports", 1, 0, set_lab_tls_ports, "on|off",
+     "also listen on SMTPS 465, submission 587, POP3S 995, IMAPS 993, FTPS 990, HTTPS 443 (on)"},
     {"ftp-pasv-ports", 1, 0, set_pasv, "LO-HI", "FTP passive data ports (30000-30099)"},
     {"allow", 1, 1, set_allow, "RULE", "real target CIDR[:PORTS] or HOSTNAME[:PORTS]; repeatable"},
     /* Environment only; before the file's row, so the file wins there too. */
@@ -534,6 +548,7 @@ static void set_defaults(struct config *cfg) {
   strcpy(cfg->db_path, "./portlab.db");
   strcpy(cfg->lab_bind, "127.0.0.1");
   cfg->lab_port_base = 10000;
+  cfg->lab_tls_ports = 1;
   cfg->pasv_lo = 30000;
   cfg->pasv_hi = 30099;
   cfg->log_level = LOG_INFO;
@@ -599,8 +614,16 @@ static int apply_env(struct config *cfg, const struct config_flag *f, char *err,
 }
 
 static int check_ports(const struct config *cfg, char *err, size_t errlen) {
-  static const int wk[] = {21, 23, 25, 80, 110, 143};
-  for (size_t i = 0; i < sizeof wk / sizeof wk[0]; i++) {
+  /* The cleartext ports first; the TLS ones (and 587) with --lab-tls-ports on. */
+  static const int wk[] = {21, 23, 25, 80, 110, 143, 443, 465, 587, 990, 993, 995};
+  size_t n = cfg->lab_tls_ports ? sizeof wk / sizeof wk[0] : 6;
+  if (cfg->lab_tls_ports && cfg->lab_port_base + 995 > 65535) {
+    snprintf(err, errlen,
+             "--lab-port-base: %d + 995 (POP3S) is past 65535 (or use --lab-tls-ports off)",
+             cfg->lab_port_base);
+    return -1;
+  }
+  for (size_t i = 0; i < n; i++) {
     int port = cfg->lab_port_base + wk[i];
     if (port >= cfg->pasv_lo && port <= cfg->pasv_hi) {
       snprintf(err, errlen, "--ftp-pasv-ports: range %d-%d contains lab port %d", cfg->pasv_lo,

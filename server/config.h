@@ -18,6 +18,7 @@ struct config {
   char lab_bind[64];        /* numeric */
   char lab_public_host[16]; /* IPv4 that FTP PASV names to direct clients; "" = lab_bind */
   int lab_port_base;
+  int lab_tls_ports; /* 1: also SMTPS, submission, POP3S, IMAPS, FTPS, HTTPS (--lab-tls-ports) */
   int pasv_lo, pasv_hi;
   const char *allow[CONFIG_MAX_RULES]; /* point into argv or env_copy */
   size_t n_allow;

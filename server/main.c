@@ -34,6 +34,7 @@
 #include "httplab.h"
 #include "lab.h"
 #include "labdata.h"
+#include "labtls.h"
 #include "lessons.h"
 #include "log.h"
 #include "policy.h"
@@ -148,6 +149,11 @@ static int start_lab_servers(struct app *app, char *err, size_t errlen) {
   lab_ctx.pasv_per_addr = app->cfg.ftp_pasv_per_addr;
   lab_ctx.rec = app->recorder; /* NULL with --no-record */
   lab_ctx.usage = app->usage;
+  app->lab_tls = lab_tls_load(app->db, app->cfg.lab_bind, app->cfg.lab_public_host, err, errlen);
+  if (!app->lab_tls) return -1;
+  lab_ctx.tls_ctx = app->lab_tls->ctx;
+  lab_ctx.tls_ports = app->cfg.lab_tls_ports;
+  app->lab_ca_pem = app->lab_tls->ca_cert;
   app->lab_servers =
       lab_servers_start(app->ctx, &lab_ctx, lab_modules, lab_module_count, err, errlen);
   if (!app->lab_servers) return -1;
@@ -158,7 +164,13 @@ static int start_lab_servers(struct app *app, char *err, size_t errlen) {
   hc.port = app->cfg.lab_port_base + LAB_HTTP;
   hc.secret = app->lab_secret;
   app->http_lab = http_lab_start(&hc, err, errlen);
-  return app->http_lab ? 0 : -1;
+  if (!app->http_lab) return -1;
+  if (!app->cfg.lab_tls_ports) return 0;
+  hc.port = app->cfg.lab_port_base + LAB_HTTPS;
+  hc.tls_cert = app->lab_tls->cert;
+  hc.tls_key = app->lab_tls->key;
+  app->https_lab = http_lab_start(&hc, err, errlen);
+  return app->https_lab ? 0 : -1;
 }
 
 /* 1 if a listener on addr:port fails with EADDRINUSE right now (probed
@@ -184,9 +196,12 @@ static int addr_in_use(const char *addr, int port) {
 }
 
 static int listeners_in_use(const struct config *cfg) {
-  static const int lab_ports[] = {LAB_FTP, LAB_TELNET, LAB_SMTP, LAB_HTTP, LAB_POP3, LAB_IMAP};
+  static const int lab_ports[] = {LAB_FTP,        LAB_TELNET, LAB_SMTP,  LAB_HTTP,
+                                  LAB_POP3,       LAB_IMAP,   LAB_HTTPS, LAB_SMTPS,
+                                  LAB_SUBMISSION, LAB_FTPS,   LAB_IMAPS, LAB_POP3S};
   if (addr_in_use(cfg->listen_addr, cfg->listen_port)) return 1;
-  for (size_t i = 0; i < sizeof lab_ports / sizeof lab_ports[0]; i++)
+  size_t n = cfg->lab_tls_ports ? sizeof lab_ports / sizeof lab_ports[0] : 6;
+  for (size_t i = 0; i < n; i++)
     if (addr_in_use(cfg->lab_bind, cfg->lab_port_base + lab_ports[i])) return 1;
   return 0;
 }
@@ -203,6 +218,11 @@ static void print_banner(const struct app *app, const char *generated_password) 
          app->cfg.lab_bind, app->cfg.lab_port_base + LAB_FTP, app->cfg.lab_port_base + LAB_TELNET,
          app->cfg.lab_port_base + LAB_SMTP, app->cfg.lab_port_base + LAB_HTTP,
          app->cfg.lab_port_base + LAB_POP3, app->cfg.lab_port_base + LAB_IMAP);
+  if (app->cfg.lab_tls_ports)
+    printf("  lab TLS:     SMTPS %d, submission %d, POP3S %d, IMAPS %d, FTPS %d, HTTPS %d\n",
+           app->cfg.lab_port_base + LAB_SMTPS, app->cfg.lab_port_base + LAB_SUBMISSION,
+           app->cfg.lab_port_base + LAB_POP3S, app->cfg.lab_port_base + LAB_IMAPS,
+           app->cfg.lab_port_base + LAB_FTPS, app->cfg.lab_port_base + LAB_HTTPS);
   printf("  ftp passive: %d-%d%s%s\n", app->cfg.pasv_lo, app->cfg.pasv_hi,
          app->cfg.lab_public_host[0] ? ", named as " : "", app->cfg.lab_public_host);
   printf("  open:        %s://%s%s%s:%d/\n", app->cfg.tls_cert[0] ? "https" : "http", v6 ? "[" : "",
@@ -443,8 +463,13 @@ out:
    * then the loop's lab connections, while the lws context still exists. */
   http_lab_stop(app.http_lab);
   app.http_lab = NULL;
+  http_lab_stop(app.https_lab);
+  app.https_lab = NULL;
   lab_servers_stop(app.lab_servers);
   app.lab_servers = NULL;
+  app.lab_ca_pem = NULL;
+  lab_tls_free(app.lab_tls); /* after both: the servers use its context and PEM text */
+  app.lab_tls = NULL;
   portal_stop(&app); /* closes what is left; relay callbacks may still record */
   /* Every listener of ours is closed now: was it someone else's port? */
   if (listen_failed && listeners_in_use(&app.cfg)) status = EXIT_ADDR_IN_USE;

@@ -149,7 +149,9 @@ static const struct policy_range {
      0},
 };
 
-static const int policy_lab_ports[] = {LAB_FTP, LAB_TELNET, LAB_SMTP, LAB_HTTP, LAB_POP3, LAB_IMAP};
+static const int policy_lab_ports[] = {LAB_FTP,  LAB_TELNET, LAB_SMTP,       LAB_HTTP,
+                                       LAB_POP3, LAB_IMAP,   LAB_HTTPS,      LAB_SMTPS,
+                                       LAB_FTPS, LAB_IMAPS,  LAB_SUBMISSION, LAB_POP3S};
 
 /* Writes one sentence into a caller buffer that may be NULL or empty. */
 static void policy_say(char *out, size_t outlen, const char *fmt, ...)
@@ -540,7 +542,7 @@ int policy_set_lab(struct policy *p, const char *lab_bind, int port_base, int pa
   if (!p || !lab_bind) return -1;
   if (policy_parse_addr(lab_bind, &a) < 0) return -1;
   /* base + the highest service port must still be a port. */
-  if (port_base < 0 || port_base + LAB_IMAP > 65535) return -1;
+  if (port_base < 0 || port_base + LAB_POP3S > 65535) return -1;
   if (pasv_lo < 1 || pasv_hi > 65535 || pasv_lo > pasv_hi) return -1;
   policy_unwrap(&a);
   p->lab_addr = a;

@@ -42,7 +42,14 @@ enum {
   LAB_SMTP = 25,
   LAB_HTTP = 80,
   LAB_POP3 = 110,
-  LAB_IMAP = 143
+  LAB_IMAP = 143,
+  /* TLS (issue 14): implicit TLS and the submission port (STARTTLS). */
+  LAB_HTTPS = 443,
+  LAB_SMTPS = 465,
+  LAB_SUBMISSION = 587,
+  LAB_FTPS = 990,
+  LAB_IMAPS = 993,
+  LAB_POP3S = 995
 };
 
 struct policy *policy_new(void);

@@ -140,6 +140,8 @@ export async function startLab() {
           '--listen', '127.0.0.1:' + block.portal,
           '--lab-port-base', String(block.labBase),
           '--ftp-pasv-ports', block.pasv[0] + '-' + block.pasv[1],
+          // The TLS ports (base + 443 ... 995) lie outside the block.
+          '--lab-tls-ports', 'off',
         ],
         { env: { ...process.env, PORTLAB_TEACHER_PASSWORD: TEACHER_PASSWORD }, stdio: ['ignore', 'pipe', 'pipe'] },
       );

@@ -32,6 +32,7 @@ import websocket  # websocket-client (Debian python3-websocket)
 
 BIN = os.environ.get("PORTLAB_BIN", "/work/main/build/portlab")
 LAB_PORTS = (21, 23, 25, 80, 110, 143)
+TLS_LAB_PORTS = (443, 465, 587, 990, 993, 995)  # with --lab-tls-ports on
 LOOPBACK = "127.0.0.1"
 START_TIMEOUT = 10.0
 STOP_TIMEOUT = 10.0
@@ -39,6 +40,10 @@ STOP_TIMEOUT = 10.0
 
 # --------------------------------------------------------------------------
 # Port blocks
+#
+# (The lab's TLS ports, 443 to 995 above the base, do not fit in a block:
+# portlab runs with --lab-tls-ports off unless a test asks for them with
+# Portlab(tls_ports=True), which reserves TLS_SPAN blocks in a row.)
 #
 # Tests run in parallel (ctest -j, two suites at once, the browser tests)
 # next to unrelated programs that listen on random ports. Every portlab a
@@ -68,6 +73,7 @@ BLOCK_PORTAL = 170
 BLOCK_SPARE = 171
 EXIT_ADDR_IN_USE = 3
 START_ATTEMPTS = 8
+TLS_SPAN = 5  # blocks a portlab with its TLS ports needs: base + 995 < 5 * 200
 
 
 def _ephemeral_range():
@@ -107,9 +113,10 @@ def block_lock_name(first):
 class PortBlock:
     """BLOCK_SIZE ports reserved for this process until release()."""
 
-    def __init__(self, first, lock):
+    def __init__(self, first, lock, more_locks=()):
         self.first = first
         self._lock = lock
+        self._more_locks = list(more_locks)  # the other blocks of a TLS span
         self._spare = BLOCK_SPARE
 
     @property
@@ -142,6 +149,9 @@ class PortBlock:
         if self._lock is not None:
             self._lock.close()
             self._lock = None
+        for lock in self._more_locks:
+            lock.close()
+        self._more_locks = []
 
 
 _block_lock = threading.Lock()
@@ -165,6 +175,43 @@ def reserve_block(host=LOOPBACK):
                 return block
             block.release()
     raise RuntimeError("no free port block (all %d held or in use)" % len(firsts))
+
+
+def _lock_block(first):
+    lock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        lock.bind(block_lock_name(first))
+    except OSError:
+        lock.close()
+        return None
+    return lock
+
+
+def reserve_tls_span(host=LOOPBACK):
+    """A PortBlock whose next TLS_SPAN - 1 blocks are held too, so the lab's
+    TLS ports (base + 443 ... base + 995) are this process's alone."""
+    firsts = block_firsts()
+    starts = list(range(len(firsts) - TLS_SPAN + 1))
+    random.shuffle(starts)
+    with _block_lock:
+        for start in starts:
+            locks = []
+            for first in firsts[start:start + TLS_SPAN]:
+                lock = _lock_block(first)
+                if lock is None:
+                    break
+                locks.append(lock)
+            if len(locks) < TLS_SPAN:
+                for lock in locks:
+                    lock.close()
+                continue
+            block = PortBlock(firsts[start], locks[0], locks[1:])
+            tls = [block.first + p for p in TLS_LAB_PORTS]
+            if (all(port_bindable(p) for p in block.ports() + tls)
+                    and port_bindable(block.portal, host)):
+                return block
+            block.release()
+    raise RuntimeError("no free span of %d port blocks" % TLS_SPAN)
 
 
 # Blocks for the free-standing helpers below, held until the process ends.
@@ -253,9 +300,10 @@ class Portlab:
     """
 
     def __init__(self, args=(), env=None, db=None, tmpdir=None, teacher_password=None,
-                 listen=True, host=LOOPBACK):
+                 listen=True, host=LOOPBACK, tls_ports=False):
         assert host in (LOOPBACK, "::1"), "the portal listens on loopback only"
         self.host = host
+        self.tls_ports = tls_ports
         self.tmpdir = tmpdir or tempfile.mkdtemp(prefix="portlab-it-")
         self.db = db or os.path.join(self.tmpdir, "portlab.db")
         self.block = None
@@ -274,7 +322,7 @@ class Portlab:
     def _take_block(self):
         """Ports from a fresh block (see Port blocks above)."""
         old = self.block
-        self.block = reserve_block(self.host)
+        self.block = reserve_tls_span(self.host) if self.tls_ports else reserve_block(self.host)
         if old is not None:
             old.release()
         self.port = self.block.portal
@@ -296,7 +344,8 @@ class Portlab:
         cmd += ["--db", self.db,
                 "--lab-bind", LOOPBACK,
                 "--lab-port-base", str(self.lab_base),
-                "--ftp-pasv-ports", "%d-%d" % self.pasv]
+                "--ftp-pasv-ports", "%d-%d" % self.pasv,
+                "--lab-tls-ports", "on" if self.tls_ports else "off"]
         return cmd + self.args
 
     def environment(self):
@@ -1085,6 +1134,7 @@ class PortlabTestCase(unittest.TestCase):
     ARGS = ()
     ENV = None
     SHARED = True
+    TLS_PORTS = False  # the shared server also opens the lab's TLS ports (a span of blocks)
 
     @classmethod
     def class_args(cls):
@@ -1103,7 +1153,7 @@ class PortlabTestCase(unittest.TestCase):
         cls._class_servers = []
         if cls.SHARED:
             try:
-                cls.pl = Portlab(cls.class_args(), env=cls.ENV)
+                cls.pl = Portlab(cls.class_args(), env=cls.ENV, tls_ports=cls.TLS_PORTS)
                 cls.pl.start()
             except BaseException:
                 if cls.pl is not None:

@@ -40,7 +40,8 @@ class ExitStatus(PortlabTestCase):
         args = ["--db", os.path.join(self.dir, "p.db"),
                 "--listen", "%s:%d" % (LOOPBACK, self.block.portal),
                 "--lab-port-base", str(self.block.lab_base),
-                "--ftp-pasv-ports", "%d-%d" % (lo, hi)] + list(extra)
+                "--ftp-pasv-ports", "%d-%d" % (lo, hi),
+                "--lab-tls-ports", "off"] + list(extra)
         return run_binary(args, env={"PORTLAB_TEACHER_PASSWORD": "pw-ports"}, timeout=20)
 
     def test_portal_port_in_use_exits_3(self):

@@ -144,9 +144,30 @@ static void test_errors(void) {
 
   struct config cfg;
   char err[256];
-  const char *edge[] = {"portlab", "--lab-port-base", "65392", "--ftp-pasv-ports", "30000-30999"};
-  CHECK_EQ_INT(parse(&cfg, err, sizeof err, 5, edge), CONFIG_OK);
+  const char *edge[] = {"portlab",     "--lab-port-base", "65392", "--ftp-pasv-ports",
+                        "30000-30999", "--lab-tls-ports", "off"};
+  CHECK_EQ_INT(parse(&cfg, err, sizeof err, 7, edge), CONFIG_OK);
+  CHECK_EQ_INT(cfg.lab_tls_ports, 0);
   config_free(&cfg);
+  /* With the TLS ports (the default) POP3S 995 is the highest: base + 995
+   * may be 65535, not one more. */
+  const char *tls_edge[] = {"portlab", "--lab-port-base", "64540"};
+  CHECK_EQ_INT(parse(&cfg, err, sizeof err, 3, tls_edge), CONFIG_OK);
+  CHECK_EQ_INT(cfg.lab_tls_ports, 1);
+  config_free(&cfg);
+  const char *tls_over[] = {"portlab", "--lab-port-base", "64541"};
+  CHECK_EQ_INT(parse(&cfg, err, sizeof err, 3, tls_over), CONFIG_ERROR);
+  CHECK(strncmp(err, "--lab-port-base:", 16) == 0);
+  config_free(&cfg);
+  expect_error("--lab-tls-ports", "yes", "--lab-tls-ports:");
+  /* A TLS port that is the portal's. */
+  expect_error("--listen", "127.0.0.1:10993", "--listen:");
+  setenv("PORTLAB_LAB_TLS_PORTS", "off", 1);
+  const char *none[] = {"portlab"};
+  CHECK_EQ_INT(parse(&cfg, err, sizeof err, 1, none), CONFIG_OK);
+  CHECK_EQ_INT(cfg.lab_tls_ports, 0);
+  config_free(&cfg);
+  unsetenv("PORTLAB_LAB_TLS_PORTS");
   const char *clash[] = {"portlab", "--ftp-pasv-ports", "10020-10030"};
   CHECK_EQ_INT(parse(&cfg, err, sizeof err, 3, clash), CONFIG_ERROR);
   CHECK(strncmp(err, "--ftp-pasv-ports:", 17) == 0);
