@@ -7,8 +7,8 @@
  * student's plaintext until then. See relay_tls.h for the contract.
  *
  * The client contexts are made on first use and kept for the run: one
- * for "lab", one trusting the system's CAs and --tls-ca (for real
- * targets). Both let the handshake finish whatever the certificate
+ * trusting only the lab CA (for "lab"), one trusting the system's CAs and
+ * --tls-ca (for real targets). Both let the handshake finish whatever the certificate
  * (tlsca_client_ctx with verify 0) so the chain can be shown when it
  * fails; tlsmem checks the name the student typed (or the address)
  * against it, and the verification line of the summary is judged here
@@ -54,9 +54,16 @@ static SSL_CTX *client_ctx(struct app *app, int is_lab, char *err, size_t errlen
   }
   SSL_CTX **slot = is_lab ? &c->lab : &c->real;
   if (*slot) return *slot;
-  SSL_CTX *ctx = tlsca_client_ctx(NULL, 0, err, errlen);
+  /* The lab: its own CA only (protocols/labtls.c keeps it in the
+   * database). Real targets: the system's CAs and --tls-ca. */
+  if (is_lab && !app->lab_ca_pem) {
+    snprintf(err, errlen, "the lab has no TLS (--lab-tls-ports is off)");
+    return NULL;
+  }
+  SSL_CTX *ctx = tlsca_client_ctx(is_lab ? app->lab_ca_pem : NULL, 0, err, errlen);
   if (!ctx) return NULL;
-  if (app->cfg.tls_ca[0] && SSL_CTX_load_verify_locations(ctx, app->cfg.tls_ca, NULL) != 1) {
+  if (!is_lab && app->cfg.tls_ca[0] &&
+      SSL_CTX_load_verify_locations(ctx, app->cfg.tls_ca, NULL) != 1) {
     snprintf(err, errlen, "cannot read --tls-ca %s", app->cfg.tls_ca);
     SSL_CTX_free(ctx);
     ERR_clear_error();

@@ -387,6 +387,72 @@ class TLSRelay(PortlabTestCase):
         self.assertEqual((r.status, r.error_code), (404, "not_found"), r)
 
 
+class TLSRelayLab(PortlabTestCase):
+    """The relay against the lab's own TLS ports: verified with the lab CA."""
+    TLS_PORTS = True
+
+    def talk(self, ws, line, until):
+        ws.send_binary(line)
+        c = collect(ws, until=lambda c: until in bytes(c.data), timeout=10)
+        self.assertIn(until, bytes(c.data), c.messages)
+        return c
+
+    def test_imaps_993_in_tls_mode(self):
+        cookie = self.pl.join()
+        ws = self.ws(self.pl.ws_connect(cookie))
+        opened = open_session(ws, "lab", 993, "tls")
+        self.assertEqual((opened.get("type"), opened.get("mode")), ("opened", "tls"), opened)
+        got = bytearray()
+        c = collect(ws, until=lambda c: b"\r\n" in bytes(c.data) and c.of_type("tls"), timeout=10)
+        tls = c.of_type("tls")
+        self.assertEqual(len(tls), 1, c.messages)
+        self.assertIs(tls[0]["verified"], True, tls)
+        self.assertIn("DNS:lab", tls[0]["summary"])
+        got += c.data
+        self.assertTrue(bytes(got).startswith(b"* OK"), got)
+        got += self.talk(ws, b"a1 LOGIN demo demo\r\n", b"a1 OK").data
+        got += self.talk(ws, b"a2 LOGOUT\r\n", b"a2 OK").data
+        c, closed = wait_closed(ws, timeout=10)
+        got += c.data
+        r = self.pl.transcript_when_ended(opened["session_id"], cookie)
+        self.assertEqual(r.json["session"]["tls"], "tls")
+        plain = [e for e in r.json["events"] if e.get("layer") != "wire"]
+        wire = [e for e in r.json["events"] if e.get("layer") == "wire"]
+        self.assertEqual(transcript_bytes(plain, "c2s"), b"a1 LOGIN demo demo\r\na2 LOGOUT\r\n")
+        self.assertEqual(transcript_bytes(plain, "s2c"), bytes(got))
+        self.assertNotIn(b"LOGIN demo", transcript_bytes(wire, "c2s"))
+
+    def test_smtp_starttls_on_25(self):
+        cookie = self.pl.join()
+        ws = self.ws(self.pl.ws_connect(cookie))
+        opened = open_session(ws, "lab", 25)
+        self.assertEqual(opened.get("mode"), "raw", opened)
+        got = bytearray(collect(ws, until=lambda c: b"\r\n" in bytes(c.data), timeout=10).data)
+        got += self.talk(ws, b"EHLO me\r\n", b"250 ").data
+        self.assertIn(b"STARTTLS", bytes(got))
+        got += self.talk(ws, b"STARTTLS\r\n", b"220 ").data
+        send_json(ws, {"type": "starttls"})
+        c = collect(ws, until=lambda c: c.of_type("tls") or c.of_type("error"), timeout=10)
+        tls = c.of_type("tls")
+        self.assertEqual(len(tls), 1, c.messages)
+        self.assertIs(tls[0]["verified"], True, tls)
+        got += c.data
+        c = self.talk(ws, b"EHLO me\r\n", b"250 ")
+        got += c.data
+        got += self.talk(ws, b"QUIT\r\n", b"221").data
+        c, closed = wait_closed(ws, timeout=10)
+        got += c.data
+        r = self.pl.transcript_when_ended(opened["session_id"], cookie)
+        self.assertEqual(r.json["session"]["tls"], "starttls")
+        plain = [e for e in r.json["events"] if e.get("layer") != "wire"]
+        self.assertEqual(transcript_bytes(plain, "c2s"),
+                         b"EHLO me\r\nSTARTTLS\r\nEHLO me\r\nQUIT\r\n")
+        self.assertEqual(transcript_bytes(plain, "s2c"), bytes(got))
+        # After the upgrade the server offers AUTH and no longer STARTTLS.
+        after = bytes(got).split(b"220 ", 2)[-1]
+        self.assertNotIn(b"STARTTLS", after.split(b"\r\n", 1)[1])
+
+
 class HTTPSPortlab(Portlab):
     """A portlab started with --tls-cert/--tls-key, spoken to over HTTPS and
     WSS with the test CA."""
