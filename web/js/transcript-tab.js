@@ -228,6 +228,8 @@ export class TranscriptPanel {
     this.events = layerEvents(this.allEvents, layer);
     this.convOpts = layer === 'wire' ? { protocol: '', telnet: false, host: this.session.host } : this.plainOpts;
     this.renderMarkers(this.convOpts.telnet);
+    // Records are no commands: the markers belong to the plaintext view.
+    if (layer === 'wire') this.markers.hidden = true;
     this.showAll();
   }
 
