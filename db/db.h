@@ -13,7 +13,21 @@
 
 struct db;
 
-enum db_dir { DB_DIR_NOTE = 0, DB_DIR_C2S = 1, DB_DIR_S2C = 2 };
+/* A TLS session's transcript has two layers: the plaintext the student
+ * sent and read (C2S, S2C: what every session records) and what crossed
+ * the wire (WIRE_C2S, WIRE_S2C: the TLS records). Stored as dir 1/2 with
+ * events.layer = 1. A session's wire is its plaintext events before its
+ * first wire event, then its wire events (db_dir_* below). */
+enum db_dir {
+  DB_DIR_NOTE = 0,
+  DB_DIR_C2S = 1,
+  DB_DIR_S2C = 2,
+  DB_DIR_WIRE_C2S = 3,
+  DB_DIR_WIRE_S2C = 4
+};
+#define DB_DIR_IS_WIRE(d) ((d) == DB_DIR_WIRE_C2S || (d) == DB_DIR_WIRE_S2C)
+/* The direction without the layer: DB_DIR_C2S, DB_DIR_S2C or DB_DIR_NOTE. */
+#define DB_DIR_BASE(d) (DB_DIR_IS_WIRE(d) ? (d)-2 : (d))
 
 struct db_user {
   int64_t id;
@@ -29,6 +43,7 @@ struct db_session {
   char host[254];
   int port;
   char mode[8];       /* "raw" or "telnet" */
+  char tls[12];       /* "" (none), "tls" (from the start) or "starttls" (upgraded) */
   int64_t started_us; /* unix time, microseconds */
   int64_t ended_us;   /* 0 while open */
   int64_t bytes_up;   /* client to server */
@@ -109,6 +124,12 @@ int db_session_create_data(struct db *db, int64_t user_id, const char *host, int
 int db_session_set_label(struct db *db, int64_t id, const char *label);
 /* The client logged in: its transcript moves to that student. */
 int db_session_set_user(struct db *db, int64_t id, int64_t user_id);
+/* The session became TLS: tls is "tls" or "starttls". */
+int db_session_set_tls(struct db *db, int64_t id, const char *tls);
+/* Appends key log lines (SSLKEYLOGFILE format) to the session's keys. */
+int db_session_keylog_add(struct db *db, int64_t id, const char *lines);
+/* The session's key log into out (NUL-terminated, cut to fit). 1 = none. */
+int db_session_keylog_get(struct db *db, int64_t id, char *out, size_t outlen);
 /* The id of the first teacher account into *id. 0, 1 if there is none, -1. */
 int db_first_teacher(struct db *db, int64_t *id);
 int db_session_finish(struct db *db, int64_t id, int64_t ended_us, int64_t bytes_up,

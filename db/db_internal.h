@@ -129,6 +129,10 @@ enum db_stmt_id {
   DB_STMT_REFUSAL_LIST,
   DB_STMT_AUDIT_ADD,
   DB_STMT_AUDIT_LIST,
+  /* TLS sessions (sessions.c) */
+  DB_STMT_SESSION_SET_TLS,
+  DB_STMT_KEYLOG_ADD,
+  DB_STMT_KEYLOG_GET,
   DB_STMT_COUNT
 };
 

@@ -1,10 +1,10 @@
 /* events.c -- transcript events: the exact bytes of a session, in order.
  *
  * Each event is one chunk that crossed the relay (or a note), stored as a
- * BLOB so NUL bytes and invalid UTF-8 survive untouched. Appends go through
- * a savepoint, which nests inside the recorder's transaction and starts its
- * own when there is none, so a batch is all written or not at all either
- * way.
+ * BLOB; a TLS session's wire layer (the records themselves) is stored as
+ * dir 1/2 with layer 1 and read back as DB_DIR_WIRE_*. Stored as a so NUL bytes and invalid UTF-8
+ * survive untouched. Appends go through a savepoint, which nests inside the recorder's transaction
+ * and starts its own when there is none, so a batch is all written or not at all either way.
  */
 #include <string.h>
 
@@ -18,11 +18,12 @@ static int db_events_insert_all(struct db *db, const struct db_event *ev, size_t
     const struct db_event *e = &ev[i];
     int brc;
 
-    if (e->dir < DB_DIR_NOTE || e->dir > DB_DIR_S2C) return db_fail_msg(db, 1, "bad event dir");
+    if (e->dir < DB_DIR_NOTE || e->dir > DB_DIR_WIRE_S2C)
+      return db_fail_msg(db, 1, "bad event dir");
     if (!e->data && e->len) return db_fail_msg(db, 1, "event without data");
     st = db_stmt(db, DB_STMT_EVENT_INSERT,
-                 "INSERT INTO events(session_id, seq, t_us, dir, data) "
-                 "VALUES (?1, ?2, ?3, ?4, ?5)");
+                 "INSERT INTO events(session_id, seq, t_us, dir, data, layer) "
+                 "VALUES (?1, ?2, ?3, ?4, ?5, ?6)");
     if (!st) return -1;
     /* An empty chunk must still be a BLOB, not NULL: bind_blob would
      * store NULL for a NULL pointer. */
@@ -34,7 +35,8 @@ static int db_events_insert_all(struct db *db, const struct db_event *ev, size_t
     if (sqlite3_bind_int64(st, 1, e->session_id) != SQLITE_OK ||
         sqlite3_bind_int64(st, 2, e->seq) != SQLITE_OK ||
         sqlite3_bind_int64(st, 3, e->t_us) != SQLITE_OK ||
-        sqlite3_bind_int(st, 4, e->dir) != SQLITE_OK || brc != SQLITE_OK) {
+        sqlite3_bind_int(st, 4, DB_DIR_BASE(e->dir)) != SQLITE_OK ||
+        sqlite3_bind_int(st, 6, DB_DIR_IS_WIRE(e->dir)) != SQLITE_OK || brc != SQLITE_OK) {
       db_fail(db);
       db_stmt_release(st);
       return -1;
@@ -77,7 +79,7 @@ fail:
   return -1;
 }
 
-/* Steps a bound event query (seq, t_us, dir, data) and hands each row to
+/* Steps a bound event query (seq, t_us, dir, data, layer) and hands each row to
  * cb until it returns non-zero; releases st. 0 or -1. */
 static int events_walk(struct db *db, sqlite3_stmt *st, int64_t session_id,
                        int (*cb)(void *arg, const struct db_event *e), void *arg) {
@@ -91,6 +93,7 @@ static int events_walk(struct db *db, sqlite3_stmt *st, int64_t session_id,
     e.seq = sqlite3_column_int64(st, 0);
     e.t_us = sqlite3_column_int64(st, 1);
     e.dir = sqlite3_column_int(st, 2);
+    if (sqlite3_column_int(st, 4) && e.dir != DB_DIR_NOTE) e.dir += 2; /* the wire layer */
     e.len = (size_t)sqlite3_column_bytes(st, 3);
     /* SQLite hands back NULL for an empty BLOB; callers get a pointer. */
     e.data = blob ? blob : (const unsigned char *)"";
@@ -110,7 +113,7 @@ static int events_walk(struct db *db, sqlite3_stmt *st, int64_t session_id,
 int db_events_list(struct db *db, int64_t session_id,
                    int (*cb)(void *arg, const struct db_event *e), void *arg) {
   sqlite3_stmt *st = db_stmt(db, DB_STMT_EVENT_LIST,
-                             "SELECT seq, t_us, dir, data FROM events "
+                             "SELECT seq, t_us, dir, data, layer FROM events "
                              "WHERE session_id = ?1 ORDER BY seq");
   if (!st) return -1;
   if (sqlite3_bind_int64(st, 1, session_id) != SQLITE_OK) goto fail;
@@ -127,7 +130,7 @@ fail:
 int db_events_page(struct db *db, int64_t session_id, int64_t after_seq, int64_t up_to_seq,
                    int limit, int (*cb)(void *arg, const struct db_event *e), void *arg) {
   sqlite3_stmt *st = db_stmt(db, DB_STMT_EVENT_PAGE,
-                             "SELECT seq, t_us, dir, data FROM events "
+                             "SELECT seq, t_us, dir, data, layer FROM events "
                              "WHERE session_id = ?1 AND seq > ?2 AND seq <= ?3 "
                              "ORDER BY seq LIMIT ?4");
   if (!st) return -1;

@@ -292,6 +292,20 @@ static const char *const db_migrations[] = {
     "  CHECK (hints >= 0);"
     "ALTER TABLE task_progress ADD COLUMN hint_cost INTEGER NOT NULL DEFAULT 0"
     "  CHECK (hint_cost >= 0);",
+
+    /* 10: TLS sessions (relay_tls.c). An event's layer is 0 for what the
+     * student sent and read, 1 for what crossed the wire (TLS records);
+     * older rows are all layer 0. sessions.tls says whether and how the
+     * session became TLS; session_keys holds its key log (SSLKEYLOGFILE
+     * lines), kept apart from the events so it is never shown with them.
+     * Refers only to sessions and events, so it may land anywhere. */
+    "ALTER TABLE events ADD COLUMN layer INTEGER NOT NULL DEFAULT 0 CHECK (layer IN (0, 1));"
+    "ALTER TABLE sessions ADD COLUMN tls TEXT NOT NULL DEFAULT ''"
+    "  CHECK (tls IN ('', 'tls', 'starttls'));"
+    "CREATE TABLE session_keys ("
+    "  session_id INTEGER PRIMARY KEY REFERENCES sessions(id) ON DELETE CASCADE,"
+    "  keylog TEXT NOT NULL CHECK (length(keylog) <= 65536)"
+    ");",
 };
 
 #define DB_MIGRATION_COUNT ((int)(sizeof db_migrations / sizeof db_migrations[0]))

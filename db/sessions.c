@@ -11,7 +11,7 @@
 #define SESSION_COLUMNS                                                         \
   "s.id, s.user_id, u.name, s.host, s.port, s.mode, s.started_us, s.ended_us, " \
   "s.bytes_up, s.bytes_down, s.close_reason, s.own_client, s.client_addr, "     \
-  "coalesce(s.parent_id, 0), s.label "                                          \
+  "coalesce(s.parent_id, 0), s.label, s.tls "                                   \
   "FROM sessions s JOIN users u ON u.id = s.user_id "
 
 static void session_from_row(sqlite3_stmt *st, struct db_session *out) {
@@ -33,6 +33,7 @@ static void session_from_row(sqlite3_stmt *st, struct db_session *out) {
   db_column_copy(st, 12, out->client_addr, sizeof out->client_addr);
   out->parent_id = sqlite3_column_int64(st, 13);
   db_column_copy(st, 14, out->label, sizeof out->label);
+  db_column_copy(st, 15, out->tls, sizeof out->tls);
 }
 
 int db_session_create(struct db *db, int64_t user_id, const char *host, int port, const char *mode,
@@ -133,6 +134,58 @@ int db_session_set_user(struct db *db, int64_t id, int64_t user_id) {
   return db_step_done(db, st);
 }
 
+int db_session_set_tls(struct db *db, int64_t id, const char *tls) {
+  sqlite3_stmt *st =
+      db_stmt(db, DB_STMT_SESSION_SET_TLS, "UPDATE sessions SET tls = ?2 WHERE id = ?1");
+
+  if (!st) return -1;
+  if (sqlite3_bind_int64(st, 1, id) != SQLITE_OK ||
+      sqlite3_bind_text(st, 2, tls, -1, SQLITE_STATIC) != SQLITE_OK) {
+    db_fail(db);
+    db_stmt_release(st);
+    return -1;
+  }
+  return db_step_done(db, st);
+}
+
+int db_session_keylog_add(struct db *db, int64_t id, const char *lines) {
+  sqlite3_stmt *st = db_stmt(db, DB_STMT_KEYLOG_ADD,
+                             "INSERT INTO session_keys(session_id, keylog) VALUES (?1, ?2) "
+                             "ON CONFLICT(session_id) DO UPDATE SET keylog = keylog || ?2");
+
+  if (!st) return -1;
+  if (sqlite3_bind_int64(st, 1, id) != SQLITE_OK ||
+      sqlite3_bind_text(st, 2, lines, -1, SQLITE_STATIC) != SQLITE_OK) {
+    db_fail(db);
+    db_stmt_release(st);
+    return -1;
+  }
+  return db_step_done(db, st);
+}
+
+int db_session_keylog_get(struct db *db, int64_t id, char *out, size_t outlen) {
+  sqlite3_stmt *st =
+      db_stmt(db, DB_STMT_KEYLOG_GET, "SELECT keylog FROM session_keys WHERE session_id = ?1");
+  int rc;
+
+  if (!st) return -1;
+  if (sqlite3_bind_int64(st, 1, id) != SQLITE_OK) goto fail;
+  rc = sqlite3_step(st);
+  if (rc == SQLITE_DONE) {
+    db_stmt_release(st);
+    return 1;
+  }
+  if (rc != SQLITE_ROW) goto fail;
+  db_column_copy(st, 0, out, outlen);
+  db_stmt_release(st);
+  return 0;
+
+fail:
+  db_fail(db);
+  db_stmt_release(st);
+  return -1;
+}
+
 int db_first_teacher(struct db *db, int64_t *id) {
   sqlite3_stmt *st = db_stmt(db, DB_STMT_FIRST_TEACHER,
                              "SELECT id FROM users WHERE role = 'teacher' ORDER BY id LIMIT 1");
@@ -176,9 +229,9 @@ int db_session_close_orphans(struct db *db, const char *reason) {
               "ended_us = started_us + coalesce("
               "  (SELECT max(e.t_us) FROM events e WHERE e.session_id = sessions.id), 0), "
               "bytes_up = (SELECT coalesce(sum(length(e.data)), 0) FROM events e "
-              "  WHERE e.session_id = sessions.id AND e.dir = 1), "
+              "  WHERE e.session_id = sessions.id AND e.dir = 1 AND e.layer = 0), "
               "bytes_down = (SELECT coalesce(sum(length(e.data)), 0) FROM events e "
-              "  WHERE e.session_id = sessions.id AND e.dir = 2), "
+              "  WHERE e.session_id = sessions.id AND e.dir = 2 AND e.layer = 0), "
               "close_reason = ?1 "
               "WHERE ended_us IS NULL");
 

@@ -10,7 +10,7 @@ set -eu
 
 build_pkgs="gcc make cmake pkg-config gzip libwebsockets-dev libmicrohttpd-dev libcjson-dev
 libsqlite3-dev libssl-dev libmd4c-dev libmd4c-html0-dev"
-test_pkgs="python3 python3-websocket curl chromium firefox-esr tshark asciinema clang clang-format"
+test_pkgs="python3 python3-websocket curl chromium firefox-esr tshark openssl asciinema clang clang-format"
 image_pkgs="podman buildah debootstrap python3 python3-websocket"
 
 pkgs=$build_pkgs

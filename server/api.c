@@ -28,6 +28,7 @@
 #include "policy.h"
 #include "portlab_limits.h"
 #include "relay.h"
+#include "relay_tls.h"
 #include "throttle.h"
 
 #define TEACHER_NAME "teacher"
@@ -112,6 +113,11 @@ static cJSON *session_json(const struct db_session *s) {
   cJSON_AddStringToObject(o, "host", s->host);
   cJSON_AddNumberToObject(o, "port", s->port);
   cJSON_AddStringToObject(o, "mode", s->mode);
+  /* "tls" or "starttls" once the session is TLS, else null. */
+  if (s->tls[0])
+    cJSON_AddStringToObject(o, "tls", s->tls);
+  else
+    cJSON_AddNullToObject(o, "tls");
   json_add_time(o, "started_at", s->started_us);
   json_add_time(o, "ended_at", s->ended_us);
   cJSON_AddNumberToObject(o, "bytes_up", (double)s->bytes_up);
@@ -582,6 +588,39 @@ internal:
   api_error(resp, 500, "internal", "the database failed; try again");
 }
 
+/* ?format=keylog: the session's TLS keys in the SSLKEYLOGFILE format, so
+ * Wireshark can decrypt the pcap. The teacher can turn this off for
+ * students (relay_tls_keylog_allowed); the teacher always gets them. */
+static void transcript_keylog(struct app *app, const struct db_user *user,
+                              const struct db_session *s, struct api_response *resp) {
+  int teacher = strcmp(user->role, "teacher") == 0;
+  if (!teacher && !relay_tls_keylog_allowed(app)) {
+    api_error(resp, 403, "forbidden", "the teacher has turned off the export of TLS keys");
+    return;
+  }
+  char *keys = malloc(LIM_TLS_SESSION_KEYS_BYTES + 1);
+  if (!keys) goto internal;
+  int rc = db_session_keylog_get(app->db, s->id, keys, LIM_TLS_SESSION_KEYS_BYTES + 1);
+  if (rc < 0) {
+    free(keys);
+    goto internal;
+  }
+  if (rc == 1) {
+    free(keys);
+    api_error(resp, 404, "not_found", "this session has no TLS keys (it never used TLS)");
+    return;
+  }
+  resp->status = 200;
+  resp->content_type = "text/plain; charset=utf-8";
+  resp->body = keys;
+  resp->body_len = strlen(keys);
+  snprintf(resp->content_disposition, sizeof resp->content_disposition,
+           "attachment; filename=\"portlab-session-%lld.keys\"", (long long)s->id);
+  return;
+internal:
+  api_error(resp, 500, "internal", "the database failed; try again");
+}
+
 static void handle_transcript(struct app *app, const struct api_request *req,
                               const struct db_user *user, const struct api_args *args,
                               struct api_response *resp) {
@@ -606,10 +645,14 @@ static void handle_transcript(struct app *app, const struct api_request *req,
     return;
   }
   const char *name = req->arg_format && req->arg_format[0] ? req->arg_format : "json";
+  if (strcmp(name, "keylog") == 0) {
+    transcript_keylog(app, user, &s, resp);
+    return;
+  }
   size_t f = 0;
   while (f < sizeof formats / sizeof formats[0] && strcmp(name, formats[f].name) != 0) f++;
   if (f == sizeof formats / sizeof formats[0]) {
-    api_error(resp, 400, "bad_request", "format must be json, txt, cast or pcap");
+    api_error(resp, 400, "bad_request", "format must be json, txt, cast, pcap or keylog");
     return;
   }
   /* The events recorded by now: a session still open is exported as it

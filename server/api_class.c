@@ -31,6 +31,7 @@
 #include "recorder.h"
 #include "refusals.h"
 #include "relay.h"
+#include "relay_tls.h"
 
 #define REJOIN_CODE_LEN 12
 #define SETTING_CLASS_CODE "class_code"
@@ -616,6 +617,8 @@ static cJSON *class_json(struct app *app) {
   else
     cJSON_AddNullToObject(code, "value");
   cJSON_AddBoolToObject(code, "fixed", app->cfg.class_code_fixed);
+  /* Whether students may download their TLS sessions' key logs. */
+  cJSON_AddBoolToObject(root, "keylog_export", relay_tls_keylog_allowed(app));
   cJSON *allow = cJSON_AddArrayToObject(root, "allow");
   const char *rule;
   for (size_t i = 0; (rule = policy_rule_text(app->policy, i)) != NULL; i++) {
@@ -636,7 +639,8 @@ void api_class_get(struct app *app, const struct api_request *req, const struct 
 }
 
 /* PUT /api/class {"class_code": "..."|null, "allow": ["RULE", ...],
- * "hints_cost_points": true|false}: each member present replaces that
+ * "hints_cost_points": true|false, "keylog_export": true|false}: each
+ * member present replaces that
  * setting; an absent one is kept. */
 void api_class_put(struct app *app, const struct api_request *req, const struct db_user *user,
                    const struct api_args *args, struct api_response *resp) {
@@ -646,6 +650,7 @@ void api_class_put(struct app *app, const struct api_request *req, const struct 
   cJSON *code = cJSON_GetObjectItemCaseSensitive(body, "class_code");
   cJSON *allow = cJSON_GetObjectItemCaseSensitive(body, "allow");
   cJSON *hints_cost = cJSON_GetObjectItemCaseSensitive(body, "hints_cost_points");
+  cJSON *keylog = cJSON_GetObjectItemCaseSensitive(body, "keylog_export");
   const char *list[LIM_CLASS_RULES];
   char stored[LIM_CLASS_RULES_BYTES + 1] = "", err[256], detail[LIM_CLASS_RULES_BYTES + 64];
   size_t n = 0, used = 0;
@@ -658,6 +663,10 @@ void api_class_put(struct app *app, const struct api_request *req, const struct 
   }
   if (hints_cost && !cJSON_IsBool(hints_cost)) {
     api_error(resp, 400, "bad_request", "\"hints_cost_points\" must be true or false");
+    goto done;
+  }
+  if (keylog && !cJSON_IsBool(keylog)) {
+    api_error(resp, 400, "bad_request", "\"keylog_export\" must be true or false");
     goto done;
   }
   if (code && app->cfg.class_code_fixed) {
@@ -705,6 +714,11 @@ void api_class_put(struct app *app, const struct api_request *req, const struct 
   if (hints_cost) {
     if (db_class_set_hints_cost(app->db, cJSON_IsTrue(hints_cost))) goto fail;
     audit(app, user, "hints_cost", NULL, cJSON_IsTrue(hints_cost) ? "on" : "off");
+  }
+  if (keylog) {
+    if (db_setting_set(app->db, SETTING_KEYLOG_EXPORT, cJSON_IsTrue(keylog) ? "on" : "off"))
+      goto fail;
+    audit(app, user, "keylog_export", NULL, cJSON_IsTrue(keylog) ? "on" : "off");
   }
   api_respond_json(resp, 200, class_json(app));
   goto done;

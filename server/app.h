@@ -25,6 +25,7 @@ struct lab_tls;
 struct throttle;
 struct quiz_bank;
 struct watch;
+struct relay_tls_ctx;
 
 enum app_phase { APP_RUNNING = 0, APP_DRAINING, APP_DONE };
 
@@ -53,6 +54,8 @@ struct app {
   char lab_secret[65];             /* hex; per-student flags are derived from it */
   struct throttle *throttle;       /* logins and joins per source address */
   struct watch *watch;             /* the teacher's live view (watch.c) */
+  struct relay_tls_ctx *relay_tls; /* the relay's TLS client contexts, made on first use */
+  void *portal_ssl_ctx;            /* the portal vhost's SSL_CTX with --tls-cert (lws owns it) */
 };
 
 /* Microseconds: wall clock for stored times, monotonic for intervals. */

@@ -202,6 +202,28 @@ static int set_lessons(struct config *cfg, const char *v, char *why, size_t whyl
 
 static int set_count(int *out, const char *v, long lo, long hi, char *why, size_t whylen);
 
+/* A file path into dst (1024 bytes). */
+static int set_path(char *dst, size_t dstlen, const char *v, char *why, size_t whylen) {
+  if (!v[0] || strlen(v) >= dstlen) {
+    snprintf(why, whylen, "path is empty or too long");
+    return -1;
+  }
+  strcpy(dst, v);
+  return 0;
+}
+
+static int set_tls_ca(struct config *cfg, const char *v, char *why, size_t whylen) {
+  return set_path(cfg->tls_ca, sizeof cfg->tls_ca, v, why, whylen);
+}
+
+static int set_tls_cert(struct config *cfg, const char *v, char *why, size_t whylen) {
+  return set_path(cfg->tls_cert, sizeof cfg->tls_cert, v, why, whylen);
+}
+
+static int set_tls_key(struct config *cfg, const char *v, char *why, size_t whylen) {
+  return set_path(cfg->tls_key, sizeof cfg->tls_key, v, why, whylen);
+}
+
 static int set_quiz_bank(struct config *cfg, const char *v, char *why, size_t whylen) {
   if (!v[0] || strlen(v) >= sizeof cfg->quiz_bank) {
     snprintf(why, whylen, "path is empty or too long");
@@ -483,6 +505,11 @@ static const struct config_flag flags[] = {
      "stop recording below this much free disk (256M)"},
     {"refusal-log", 1, 0, set_refusal_log, "N",
      "refusals and protocol errors kept per student for the teacher (20)"},
+    {"tls-ca", 1, 0, set_tls_ca, "FILE",
+     "CA certificates (PEM) the relay's TLS trusts besides the system's"},
+    {"tls-cert", 1, 0, set_tls_cert, "FILE",
+     "serve the portal over HTTPS/WSS with this certificate chain (PEM; needs --tls-key)"},
+    {"tls-key", 1, 0, set_tls_key, "FILE", "the private key of --tls-cert (PEM); SIGHUP reloads"},
     {"no-record", 0, 0, set_no_record, NULL, "do not record transcripts (benchmarks only)"},
 };
 #define N_FLAGS (sizeof flags / sizeof flags[0])
@@ -679,6 +706,10 @@ enum config_result config_parse(struct config *cfg, int argc, char **argv, char 
     }
   }
   if (check_ports(cfg, err, errlen)) return CONFIG_ERROR;
+  if (!cfg->tls_cert[0] != !cfg->tls_key[0]) {
+    snprintf(err, errlen, "--tls-cert and --tls-key go together: give both or neither");
+    return CONFIG_ERROR;
+  }
   if (cfg->login_backoff_max < cfg->login_backoff) {
     snprintf(err, errlen, "--login-backoff-max: %d is shorter than --login-backoff %d",
              cfg->login_backoff_max, cfg->login_backoff);

@@ -28,7 +28,10 @@ struct config {
   size_t n_public_origin;
   char lessons_dir[1024]; /* "" = embedded */
   char quiz_bank[1024];   /* "" = embedded */
-  int quiz_questions;     /* questions in one quiz attempt */
+  char tls_ca[1024];      /* extra CAs the relay's TLS trusts; "" = the system's only */
+  char tls_cert[1024];    /* the portal over HTTPS: chain and key (PEM); "" = plain HTTP */
+  char tls_key[1024];
+  int quiz_questions; /* questions in one quiz attempt */
   int log_level;
   int connect_timeout, idle_timeout, session_timeout; /* seconds */
   int user_sessions;

@@ -25,7 +25,10 @@
  * end. The server side keeps the session's port (the well-known port for
  * lab targets) so Wireshark and tshark pick the right dissector. The
  * addresses are the documentation range 192.0.2.0/24 unless the target
- * was an IPv4 literal.
+ * was an IPv4 literal. A TLS session's pcap carries what crossed the wire:
+ * the TLS records, so tshark shows the handshake and, given the session's
+ * key log, the plaintext. Text and asciicast show the plaintext layer;
+ * JSON carries both, the wire events marked "layer":"wire".
  */
 #include "export.h"
 
@@ -71,6 +74,7 @@ struct export {
   uint16_t ip_id;
   int connected;
   int64_t last_us;
+  int wire_seen; /* a wire event came: plaintext events are no longer the wire */
 };
 
 char *export_display_text(const unsigned char *p, size_t n) {
@@ -120,9 +124,12 @@ static void put(struct export *ex, const void *p, size_t n) {
 /* --- JSON ------------------------------------------------------------------ */
 
 static const char *dir_name(int dir) {
+  dir = DB_DIR_BASE(dir);
   return dir == DB_DIR_C2S ? "c2s" : dir == DB_DIR_S2C ? "s2c" : "note";
 }
 
+/* JSON: a wire event is its direction plus "layer":"wire"; plaintext
+ * events and notes are as they always were. */
 static void json_event(struct export *ex, const struct db_event *e) {
   cJSON *o = cJSON_CreateObject();
   char *b64 = NULL, *text = NULL, *printed = NULL;
@@ -130,6 +137,7 @@ static void json_event(struct export *ex, const struct db_event *e) {
   cJSON_AddNumberToObject(o, "seq", (double)e->seq);
   cJSON_AddNumberToObject(o, "t_us", (double)e->t_us);
   cJSON_AddStringToObject(o, "dir", dir_name(e->dir));
+  if (DB_DIR_IS_WIRE(e->dir)) cJSON_AddStringToObject(o, "layer", "wire");
   if (e->dir != DB_DIR_NOTE) {
     size_t b64len = 4 * ((e->len + 2) / 3) + 8; /* lws wants slack past the NUL */
     b64 = malloc(b64len);
@@ -603,16 +611,23 @@ static void pcap_connect(struct export *ex, int64_t t_us) {
   pcap_segment(ex, t_us, 1, TCP_ACK, NULL, 0);
 }
 
+/* The wire: plaintext events until the first wire event (a STARTTLS
+ * session's cleartext part), then only wire events (the TLS records). */
 static void pcap_event(struct export *ex, const struct db_event *e) {
   ex->last_us = e->t_us;
   if (e->dir == DB_DIR_NOTE) {
     if (e->len >= 12 && memcmp(e->data, "connected to", 12) == 0) pcap_connect(ex, e->t_us);
     return;
   }
+  if (DB_DIR_IS_WIRE(e->dir))
+    ex->wire_seen = 1;
+  else if (ex->wire_seen)
+    return;
   pcap_connect(ex, e->t_us);
   for (size_t off = 0; off < e->len; off += PCAP_MSS) {
     size_t n = e->len - off < PCAP_MSS ? e->len - off : PCAP_MSS;
-    pcap_segment(ex, e->t_us, e->dir == DB_DIR_C2S, TCP_PSH | TCP_ACK, e->data + off, n);
+    pcap_segment(ex, e->t_us, DB_DIR_BASE(e->dir) == DB_DIR_C2S, TCP_PSH | TCP_ACK, e->data + off,
+                 n);
   }
 }
 
@@ -657,11 +672,11 @@ static void export_event(struct export *ex, const struct db_event *e) {
     case EXPORT_JSON:
       json_event(ex, e);
       break;
-    case EXPORT_TXT:
-      txt_event(ex, e);
+    case EXPORT_TXT: /* the text and the replay show what the student sent and read */
+      if (!DB_DIR_IS_WIRE(e->dir)) txt_event(ex, e);
       break;
     case EXPORT_CAST:
-      cast_event(ex, e);
+      if (!DB_DIR_IS_WIRE(e->dir)) cast_event(ex, e);
       break;
     case EXPORT_PCAP:
       pcap_event(ex, e);

@@ -18,6 +18,7 @@
 #include <libwebsockets.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <openssl/ssl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,6 +43,7 @@
 #include "quiz.h"
 #include "recorder.h"
 #include "relay.h"
+#include "relay_tls.h"
 #include "resolver.h"
 #include "throttle.h"
 #include "usage.h"
@@ -55,8 +57,13 @@
 static volatile sig_atomic_t stop_requested;
 static struct lws_context *signal_ctx;
 
+static volatile sig_atomic_t reload_requested;
+
 static void on_signal(int sig) {
-  stop_requested = 1;
+  if (sig == SIGHUP)
+    reload_requested = 1;
+  else
+    stop_requested = 1;
   if (signal_ctx) lws_cancel_service(signal_ctx);
 }
 
@@ -218,8 +225,8 @@ static void print_banner(const struct app *app, const char *generated_password) 
            app->cfg.lab_port_base + LAB_FTPS, app->cfg.lab_port_base + LAB_HTTPS);
   printf("  ftp passive: %d-%d%s%s\n", app->cfg.pasv_lo, app->cfg.pasv_hi,
          app->cfg.lab_public_host[0] ? ", named as " : "", app->cfg.lab_public_host);
-  printf("  open:        http://%s%s%s:%d/\n", v6 ? "[" : "", host, v6 ? "]" : "",
-         app->cfg.listen_port);
+  printf("  open:        %s://%s%s%s:%d/\n", app->cfg.tls_cert[0] ? "https" : "http", v6 ? "[" : "",
+         host, v6 ? "]" : "", app->cfg.listen_port);
   if (generated_password[0])
     printf("  teacher password (generated, shown only this once): %s\n", generated_password);
   fflush(stdout);
@@ -246,6 +253,8 @@ static int run_health(const struct config *cfg) {
   socklen_t sl;
   int fd = -1, ok = 0;
   size_t got = 0;
+  SSL_CTX *tls_ctx = NULL;
+  SSL *tls = NULL;
 
   memset(&ss, 0, sizeof ss);
   if (strcmp(host, "0.0.0.0") == 0) host = "127.0.0.1";
@@ -272,15 +281,26 @@ static int run_health(const struct config *cfg) {
   int n = snprintf(
       req, sizeof req, "GET /api/health HTTP/1.1\r\nHost: %s%s%s:%d\r\nConnection: close\r\n\r\n",
       strchr(host, ':') ? "[" : "", host, strchr(host, ':') ? "]" : "", cfg->listen_port);
-  if (send(fd, req, (size_t)n, MSG_NOSIGNAL) != n) goto out;
+  if (cfg->tls_cert[0]) {
+    /* The portal speaks HTTPS: the certificate is ours, so only the
+     * answer is checked, not who signed it. */
+    if (!(tls_ctx = SSL_CTX_new(TLS_client_method())) || !(tls = SSL_new(tls_ctx)) ||
+        SSL_set_fd(tls, fd) != 1 || SSL_connect(tls) != 1 || SSL_write(tls, req, n) != n)
+      goto out;
+  } else if (send(fd, req, (size_t)n, MSG_NOSIGNAL) != n) {
+    goto out;
+  }
   while (got < sizeof resp - 1) {
-    ssize_t r = recv(fd, resp + got, sizeof resp - 1 - got, 0);
+    ssize_t r = tls ? SSL_read(tls, resp + got, (int)(sizeof resp - 1 - got))
+                    : recv(fd, resp + got, sizeof resp - 1 - got, 0);
     if (r <= 0) break;
     got += (size_t)r;
   }
   resp[got] = '\0';
   ok = strncmp(resp, "HTTP/1.1 200", 12) == 0 || strncmp(resp, "HTTP/1.0 200", 12) == 0;
 out:
+  SSL_free(tls);
+  SSL_CTX_free(tls_ctx);
   if (fd >= 0) close(fd);
   if (!ok) fprintf(stderr, "portlab health: no 200 from %s port %d\n", host, cfg->listen_port);
   return ok ? 0 : 1;
@@ -405,6 +425,7 @@ int main(int argc, char **argv) {
   sa.sa_handler = on_signal;
   sigaction(SIGTERM, &sa, NULL);
   sigaction(SIGINT, &sa, NULL);
+  sigaction(SIGHUP, &sa, NULL); /* --tls-cert: read the certificate again */
 
   tick_app = &app;
   lws_sul_schedule(app.ctx, 0, &tick_sul, tick, LIM_RECORDER_FLUSH_MS * 1000);
@@ -413,6 +434,14 @@ int main(int argc, char **argv) {
 
   while (app.phase != APP_DONE) {
     lws_service(app.ctx, 0);
+    if (reload_requested) {
+      char why[256];
+      reload_requested = 0;
+      if (portal_reload_cert(&app, why, sizeof why))
+        log_error("SIGHUP: certificate not reloaded: %s", why);
+      else
+        log_info("SIGHUP: certificate %s reloaded", app.cfg.tls_cert);
+    }
     if (stop_requested && app.phase == APP_RUNNING) {
       log_info("stopping: closing %u sessions", app.relay_count);
       app.phase = APP_DRAINING;
@@ -444,6 +473,7 @@ out:
   portal_stop(&app); /* closes what is left; relay callbacks may still record */
   /* Every listener of ours is closed now: was it someone else's port? */
   if (listen_failed && listeners_in_use(&app.cfg)) status = EXIT_ADDR_IN_USE;
+  relay_tls_cleanup(&app);
   recorder_free(app.recorder);
   watch_free(app.watch);
   usage_free(app.usage);

@@ -44,6 +44,7 @@ struct policy_rule {
   int prefix;
   struct policy_port_range *ports; /* NULL: all ports */
   size_t nports;
+  int insecure; /* "+insecure": the relay's TLS may go on past a failed verification */
 };
 
 struct policy {
@@ -456,6 +457,21 @@ int policy_add_rule(struct policy *p, const char *rule, char *err, size_t errlen
   if (!r.text || !work) {
     policy_say(err, errlen, "out of memory for --allow rule '%s'", rule);
     goto fail;
+  }
+  /* RULE+insecure: the same rule, and TLS to its targets is not refused
+   * when the certificate fails verification. '+' is in no address, name
+   * or port list, so the suffix cannot be part of the rule itself. */
+  {
+    char *plus = strchr(work, '+');
+    if (plus) {
+      if (strcmp(plus, "+insecure") != 0) {
+        policy_say(err, errlen, "'%s' in --allow rule '%s': the only suffix is '+insecure'", plus,
+                   rule);
+        goto fail;
+      }
+      *plus = '\0';
+      r.insecure = 1;
+    }
   }
 
   if (work[0] == '[') {
@@ -957,6 +973,23 @@ enum policy_kind policy_prepare(struct policy *p, const char *host, int port,
 bad_name:
   policy_say(reason, reasonlen, "'%s' is not a valid host name or IP address", out->host);
   return POLICY_DENY;
+}
+
+int policy_tls_insecure(const struct policy *p, const char *host, const struct sockaddr *sa,
+                        int port) {
+  struct policy_addr a;
+  char key[LIM_HOSTNAME_LEN + 1] = "";
+  if (!p || policy_from_sockaddr(sa, &a) < 0) return 0;
+  policy_unwrap(&a);
+  if (host && *host && strlen(host) <= LIM_HOSTNAME_LEN) policy_host_key(host, key, sizeof key);
+  for (size_t i = 0; i < p->nrules; i++) {
+    const struct policy_rule *r = &p->rules[i];
+    if (!r->insecure || !policy_rule_port_ok(r, port)) continue;
+    if (r->is_host ? strcmp(r->host, key) == 0
+                   : r->net.family == a.family && policy_prefix_match(a.a, r->net.a, r->prefix))
+      return 1;
+  }
+  return 0;
 }
 
 int policy_check_addr(struct policy *p, const char *host, const struct sockaddr *sa, int port,

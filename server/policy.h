@@ -7,6 +7,9 @@
  *   IPV6CIDR            2001:db8::/32       (unbracketed: all ports)
  *   HOSTNAME[:PORTS]    mail.school.example:25,110,143
  *   PORTS               21,25,80 or 1-1024 or a mix: 21,25,8000-8099
+ * Any rule may end in "+insecure" (127.0.0.1:9443+insecure): the relay's
+ * TLS to a target it matches goes on when the certificate fails
+ * verification, with a note, instead of being refused.
  * Special-use ranges (loopback, private, link-local, multicast, ...) are
  * denied unless an address rule names them explicitly: the rule's prefix
  * lies inside the denied range (so 0.0.0.0/0 opens no private address, but
@@ -92,6 +95,11 @@ struct policy_target {
  * (10.0.0.0/8) and no --allow rule names it"). */
 enum policy_kind policy_prepare(struct policy *p, const char *host, int port,
                                 struct policy_target *out, char *reason, size_t reasonlen);
+/* 1 if a rule ending in "+insecure" matches host (as typed; may be NULL)
+ * or sa on port: the relay's TLS there may go on past a failed
+ * verification. Call only for a target that passed the policy. */
+int policy_tls_insecure(const struct policy *p, const char *host, const struct sockaddr *sa,
+                        int port);
 /* Second step for names: checks one resolved address for host:port.
  * 0 = allowed (sa's port is then set by the caller), -1 = denied with
  * reason; the lab's own ports on this host are denied too (use lab). */

@@ -361,7 +361,8 @@ static int http_request(struct lws *wsi, struct http_conn *c) {
     c->body_too_large = 1; /* swallow the body, answer at completion */
     return respond_error(wsi, c, 403, "bad_origin", "requests from this Origin are refused");
   }
-  c->secure = auth_origin_https_public(origin, app->cfg.public_origin, app->cfg.n_public_origin);
+  c->secure = app->cfg.tls_cert[0] ||
+              auth_origin_https_public(origin, app->cfg.public_origin, app->cfg.n_public_origin);
   if (lws_hdr_copy(wsi, clen, sizeof clen, WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0 &&
       strtoull(clen, NULL, 10) > LIM_JSON_BODY_BYTES) {
     c->body_too_large = 1;
@@ -498,6 +499,11 @@ static int http_callback(struct lws *wsi, enum lws_callback_reasons reason, void
     case LWS_CALLBACK_CLOSED_HTTP:
       if (c) conn_reset(c);
       return 0;
+    case LWS_CALLBACK_OPENSSL_LOAD_EXTRA_SERVER_VERIFY_CERTS:
+      /* The portal vhost's TLS context (the only server TLS vhost), kept
+       * so SIGHUP can give it a renewed certificate. */
+      ((struct app *)lws_context_user(lws_get_context(wsi)))->portal_ssl_ctx = user;
+      return 0;
     default:
       break;
   }
@@ -526,6 +532,48 @@ static void lws_log_bridge(int level, const char *line) {
           "lws: %.*s", (int)n, line);
 }
 
+/* Whether cert (a PEM chain) and key (PEM) can be read and belong
+ * together, tried on a scratch context so a bad pair changes nothing.
+ * 0, or -1 with the reason in err. */
+static int portal_check_cert(const char *cert, const char *key, char *err, size_t errlen) {
+  SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+  int rc = -1;
+  if (!ctx) {
+    snprintf(err, errlen, "--tls-cert: cannot make a TLS context");
+  } else if (SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1) {
+    snprintf(err, errlen, "--tls-key: cannot read a PEM private key from %s", key);
+  } else if (SSL_CTX_use_certificate_chain_file(ctx, cert) != 1) { /* drops a key that differs */
+    snprintf(err, errlen, "--tls-cert: cannot read a PEM certificate chain from %s", cert);
+  } else if (SSL_CTX_check_private_key(ctx) != 1) {
+    snprintf(err, errlen, "--tls-key: %s is not the key of the certificate in %s", key, cert);
+  } else {
+    rc = 0;
+  }
+  ERR_clear_error();
+  SSL_CTX_free(ctx);
+  return rc;
+}
+
+int portal_reload_cert(struct app *app, char *err, size_t errlen) {
+  SSL_CTX *ctx = app->portal_ssl_ctx;
+  if (!app->cfg.tls_cert[0] || !ctx) {
+    snprintf(err, errlen, "the portal does not serve HTTPS");
+    return -1;
+  }
+  if (portal_check_cert(app->cfg.tls_cert, app->cfg.tls_key, err, errlen)) return -1;
+  /* Checked above: this cannot fail half-way but for a file replaced in
+   * between, which the check below catches (new connections would then
+   * fail until the next good reload). */
+  if (SSL_CTX_use_certificate_chain_file(ctx, app->cfg.tls_cert) != 1 ||
+      SSL_CTX_use_PrivateKey_file(ctx, app->cfg.tls_key, SSL_FILETYPE_PEM) != 1 ||
+      SSL_CTX_check_private_key(ctx) != 1) {
+    ERR_clear_error();
+    snprintf(err, errlen, "the certificate files changed while they were read; send SIGHUP again");
+    return -1;
+  }
+  return 0;
+}
+
 int portal_start(struct app *app, char *err, size_t errlen) {
   lws_set_log_level(LLL_ERR | LLL_WARN | (app->cfg.log_level >= LOG_DEBUG ? LLL_NOTICE : 0),
                     lws_log_bridge);
@@ -534,6 +582,7 @@ int portal_start(struct app *app, char *err, size_t errlen) {
   struct lws_context_creation_info info;
   memset(&info, 0, sizeof info);
   info.options = LWS_SERVER_OPTION_EXPLICIT_VHOSTS;
+  if (app->cfg.tls_cert[0]) info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
   info.max_http_header_data = LIM_HTTP_HEADER_BYTES;
   info.user = app;
   info.port = CONTEXT_PORT_NO_LISTEN;
@@ -554,6 +603,12 @@ int portal_start(struct app *app, char *err, size_t errlen) {
   info.retry_and_idle_policy = &ws_keepalive;
   info.options = LWS_SERVER_OPTION_VALIDATE_UTF8 * 0; /* binary frames carry telnet's 0xFF */
   if (strchr(app->cfg.listen_addr, '.')) info.options |= LWS_SERVER_OPTION_DISABLE_IPV6;
+  if (app->cfg.tls_cert[0]) { /* HTTPS and WSS on the same port */
+    if (portal_check_cert(app->cfg.tls_cert, app->cfg.tls_key, err, errlen)) return -1;
+    info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT; /* lws reads it per vhost too */
+    info.ssl_cert_filepath = app->cfg.tls_cert;
+    info.ssl_private_key_filepath = app->cfg.tls_key;
+  }
   app->portal_vhost = lws_create_vhost(app->ctx, &info);
   if (!app->portal_vhost) {
     snprintf(err, errlen, "--listen: cannot listen on %s:%d (in use, or not an address here)",

@@ -44,6 +44,12 @@
 #define LIM_RELAY_BUF_CAP (LIM_RELAY_BUF_HIGH + LIM_WS_MESSAGE_BYTES + 65536)
 #define LIM_RELAY_CHUNK 16384                  /* bytes written per writable callback */
 #define LIM_TRANSCRIPT_BYTES (8 * 1024 * 1024) /* recorded payload per session */
+/* The relay's TLS (relay_tls.c). Sizes of what one handshake yields, not
+ * budgets: a key log is five lines of about 200 bytes per handshake, a
+ * summary a few lines per certificate. */
+#define LIM_TLS_SESSION_KEYS_BYTES 65536 /* one session's stored key log (the schema checks it) */
+#define LIM_TLS_SUMMARY_BYTES 8192       /* one handshake summary, all its lines */
+#define LIM_TLS_AGREED_LINE 512 /* newest bytes kept per direction to see STARTTLS agreed */
 /* Exports stream: each writable callback reads at most LIM_EXPORT_STEP_EVENTS
  * events and writes at most LIM_EXPORT_CHUNK bytes, so other users are served
  * between steps. An export whose output would pass LIM_EXPORT_BYTES is cut

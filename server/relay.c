@@ -46,6 +46,7 @@
 #include "recorder.h"
 #include "refusals.h"
 #include "relay_msg.h"
+#include "relay_tls.h"
 #include "resolver.h"
 #include "telnet.h"
 #include "usage.h"
@@ -75,6 +76,9 @@ struct relay {
   char host[254];
   int port;
   int telnet_mode;
+  int tls_mode;          /* "mode":"tls": TLS from the start, the relay as the client */
+  struct relay_tls *tls; /* set once TLS starts (tls mode or starttls) */
+  struct relay_tls_tail sent_tail, got_tail; /* raw: the newest bytes, for starttls */
   int is_lab;     /* the built-in lab host: the lab servers learn who we are */
   int ident_port; /* our local port registered with labident, or 0 */
   struct sockaddr_storage addrs[LIM_RESOLVE_ADDRS];
@@ -132,6 +136,12 @@ static struct app *app_of(struct lws *wsi) {
 }
 
 static void update_tcp_rx(struct relay *r);
+
+static void send_error(struct relay *r, const char *code, const char *message);
+
+static const char *mode_name(const struct relay *r) {
+  return r->tls_mode ? "tls" : r->telnet_mode ? "telnet" : "raw";
+}
 
 /* --- messages to the browser ------------------------------------------- */
 
@@ -245,7 +255,7 @@ static void watch_snapshot(const struct relay *r, struct watch_session *s) {
   snprintf(s->user, sizeof s->user, "%s", r->user.name);
   snprintf(s->host, sizeof s->host, "%s", r->host);
   s->port = r->port;
-  snprintf(s->mode, sizeof s->mode, "%s", r->telnet_mode ? "telnet" : "raw");
+  snprintf(s->mode, sizeof s->mode, "%s", mode_name(r));
   s->started_us = r->started_us;
   s->ended_us = r->ended_us;
   s->last_activity_us = app_now_us() - (app_mono_us() - r->last_activity);
@@ -382,6 +392,7 @@ static void relay_free(struct relay *r) {
   buf_free(&r->to_ws);
   buf_free(&r->replay);
   telnet_free(r->tn);
+  relay_tls_free(r->tls);
   free(r->final_msg);
   free(r);
 }
@@ -450,6 +461,98 @@ static void tn_option(void *arg, int option, int local, int enabled) {
 
 static const struct telnet_callbacks tn_callbacks = {tn_send, tn_data, tn_option, NULL};
 
+/* --- TLS (relay_tls.c) ------------------------------------------------------ */
+
+static void tls_to_wire(void *arg, const unsigned char *p, size_t n) {
+  queue_to_tcp(arg, p, n);
+}
+
+static void tls_to_client(void *arg, const unsigned char *p, size_t n) {
+  queue_to_ws(arg, p, n);
+}
+
+static void tls_record(void *arg, int dir, const unsigned char *p, size_t n) {
+  record(arg, dir, p, n);
+}
+
+static void tls_note(void *arg, const char *line) {
+  struct relay *r = arg;
+  note(r, "%s", line);
+  send_typed(r, "note", "text", line);
+}
+
+/* The handshake is done and the certificate judged: the key log is kept
+ * for the key export, and the page hears of it. */
+static void tls_established(void *arg, const char *keylog, const char *summary, int verified) {
+  struct relay *r = arg;
+  if (keylog[0] && r->session_id && db_session_keylog_add(r->app->db, r->session_id, keylog))
+    log_error("session %lld: storing the TLS key log failed: %s", (long long)r->session_id,
+              db_errmsg(r->app->db));
+  cJSON *o = cJSON_CreateObject();
+  cJSON_AddStringToObject(o, "type", "tls");
+  cJSON_AddStringToObject(o, "state", "established");
+  cJSON_AddBoolToObject(o, "verified", verified);
+  cJSON_AddStringToObject(o, "summary", summary);
+  send_json(r, o);
+}
+
+static const struct relay_tls_io tls_io = {tls_to_wire, tls_to_client, tls_record, tls_note,
+                                           tls_established};
+
+/* Starts TLS on the open connection: from the start (mode tls) or as a
+ * STARTTLS upgrade. -1 if the session was ended. */
+static int start_tls(struct relay *r, int upgraded) {
+  struct app *app = r->app;
+  char err[256];
+  const struct sockaddr *sa = (const struct sockaddr *)&r->addrs[r->addr_idx];
+  int insecure = !r->is_lab && policy_tls_insecure(app->policy, r->host, sa, r->port);
+  note(r, "tls: %s; the relay is the TLS client towards %s",
+       upgraded ? "STARTTLS" : "TLS from the start", r->host);
+  r->tls = relay_tls_start(app, &tls_io, r, r->host, r->is_lab, insecure, err, sizeof err);
+  if (!r->tls) {
+    fail(r, "tls_failed", "tls_failed", "%s", err);
+    return -1;
+  }
+  if (r->session_id && db_session_set_tls(app->db, r->session_id, upgraded ? "starttls" : "tls"))
+    log_error("session %lld: marking it TLS failed: %s", (long long)r->session_id,
+              db_errmsg(app->db));
+  return 0;
+}
+
+static void tls_from_wire(struct relay *r, const unsigned char *p, size_t n) {
+  int closed;
+  if (relay_tls_from_wire(r->tls, p, n, &closed) == 0) return;
+  if (closed) {
+    note(r, "tls: %s", relay_tls_error(r->tls));
+    finish(r, "remote_closed", NULL, LWS_CLOSE_STATUS_NORMAL);
+  } else {
+    fail(r, "tls_failed", "tls_failed", "%s", relay_tls_error(r->tls));
+  }
+}
+
+/* {"type":"starttls"}: upgrade a raw session once the student asked the
+ * server and it agreed. A refusal leaves the session as it was. */
+static void handle_starttls(struct relay *r) {
+  const char *why = NULL;
+  if (r->state != RS_OPEN || r->pending_reason[0])
+    why = "there is no open session to upgrade";
+  else if (r->tls)
+    why = "this session already uses TLS";
+  else if (r->telnet_mode)
+    why = "STARTTLS works on raw sessions, not in telnet mode";
+  else if (!relay_tls_client_asked(&r->sent_tail) || !relay_tls_server_agreed(&r->got_tail))
+    why =
+        "ask the server first (STARTTLS, STLS for POP3, AUTH TLS for FTP) and wait until it "
+        "agrees (220, +OK, OK or 234)";
+  else if (buf_len(&r->to_tcp))
+    why = "wait until what is on its way has arrived";
+  if (why) {
+    send_error(r, "starttls_refused", why);
+    return;
+  }
+  start_tls(r, 1);
+}
+
 /* --- connecting ---------------------------------------------------------- */
 
 static void addr_text(const struct sockaddr_storage *ss, char *out, size_t outlen) {
@@ -503,8 +606,7 @@ static void connect_next(struct relay *r) {
       r->watch_entry = watch_session_open(app->watch, &s, app_mono_us());
     }
     r->counts_as_open = 0;
-    note(r, "%s asked for %s:%d (%s)", r->user.name, r->host, r->port,
-         r->telnet_mode ? "telnet" : "raw");
+    note(r, "%s asked for %s:%d (%s)", r->user.name, r->host, r->port, mode_name(r));
   }
   note(r, "connecting to %s:%d at %s", r->host, r->port, where);
   r->state = RS_CONNECTING;
@@ -623,6 +725,7 @@ static void handle_open(struct relay *r, const struct relay_msg *m) {
   snprintf(r->host, sizeof r->host, "%s", kind == POLICY_DENY ? m->host : target.host);
   r->port = m->port;
   r->telnet_mode = m->telnet;
+  r->tls_mode = m->tls;
   r->is_lab = kind != POLICY_DENY && target.is_lab;
   r->start_mono = r->last_activity = app_mono_us();
   r->connect_deadline = r->start_mono + app->cfg.connect_timeout * 1000000LL;
@@ -705,7 +808,7 @@ static void handle_reattach(struct relay *r, const struct relay_msg *m) {
   cJSON_AddNumberToObject(o, "session_id", (double)old->session_id);
   cJSON_AddStringToObject(o, "host", old->host);
   cJSON_AddNumberToObject(o, "port", old->port);
-  cJSON_AddStringToObject(o, "mode", old->telnet_mode ? "telnet" : "raw");
+  cJSON_AddStringToObject(o, "mode", mode_name(old));
   cJSON_AddBoolToObject(o, "echo_local", !old->remote_echo);
   queue_json(old, o, 1);
   update_tcp_rx(old);
@@ -883,7 +986,11 @@ static void handle_control(struct relay *r, const char *text, size_t len) {
       update_tcp_rx(r);
       break;
     case RELAY_MSG_CLOSE:
+      if (r->tls && r->state == RS_OPEN) relay_tls_close(r->tls); /* close_notify first */
       finish(r, "client_closed", NULL, LWS_CLOSE_STATUS_NORMAL);
+      break;
+    case RELAY_MSG_STARTTLS:
+      handle_starttls(r);
       break;
   }
 }
@@ -895,10 +1002,15 @@ static void handle_payload(struct relay *r, const unsigned char *p, size_t n) {
   }
   if (r->state == RS_DONE || r->pending_reason[0]) return;
   r->last_activity = app_mono_us();
-  if (r->tn)
+  if (r->tls) {
+    if (relay_tls_from_client(r->tls, p, n))
+      fail(r, "tls_failed", "tls_failed", "%s", relay_tls_error(r->tls));
+  } else if (r->tn) {
     telnet_send_data(r->tn, p, n);
-  else
+  } else {
+    relay_tls_tail_add(&r->sent_tail, p, n);
     queue_to_tcp(r, p, n);
+  }
 }
 
 /* --- the WebSocket side -------------------------------------------------- */
@@ -1148,7 +1260,7 @@ static int tcp_writeable(struct lws *wsi, struct relay *r) {
   if (n > LIM_RELAY_CHUNK) n = LIM_RELAY_CHUNK;
   memcpy(chunk + LWS_PRE, buf_head(&r->to_tcp), n);
   if (lws_write(wsi, chunk + LWS_PRE, n, LWS_WRITE_RAW) < (int)n) return -1;
-  record(r, DB_DIR_C2S, chunk + LWS_PRE, n);
+  record(r, r->tls ? DB_DIR_WIRE_C2S : DB_DIR_C2S, chunk + LWS_PRE, n);
   r->bytes_up += (int64_t)n;
   watch_counters(r);
   buf_consume(&r->to_tcp, n);
@@ -1185,7 +1297,7 @@ static void tcp_connected(struct relay *r) {
   cJSON_AddNumberToObject(o, "session_id", (double)r->session_id);
   cJSON_AddStringToObject(o, "host", r->host);
   cJSON_AddNumberToObject(o, "port", r->port);
-  cJSON_AddStringToObject(o, "mode", r->telnet_mode ? "telnet" : "raw");
+  cJSON_AddStringToObject(o, "mode", mode_name(r));
   if (auth_token(r->resume_token) == 0) cJSON_AddStringToObject(o, "resume_token", r->resume_token);
   send_json(r, o);
   if (r->stop_note[0]) send_typed(r, "note", "text", r->stop_note);
@@ -1198,6 +1310,7 @@ static void tcp_connected(struct relay *r) {
     telnet_accept(r->tn, TELNET_OPT_ECHO, 0, 1);
     telnet_accept(r->tn, TELNET_OPT_SGA, 1, 1);
   }
+  if (r->tls_mode && start_tls(r, 0)) return;
   update_tcp_rx(r);
   if (buf_len(&r->to_tcp)) lws_callback_on_writable(r->tcp);
 }
@@ -1231,12 +1344,16 @@ int relay_tcp_callback(struct lws *wsi, enum lws_callback_reasons reason, void *
       if (!r || r->state != RS_OPEN) return 0;
       r->last_activity = app_mono_us();
       r->bytes_down += (int64_t)len;
-      record(r, DB_DIR_S2C, in, len);
+      record(r, r->tls ? DB_DIR_WIRE_S2C : DB_DIR_S2C, in, len);
       watch_counters(r);
-      if (r->tn)
+      if (r->tls)
+        tls_from_wire(r, in, len);
+      else if (r->tn)
         telnet_recv(r->tn, in, len);
-      else
+      else {
+        relay_tls_tail_add(&r->got_tail, in, len);
         queue_to_ws(r, in, len);
+      }
       return 0;
 
     case LWS_CALLBACK_RAW_WRITEABLE:

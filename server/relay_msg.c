@@ -89,8 +89,10 @@ static int parse_open(const cJSON *msg, struct relay_msg *out, const char **code
       out->telnet = 0;
     else if (cJSON_IsString(mode) && strcmp(mode->valuestring, "telnet") == 0)
       out->telnet = 1;
+    else if (cJSON_IsString(mode) && strcmp(mode->valuestring, "tls") == 0)
+      out->telnet = 0, out->tls = 1;
     else
-      return refuse(code, err, errlen, "\"mode\" must be \"raw\" or \"telnet\"");
+      return refuse(code, err, errlen, "\"mode\" must be \"raw\", \"telnet\" or \"tls\"");
   }
   return 0;
 }
@@ -185,6 +187,9 @@ int relay_msg_parse(const char *text, size_t len, struct relay_msg *out, const c
     rc = 0;
   } else if (strcmp(type->valuestring, "close") == 0) {
     out->type = RELAY_MSG_CLOSE;
+    rc = 0;
+  } else if (strcmp(type->valuestring, "starttls") == 0) {
+    out->type = RELAY_MSG_STARTTLS;
     rc = 0;
   } else if (strcmp(type->valuestring, "watch") == 0) {
     rc = parse_watch(msg, out, code, err, errlen);

@@ -23,6 +23,7 @@ enum relay_msg_type {
   RELAY_MSG_WATCH,     /* teacher: watch the class (session_id 0) or one session */
   RELAY_MSG_LISTEN,    /* anyone: receive the teacher's broadcasts on this WebSocket */
   RELAY_MSG_BROADCAST, /* teacher: send text to every listener */
+  RELAY_MSG_STARTTLS,  /* upgrade this raw session to TLS, the relay as the client */
 };
 
 #define RELAY_MSG_TOKEN_LEN 64 /* a resume_token longer than this is refused */
@@ -36,6 +37,7 @@ struct relay_msg {
   char host[LIM_HOSTNAME_LEN + 1]; /* printable ASCII, no spaces, 1 to 253 bytes */
   int port;                        /* 1 to 65535 */
   int telnet;                      /* mode: 1 telnet, 0 raw (the default follows the port) */
+  int tls;                         /* mode "tls": raw, through TLS with the relay as client */
   /* reattach */
   int64_t session_id; /* >= 1 */
   char resume_token[RELAY_MSG_TOKEN_LEN + 1];

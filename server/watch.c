@@ -429,6 +429,7 @@ static char *session_text(const struct watch_session *s) {
 }
 
 static const char *dir_name(int dir) {
+  dir = DB_DIR_BASE(dir);
   return dir == DB_DIR_C2S ? "c2s" : dir == DB_DIR_S2C ? "s2c" : "note";
 }
 
@@ -457,9 +458,9 @@ static int format_item(const struct item *it, size_t pre, unsigned char **out, s
   } else {
     n = (size_t)snprintf(p, room,
                          "{\"type\":\"event\",\"session_id\":%lld,\"seq\":%lld,\"t_us\":%lld,"
-                         "\"dir\":\"%s\",\"data_b64\":\"",
+                         "\"dir\":\"%s\",%s\"data_b64\":\"",
                          (long long)it->session_id, (long long)it->seq, (long long)it->t_us,
-                         dir_name(it->dir));
+                         dir_name(it->dir), DB_DIR_IS_WIRE(it->dir) ? "\"layer\":\"wire\"," : "");
     n += base64(it->data, it->len, p + n);
     memcpy(p + n, "\"}", 3);
     n += 2;

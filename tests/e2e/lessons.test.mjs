@@ -440,7 +440,9 @@ test('a student does every lesson in the browser', { timeout: 150000 }, async (t
     await answerTask(page, 'cleartext-starttls', 'the TLS handshake');
     await answerTask(page, 'cleartext-ftps', '990');
     await answerTask(page, 'cleartext-lab-starttls', '220');
-    assert.equal(await page.textContent('.lesson-score'), '11 / 11 points');
+    await answerTask(page, 'cleartext-tls-app-record', '23');
+    await answerTask(page, 'cleartext-tls-keylog', 'CLIENT_TRAFFIC_SECRET_0');
+    assert.equal(await page.textContent('.lesson-score'), '14 / 14 points');
   });
 
   await t.test('lesson 8: under the hood', async () => {
@@ -482,7 +484,7 @@ test('a student does every lesson in the browser', { timeout: 150000 }, async (t
       assert.equal(score, points, stats);
       await cards.nth(i).locator('.badge.ok').waitFor();
     }
-    assert.equal(await page.textContent('.lesson-total'), 'Your score so far: 108 of 108 points.');
+    assert.equal(await page.textContent('.lesson-total'), 'Your score so far: 111 of 111 points.');
     await shot(page, 'lessons-08-all-done', { fullPage: true });
   });
 
@@ -526,7 +528,7 @@ test('a student does every lesson in the browser', { timeout: 150000 }, async (t
     await tp.click('#teacher-submit');
     const row = tp.locator('.gradebook-table tbody tr', { hasText: name });
     await row.waitFor();
-    assert.equal(await row.locator('td.total').textContent(), '108');
+    assert.equal(await row.locator('td.total').textContent(), '111');
     assert.equal(await row.locator('td.score.full').count(), 8);
     await shot(tp, 'lessons-09-teacher');
     assert.deepEqual(tp.errors, [], 'no script or console errors');

@@ -375,7 +375,7 @@ class Settings(ClassBase):
         # Removing the code and the rules opens the class and closes the target.
         r = pl.request("PUT", "/api/class", {"allow": [], "class_code": None}, cookie=teacher)
         self.assertEqual(r.json, {"class_code": {"value": None, "fixed": False}, "allow": [],
-                                  "hints_cost_points": False})
+                                  "hints_cost_points": False, "keylog_export": True})
         self.assertEqual(pl.post("/api/join", {"name": unique_name()}).status, 201)
         log = [e["action"] for e in pl.get("/api/class/audit", cookie=teacher).json["entries"]]
         self.assertEqual(log[:4], ["class_code", "allow_rules", "class_code", "allow_rules"])

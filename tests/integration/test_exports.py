@@ -32,9 +32,10 @@ EXPORT_SEED = 7
 # format's digest is from the build that writes it in the page's notation
 # (issue 12); its streaming is still checked against this one digest. The
 # JSON digest is from the build whose session object says "own_client"
-# (issue 12, own clients).
+# (issue 12, own clients), then "tls":null (issue 14; checked once: the
+# body without that member gave the previous digest).
 GOLDEN = {
-    "json": "4ba0ae6ac286a9bbe67b95fb1f7f6e4043804d0c9f7fa73f2c15def2ef624de6",
+    "json": "d94a005dfd807363392d2647775d29f3464c02ce5e109fc7073d75ee1646cd27",
     "txt": "5c5539ad000ce9ad0404382d318a7e07879fbe962bffbbb9bf2b35ac8374023c",
     "cast": "2df38c2e792203b5de00d357b72194c5c019687998e6c089214896cf3d4c6bc8",
     "pcap": "562a8e7c00f9dd9d683075b80fae30e99fe2bbbf66d9e6fc43d65549e7ce874b",

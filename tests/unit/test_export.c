@@ -169,6 +169,109 @@ static void test_pcap(void) {
   free(out);
 }
 
+/* The payload bytes of every data segment of a pcap, client's then
+ * server's, in order (the frames are the ones test_pcap checks). */
+static void pcap_payloads(const unsigned char *p, size_t len, char *up, size_t *nup, char *down,
+                          size_t *ndown) {
+  *nup = *ndown = 0;
+  for (size_t off = 24; off + 16 <= len;) {
+    uint32_t rec[4];
+    memcpy(rec, p + off, sizeof rec);
+    const unsigned char *ip = p + off + 16 + 14, *tcp = ip + 20;
+    size_t payload = get16(ip + 2) - 40u;
+    if (get16(tcp + 2) == 25) {
+      memcpy(up + *nup, tcp + 20, payload);
+      *nup += payload;
+    } else {
+      memcpy(down + *ndown, tcp + 20, payload);
+      *ndown += payload;
+    }
+    off += 16 + rec[2];
+  }
+}
+
+/* A STARTTLS session: both layers are stored and read back as they were;
+ * the pcap is the wire (the cleartext part, then only the records); text
+ * shows the plaintext; JSON marks the records "layer":"wire". */
+static void test_layers(void) {
+  static const struct db_event tls_events[] = {
+      {7, 1, 0, DB_DIR_NOTE, (const unsigned char *)"connected to lab:25 (127.0.0.1:10025)", 38},
+      {7, 2, 10, DB_DIR_S2C, (const unsigned char *)"220 hi\r\n", 8},
+      {7, 3, 20, DB_DIR_C2S, (const unsigned char *)"STARTTLS\r\n", 10},
+      {7, 4, 30, DB_DIR_S2C, (const unsigned char *)"220 go\r\n", 8},
+      {7, 5, 40, DB_DIR_WIRE_C2S, (const unsigned char *)"\x16\x03\x01hello", 8},
+      {7, 6, 50, DB_DIR_WIRE_S2C, (const unsigned char *)"\x16\x03\x03server", 9},
+      {7, 7, 60, DB_DIR_C2S, (const unsigned char *)"AUTH secret\r\n", 13},
+      {7, 8, 70, DB_DIR_WIRE_C2S, (const unsigned char *)"\x17\x03\x03xyz", 6},
+      {7, 9, 80, DB_DIR_WIRE_S2C,
+       (const unsigned char *)"\x17\x03\x03"
+                              "abcd",
+       7},
+      {7, 10, 90, DB_DIR_S2C, (const unsigned char *)"235 ok\r\n", 8},
+  };
+  struct db_session s = load(tls_events, sizeof tls_events / sizeof tls_events[0]);
+  CHECK_EQ_STR(s.tls, "");
+  CHECK_EQ_INT(db_session_set_tls(db, s.id, "starttls"), 0);
+  CHECK(db_session_set_tls(db, s.id, "ssl") != 0); /* the schema knows the two kinds only */
+  CHECK_EQ_INT(db_session_get(db, s.id, &s), 0);
+  CHECK_EQ_STR(s.tls, "starttls");
+
+  size_t len;
+  int steps;
+  char *out = drain(EXPORT_PCAP, &s, NULL, LIM_EXPORT_BYTES, 100, &len, &steps);
+  CHECK(out != NULL);
+  char up[256], down[256];
+  size_t nup, ndown;
+  pcap_payloads((const unsigned char *)out, len, up, &nup, down, &ndown);
+  CHECK_EQ_INT(nup, 10 + 8 + 6);
+  CHECK(memcmp(up, "STARTTLS\r\n\x16\x03\x01hello\x17\x03\x03xyz", nup) == 0);
+  CHECK_EQ_INT(ndown, 8 + 8 + 9 + 7);
+  CHECK(memcmp(down,
+               "220 hi\r\n220 go\r\n\x16\x03\x03server\x17\x03\x03"
+               "abcd",
+               ndown) == 0);
+  free(out);
+
+  out = drain(EXPORT_TXT, &s, NULL, LIM_EXPORT_BYTES, 7, &len, &steps);
+  CHECK(out != NULL);
+  CHECK(strstr(out, "C: AUTH secret") != NULL);
+  CHECK(strstr(out, "hello") == NULL && strstr(out, "server") == NULL);
+  free(out);
+
+  out = drain(EXPORT_JSON, &s, "{\"events\":[", LIM_EXPORT_BYTES, 64, &len, &steps);
+  CHECK(out != NULL);
+  cJSON *root = cJSON_Parse(out), *ev;
+  int wire = 0, plain = 0;
+  cJSON_ArrayForEach(ev, cJSON_GetObjectItem(root, "events")) {
+    cJSON *layer = cJSON_GetObjectItem(ev, "layer");
+    const char *dir = cJSON_GetObjectItem(ev, "dir")->valuestring;
+    if (layer) {
+      CHECK_EQ_STR(layer->valuestring, "wire");
+      CHECK(strcmp(dir, "c2s") == 0 || strcmp(dir, "s2c") == 0);
+      wire++;
+    } else if (strcmp(dir, "note") != 0) {
+      plain++;
+    }
+  }
+  CHECK_EQ_INT(wire, 4);
+  CHECK_EQ_INT(plain, 5);
+  cJSON_Delete(root);
+  free(out);
+
+  /* Stored as dir 1/2 and read back with the layer. */
+  struct db_event bad = tls_events[1];
+  bad.session_id = s.id;
+  bad.seq = 99;
+  bad.dir = 5;
+  CHECK(db_events_append(db, &bad, 1) != 0);
+  char keys[64];
+  CHECK_EQ_INT(db_session_keylog_get(db, s.id, keys, sizeof keys), 1);
+  CHECK_EQ_INT(db_session_keylog_add(db, s.id, "CLIENT_RANDOM a b\n"), 0);
+  CHECK_EQ_INT(db_session_keylog_add(db, s.id, "CLIENT_RANDOM c d\n"), 0);
+  CHECK_EQ_INT(db_session_keylog_get(db, s.id, keys, sizeof keys), 0);
+  CHECK_EQ_STR(keys, "CLIENT_RANDOM a b\nCLIENT_RANDOM c d\n");
+}
+
 static void test_cast(void) {
   struct db_session s = load(events, 4);
   size_t len;
@@ -350,6 +453,7 @@ static void test_empty(void) {
 int main(void) {
   test_empty();
   test_pcap();
+  test_layers();
   test_cast();
   test_display_text();
   test_pieces_and_pages();

@@ -766,6 +766,46 @@ static void test_embedded_ipv4(void) {
 
 /* Run-time rules (PUT /api/class) come after the --allow ones, replace
  * each other all or nothing, and never touch the fixed ones. */
+/* RULE+insecure: the same rule, and policy_tls_insecure says so for
+ * exactly the targets it matches. */
+static struct sockaddr_storage sa_of(const char *addr) {
+  struct sockaddr_storage ss;
+  memset(&ss, 0, sizeof ss);
+  if (strchr(addr, ':')) {
+    ((struct sockaddr_in6 *)&ss)->sin6_family = AF_INET6;
+    inet_pton(AF_INET6, addr, &((struct sockaddr_in6 *)&ss)->sin6_addr);
+  } else {
+    ((struct sockaddr_in *)&ss)->sin_family = AF_INET;
+    inet_pton(AF_INET, addr, &((struct sockaddr_in *)&ss)->sin_addr);
+  }
+  return ss;
+}
+
+static void test_insecure_rules(void) {
+  struct policy *p = policy_new();
+  char err[256];
+  CHECK_EQ_INT(add(p, "192.0.2.7:993+insecure"), 0);
+  CHECK_EQ_INT(add(p, "self-signed.example:995,8443-8444+insecure"), 0);
+  CHECK_EQ_INT(add(p, "[2001:db8::/32]:443+insecure"), 0);
+  CHECK_EQ_INT(add(p, "198.51.100.0/24:993"), 0);
+  CHECK_EQ_INT(prep(p, "192.0.2.7", 993), POLICY_READY); /* still an allow rule */
+  CHECK_EQ_STR(policy_rule_text(p, 0), "192.0.2.7:993+insecure");
+  struct sockaddr_storage a = sa_of("192.0.2.7"), b = sa_of("198.51.100.9"),
+                          c = sa_of("2001:db8::1"), d = sa_of("203.0.113.1");
+  CHECK_EQ_INT(policy_tls_insecure(p, "192.0.2.7", (struct sockaddr *)&a, 993), 1);
+  CHECK_EQ_INT(policy_tls_insecure(p, "192.0.2.7", (struct sockaddr *)&a, 995), 0);
+  CHECK_EQ_INT(policy_tls_insecure(p, "198.51.100.9", (struct sockaddr *)&b, 993), 0);
+  CHECK_EQ_INT(policy_tls_insecure(p, "2001:db8::1", (struct sockaddr *)&c, 443), 1);
+  CHECK_EQ_INT(policy_tls_insecure(p, "Self-Signed.example", (struct sockaddr *)&d, 8444), 1);
+  CHECK_EQ_INT(policy_tls_insecure(p, "self-signed.example", (struct sockaddr *)&d, 8445), 0);
+  CHECK_EQ_INT(policy_tls_insecure(p, "other.example", (struct sockaddr *)&d, 995), 0);
+  CHECK_EQ_INT(policy_add_rule(p, "192.0.2.8+secure", err, sizeof err), -1);
+  CHECK(strstr(err, "the only suffix is '+insecure'") != NULL);
+  CHECK_EQ_INT(policy_add_rule(p, "+insecure", err, sizeof err), -1);
+  CHECK_EQ_INT(policy_add_rule(p, "192.0.2.8+insecure+insecure", err, sizeof err), -1);
+  policy_free(p);
+}
+
 static void test_runtime_rules(void) {
   struct policy *p = policy_new();
   char err[256];
@@ -805,6 +845,7 @@ static void test_runtime_rules(void) {
 
 int main(void) {
   test_runtime_rules();
+  test_insecure_rules();
   test_deny_classes();
   test_explicit_rules();
   test_ports();

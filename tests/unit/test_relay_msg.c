@@ -36,6 +36,11 @@ static void test_open(void) {
   CHECK_EQ_INT(m.telnet, 1);
   CHECK_EQ_INT(parse("{\"type\":\"open\",\"host\":\"lab\",\"port\":25,\"mode\":null}"), 0);
   refused("{\"type\":\"open\",\"host\":\"lab\",\"port\":25,\"mode\":\"ssh\"}");
+  CHECK_EQ_INT(parse("{\"type\":\"open\",\"host\":\"lab\",\"port\":993,\"mode\":\"tls\"}"), 0);
+  CHECK_EQ_INT(m.tls, 1);
+  CHECK_EQ_INT(m.telnet, 0);
+  CHECK_EQ_INT(parse("{\"type\":\"starttls\"}"), 0);
+  CHECK_EQ_INT(m.type, RELAY_MSG_STARTTLS);
   refused("{\"type\":\"open\",\"host\":\"lab\",\"port\":25,\"mode\":1}");
   /* Ports: 1 and 65535 pass, 0, 65536, fractions, strings, NaN-likes do not. */
   CHECK_EQ_INT(parse("{\"type\":\"open\",\"host\":\"lab\",\"port\":1}"), 0);

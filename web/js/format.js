@@ -31,6 +31,6 @@ export function targetName(host, port) {
 
 // The mode the server uses when the client says "auto".
 export function resolveMode(mode, port) {
-  if (mode === 'raw' || mode === 'telnet') return mode;
+  if (mode === 'raw' || mode === 'telnet' || mode === 'tls') return mode;
   return Number(port) === 23 ? 'telnet' : 'raw';
 }

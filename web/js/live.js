@@ -161,7 +161,7 @@ class MiniTerm {
 }
 
 function eventOf(msg) {
-  return { seq: msg.seq, dir: msg.dir, bytes: decodeBase64(msg.data_b64 || '') };
+  return { seq: msg.seq, dir: msg.dir, layer: msg.layer, bytes: decodeBase64(msg.data_b64 || '') };
 }
 
 // Fetches events from..to of a session and puts them where mark is.
@@ -169,7 +169,7 @@ async function fillGap(term, sessionId, from, to, mark, telnet) {
   try {
     const data = await api.transcript(sessionId);
     for (const e of data.events || []) {
-      if (e.seq < from || e.seq > to) continue;
+      if (e.seq < from || e.seq > to || e.layer === 'wire') continue;
       const ev = e.dir === 'note' ? { dir: 'note', text: e.text } : { dir: e.dir, bytes: decodeBase64(e.data_b64 || '') };
       term.append(ev, telnet, mark);
     }
@@ -247,6 +247,7 @@ class Tile {
       const data = await api.transcript(this.id);
       for (const e of data.events || []) {
         if (this.firstLive && e.seq >= this.firstLive) break;
+        if (e.layer === 'wire') continue; // the live view shows what the student typed and read
         const ev = e.dir === 'note' ? { dir: 'note', text: e.text } : { dir: e.dir, bytes: decodeBase64(e.data_b64 || '') };
         this.term.append(ev, this.telnet, mark);
         if (!this.firstLive) this.term.lastSeq = Math.max(this.term.lastSeq, e.seq);
@@ -293,6 +294,7 @@ class Tile {
     if (msg.seq <= this.term.lastSeq) return;
     if (!this.firstLive) this.firstLive = msg.seq;
     this.term.lastSeq = msg.seq;
+    if (msg.layer === 'wire') return; // TLS records: the plaintext events show the same talk
     if (msg.dir === 'c2s') {
       this.lastTyped = Date.now();
       this.badges();

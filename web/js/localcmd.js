@@ -3,6 +3,8 @@
 //
 //   telnet HOST [PORT]   connect (telnet mode for port 23, raw otherwise)
 //   nc HOST PORT         connect in raw mode: every byte as it is
+//   tls HOST PORT        connect through TLS, portlab as the TLS client
+//                        (also: openssl s_client -connect HOST:PORT)
 //   ports                the lab's services
 //   help, clear
 
@@ -50,6 +52,29 @@ export function runLocalCommand(line, io) {
         return;
       }
       io.connect({ host, port, mode: raw ? 'raw' : 'auto', name: serviceName(io, host, port) });
+      return;
+    }
+    case 'tls':
+    case 'openssl': {
+      // "openssl s_client -connect HOST:PORT" as students know it.
+      let hp = args;
+      if (cmd === 'openssl') {
+        const i = words.indexOf('-connect');
+        const spec = i > 0 ? words[i + 1] || '' : '';
+        const m = /^(\[[^\]]+\]|[^:]+):(\d{1,5})$/.exec(spec);
+        hp = words[1] === 's_client' && m ? [m[1], m[2]] : [];
+      }
+      if (hp.length !== 2) {
+        io.print(t('tlsUsage'));
+        return;
+      }
+      const host = hp[0].replace(/^\[(.*)\]$/, '$1');
+      const port = Number(hp[1]);
+      if (!HOST_RE.test(host) || !/^\d{1,5}$/.test(hp[1]) || port < 1 || port > 65535) {
+        io.print(t('tlsUsage'));
+        return;
+      }
+      io.connect({ host, port, mode: 'tls', name: serviceName(io, host, port) });
       return;
     }
     default:

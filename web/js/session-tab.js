@@ -82,6 +82,16 @@ export class SessionPanel {
       text: t('hangUp'),
       onclick: () => this.hangup(),
     });
+    // Shown once the server agreed to STARTTLS (raw sessions): the relay
+    // then upgrades this same connection, as typing "starttls" does.
+    this.startTlsBtn = h('button', {
+      type: 'button',
+      class: 'primary',
+      hidden: true,
+      text: t('startTls'),
+      title: t('startTlsHelp'),
+      onclick: () => this.startTls(),
+    });
     this.againBtn = h('button', {
       type: 'button',
       class: 'primary',
@@ -204,6 +214,7 @@ export class SessionPanel {
         h(
           'div',
           { class: 'session-actions' },
+          this.startTlsBtn,
           this.charBtn,
           this.pauseBtn,
           this.hangupBtn,
@@ -362,15 +373,22 @@ export class SessionPanel {
       this.setStatus('connected', t('statusConnected', { target: target2, mode: s.mode }));
     });
     on('data', ({ bytes }) => {
+      this.tlsWatch('s2c', bytes);
       this.conv.append('s2c', bytes);
       if (this.charTerm) this.charTerm.write(bytes);
       this.ftpWatch('s2c', bytes);
     });
     on('sent', ({ bytes, masked }) => {
+      this.tlsWatch('c2s', bytes);
       this.conv.append('c2s', bytes, { mask: masked });
       this.ftpWatch('c2s', bytes);
     });
     on('note', ({ text }) => this.conv.note(text));
+    on('notice', ({ code, message }) => this.conv.note(errorText(code, message), 'warn'));
+    on('tls', ({ verified }) => {
+      this.startTlsBtn.hidden = true;
+      this.conv.note(t('noteTlsUp', { verified: t(verified ? 'tlsVerified' : 'tlsNotVerified') }));
+    });
     on('echo', ({ local }) => this.setMasked(!local));
     on('paused', ({ paused }) => {
       this.pauseBtn.textContent = paused ? t('resume') : t('pause');
@@ -412,6 +430,7 @@ export class SessionPanel {
       this.setMasked(false);
       this.pauseBtn.disabled = true;
       this.hangupBtn.disabled = true;
+      this.startTlsBtn.hidden = true;
       this.retryBtn.hidden = true;
       this.againBtn.hidden = false;
       this.transcriptBtn.hidden = s.sessionId == null;
@@ -598,6 +617,38 @@ export class SessionPanel {
     this.draft = '';
   }
 
+  // STARTTLS: the newest line each way of a raw session, to see that the
+  // student asked (STARTTLS, STLS, AUTH TLS) and the server agreed (220,
+  // +OK, TAG OK, 234). portlab checks the same before it upgrades.
+  tlsWatch(dir, bytes) {
+    const s = this.session;
+    if (!s || s.mode !== 'raw' || s.tls) return;
+    if (!this.tlsTail) this.tlsTail = { c2s: '', s2c: '' };
+    const text = (this.tlsTail[dir] + latin1Text(bytes)).slice(-512);
+    this.tlsTail[dir] = text;
+    const last = (x) => {
+      const lines = x.split('\n');
+      return lines.length > 1 ? lines[lines.length - 2].replace(/\r$/, '') : null;
+    };
+    const asked = last(this.tlsTail.c2s);
+    const said = last(this.tlsTail.s2c);
+    this.tlsOffer =
+      asked !== null &&
+      said !== null &&
+      this.tlsTail.s2c.endsWith('\n') &&
+      /(^|\s)(STARTTLS|STLS)(\s|$)|^AUTH (TLS|SSL)/i.test(asked) &&
+      /^(220|234)( |$)|^\+OK|^[A-Za-z0-9.]+ OK( |$)/.test(said);
+    this.startTlsBtn.hidden = !this.tlsOffer;
+  }
+
+  startTls() {
+    if (!this.isLive || !this.session.canSend) return;
+    this.conv.note(t('noteStartTls'));
+    this.startTlsBtn.hidden = true;
+    this.tlsOffer = false;
+    this.session.startTls();
+  }
+
   onSubmit(e) {
     e.preventDefault();
     const text = this.input.value;
@@ -605,6 +656,14 @@ export class SessionPanel {
       this.input.value = '';
       this.remember(text.trim());
       this.runLocal(text.trim());
+      return;
+    }
+    // "starttls" once the server agreed is for portlab, not the server
+    // (which has just been sent STARTTLS and waits for a TLS handshake).
+    if (text.trim() === 'starttls' && this.tlsOffer) {
+      this.input.value = '';
+      this.remember('starttls');
+      this.startTls();
       return;
     }
     const s = this.session;
@@ -755,4 +814,11 @@ export class SessionPanel {
     if (this.isLive) this.session.hangup();
     if (this.charTerm) this.charTerm.dispose();
   }
+}
+
+// Bytes as Latin-1 text (one character per byte), for line matching.
+function latin1Text(bytes) {
+  let out = '';
+  for (let i = 0; i < bytes.length; i++) out += String.fromCharCode(bytes[i]);
+  return out;
 }

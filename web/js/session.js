@@ -136,6 +136,11 @@ export class RelaySession extends EventTarget {
         if (this.paused) this.sendControl({ type: 'pause' });
         break;
       case 'error':
+        if (msg.code === 'starttls_refused') {
+          // The session goes on as it was.
+          this.emit('notice', { code: msg.code, message: msg.message || '' });
+          break;
+        }
         if (msg.code === 'resume_failed') {
           this.emit('error', { code: 'resume_failed', message: msg.message || '' });
           this.closeReason = 'connection_lost';
@@ -152,6 +157,10 @@ export class RelaySession extends EventTarget {
         break;
       case 'note':
         this.emit('note', { text: String(msg.text || '') });
+        break;
+      case 'tls':
+        this.tls = true;
+        this.emit('tls', { verified: msg.verified === true, summary: String(msg.summary || '') });
         break;
       case 'closed':
         this.closeReason = msg.reason || 'closed';
@@ -276,6 +285,11 @@ export class RelaySession extends EventTarget {
   }
 
   // Sends a line of text (UTF-8) followed by eol ("\r\n" by default).
+  // Upgrades a raw session to TLS after the server agreed to STARTTLS.
+  startTls() {
+    return this.sendControl({ type: 'starttls' });
+  }
+
   sendLine(text, eol = '\r\n') {
     return this.sendBytes(encodeUtf8(text + eol), !this.localEcho);
   }

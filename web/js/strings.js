@@ -300,12 +300,25 @@ export const strings = {
   localHelp:
     'telnet HOST [PORT]   connect (telnet mode for port 23, raw for the others)\n' +
     'nc HOST PORT         connect in raw mode: every byte as it is\n' +
+    'tls HOST PORT        connect through TLS (like openssl s_client -connect HOST:PORT)\n' +
+    'starttls             (connected, raw) after the server agreed to STARTTLS: upgrade\n' +
     'ports                list the lab servers\n' +
     'clear                clear this window\n' +
     'help                 this text\n' +
     'While connected: Enter sends the line with CR LF; Ctrl-] hangs up.',
   telnetUsage: 'usage: telnet HOST [PORT]   (for example: telnet lab 25)',
   ncUsage: 'usage: nc HOST PORT   (for example: nc lab 80)',
+  tlsUsage: 'usage: tls HOST PORT   (for example: tls lab 993)',
+  startTls: 'Start TLS',
+  startTlsHelp: 'The server agreed to STARTTLS: upgrade this connection to TLS (portlab is the TLS client)',
+  noteStartTls: 'Starting TLS on this connection…',
+  noteTlsUp: 'TLS is up ({verified}). From here on the wire carries TLS records; you still type and read plaintext.',
+  tlsVerified: 'certificate verified',
+  tlsNotVerified: 'certificate NOT verified',
+  viewPlain: 'What you sent and read',
+  viewWire: 'What an eavesdropper saw',
+  viewWireHelp: 'The bytes that crossed the network: before TLS the same text, after it only TLS records',
+  keylogDownload: 'TLS keys (SSLKEYLOGFILE)',
   localUnknown: '{cmd}: command not found. Type "help".',
   portsTitle: 'Lab servers on {host}:',
   portsLine: '{port}  {name}  {cmd}',
@@ -403,6 +416,8 @@ export const strings = {
   // server's message.
   errors: {
     bad_request: 'The request was not understood.',
+    tls_failed: 'TLS failed.',
+    starttls_refused: 'Not now:',
     unauthorized: 'You are not signed in.',
     target_denied: 'That target is not allowed.',
     connect_failed: 'Could not connect to the server.',
@@ -612,7 +627,8 @@ export function errorText(code, message, params) {
   if (code && typeof strings.errors[code] === 'string') {
     // Server messages for denials carry the reason; keep them.
     const base = t('errors.' + code, params);
-    if (message && message !== base && (code === 'target_denied' || code === 'connect_failed')) {
+    const withReason = ['target_denied', 'connect_failed', 'tls_failed', 'starttls_refused'];
+    if (message && message !== base && withReason.includes(code)) {
       return base + ' ' + message;
     }
     return base;

@@ -66,6 +66,17 @@ export function noteText(text) {
   return m ? t('noteClosed', { reason: reasonText(m[1]) }) : text;
 }
 
+// The events of one layer of a transcript. plain: what the student sent
+// and read (every event but the TLS records). wire: what crossed the
+// network: the plaintext until the first TLS record (a STARTTLS session's
+// cleartext part), then only the records; notes in both.
+export function layerEvents(events, layer) {
+  if (layer !== 'wire') return events.filter((ev) => ev.layer !== 'wire');
+  const first = events.findIndex((ev) => ev.layer === 'wire');
+  if (first < 0) return events;
+  return events.filter((ev, i) => ev.dir === 'note' || (i < first ? true : ev.layer === 'wire'));
+}
+
 export class TranscriptPanel {
   // opts: id; onLoaded(session) to name the tab once the data is in;
   // page (bool): shown as a page of its own (a link back instead of none).
@@ -98,6 +109,23 @@ export class TranscriptPanel {
       fmt('cast', 'downloadCast', 'cast'),
       fmt('pcap', 'downloadPcap', 'pcap'),
     );
+    // A TLS session: its keys for Wireshark (the teacher may turn this
+    // off; the server then answers 403), and the two views of it.
+    this.keylogLink = fmt('keylog', 'keylogDownload', 'keys');
+    this.keylogLink.hidden = true;
+    this.exports.append(this.keylogLink);
+    this.layer = 'plain';
+    const viewBtn = (layer, key) =>
+      h('button', {
+        type: 'button',
+        'aria-pressed': layer === 'plain' ? 'true' : 'false',
+        dataset: { layer },
+        title: layer === 'wire' ? t('viewWireHelp') : '',
+        text: t(key),
+        onclick: () => this.setLayer(layer),
+      });
+    this.layerBtns = [viewBtn('plain', 'viewPlain'), viewBtn('wire', 'viewWire')];
+    this.layerSwitch = h('div', { class: 'layer-switch', role: 'group', hidden: true }, ...this.layerBtns);
 
     const speedId = uid('speed');
     this.playBtn = h('button', {
@@ -149,6 +177,7 @@ export class TranscriptPanel {
       ),
       this.meta,
       this.exports,
+      this.layerSwitch,
       this.replay,
       (this.body = h('div', { class: 'transcript-body' }, this.conv.element, this.markers)),
     );
@@ -178,19 +207,37 @@ export class TranscriptPanel {
     this.status.textContent = '';
     const s = (data && data.session) || {};
     this.session = s;
-    this.events = ((data && data.events) || []).filter((ev) => ev && ev.dir);
+    this.allEvents = ((data && data.events) || []).filter((ev) => ev && ev.dir);
+    this.events = layerEvents(this.allEvents, this.layer);
     this.showMeta(s);
+    this.keylogLink.hidden = !s.tls;
+    this.layerSwitch.hidden = !s.tls;
     const telnet = s.mode === 'telnet' || Number(s.port) === 23;
-    this.convOpts = { protocol: telnet ? '' : protocolForPort(s.port), telnet, host: s.host };
+    this.plainOpts = { protocol: telnet ? '' : protocolForPort(s.port), telnet, host: s.host };
+    this.convOpts = this.layer === 'wire' ? { protocol: '', telnet: false, host: s.host } : this.plainOpts;
     this.renderMarkers(telnet);
     this.showAll();
     this.conv.log.scrollTop = 0;
     if (this.opts.onLoaded) this.opts.onLoaded(s);
   }
 
+  // "What you sent and read" (plain) or "what an eavesdropper saw" (wire).
+  setLayer(layer) {
+    if (layer === this.layer || !this.allEvents) return;
+    this.layer = layer;
+    for (const b of this.layerBtns) b.setAttribute('aria-pressed', b.dataset.layer === layer ? 'true' : 'false');
+    this.events = layerEvents(this.allEvents, layer);
+    this.convOpts = layer === 'wire' ? { protocol: '', telnet: false, host: this.session.host } : this.plainOpts;
+    this.renderMarkers(this.convOpts.telnet);
+    // Records are no commands: the markers belong to the plaintext view.
+    if (layer === 'wire') this.markers.hidden = true;
+    this.showAll();
+  }
+
   // The parts that only make sense for a transcript that loaded.
   setLoadedParts(on) {
     for (const el of [this.meta, this.exports, this.replay, this.body]) el.hidden = !on;
+    if (!on) this.layerSwitch.hidden = true;
   }
 
   renderMarkers(telnet) {
