@@ -842,7 +842,7 @@ int lab_mem_data_state(struct lab_conn *c) {
 /* One set of lab servers per process: lws keeps pointers into the
  * protocol tables, and callbacks that arrive after lab_servers_stop()
  * (the context closing what is left) must find nothing to touch. */
-#define LAB_MAX_SERVERS 8
+#define LAB_MAX_SERVERS 16
 #define LAB_DATA_PROTOCOL "lab-data"
 
 struct lab_sock;

@@ -572,7 +572,7 @@ static int apply_env(struct config *cfg, const struct config_flag *f, char *err,
 }
 
 static int check_ports(const struct config *cfg, char *err, size_t errlen) {
-  static const int wk[] = {21, 23, 25, 80, 110, 143};
+  static const int wk[] = {21, 22, 23, 25, 43, 53, 79, 80, 110, 143};
   for (size_t i = 0; i < sizeof wk / sizeof wk[0]; i++) {
     int port = cfg->lab_port_base + wk[i];
     if (port >= cfg->pasv_lo && port <= cfg->pasv_hi) {

@@ -177,7 +177,8 @@ static int addr_in_use(const char *addr, int port) {
 }
 
 static int listeners_in_use(const struct config *cfg) {
-  static const int lab_ports[] = {LAB_FTP, LAB_TELNET, LAB_SMTP, LAB_HTTP, LAB_POP3, LAB_IMAP};
+  static const int lab_ports[] = {LAB_FTP, LAB_SSH,    LAB_TELNET, LAB_SMTP, LAB_WHOIS,
+                                  LAB_DNS, LAB_FINGER, LAB_HTTP,   LAB_POP3, LAB_IMAP};
   if (addr_in_use(cfg->listen_addr, cfg->listen_port)) return 1;
   for (size_t i = 0; i < sizeof lab_ports / sizeof lab_ports[0]; i++)
     if (addr_in_use(cfg->lab_bind, cfg->lab_port_base + lab_ports[i])) return 1;
@@ -196,6 +197,9 @@ static void print_banner(const struct app *app, const char *generated_password) 
          app->cfg.lab_bind, app->cfg.lab_port_base + LAB_FTP, app->cfg.lab_port_base + LAB_TELNET,
          app->cfg.lab_port_base + LAB_SMTP, app->cfg.lab_port_base + LAB_HTTP,
          app->cfg.lab_port_base + LAB_POP3, app->cfg.lab_port_base + LAB_IMAP);
+  printf("  lab stubs:   SSH %d, WHOIS %d, DNS (TCP) %d, finger %d\n",
+         app->cfg.lab_port_base + LAB_SSH, app->cfg.lab_port_base + LAB_WHOIS,
+         app->cfg.lab_port_base + LAB_DNS, app->cfg.lab_port_base + LAB_FINGER);
   printf("  ftp passive: %d-%d%s%s\n", app->cfg.pasv_lo, app->cfg.pasv_hi,
          app->cfg.lab_public_host[0] ? ", named as " : "", app->cfg.lab_public_host);
   printf("  open:        http://%s%s%s:%d/\n", v6 ? "[" : "", host, v6 ? "]" : "",

@@ -21,7 +21,7 @@ export const BIN = process.env.PORTLAB_BIN || joinPath(HERE, '..', '..', 'build'
 export const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 export const TEACHER_PASSWORD = 'e2e-teacher';
 export const STEP_MS = 10000; // the longest wait for one thing to show up
-const LAB_PORTS = [21, 23, 25, 80, 110, 143];
+const LAB_PORTS = [21, 22, 23, 25, 43, 53, 79, 80, 110, 143];
 
 // Port blocks, the same as tests/integration/harness.py's (read its notes):
 // each portlab gets BLOCK_SIZE ports below the kernel's ephemeral range,
