@@ -632,7 +632,7 @@ static void test_this_host(void) {
   CHECK_EQ_INT(tgt.is_lab, 0);
   CHECK_EQ_INT(prep(p, "198.51.100.9", 29999), POLICY_READY);
   CHECK_EQ_INT(tgt.is_lab, 0);
-  CHECK_EQ_INT(prep(p, "198.51.100.9", 10022), POLICY_READY);
+  CHECK_EQ_INT(prep(p, "198.51.100.9", 10024), POLICY_READY);
   CHECK_EQ_INT(tgt.is_lab, 0);
   CHECK_EQ_STR(addr_of(&tgt), "198.51.100.9");
   CHECK_EQ_INT(prep(p, "::ffff:198.51.100.9", 10021), POLICY_READY);
@@ -643,7 +643,7 @@ static void test_this_host(void) {
   CHECK_EQ_INT(add(p, "me.school.example"), 0);
   CHECK_EQ_INT(check_addr(p, "me.school.example", "198.51.100.9", 10021), -1);
   CHECK(strstr(reason, "lab") != NULL);
-  CHECK_EQ_INT(check_addr(p, "me.school.example", "198.51.100.9", 10022), 0);
+  CHECK_EQ_INT(check_addr(p, "me.school.example", "198.51.100.9", 10024), 0);
   /* Loopback is this host too, and the same rule holds for it. */
   CHECK_EQ_INT(add(p, "127.0.0.0/8"), 0);
   CHECK_EQ_INT(prep(p, "127.0.0.2", 10025), POLICY_READY);
