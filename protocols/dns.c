@@ -21,7 +21,9 @@
  * answered FORMERR without being buffered; a name longer than 255 bytes,
  * a label type other than plain or pointer, or a pointer that does not
  * point strictly backwards (the only way a compression loop can be built)
- * is FORMERR. A zero-length message ends the connection.
+ * is FORMERR. A zero-length message ends the connection. At most
+ * LIM_DNS_EVENTS queries per connection are recorded as events, so a
+ * flood of tiny queries cannot become a flood of database rows.
  */
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -107,6 +109,7 @@ struct dns_session {
   size_t lenbuf_n;
   size_t want;                    /* the message's length */
   size_t got;                     /* bytes of it read so far */
+  unsigned events;                /* dns.query events recorded on this connection */
   unsigned char q[LIM_DNS_QUERY]; /* its first LIM_DNS_QUERY bytes */
 };
 
@@ -380,7 +383,8 @@ static void dns_error(struct lab_conn *c, const unsigned char *q, size_t n, int 
 }
 
 /* Answers one complete query of n bytes (truncated: it was longer than we keep). */
-static void dns_query(struct lab_conn *c, const unsigned char *q, size_t n, int truncated) {
+static void dns_query(struct lab_conn *c, struct dns_session *s, const unsigned char *q, size_t n,
+                      int truncated) {
   static struct dns_out o;
   char name[LIM_DNS_NAME + 1];
   size_t off = DNS_HEADER;
@@ -461,7 +465,11 @@ static void dns_query(struct lab_conn *c, const unsigned char *q, size_t n, int 
   dns_patch16(&o, 2, (0x8000 | (qflags & 0x7900) | (aa ? 0x0400 : 0) | (unsigned)rcode));
   dns_patch16(&o, 6, an);
   dns_patch16(&o, 8, ns);
-  dns_event(c, name, qtype, rcode);
+  /* A flood of queries must not become a flood of database rows. */
+  if (s->events < LIM_DNS_EVENTS) {
+    s->events++;
+    dns_event(c, name, qtype, rcode);
+  }
   dns_send(c, &o);
 }
 
@@ -498,7 +506,7 @@ static void dns_data(struct lab_conn *c, void *sv, const unsigned char *p, size_
     n -= k;
     if (s->got == s->want) {
       s->state = DNS_S_LENGTH;
-      dns_query(c, s->q, s->want < sizeof s->q ? s->want : sizeof s->q, s->want > sizeof s->q);
+      dns_query(c, s, s->q, s->want < sizeof s->q ? s->want : sizeof s->q, s->want > sizeof s->q);
     }
   }
 }

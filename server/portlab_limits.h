@@ -140,9 +140,11 @@
 #define LIM_SSH_OUT_PACKET 1024 /* the largest packet the lab's SSH server builds */
 #define LIM_DNS_QUERY 512       /* a query kept; longer ones are counted off and get FORMERR */
 #define LIM_DNS_REPLY 4096      /* one answer (AXFR of the whole lab zone included) */
-#define LIM_DNS_NAME 255        /* RFC 1035 section 2.3.4: a name on the wire, root included */
-#define LIM_WHOIS_LINE 512      /* a WHOIS query, CR LF included (RFC 3912 sets none) */
-#define LIM_FINGER_LINE 512     /* a finger query, CR LF included (RFC 1288 sets none) */
+#define LIM_DNS_EVENTS \
+  16 /* dns.query events recorded per connection; later queries are answered only */
+#define LIM_DNS_NAME 255    /* RFC 1035 section 2.3.4: a name on the wire, root included */
+#define LIM_WHOIS_LINE 512  /* a WHOIS query, CR LF included (RFC 3912 sets none) */
+#define LIM_FINGER_LINE 512 /* a finger query, CR LF included (RFC 1288 sets none) */
 #define LIM_FTP_LINE 512
 #define LIM_FTP_FILE_BYTES (1024 * 1024)      /* one upload */
 #define LIM_FTP_QUOTA_BYTES (8 * 1024 * 1024) /* one account's tree */

@@ -7,7 +7,8 @@
  * (compression loops and forward pointers in the question, label types,
  * a name at 255 bytes and one past it, a query at LIM_DNS_QUERY and one
  * past it), the per-student TXT flag, the dns.query event, AXFR,
- * pipelining, input cut at every byte, and a zero-length message.
+ * pipelining, input cut at every byte, a zero-length message, and the
+ * cap on recorded events per connection at its edge.
  */
 #define _GNU_SOURCE /* memmem */
 #include <stdio.h>
@@ -475,6 +476,35 @@ static void test_pipelining(void) {
   (void)a;
 }
 
+static int ev_cb(void *arg, const char *attrs) {
+  if (strstr(attrs, "\"name\":\"ev") && strstr(attrs, ".lab.\"")) (*(int *)arg)++;
+  return 0;
+}
+
+/* LIM_DNS_EVENTS queries on one connection are recorded; the next one is
+ * answered but not recorded; a new connection records again. */
+static void test_event_cap(void) {
+  static struct ans a;
+  struct q q;
+  char name[32];
+  int n = 0;
+  struct lab_conn *c = open_conn(1);
+  for (int i = 1; i <= LIM_DNS_EVENTS + 1; i++) {
+    snprintf(name, sizeof name, "ev%d.lab", i);
+    q_make(&q, (unsigned)i, name, 1);
+    send_q(c, &q);
+    take_answer(c, &a);
+    CHECK(a.ok && a.id == (unsigned)i && rcode(&a) == 3);
+  }
+  lab_mem_free(c);
+  CHECK_EQ_INT(db_lab_event_find(ctx.db, alice_id, "dns.query", ev_cb, &n), 1);
+  CHECK_EQ_INT(n, LIM_DNS_EVENTS);
+  ask(&a, "ev0.lab", 1);
+  n = 0;
+  CHECK_EQ_INT(db_lab_event_find(ctx.db, alice_id, "dns.query", ev_cb, &n), 1);
+  CHECK_EQ_INT(n, LIM_DNS_EVENTS + 1);
+}
+
 int main(void) {
   alice_id = lab_fixture(&ctx, SECRET, "alice-pw");
   CHECK_EQ_INT(labident_add(PEER_PORT, alice_id, "198.51.100.7"), 0);
@@ -484,6 +514,7 @@ int main(void) {
   test_malformed();
   test_limits();
   test_pipelining();
+  test_event_cap();
 
   labident_remove(PEER_PORT);
   db_close(ctx.db);
