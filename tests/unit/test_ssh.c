@@ -224,7 +224,7 @@ static void test_ident_limits(void) {
 
 static void test_packets(void) {
   static unsigned char big[LIM_SSH_PACKET + 16];
-  unsigned char pkt[64];
+  unsigned char pkt[128];
   size_t n;
 
   /* Framing errors: too short, not a multiple of 8, padding under 4. */
