@@ -94,6 +94,7 @@ struct lab_module {
 
 /* The modules. */
 extern const struct lab_module lab_smtp, lab_pop3, lab_imap, lab_ftp, lab_telnet;
+extern const struct lab_module lab_ssh, lab_dns, lab_whois, lab_finger;
 
 /* --- for modules --------------------------------------------------------- */
 

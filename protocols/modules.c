@@ -8,7 +8,8 @@
 #include "lab.h"
 
 const struct lab_module *const lab_modules[] = {
-    &lab_ftp, &lab_telnet, &lab_smtp, &lab_pop3, &lab_imap,
+    &lab_ftp, &lab_ssh,    &lab_telnet, &lab_smtp, &lab_whois,
+    &lab_dns, &lab_finger, &lab_pop3,   &lab_imap,
 };
 
 const size_t lab_module_count = sizeof lab_modules / sizeof lab_modules[0];

@@ -467,9 +467,11 @@ static void handle_targets(struct app *app, const struct api_request *req,
     const char *name;
     int port;
     const char *mode;
-  } services[] = {{"ftp", LAB_FTP, "raw"},   {"telnet", LAB_TELNET, "telnet"},
-                  {"smtp", LAB_SMTP, "raw"}, {"http", LAB_HTTP, "raw"},
-                  {"pop3", LAB_POP3, "raw"}, {"imap", LAB_IMAP, "raw"}};
+  } services[] = {{"ftp", LAB_FTP, "raw"},          {"ssh", LAB_SSH, "raw"},
+                  {"telnet", LAB_TELNET, "telnet"}, {"smtp", LAB_SMTP, "raw"},
+                  {"whois", LAB_WHOIS, "raw"},      {"dns", LAB_DNS, "raw"},
+                  {"finger", LAB_FINGER, "raw"},    {"http", LAB_HTTP, "raw"},
+                  {"pop3", LAB_POP3, "raw"},        {"imap", LAB_IMAP, "raw"}};
   cJSON *root = cJSON_CreateObject(), *lab = cJSON_AddObjectToObject(root, "lab");
   cJSON_AddStringToObject(lab, "host", "lab");
   cJSON *list = cJSON_AddArrayToObject(lab, "services");

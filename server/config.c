@@ -615,8 +615,8 @@ static int apply_env(struct config *cfg, const struct config_flag *f, char *err,
 
 static int check_ports(const struct config *cfg, char *err, size_t errlen) {
   /* The cleartext ports first; the TLS ones (and 587) with --lab-tls-ports on. */
-  static const int wk[] = {21, 23, 25, 80, 110, 143, 443, 465, 587, 990, 993, 995};
-  size_t n = cfg->lab_tls_ports ? sizeof wk / sizeof wk[0] : 6;
+  static const int wk[] = {21, 22, 23, 25, 43, 53, 79, 80, 110, 143, 443, 465, 587, 990, 993, 995};
+  size_t n = cfg->lab_tls_ports ? sizeof wk / sizeof wk[0] : 10;
   if (cfg->lab_tls_ports && cfg->lab_port_base + 995 > 65535) {
     snprintf(err, errlen,
              "--lab-port-base: %d + 995 (POP3S) is past 65535 (or use --lab-tls-ports off)",

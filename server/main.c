@@ -196,9 +196,9 @@ static int addr_in_use(const char *addr, int port) {
 }
 
 static int listeners_in_use(const struct config *cfg) {
-  static const int lab_ports[] = {LAB_FTP,        LAB_TELNET, LAB_SMTP,  LAB_HTTP,
-                                  LAB_POP3,       LAB_IMAP,   LAB_HTTPS, LAB_SMTPS,
-                                  LAB_SUBMISSION, LAB_FTPS,   LAB_IMAPS, LAB_POP3S};
+  static const int lab_ports[] = {
+      LAB_FTP,  LAB_SSH,  LAB_TELNET, LAB_SMTP,  LAB_WHOIS,      LAB_DNS,  LAB_FINGER, LAB_HTTP,
+      LAB_POP3, LAB_IMAP, LAB_HTTPS,  LAB_SMTPS, LAB_SUBMISSION, LAB_FTPS, LAB_IMAPS,  LAB_POP3S};
   if (addr_in_use(cfg->listen_addr, cfg->listen_port)) return 1;
   size_t n = cfg->lab_tls_ports ? sizeof lab_ports / sizeof lab_ports[0] : 6;
   for (size_t i = 0; i < n; i++)
@@ -218,6 +218,9 @@ static void print_banner(const struct app *app, const char *generated_password) 
          app->cfg.lab_bind, app->cfg.lab_port_base + LAB_FTP, app->cfg.lab_port_base + LAB_TELNET,
          app->cfg.lab_port_base + LAB_SMTP, app->cfg.lab_port_base + LAB_HTTP,
          app->cfg.lab_port_base + LAB_POP3, app->cfg.lab_port_base + LAB_IMAP);
+  printf("  lab stubs:   SSH %d, WHOIS %d, DNS (TCP) %d, finger %d\n",
+         app->cfg.lab_port_base + LAB_SSH, app->cfg.lab_port_base + LAB_WHOIS,
+         app->cfg.lab_port_base + LAB_DNS, app->cfg.lab_port_base + LAB_FINGER);
   if (app->cfg.lab_tls_ports)
     printf("  lab TLS:     SMTPS %d, submission %d, POP3S %d, IMAPS %d, FTPS %d, HTTPS %d\n",
            app->cfg.lab_port_base + LAB_SMTPS, app->cfg.lab_port_base + LAB_SUBMISSION,

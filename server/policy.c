@@ -149,9 +149,9 @@ static const struct policy_range {
      0},
 };
 
-static const int policy_lab_ports[] = {LAB_FTP,  LAB_TELNET, LAB_SMTP,       LAB_HTTP,
-                                       LAB_POP3, LAB_IMAP,   LAB_HTTPS,      LAB_SMTPS,
-                                       LAB_FTPS, LAB_IMAPS,  LAB_SUBMISSION, LAB_POP3S};
+static const int policy_lab_ports[] = {
+    LAB_FTP,  LAB_SSH,  LAB_TELNET, LAB_SMTP,  LAB_WHOIS,      LAB_DNS,  LAB_FINGER, LAB_HTTP,
+    LAB_POP3, LAB_IMAP, LAB_HTTPS,  LAB_SMTPS, LAB_SUBMISSION, LAB_FTPS, LAB_IMAPS,  LAB_POP3S};
 
 /* Writes one sentence into a caller buffer that may be NULL or empty. */
 static void policy_say(char *out, size_t outlen, const char *fmt, ...)
@@ -874,10 +874,12 @@ static void policy_fill_sockaddr(struct policy_target *out, const struct policy_
 
 /* The lab's ports as a phrase for the refusal message. */
 static void policy_lab_ports_text(const struct policy *p, char *out, size_t outlen) {
-  snprintf(out, outlen,
-           "%d, %d, %d, %d, %d, %d, with TLS %d, %d, %d, %d, %d, %d and %d-%d (FTP passive)",
-           LAB_FTP, LAB_TELNET, LAB_SMTP, LAB_HTTP, LAB_POP3, LAB_IMAP, LAB_HTTPS, LAB_SMTPS,
-           LAB_SUBMISSION, LAB_FTPS, LAB_IMAPS, LAB_POP3S, p->pasv_lo, p->pasv_hi);
+  char list[160] = "";
+  size_t n = 0, count = sizeof policy_lab_ports / sizeof policy_lab_ports[0];
+  for (size_t i = 0; i < count && n < sizeof list; i++)
+    n += (size_t)snprintf(list + n, sizeof list - n, "%s%s%d", i ? ", " : "",
+                          policy_lab_ports[i] == LAB_HTTPS ? "with TLS " : "", policy_lab_ports[i]);
+  snprintf(out, outlen, "%s and %d-%d (FTP passive)", list, p->pasv_lo, p->pasv_hi);
 }
 
 enum policy_kind policy_prepare(struct policy *p, const char *host, int port,

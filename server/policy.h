@@ -38,8 +38,12 @@ struct policy;
 /* Well-known lab ports, the services "lab" offers. */
 enum {
   LAB_FTP = 21,
+  LAB_SSH = 22,
   LAB_TELNET = 23,
   LAB_SMTP = 25,
+  LAB_WHOIS = 43,
+  LAB_DNS = 53,
+  LAB_FINGER = 79,
   LAB_HTTP = 80,
   LAB_POP3 = 110,
   LAB_IMAP = 143,

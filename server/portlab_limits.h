@@ -141,6 +141,16 @@
 #define LIM_IMAP_FETCH_ITEMS 32                    /* attributes named in one FETCH */
 #define LIM_IMAP_SEARCH_DEPTH 32                   /* nesting of NOT, OR and ( ) in SEARCH */
 #define LIM_IMAP_FETCH_OUT_BYTES (3 * 1024 * 1024) /* queued output one FETCH may reach */
+#define LIM_SSH_IDENT 255    /* RFC 4253 section 4.2: the client's version line, CR LF included */
+#define LIM_SSH_PACKET 35000 /* RFC 4253 section 6.1: a whole packet, length field included */
+#define LIM_SSH_OUT_PACKET 1024 /* the largest packet the lab's SSH server builds */
+#define LIM_DNS_QUERY 512       /* a query kept; longer ones are counted off and get FORMERR */
+#define LIM_DNS_REPLY 4096      /* one answer (AXFR of the whole lab zone included) */
+#define LIM_DNS_EVENTS \
+  16 /* dns.query events recorded per connection; later queries are answered only */
+#define LIM_DNS_NAME 255    /* RFC 1035 section 2.3.4: a name on the wire, root included */
+#define LIM_WHOIS_LINE 512  /* a WHOIS query, CR LF included (RFC 3912 sets none) */
+#define LIM_FINGER_LINE 512 /* a finger query, CR LF included (RFC 1288 sets none) */
 #define LIM_FTP_LINE 512
 #define LIM_FTP_FILE_BYTES (1024 * 1024)      /* one upload */
 #define LIM_FTP_QUOTA_BYTES (8 * 1024 * 1024) /* one account's tree */

@@ -23,7 +23,7 @@ export const TEACHER_PASSWORD = 'e2e-teacher';
 // The longest wait for one thing to show up: a hang guard, not a speed goal.
 // A 2-core machine busy with other builds can take many seconds for one step.
 export const STEP_MS = 30000;
-const LAB_PORTS = [21, 23, 25, 80, 110, 143];
+const LAB_PORTS = [21, 22, 23, 25, 43, 53, 79, 80, 110, 143];
 
 // Port blocks, the same as tests/integration/harness.py's (read its notes):
 // each portlab gets BLOCK_SIZE ports below the kernel's ephemeral range,

@@ -74,7 +74,7 @@ async function expectClosed(page) {
   await page.waitForSelector('.tabpanel:not([hidden]) .session[data-local="true"]');
 }
 
-test('a student does every lesson in the browser', { timeout: 150000 }, async (t) => {
+test('a student does every lesson in the browser', { timeout: 300000 }, async (t) => {
   const context = await lab.browser.newContext({ viewport: { width: 1366, height: 768 } });
   const page = await newPage(context);
   const name = 'walk' + Date.now().toString(36).slice(-5);
@@ -471,12 +471,69 @@ test('a student does every lesson in the browser', { timeout: 150000 }, async (t
     assert.equal(await page.textContent('.lesson-score'), '23 / 23 points');
   });
 
+  await t.test('lesson 9: SSH, DNS, WHOIS and finger', async () => {
+    await openLesson(page, 'more-servers', 'Four more doors: SSH, DNS, WHOIS and finger');
+    // SSH: the server's line, ours, and its KEXINIT.
+    await openFromLesson(page, 'lab:22');
+    await expectConv(page, 'SSH-2.0-portlab_lab teaching server');
+    await typeLine(page, 'SSH-2.0-Walker_1.0');
+    await expectConv(page, 'curve25519-sha256');
+    await checkTask(page, 'ssh-ident');
+    await answerTask(page, 'ssh-server-software', 'portlab_lab');
+    await answerTask(page, 'ssh-kexinit-number', '20');
+    await active(page, 'button.danger').click(); // hang up
+    await page.waitForSelector('.tabpanel:not([hidden]) .session[data-local="true"]');
+    await closeFinishedTabs(page);
+    // DNS: the builder writes the query into the hex sender.
+    await openFromLesson(page, 'lab:53');
+    const builder = active(page, '.dns-builder');
+    await builder.waitFor();
+    await builder.locator('.dns-name').fill('lab');
+    await builder.locator('.dns-type').selectOption('MX');
+    await builder.locator('.dns-fill').click();
+    assert.equal(
+      await active(page, '.hex-input').inputValue(),
+      '00 15 ab cd 01 00 00 01 00 00 00 00 00 00 03 6c 61 62 00 00 0f 00 01',
+    );
+    await active(page, '.hex-form button[type="submit"]').click();
+    await expectConv(page, 'mail');
+    await checkTask(page, 'dns-mx-query');
+    await answerTask(page, 'dns-mx-host', 'mail.lab.');
+    await builder.locator('.dns-name').fill('flag.lab.');
+    await builder.locator('.dns-type').selectOption('TXT');
+    await builder.locator('.dns-fill').click();
+    await active(page, '.hex-form button[type="submit"]').click();
+    await expectConv(page, FLAG_RE);
+    const dnsFlag = FLAG_RE.exec(await convText(page))[0];
+    await answerTask(page, 'dns-flag', dnsFlag);
+    await answerTask(page, 'dns-tcp-length', '2');
+    await answerTask(page, 'dns-nxdomain', 'NXDOMAIN');
+    await shot(page, 'lessons-12-dns-builder');
+    await active(page, 'button.danger').click();
+    await page.waitForSelector('.tabpanel:not([hidden]) .session[data-local="true"]');
+    await closeFinishedTabs(page);
+    // WHOIS and finger: one line, one answer, then the server hangs up.
+    await openFromLesson(page, 'lab:43');
+    await typeLine(page, 'lab');
+    await expectConv(page, 'Domain Name: LAB');
+    await expectClosed(page);
+    await checkTask(page, 'whois-lab');
+    await closeFinishedTabs(page);
+    await openFromLesson(page, 'lab:79');
+    await typeLine(page, 'demo');
+    await expectConv(page, 'Shell: /bin/labsh');
+    await expectClosed(page);
+    await answerTask(page, 'finger-shell', '/bin/labsh');
+    await closeFinishedTabs(page);
+    assert.equal(await page.textContent('.lesson-score'), '14 / 14 points');
+  });
+
   await t.test('the lesson list shows every lesson done', async () => {
     await page.locator('#nav a[data-nav="lessons"]').click();
     await page.waitForSelector('.lesson-card');
     const cards = page.locator('.lesson-card');
-    assert.equal(await cards.count(), 8);
-    for (let i = 0; i < 8; i++) {
+    assert.equal(await cards.count(), 9);
+    for (let i = 0; i < 9; i++) {
       const stats = await cards.nth(i).locator('.lesson-stats').textContent();
       const [, solved, tasks] = /(\d+) of (\d+) tasks solved/.exec(stats);
       const [, score, points] = /(\d+) \/ (\d+) points/.exec(stats);
@@ -484,7 +541,7 @@ test('a student does every lesson in the browser', { timeout: 150000 }, async (t
       assert.equal(score, points, stats);
       await cards.nth(i).locator('.badge.ok').waitFor();
     }
-    assert.equal(await page.textContent('.lesson-total'), 'Your score so far: 111 of 111 points.');
+    assert.equal(await page.textContent('.lesson-total'), 'Your score so far: 125 of 125 points.');
     await shot(page, 'lessons-08-all-done', { fullPage: true });
   });
 
@@ -528,8 +585,8 @@ test('a student does every lesson in the browser', { timeout: 150000 }, async (t
     await tp.click('#teacher-submit');
     const row = tp.locator('.gradebook-table tbody tr', { hasText: name });
     await row.waitFor();
-    assert.equal(await row.locator('td.total').textContent(), '111');
-    assert.equal(await row.locator('td.score.full').count(), 8);
+    assert.equal(await row.locator('td.total').textContent(), '125');
+    assert.equal(await row.locator('td.score.full').count(), 9);
     await shot(tp, 'lessons-09-teacher');
     assert.deepEqual(tp.errors, [], 'no script or console errors');
     await tctx.close();

@@ -31,7 +31,7 @@ import unittest
 import websocket  # websocket-client (Debian python3-websocket)
 
 BIN = os.environ.get("PORTLAB_BIN", "/work/main/build/portlab")
-LAB_PORTS = (21, 23, 25, 80, 110, 143)
+LAB_PORTS = (21, 22, 23, 25, 43, 53, 79, 80, 110, 143)
 TLS_LAB_PORTS = (443, 465, 587, 990, 993, 995)  # with --lab-tls-ports on
 LOOPBACK = "127.0.0.1"
 START_TIMEOUT = 10.0

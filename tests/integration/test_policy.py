@@ -96,8 +96,8 @@ class DefaultPolicy(PolicyBase):
 
     def test_lab_ports(self):
         self.assertDenied("lab", 9999)
-        self.assertDenied("lab", 22)
-        for port in (21, 23, 25, 80, 110, 143):
+        self.assertDenied("lab", 24)
+        for port in (21, 22, 23, 25, 43, 53, 79, 80, 110, 143):
             with self.subTest(port=port):
                 ws = self.ws(self.pl.ws_connect(self.cookie))
                 self.assertOpened(open_session(ws, "lab", port))

@@ -141,6 +141,11 @@ static void test_errors(void) {
   /* Ports that collide. */
   expect_error("--listen", "127.0.0.1:10025", "--listen:");
   expect_error("--listen", "127.0.0.1:30050", "--listen:");
+  /* The stub servers' ports collide too (SSH, WHOIS, DNS, finger). */
+  expect_error("--listen", "127.0.0.1:10022", "--listen:");
+  expect_error("--listen", "127.0.0.1:10043", "--listen:");
+  expect_error("--listen", "127.0.0.1:10053", "--listen:");
+  expect_error("--listen", "127.0.0.1:10079", "--listen:");
 
   struct config cfg;
   char err[256];
@@ -171,6 +176,14 @@ static void test_errors(void) {
   const char *clash[] = {"portlab", "--ftp-pasv-ports", "10020-10030"};
   CHECK_EQ_INT(parse(&cfg, err, sizeof err, 3, clash), CONFIG_ERROR);
   CHECK(strncmp(err, "--ftp-pasv-ports:", 17) == 0);
+  config_free(&cfg);
+  const char *clash_dns[] = {"portlab", "--ftp-pasv-ports", "10050-10060"};
+  CHECK_EQ_INT(parse(&cfg, err, sizeof err, 3, clash_dns), CONFIG_ERROR);
+  CHECK(strstr(err, "lab port 10053") != NULL);
+  config_free(&cfg);
+  const char *between[] = {"portlab", "--ftp-pasv-ports", "10054-10078", "--listen",
+                           "127.0.0.1:10044"};
+  CHECK_EQ_INT(parse(&cfg, err, sizeof err, 5, between), CONFIG_OK);
   config_free(&cfg);
 }
 

@@ -166,6 +166,7 @@ static void test_embedded_set(void) {
   }
   CHECK(ls->n >= 8);
   CHECK(lessons_find(ls, "under-the-hood") != NULL);
+  CHECK(lessons_find(ls, "more-servers") != NULL);
   /* Every check task of the built-in lessons names an event the lab
    * records, with conditions that event carries (a typo would make a
    * task nobody can solve); "via" is on every event. */
@@ -173,7 +174,9 @@ static void test_embedded_set(void) {
       {"smtp.delivered", "to", "subject", NULL}, {"pop3.retr", "msg", NULL, NULL},
       {"imap.fetch", NULL, NULL, NULL},          {"ftp.stor", "path", NULL, NULL},
       {"ftp.retr", "path", NULL, NULL},          {"http.request", "path", "status", "method"},
-      {"telnet.login", NULL, NULL, NULL},
+      {"telnet.login", NULL, NULL, NULL},        {"ssh.ident", "proto", "software", NULL},
+      {"dns.query", "name", "type", "rcode"},    {"whois.query", "query", "found", NULL},
+      {"finger.query", "user", "result", NULL},
   };
   for (size_t i = 0; i < ls->n; i++)
     for (size_t j = 0; j < ls->v[i].n_tasks; j++) {

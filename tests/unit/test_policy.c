@@ -467,12 +467,12 @@ static void test_portal_port(void) {
 }
 
 static void test_lab(void) {
-  static const int wk[] = {21, 23, 25, 80, 110, 143};
+  static const int wk[] = {21, 22, 23, 25, 43, 53, 79, 80, 110, 143};
   struct policy *p = policy_new();
   size_t i;
 
   CHECK_EQ_INT(policy_set_lab(p, "127.0.0.1", 10000, 30000, 30099), 0);
-  for (i = 0; i < 6; i++) {
+  for (i = 0; i < sizeof wk / sizeof wk[0]; i++) {
     CHECK_EQ_INT(policy_lab_port(p, wk[i]), 10000 + wk[i]);
     CHECK_EQ_INT(prep(p, "lab", wk[i]), POLICY_READY);
     CHECK_EQ_INT(tgt.is_lab, 1);
@@ -494,12 +494,12 @@ static void test_lab(void) {
   CHECK_EQ_INT(prep(p, "lab", 29999), POLICY_DENY);
   CHECK_EQ_INT(prep(p, "lab", 30100), POLICY_DENY);
   /* Other lab ports, including the mapped ones typed directly. */
-  CHECK_EQ_INT(policy_lab_port(p, 22), -1);
+  CHECK_EQ_INT(policy_lab_port(p, 24), -1);
   CHECK_EQ_INT(policy_lab_port(p, 10025), -1);
-  CHECK_EQ_INT(prep(p, "lab", 22), POLICY_DENY);
+  CHECK_EQ_INT(prep(p, "lab", 24), POLICY_DENY);
   CHECK_EQ_STR(reason,
-               "lab:22 is not a lab service; the lab offers ports 21, 23, 25, 80, 110, 143, with "
-               "TLS 443, 465, 587, 990, 993, 995 and 30000-30099 (FTP passive)");
+               "lab:24 is not a lab service; the lab offers ports 21, 22, 23, 25, 43, 53, 79, 80, "
+               "110, 143, with TLS 443, 465, 587, 990, 993, 995 and 30000-30099 (FTP passive)");
   /* The TLS ports are lab services too. */
   CHECK_EQ_INT(policy_lab_port(p, 993), 10993);
   CHECK_EQ_INT(policy_lab_port(p, 587), 10587);
@@ -635,7 +635,7 @@ static void test_this_host(void) {
   CHECK_EQ_INT(tgt.is_lab, 0);
   CHECK_EQ_INT(prep(p, "198.51.100.9", 29999), POLICY_READY);
   CHECK_EQ_INT(tgt.is_lab, 0);
-  CHECK_EQ_INT(prep(p, "198.51.100.9", 10022), POLICY_READY);
+  CHECK_EQ_INT(prep(p, "198.51.100.9", 10024), POLICY_READY);
   CHECK_EQ_INT(tgt.is_lab, 0);
   CHECK_EQ_STR(addr_of(&tgt), "198.51.100.9");
   CHECK_EQ_INT(prep(p, "::ffff:198.51.100.9", 10021), POLICY_READY);
@@ -646,7 +646,7 @@ static void test_this_host(void) {
   CHECK_EQ_INT(add(p, "me.school.example"), 0);
   CHECK_EQ_INT(check_addr(p, "me.school.example", "198.51.100.9", 10021), -1);
   CHECK(strstr(reason, "lab") != NULL);
-  CHECK_EQ_INT(check_addr(p, "me.school.example", "198.51.100.9", 10022), 0);
+  CHECK_EQ_INT(check_addr(p, "me.school.example", "198.51.100.9", 10024), 0);
   /* Loopback is this host too, and the same rule holds for it. */
   CHECK_EQ_INT(add(p, "127.0.0.0/8"), 0);
   CHECK_EQ_INT(prep(p, "127.0.0.2", 10025), POLICY_READY);

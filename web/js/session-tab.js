@@ -21,6 +21,7 @@ import { encodeUtf8 } from './bytes.js';
 import { runLocalCommand, parseHex } from './localcmd.js';
 import { hashFor } from './router.js';
 import { KeyBar } from './keybar.js';
+import { DnsQueryBuilder } from './dnsquery.js';
 
 const HISTORY_MAX = 500;
 // FTP commands whose reply travels over a data connection.
@@ -177,6 +178,15 @@ export class SessionPanel {
         h('p', { class: 'hint', text: t('sendHexHint') }),
       ),
     );
+    // DNS over TCP cannot be typed: on port 53 a builder writes the query.
+    this.dnsBuilder = new DnsQueryBuilder({
+      onFill: (hex) => {
+        this.hexInput.value = hex;
+        this.hexInput.focus();
+      },
+    });
+    this.dnsBuilder.element.hidden = true;
+    this.hexForm.append(this.dnsBuilder.element);
 
     this.lineForm = h(
       'form',
@@ -344,6 +354,8 @@ export class SessionPanel {
     // Raw bytes to a telnet port hold the option negotiation: decode it.
     // (In telnet mode portlab has already taken it out.)
     const telnetBytes = s.mode === 'raw' && s.port === 23;
+    this.dnsBuilder.element.hidden = s.port !== 53;
+    if (s.port === 53) this.hexForm.open = true;
     this.conv.configure({
       protocol: telnetBytes ? '' : protocolForPort(s.port),
       telnet: telnetBytes,
