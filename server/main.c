@@ -200,7 +200,8 @@ static int listeners_in_use(const struct config *cfg) {
       LAB_FTP,  LAB_SSH,  LAB_TELNET, LAB_SMTP,  LAB_WHOIS,      LAB_DNS,  LAB_FINGER, LAB_HTTP,
       LAB_POP3, LAB_IMAP, LAB_HTTPS,  LAB_SMTPS, LAB_SUBMISSION, LAB_FTPS, LAB_IMAPS,  LAB_POP3S};
   if (addr_in_use(cfg->listen_addr, cfg->listen_port)) return 1;
-  size_t n = cfg->lab_tls_ports ? sizeof lab_ports / sizeof lab_ports[0] : 6;
+  size_t n = cfg->lab_tls_ports ? sizeof lab_ports / sizeof lab_ports[0]
+                                : 10; /* the cleartext ports come first */
   for (size_t i = 0; i < n; i++)
     if (addr_in_use(cfg->lab_bind, cfg->lab_port_base + lab_ports[i])) return 1;
   return 0;
