@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <unistd.h>
@@ -298,6 +299,30 @@ static int run_subcommand(int argc, char **argv) {
   return status;
 }
 
+/* Raises the open-file limit to its hard limit (before libwebsockets sizes
+ * its tables from it) and derives --max-sessions from it unless it was
+ * given; a given value the limit cannot hold is kept, with a warning. */
+static void set_session_cap(struct config *cfg) {
+  struct rlimit rl;
+  long long nofile = 1024;
+  if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+    if (rl.rlim_cur < rl.rlim_max) {
+      rlim_t was = rl.rlim_cur;
+      rl.rlim_cur = rl.rlim_max;
+      if (setrlimit(RLIMIT_NOFILE, &rl) != 0) rl.rlim_cur = was;
+    }
+    nofile = rl.rlim_cur == RLIM_INFINITY ? 1LL << 40 : (long long)rl.rlim_cur;
+  }
+  if (!cfg->max_sessions) {
+    cfg->max_sessions = config_max_sessions_for(nofile);
+    log_info("at most %d sessions (--max-sessions, from the open-file limit %lld)",
+             cfg->max_sessions, nofile);
+  } else if (cfg->max_sessions > config_max_sessions_for(nofile)) {
+    log_warn("--max-sessions %d may need more than the open-file limit %lld allows (%d)",
+             cfg->max_sessions, nofile, config_max_sessions_for(nofile));
+  }
+}
+
 int main(int argc, char **argv) {
   static struct app app;
   char err[512], generated[32];
@@ -316,6 +341,7 @@ int main(int argc, char **argv) {
   }
   log_set_level(app.cfg.log_level);
   signal(SIGPIPE, SIG_IGN);
+  set_session_cap(&app.cfg);
   if (build_policy(&app, err, sizeof err)) {
     fprintf(stderr, "portlab: %s\n", err);
     status = 2;

@@ -537,6 +537,9 @@ int portal_start(struct app *app, char *err, size_t errlen) {
   info.max_http_header_data = LIM_HTTP_HEADER_BYTES;
   info.user = app;
   info.port = CONTEXT_PORT_NO_LISTEN;
+  /* lws reads every socket into this one buffer: large reads from a relay
+   * target mean large frames to the browser (the default is 4 KiB). */
+  info.pt_serv_buf_size = LWS_PRE + LIM_RELAY_READ_BYTES;
   app->ctx = lws_create_context(&info);
   if (!app->ctx) {
     snprintf(err, errlen, "cannot create the libwebsockets context");
