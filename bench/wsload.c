@@ -64,7 +64,8 @@ struct conn {
   int fd;
   unsigned char *rbuf;
   size_t rlen;
-  int ws; /* speaks WebSocket (else raw TCP) */
+  int ws;              /* speaks WebSocket (else raw TCP) */
+  int text_is_payload; /* the lws mirror echoes in text frames */
   struct wsframe_parser p;
   double sent_at;
   int waiting;
@@ -199,7 +200,10 @@ static int ws_read_payload(struct conn *c, long long n) {
     size_t used = 0;
     while (got < n && wsframe_parse(&c->p, c->rbuf + used, c->rlen - used, &ev) > 0) {
       used += ev.consumed;
-      if (ev.opcode == WSFRAME_BINARY || ev.opcode == WSFRAME_CONT) got += (long long)ev.len;
+      /* The lws mirror answers in text frames; portlab's text is control. */
+      if (ev.opcode == WSFRAME_BINARY || ev.opcode == WSFRAME_CONT ||
+          (ev.opcode == WSFRAME_TEXT && c->text_is_payload))
+        got += (long long)ev.len;
     }
     if (used) {
       memmove(c->rbuf, c->rbuf + used, c->rlen - used);
@@ -252,6 +256,7 @@ static void open_session(const struct opts *o, struct conn *c, const char *cooki
     exit(1);
   }
   conn_init(c, fd, 1);
+  c->text_is_payload = strcmp(o->relay, "mirror") == 0;
   if (strcmp(o->relay, "portlab") == 0) {
     snprintf(msg, sizeof msg, "{\"type\":\"open\",\"host\":\"127.0.0.1\",\"port\":%d}",
              o->target_port);
@@ -404,7 +409,7 @@ static int run_typing(const struct opts *o) {
       size_t used = 0;
       while (wsframe_parse(&cc->p, cc->rbuf + used, cc->rlen - used, &ev) > 0) {
         used += ev.consumed;
-        if (ev.opcode == WSFRAME_BINARY && ev.len && cc->waiting) {
+        if ((ev.opcode == WSFRAME_BINARY || cc->text_is_payload) && ev.len && cc->waiting) {
           cc->waiting = 0;
           if (n < cap) v[n++] = (now_s() - cc->sent_at) * 1e6;
         }
