@@ -188,7 +188,7 @@ static void lab_rec_event(struct lab_conn *c, int dir, const void *p, size_t n, 
   if (ctx->usage && c->rec_uu) usage_recorded(ctx->usage, c->rec_uu, (int64_t)n);
   recorder_event(ctx->rec, c->rec_session, ++c->rec_seq,
                  lab_now_us(CLOCK_MONOTONIC) - c->rec_start_mono, dir, p, n);
-  if (recorder_should_flush(ctx->rec)) recorder_flush(ctx->rec);
+  if (recorder_should_flush(ctx->rec)) recorder_kick(ctx->rec);
 }
 
 static void lab_rec_note(struct lab_conn *c, const char *fmt, ...)

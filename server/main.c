@@ -69,7 +69,7 @@ static struct app *tick_app;
 static void tick(lws_sorted_usec_list_t *sul) {
   static int64_t last_purge;
   struct app *app = tick_app;
-  if (app->recorder) recorder_flush(app->recorder);
+  if (app->recorder) recorder_kick(app->recorder);
   relay_tick(app);
   if (app_mono_us() - last_purge >= PURGE_EVERY_US) {
     last_purge = app_mono_us();
@@ -387,6 +387,8 @@ int main(int argc, char **argv) {
     goto out;
   }
   if (!app.cfg.no_record && !(app.recorder = recorder_new(app.db))) goto out;
+  /* The loop never waits for the disk; without the thread it still works. */
+  if (app.recorder) recorder_start_writer(app.recorder, app.cfg.db_path);
   if (!(app.usage = usage_new(app.db, &app.cfg, app.cfg.db_path))) goto out;
   if (!(app.watch = relay_watch_new(&app))) goto out;
   if (portal_start(&app, err, sizeof err)) {

@@ -101,6 +101,7 @@ struct relay {
   struct ctl_msg *ctl_head, *ctl_tail;
   size_t ctl_bytes; /* queued control text: counts toward to_ws's watermarks */
   int client_paused, tcp_paused, ws_paused;
+  int tcp_defer; /* more of the browser's frame is coming: queue, write once at its end */
   struct telnet *tn;
   char close_reason[32];
   char pending_reason[32]; /* set while queued client bytes drain before the end */
@@ -231,7 +232,7 @@ static void record_event(struct relay *r, int dir, const void *data, size_t len,
   int64_t t_us = app_mono_us() - r->start_mono;
   recorder_event(app->recorder, r->session_id, ++r->seq, t_us, dir, data, len);
   watch_event(app->watch, r->session_id, r->seq, t_us, dir, data, len);
-  if (recorder_should_flush(app->recorder)) recorder_flush(app->recorder);
+  if (recorder_should_flush(app->recorder)) recorder_kick(app->recorder);
 }
 
 static void record(struct relay *r, int dir, const void *data, size_t len) {
@@ -507,7 +508,7 @@ static int tcp_send_queued(struct relay *r) {
 }
 
 static void queue_to_tcp(struct relay *r, const unsigned char *p, size_t n) {
-  if (!ring_len(&r->to_tcp) && r->tcp && r->state == RS_OPEN) {
+  if (!ring_len(&r->to_tcp) && r->tcp && r->state == RS_OPEN && !r->tcp_defer) {
     /* Nothing queued before these bytes: straight to the socket. */
     ssize_t w = target_out(r, p, n);
     if (w > 0) {
@@ -521,8 +522,15 @@ static void queue_to_tcp(struct relay *r, const unsigned char *p, size_t n) {
     finish(r, "buffer_overflow", NULL, LWS_CLOSE_STATUS_NORMAL);
     return;
   }
-  if (r->tcp && r->state == RS_OPEN) lws_callback_on_writable(r->tcp);
+  if (r->tcp && r->state == RS_OPEN && !r->tcp_defer) lws_callback_on_writable(r->tcp);
   update_ws_rx(r);
+}
+
+/* The end of a browser frame whose pieces were queued: one write for all. */
+static void tcp_flush_deferred(struct relay *r) {
+  if (!ring_len(&r->to_tcp) || !r->tcp || r->state != RS_OPEN) return;
+  /* A failure is left to the writable callback, which ends the session. */
+  if (tcp_send_queued(r) || ring_len(&r->to_tcp)) lws_callback_on_writable(r->tcp);
 }
 
 /* --- telnet mode ---------------------------------------------------------- */
@@ -1141,10 +1149,15 @@ static int ws_receive(struct lws *wsi, struct ws_pss *pss, const unsigned char *
     return 0;
   }
   pss->msg_len += len;
-  /* Payload bytes pass straight through; control text is collected. */
-  if (pss->msg_binary)
+  /* Payload bytes pass straight through; control text is collected. lws
+   * hands a large frame over in pieces of the protocol's rx buffer (4 KiB):
+   * they are queued and written to the target once, at the frame's end. */
+  if (pss->msg_binary) {
+    r->tcp_defer = remaining > 0;
     handle_payload(r, in, len);
-  else if (buf_append(&pss->msg, in, len))
+    r->tcp_defer = 0;
+    if (!remaining && r->state != RS_DONE) tcp_flush_deferred(r);
+  } else if (buf_append(&pss->msg, in, len))
     return -1; /* cannot happen: the buffer's limit is the message limit */
   if (!lws_is_final_fragment(wsi) || remaining) return 0;
   pss->in_msg = 0;
