@@ -142,7 +142,9 @@ static struct recorder_item *recorder_alloc(size_t extra) {
   struct recorder_item *it;
 
   if (extra > SIZE_MAX - sizeof *it) return NULL;
-  it = calloc(1, sizeof *it + extra);
+  /* Only the header is cleared: the payload is copied over at once. */
+  it = malloc(sizeof *it + extra);
+  if (it) memset(it, 0, sizeof *it);
   return it;
 }
 
