@@ -66,6 +66,8 @@ struct conn {
   size_t rlen;
   int ws;              /* speaks WebSocket (else raw TCP) */
   int text_is_payload; /* the lws mirror echoes in text frames */
+  unsigned char ping[125];
+  size_t ping_len;
   struct wsframe_parser p;
   double sent_at;
   int waiting;
@@ -164,6 +166,22 @@ static ssize_t conn_fill(struct conn *c, size_t cap) {
   return r;
 }
 
+static void ws_send(struct conn *c, int opcode, const void *p, size_t n);
+
+/* A ping is answered with a pong (RFC 6455 section 5.5.2): the relay hangs
+ * up on a client that stays silent (portlab after LIM_WS_PING_SECS). */
+static void ws_control(struct conn *c, const struct wsframe_event *ev) {
+  if (ev->opcode != 9) return;
+  if (c->ping_len + ev->len <= sizeof c->ping) {
+    memcpy(c->ping + c->ping_len, ev->data, ev->len);
+    c->ping_len += ev->len;
+  }
+  if (ev->end) {
+    ws_send(c, 10, c->ping, c->ping_len);
+    c->ping_len = 0;
+  }
+}
+
 /* Takes the next whole text message (JSON) of a WebSocket; binary payload
  * before it is skipped. */
 static void ws_read_text(struct conn *c, char *out, size_t cap) {
@@ -173,6 +191,7 @@ static void ws_read_text(struct conn *c, char *out, size_t cap) {
     size_t used = 0;
     while (wsframe_parse(&c->p, c->rbuf + used, c->rlen - used, &ev) > 0) {
       used += ev.consumed;
+      ws_control(c, &ev);
       if (ev.opcode == WSFRAME_TEXT) {
         size_t n = ev.len < cap - 1 - have ? ev.len : cap - 1 - have;
         memcpy(out + have, ev.data, n);
@@ -200,6 +219,7 @@ static int ws_read_payload(struct conn *c, long long n) {
     size_t used = 0;
     while (got < n && wsframe_parse(&c->p, c->rbuf + used, c->rlen - used, &ev) > 0) {
       used += ev.consumed;
+      ws_control(c, &ev);
       /* The lws mirror answers in text frames; portlab's text is control. */
       if (ev.opcode == WSFRAME_BINARY || ev.opcode == WSFRAME_CONT ||
           (ev.opcode == WSFRAME_TEXT && c->text_is_payload))
@@ -409,6 +429,7 @@ static int run_typing(const struct opts *o) {
       size_t used = 0;
       while (wsframe_parse(&cc->p, cc->rbuf + used, cc->rlen - used, &ev) > 0) {
         used += ev.consumed;
+        ws_control(cc, &ev);
         if ((ev.opcode == WSFRAME_BINARY || cc->text_is_payload) && ev.len && cc->waiting) {
           cc->waiting = 0;
           if (n < cap) v[n++] = (now_s() - cc->sent_at) * 1e6;

@@ -131,6 +131,7 @@ static int recorder_drop_oldest_event(struct recorder *r) {
     }
     if (r->tail == it) r->tail = prev;
     r->count--;
+    r->bytes -= it->len;
     r->dropped++;
     free(it);
     return 0;
