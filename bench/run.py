@@ -75,9 +75,9 @@ def cpu_s(root):
     return total / CLK
 
 
-def rss_kb(root):
+def rss_kb(root, children=True):
     total = 0
-    for p in tree(root):
+    for p in tree(root) if children else [root]:
         try:
             with open("/proc/%d/status" % p) as f:
                 for line in f:
@@ -159,7 +159,11 @@ class Bench:
         return fields
 
     def idle(self, relay_pid, relay_args, n):
-        before = rss_kb(relay_pid)
+        # The process alone: children of earlier runs (websockify forks per
+        # connection) may still be exiting; counting them after is on the
+        # safe side.
+        time.sleep(2)
+        before = rss_kb(relay_pid, children=False)
         cmd = self.pin(self.client_cpu, [self.wsload, "idle"] + relay_args +
                        ["--sessions", str(n), "--sync"])
         c = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
