@@ -341,7 +341,6 @@ int main(int argc, char **argv) {
   }
   log_set_level(app.cfg.log_level);
   signal(SIGPIPE, SIG_IGN);
-  set_session_cap(&app.cfg);
   if (build_policy(&app, err, sizeof err)) {
     fprintf(stderr, "portlab: %s\n", err);
     status = 2;
@@ -391,6 +390,7 @@ int main(int argc, char **argv) {
   if (app.recorder) recorder_start_writer(app.recorder, app.cfg.db_path);
   if (!(app.usage = usage_new(app.db, &app.cfg, app.cfg.db_path))) goto out;
   if (!(app.watch = relay_watch_new(&app))) goto out;
+  set_session_cap(&app.cfg); /* before lws sizes its tables from the open-file limit */
   if (portal_start(&app, err, sizeof err)) {
     fprintf(stderr, "portlab: %s\n", err);
     listen_failed = 1;

@@ -102,6 +102,7 @@ struct relay {
   size_t ctl_bytes; /* queued control text: counts toward to_ws's watermarks */
   int client_paused, tcp_paused, ws_paused;
   int tcp_defer; /* more of the browser's frame is coming: queue, write once at its end */
+  int ws_defer;  /* a target read is being taken apart (telnet): one frame for all of it */
   struct telnet *tn;
   char close_reason[32];
   char pending_reason[32]; /* set while queued client bytes drain before the end */
@@ -459,7 +460,7 @@ static void queue_to_ws(struct relay *r, const unsigned char *p, size_t n) {
     finish(r, "buffer_overflow", NULL, LWS_CLOSE_STATUS_NORMAL);
     return;
   }
-  if (ring_len(&r->to_ws) == n && ws_can_write_now(r)) ws_send_payload(r);
+  if (!r->ws_defer && ring_len(&r->to_ws) == n && ws_can_write_now(r)) ws_send_payload(r);
   /* What is left (or a failure, which the callback then reports) waits. */
   if (r->ws && ring_len(&r->to_ws)) lws_callback_on_writable(r->ws);
   update_tcp_rx(r);
@@ -1297,10 +1298,21 @@ static void target_in(struct relay *r, const unsigned char *p, size_t n) {
   r->bytes_down += (int64_t)n;
   record(r, DB_DIR_S2C, p, n);
   watch_counters(r);
-  if (r->tn)
-    telnet_recv(r->tn, p, n);
-  else
+  if (!r->tn) {
     queue_to_ws(r, p, n);
+    return;
+  }
+  /* The telnet engine hands the data over in pieces (around each command
+   * it takes out): they go to the browser together, as one frame. Its
+   * answers to the target go out (and are recorded) after the whole read,
+   * after the notes it caused, as they did before direct writes. */
+  r->ws_defer = r->tcp_defer = 1;
+  telnet_recv(r->tn, p, n);
+  r->ws_defer = r->tcp_defer = 0;
+  if (r->state == RS_DONE) return;
+  if (ring_len(&r->to_ws) && ws_can_write_now(r)) ws_send_payload(r);
+  if (r->ws && ring_len(&r->to_ws)) lws_callback_on_writable(r->ws);
+  tcp_flush_deferred(r);
 }
 
 int relay_tcp_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
