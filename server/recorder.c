@@ -71,6 +71,7 @@ struct recorder {
   size_t fl_count, fl_bytes, fl_done;
   uint64_t fl_dropped;
   int busy, written, stop;
+  int lagging; /* see recorder_lagging */
 };
 
 struct recorder *recorder_new(struct db *db) {
@@ -417,6 +418,10 @@ static void recorder_collect(struct recorder *r) {
   pthread_mutex_unlock(&r->lock);
 }
 
+int recorder_lagging(const struct recorder *r) {
+  return r && r->lagging;
+}
+
 int recorder_start_writer(struct recorder *r, const char *db_path) {
   char err[256];
   if (!r || r->threaded) return -1;
@@ -450,6 +455,11 @@ int recorder_kick(struct recorder *r) {
   }
   recorder_collect(r);
   recorder_log_drops(r);
+  {
+    size_t behind = r->count + r->fl_count;
+    if (behind >= LIM_RECORDER_LAG_HIGH) r->lagging = 1;
+    if (behind <= LIM_RECORDER_LAG_LOW) r->lagging = 0;
+  }
   pthread_mutex_lock(&r->lock);
   if (!r->busy && r->head) {
     r->fl_head = r->head;

@@ -50,6 +50,10 @@ int recorder_start_writer(struct recorder *r, const char *db_path);
  * with a writer thread it hands the queue over and never waits; without
  * one it is recorder_flush. Returns 0 or -1. */
 int recorder_kick(struct recorder *r);
+/* The writer is more than LIM_RECORDER_LAG_HIGH events behind (until it is
+ * back under LIM_RECORDER_LAG_LOW): the relay stops reading the targets of
+ * sessions that record, so recording keeps pace instead of dropping. */
+int recorder_lagging(const struct recorder *r);
 uint64_t recorder_dropped(const struct recorder *r);
 
 #endif

@@ -404,7 +404,10 @@ static void relay_free(struct relay *r) {
 static void update_tcp_rx(struct relay *r) {
   if (!r->tcp) return;
   size_t queued = ring_len(&r->to_ws) + r->ctl_bytes;
-  int want_paused = r->client_paused || queued >= LIM_RELAY_BUF_HIGH ||
+  /* A session that records waits while the recorder's writer catches up:
+   * its bytes are neither dropped nor queued without bound. */
+  int recorder_behind = r->session_id && !r->record_stopped && recorder_lagging(r->app->recorder);
+  int want_paused = r->client_paused || recorder_behind || queued >= LIM_RELAY_BUF_HIGH ||
                     (r->tcp_paused && queued > LIM_RELAY_BUF_LOW);
   if (want_paused != r->tcp_paused) {
     r->tcp_paused = want_paused;
@@ -1390,6 +1393,7 @@ void relay_tick(struct app *app) {
       case RS_IDLE:
       case RS_OPEN:
         if (r->watcher || r->listening) break; /* no session: the WebSocket's pings suffice */
+        update_tcp_rx(r);                      /* the recorder may have caught up */
         if (r->pending_reason[0]) {
           if (now >= r->drain_deadline) finish(r, r->pending_reason, NULL, LWS_CLOSE_STATUS_NORMAL);
         } else if (now - r->last_activity >= app->cfg.idle_timeout * 1000000LL)
