@@ -107,10 +107,10 @@
 #define LIM_RECORDER_FLUSH_MS 100 /* a kill -9 loses at most this much (+ one commit) */
 #define LIM_RECORDER_BATCH 512    /* flush early at this many queued events */
 #define LIM_RECORDER_QUEUE_BYTES (64 * 1024 * 1024) /* queued payload with a writer thread */
-#define LIM_RECORDER_LAG_HIGH \
-  (32 * LIM_RECORDER_BATCH)                           /* events behind: recording sessions pause */
-#define LIM_RECORDER_LAG_LOW (8 * LIM_RECORDER_BATCH) /* ... until the writer is back under this \
-                                                       */
+/* Events the writer may be behind before recording sessions pause, and
+ * under which they go on again. */
+#define LIM_RECORDER_LAG_HIGH (32 * LIM_RECORDER_BATCH)
+#define LIM_RECORDER_LAG_LOW (8 * LIM_RECORDER_BATCH)
 
 /* Telnet option engine. */
 #define LIM_TELNET_SB_BYTES 256 /* subnegotiation payload; longer is dropped */
