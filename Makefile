@@ -10,6 +10,8 @@
 #                   threads together, under ThreadSanitizer
 #   make fuzz       libFuzzer on every target, FUZZ_SECONDS each
 #   make soak       kill -9 cycles and 1,000 sessions (tests/soak/soak.py)
+#   make bench      every relay benchmark beside websockify (bench/run.py, minutes;
+#                   Release build in build-release; writes the table into bench/RESULTS.md)
 #   make test-image build the container image with podman and check it (minutes;
 #                   opt-in; leaves localhost/portlab:latest)
 BUILD ?= build
@@ -25,9 +27,11 @@ TSAN_BUILD ?= build-tsan
 TSAN_TESTS ?= ^(unit|conformance|integration)\.
 TSAN_SKIP ?= ^integration\.test_(limits|review_relay)$$
 SOAK_ARGS ?=
+BENCH_BUILD ?= build-release
+BENCH_ARGS ?= --write
 
 .PHONY: all build run test test-fast test-asan test-tsan test-image fuzz soak format-check bootstrap \
-	bootstrap-test bootstrap-image clean
+	bootstrap-test bootstrap-image bootstrap-bench bench clean
 
 all: build
 
@@ -39,6 +43,9 @@ bootstrap-test:
 
 bootstrap-image:
 	@scripts/bootstrap.sh --image
+
+bootstrap-bench:
+	@scripts/bootstrap.sh --bench
 
 build: bootstrap
 	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPORTLAB_WERROR=ON >/dev/null
@@ -92,5 +99,14 @@ fuzz: bootstrap-test
 soak: build bootstrap-test
 	PORTLAB_BIN=$(CURDIR)/$(BUILD)/portlab /usr/bin/python3 tests/soak/soak.py $(SOAK_ARGS)
 
+# Benchmarks: never part of make test. A Release build (with symbols, for
+# perf), then bench/run.py: portlab, websockify and a plain poll() relay on
+# one core, the load client on the other (bench/README.md).
+bench: bootstrap-bench
+	@cmake -S . -B $(BENCH_BUILD) -DCMAKE_BUILD_TYPE=Release -DCMAKE_C_FLAGS=-g >/dev/null
+	@cmake --build $(BENCH_BUILD) -j$(JOBS) --target portlab wsload recbench
+	@./$(BENCH_BUILD)/recbench 1000000 8 500 $(BENCH_BUILD)
+	/usr/bin/python3 bench/run.py --build $(BENCH_BUILD) $(BENCH_ARGS)
+
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD) $(TSAN_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD) $(TSAN_BUILD) $(BENCH_BUILD)

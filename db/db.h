@@ -150,6 +150,12 @@ int db_session_page(struct db *db, int64_t user_id, int64_t before_us, int64_t b
 
 /* Transcript events. Appends n events in one transaction. */
 int db_events_append(struct db *db, const struct db_event *ev, size_t n);
+/* The same inside the caller's open transaction, without a savepoint of
+ * its own (outside one it is db_events_append): on -1 some of the n may be
+ * written, and the caller must roll its transaction back. */
+int db_events_append_tx(struct db *db, const struct db_event *ev, size_t n);
+/* Sets up a connection that only writes events (the recorder's writer). */
+int db_events_writer_setup(struct db *db);
 /* In seq order; cb returns nonzero to stop. */
 int db_events_list(struct db *db, int64_t session_id,
                    int (*cb)(void *arg, const struct db_event *e), void *arg);

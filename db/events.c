@@ -10,6 +10,8 @@
 
 #include "db_internal.h"
 
+#define DB_EVENTS_WRITER_CACHE_KIB "65536" /* the recorder's writer connection's page cache */
+
 static int db_events_insert_all(struct db *db, const struct db_event *ev, size_t n) {
   sqlite3_stmt *st;
   size_t i;
@@ -42,6 +44,28 @@ static int db_events_insert_all(struct db *db, const struct db_event *ev, size_t
       return -1;
     }
     if (db_step_done(db, st) != 0) return -1;
+  }
+  return 0;
+}
+
+/* Inside a transaction a savepoint costs a statement journal: every page
+ * the batch touches is copied there first (a temp file write per page).
+ * The recorder holds its own transaction and rolls it all back on any
+ * failure, so it needs no savepoint. */
+int db_events_append_tx(struct db *db, const struct db_event *ev, size_t n) {
+  if (n == 0) return 0;
+  if (sqlite3_get_autocommit(db->conn)) return db_events_append(db, ev, n);
+  return db_events_insert_all(db, ev, n);
+}
+
+int db_events_writer_setup(struct db *db) {
+  /* A batch from 500 sessions touches a leaf of the (session_id, seq)
+   * index per session: a cache smaller than that spills pages to the WAL
+   * before the commit and writes them again at it. */
+  if (sqlite3_exec(db->conn, "PRAGMA cache_size = -" DB_EVENTS_WRITER_CACHE_KIB, NULL, NULL,
+                   NULL) != SQLITE_OK) {
+    db_fail(db);
+    return -1;
   }
   return 0;
 }

@@ -218,7 +218,7 @@ static void lab_rec_event_to(struct lab_conn *c, struct lab_rec_stream *r, int d
   if (ctx->usage && c->rec_uu) usage_recorded(ctx->usage, c->rec_uu, (int64_t)n);
   recorder_event(ctx->rec, r->session, ++r->seq, lab_now_us(CLOCK_MONOTONIC) - r->start_mono, dir,
                  p, n);
-  if (recorder_should_flush(ctx->rec)) recorder_flush(ctx->rec);
+  if (recorder_should_flush(ctx->rec)) recorder_kick(ctx->rec);
 }
 
 static void lab_rec_event(struct lab_conn *c, int dir, const void *p, size_t n, int force) {

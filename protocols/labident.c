@@ -1,7 +1,8 @@
 /* labident.c -- relay connections to the lab, by local port, under one mutex.
  *
- * A fixed table the size of the relay's session cap: no allocation, and a
- * lookup is a short scan done once per lab connection or HTTP request.
+ * A table indexed by the port itself (a TCP port is 16 bits): no
+ * allocation, no scan, and no cap below the relay's session cap, whatever
+ * --max-sessions says. Pages of ports never used are never touched.
  */
 #include "labident.h"
 
@@ -9,54 +10,42 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "portlab_limits.h"
-
-#define LABIDENT_ADDR_LEN 64 /* a numeric IPv6 address with room to spare */
+#define LABIDENT_PORTS 65536
+#define LABIDENT_ADDR_LEN 48 /* a numeric IPv6 address with room to spare */
 
 static struct {
-  int port;
-  int64_t user_id;
+  int64_t user_id; /* 0: no relay connection from this port */
   char client[LABIDENT_ADDR_LEN];
-} table[LIM_RELAY_SESSIONS_TOTAL];
+} table[LABIDENT_PORTS];
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 
 int labident_add(int local_port, int64_t user_id, const char *client_addr) {
-  int rc = -1;
   const char *client = client_addr ? client_addr : "";
+  if (local_port <= 0 || local_port >= LABIDENT_PORTS || user_id == 0) return -1;
   /* One spelling per address: a dual-stack portal reports IPv4 browsers
    * as ::ffff:a.b.c.d, the lab servers their direct peers as a.b.c.d. */
   if (strncmp(client, "::ffff:", 7) == 0 && strchr(client + 7, '.')) client += 7;
   pthread_mutex_lock(&lock);
-  for (int i = 0; i < LIM_RELAY_SESSIONS_TOTAL; i++) {
-    if (table[i].port == 0 || table[i].port == local_port) {
-      table[i].port = local_port;
-      table[i].user_id = user_id;
-      snprintf(table[i].client, sizeof table[i].client, "%s", client);
-      rc = 0;
-      break;
-    }
-  }
+  table[local_port].user_id = user_id;
+  snprintf(table[local_port].client, sizeof table[local_port].client, "%s", client);
   pthread_mutex_unlock(&lock);
-  return rc;
+  return 0;
 }
 
 void labident_remove(int local_port) {
+  if (local_port <= 0 || local_port >= LABIDENT_PORTS) return;
   pthread_mutex_lock(&lock);
-  for (int i = 0; i < LIM_RELAY_SESSIONS_TOTAL; i++)
-    if (table[i].port == local_port) table[i].port = 0;
+  table[local_port].user_id = 0;
   pthread_mutex_unlock(&lock);
 }
 
 int64_t labident_lookup_client(int peer_port, char *addr, size_t addrlen) {
   int64_t user = 0;
   if (addr && addrlen) addr[0] = '\0';
+  if (peer_port <= 0 || peer_port >= LABIDENT_PORTS) return 0;
   pthread_mutex_lock(&lock);
-  for (int i = 0; i < LIM_RELAY_SESSIONS_TOTAL && !user; i++) {
-    if (table[i].port == peer_port && peer_port != 0) {
-      user = table[i].user_id;
-      if (addr && addrlen) snprintf(addr, addrlen, "%s", table[i].client);
-    }
-  }
+  user = table[peer_port].user_id;
+  if (user && addr && addrlen) snprintf(addr, addrlen, "%s", table[peer_port].client);
   pthread_mutex_unlock(&lock);
   return user;
 }

@@ -16,7 +16,8 @@
 #include <stdint.h>
 
 /* client_addr: the browser's numeric address, NULL or "" if unknown
- * (IPv4-mapped IPv6 is stored as IPv4). 0, or -1 if the table is full. */
+ * (IPv4-mapped IPv6 is stored as IPv4). 0, or -1 for a port out of range
+ * or user 0. */
 int labident_add(int local_port, int64_t user_id, const char *client_addr);
 void labident_remove(int local_port);
 /* The user behind a connection from peer_port on this host, or 0. */

@@ -4,6 +4,8 @@
 #   scripts/bootstrap.sh          what building and running need
 #   scripts/bootstrap.sh --test   also what the test suites need
 #   scripts/bootstrap.sh --image  also what `make test-image` needs (podman, buildah, debootstrap)
+#   scripts/bootstrap.sh --bench  also what `make bench` needs (websockify with numpy, the
+#                                 libwebsockets test server, perf, taskset)
 #
 # Idempotent and quiet: it only calls apt-get when a package is missing.
 set -eu
@@ -12,10 +14,12 @@ build_pkgs="gcc make cmake pkg-config gzip libwebsockets-dev libmicrohttpd-dev l
 libsqlite3-dev libssl-dev libmd4c-dev libmd4c-html0-dev"
 test_pkgs="python3 python3-websocket curl chromium firefox-esr tshark openssl asciinema clang clang-format"
 image_pkgs="podman buildah debootstrap python3 python3-websocket"
+bench_pkgs="python3 websockify python3-numpy libwebsockets-test-server linux-perf util-linux"
 
 pkgs=$build_pkgs
 [ "${1:-}" = "--test" ] && pkgs="$pkgs $test_pkgs"
 [ "${1:-}" = "--image" ] && pkgs="$pkgs $image_pkgs"
+[ "${1:-}" = "--bench" ] && pkgs="$pkgs $bench_pkgs"
 
 missing=""
 for p in $pkgs; do

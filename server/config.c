@@ -357,7 +357,14 @@ static int set_sessions_page_max(struct config *cfg, const char *v, char *why, s
 }
 
 static int set_max_sessions(struct config *cfg, const char *v, char *why, size_t whylen) {
-  return set_count(&cfg->max_sessions, v, 1, 65536, why, whylen);
+  return set_count(&cfg->max_sessions, v, 1, LIM_RELAY_SESSIONS_MAX, why, whylen);
+}
+
+int config_max_sessions_for(long long nofile) {
+  long long n = (nofile - LIM_FDS_RESERVED) / LIM_FDS_PER_SESSION;
+  if (n < LIM_RELAY_SESSIONS_MIN) n = LIM_RELAY_SESSIONS_MIN;
+  if (n > LIM_RELAY_SESSIONS_MAX) n = LIM_RELAY_SESSIONS_MAX;
+  return (int)n;
 }
 
 static int set_ws_per_addr(struct config *cfg, const char *v, char *why, size_t whylen) {
@@ -490,7 +497,8 @@ static const struct config_flag flags[] = {
      "this machine, never throttled (127.0.0.0/8 and ::1); repeatable"},
     {"sessions-page-max", 1, 0, set_sessions_page_max, "N",
      "most sessions in one page of GET /api/sessions (500)"},
-    {"max-sessions", 1, 0, set_max_sessions, "N", "WebSockets (relay sessions) in all (512)"},
+    {"max-sessions", 1, 0, set_max_sessions, "N",
+     "WebSockets (relay sessions) in all (from the open-file limit)"},
     {"ws-per-addr", 1, 0, set_ws_per_addr, "N",
      "WebSockets (relay sessions) per client address (128)"},
     {"opens-per-minute", 1, 0, set_opens_per_minute, "N",
@@ -567,7 +575,7 @@ static void set_defaults(struct config *cfg) {
   cfg->throttle_addrs = LIM_THROTTLE_ADDRS;
   cfg->joins_per_minute = LIM_JOINS_PER_MINUTE;
   cfg->max_students = LIM_STUDENTS;
-  cfg->max_sessions = LIM_RELAY_SESSIONS_TOTAL;
+  cfg->max_sessions = 0; /* main.c derives it from the open-file limit */
   cfg->ws_per_addr = LIM_WS_PER_ADDR;
   cfg->opens_per_minute = LIM_OPENS_PER_MINUTE;
   cfg->watch_queue = LIM_WATCH_QUEUE_BYTES;

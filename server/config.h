@@ -46,10 +46,10 @@ struct config {
   int trust_proxy; /* the client address is the last X-Forwarded-For entry */
   struct throttle_net local_net[LIM_LOCAL_NETS]; /* "this machine"; none given: loopback */
   size_t n_local_net;
-  char *env_copy[CONFIG_ENV_LISTS];   /* owned copies of list-valued environment variables */
-  int max_sessions;                   /* WebSockets (relay sessions) in all */
-  int ws_per_addr;                    /* per client address */
-  int opens_per_minute;               /* "open" messages per student */
+  char *env_copy[CONFIG_ENV_LISTS]; /* owned copies of list-valued environment variables */
+  int max_sessions;     /* WebSockets (relay sessions) in all; 0: from the open-file limit */
+  int ws_per_addr;      /* per client address */
+  int opens_per_minute; /* "open" messages per student */
   long long record_bytes_per_student; /* recording budgets, bytes */
   long long record_bytes_total;
   long long disk_floor;  /* stop recording below this many free bytes */
@@ -69,6 +69,10 @@ enum config_result config_parse(struct config *cfg, int argc, char **argv, char 
 void config_free(struct config *cfg);
 /* Splits "ADDR:PORT" or "[V6]:PORT" into a numeric address and a port.
  * 0 or -1. */
+/* The default of --max-sessions for an open-file limit of nofile:
+ * (nofile - LIM_FDS_RESERVED) / LIM_FDS_PER_SESSION, within
+ * LIM_RELAY_SESSIONS_MIN..LIM_RELAY_SESSIONS_MAX. */
+int config_max_sessions_for(long long nofile);
 int config_parse_hostport(const char *s, char *addr, size_t addrlen, int *port);
 
 #endif

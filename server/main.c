@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <unistd.h>
@@ -76,7 +77,7 @@ static struct app *tick_app;
 static void tick(lws_sorted_usec_list_t *sul) {
   static int64_t last_purge;
   struct app *app = tick_app;
-  if (app->recorder) recorder_flush(app->recorder);
+  if (app->recorder) recorder_kick(app->recorder);
   relay_tick(app);
   if (app_mono_us() - last_purge >= PURGE_EVERY_US) {
     last_purge = app_mono_us();
@@ -342,6 +343,30 @@ static int run_subcommand(int argc, char **argv) {
   return status;
 }
 
+/* Raises the open-file limit to its hard limit (before libwebsockets sizes
+ * its tables from it) and derives --max-sessions from it unless it was
+ * given; a given value the limit cannot hold is kept, with a warning. */
+static void set_session_cap(struct config *cfg) {
+  struct rlimit rl;
+  long long nofile = 1024;
+  if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+    if (rl.rlim_cur < rl.rlim_max) {
+      rlim_t was = rl.rlim_cur;
+      rl.rlim_cur = rl.rlim_max;
+      if (setrlimit(RLIMIT_NOFILE, &rl) != 0) rl.rlim_cur = was;
+    }
+    nofile = rl.rlim_cur == RLIM_INFINITY ? 1LL << 40 : (long long)rl.rlim_cur;
+  }
+  if (!cfg->max_sessions) {
+    cfg->max_sessions = config_max_sessions_for(nofile);
+    log_info("at most %d sessions (--max-sessions, from the open-file limit %lld)",
+             cfg->max_sessions, nofile);
+  } else if (cfg->max_sessions > config_max_sessions_for(nofile)) {
+    log_warn("--max-sessions %d may need more than the open-file limit %lld allows (%d)",
+             cfg->max_sessions, nofile, config_max_sessions_for(nofile));
+  }
+}
+
 int main(int argc, char **argv) {
   static struct app app;
   char err[512], generated[32];
@@ -405,8 +430,11 @@ int main(int argc, char **argv) {
     goto out;
   }
   if (!app.cfg.no_record && !(app.recorder = recorder_new(app.db))) goto out;
+  /* The loop never waits for the disk; without the thread it still works. */
+  if (app.recorder) recorder_start_writer(app.recorder, app.cfg.db_path);
   if (!(app.usage = usage_new(app.db, &app.cfg, app.cfg.db_path))) goto out;
   if (!(app.watch = relay_watch_new(&app))) goto out;
+  set_session_cap(&app.cfg); /* before lws sizes its tables from the open-file limit */
   if (portal_start(&app, err, sizeof err)) {
     fprintf(stderr, "portlab: %s\n", err);
     listen_failed = 1;

@@ -512,7 +512,13 @@ static int http_callback(struct lws *wsi, enum lws_callback_reasons reason, void
 
 static struct lws_protocols portal_protocols[] = {
     {"http", http_callback, sizeof(struct http_conn), 0, 0, NULL, 0},
-    {RELAY_WS_PROTOCOL, relay_ws_callback, 0 /* set at start */, 4096, 0, NULL, 0},
+    /* rx: lws reads a WebSocket at most this much per poll turn, into a
+     * buffer of its own per WebSocket (only the pages a session's traffic
+     * touches become resident). tx: without it lws cuts every send to the
+     * rx size and queues the rest, copying it; a whole frame goes to the
+     * kernel at once. */
+    {RELAY_WS_PROTOCOL, relay_ws_callback, 0 /* set at start */, LIM_RELAY_READ_BYTES, 0, NULL,
+     LIM_RELAY_FRAME_BYTES + 16},
     {NULL, NULL, 0, 0, 0, NULL, 0}};
 
 static const struct lws_protocols client_protocols[] = {
@@ -586,6 +592,9 @@ int portal_start(struct app *app, char *err, size_t errlen) {
   info.max_http_header_data = LIM_HTTP_HEADER_BYTES;
   info.user = app;
   info.port = CONTEXT_PORT_NO_LISTEN;
+  /* lws reads every socket into this one buffer: large reads from a relay
+   * target mean large frames to the browser (the default is 4 KiB). */
+  info.pt_serv_buf_size = LWS_PRE + LIM_RELAY_READ_BYTES;
   app->ctx = lws_create_context(&info);
   if (!app->ctx) {
     snprintf(err, errlen, "cannot create the libwebsockets context");

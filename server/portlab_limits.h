@@ -31,8 +31,17 @@
 #define LIM_WS_HANGUP_SECS 60            /* no pong by then: hang up */
 
 /* Relay. */
-#define LIM_RELAY_SESSIONS_PER_USER 4       /* open relay sessions per user */
-#define LIM_RELAY_SESSIONS_TOTAL 512        /* WebSockets (relay sessions) in all; --max-sessions */
+#define LIM_RELAY_SESSIONS_PER_USER 4 /* open relay sessions per user */
+/* --max-sessions (WebSockets in all) defaults to what the open-file limit,
+ * raised to its hard limit at start, can hold: each session may cost
+ * LIM_FDS_PER_SESSION descriptors (the WebSocket, the TCP connection to the
+ * target and, for the built-in lab, the lab server's end), after
+ * LIM_FDS_RESERVED for the database, listeners, HTTP and FTP data. */
+#define LIM_FDS_PER_SESSION 3
+#define LIM_FDS_RESERVED 256
+#define LIM_RELAY_SESSIONS_MIN 16           /* the default never goes below this */
+#define LIM_RELAY_SESSIONS_MAX 65536        /* --max-sessions at most */
+#define LIM_RESOLVER_QUEUE 512              /* name lookups waiting for a resolver thread */
 #define LIM_RELAY_CONNECT_SECS 10           /* TCP connect (and DNS) timeout */
 #define LIM_RELAY_IDLE_SECS 900             /* no bytes either way */
 #define LIM_RELAY_SESSION_SECS (4 * 3600)   /* absolute session lifetime */
@@ -42,7 +51,9 @@
 #define LIM_RELAY_BUF_HIGH (256 * 1024)     /* pause the producer above this */
 #define LIM_RELAY_BUF_LOW (64 * 1024)       /* resume it below this */
 #define LIM_RELAY_BUF_CAP (LIM_RELAY_BUF_HIGH + LIM_WS_MESSAGE_BYTES + 65536)
-#define LIM_RELAY_CHUNK 16384                  /* bytes written per writable callback */
+#define LIM_RELAY_FRAME_BYTES LIM_WS_MESSAGE_BYTES /* largest binary frame to the browser */
+#define LIM_RELAY_WRITE_BYTES (256 * 1024)     /* bytes one session writes per side per loop turn */
+#define LIM_RELAY_READ_BYTES (64 * 1024)       /* bytes read from a socket at once (lws's buffer) */
 #define LIM_TRANSCRIPT_BYTES (8 * 1024 * 1024) /* recorded payload per session */
 /* The relay's TLS (relay_tls.c). Sizes of what one handshake yields, not
  * budgets: a key log is five lines of about 200 bytes per handshake, a
@@ -101,6 +112,11 @@
 /* Recorder. */
 #define LIM_RECORDER_FLUSH_MS 100 /* a kill -9 loses at most this much (+ one commit) */
 #define LIM_RECORDER_BATCH 512    /* flush early at this many queued events */
+#define LIM_RECORDER_QUEUE_BYTES (64 * 1024 * 1024) /* queued payload with a writer thread */
+/* Events the writer may be behind before recording sessions pause, and
+ * under which they go on again. */
+#define LIM_RECORDER_LAG_HIGH (32 * LIM_RECORDER_BATCH)
+#define LIM_RECORDER_LAG_LOW (8 * LIM_RECORDER_BATCH)
 
 /* Telnet option engine. */
 #define LIM_TELNET_SB_BYTES 256 /* subnegotiation payload; longer is dropped */

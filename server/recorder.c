@@ -11,13 +11,24 @@
  * keep failing the queue is capped, and the oldest events go first;
  * session ends are never dropped, because a session without its end looks
  * like a crash and a few of them cost nothing.
+ *
+ * With a writer thread (recorder_start_writer) the loop never waits for the
+ * disk: recorder_kick() hands the whole queue to the writer, which writes it
+ * through its own connection while the loop goes on queueing. At most one
+ * batch is in flight; the loop takes the writer's result back (frees what
+ * was written, puts back what must be retried) on its next kick. Items in
+ * flight stay readable by the loop (recorder_each_event), because only the
+ * loop frees them. The queue is then capped by bytes, not by count; what
+ * is dropped past the cap is counted and logged, never silently lost.
  */
 #include "recorder.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "db.h"
+#include "log.h"
 #include "portlab_limits.h"
 
 #define RECORDER_CAP (8 * LIM_RECORDER_BATCH)
@@ -44,7 +55,23 @@ struct recorder {
   struct db *db;
   struct recorder_item *head, *tail;
   size_t count;
+  size_t bytes; /* payload bytes queued (the cap with a writer) */
   uint64_t dropped;
+  uint64_t dropped_logged;
+  /* The writer thread, if started. The batch in flight (fl_*) belongs to
+   * the writer from the hand-off until it sets written; the loop only
+   * reads it meanwhile. fl_done: items at its front that are finished
+   * (written or refused for good); the rest is retried. */
+  int threaded;
+  pthread_t thread;
+  pthread_mutex_t lock;
+  pthread_cond_t cv;
+  struct db *wdb;
+  struct recorder_item *fl_head, *fl_tail;
+  size_t fl_count, fl_bytes, fl_done;
+  uint64_t fl_dropped;
+  int busy, written, stop;
+  int lagging; /* see recorder_lagging */
 };
 
 struct recorder *recorder_new(struct db *db) {
@@ -61,6 +88,7 @@ static struct recorder_item *recorder_pop(struct recorder *r) {
   r->head = it->next;
   if (!r->head) r->tail = NULL;
   r->count--;
+  if (it->kind == RECORDER_EVENT) r->bytes -= it->len;
   return it;
 }
 
@@ -68,8 +96,22 @@ static void recorder_clear(struct recorder *r) {
   while (r->head) free(recorder_pop(r));
 }
 
+static void recorder_collect(struct recorder *r);
+
 void recorder_free(struct recorder *r) {
   if (!r) return;
+  if (r->threaded) {
+    pthread_mutex_lock(&r->lock);
+    r->stop = 1;
+    pthread_cond_broadcast(&r->cv);
+    pthread_mutex_unlock(&r->lock);
+    pthread_join(r->thread, NULL);
+    recorder_collect(r);
+    db_close(r->wdb);
+    pthread_mutex_destroy(&r->lock);
+    pthread_cond_destroy(&r->cv);
+    r->threaded = 0;
+  }
   /* Whatever still fails here is lost with the process anyway. */
   recorder_flush(r);
   recorder_clear(r);
@@ -90,6 +132,7 @@ static int recorder_drop_oldest_event(struct recorder *r) {
     }
     if (r->tail == it) r->tail = prev;
     r->count--;
+    r->bytes -= it->len;
     r->dropped++;
     free(it);
     return 0;
@@ -101,7 +144,9 @@ static struct recorder_item *recorder_alloc(size_t extra) {
   struct recorder_item *it;
 
   if (extra > SIZE_MAX - sizeof *it) return NULL;
-  it = calloc(1, sizeof *it + extra);
+  /* Only the header is cleared: the payload is copied over at once. */
+  it = malloc(sizeof *it + extra);
+  if (it) memset(it, 0, sizeof *it);
   return it;
 }
 
@@ -113,6 +158,23 @@ static void recorder_push(struct recorder *r, struct recorder_item *it) {
   }
   r->tail = it;
   r->count++;
+  if (it->kind == RECORDER_EVENT) r->bytes += it->len;
+}
+
+/* Full: by count without a writer (the flush is synchronous, so only a
+ * failing database fills it), by bytes with one (the disk may be slower
+ * than the sessions for a while). */
+static int recorder_full(const struct recorder *r, size_t adding) {
+  if (!r->threaded) return r->count >= RECORDER_CAP;
+  return r->bytes + adding > LIM_RECORDER_QUEUE_BYTES;
+}
+
+/* Drops are counted, and said in the log at most once per kick. */
+static void recorder_log_drops(struct recorder *r) {
+  if (r->dropped == r->dropped_logged) return;
+  log_warn("recorder: %llu events dropped so far (the database cannot keep up or fails)",
+           (unsigned long long)r->dropped);
+  r->dropped_logged = r->dropped;
 }
 
 int recorder_event(struct recorder *r, int64_t session_id, int64_t seq, int64_t t_us, int dir,
@@ -123,9 +185,11 @@ int recorder_event(struct recorder *r, int64_t session_id, int64_t seq, int64_t 
   if (!data && len) goto fail;
   /* Make room first. With only session ends queued, the new event is the
    * oldest event there is, so it is the one that goes. */
-  if (r->count >= RECORDER_CAP && recorder_drop_oldest_event(r) != 0) {
-    r->dropped++;
-    return 0;
+  while (recorder_full(r, len)) {
+    if (recorder_drop_oldest_event(r) != 0) {
+      r->dropped++;
+      return 0;
+    }
   }
   it = recorder_alloc(len);
   if (!it) goto fail;
@@ -153,7 +217,7 @@ int recorder_session_end(struct recorder *r, int64_t session_id, int64_t ended_u
   if (!reason) reason = "";
   rlen = strlen(reason);
   /* An end is always queued, but still makes room if an event can go. */
-  if (r->count >= RECORDER_CAP) recorder_drop_oldest_event(r);
+  if (recorder_full(r, 0)) recorder_drop_oldest_event(r);
   it = recorder_alloc(rlen + 1);
   if (!it) {
     r->dropped++;
@@ -171,11 +235,18 @@ int recorder_session_end(struct recorder *r, int64_t session_id, int64_t ended_u
 }
 
 int recorder_should_flush(const struct recorder *r) {
-  return r && r->count >= LIM_RECORDER_BATCH;
+  int in_flight = 0;
+  if (!r || r->count < LIM_RECORDER_BATCH) return 0;
+  if (r->threaded) { /* while the writer writes, the queue just grows */
+    pthread_mutex_lock((pthread_mutex_t *)&r->lock);
+    in_flight = r->busy && !r->written;
+    pthread_mutex_unlock((pthread_mutex_t *)&r->lock);
+  }
+  return !in_flight;
 }
 
 size_t recorder_pending(const struct recorder *r) {
-  return r ? r->count : 0;
+  return r ? r->count + r->fl_count : 0;
 }
 
 uint64_t recorder_dropped(const struct recorder *r) {
@@ -197,77 +268,223 @@ int recorder_each_event(const struct recorder *r, int64_t session_id, int64_t af
   struct db_event e;
   int n = 0;
 
-  for (const struct recorder_item *it = r ? r->head : NULL; it && n < limit; it = it->next) {
-    if (it->kind != RECORDER_EVENT || it->session_id != session_id || it->seq <= after_seq ||
-        it->seq > up_to_seq)
-      continue;
-    recorder_to_db_event(it, &e);
-    n++;
-    if (cb(arg, &e)) break;
+  /* The batch in flight is older than the queue; the loop is the only one
+   * that frees it, so reading it here is safe while the writer writes. */
+  const struct recorder_item *lists[2] = {r ? r->fl_head : NULL, r ? r->head : NULL};
+  for (int l = 0; l < 2; l++) {
+    for (const struct recorder_item *it = lists[l]; it && n < limit; it = it->next) {
+      if (it->kind != RECORDER_EVENT || it->session_id != session_id || it->seq <= after_seq ||
+          it->seq > up_to_seq)
+        continue;
+      recorder_to_db_event(it, &e);
+      n++;
+      if (cb(arg, &e)) return 0;
+    }
   }
   return 0;
 }
 
-static int recorder_write_end(struct recorder *r, const struct recorder_item *it) {
-  return db_session_finish(r->db, it->session_id, it->ended_us, it->bytes_up, it->bytes_down,
+static int recorder_write_end(struct db *db, const struct recorder_item *it) {
+  return db_session_finish(db, it->session_id, it->ended_us, it->bytes_up, it->bytes_down,
                            (const char *)it->data);
 }
 
-/* Writes the whole queue inside the caller's transaction, runs of events
- * together, each end in its place so it follows its events. */
-static int recorder_write_all(struct recorder *r) {
+/* Writes a whole list inside the caller's transaction, runs of events
+ * together, each end in its place so it follows its events. A failure
+ * leaves part written: the caller rolls the transaction back. */
+static int recorder_write_all(struct db *db, const struct recorder_item *head) {
   struct db_event run[RECORDER_RUN];
   size_t n = 0;
   const struct recorder_item *it;
 
-  for (it = r->head; it; it = it->next) {
+  for (it = head; it; it = it->next) {
     if (it->kind == RECORDER_EVENT) {
       recorder_to_db_event(it, &run[n++]);
       if (n < RECORDER_RUN) continue;
     }
-    if (n && db_events_append(r->db, run, n) != 0) return -1;
+    if (n && db_events_append_tx(db, run, n) != 0) return -1;
     n = 0;
-    if (it->kind == RECORDER_END && recorder_write_end(r, it) != 0) return -1;
+    if (it->kind == RECORDER_END && recorder_write_end(db, it) != 0) return -1;
   }
-  if (n && db_events_append(r->db, run, n) != 0) return -1;
+  if (n && db_events_append_tx(db, run, n) != 0) return -1;
   return 0;
 }
 
 /* The slow path after a failed batch: one item per transaction, so the
- * item at fault can be told apart from the good ones. */
-static int recorder_write_one_by_one(struct recorder *r) {
+ * item at fault can be told apart from the good ones. Returns how many
+ * items from the front are finished (written or refused for good, those
+ * counted into *dropped); it stops at an error that may pass. */
+static size_t recorder_write_one_by_one(struct db *db, const struct recorder_item *head,
+                                        uint64_t *dropped) {
   struct db_event e;
+  size_t done = 0;
   int rc;
 
-  while (r->head) {
-    const struct recorder_item *it = r->head;
-
+  for (const struct recorder_item *it = head; it; it = it->next) {
     if (it->kind == RECORDER_EVENT) {
       recorder_to_db_event(it, &e);
-      rc = db_events_append(r->db, &e, 1);
+      rc = db_events_append(db, &e, 1);
     } else {
-      rc = recorder_write_end(r, it);
+      rc = recorder_write_end(db, it);
     }
     if (rc != 0) {
-      if (!db_error_permanent(r->db)) return -1;
-      r->dropped++;
+      if (!db_error_permanent(db)) break;
+      (*dropped)++;
     }
-    free(recorder_pop(r));
+    done++;
   }
+  return done;
+}
+
+/* Writes a list; returns how many items from its front are finished (all
+ * of them unless an error that may pass stopped it). */
+static size_t recorder_write_list(struct db *db, const struct recorder_item *head, size_t count,
+                                  uint64_t *dropped) {
+  /* Nothing was written if the transaction could not even start (another
+   * writer held the lock past the busy timeout): keep it all for the next
+   * flush rather than wait once more per item. */
+  if (db_begin(db) != 0) return 0;
+  if (recorder_write_all(db, head) == 0 && db_commit(db) == 0) return count;
+  db_rollback(db);
+  return recorder_write_one_by_one(db, head, dropped);
+}
+
+/* Writes the queue on the caller's thread and connection. */
+static int recorder_flush_here(struct recorder *r) {
+  size_t done, count = r->count;
+  if (!r->head) return 0;
+  done = recorder_write_list(r->db, r->head, count, &r->dropped);
+  for (size_t i = 0; i < done; i++) free(recorder_pop(r));
+  return done == count ? 0 : -1;
+}
+
+/* --- the writer thread ----------------------------------------------------- */
+
+static void *recorder_writer(void *arg) {
+  struct recorder *r = arg;
+  pthread_mutex_lock(&r->lock);
+  for (;;) {
+    while (!r->stop && !(r->busy && !r->written)) pthread_cond_wait(&r->cv, &r->lock);
+    if (!(r->busy && !r->written)) break; /* stopping with nothing in hand */
+    const struct recorder_item *head = r->fl_head;
+    size_t count = r->fl_count;
+    uint64_t dropped = 0;
+    pthread_mutex_unlock(&r->lock);
+    size_t done = recorder_write_list(r->wdb, head, count, &dropped);
+    pthread_mutex_lock(&r->lock);
+    r->fl_done = done;
+    r->fl_dropped = dropped;
+    r->written = 1;
+    pthread_cond_broadcast(&r->cv);
+  }
+  pthread_mutex_unlock(&r->lock);
+  return NULL;
+}
+
+/* Takes a finished batch back: frees what was written, puts what must be
+ * retried back in front of the queue (it is older than everything there). */
+static void recorder_collect(struct recorder *r) {
+  struct recorder_item *rest;
+  pthread_mutex_lock(&r->lock);
+  int finished = r->busy && r->written;
+  pthread_mutex_unlock(&r->lock);
+  if (!finished) return;
+  r->dropped += r->fl_dropped;
+  for (size_t i = 0; i < r->fl_done; i++) {
+    struct recorder_item *it = r->fl_head;
+    r->fl_head = it->next;
+    free(it);
+  }
+  rest = r->fl_head;
+  if (rest) {
+    size_t n = 0, bytes = 0;
+    struct recorder_item *last = rest;
+    for (struct recorder_item *it = rest; it; it = it->next) {
+      n++;
+      if (it->kind == RECORDER_EVENT) bytes += it->len;
+      last = it;
+    }
+    last->next = r->head;
+    r->head = rest;
+    if (!r->tail) r->tail = last;
+    r->count += n;
+    r->bytes += bytes;
+  }
+  r->fl_head = r->fl_tail = NULL;
+  r->fl_count = r->fl_bytes = r->fl_done = 0;
+  r->fl_dropped = 0;
+  pthread_mutex_lock(&r->lock);
+  r->busy = r->written = 0;
+  pthread_mutex_unlock(&r->lock);
+}
+
+int recorder_lagging(const struct recorder *r) {
+  return r && r->lagging;
+}
+
+int recorder_start_writer(struct recorder *r, const char *db_path) {
+  char err[256];
+  if (!r || r->threaded) return -1;
+  /* A second connection to an in-memory database would be another database. */
+  if (!db_path || !db_path[0] || strcmp(db_path, ":memory:") == 0) return -1;
+  r->wdb = db_open(db_path, err, sizeof err);
+  if (r->wdb) db_events_writer_setup(r->wdb); /* only faster: a failure changes nothing else */
+  if (!r->wdb) {
+    log_warn("recorder: no writer thread (%s); writing on the loop", err);
+    return -1;
+  }
+  pthread_mutex_init(&r->lock, NULL);
+  pthread_cond_init(&r->cv, NULL);
+  if (pthread_create(&r->thread, NULL, recorder_writer, r) != 0) {
+    pthread_mutex_destroy(&r->lock);
+    pthread_cond_destroy(&r->cv);
+    db_close(r->wdb);
+    r->wdb = NULL;
+    return -1;
+  }
+  r->threaded = 1;
+  return 0;
+}
+
+int recorder_kick(struct recorder *r) {
+  if (!r) return 0;
+  if (!r->threaded) {
+    int rc = recorder_flush_here(r);
+    recorder_log_drops(r);
+    return rc;
+  }
+  recorder_collect(r);
+  recorder_log_drops(r);
+  {
+    size_t behind = r->count + r->fl_count;
+    if (behind >= LIM_RECORDER_LAG_HIGH) r->lagging = 1;
+    if (behind <= LIM_RECORDER_LAG_LOW) r->lagging = 0;
+  }
+  pthread_mutex_lock(&r->lock);
+  if (!r->busy && r->head) {
+    r->fl_head = r->head;
+    r->fl_tail = r->tail;
+    r->fl_count = r->count;
+    r->fl_bytes = r->bytes;
+    r->head = r->tail = NULL;
+    r->count = r->bytes = 0;
+    r->busy = 1;
+    pthread_cond_broadcast(&r->cv);
+  }
+  pthread_mutex_unlock(&r->lock);
   return 0;
 }
 
 int recorder_flush(struct recorder *r) {
-  if (!r || !r->head) return 0;
-
-  /* Nothing was written if the transaction could not even start (another
-   * writer held the lock past the busy timeout): keep it all for the next
-   * flush rather than wait once more per item. */
-  if (db_begin(r->db) != 0) return -1;
-  if (recorder_write_all(r) == 0 && db_commit(r->db) == 0) {
-    recorder_clear(r);
-    return 0;
+  int rc;
+  if (!r) return 0;
+  if (r->threaded) { /* the batch in flight first: order is kept */
+    pthread_mutex_lock(&r->lock);
+    while (r->busy && !r->written) pthread_cond_wait(&r->cv, &r->lock);
+    pthread_mutex_unlock(&r->lock);
+    recorder_collect(r);
   }
-  db_rollback(r->db);
-  return recorder_write_one_by_one(r);
+  rc = recorder_flush_here(r);
+  recorder_log_drops(r);
+  return rc;
 }

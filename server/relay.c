@@ -7,10 +7,18 @@
  * checked. Both sides live on the lws loop, so a struct relay needs no
  * locks.
  *
- * Bytes flow through two bounded queues. Each side writes one chunk per
- * writable callback; a queue above LIM_RELAY_BUF_HIGH pauses the side that
- * fills it (lws_rx_flow_control) until it drains below LIM_RELAY_BUF_LOW,
- * so a stalled browser or a stalled server costs at most the cap.
+ * Bytes flow through two bounded rings (ring.c: no compaction, no second
+ * copy). A side that has nothing queued and a socket that can take more is
+ * written at once, without waiting for a writable callback: a keystroke
+ * costs one poll turn per hop. What is queued goes out in frames of up to
+ * LIM_RELAY_FRAME_BYTES, written in place from the ring. A queue above
+ * LIM_RELAY_BUF_HIGH pauses the side that fills it (lws_rx_flow_control)
+ * until it drains below LIM_RELAY_BUF_LOW, so a stalled browser or a stalled
+ * server costs at most the cap.
+ *
+ * Bytes meet the target's socket in two functions only: target_in (bytes
+ * read from the target) and target_out (bytes written to it), so a layer
+ * between the socket and the queues (TLS) has one place on each side.
  *
  * Lifetime: the relay belongs to its WebSocket. It is freed when the
  * WebSocket closes; the TCP side is then killed asynchronously with its
@@ -27,6 +35,7 @@
 
 #include <arpa/inet.h>
 #include <cJSON.h>
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -48,9 +57,12 @@
 #include "relay_msg.h"
 #include "relay_tls.h"
 #include "resolver.h"
+#include "ring.h"
 #include "telnet.h"
 #include "usage.h"
 #include "watch.h"
+
+_Static_assert(LWS_PRE <= RING_PAD, "a frame header must fit in front of a ring run");
 
 enum relay_state { RS_IDLE = 0, RS_RESOLVING, RS_CONNECTING, RS_OPEN, RS_DONE };
 
@@ -78,6 +90,8 @@ struct relay {
   int telnet_mode;
   int tls_mode;          /* "mode":"tls": TLS from the start, the relay as the client */
   struct relay_tls *tls; /* set once TLS starts (tls mode or starttls) */
+  int wire_tls;          /* the target's bytes are TLS records from here on (set before
+                          * the engine starts: its ClientHello may leave at once) */
   struct relay_tls_tail sent_tail, got_tail; /* raw: the newest bytes, for starttls */
   int is_lab;     /* the built-in lab host: the lab servers learn who we are */
   int ident_port; /* our local port registered with labident, or 0 */
@@ -88,10 +102,13 @@ struct relay {
   int64_t seq, bytes_up, bytes_down, recorded;
   int record_stopped;  /* a budget was reached: only the end is still recorded */
   char stop_note[256]; /* why, told to the browser once "opened" has gone out */
-  struct buf to_tcp, to_ws;
+  struct ring to_tcp;  /* browser -> target */
+  struct ring to_ws;   /* target -> browser; keeps the newest LIM_RELAY_REPLAY_BYTES sent */
   struct ctl_msg *ctl_head, *ctl_tail;
   size_t ctl_bytes; /* queued control text: counts toward to_ws's watermarks */
   int client_paused, tcp_paused, ws_paused;
+  int tcp_defer; /* more of the browser's frame is coming: queue, write once at its end */
+  int ws_defer;  /* a target read is being taken apart (telnet): one frame for all of it */
   struct telnet *tn;
   char close_reason[32];
   char pending_reason[32]; /* set while queued client bytes drain before the end */
@@ -100,8 +117,7 @@ struct relay {
   /* Resume after a dropped WebSocket: the last bytes sent to the browser
    * are kept so a reconnecting page can say how much it got. */
   char resume_token[AUTH_TOKEN_HEX + 1];
-  uint64_t sent_total; /* payload bytes written to the WebSocket */
-  struct buf replay;   /* the newest LIM_RELAY_REPLAY_BYTES of them */
+  uint64_t sent_total; /* payload bytes written to the WebSocket; to_ws keeps the last ones */
   int64_t detached_at; /* while no WebSocket is attached; else 0 */
   int remote_echo;
   int final_sent;
@@ -229,7 +245,7 @@ static void record_event(struct relay *r, int dir, const void *data, size_t len,
   int64_t t_us = app_mono_us() - r->start_mono;
   recorder_event(app->recorder, r->session_id, ++r->seq, t_us, dir, data, len);
   watch_event(app->watch, r->session_id, r->seq, t_us, dir, data, len);
-  if (recorder_should_flush(app->recorder)) recorder_flush(app->recorder);
+  if (recorder_should_flush(app->recorder)) recorder_kick(app->recorder);
 }
 
 static void record(struct relay *r, int dir, const void *data, size_t len) {
@@ -303,7 +319,7 @@ static void finish(struct relay *r, const char *reason, cJSON *final, enum lws_c
   /* A hang-up right after typing must not eat the last line ("QUIT\r\n"):
    * let the queued bytes reach the server first, for a bounded time. */
   if (strcmp(reason, "client_closed") == 0 && r->state == RS_OPEN && r->tcp &&
-      buf_len(&r->to_tcp) && !r->pending_reason[0]) {
+      ring_len(&r->to_tcp) && !r->pending_reason[0]) {
     snprintf(r->pending_reason, sizeof r->pending_reason, "%s", reason);
     r->drain_deadline = app_mono_us() + LIM_RELAY_DRAIN_SECS * 1000000LL;
     lws_callback_on_writable(r->tcp);
@@ -388,9 +404,8 @@ static void relay_free(struct relay *r) {
     free(r->ctl_head);
     r->ctl_head = next;
   }
-  buf_free(&r->to_tcp);
-  buf_free(&r->to_ws);
-  buf_free(&r->replay);
+  ring_free(&r->to_tcp);
+  ring_free(&r->to_ws);
   telnet_free(r->tn);
   relay_tls_free(r->tls);
   free(r->final_msg);
@@ -401,8 +416,11 @@ static void relay_free(struct relay *r) {
 
 static void update_tcp_rx(struct relay *r) {
   if (!r->tcp) return;
-  size_t queued = buf_len(&r->to_ws) + r->ctl_bytes;
-  int want_paused = r->client_paused || queued >= LIM_RELAY_BUF_HIGH ||
+  size_t queued = ring_len(&r->to_ws) + r->ctl_bytes;
+  /* A session that records waits while the recorder's writer catches up:
+   * its bytes are neither dropped nor queued without bound. */
+  int recorder_behind = r->session_id && !r->record_stopped && recorder_lagging(r->app->recorder);
+  int want_paused = r->client_paused || recorder_behind || queued >= LIM_RELAY_BUF_HIGH ||
                     (r->tcp_paused && queued > LIM_RELAY_BUF_LOW);
   if (want_paused != r->tcp_paused) {
     r->tcp_paused = want_paused;
@@ -412,7 +430,7 @@ static void update_tcp_rx(struct relay *r) {
 
 static void update_ws_rx(struct relay *r) {
   if (!r->ws) return;
-  size_t queued = buf_len(&r->to_tcp);
+  size_t queued = ring_len(&r->to_tcp);
   int want_paused = queued >= LIM_RELAY_BUF_HIGH || (r->ws_paused && queued > LIM_RELAY_BUF_LOW);
   if (want_paused != r->ws_paused) {
     r->ws_paused = want_paused;
@@ -420,22 +438,116 @@ static void update_ws_rx(struct relay *r) {
   }
 }
 
+/* Writes queued payload to the WebSocket as binary frames of up to
+ * LIM_RELAY_FRAME_BYTES, each in place from the ring (the frame header goes
+ * into the bytes before the run, which are saved and put back), while the
+ * socket takes them and at most LIM_RELAY_WRITE_BYTES per call, so one busy
+ * session cannot hold the loop. Returns -1 if the WebSocket failed. */
+static int ws_send_payload(struct relay *r) {
+  size_t done = 0;
+  while (done < LIM_RELAY_WRITE_BYTES) {
+    unsigned char saved[LWS_PRE], *p;
+    size_t n;
+    int rc;
+    p = ring_head(&r->to_ws, &n);
+    if (!n) break;
+    if (done && lws_send_pipe_choked(r->ws)) break;
+    if (n > LIM_RELAY_FRAME_BYTES) n = LIM_RELAY_FRAME_BYTES;
+    memcpy(saved, p - LWS_PRE, LWS_PRE);
+    rc = lws_write(r->ws, p, n, LWS_WRITE_BINARY);
+    memcpy(p - LWS_PRE, saved, LWS_PRE);
+    if (rc < (int)n) return -1;
+    ring_consume(&r->to_ws, n); /* kept behind the head for a resumed page */
+    r->sent_total += n;
+    done += n;
+  }
+  if (done) update_tcp_rx(r);
+  return 0;
+}
+
+/* Nothing else is waiting for the WebSocket and it can take more: the
+ * payload goes out now instead of on the next writable callback. */
+static int ws_can_write_now(struct relay *r) {
+  return r->ws && !r->ctl_head && !r->closing && !r->watcher && !lws_send_pipe_choked(r->ws);
+}
+
 static void queue_to_ws(struct relay *r, const unsigned char *p, size_t n) {
-  if (buf_append(&r->to_ws, p, n)) { /* only if flow control failed */
+  if (ring_append(&r->to_ws, p, n)) { /* only if flow control failed */
     finish(r, "buffer_overflow", NULL, LWS_CLOSE_STATUS_NORMAL);
     return;
   }
-  if (r->ws) lws_callback_on_writable(r->ws);
+  if (!r->ws_defer && ring_len(&r->to_ws) == n && ws_can_write_now(r)) ws_send_payload(r);
+  /* What is left (or a failure, which the callback then reports) waits. */
+  if (r->ws && ring_len(&r->to_ws)) lws_callback_on_writable(r->ws);
   update_tcp_rx(r);
 }
 
+/* --- the target's socket ----------------------------------------------------- */
+
+/* Bytes leave for the target here and nowhere else. Returns how many the
+ * socket took (0: it is full, wait for writable), or -1 if it failed. */
+static ssize_t target_out(struct relay *r, const unsigned char *p, size_t n) {
+  int fd = r->tcp ? (int)lws_get_socket_fd(r->tcp) : -1;
+  ssize_t w;
+  if (fd < 0) return -1;
+  do {
+    w = send(fd, p, n, MSG_NOSIGNAL | MSG_DONTWAIT);
+  } while (w < 0 && errno == EINTR);
+  if (w < 0) return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : -1;
+  return w;
+}
+
+/* Client bytes are recorded as the target's socket takes them. */
+static void sent_to_target(struct relay *r, const unsigned char *p, size_t n) {
+  record(r, r->wire_tls ? DB_DIR_WIRE_C2S : DB_DIR_C2S, p, n);
+  r->bytes_up += (int64_t)n;
+  watch_counters(r);
+}
+
+/* Writes what to_tcp holds while the socket takes it. Returns -1 if the
+ * socket failed. */
+static int tcp_send_queued(struct relay *r) {
+  size_t done = 0;
+  while (done < LIM_RELAY_WRITE_BYTES) {
+    size_t n;
+    unsigned char *p = ring_head(&r->to_tcp, &n);
+    if (!n) break;
+    ssize_t w = target_out(r, p, n);
+    if (w < 0) return -1;
+    if (w == 0) break;
+    sent_to_target(r, p, (size_t)w);
+    ring_consume(&r->to_tcp, (size_t)w);
+    done += (size_t)w;
+    if ((size_t)w < n) break; /* the socket is full */
+  }
+  if (done) update_ws_rx(r);
+  return 0;
+}
+
 static void queue_to_tcp(struct relay *r, const unsigned char *p, size_t n) {
-  if (buf_append(&r->to_tcp, p, n)) { /* only if flow control failed */
+  if (!ring_len(&r->to_tcp) && r->tcp && r->state == RS_OPEN && !r->tcp_defer) {
+    /* Nothing queued before these bytes: straight to the socket. */
+    ssize_t w = target_out(r, p, n);
+    if (w > 0) {
+      sent_to_target(r, p, (size_t)w);
+      p += w;
+      n -= (size_t)w;
+    }
+    if (!n) return;
+  }
+  if (ring_append(&r->to_tcp, p, n)) { /* only if flow control failed */
     finish(r, "buffer_overflow", NULL, LWS_CLOSE_STATUS_NORMAL);
     return;
   }
-  if (r->tcp && r->state == RS_OPEN) lws_callback_on_writable(r->tcp);
+  if (r->tcp && r->state == RS_OPEN && !r->tcp_defer) lws_callback_on_writable(r->tcp);
   update_ws_rx(r);
+}
+
+/* The end of a browser frame whose pieces were queued: one write for all. */
+static void tcp_flush_deferred(struct relay *r) {
+  if (!ring_len(&r->to_tcp) || !r->tcp || r->state != RS_OPEN) return;
+  /* A failure is left to the writable callback, which ends the session. */
+  if (tcp_send_queued(r) || ring_len(&r->to_tcp)) lws_callback_on_writable(r->tcp);
 }
 
 /* --- telnet mode ---------------------------------------------------------- */
@@ -508,6 +620,7 @@ static int start_tls(struct relay *r, int upgraded) {
   int insecure = !r->is_lab && policy_tls_insecure(app->policy, r->host, sa, r->port);
   note(r, "tls: %s; the relay is the TLS client towards %s",
        upgraded ? "STARTTLS" : "TLS from the start", r->host);
+  r->wire_tls = 1;
   r->tls = relay_tls_start(app, &tls_io, r, r->host, r->is_lab, insecure, err, sizeof err);
   if (!r->tls) {
     fail(r, "tls_failed", "tls_failed", "%s", err);
@@ -544,7 +657,7 @@ static void handle_starttls(struct relay *r) {
     why =
         "ask the server first (STARTTLS, STLS for POP3, AUTH TLS for FTP) and wait until it "
         "agrees (220, +OK, OK or 234)";
-  else if (buf_len(&r->to_tcp))
+  else if (ring_len(&r->to_tcp))
     why = "wait until what is on its way has arrived";
   if (why) {
     send_error(r, "starttls_refused", why);
@@ -769,28 +882,18 @@ static void handle_reattach(struct relay *r, const struct relay_msg *m) {
     return;
   }
   uint64_t got = m->received;
-  if (got > old->sent_total || old->sent_total - got > buf_len(&old->replay)) {
+  if (got > old->sent_total || old->sent_total - got > ring_kept(&old->to_ws)) {
     /* Its owner came back, but the bytes the page missed are gone: the
      * session can never be resumed, so it ends now rather than in 30 s. */
     note(old, "a resume at byte %llu failed: %llu bytes were sent and only the last %zu are kept",
-         (unsigned long long)got, (unsigned long long)old->sent_total, buf_len(&old->replay));
+         (unsigned long long)got, (unsigned long long)old->sent_total, ring_kept(&old->to_ws));
     finish(old, "client_disconnected", NULL, LWS_CLOSE_STATUS_NORMAL);
     fail(r, "resume_failed", "resume_failed", "that session can no longer be resumed");
     return;
   }
-  /* The bytes the page missed go back in front of what is still queued. */
-  size_t missed = (size_t)(old->sent_total - got);
-  struct buf requeue;
-  buf_init(&requeue, LIM_RELAY_BUF_CAP + LIM_RELAY_REPLAY_BYTES);
-  if (buf_append(&requeue, buf_head(&old->replay) + buf_len(&old->replay) - missed, missed) ||
-      buf_append(&requeue, buf_head(&old->to_ws), buf_len(&old->to_ws))) {
-    buf_free(&requeue);
-    fail(r, "resume_failed", "resume_failed", "out of memory");
-    return;
-  }
-  buf_free(&old->to_ws);
-  old->to_ws = requeue;
-  buf_drop_tail(&old->replay, missed);
+  /* The bytes the page missed are still in the ring, just behind what is
+   * queued: they become unread again. */
+  ring_unconsume(&old->to_ws, (size_t)(old->sent_total - got));
   old->sent_total = got;
 
   struct lws *wsi = r->ws;
@@ -1108,7 +1211,7 @@ done:
 }
 
 static int ws_writeable(struct lws *wsi, struct relay *r) {
-  unsigned char chunk[LWS_PRE + LIM_RELAY_CHUNK], *out;
+  unsigned char *out;
   size_t out_len;
   if (r->ctl_head) {
     struct ctl_msg *m = r->ctl_head;
@@ -1122,23 +1225,19 @@ static int ws_writeable(struct lws *wsi, struct relay *r) {
     int rc = lws_write(wsi, out + LWS_PRE, out_len, LWS_WRITE_TEXT);
     free(out);
     if (rc < (int)out_len) return -1;
-  } else if (buf_len(&r->to_ws)) {
-    size_t n = buf_len(&r->to_ws);
-    if (n > LIM_RELAY_CHUNK) n = LIM_RELAY_CHUNK;
-    memcpy(chunk + LWS_PRE, buf_head(&r->to_ws), n);
-    if (lws_write(wsi, chunk + LWS_PRE, n, LWS_WRITE_BINARY) < (int)n) return -1;
-    buf_consume(&r->to_ws, n);
-    r->sent_total += n;
-    if (buf_len(&r->replay) + n > LIM_RELAY_REPLAY_BYTES)
-      buf_consume(&r->replay, buf_len(&r->replay) + n - LIM_RELAY_REPLAY_BYTES);
-    buf_append(&r->replay, chunk + LWS_PRE, n);
-    update_tcp_rx(r);
+  } else if (ring_len(&r->to_ws)) {
+    if (ws_send_payload(r)) return -1;
   } else if (r->closing && !r->final_sent) {
     size_t n = r->final_msg ? strlen(r->final_msg) : 0;
     r->final_sent = 1;
-    if (n && n <= LIM_RELAY_CHUNK) {
-      memcpy(chunk + LWS_PRE, r->final_msg, n);
-      if (lws_write(wsi, chunk + LWS_PRE, n, LWS_WRITE_TEXT) < (int)n) return -1;
+    if (n) {
+      unsigned char *frame = malloc(LWS_PRE + n);
+      int rc;
+      if (!frame) return -1;
+      memcpy(frame + LWS_PRE, r->final_msg, n);
+      rc = lws_write(wsi, frame + LWS_PRE, n, LWS_WRITE_TEXT);
+      free(frame);
+      if (rc < (int)n) return -1;
     }
   } else if (r->closing) {
     lws_close_reason(wsi, r->close_code, (unsigned char *)r->close_reason, strlen(r->close_reason));
@@ -1169,10 +1268,15 @@ static int ws_receive(struct lws *wsi, struct ws_pss *pss, const unsigned char *
     return 0;
   }
   pss->msg_len += len;
-  /* Payload bytes pass straight through; control text is collected. */
-  if (pss->msg_binary)
+  /* Payload bytes pass straight through; control text is collected. lws
+   * hands a large frame over in pieces of the protocol's rx buffer (4 KiB):
+   * they are queued and written to the target once, at the frame's end. */
+  if (pss->msg_binary) {
+    r->tcp_defer = remaining > 0;
     handle_payload(r, in, len);
-  else if (buf_append(&pss->msg, in, len))
+    r->tcp_defer = 0;
+    if (!remaining && r->state != RS_DONE) tcp_flush_deferred(r);
+  } else if (buf_append(&pss->msg, in, len))
     return -1; /* cannot happen: the buffer's limit is the message limit */
   if (!lws_is_final_fragment(wsi) || remaining) return 0;
   pss->in_msg = 0;
@@ -1202,9 +1306,9 @@ int relay_ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *u
       r->is_teacher = strcmp(pss->user.role, "teacher") == 0;
       memcpy(r->addr_key, pss->addr_key, sizeof r->addr_key);
       r->last_activity = app_mono_us();
-      buf_init(&r->to_tcp, LIM_RELAY_BUF_CAP);
-      buf_init(&r->to_ws, LIM_RELAY_BUF_CAP);
-      buf_init(&r->replay, LIM_RELAY_REPLAY_BYTES);
+      ring_init(&r->to_tcp, LIM_RELAY_BUF_CAP, 0);
+      /* A resume puts up to LIM_RELAY_REPLAY_BYTES back in front of the queue. */
+      ring_init(&r->to_ws, LIM_RELAY_BUF_CAP + LIM_RELAY_REPLAY_BYTES, LIM_RELAY_REPLAY_BYTES);
       buf_init(&pss->msg, LIM_WS_MESSAGE_BYTES);
       r->next = app->relays;
       app->relays = r;
@@ -1254,18 +1358,9 @@ int relay_ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *u
 /* --- the TCP side ----------------------------------------------------------- */
 
 static int tcp_writeable(struct lws *wsi, struct relay *r) {
-  unsigned char chunk[LWS_PRE + LIM_RELAY_CHUNK];
-  size_t n = buf_len(&r->to_tcp);
-  if (!n) return 0;
-  if (n > LIM_RELAY_CHUNK) n = LIM_RELAY_CHUNK;
-  memcpy(chunk + LWS_PRE, buf_head(&r->to_tcp), n);
-  if (lws_write(wsi, chunk + LWS_PRE, n, LWS_WRITE_RAW) < (int)n) return -1;
-  record(r, r->tls ? DB_DIR_WIRE_C2S : DB_DIR_C2S, chunk + LWS_PRE, n);
-  r->bytes_up += (int64_t)n;
-  watch_counters(r);
-  buf_consume(&r->to_tcp, n);
-  update_ws_rx(r);
-  if (buf_len(&r->to_tcp))
+  if (!ring_len(&r->to_tcp)) return 0;
+  if (tcp_send_queued(r)) return -1;
+  if (ring_len(&r->to_tcp))
     lws_callback_on_writable(wsi);
   else if (r->pending_reason[0])
     finish(r, r->pending_reason, NULL, LWS_CLOSE_STATUS_NORMAL);
@@ -1312,7 +1407,38 @@ static void tcp_connected(struct relay *r) {
   }
   if (r->tls_mode && start_tls(r, 0)) return;
   update_tcp_rx(r);
-  if (buf_len(&r->to_tcp)) lws_callback_on_writable(r->tcp);
+  if (ring_len(&r->to_tcp)) lws_callback_on_writable(r->tcp);
+}
+
+/* Bytes from the target arrive here and nowhere else: they are recorded as
+ * read (under TLS as the wire layer: the plaintext is recorded as it comes
+ * out of the engine), then go to the browser (through the TLS engine in tls
+ * mode, through the telnet engine in telnet mode). */
+static void target_in(struct relay *r, const unsigned char *p, size_t n) {
+  r->last_activity = app_mono_us();
+  r->bytes_down += (int64_t)n;
+  record(r, r->wire_tls ? DB_DIR_WIRE_S2C : DB_DIR_S2C, p, n);
+  watch_counters(r);
+  if (r->tls) {
+    tls_from_wire(r, p, n);
+    return;
+  }
+  if (!r->tn) {
+    relay_tls_tail_add(&r->got_tail, p, n);
+    queue_to_ws(r, p, n);
+    return;
+  }
+  /* The telnet engine hands the data over in pieces (around each command
+   * it takes out): they go to the browser together, as one frame. Its
+   * answers to the target go out (and are recorded) after the whole read,
+   * after the notes it caused, as they did before direct writes. */
+  r->ws_defer = r->tcp_defer = 1;
+  telnet_recv(r->tn, p, n);
+  r->ws_defer = r->tcp_defer = 0;
+  if (r->state == RS_DONE) return;
+  if (ring_len(&r->to_ws) && ws_can_write_now(r)) ws_send_payload(r);
+  if (r->ws && ring_len(&r->to_ws)) lws_callback_on_writable(r->ws);
+  tcp_flush_deferred(r);
 }
 
 int relay_tcp_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
@@ -1342,18 +1468,7 @@ int relay_tcp_callback(struct lws *wsi, enum lws_callback_reasons reason, void *
 
     case LWS_CALLBACK_RAW_RX:
       if (!r || r->state != RS_OPEN) return 0;
-      r->last_activity = app_mono_us();
-      r->bytes_down += (int64_t)len;
-      record(r, r->tls ? DB_DIR_WIRE_S2C : DB_DIR_S2C, in, len);
-      watch_counters(r);
-      if (r->tls)
-        tls_from_wire(r, in, len);
-      else if (r->tn)
-        telnet_recv(r->tn, in, len);
-      else {
-        relay_tls_tail_add(&r->got_tail, in, len);
-        queue_to_ws(r, in, len);
-      }
+      target_in(r, in, len);
       return 0;
 
     case LWS_CALLBACK_RAW_WRITEABLE:
@@ -1401,6 +1516,7 @@ void relay_tick(struct app *app) {
       case RS_IDLE:
       case RS_OPEN:
         if (r->watcher || r->listening) break; /* no session: the WebSocket's pings suffice */
+        update_tcp_rx(r);                      /* the recorder may have caught up */
         if (r->pending_reason[0]) {
           if (now >= r->drain_deadline) finish(r, r->pending_reason, NULL, LWS_CLOSE_STATUS_NORMAL);
         } else if (now - r->last_activity >= app->cfg.idle_timeout * 1000000LL)

@@ -96,7 +96,7 @@ static int set_error(struct relay_tls *t, const char *prefix, const char *what) 
 
 /* Everything tlsmem has for the wire goes to the relay's queue. */
 static void flush_wire(struct relay_tls *t) {
-  unsigned char chunk[LIM_RELAY_CHUNK];
+  unsigned char chunk[LIM_RELAY_READ_BYTES];
   size_t n;
   while ((n = tlsmem_take_wire(t->tm, chunk, sizeof chunk)) > 0) t->io->to_wire(t->arg, chunk, n);
 }
@@ -164,7 +164,7 @@ done:
 /* Reads out every plaintext byte ready, judges the handshake once it is
  * done, and sends what tlsmem has for the wire. */
 static int pump(struct relay_tls *t, int *closed) {
-  unsigned char plain[LIM_RELAY_CHUNK];
+  unsigned char plain[LIM_RELAY_READ_BYTES];
   ssize_t n;
   *closed = 0;
   while ((n = tlsmem_read(t->tm, plain, sizeof plain)) > 0) {

@@ -1,7 +1,7 @@
 /* resolver.c -- hostname lookups on worker threads.
  *
  * Requests and results are singly linked FIFO lists under one mutex. The
- * queue is bounded (LIM_RELAY_SESSIONS_TOTAL requests) so a flood of
+ * queue is bounded (LIM_RESOLVER_QUEUE requests) so a flood of
  * lookups cannot grow memory. Workers never touch lws except through
  * lws_cancel_service(), the one call lws allows from another thread.
  */
@@ -135,7 +135,7 @@ int resolver_submit(struct resolver *r, uint64_t key, const char *host) {
   job->key = key;
   strcpy(job->host, host);
   pthread_mutex_lock(&r->lock);
-  if (r->queued >= LIM_RELAY_SESSIONS_TOTAL) {
+  if (r->queued >= LIM_RESOLVER_QUEUE) {
     pthread_mutex_unlock(&r->lock);
     free(job);
     return -1;

@@ -33,6 +33,17 @@ def ws_from(pl, cookie, src):
                                        cookie=harness.cookie_header(cookie), origin=pl.origin)
 
 
+class OpenFileLimitPortlab(harness.Portlab):
+    """A portlab started under prlimit with soft = hard = nofile open files."""
+
+    def __init__(self, nofile, *args, **kw):
+        self.nofile = nofile
+        super().__init__(*args, **kw)
+
+    def command(self):
+        return ["prlimit", "--nofile=%d:%d" % (self.nofile, self.nofile), "--"] + super().command()
+
+
 class FairShares(PortlabTestCase):
     SHARED = False
 
@@ -59,6 +70,19 @@ class FairShares(PortlabTestCase):
             self.ws(ws_from(pl, pl.join(), "127.0.0.%d" % (2 + i)))
         self.assertBusy(pl, pl.join(), "127.0.0.9")
         self.assertIn("--max-sessions", pl.logs())
+
+    def test_max_sessions_default_from_open_file_limit(self):
+        # No --max-sessions: (limit - 256 reserved) / 3 per session. A hard
+        # limit of 256 + 3 * 17 holds exactly 17 (one file less would hold 16).
+        pl = OpenFileLimitPortlab(256 + 3 * 17)
+        self._instances.append(pl)
+        pl.start()
+        self.assertIn("at most 17 sessions (--max-sessions, from the open-file limit 307)",
+                      pl.logs())
+        for _ in range(17):
+            self.ws(ws_from(pl, pl.join(), "127.0.0.2"))
+        self.assertBusy(pl, pl.join(), "127.0.0.3")
+        self.assertIn("portlab is full (--max-sessions)", pl.logs())
 
     def test_user_websockets_answer_503(self):
         pl = self.portlab(["--user-sessions", "1"])

@@ -274,7 +274,15 @@ static void test_budget_flags(void) {
   char err[256] = "";
   const char *none[] = {"portlab"};
   CHECK_EQ_INT(parse(&cfg, err, sizeof err, 1, none), CONFIG_OK);
-  CHECK_EQ_INT(cfg.max_sessions, 512);
+  CHECK_EQ_INT(cfg.max_sessions, 0); /* derived at start from the open-file limit */
+  /* The derivation at its edges: n sessions need exactly reserve + 3n files. */
+  CHECK_EQ_INT(config_max_sessions_for(LIM_FDS_RESERVED + 3 * 100), 100);
+  CHECK_EQ_INT(config_max_sessions_for(LIM_FDS_RESERVED + 3 * 101 - 1), 100);
+  CHECK_EQ_INT(config_max_sessions_for(LIM_FDS_RESERVED + 3 * 101), 101);
+  CHECK_EQ_INT(config_max_sessions_for(20000), 6581);
+  CHECK_EQ_INT(config_max_sessions_for(1024), 256);
+  CHECK_EQ_INT(config_max_sessions_for(0), LIM_RELAY_SESSIONS_MIN);
+  CHECK_EQ_INT(config_max_sessions_for(1LL << 40), LIM_RELAY_SESSIONS_MAX);
   CHECK_EQ_INT(cfg.ws_per_addr, 128);
   CHECK_EQ_INT(cfg.opens_per_minute, 30);
   CHECK_EQ_INT(cfg.record_bytes_per_student, 32LL << 20);

@@ -5,6 +5,7 @@
  * uses a file database and a second connection that holds the write lock,
  * which costs one busy timeout (five seconds) of waiting.
  */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -328,6 +329,109 @@ static void test_free_flushes(void) {
   db_close(db);
 }
 
+/* A fresh file database (the writer thread needs a second connection). */
+static struct db *open_file(char *path, int64_t *uid) {
+  char err[256] = "";
+  int fd = mkstemp(path);
+  struct db *db;
+  CHECK(fd >= 0);
+  if (fd < 0) return NULL;
+  close(fd);
+  db = db_open(path, err, sizeof err);
+  CHECK(db != NULL);
+  if (db) CHECK_EQ_INT(db_user_create(db, "rec", "student", "pw", "h", uid), 0);
+  return db;
+}
+
+static void remove_file(const char *path) {
+  char side[64];
+  unlink(path);
+  snprintf(side, sizeof side, "%s-wal", path);
+  unlink(side);
+  snprintf(side, sizeof side, "%s-shm", path);
+  unlink(side);
+}
+
+/* With the writer thread: a kick hands the queue over without waiting; the
+ * loop still sees every event (in flight or queued) in order; a flush
+ * writes everything, ends after their events. */
+static void test_writer_thread(void) {
+  char path[] = "/tmp/portlab_test_recw_XXXXXX";
+  int64_t uid = 0, s1, s2, seq1 = 0, seq2 = 0;
+  struct db *db = open_file(path, &uid);
+  struct recorder *r;
+  struct event_log seen = {0, 0, 0, 1, 0};
+  if (!db) return;
+  s1 = new_session(db, uid);
+  s2 = new_session(db, uid);
+  r = recorder_new(db);
+  CHECK_EQ_INT(recorder_start_writer(r, ":memory:"), -1); /* another database: refused */
+  CHECK_EQ_INT(recorder_start_writer(r, path), 0);
+  CHECK_EQ_INT(recorder_start_writer(r, path), -1); /* once */
+  for (int i = 0; i < 3 * LIM_RECORDER_BATCH; i++) {
+    CHECK_EQ_INT(recorder_event(r, i & 1 ? s1 : s2, i & 1 ? ++seq1 : ++seq2, i, DB_DIR_C2S, "k", 1),
+                 0);
+    if (recorder_should_flush(r)) CHECK_EQ_INT(recorder_kick(r), 0);
+  }
+  CHECK_EQ_INT(recorder_session_end(r, s1, 4242, seq1, 0, "remote_closed"), 0);
+  CHECK_EQ_INT(recorder_kick(r), 0);
+  /* Whatever the writer has done by now, the database and the recorder
+   * together hold every event exactly once (the live view's replay). */
+  CHECK_EQ_INT(recorder_each_event(r, s1, 0, INT64_MAX, 1 << 20, log_event, &seen), 0);
+  {
+    struct event_log stored = events_of(db, s1);
+    CHECK(seen.n + stored.n >= (int)seq1);
+  }
+  CHECK_EQ_INT(recorder_flush(r), 0);
+  CHECK_EQ_INT(recorder_pending(r), 0);
+  {
+    struct event_log a = events_of(db, s1), b = events_of(db, s2);
+    CHECK_EQ_INT(a.n, seq1);
+    CHECK_EQ_INT(b.n, seq2);
+    CHECK(a.in_order && b.in_order);
+  }
+  CHECK_EQ_INT(ended_of(db, s1), 4242);
+  CHECK_EQ_INT(recorder_dropped(r), 0);
+  recorder_free(r);
+  db_close(db);
+  remove_file(path);
+}
+
+/* With the writer thread the queue is capped by payload bytes: exactly
+ * LIM_RECORDER_QUEUE_BYTES fit, one byte more drops the oldest event. */
+static void test_writer_byte_cap(void) {
+  enum { CHUNK = 64 * 1024 };
+  char path[] = "/tmp/portlab_test_recc_XXXXXX";
+  int64_t uid = 0, s, n = LIM_RECORDER_QUEUE_BYTES / CHUNK;
+  struct db *db = open_file(path, &uid);
+  struct recorder *r;
+  unsigned char *chunk = calloc(1, CHUNK);
+  if (!db || !chunk) goto done;
+  s = new_session(db, uid);
+  r = recorder_new(db);
+  CHECK_EQ_INT(recorder_start_writer(r, path), 0);
+  /* No kick: everything stays queued on the loop's side. */
+  for (int64_t i = 1; i <= n; i++)
+    CHECK_EQ_INT(recorder_event(r, s, i, i, DB_DIR_S2C, chunk, CHUNK), 0);
+  CHECK_EQ_INT(recorder_pending(r), n);
+  CHECK_EQ_INT(recorder_dropped(r), 0);
+  CHECK_EQ_INT(recorder_event(r, s, n + 1, n + 1, DB_DIR_S2C, "x", 1), 0);
+  CHECK_EQ_INT(recorder_dropped(r), 1);
+  CHECK_EQ_INT(recorder_pending(r), n);
+  CHECK_EQ_INT(recorder_flush(r), 0);
+  {
+    struct event_log a = events_of(db, s);
+    CHECK_EQ_INT(a.n, n);
+    CHECK_EQ_INT(a.first_seq, 2); /* the oldest went */
+    CHECK_EQ_INT(a.last_seq, n + 1);
+  }
+  recorder_free(r);
+done:
+  free(chunk);
+  db_close(db);
+  remove_file(path);
+}
+
 int main(void) {
   test_batching();
   test_should_flush();
@@ -336,5 +440,7 @@ int main(void) {
   test_cap();
   test_retry_when_locked();
   test_free_flushes();
+  test_writer_thread();
+  test_writer_byte_cap();
   return check_done();
 }

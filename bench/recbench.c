@@ -1,0 +1,99 @@
+/* recbench.c -- how fast the recorder writes, and how long it holds the loop.
+ *
+ * Queues EVENTS transcript events of SIZE bytes spread over SESSIONS
+ * sessions through the recorder exactly as the relay does (recorder_event,
+ * then recorder_kick whenever recorder_should_flush says so) into a fresh
+ * database file: once with the writer thread (as portlab runs) and once
+ * without (everything on the calling thread, as before issue 11). Prints
+ * events written per second and how long each kick held the caller (the
+ * relay's loop thread): p50, p99, longest.
+ *
+ * Usage: recbench [EVENTS [SIZE [SESSIONS [DIR]]]]   (1000000 8 500 /tmp)
+ */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "db.h"
+#include "recorder.h"
+
+static double now_s(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static int cmp_double(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return x < y ? -1 : x > y;
+}
+
+static void unlink_db(const char *path) {
+  char side[600];
+  unlink(path);
+  snprintf(side, sizeof side, "%s-wal", path);
+  unlink(side);
+  snprintf(side, sizeof side, "%s-shm", path);
+  unlink(side);
+}
+
+static int run(long events, size_t size, int sessions, const char *dir, int threaded) {
+  char path[512], err[256];
+  unsigned char payload[4096];
+  int64_t uid, *sid = calloc((size_t)sessions, sizeof *sid), *seq = calloc((size_t)sessions, 8);
+  double *kick_ms = calloc((size_t)(events / 64 + 16), sizeof *kick_ms);
+  size_t nkick = 0;
+  if (!sid || !seq || !kick_ms || size > sizeof payload || sessions < 1) return 2;
+  memset(payload, 'x', sizeof payload);
+  snprintf(path, sizeof path, "%s/recbench-%d-%d.db", dir, (int)getpid(), threaded);
+  struct db *db = db_open(path, err, sizeof err);
+  if (!db) {
+    fprintf(stderr, "recbench: %s\n", err);
+    return 1;
+  }
+  if (db_user_create(db, "bench", "student", "pw", NULL, &uid)) return 1;
+  for (int i = 0; i < sessions; i++)
+    if (db_session_create(db, uid, "127.0.0.1", 7, "raw", 0, &sid[i])) return 1;
+  struct recorder *rec = recorder_new(db);
+  if (threaded && recorder_start_writer(rec, path)) return 1;
+  double t0 = now_s();
+  for (long i = 0; i < events; i++) {
+    int s = (int)(i % sessions);
+    recorder_event(rec, sid[s], ++seq[s], i, i & 1 ? 1 : 2, payload, size);
+    if (recorder_should_flush(rec) && nkick < (size_t)(events / 64 + 16)) {
+      double k0 = now_s();
+      recorder_kick(rec);
+      kick_ms[nkick++] = (now_s() - k0) * 1e3;
+    }
+  }
+  recorder_flush(rec); /* waits for the writer: the rate counts everything written */
+  double t1 = now_s();
+  qsort(kick_ms, nkick, sizeof *kick_ms, cmp_double);
+  printf(
+      "recorder, %s: %ld events of %zu bytes over %d sessions in %.2f s = %.0f events/s; "
+      "%zu kicks held the loop p50 %.3f ms, p99 %.3f ms, longest %.3f ms; dropped %llu\n",
+      threaded ? "writer thread" : "on the loop thread", events, size, sessions, t1 - t0,
+      (double)events / (t1 - t0), nkick, nkick ? kick_ms[nkick / 2] : 0,
+      nkick ? kick_ms[nkick * 99 / 100] : 0, nkick ? kick_ms[nkick - 1] : 0,
+      (unsigned long long)recorder_dropped(rec));
+  fflush(stdout);
+  recorder_free(rec);
+  db_close(db);
+  unlink_db(path);
+  free(sid);
+  free(seq);
+  free(kick_ms);
+  return 0;
+}
+
+int main(int argc, char **argv) {
+  long events = argc > 1 ? atol(argv[1]) : 1000000;
+  size_t size = argc > 2 ? (size_t)atol(argv[2]) : 8;
+  int sessions = argc > 3 ? atoi(argv[3]) : 500;
+  const char *dir = argc > 4 ? argv[4] : "/tmp";
+  if (run(events, size, sessions, dir, 1)) return 1;
+  return run(events, size, sessions, dir, 0);
+}
