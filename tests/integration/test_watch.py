@@ -25,7 +25,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import harness  # noqa: E402
 import websocket  # noqa: E402
-from harness import (BINARY, TEXT, PortlabTestCase, expect_text, open_session,  # noqa: E402
+from harness import (BINARY, TEXT, PortlabTestCase, collect, expect_text, open_session,  # noqa: E402
                      recv_msg, send_json)
 
 
@@ -115,6 +115,9 @@ class Watch(PortlabTestCase):
         tok = self.pl.join()
         ws = self.ws(self.pl.ws_connect(tok))
         sid = self.assertOpened(open_session(ws, "lab", 25))
+        # The greeting first: the relay writes typed bytes at once, so an
+        # EHLO sent earlier can reach the lab before its 220 is read.
+        self.assertIn(b"220 ", collect(ws, until=lambda c: b"\r\n" in c.data).data)
         ws.send_binary(b"EHLO watched\r\n")
         msgs = read_until(w, lambda m: b"EHLO watched\r\n" in sent_bytes(events_of(m, sid), "c2s"))
         opened = session_msgs(msgs, sid, "open")
