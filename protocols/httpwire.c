@@ -176,13 +176,13 @@ static void wire_peer_text(const struct wire_conn *c, char *out, size_t outlen) 
 static void wire_decide(struct httpwire *w, struct wire_conn *c) {
   char text[64];
   if (c->rec != WIRE_REC_UNDECIDED) return;
-  if (!w->record || (w->relayed && w->relayed(w->relayed_cls, (struct sockaddr *)&c->peer))) {
-    c->rec = WIRE_REC_OFF;
-    return;
-  }
-  c->rec = WIRE_REC_ON;
+  int off = !w->record || (w->relayed && w->relayed(w->relayed_cls, (struct sockaddr *)&c->peer));
   wire_peer_text(c, text, sizeof text);
-  wire_push(w, c, HTTPWIRE_OPEN, text, strlen(text));
+  /* Under the lock: httpwire_login() reads c->rec on the MHD thread. */
+  pthread_mutex_lock(&w->lock);
+  c->rec = off ? WIRE_REC_OFF : WIRE_REC_ON;
+  if (!off) wire_push_locked(w, c, HTTPWIRE_OPEN, text, strlen(text));
+  pthread_mutex_unlock(&w->lock);
 }
 
 static void wire_bytes(struct httpwire *w, struct wire_conn *c, int kind, const void *p, size_t n) {
@@ -228,7 +228,7 @@ void httpwire_login(struct httpwire *w, int mhd_fd, const char *name) {
   if (!w || !name || !name[0]) return;
   pthread_mutex_lock(&w->lock);
   for (struct wire_conn *c = w->conns; c; c = c->next)
-    if (c->mhd_fd == mhd_fd && !c->dead) {
+    if (c->mhd_fd == mhd_fd) { /* the newest first: an fd number MHD closed may come back */
       if (c->rec == WIRE_REC_ON) wire_push_locked(w, c, HTTPWIRE_LOGIN, name, strlen(name));
       break;
     }
@@ -432,14 +432,16 @@ static void *wire_thread(void *arg) {
   if (!pfd) return NULL;
   for (;;) {
     size_t n = 0;
+    /* Under the lock: the loop thread resumes paused connections. */
     pthread_mutex_lock(&w->lock);
-    int stopping = w->stopping;
-    pthread_mutex_unlock(&w->lock);
-    if (stopping) break;
+    if (w->stopping) {
+      pthread_mutex_unlock(&w->lock);
+      break;
+    }
     pfd[n++] = (struct pollfd){.fd = w->wake, .events = POLLIN};
     pfd[n++] = (struct pollfd){.fd = w->lfd, .events = w->nconns < LIM_HTTP_CONNS ? POLLIN : 0};
     for (struct wire_conn *c = w->conns; c; c = c->next) {
-      int paused = c->paused; /* a stale read only delays a resume to the next poke */
+      int paused = c->paused;
       pfd[n++] = (struct pollfd){
           .fd = c->cfd,
           .events =
@@ -454,6 +456,7 @@ static void *wire_thread(void *arg) {
       pfd[n++] = (struct pollfd){.fd = c->urh ? c->mhd_fd : -1,
                                  .events = (short)((c->chat_out.len ? POLLOUT : 0) | POLLIN)};
     }
+    pthread_mutex_unlock(&w->lock);
     if (poll(pfd, n, -1) < 0 && errno != EINTR) {
       log_error("http lab: poll: %s", strerror(errno));
       break;
