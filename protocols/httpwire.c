@@ -150,7 +150,11 @@ static void wire_push_locked(struct httpwire *w, struct wire_conn *c, int kind, 
     w->head = r;
   w->tail = r;
   c->queued += n;
-  if (c->queued > LIM_LAB_OUT_HIGH) c->paused = 1;
+  if (c->queued > LIM_LAB_OUT_HIGH && !c->paused) {
+    c->paused = 1;
+    log_debug("http lab: connection %llu waits for the recorder (%zu bytes queued)",
+              (unsigned long long)c->id, c->queued);
+  }
   if (!w->woken) {
     w->woken = 1;
     lws_cancel_service(w->lws);

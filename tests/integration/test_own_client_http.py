@@ -253,6 +253,49 @@ class OwnClientHttp(PortlabTestCase):
         self.assertEqual(transcript_bytes(events, "c2s"), req + hello + close)
         self.assertEqual(transcript_bytes(events, "s2c"), got)
 
+    def test_a_long_chat_is_recorded_whole(self):
+        """3 MiB each way, far past what the wire queues before it waits
+        for the loop (LIM_LAB_OUT_HIGH): every byte arrives and is kept."""
+        teacher = self.pl.teacher()
+        before = self.ids(teacher)
+        s = socket.create_connection((LOOPBACK, self.port()), timeout=30)
+        req = (b"GET /chat HTTP/1.1\r\nHost: lab\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+               b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+        s.sendall(req)
+        got = bytearray()
+        while b"\r\n\r\n" not in got:
+            got += s.recv(4096)
+        mask = b"\x0a\x0b\x0c\x0d"
+        payload = bytes(range(256)) * 256  # 64 KiB
+        masked = bytes(c ^ mask[i % 4] for i, c in enumerate(payload))
+        frame = b"\x82\xff" + len(payload).to_bytes(8, "big") + mask + masked
+        sent = bytearray(req)
+        rounds = 48
+        for _ in range(rounds):  # send and read in turn: nobody's buffers fill
+            s.sendall(frame)
+            sent += frame
+            want = len(got) + 10 + len(payload)
+            while len(got) < want:
+                chunk = s.recv(65536)
+                self.assertTrue(chunk, "closed early")
+                got += chunk
+        close = b"\x88\x82" + mask + bytes(c ^ mask[i % 4] for i, c in enumerate(b"\x03\xe8"))
+        s.sendall(close)
+        sent += close
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            got += chunk
+        s.close()
+        self.assertTrue(got.endswith(b"\x88\x02\x03\xe8"))
+        own = self.wait_own(teacher, before)
+        self.assertEqual(own["bytes_up"], len(sent))
+        self.assertEqual(own["bytes_down"], len(got))
+        events = self.pl.transcript_when_ended(own["id"], teacher).json["events"]
+        self.assertEqual(transcript_bytes(events, "c2s"), bytes(sent))
+        self.assertEqual(transcript_bytes(events, "s2c"), bytes(got))
+
     def test_a_relay_session_is_recorded_once(self):
         name = unique_name("hr")
         r, token = self.pl.join_full(name)
