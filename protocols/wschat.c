@@ -148,7 +148,7 @@ static void wschat_close(struct wschat *w, unsigned code, const char *reason, un
   if (code) {
     o[2] = (unsigned char)(code >> 8);
     o[3] = (unsigned char)code;
-    memcpy(o + 4, reason, rl);
+    if (rl) memcpy(o + 4, reason, rl);
   }
   *outlen += 2 + (code ? 2 + rl : 0);
   w->done = 1;
