@@ -74,8 +74,8 @@ static size_t client_frame(unsigned char *out, unsigned char b0, const void *pay
 
 /* Runs input through a fresh engine, step bytes at a time, with an output
  * buffer of outcap drained whenever the engine stops. */
-static size_t run(const unsigned char *in, size_t n, size_t step, size_t outcap,
-                  unsigned char *all, struct wschat *w) {
+static size_t run(const unsigned char *in, size_t n, size_t step, size_t outcap, unsigned char *all,
+                  struct wschat *w) {
   unsigned char *out = malloc(outcap);
   size_t total = 0, at = 0, outlen = 0;
   memset(w, 0, sizeof *w);
@@ -104,7 +104,10 @@ static void test_echo(void) {
   n += client_frame(in + n, 0x01, "fr", 2, 1);
   n += client_frame(in + n, 0x8a, "", 0, 1); /* a pong: no answer */
   n += client_frame(in + n, 0x80, "ag", 2, 1);
-  n += client_frame(in + n, 0x88, "\x03\xe8" "bye", 5, 1);
+  n += client_frame(in + n, 0x88,
+                    "\x03\xe8"
+                    "bye",
+                    5, 1);
   n += client_frame(in + n, 0x81, "after the close", 15, 1); /* ignored */
 
   memcpy(want + wn, "\x81\x05hello", 7), wn += 7;
@@ -113,8 +116,16 @@ static void test_echo(void) {
   memcpy(want + wn, "\x82\x7f\x00\x00\x00\x00\x00\x01\x11\x70", 10), wn += 10;
   memcpy(want + wn, big, 70000), wn += 70000;
   memcpy(want + wn, "\x8a\x05ping!", 7), wn += 7;
-  memcpy(want + wn, "\x01\x02" "fr", 4), wn += 4;
-  memcpy(want + wn, "\x80\x02" "ag", 4), wn += 4;
+  memcpy(want + wn,
+         "\x01\x02"
+         "fr",
+         4),
+      wn += 4;
+  memcpy(want + wn,
+         "\x80\x02"
+         "ag",
+         4),
+      wn += 4;
   memcpy(want + wn, "\x88\x02\x03\xe8", 4), wn += 4;
 
   size_t steps[] = {1, 3, 7, 1000, sizeof in};
@@ -146,12 +157,12 @@ static void expect_1002(const unsigned char *in, size_t n) {
 static void test_errors(void) {
   unsigned char in[512];
   size_t n;
-  expect_1002(in, client_frame(in, 0x81, "x", 1, 0));   /* unmasked */
-  expect_1002(in, client_frame(in, 0xc1, "x", 1, 1));   /* RSV1 */
-  expect_1002(in, client_frame(in, 0x83, "x", 1, 1));   /* reserved data opcode */
-  expect_1002(in, client_frame(in, 0x8b, "x", 1, 1));   /* reserved control opcode */
-  expect_1002(in, client_frame(in, 0x09, "x", 1, 1));   /* fragmented ping */
-  expect_1002(in, client_frame(in, 0x80, "x", 1, 1));   /* continuation of nothing */
+  expect_1002(in, client_frame(in, 0x81, "x", 1, 0));    /* unmasked */
+  expect_1002(in, client_frame(in, 0xc1, "x", 1, 1));    /* RSV1 */
+  expect_1002(in, client_frame(in, 0x83, "x", 1, 1));    /* reserved data opcode */
+  expect_1002(in, client_frame(in, 0x8b, "x", 1, 1));    /* reserved control opcode */
+  expect_1002(in, client_frame(in, 0x09, "x", 1, 1));    /* fragmented ping */
+  expect_1002(in, client_frame(in, 0x80, "x", 1, 1));    /* continuation of nothing */
   expect_1002(in, client_frame(in, 0x88, "\x03", 1, 1)); /* a 1-byte close body */
   memset(in + 100, 'p', 126);
   expect_1002(in, client_frame(in, 0x89, in + 100, 126, 1)); /* a long ping */
