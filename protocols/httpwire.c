@@ -20,8 +20,9 @@
  * upgrade handler gives MHD's end to this thread, which runs the echo
  * (wschat.c) on it, so the frames are recorded like any other bytes.
  *
- * Bounds: LIM_HTTP_CONNS connections; each holds four LIM_LAB_CHUNK
- * buffers; a connection whose queued, unrecorded bytes pass
+ * Bounds: LIM_HTTP_CONNS connections, each with four LIM_LAB_CHUNK
+ * buffers; a WebSocket silent for LIM_HTTP_TIMEOUT_SECS is closed, as
+ * MHD closes an idle request; a connection whose queued, unrecorded bytes pass
  * LIM_LAB_OUT_HIGH is not read until the loop has taken them below
  * LIM_LAB_OUT_LOW, so a slow loop slows the client, never grows memory.
  */
@@ -73,6 +74,7 @@ struct wire_conn {
   struct wschat ws;
   struct wire_pipe chat_in, chat_out;
   int chat_eof;
+  int64_t chat_seen_us; /* the client's last frame bytes (CLOCK_MONOTONIC) */
 };
 
 struct wire_chat_req { /* an upgrade handed over by the MHD thread */
@@ -323,10 +325,15 @@ static int wire_write(int fd, struct wire_pipe *p) {
 
 /* /chat: MHD's end is ours; read frames, write the echo. */
 static void wire_chat_step(struct wire_conn *c) {
+  int64_t now = wire_now(CLOCK_MONOTONIC);
   if (!c->chat_eof && !c->ws.done) {
     int rc = wire_read(c->mhd_fd, &c->chat_in);
     if (rc < 0) c->chat_eof = 1;
+    if (rc > 0 || !c->chat_seen_us) c->chat_seen_us = now;
   }
+  /* MHD's connection timeout ends with the upgrade; a WebSocket that
+   * stays silent as long is closed the same way. */
+  if (now - c->chat_seen_us > (int64_t)LIM_HTTP_TIMEOUT_SECS * 1000000) c->chat_eof = 1;
   if (c->chat_in.len && !c->ws.done) {
     size_t used = wschat_feed(&c->ws, c->chat_in.b, c->chat_in.len, c->chat_out.b,
                               sizeof c->chat_out.b, &c->chat_out.len);
@@ -442,6 +449,7 @@ static void *wire_thread(void *arg) {
       pthread_mutex_unlock(&w->lock);
       break;
     }
+    int chats = 0;
     pfd[n++] = (struct pollfd){.fd = w->wake, .events = POLLIN};
     pfd[n++] = (struct pollfd){.fd = w->lfd, .events = w->nconns < LIM_HTTP_CONNS ? POLLIN : 0};
     for (struct wire_conn *c = w->conns; c; c = c->next) {
@@ -457,11 +465,13 @@ static void *wire_thread(void *arg) {
               (short)((!c->m_eof && !paused && c->to_client.len < sizeof c->to_client.b ? POLLIN
                                                                                         : 0) |
                       (c->to_mhd.len ? POLLOUT : 0))};
+      chats += c->urh != NULL;
       pfd[n++] = (struct pollfd){.fd = c->urh ? c->mhd_fd : -1,
                                  .events = (short)((c->chat_out.len ? POLLOUT : 0) | POLLIN)};
     }
     pthread_mutex_unlock(&w->lock);
-    if (poll(pfd, n, -1) < 0 && errno != EINTR) {
+    /* With a WebSocket open, wake each second to check its idle time. */
+    if (poll(pfd, n, chats ? 1000 : -1) < 0 && errno != EINTR) {
       log_error("http lab: poll: %s", strerror(errno));
       break;
     }

@@ -20,6 +20,7 @@ import socket
 import struct
 import subprocess
 import sys
+import time
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "integration"))
@@ -29,6 +30,7 @@ from harness import Portlab, PortlabTestCase, main  # noqa: E402
 LOOPBACK = "127.0.0.1"
 HTTP_WELL_KNOWN = 80
 FORM_BYTES = 4096  # LIM_HTTP_FORM_BYTES
+TIMEOUT_SECS = 30  # LIM_HTTP_TIMEOUT_SECS
 GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 RFC_KEY = "dGhlIHNhbXBsZSBub25jZQ=="  # RFC 6455 section 1.3
 RFC_ACCEPT = "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
@@ -204,6 +206,18 @@ class HttpLabRoutes(PortlabTestCase):
         self.assertEqual(status, 400)
         status, _, _ = ask(up + key + b"Sec-WebSocket-Version: 13\r\n", version=b"HTTP/1.0")
         self.assertEqual(status, 400)
+
+    def test_zz_a_silent_chat_is_closed_after_the_timeout(self):
+        """MHD's idle timeout ends at the upgrade; the wire applies the same
+        LIM_HTTP_TIMEOUT_SECS to a WebSocket that sends nothing. The bound
+        is generous: only the close matters, not when exactly."""
+        s, status, _, rest = self.handshake()
+        self.assertEqual(status, 101)
+        s.settimeout(TIMEOUT_SECS + 60)
+        start = time.monotonic()
+        self.assertEqual(rest, b"")
+        self.assertEqual(s.recv(64), b"")  # EOF; still open at the bound raises socket.timeout
+        self.assertGreaterEqual(time.monotonic() - start, TIMEOUT_SECS - 1)
 
     # --- /form ---------------------------------------------------------------------------
 
