@@ -45,16 +45,21 @@
 
 #include "auth.h"
 #include "db.h"
+#include "httprec.h"
+#include "httpwire.h"
+#include "lab.h"
 #include "labdata.h"
 #include "labdb.h"
 #include "labident.h"
 #include "log.h"
 #include "portlab_limits.h"
 #include "progress.h"
+#include "wschat.h"
 
 #define HTTP_SERVER_NAME "portlab-lab/1.0"
 #define HTTP_REALM "portlab lab"
-#define HTTP_ALLOW "GET, HEAD"
+#define HTTP_ALLOW "GET, HEAD, OPTIONS"
+#define HTTP_ALLOW_FORM "GET, HEAD, POST, OPTIONS"
 #define HTTP_STREAM_LINES 8 /* lines (and chunks) of /stream */
 
 /* Open connections from one outside address. A slot with n == 0 is free. */
@@ -77,6 +82,9 @@ struct http_lab {
   char last_modified[40];       /* the start time as an HTTP-date: the site's "files" date */
   int tls;                      /* serving HTTPS */
   struct sockaddr_storage bind; /* the lab address: relayed requests come from it */
+  size_t form_bytes;            /* longest POST /form body */
+  struct httpwire *wire;        /* the sockets (its own thread) */
+  struct httprec *rec;          /* the loop thread's side of the recording */
 };
 
 /* One request while its handler runs. */
@@ -85,8 +93,17 @@ struct http_req {
   struct MHD_Connection *conn;
   const char *url;
   const char *method;
+  const char *version;
   char peer[64];
   unsigned status;
+  struct http_body *body; /* POST /form: the body read so far */
+};
+
+/* A POST body while MHD hands it over piece by piece (*con_cls). */
+struct http_body {
+  int refused; /* answered before the body: the rest is dropped */
+  size_t len, cap;
+  char data[];
 };
 
 /* --- the site -------------------------------------------------------------- */
@@ -245,6 +262,14 @@ static int http_peer_is_local(const struct http_lab *h, const struct sockaddr *s
   return http_addr_key(sa, key, port) == 0 && http_key_is_local(h, key);
 }
 
+/* Valid credentials of a lab account on this request: an own client's
+ * transcript moves to that student (the wire ignores relay sessions). */
+static void http_note_login(struct http_req *r, const char *name) {
+  const union MHD_ConnectionInfo *ci =
+      MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+  if (ci) httpwire_login(r->h->wire, ci->connect_fd, name);
+}
+
 /* The portlab user behind a request, for lesson check tasks: the student
  * whose relay session it is, else valid Basic credentials; 0 if unknown. */
 static int64_t http_user(struct http_req *r, int *relayed) {
@@ -258,7 +283,10 @@ static int64_t http_user(struct http_req *r, int *relayed) {
   if (!id) {
     char *pass = NULL, *user = MHD_basic_auth_get_username_password(r->conn, &pass);
     struct db_user u;
-    if (user && pass && db_lab_login(r->h->db, user, pass, &u) == 0) id = u.id;
+    if (user && pass && db_lab_login(r->h->db, user, pass, &u) == 0) {
+      id = u.id;
+      http_note_login(r, u.name);
+    }
     MHD_free(user);
     MHD_free(pass);
   }
@@ -350,7 +378,10 @@ static int http_auth(struct http_req *r, struct db_user *u, enum MHD_Result *ret
     log_warn("http lab: %s: wrong lab credentials for \"%.40s\" on %.100s", r->peer, user, r->url);
   MHD_free(user);
   MHD_free(pass);
-  if (rc == 0) return 0;
+  if (rc == 0) {
+    http_note_login(r, u->name);
+    return 0;
+  }
   if (rc < 0) {
     *ret = http_send(r, MHD_HTTP_SERVICE_UNAVAILABLE, HTTP_TYPE_HTML, http_unavailable,
                      sizeof http_unavailable - 1, 0, 0);
@@ -485,22 +516,308 @@ static enum MHD_Result page_stream(struct http_req *r) {
   return http_queue(r, MHD_HTTP_OK, resp);
 }
 
+/* --- /form: a POST by hand ------------------------------------------------------------- */
+
+static const char http_form_page[] = HTTP_PAGE_HEAD("A form")
+    "<h1>A form</h1>\n"
+    "<p>Submitting this form sends a POST request. Its body is the fields as\n"
+    "<code>name=value</code> pairs joined by <code>&amp;</code>, with the type\n"
+    "<code>application/x-www-form-urlencoded</code>, and its length in\n"
+    "<code>Content-Length</code>. Type one by hand: the server wants both headers.</p>\n"
+    "<form method=\"post\" action=\"/form\">\n"
+    "<p><label>Your name <input name=\"name\"></label></p>\n"
+    "<p><label>Favourite port <input name=\"port\"></label></p>\n"
+    "<p><button type=\"submit\">Send</button></p>\n"
+    "</form>\n"
+    "<p><a href=\"/\">Back to the start page</a></p>\n"
+    HTTP_PAGE_TAIL;
+
+static const char http_length_required[] = HTTP_PAGE_HEAD("411 Length Required")
+    "<h1>411 Length Required</h1>\n"
+    "<p>A POST to this page must say how long its body is in a\n"
+    "<code>Content-Length</code> header.</p>\n"
+    HTTP_PAGE_TAIL;
+
+static const char http_unsupported_type[] = HTTP_PAGE_HEAD("415 Unsupported Media Type")
+    "<h1>415 Unsupported Media Type</h1>\n"
+    "<p>This form takes <code>Content-Type: application/x-www-form-urlencoded</code>.</p>\n"
+    HTTP_PAGE_TAIL;
+
+static const char http_too_large[] = HTTP_PAGE_HEAD("413 Content Too Large")
+    "<h1>413 Content Too Large</h1>\n"
+    "<p>The body is longer than this form accepts.</p>\n"
+    HTTP_PAGE_TAIL;
+
+static const char http_bad_form[] = HTTP_PAGE_HEAD("400 Bad Request")
+    "<h1>400 Bad Request</h1>\n"
+    "<p>The body is not <code>name=value&amp;name=value</code> with every\n"
+    "<code>%</code> followed by two hex digits.</p>\n"
+    HTTP_PAGE_TAIL;
+
+/* 1 if a comma-separated header value holds token, in any case. */
+static int http_has_token(const char *value, const char *token) {
+  size_t tl = strlen(token);
+  const char *p = value;
+  while (p && *p) {
+    while (*p == ' ' || *p == '\t' || *p == ',') p++;
+    const char *e = p;
+    while (*e && *e != ',') e++;
+    const char *t = e;
+    while (t > p && (t[-1] == ' ' || t[-1] == '\t')) t--;
+    if ((size_t)(t - p) == tl && strncasecmp(p, token, tl) == 0) return 1;
+    p = e;
+  }
+  return 0;
+}
+
+static int http_hex(int c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+/* Decodes one urlencoded name or value (+ is a space, %XX a byte) into
+ * out, which has room for n bytes. Its length, or -1 on a broken escape. */
+static long http_form_decode(const char *in, size_t n, char *out) {
+  size_t o = 0;
+  for (size_t i = 0; i < n; i++) {
+    if (in[i] == '+') {
+      out[o++] = ' ';
+    } else if (in[i] == '%') {
+      if (i + 2 >= n) return -1;
+      int a = http_hex((unsigned char)in[i + 1]), b = http_hex((unsigned char)in[i + 2]);
+      if (a < 0 || b < 0) return -1;
+      out[o++] = (char)(a << 4 | b);
+      i += 2;
+    } else {
+      out[o++] = in[i];
+    }
+  }
+  return (long)o;
+}
+
+/* Appends text to out (room left *room), HTML-escaped; control bytes
+ * (NUL from %00 among them) become U+FFFD. */
+static void http_html_escape(char **out, size_t *room, const char *p, size_t n) {
+  for (size_t i = 0; i < n; i++) {
+    unsigned char c = (unsigned char)p[i];
+    char tmp[16];
+    const char *rep = NULL;
+    if (c == '<')
+      rep = "&lt;";
+    else if (c == '>')
+      rep = "&gt;";
+    else if (c == '&')
+      rep = "&amp;";
+    else if (c == '"')
+      rep = "&quot;";
+    else if (c == '\'')
+      rep = "&#39;";
+    else if (c < 0x20 && c != '\t' && c != '\n')
+      rep = "&#65533;";
+    if (!rep) {
+      tmp[0] = (char)c;
+      tmp[1] = '\0';
+      rep = tmp;
+    }
+    size_t l = strlen(rep);
+    if (l >= *room) return;
+    memcpy(*out, rep, l);
+    *out += l;
+    *room -= l;
+    **out = '\0';
+  }
+}
+
+static enum MHD_Result http_send_page(struct http_req *r, unsigned status, const char *page,
+                                      size_t len) {
+  return http_send(r, status, HTTP_TYPE_HTML, page, len, 0, 0);
+}
+
+/* POST /form, first call: the checks that need no body. 0 to read the
+ * body; otherwise the answer is queued and *ret holds MHD's result. */
+static int http_form_check(struct http_req *r, enum MHD_Result *ret) {
+  const char *cl =
+      MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+  const char *ct =
+      MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
+  size_t tl = strlen("application/x-www-form-urlencoded");
+  char *end = NULL;
+  unsigned long long n;
+
+  if (!cl) {
+    *ret = http_send_page(r, MHD_HTTP_LENGTH_REQUIRED, http_length_required,
+                          sizeof http_length_required - 1);
+    return -1;
+  }
+  /* RFC 9110 section 8.3: a type, then optional parameters after ";". */
+  if (!ct || strncasecmp(ct, "application/x-www-form-urlencoded", tl) != 0 ||
+      (ct[tl] && ct[tl] != ';' && ct[tl] != ' ')) {
+    *ret = http_send_page(r, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE, http_unsupported_type,
+                          sizeof http_unsupported_type - 1);
+    return -1;
+  }
+  errno = 0;
+  n = strtoull(cl, &end, 10);
+  if (errno || end == cl || *end || n > r->h->form_bytes) {
+    *ret = http_send_page(r, MHD_HTTP_CONTENT_TOO_LARGE, http_too_large, sizeof http_too_large - 1);
+    return -1;
+  }
+  return 0;
+}
+
+/* POST /form, the whole body read: a page listing what arrived. */
+static enum MHD_Result page_form_post(struct http_req *r) {
+  const struct http_body *b = r->body;
+  size_t cap = 2048 + 6 * 2 * (b ? b->len : 0) + 64;
+  char *page = malloc(cap), *o = page, *dec = b ? malloc(b->len + 1) : NULL;
+  size_t room = cap;
+  int fields = 0;
+  enum MHD_Result ret;
+
+  if (!page || (b && !dec)) {
+    free(page);
+    free(dec);
+    return MHD_NO;
+  }
+  int n = snprintf(o, room, "%s",
+                   HTTP_PAGE_HEAD("Form received") "<h1>Form received</h1>\n"
+                                                   "<p>The server decoded your body into these "
+                                                   "fields:</p>\n<table>\n");
+  o += n;
+  room -= (size_t)n;
+  for (size_t i = 0; b && i < b->len;) {
+    size_t e = i, eq;
+    while (e < b->len && b->data[e] != '&') e++;
+    for (eq = i; eq < e && b->data[eq] != '='; eq++) {
+    }
+    if (e > i) {
+      long kl = http_form_decode(b->data + i, eq - i, dec);
+      if (kl < 0) goto bad;
+      n = snprintf(o, room, "<tr><th>");
+      o += n, room -= (size_t)n;
+      http_html_escape(&o, &room, dec, (size_t)kl);
+      long vl = eq < e ? http_form_decode(b->data + eq + 1, e - eq - 1, dec) : 0;
+      if (vl < 0) goto bad;
+      n = snprintf(o, room, "</th><td>");
+      o += n, room -= (size_t)n;
+      http_html_escape(&o, &room, dec, (size_t)vl);
+      n = snprintf(o, room, "</td></tr>\n");
+      o += n, room -= (size_t)n;
+      fields++;
+    }
+    i = e + 1;
+  }
+  n = snprintf(o, room,
+               "</table>\n<p>%d field%s in %zu bytes of body.</p>\n"
+               "<p><a href=\"/form\">Send another</a></p>\n" HTTP_PAGE_TAIL,
+               fields, fields == 1 ? "" : "s", b ? b->len : (size_t)0);
+  o += n;
+  ret = http_send(r, MHD_HTTP_OK, HTTP_TYPE_HTML, page, (size_t)(o - page), 0, 1);
+  free(page);
+  free(dec);
+  return ret;
+
+bad:
+  free(page);
+  free(dec);
+  return http_send_page(r, MHD_HTTP_BAD_REQUEST, http_bad_form, sizeof http_bad_form - 1);
+}
+
+static enum MHD_Result page_form(struct http_req *r) {
+  if (strcmp(r->method, MHD_HTTP_METHOD_POST) == 0) return page_form_post(r);
+  return http_send_static(r, HTTP_TYPE_HTML, http_form_page);
+}
+
+/* --- /chat: a WebSocket handshake by hand --------------------------------------------- */
+
+static const char http_upgrade_required[] = HTTP_PAGE_HEAD("426 Upgrade Required")
+    "<h1>426 Upgrade Required</h1>\n"
+    "<p>/chat speaks WebSocket (RFC 6455). Ask for it with <code>Upgrade: websocket</code>,\n"
+    "<code>Connection: Upgrade</code>, <code>Sec-WebSocket-Version: 13</code> and a\n"
+    "<code>Sec-WebSocket-Key</code> (16 random bytes in base64).</p>\n"
+    HTTP_PAGE_TAIL;
+
+static const char http_bad_chat[] = HTTP_PAGE_HEAD("400 Bad Request")
+    "<h1>400 Bad Request</h1>\n"
+    "<p>A WebSocket handshake needs HTTP/1.1 and a <code>Sec-WebSocket-Key</code> that is\n"
+    "16 bytes in base64 (24 characters ending in <code>==</code>).</p>\n"
+    HTTP_PAGE_TAIL;
+
+static const char http_chat_plain[] = HTTP_PAGE_HEAD("501 Not Implemented")
+    "<h1>501 Not Implemented</h1>\n"
+    "<p>/chat is served by the plain HTTP lab (port 80), where every byte of the\n"
+    "handshake can be read.</p>\n"
+    HTTP_PAGE_TAIL;
+
+/* MHD sent the 101: the socket is a WebSocket now, the wire's to run. */
+static void http_chat_upgraded(void *cls, struct MHD_Connection *conn, void *con_cls,
+                               const char *extra_in, size_t extra_in_size, MHD_socket sock,
+                               struct MHD_UpgradeResponseHandle *urh) {
+  struct http_lab *h = cls;
+  (void)conn;
+  (void)con_cls;
+  httpwire_chat(h->wire, sock, urh, extra_in, extra_in_size);
+}
+
+static enum MHD_Result page_chat(struct http_req *r) {
+  const char *upgrade = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Upgrade");
+  const char *connection = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Connection");
+  const char *version =
+      MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Sec-WebSocket-Version");
+  const char *key = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Sec-WebSocket-Key");
+  char accept[WSCHAT_ACCEPT_LEN + 1];
+  struct MHD_Response *resp;
+
+  /* RFC 9110 section 15.5.22: a 426 names the protocol to upgrade to;
+   * RFC 6455 section 4.4: an unknown version gets the versions we speak. */
+  if (strcmp(r->method, MHD_HTTP_METHOD_GET) != 0 || !upgrade ||
+      !http_has_token(upgrade, "websocket") || !connection ||
+      !http_has_token(connection, "upgrade") || (version && strcmp(version, "13") != 0)) {
+    resp = MHD_create_response_from_buffer(sizeof http_upgrade_required - 1,
+                                           (void *)http_upgrade_required, MHD_RESPMEM_PERSISTENT);
+    if (!resp) return MHD_NO;
+    http_common_headers(resp, HTTP_TYPE_HTML);
+    MHD_add_response_header(resp, "Upgrade", "websocket");
+    MHD_add_response_header(resp, "Sec-WebSocket-Version", "13");
+    return http_queue(r, MHD_HTTP_UPGRADE_REQUIRED, resp);
+  }
+  /* RFC 6455 section 4.2.1: HTTP/1.1 or later, a version, a key of 16 bytes. */
+  if (strcasecmp(r->version, MHD_HTTP_VERSION_1_1) != 0 || !version || !wschat_key_valid(key))
+    return http_send_page(r, MHD_HTTP_BAD_REQUEST, http_bad_chat, sizeof http_bad_chat - 1);
+  wschat_accept(key, accept);
+  if (!r->h->wire) /* the HTTPS lab: see http_lab_start() */
+    return http_send_page(r, MHD_HTTP_NOT_IMPLEMENTED, http_chat_plain, sizeof http_chat_plain - 1);
+  resp = MHD_create_response_for_upgrade(http_chat_upgraded, r->h);
+  if (!resp) return MHD_NO;
+  MHD_add_response_header(resp, MHD_HTTP_HEADER_SERVER, HTTP_SERVER_NAME);
+  MHD_add_response_header(resp, "Upgrade", "websocket");
+  MHD_add_response_header(resp, "Sec-WebSocket-Accept", accept);
+  return http_queue(r, MHD_HTTP_SWITCHING_PROTOCOLS, resp);
+}
+
 struct http_route {
   const char *path;
   enum MHD_Result (*serve)(struct http_req *r);
+  const char *allow; /* NULL: HTTP_ALLOW */
 };
 
-static const struct http_route http_routes[] = {{"/", page_index},
-                                                {"/index.html", page_index},
-                                                {"/about.html", page_about},
-                                                {"/robots.txt", page_robots},
-                                                {"/style.css", page_css},
-                                                {"/flag.html", page_flag},
-                                                {"/private/", page_private},
-                                                {"/private", page_private_noslash},
-                                                {"/old-page", page_old},
-                                                {"/stream", page_stream},
-                                                {NULL, NULL}};
+static const struct http_route http_routes[] = {
+    {"/", page_index, NULL},
+    {"/index.html", page_index, NULL},
+    {"/about.html", page_about, NULL},
+    {"/robots.txt", page_robots, NULL},
+    {"/style.css", page_css, NULL},
+    {"/flag.html", page_flag, NULL},
+    {"/private/", page_private, NULL},
+    {"/private", page_private_noslash, NULL},
+    {"/old-page", page_old, NULL},
+    {"/stream", page_stream, NULL},
+    {"/form", page_form, HTTP_ALLOW_FORM},
+    {"/chat", page_chat, NULL},
+    {NULL, NULL, NULL},
+};
 
 /* --- libmicrohttpd callbacks ----------------------------------------------------- */
 
@@ -532,14 +849,50 @@ static int http_bad_host(struct MHD_Connection *conn, const char *version) {
   return hosts == 0 && strcasecmp(version, MHD_HTTP_VERSION_1_1) == 0;
 }
 
+/* 1 if method is one of a route's Allow list. */
+static int http_method_allowed(const char *allow, const char *method) {
+  return http_has_token(allow, method);
+}
+
+static enum MHD_Result http_options(struct http_req *r, const char *allow) {
+  /* RFC 9110 section 9.3.7: Allow says what the target supports, and
+   * an answer without content carries Content-Length: 0. */
+  struct MHD_Response *resp =
+      MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+  if (!resp) return MHD_NO;
+  http_common_headers(resp, NULL);
+  MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, allow);
+  return http_queue(r, MHD_HTTP_OK, resp);
+}
+
+static enum MHD_Result http_not_allowed_answer(struct http_req *r, const char *allow) {
+  struct MHD_Response *resp = MHD_create_response_from_buffer(
+      sizeof http_not_allowed - 1, (void *)http_not_allowed, MHD_RESPMEM_PERSISTENT);
+  if (resp) {
+    http_common_headers(resp, HTTP_TYPE_HTML);
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, allow);
+  }
+  log_warn("http lab: %s: method %.20s refused on %.100s", r->peer, r->method, r->url);
+  return http_queue(r, MHD_HTTP_METHOD_NOT_ALLOWED, resp);
+}
+
+/* *con_cls of a request whose head was seen and whose body is ignored. */
+static char http_head_seen;
+
 static enum MHD_Result http_handle(void *cls, struct MHD_Connection *conn, const char *url,
                                    const char *method, const char *version, const char *upload_data,
                                    size_t *upload_data_size, void **con_cls) {
-  struct http_req r = {.h = cls, .conn = conn, .url = url, .method = method};
+  struct http_lab *h = cls;
+  struct http_req r = {.h = h, .conn = conn, .url = url, .method = method, .version = version};
   enum MHD_Result ret;
+  const struct http_route *rt = http_routes;
+  while (rt->path && strcmp(rt->path, url) != 0) rt++;
+  const char *allow = rt->path && rt->allow ? rt->allow : HTTP_ALLOW;
+  int star = strcmp(url, "*") == 0 && strcmp(method, MHD_HTTP_METHOD_OPTIONS) == 0;
+  int post = strcmp(method, MHD_HTTP_METHOD_POST) == 0;
+  if (star) allow = HTTP_ALLOW_FORM; /* OPTIONS *: what the server supports anywhere */
+  int allowed = http_method_allowed(allow, method);
 
-  int allowed =
-      strcmp(method, MHD_HTTP_METHOD_GET) == 0 || strcmp(method, MHD_HTTP_METHOD_HEAD) == 0;
   if (!*con_cls && http_bad_host(conn, version)) {
     http_peer(conn, r.peer, sizeof r.peer);
     log_warn("http lab: %s: HTTP/1.1 request without exactly one Host header", r.peer);
@@ -550,38 +903,57 @@ static enum MHD_Result http_handle(void *cls, struct MHD_Connection *conn, const
   }
   /* MHD calls once when the head is parsed, then for each piece of body,
    * then once more. Answering on the first call makes MHD drop the body
-   * and close the connection: right for a method we refuse, wrong for GET,
-   * where the answer waits for the last call so keep-alive survives. A
-   * body sent with GET or HEAD is read and ignored. */
+   * and close the connection: right for a method we refuse or a form we
+   * refuse before its body, wrong otherwise, where the answer waits for
+   * the last call so keep-alive survives. A body sent with GET, HEAD or
+   * OPTIONS is read and ignored; a form's is kept (r.body). */
   if (allowed && !*con_cls) {
-    *con_cls = cls; /* any non-NULL marker: the head was seen */
+    if (post && rt->path) {
+      http_peer(conn, r.peer, sizeof r.peer);
+      if (http_form_check(&r, &ret) != 0) return ret;
+      struct http_body *b = calloc(1, sizeof *b + h->form_bytes + 1);
+      if (!b) return MHD_NO;
+      b->cap = h->form_bytes;
+      *con_cls = b;
+      return MHD_YES;
+    }
+    *con_cls = &http_head_seen;
     return MHD_YES;
   }
   if (*upload_data_size) {
+    if (*con_cls != &http_head_seen && *con_cls) {
+      struct http_body *b = *con_cls;
+      size_t n = *upload_data_size;
+      if (n > b->cap - b->len) n = b->cap - b->len; /* Content-Length was checked */
+      memcpy(b->data + b->len, upload_data, n);
+      b->len += n;
+    }
     *upload_data_size = 0;
     return MHD_YES;
   }
   http_peer(conn, r.peer, sizeof r.peer);
-  if (!allowed) {
-    struct MHD_Response *resp = MHD_create_response_from_buffer(
-        sizeof http_not_allowed - 1, (void *)http_not_allowed, MHD_RESPMEM_PERSISTENT);
-    if (resp) {
-      http_common_headers(resp, HTTP_TYPE_HTML);
-      MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, HTTP_ALLOW);
-    }
-    log_warn("http lab: %s: method %.20s refused on %.100s", r.peer, method, url);
-    ret = http_queue(&r, MHD_HTTP_METHOD_NOT_ALLOWED, resp);
-  } else {
-    const struct http_route *rt = http_routes;
-    while (rt->path && strcmp(rt->path, url) != 0) rt++;
-    if (rt->path)
-      ret = rt->serve(&r);
-    else
-      ret = http_send(&r, MHD_HTTP_NOT_FOUND, HTTP_TYPE_HTML, http_not_found,
-                      sizeof http_not_found - 1, 0, 0);
-  }
+  if (*con_cls && *con_cls != &http_head_seen) r.body = *con_cls;
+  if (!allowed && (rt->path || !http_method_allowed(HTTP_ALLOW, method)))
+    ret = http_not_allowed_answer(&r, allow);
+  else if (star || (rt->path && strcmp(method, MHD_HTTP_METHOD_OPTIONS) == 0))
+    ret = http_options(&r, allow);
+  else if (rt->path)
+    ret = rt->serve(&r);
+  else
+    ret = http_send(&r, MHD_HTTP_NOT_FOUND, HTTP_TYPE_HTML, http_not_found,
+                    sizeof http_not_found - 1, 0, 0);
   log_debug("http lab: %s \"%.20s %.200s %.20s\" %u", r.peer, method, url, version, r.status);
   return ret;
+}
+
+/* MHD_OPTION_NOTIFY_COMPLETED: a form's body goes with its request. */
+static void http_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                           enum MHD_RequestTerminationCode toe) {
+  (void)cls;
+  (void)conn;
+  (void)toe;
+  if (*con_cls && *con_cls != &http_head_seen) free(*con_cls);
+  *con_cls = NULL;
 }
 
 /* --- the per-address cap ----------------------------------------------------------- */
@@ -658,7 +1030,21 @@ static void http_log(void *cls, const char *fmt, va_list ap) {
   vsnprintf(msg, sizeof msg, fmt, ap);
   size_t n = strlen(msg);
   while (n && (msg[n - 1] == '\n' || msg[n - 1] == '\r')) msg[--n] = '\0';
+  /* MHD's end of each connection is a Unix socketpair (httpwire.c) that
+   * MHD takes for TCP, because it carries the client's TCP address: the
+   * TCP options it tries there fail, and there is no Nagle delay to warn
+   * about. Those messages say nothing about the client. */
+  if (strstr(msg, "TCP_NODELAY") || strstr(msg, "TCP_CORK") ||
+      strstr(msg, "Failed to push the data from buffers"))
+    return;
   log_warn("http lab: %s", msg);
+}
+
+/* The wire's question: is this connection a relay session (which the
+ * relay records)? Asked at the client's first byte. */
+static int http_wire_relayed(void *cls, const struct sockaddr *sa) {
+  int port = 0;
+  return http_peer_is_local(cls, sa, &port) && labident_lookup(port) != 0;
 }
 
 /* --- start and stop --------------------------------------------------------------- */
@@ -704,30 +1090,67 @@ struct http_lab *http_lab_start(const struct http_lab_config *cfg, char *err, si
     snprintf(err, errlen, "HTTP lab: database: %s", why);
     goto fail;
   }
-  /* HTTPS: libmicrohttpd's own TLS (GnuTLS in Debian's build), with the
-   * lab certificate the other lab servers use through OpenSSL. */
-  struct MHD_OptionItem tls_opts[] = {{MHD_OPTION_HTTPS_MEM_KEY, 0, (void *)cfg->tls_key},
-                                      {MHD_OPTION_HTTPS_MEM_CERT, 0, (void *)cfg->tls_cert},
-                                      {MHD_OPTION_END, 0, NULL}};
+  h->form_bytes = cfg->form_bytes ? cfg->form_bytes : LIM_HTTP_FORM_BYTES;
   if (cfg->tls_cert && cfg->tls_key) {
+    /* HTTPS: libmicrohttpd's own TLS (GnuTLS in Debian's build), with the
+     * lab certificate the other lab servers use through OpenSSL. MHD
+     * listens itself: the wire would carry only ciphertext, so own
+     * clients' HTTPS conversations are not recorded, and /chat is the
+     * plain HTTP lab's. */
+    struct MHD_OptionItem tls_opts[] = {{MHD_OPTION_HTTPS_MEM_KEY, 0, (void *)cfg->tls_key},
+                                        {MHD_OPTION_HTTPS_MEM_CERT, 0, (void *)cfg->tls_cert},
+                                        {MHD_OPTION_END, 0, NULL}};
     flags |= MHD_USE_TLS;
     h->tls = 1;
+    errno = 0;
+    h->daemon = MHD_start_daemon(
+        flags, (uint16_t)cfg->port, http_accept, h, http_handle, h,
+        /* First, so that MHD's messages about the options go here too. */
+        MHD_OPTION_EXTERNAL_LOGGER, http_log, h, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)LIM_HTTP_TIMEOUT_SECS,
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned int)LIM_HTTP_CONNS, MHD_OPTION_NOTIFY_CONNECTION,
+        http_notify, h, MHD_OPTION_NOTIFY_COMPLETED, http_completed, h,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)LIM_HTTP_MEMORY_BYTES,
+        /* 0, MHD's default: the Host rule is checked in http_bad_host(). */
+        MHD_OPTION_STRICT_FOR_CLIENT, (int)0, MHD_OPTION_ARRAY, tls_opts, MHD_OPTION_END);
   } else {
-    tls_opts[0].option = MHD_OPTION_END;
+    struct httpwire_config wc = {.bind = (struct sockaddr *)&ss,
+                                 .bind_len = ss.ss_family == AF_INET6 ? sizeof *v6 : sizeof *v4,
+                                 .lws = cfg->lws,
+                                 .record = cfg->lab && cfg->lab->rec && cfg->lws,
+                                 .relayed = http_wire_relayed,
+                                 .relayed_cls = h};
+    if (wc.record && !(h->rec = httprec_new(cfg->lab))) {
+      snprintf(err, errlen, "out of memory");
+      goto fail;
+    }
+    h->wire = httpwire_listen(&wc, why, sizeof why);
+    if (!h->wire) {
+      snprintf(err, errlen, "HTTP lab: cannot listen on %s port %d: %s", cfg->bind_addr, cfg->port,
+               why);
+      goto fail;
+    }
+    /* The wire accepts and hands each connection over (MHD_add_connection,
+     * which needs MHD_USE_ITC to wake MHD's thread); MHD listens on nothing. */
+    flags |= MHD_USE_NO_LISTEN_SOCKET | MHD_USE_ITC | MHD_ALLOW_UPGRADE;
+    h->daemon =
+        MHD_start_daemon(flags, 0, http_accept, h, http_handle, h,
+                         /* First, so that MHD's messages about the options go here too. */
+                         MHD_OPTION_EXTERNAL_LOGGER, http_log, h, MHD_OPTION_CONNECTION_TIMEOUT,
+                         (unsigned int)LIM_HTTP_TIMEOUT_SECS, MHD_OPTION_CONNECTION_LIMIT,
+                         (unsigned int)LIM_HTTP_CONNS, MHD_OPTION_NOTIFY_CONNECTION, http_notify, h,
+                         MHD_OPTION_NOTIFY_COMPLETED, http_completed, h,
+                         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)LIM_HTTP_MEMORY_BYTES,
+                         /* 0, MHD's default: the Host rule is checked in http_bad_host(). */
+                         MHD_OPTION_STRICT_FOR_CLIENT, (int)0, MHD_OPTION_END);
   }
-  errno = 0;
-  h->daemon = MHD_start_daemon(
-      flags, (uint16_t)cfg->port, http_accept, h, http_handle, h,
-      /* First, so that MHD's messages about the options go here too. */
-      MHD_OPTION_EXTERNAL_LOGGER, http_log, h, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
-      MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)LIM_HTTP_TIMEOUT_SECS,
-      MHD_OPTION_CONNECTION_LIMIT, (unsigned int)LIM_HTTP_CONNS, MHD_OPTION_NOTIFY_CONNECTION,
-      http_notify, h, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)LIM_HTTP_MEMORY_BYTES,
-      /* 0, MHD's default: the Host rule is checked in http_bad_host(). */
-      MHD_OPTION_STRICT_FOR_CLIENT, (int)0, MHD_OPTION_ARRAY, tls_opts, MHD_OPTION_END);
   if (!h->daemon) {
-    snprintf(err, errlen, "HTTP lab: cannot listen on %s port %d%s%s", cfg->bind_addr, cfg->port,
-             errno ? ": " : "", errno ? strerror(errno) : "");
+    snprintf(err, errlen, "HTTP lab: cannot start the web server on %s port %d", cfg->bind_addr,
+             cfg->port);
+    goto fail;
+  }
+  if (h->wire && httpwire_run(h->wire, h->daemon) != 0) {
+    snprintf(err, errlen, "HTTP lab: cannot start its thread");
     goto fail;
   }
   log_info("http lab: listening on %s port %d%s", cfg->bind_addr, cfg->port,
@@ -735,15 +1158,33 @@ struct http_lab *http_lab_start(const struct http_lab_config *cfg, char *err, si
   return h;
 
 fail:
+  httpwire_free(h->wire);
+  if (h->daemon) MHD_stop_daemon(h->daemon);
+  httprec_free(h->rec);
   db_close(h->db);
   pthread_mutex_destroy(&h->peers_lock);
   free(h);
   return NULL;
 }
 
+void http_lab_drain(struct http_lab *h) {
+  struct httpwire_rec *list;
+  if (!h || !h->wire) return;
+  list = httpwire_take(h->wire);
+  if (!list) return;
+  httprec_apply(h->rec, list);
+  httpwire_rec_free(list);
+}
+
 void http_lab_stop(struct http_lab *h) {
   if (!h) return;
+  /* The wire first: it ends every connection (an upgraded one through
+   * MHD, which must happen before MHD stops) and queues their ends. */
+  httpwire_stop(h->wire);
+  http_lab_drain(h);
   MHD_stop_daemon(h->daemon); /* joins the thread: nothing uses h->db after this */
+  httpwire_free(h->wire);
+  httprec_free(h->rec);
   db_close(h->db);
   pthread_mutex_destroy(&h->peers_lock);
   free(h);

@@ -447,6 +447,10 @@ static int set_no_record(struct config *cfg, const char *v, char *why, size_t wh
   return 0;
 }
 
+static int set_http_form_bytes(struct config *cfg, const char *v, char *why, size_t whylen) {
+  return set_count(&cfg->http_form_bytes, v, 1, LIM_HTTP_FORM_BYTES_MAX, why, whylen);
+}
+
 static const struct config_flag flags[] = {
     {"listen", 1, 0, set_listen, "ADDR:PORT", "portal address (default 127.0.0.1:8080)"},
     {"db", 1, 0, set_db, "PATH", "SQLite database (default ./portlab.db)"},
@@ -484,6 +488,8 @@ static const struct config_flag flags[] = {
      "FTP passive ports one student may hold at once (2)"},
     {"ftp-pasv-per-addr", 1, 0, set_ftp_pasv_per_addr, "N",
      "FTP passive ports one client address may hold at once (40)"},
+    {"http-form-bytes", 1, 0, set_http_form_bytes, "N",
+     "longest POST /form body the lab web server takes; longer gets 413 (4096)"},
     {"login-failures", 1, 0, set_login_failures, "N",
      "wrong passwords/codes per address before it must wait (10)"},
     {"login-backoff", 1, 0, set_login_backoff, "SECS", "first wait; doubles per failure (30)"},
@@ -569,6 +575,7 @@ static void set_defaults(struct config *cfg) {
   cfg->ftp_data_timeout = LIM_FTP_DATA_SECS;
   cfg->ftp_pasv_per_student = LIM_FTP_PASV_PER_STUDENT;
   cfg->ftp_pasv_per_addr = LIM_FTP_PASV_PER_ADDR;
+  cfg->http_form_bytes = LIM_HTTP_FORM_BYTES;
   cfg->login_failures = LIM_LOGIN_FAILURES;
   cfg->login_backoff = LIM_LOGIN_BACKOFF_SECS;
   cfg->login_backoff_max = LIM_LOGIN_BACKOFF_MAX_SECS;

@@ -38,6 +38,7 @@ struct config {
   int lab_idle_timeout;                        /* seconds */
   int ftp_data_timeout;                        /* seconds a passive port waits for its connection */
   int ftp_pasv_per_student, ftp_pasv_per_addr; /* passive ports held at once */
+  int http_form_bytes;                         /* longest POST /form body of the lab web server */
   int sessions_page_max;                       /* largest ?limit= of GET /api/sessions */
   int no_record;
   int login_failures, login_backoff, login_backoff_max; /* throttling: count, seconds */

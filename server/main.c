@@ -164,6 +164,9 @@ static int start_lab_servers(struct app *app, char *err, size_t errlen) {
   hc.bind_addr = app->cfg.lab_bind;
   hc.port = app->cfg.lab_port_base + LAB_HTTP;
   hc.secret = app->lab_secret;
+  hc.form_bytes = (size_t)app->cfg.http_form_bytes;
+  hc.lab = &lab_ctx; /* own-client recording, on the loop thread */
+  hc.lws = app->ctx;
   app->http_lab = http_lab_start(&hc, err, errlen);
   if (!app->http_lab) return -1;
   if (!app->cfg.lab_tls_ports) return 0;

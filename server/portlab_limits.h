@@ -189,6 +189,8 @@
 #define LIM_HTTP_CONNS_PER_IP 64 /* per outside address; the relay's own is exempt */
 #define LIM_HTTP_TIMEOUT_SECS 30
 #define LIM_HTTP_MEMORY_BYTES (64 * 1024) /* per connection */
+#define LIM_HTTP_FORM_BYTES 4096          /* --http-form-bytes: a POST /form body; longer: 413 */
+#define LIM_HTTP_FORM_BYTES_MAX (1024 * 1024) /* the flag's upper bound */
 
 /* Lessons. */
 #define LIM_TASK_ANSWER_BYTES 256 /* one typed answer */

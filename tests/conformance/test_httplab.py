@@ -175,7 +175,7 @@ class HttpLab(PortlabTestCase):
         r = c.getresponse()
         r.read()
         self.assertEqual(r.status, 405)
-        self.assertEqual(r.getheader("Allow"), "GET, HEAD")
+        self.assertEqual(r.getheader("Allow"), "GET, HEAD, OPTIONS")
 
     def test_head(self):
         r, body = self.get("/about.html")

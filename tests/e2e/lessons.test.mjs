@@ -172,11 +172,34 @@ test('a student does every lesson in the browser', { timeout: 300000 }, async (t
     await expectConv(page, 'You found the hidden page');
     await expectConv(page, FLAG_RE);
     httpFlag = FLAG_RE.exec(await convText(page))[0];
+    // A form by hand (Content-Length counts "name=me" only), then OPTIONS.
+    await typeLine(page, 'POST /form HTTP/1.1');
+    await typeLine(page, 'Host: lab');
+    await typeLine(page, 'Content-Type: application/x-www-form-urlencoded');
+    await typeLine(page, 'Content-Length: 7');
+    await typeLine(page, '');
+    await typeLine(page, 'name=me');
+    await expectConv(page, '<tr><th>name</th><td>me</td></tr>');
+    await typeLine(page, 'OPTIONS /form HTTP/1.1');
+    await typeLine(page, 'Host: lab');
+    await typeLine(page, '');
+    await expectConv(page, 'Allow: GET, HEAD, POST, OPTIONS');
     // HTTP/1.1 without Host: 400, and the server hangs up.
     await typeLine(page, 'GET / HTTP/1.1');
     await typeLine(page, '');
     await expectConv(page, 'HTTP/1.1 400 Bad Request');
     await shot(page, 'lessons-03-http');
+    await expectClosed(page);
+    await closeFinishedTabs(page);
+    // The WebSocket handshake by hand; a typed line is no frame: close 1002.
+    await openFromLesson(page, 'lab:80');
+    for (const line of ['GET /chat HTTP/1.1', 'Host: lab', 'Upgrade: websocket', 'Connection: Upgrade',
+      'Sec-WebSocket-Version: 13', 'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==', '']) {
+      await typeLine(page, line);
+    }
+    await expectConv(page, 'HTTP/1.1 101 Switching Protocols');
+    await expectConv(page, 'Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=');
+    await typeLine(page, 'hello');
     await expectClosed(page);
     await closeFinishedTabs(page);
 
@@ -191,7 +214,12 @@ test('a student does every lesson in the browser', { timeout: 300000 }, async (t
     // opens with it solved.
     await page.waitForSelector('.task-card[data-task="http-head"][data-solved="true"]');
     await answerTask(page, 'http-head-body', '0');
-    assert.equal(await page.textContent('.lesson-score'), '11 / 11 points');
+    await checkTask(page, 'http-form-post');
+    await answerTask(page, 'http-form-411', '411');
+    await answerTask(page, 'http-options-form', 'GET, HEAD, POST, OPTIONS');
+    await checkTask(page, 'http-chat-101');
+    await answerTask(page, 'http-chat-accept', 's3pPLMBiTxaQ9kYGzzhZRbK+xOo=');
+    assert.equal(await page.textContent('.lesson-score'), '18 / 18 points');
   });
 
   await t.test('lesson 4: FTP and its two channels', async () => {
@@ -468,7 +496,13 @@ test('a student does every lesson in the browser', { timeout: 300000 }, async (t
     await answerTask(page, 'hood-whois', '43');
     await answerTask(page, 'hood-ca', 'certificate authority');
     await answerTask(page, 'hood-vpn', 'only the encrypted tunnel');
-    assert.equal(await page.textContent('.lesson-score'), '23 / 23 points');
+    await answerTask(page, 'hood-cap-dhcp-offer', '192.168.1.100');
+    await answerTask(page, 'hood-cap-dhcp-lease', '86400, 43200');
+    await answerTask(page, 'hood-cap-dns-answer', '203.0.113.10, 3600');
+    await answerTask(page, 'hood-cap-arp-mac', '00:1E:58:AA:BB:01');
+    await answerTask(page, 'hood-cap-echo-ttl', '52');
+    await answerTask(page, 'hood-cap-hop2', '198.51.100.1');
+    assert.equal(await page.textContent('.lesson-score'), '29 / 29 points');
   });
 
   await t.test('lesson 9: SSH, DNS, WHOIS and finger', async () => {
@@ -541,7 +575,7 @@ test('a student does every lesson in the browser', { timeout: 300000 }, async (t
       assert.equal(score, points, stats);
       await cards.nth(i).locator('.badge.ok').waitFor();
     }
-    assert.equal(await page.textContent('.lesson-total'), 'Your score so far: 125 of 125 points.');
+    assert.equal(await page.textContent('.lesson-total'), 'Your score so far: 138 of 138 points.');
     await shot(page, 'lessons-08-all-done', { fullPage: true });
   });
 
@@ -585,7 +619,7 @@ test('a student does every lesson in the browser', { timeout: 300000 }, async (t
     await tp.click('#teacher-submit');
     const row = tp.locator('.gradebook-table tbody tr', { hasText: name });
     await row.waitFor();
-    assert.equal(await row.locator('td.total').textContent(), '125');
+    assert.equal(await row.locator('td.total').textContent(), '138');
     assert.equal(await row.locator('td.score.full').count(), 9);
     await shot(tp, 'lessons-09-teacher');
     assert.deepEqual(tp.errors, [], 'no script or console errors');

@@ -184,7 +184,7 @@ static void test_site(void) {
 
   CHECK_EQ_INT(exchange("POST / HTTP/1.1\r\nHost: lab\r\nContent-Length: 3\r\n\r\nx=1"), 405);
   header("Allow", v, sizeof v);
-  CHECK_EQ_STR(v, "GET, HEAD");
+  CHECK_EQ_STR(v, "GET, HEAD, OPTIONS");
   CHECK_EQ_INT(exchange("DELETE /flag.html HTTP/1.1\r\nHost: lab\r\n\r\n"), 405);
   CHECK_EQ_INT(exchange("BREW /pot HTTP/1.1\r\nHost: lab\r\n\r\n"), 405);
 }

@@ -25,6 +25,7 @@
 //   charterm.js       character mode (xterm.js, loaded on demand)
 //   keybar.js         Ctrl, Esc, Tab and arrows for phones
 //   transcript-tab.js a recorded session: replay, markers, exports
+//   capture.js        the lessons' canned captures (DHCP, DNS, ARP, ICMP), decoded
 //   targets.js        the target picker
 //   sessions-list.js  the list of recorded sessions
 //   tabs.js           the tab strip
@@ -39,6 +40,7 @@ import { TargetPicker } from './targets.js';
 import { SessionsList } from './sessions-list.js';
 import { SessionPanel } from './session-tab.js';
 import { TranscriptPanel } from './transcript-tab.js';
+import { CAPTURES, CapturePage } from './capture.js';
 import { LessonsView } from './lessons.js';
 import { LessonPage, parseTarget } from './lesson-page.js';
 import { ProgressView } from './progress.js';
@@ -282,6 +284,8 @@ function route() {
       return;
     case 'transcript':
       return showTranscriptPage(r.id);
+    case 'capture':
+      return showCapturePage(r.id);
     case 'quiz':
       show(app.views.quiz.element, 'quiz');
       app.views.quiz.load();
@@ -330,6 +334,23 @@ async function showLesson(id, params) {
   } else {
     page.heading.focus({ preventScroll: true });
   }
+}
+
+// A canned capture (DHCP, DNS, ARP, ICMP), decoded; lessons link to it.
+function showCapturePage(name) {
+  const view = new CapturePage(name);
+  const info = CAPTURES[name];
+  const title = info ? t(info.title) : t('captureUnknownTitle');
+  document.title = title + ' · ' + strings.productName;
+  const page = h(
+    'div',
+    { class: 'page capture-page' },
+    h('nav', { class: 'crumbs', 'aria-label': t('breadcrumbs') }, h('a', { href: '#/lesson/under-the-hood', text: t('backToUnderTheHood') })),
+    h('h1', { text: title }),
+    view.element,
+  );
+  show(page, 'lessons');
+  view.load();
 }
 
 function showTranscriptPage(id) {

@@ -1,0 +1,193 @@
+/* httprec.c -- the HTTP lab's own-client transcripts, written on the loop thread.
+ *
+ * httpwire.c queues what crossed each connection; this file turns it into
+ * the same record the other lab servers keep (lab.c, lab_rec_*): an "own
+ * client" session row for the first teacher until the client sends valid
+ * lab credentials, then the student's, with a note for the connect, the
+ * login and the close, and every byte in order, under the same budgets
+ * (LIM_TRANSCRIPT_BYTES per session, then usage.c's per student and in
+ * all; past one, a note says so and nothing more is kept).
+ */
+#include "httprec.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "db.h"
+#include "lab.h"
+#include "labdb.h"
+#include "log.h"
+#include "portlab_limits.h"
+#include "recorder.h"
+#include "usage.h"
+
+#define HTTPREC_PORT 80 /* the well-known port the transcript names */
+
+struct httprec_conn {
+  struct httprec_conn *next;
+  uint64_t conn;
+  int64_t session, seq, user, start_mono;
+  int user_is_student;
+  struct usage_user *uu;
+  int64_t up, down, recorded;
+  int stopped;
+};
+
+struct httprec {
+  struct lab_ctx *ctx;
+  struct httprec_conn *conns;
+};
+
+struct httprec *httprec_new(struct lab_ctx *ctx) {
+  struct httprec *hr = calloc(1, sizeof *hr);
+  if (hr) hr->ctx = ctx;
+  return hr;
+}
+
+void httprec_free(struct httprec *hr) {
+  if (!hr) return;
+  while (hr->conns) {
+    struct httprec_conn *next = hr->conns->next;
+    free(hr->conns);
+    hr->conns = next;
+  }
+  free(hr);
+}
+
+static void httprec_event(struct httprec *hr, struct httprec_conn *c, int64_t mono, int dir,
+                          const void *p, size_t n, int force) {
+  struct lab_ctx *ctx = hr->ctx;
+  int64_t room = LIM_TRANSCRIPT_BYTES - c->recorded, budget_room = INT64_MAX;
+  enum usage_stop why = USAGE_OK;
+
+  if (!force) {
+    if (c->stopped) return;
+    if (ctx->usage && c->uu)
+      why = usage_check(ctx->usage, c->uu, c->user_is_student, (int64_t)n, &budget_room);
+    if (why != USAGE_OK || (int64_t)n > room) {
+      char text[256];
+      if (budget_room < room) room = budget_room;
+      if (room > 0) httprec_event(hr, c, mono, dir, p, (size_t)room, 0);
+      c->stopped = 1;
+      if (why == USAGE_OK)
+        snprintf(text, sizeof text, "recording truncated after %d bytes; the session goes on",
+                 LIM_TRANSCRIPT_BYTES);
+      else
+        usage_stop_text(ctx->usage, why, text, sizeof text);
+      httprec_event(hr, c, mono, DB_DIR_NOTE, text, strlen(text), 1);
+      return;
+    }
+    c->recorded += (int64_t)n;
+  }
+  if (ctx->usage && c->uu) usage_recorded(ctx->usage, c->uu, (int64_t)n);
+  recorder_event(ctx->rec, c->session, ++c->seq, mono - c->start_mono, dir, p, n);
+  if (recorder_should_flush(ctx->rec)) recorder_kick(ctx->rec);
+}
+
+static void httprec_note(struct httprec *hr, struct httprec_conn *c, int64_t mono, const char *fmt,
+                         ...) __attribute__((format(printf, 4, 5)));
+static void httprec_note(struct httprec *hr, struct httprec_conn *c, int64_t mono, const char *fmt,
+                         ...) {
+  char text[256];
+  va_list ap;
+
+  va_start(ap, fmt);
+  vsnprintf(text, sizeof text, fmt, ap);
+  va_end(ap);
+  httprec_event(hr, c, mono, DB_DIR_NOTE, text, strlen(text), 0);
+}
+
+static void httprec_owner(struct httprec *hr, struct httprec_conn *c, int64_t user) {
+  struct db_user u;
+
+  c->user = user;
+  c->user_is_student = db_user_by_id(hr->ctx->db, user, &u) == 0 && strcmp(u.role, "student") == 0;
+  c->uu = hr->ctx->usage ? usage_user(hr->ctx->usage, user) : NULL;
+}
+
+static void httprec_open(struct httprec *hr, const struct httpwire_rec *r) {
+  struct lab_ctx *ctx = hr->ctx;
+  int64_t owner = 0;
+  struct httprec_conn *c;
+
+  if (db_first_teacher(ctx->db, &owner) != 0) {
+    log_warn("http lab %s: no teacher account yet; own-client session not recorded",
+             (const char *)r->data);
+    return;
+  }
+  c = calloc(1, sizeof *c);
+  if (!c) return;
+  if (db_session_create_own(ctx->db, owner, "lab", HTTPREC_PORT, "raw", (const char *)r->data,
+                            r->wall_us, &c->session) != 0) {
+    log_error("http lab: own-client session insert failed: %s", db_errmsg(ctx->db));
+    free(c);
+    return;
+  }
+  c->conn = r->conn;
+  c->start_mono = r->mono_us;
+  c->next = hr->conns;
+  hr->conns = c;
+  httprec_owner(hr, c, owner);
+  httprec_note(hr, c, r->mono_us, "own client %s port %d connected to the lab http server",
+               (const char *)r->data, r->port);
+}
+
+static void httprec_login(struct httprec *hr, struct httprec_conn *c,
+                          const struct httpwire_rec *r) {
+  struct db_user u;
+
+  if (db_lab_account(hr->ctx->db, (const char *)r->data, &u) != 0 || u.id == c->user) return;
+  if (db_session_set_user(hr->ctx->db, c->session, u.id) != 0) {
+    log_error("http lab: cannot give session %lld to %s: %s", (long long)c->session, u.name,
+              db_errmsg(hr->ctx->db));
+    return;
+  }
+  httprec_owner(hr, c, u.id);
+  httprec_note(hr, c, r->mono_us, "logged in as %s", u.name);
+}
+
+static void httprec_close(struct httprec *hr, struct httprec_conn *c,
+                          const struct httpwire_rec *r) {
+  struct httprec_conn **pp = &hr->conns;
+
+  httprec_note(hr, c, r->mono_us, "connection closed by %s",
+               r->by_server ? "the server" : "the client");
+  recorder_session_end(hr->ctx->rec, c->session, r->wall_us, c->up, c->down,
+                       r->by_server ? "remote_closed" : "client_closed");
+  while (*pp != c) pp = &(*pp)->next;
+  *pp = c->next;
+  free(c);
+}
+
+void httprec_apply(struct httprec *hr, const struct httpwire_rec *list) {
+  if (!hr || !hr->ctx || !hr->ctx->rec) return;
+  for (const struct httpwire_rec *r = list; r; r = r->next) {
+    struct httprec_conn *c = hr->conns;
+    if (r->kind == HTTPWIRE_OPEN) {
+      httprec_open(hr, r);
+      continue;
+    }
+    while (c && c->conn != r->conn) c = c->next;
+    if (!c) continue; /* its open was not recorded */
+    switch (r->kind) {
+      case HTTPWIRE_C2S:
+        c->up += (int64_t)r->len;
+        httprec_event(hr, c, r->mono_us, DB_DIR_C2S, r->data, r->len, 0);
+        break;
+      case HTTPWIRE_S2C:
+        c->down += (int64_t)r->len;
+        httprec_event(hr, c, r->mono_us, DB_DIR_S2C, r->data, r->len, 0);
+        break;
+      case HTTPWIRE_LOGIN:
+        httprec_login(hr, c, r);
+        break;
+      case HTTPWIRE_CLOSE:
+        httprec_close(hr, c, r);
+        break;
+      default:
+        break;
+    }
+  }
+}
