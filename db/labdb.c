@@ -14,8 +14,9 @@
 #include <string.h>
 #include <strings.h>
 
-#include "auth.h"
+#include "crypto.h"
 #include "db_internal.h"
+#include "text.h"
 
 #define LABDB_PATH_MAX 255
 #define LABDB_MAILBOX_MAX 63
@@ -142,7 +143,7 @@ int db_lab_account(struct db *db, const char *user, struct db_user *out) {
   struct db_user u;
   int rc;
 
-  if (!auth_name_valid(user)) return 1;
+  if (!text_name_valid(user)) return 1;
   rc = db_user_by_name(db, user, &u, NULL, 0);
   if (rc != 0) return rc;
   /* The teacher has no lab account: lab passwords travel in the clear. */
@@ -158,10 +159,10 @@ int db_lab_login(struct db *db, const char *user, const char *password, struct d
   if (rc < 0) return -1;
   if (rc == 1) {
     /* Spend the same comparison on an unknown name as on a known one. */
-    auth_ct_streq(password, "portlab-no-such-account");
+    crypto_ct_streq(password, "portlab-no-such-account");
     return 1;
   }
-  if (!u.lab_password[0] || !auth_ct_streq(password, u.lab_password)) return 1;
+  if (!u.lab_password[0] || !crypto_ct_streq(password, u.lab_password)) return 1;
   *out = u;
   return 0;
 }

@@ -23,8 +23,22 @@
 struct db;
 struct lws_context;
 struct recorder;
-struct usage;
 struct lab_conn;
+
+/* The recording budgets an own-client transcript is kept under, the same
+ * ones the relay keeps (server/usage.c fills this in: protocols/ never
+ * sees server/). user is an opaque budget entry. */
+struct lab_budget {
+  void *owner;
+  /* The entry of a portlab user, or NULL if none could be loaded. */
+  void *(*user)(void *owner, int64_t user_id);
+  /* 0 when len more bytes fit; else a nonzero reason, with *room set to
+   * what still fits. per_student 0 leaves the per-student budget out. */
+  int (*check)(void *owner, const void *user, int per_student, int64_t len, int64_t *room);
+  void (*recorded)(void *owner, void *user, int64_t len);
+  /* The sentence the transcript keeps when reason stopped the recording. */
+  void (*stop_text)(void *owner, int reason, char *out, size_t outlen);
+};
 
 /* Shared by every lab server on the loop thread. */
 struct lab_ctx {
@@ -42,7 +56,7 @@ struct lab_ctx {
    * telnet, curl, mail program) are recorded here as "own client"
    * sessions, under these budgets; NULL records nothing. */
   struct recorder *rec;
-  struct usage *usage;
+  const struct lab_budget *budget;
 };
 
 enum lab_line_end { LAB_CRLF = 0, LAB_BARE_LF = 1 };

@@ -28,6 +28,7 @@
 #include "policy.h"
 #include "portlab_limits.h"
 #include "relay.h"
+#include "text.h"
 #include "throttle.h"
 
 #define TEACHER_NAME "teacher"
@@ -132,7 +133,7 @@ int api_user_from_cookie(struct app *app, const char *cookie, struct db_user *us
   char token[AUTH_TOKEN_HEX + 1];
   unsigned char hash[32];
   if (!cookie || auth_cookie_token(cookie, token)) return -1;
-  auth_sha256(token, AUTH_TOKEN_HEX, hash);
+  crypto_sha256(token, AUTH_TOKEN_HEX, hash);
   if (db_login_lookup(app->db, hash, app_now_us() / 1000000, user) != 0) return -1;
   db_user_seen(app->db, user->id, app_now_us() / 1000000); /* the roster's "last seen" */
   return 0;
@@ -145,7 +146,7 @@ static int start_login(struct app *app, int64_t user_id, const struct api_reques
   unsigned char hash[32];
   long max_age = LIM_COOKIE_DAYS * 86400L;
   if (auth_token(token)) return -1;
-  auth_sha256(token, AUTH_TOKEN_HEX, hash);
+  crypto_sha256(token, AUTH_TOKEN_HEX, hash);
   if (db_login_create(app->db, hash, user_id, app_now_us() / 1000000 + max_age)) return -1;
   db_user_seen(app->db, user_id, app_now_us() / 1000000);
   auth_set_cookie(resp->set_cookie, sizeof resp->set_cookie, token, max_age, req->secure);
@@ -154,7 +155,7 @@ static int start_login(struct app *app, int64_t user_id, const struct api_reques
 
 static void hash_code(const char *code, char out[65]) {
   unsigned char h[32];
-  auth_sha256(code, strlen(code), h);
+  crypto_sha256(code, strlen(code), h);
   for (int i = 0; i < 32; i++) snprintf(out + 2 * i, 3, "%02x", h[i]);
 }
 
@@ -208,7 +209,7 @@ int api_setup_teacher(struct app *app, char *generated, size_t genlen) {
   if (rc < 0) return -1;
   if (!password[0] && rc == 0) return 0; /* keep the one generated earlier */
   if (!password[0]) {
-    if (genlen < 17 || auth_random_word(generated, 16)) return -1;
+    if (genlen < 17 || crypto_random_word(generated, 16)) return -1;
     password = generated;
   }
   if (auth_password_hash(password, stored, sizeof stored)) return -1;
@@ -273,14 +274,14 @@ static void handle_join(struct app *app, const struct api_request *req, const st
   char stored_hash[80];
   struct db_user user;
   if (!rejoin) goto done;
-  if (!auth_name_valid(name)) {
+  if (!text_name_valid(name)) {
     api_error(resp, 400, "invalid_name",
               "a name is 1 to 32 letters, digits, '_', '.' or '-' (no spaces)");
     goto done;
   }
   if (app->cfg.class_code[0]) {
     if (throttled(app, req, THROTTLE_CLASS_CODE, resp)) goto done;
-    if (!auth_ct_streq(class_code, app->cfg.class_code)) {
+    if (!crypto_ct_streq(class_code, app->cfg.class_code)) {
       count_failure(app, req, THROTTLE_CLASS_CODE);
       api_error(resp, 403, "bad_class_code", "the class code is missing or wrong");
       goto done;
@@ -297,7 +298,7 @@ static void handle_join(struct app *app, const struct api_request *req, const st
     if (rejoin[0] && throttled(app, req, THROTTLE_REJOIN, resp)) goto done;
     hash_code(rejoin, hash);
     if (!rejoin[0] || strcmp(user.role, "student") != 0 || !stored_hash[0] ||
-        !auth_ct_streq(hash, stored_hash)) {
+        !crypto_ct_streq(hash, stored_hash)) {
       if (rejoin[0]) count_failure(app, req, THROTTLE_REJOIN);
       api_error(resp, 409, "name_taken",
                 "that name is taken; enter its rejoin code or choose another name");
@@ -324,8 +325,8 @@ static void handle_join(struct app *app, const struct api_request *req, const st
         goto done;
       }
     }
-    if (auth_random_word(lab_password, LAB_PASSWORD_LEN) ||
-        auth_random_word(rejoin_new, REJOIN_CODE_LEN))
+    if (crypto_random_word(lab_password, LAB_PASSWORD_LEN) ||
+        crypto_random_word(rejoin_new, REJOIN_CODE_LEN))
       goto internal;
     hash_code(rejoin_new, hash);
     rc = db_user_create(app->db, name, "student", lab_password, hash, NULL);
@@ -393,7 +394,7 @@ static void handle_logout(struct app *app, const struct api_request *req,
   char token[AUTH_TOKEN_HEX + 1];
   unsigned char hash[32];
   if (auth_cookie_token(req->cookie, token) == 0) {
-    auth_sha256(token, AUTH_TOKEN_HEX, hash);
+    crypto_sha256(token, AUTH_TOKEN_HEX, hash);
     db_login_delete(app->db, hash);
     relay_logout(app, hash); /* its WebSockets end too, not only the cookie */
   }

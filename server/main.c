@@ -109,7 +109,7 @@ static int load_lab_secret(struct app *app, char *err, size_t errlen) {
 
   if (rc == 0 && strlen(app->lab_secret) == 64) return 0;
   if (rc < 0) goto db_fail;
-  if (auth_random(raw, sizeof raw) != 0) {
+  if (crypto_random(raw, sizeof raw) != 0) {
     snprintf(err, errlen, "cannot make the lab secret: no randomness");
     return -1;
   }
@@ -122,8 +122,9 @@ db_fail:
   return -1;
 }
 
-/* Lives as long as the servers that point at it. */
+/* Live as long as the servers that point at them. */
 static struct lab_ctx lab_ctx;
+static struct lab_budget lab_budget;
 
 static int start_lab_servers(struct app *app, char *err, size_t errlen) {
   struct http_lab_config hc;
@@ -140,7 +141,8 @@ static int start_lab_servers(struct app *app, char *err, size_t errlen) {
   lab_ctx.pasv_per_student = app->cfg.ftp_pasv_per_student;
   lab_ctx.pasv_per_addr = app->cfg.ftp_pasv_per_addr;
   lab_ctx.rec = app->recorder; /* NULL with --no-record */
-  lab_ctx.usage = app->usage;
+  usage_lab_budget(app->usage, &lab_budget);
+  lab_ctx.budget = &lab_budget;
   app->lab_servers =
       lab_servers_start(app->ctx, &lab_ctx, lab_modules, lab_module_count, err, errlen);
   if (!app->lab_servers) return -1;

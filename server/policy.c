@@ -24,6 +24,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "addr.h"
 #include "portlab_limits.h"
 
 /* An address reduced to what matching needs; IPv4 uses a[0..4). */
@@ -180,14 +181,15 @@ static int policy_addr_bits(int family) {
  * but not :: or ::1) IPv6 addresses to IPv4: the kernel may route them to
  * the IPv4 address, so they must be judged as one. 1 if unwrapped. */
 static int policy_unwrap(struct policy_addr *x) {
-  static const unsigned char mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
   static const unsigned char zero[12] = {0};
   if (x->family != AF_INET6) return 0;
-  if (memcmp(x->a, mapped, 12) != 0) {
-    if (memcmp(x->a, zero, 12) != 0) return 0;
-    /* :: and ::1 are IPv6 addresses of their own, not compat ones. */
-    if (x->a[12] == 0 && x->a[13] == 0 && x->a[14] == 0 && x->a[15] <= 1) return 0;
+  if (addr_unmap_v4(x->a)) {
+    x->family = AF_INET;
+    return 1;
   }
+  if (memcmp(x->a, zero, 12) != 0) return 0;
+  /* :: and ::1 are IPv6 addresses of their own, not compat ones. */
+  if (x->a[12] == 0 && x->a[13] == 0 && x->a[14] == 0 && x->a[15] <= 1) return 0;
   memmove(x->a, x->a + 12, 4);
   memset(x->a + 4, 0, 12);
   x->family = AF_INET;
@@ -405,15 +407,9 @@ static int policy_parse_cidr(struct policy_rule *r, const char *s, int want6, co
 
   /* A rule in IPv4-mapped form is an IPv4 rule, as the addresses it
    * matches are unwrapped to IPv4 before matching. */
-  if (r->net.family == AF_INET6 && r->prefix >= 96) {
-    struct policy_addr x = r->net;
-    static const unsigned char mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
-    if (memcmp(x.a, mapped, 12) == 0) {
-      memmove(r->net.a, x.a + 12, 4);
-      memset(r->net.a + 4, 0, 12);
-      r->net.family = AF_INET;
-      r->prefix -= 96;
-    }
+  if (r->net.family == AF_INET6 && r->prefix >= 96 && addr_unmap_v4(r->net.a)) {
+    r->net.family = AF_INET;
+    r->prefix -= 96;
   }
   return 0;
 
