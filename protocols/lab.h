@@ -170,9 +170,25 @@ struct lab_servers *lab_servers_start(struct lws_context *lws, struct lab_ctx *c
                                       size_t errlen);
 void lab_servers_stop(struct lab_servers *ls); /* NULL is a no-op */
 
-/* The modules main starts, in one place (protocols/modules.c). */
-extern const struct lab_module *const lab_modules[];
-extern const size_t lab_module_count;
+/* --- the lab services (protocols/modules.c) ------------------------------- */
+
+/* One service "lab" offers: lab:PORT. */
+struct lab_service {
+  const char *name;                /* "smtp": the API's and the UI's name */
+  const char *label;               /* "SMTP": for people (the start-up banner) */
+  int port;                        /* well-known port: 25 */
+  const char *mode;                /* how the browser opens it: "raw" or "telnet" */
+  const struct lab_module *module; /* its line-protocol server; NULL if served elsewhere */
+};
+/* Every service, in port order: the one table of lab ports. */
+extern const struct lab_service lab_services[];
+extern const size_t lab_service_count;
+const struct lab_service *lab_service_by_port(int port); /* NULL if none */
+const struct lab_service *lab_service_by_name(const char *name);
+int lab_service_max_port(void);
+/* The distinct modules of the table, in table order, for
+ * lab_servers_start: writes up to cap and returns how many there are. */
+size_t lab_service_modules(const struct lab_module **out, size_t cap);
 
 /* --- the in-memory backend, for unit tests and fuzzers ------------------ */
 

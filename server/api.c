@@ -22,6 +22,7 @@
 #include "class.h"
 #include "export.h"
 #include "jsontime.h"
+#include "lab.h"
 #include "labdata.h"
 #include "labdb.h"
 #include "log.h"
@@ -430,21 +431,14 @@ static void handle_whoami(struct app *app, const struct api_request *req,
 static void handle_targets(struct app *app, const struct api_request *req,
                            const struct db_user *user, const struct api_args *args,
                            struct api_response *resp) {
-  static const struct {
-    const char *name;
-    int port;
-    const char *mode;
-  } services[] = {{"ftp", LAB_FTP, "raw"},   {"telnet", LAB_TELNET, "telnet"},
-                  {"smtp", LAB_SMTP, "raw"}, {"http", LAB_HTTP, "raw"},
-                  {"pop3", LAB_POP3, "raw"}, {"imap", LAB_IMAP, "raw"}};
   cJSON *root = cJSON_CreateObject(), *lab = cJSON_AddObjectToObject(root, "lab");
   cJSON_AddStringToObject(lab, "host", "lab");
   cJSON *list = cJSON_AddArrayToObject(lab, "services");
-  for (size_t i = 0; i < sizeof services / sizeof services[0]; i++) {
+  for (size_t i = 0; i < lab_service_count; i++) {
     cJSON *s = cJSON_CreateObject();
-    cJSON_AddStringToObject(s, "name", services[i].name);
-    cJSON_AddNumberToObject(s, "port", services[i].port);
-    cJSON_AddStringToObject(s, "mode", services[i].mode);
+    cJSON_AddStringToObject(s, "name", lab_services[i].name);
+    cJSON_AddNumberToObject(s, "port", lab_services[i].port);
+    cJSON_AddStringToObject(s, "mode", lab_services[i].mode);
     cJSON_AddItemToArray(list, s);
   }
   cJSON *pasv = cJSON_AddObjectToObject(lab, "pasv");

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lab.h"
 #include "log.h"
 #include "portlab_limits.h"
 
@@ -572,9 +573,8 @@ static int apply_env(struct config *cfg, const struct config_flag *f, char *err,
 }
 
 static int check_ports(const struct config *cfg, char *err, size_t errlen) {
-  static const int wk[] = {21, 23, 25, 80, 110, 143};
-  for (size_t i = 0; i < sizeof wk / sizeof wk[0]; i++) {
-    int port = cfg->lab_port_base + wk[i];
+  for (size_t i = 0; i < lab_service_count; i++) {
+    int port = cfg->lab_port_base + lab_services[i].port;
     if (port >= cfg->pasv_lo && port <= cfg->pasv_hi) {
       snprintf(err, errlen, "--ftp-pasv-ports: range %d-%d contains lab port %d", cfg->pasv_lo,
                cfg->pasv_hi, port);
@@ -582,7 +582,7 @@ static int check_ports(const struct config *cfg, char *err, size_t errlen) {
     }
     if (port == cfg->listen_port) {
       snprintf(err, errlen, "--listen: port %d is also lab port %d (--lab-port-base %d)", port,
-               wk[i], cfg->lab_port_base);
+               lab_services[i].port, cfg->lab_port_base);
       return -1;
     }
   }

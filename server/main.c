@@ -128,6 +128,9 @@ static struct lab_budget lab_budget;
 
 static int start_lab_servers(struct app *app, char *err, size_t errlen) {
   struct http_lab_config hc;
+  const struct lab_module **modules = calloc(lab_service_count, sizeof *modules);
+  size_t n = modules ? lab_service_modules(modules, lab_service_count) : 0;
+  const struct lab_service *http = lab_service_by_name("http");
 
   lab_ctx.db = app->db;
   snprintf(lab_ctx.secret, sizeof lab_ctx.secret, "%s", app->lab_secret);
@@ -143,14 +146,19 @@ static int start_lab_servers(struct app *app, char *err, size_t errlen) {
   lab_ctx.rec = app->recorder; /* NULL with --no-record */
   usage_lab_budget(app->usage, &lab_budget);
   lab_ctx.budget = &lab_budget;
-  app->lab_servers =
-      lab_servers_start(app->ctx, &lab_ctx, lab_modules, lab_module_count, err, errlen);
+  if (!modules) {
+    snprintf(err, errlen, "out of memory");
+    return -1;
+  }
+  app->lab_servers = lab_servers_start(app->ctx, &lab_ctx, modules, n, err, errlen);
+  free(modules); /* the servers keep the modules, not the list */
   if (!app->lab_servers) return -1;
+  if (!http) return 0; /* no HTTP row: no HTTP lab server */
 
   memset(&hc, 0, sizeof hc);
   hc.db_path = app->cfg.db_path;
   hc.bind_addr = app->cfg.lab_bind;
-  hc.port = app->cfg.lab_port_base + LAB_HTTP;
+  hc.port = app->cfg.lab_port_base + http->port;
   hc.secret = app->lab_secret;
   app->http_lab = http_lab_start(&hc, err, errlen);
   return app->http_lab ? 0 : -1;
@@ -179,10 +187,9 @@ static int addr_in_use(const char *addr, int port) {
 }
 
 static int listeners_in_use(const struct config *cfg) {
-  static const int lab_ports[] = {LAB_FTP, LAB_TELNET, LAB_SMTP, LAB_HTTP, LAB_POP3, LAB_IMAP};
   if (addr_in_use(cfg->listen_addr, cfg->listen_port)) return 1;
-  for (size_t i = 0; i < sizeof lab_ports / sizeof lab_ports[0]; i++)
-    if (addr_in_use(cfg->lab_bind, cfg->lab_port_base + lab_ports[i])) return 1;
+  for (size_t i = 0; i < lab_service_count; i++)
+    if (addr_in_use(cfg->lab_bind, cfg->lab_port_base + lab_services[i].port)) return 1;
   return 0;
 }
 
@@ -194,10 +201,10 @@ static void print_banner(const struct app *app, const char *generated_password) 
   if (strcmp(host, "0.0.0.0") == 0 || strcmp(host, "::") == 0) host = "127.0.0.1", v6 = 0;
   printf("portlab %s\n", PORTLAB_VERSION);
   printf("  database:    %s\n", app->cfg.db_path);
-  printf("  lab servers: %s, FTP %d, Telnet %d, SMTP %d, HTTP %d, POP3 %d, IMAP %d\n",
-         app->cfg.lab_bind, app->cfg.lab_port_base + LAB_FTP, app->cfg.lab_port_base + LAB_TELNET,
-         app->cfg.lab_port_base + LAB_SMTP, app->cfg.lab_port_base + LAB_HTTP,
-         app->cfg.lab_port_base + LAB_POP3, app->cfg.lab_port_base + LAB_IMAP);
+  printf("  lab servers: %s", app->cfg.lab_bind);
+  for (size_t i = 0; i < lab_service_count; i++)
+    printf(", %s %d", lab_services[i].label, app->cfg.lab_port_base + lab_services[i].port);
+  printf("\n");
   printf("  ftp passive: %d-%d%s%s\n", app->cfg.pasv_lo, app->cfg.pasv_hi,
          app->cfg.lab_public_host[0] ? ", named as " : "", app->cfg.lab_public_host);
   printf("  open:        http://%s%s%s:%d/\n", v6 ? "[" : "", host, v6 ? "]" : "",

@@ -25,6 +25,7 @@
 #include <strings.h>
 
 #include "addr.h"
+#include "lab.h"
 #include "portlab_limits.h"
 
 /* An address reduced to what matching needs; IPv4 uses a[0..4). */
@@ -148,8 +149,6 @@ static const struct policy_range {
      -1,
      0},
 };
-
-static const int policy_lab_ports[] = {LAB_FTP, LAB_TELNET, LAB_SMTP, LAB_HTTP, LAB_POP3, LAB_IMAP};
 
 /* Writes one sentence into a caller buffer that may be NULL or empty. */
 static void policy_say(char *out, size_t outlen, const char *fmt, ...)
@@ -520,7 +519,7 @@ int policy_set_lab(struct policy *p, const char *lab_bind, int port_base, int pa
   if (!p || !lab_bind) return -1;
   if (policy_parse_addr(lab_bind, &a) < 0) return -1;
   /* base + the highest service port must still be a port. */
-  if (port_base < 0 || port_base + LAB_IMAP > 65535) return -1;
+  if (port_base < 0 || port_base + lab_service_max_port() > 65535) return -1;
   if (pasv_lo < 1 || pasv_hi > 65535 || pasv_lo > pasv_hi) return -1;
   policy_unwrap(&a);
   p->lab_addr = a;
@@ -612,8 +611,8 @@ static void policy_refresh_locals(struct policy *p) {
 int policy_lab_port(const struct policy *p, int well_known) {
   size_t i;
   if (!p) return -1;
-  for (i = 0; i < sizeof policy_lab_ports / sizeof policy_lab_ports[0]; i++)
-    if (well_known == policy_lab_ports[i]) return p->lab_base + well_known;
+  for (i = 0; i < lab_service_count; i++)
+    if (well_known == lab_services[i].port) return p->lab_base + well_known;
   if (well_known >= p->pasv_lo && well_known <= p->pasv_hi) return well_known;
   return -1;
 }
@@ -705,8 +704,8 @@ static int policy_lab_listens_on(const struct policy *p, const struct policy_add
 static int policy_is_lab_real_port(const struct policy *p, int port) {
   size_t i;
   if (port >= p->pasv_lo && port <= p->pasv_hi) return 1;
-  for (i = 0; i < sizeof policy_lab_ports / sizeof policy_lab_ports[0]; i++)
-    if (port == p->lab_base + policy_lab_ports[i]) return 1;
+  for (i = 0; i < lab_service_count; i++)
+    if (port == p->lab_base + lab_services[i].port) return 1;
   return 0;
 }
 
@@ -849,8 +848,17 @@ static void policy_fill_sockaddr(struct policy_target *out, const struct policy_
 
 /* The lab's ports as a phrase for the refusal message. */
 static void policy_lab_ports_text(const struct policy *p, char *out, size_t outlen) {
-  snprintf(out, outlen, "%d, %d, %d, %d, %d, %d and %d-%d (FTP passive)", LAB_FTP, LAB_TELNET,
-           LAB_SMTP, LAB_HTTP, LAB_POP3, LAB_IMAP, p->pasv_lo, p->pasv_hi);
+  size_t used = 0;
+
+  out[0] = '\0';
+  for (size_t i = 0; i < lab_service_count && used < outlen; i++) {
+    int n = snprintf(out + used, outlen - used, "%d%s", lab_services[i].port,
+                     i + 1 < lab_service_count ? ", " : " ");
+    if (n < 0) return;
+    used += (size_t)n;
+  }
+  if (used < outlen)
+    snprintf(out + used, outlen - used, "and %d-%d (FTP passive)", p->pasv_lo, p->pasv_hi);
 }
 
 enum policy_kind policy_prepare(struct policy *p, const char *host, int port,
@@ -884,7 +892,7 @@ enum policy_kind policy_prepare(struct policy *p, const char *host, int port,
 
   if (strcmp(out->host, "lab") == 0) {
     int real = policy_lab_port(p, port);
-    char ports[128];
+    char ports[256];
     out->is_lab = 1;
     if (real < 0) {
       policy_lab_ports_text(p, ports, sizeof ports);
