@@ -552,19 +552,8 @@ internal:
 static void handle_transcript(struct app *app, const struct api_request *req,
                               const struct db_user *user, const struct api_args *args,
                               struct api_response *resp) {
-  static const struct {
-    const char *name;
-    enum export_format format;
-    const char *type;
-    const char *disposition;
-  } formats[] = {
-      {"json", EXPORT_JSON, "application/json", NULL},
-      {"txt", EXPORT_TXT, "text/plain; charset=utf-8", "inline"},
-      {"cast", EXPORT_CAST, "application/x-asciicast", "attachment"},
-      {"pcap", EXPORT_PCAP, "application/vnd.tcpdump.pcap", "attachment"},
-  };
   struct db_session s;
-  char *head = NULL;
+  char *session = NULL;
   int64_t last_seq;
   int rc = db_session_get(app->db, args->id, &s);
   if (rc < 0) goto internal;
@@ -572,49 +561,30 @@ static void handle_transcript(struct app *app, const struct api_request *req,
     api_error(resp, 404, "not_found", "no such session");
     return;
   }
-  const char *name = req->arg_format && req->arg_format[0] ? req->arg_format : "json";
-  size_t f = 0;
-  while (f < sizeof formats / sizeof formats[0] && strcmp(name, formats[f].name) != 0) f++;
-  if (f == sizeof formats / sizeof formats[0]) {
-    api_error(resp, 400, "bad_request", "format must be json, txt, cast or pcap");
+  const struct export_kind *kind =
+      export_kind_by_name(req->arg_format && req->arg_format[0] ? req->arg_format : "json");
+  if (!kind) {
+    api_error(resp, 400, "bad_request", "format must be " EXPORT_FORMAT_NAMES);
     return;
   }
   /* The events recorded by now: a session still open is exported as it
    * stands, consistent with the session fields in the head. */
   if (db_events_last_seq(app->db, s.id, &last_seq)) goto internal;
-  if (formats[f].format == EXPORT_JSON) {
+  if (kind->format == EXPORT_JSON) {
     cJSON *o = session_json(&s);
-    char *printed = cJSON_PrintUnformatted(o);
+    session = o ? cJSON_PrintUnformatted(o) : NULL;
     cJSON_Delete(o);
-    size_t n = printed ? strlen(printed) + 32 : 0;
-    head = printed ? malloc(n) : NULL;
-    if (head) snprintf(head, n, "{\"session\":%s,\"events\":[", printed);
-    free(printed);
-    if (!head) goto internal;
-  } else if (formats[f].format == EXPORT_TXT) {
-    char started[32], ended[32] = "(open)";
-    size_t n = 512 + strlen(s.user_name) + strlen(s.host);
-    json_time_text(s.started_us, started, sizeof started);
-    if (s.ended_us) json_time_text(s.ended_us, ended, sizeof ended);
-    head = malloc(n);
-    if (!head) goto internal;
-    snprintf(head, n,
-             "portlab session %lld: %s -> %s:%d (%s%s%s)\n"
-             "started %s, ended %s, %lld bytes up, %lld bytes down, closed: %s\n\n",
-             (long long)s.id, s.user_name, s.host, s.port, s.mode,
-             s.own_client ? ", own client from " : "", s.own_client ? s.client_addr : "", started,
-             ended, (long long)s.bytes_up, (long long)s.bytes_down,
-             s.close_reason[0] ? export_reason_text(s.close_reason) : "-");
+    if (!session) goto internal;
   }
-  resp->stream = export_new(formats[f].format, &s, head, last_seq, LIM_EXPORT_BYTES);
-  free(head);
+  resp->stream = export_session(kind, &s, session, last_seq, LIM_EXPORT_BYTES);
+  free(session);
   if (!resp->stream) goto internal;
   resp->status = 200;
-  resp->content_type = formats[f].type;
-  if (formats[f].disposition)
+  resp->content_type = kind->content_type;
+  if (kind->disposition)
     snprintf(resp->content_disposition, sizeof resp->content_disposition,
-             "%s; filename=\"portlab-session-%lld.%s\"", formats[f].disposition, (long long)s.id,
-             formats[f].name);
+             "%s; filename=\"portlab-session-%lld.%s\"", kind->disposition, (long long)s.id,
+             kind->name);
   return;
 internal:
   api_error(resp, 500, "internal", "the database failed; try again");
