@@ -1,4 +1,4 @@
-/* policy.c -- which targets the relay may connect to (DESIGN.md section 6).
+/* policy.c -- which targets the relay may connect to (docs/architecture.md, "Target policy").
  *
  * The relay turns a browser into a TCP client on the portal's network, so
  * this file decides, before any socket exists, whether a host and port may
@@ -67,7 +67,7 @@ struct policy {
   int collecting;
 };
 
-/* The special-use ranges of DESIGN.md section 6. The first match wins, so
+/* The special-use ranges (docs/architecture.md, "Target policy"). The first match wins, so
  * the broadcast address comes before 240/4: naming 240.0.0.0/4 in a rule
  * must not also open 255.255.255.255.
  *
@@ -278,7 +278,8 @@ static void policy_host_key(const char *s, char *out, size_t outlen) {
 struct policy *policy_new(void) {
   struct policy *p = calloc(1, sizeof *p);
   if (!p) return NULL;
-  /* The DESIGN.md defaults, so a policy is usable before policy_set_lab. */
+  /* The documented defaults (README.md, "Command line"), so a policy is usable before
+   * policy_set_lab. */
   if (policy_set_lab(p, "127.0.0.1", 10000, 30000, 30099) < 0) goto fail;
   return p;
 

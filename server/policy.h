@@ -1,4 +1,4 @@
-/* policy.h -- which targets the relay may connect to (DESIGN.md section 6).
+/* policy.h -- which targets the relay may connect to (docs/architecture.md, "Target policy").
  *
  * The built-in host "lab" is always allowed on its service ports and
  * the FTP passive range. Anything else must match an --allow rule:

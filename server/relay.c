@@ -1,6 +1,6 @@
 /* relay.c -- one session = one browser WebSocket + one outbound TCP connection.
  *
- * The browser speaks the portlab.v1 protocol (DESIGN.md section 5): JSON
+ * The browser speaks the portlab.v1 protocol (docs/protocol.md): JSON
  * control messages in text frames, payload bytes in binary frames. After
  * an "open" the target goes through the policy; names are resolved off
  * the loop, and the socket connects to the numeric address that was

@@ -497,6 +497,19 @@ class Portlab:
         ws = websocket.create_connection(self.ws_url(), timeout=timeout, **opts)
         return ws
 
+    def ws_from(self, cookie, src, rcvbuf=None):
+        """A portlab.v1 WebSocket whose TCP peer address is src (127.0.0.2,
+        ...), with a small receive buffer when given (a reader that stalls)."""
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        if rcvbuf:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+        s.settimeout(10)
+        s.bind((src, 0))
+        s.connect((self.host, self.port))
+        return websocket.create_connection(self.ws_url(), socket=s, timeout=10,
+                                           subprotocols=["portlab.v1"],
+                                           cookie=cookie_header(cookie), origin=self.origin)
+
     def session(self, host, port, mode=None, cookie=None):
         """Join (if no cookie), connect and open; returns (ws, opened msg)."""
         cookie = cookie or self.join()
@@ -507,10 +520,13 @@ class Portlab:
 
 class LineClient:
     """A raw TCP client for line protocols: whole lines, raw sends, and
-    whether the server closed. Protocol tests add their reply rules."""
+    whether the server closed. Protocol tests add their reply rules
+    (subclasses: conformance/test_smtp.py Raw, test_ftp.py Ctl). source
+    binds the client's address, to appear as 127.0.0.2 and so on."""
 
-    def __init__(self, port, timeout=10.0, host=LOOPBACK):
-        self.sock = socket.create_connection((host, port), timeout=timeout)
+    def __init__(self, port, timeout=10.0, host=LOOPBACK, source=None):
+        self.sock = socket.create_connection((host, port), timeout=timeout,
+                                             source_address=(source, 0) if source else None)
         self.buf = b""
 
     def line(self):
@@ -526,7 +542,8 @@ class LineClient:
         self.sock.sendall(raw)
 
     def closed(self, timeout=5.0):
-        """True once the server has closed (after any unread replies)."""
+        """True once the server has closed (after any unread replies), by
+        EOF or a reset; False if it is still open after timeout."""
         self.sock.settimeout(timeout)
         try:
             while True:
@@ -534,8 +551,10 @@ class LineClient:
                 if not chunk:
                     return True
                 self.buf += chunk
-        except (socket.timeout, OSError):
+        except socket.timeout:
             return False
+        except OSError:
+            return True
 
     def close(self):
         try:

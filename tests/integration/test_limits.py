@@ -1,4 +1,4 @@
-"""test_limits.py -- the relay's limits (DESIGN.md section 6): message size,
+"""test_limits.py -- the relay's limits (docs/architecture.md, "Target policy"): message size,
 sessions per user, timeouts, bounded buffering and the transcript cap."""
 
 import os

@@ -1,4 +1,4 @@
-"""test_relay.py -- the WebSocket relay (DESIGN.md section 5) and what the
+"""test_relay.py -- the WebSocket relay (docs/protocol.md) and what the
 recorder keeps of it (section 4, transcript JSON)."""
 
 import os
