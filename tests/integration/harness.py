@@ -563,6 +563,36 @@ class LineClient:
             pass
 
 
+def connect_from(port, source=LOOPBACK, timeout=5.0, host=LOOPBACK):
+    """A TCP connection to host:port from source (127.0.0.2, ...: another
+    client address on loopback)."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.settimeout(timeout)
+    s.bind((source, 0))
+    s.connect((host, port))
+    return s
+
+
+def read_greeting(s, pattern, timeout=5.0):
+    """Reads until pattern matches the start of what arrived; returns the
+    bytes, or whatever came before EOF, a reset or the timeout (b"" from a
+    server that never answered)."""
+    data = b""
+    deadline = time.monotonic() + timeout
+    while not pattern.match(data) and time.monotonic() < deadline:
+        s.settimeout(max(0.05, deadline - time.monotonic()))
+        try:
+            chunk = s.recv(4096)
+        except socket.timeout:
+            break
+        except ConnectionResetError:
+            break
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
 def unique_name(prefix="u"):
     return "%s%s" % (prefix, secrets.token_hex(6))
 
@@ -1115,6 +1145,36 @@ class PortlabTestCase(unittest.TestCase):
     def class_server(cls, srv):
         cls._class_servers.append(srv)
         return srv
+
+    @classmethod
+    def scripted_pool(cls, n):
+        """Starts n scripted servers with the class (their ports must be
+        allowed before the shared portlab starts, before any test knows
+        what it wants them to do) and returns the --allow arguments that
+        open them. A test gives one its behaviour with scripted_with()."""
+        cls.scripted = [cls.class_server(ScriptedServer(handler=cls._scripted_dispatch))
+                        for _ in range(n)]
+        cls.handlers = {}
+        args = []
+        for s in cls.scripted:
+            args += ["--allow", "%s:%d" % (LOOPBACK, s.port)]
+        return args
+
+    @classmethod
+    def _scripted_dispatch(cls, conn):
+        handler = cls.handlers.get(conn.server.port)
+        if handler is not None:
+            handler(conn)
+
+    def scripted_with(self, index, handler):
+        """Pool server index runs handler(conn) for each new connection;
+        returns the server and the number its next connection will have
+        (for srv.wait_conn)."""
+        srv = self.scripted[index]
+        self.handlers[srv.port] = handler
+        with srv.lock:
+            before = len(srv.conns)
+        return srv, before + 1
 
     @classmethod
     def setUpClass(cls):

@@ -188,29 +188,13 @@ class LabPerAddressCap(PortlabTestCase):
     SHARED = False
 
     def connect(self, port, source):
-        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        s = harness.connect_from(port, source)
         self.addCleanup(s.close)
-        s.settimeout(5)
-        s.bind((source, 0))
-        s.connect((LOOPBACK, port))
         return s
 
     @staticmethod
     def greeting(s, timeout=3.0):
-        data = b""
-        deadline = time.monotonic() + timeout
-        while not FTP_GREETING.match(data) and time.monotonic() < deadline:
-            s.settimeout(max(0.05, deadline - time.monotonic()))
-            try:
-                chunk = s.recv(4096)
-            except socket.timeout:
-                break
-            except ConnectionResetError:
-                break
-            if not chunk:
-                break
-            data += chunk
-        return data
+        return harness.read_greeting(s, FTP_GREETING, timeout)
 
     def test_127_0_0_2_is_an_outside_peer_held_to_the_cap(self):
         # Only 127.0.0.1, ::1 and the lab address are this host's own (the

@@ -13,7 +13,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import harness  # noqa: E402
-from harness import (PortlabTestCase, ScriptedServer, collect, expect_text,  # noqa: E402
+from harness import (PortlabTestCase, collect, expect_text,  # noqa: E402
                      open_session, recv_msg, send_json)
 
 import websocket  # noqa: E402
@@ -28,26 +28,7 @@ MB = 1024 * 1024
 class RelayBounds(PortlabTestCase):
     @classmethod
     def class_args(cls):
-        cls.scripted = [cls.class_server(ScriptedServer(handler=cls._dispatch))
-                        for _ in range(4)]
-        cls.handlers = {}
-        args = []
-        for s in cls.scripted:
-            args += ["--allow", "127.0.0.1:%d" % s.port]
-        return args
-
-    @classmethod
-    def _dispatch(cls, conn):
-        handler = cls.handlers.get(conn.server.port)
-        if handler is not None:
-            handler(conn)
-
-    def scripted_with(self, index, handler):
-        srv = self.scripted[index]
-        self.handlers[srv.port] = handler
-        with srv.lock:
-            before = len(srv.conns)
-        return srv, before + 1
+        return cls.scripted_pool(4)
 
     def stderr_text(self, pl=None):
         pl = pl or self.pl
