@@ -292,20 +292,13 @@ int db_mailbox_get(struct db *db, int64_t user_id, const char *name, struct db_m
   if (sqlite3_bind_int64(st, 1, user_id) != SQLITE_OK ||
       sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC) != SQLITE_OK)
     goto fail;
-  rc = sqlite3_step(st);
-  if (rc == SQLITE_DONE) {
-    db_stmt_release(st);
-    return 1;
-  }
-  if (rc != SQLITE_ROW) goto fail;
+  if ((rc = db_step_row(db, st)) != 0) return rc;
   if (out) labdb_mailbox_row(st, out);
   db_stmt_release(st);
   return 0;
 
 fail:
-  db_fail(db);
-  db_stmt_release(st);
-  return -1;
+  return db_fail_release(db, st);
 }
 
 /* The callback may call other db functions, but not db_mailbox_list. */
@@ -324,14 +317,10 @@ int db_mailbox_list(struct db *db, int64_t user_id,
     labdb_mailbox_row(st, &m);
     if (cb(arg, &m)) break;
   }
-  if (rc != SQLITE_ROW && rc != SQLITE_DONE) goto fail;
-  db_stmt_release(st);
-  return 0;
+  return db_walk_end(db, st, rc);
 
 fail:
-  db_fail(db);
-  db_stmt_release(st);
-  return -1;
+  return db_fail_release(db, st);
 }
 
 /* --- messages ------------------------------------------------------------------ */
@@ -349,20 +338,13 @@ static int labdb_take_uid(struct db *db, int64_t user_id, const char *mailbox, i
   if (sqlite3_bind_int64(st, 1, user_id) != SQLITE_OK ||
       sqlite3_bind_text(st, 2, mailbox, -1, SQLITE_STATIC) != SQLITE_OK)
     goto fail;
-  rc = sqlite3_step(st);
-  if (rc == SQLITE_DONE) {
-    db_stmt_release(st);
-    return 1;
-  }
-  if (rc != SQLITE_ROW) goto fail;
+  if ((rc = db_step_row(db, st)) != 0) return rc;
   *uid = sqlite3_column_int64(st, 0);
   db_stmt_release(st);
   return 0;
 
 fail:
-  db_fail(db);
-  db_stmt_release(st);
-  return -1;
+  return db_fail_release(db, st);
 }
 
 int db_mail_append(struct db *db, int64_t user_id, const char *mailbox, const void *msg, size_t len,
@@ -431,14 +413,10 @@ int db_mail_list(struct db *db, int64_t user_id, const char *mailbox,
     labdb_mail_row(st, &m);
     if (cb(arg, &m)) break;
   }
-  if (rc != SQLITE_ROW && rc != SQLITE_DONE) goto fail;
-  db_stmt_release(st);
-  return 0;
+  return db_walk_end(db, st, rc);
 
 fail:
-  db_fail(db);
-  db_stmt_release(st);
-  return -1;
+  return db_fail_release(db, st);
 }
 
 int db_mail_get(struct db *db, int64_t user_id, const char *mailbox, int64_t uid,
@@ -455,12 +433,7 @@ int db_mail_get(struct db *db, int64_t user_id, const char *mailbox, int64_t uid
       sqlite3_bind_text(st, 2, mailbox, -1, SQLITE_STATIC) != SQLITE_OK ||
       sqlite3_bind_int64(st, 3, uid) != SQLITE_OK)
     goto fail;
-  rc = sqlite3_step(st);
-  if (rc == SQLITE_DONE) {
-    db_stmt_release(st);
-    return 1;
-  }
-  if (rc != SQLITE_ROW) goto fail;
+  if ((rc = db_step_row(db, st)) != 0) return rc;
   labdb_mail_row(st, &m);
   if (body && labdb_column_dup(db, st, 4, body, len) != 0) {
     db_stmt_release(st);
@@ -471,9 +444,7 @@ int db_mail_get(struct db *db, int64_t user_id, const char *mailbox, int64_t uid
   return 0;
 
 fail:
-  db_fail(db);
-  db_stmt_release(st);
-  return -1;
+  return db_fail_release(db, st);
 }
 
 int db_mail_set_flags(struct db *db, int64_t user_id, const char *mailbox, int64_t uid,
@@ -605,21 +576,14 @@ int db_file_stat(struct db *db, int64_t owner, const char *path, struct db_file 
   if (sqlite3_bind_int64(st, 1, owner) != SQLITE_OK ||
       sqlite3_bind_text(st, 2, path, -1, SQLITE_STATIC) != SQLITE_OK)
     goto fail;
-  rc = sqlite3_step(st);
-  if (rc == SQLITE_DONE) {
-    db_stmt_release(st);
-    return 1;
-  }
-  if (rc != SQLITE_ROW) goto fail;
+  if ((rc = db_step_row(db, st)) != 0) return rc;
   labdb_file_row(st, &f);
   if (out) *out = f;
   db_stmt_release(st);
   return 0;
 
 fail:
-  db_fail(db);
-  db_stmt_release(st);
-  return -1;
+  return db_fail_release(db, st);
 }
 
 /* 1 = dir does not exist or is a file. The callback may call other db
@@ -643,14 +607,10 @@ int db_file_list(struct db *db, int64_t owner, const char *dir,
     labdb_file_row(st, &f);
     if (cb(arg, &f)) break;
   }
-  if (rc != SQLITE_ROW && rc != SQLITE_DONE) goto fail;
-  db_stmt_release(st);
-  return 0;
+  return db_walk_end(db, st, rc);
 
 fail:
-  db_fail(db);
-  db_stmt_release(st);
-  return -1;
+  return db_fail_release(db, st);
 }
 
 int db_file_read(struct db *db, int64_t owner, const char *path, unsigned char **data,
@@ -664,20 +624,13 @@ int db_file_read(struct db *db, int64_t owner, const char *path, unsigned char *
   if (sqlite3_bind_int64(st, 1, owner) != SQLITE_OK ||
       sqlite3_bind_text(st, 2, path, -1, SQLITE_STATIC) != SQLITE_OK)
     goto fail;
-  rc = sqlite3_step(st);
-  if (rc == SQLITE_DONE) {
-    db_stmt_release(st);
-    return 1;
-  }
-  if (rc != SQLITE_ROW) goto fail;
+  if ((rc = db_step_row(db, st)) != 0) return rc;
   rc = labdb_column_dup(db, st, 0, data, len);
   db_stmt_release(st);
   return rc;
 
 fail:
-  db_fail(db);
-  db_stmt_release(st);
-  return -1;
+  return db_fail_release(db, st);
 }
 
 int db_file_write(struct db *db, int64_t owner, const char *path, const void *data, size_t len,
