@@ -52,10 +52,10 @@ size_t lab_service_modules(const struct lab_module **out, size_t cap) {
   size_t n = 0;
   for (size_t i = 0; i < lab_service_count; i++) {
     const struct lab_module *m = lab_services[i].module;
-    size_t j;
+    size_t k;
     if (!m) continue;
-    for (j = 0; j < n && out[j] != m; j++) continue;
-    if (j < n) continue; /* a second row of a module (another port) */
+    for (k = 0; k < i && lab_services[k].module != m; k++) continue;
+    if (k < i) continue; /* a second row of a module (another port) */
     if (n < cap) out[n] = m;
     n++;
   }
