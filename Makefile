@@ -25,7 +25,7 @@ TSAN_BUILD ?= build-tsan
 # Under ThreadSanitizer everything runs 5-15 times slower: the two suites
 # that push megabytes to the transcript cap would only time out.
 TSAN_TESTS ?= ^(unit|conformance|integration)\.
-TSAN_SKIP ?= ^integration\.test_(limits|review_relay)$$
+TSAN_SKIP ?= ^integration\.test_(limits|relay_bounds)$$
 SOAK_ARGS ?=
 BENCH_BUILD ?= build-release
 BENCH_ARGS ?= --write

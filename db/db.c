@@ -91,6 +91,27 @@ int db_step_done(struct db *db, sqlite3_stmt *st) {
   return 0;
 }
 
+int db_step_row(struct db *db, sqlite3_stmt *st) {
+  int rc = sqlite3_step(st);
+
+  if (rc == SQLITE_ROW) return 0;
+  if (rc != SQLITE_DONE) return db_fail_release(db, st);
+  db_stmt_release(st);
+  return 1;
+}
+
+int db_walk_end(struct db *db, sqlite3_stmt *st, int rc) {
+  if (rc != SQLITE_ROW && rc != SQLITE_DONE) return db_fail_release(db, st);
+  db_stmt_release(st);
+  return 0;
+}
+
+int db_fail_release(struct db *db, sqlite3_stmt *st) {
+  db_fail(db);
+  db_stmt_release(st);
+  return -1;
+}
+
 /* Runs a PRAGMA that answers with one row and compares the first column,
  * as text, with want. The pragmas are constants: nothing is formatted. */
 static int db_pragma_expect(struct db *db, const char *sql, const char *want, const char *what) {

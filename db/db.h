@@ -3,7 +3,8 @@
  * One struct db wraps one sqlite3 connection and its prepared statements;
  * it belongs to one thread. No SQL text exists outside db/.
  * Return convention: 0 = done/found, 1 = not found or conflict (as stated),
- * -1 = database error (logged, message in db_errmsg()).
+ * -1 = database error. Nothing in db/ logs: the caller decides what a
+ * failure means, logs it if it should, and reads db_errmsg().
  */
 #ifndef PORTLAB_DB_H
 #define PORTLAB_DB_H

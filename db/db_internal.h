@@ -160,6 +160,17 @@ int db_fail_msg(struct db *db, int permanent, const char *msg);
 int db_column_copy(sqlite3_stmt *st, int col, char *dst, size_t dstlen);
 /* Steps a statement that returns no rows, then releases it. 0 or -1. */
 int db_step_done(struct db *db, sqlite3_stmt *st);
+/* The bind-step-release tails every query repeats. One step of a query
+ * that answers at most one row: 0 with the row to read (the caller reads
+ * it, then releases st), 1 when there is none, -1 on an error (recorded);
+ * st is released unless 0. */
+int db_step_row(struct db *db, sqlite3_stmt *st);
+/* The end of a row walk whose last sqlite3_step() returned rc (ROW when the
+ * caller stopped early, DONE at the end): releases st; 0, or -1 recorded. */
+int db_walk_end(struct db *db, sqlite3_stmt *st, int rc);
+/* Records the connection's error and releases st (a failed bind or step);
+ * returns -1. */
+int db_fail_release(struct db *db, sqlite3_stmt *st);
 
 /* migrations.c: brings the schema up to date inside one transaction.
  * Returns 0, or -1 with the reason in db->errmsg. */

@@ -14,8 +14,9 @@
 #include <string.h>
 #include <strings.h>
 
-#include "auth.h"
+#include "crypto.h"
 #include "db_internal.h"
+#include "text.h"
 
 #define LABDB_PATH_MAX 255
 #define LABDB_MAILBOX_MAX 63
@@ -142,7 +143,7 @@ int db_lab_account(struct db *db, const char *user, struct db_user *out) {
   struct db_user u;
   int rc;
 
-  if (!auth_name_valid(user)) return 1;
+  if (!text_name_valid(user)) return 1;
   rc = db_user_by_name(db, user, &u, NULL, 0);
   if (rc != 0) return rc;
   /* The teacher has no lab account: lab passwords travel in the clear. */
@@ -158,10 +159,10 @@ int db_lab_login(struct db *db, const char *user, const char *password, struct d
   if (rc < 0) return -1;
   if (rc == 1) {
     /* Spend the same comparison on an unknown name as on a known one. */
-    auth_ct_streq(password, "portlab-no-such-account");
+    crypto_ct_streq(password, "portlab-no-such-account");
     return 1;
   }
-  if (!u.lab_password[0] || !auth_ct_streq(password, u.lab_password)) return 1;
+  if (!u.lab_password[0] || !crypto_ct_streq(password, u.lab_password)) return 1;
   *out = u;
   return 0;
 }
@@ -291,20 +292,13 @@ int db_mailbox_get(struct db *db, int64_t user_id, const char *name, struct db_m
   if (sqlite3_bind_int64(st, 1, user_id) != SQLITE_OK ||
       sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC) != SQLITE_OK)
     goto fail;
-  rc = sqlite3_step(st);
-  if (rc == SQLITE_DONE) {
-    db_stmt_release(st);
-    return 1;
-  }
-  if (rc != SQLITE_ROW) goto fail;
+  if ((rc = db_step_row(db, st)) != 0) return rc;
   if (out) labdb_mailbox_row(st, out);
   db_stmt_release(st);
   return 0;
 
 fail:
-  db_fail(db);
-  db_stmt_release(st);
-  return -1;
+  return db_fail_release(db, st);
 }
 
 /* The callback may call other db functions, but not db_mailbox_list. */
@@ -323,14 +317,10 @@ int db_mailbox_list(struct db *db, int64_t user_id,
     labdb_mailbox_row(st, &m);
     if (cb(arg, &m)) break;
   }
-  if (rc != SQLITE_ROW && rc != SQLITE_DONE) goto fail;
-  db_stmt_release(st);
-  return 0;
+  return db_walk_end(db, st, rc);
 
 fail:
-  db_fail(db);
-  db_stmt_release(st);
-  return -1;
+  return db_fail_release(db, st);
 }
 
 /* --- messages ------------------------------------------------------------------ */
@@ -348,20 +338,13 @@ static int labdb_take_uid(struct db *db, int64_t user_id, const char *mailbox, i
   if (sqlite3_bind_int64(st, 1, user_id) != SQLITE_OK ||
       sqlite3_bind_text(st, 2, mailbox, -1, SQLITE_STATIC) != SQLITE_OK)
     goto fail;
-  rc = sqlite3_step(st);
-  if (rc == SQLITE_DONE) {
-    db_stmt_release(st);
-    return 1;
-  }
-  if (rc != SQLITE_ROW) goto fail;
+  if ((rc = db_step_row(db, st)) != 0) return rc;
   *uid = sqlite3_column_int64(st, 0);
   db_stmt_release(st);
   return 0;
 
 fail:
-  db_fail(db);
-  db_stmt_release(st);
-  return -1;
+  return db_fail_release(db, st);
 }
 
 int db_mail_append(struct db *db, int64_t user_id, const char *mailbox, const void *msg, size_t len,
@@ -430,14 +413,10 @@ int db_mail_list(struct db *db, int64_t user_id, const char *mailbox,
     labdb_mail_row(st, &m);
     if (cb(arg, &m)) break;
   }
-  if (rc != SQLITE_ROW && rc != SQLITE_DONE) goto fail;
-  db_stmt_release(st);
-  return 0;
+  return db_walk_end(db, st, rc);
 
 fail:
-  db_fail(db);
-  db_stmt_release(st);
-  return -1;
+  return db_fail_release(db, st);
 }
 
 int db_mail_get(struct db *db, int64_t user_id, const char *mailbox, int64_t uid,
@@ -454,12 +433,7 @@ int db_mail_get(struct db *db, int64_t user_id, const char *mailbox, int64_t uid
       sqlite3_bind_text(st, 2, mailbox, -1, SQLITE_STATIC) != SQLITE_OK ||
       sqlite3_bind_int64(st, 3, uid) != SQLITE_OK)
     goto fail;
-  rc = sqlite3_step(st);
-  if (rc == SQLITE_DONE) {
-    db_stmt_release(st);
-    return 1;
-  }
-  if (rc != SQLITE_ROW) goto fail;
+  if ((rc = db_step_row(db, st)) != 0) return rc;
   labdb_mail_row(st, &m);
   if (body && labdb_column_dup(db, st, 4, body, len) != 0) {
     db_stmt_release(st);
@@ -470,9 +444,7 @@ int db_mail_get(struct db *db, int64_t user_id, const char *mailbox, int64_t uid
   return 0;
 
 fail:
-  db_fail(db);
-  db_stmt_release(st);
-  return -1;
+  return db_fail_release(db, st);
 }
 
 int db_mail_set_flags(struct db *db, int64_t user_id, const char *mailbox, int64_t uid,
@@ -604,21 +576,14 @@ int db_file_stat(struct db *db, int64_t owner, const char *path, struct db_file 
   if (sqlite3_bind_int64(st, 1, owner) != SQLITE_OK ||
       sqlite3_bind_text(st, 2, path, -1, SQLITE_STATIC) != SQLITE_OK)
     goto fail;
-  rc = sqlite3_step(st);
-  if (rc == SQLITE_DONE) {
-    db_stmt_release(st);
-    return 1;
-  }
-  if (rc != SQLITE_ROW) goto fail;
+  if ((rc = db_step_row(db, st)) != 0) return rc;
   labdb_file_row(st, &f);
   if (out) *out = f;
   db_stmt_release(st);
   return 0;
 
 fail:
-  db_fail(db);
-  db_stmt_release(st);
-  return -1;
+  return db_fail_release(db, st);
 }
 
 /* 1 = dir does not exist or is a file. The callback may call other db
@@ -642,14 +607,10 @@ int db_file_list(struct db *db, int64_t owner, const char *dir,
     labdb_file_row(st, &f);
     if (cb(arg, &f)) break;
   }
-  if (rc != SQLITE_ROW && rc != SQLITE_DONE) goto fail;
-  db_stmt_release(st);
-  return 0;
+  return db_walk_end(db, st, rc);
 
 fail:
-  db_fail(db);
-  db_stmt_release(st);
-  return -1;
+  return db_fail_release(db, st);
 }
 
 int db_file_read(struct db *db, int64_t owner, const char *path, unsigned char **data,
@@ -663,20 +624,13 @@ int db_file_read(struct db *db, int64_t owner, const char *path, unsigned char *
   if (sqlite3_bind_int64(st, 1, owner) != SQLITE_OK ||
       sqlite3_bind_text(st, 2, path, -1, SQLITE_STATIC) != SQLITE_OK)
     goto fail;
-  rc = sqlite3_step(st);
-  if (rc == SQLITE_DONE) {
-    db_stmt_release(st);
-    return 1;
-  }
-  if (rc != SQLITE_ROW) goto fail;
+  if ((rc = db_step_row(db, st)) != 0) return rc;
   rc = labdb_column_dup(db, st, 0, data, len);
   db_stmt_release(st);
   return rc;
 
 fail:
-  db_fail(db);
-  db_stmt_release(st);
-  return -1;
+  return db_fail_release(db, st);
 }
 
 int db_file_write(struct db *db, int64_t owner, const char *path, const void *data, size_t len,

@@ -48,9 +48,7 @@ int db_lab_event_find(struct db *db, int64_t user_id, const char *event,
   db_stmt_release(st);
   return found;
 fail:
-  db_fail(db);
-  db_stmt_release(st);
-  return -1;
+  return db_fail_release(db, st);
 }
 
 int db_progress_attempt(struct db *db, int64_t user_id, const char *lesson, const char *task,
@@ -127,11 +125,7 @@ int db_progress_list(struct db *db, int64_t user_id, const char *lesson,
     p.hint_cost = sqlite3_column_int(st, 9);
     if (cb(arg, &p)) break;
   }
-  if (rc != SQLITE_ROW && rc != SQLITE_DONE) goto fail;
-  db_stmt_release(st);
-  return 0;
+  return db_walk_end(db, st, rc);
 fail:
-  db_fail(db);
-  db_stmt_release(st);
-  return -1;
+  return db_fail_release(db, st);
 }

@@ -32,9 +32,7 @@ int db_usage_get(struct db *db, int64_t user_id, struct db_usage *out) {
   return 0;
 
 fail:
-  db_fail(db);
-  db_stmt_release(st);
-  return -1;
+  return db_fail_release(db, st);
 }
 
 int db_usage_set_refused(struct db *db, int64_t user_id, int64_t refused_opens, const char *reason,

@@ -44,9 +44,7 @@ int db_user_create(struct db *db, const char *name, const char *role, const char
   return 0;
 
 fail:
-  db_fail(db);
-  db_stmt_release(st);
-  return -1;
+  return db_fail_release(db, st);
 }
 
 int db_user_by_name(struct db *db, const char *name, struct db_user *out, char *rejoin_hash_out,
@@ -58,12 +56,7 @@ int db_user_by_name(struct db *db, const char *name, struct db_user *out, char *
 
   if (!st) return -1;
   if (sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC) != SQLITE_OK) goto fail;
-  rc = sqlite3_step(st);
-  if (rc == SQLITE_DONE) {
-    db_stmt_release(st);
-    return 1;
-  }
-  if (rc != SQLITE_ROW) goto fail;
+  if ((rc = db_step_row(db, st)) != 0) return rc;
   user_from_row(st, 0, out);
   /* A cut-off hash would never match, and the caller would blame the
    * student's rejoin code. */
@@ -75,9 +68,7 @@ int db_user_by_name(struct db *db, const char *name, struct db_user *out, char *
   return 0;
 
 fail:
-  db_fail(db);
-  db_stmt_release(st);
-  return -1;
+  return db_fail_release(db, st);
 }
 
 int db_user_by_id(struct db *db, int64_t id, struct db_user *out) {
@@ -87,20 +78,13 @@ int db_user_by_id(struct db *db, int64_t id, struct db_user *out) {
 
   if (!st) return -1;
   if (sqlite3_bind_int64(st, 1, id) != SQLITE_OK) goto fail;
-  rc = sqlite3_step(st);
-  if (rc == SQLITE_DONE) {
-    db_stmt_release(st);
-    return 1;
-  }
-  if (rc != SQLITE_ROW) goto fail;
+  if ((rc = db_step_row(db, st)) != 0) return rc;
   user_from_row(st, 0, out);
   db_stmt_release(st);
   return 0;
 
 fail:
-  db_fail(db);
-  db_stmt_release(st);
-  return -1;
+  return db_fail_release(db, st);
 }
 
 int64_t db_user_count_role(struct db *db, const char *role, const char *except) {
@@ -118,9 +102,7 @@ int64_t db_user_count_role(struct db *db, const char *role, const char *except) 
   return n;
 
 fail:
-  db_fail(db);
-  db_stmt_release(st);
-  return -1;
+  return db_fail_release(db, st);
 }
 
 int db_login_create(struct db *db, const unsigned char token_hash[32], int64_t user_id,
@@ -156,20 +138,13 @@ int db_login_lookup(struct db *db, const unsigned char token_hash[32], int64_t n
       sqlite3_bind_int64(st, 2, now_unix) != SQLITE_OK) {
     goto fail;
   }
-  rc = sqlite3_step(st);
-  if (rc == SQLITE_DONE) {
-    db_stmt_release(st);
-    return 1;
-  }
-  if (rc != SQLITE_ROW) goto fail;
+  if ((rc = db_step_row(db, st)) != 0) return rc;
   user_from_row(st, 0, out);
   db_stmt_release(st);
   return 0;
 
 fail:
-  db_fail(db);
-  db_stmt_release(st);
-  return -1;
+  return db_fail_release(db, st);
 }
 
 int db_login_delete(struct db *db, const unsigned char token_hash[32]) {

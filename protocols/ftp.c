@@ -39,6 +39,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "addr.h"
 #include "lab.h"
 #include "labdata.h"
 #include "labdb.h"
@@ -229,26 +230,12 @@ static int ftp_parse_num(const char *p, const char **end, int64_t max, int64_t *
   return 0;
 }
 
-/* Parses a numeric address; v4-mapped IPv6 addresses count as IPv4 so
- * a dual-stack socket's peer compares equal to the plain form. Returns the
- * family (AF_INET or AF_INET6) and the address bytes, or -1. */
-static int ftp_addr_parse(const char *text, unsigned char out[16]) {
-  static const unsigned char mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
-
-  if (inet_pton(AF_INET, text, out) == 1) return AF_INET;
-  if (inet_pton(AF_INET6, text, out) != 1) return -1;
-  if (memcmp(out, mapped, sizeof mapped) == 0) {
-    memmove(out, out + 12, 4);
-    return AF_INET;
-  }
-  return AF_INET6;
-}
-
 /* 1 if text names the same host as the control connection's peer: the
- * only address PORT and EPRT may send the server to (RFC 2577 section 3). */
+ * only address PORT and EPRT may send the server to (RFC 2577 section 3).
+ * A v4-mapped peer of a dual-stack socket counts as its IPv4 address. */
 static int ftp_is_peer(struct lab_conn *c, const char *text) {
   unsigned char a[16], b[16];
-  int fa = ftp_addr_parse(text, a), fb = ftp_addr_parse(lab_conn_peer(c), b);
+  int fa = addr_parse(text, a), fb = addr_parse(lab_conn_peer(c), b);
 
   if (fa < 0 || fa != fb) return 0;
   return memcmp(a, b, fa == AF_INET ? 4 : 16) == 0;
@@ -1247,7 +1234,7 @@ static const char *ftp_passive_addr(struct lab_conn *c) {
   const char *pub = lab_conn_ctx(c)->public_addr;
   unsigned char a[16];
   static const unsigned char zero[16];
-  int fam = ftp_addr_parse(lab, a);
+  int fam = addr_parse(lab, a);
 
   if (pub[0] && lab_conn_user(c, NULL) == 0) return pub;
   if (fam > 0 && memcmp(a, zero, fam == AF_INET ? 4 : 16) == 0) return lab_conn_local(c);
@@ -1274,7 +1261,7 @@ static void ftp_cmd_pasv(struct lab_conn *c, void *sp, char *args) {
 static void ftp_cmd_epsv(struct lab_conn *c, void *sp, char *args) {
   struct ftp_session *s = sp;
   unsigned char a[16];
-  int fam = ftp_addr_parse(ftp_passive_addr(c), a), port;
+  int fam = addr_parse(ftp_passive_addr(c), a), port;
   const char *mine = fam == AF_INET6 ? "2" : "1";
 
   if (strcasecmp(args, "ALL") == 0) {

@@ -43,7 +43,8 @@
 #include <sys/socket.h>
 #include <time.h>
 
-#include "auth.h"
+#include "addr.h"
+#include "crypto.h"
 #include "db.h"
 #include "httprec.h"
 #include "httpwire.h"
@@ -199,7 +200,7 @@ static const char http_unavailable[] = HTTP_PAGE_HEAD("503 Service Unavailable")
 /* A validator for a body: the first 64 bits of its SHA-256, quoted. */
 static void http_etag(const void *body, size_t len, char out[24]) {
   unsigned char d[32];
-  auth_sha256(body, len, d);
+  crypto_sha256(body, len, d);
   snprintf(out, 24, "\"%02x%02x%02x%02x%02x%02x%02x%02x\"", d[0], d[1], d[2], d[3], d[4], d[5],
            d[6], d[7]);
 }
@@ -220,27 +221,6 @@ static void http_common_headers(struct MHD_Response *resp, const char *type) {
   if (type) MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, type);
 }
 
-/* A peer address as 16 bytes: IPv6 as it is, IPv4 as IPv4-mapped IPv6, so
- * a dual-stack socket's peers compare equal to plain IPv4 ones. Sets *port
- * when port is not NULL. -1 for another family. */
-static int http_addr_key(const struct sockaddr *sa, unsigned char key[16], int *port) {
-  if (sa->sa_family == AF_INET) {
-    const struct sockaddr_in *a4 = (const struct sockaddr_in *)sa;
-    memset(key, 0, 10);
-    key[10] = key[11] = 0xff;
-    memcpy(key + 12, &a4->sin_addr, 4);
-    if (port) *port = ntohs(a4->sin_port);
-    return 0;
-  }
-  if (sa->sa_family == AF_INET6) {
-    const struct sockaddr_in6 *a6 = (const struct sockaddr_in6 *)sa;
-    memcpy(key, &a6->sin6_addr, 16);
-    if (port) *port = ntohs(a6->sin6_port);
-    return 0;
-  }
-  return -1;
-}
-
 /* The addresses the relay's requests come from, and nothing wider (the
  * same as lab_addr_is_local() in lab.c): 127.0.0.1, ::1, or the bind
  * address itself (a LAN --lab-bind). 127.0.0.2 is an outside peer. */
@@ -250,8 +230,7 @@ static int http_key_is_local(const struct http_lab *h, const unsigned char key[1
   unsigned char bind[16];
 
   if (memcmp(key, lo4, 16) == 0 || memcmp(key, lo6, 16) == 0) return 1;
-  return http_addr_key((const struct sockaddr *)&h->bind, bind, NULL) == 0 &&
-         memcmp(key, bind, 16) == 0;
+  return addr_key((const struct sockaddr *)&h->bind, bind, NULL) == 0 && memcmp(key, bind, 16) == 0;
 }
 
 /* A peer on this host, whose port may name a relayed student. Sets *port
@@ -259,7 +238,7 @@ static int http_key_is_local(const struct http_lab *h, const unsigned char key[1
 static int http_peer_is_local(const struct http_lab *h, const struct sockaddr *sa, int *port) {
   unsigned char key[16];
 
-  return http_addr_key(sa, key, port) == 0 && http_key_is_local(h, key);
+  return addr_key(sa, key, port) == 0 && http_key_is_local(h, key);
 }
 
 /* Valid credentials of a lab account on this request: an own client's
@@ -972,7 +951,7 @@ static enum MHD_Result http_accept(void *cls, const struct sockaddr *addr, sockl
   struct http_peer_count *pc;
   unsigned n = 0;
 
-  if (!addr || addrlen < sizeof(struct sockaddr_in) || http_addr_key(addr, key, NULL) != 0)
+  if (!addr || addrlen < sizeof(struct sockaddr_in) || addr_key(addr, key, NULL) != 0)
     return MHD_YES; /* not an IP peer: nothing to count it by */
   if (http_key_is_local(h, key)) return MHD_YES;
   pthread_mutex_lock(&h->peers_lock);
@@ -1007,7 +986,7 @@ static void http_notify(void *cls, struct MHD_Connection *conn, void **socket_co
   if (toe != MHD_CONNECTION_NOTIFY_STARTED) return;
   const union MHD_ConnectionInfo *ci =
       MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-  if (!ci || !ci->client_addr || http_addr_key(ci->client_addr, key, NULL) != 0 ||
+  if (!ci || !ci->client_addr || addr_key(ci->client_addr, key, NULL) != 0 ||
       http_key_is_local(h, key))
     return;
   pthread_mutex_lock(&h->peers_lock);

@@ -21,7 +21,6 @@
 #include "log.h"
 #include "portlab_limits.h"
 #include "recorder.h"
-#include "usage.h"
 
 #define HTTPREC_PORT 80 /* the well-known port the transcript names */
 
@@ -30,7 +29,7 @@ struct httprec_conn {
   uint64_t conn;
   int64_t session, seq, user, start_mono;
   int user_is_student;
-  struct usage_user *uu;
+  void *uu; /* the owner's ctx->budget entry */
   int64_t up, down, recorded;
   int stopped;
 };
@@ -59,29 +58,29 @@ void httprec_free(struct httprec *hr) {
 static void httprec_event(struct httprec *hr, struct httprec_conn *c, int64_t mono, int dir,
                           const void *p, size_t n, int force) {
   struct lab_ctx *ctx = hr->ctx;
+  const struct lab_budget *b = ctx->budget;
   int64_t room = LIM_TRANSCRIPT_BYTES - c->recorded, budget_room = INT64_MAX;
-  enum usage_stop why = USAGE_OK;
+  int why = 0;
 
   if (!force) {
     if (c->stopped) return;
-    if (ctx->usage && c->uu)
-      why = usage_check(ctx->usage, c->uu, c->user_is_student, (int64_t)n, &budget_room);
-    if (why != USAGE_OK || (int64_t)n > room) {
+    if (b && c->uu) why = b->check(b->owner, c->uu, c->user_is_student, (int64_t)n, &budget_room);
+    if (why || (int64_t)n > room) {
       char text[256];
       if (budget_room < room) room = budget_room;
       if (room > 0) httprec_event(hr, c, mono, dir, p, (size_t)room, 0);
       c->stopped = 1;
-      if (why == USAGE_OK)
+      if (!why)
         snprintf(text, sizeof text, "recording truncated after %d bytes; the session goes on",
                  LIM_TRANSCRIPT_BYTES);
       else
-        usage_stop_text(ctx->usage, why, text, sizeof text);
+        b->stop_text(b->owner, why, text, sizeof text);
       httprec_event(hr, c, mono, DB_DIR_NOTE, text, strlen(text), 1);
       return;
     }
     c->recorded += (int64_t)n;
   }
-  if (ctx->usage && c->uu) usage_recorded(ctx->usage, c->uu, (int64_t)n);
+  if (b && c->uu) b->recorded(b->owner, c->uu, (int64_t)n);
   recorder_event(ctx->rec, c->session, ++c->seq, mono - c->start_mono, dir, p, n);
   if (recorder_should_flush(ctx->rec)) recorder_kick(ctx->rec);
 }
@@ -104,7 +103,7 @@ static void httprec_owner(struct httprec *hr, struct httprec_conn *c, int64_t us
 
   c->user = user;
   c->user_is_student = db_user_by_id(hr->ctx->db, user, &u) == 0 && strcmp(u.role, "student") == 0;
-  c->uu = hr->ctx->usage ? usage_user(hr->ctx->usage, user) : NULL;
+  c->uu = hr->ctx->budget ? hr->ctx->budget->user(hr->ctx->budget->owner, user) : NULL;
 }
 
 static void httprec_open(struct httprec *hr, const struct httpwire_rec *r) {

@@ -38,6 +38,8 @@
 #include "lab.h"
 #include "labdb.h"
 #include "portlab_limits.h"
+#include "sasl.h"
+#include "text.h"
 
 /* The longest verb in the table below plus room to tell a longer one. */
 #define IMAP_VERB_MAX 16
@@ -127,30 +129,21 @@ static void sb_adds(struct imap_sb *b, const char *s) {
 
 static void sb_addf(struct imap_sb *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void sb_addf(struct imap_sb *b, const char *fmt, ...) {
-  char tmp[256], *big;
+  char tmp[256], *text;
   va_list ap;
-  int n;
+  size_t n;
 
+  /* A section spec or a COPYUID set can be longer than tmp: cutting it
+   * would drop the "]" or the CRLF and break the response. */
   va_start(ap, fmt);
-  n = vsnprintf(tmp, sizeof tmp, fmt, ap);
+  text = text_vformat(tmp, sizeof tmp, &n, fmt, ap);
   va_end(ap);
-  if (n < 0) return;
-  if ((size_t)n < sizeof tmp) {
-    sb_add(b, tmp, (size_t)n);
-    return;
-  }
-  /* A section spec or a COPYUID set can be longer: cutting it would
-   * drop the "]" or the CRLF and break the response. */
-  big = malloc((size_t)n + 1);
-  if (!big) {
+  if (!text) {
     b->oom = 1;
     return;
   }
-  va_start(ap, fmt);
-  vsnprintf(big, (size_t)n + 1, fmt, ap);
-  va_end(ap);
-  sb_add(b, big, (size_t)n);
-  free(big);
+  sb_add(b, text, n);
+  if (text != tmp) free(text);
 }
 
 static void sb_free(struct imap_sb *b) {
@@ -1259,60 +1252,27 @@ static void cmd_login(struct lab_conn *c, void *sv, char *args) {
   imap_try_login(c, s, user, pass);
 }
 
-static int b64_value(unsigned char ch) {
-  if (ch >= 'A' && ch <= 'Z') return ch - 'A';
-  if (ch >= 'a' && ch <= 'z') return ch - 'a' + 26;
-  if (ch >= '0' && ch <= '9') return ch - '0' + 52;
-  if (ch == '+') return 62;
-  if (ch == '/') return 63;
-  return -1;
-}
-
-/* Strict base64 (RFC 4648 section 4) into out; the length, or -1. */
-static long b64_decode(const char *in, size_t n, unsigned char *out, size_t cap) {
-  size_t i, o = 0;
-
-  if (n % 4) return -1;
-  for (i = 0; i < n; i += 4) {
-    int v[4], k, pad = 0;
-    for (k = 0; k < 4; k++) {
-      if (in[i + k] == '=' && i + 4 == n && k >= 2) {
-        v[k] = 0;
-        pad++;
-      } else if (pad || (v[k] = b64_value((unsigned char)in[i + k])) < 0) {
-        return -1;
-      }
-    }
-    if (o + 3 - (size_t)pad > cap) return -1;
-    out[o++] = (unsigned char)(v[0] << 2 | v[1] >> 4);
-    if (pad < 2) out[o++] = (unsigned char)((v[1] & 15) << 4 | v[2] >> 2);
-    if (pad < 1) out[o++] = (unsigned char)((v[2] & 3) << 6 | v[3]);
-  }
-  return (long)o;
-}
-
 /* RFC 4616: authzid NUL authcid NUL passwd, base64-encoded. */
 static void imap_sasl_plain(struct lab_conn *c, struct imap_session *s, const char *b64, size_t n) {
   unsigned char raw[IMAP_USER_MAX * 2 + IMAP_PASS_MAX + 3];
   char user[IMAP_USER_MAX + 1], pass[IMAP_PASS_MAX + 1];
-  const unsigned char *z1, *z2;
-  long len = b64_decode(b64, n, raw, sizeof raw);
+  struct sasl_plain sp;
+  size_t len;
 
-  if (len < 0) {
+  if (sasl_b64_decode(b64, n, raw, sizeof raw, &len) != 0) {
     imap_reply(c, s, "BAD", "Invalid base64 in the PLAIN response");
     return;
   }
-  z1 = memchr(raw, '\0', (size_t)len);
-  z2 = z1 ? memchr(z1 + 1, '\0', (size_t)(raw + len - z1 - 1)) : NULL;
-  if (!z2 || imap_cstr(user, sizeof user, (const char *)z1 + 1, (size_t)(z2 - z1 - 1)) != 0 ||
-      imap_cstr(pass, sizeof pass, (const char *)z2 + 1, (size_t)(raw + len - z2 - 1)) != 0) {
+  if (sasl_plain_split(raw, len, &sp) != 0 ||
+      imap_cstr(user, sizeof user, (const char *)sp.user, sp.user_len) != 0 ||
+      imap_cstr(pass, sizeof pass, (const char *)sp.pass, sp.pass_len) != 0) {
     imap_login_failed(c, s, "(malformed PLAIN response)");
     return;
   }
   /* An authorisation identity other than oneself would mean acting as
    * someone else: refused. */
-  if (z1 != raw && ((size_t)(z1 - raw) != strlen(user) ||
-                    strncasecmp((const char *)raw, user, strlen(user)) != 0)) {
+  if (sp.authz_len && (sp.authz_len != strlen(user) ||
+                       strncasecmp((const char *)sp.authz, user, strlen(user)) != 0)) {
     imap_login_failed(c, s, user);
     return;
   }

@@ -40,8 +40,8 @@
 #include "portlab_limits.h"
 #include "progress.h"
 #include "recorder.h"
+#include "text.h"
 #include "tlsmem.h"
-#include "usage.h"
 
 /* What the core asks of a backend. Everything else is shared. */
 struct lab_backend {
@@ -100,7 +100,7 @@ struct lab_conn {
   int rec_user_is_student;
   int64_t rec_start_us; /* wall clock */
   int rec_closed_by_server;
-  struct usage_user *rec_uu;
+  void *rec_uu; /* the owner's ctx->budget entry */
   struct buf rec_pending; /* server output while undecided */
   /* TLS: the engine between the socket and the module. out holds what
    * goes on the wire, so once TLS runs it holds ciphertext, except for
@@ -192,30 +192,31 @@ fail:
 static void lab_rec_event_to(struct lab_conn *c, struct lab_rec_stream *r, int dir, const void *p,
                              size_t n, int force) {
   struct lab_ctx *ctx = c->ctx;
+  const struct lab_budget *b = ctx->budget;
   int64_t room = LIM_TRANSCRIPT_BYTES - r->recorded, budget_room = INT64_MAX;
-  enum usage_stop why = USAGE_OK;
+  int why = 0;
 
   if (c->rec_state != LAB_REC_OWN || !r->session) return;
   if (!force) {
     if (r->stopped) return;
-    if (ctx->usage && c->rec_uu)
-      why = usage_check(ctx->usage, c->rec_uu, c->rec_user_is_student, (int64_t)n, &budget_room);
-    if (why != USAGE_OK || (int64_t)n > room) {
+    if (b && c->rec_uu)
+      why = b->check(b->owner, c->rec_uu, c->rec_user_is_student, (int64_t)n, &budget_room);
+    if (why || (int64_t)n > room) {
       char text[256];
       if (budget_room < room) room = budget_room;
       if (room > 0) lab_rec_event_to(c, r, dir, p, (size_t)room, 0);
       r->stopped = 1;
-      if (why == USAGE_OK)
+      if (!why)
         snprintf(text, sizeof text, "recording truncated after %d bytes; the session goes on",
                  LIM_TRANSCRIPT_BYTES);
       else
-        usage_stop_text(ctx->usage, why, text, sizeof text);
+        b->stop_text(b->owner, why, text, sizeof text);
       lab_rec_event_to(c, r, DB_DIR_NOTE, text, strlen(text), 1);
       return;
     }
     r->recorded += (int64_t)n;
   }
-  if (ctx->usage && c->rec_uu) usage_recorded(ctx->usage, c->rec_uu, (int64_t)n);
+  if (b && c->rec_uu) b->recorded(b->owner, c->rec_uu, (int64_t)n);
   recorder_event(ctx->rec, r->session, ++r->seq, lab_now_us(CLOCK_MONOTONIC) - r->start_mono, dir,
                  p, n);
   if (recorder_should_flush(ctx->rec)) recorder_kick(ctx->rec);
@@ -245,7 +246,7 @@ static void lab_rec_owner(struct lab_conn *c, int64_t user) {
   c->rec_user = user;
   c->rec_user_is_student =
       db_user_by_id(c->ctx->db, user, &u) == 0 && strcmp(u.role, "student") == 0;
-  c->rec_uu = c->ctx->usage ? usage_user(c->ctx->usage, user) : NULL;
+  c->rec_uu = c->ctx->budget ? c->ctx->budget->user(c->ctx->budget->owner, user) : NULL;
 }
 
 /* The connection is not a relay session: from here on it is an own-client
@@ -827,29 +828,20 @@ void lab_send(struct lab_conn *c, const void *p, size_t n) {
 }
 
 void lab_printf(struct lab_conn *c, const char *fmt, ...) {
-  char small[512], *big = NULL;
+  char small[512], *text;
   va_list ap;
-  int n;
+  size_t n;
 
   va_start(ap, fmt);
-  n = vsnprintf(small, sizeof small, fmt, ap);
+  text = text_vformat(small, sizeof small, &n, fmt, ap);
   va_end(ap);
-  if (n < 0) return;
-  if ((size_t)n < sizeof small) {
-    lab_send(c, small, (size_t)n);
-    return;
-  }
-  big = malloc((size_t)n + 1);
-  if (!big) {
+  if (!text) {
     lab_warn(c, "out of memory formatting a reply; closing");
     lab_close(c);
     return;
   }
-  va_start(ap, fmt);
-  vsnprintf(big, (size_t)n + 1, fmt, ap);
-  va_end(ap);
-  lab_send(c, big, (size_t)n);
-  free(big);
+  lab_send(c, text, n);
+  if (text != small) free(text);
 }
 
 void lab_close(struct lab_conn *c) {

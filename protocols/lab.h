@@ -23,9 +23,23 @@
 struct db;
 struct lws_context;
 struct recorder;
-struct usage;
 struct lab_conn;
 struct ssl_ctx_st; /* OpenSSL's SSL_CTX */
+
+/* The recording budgets an own-client transcript is kept under, the same
+ * ones the relay keeps (server/usage.c fills this in: protocols/ never
+ * sees server/). user is an opaque budget entry. */
+struct lab_budget {
+  void *owner;
+  /* The entry of a portlab user, or NULL if none could be loaded. */
+  void *(*user)(void *owner, int64_t user_id);
+  /* 0 when len more bytes fit; else a nonzero reason, with *room set to
+   * what still fits. per_student 0 leaves the per-student budget out. */
+  int (*check)(void *owner, const void *user, int per_student, int64_t len, int64_t *room);
+  void (*recorded)(void *owner, void *user, int64_t len);
+  /* The sentence the transcript keeps when reason stopped the recording. */
+  void (*stop_text)(void *owner, int reason, char *out, size_t outlen);
+};
 
 /* Shared by every lab server on the loop thread. */
 struct lab_ctx {
@@ -43,7 +57,7 @@ struct lab_ctx {
    * telnet, curl, mail program) are recorded here as "own client"
    * sessions, under these budgets; NULL records nothing. */
   struct recorder *rec;
-  struct usage *usage;
+  const struct lab_budget *budget;
   /* The lab server certificate (protocols/labtls.c); NULL: no TLS ports,
    * no STARTTLS offered. */
   struct ssl_ctx_st *tls_ctx;
@@ -189,9 +203,28 @@ struct lab_servers *lab_servers_start(struct lws_context *lws, struct lab_ctx *c
                                       size_t errlen);
 void lab_servers_stop(struct lab_servers *ls); /* NULL is a no-op */
 
-/* The modules main starts, in one place (protocols/modules.c). */
-extern const struct lab_module *const lab_modules[];
-extern const size_t lab_module_count;
+/* --- the lab services (protocols/modules.c) ------------------------------- */
+
+/* One service "lab" offers: lab:PORT. */
+struct lab_service {
+  const char *name;                /* "smtp": the API's and the UI's name */
+  const char *label;               /* "SMTP": for people (the start-up banner) */
+  int port;                        /* well-known port: 25 */
+  const char *mode;                /* how the browser opens it: "raw", "telnet" or "tls" */
+  const struct lab_module *module; /* its line-protocol server; NULL if served elsewhere */
+  int tls_ports;                   /* 1: only with --lab-tls-ports on (TLS ports, 587) */
+};
+/* Every service, in port order: the one table of lab ports. */
+extern const struct lab_service lab_services[];
+extern const size_t lab_service_count;
+const struct lab_service *lab_service_by_port(int port); /* NULL if none */
+const struct lab_service *lab_service_by_name(const char *name);
+/* Whether a row is offered: its tls_ports rows only with --lab-tls-ports. */
+int lab_service_on(const struct lab_service *s, int tls_ports);
+int lab_service_max_port(int tls_ports); /* the highest port offered */
+/* The distinct modules of the table, in table order, for
+ * lab_servers_start: writes up to cap and returns how many there are. */
+size_t lab_service_modules(const struct lab_module **out, size_t cap);
 
 /* --- the in-memory backend, for unit tests and fuzzers ------------------ */
 

@@ -18,7 +18,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "auth.h"
+#include "crypto.h"
 #include "labdb.h"
 #include "log.h"
 
@@ -31,7 +31,7 @@ void labdata_flag(const char *secret, const char *challenge, const char *user, c
   n = (size_t)snprintf(msg, sizeof msg, "%s:%s", challenge, user);
   if (n >= sizeof msg) n = sizeof msg - 1;
   for (i = 0; i < n; i++) msg[i] = (char)tolower((unsigned char)msg[i]);
-  auth_hmac_hex(secret, msg, mac);
+  crypto_hmac_hex(secret, msg, mac);
   snprintf(out, 40, "FLAG{%.24s}", mac);
 }
 

@@ -1,15 +1,86 @@
-/* modules.c -- the list of built-in line-protocol lab servers main starts.
+/* modules.c -- the lab services: the one table of what "lab" offers.
  *
- * The one place a new lab server is switched on. Each entry gets its own
- * raw listening vhost on lab_bind at port base + its well-known port; the
- * HTTP lab server is not here because it runs on libmicrohttpd in its own
- * thread (protocols/httplab.c).
+ * One row per service: its name, the label people read, its well-known
+ * port, how the browser talks to it, and the line-protocol module that
+ * serves it. Everything that knows the lab's ports reads this table: the
+ * relay policy (server/policy.c: which lab:N exist), the flag checks
+ * (server/config.c: no lab port inside the passive range or on the
+ * portal), GET /api/targets and so the browser's target list and "ports"
+ * command, and the start-up (server/main.c: one raw listening vhost per
+ * module on lab_bind at port base + the row's port, the banner, the
+ * port-in-use probe).
+ *
+ * Adding a lab server: its module in a new protocols/NAME.c (whose
+ * .well_known_port is the row's port; test_services checks they agree),
+ * its extern in lab.h, and one row here, in port order. A row with no
+ * module is served elsewhere: HTTP runs on libmicrohttpd in its own
+ * thread (protocols/httplab.c), started by main. A module's TLS port
+ * (.tls_port, implicit TLS) and second port (.extra_port, SMTP's 587) are
+ * rows of their own with tls_ports set: they are opened, offered and
+ * checked only with --lab-tls-ports on (test_services checks the module
+ * fields and the rows agree both ways).
  */
+#include <stddef.h>
+#include <string.h>
+
 #include "lab.h"
 
-const struct lab_module *const lab_modules[] = {
-    &lab_ftp, &lab_ssh,    &lab_telnet, &lab_smtp, &lab_whois,
-    &lab_dns, &lab_finger, &lab_pop3,   &lab_imap,
+const struct lab_service lab_services[] = {
+    {"ftp", "FTP", 21, "raw", &lab_ftp, 0},
+    {"ssh", "SSH", 22, "raw", &lab_ssh, 0},
+    {"telnet", "Telnet", 23, "telnet", &lab_telnet, 0},
+    {"smtp", "SMTP", 25, "raw", &lab_smtp, 0},
+    {"whois", "WHOIS", 43, "raw", &lab_whois, 0},
+    {"dns", "DNS (TCP)", 53, "raw", &lab_dns, 0},
+    {"finger", "finger", 79, "raw", &lab_finger, 0},
+    {"http", "HTTP", 80, "raw", NULL, 0},
+    {"pop3", "POP3", 110, "raw", &lab_pop3, 0},
+    {"imap", "IMAP", 143, "raw", &lab_imap, 0},
+    /* With --lab-tls-ports on: implicit TLS, and SMTP's submission port. */
+    {"https", "HTTPS", 443, "tls", NULL, 1},
+    {"smtps", "SMTPS", 465, "tls", &lab_smtp, 1},
+    {"submission", "submission", 587, "raw", &lab_smtp, 1},
+    {"ftps", "FTPS", 990, "tls", &lab_ftp, 1},
+    {"imaps", "IMAPS", 993, "tls", &lab_imap, 1},
+    {"pop3s", "POP3S", 995, "tls", &lab_pop3, 1},
 };
 
-const size_t lab_module_count = sizeof lab_modules / sizeof lab_modules[0];
+const size_t lab_service_count = sizeof lab_services / sizeof lab_services[0];
+
+const struct lab_service *lab_service_by_port(int port) {
+  for (size_t i = 0; i < lab_service_count; i++)
+    if (lab_services[i].port == port) return &lab_services[i];
+  return NULL;
+}
+
+const struct lab_service *lab_service_by_name(const char *name) {
+  for (size_t i = 0; name && i < lab_service_count; i++)
+    if (strcmp(lab_services[i].name, name) == 0) return &lab_services[i];
+  return NULL;
+}
+
+int lab_service_on(const struct lab_service *s, int tls_ports) {
+  return !s->tls_ports || tls_ports;
+}
+
+int lab_service_max_port(int tls_ports) {
+  int max = 0;
+  for (size_t i = 0; i < lab_service_count; i++)
+    if (lab_service_on(&lab_services[i], tls_ports) && lab_services[i].port > max)
+      max = lab_services[i].port;
+  return max;
+}
+
+size_t lab_service_modules(const struct lab_module **out, size_t cap) {
+  size_t n = 0;
+  for (size_t i = 0; i < lab_service_count; i++) {
+    const struct lab_module *m = lab_services[i].module;
+    size_t k;
+    if (!m) continue;
+    for (k = 0; k < i && lab_services[k].module != m; k++) continue;
+    if (k < i) continue; /* a second row of a module (another port) */
+    if (n < cap) out[n] = m;
+    n++;
+  }
+  return n;
+}

@@ -48,11 +48,12 @@
 #include <strings.h>
 #include <time.h>
 
-#include "auth.h"
 #include "buf.h"
+#include "crypto.h"
 #include "lab.h"
 #include "labdb.h"
 #include "portlab_limits.h"
+#include "sasl.h"
 
 #define SMTP_HOST "lab"    /* our host name and the only mail domain we accept */
 #define SMTP_REPLY_MAX 600 /* one reply line; every reply we build is far shorter */
@@ -227,45 +228,6 @@ static int smtp_lookup(struct lab_conn *c, const char *local, struct db_user *u)
   return db_lab_account(lab_conn_ctx(c)->db, local, u);
 }
 
-/* --- base64 (RFC 4648), for AUTH ------------------------------------------- */
-
-static int smtp_b64_value(unsigned char ch) {
-  if (ch >= 'A' && ch <= 'Z') return ch - 'A';
-  if (ch >= 'a' && ch <= 'z') return ch - 'a' + 26;
-  if (ch >= '0' && ch <= '9') return ch - '0' + 52;
-  if (ch == '+') return 62;
-  if (ch == '/') return 63;
-  return -1;
-}
-
-/* Strict: whole quads, padding only at the end. -1 on anything else. */
-static int smtp_b64_decode(const char *in, size_t inlen, unsigned char *out, size_t outcap,
-                           size_t *outlen) {
-  size_t i, n = 0;
-
-  if (inlen % 4) return -1;
-  for (i = 0; i < inlen; i += 4) {
-    int v[4], k, pad = 0;
-    for (k = 0; k < 4; k++) {
-      unsigned char ch = (unsigned char)in[i + k];
-      if (ch == '=' && i + 4 == inlen && k >= 2) {
-        v[k] = 0;
-        pad++;
-        continue;
-      }
-      if (pad) return -1; /* data after '=' */
-      v[k] = smtp_b64_value(ch);
-      if (v[k] < 0) return -1;
-    }
-    if (n + 3 - (size_t)pad > outcap) return -1;
-    out[n++] = (unsigned char)(v[0] << 2 | v[1] >> 4);
-    if (pad < 2) out[n++] = (unsigned char)((v[1] & 15) << 4 | v[2] >> 2);
-    if (pad < 1) out[n++] = (unsigned char)((v[2] & 3) << 6 | v[3]);
-  }
-  *outlen = n;
-  return 0;
-}
-
 /* --- AUTH ------------------------------------------------------------------- */
 
 /* Checks the credentials and answers; ends the AUTH exchange either way. */
@@ -299,21 +261,18 @@ static void smtp_auth_finish(struct lab_conn *c, struct smtp_session *s, const c
  * authcid would mean "act as someone else", which nobody may here. */
 static void smtp_auth_plain(struct lab_conn *c, struct smtp_session *s, unsigned char *p,
                             size_t n) {
-  unsigned char *nul1 = memchr(p, '\0', n), *nul2;
-  char *authz, *user, *pass;
+  struct sasl_plain sp;
+  const char *user;
 
-  if (!nul1 || !(nul2 = memchr(nul1 + 1, '\0', n - (size_t)(nul1 + 1 - p))) ||
-      memchr(nul2 + 1, '\0', n - (size_t)(nul2 + 1 - p))) {
+  if (sasl_plain_split(p, n, &sp) != 0) {
     smtp_set_state(s, SMTP_S_READY);
     smtp_reply(c, s, 501, "5.5.2 PLAIN wants authzid NUL user NUL password");
     return;
   }
-  p[n] = '\0'; /* the caller left room */
-  authz = (char *)p;
-  user = (char *)nul1 + 1;
-  pass = (char *)nul2 + 1;
-  if (authz[0] && strcasecmp(authz, user) != 0) user = ""; /* refused below */
-  smtp_auth_finish(c, s, user, pass);
+  p[n] = '\0'; /* the caller left room: each part is now a C string */
+  user = (const char *)sp.user;
+  if (sp.authz_len && strcasecmp((const char *)sp.authz, user) != 0) user = ""; /* refused below */
+  smtp_auth_finish(c, s, user, (const char *)sp.pass);
 }
 
 /* One base64 answer: the initial response or a line after 334. */
@@ -322,7 +281,7 @@ static void smtp_auth_answer(struct lab_conn *c, struct smtp_session *s, const c
   unsigned char dec[LIM_SMTP_TEXT_LINE];
   size_t n = 0;
 
-  if (!(len == 1 && text[0] == '=') && smtp_b64_decode(text, len, dec, sizeof dec - 1, &n) != 0) {
+  if (!(len == 1 && text[0] == '=') && sasl_b64_decode(text, len, dec, sizeof dec - 1, &n) != 0) {
     smtp_set_state(s, SMTP_S_READY);
     smtp_reply(c, s, 501, "5.5.2 Cannot decode the base64 answer");
     return;
@@ -548,7 +507,7 @@ static void smtp_data_end(struct lab_conn *c, struct smtp_session *s) {
   int fault = s->data_fault, rc = -1;
 
   if (fault == SMTP_DATA_OK) {
-    if (auth_random(rnd, sizeof rnd) != 0) memset(rnd, 0, sizeof rnd);
+    if (crypto_random(rnd, sizeof rnd) != 0) memset(rnd, 0, sizeof rnd);
     snprintf(qid, sizeof qid, "%02X%02X%02X%02X%02X", rnd[0], rnd[1], rnd[2], rnd[3], rnd[4]);
     rc = smtp_deliver(c, s, qid, &full);
   }

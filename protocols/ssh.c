@@ -28,7 +28,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "auth.h"
+#include "crypto.h"
 #include "lab.h"
 #include "portlab_limits.h"
 
@@ -77,7 +77,7 @@ static void ssh_send_packet(struct lab_conn *c, const unsigned char *payload, si
   ssh_put_u32(pkt, (uint32_t)(1 + n + pad));
   pkt[4] = (unsigned char)pad;
   memcpy(pkt + 5, payload, n);
-  if (auth_random(pkt + 5 + n, pad) != 0) memset(pkt + 5 + n, 0, pad);
+  if (crypto_random(pkt + 5 + n, pad) != 0) memset(pkt + 5 + n, 0, pad);
   lab_send(c, pkt, 4 + 1 + n + pad);
 }
 
@@ -105,7 +105,7 @@ static void ssh_send_kexinit(struct lab_conn *c) {
   size_t len = 0;
 
   p[len++] = SSH_MSG_KEXINIT;
-  if (auth_random(p + len, 16) != 0) memset(p + len, 0x5a, 16); /* the cookie */
+  if (crypto_random(p + len, 16) != 0) memset(p + len, 0x5a, 16); /* the cookie */
   len += 16;
   for (size_t i = 0; i < sizeof lists / sizeof lists[0]; i++)
     if (ssh_put_string(p, sizeof p, &len, lists[i]) != 0) return;

@@ -22,6 +22,7 @@
 #include "class.h"
 #include "export.h"
 #include "jsontime.h"
+#include "lab.h"
 #include "labdata.h"
 #include "labdb.h"
 #include "log.h"
@@ -29,6 +30,7 @@
 #include "portlab_limits.h"
 #include "relay.h"
 #include "relay_tls.h"
+#include "text.h"
 #include "throttle.h"
 
 #define TEACHER_NAME "teacher"
@@ -144,7 +146,7 @@ int api_user_from_cookie(struct app *app, const char *cookie, struct db_user *us
   char token[AUTH_TOKEN_HEX + 1];
   unsigned char hash[32];
   if (!cookie || auth_cookie_token(cookie, token)) return -1;
-  auth_sha256(token, AUTH_TOKEN_HEX, hash);
+  crypto_sha256(token, AUTH_TOKEN_HEX, hash);
   if (db_login_lookup(app->db, hash, app_now_us() / 1000000, user) != 0) return -1;
   db_user_seen(app->db, user->id, app_now_us() / 1000000); /* the roster's "last seen" */
   return 0;
@@ -157,7 +159,7 @@ static int start_login(struct app *app, int64_t user_id, const struct api_reques
   unsigned char hash[32];
   long max_age = LIM_COOKIE_DAYS * 86400L;
   if (auth_token(token)) return -1;
-  auth_sha256(token, AUTH_TOKEN_HEX, hash);
+  crypto_sha256(token, AUTH_TOKEN_HEX, hash);
   if (db_login_create(app->db, hash, user_id, app_now_us() / 1000000 + max_age)) return -1;
   db_user_seen(app->db, user_id, app_now_us() / 1000000);
   auth_set_cookie(resp->set_cookie, sizeof resp->set_cookie, token, max_age, req->secure);
@@ -166,7 +168,7 @@ static int start_login(struct app *app, int64_t user_id, const struct api_reques
 
 static void hash_code(const char *code, char out[65]) {
   unsigned char h[32];
-  auth_sha256(code, strlen(code), h);
+  crypto_sha256(code, strlen(code), h);
   for (int i = 0; i < 32; i++) snprintf(out + 2 * i, 3, "%02x", h[i]);
 }
 
@@ -220,7 +222,7 @@ int api_setup_teacher(struct app *app, char *generated, size_t genlen) {
   if (rc < 0) return -1;
   if (!password[0] && rc == 0) return 0; /* keep the one generated earlier */
   if (!password[0]) {
-    if (genlen < 17 || auth_random_word(generated, 16)) return -1;
+    if (genlen < 17 || crypto_random_word(generated, 16)) return -1;
     password = generated;
   }
   if (auth_password_hash(password, stored, sizeof stored)) return -1;
@@ -307,14 +309,14 @@ static void handle_join(struct app *app, const struct api_request *req, const st
   char stored_hash[80];
   struct db_user user;
   if (!rejoin) goto done;
-  if (!auth_name_valid(name)) {
+  if (!text_name_valid(name)) {
     api_error(resp, 400, "invalid_name",
               "a name is 1 to 32 letters, digits, '_', '.' or '-' (no spaces)");
     goto done;
   }
   if (app->cfg.class_code[0]) {
     if (throttled(app, req, THROTTLE_CLASS_CODE, resp)) goto done;
-    if (!auth_ct_streq(class_code, app->cfg.class_code)) {
+    if (!crypto_ct_streq(class_code, app->cfg.class_code)) {
       count_failure(app, req, THROTTLE_CLASS_CODE);
       api_error(resp, 403, "bad_class_code", "the class code is missing or wrong");
       goto done;
@@ -331,7 +333,7 @@ static void handle_join(struct app *app, const struct api_request *req, const st
     if (rejoin[0] && throttled(app, req, THROTTLE_REJOIN, resp)) goto done;
     hash_code(rejoin, hash);
     if (!rejoin[0] || strcmp(user.role, "student") != 0 || !stored_hash[0] ||
-        !auth_ct_streq(hash, stored_hash)) {
+        !crypto_ct_streq(hash, stored_hash)) {
       if (rejoin[0]) count_failure(app, req, THROTTLE_REJOIN);
       api_error(resp, 409, "name_taken",
                 "that name is taken; enter its rejoin code or choose another name");
@@ -358,8 +360,8 @@ static void handle_join(struct app *app, const struct api_request *req, const st
         goto done;
       }
     }
-    if (auth_random_word(lab_password, LAB_PASSWORD_LEN) ||
-        auth_random_word(rejoin_new, REJOIN_CODE_LEN))
+    if (crypto_random_word(lab_password, LAB_PASSWORD_LEN) ||
+        crypto_random_word(rejoin_new, REJOIN_CODE_LEN))
       goto internal;
     hash_code(rejoin_new, hash);
     rc = db_user_create(app->db, name, "student", lab_password, hash, NULL);
@@ -427,7 +429,7 @@ static void handle_logout(struct app *app, const struct api_request *req,
   char token[AUTH_TOKEN_HEX + 1];
   unsigned char hash[32];
   if (auth_cookie_token(req->cookie, token) == 0) {
-    auth_sha256(token, AUTH_TOKEN_HEX, hash);
+    crypto_sha256(token, AUTH_TOKEN_HEX, hash);
     db_login_delete(app->db, hash);
     relay_logout(app, hash); /* its WebSockets end too, not only the cookie */
   }
@@ -463,23 +465,15 @@ static void handle_whoami(struct app *app, const struct api_request *req,
 static void handle_targets(struct app *app, const struct api_request *req,
                            const struct db_user *user, const struct api_args *args,
                            struct api_response *resp) {
-  static const struct {
-    const char *name;
-    int port;
-    const char *mode;
-  } services[] = {{"ftp", LAB_FTP, "raw"},          {"ssh", LAB_SSH, "raw"},
-                  {"telnet", LAB_TELNET, "telnet"}, {"smtp", LAB_SMTP, "raw"},
-                  {"whois", LAB_WHOIS, "raw"},      {"dns", LAB_DNS, "raw"},
-                  {"finger", LAB_FINGER, "raw"},    {"http", LAB_HTTP, "raw"},
-                  {"pop3", LAB_POP3, "raw"},        {"imap", LAB_IMAP, "raw"}};
   cJSON *root = cJSON_CreateObject(), *lab = cJSON_AddObjectToObject(root, "lab");
   cJSON_AddStringToObject(lab, "host", "lab");
   cJSON *list = cJSON_AddArrayToObject(lab, "services");
-  for (size_t i = 0; i < sizeof services / sizeof services[0]; i++) {
+  for (size_t i = 0; i < lab_service_count; i++) {
+    if (!lab_service_on(&lab_services[i], app->cfg.lab_tls_ports)) continue;
     cJSON *s = cJSON_CreateObject();
-    cJSON_AddStringToObject(s, "name", services[i].name);
-    cJSON_AddNumberToObject(s, "port", services[i].port);
-    cJSON_AddStringToObject(s, "mode", services[i].mode);
+    cJSON_AddStringToObject(s, "name", lab_services[i].name);
+    cJSON_AddNumberToObject(s, "port", lab_services[i].port);
+    cJSON_AddStringToObject(s, "mode", lab_services[i].mode);
     cJSON_AddItemToArray(list, s);
   }
   cJSON *pasv = cJSON_AddObjectToObject(lab, "pasv");
@@ -626,19 +620,8 @@ internal:
 static void handle_transcript(struct app *app, const struct api_request *req,
                               const struct db_user *user, const struct api_args *args,
                               struct api_response *resp) {
-  static const struct {
-    const char *name;
-    enum export_format format;
-    const char *type;
-    const char *disposition;
-  } formats[] = {
-      {"json", EXPORT_JSON, "application/json", NULL},
-      {"txt", EXPORT_TXT, "text/plain; charset=utf-8", "inline"},
-      {"cast", EXPORT_CAST, "application/x-asciicast", "attachment"},
-      {"pcap", EXPORT_PCAP, "application/vnd.tcpdump.pcap", "attachment"},
-  };
   struct db_session s;
-  char *head = NULL;
+  char *session = NULL;
   int64_t last_seq;
   int rc = db_session_get(app->db, args->id, &s);
   if (rc < 0) goto internal;
@@ -651,51 +634,29 @@ static void handle_transcript(struct app *app, const struct api_request *req,
     transcript_keylog(app, user, &s, resp);
     return;
   }
-  size_t f = 0;
-  while (f < sizeof formats / sizeof formats[0] && strcmp(name, formats[f].name) != 0) f++;
-  if (f == sizeof formats / sizeof formats[0]) {
-    api_error(resp, 400, "bad_request", "format must be json, txt, cast, pcap or keylog");
+  const struct export_kind *kind = export_kind_by_name(name);
+  if (!kind) {
+    api_error(resp, 400, "bad_request", "format must be " EXPORT_FORMAT_NAMES " or keylog");
     return;
   }
   /* The events recorded by now: a session still open is exported as it
    * stands, consistent with the session fields in the head. */
   if (db_events_last_seq(app->db, s.id, &last_seq)) goto internal;
-  if (formats[f].format == EXPORT_JSON) {
+  if (kind->format == EXPORT_JSON) {
     cJSON *o = session_json(&s);
-    char *printed = cJSON_PrintUnformatted(o);
+    session = o ? cJSON_PrintUnformatted(o) : NULL;
     cJSON_Delete(o);
-    size_t n = printed ? strlen(printed) + 32 : 0;
-    head = printed ? malloc(n) : NULL;
-    if (head) snprintf(head, n, "{\"session\":%s,\"events\":[", printed);
-    free(printed);
-    if (!head) goto internal;
-  } else if (formats[f].format == EXPORT_TXT) {
-    char started[32], ended[32] = "(open)", data[200] = "";
-    size_t n = 512 + strlen(s.user_name) + strlen(s.host) + sizeof data;
-    if (s.parent_id)
-      snprintf(data, sizeof data, "ftp-data · %s, data connection of session %lld\n",
-               s.label[0] ? s.label : "(no transfer)", (long long)s.parent_id);
-    json_time_text(s.started_us, started, sizeof started);
-    if (s.ended_us) json_time_text(s.ended_us, ended, sizeof ended);
-    head = malloc(n);
-    if (!head) goto internal;
-    snprintf(head, n,
-             "portlab session %lld: %s -> %s:%d (%s%s%s)\n"
-             "%sstarted %s, ended %s, %lld bytes up, %lld bytes down, closed: %s\n\n",
-             (long long)s.id, s.user_name, s.host, s.port, s.mode,
-             s.own_client ? ", own client from " : "", s.own_client ? s.client_addr : "", data,
-             started, ended, (long long)s.bytes_up, (long long)s.bytes_down,
-             s.close_reason[0] ? export_reason_text(s.close_reason) : "-");
+    if (!session) goto internal;
   }
-  resp->stream = export_new(formats[f].format, &s, head, last_seq, LIM_EXPORT_BYTES);
-  free(head);
+  resp->stream = export_session(kind, &s, session, last_seq, LIM_EXPORT_BYTES);
+  free(session);
   if (!resp->stream) goto internal;
   resp->status = 200;
-  resp->content_type = formats[f].type;
-  if (formats[f].disposition)
+  resp->content_type = kind->content_type;
+  if (kind->disposition)
     snprintf(resp->content_disposition, sizeof resp->content_disposition,
-             "%s; filename=\"portlab-session-%lld.%s\"", formats[f].disposition, (long long)s.id,
-             formats[f].name);
+             "%s; filename=\"portlab-session-%lld.%s\"", kind->disposition, (long long)s.id,
+             kind->name);
   return;
 internal:
   api_error(resp, 500, "internal", "the database failed; try again");

@@ -1,4 +1,4 @@
-/* api.h -- the REST API of DESIGN.md section 4, independent of lws.
+/* api.h -- the REST API of docs/api.md, independent of lws.
  *
  * The portal turns an HTTP request into a struct api_request (headers it
  * already read, the body it already collected) and writes out whatever

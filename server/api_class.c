@@ -32,6 +32,7 @@
 #include "refusals.h"
 #include "relay.h"
 #include "relay_tls.h"
+#include "text.h"
 
 #define REJOIN_CODE_LEN 12
 #define SETTING_CLASS_CODE "class_code"
@@ -656,7 +657,7 @@ void api_class_put(struct app *app, const struct api_request *req, const struct 
   size_t n = 0, used = 0;
   if (code && !cJSON_IsNull(code) &&
       (!cJSON_IsString(code) || strlen(code->valuestring) >= sizeof app->cfg.class_code ||
-       !auth_name_valid(code->valuestring))) {
+       !text_name_valid(code->valuestring))) {
     api_error(resp, 400, "bad_request",
               "\"class_code\" must be null or 1 to 32 letters, digits, '_', '.' or '-'");
     goto done;
@@ -741,7 +742,7 @@ static int find_student(struct app *app, const struct api_args *args, struct db_
 
 static void hash_code(const char *code, char out[65]) {
   unsigned char h[32];
-  auth_sha256(code, strlen(code), h);
+  crypto_sha256(code, strlen(code), h);
   for (int i = 0; i < 32; i++) snprintf(out + 2 * i, 3, "%02x", h[i]);
 }
 
@@ -751,7 +752,7 @@ void api_class_rejoin_code(struct app *app, const struct api_request *req,
   struct db_roster_entry s;
   char code[REJOIN_CODE_LEN + 1], hash[65];
   if (forbid_student(user, resp) || find_student(app, args, &s, resp)) return;
-  if (auth_random_word(code, REJOIN_CODE_LEN)) {
+  if (crypto_random_word(code, REJOIN_CODE_LEN)) {
     internal(resp);
     return;
   }

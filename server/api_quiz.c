@@ -42,7 +42,7 @@ static void add_points(cJSON *o, const char *key, int hundredths) {
 
 static uint64_t new_rng(void) {
   uint64_t seed = 0;
-  if (auth_random((unsigned char *)&seed, sizeof seed)) seed = (uint64_t)app_now_us();
+  if (crypto_random((unsigned char *)&seed, sizeof seed)) seed = (uint64_t)app_now_us();
   return seed;
 }
 

@@ -1,8 +1,8 @@
 /* auth.c -- tokens, password hashes, cookie, Origin and Host checks.
  *
  * Everything here is a pure function over strings so it is unit tested
- * without a server. Randomness comes only from getrandom(2); hashing, HMAC
- * and PBKDF2 come from OpenSSL's libcrypto. Header parsing is written to
+ * without a server. Randomness, hashing and HMAC are common/crypto.c's;
+ * PBKDF2 comes from OpenSSL's libcrypto. Header parsing is written to
  * refuse anything it does not fully understand: a session cookie is exactly
  * 32 lower-case hex characters, and a Host header is either an IP literal,
  * localhost, or the host of a configured public origin, which is what stops
@@ -11,16 +11,14 @@
 #include "auth.h"
 
 #include <arpa/inet.h>
-#include <errno.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/random.h>
 
+#include "crypto.h"
 #include "portlab_limits.h"
 
 /* OWASP's 2023 floor for PBKDF2-HMAC-SHA256 is 600000, but the teacher
@@ -34,122 +32,15 @@
 #define AUTH_PBKDF2_MAX_ITER 10000000L
 #define AUTH_SALT_MAX_BYTES 64
 
-static const char auth_hexdigits[] = "0123456789abcdef";
-
-static void auth_to_hex(const unsigned char *p, size_t n, char *out) {
-  size_t i;
-  for (i = 0; i < n; i++) {
-    out[2 * i] = auth_hexdigits[p[i] >> 4];
-    out[2 * i + 1] = auth_hexdigits[p[i] & 15];
-  }
-  out[2 * n] = '\0';
-}
-
-static int auth_hexval(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  return -1;
-}
-
-/* Decodes exactly n lower-case hex chars into n/2 bytes. 0 or -1. */
-static int auth_from_hex(const char *s, size_t n, unsigned char *out) {
-  size_t i;
-  if (n % 2) return -1;
-  for (i = 0; i < n; i += 2) {
-    int hi = auth_hexval(s[i]), lo = auth_hexval(s[i + 1]);
-    if (hi < 0 || lo < 0) return -1;
-    out[i / 2] = (unsigned char)(hi << 4 | lo);
-  }
-  return 0;
-}
-
-int auth_random(void *out, size_t len) {
-  unsigned char *p = out;
-  while (len > 0) {
-    /* getrandom may return fewer bytes than asked for requests over 256
-     * bytes or when interrupted by a signal; both are retried. */
-    ssize_t r = getrandom(p, len, 0);
-    if (r < 0) {
-      if (errno == EINTR) continue;
-      return -1;
-    }
-    p += r;
-    len -= (size_t)r;
-  }
-  return 0;
-}
-
 int auth_token(char out[AUTH_TOKEN_HEX + 1]) {
   unsigned char raw[AUTH_TOKEN_HEX / 2];
-  if (auth_random(raw, sizeof raw) < 0) {
+  if (crypto_random(raw, sizeof raw) < 0) {
     out[0] = '\0';
     return -1;
   }
-  auth_to_hex(raw, sizeof raw, out);
+  crypto_hex(raw, sizeof raw, out);
   OPENSSL_cleanse(raw, sizeof raw);
   return 0;
-}
-
-/* Lab passwords are read off a screen and typed by students, so the
- * alphabet leaves out the look-alikes 0/O, 1/l and I. */
-static const char auth_word_alphabet[] =
-    "abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
-
-int auth_random_word(char *out, size_t n) {
-  const size_t nalpha = sizeof auth_word_alphabet - 1;
-  /* Bytes at or above this are rejected so every letter is equally likely. */
-  const unsigned bound = (unsigned)(256 / nalpha * nalpha);
-  size_t i = 0;
-  unsigned char pool[64];
-  size_t pi = sizeof pool;
-
-  while (i < n) {
-    if (pi == sizeof pool) {
-      if (auth_random(pool, sizeof pool) < 0) goto fail;
-      pi = 0;
-    }
-    if (pool[pi] < bound) out[i++] = auth_word_alphabet[pool[pi] % nalpha];
-    pi++;
-  }
-  out[n] = '\0';
-  OPENSSL_cleanse(pool, sizeof pool);
-  return 0;
-
-fail:
-  out[0] = '\0';
-  return -1;
-}
-
-void auth_sha256(const void *p, size_t n, unsigned char out[32]) {
-  if (EVP_Digest(p, n, out, NULL, EVP_sha256(), NULL) != 1) memset(out, 0, 32);
-}
-
-void auth_hmac_hex(const char *key, const char *msg, char out[65]) {
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int mdlen = 0;
-  if (!HMAC(EVP_sha256(), key, (int)strlen(key), (const unsigned char *)msg, strlen(msg), md,
-            &mdlen) ||
-      mdlen != 32) {
-    /* An all-zero answer would compare equal to another failure; a string
-     * that is not hex never equals a real HMAC. */
-    memset(out, 'x', 64);
-    out[64] = '\0';
-    return;
-  }
-  auth_to_hex(md, 32, out);
-}
-
-int auth_ct_equal(const void *a, const void *b, size_t n) {
-  return CRYPTO_memcmp(a, b, n) == 0;
-}
-
-int auth_ct_streq(const char *a, const char *b) {
-  size_t la, lb;
-  if (!a || !b) return 0;
-  la = strlen(a);
-  lb = strlen(b);
-  if (la != lb) return 0;
-  return CRYPTO_memcmp(a, b, la) == 0;
 }
 
 static int auth_pbkdf2(const char *password, const unsigned char *salt, size_t saltlen, long iter,
@@ -167,10 +58,10 @@ int auth_password_hash(const char *password, char *out, size_t outlen) {
 
   if (!password || !out || outlen == 0) return -1;
   out[0] = '\0';
-  if (auth_random(salt, sizeof salt) < 0) goto fail;
+  if (crypto_random(salt, sizeof salt) < 0) goto fail;
   if (auth_pbkdf2(password, salt, sizeof salt, AUTH_PBKDF2_ITER, hash) < 0) goto fail;
-  auth_to_hex(salt, sizeof salt, salthex);
-  auth_to_hex(hash, sizeof hash, hashhex);
+  crypto_hex(salt, sizeof salt, salthex);
+  crypto_hex(hash, sizeof hash, hashhex);
   n = snprintf(out, outlen, AUTH_PBKDF2_PREFIX "%d$%s$%s", AUTH_PBKDF2_ITER, salthex, hashhex);
   if (n < 0 || (size_t)n >= outlen) goto fail;
   OPENSSL_cleanse(hash, sizeof hash);
@@ -206,12 +97,12 @@ int auth_password_verify(const char *password, const char *stored) {
   if (!d) return 0;
   saltlen = (size_t)(d - salt_s);
   if (saltlen == 0 || saltlen > 2 * AUTH_SALT_MAX_BYTES) return 0;
-  if (auth_from_hex(salt_s, saltlen, salt) < 0) return 0;
+  if (crypto_unhex(salt_s, saltlen, salt) < 0) return 0;
   saltlen /= 2;
 
   hash_s = d + 1;
   if (strlen(hash_s) != 2 * AUTH_HASH_BYTES) return 0;
-  if (auth_from_hex(hash_s, 2 * AUTH_HASH_BYTES, want) < 0) return 0;
+  if (crypto_unhex(hash_s, 2 * AUTH_HASH_BYTES, want) < 0) return 0;
 
   if (auth_pbkdf2(password, salt, saltlen, iter, got) < 0) return 0;
   ok = CRYPTO_memcmp(got, want, AUTH_HASH_BYTES) == 0;
@@ -255,26 +146,13 @@ int auth_cookie_token(const char *cookie_header, char out[AUTH_TOKEN_HEX + 1]) {
     if ((size_t)(val_end - val) != AUTH_TOKEN_HEX) continue;
     good = 1;
     for (i = 0; i < AUTH_TOKEN_HEX; i++)
-      if (auth_hexval(val[i]) < 0) good = 0;
+      if (crypto_hexval(val[i]) < 0) good = 0;
     if (!good) continue;
     memcpy(out, val, AUTH_TOKEN_HEX);
     out[AUTH_TOKEN_HEX] = '\0';
     return 0;
   }
   return -1;
-}
-
-int auth_name_valid(const char *name) {
-  size_t i;
-  if (!name) return 0;
-  for (i = 0; name[i]; i++) {
-    char c = name[i];
-    if (i >= LIM_NAME_LEN) return 0;
-    if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' ||
-          c == '.' || c == '-'))
-      return 0;
-  }
-  return i >= 1;
 }
 
 /* Splits "host[:port]" or "[v6][:port]" into the host part (brackets

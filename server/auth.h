@@ -7,22 +7,13 @@
 
 #include <stddef.h>
 
+#include "crypto.h" /* randomness, hashes and constant-time compares */
+
 #define AUTH_TOKEN_HEX 32 /* 128 bits as lower-case hex */
 #define AUTH_COOKIE_NAME "portlab_session"
 
-/* Fills out[0..len) from getrandom(2). 0 or -1. */
-int auth_random(void *out, size_t len);
 /* 128 random bits as AUTH_TOKEN_HEX hex chars + NUL. */
 int auth_token(char out[AUTH_TOKEN_HEX + 1]);
-/* n random chars from an unambiguous alphabet (no 0/O/1/l), + NUL. */
-int auth_random_word(char *out, size_t n);
-void auth_sha256(const void *p, size_t n, unsigned char out[32]);
-/* HMAC-SHA256 of msg under key, as 64 hex chars + NUL. */
-void auth_hmac_hex(const char *key, const char *msg, char out[65]);
-/* Constant-time equality of n bytes. 1 if equal. */
-int auth_ct_equal(const void *a, const void *b, size_t n);
-/* Constant-time string equality (length may leak). 1 if equal. */
-int auth_ct_streq(const char *a, const char *b);
 
 /* PBKDF2-HMAC-SHA256 "pbkdf2-sha256$ITER$SALTHEX$HASHHEX". 0 or -1. */
 int auth_password_hash(const char *password, char *out, size_t outlen);
@@ -41,9 +32,6 @@ int auth_content_type_json(const char *content_type);
 /* 1 if origin is an https:// origin that equals one of public_origins:
  * the request came through the TLS front, so the cookie may be Secure. */
 int auth_origin_https_public(const char *origin, const char *const *public_origins, size_t n);
-
-/* 1 if name matches ^[A-Za-z0-9_.-]{1,32}$. */
-int auth_name_valid(const char *name);
 
 /* Host header allow-list against DNS rebinding: accepted if its host part
  * is an IP literal (v4, or [v6]), "localhost", or the host of one of the

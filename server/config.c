@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lab.h"
 #include "log.h"
 #include "portlab_limits.h"
 
@@ -629,17 +630,15 @@ static int apply_env(struct config *cfg, const struct config_flag *f, char *err,
 }
 
 static int check_ports(const struct config *cfg, char *err, size_t errlen) {
-  /* The cleartext ports first; the TLS ones (and 587) with --lab-tls-ports on. */
-  static const int wk[] = {21, 22, 23, 25, 43, 53, 79, 80, 110, 143, 443, 465, 587, 990, 993, 995};
-  size_t n = cfg->lab_tls_ports ? sizeof wk / sizeof wk[0] : 10;
-  if (cfg->lab_tls_ports && cfg->lab_port_base + 995 > 65535) {
-    snprintf(err, errlen,
-             "--lab-port-base: %d + 995 (POP3S) is past 65535 (or use --lab-tls-ports off)",
-             cfg->lab_port_base);
+  /* The TLS ports (and 587) only with --lab-tls-ports on. */
+  if (cfg->lab_tls_ports && cfg->lab_port_base + lab_service_max_port(1) > 65535) {
+    snprintf(err, errlen, "--lab-port-base: %d + %d is past 65535 (or use --lab-tls-ports off)",
+             cfg->lab_port_base, lab_service_max_port(1));
     return -1;
   }
-  for (size_t i = 0; i < n; i++) {
-    int port = cfg->lab_port_base + wk[i];
+  for (size_t i = 0; i < lab_service_count; i++) {
+    if (!lab_service_on(&lab_services[i], cfg->lab_tls_ports)) continue;
+    int port = cfg->lab_port_base + lab_services[i].port;
     if (port >= cfg->pasv_lo && port <= cfg->pasv_hi) {
       snprintf(err, errlen, "--ftp-pasv-ports: range %d-%d contains lab port %d", cfg->pasv_lo,
                cfg->pasv_hi, port);
@@ -647,7 +646,7 @@ static int check_ports(const struct config *cfg, char *err, size_t errlen) {
     }
     if (port == cfg->listen_port) {
       snprintf(err, errlen, "--listen: port %d is also lab port %d (--lab-port-base %d)", port,
-               wk[i], cfg->lab_port_base);
+               lab_services[i].port, cfg->lab_port_base);
       return -1;
     }
   }

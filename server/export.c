@@ -7,10 +7,12 @@
  * for. The whole transcript is never in memory: the queue holds about one
  * chunk plus one event's rendering.
  *
- * JSON is written as the envelope the caller gives (up to "events":[), then
- * each event object, comma separated, then "]}"; byte for byte what cJSON
- * printed for the whole tree. Text is "Follow TCP Stream" with C:/S:
- * prefixes (see txt_event).
+ * Every format lives here, head included; the API handler only picks one
+ * (export_kind_by_name) and hands over the session object it prints.
+ * JSON is written as the envelope {"session":...,"events":[ (built by
+ * export_session), then each event object, comma separated, then "]}";
+ * byte for byte what cJSON printed for the whole tree. Text is the title
+ * lines, then "Follow TCP Stream" with C:/S: prefixes (see txt_event).
  *
  * asciicast v2 (the asciinema file format): a JSON header line, then one
  * [seconds, "o", text] line per event. Client bytes are drawn red and
@@ -41,6 +43,7 @@
 #include <string.h>
 
 #include "buf.h"
+#include "jsontime.h"
 #include "portlab_limits.h"
 
 #define PCAP_MSS 1460
@@ -738,4 +741,65 @@ void export_free(struct export *ex) {
   if (!ex) return;
   buf_free(&ex->out);
   free(ex);
+}
+
+/* --- the formats the API offers --------------------------------------------- */
+
+static const struct export_kind export_kinds[] = {
+    {"json", EXPORT_JSON, "application/json", NULL},
+    {"txt", EXPORT_TXT, "text/plain; charset=utf-8", "inline"},
+    {"cast", EXPORT_CAST, "application/x-asciicast", "attachment"},
+    {"pcap", EXPORT_PCAP, "application/vnd.tcpdump.pcap", "attachment"},
+};
+
+const struct export_kind *export_kind_by_name(const char *name) {
+  for (size_t i = 0; name && i < sizeof export_kinds / sizeof export_kinds[0]; i++)
+    if (strcmp(name, export_kinds[i].name) == 0) return &export_kinds[i];
+  return NULL;
+}
+
+/* The head of a format (see export_session), malloc'd; *none set when the
+ * format has none. NULL with *none 0 if out of memory. */
+static char *export_head(enum export_format f, const struct db_session *s, const char *session_json,
+                         int *none) {
+  char *head = NULL;
+  size_t n;
+
+  *none = 0;
+  if (f == EXPORT_JSON) {
+    n = strlen(session_json ? session_json : "null") + 32;
+    if ((head = malloc(n)))
+      snprintf(head, n, "{\"session\":%s,\"events\":[", session_json ? session_json : "null");
+  } else if (f == EXPORT_TXT) {
+    char started[32], ended[32] = "(open)", data[200] = "";
+    n = 512 + strlen(s->user_name) + strlen(s->host) + sizeof data;
+    if (s->parent_id)
+      snprintf(data, sizeof data, "ftp-data · %s, data connection of session %lld\n",
+               s->label[0] ? s->label : "(no transfer)", (long long)s->parent_id);
+    json_time_text(s->started_us, started, sizeof started);
+    if (s->ended_us) json_time_text(s->ended_us, ended, sizeof ended);
+    if ((head = malloc(n)))
+      snprintf(head, n,
+               "portlab session %lld: %s -> %s:%d (%s%s%s)\n"
+               "%sstarted %s, ended %s, %lld bytes up, %lld bytes down, closed: %s\n\n",
+               (long long)s->id, s->user_name, s->host, s->port, s->mode,
+               s->own_client ? ", own client from " : "", s->own_client ? s->client_addr : "", data,
+               started, ended, (long long)s->bytes_up, (long long)s->bytes_down,
+               s->close_reason[0] ? export_reason_text(s->close_reason) : "-");
+  } else {
+    *none = 1;
+  }
+  return head;
+}
+
+struct export *export_session(const struct export_kind *kind, const struct db_session *s,
+                              const char *session_json, int64_t last_seq, size_t max_bytes) {
+  struct export *ex;
+  int none;
+  char *head = export_head(kind->format, s, session_json, &none);
+
+  if (!head && !none) return NULL;
+  ex = export_new(kind->format, s, head, last_seq, max_bytes);
+  free(head);
+  return ex;
 }

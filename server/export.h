@@ -16,6 +16,24 @@ enum export_format { EXPORT_JSON, EXPORT_TXT, EXPORT_CAST, EXPORT_PCAP };
 
 struct export;
 
+/* A format as GET /api/sessions/ID/transcript offers it (?format=NAME). */
+struct export_kind {
+  const char *name; /* "txt": also the download's file extension */
+  enum export_format format;
+  const char *content_type;
+  const char *disposition; /* "inline", "attachment" or NULL (none sent) */
+};
+#define EXPORT_FORMAT_NAMES "json, txt, cast, pcap"
+/* NULL if name is not one of EXPORT_FORMAT_NAMES. */
+const struct export_kind *export_kind_by_name(const char *name);
+
+/* The export of a whole session in kind's format, with the head each
+ * format wants built here: for JSON the envelope {"session":SESSION,
+ * "events":[ around session_json (the session object as the API prints
+ * it), for text the title lines. NULL if out of memory. */
+struct export *export_session(const struct export_kind *kind, const struct db_session *s,
+                              const char *session_json, int64_t last_seq, size_t max_bytes);
+
 /* NULL if out of memory. The session and head are copied. head (may be
  * NULL) is written first, verbatim: for JSON the envelope up to and
  * including "events":[ (the export closes it), for text the title lines;

@@ -528,7 +528,7 @@ int lesson_answer_ok(const struct lesson_task *t, const char *answer, const char
   if (t->kind == TASK_FLAG) {
     char flag[40];
     labdata_flag(secret, t->challenge, user, flag);
-    return auth_ct_streq(a, flag);
+    return crypto_ct_streq(a, flag);
   }
   if (t->kind != TASK_QUESTION) return 0;
   for (size_t i = 0; i < t->n_answers; i++)

@@ -118,7 +118,7 @@ static int load_lab_secret(struct app *app, char *err, size_t errlen) {
 
   if (rc == 0 && strlen(app->lab_secret) == 64) return 0;
   if (rc < 0) goto db_fail;
-  if (auth_random(raw, sizeof raw) != 0) {
+  if (crypto_random(raw, sizeof raw) != 0) {
     snprintf(err, errlen, "cannot make the lab secret: no randomness");
     return -1;
   }
@@ -131,11 +131,15 @@ db_fail:
   return -1;
 }
 
-/* Lives as long as the servers that point at it. */
+/* Live as long as the servers that point at them. */
 static struct lab_ctx lab_ctx;
+static struct lab_budget lab_budget;
 
 static int start_lab_servers(struct app *app, char *err, size_t errlen) {
   struct http_lab_config hc;
+  const struct lab_module **modules = calloc(lab_service_count, sizeof *modules);
+  size_t n = modules ? lab_service_modules(modules, lab_service_count) : 0;
+  const struct lab_service *http = lab_service_by_name("http");
 
   lab_ctx.db = app->db;
   snprintf(lab_ctx.secret, sizeof lab_ctx.secret, "%s", app->lab_secret);
@@ -149,28 +153,38 @@ static int start_lab_servers(struct app *app, char *err, size_t errlen) {
   lab_ctx.pasv_per_student = app->cfg.ftp_pasv_per_student;
   lab_ctx.pasv_per_addr = app->cfg.ftp_pasv_per_addr;
   lab_ctx.rec = app->recorder; /* NULL with --no-record */
-  lab_ctx.usage = app->usage;
+  usage_lab_budget(app->usage, &lab_budget);
+  lab_ctx.budget = &lab_budget;
+  if (!modules) {
+    snprintf(err, errlen, "out of memory");
+    return -1;
+  }
   app->lab_tls = lab_tls_load(app->db, app->cfg.lab_bind, app->cfg.lab_public_host, err, errlen);
-  if (!app->lab_tls) return -1;
+  if (!app->lab_tls) {
+    free(modules);
+    return -1;
+  }
   lab_ctx.tls_ctx = app->lab_tls->ctx;
   lab_ctx.tls_ports = app->cfg.lab_tls_ports;
   app->lab_ca_pem = app->lab_tls->ca_cert;
-  app->lab_servers =
-      lab_servers_start(app->ctx, &lab_ctx, lab_modules, lab_module_count, err, errlen);
+  app->lab_servers = lab_servers_start(app->ctx, &lab_ctx, modules, n, err, errlen);
+  free(modules); /* the servers keep the modules, not the list */
   if (!app->lab_servers) return -1;
+  if (!http) return 0; /* no HTTP row: no HTTP lab server */
 
   memset(&hc, 0, sizeof hc);
   hc.db_path = app->cfg.db_path;
   hc.bind_addr = app->cfg.lab_bind;
-  hc.port = app->cfg.lab_port_base + LAB_HTTP;
+  hc.port = app->cfg.lab_port_base + http->port;
   hc.secret = app->lab_secret;
   hc.form_bytes = (size_t)app->cfg.http_form_bytes;
   hc.lab = &lab_ctx; /* own-client recording, on the loop thread */
   hc.lws = app->ctx;
   app->http_lab = http_lab_start(&hc, err, errlen);
   if (!app->http_lab) return -1;
-  if (!app->cfg.lab_tls_ports) return 0;
-  hc.port = app->cfg.lab_port_base + LAB_HTTPS;
+  const struct lab_service *https = lab_service_by_name("https");
+  if (!app->cfg.lab_tls_ports || !https) return 0;
+  hc.port = app->cfg.lab_port_base + https->port;
   hc.tls_cert = app->lab_tls->cert;
   hc.tls_key = app->lab_tls->key;
   app->https_lab = http_lab_start(&hc, err, errlen);
@@ -200,14 +214,11 @@ static int addr_in_use(const char *addr, int port) {
 }
 
 static int listeners_in_use(const struct config *cfg) {
-  static const int lab_ports[] = {
-      LAB_FTP,  LAB_SSH,  LAB_TELNET, LAB_SMTP,  LAB_WHOIS,      LAB_DNS,  LAB_FINGER, LAB_HTTP,
-      LAB_POP3, LAB_IMAP, LAB_HTTPS,  LAB_SMTPS, LAB_SUBMISSION, LAB_FTPS, LAB_IMAPS,  LAB_POP3S};
   if (addr_in_use(cfg->listen_addr, cfg->listen_port)) return 1;
-  size_t n = cfg->lab_tls_ports ? sizeof lab_ports / sizeof lab_ports[0]
-                                : 10; /* the cleartext ports come first */
-  for (size_t i = 0; i < n; i++)
-    if (addr_in_use(cfg->lab_bind, cfg->lab_port_base + lab_ports[i])) return 1;
+  for (size_t i = 0; i < lab_service_count; i++)
+    if (lab_service_on(&lab_services[i], cfg->lab_tls_ports) &&
+        addr_in_use(cfg->lab_bind, cfg->lab_port_base + lab_services[i].port))
+      return 1;
   return 0;
 }
 
@@ -219,18 +230,11 @@ static void print_banner(const struct app *app, const char *generated_password) 
   if (strcmp(host, "0.0.0.0") == 0 || strcmp(host, "::") == 0) host = "127.0.0.1", v6 = 0;
   printf("portlab %s\n", PORTLAB_VERSION);
   printf("  database:    %s\n", app->cfg.db_path);
-  printf("  lab servers: %s, FTP %d, Telnet %d, SMTP %d, HTTP %d, POP3 %d, IMAP %d\n",
-         app->cfg.lab_bind, app->cfg.lab_port_base + LAB_FTP, app->cfg.lab_port_base + LAB_TELNET,
-         app->cfg.lab_port_base + LAB_SMTP, app->cfg.lab_port_base + LAB_HTTP,
-         app->cfg.lab_port_base + LAB_POP3, app->cfg.lab_port_base + LAB_IMAP);
-  printf("  lab stubs:   SSH %d, WHOIS %d, DNS (TCP) %d, finger %d\n",
-         app->cfg.lab_port_base + LAB_SSH, app->cfg.lab_port_base + LAB_WHOIS,
-         app->cfg.lab_port_base + LAB_DNS, app->cfg.lab_port_base + LAB_FINGER);
-  if (app->cfg.lab_tls_ports)
-    printf("  lab TLS:     SMTPS %d, submission %d, POP3S %d, IMAPS %d, FTPS %d, HTTPS %d\n",
-           app->cfg.lab_port_base + LAB_SMTPS, app->cfg.lab_port_base + LAB_SUBMISSION,
-           app->cfg.lab_port_base + LAB_POP3S, app->cfg.lab_port_base + LAB_IMAPS,
-           app->cfg.lab_port_base + LAB_FTPS, app->cfg.lab_port_base + LAB_HTTPS);
+  printf("  lab servers: %s", app->cfg.lab_bind);
+  for (size_t i = 0; i < lab_service_count; i++)
+    if (lab_service_on(&lab_services[i], app->cfg.lab_tls_ports))
+      printf(", %s %d", lab_services[i].label, app->cfg.lab_port_base + lab_services[i].port);
+  printf("\n");
   printf("  ftp passive: %d-%d%s%s\n", app->cfg.pasv_lo, app->cfg.pasv_hi,
          app->cfg.lab_public_host[0] ? ", named as " : "", app->cfg.lab_public_host);
   printf("  open:        %s://%s%s%s:%d/\n", app->cfg.tls_cert[0] ? "https" : "http", v6 ? "[" : "",

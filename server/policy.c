@@ -1,4 +1,4 @@
-/* policy.c -- which targets the relay may connect to (DESIGN.md section 6).
+/* policy.c -- which targets the relay may connect to (docs/architecture.md, "Target policy").
  *
  * The relay turns a browser into a TCP client on the portal's network, so
  * this file decides, before any socket exists, whether a host and port may
@@ -24,6 +24,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "addr.h"
+#include "lab.h"
 #include "portlab_limits.h"
 
 /* An address reduced to what matching needs; IPv4 uses a[0..4). */
@@ -66,7 +68,7 @@ struct policy {
   int collecting;
 };
 
-/* The special-use ranges of DESIGN.md section 6. The first match wins, so
+/* The special-use ranges (docs/architecture.md, "Target policy"). The first match wins, so
  * the broadcast address comes before 240/4: naming 240.0.0.0/4 in a rule
  * must not also open 255.255.255.255.
  *
@@ -149,10 +151,6 @@ static const struct policy_range {
      0},
 };
 
-static const int policy_lab_ports[] = {
-    LAB_FTP,  LAB_SSH,  LAB_TELNET, LAB_SMTP,  LAB_WHOIS,      LAB_DNS,  LAB_FINGER, LAB_HTTP,
-    LAB_POP3, LAB_IMAP, LAB_HTTPS,  LAB_SMTPS, LAB_SUBMISSION, LAB_FTPS, LAB_IMAPS,  LAB_POP3S};
-
 /* Writes one sentence into a caller buffer that may be NULL or empty. */
 static void policy_say(char *out, size_t outlen, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -183,14 +181,15 @@ static int policy_addr_bits(int family) {
  * but not :: or ::1) IPv6 addresses to IPv4: the kernel may route them to
  * the IPv4 address, so they must be judged as one. 1 if unwrapped. */
 static int policy_unwrap(struct policy_addr *x) {
-  static const unsigned char mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
   static const unsigned char zero[12] = {0};
   if (x->family != AF_INET6) return 0;
-  if (memcmp(x->a, mapped, 12) != 0) {
-    if (memcmp(x->a, zero, 12) != 0) return 0;
-    /* :: and ::1 are IPv6 addresses of their own, not compat ones. */
-    if (x->a[12] == 0 && x->a[13] == 0 && x->a[14] == 0 && x->a[15] <= 1) return 0;
+  if (addr_unmap_v4(x->a)) {
+    x->family = AF_INET;
+    return 1;
   }
+  if (memcmp(x->a, zero, 12) != 0) return 0;
+  /* :: and ::1 are IPv6 addresses of their own, not compat ones. */
+  if (x->a[12] == 0 && x->a[13] == 0 && x->a[14] == 0 && x->a[15] <= 1) return 0;
   memmove(x->a, x->a + 12, 4);
   memset(x->a + 4, 0, 12);
   x->family = AF_INET;
@@ -280,7 +279,8 @@ static void policy_host_key(const char *s, char *out, size_t outlen) {
 struct policy *policy_new(void) {
   struct policy *p = calloc(1, sizeof *p);
   if (!p) return NULL;
-  /* The DESIGN.md defaults, so a policy is usable before policy_set_lab. */
+  /* The documented defaults (README.md, "Command line"), so a policy is usable before
+   * policy_set_lab. */
   if (policy_set_lab(p, "127.0.0.1", 10000, 30000, 30099) < 0) goto fail;
   return p;
 
@@ -408,15 +408,9 @@ static int policy_parse_cidr(struct policy_rule *r, const char *s, int want6, co
 
   /* A rule in IPv4-mapped form is an IPv4 rule, as the addresses it
    * matches are unwrapped to IPv4 before matching. */
-  if (r->net.family == AF_INET6 && r->prefix >= 96) {
-    struct policy_addr x = r->net;
-    static const unsigned char mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
-    if (memcmp(x.a, mapped, 12) == 0) {
-      memmove(r->net.a, x.a + 12, 4);
-      memset(r->net.a + 4, 0, 12);
-      r->net.family = AF_INET;
-      r->prefix -= 96;
-    }
+  if (r->net.family == AF_INET6 && r->prefix >= 96 && addr_unmap_v4(r->net.a)) {
+    r->net.family = AF_INET;
+    r->prefix -= 96;
   }
   return 0;
 
@@ -544,7 +538,7 @@ int policy_set_lab(struct policy *p, const char *lab_bind, int port_base, int pa
   /* base + the highest cleartext service port must still be a port (the
    * TLS ports above it are mapped only where they fit: config.c refuses a
    * base that leaves them out while --lab-tls-ports is on). */
-  if (port_base < 0 || port_base + LAB_IMAP > 65535) return -1;
+  if (port_base < 0 || port_base + lab_service_max_port(0) > 65535) return -1;
   if (pasv_lo < 1 || pasv_hi > 65535 || pasv_lo > pasv_hi) return -1;
   policy_unwrap(&a);
   p->lab_addr = a;
@@ -636,8 +630,8 @@ static void policy_refresh_locals(struct policy *p) {
 int policy_lab_port(const struct policy *p, int well_known) {
   size_t i;
   if (!p) return -1;
-  for (i = 0; i < sizeof policy_lab_ports / sizeof policy_lab_ports[0]; i++)
-    if (well_known == policy_lab_ports[i])
+  for (i = 0; i < lab_service_count; i++)
+    if (well_known == lab_services[i].port)
       return p->lab_base + well_known <= 65535 ? p->lab_base + well_known : -1;
   if (well_known >= p->pasv_lo && well_known <= p->pasv_hi) return well_known;
   return -1;
@@ -730,8 +724,8 @@ static int policy_lab_listens_on(const struct policy *p, const struct policy_add
 static int policy_is_lab_real_port(const struct policy *p, int port) {
   size_t i;
   if (port >= p->pasv_lo && port <= p->pasv_hi) return 1;
-  for (i = 0; i < sizeof policy_lab_ports / sizeof policy_lab_ports[0]; i++)
-    if (port == p->lab_base + policy_lab_ports[i]) return 1;
+  for (i = 0; i < lab_service_count; i++)
+    if (port == p->lab_base + lab_services[i].port) return 1;
   return 0;
 }
 
@@ -874,12 +868,19 @@ static void policy_fill_sockaddr(struct policy_target *out, const struct policy_
 
 /* The lab's ports as a phrase for the refusal message. */
 static void policy_lab_ports_text(const struct policy *p, char *out, size_t outlen) {
-  char list[160] = "";
-  size_t n = 0, count = sizeof policy_lab_ports / sizeof policy_lab_ports[0];
-  for (size_t i = 0; i < count && n < sizeof list; i++)
-    n += (size_t)snprintf(list + n, sizeof list - n, "%s%s%d", i ? ", " : "",
-                          policy_lab_ports[i] == LAB_HTTPS ? "with TLS " : "", policy_lab_ports[i]);
-  snprintf(out, outlen, "%s and %d-%d (FTP passive)", list, p->pasv_lo, p->pasv_hi);
+  size_t used = 0;
+  int tls_seen = 0;
+
+  out[0] = '\0';
+  for (size_t i = 0; i < lab_service_count && used < outlen; i++) {
+    const char *with = lab_services[i].tls_ports && !tls_seen++ ? "with TLS " : "";
+    int n = snprintf(out + used, outlen - used, "%s%d%s", with, lab_services[i].port,
+                     i + 1 < lab_service_count ? ", " : " ");
+    if (n < 0) return;
+    used += (size_t)n;
+  }
+  if (used < outlen)
+    snprintf(out + used, outlen - used, "and %d-%d (FTP passive)", p->pasv_lo, p->pasv_hi);
 }
 
 enum policy_kind policy_prepare(struct policy *p, const char *host, int port,
@@ -913,7 +914,7 @@ enum policy_kind policy_prepare(struct policy *p, const char *host, int port,
 
   if (strcmp(out->host, "lab") == 0) {
     int real = policy_lab_port(p, port);
-    char ports[128];
+    char ports[256];
     out->is_lab = 1;
     if (real < 0) {
       policy_lab_ports_text(p, ports, sizeof ports);

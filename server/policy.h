@@ -1,6 +1,6 @@
-/* policy.h -- which targets the relay may connect to (DESIGN.md section 6).
+/* policy.h -- which targets the relay may connect to (docs/architecture.md, "Target policy").
  *
- * The built-in host "lab" is always allowed on its six service ports and
+ * The built-in host "lab" is always allowed on its service ports and
  * the FTP passive range. Anything else must match an --allow rule:
  *   CIDR[:PORTS]        10.1.2.0/24:21,25   192.0.2.7   (no prefix = /32)
  *   [IPV6CIDR][:PORTS]  [2001:db8::/32]:80  (brackets needed for ports)
@@ -35,26 +35,8 @@
 
 struct policy;
 
-/* Well-known lab ports, the services "lab" offers. */
-enum {
-  LAB_FTP = 21,
-  LAB_SSH = 22,
-  LAB_TELNET = 23,
-  LAB_SMTP = 25,
-  LAB_WHOIS = 43,
-  LAB_DNS = 53,
-  LAB_FINGER = 79,
-  LAB_HTTP = 80,
-  LAB_POP3 = 110,
-  LAB_IMAP = 143,
-  /* TLS (issue 14): implicit TLS and the submission port (STARTTLS). */
-  LAB_HTTPS = 443,
-  LAB_SMTPS = 465,
-  LAB_SUBMISSION = 587,
-  LAB_FTPS = 990,
-  LAB_IMAPS = 993,
-  LAB_POP3S = 995
-};
+/* The services "lab" offers and their well-known ports are the table in
+ * protocols/modules.c (lab_services, lab.h). */
 
 struct policy *policy_new(void);
 void policy_free(struct policy *p); /* NULL is a no-op */

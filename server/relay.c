@@ -1,6 +1,6 @@
 /* relay.c -- one session = one browser WebSocket + one outbound TCP connection.
  *
- * The browser speaks the portlab.v1 protocol (DESIGN.md section 5): JSON
+ * The browser speaks the portlab.v1 protocol (docs/protocol.md): JSON
  * control messages in text frames, payload bytes in binary frames. After
  * an "open" the target goes through the policy; names are resolved off
  * the loop, and the socket connects to the numeric address that was
@@ -43,6 +43,7 @@
 #include <sys/socket.h>
 #include <time.h>
 
+#include "addr.h"
 #include "api.h"
 #include "app.h"
 #include "auth.h"
@@ -876,7 +877,7 @@ static void handle_reattach(struct relay *r, const struct relay_msg *m) {
   }
   for (old = app->relays; old; old = old->next)
     if (old->session_id == m->session_id && old->detached_at && old->resume_token[0] &&
-        old->user.id == r->user.id && auth_ct_streq(old->resume_token, m->resume_token))
+        old->user.id == r->user.id && crypto_ct_streq(old->resume_token, m->resume_token))
       break;
   if (!old) { /* a wrong token or someone else's session: it is left alone */
     fail(r, "resume_failed", "resume_failed", "that session can no longer be resumed");
@@ -1128,14 +1129,8 @@ static int peer_key(struct lws *wsi, unsigned char key[16]) {
   int fd = (int)lws_get_socket_fd(wsi);
   memset(key, 0, 16);
   if (fd < 0 || getpeername(fd, (struct sockaddr *)&ss, &len) != 0) return -1;
-  if (ss.ss_family == AF_INET) {
-    key[10] = key[11] = 0xff;
-    memcpy(key + 12, &((struct sockaddr_in *)&ss)->sin_addr, 4);
-  } else if (ss.ss_family == AF_INET6) {
-    const unsigned char *a = ((struct sockaddr_in6 *)&ss)->sin6_addr.s6_addr;
-    static const unsigned char mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
-    memcpy(key, a, memcmp(a, mapped, 12) == 0 ? 16 : 8);
-  }
+  if (addr_key((struct sockaddr *)&ss, key, NULL) == 0 && !addr_is_v4mapped(key))
+    memset(key + 8, 0, 8);
   return 0;
 }
 
@@ -1179,7 +1174,7 @@ static int ws_check(struct lws *wsi, struct ws_pss *pss) {
     goto done;
   }
   char token[AUTH_TOKEN_HEX + 1];
-  if (auth_cookie_token(cookie, token) == 0) auth_sha256(token, AUTH_TOKEN_HEX, pss->login_hash);
+  if (auth_cookie_token(cookie, token) == 0) crypto_sha256(token, AUTH_TOKEN_HEX, pss->login_hash);
   if (app->relay_count >= (unsigned)app->cfg.max_sessions) {
     refuse_busy(wsi, "portlab is full (--max-sessions)");
     goto done;
@@ -1534,7 +1529,7 @@ void relay_tick(struct app *app) {
 
 void relay_logout(struct app *app, const unsigned char login_hash[32]) {
   for (struct relay *r = app->relays; r; r = r->next)
-    if (r->state != RS_DONE && auth_ct_equal(r->login_hash, login_hash, 32))
+    if (r->state != RS_DONE && crypto_ct_equal(r->login_hash, login_hash, 32))
       finish(r, "logged_out", NULL, LWS_CLOSE_STATUS_NORMAL);
 }
 

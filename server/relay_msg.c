@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "lab.h"
 #include "policy.h"
 
 #define MAX_WHOLE 9007199254740992.0 /* 2^53: doubles are exact up to here */
@@ -76,6 +77,7 @@ static int parse_open(const cJSON *msg, struct relay_msg *out, const char **code
   const cJSON *port = cJSON_GetObjectItemCaseSensitive(msg, "port");
   const cJSON *mode = cJSON_GetObjectItemCaseSensitive(msg, "mode");
   int64_t port_num;
+  const struct lab_service *svc;
   if (!cJSON_IsString(host) || !host_text_ok(host->valuestring))
     return refuse(code, err, errlen, "\"host\" must be a host name or address");
   if (whole_number(port, 1, 65535, &port_num))
@@ -83,7 +85,9 @@ static int parse_open(const cJSON *msg, struct relay_msg *out, const char **code
   out->type = RELAY_MSG_OPEN;
   memcpy(out->host, host->valuestring, strlen(host->valuestring) + 1);
   out->port = (int)port_num;
-  out->telnet = out->port == LAB_TELNET;
+  /* lab services say how they are opened (telnet); any other port is raw. */
+  svc = lab_service_by_port(out->port);
+  out->telnet = svc && strcmp(svc->mode, "telnet") == 0;
   if (mode && !cJSON_IsNull(mode)) {
     if (cJSON_IsString(mode) && strcmp(mode->valuestring, "raw") == 0)
       out->telnet = 0;

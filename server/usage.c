@@ -21,6 +21,7 @@
 #include "app.h"
 #include "config.h"
 #include "db.h"
+#include "lab.h"
 #include "log.h"
 #include "portlab_limits.h"
 
@@ -240,4 +241,31 @@ void usage_totals(const struct usage *u, struct usage_totals *out) {
   out->near_total = u->recorded_total * 100 >= out->budget * LIM_RECORD_WARN_PERCENT;
   out->total_reached = u->recorded_total >= out->budget;
   out->disk_low = u->disk_low;
+}
+
+/* --- the lab servers' view (struct lab_budget) ---------------------------- */
+
+static void *usage_lab_user(void *owner, int64_t user_id) {
+  return usage_user(owner, user_id);
+}
+
+static int usage_lab_check(void *owner, const void *uu, int per_student, int64_t len,
+                           int64_t *room) {
+  return (int)usage_check(owner, uu, per_student, len, room);
+}
+
+static void usage_lab_recorded(void *owner, void *uu, int64_t len) {
+  usage_recorded(owner, uu, len);
+}
+
+static void usage_lab_stop_text(void *owner, int why, char *out, size_t outlen) {
+  usage_stop_text(owner, (enum usage_stop)why, out, outlen);
+}
+
+void usage_lab_budget(struct usage *u, struct lab_budget *out) {
+  out->owner = u;
+  out->user = usage_lab_user;
+  out->check = usage_lab_check;
+  out->recorded = usage_lab_recorded;
+  out->stop_text = usage_lab_stop_text;
 }

@@ -13,6 +13,7 @@
 
 struct db;
 struct config;
+struct lab_budget;
 struct usage;
 
 struct usage_user {
@@ -64,6 +65,10 @@ void usage_stop_text(const struct usage *u, enum usage_stop why, char *out, size
 void usage_tick(struct usage *u, int64_t now_mono);
 /* Writes every changed refused-open counter. 0 or -1. */
 int usage_flush(struct usage *u);
+
+/* Fills out so the lab servers' own-client recording (protocols/lab.c)
+ * keeps these budgets too; u is borrowed and must outlive out. */
+void usage_lab_budget(struct usage *u, struct lab_budget *out);
 
 /* Totals for GET /api/usage. disk_free is -1 when unknown. */
 struct usage_totals {

@@ -40,25 +40,8 @@ LIST_LINE = re.compile(r"^[d-]rw[-x]r-[-x]r-[-x] +\d+ ftp +ftp +\d+ [A-Z][a-z]{2
                        r"(\d\d:\d\d| \d{4}) \S.*$")
 
 
-class Ctl:
+class Ctl(harness.LineClient):
     """A raw FTP control connection that reads whole replies."""
-
-    def __init__(self, port, host=LOOPBACK, timeout=10.0, source=None):
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.sock.settimeout(timeout)
-        if source:
-            self.sock.bind((source, 0))
-        self.sock.connect((host, port))
-        self.buf = b""
-
-    def line(self):
-        while b"\n" not in self.buf:
-            chunk = self.sock.recv(4096)
-            if not chunk:
-                raise EOFError("control connection closed; have %r" % self.buf)
-            self.buf += chunk
-        line, self.buf = self.buf.split(b"\n", 1)
-        return line + b"\n"
 
     def reply(self):
         """One whole reply (multi-line included) as text."""
@@ -73,33 +56,11 @@ class Ctl:
                     break
         return text.decode("latin-1")
 
-    def send(self, raw):
-        self.sock.sendall(raw)
-
     def cmd(self, line):
         if isinstance(line, str):
             line = line.encode("latin-1")
         self.send(line + b"\r\n")
         return self.reply()
-
-    def closed(self, timeout=5.0):
-        """True if the server closes the connection (EOF) within timeout."""
-        self.sock.settimeout(timeout)
-        try:
-            while True:
-                chunk = self.sock.recv(4096)
-                if not chunk:
-                    return True
-        except socket.timeout:
-            return False
-        except OSError:
-            return True
-
-    def close(self):
-        try:
-            self.sock.close()
-        except OSError:
-            pass
 
 
 def pasv_port(reply):

@@ -546,6 +546,19 @@ class Portlab:
         ws = websocket.create_connection(self.ws_url(), timeout=timeout, **opts)
         return ws
 
+    def ws_from(self, cookie, src, rcvbuf=None):
+        """A portlab.v1 WebSocket whose TCP peer address is src (127.0.0.2,
+        ...), with a small receive buffer when given (a reader that stalls)."""
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        if rcvbuf:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+        s.settimeout(10)
+        s.bind((src, 0))
+        s.connect((self.host, self.port))
+        return websocket.create_connection(self.ws_url(), socket=s, timeout=10,
+                                           subprotocols=["portlab.v1"],
+                                           cookie=cookie_header(cookie), origin=self.origin)
+
     def session(self, host, port, mode=None, cookie=None):
         """Join (if no cookie), connect and open; returns (ws, opened msg)."""
         cookie = cookie or self.join()
@@ -556,10 +569,13 @@ class Portlab:
 
 class LineClient:
     """A raw TCP client for line protocols: whole lines, raw sends, and
-    whether the server closed. Protocol tests add their reply rules."""
+    whether the server closed. Protocol tests add their reply rules
+    (subclasses: conformance/test_smtp.py Raw, test_ftp.py Ctl). source
+    binds the client's address, to appear as 127.0.0.2 and so on."""
 
-    def __init__(self, port, timeout=10.0, host=LOOPBACK):
-        self.sock = socket.create_connection((host, port), timeout=timeout)
+    def __init__(self, port, timeout=10.0, host=LOOPBACK, source=None):
+        self.sock = socket.create_connection((host, port), timeout=timeout,
+                                             source_address=(source, 0) if source else None)
         self.buf = b""
 
     def line(self):
@@ -575,7 +591,8 @@ class LineClient:
         self.sock.sendall(raw)
 
     def closed(self, timeout=5.0):
-        """True once the server has closed (after any unread replies)."""
+        """True once the server has closed (after any unread replies), by
+        EOF or a reset; False if it is still open after timeout."""
         self.sock.settimeout(timeout)
         try:
             while True:
@@ -583,14 +600,46 @@ class LineClient:
                 if not chunk:
                     return True
                 self.buf += chunk
-        except (socket.timeout, OSError):
+        except socket.timeout:
             return False
+        except OSError:
+            return True
 
     def close(self):
         try:
             self.sock.close()
         except OSError:
             pass
+
+
+def connect_from(port, source=LOOPBACK, timeout=5.0, host=LOOPBACK):
+    """A TCP connection to host:port from source (127.0.0.2, ...: another
+    client address on loopback)."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.settimeout(timeout)
+    s.bind((source, 0))
+    s.connect((host, port))
+    return s
+
+
+def read_greeting(s, pattern, timeout=5.0):
+    """Reads until pattern matches the start of what arrived; returns the
+    bytes, or whatever came before EOF, a reset or the timeout (b"" from a
+    server that never answered)."""
+    data = b""
+    deadline = time.monotonic() + timeout
+    while not pattern.match(data) and time.monotonic() < deadline:
+        s.settimeout(max(0.05, deadline - time.monotonic()))
+        try:
+            chunk = s.recv(4096)
+        except socket.timeout:
+            break
+        except ConnectionResetError:
+            break
+        if not chunk:
+            break
+        data += chunk
+    return data
 
 
 def unique_name(prefix="u"):
@@ -1146,6 +1195,36 @@ class PortlabTestCase(unittest.TestCase):
     def class_server(cls, srv):
         cls._class_servers.append(srv)
         return srv
+
+    @classmethod
+    def scripted_pool(cls, n):
+        """Starts n scripted servers with the class (their ports must be
+        allowed before the shared portlab starts, before any test knows
+        what it wants them to do) and returns the --allow arguments that
+        open them. A test gives one its behaviour with scripted_with()."""
+        cls.scripted = [cls.class_server(ScriptedServer(handler=cls._scripted_dispatch))
+                        for _ in range(n)]
+        cls.handlers = {}
+        args = []
+        for s in cls.scripted:
+            args += ["--allow", "%s:%d" % (LOOPBACK, s.port)]
+        return args
+
+    @classmethod
+    def _scripted_dispatch(cls, conn):
+        handler = cls.handlers.get(conn.server.port)
+        if handler is not None:
+            handler(conn)
+
+    def scripted_with(self, index, handler):
+        """Pool server index runs handler(conn) for each new connection;
+        returns the server and the number its next connection will have
+        (for srv.wait_conn)."""
+        srv = self.scripted[index]
+        self.handlers[srv.port] = handler
+        with srv.lock:
+            before = len(srv.conns)
+        return srv, before + 1
 
     @classmethod
     def setUpClass(cls):

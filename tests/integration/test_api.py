@@ -1,5 +1,5 @@
 """test_api.py -- the REST API, cookies, Origin/Host checks and the WS handshake
-(DESIGN.md sections 4 and 5)."""
+(docs/api.md and docs/protocol.md)."""
 
 import os
 import re

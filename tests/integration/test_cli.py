@@ -1,8 +1,7 @@
-"""test_cli.py -- the command line and its environment twins (DESIGN.md
-section 3): bad values exit 2 with one line naming the flag."""
+"""test_cli.py -- the command line and its environment twins (README.md,
+"Command line"): bad values exit 2 with one line naming the flag."""
 
 import os
-import socket
 import sys
 import tempfile
 
@@ -281,17 +280,16 @@ class Container(PortlabTestCase):
         self.assertEqual(r.status, 201, r)
 
     def ftp_pasv_direct(self, pl):
-        s = socket.create_connection((LOOPBACK, pl.lab_base + 21), timeout=10)
-        f = s.makefile("rb")
+        c = harness.LineClient(pl.lab_base + 21)
         try:
-            self.assertTrue(f.readline().startswith(b"220"))
+            self.assertTrue(c.line().startswith(b"220"))
             for cmd, want in ((b"USER anonymous", b"331"), (b"PASS x", b"230"), (b"PASV", b"227")):
-                s.sendall(cmd + b"\r\n")
-                line = f.readline()
+                c.send(cmd + b"\r\n")
+                line = c.line()
                 self.assertTrue(line.startswith(want), (cmd, line))
             return line
         finally:
-            s.close()
+            c.close()
 
     def ftp_pasv_relayed(self, pl):
         ws = self.ws(pl.ws_connect(pl.join()))

@@ -1,4 +1,4 @@
-"""test_crash.py -- clean stops and kill -9 (DESIGN.md section 7): a clean stop
+"""test_crash.py -- clean stops and kill -9 (docs/architecture.md, "Recording"): a clean stop
 flushes everything and closes every session with a reason; a crash loses at
 most the last quarter second and the next start closes orphaned sessions."""
 
@@ -54,7 +54,7 @@ class StopAndCrash(PortlabTestCase):
         c, closed = wait_closed(ws, timeout=10)
         self.assertClosed(closed, "server_shutdown", c.messages)
         end = wait_ws_end(ws, 5)
-        # DESIGN.md says a close frame 1000 follows "closed"; 1001 (going
+        # docs/protocol.md says a close frame 1000 follows "closed"; 1001 (going
         # away, RFC 6455 7.4.1) is the code made for a server shutting down.
         self.assertIn(end.close_code, (1000, 1001), "close=%r eof=%r" % (end.close_code, end.eof))
         try:

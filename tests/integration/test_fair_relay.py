@@ -24,13 +24,7 @@ from harness import (EchoServer, PortlabTestCase, expect_text, open_session, rec
 
 def ws_from(pl, cookie, src):
     """A portlab.v1 WebSocket whose TCP peer address is src."""
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    s.settimeout(10)
-    s.bind((src, 0))
-    s.connect((pl.host, pl.port))
-    return websocket.create_connection(pl.ws_url(), socket=s, timeout=10,
-                                       subprotocols=["portlab.v1"],
-                                       cookie=harness.cookie_header(cookie), origin=pl.origin)
+    return pl.ws_from(cookie, src)
 
 
 class OpenFileLimitPortlab(harness.Portlab):

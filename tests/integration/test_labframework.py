@@ -53,31 +53,8 @@ def lab_servers(pl, timeout=5.0):
         time.sleep(0.05)
 
 
-def connect(port, source=LOOPBACK, timeout=5.0):
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    s.settimeout(timeout)
-    s.bind((source, 0))
-    s.connect((LOOPBACK, port))
-    return s
-
-
-def read_greeting(s, pattern, timeout=5.0):
-    """Reads until pattern matches the start of what arrived; returns the
-    bytes, or whatever came before EOF or the timeout."""
-    data = b""
-    deadline = time.monotonic() + timeout
-    while not pattern.match(data) and time.monotonic() < deadline:
-        s.settimeout(max(0.05, deadline - time.monotonic()))
-        try:
-            chunk = s.recv(4096)
-        except socket.timeout:
-            break
-        except ConnectionResetError:
-            break
-        if not chunk:
-            break
-        data += chunk
-    return data
+connect = harness.connect_from
+read_greeting = harness.read_greeting
 
 
 def read_line(s, timeout=5.0):

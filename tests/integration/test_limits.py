@@ -1,4 +1,4 @@
-"""test_limits.py -- the relay's limits (DESIGN.md section 6): message size,
+"""test_limits.py -- the relay's limits (docs/architecture.md, "Target policy"): message size,
 sessions per user, timeouts, bounded buffering and the transcript cap."""
 
 import os
@@ -12,7 +12,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import websocket  # noqa: E402
 
 import harness  # noqa: E402
-from harness import (EchoServer, PortlabTestCase, ScriptedServer, collect, first_difference,  # noqa: E402
+from harness import (EchoServer, PortlabTestCase, collect, first_difference,  # noqa: E402
                      free_port, open_session, pattern, send_json, transcript_bytes,
                      wait_closed, wait_ws_end)
 
@@ -31,24 +31,7 @@ class Limits(PortlabTestCase):
     @classmethod
     def class_args(cls):
         cls.echo = cls.class_server(EchoServer())
-        cls.handlers = {}
-        cls.scripted = [cls.class_server(ScriptedServer(handler=cls._dispatch)) for _ in range(3)]
-        args = ["--allow", "127.0.0.1:%d" % cls.echo.port]
-        for s in cls.scripted:
-            args += ["--allow", "127.0.0.1:%d" % s.port]
-        return args
-
-    @classmethod
-    def _dispatch(cls, conn):
-        h = cls.handlers.get(conn.server.port)
-        if h:
-            h(conn)
-
-    def scripted_with(self, index, handler):
-        srv = self.scripted[index]
-        self.handlers[srv.port] = handler
-        with srv.lock:
-            return srv, len(srv.conns) + 1
+        return ["--allow", "127.0.0.1:%d" % cls.echo.port] + cls.scripted_pool(3)
 
     def _expect_1009(self, ws):
         c = collect(ws, until=lambda c: c.close_code is not None or c.eof, timeout=10)

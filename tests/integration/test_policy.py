@@ -1,4 +1,4 @@
-"""test_policy.py -- the relay target policy (DESIGN.md section 6).
+"""test_policy.py -- the relay target policy (docs/architecture.md, "Target policy").
 
 Every denial here must come from the policy: no --allow rule in this file
 opens a non-loopback address except this machine's own interface address

@@ -1,4 +1,4 @@
-"""test_relay.py -- the WebSocket relay (DESIGN.md section 5) and what the
+"""test_relay.py -- the WebSocket relay (docs/protocol.md) and what the
 recorder keeps of it (section 4, transcript JSON)."""
 
 import os
@@ -9,7 +9,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import harness  # noqa: E402
-from harness import (BINARY, TEXT, EchoServer, PortlabTestCase, ScriptedServer,  # noqa: E402
+from harness import (BINARY, TEXT, EchoServer, PortlabTestCase,  # noqa: E402
                      collect, expect_text, first_difference, open_session, pattern, recv_msg,
                      send_json,
                      transcript_bytes, unique_name, wait_closed, wait_ws_end)
@@ -24,26 +24,7 @@ class Relay(PortlabTestCase):
         cls.echo = cls.class_server(EchoServer())
         # Scripted servers are started per test, on ports we cannot know now:
         # allow a small block of ports we reserve up front instead.
-        cls.scripted = [cls.class_server(ScriptedServer(handler=cls._dispatch))
-                        for _ in range(6)]
-        cls.handlers = {}
-        args = ["--allow", "127.0.0.1:%d" % cls.echo.port]
-        for s in cls.scripted:
-            args += ["--allow", "127.0.0.1:%d" % s.port]
-        return args
-
-    @classmethod
-    def _dispatch(cls, conn):
-        handler = cls.handlers.get(conn.server.port)
-        if handler is not None:
-            handler(conn)
-
-    def scripted_with(self, index, handler):
-        srv = self.scripted[index]
-        self.handlers[srv.port] = handler
-        with srv.lock:
-            before = len(srv.conns)
-        return srv, before + 1
+        return ["--allow", "127.0.0.1:%d" % cls.echo.port] + cls.scripted_pool(6)
 
     # -- the echo path, every byte value, and its transcript ------------------
 

@@ -32,15 +32,7 @@ from harness import (BINARY, TEXT, PortlabTestCase, collect, expect_text, open_s
 def ws_from(pl, cookie, src, rcvbuf=None):
     """A portlab.v1 WebSocket from source address src (and a small receive
     buffer, for a reader that stalls)."""
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    if rcvbuf:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
-    s.settimeout(10)
-    s.bind((src, 0))
-    s.connect((pl.host, pl.port))
-    return websocket.create_connection(pl.ws_url(), socket=s, timeout=10,
-                                       subprotocols=["portlab.v1"],
-                                       cookie=harness.cookie_header(cookie), origin=pl.origin)
+    return pl.ws_from(cookie, src, rcvbuf)
 
 
 def read_until(ws, pred, timeout=10.0):

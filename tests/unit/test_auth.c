@@ -9,6 +9,7 @@
 
 #include "auth.h"
 #include "check.h"
+#include "text.h"
 
 static int is_lower_hex(const char *s, size_t n) {
   size_t i;
@@ -34,12 +35,12 @@ static void test_random_and_tokens(void) {
   /* More than getrandom's 256-byte atomic size: short reads are looped. */
   memset(big, 0, sizeof big);
   memset(zero, 0, sizeof zero);
-  CHECK_EQ_INT(auth_random(big, sizeof big), 0);
+  CHECK_EQ_INT(crypto_random(big, sizeof big), 0);
   CHECK(memcmp(big, zero, sizeof big) != 0);
   CHECK(memcmp(big + 900, zero, 100) != 0);
-  CHECK_EQ_INT(auth_random(big, 0), 0);
+  CHECK_EQ_INT(crypto_random(big, 0), 0);
 
-  CHECK_EQ_INT(auth_random_word(word, 40), 0);
+  CHECK_EQ_INT(crypto_random_word(word, 40), 0);
   CHECK_EQ_INT(strlen(word), 40);
   for (i = 0; i < 40; i++)
     if (strchr("0O1lI", word[i]) ||
@@ -47,7 +48,7 @@ static void test_random_and_tokens(void) {
           (word[i] >= '0' && word[i] <= '9')))
       bad = 1;
   CHECK(!bad);
-  CHECK_EQ_INT(auth_random_word(word, 0), 0);
+  CHECK_EQ_INT(crypto_random_word(word, 0), 0);
   CHECK_EQ_STR(word, "");
 }
 
@@ -59,23 +60,23 @@ static void test_sha_hmac(void) {
                                         0x41, 0x41, 0x40, 0xde, 0x5d, 0xae, 0x22, 0x23,
                                         0xb0, 0x03, 0x61, 0xa3, 0x96, 0x17, 0x7a, 0x9c,
                                         0xb4, 0x10, 0xff, 0x61, 0xf2, 0x00, 0x15, 0xad};
-  auth_sha256("abc", 3, d);
+  crypto_sha256("abc", 3, d);
   CHECK(memcmp(d, abc, 32) == 0);
   /* RFC 4231 test case 2. */
-  auth_hmac_hex("Jefe", "what do ya want for nothing?", hex);
+  crypto_hmac_hex("Jefe", "what do ya want for nothing?", hex);
   CHECK_EQ_STR(hex, "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
 }
 
 static void test_ct(void) {
-  CHECK(auth_ct_equal("abcd", "abcd", 4));
-  CHECK(!auth_ct_equal("abcd", "abce", 4));
-  CHECK(auth_ct_equal("x", "y", 0));
-  CHECK(auth_ct_streq("secret", "secret"));
-  CHECK(!auth_ct_streq("secret", "secreT"));
-  CHECK(!auth_ct_streq("secret", "secret2"));
-  CHECK(!auth_ct_streq("", "a"));
-  CHECK(auth_ct_streq("", ""));
-  CHECK(!auth_ct_streq(NULL, ""));
+  CHECK(crypto_ct_equal("abcd", "abcd", 4));
+  CHECK(!crypto_ct_equal("abcd", "abce", 4));
+  CHECK(crypto_ct_equal("x", "y", 0));
+  CHECK(crypto_ct_streq("secret", "secret"));
+  CHECK(!crypto_ct_streq("secret", "secreT"));
+  CHECK(!crypto_ct_streq("secret", "secret2"));
+  CHECK(!crypto_ct_streq("", "a"));
+  CHECK(crypto_ct_streq("", ""));
+  CHECK(!crypto_ct_streq(NULL, ""));
 }
 
 static void test_password(void) {
@@ -205,17 +206,17 @@ static void test_secure_origin(void) {
 }
 
 static void test_name(void) {
-  CHECK(auth_name_valid("alice"));
-  CHECK(auth_name_valid("a"));
-  CHECK(auth_name_valid("A-b_c.9"));
-  CHECK(auth_name_valid("abcdefghijabcdefghijabcdefghij12"));   /* 32 */
-  CHECK(!auth_name_valid("abcdefghijabcdefghijabcdefghij123")); /* 33 */
-  CHECK(!auth_name_valid(""));
-  CHECK(!auth_name_valid(NULL));
-  CHECK(!auth_name_valid("al ice"));
-  CHECK(!auth_name_valid("alice\n"));
-  CHECK(!auth_name_valid("al/ice"));
-  CHECK(!auth_name_valid("\xc3\xa9"));
+  CHECK(text_name_valid("alice"));
+  CHECK(text_name_valid("a"));
+  CHECK(text_name_valid("A-b_c.9"));
+  CHECK(text_name_valid("abcdefghijabcdefghijabcdefghij12"));   /* 32 */
+  CHECK(!text_name_valid("abcdefghijabcdefghijabcdefghij123")); /* 33 */
+  CHECK(!text_name_valid(""));
+  CHECK(!text_name_valid(NULL));
+  CHECK(!text_name_valid("al ice"));
+  CHECK(!text_name_valid("alice\n"));
+  CHECK(!text_name_valid("al/ice"));
+  CHECK(!text_name_valid("\xc3\xa9"));
 }
 
 static void test_host(void) {

@@ -528,7 +528,7 @@ static void test_lab(void) {
   CHECK_EQ_INT(policy_lab_port(p, 40000), 40000);
   policy_free(p);
 
-  /* Defaults are those of DESIGN.md: base 10000, passive 30000-30099. */
+  /* Defaults are the documented ones (README.md): base 10000, passive 30000-30099. */
   p = policy_new();
   CHECK_EQ_INT(policy_lab_port(p, 25), 10025);
   CHECK_EQ_INT(policy_lab_port(p, 30050), 30050);

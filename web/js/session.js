@@ -1,7 +1,7 @@
 // session.js -- one relay session: a WebSocket to /ws (subprotocol
 // portlab.v1) carrying one TCP connection to a target.
 //
-// Protocol (DESIGN.md section 5): text frames are JSON control messages,
+// Protocol (docs/protocol.md): text frames are JSON control messages,
 // binary frames are payload bytes. The client sends "open" once the socket
 // is up, then bytes, "pause"/"resume" and "close"; the server answers
 // "opened" or "error", then bytes, "echo", "note" and finally "closed".

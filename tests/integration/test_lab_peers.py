@@ -1,8 +1,12 @@
-"""test_review_lab.py -- regressions found in review of the lab servers
-(protocols/lab.c, protocols/ftp.c, protocols/httplab.c, protocols/labident.c, db/).
+"""test_lab_peers.py -- whom a lab server believes it is talking to
+(protocols/lab.c, protocols/ftp.c, protocols/httplab.c, protocols/labident.c):
+a relayed request is credited to its student whatever loopback address the
+lab binds, an FTP data port serves only the student who asked for it and
+names the address the client dialled, and 127.0.0.2 is an outside peer
+held to the per-address cap.
 
-Each test starts its own portlab on loopback and checks one defect that
-was fixed: what the client sees, never how long anything took.
+Each test starts its own portlab on loopback and checks what the client
+sees, never how long anything took.
 """
 
 import os
@@ -141,16 +145,19 @@ class FtpRelay(PortlabTestCase):
         pl = self.portlab(["--lab-bind", "0.0.0.0"])
         r, _ = pl.join_full(unique_name("f"))
         lab = r.json["lab"]
-        s = socket.create_connection((LOOPBACK, pl.lab_base + 21), timeout=5)
-        self.addCleanup(s.close)
-        f = s.makefile("rb")
+        ctl = harness.LineClient(pl.lab_base + 21, timeout=5)
+        self.addCleanup(ctl.close)
 
         def cmd(line):
+            """The last line of the next reply (b"" at EOF)."""
             if line is not None:
-                s.sendall(line + b"\r\n")
+                ctl.send(line + b"\r\n")
             while True:
-                ln = f.readline()
-                if not ln or re.match(rb"^\d{3} ", ln):
+                try:
+                    ln = ctl.line()
+                except EOFError:
+                    return b""
+                if re.match(rb"^\d{3} ", ln):
                     return ln
 
         self.assertTrue(cmd(None).startswith(b"220 "))
@@ -181,29 +188,13 @@ class LabPerAddressCap(PortlabTestCase):
     SHARED = False
 
     def connect(self, port, source):
-        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        s = harness.connect_from(port, source)
         self.addCleanup(s.close)
-        s.settimeout(5)
-        s.bind((source, 0))
-        s.connect((LOOPBACK, port))
         return s
 
     @staticmethod
     def greeting(s, timeout=3.0):
-        data = b""
-        deadline = time.monotonic() + timeout
-        while not FTP_GREETING.match(data) and time.monotonic() < deadline:
-            s.settimeout(max(0.05, deadline - time.monotonic()))
-            try:
-                chunk = s.recv(4096)
-            except socket.timeout:
-                break
-            except ConnectionResetError:
-                break
-            if not chunk:
-                break
-            data += chunk
-        return data
+        return harness.read_greeting(s, FTP_GREETING, timeout)
 
     def test_127_0_0_2_is_an_outside_peer_held_to_the_cap(self):
         # Only 127.0.0.1, ::1 and the lab address are this host's own (the

@@ -1,0 +1,18 @@
+/* text.h -- small string helpers every layer shares: the name rule and
+ * printf into a buffer that grows only when it must. */
+#ifndef PORTLAB_TEXT_H
+#define PORTLAB_TEXT_H
+
+#include <stdarg.h>
+#include <stddef.h>
+
+/* 1 if name matches ^[A-Za-z0-9_.-]{1,LIM_NAME_LEN}$ (accounts, lab users). */
+int text_name_valid(const char *name);
+
+/* Formats into small (size bytes) when the text fits, else into a malloc'd
+ * block of the exact size: returns small or that block (the caller frees
+ * it when it is not small), and sets *len to the text's length. NULL on a
+ * format error or out of memory. ap is used twice through va_copy. */
+char *text_vformat(char *small, size_t size, size_t *len, const char *fmt, va_list ap);
+
+#endif

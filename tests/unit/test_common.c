@@ -1,0 +1,146 @@
+/* test_common.c -- the bottom layer's helpers: strict base64, SASL PLAIN
+ * splitting, IPv4-mapped addresses and the two-pass formatter. */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "addr.h"
+#include "check.h"
+#include "sasl.h"
+#include "text.h"
+
+static int b64(const char *in, unsigned char *out, size_t cap, size_t *n) {
+  return sasl_b64_decode(in, strlen(in), out, cap, n);
+}
+
+static void test_b64(void) {
+  unsigned char out[16];
+  size_t n = 99;
+
+  CHECK_EQ_INT(b64("", out, sizeof out, &n), 0);
+  CHECK_EQ_INT((int)n, 0);
+  CHECK_EQ_INT(b64("YWJj", out, sizeof out, &n), 0);
+  CHECK_EQ_INT((int)n, 3);
+  CHECK(memcmp(out, "abc", 3) == 0);
+  CHECK_EQ_INT(b64("YWI=", out, sizeof out, &n), 0);
+  CHECK_EQ_INT((int)n, 2);
+  CHECK_EQ_INT(b64("YQ==", out, sizeof out, &n), 0);
+  CHECK_EQ_INT((int)n, 1);
+  CHECK_EQ_INT(b64("AGFsaWNlAHB3", out, sizeof out, &n), 0); /* \0alice\0pw */
+  CHECK_EQ_INT((int)n, 9);
+  /* What a lenient decoder would guess at is refused. */
+  CHECK_EQ_INT(b64("YWJ", out, sizeof out, &n), -1);      /* a partial quad */
+  CHECK_EQ_INT(b64("YQ=a", out, sizeof out, &n), -1);     /* data after '=' */
+  CHECK_EQ_INT(b64("Y===", out, sizeof out, &n), -1);     /* '=' too early */
+  CHECK_EQ_INT(b64("YQ==YWJj", out, sizeof out, &n), -1); /* padding not at the end */
+  CHECK_EQ_INT(b64("YW J", out, sizeof out, &n), -1);     /* a space */
+  CHECK_EQ_INT(b64("YW*j", out, sizeof out, &n), -1);     /* outside the alphabet */
+  /* The cap at its edge: 3 bytes fit in 3, not in 2. */
+  CHECK_EQ_INT(b64("YWJj", out, 3, &n), 0);
+  CHECK_EQ_INT(b64("YWJj", out, 2, &n), -1);
+}
+
+static void test_plain(void) {
+  struct sasl_plain sp;
+  static const unsigned char ok[] = "az\0alice\0pw";
+  static const unsigned char empty_authz[] = "\0bob\0secret";
+
+  CHECK_EQ_INT(sasl_plain_split(ok, sizeof ok - 1, &sp), 0);
+  CHECK_EQ_INT((int)sp.authz_len, 2);
+  CHECK(memcmp(sp.authz, "az", 2) == 0);
+  CHECK_EQ_INT((int)sp.user_len, 5);
+  CHECK(memcmp(sp.user, "alice", 5) == 0);
+  CHECK_EQ_INT((int)sp.pass_len, 2);
+  CHECK(memcmp(sp.pass, "pw", 2) == 0);
+  CHECK_EQ_INT(sasl_plain_split(empty_authz, sizeof empty_authz - 1, &sp), 0);
+  CHECK_EQ_INT((int)sp.authz_len, 0);
+  CHECK_EQ_INT((int)sp.pass_len, 6);
+  /* Exactly two NULs: one or three is refused. */
+  CHECK_EQ_INT(sasl_plain_split((const unsigned char *)"alice\0pw", 8, &sp), -1);
+  CHECK_EQ_INT(sasl_plain_split((const unsigned char *)"a\0b\0c\0d", 7, &sp), -1);
+  CHECK_EQ_INT(sasl_plain_split((const unsigned char *)"", 0, &sp), -1);
+}
+
+static void test_addr(void) {
+  unsigned char a[16];
+  struct sockaddr_in a4;
+  struct sockaddr_in6 a6;
+  int port = 0;
+
+  CHECK_EQ_INT(addr_parse("127.0.0.2", a), AF_INET);
+  CHECK(memcmp(a, "\x7f\0\0\x02", 4) == 0);
+  CHECK_EQ_INT(addr_parse("::ffff:127.0.0.2", a), AF_INET);
+  CHECK(memcmp(a, "\x7f\0\0\x02", 4) == 0);
+  CHECK_EQ_INT(addr_parse("::1", a), AF_INET6);
+  CHECK_EQ_INT(addr_parse("::127.0.0.2", a), AF_INET6); /* compat form is not mapped */
+  CHECK_EQ_INT(addr_parse("localhost", a), -1);
+
+  inet_pton(AF_INET6, "::1", a);
+  CHECK_EQ_INT(addr_unmap_v4(a), 0);
+  CHECK_EQ_INT(a[15], 1);
+
+  memset(&a4, 0, sizeof a4);
+  a4.sin_family = AF_INET;
+  a4.sin_port = htons(2121);
+  inet_pton(AF_INET, "127.0.0.3", &a4.sin_addr);
+  CHECK_EQ_INT(addr_key((struct sockaddr *)&a4, a, &port), 0);
+  CHECK_EQ_INT(port, 2121);
+  CHECK(addr_is_v4mapped(a));
+  CHECK_EQ_INT(a[15], 3);
+  memset(&a6, 0, sizeof a6);
+  a6.sin6_family = AF_INET6;
+  inet_pton(AF_INET6, "::ffff:127.0.0.3", &a6.sin6_addr);
+  {
+    unsigned char b[16];
+    CHECK_EQ_INT(addr_key((struct sockaddr *)&a6, b, NULL), 0);
+    CHECK(memcmp(a, b, 16) == 0); /* one spelling for one peer */
+  }
+  a4.sin_family = AF_UNIX;
+  CHECK_EQ_INT(addr_key((struct sockaddr *)&a4, a, NULL), -1);
+}
+
+static char *fmt(char *small, size_t size, size_t *len, const char *f, ...) {
+  va_list ap;
+  char *r;
+  va_start(ap, f);
+  r = text_vformat(small, size, len, f, ap);
+  va_end(ap);
+  return r;
+}
+
+static void test_format(void) {
+  char small[8], *r;
+  size_t n = 0;
+
+  r = fmt(small, sizeof small, &n, "%s-%d", "abc", 12); /* 6 chars: fits */
+  CHECK(r == small);
+  CHECK_EQ_STR(r, "abc-12");
+  CHECK_EQ_INT((int)n, 6);
+  r = fmt(small, sizeof small, &n, "%s", "1234567"); /* 7 + NUL: the edge, fits */
+  CHECK(r == small);
+  CHECK_EQ_INT((int)n, 7);
+  r = fmt(small, sizeof small, &n, "%s-%d", "abcdef", 123); /* 10: a second pass */
+  CHECK(r && r != small);
+  CHECK_EQ_STR(r, "abcdef-123");
+  CHECK_EQ_INT((int)n, 10);
+  if (r != small) free(r);
+}
+
+static void test_names(void) {
+  CHECK(text_name_valid("a"));
+  CHECK(text_name_valid("abcdefghijabcdefghijabcdefghij12"));   /* 32: allowed */
+  CHECK(!text_name_valid("abcdefghijabcdefghijabcdefghij123")); /* 33: refused */
+  CHECK(!text_name_valid("a b"));
+}
+
+int main(void) {
+  test_b64();
+  test_plain();
+  test_addr();
+  test_format();
+  test_names();
+  return check_done();
+}
