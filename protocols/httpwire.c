@@ -63,6 +63,7 @@ struct wire_conn {
   struct sockaddr_storage peer;
   socklen_t peer_len;
   int c_eof, m_eof, m_shut; /* client read EOF, MHD's end read EOF, SHUT_WR sent to MHD */
+  int m_nowrite;            /* MHD's end takes no more (it answered early and closed) */
   int dead;                 /* reap it */
   int by_server;
   struct wire_pipe to_mhd, to_client;
@@ -361,7 +362,11 @@ static void wire_step(struct httpwire *w, struct wire_conn *c) {
     if (rc > 0) wire_bytes(w, c, HTTPWIRE_C2S, c->to_mhd.b + before, c->to_mhd.len - before);
     if (rc < 0) c->c_eof = 1;
   }
-  if (wire_write(c->mfd, &c->to_mhd) < 0) c->to_mhd.len = 0, c->m_eof = 1;
+  /* MHD may answer before it read everything (a 415 or 413 to a POST) and
+   * close: the rest of the request goes nowhere, but its answer is still
+   * to be read and passed on. */
+  if (!c->m_nowrite && wire_write(c->mfd, &c->to_mhd) < 0) c->m_nowrite = 1;
+  if (c->m_nowrite) c->to_mhd.len = 0;
   if (c->c_eof && !c->to_mhd.len && !c->m_shut) {
     shutdown(c->mfd, SHUT_WR);
     c->m_shut = 1;
