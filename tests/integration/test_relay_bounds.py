@@ -7,6 +7,7 @@ Host is checked, and WebSockets per user are capped."""
 import os
 import socket
 import sqlite3
+import struct
 import sys
 import time
 
@@ -45,20 +46,47 @@ class RelayBounds(PortlabTestCase):
 
     @staticmethod
     def _read_raw_until(ws, needle, timeout):
+        """Reads the server's frames straight off the socket (hundreds of
+        thousands of small ones: no message object for each) until needle
+        shows up in their payloads, joined, so a marker the relay split
+        across two frames is still found. Bytes past the frame that held it
+        are kept on ws for the next call."""
         deadline = time.monotonic() + timeout
-        tail = b""
-        while time.monotonic() < deadline:
-            ws.sock.settimeout(max(0.1, deadline - time.monotonic()))
+        buf, tail = getattr(ws, "_raw_rest", b""), b""
+        while True:
+            i, found = 0, False
+            while not found and len(buf) - i >= 2:
+                n, pos = buf[i + 1] & 0x7F, i + 2
+                if n == 126:
+                    if len(buf) - i < 4:
+                        break
+                    n, pos = struct.unpack_from(">H", buf, i + 2)[0], i + 4
+                elif n == 127:
+                    if len(buf) - i < 10:
+                        break
+                    n, pos = struct.unpack_from(">Q", buf, i + 2)[0], i + 10
+                if buf[i + 1] & 0x80:
+                    pos += 4  # a server never masks; skip a key all the same
+                if len(buf) < pos + n:
+                    break
+                tail = tail[-len(needle):] + buf[pos:pos + n]
+                found = needle in tail
+                i = pos + n
+            buf = buf[i:]
+            if found:
+                ws._raw_rest = buf
+                return True
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            ws.sock.settimeout(max(0.1, left))
             try:
                 data = ws.sock.recv(1 << 20)
             except (socket.timeout, OSError):
                 return False
             if not data:
                 return False
-            tail = tail[-len(needle):] + data
-            if needle in tail:
-                return True
-        return False
+            buf += data
 
     # -- log injection -----------------------------------------------------------
 
