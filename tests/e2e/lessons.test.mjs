@@ -116,8 +116,9 @@ test('a student does every lesson in the browser', { timeout: 300000 }, async (t
     await answerTask(page, 'port-mail-submit', '587');
     await answerTask(page, 'port-ephemeral', 'the client');
     await answerTask(page, 'port-zero', '0');
+    await answerTask(page, 'port-line-ending', 'CR LF');
     await answerTask(page, 'port-dynamic-range', '49152');
-    assert.equal(await page.textContent('.lesson-score'), '10 / 10 points');
+    assert.equal(await page.textContent('.lesson-score'), '11 / 11 points');
   });
 
   await t.test('lesson 2: telnet', async () => {
@@ -304,6 +305,7 @@ test('a student does every lesson in the browser', { timeout: 300000 }, async (t
     await closeFinishedTabs(page);
 
     await answerTask(page, 'ftp-pasv-port', '30035');
+    await answerTask(page, 'ftp-bounce', 'PORT');
     await answerTask(page, 'ftp-transfer-done', '226');
     await answerTask(page, 'ftp-binary-type', 'TYPE I');
     await checkTask(page, 'ftp-retr');
@@ -314,7 +316,7 @@ test('a student does every lesson in the browser', { timeout: 300000 }, async (t
     await answerTask(page, 'ftp-mkd-code', '257');
     await answerTask(page, 'ftp-epsv-code', '229');
     await answerTask(page, 'ftp-stat-code', '211');
-    assert.equal(await page.textContent('.lesson-score'), '17 / 17 points');
+    assert.equal(await page.textContent('.lesson-score'), '18 / 18 points');
   });
 
   await t.test('lesson 5: SMTP', async () => {
@@ -575,7 +577,7 @@ test('a student does every lesson in the browser', { timeout: 300000 }, async (t
       assert.equal(score, points, stats);
       await cards.nth(i).locator('.badge.ok').waitFor();
     }
-    assert.equal(await page.textContent('.lesson-total'), 'Your score so far: 138 of 138 points.');
+    assert.equal(await page.textContent('.lesson-total'), 'Your score so far: 140 of 140 points.');
     await shot(page, 'lessons-08-all-done', { fullPage: true });
   });
 
@@ -619,7 +621,7 @@ test('a student does every lesson in the browser', { timeout: 300000 }, async (t
     await tp.click('#teacher-submit');
     const row = tp.locator('.gradebook-table tbody tr', { hasText: name });
     await row.waitFor();
-    assert.equal(await row.locator('td.total').textContent(), '138');
+    assert.equal(await row.locator('td.total').textContent(), '140');
     assert.equal(await row.locator('td.score.full').count(), 9);
     await shot(tp, 'lessons-09-teacher');
     assert.deepEqual(tp.errors, [], 'no script or console errors');
