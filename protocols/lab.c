@@ -100,7 +100,7 @@ struct lab_conn {
   int rec_user_is_student;
   int64_t rec_start_us; /* wall clock */
   int rec_closed_by_server;
-  void *rec_uu; /* the owner's ctx->budget entry */
+  void *rec_uu;           /* the owner's ctx->budget entry */
   struct buf rec_pending; /* server output while undecided */
   /* TLS: the engine between the socket and the module. out holds what
    * goes on the wire, so once TLS runs it holds ciphertext, except for
