@@ -218,12 +218,17 @@ def reserve_tls_span(host=LOOPBACK):
 _loose_blocks = []
 
 
-def sanitizer_slack_kb():
-    """Memory AddressSanitizer holds on purpose, for bounds on portlab's RSS.
-    ASan keeps freed blocks in a quarantine before reusing them
-    (quarantine_size_mb, 256 MB unless ASAN_OPTIONS says), and adds shadow
-    memory and redzones (8 MiB is plenty for these tests). 0 when the suite
-    does not run under ASan (make test-asan sets ASAN_OPTIONS)."""
+def sanitizer_slack_kb(bound_kb=0):
+    """Memory a sanitizer holds on purpose, for a bound of bound_kb on the
+    growth of portlab's RSS. ASan keeps freed blocks in a quarantine before
+    reusing them (quarantine_size_mb, 256 MB unless ASAN_OPTIONS says), and
+    adds shadow memory and redzones (8 MiB is plenty for these tests).
+    ThreadSanitizer shadows every byte the program touches with about four
+    more, so its slack is four bounds. 0 when the suite runs without a
+    sanitizer (make test-asan sets ASAN_OPTIONS, make test-tsan
+    TSAN_OPTIONS)."""
+    if os.environ.get("TSAN_OPTIONS") is not None:
+        return 4 * bound_kb
     opts = os.environ.get("ASAN_OPTIONS")
     if opts is None:
         return 0
