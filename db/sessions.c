@@ -36,34 +36,16 @@ static void session_from_row(sqlite3_stmt *st, struct db_session *out) {
   db_column_copy(st, 15, out->tls, sizeof out->tls);
 }
 
-int db_session_create(struct db *db, int64_t user_id, const char *host, int port, const char *mode,
-                      int64_t started_us, int64_t *id_out) {
+/* Every session row starts here: a relay session (own 0), an own client's
+ * conversation with the lab (own 1), or its FTP data connection (own 1,
+ * parent_id and label set). */
+static int session_insert(struct db *db, int64_t user_id, const char *host, int port,
+                          const char *mode, int64_t started_us, int own, const char *client_addr,
+                          int64_t parent_id, const char *label, int64_t *id_out) {
   sqlite3_stmt *st = db_stmt(db, DB_STMT_SESSION_CREATE,
-                             "INSERT INTO sessions(user_id, host, port, mode, started_us) "
-                             "VALUES (?1, ?2, ?3, ?4, ?5)");
-
-  if (!st) return -1;
-  if (sqlite3_bind_int64(st, 1, user_id) != SQLITE_OK ||
-      sqlite3_bind_text(st, 2, host, -1, SQLITE_STATIC) != SQLITE_OK ||
-      sqlite3_bind_int(st, 3, port) != SQLITE_OK ||
-      sqlite3_bind_text(st, 4, mode, -1, SQLITE_STATIC) != SQLITE_OK ||
-      sqlite3_bind_int64(st, 5, started_us) != SQLITE_OK) {
-    db_fail(db);
-    db_stmt_release(st);
-    return -1;
-  }
-  if (db_step_done(db, st) != 0) return -1;
-  if (id_out) *id_out = sqlite3_last_insert_rowid(db->conn);
-  return 0;
-}
-
-int db_session_create_own(struct db *db, int64_t user_id, const char *host, int port,
-                          const char *mode, const char *client_addr, int64_t started_us,
-                          int64_t *id_out) {
-  sqlite3_stmt *st = db_stmt(
-      db, DB_STMT_SESSION_CREATE_OWN,
-      "INSERT INTO sessions(user_id, host, port, mode, started_us, own_client, client_addr) "
-      "VALUES (?1, ?2, ?3, ?4, ?5, 1, ?6)");
+                             "INSERT INTO sessions(user_id, host, port, mode, started_us, "
+                             "own_client, client_addr, parent_id, label) "
+                             "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)");
 
   if (!st) return -1;
   if (sqlite3_bind_int64(st, 1, user_id) != SQLITE_OK ||
@@ -71,7 +53,10 @@ int db_session_create_own(struct db *db, int64_t user_id, const char *host, int 
       sqlite3_bind_int(st, 3, port) != SQLITE_OK ||
       sqlite3_bind_text(st, 4, mode, -1, SQLITE_STATIC) != SQLITE_OK ||
       sqlite3_bind_int64(st, 5, started_us) != SQLITE_OK ||
-      sqlite3_bind_text(st, 6, client_addr ? client_addr : "", -1, SQLITE_STATIC) != SQLITE_OK) {
+      sqlite3_bind_int(st, 6, own) != SQLITE_OK ||
+      sqlite3_bind_text(st, 7, client_addr ? client_addr : "", -1, SQLITE_STATIC) != SQLITE_OK ||
+      (parent_id ? sqlite3_bind_int64(st, 8, parent_id) : sqlite3_bind_null(st, 8)) != SQLITE_OK ||
+      sqlite3_bind_text(st, 9, label ? label : "", -1, SQLITE_STATIC) != SQLITE_OK) {
     db_fail(db);
     db_stmt_release(st);
     return -1;
@@ -81,29 +66,22 @@ int db_session_create_own(struct db *db, int64_t user_id, const char *host, int 
   return 0;
 }
 
+int db_session_create(struct db *db, int64_t user_id, const char *host, int port, const char *mode,
+                      int64_t started_us, int64_t *id_out) {
+  return session_insert(db, user_id, host, port, mode, started_us, 0, NULL, 0, NULL, id_out);
+}
+
+int db_session_create_own(struct db *db, int64_t user_id, const char *host, int port,
+                          const char *mode, const char *client_addr, int64_t started_us,
+                          int64_t *id_out) {
+  return session_insert(db, user_id, host, port, mode, started_us, 1, client_addr, 0, NULL, id_out);
+}
+
 int db_session_create_data(struct db *db, int64_t user_id, const char *host, int port,
                            const char *client_addr, int64_t started_us, int64_t parent_id,
                            const char *label, int64_t *id_out) {
-  sqlite3_stmt *st = db_stmt(db, DB_STMT_SESSION_CREATE_DATA,
-                             "INSERT INTO sessions(user_id, host, port, mode, started_us, "
-                             "own_client, client_addr, parent_id, label) "
-                             "VALUES (?1, ?2, ?3, 'raw', ?4, 1, ?5, ?6, ?7)");
-
-  if (!st) return -1;
-  if (sqlite3_bind_int64(st, 1, user_id) != SQLITE_OK ||
-      sqlite3_bind_text(st, 2, host, -1, SQLITE_STATIC) != SQLITE_OK ||
-      sqlite3_bind_int(st, 3, port) != SQLITE_OK ||
-      sqlite3_bind_int64(st, 4, started_us) != SQLITE_OK ||
-      sqlite3_bind_text(st, 5, client_addr ? client_addr : "", -1, SQLITE_STATIC) != SQLITE_OK ||
-      sqlite3_bind_int64(st, 6, parent_id) != SQLITE_OK ||
-      sqlite3_bind_text(st, 7, label ? label : "", -1, SQLITE_STATIC) != SQLITE_OK) {
-    db_fail(db);
-    db_stmt_release(st);
-    return -1;
-  }
-  if (db_step_done(db, st) != 0) return -1;
-  if (id_out) *id_out = sqlite3_last_insert_rowid(db->conn);
-  return 0;
+  return session_insert(db, user_id, host, port, "raw", started_us, 1, client_addr, parent_id,
+                        label, id_out);
 }
 
 int db_session_set_label(struct db *db, int64_t id, const char *label) {

@@ -255,6 +255,17 @@ static const struct lesson *find_lesson(struct app *app, const char *id,
   return l;
 }
 
+/* The task of /api/lessons/ID/tasks/TASK/..., and its lesson in *lp; NULL
+ * with a 404 answered if either is unknown. */
+static const struct lesson_task *find_task(struct app *app, const struct api_args *args,
+                                           const struct lesson **lp, struct api_response *resp) {
+  const struct lesson *l = find_lesson(app, args->seg[0], resp);
+  const struct lesson_task *t = l ? lesson_task_find(l, args->seg[1]) : NULL;
+  if (l && !t) api_error(resp, 404, "not_found", "no such task");
+  *lp = l;
+  return t;
+}
+
 static cJSON *lesson_json(struct app *app, const struct lesson *l, const struct progress_set *ps,
                           int teacher) {
   int points, score, n_solved, cost_on = hints_cost_on(app);
@@ -294,13 +305,9 @@ void api_lesson_get(struct app *app, const struct api_request *req, const struct
 
 void api_task_answer(struct app *app, const struct api_request *req, const struct db_user *user,
                      const struct api_args *args, struct api_response *resp) {
-  const struct lesson *l = find_lesson(app, args->seg[0], resp);
-  if (!l) return;
-  const struct lesson_task *t = lesson_task_find(l, args->seg[1]);
-  if (!t) {
-    api_error(resp, 404, "not_found", "no such task");
-    return;
-  }
+  const struct lesson *l;
+  const struct lesson_task *t = find_task(app, args, &l, resp);
+  if (!t) return;
   cJSON *body = api_parse_body(req, resp);
   if (!body) return;
   cJSON *answer = cJSON_GetObjectItemCaseSensitive(body, "answer");
@@ -358,13 +365,9 @@ done:
  * The teacher gets hints without any record. */
 void api_task_hint(struct app *app, const struct api_request *req, const struct db_user *user,
                    const struct api_args *args, struct api_response *resp) {
-  const struct lesson *l = find_lesson(app, args->seg[0], resp);
-  if (!l) return;
-  const struct lesson_task *t = lesson_task_find(l, args->seg[1]);
-  if (!t) {
-    api_error(resp, 404, "not_found", "no such task");
-    return;
-  }
+  const struct lesson *l;
+  const struct lesson_task *t = find_task(app, args, &l, resp);
+  if (!t) return;
   cJSON *body = api_parse_body(req, resp);
   if (!body) return;
   cJSON *shown = cJSON_GetObjectItemCaseSensitive(body, "cost");

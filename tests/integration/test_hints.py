@@ -98,6 +98,8 @@ class Hints(PortlabTestCase):
         # A task without hints, and an unknown task.
         self.assertEqual(self.hint(student, task="ftp-syst").status, 404)
         self.assertEqual(self.hint(student, task="nope").status, 404)
+        self.assertEqual(self.pl.post("/api/lessons/nope/tasks/ftp-retr/hint", {},
+                                      cookie=student).status, 404)
 
     def test_free_hints_cost_nothing(self):
         self.set_cost(False)
