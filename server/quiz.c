@@ -982,6 +982,9 @@ void quiz_explain(const struct quiz_bank *b, enum quiz_kind k, const char *fact,
             display);
   else
     appendf(out, outlen, "The answer is %s.", display);
+  if (k == QUIZ_CLEARTEXT && display[0]) /* why it matters, right or wrong */
+    appendf(out, outlen, " %s %s cleartext: anyone on the path can read %s.", display,
+            strchr(display, ',') ? "send" : "sends", strchr(display, ',') ? "them" : "it");
   if (r && k != QUIZ_CLEARTEXT) {
     char s[640];
     row_summary(r, s, sizeof s);
@@ -1018,7 +1021,6 @@ void quiz_explain(const struct quiz_bank *b, enum quiz_kind k, const char *fact,
       if (c && c->security == QUIZ_SEC_SECURE)
         appendf(out, outlen, " %s is encrypted (%s).", c->names[0], c->purpose);
     }
-    if (strlen(out) + 40 < outlen) appendf(out, outlen, " Cleartext: anyone on the path reads it.");
   } else if (k == QUIZ_PORT_SERVICE) {
     char norm[LIM_QUIZ_NAME_LEN + 1];
     quiz_normalize(answer, norm, sizeof norm);

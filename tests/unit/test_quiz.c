@@ -138,6 +138,14 @@ static void check_question(const struct quiz_row *r, const struct quiz_question 
   if (!accepted(q->expect, ans))
     fprintf(stderr, "  %s/%s expect '%s' answer '%s'\n", r->id, quiz_kind_name(q->kind), q->expect,
             ans);
+  /* a right answer is explained too, never a bare "Right." */
+  struct quiz_result res;
+  char why[1024];
+  quiz_check(q->expect, ans, &res);
+  quiz_explain(bank, q->kind, r->id, q->display, ans, &res, why, sizeof why);
+  CHECK(strncmp(why, "Right.", 6) == 0 && strlen(why) > 20);
+  if (strlen(why) <= 20)
+    fprintf(stderr, "  %s/%s explained only '%s'\n", r->id, quiz_kind_name(q->kind), why);
   /* choices: distinct; the right ones exactly as many as the parts */
   size_t right = 0;
   char picked[512] = "";
