@@ -12,6 +12,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,14 +23,47 @@
 
 typedef int (*config_setter)(struct config *cfg, const char *value, char *why, size_t whylen);
 
+/* What a flag's value is. Most flags are a field of struct config with a
+ * range, stored by flag_set; the rest have their own setter. */
+enum flag_kind {
+  FLAG_CUSTOM,  /* set() validates and stores */
+  FLAG_SWITCH,  /* no value: the int field becomes 1 */
+  FLAG_ON_OFF,  /* "on" or "off" into an int */
+  FLAG_PATH,    /* a non-empty path that fits the char[] field */
+  FLAG_TEXT,    /* 1 to size-1 characters into the char[] field */
+  FLAG_COUNT,   /* an int from lo to hi */
+  FLAG_SECONDS, /* an int from 1 to hi, said as seconds */
+  FLAG_BYTES,   /* a long long byte count, with K/M/G/T */
+};
+
 struct config_flag {
   const char *name; /* without the leading dashes */
-  int takes_value;
+  enum flag_kind kind;
   int repeats;
+  size_t off, size; /* the field in struct config */
+  long lo, hi;      /* FLAG_COUNT, FLAG_SECONDS */
   config_setter set;
   const char *help_arg;
   const char *help;
 };
+
+#define FIELD(f) offsetof(struct config, f), sizeof(((struct config *)0)->f)
+#define F_CUSTOM(name, repeats, fn, arg, help) \
+  { name, FLAG_CUSTOM, repeats, 0, 0, 0, 0, fn, arg, help }
+#define F_SWITCH(name, f, help) \
+  { name, FLAG_SWITCH, 0, FIELD(f), 0, 0, NULL, NULL, help }
+#define F_ON_OFF(name, f, help) \
+  { name, FLAG_ON_OFF, 0, FIELD(f), 0, 0, NULL, "on|off", help }
+#define F_PATH(name, f, arg, help) \
+  { name, FLAG_PATH, 0, FIELD(f), 0, 0, NULL, arg, help }
+#define F_TEXT(name, f, arg, help) \
+  { name, FLAG_TEXT, 0, FIELD(f), 0, 0, NULL, arg, help }
+#define F_COUNT(name, f, lo, hi, arg, help) \
+  { name, FLAG_COUNT, 0, FIELD(f), lo, hi, NULL, arg, help }
+#define F_SECONDS(name, f, hi, help) \
+  { name, FLAG_SECONDS, 0, FIELD(f), 1, hi, NULL, "SECS", help }
+#define F_BYTES(name, f, help) \
+  { name, FLAG_BYTES, 0, FIELD(f), 0, 0, NULL, "BYTES", help }
 
 static int parse_int(const char *s, long lo, long hi, int *out) {
   char *end;
@@ -90,15 +124,6 @@ static int set_listen(struct config *cfg, const char *v, char *why, size_t whyle
   return 0;
 }
 
-static int set_db(struct config *cfg, const char *v, char *why, size_t whylen) {
-  if (!v[0] || strlen(v) >= sizeof cfg->db_path) {
-    snprintf(why, whylen, "path is empty or too long");
-    return -1;
-  }
-  strcpy(cfg->db_path, v);
-  return 0;
-}
-
 static int set_lab_bind(struct config *cfg, const char *v, char *why, size_t whylen) {
   if (strlen(v) >= sizeof cfg->lab_bind || !is_numeric_addr(v)) {
     snprintf(why, whylen, "'%s' is not a numeric IPv4 or IPv6 address", v);
@@ -115,14 +140,6 @@ static int set_lab_public_host(struct config *cfg, const char *v, char *why, siz
     return -1;
   }
   strcpy(cfg->lab_public_host, v);
-  return 0;
-}
-
-static int set_lab_port_base(struct config *cfg, const char *v, char *why, size_t whylen) {
-  if (parse_int(v, 0, 65535 - 143, &cfg->lab_port_base)) {
-    snprintf(why, whylen, "'%s' is not a number from 0 to %d", v, 65535 - 143);
-    return -1;
-  }
   return 0;
 }
 
@@ -157,15 +174,6 @@ static int set_teacher_password_file(struct config *cfg, const char *v, char *wh
   return read_secret_file(v, cfg->teacher_password, sizeof cfg->teacher_password, why, whylen);
 }
 
-static int set_teacher_password(struct config *cfg, const char *v, char *why, size_t whylen) {
-  if (!v[0] || strlen(v) >= sizeof cfg->teacher_password) {
-    snprintf(why, whylen, "must be 1 to %zu characters", sizeof cfg->teacher_password - 1);
-    return -1;
-  }
-  strcpy(cfg->teacher_password, v);
-  return 0;
-}
-
 static int set_class_code(struct config *cfg, const char *v, char *why, size_t whylen) {
   if (!v[0] || strlen(v) >= sizeof cfg->class_code) {
     snprintf(why, whylen, "must be 1 to %zu characters", sizeof cfg->class_code - 1);
@@ -192,52 +200,6 @@ static int set_public_origin(struct config *cfg, const char *v, char *why, size_
   return 0;
 }
 
-static int set_lessons(struct config *cfg, const char *v, char *why, size_t whylen) {
-  if (!v[0] || strlen(v) >= sizeof cfg->lessons_dir) {
-    snprintf(why, whylen, "path is empty or too long");
-    return -1;
-  }
-  strcpy(cfg->lessons_dir, v);
-  return 0;
-}
-
-static int set_count(int *out, const char *v, long lo, long hi, char *why, size_t whylen);
-
-/* A file path into dst (1024 bytes). */
-static int set_path(char *dst, size_t dstlen, const char *v, char *why, size_t whylen) {
-  if (!v[0] || strlen(v) >= dstlen) {
-    snprintf(why, whylen, "path is empty or too long");
-    return -1;
-  }
-  strcpy(dst, v);
-  return 0;
-}
-
-static int set_tls_ca(struct config *cfg, const char *v, char *why, size_t whylen) {
-  return set_path(cfg->tls_ca, sizeof cfg->tls_ca, v, why, whylen);
-}
-
-static int set_tls_cert(struct config *cfg, const char *v, char *why, size_t whylen) {
-  return set_path(cfg->tls_cert, sizeof cfg->tls_cert, v, why, whylen);
-}
-
-static int set_tls_key(struct config *cfg, const char *v, char *why, size_t whylen) {
-  return set_path(cfg->tls_key, sizeof cfg->tls_key, v, why, whylen);
-}
-
-static int set_quiz_bank(struct config *cfg, const char *v, char *why, size_t whylen) {
-  if (!v[0] || strlen(v) >= sizeof cfg->quiz_bank) {
-    snprintf(why, whylen, "path is empty or too long");
-    return -1;
-  }
-  strcpy(cfg->quiz_bank, v);
-  return 0;
-}
-
-static int set_quiz_questions(struct config *cfg, const char *v, char *why, size_t whylen) {
-  return set_count(&cfg->quiz_questions, v, 1, 1000, why, whylen);
-}
-
 static int set_log_level(struct config *cfg, const char *v, char *why, size_t whylen) {
   cfg->log_level = log_level_parse(v);
   if (cfg->log_level < 0) {
@@ -247,96 +209,11 @@ static int set_log_level(struct config *cfg, const char *v, char *why, size_t wh
   return 0;
 }
 
-static int set_seconds(int *out, const char *v, int hi, char *why, size_t whylen) {
-  if (parse_int(v, 1, hi, out)) {
-    snprintf(why, whylen, "'%s' is not a number of seconds from 1 to %d", v, hi);
-    return -1;
-  }
-  return 0;
-}
-
-static int set_connect_timeout(struct config *cfg, const char *v, char *why, size_t whylen) {
-  return set_seconds(&cfg->connect_timeout, v, 300, why, whylen);
-}
-
-static int set_idle_timeout(struct config *cfg, const char *v, char *why, size_t whylen) {
-  return set_seconds(&cfg->idle_timeout, v, 7 * 86400, why, whylen);
-}
-
-static int set_session_timeout(struct config *cfg, const char *v, char *why, size_t whylen) {
-  return set_seconds(&cfg->session_timeout, v, 7 * 86400, why, whylen);
-}
-
-static int set_lab_idle_timeout(struct config *cfg, const char *v, char *why, size_t whylen) {
-  return set_seconds(&cfg->lab_idle_timeout, v, 86400, why, whylen);
-}
-
-static int set_ftp_data_timeout(struct config *cfg, const char *v, char *why, size_t whylen) {
-  return set_seconds(&cfg->ftp_data_timeout, v, 3600, why, whylen);
-}
-
 static int set_count(int *out, const char *v, long lo, long hi, char *why, size_t whylen) {
   if (parse_int(v, lo, hi, out)) {
     snprintf(why, whylen, "'%s' is not a number from %ld to %ld", v, lo, hi);
     return -1;
   }
-  return 0;
-}
-
-static int set_ftp_pasv_per_student(struct config *cfg, const char *v, char *why, size_t whylen) {
-  return set_count(&cfg->ftp_pasv_per_student, v, 1, 1000, why, whylen);
-}
-
-static int set_ftp_pasv_per_addr(struct config *cfg, const char *v, char *why, size_t whylen) {
-  return set_count(&cfg->ftp_pasv_per_addr, v, 1, 1000, why, whylen);
-}
-
-static int set_user_sessions(struct config *cfg, const char *v, char *why, size_t whylen) {
-  if (parse_int(v, 1, 64, &cfg->user_sessions)) {
-    snprintf(why, whylen, "'%s' is not a number from 1 to 64", v);
-    return -1;
-  }
-  return 0;
-}
-
-static int set_login_failures(struct config *cfg, const char *v, char *why, size_t whylen) {
-  return set_count(&cfg->login_failures, v, 1, 1000, why, whylen);
-}
-
-static int set_login_backoff(struct config *cfg, const char *v, char *why, size_t whylen) {
-  return set_seconds(&cfg->login_backoff, v, 86400, why, whylen);
-}
-
-static int set_login_backoff_max(struct config *cfg, const char *v, char *why, size_t whylen) {
-  return set_seconds(&cfg->login_backoff_max, v, 7 * 86400, why, whylen);
-}
-
-static int set_throttle_addrs(struct config *cfg, const char *v, char *why, size_t whylen) {
-  return set_count(&cfg->throttle_addrs, v, 16, 1000000, why, whylen);
-}
-
-static int set_joins_per_minute(struct config *cfg, const char *v, char *why, size_t whylen) {
-  return set_count(&cfg->joins_per_minute, v, 1, 100000, why, whylen);
-}
-
-static int set_max_students(struct config *cfg, const char *v, char *why, size_t whylen) {
-  return set_count(&cfg->max_students, v, 1, 1000000, why, whylen);
-}
-
-static int set_lab_tls_ports(struct config *cfg, const char *v, char *why, size_t whylen) {
-  if (strcmp(v, "on") == 0) {
-    cfg->lab_tls_ports = 1;
-  } else if (strcmp(v, "off") == 0) {
-    cfg->lab_tls_ports = 0;
-  } else {
-    snprintf(why, whylen, "must be on or off");
-    return -1;
-  }
-  return 0;
-}
-
-static int set_trust_proxy(struct config *cfg, const char *v, char *why, size_t whylen) {
-  cfg->trust_proxy = 1;
   return 0;
 }
 
@@ -353,31 +230,11 @@ static int set_local_net(struct config *cfg, const char *v, char *why, size_t wh
   return 0;
 }
 
-static int set_sessions_page_max(struct config *cfg, const char *v, char *why, size_t whylen) {
-  return set_count(&cfg->sessions_page_max, v, 1, 10000, why, whylen);
-}
-
-static int set_max_sessions(struct config *cfg, const char *v, char *why, size_t whylen) {
-  return set_count(&cfg->max_sessions, v, 1, LIM_RELAY_SESSIONS_MAX, why, whylen);
-}
-
 int config_max_sessions_for(long long nofile) {
   long long n = (nofile - LIM_FDS_RESERVED) / LIM_FDS_PER_SESSION;
   if (n < LIM_RELAY_SESSIONS_MIN) n = LIM_RELAY_SESSIONS_MIN;
   if (n > LIM_RELAY_SESSIONS_MAX) n = LIM_RELAY_SESSIONS_MAX;
   return (int)n;
-}
-
-static int set_ws_per_addr(struct config *cfg, const char *v, char *why, size_t whylen) {
-  return set_count(&cfg->ws_per_addr, v, 1, 65536, why, whylen);
-}
-
-static int set_refusal_log(struct config *cfg, const char *v, char *why, size_t whylen) {
-  return set_count(&cfg->refusal_log, v, 1, LIM_REFUSAL_LOG_MAX, why, whylen);
-}
-
-static int set_opens_per_minute(struct config *cfg, const char *v, char *why, size_t whylen) {
-  return set_count(&cfg->opens_per_minute, v, 1, LIM_OPENS_PER_MINUTE_MAX, why, whylen);
 }
 
 /* A byte count: digits with an optional K, M, G or T suffix (powers of 1024). */
@@ -427,105 +284,127 @@ static int set_watch_queue(struct config *cfg, const char *v, char *why, size_t 
   return 0;
 }
 
-static int set_broadcast_max(struct config *cfg, const char *v, char *why, size_t whylen) {
-  return set_count(&cfg->broadcast_max, v, 1, 4096, why, whylen);
-}
-
-static int set_record_per_student(struct config *cfg, const char *v, char *why, size_t whylen) {
-  return set_bytes(&cfg->record_bytes_per_student, v, why, whylen);
-}
-
-static int set_record_total(struct config *cfg, const char *v, char *why, size_t whylen) {
-  return set_bytes(&cfg->record_bytes_total, v, why, whylen);
-}
-
-static int set_disk_floor(struct config *cfg, const char *v, char *why, size_t whylen) {
-  return set_bytes(&cfg->disk_floor, v, why, whylen);
-}
-
-static int set_no_record(struct config *cfg, const char *v, char *why, size_t whylen) {
-  cfg->no_record = 1;
-  return 0;
-}
-
-static int set_http_form_bytes(struct config *cfg, const char *v, char *why, size_t whylen) {
-  return set_count(&cfg->http_form_bytes, v, 1, LIM_HTTP_FORM_BYTES_MAX, why, whylen);
+/* Validates v for flag f and stores it in its field (or calls its setter). */
+static int flag_set(struct config *cfg, const struct config_flag *f, const char *v, char *why,
+                    size_t whylen) {
+  char *field = (char *)cfg + f->off;
+  switch (f->kind) {
+    case FLAG_CUSTOM:
+      return f->set(cfg, v, why, whylen);
+    case FLAG_SWITCH:
+      *(int *)field = 1;
+      return 0;
+    case FLAG_ON_OFF:
+      if (strcmp(v, "on") != 0 && strcmp(v, "off") != 0) {
+        snprintf(why, whylen, "must be on or off");
+        return -1;
+      }
+      *(int *)field = strcmp(v, "on") == 0;
+      return 0;
+    case FLAG_PATH:
+    case FLAG_TEXT:
+      if (!v[0] || strlen(v) >= f->size) {
+        if (f->kind == FLAG_PATH)
+          snprintf(why, whylen, "path is empty or too long");
+        else
+          snprintf(why, whylen, "must be 1 to %zu characters", f->size - 1);
+        return -1;
+      }
+      memcpy(field, v, strlen(v) + 1);
+      return 0;
+    case FLAG_COUNT:
+      return set_count((int *)field, v, f->lo, f->hi, why, whylen);
+    case FLAG_SECONDS:
+      if (parse_int(v, f->lo, f->hi, (int *)field)) {
+        snprintf(why, whylen, "'%s' is not a number of seconds from %ld to %ld", v, f->lo, f->hi);
+        return -1;
+      }
+      return 0;
+    case FLAG_BYTES:
+      return set_bytes((long long *)field, v, why, whylen);
+  }
+  return -1;
 }
 
 static const struct config_flag flags[] = {
-    {"listen", 1, 0, set_listen, "ADDR:PORT", "portal address (default 127.0.0.1:8080)"},
-    {"db", 1, 0, set_db, "PATH", "SQLite database (default ./portlab.db)"},
-    {"lab-bind", 1, 0, set_lab_bind, "ADDR", "address of the built-in lab servers (127.0.0.1)"},
-    {"lab-public-host", 1, 0, set_lab_public_host, "IPV4",
-     "address FTP PASV names to students' own clients (the one they dial)"},
-    {"lab-port-base", 1, 0, set_lab_port_base, "N",
-     "lab port = N + well-known port (10000; 0 = the real ports)"},
-    {"lab-tls-ports", 1, 0, set_lab_tls_ports, "on|off",
-     "also listen on SMTPS 465, submission 587, POP3S 995, IMAPS 993, FTPS 990, HTTPS 443 (on)"},
-    {"ftp-pasv-ports", 1, 0, set_pasv, "LO-HI", "FTP passive data ports (30000-30099)"},
-    {"allow", 1, 1, set_allow, "RULE", "real target CIDR[:PORTS] or HOSTNAME[:PORTS]; repeatable"},
+    F_CUSTOM("listen", 0, set_listen, "ADDR:PORT", "portal address (default 127.0.0.1:8080)"),
+    F_PATH("db", db_path, "PATH", "SQLite database (default ./portlab.db)"),
+    F_CUSTOM("lab-bind", 0, set_lab_bind, "ADDR",
+             "address of the built-in lab servers (127.0.0.1)"),
+    F_CUSTOM("lab-public-host", 0, set_lab_public_host, "IPV4",
+             "address FTP PASV names to students' own clients (the one they dial)"),
+    F_COUNT("lab-port-base", lab_port_base, 0, 65535 - 143, "N",
+            "lab port = N + well-known port (10000; 0 = the real ports)"),
+    F_ON_OFF(
+        "lab-tls-ports", lab_tls_ports,
+        "also listen on SMTPS 465, submission 587, POP3S 995, IMAPS 993, FTPS 990, HTTPS 443 (on)"),
+    F_CUSTOM("ftp-pasv-ports", 0, set_pasv, "LO-HI", "FTP passive data ports (30000-30099)"),
+    F_CUSTOM("allow", 1, set_allow, "RULE",
+             "real target CIDR[:PORTS] or HOSTNAME[:PORTS]; repeatable"),
     /* Environment only; before the file's row, so the file wins there too. */
-    {"teacher-password", 1, 0, set_teacher_password, NULL, NULL},
-    {"teacher-password-file", 1, 0, set_teacher_password_file, "FILE",
-     "teacher password on the file's first line"},
-    {"class-code", 1, 0, set_class_code, "CODE", "students need this code to join"},
-    {"public-origin", 1, 1, set_public_origin, "URL",
-     "accepted browser Origin (behind a proxy); repeatable"},
-    {"lessons", 1, 0, set_lessons, "DIR", "read lessons from DIR instead of the embedded ones"},
-    {"quiz-bank", 1, 0, set_quiz_bank, "FILE",
-     "read the port quiz bank from FILE instead of the embedded one"},
-    {"quiz-questions", 1, 0, set_quiz_questions, "N",
-     "questions in one quiz attempt: a practice run, a review, a test (100)"},
-    {"log-level", 1, 0, set_log_level, "LEVEL", "error, warn, info (default) or debug"},
-    {"connect-timeout", 1, 0, set_connect_timeout, "SECS", "relay DNS + connect timeout (10)"},
-    {"idle-timeout", 1, 0, set_idle_timeout, "SECS", "close a silent relay session (900)"},
-    {"session-timeout", 1, 0, set_session_timeout, "SECS", "absolute relay session limit (14400)"},
-    {"user-sessions", 1, 0, set_user_sessions, "N", "open relay sessions per user (4)"},
-    {"lab-idle-timeout", 1, 0, set_lab_idle_timeout, "SECS",
-     "lab servers close a silent connection (300)"},
-    {"ftp-data-timeout", 1, 0, set_ftp_data_timeout, "SECS",
-     "an FTP passive port waits this long for its connection (30)"},
-    {"ftp-pasv-per-student", 1, 0, set_ftp_pasv_per_student, "N",
-     "FTP passive ports one student may hold at once (2)"},
-    {"ftp-pasv-per-addr", 1, 0, set_ftp_pasv_per_addr, "N",
-     "FTP passive ports one client address may hold at once (40)"},
-    {"http-form-bytes", 1, 0, set_http_form_bytes, "N",
-     "longest POST /form body the lab web server takes; longer gets 413 (4096)"},
-    {"login-failures", 1, 0, set_login_failures, "N",
-     "wrong passwords/codes per address before it must wait (10)"},
-    {"login-backoff", 1, 0, set_login_backoff, "SECS", "first wait; doubles per failure (30)"},
-    {"login-backoff-max", 1, 0, set_login_backoff_max, "SECS", "longest login wait (900)"},
-    {"throttle-addrs", 1, 0, set_throttle_addrs, "N", "addresses remembered by throttling (4096)"},
-    {"joins-per-minute", 1, 0, set_joins_per_minute, "N", "new names per address per minute (60)"},
-    {"max-students", 1, 0, set_max_students, "N", "student names in all (500)"},
-    {"trust-proxy", 0, 0, set_trust_proxy, NULL,
-     "client address from X-Forwarded-For (behind a reverse proxy)"},
-    {"local-net", 1, 1, set_local_net, "NET",
-     "this machine, never throttled (127.0.0.0/8 and ::1); repeatable"},
-    {"sessions-page-max", 1, 0, set_sessions_page_max, "N",
-     "most sessions in one page of GET /api/sessions (500)"},
-    {"max-sessions", 1, 0, set_max_sessions, "N",
-     "WebSockets (relay sessions) in all (from the open-file limit)"},
-    {"ws-per-addr", 1, 0, set_ws_per_addr, "N",
-     "WebSockets (relay sessions) per client address (128)"},
-    {"opens-per-minute", 1, 0, set_opens_per_minute, "N",
-     "session opens per student per minute (30)"},
-    {"watch-queue", 1, 0, set_watch_queue, "BYTES",
-     "events queued per teacher watcher before the oldest are dropped (1M)"},
-    {"broadcast-max", 1, 0, set_broadcast_max, "BYTES", "longest teacher broadcast (280)"},
-    {"record-bytes-per-student", 1, 0, set_record_per_student, "BYTES",
-     "recorded bytes per student, all sessions (32M)"},
-    {"record-bytes-total", 1, 0, set_record_total, "BYTES", "recorded bytes in all (4G)"},
-    {"disk-floor", 1, 0, set_disk_floor, "BYTES",
-     "stop recording below this much free disk (256M)"},
-    {"refusal-log", 1, 0, set_refusal_log, "N",
-     "refusals and protocol errors kept per student for the teacher (20)"},
-    {"tls-ca", 1, 0, set_tls_ca, "FILE",
-     "CA certificates (PEM) the relay's TLS trusts besides the system's"},
-    {"tls-cert", 1, 0, set_tls_cert, "FILE",
-     "serve the portal over HTTPS/WSS with this certificate chain (PEM; needs --tls-key)"},
-    {"tls-key", 1, 0, set_tls_key, "FILE", "the private key of --tls-cert (PEM); SIGHUP reloads"},
-    {"no-record", 0, 0, set_no_record, NULL, "do not record transcripts (benchmarks only)"},
+    F_TEXT("teacher-password", teacher_password, NULL, NULL),
+    F_CUSTOM("teacher-password-file", 0, set_teacher_password_file, "FILE",
+             "teacher password on the file's first line"),
+    F_CUSTOM("class-code", 0, set_class_code, "CODE", "students need this code to join"),
+    F_CUSTOM("public-origin", 1, set_public_origin, "URL",
+             "accepted browser Origin (behind a proxy); repeatable"),
+    F_PATH("lessons", lessons_dir, "DIR", "read lessons from DIR instead of the embedded ones"),
+    F_PATH("quiz-bank", quiz_bank, "FILE",
+           "read the port quiz bank from FILE instead of the embedded one"),
+    F_COUNT("quiz-questions", quiz_questions, 1, 1000, "N",
+            "questions in one quiz attempt: a practice run, a review, a test (100)"),
+    F_CUSTOM("log-level", 0, set_log_level, "LEVEL", "error, warn, info (default) or debug"),
+    F_SECONDS("connect-timeout", connect_timeout, 300, "relay DNS + connect timeout (10)"),
+    F_SECONDS("idle-timeout", idle_timeout, 7 * 86400, "close a silent relay session (900)"),
+    F_SECONDS("session-timeout", session_timeout, 7 * 86400,
+              "absolute relay session limit (14400)"),
+    F_COUNT("user-sessions", user_sessions, 1, 64, "N", "open relay sessions per user (4)"),
+    F_SECONDS("lab-idle-timeout", lab_idle_timeout, 86400,
+              "lab servers close a silent connection (300)"),
+    F_SECONDS("ftp-data-timeout", ftp_data_timeout, 3600,
+              "an FTP passive port waits this long for its connection (30)"),
+    F_COUNT("ftp-pasv-per-student", ftp_pasv_per_student, 1, 1000, "N",
+            "FTP passive ports one student may hold at once (2)"),
+    F_COUNT("ftp-pasv-per-addr", ftp_pasv_per_addr, 1, 1000, "N",
+            "FTP passive ports one client address may hold at once (40)"),
+    F_COUNT("http-form-bytes", http_form_bytes, 1, LIM_HTTP_FORM_BYTES_MAX, "N",
+            "longest POST /form body the lab web server takes; longer gets 413 (4096)"),
+    F_COUNT("login-failures", login_failures, 1, 1000, "N",
+            "wrong passwords/codes per address before it must wait (10)"),
+    F_SECONDS("login-backoff", login_backoff, 86400, "first wait; doubles per failure (30)"),
+    F_SECONDS("login-backoff-max", login_backoff_max, 7 * 86400, "longest login wait (900)"),
+    F_COUNT("throttle-addrs", throttle_addrs, 16, 1000000, "N",
+            "addresses remembered by throttling (4096)"),
+    F_COUNT("joins-per-minute", joins_per_minute, 1, 100000, "N",
+            "new names per address per minute (60)"),
+    F_COUNT("max-students", max_students, 1, 1000000, "N", "student names in all (500)"),
+    F_SWITCH("trust-proxy", trust_proxy,
+             "client address from X-Forwarded-For (behind a reverse proxy)"),
+    F_CUSTOM("local-net", 1, set_local_net, "NET",
+             "this machine, never throttled (127.0.0.0/8 and ::1); repeatable"),
+    F_COUNT("sessions-page-max", sessions_page_max, 1, 10000, "N",
+            "most sessions in one page of GET /api/sessions (500)"),
+    F_COUNT("max-sessions", max_sessions, 1, LIM_RELAY_SESSIONS_MAX, "N",
+            "WebSockets (relay sessions) in all (from the open-file limit)"),
+    F_COUNT("ws-per-addr", ws_per_addr, 1, 65536, "N",
+            "WebSockets (relay sessions) per client address (128)"),
+    F_COUNT("opens-per-minute", opens_per_minute, 1, LIM_OPENS_PER_MINUTE_MAX, "N",
+            "session opens per student per minute (30)"),
+    F_CUSTOM("watch-queue", 0, set_watch_queue, "BYTES",
+             "events queued per teacher watcher before the oldest are dropped (1M)"),
+    F_COUNT("broadcast-max", broadcast_max, 1, 4096, "BYTES", "longest teacher broadcast (280)"),
+    F_BYTES("record-bytes-per-student", record_bytes_per_student,
+            "recorded bytes per student, all sessions (32M)"),
+    F_BYTES("record-bytes-total", record_bytes_total, "recorded bytes in all (4G)"),
+    F_BYTES("disk-floor", disk_floor, "stop recording below this much free disk (256M)"),
+    F_COUNT("refusal-log", refusal_log, 1, LIM_REFUSAL_LOG_MAX, "N",
+            "refusals and protocol errors kept per student for the teacher (20)"),
+    F_PATH("tls-ca", tls_ca, "FILE",
+           "CA certificates (PEM) the relay's TLS trusts besides the system's"),
+    F_PATH("tls-cert", tls_cert, "FILE",
+           "serve the portal over HTTPS/WSS with this certificate chain (PEM; needs --tls-key)"),
+    F_PATH("tls-key", tls_key, "FILE", "the private key of --tls-cert (PEM); SIGHUP reloads"),
+    F_SWITCH("no-record", no_record, "do not record transcripts (benchmarks only)"),
 };
 #define N_FLAGS (sizeof flags / sizeof flags[0])
 
@@ -603,12 +482,12 @@ static int apply_env(struct config *cfg, const struct config_flag *f, char *err,
   const char *v = getenv(name);
   /* Empty is unset, so compose.yaml can pass ${CLASS_CODE:-} through. */
   if (!v || !v[0]) return 0;
-  if (!f->takes_value) {
+  if (f->kind == FLAG_SWITCH) {
     if (strcmp(v, "1") != 0 && strcmp(v, "true") != 0) return 0;
-    return f->set(cfg, v, why, sizeof why);
+    return flag_set(cfg, f, v, why, sizeof why);
   }
   if (!f->repeats) {
-    if (f->set(cfg, v, why, sizeof why) == 0) return 0;
+    if (flag_set(cfg, f, v, why, sizeof why) == 0) return 0;
     snprintf(err, errlen, "%s: %s", name, why);
     return -1;
   }
@@ -621,7 +500,7 @@ static int apply_env(struct config *cfg, const struct config_flag *f, char *err,
   char *save = NULL;
   for (char *tok = strtok_r(cfg->env_copy[slot], " \t\n", &save); tok;
        tok = strtok_r(NULL, " \t\n", &save)) {
-    if (f->set(cfg, tok, why, sizeof why)) {
+    if (flag_set(cfg, f, tok, why, sizeof why)) {
       snprintf(err, errlen, "%s: %s", name, why);
       return -1;
     }
@@ -694,7 +573,7 @@ enum config_result config_parse(struct config *cfg, int argc, char **argv, char 
       snprintf(err, errlen, "--%.*s: unknown option (see --help)", (int)namelen, name);
       return CONFIG_ERROR;
     }
-    if (f->takes_value) {
+    if (f->kind != FLAG_SWITCH) {
       if (eq) {
         value = eq + 1;
       } else if (a + 1 < argc) {
@@ -714,7 +593,7 @@ enum config_result config_parse(struct config *cfg, int argc, char **argv, char 
       if (f->set == set_local_net) cfg->n_local_net = 0;
     }
     char why[256];
-    if (f->set(cfg, value ? value : "", why, sizeof why)) {
+    if (flag_set(cfg, f, value ? value : "", why, sizeof why)) {
       snprintf(err, errlen, "--%s: %s", f->name, why);
       return CONFIG_ERROR;
     }

@@ -16,16 +16,14 @@
  * until it drains below LIM_RELAY_BUF_LOW, so a stalled browser or a stalled
  * server costs at most the cap.
  *
- * Bytes meet the target's socket in two functions only: target_in (bytes
- * read from the target) and target_out (bytes written to it), so a layer
- * between the socket and the queues (TLS) has one place on each side.
+ * This file is the browser's side: the WebSocket, its control messages,
+ * recording, the live view and the end of a session. The target's side
+ * (resolving, connecting, the TCP socket, telnet and TLS) is
+ * relay_target.c; relay_int.h is what the two share.
  *
  * Lifetime: the relay belongs to its WebSocket. It is freed when the
  * WebSocket closes; the TCP side is then killed asynchronously with its
  * back-pointer cleared first, so no callback can reach freed memory.
- *
- * Every byte is recorded as it crosses the TCP connection: server bytes
- * when read, client bytes when written (telnet negotiation included).
  *
  * A WebSocket may instead carry no session: a teacher's watcher (watch.c
  * gets every session's start, counters, end and recorded events from
@@ -33,9 +31,7 @@
  */
 #include "relay.h"
 
-#include <arpa/inet.h>
 #include <cJSON.h>
-#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -49,13 +45,13 @@
 #include "auth.h"
 #include "buf.h"
 #include "db.h"
-#include "httplab.h"
 #include "labident.h"
 #include "log.h"
 #include "policy.h"
 #include "portlab_limits.h"
 #include "recorder.h"
 #include "refusals.h"
+#include "relay_int.h"
 #include "relay_msg.h"
 #include "relay_tls.h"
 #include "resolver.h"
@@ -66,98 +62,15 @@
 
 _Static_assert(LWS_PRE <= RING_PAD, "a frame header must fit in front of a ring run");
 
-enum relay_state { RS_IDLE = 0, RS_RESOLVING, RS_CONNECTING, RS_OPEN, RS_DONE };
-
-struct ctl_msg {
-  struct ctl_msg *next;
-  size_t len;
-  unsigned char data[]; /* LWS_PRE bytes, then the JSON text */
-};
-
-struct relay {
-  struct relay *next;
-  struct app *app;
-  uint64_t key; /* survives the relay: resolver results find it by key */
-  struct lws *ws, *tcp;
-  enum relay_state state;
-  struct db_user user;
-  unsigned char login_hash[32]; /* SHA-256 of the cookie: logout ends the session */
-  struct usage_user *usage;     /* the user's budgets and counters (usage.c) */
-  unsigned char addr_key[16];   /* client address: IPv4 mapped, IPv6 cut to its /64 */
-  int is_teacher;
-  int counts_as_open; /* a failure now is a refused open: counted, not stored */
-  int64_t session_id; /* 0 until the target passed the policy and a connect starts */
-  char host[254];
-  int port;
-  int telnet_mode;
-  int tls_mode;          /* "mode":"tls": TLS from the start, the relay as the client */
-  struct relay_tls *tls; /* set once TLS starts (tls mode or starttls) */
-  int wire_tls;          /* the target's bytes are TLS records from here on (set before
-                          * the engine starts: its ClientHello may leave at once) */
-  struct relay_tls_tail sent_tail, got_tail; /* raw: the newest bytes, for starttls */
-  int is_lab;     /* the built-in lab host: the lab servers learn who we are */
-  int ident_port; /* our local port registered with labident, or 0 */
-  struct sockaddr_storage addrs[LIM_RESOLVE_ADDRS];
-  socklen_t addrlens[LIM_RESOLVE_ADDRS];
-  int naddrs, addr_idx;
-  int64_t start_mono, last_activity, connect_deadline;
-  int64_t seq, bytes_up, bytes_down, recorded;
-  int record_stopped;  /* a budget was reached: only the end is still recorded */
-  char stop_note[256]; /* why, told to the browser once "opened" has gone out */
-  struct ring to_tcp;  /* browser -> target */
-  struct ring to_ws;   /* target -> browser; keeps the newest LIM_RELAY_REPLAY_BYTES sent */
-  struct ctl_msg *ctl_head, *ctl_tail;
-  size_t ctl_bytes; /* queued control text: counts toward to_ws's watermarks */
-  int client_paused, tcp_paused, ws_paused;
-  int tcp_defer; /* more of the browser's frame is coming: queue, write once at its end */
-  int ws_defer;  /* a target read is being taken apart (telnet): one frame for all of it */
-  struct telnet *tn;
-  char close_reason[32];
-  char pending_reason[32]; /* set while queued client bytes drain before the end */
-  int64_t drain_deadline;
-  char *final_msg; /* the last text frame before the close */
-  /* Resume after a dropped WebSocket: the last bytes sent to the browser
-   * are kept so a reconnecting page can say how much it got. */
-  char resume_token[AUTH_TOKEN_HEX + 1];
-  uint64_t sent_total; /* payload bytes written to the WebSocket; to_ws keeps the last ones */
-  int64_t detached_at; /* while no WebSocket is attached; else 0 */
-  int remote_echo;
-  int final_sent;
-  int closing;
-  enum lws_close_status close_code;
-  /* The live view: this session's entry there, or this WebSocket's
-   * watcher; listening: it receives broadcasts. */
-  struct watch_entry *watch_entry;
-  struct watcher *watcher;
-  int listening;
-  int64_t started_us, ended_us; /* unix time of the session row's start and end */
-};
-
-struct ws_pss {
-  struct relay *relay;
-  struct db_user user; /* from the cookie, checked in FILTER_PROTOCOL_CONNECTION */
-  struct usage_user *usage;
-  unsigned char addr_key[16];
-  struct buf msg; /* a text message being reassembled from fragments */
-  size_t msg_len; /* bytes of the current message so far */
-  int peer_close; /* close status the browser sent, 0 if none */
-  int in_msg, msg_binary, msg_too_big;
-  unsigned char login_hash[32]; /* SHA-256 of the cookie that passed ws_check */
-};
-
 size_t relay_ws_pss_size(void) {
   return sizeof(struct ws_pss);
 }
 
-static struct app *app_of(struct lws *wsi) {
+struct app *relay_app_of(struct lws *wsi) {
   return lws_context_user(lws_get_context(wsi));
 }
 
-static void update_tcp_rx(struct relay *r);
-
-static void send_error(struct relay *r, const char *code, const char *message);
-
-static const char *mode_name(const struct relay *r) {
+const char *relay_mode_name(const struct relay *r) {
   return r->tls_mode ? "tls" : r->telnet_mode ? "telnet" : "raw";
 }
 
@@ -190,20 +103,20 @@ static void queue_json(struct relay *r, cJSON *json, int front) {
    * they fill the same budget as payload and pause it the same way. */
   r->ctl_bytes += len;
   if (r->ws) lws_callback_on_writable(r->ws);
-  update_tcp_rx(r);
+  relay_update_tcp_rx(r);
 done:
   free(text);
 }
 
-static void send_json(struct relay *r, cJSON *json) {
+void relay_send_json(struct relay *r, cJSON *json) {
   queue_json(r, json, 0);
 }
 
-static void send_typed(struct relay *r, const char *type, const char *key, const char *value) {
+void relay_send_typed(struct relay *r, const char *type, const char *key, const char *value) {
   cJSON *o = cJSON_CreateObject();
   cJSON_AddStringToObject(o, "type", type);
   if (key) cJSON_AddStringToObject(o, key, value);
-  send_json(r, o);
+  relay_send_json(r, o);
 }
 
 /* --- recording ------------------------------------------------------------ */
@@ -236,7 +149,7 @@ static void record_event(struct relay *r, int dir, const void *data, size_t len,
       log_info("session %lld (%s): %s", (long long)r->session_id, r->user.name, text);
       record_event(r, DB_DIR_NOTE, text, strlen(text), 1);
       if (r->state == RS_OPEN)
-        send_typed(r, "note", "text", text);
+        relay_send_typed(r, "note", "text", text);
       else /* "opened" (or the error) comes first */
         snprintf(r->stop_note, sizeof r->stop_note, "%s", text);
       return;
@@ -250,30 +163,29 @@ static void record_event(struct relay *r, int dir, const void *data, size_t len,
   if (recorder_should_flush(app->recorder)) recorder_kick(app->recorder);
 }
 
-static void record(struct relay *r, int dir, const void *data, size_t len) {
+void relay_record(struct relay *r, int dir, const void *data, size_t len) {
   record_event(r, dir, data, len, 0);
 }
 
-static void note(struct relay *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void note(struct relay *r, const char *fmt, ...) {
+void relay_note(struct relay *r, const char *fmt, ...) {
   char text[512];
   va_list ap;
   va_start(ap, fmt);
   vsnprintf(text, sizeof text, fmt, ap);
   va_end(ap);
-  record(r, DB_DIR_NOTE, text, strlen(text));
+  relay_record(r, DB_DIR_NOTE, text, strlen(text));
 }
 
 /* --- the live view ---------------------------------------------------------- */
 
-static void watch_snapshot(const struct relay *r, struct watch_session *s) {
+void relay_watch_snapshot(const struct relay *r, struct watch_session *s) {
   memset(s, 0, sizeof *s);
   s->id = r->session_id;
   s->user_id = r->user.id;
   snprintf(s->user, sizeof s->user, "%s", r->user.name);
   snprintf(s->host, sizeof s->host, "%s", r->host);
   s->port = r->port;
-  snprintf(s->mode, sizeof s->mode, "%s", mode_name(r));
+  snprintf(s->mode, sizeof s->mode, "%s", relay_mode_name(r));
   s->started_us = r->started_us;
   s->ended_us = r->ended_us;
   s->last_activity_us = app_now_us() - (app_mono_us() - r->last_activity);
@@ -283,10 +195,10 @@ static void watch_snapshot(const struct relay *r, struct watch_session *s) {
 }
 
 /* The counters changed: watchers hear of it, at most every 500 ms. */
-static void watch_counters(struct relay *r) {
+void relay_watch_counters(struct relay *r) {
   struct watch_session s;
   if (!r->watch_entry) return;
-  watch_snapshot(r, &s);
+  relay_watch_snapshot(r, &s);
   watch_session_update(r->app->watch, r->watch_entry, &s, app_mono_us());
 }
 
@@ -313,7 +225,7 @@ static void kill_tcp(struct relay *r) {
 /* Ends the session once: records why, stores the end, stops the TCP side
  * and lets the WebSocket flush what it has, send final (or "closed") and
  * close with code. */
-static void finish(struct relay *r, const char *reason, cJSON *final, enum lws_close_status code) {
+void relay_finish(struct relay *r, const char *reason, cJSON *final, enum lws_close_status code) {
   if (r->state == RS_DONE) {
     cJSON_Delete(final);
     return;
@@ -341,7 +253,7 @@ static void finish(struct relay *r, const char *reason, cJSON *final, enum lws_c
       recorder_session_end(r->app->recorder, r->session_id, r->ended_us, r->bytes_up, r->bytes_down,
                            reason);
     struct watch_session s;
-    watch_snapshot(r, &s);
+    relay_watch_snapshot(r, &s);
     watch_session_end(r->app->watch, r->watch_entry, &s);
     r->watch_entry = NULL;
     log_info("session %lld (%s -> %s:%d) closed: %s, %lld bytes up, %lld down",
@@ -361,15 +273,13 @@ static void finish(struct relay *r, const char *reason, cJSON *final, enum lws_c
 }
 
 /* Refuses with {"type":"error"} and closes; reason goes into the transcript. */
-static void fail(struct relay *r, const char *code, const char *reason, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static void fail(struct relay *r, const char *code, const char *reason, const char *fmt, ...) {
+void relay_fail(struct relay *r, const char *code, const char *reason, const char *fmt, ...) {
   char message[512];
   va_list ap;
   va_start(ap, fmt);
   vsnprintf(message, sizeof message, fmt, ap);
   va_end(ap);
-  if (r->state != RS_IDLE && r->state != RS_DONE) note(r, "%s", message);
+  if (r->state != RS_IDLE && r->state != RS_DONE) relay_note(r, "%s", message);
   if (r->counts_as_open && !r->session_id && r->state != RS_DONE && r->usage) {
     /* A refused open leaves no session row, only a count. */
     usage_refused(r->app->usage, r->usage, code, app_now_us());
@@ -380,9 +290,9 @@ static void fail(struct relay *r, const char *code, const char *reason, const ch
   cJSON_AddStringToObject(o, "type", "error");
   cJSON_AddStringToObject(o, "code", code);
   cJSON_AddStringToObject(o, "message", message);
-  finish(r, reason, o,
-         strcmp(code, "message_too_big") == 0 ? LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE
-                                              : LWS_CLOSE_STATUS_NORMAL);
+  relay_finish(r, reason, o,
+               strcmp(code, "message_too_big") == 0 ? LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE
+                                                    : LWS_CLOSE_STATUS_NORMAL);
 }
 
 static void relay_free(struct relay *r) {
@@ -396,9 +306,9 @@ static void relay_free(struct relay *r) {
   }
   kill_tcp(r);
   watch_remove(r->watcher);
-  if (r->watch_entry) { /* cannot happen: finish() came first */
+  if (r->watch_entry) { /* cannot happen: relay_finish() came first */
     struct watch_session s;
-    watch_snapshot(r, &s);
+    relay_watch_snapshot(r, &s);
     watch_session_end(app->watch, r->watch_entry, &s);
   }
   while (r->ctl_head) {
@@ -416,7 +326,7 @@ static void relay_free(struct relay *r) {
 
 /* --- flow control -------------------------------------------------------- */
 
-static void update_tcp_rx(struct relay *r) {
+void relay_update_tcp_rx(struct relay *r) {
   if (!r->tcp) return;
   size_t queued = ring_len(&r->to_ws) + r->ctl_bytes;
   /* A session that records waits while the recorder's writer catches up:
@@ -430,7 +340,7 @@ static void update_tcp_rx(struct relay *r) {
   }
 }
 
-static void update_ws_rx(struct relay *r) {
+void relay_update_ws_rx(struct relay *r) {
   if (!r->ws) return;
   size_t queued = ring_len(&r->to_tcp);
   int want_paused = queued >= LIM_RELAY_BUF_HIGH || (r->ws_paused && queued > LIM_RELAY_BUF_LOW);
@@ -445,7 +355,7 @@ static void update_ws_rx(struct relay *r) {
  * into the bytes before the run, which are saved and put back), while the
  * socket takes them and at most LIM_RELAY_WRITE_BYTES per call, so one busy
  * session cannot hold the loop. Returns -1 if the WebSocket failed. */
-static int ws_send_payload(struct relay *r) {
+int relay_ws_send_payload(struct relay *r) {
   size_t done = 0;
   while (done < LIM_RELAY_WRITE_BYTES) {
     unsigned char saved[LWS_PRE], *p;
@@ -463,328 +373,26 @@ static int ws_send_payload(struct relay *r) {
     r->sent_total += n;
     done += n;
   }
-  if (done) update_tcp_rx(r);
+  if (done) relay_update_tcp_rx(r);
   return 0;
 }
 
 /* Nothing else is waiting for the WebSocket and it can take more: the
  * payload goes out now instead of on the next writable callback. */
-static int ws_can_write_now(struct relay *r) {
+int relay_ws_can_write_now(struct relay *r) {
   return r->ws && !r->ctl_head && !r->closing && !r->watcher && !lws_send_pipe_choked(r->ws);
 }
 
-static void queue_to_ws(struct relay *r, const unsigned char *p, size_t n) {
+void relay_queue_to_ws(struct relay *r, const unsigned char *p, size_t n) {
   if (ring_append(&r->to_ws, p, n)) { /* only if flow control failed */
-    finish(r, "buffer_overflow", NULL, LWS_CLOSE_STATUS_NORMAL);
+    relay_finish(r, "buffer_overflow", NULL, LWS_CLOSE_STATUS_NORMAL);
     return;
   }
-  if (!r->ws_defer && ring_len(&r->to_ws) == n && ws_can_write_now(r)) ws_send_payload(r);
+  if (!r->ws_defer && ring_len(&r->to_ws) == n && relay_ws_can_write_now(r))
+    relay_ws_send_payload(r);
   /* What is left (or a failure, which the callback then reports) waits. */
   if (r->ws && ring_len(&r->to_ws)) lws_callback_on_writable(r->ws);
-  update_tcp_rx(r);
-}
-
-/* --- the target's socket ----------------------------------------------------- */
-
-/* Bytes leave for the target here and nowhere else. Returns how many the
- * socket took (0: it is full, wait for writable), or -1 if it failed. */
-static ssize_t target_out(struct relay *r, const unsigned char *p, size_t n) {
-  int fd = r->tcp ? (int)lws_get_socket_fd(r->tcp) : -1;
-  ssize_t w;
-  if (fd < 0) return -1;
-  do {
-    w = send(fd, p, n, MSG_NOSIGNAL | MSG_DONTWAIT);
-  } while (w < 0 && errno == EINTR);
-  if (w < 0) return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : -1;
-  return w;
-}
-
-/* Client bytes are recorded as the target's socket takes them. */
-static void sent_to_target(struct relay *r, const unsigned char *p, size_t n) {
-  record(r, r->wire_tls ? DB_DIR_WIRE_C2S : DB_DIR_C2S, p, n);
-  r->bytes_up += (int64_t)n;
-  watch_counters(r);
-}
-
-/* Writes what to_tcp holds while the socket takes it. Returns -1 if the
- * socket failed. */
-static int tcp_send_queued(struct relay *r) {
-  size_t done = 0;
-  while (done < LIM_RELAY_WRITE_BYTES) {
-    size_t n;
-    unsigned char *p = ring_head(&r->to_tcp, &n);
-    if (!n) break;
-    ssize_t w = target_out(r, p, n);
-    if (w < 0) return -1;
-    if (w == 0) break;
-    sent_to_target(r, p, (size_t)w);
-    ring_consume(&r->to_tcp, (size_t)w);
-    done += (size_t)w;
-    if ((size_t)w < n) break; /* the socket is full */
-  }
-  if (done) update_ws_rx(r);
-  return 0;
-}
-
-static void queue_to_tcp(struct relay *r, const unsigned char *p, size_t n) {
-  if (!ring_len(&r->to_tcp) && r->tcp && r->state == RS_OPEN && !r->tcp_defer) {
-    /* Nothing queued before these bytes: straight to the socket. */
-    ssize_t w = target_out(r, p, n);
-    if (w > 0) {
-      sent_to_target(r, p, (size_t)w);
-      p += w;
-      n -= (size_t)w;
-    }
-    if (!n) return;
-  }
-  if (ring_append(&r->to_tcp, p, n)) { /* only if flow control failed */
-    finish(r, "buffer_overflow", NULL, LWS_CLOSE_STATUS_NORMAL);
-    return;
-  }
-  if (r->tcp && r->state == RS_OPEN && !r->tcp_defer) lws_callback_on_writable(r->tcp);
-  update_ws_rx(r);
-}
-
-/* The end of a browser frame whose pieces were queued: one write for all. */
-static void tcp_flush_deferred(struct relay *r) {
-  if (!ring_len(&r->to_tcp) || !r->tcp || r->state != RS_OPEN) return;
-  /* A failure is left to the writable callback, which ends the session. */
-  if (tcp_send_queued(r) || ring_len(&r->to_tcp)) lws_callback_on_writable(r->tcp);
-}
-
-/* --- telnet mode ---------------------------------------------------------- */
-
-static void tn_send(void *arg, const unsigned char *p, size_t n) {
-  queue_to_tcp(arg, p, n);
-}
-
-static void tn_data(void *arg, const unsigned char *p, size_t n) {
-  queue_to_ws(arg, p, n);
-}
-
-static void tn_option(void *arg, int option, int local, int enabled) {
-  struct relay *r = arg;
-  if (option != TELNET_OPT_ECHO || local) return;
-  r->remote_echo = enabled;
-  cJSON *o = cJSON_CreateObject();
-  cJSON_AddStringToObject(o, "type", "echo");
-  cJSON_AddBoolToObject(o, "local", !enabled);
-  send_json(r, o);
-  note(r, "remote echo %s", enabled ? "on (the browser stops echoing)" : "off");
-}
-
-static const struct telnet_callbacks tn_callbacks = {tn_send, tn_data, tn_option, NULL};
-
-/* --- TLS (relay_tls.c) ------------------------------------------------------ */
-
-static void tls_to_wire(void *arg, const unsigned char *p, size_t n) {
-  queue_to_tcp(arg, p, n);
-}
-
-static void tls_to_client(void *arg, const unsigned char *p, size_t n) {
-  queue_to_ws(arg, p, n);
-}
-
-static void tls_record(void *arg, int dir, const unsigned char *p, size_t n) {
-  record(arg, dir, p, n);
-}
-
-static void tls_note(void *arg, const char *line) {
-  struct relay *r = arg;
-  note(r, "%s", line);
-  send_typed(r, "note", "text", line);
-}
-
-/* The handshake is done and the certificate judged: the key log is kept
- * for the key export, and the page hears of it. */
-static void tls_established(void *arg, const char *keylog, const char *summary, int verified) {
-  struct relay *r = arg;
-  if (keylog[0] && r->session_id && db_session_keylog_add(r->app->db, r->session_id, keylog))
-    log_error("session %lld: storing the TLS key log failed: %s", (long long)r->session_id,
-              db_errmsg(r->app->db));
-  cJSON *o = cJSON_CreateObject();
-  cJSON_AddStringToObject(o, "type", "tls");
-  cJSON_AddStringToObject(o, "state", "established");
-  cJSON_AddBoolToObject(o, "verified", verified);
-  cJSON_AddStringToObject(o, "summary", summary);
-  send_json(r, o);
-}
-
-static const struct relay_tls_io tls_io = {tls_to_wire, tls_to_client, tls_record, tls_note,
-                                           tls_established};
-
-/* Starts TLS on the open connection: from the start (mode tls) or as a
- * STARTTLS upgrade. -1 if the session was ended. */
-static int start_tls(struct relay *r, int upgraded) {
-  struct app *app = r->app;
-  char err[256];
-  const struct sockaddr *sa = (const struct sockaddr *)&r->addrs[r->addr_idx];
-  int insecure = !r->is_lab && policy_tls_insecure(app->policy, r->host, sa, r->port);
-  note(r, "tls: %s; the relay is the TLS client towards %s",
-       upgraded ? "STARTTLS" : "TLS from the start", r->host);
-  r->wire_tls = 1;
-  r->tls = relay_tls_start(app, &tls_io, r, r->host, r->is_lab, insecure, err, sizeof err);
-  if (!r->tls) {
-    fail(r, "tls_failed", "tls_failed", "%s", err);
-    return -1;
-  }
-  if (r->session_id && db_session_set_tls(app->db, r->session_id, upgraded ? "starttls" : "tls"))
-    log_error("session %lld: marking it TLS failed: %s", (long long)r->session_id,
-              db_errmsg(app->db));
-  return 0;
-}
-
-static void tls_from_wire(struct relay *r, const unsigned char *p, size_t n) {
-  int closed;
-  if (relay_tls_from_wire(r->tls, p, n, &closed) == 0) return;
-  if (closed) {
-    note(r, "tls: %s", relay_tls_error(r->tls));
-    finish(r, "remote_closed", NULL, LWS_CLOSE_STATUS_NORMAL);
-  } else {
-    fail(r, "tls_failed", "tls_failed", "%s", relay_tls_error(r->tls));
-  }
-}
-
-/* {"type":"starttls"}: upgrade a raw session once the student asked the
- * server and it agreed. A refusal leaves the session as it was. */
-static void handle_starttls(struct relay *r) {
-  const char *why = NULL;
-  if (r->state != RS_OPEN || r->pending_reason[0])
-    why = "there is no open session to upgrade";
-  else if (r->tls)
-    why = "this session already uses TLS";
-  else if (r->telnet_mode)
-    why = "STARTTLS works on raw sessions, not in telnet mode";
-  else if (!relay_tls_client_asked(&r->sent_tail) || !relay_tls_server_agreed(&r->got_tail))
-    why =
-        "ask the server first (STARTTLS, STLS for POP3, AUTH TLS for FTP) and wait until it "
-        "agrees (220, +OK, OK or 234)";
-  else if (ring_len(&r->to_tcp))
-    why = "wait until what is on its way has arrived";
-  if (why) {
-    send_error(r, "starttls_refused", why);
-    return;
-  }
-  start_tls(r, 1);
-}
-
-/* --- connecting ---------------------------------------------------------- */
-
-static void addr_text(const struct sockaddr_storage *ss, char *out, size_t outlen) {
-  char ip[INET6_ADDRSTRLEN] = "?";
-  int port = 0;
-  if (ss->ss_family == AF_INET) {
-    const struct sockaddr_in *sin = (const void *)ss;
-    inet_ntop(AF_INET, &sin->sin_addr, ip, sizeof ip);
-    port = ntohs(sin->sin_port);
-    snprintf(out, outlen, "%s:%d", ip, port);
-  } else {
-    const struct sockaddr_in6 *sin6 = (const void *)ss;
-    inet_ntop(AF_INET6, &sin6->sin6_addr, ip, sizeof ip);
-    port = ntohs(sin6->sin6_port);
-    snprintf(out, outlen, "[%s]:%d", ip, port);
-  }
-}
-
-static void set_port(struct sockaddr_storage *ss, int port) {
-  if (ss->ss_family == AF_INET)
-    ((struct sockaddr_in *)ss)->sin_port = htons((uint16_t)port);
-  else
-    ((struct sockaddr_in6 *)ss)->sin6_port = htons((uint16_t)port);
-}
-
-/* Starts a connection to addrs[addr_idx]. */
-static void connect_next(struct relay *r) {
-  struct app *app = r->app;
-  char ip[INET6_ADDRSTRLEN], where[80];
-  const struct sockaddr_storage *ss = &r->addrs[r->addr_idx];
-  int port;
-  if (ss->ss_family == AF_INET) {
-    inet_ntop(AF_INET, &((const struct sockaddr_in *)ss)->sin_addr, ip, sizeof ip);
-    port = ntohs(((const struct sockaddr_in *)ss)->sin_port);
-  } else {
-    inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)ss)->sin6_addr, ip, sizeof ip);
-    port = ntohs(((const struct sockaddr_in6 *)ss)->sin6_port);
-  }
-  addr_text(ss, where, sizeof where);
-  if (!r->session_id) {
-    /* The target passed the policy: from here on it is a session, with a
-     * row and a transcript. Refusals before this point are only counted. */
-    r->started_us = app_now_us();
-    if (db_session_create(app->db, r->user.id, r->host, r->port, r->telnet_mode ? "telnet" : "raw",
-                          r->started_us, &r->session_id)) {
-      r->session_id = 0;
-      log_error("session insert failed: %s", db_errmsg(app->db));
-    } else {
-      struct watch_session s;
-      watch_snapshot(r, &s);
-      r->watch_entry = watch_session_open(app->watch, &s, app_mono_us());
-    }
-    r->counts_as_open = 0;
-    note(r, "%s asked for %s:%d (%s)", r->user.name, r->host, r->port, mode_name(r));
-  }
-  note(r, "connecting to %s:%d at %s", r->host, r->port, where);
-  r->state = RS_CONNECTING;
-
-  struct lws_client_connect_info ci;
-  memset(&ci, 0, sizeof ci);
-  ci.context = app->ctx;
-  ci.vhost = app->client_vhost;
-  ci.address = ip;
-  ci.port = port;
-  ci.host = ip;
-  ci.origin = ip;
-  ci.path = "";
-  ci.method = "RAW";
-  ci.protocol = RELAY_TCP_PROTOCOL;
-  ci.local_protocol_name = RELAY_TCP_PROTOCOL;
-  ci.opaque_user_data = r;
-  ci.pwsi = &r->tcp;
-  if (!lws_client_connect_via_info(&ci) && r->state == RS_CONNECTING && !r->tcp) {
-    /* Failed before any callback could say so. */
-    fail(r, "connect_failed", "connect_failed", "could not start a connection to %s", where);
-  }
-}
-
-static void connect_failed(struct relay *r, const char *why) {
-  char where[80];
-  addr_text(&r->addrs[r->addr_idx], where, sizeof where);
-  note(r, "connection to %s failed: %s", where, why);
-  if (++r->addr_idx < r->naddrs) {
-    connect_next(r);
-    return;
-  }
-  fail(r, "connect_failed", "connect_failed", "could not connect to %s:%d: %s", r->host, r->port,
-       why);
-}
-
-static void resolved(struct app *app, const struct resolver_result *res) {
-  struct relay *r;
-  for (r = app->relays; r && r->key != res->key; r = r->next) {
-  }
-  if (!r || r->state != RS_RESOLVING) return; /* gone or timed out meanwhile */
-  if (res->error || res->n == 0) {
-    fail(r, "connect_failed", "connect_failed", "could not resolve %s: %s", r->host,
-         res->error ? res->errmsg : "no addresses");
-    return;
-  }
-  char reason[256];
-  r->naddrs = 0;
-  for (int i = 0; i < res->n; i++) {
-    /* Every address must pass: one bad answer means a bad name. */
-    if (policy_check_addr(app->policy, r->host, (const struct sockaddr *)&res->addrs[i], r->port,
-                          reason, sizeof reason)) {
-      log_warn("denied %s -> %s:%d: %s", r->user.name, r->host, r->port, reason);
-      fail(r, "target_denied", "target_denied", "%s", reason);
-      return;
-    }
-    r->addrs[r->naddrs] = res->addrs[i];
-    r->addrlens[r->naddrs] = res->lens[i];
-    set_port(&r->addrs[r->naddrs], r->port);
-    r->naddrs++;
-  }
-  r->addr_idx = 0;
-  connect_next(r);
+  relay_update_tcp_rx(r);
 }
 
 static int count_user_sessions(struct app *app, int64_t user_id) {
@@ -818,18 +426,18 @@ static int count_addr_relays(struct app *app, const unsigned char key[16], int l
 static void handle_open(struct relay *r, const struct relay_msg *m) {
   struct app *app = r->app;
   if (r->state != RS_IDLE) {
-    fail(r, "bad_request", "bad_request", "this WebSocket already has a session");
+    relay_fail(r, "bad_request", "bad_request", "this WebSocket already has a session");
     return;
   }
   if (r->usage && !r->is_teacher && !usage_open_allowed(app->usage, r->usage, app_mono_us())) {
-    fail(r, "too_many_opens", "too_many_opens",
-         "you opened %d sessions in the last minute; wait a little and try again",
-         app->cfg.opens_per_minute);
+    relay_fail(r, "too_many_opens", "too_many_opens",
+               "you opened %d sessions in the last minute; wait a little and try again",
+               app->cfg.opens_per_minute);
     return;
   }
   if (count_user_sessions(app, r->user.id) >= app->cfg.user_sessions) {
-    fail(r, "too_many_sessions", "too_many_sessions",
-         "you already have %d open sessions; close one first", app->cfg.user_sessions);
+    relay_fail(r, "too_many_sessions", "too_many_sessions",
+               "you already have %d open sessions; close one first", app->cfg.user_sessions);
     return;
   }
 
@@ -849,18 +457,18 @@ static void handle_open(struct relay *r, const struct relay_msg *m) {
   switch (kind) {
     case POLICY_DENY:
       log_warn("denied %s -> %s:%d: %s", r->user.name, r->host, r->port, reason);
-      fail(r, "target_denied", "target_denied", "%s", reason);
+      relay_fail(r, "target_denied", "target_denied", "%s", reason);
       return;
     case POLICY_READY:
       r->addrs[0] = target.addr;
       r->addrlens[0] = target.addrlen;
       r->naddrs = 1;
       r->addr_idx = 0;
-      connect_next(r);
+      relay_connect_next(r);
       return;
     case POLICY_RESOLVE:
       if (resolver_submit(app->resolver, r->key, r->host))
-        fail(r, "connect_failed", "connect_failed", "too many lookups at once; try again");
+        relay_fail(r, "connect_failed", "connect_failed", "too many lookups at once; try again");
       return;
   }
 }
@@ -872,7 +480,7 @@ static void handle_reattach(struct relay *r, const struct relay_msg *m) {
   struct app *app = r->app;
   struct relay *old = NULL;
   if (r->state != RS_IDLE || r->watcher || r->listening) {
-    fail(r, "bad_request", "bad_request", "this WebSocket already has a session");
+    relay_fail(r, "bad_request", "bad_request", "this WebSocket already has a session");
     return;
   }
   for (old = app->relays; old; old = old->next)
@@ -880,17 +488,18 @@ static void handle_reattach(struct relay *r, const struct relay_msg *m) {
         old->user.id == r->user.id && crypto_ct_streq(old->resume_token, m->resume_token))
       break;
   if (!old) { /* a wrong token or someone else's session: it is left alone */
-    fail(r, "resume_failed", "resume_failed", "that session can no longer be resumed");
+    relay_fail(r, "resume_failed", "resume_failed", "that session can no longer be resumed");
     return;
   }
   uint64_t got = m->received;
   if (got > old->sent_total || old->sent_total - got > ring_kept(&old->to_ws)) {
     /* Its owner came back, but the bytes the page missed are gone: the
      * session can never be resumed, so it ends now rather than in 30 s. */
-    note(old, "a resume at byte %llu failed: %llu bytes were sent and only the last %zu are kept",
-         (unsigned long long)got, (unsigned long long)old->sent_total, ring_kept(&old->to_ws));
-    finish(old, "client_disconnected", NULL, LWS_CLOSE_STATUS_NORMAL);
-    fail(r, "resume_failed", "resume_failed", "that session can no longer be resumed");
+    relay_note(
+        old, "a resume at byte %llu failed: %llu bytes were sent and only the last %zu are kept",
+        (unsigned long long)got, (unsigned long long)old->sent_total, ring_kept(&old->to_ws));
+    relay_finish(old, "client_disconnected", NULL, LWS_CLOSE_STATUS_NORMAL);
+    relay_fail(r, "resume_failed", "resume_failed", "that session can no longer be resumed");
     return;
   }
   /* The bytes the page missed are still in the ring, just behind what is
@@ -907,32 +516,32 @@ static void handle_reattach(struct relay *r, const struct relay_msg *m) {
   old->ws = wsi;
   memcpy(old->login_hash, pss->login_hash, sizeof old->login_hash);
   old->detached_at = 0;
-  note(old, "the browser reconnected and resumed at byte %llu", (unsigned long long)got);
+  relay_note(old, "the browser reconnected and resumed at byte %llu", (unsigned long long)got);
   cJSON *o = cJSON_CreateObject();
   cJSON_AddStringToObject(o, "type", "resumed");
   cJSON_AddNumberToObject(o, "session_id", (double)old->session_id);
   cJSON_AddStringToObject(o, "host", old->host);
   cJSON_AddNumberToObject(o, "port", old->port);
-  cJSON_AddStringToObject(o, "mode", mode_name(old));
+  cJSON_AddStringToObject(o, "mode", relay_mode_name(old));
   cJSON_AddBoolToObject(o, "echo_local", !old->remote_echo);
   queue_json(old, o, 1);
-  update_tcp_rx(old);
+  relay_update_tcp_rx(old);
   if (old->closing) lws_callback_on_writable(wsi);
 }
 
 /* An error that leaves the WebSocket as it was (a session goes on). */
-static void send_error(struct relay *r, const char *code, const char *message) {
+void relay_send_error(struct relay *r, const char *code, const char *message) {
   cJSON *o = cJSON_CreateObject();
   cJSON_AddStringToObject(o, "type", "error");
   cJSON_AddStringToObject(o, "code", code);
   cJSON_AddStringToObject(o, "message", message);
-  send_json(r, o);
+  relay_send_json(r, o);
 }
 
 /* A WebSocket that already is a session, a watcher or a listener. */
 static int busy_ws(struct relay *r) {
   if (r->state == RS_IDLE && !r->watcher && !r->listening) return 0;
-  fail(r, "bad_request", "bad_request", "this WebSocket already has a session");
+  relay_fail(r, "bad_request", "bad_request", "this WebSocket already has a session");
   return 1;
 }
 
@@ -943,7 +552,7 @@ static void handle_watch(struct relay *r, const struct relay_msg *m) {
   struct watch_session s;
   int64_t replay_to = 0;
   if (!r->is_teacher) {
-    send_error(r, "forbidden", "only the teacher can watch sessions");
+    relay_send_error(r, "forbidden", "only the teacher can watch sessions");
     return;
   }
   if (busy_ws(r)) return;
@@ -958,7 +567,7 @@ static void handle_watch(struct relay *r, const struct relay_msg *m) {
     if (!live) recorder_flush(app->recorder);
     if (live) {
       replay_to = live->seq;
-      watch_snapshot(live, &s);
+      relay_watch_snapshot(live, &s);
     } else if (db_session_get(app->db, m->session_id, &row) == 0) {
       replay_to = INT64_MAX; /* over: everything stored */
       memset(&s, 0, sizeof s);
@@ -975,14 +584,14 @@ static void handle_watch(struct relay *r, const struct relay_msg *m) {
       s.bytes_down = row.bytes_down;
       snprintf(s.close_reason, sizeof s.close_reason, "%s", row.close_reason);
     } else {
-      send_error(r, "not_found", "no such session");
+      relay_send_error(r, "not_found", "no such session");
       return;
     }
   }
   r->watcher =
       watch_add(app->watch, m->session_id, replay_to, (size_t)app->cfg.watch_queue, watch_wake, r);
   if (!r->watcher) {
-    fail(r, "bad_request", "internal", "out of memory");
+    relay_fail(r, "bad_request", "internal", "out of memory");
     return;
   }
   cJSON *o = cJSON_CreateObject();
@@ -1002,12 +611,13 @@ static void handle_listen(struct relay *r) {
   struct app *app = r->app;
   if (busy_ws(r)) return;
   if (count_addr_relays(app, r->addr_key, 1) >= app->cfg.ws_per_addr) {
-    fail(r, "too_many_listeners", "too_many_listeners",
-         "this address already has %d broadcast listeners (--ws-per-addr)", app->cfg.ws_per_addr);
+    relay_fail(r, "too_many_listeners", "too_many_listeners",
+               "this address already has %d broadcast listeners (--ws-per-addr)",
+               app->cfg.ws_per_addr);
     return;
   }
   r->listening = 1;
-  send_typed(r, "listening", NULL, NULL);
+  relay_send_typed(r, "listening", NULL, NULL);
 }
 
 /* {"type":"broadcast","text"}: the teacher's message to every listener. A
@@ -1017,13 +627,13 @@ static void handle_broadcast(struct relay *r, const struct relay_msg *m) {
   char when[32], why[96];
   int n = 0;
   if (!r->is_teacher) {
-    send_error(r, "forbidden", "only the teacher can broadcast");
+    relay_send_error(r, "forbidden", "only the teacher can broadcast");
     return;
   }
   if (m->text_len > (size_t)app->cfg.broadcast_max) {
     snprintf(why, sizeof why, "a broadcast may be at most %d bytes (--broadcast-max)",
              app->cfg.broadcast_max);
-    send_error(r, "too_long", why);
+    relay_send_error(r, "too_long", why);
     return;
   }
   time_t secs = (time_t)(app_now_us() / 1000000);
@@ -1038,14 +648,14 @@ static void handle_broadcast(struct relay *r, const struct relay_msg *m) {
     cJSON_AddStringToObject(o, "text", m->text);
     cJSON_AddStringToObject(o, "from", r->user.name);
     cJSON_AddStringToObject(o, "sent_at", when);
-    send_json(l, o);
+    relay_send_json(l, o);
     n++;
   }
   log_info("broadcast from %s to %d listeners (%zu bytes)", r->user.name, n, m->text_len);
   cJSON *o = cJSON_CreateObject();
   cJSON_AddStringToObject(o, "type", "broadcast_sent");
   cJSON_AddNumberToObject(o, "listeners", n);
-  send_json(r, o);
+  relay_send_json(r, o);
 }
 
 static void handle_control(struct relay *r, const char *text, size_t len) {
@@ -1059,7 +669,7 @@ static void handle_control(struct relay *r, const char *text, size_t len) {
   if (r->state == RS_IDLE && !r->watcher && !r->listening && (rc != 0 || m.type == RELAY_MSG_OPEN))
     r->counts_as_open = 1;
   if (rc != 0) {
-    fail(r, code, code, "%s", err);
+    relay_fail(r, code, code, "%s", err);
     return;
   }
   switch (m.type) {
@@ -1081,40 +691,40 @@ static void handle_control(struct relay *r, const char *text, size_t len) {
       break;
     case RELAY_MSG_PAUSE:
       r->client_paused = 1;
-      update_tcp_rx(r);
+      relay_update_tcp_rx(r);
       break;
     case RELAY_MSG_REATTACH:
       handle_reattach(r, &m);
       break;
     case RELAY_MSG_RESUME:
       r->client_paused = 0;
-      update_tcp_rx(r);
+      relay_update_tcp_rx(r);
       break;
     case RELAY_MSG_CLOSE:
       if (r->tls && r->state == RS_OPEN) relay_tls_close(r->tls); /* close_notify first */
-      finish(r, "client_closed", NULL, LWS_CLOSE_STATUS_NORMAL);
+      relay_finish(r, "client_closed", NULL, LWS_CLOSE_STATUS_NORMAL);
       break;
     case RELAY_MSG_STARTTLS:
-      handle_starttls(r);
+      relay_handle_starttls(r);
       break;
   }
 }
 
 static void handle_payload(struct relay *r, const unsigned char *p, size_t n) {
   if (r->state == RS_IDLE) {
-    fail(r, "bad_request", "bad_request", "send {\"type\":\"open\"} before any data");
+    relay_fail(r, "bad_request", "bad_request", "send {\"type\":\"open\"} before any data");
     return;
   }
   if (r->state == RS_DONE || r->pending_reason[0]) return;
   r->last_activity = app_mono_us();
   if (r->tls) {
     if (relay_tls_from_client(r->tls, p, n))
-      fail(r, "tls_failed", "tls_failed", "%s", relay_tls_error(r->tls));
+      relay_fail(r, "tls_failed", "tls_failed", "%s", relay_tls_error(r->tls));
   } else if (r->tn) {
     telnet_send_data(r->tn, p, n);
   } else {
     relay_tls_tail_add(&r->sent_tail, p, n);
-    queue_to_tcp(r, p, n);
+    relay_queue_to_tcp(r, p, n);
   }
 }
 
@@ -1143,7 +753,7 @@ static int refuse_busy(struct lws *wsi, const char *why) {
 }
 
 static int ws_check(struct lws *wsi, struct ws_pss *pss) {
-  struct app *app = app_of(wsi);
+  struct app *app = relay_app_of(wsi);
   char host[256] = "", origin[256] = "", *cookie = NULL;
   int rc = -1, clen = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_COOKIE);
   char path[16] = "";
@@ -1216,13 +826,13 @@ static int ws_writeable(struct lws *wsi, struct relay *r) {
     if (!r->ctl_head) r->ctl_tail = NULL;
     r->ctl_bytes -= m->len;
     free(m);
-    update_tcp_rx(r);
+    relay_update_tcp_rx(r);
   } else if (r->watcher && !r->closing && watch_next(r->watcher, LWS_PRE, &out, &out_len) == 1) {
     int rc = lws_write(wsi, out + LWS_PRE, out_len, LWS_WRITE_TEXT);
     free(out);
     if (rc < (int)out_len) return -1;
   } else if (ring_len(&r->to_ws)) {
-    if (ws_send_payload(r)) return -1;
+    if (relay_ws_send_payload(r)) return -1;
   } else if (r->closing && !r->final_sent) {
     size_t n = r->final_msg ? strlen(r->final_msg) : 0;
     r->final_sent = 1;
@@ -1258,8 +868,8 @@ static int ws_receive(struct lws *wsi, struct ws_pss *pss, const unsigned char *
   size_t remaining = lws_remaining_packet_payload(wsi);
   if (pss->msg_len + len + remaining > LIM_WS_MESSAGE_BYTES) {
     log_warn("websocket message over %d bytes from %s", LIM_WS_MESSAGE_BYTES, r->user.name);
-    fail(r, "message_too_big", "message_too_big", "a WebSocket message may be at most %d bytes",
-         LIM_WS_MESSAGE_BYTES);
+    relay_fail(r, "message_too_big", "message_too_big",
+               "a WebSocket message may be at most %d bytes", LIM_WS_MESSAGE_BYTES);
     pss->msg_too_big = 1;
     return 0;
   }
@@ -1271,7 +881,7 @@ static int ws_receive(struct lws *wsi, struct ws_pss *pss, const unsigned char *
     r->tcp_defer = remaining > 0;
     handle_payload(r, in, len);
     r->tcp_defer = 0;
-    if (!remaining && r->state != RS_DONE) tcp_flush_deferred(r);
+    if (!remaining && r->state != RS_DONE) relay_tcp_flush_deferred(r);
   } else if (buf_append(&pss->msg, in, len))
     return -1; /* cannot happen: the buffer's limit is the message limit */
   if (!lws_is_final_fragment(wsi) || remaining) return 0;
@@ -1290,7 +900,7 @@ int relay_ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *u
       return ws_check(wsi, pss) ? 1 : 0;
 
     case LWS_CALLBACK_ESTABLISHED:
-      app = app_of(wsi);
+      app = relay_app_of(wsi);
       r = calloc(1, sizeof *r);
       if (!r) return -1;
       r->app = app;
@@ -1337,151 +947,14 @@ int relay_ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *u
          * the session for a page that comes back. */
         r->detached_at = app_mono_us();
         r->ws_paused = 0;
-        note(r, "the browser went away; the session waits %d s for it", LIM_RELAY_RESUME_SECS);
+        relay_note(r, "the browser went away; the session waits %d s for it",
+                   LIM_RELAY_RESUME_SECS);
         break;
       }
-      finish(r, r->pending_reason[0] ? r->pending_reason : "client_disconnected", NULL,
-             LWS_CLOSE_STATUS_NORMAL);
+      relay_finish(r, r->pending_reason[0] ? r->pending_reason : "client_disconnected", NULL,
+                   LWS_CLOSE_STATUS_NORMAL);
       relay_free(r);
       break;
-
-    default:
-      break;
-  }
-  return 0;
-}
-
-/* --- the TCP side ----------------------------------------------------------- */
-
-static int tcp_writeable(struct lws *wsi, struct relay *r) {
-  if (!ring_len(&r->to_tcp)) return 0;
-  if (tcp_send_queued(r)) return -1;
-  if (ring_len(&r->to_tcp))
-    lws_callback_on_writable(wsi);
-  else if (r->pending_reason[0])
-    finish(r, r->pending_reason, NULL, LWS_CLOSE_STATUS_NORMAL);
-  return 0;
-}
-
-static void tcp_connected(struct relay *r) {
-  char where[80];
-  addr_text(&r->addrs[r->addr_idx], where, sizeof where);
-  r->state = RS_OPEN;
-  r->last_activity = app_mono_us();
-  if (r->is_lab) { /* tell the lab servers which student this connection is */
-    struct sockaddr_storage local;
-    socklen_t len = sizeof local;
-    int fd = (int)lws_get_socket_fd(r->tcp);
-    if (fd >= 0 && getsockname(fd, (struct sockaddr *)&local, &len) == 0) {
-      int port = ntohs(local.ss_family == AF_INET ? ((struct sockaddr_in *)&local)->sin_port
-                                                  : ((struct sockaddr_in6 *)&local)->sin6_port);
-      char client[64] = ""; /* the browser's address: the lab caps what one address holds */
-      if (r->ws) lws_get_peer_simple(r->ws, client, sizeof client);
-      if (labident_add(port, r->user.id, client) == 0) r->ident_port = port;
-    }
-  }
-  note(r, "connected to %s:%d (%s)", r->host, r->port, where);
-  log_info("session %lld: %s connected to %s:%d (%s)", (long long)r->session_id, r->user.name,
-           r->host, r->port, where);
-  cJSON *o = cJSON_CreateObject();
-  cJSON_AddStringToObject(o, "type", "opened");
-  cJSON_AddNumberToObject(o, "session_id", (double)r->session_id);
-  cJSON_AddStringToObject(o, "host", r->host);
-  cJSON_AddNumberToObject(o, "port", r->port);
-  cJSON_AddStringToObject(o, "mode", mode_name(r));
-  if (auth_token(r->resume_token) == 0) cJSON_AddStringToObject(o, "resume_token", r->resume_token);
-  send_json(r, o);
-  if (r->stop_note[0]) send_typed(r, "note", "text", r->stop_note);
-  if (r->telnet_mode) {
-    r->tn = telnet_new(&tn_callbacks, r);
-    if (!r->tn) {
-      fail(r, "connect_failed", "internal", "out of memory");
-      return;
-    }
-    telnet_accept(r->tn, TELNET_OPT_ECHO, 0, 1);
-    telnet_accept(r->tn, TELNET_OPT_SGA, 1, 1);
-  }
-  if (r->tls_mode && start_tls(r, 0)) return;
-  update_tcp_rx(r);
-  if (ring_len(&r->to_tcp)) lws_callback_on_writable(r->tcp);
-}
-
-/* Bytes from the target arrive here and nowhere else: they are recorded as
- * read (under TLS as the wire layer: the plaintext is recorded as it comes
- * out of the engine), then go to the browser (through the TLS engine in tls
- * mode, through the telnet engine in telnet mode). */
-static void target_in(struct relay *r, const unsigned char *p, size_t n) {
-  r->last_activity = app_mono_us();
-  r->bytes_down += (int64_t)n;
-  record(r, r->wire_tls ? DB_DIR_WIRE_S2C : DB_DIR_S2C, p, n);
-  watch_counters(r);
-  if (r->tls) {
-    tls_from_wire(r, p, n);
-    return;
-  }
-  if (!r->tn) {
-    relay_tls_tail_add(&r->got_tail, p, n);
-    queue_to_ws(r, p, n);
-    return;
-  }
-  /* The telnet engine hands the data over in pieces (around each command
-   * it takes out): they go to the browser together, as one frame. Its
-   * answers to the target go out (and are recorded) after the whole read,
-   * after the notes it caused, as they did before direct writes. */
-  r->ws_defer = r->tcp_defer = 1;
-  telnet_recv(r->tn, p, n);
-  r->ws_defer = r->tcp_defer = 0;
-  if (r->state == RS_DONE) return;
-  if (ring_len(&r->to_ws) && ws_can_write_now(r)) ws_send_payload(r);
-  if (r->ws && ring_len(&r->to_ws)) lws_callback_on_writable(r->ws);
-  tcp_flush_deferred(r);
-}
-
-int relay_tcp_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
-                       size_t len) {
-  struct relay *r = lws_get_opaque_user_data(wsi);
-  struct app *app;
-  struct resolver_result res;
-  switch (reason) {
-    case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
-      /* Delivered to every protocol of every vhost: draining an empty queue is harmless. */
-      app = app_of(wsi);
-      while (app->resolver && resolver_take(app->resolver, &res)) resolved(app, &res);
-      http_lab_drain(app->http_lab); /* the lab web server's own-client bytes */
-      return 0;
-
-    case LWS_CALLBACK_CLIENT_CONNECTION_ERROR:
-      lws_set_opaque_user_data(wsi, NULL);
-      if (!r) return 0;
-      r->tcp = NULL;
-      if (r->state == RS_CONNECTING) connect_failed(r, in && len ? (const char *)in : "refused");
-      return 0;
-
-    case LWS_CALLBACK_RAW_CONNECTED:
-      if (!r) return -1;
-      r->tcp = wsi;
-      tcp_connected(r);
-      return 0;
-
-    case LWS_CALLBACK_RAW_RX:
-      if (!r || r->state != RS_OPEN) return 0;
-      target_in(r, in, len);
-      return 0;
-
-    case LWS_CALLBACK_RAW_WRITEABLE:
-      if (!r) return 0;
-      return tcp_writeable(wsi, r);
-
-    case LWS_CALLBACK_RAW_CLOSE:
-      lws_set_opaque_user_data(wsi, NULL);
-      if (!r) return 0;
-      r->tcp = NULL;
-      if (r->state == RS_CONNECTING)
-        connect_failed(r, "connection closed");
-      else
-        finish(r, r->pending_reason[0] ? r->pending_reason : "remote_closed", NULL,
-               LWS_CLOSE_STATUS_NORMAL);
-      return 0;
 
     default:
       break;
@@ -1499,7 +972,7 @@ void relay_tick(struct app *app) {
     next = r->next;
     if (!r->ws && r->detached_at &&
         (r->state == RS_DONE || now - r->detached_at >= LIM_RELAY_RESUME_SECS * 1000000LL)) {
-      finish(r, "client_disconnected", NULL, LWS_CLOSE_STATUS_NORMAL);
+      relay_finish(r, "client_disconnected", NULL, LWS_CLOSE_STATUS_NORMAL);
       relay_free(r); /* nobody came back for it */
       continue;
     }
@@ -1507,19 +980,21 @@ void relay_tick(struct app *app) {
       case RS_RESOLVING:
       case RS_CONNECTING:
         if (now >= r->connect_deadline)
-          fail(r, "connect_failed", "connect_timeout", "connecting to %s:%d timed out after %d s",
-               r->host, r->port, app->cfg.connect_timeout);
+          relay_fail(r, "connect_failed", "connect_timeout",
+                     "connecting to %s:%d timed out after %d s", r->host, r->port,
+                     app->cfg.connect_timeout);
         break;
       case RS_IDLE:
       case RS_OPEN:
         if (r->watcher || r->listening) break; /* no session: the WebSocket's pings suffice */
-        update_tcp_rx(r);                      /* the recorder may have caught up */
+        relay_update_tcp_rx(r);                /* the recorder may have caught up */
         if (r->pending_reason[0]) {
-          if (now >= r->drain_deadline) finish(r, r->pending_reason, NULL, LWS_CLOSE_STATUS_NORMAL);
+          if (now >= r->drain_deadline)
+            relay_finish(r, r->pending_reason, NULL, LWS_CLOSE_STATUS_NORMAL);
         } else if (now - r->last_activity >= app->cfg.idle_timeout * 1000000LL)
-          finish(r, "idle_timeout", NULL, LWS_CLOSE_STATUS_NORMAL);
+          relay_finish(r, "idle_timeout", NULL, LWS_CLOSE_STATUS_NORMAL);
         else if (r->state == RS_OPEN && now - r->start_mono >= app->cfg.session_timeout * 1000000LL)
-          finish(r, "session_timeout", NULL, LWS_CLOSE_STATUS_NORMAL);
+          relay_finish(r, "session_timeout", NULL, LWS_CLOSE_STATUS_NORMAL);
         break;
       case RS_DONE:
         break;
@@ -1530,12 +1005,12 @@ void relay_tick(struct app *app) {
 void relay_logout(struct app *app, const unsigned char login_hash[32]) {
   for (struct relay *r = app->relays; r; r = r->next)
     if (r->state != RS_DONE && crypto_ct_equal(r->login_hash, login_hash, 32))
-      finish(r, "logged_out", NULL, LWS_CLOSE_STATUS_NORMAL);
+      relay_finish(r, "logged_out", NULL, LWS_CLOSE_STATUS_NORMAL);
 }
 
 void relay_shutdown_all(struct app *app) {
   for (struct relay *r = app->relays; r; r = r->next)
-    finish(r, "server_shutdown", NULL, LWS_CLOSE_STATUS_NORMAL);
+    relay_finish(r, "server_shutdown", NULL, LWS_CLOSE_STATUS_NORMAL);
 }
 
 /* --- the live view's replay -------------------------------------------------- */
@@ -1585,7 +1060,7 @@ int relay_end_user(struct app *app, int64_t user_id, const char *reason) {
   int n = 0;
   for (struct relay *r = app->relays; r; r = r->next)
     if (r->state != RS_DONE && r->user.id == user_id) {
-      finish(r, reason, NULL, LWS_CLOSE_STATUS_NORMAL);
+      relay_finish(r, reason, NULL, LWS_CLOSE_STATUS_NORMAL);
       n++;
     }
   return n;

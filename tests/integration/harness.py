@@ -522,19 +522,37 @@ class Portlab:
             path += "?format=" + fmt
         return self.get(path, cookie=cookie)
 
-    def transcript_when_ended(self, sid, cookie, timeout=15.0):
-        """The transcript once its session has ended_at (the recorder writes
-        in batches, so the end may land a few hundred ms after 'closed'; a
-        sanitizer build on a busy machine can take seconds after a bulk
-        transfer). Returns as soon as it is there."""
-        deadline = time.monotonic() + timeout
+    def session_row(self, sid, cookie):
+        """Session sid's row of the cookie's session list (newest first, one
+        page at a time), or None when the list does not hold it."""
+        before = None
         while True:
-            r = self.transcript(sid, cookie)
-            if r.status == 200 and r.json and r.json["session"].get("ended_at"):
-                return r
-            if time.monotonic() > deadline:
-                return r
+            path = "/api/sessions" + ("?before=%d" % before if before else "")
+            r = self.get(path, cookie=cookie)
+            if r.status != 200 or not r.json:
+                return None
+            for row in r.json["sessions"]:
+                if row["id"] == int(sid):
+                    return row
+            before = r.json.get("next_before")
+            if not before:
+                return None
+
+    def transcript_when_ended(self, sid, cookie, timeout=120.0):
+        """The transcript once its session has ended_at. The recorder writes
+        on its own thread in batches, so the end lands after 'closed': a few
+        hundred ms, or seconds after a bulk transfer on a busy machine under
+        a sanitizer. Waits on the session's one row of the session list
+        (cheap), not by fetching the whole transcript again and again (each
+        fetch of megabytes of events costs seconds there); the timeout is a
+        hang guard only."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            row = self.session_row(sid, cookie)
+            if row is None or row.get("ended_at"):
+                break  # ended, or not this cookie's to list: the transcript answers
             time.sleep(0.05)
+        return self.transcript(sid, cookie)
 
     # -- WebSocket ---------------------------------------------------------
 

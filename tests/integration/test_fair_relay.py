@@ -120,7 +120,7 @@ class FailedResume(PortlabTestCase):
         send_json(w, {"type": "resume", "session_id": sid, "resume_token": opened["resume_token"],
                       "received": 10 ** 9})
         self.assertWsError(expect_text(w, 5), "resume_failed")
-        r = self.pl.transcript_when_ended(sid, tok, timeout=5)
+        r = self.pl.transcript_when_ended(sid, tok, timeout=20)  # < the 30 s resume window
         s = r.json["session"]
         self.assertIsNotNone(s["ended_at"], s)
         self.assertEqual(s["close_reason"], "client_disconnected", s)
