@@ -51,12 +51,13 @@
 #define FTP_RECENT_SECS (182L * 24 * 3600) /* ls prints the time, not the year, within this */
 
 enum ftp_state { FTP_ST_USER = 0, FTP_ST_PASS, FTP_ST_LOGGED };
-#define FTP_IN(st) (1u << (st))
-#define FTP_ANY (FTP_IN(FTP_ST_USER) | FTP_IN(FTP_ST_PASS) | FTP_IN(FTP_ST_LOGGED))
-#define FTP_AUTHED FTP_IN(FTP_ST_LOGGED)
-/* Not a state: marks the rows whose argument is a path. A NUL byte in a
- * path is a bad file name (550); anywhere else it is bad syntax (501). */
-#define FTP_PATH_ARG (1u << 16)
+#define FTP_ANY (LAB_IN(FTP_ST_USER) | LAB_IN(FTP_ST_PASS) | LAB_IN(FTP_ST_LOGGED))
+#define FTP_AUTHED LAB_IN(FTP_ST_LOGGED)
+/* A path argument, possibly empty: a NUL byte in it is a bad file name
+ * (550); anywhere else it is bad syntax (501). */
+#define FTP_PATH LAB_ARGS_PATH
+/* A path argument that must be there. */
+#define FTP_PATH_REQ (LAB_ARGS_REQ | LAB_ARGS_PATH)
 
 /* Where the next transfer's data connection comes from. */
 enum ftp_chan { FTP_CHAN_NONE = 0, FTP_CHAN_PASV, FTP_CHAN_PORT };
@@ -247,11 +248,14 @@ static int ftp_resolve(struct ftp_session *s, const char *arg, char out[FTP_PATH
   return vpath_resolve(s->cwd, arg, out, FTP_PATH_MAX);
 }
 
-/* The public area is for reading: every change there gets 550. */
-static int ftp_refuse_anonymous(struct lab_conn *c, struct ftp_session *s) {
+/* The public area is for reading: every change there gets 550. A
+ * command table check. */
+static int ftp_check_writable(struct lab_conn *c, void *sp, char *args) {
+  struct ftp_session *s = sp;
+
   if (!s->anonymous) return 0;
   lab_printf(c, "550 Permission denied: the anonymous area is read-only.\r\n");
-  return 1;
+  return -1;
 }
 
 /* --- the data channel ------------------------------------------------------ */
@@ -272,13 +276,21 @@ static int ftp_refuse_busy(struct lab_conn *c, struct ftp_session *s) {
 
 /* Checked before any path work, as other servers do: a transfer command
  * with no data channel is answered 425 whatever its argument. */
-static int ftp_chan_ready(struct lab_conn *c, struct ftp_session *s) {
-  if (ftp_refuse_busy(c, s)) return 0;
+static int ftp_check_chan(struct lab_conn *c, void *sp, char *args) {
+  struct ftp_session *s = sp;
+
+  if (ftp_refuse_busy(c, s)) return -1;
   if (s->chan == FTP_CHAN_NONE) {
     lab_printf(c, "425 No data channel: send PASV or PORT first.\r\n");
-    return 0;
+    return -1;
   }
-  return 1;
+  return 0;
+}
+
+/* An upload needs both. */
+static int ftp_check_stor(struct lab_conn *c, void *sp, char *args) {
+  if (ftp_check_writable(c, sp, args) != 0) return -1;
+  return ftp_check_chan(c, sp, args);
 }
 
 /* The data connection is up: announce the transfer and start it. */
@@ -487,17 +499,17 @@ static int ftp_is_anonymous_name(const char *name) {
   return strcasecmp(name, "anonymous") == 0 || strcasecmp(name, "ftp") == 0;
 }
 
+static int ftp_check_user(struct lab_conn *c, void *sp, char *args) {
+  struct ftp_session *s = sp;
+
+  if (s->state != FTP_ST_LOGGED) return 0;
+  lab_printf(c, "530 Already logged in; QUIT and reconnect to change user.\r\n");
+  return -1;
+}
+
 static void ftp_cmd_user(struct lab_conn *c, void *sp, char *args) {
   struct ftp_session *s = sp;
 
-  if (s->state == FTP_ST_LOGGED) {
-    lab_printf(c, "530 Already logged in; QUIT and reconnect to change user.\r\n");
-    return;
-  }
-  if (!*args) {
-    lab_printf(c, "501 USER needs a user name.\r\n");
-    return;
-  }
   /* The name is never echoed: it is peer text. A name too long for any
    * account still gets a password prompt, so USER does not tell which
    * names exist. */
@@ -758,10 +770,6 @@ static void ftp_change_dir(struct lab_conn *c, struct ftp_session *s, const char
 }
 
 static void ftp_cmd_cwd(struct lab_conn *c, void *sp, char *args) {
-  if (!*args) {
-    lab_printf(c, "501 CWD needs a directory name.\r\n");
-    return;
-  }
   ftp_change_dir(c, sp, args);
 }
 
@@ -780,11 +788,6 @@ static void ftp_cmd_mkd(struct lab_conn *c, void *sp, char *args) {
   char path[FTP_PATH_MAX], q[2 * FTP_PATH_MAX];
   int rc;
 
-  if (ftp_refuse_anonymous(c, s)) return;
-  if (!*args) {
-    lab_printf(c, "501 MKD needs a directory name.\r\n");
-    return;
-  }
   if (ftp_resolve(s, args, path) != 0 || strcmp(path, "/") == 0) {
     lab_printf(c, "550 Could not create that directory: bad name.\r\n");
     return;
@@ -807,11 +810,6 @@ static void ftp_cmd_rmd(struct lab_conn *c, void *sp, char *args) {
   char path[FTP_PATH_MAX];
   int rc;
 
-  if (ftp_refuse_anonymous(c, s)) return;
-  if (!*args) {
-    lab_printf(c, "501 RMD needs a directory name.\r\n");
-    return;
-  }
   if (ftp_resolve(s, args, path) != 0 || strcmp(path, "/") == 0) {
     lab_printf(c, "550 Could not remove that directory.\r\n");
     return;
@@ -901,7 +899,6 @@ static void ftp_cmd_list_common(struct lab_conn *c, struct ftp_session *s, char 
                                 int names_only) {
   char path[FTP_PATH_MAX];
 
-  if (!ftp_chan_ready(c, s)) return;
   if (ftp_build_listing(c, s, args, names_only, path) != 0) return;
   ftp_xfer_begin(c, s, names_only ? FTP_JOB_NLST : FTP_JOB_LIST);
 }
@@ -944,11 +941,6 @@ static void ftp_cmd_retr(struct lab_conn *c, void *sp, char *args) {
   size_t len = 0, conv_len;
   int rc;
 
-  if (!ftp_chan_ready(c, s)) return;
-  if (!*args) {
-    lab_printf(c, "501 RETR needs a file name.\r\n");
-    return;
-  }
   if (ftp_resolve(s, args, path) != 0) {
     lab_printf(c, "550 No such file.\r\n");
     return;
@@ -999,12 +991,6 @@ static void ftp_cmd_stor(struct lab_conn *c, void *sp, char *args) {
   int64_t usage = 0, old_size = 0, room;
   int rc;
 
-  if (ftp_refuse_anonymous(c, s)) return;
-  if (!ftp_chan_ready(c, s)) return;
-  if (!*args) {
-    lab_printf(c, "501 STOR needs a file name.\r\n");
-    return;
-  }
   if (s->rest != 0) {
     s->rest = 0;
     lab_printf(c, "504 Resuming an upload (REST before STOR) is not supported.\r\n");
@@ -1056,11 +1042,6 @@ static void ftp_cmd_dele(struct lab_conn *c, void *sp, char *args) {
   char path[FTP_PATH_MAX];
   int rc;
 
-  if (ftp_refuse_anonymous(c, s)) return;
-  if (!*args) {
-    lab_printf(c, "501 DELE needs a file name.\r\n");
-    return;
-  }
   if (ftp_resolve(s, args, path) != 0) {
     lab_printf(c, "550 No such file.\r\n");
     return;
@@ -1079,7 +1060,6 @@ static void ftp_cmd_rnfr(struct lab_conn *c, void *sp, char *args) {
   char path[FTP_PATH_MAX];
   struct db_file f;
 
-  if (ftp_refuse_anonymous(c, s)) return;
   if (ftp_stat_file(c, s, args, path, &f) != 0) return;
   snprintf(s->rnfr, sizeof s->rnfr, "%s", path);
   lab_printf(c, "350 Ready to rename %s: send RNTO with the new name.\r\n", path);
@@ -1386,55 +1366,97 @@ static void ftp_cmd_abor(struct lab_conn *c, void *sp, char *args) {
 /* --- the command table -------------------------------------------------------- */
 
 static const struct lab_cmd ftp_cmds[] = {
-    {"USER", FTP_ANY, ftp_cmd_user},
-    {"PASS", FTP_ANY, ftp_cmd_pass},
-    {"QUIT", FTP_ANY, ftp_cmd_quit},
-    {"NOOP", FTP_ANY, ftp_cmd_noop},
-    {"SYST", FTP_ANY, ftp_cmd_syst},
-    {"FEAT", FTP_ANY, ftp_cmd_feat},
-    {"OPTS", FTP_ANY, ftp_cmd_opts},
-    {"HELP", FTP_ANY, ftp_cmd_help},
-    {"AUTH", FTP_ANY, ftp_cmd_auth},
-    {"PWD", FTP_AUTHED, ftp_cmd_pwd},
-    {"XPWD", FTP_AUTHED, ftp_cmd_pwd},
-    {"CWD", FTP_AUTHED | FTP_PATH_ARG, ftp_cmd_cwd},
-    {"XCWD", FTP_AUTHED | FTP_PATH_ARG, ftp_cmd_cwd},
-    {"CDUP", FTP_AUTHED, ftp_cmd_cdup},
-    {"XCUP", FTP_AUTHED, ftp_cmd_cdup},
-    {"TYPE", FTP_AUTHED, ftp_cmd_type},
-    {"MODE", FTP_AUTHED, ftp_cmd_mode},
-    {"STRU", FTP_AUTHED, ftp_cmd_stru},
-    {"ALLO", FTP_AUTHED, ftp_cmd_allo},
-    {"PASV", FTP_AUTHED, ftp_cmd_pasv},
-    {"EPSV", FTP_AUTHED, ftp_cmd_epsv},
-    {"PORT", FTP_AUTHED, ftp_cmd_port},
-    {"EPRT", FTP_AUTHED, ftp_cmd_eprt},
-    {"LIST", FTP_AUTHED | FTP_PATH_ARG, ftp_cmd_list},
-    {"NLST", FTP_AUTHED | FTP_PATH_ARG, ftp_cmd_nlst},
-    {"RETR", FTP_AUTHED | FTP_PATH_ARG, ftp_cmd_retr},
-    {"STOR", FTP_AUTHED | FTP_PATH_ARG, ftp_cmd_stor},
-    {"DELE", FTP_AUTHED | FTP_PATH_ARG, ftp_cmd_dele},
-    {"MKD", FTP_AUTHED | FTP_PATH_ARG, ftp_cmd_mkd},
-    {"XMKD", FTP_AUTHED | FTP_PATH_ARG, ftp_cmd_mkd},
-    {"RMD", FTP_AUTHED | FTP_PATH_ARG, ftp_cmd_rmd},
-    {"XRMD", FTP_AUTHED | FTP_PATH_ARG, ftp_cmd_rmd},
-    {"RNFR", FTP_AUTHED | FTP_PATH_ARG, ftp_cmd_rnfr},
-    {"RNTO", FTP_AUTHED | FTP_PATH_ARG, ftp_cmd_rnto},
-    {"SIZE", FTP_AUTHED | FTP_PATH_ARG, ftp_cmd_size},
-    {"MDTM", FTP_AUTHED | FTP_PATH_ARG, ftp_cmd_mdtm},
-    {"STAT", FTP_AUTHED | FTP_PATH_ARG, ftp_cmd_stat},
-    {"REST", FTP_AUTHED, ftp_cmd_rest},
-    {"ABOR", FTP_AUTHED, ftp_cmd_abor},
-    {"ACCT", FTP_ANY, ftp_cmd_unimpl},
-    {"SMNT", FTP_AUTHED, ftp_cmd_unimpl},
-    {"REIN", FTP_AUTHED, ftp_cmd_unimpl},
-    {"STOU", FTP_AUTHED, ftp_cmd_unimpl},
-    {"APPE", FTP_AUTHED, ftp_cmd_unimpl},
-    {"SITE", FTP_AUTHED, ftp_cmd_unimpl},
-    {"PBSZ", FTP_ANY, ftp_cmd_pbsz},
-    {"PROT", FTP_ANY, ftp_cmd_prot},
-    {NULL, 0, NULL},
+    {"USER", FTP_ANY, ftp_cmd_user, LAB_ARGS_REQ, "USER needs a user name", ftp_check_user},
+    {"PASS", FTP_ANY, ftp_cmd_pass, LAB_ARGS_ANY, NULL, NULL},
+    {"QUIT", FTP_ANY, ftp_cmd_quit, LAB_ARGS_ANY, NULL, NULL},
+    {"NOOP", FTP_ANY, ftp_cmd_noop, LAB_ARGS_ANY, NULL, NULL},
+    {"SYST", FTP_ANY, ftp_cmd_syst, LAB_ARGS_ANY, NULL, NULL},
+    {"FEAT", FTP_ANY, ftp_cmd_feat, LAB_ARGS_ANY, NULL, NULL},
+    {"OPTS", FTP_ANY, ftp_cmd_opts, LAB_ARGS_ANY, NULL, NULL},
+    {"HELP", FTP_ANY, ftp_cmd_help, LAB_ARGS_ANY, NULL, NULL},
+    {"AUTH", FTP_ANY, ftp_cmd_auth, LAB_ARGS_ANY, NULL, NULL},
+    {"PWD", FTP_AUTHED, ftp_cmd_pwd, LAB_ARGS_ANY, NULL, NULL},
+    {"XPWD", FTP_AUTHED, ftp_cmd_pwd, LAB_ARGS_ANY, NULL, NULL},
+    {"CWD", FTP_AUTHED, ftp_cmd_cwd, FTP_PATH_REQ, "CWD needs a directory name", NULL},
+    {"XCWD", FTP_AUTHED, ftp_cmd_cwd, FTP_PATH_REQ, "CWD needs a directory name", NULL},
+    {"CDUP", FTP_AUTHED, ftp_cmd_cdup, LAB_ARGS_ANY, NULL, NULL},
+    {"XCUP", FTP_AUTHED, ftp_cmd_cdup, LAB_ARGS_ANY, NULL, NULL},
+    {"TYPE", FTP_AUTHED, ftp_cmd_type, LAB_ARGS_ANY, NULL, NULL},
+    {"MODE", FTP_AUTHED, ftp_cmd_mode, LAB_ARGS_ANY, NULL, NULL},
+    {"STRU", FTP_AUTHED, ftp_cmd_stru, LAB_ARGS_ANY, NULL, NULL},
+    {"ALLO", FTP_AUTHED, ftp_cmd_allo, LAB_ARGS_ANY, NULL, NULL},
+    {"PASV", FTP_AUTHED, ftp_cmd_pasv, LAB_ARGS_ANY, NULL, NULL},
+    {"EPSV", FTP_AUTHED, ftp_cmd_epsv, LAB_ARGS_ANY, NULL, NULL},
+    {"PORT", FTP_AUTHED, ftp_cmd_port, LAB_ARGS_ANY, NULL, NULL},
+    {"EPRT", FTP_AUTHED, ftp_cmd_eprt, LAB_ARGS_ANY, NULL, NULL},
+    {"LIST", FTP_AUTHED, ftp_cmd_list, FTP_PATH, NULL, ftp_check_chan},
+    {"NLST", FTP_AUTHED, ftp_cmd_nlst, FTP_PATH, NULL, ftp_check_chan},
+    {"RETR", FTP_AUTHED, ftp_cmd_retr, FTP_PATH_REQ, "RETR needs a file name", ftp_check_chan},
+    {"STOR", FTP_AUTHED, ftp_cmd_stor, FTP_PATH_REQ, "STOR needs a file name", ftp_check_stor},
+    {"DELE", FTP_AUTHED, ftp_cmd_dele, FTP_PATH_REQ, "DELE needs a file name", ftp_check_writable},
+    {"MKD", FTP_AUTHED, ftp_cmd_mkd, FTP_PATH_REQ, "MKD needs a directory name",
+     ftp_check_writable},
+    {"XMKD", FTP_AUTHED, ftp_cmd_mkd, FTP_PATH_REQ, "MKD needs a directory name",
+     ftp_check_writable},
+    {"RMD", FTP_AUTHED, ftp_cmd_rmd, FTP_PATH_REQ, "RMD needs a directory name",
+     ftp_check_writable},
+    {"XRMD", FTP_AUTHED, ftp_cmd_rmd, FTP_PATH_REQ, "RMD needs a directory name",
+     ftp_check_writable},
+    {"RNFR", FTP_AUTHED, ftp_cmd_rnfr, FTP_PATH, NULL, ftp_check_writable},
+    {"RNTO", FTP_AUTHED, ftp_cmd_rnto, FTP_PATH, NULL, NULL},
+    {"SIZE", FTP_AUTHED, ftp_cmd_size, FTP_PATH, NULL, NULL},
+    {"MDTM", FTP_AUTHED, ftp_cmd_mdtm, FTP_PATH, NULL, NULL},
+    {"STAT", FTP_AUTHED, ftp_cmd_stat, FTP_PATH, NULL, NULL},
+    {"REST", FTP_AUTHED, ftp_cmd_rest, LAB_ARGS_ANY, NULL, NULL},
+    {"ABOR", FTP_AUTHED, ftp_cmd_abor, LAB_ARGS_ANY, NULL, NULL},
+    {"ACCT", FTP_ANY, ftp_cmd_unimpl, LAB_ARGS_ANY, NULL, NULL},
+    {"SMNT", FTP_AUTHED, ftp_cmd_unimpl, LAB_ARGS_ANY, NULL, NULL},
+    {"REIN", FTP_AUTHED, ftp_cmd_unimpl, LAB_ARGS_ANY, NULL, NULL},
+    {"STOU", FTP_AUTHED, ftp_cmd_unimpl, LAB_ARGS_ANY, NULL, NULL},
+    {"APPE", FTP_AUTHED, ftp_cmd_unimpl, LAB_ARGS_ANY, NULL, NULL},
+    {"SITE", FTP_AUTHED, ftp_cmd_unimpl, LAB_ARGS_ANY, NULL, NULL},
+    {"PBSZ", FTP_ANY, ftp_cmd_pbsz, LAB_ARGS_ANY, NULL, NULL},
+    {"PROT", FTP_ANY, ftp_cmd_prot, LAB_ARGS_ANY, NULL, NULL},
+    {NULL, 0, NULL, 0, NULL, NULL},
 };
+
+static void ftp_refuse(struct lab_conn *c, void *sp, enum lab_refusal why, const char *verb,
+                       const struct lab_cmd *row) {
+  switch (why) {
+    case LAB_REFUSE_EMPTY:
+      lab_printf(c, "500 Empty command line.\r\n");
+      break;
+    case LAB_REFUSE_UNKNOWN:
+      lab_warn(c, "unknown command");
+      lab_printf(c, "500 Unknown command.\r\n");
+      break;
+    case LAB_REFUSE_STATE:
+      lab_printf(c, "530 Please log in with USER and PASS first.\r\n");
+      break;
+    case LAB_REFUSE_NUL:
+      lab_warn(c, "NUL byte in %s", row->verb);
+      if (row->args & LAB_ARGS_PATH)
+        lab_printf(c, "550 Bad file name: NUL bytes are not allowed.\r\n");
+      else
+        lab_printf(c, "501 NUL bytes are not allowed in commands.\r\n");
+      break;
+    case LAB_REFUSE_ARGS:
+      lab_printf(c, "501 %s.\r\n", row->usage);
+      break;
+  }
+}
+
+/* Every command that passed the state and NUL checks: RNTO must come
+ * right after RNFR (RFC 959), anything else forgets it; and the command
+ * is kept to name a data connection's transcript. */
+static void ftp_admit(struct lab_conn *c, void *sp, const struct lab_cmd *row, const char *args) {
+  struct ftp_session *s = sp;
+
+  if (row->run != ftp_cmd_rnto) s->rnfr[0] = '\0';
+  snprintf(s->cmdline, sizeof s->cmdline, "%s%s%s", row->verb, *args ? " " : "", args);
+}
+
+static const struct lab_cmd_set ftp_commands = {ftp_cmds, 0, ftp_refuse, ftp_admit};
 
 static void ftp_cmd_help(struct lab_conn *c, void *sp, char *args) {
   char line[128];
@@ -1508,37 +1530,10 @@ static char *ftp_skip_telnet(char *line) {
 static void ftp_on_line(struct lab_conn *c, void *sp, char *line, size_t len,
                         enum lab_line_end end) {
   struct ftp_session *s = sp;
-  const struct lab_cmd *cmd;
-  char *verb, *args;
+  char *start = ftp_skip_telnet(line);
 
   s->nul = strlen(line) != len;
-  verb = lab_cmd_split(ftp_skip_telnet(line), &args);
-  if (!*verb) {
-    lab_printf(c, "500 Empty command line.\r\n");
-    return;
-  }
-  cmd = lab_cmd_find(ftp_cmds, verb);
-  if (!cmd) {
-    lab_warn(c, "unknown command");
-    lab_printf(c, "500 Unknown command.\r\n");
-    return;
-  }
-  if (!(cmd->states & FTP_IN(s->state))) {
-    lab_printf(c, "530 Please log in with USER and PASS first.\r\n");
-    return;
-  }
-  if (s->nul) {
-    lab_warn(c, "NUL byte in %s", cmd->verb);
-    if (cmd->states & FTP_PATH_ARG)
-      lab_printf(c, "550 Bad file name: NUL bytes are not allowed.\r\n");
-    else
-      lab_printf(c, "501 NUL bytes are not allowed in commands.\r\n");
-    return;
-  }
-  /* RFC 959: RNTO must come right after RNFR; anything else forgets it. */
-  if (cmd->run != ftp_cmd_rnto) s->rnfr[0] = '\0';
-  snprintf(s->cmdline, sizeof s->cmdline, "%s%s%s", cmd->verb, *args ? " " : "", args);
-  cmd->run(c, s, args);
+  lab_cmd_dispatch(c, s, &ftp_commands, (int)s->state, start, len - (size_t)(start - line));
 }
 
 static void ftp_on_overlong(struct lab_conn *c, void *sp) {
