@@ -699,11 +699,9 @@ static void ftp_cmd_stat(struct lab_conn *c, void *sp, char *args) {
   }
   if (ftp_build_listing(c, s, args, 0, path) != 0) return;
   lab_printf(c, "213-Status of %s:\r\n", path);
-  if (s->len) lab_send(c, s->buf, s->len);
+  if (buf_len(&s->payload)) lab_send(c, buf_head(&s->payload), buf_len(&s->payload));
   lab_printf(c, "213 End of status.\r\n");
-  free(s->buf);
-  s->buf = NULL;
-  s->len = s->cap = 0;
+  buf_free(&s->payload);
 }
 
 /* --- module callbacks ----------------------------------------------------------- */
@@ -745,8 +743,7 @@ static void ftp_on_timeout(struct lab_conn *c, void *sp) {
 static void ftp_on_close(struct lab_conn *c, void *sp) {
   struct ftp_session *s = sp;
 
-  free(s->buf);
-  s->buf = NULL;
+  buf_free(&s->payload);
 }
 
 const struct lab_module lab_ftp = {

@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "buf.h"
 #include "lab.h"
 #include "portlab_limits.h"
 
@@ -60,8 +61,10 @@ struct ftp_session {
 
   enum ftp_xfer xfer;
   enum ftp_job job;
-  unsigned char *buf; /* the payload to send, or the upload so far */
-  size_t len, cap;
+  /* The payload to send (a file for RETR, a listing), or the upload so
+   * far; its limit is set by whoever fills it: the file, FTP_TEXT_MAX, or
+   * the upload's allowance. Empty while no transfer runs. */
+  struct buf payload;
   size_t allowance;          /* the upload may grow to this many bytes */
   int over_quota;            /* the allowance is the account quota, not the file cap */
   int cr_pending;            /* TYPE A upload: a CR ended the last chunk */
@@ -92,8 +95,6 @@ int ftp_check_writable(struct lab_conn *c, void *sp, char *args);
 /* The one place the transfer state changes; IDLE drops the buffer and
  * the data channel (every transfer needs a fresh PASV or PORT). */
 void ftp_set_xfer(struct ftp_session *s, enum ftp_xfer x);
-/* Appends to s->buf, growing it up to max bytes; -1 past it or out of memory. */
-int ftp_buf_add(struct ftp_session *s, const void *p, size_t n, size_t max);
 /* TYPE A on the way out: a bare LF becomes CR LF. A malloc'd copy. */
 unsigned char *ftp_to_ascii(const unsigned char *p, size_t n, size_t *out_len);
 /* A decimal number in [0, max] ending at a non-digit (*end); -1 if none or too big. */
@@ -124,7 +125,7 @@ void ftp_cmd_abor(struct lab_conn *c, void *sp, char *args);
 /* --- ftplist.c: listings ----------------------------------------------------- */
 
 /* Builds the listing of args (a directory or one file, after ls options)
- * into s->buf. 0, or -1 with the error already sent. */
+ * into s->payload. 0, or -1 with the error already sent. */
 int ftp_build_listing(struct lab_conn *c, struct ftp_session *s, const char *args, int names_only,
                       char path[FTP_PATH_MAX]);
 

@@ -37,9 +37,7 @@
 void ftp_set_xfer(struct ftp_session *s, enum ftp_xfer x) {
   s->xfer = x;
   if (x == FTP_X_IDLE) {
-    free(s->buf);
-    s->buf = NULL;
-    s->len = s->cap = 0;
+    buf_free(&s->payload);
     s->cr_pending = 0;
     s->chan = FTP_CHAN_NONE;
     s->rest = 0;
@@ -47,26 +45,6 @@ void ftp_set_xfer(struct ftp_session *s, enum ftp_xfer x) {
 }
 
 /* --- small helpers ------------------------------------------------------- */
-
-/* Growable byte buffer with a hard cap; -1 past it or out of memory. */
-int ftp_buf_add(struct ftp_session *s, const void *p, size_t n, size_t max) {
-  unsigned char *nb;
-  size_t ncap;
-
-  if (n > max || s->len > max - n) return -1;
-  if (s->len + n > s->cap) {
-    ncap = s->cap ? s->cap : 1024;
-    while (ncap < s->len + n) ncap *= 2;
-    if (ncap > max) ncap = max;
-    nb = realloc(s->buf, ncap ? ncap : 1);
-    if (!nb) return -1;
-    s->buf = nb;
-    s->cap = ncap;
-  }
-  if (n) memcpy(s->buf + s->len, p, n);
-  s->len += n;
-  return 0;
-}
 
 /* TYPE A on the way out: a bare LF becomes CR LF (RFC 959 section 3.1.1.1).
  * A CR LF already in the file is left alone so text stored with Windows
@@ -157,7 +135,7 @@ static void ftp_xfer_start(struct lab_conn *c, struct ftp_session *s) {
       break;
     case FTP_JOB_RETR:
       lab_printf(c, "150 Opening %s mode data connection for %s (%zu bytes).\r\n",
-                 s->ascii ? "ASCII" : "BINARY", s->target, s->len);
+                 s->ascii ? "ASCII" : "BINARY", s->target, buf_len(&s->payload));
       break;
     case FTP_JOB_STOR:
       lab_printf(c, "150 Ready for %s: send the data, then close the data connection.\r\n",
@@ -166,17 +144,15 @@ static void ftp_xfer_start(struct lab_conn *c, struct ftp_session *s) {
       return;
   }
   ftp_set_xfer(s, FTP_X_SEND);
-  if (s->len) lab_data_send(c, s->buf, s->len);
-  free(s->buf);
-  s->buf = NULL;
-  s->len = s->cap = 0;
+  if (buf_len(&s->payload)) lab_data_send(c, buf_head(&s->payload), buf_len(&s->payload));
+  buf_free(&s->payload);
   /* May report on_data_done at once (the memory backend does): the state
    * above is already final. */
   lab_data_close(c);
 }
 
 /* A transfer command passed its checks; the payload (for LIST, NLST and
- * RETR) is in s->buf. Starts now if the data connection is up, else when
+ * RETR) is in s->payload. Starts now if the data connection is up, else when
  * lab.c reports it. */
 static void ftp_xfer_begin(struct lab_conn *c, struct ftp_session *s, enum ftp_job job) {
   s->job = job;
@@ -243,7 +219,7 @@ static void ftp_store_upload(struct lab_conn *c, struct ftp_session *s) {
   if (s->cr_pending) {
     /* A lone CR at the very end was data, not half of a line end. */
     s->cr_pending = 0;
-    if (ftp_buf_add(s, "\r", 1, s->allowance) != 0) goto over;
+    if (buf_append(&s->payload, "\r", 1) != 0) goto over;
   }
   rc = db_file_stat(db, s->owner, s->target, &old);
   if (rc < 0 || db_file_usage(db, s->owner, &usage) != 0) goto db_error;
@@ -253,19 +229,21 @@ static void ftp_store_upload(struct lab_conn *c, struct ftp_session *s) {
     if (rc < 0) goto db_error;
     return;
   }
-  if (usage - old_size + (int64_t)s->len > LIM_FTP_QUOTA_BYTES) {
+  if (usage - old_size + (int64_t)buf_len(&s->payload) > LIM_FTP_QUOTA_BYTES) {
     s->over_quota = 1;
     goto over;
   }
-  rc = db_file_write(db, s->owner, s->target, s->buf ? (const void *)s->buf : "", s->len,
-                     (int64_t)time(NULL));
+  rc = db_file_write(db, s->owner, s->target,
+                     buf_len(&s->payload) ? (const void *)buf_head(&s->payload) : "",
+                     buf_len(&s->payload), (int64_t)time(NULL));
   if (rc < 0) goto db_error;
   if (rc == 1) {
     lab_printf(c, "553 Could not store %s: its directory is gone or the name is a directory.\r\n",
                s->target);
     return;
   }
-  lab_printf(c, "226 Transfer complete: %zu bytes stored in %s.\r\n", s->len, s->target);
+  lab_printf(c, "226 Transfer complete: %zu bytes stored in %s.\r\n", buf_len(&s->payload),
+             s->target);
   const char *kv[] = {"path", s->target, NULL};
   lab_event(c, s->anonymous ? NULL : s->who, "ftp.stor", kv);
   return;
@@ -322,7 +300,7 @@ void ftp_on_data_rx(struct lab_conn *c, void *sp, const unsigned char *p, size_t
     return;
   }
   if (!s->ascii) {
-    rc = ftp_buf_add(s, p, n, s->allowance);
+    rc = buf_append(&s->payload, p, n);
   } else {
     /* TYPE A: CR LF is the line end on the wire and LF in the store. */
     for (i = 0; i < n && rc == 0;) {
@@ -336,7 +314,7 @@ void ftp_on_data_rx(struct lab_conn *c, void *sp, const unsigned char *p, size_t
         else
           chunk[o++] = p[i];
       }
-      rc = ftp_buf_add(s, chunk, o, s->allowance);
+      rc = buf_append(&s->payload, chunk, o);
     }
   }
   if (rc == 0) return;
@@ -406,9 +384,15 @@ void ftp_cmd_retr(struct lab_conn *c, void *sp, char *args) {
     len -= (size_t)s->rest;
   }
   s->rest = 0;
-  free(s->buf);
-  s->buf = data;
-  s->len = s->cap = len;
+  /* The payload is held to the file's own size. */
+  buf_free(&s->payload);
+  buf_init(&s->payload, len);
+  if (buf_append(&s->payload, data, len) != 0) {
+    free(data);
+    lab_printf(c, "451 Local error: out of memory.\r\n");
+    return;
+  }
+  free(data);
   snprintf(s->target, sizeof s->target, "%s", path);
   ftp_xfer_begin(c, s, FTP_JOB_RETR);
 }
@@ -459,6 +443,8 @@ void ftp_cmd_stor(struct lab_conn *c, void *sp, char *args) {
   }
   s->over_quota = room < LIM_FTP_FILE_BYTES;
   s->allowance = s->over_quota ? (size_t)room : (size_t)LIM_FTP_FILE_BYTES;
+  buf_free(&s->payload);
+  buf_init(&s->payload, s->allowance); /* the upload grows up to this */
   snprintf(s->target, sizeof s->target, "%s", path);
   ftp_xfer_begin(c, s, FTP_JOB_STOR);
   return;

@@ -31,7 +31,7 @@ static int ftp_buf_printf(struct ftp_session *s, const char *fmt, ...) {
   n = vsnprintf(line, sizeof line, fmt, ap);
   va_end(ap);
   if (n < 0 || (size_t)n >= sizeof line) return -1;
-  return ftp_buf_add(s, line, (size_t)n, FTP_TEXT_MAX);
+  return buf_append(&s->payload, line, (size_t)n);
 }
 
 static const char *const ftp_months[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
@@ -105,6 +105,9 @@ int ftp_build_listing(struct lab_conn *c, struct ftp_session *s, const char *arg
   const char *arg = ftp_skip_ls_options(args);
   int rc;
 
+  buf_free(&s->payload);
+  buf_init(&s->payload, FTP_TEXT_MAX);
+
   if (ftp_resolve(s, *arg ? arg : ".", path) != 0) {
     lab_printf(c, "550 No such file or directory.\r\n");
     return -1;
@@ -119,9 +122,7 @@ int ftp_build_listing(struct lab_conn *c, struct ftp_session *s, const char *arg
   else if (rc == 0)
     rc = ftp_list_entry(&a, &f);
   if (rc < 0 || a.failed) {
-    free(s->buf);
-    s->buf = NULL;
-    s->len = s->cap = 0;
+    buf_free(&s->payload);
     lab_printf(c, "451 Local error: could not read the directory.\r\n");
     return -1;
   }
