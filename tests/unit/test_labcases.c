@@ -88,11 +88,11 @@ static void print_escaped(const char *p, size_t n) {
   }
 }
 
-static void record_output(const char *p, size_t n) {
+static void record_output(const char *prefix, const char *p, size_t n) {
   while (n) {
     const char *crlf = memmem(p, n, "\r\n", 2);
     size_t len = crlf ? (size_t)(crlf - p) : n;
-    fputs(crlf ? "< " : "<< ", stdout);
+    printf("%s%s", prefix, crlf ? "< " : "<< ");
     print_escaped(p, len);
     putchar('\n');
     if (!crlf) break;
@@ -120,39 +120,52 @@ struct case_run {
   int line;
   struct lab_ctx ctx;
   struct lab_conn *c;
-  char *expect;
-  size_t elen;
+  char *expect, *dexpect; /* control connection, data connection */
+  size_t elen, delen;
 };
 
-/* Compares what the server sent since the last check with the expected
- * bytes gathered since then. */
-static void settle(struct case_run *r) {
-  size_t n = 0;
-  const char *out = r->c ? lab_mem_output(r->c, &n) : "";
-
-  if (recording) {
-    record_output(out, n);
-  } else if (!wild_match(r->expect, r->elen, out, n)) {
-    check_fail_count++;
-    fprintf(stderr, "%s:%d: the server's output differs.\n--- expected:\n", r->file, r->line);
-    fwrite(r->expect, 1, r->elen, stderr);
-    fprintf(stderr, "\n--- got:\n");
-    fwrite(out, 1, n, stderr);
-    fprintf(stderr, "\n---\n");
-  } else {
+static void compare(struct case_run *r, const char *what, const char *want, size_t wn,
+                    const char *got, size_t gn) {
+  if (wild_match(want, wn, got, gn)) {
     check_pass_count++;
+    return;
   }
-  if (r->c) lab_mem_clear(r->c);
-  r->elen = 0;
+  check_fail_count++;
+  fprintf(stderr, "%s:%d: the server's %s output differs.\n--- expected:\n", r->file, r->line,
+          what);
+  fwrite(want, 1, wn, stderr);
+  fprintf(stderr, "\n--- got:\n");
+  fwrite(got, 1, gn, stderr);
+  fprintf(stderr, "\n---\n");
 }
 
-static void expect_add(struct case_run *r, const char *p, size_t n) {
-  if (r->elen + n > CASE_EXPECT_MAX) {
+/* Compares what the server sent since the last check, on the connection
+ * and on the data connection, with the expected bytes gathered since. */
+static void settle(struct case_run *r) {
+  size_t n = 0, dn = 0;
+  const char *out = r->c ? lab_mem_output(r->c, &n) : "";
+  const char *dout = r->c ? lab_mem_data_output(r->c, &dn) : "";
+
+  if (recording) {
+    record_output("", out, n);
+    record_output("data", dout, dn);
+  } else {
+    compare(r, "control", r->expect, r->elen, out, n);
+    compare(r, "data", r->dexpect, r->delen, dout, dn);
+  }
+  if (r->c) lab_mem_clear(r->c);
+  r->elen = r->delen = 0;
+}
+
+static void expect_add(struct case_run *r, int data, const char *p, size_t n) {
+  char *to = data ? r->dexpect : r->expect;
+  size_t *len = data ? &r->delen : &r->elen;
+  if (*len + n > CASE_EXPECT_MAX) {
     fprintf(stderr, "%s:%d: case too long\n", r->file, r->line);
     exit(1);
   }
-  memcpy(r->expect + r->elen, p, n);
-  r->elen += n;
+  memcpy(to + *len, p, n);
+  *len += n;
 }
 
 static void case_fail(struct case_run *r, const char *what) {
@@ -167,7 +180,8 @@ static void run_case(const char *path) {
   int pending = 0; /* output is expected but not yet compared */
 
   r.expect = malloc(CASE_EXPECT_MAX);
-  if (!f || !r.expect) {
+  r.dexpect = malloc(CASE_EXPECT_MAX);
+  if (!f || !r.expect || !r.dexpect) {
     fprintf(stderr, "%s: cannot read\n", path);
     exit(1);
   }
@@ -176,11 +190,17 @@ static void run_case(const char *path) {
     size_t len = strlen(line);
     r.line++;
     if (len && line[len - 1] == '\n') line[--len] = '\0';
+    /* "data" before a client or server line moves it to the data connection. */
+    int data = strncmp(line, "data<", 5) == 0 || strncmp(line, "data>", 5) == 0;
+    if (data) {
+      memmove(line, line + 4, len - 3);
+      len -= 4;
+    }
     int is_expect = line[0] == '<', is_note = line[0] == '#' || line[0] == '\0';
     if (recording) {
       if (is_expect) continue;
       if (!is_note && r.c) settle(&r);
-      printf("%s\n", line);
+      printf("%s%s\n", data ? "data" : "", line);
     } else if (pending && !is_expect && !is_note) {
       settle(&r);
       pending = 0;
@@ -206,18 +226,18 @@ static void run_case(const char *path) {
     }
     if (strncmp(line, "> ", 2) == 0 || strcmp(line, ">") == 0) {
       size_t n = len > 2 ? unescape(line + 2) : 0;
-      lab_mem_feed(r.c, line + 2, n);
-      lab_mem_feed(r.c, "\r\n", 2);
+      (data ? lab_mem_data_feed : lab_mem_feed)(r.c, line + 2, n);
+      (data ? lab_mem_data_feed : lab_mem_feed)(r.c, "\r\n", 2);
     } else if (strncmp(line, ">> ", 3) == 0) {
-      lab_mem_feed(r.c, line + 3, unescape(line + 3));
+      (data ? lab_mem_data_feed : lab_mem_feed)(r.c, line + 3, unescape(line + 3));
     } else if (strncmp(line, "< ", 2) == 0 || strcmp(line, "<") == 0) {
       if (!recording) {
-        expect_add(&r, line + 2, len > 2 ? unescape(line + 2) : 0);
-        expect_add(&r, "\r\n", 2);
+        expect_add(&r, data, line + 2, len > 2 ? unescape(line + 2) : 0);
+        expect_add(&r, data, "\r\n", 2);
       }
       pending = 1;
     } else if (strncmp(line, "<< ", 3) == 0) {
-      if (!recording) expect_add(&r, line + 3, unescape(line + 3));
+      if (!recording) expect_add(&r, data, line + 3, unescape(line + 3));
       pending = 1;
     } else if (strcmp(line, "timeout") == 0) {
       lab_mem_timeout(r.c);
@@ -239,6 +259,7 @@ static void run_case(const char *path) {
   }
   fclose(f);
   free(r.expect);
+  free(r.dexpect);
   db_close(r.ctx.db);
 }
 
