@@ -26,9 +26,6 @@
  */
 #include "ftp.h"
 
-#include <arpa/inet.h>
-#include <ctype.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,7 +33,6 @@
 #include <strings.h>
 #include <time.h>
 
-#include "addr.h"
 #include "lab.h"
 #include "labdata.h"
 #include "labdb.h"

@@ -10,12 +10,13 @@
  * The data connection itself (listening, connecting, timing out) belongs
  * to lab.c. This file decides where it may go: PORT/EPRT only to the
  * control peer's own address and a port above 1023 (RFC 2577's bounce
- * attack), never through the browser relay. Uploads are held to the file
- * cap and the account quota as they arrive, and again when stored.
+ * attack). Through the browser relay the control peer is this host
+ * itself, so there PORT/EPRT are refused outright and only passive mode
+ * works. Uploads are held to the file cap and the account quota as they
+ * arrive, and again when stored.
  */
 #include <arpa/inet.h>
 #include <ctype.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>

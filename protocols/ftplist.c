@@ -6,13 +6,11 @@
  * for files of the last six months and the year otherwise. ls options
  * ("-la") before the path are skipped.
  */
-#include <ctype.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <time.h>
 
 #include "ftp.h"
