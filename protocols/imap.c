@@ -2921,34 +2921,63 @@ static void cmd_uid(struct lab_conn *c, void *sv, char *args) {
 
 /* --- the command table ----------------------------------------------------------- */
 
-static const struct lab_cmd imap_cmds[] = {{"CAPABILITY", IMAP_ANY, cmd_capability},
-                                           {"NOOP", IMAP_ANY, cmd_noop},
-                                           {"LOGOUT", IMAP_ANY, cmd_logout},
-                                           {"ID", IMAP_ANY, cmd_id},
-                                           {"STARTTLS", IMAP_IN(IMAP_NOAUTH), cmd_starttls},
-                                           {"LOGIN", IMAP_IN(IMAP_NOAUTH), cmd_login},
-                                           {"AUTHENTICATE", IMAP_IN(IMAP_NOAUTH), cmd_authenticate},
-                                           {"SELECT", IMAP_AUTHED, cmd_select},
-                                           {"EXAMINE", IMAP_AUTHED, cmd_examine},
-                                           {"CREATE", IMAP_AUTHED, cmd_create},
-                                           {"DELETE", IMAP_AUTHED, cmd_delete},
-                                           {"SUBSCRIBE", IMAP_AUTHED, cmd_subscribe},
-                                           {"UNSUBSCRIBE", IMAP_AUTHED, cmd_unsubscribe},
-                                           {"LIST", IMAP_AUTHED, cmd_list},
-                                           {"LSUB", IMAP_AUTHED, cmd_lsub},
-                                           {"STATUS", IMAP_AUTHED, cmd_status},
-                                           {"APPEND", IMAP_AUTHED, cmd_append},
-                                           {"CHECK", IMAP_IN(IMAP_SELECTED), cmd_check},
-                                           {"CLOSE", IMAP_IN(IMAP_SELECTED), cmd_close},
-                                           {"UNSELECT", IMAP_IN(IMAP_SELECTED), cmd_unselect},
-                                           {"EXPUNGE", IMAP_IN(IMAP_SELECTED), cmd_expunge},
-                                           {"SEARCH", IMAP_IN(IMAP_SELECTED), cmd_search},
-                                           {"FETCH", IMAP_IN(IMAP_SELECTED), cmd_fetch},
-                                           {"STORE", IMAP_IN(IMAP_SELECTED), cmd_store},
-                                           {"COPY", IMAP_IN(IMAP_SELECTED), cmd_copy},
-                                           {"MOVE", IMAP_IN(IMAP_SELECTED), cmd_move},
-                                           {"UID", IMAP_IN(IMAP_SELECTED), cmd_uid},
-                                           {NULL, 0, NULL}};
+static const struct lab_cmd imap_cmds[] = {
+    {"CAPABILITY", IMAP_ANY, cmd_capability, LAB_ARGS_ANY, NULL, NULL},
+    {"NOOP", IMAP_ANY, cmd_noop, LAB_ARGS_ANY, NULL, NULL},
+    {"LOGOUT", IMAP_ANY, cmd_logout, LAB_ARGS_ANY, NULL, NULL},
+    {"ID", IMAP_ANY, cmd_id, LAB_ARGS_ANY, NULL, NULL},
+    {"STARTTLS", LAB_IN(IMAP_NOAUTH), cmd_starttls, LAB_ARGS_ANY, NULL, NULL},
+    {"LOGIN", LAB_IN(IMAP_NOAUTH), cmd_login, LAB_ARGS_ANY, NULL, NULL},
+    {"AUTHENTICATE", LAB_IN(IMAP_NOAUTH), cmd_authenticate, LAB_ARGS_ANY, NULL, NULL},
+    {"SELECT", IMAP_AUTHED, cmd_select, LAB_ARGS_ANY, NULL, NULL},
+    {"EXAMINE", IMAP_AUTHED, cmd_examine, LAB_ARGS_ANY, NULL, NULL},
+    {"CREATE", IMAP_AUTHED, cmd_create, LAB_ARGS_ANY, NULL, NULL},
+    {"DELETE", IMAP_AUTHED, cmd_delete, LAB_ARGS_ANY, NULL, NULL},
+    {"SUBSCRIBE", IMAP_AUTHED, cmd_subscribe, LAB_ARGS_ANY, NULL, NULL},
+    {"UNSUBSCRIBE", IMAP_AUTHED, cmd_unsubscribe, LAB_ARGS_ANY, NULL, NULL},
+    {"LIST", IMAP_AUTHED, cmd_list, LAB_ARGS_ANY, NULL, NULL},
+    {"LSUB", IMAP_AUTHED, cmd_lsub, LAB_ARGS_ANY, NULL, NULL},
+    {"STATUS", IMAP_AUTHED, cmd_status, LAB_ARGS_ANY, NULL, NULL},
+    {"APPEND", IMAP_AUTHED, cmd_append, LAB_ARGS_ANY, NULL, NULL},
+    {"CHECK", LAB_IN(IMAP_SELECTED), cmd_check, LAB_ARGS_ANY, NULL, NULL},
+    {"CLOSE", LAB_IN(IMAP_SELECTED), cmd_close, LAB_ARGS_ANY, NULL, NULL},
+    {"UNSELECT", LAB_IN(IMAP_SELECTED), cmd_unselect, LAB_ARGS_ANY, NULL, NULL},
+    {"EXPUNGE", LAB_IN(IMAP_SELECTED), cmd_expunge, LAB_ARGS_ANY, NULL, NULL},
+    {"SEARCH", LAB_IN(IMAP_SELECTED), cmd_search, LAB_ARGS_ANY, NULL, NULL},
+    {"FETCH", LAB_IN(IMAP_SELECTED), cmd_fetch, LAB_ARGS_ANY, NULL, NULL},
+    {"STORE", LAB_IN(IMAP_SELECTED), cmd_store, LAB_ARGS_ANY, NULL, NULL},
+    {"COPY", LAB_IN(IMAP_SELECTED), cmd_copy, LAB_ARGS_ANY, NULL, NULL},
+    {"MOVE", LAB_IN(IMAP_SELECTED), cmd_move, LAB_ARGS_ANY, NULL, NULL},
+    {"UID", LAB_IN(IMAP_SELECTED), cmd_uid, LAB_ARGS_ANY, NULL, NULL},
+    {NULL, 0, NULL, 0, NULL, NULL},
+};
+
+/* The text of a tagged BAD for a command the table refuses. */
+static const char *imap_refusal_text(const struct imap_session *s, enum lab_refusal why,
+                                     const struct lab_cmd *row) {
+  switch (why) {
+    case LAB_REFUSE_EMPTY:
+      return "Missing command";
+    case LAB_REFUSE_STATE:
+      if (s->state == IMAP_NOAUTH) return "Log in first (LOGIN user password)";
+      if (row->states == LAB_IN(IMAP_NOAUTH)) return "Already logged in";
+      return "No mailbox selected (SELECT or EXAMINE one first)";
+    case LAB_REFUSE_NUL:
+      return "NUL bytes are not allowed in commands";
+    default:
+      return "Unknown command";
+  }
+}
+
+static void imap_cmd_refused(struct lab_conn *c, void *sv, enum lab_refusal why, const char *verb,
+                             const struct lab_cmd *row) {
+  struct imap_session *s = sv;
+  imap_reply(c, s, "BAD", "%s", imap_refusal_text(s, why, row));
+}
+
+/* Commands match case-insensitively (RFC 9051 section 4); the tag, the
+ * verb's syntax and literals are read here before the table is asked. */
+static const struct lab_cmd_set imap_commands = {imap_cmds, 0, imap_cmd_refused, NULL};
 
 static int imap_tag_char(unsigned char ch) {
   return imap_astring_char(ch) && ch != '+';
@@ -2964,40 +2993,39 @@ static size_t imap_tag_len(const char *p, size_t n) {
   return i;
 }
 
-/* Finds the command's row and its arguments; NULL with the reason (and
- * whether to answer BAD) when it cannot run in this state. */
-static const struct lab_cmd *imap_find(struct imap_session *s, char **args, const char **why) {
+/* Reads the verb after the tag into name (IMAP_VERB_MAX bytes) and sets
+ * *args; -1 with the reason when there is no valid verb. */
+static int imap_verb(struct imap_session *s, char *name, char **args, const char **why) {
   char *p = s->cmd + s->tag_len, *end = s->cmd + s->cmd_len, *verb;
-  char name[IMAP_VERB_MAX];
-  const struct lab_cmd *row;
 
   if (p == end || ++p == end) {
     *why = "Missing command";
-    return NULL;
+    return -1;
   }
   verb = p;
   while (p < end && isalpha((unsigned char)*p)) p++;
-  if (p == verb || (size_t)(p - verb) >= sizeof name || (p < end && *p != ' ')) {
+  if (p == verb || (size_t)(p - verb) >= IMAP_VERB_MAX || (p < end && *p != ' ')) {
     *why = "Unknown command";
-    return NULL;
+    return -1;
   }
   memcpy(name, verb, (size_t)(p - verb));
   name[p - verb] = '\0';
-  row = lab_cmd_find(imap_cmds, name);
-  if (!row) {
-    *why = "Unknown command";
-    return NULL;
-  }
-  if (!(row->states & IMAP_IN(s->state))) {
-    if (s->state == IMAP_NOAUTH)
-      *why = "Log in first (LOGIN user password)";
-    else if (row->states == IMAP_IN(IMAP_NOAUTH))
-      *why = "Already logged in";
-    else
-      *why = "No mailbox selected (SELECT or EXAMINE one first)";
-    return NULL;
-  }
   *args = p < end ? p + 1 : p;
+  return 0;
+}
+
+/* Finds the command's row and its arguments; NULL with the reason (and
+ * whether to answer BAD) when it cannot run in this state. */
+static const struct lab_cmd *imap_find(struct imap_session *s, char **args, const char **why) {
+  char name[IMAP_VERB_MAX];
+  const struct lab_cmd *row;
+  enum lab_refusal refusal;
+
+  if (imap_verb(s, name, args, why) != 0) return NULL;
+  if (lab_cmd_match(&imap_commands, (int)s->state, name, &row, &refusal) != 0) {
+    *why = imap_refusal_text(s, refusal, row);
+    return NULL;
+  }
   return row;
 }
 
@@ -3075,7 +3103,7 @@ static void imap_refuse(struct lab_conn *c, struct imap_session *s, int lit, siz
 }
 
 static void imap_dispatch(struct lab_conn *c, struct imap_session *s) {
-  const struct lab_cmd *row;
+  char name[IMAP_VERB_MAX];
   const char *why;
   char *args;
 
@@ -3087,13 +3115,12 @@ static void imap_dispatch(struct lab_conn *c, struct imap_session *s) {
     imap_reply(c, s, "BAD", "Invalid tag (a tag is letters and digits, like a001)");
     return;
   }
-  row = imap_find(s, &args, &why);
-  if (!row) {
+  if (imap_verb(s, name, &args, &why) != 0) {
     imap_reply(c, s, "BAD", "%s", why);
     return;
   }
   s->args_end = s->cmd + s->cmd_len;
-  row->run(c, s, args);
+  lab_cmd_dispatch_verb(c, s, &imap_commands, (int)s->state, name, args, 0);
 }
 
 static void imap_on_line(struct lab_conn *c, void *sv, char *line, size_t len,

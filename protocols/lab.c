@@ -1004,26 +1004,6 @@ void lab_data_abort(struct lab_conn *c) {
   lab_data_end(c, 0);
 }
 
-const struct lab_cmd *lab_cmd_find(const struct lab_cmd *table, const char *verb) {
-  for (; table && table->verb; table++)
-    if (strcasecmp(table->verb, verb) == 0) return table;
-  return NULL;
-}
-
-char *lab_cmd_split(char *line, char **args) {
-  char *sp = strchr(line, ' ');
-
-  /* Exactly one space separates verb and arguments (RFC 959, 5321):
-   * anything after it, spaces included, belongs to the argument. */
-  if (sp) {
-    *sp = '\0';
-    *args = sp + 1;
-  } else {
-    *args = line + strlen(line);
-  }
-  return line;
-}
-
 /* --- the memory backend ------------------------------------------------------- */
 
 /* What the simulated far ends have received, kept NUL-terminated. */

@@ -181,13 +181,79 @@ void lab_data_close(struct lab_conn *c); /* after queued data is sent */
 void lab_data_label(struct lab_conn *c, const char *label);
 void lab_data_abort(struct lab_conn *c);
 
-/* A command table row: verb (upper case), the states where it is legal
- * (a bit mask the module defines), and its handler. */
+/* --- commands (protocols/labcmd.c) ------------------------------------------
+ *
+ * A line-protocol module declares its commands in a table and hands each
+ * command line to lab_cmd_dispatch(), which splits it, finds the row,
+ * refuses what the row does not allow (through the module's refuse(), in
+ * the module's own words: "500 ...", "-ERR ...", "tag BAD ..."), then
+ * calls the row's check and run (the check/proceed pattern of OpenSMTPD's
+ * smtp_session.c). A session's state is a small ordinal (an enum from 0);
+ * a row lists the states it is legal in as a bit set of LAB_IN(state). */
+#define LAB_IN(st) (1u << (st))
+
+/* What may follow the verb. The framework checks it after the row's check
+ * and before run; LAB_ARGS_PATH may be or'ed in to say the argument names
+ * a file (a module may answer a NUL byte in it differently). */
+enum lab_args {
+  LAB_ARGS_ANY = 0,  /* the rest of the line, possibly empty: run parses it */
+  LAB_ARGS_NONE = 1, /* nothing */
+  LAB_ARGS_REQ = 2,  /* the rest of the line, not empty */
+  LAB_ARGS_PATH = 16
+};
+#define LAB_ARGS_SHAPE(a) ((a)&15u)
+
 struct lab_cmd {
   const char *verb;
-  unsigned states;
+  unsigned states; /* LAB_IN(state) for each state it is legal in */
   void (*run)(struct lab_conn *c, void *s, char *args);
+  unsigned args;     /* enum lab_args */
+  const char *usage; /* for the module's syntax error: "DATA (no arguments)" */
+  /* May this run now (TLS, the kind of login, a data channel ready)?
+   * 0 to go on; else the check has sent the refusal. NULL: always. */
+  int (*check)(struct lab_conn *c, void *s, char *args);
 };
+
+/* Why the framework refused a command line. */
+enum lab_refusal {
+  LAB_REFUSE_EMPTY,   /* no verb */
+  LAB_REFUSE_UNKNOWN, /* no row */
+  LAB_REFUSE_STATE,   /* the row is not legal in this state */
+  LAB_REFUSE_NUL,     /* the line holds a NUL byte */
+  LAB_REFUSE_ARGS     /* the argument does not have the row's shape */
+};
+
+enum {
+  LAB_CMDS_EXACT_CASE = 1, /* verbs match case-sensitively (a shell) */
+  LAB_CMDS_SKIP_BLANKS = 2 /* spaces between verb and arguments are dropped */
+};
+
+/* A module's command table and how it answers refusals. */
+struct lab_cmd_set {
+  const struct lab_cmd *table; /* ends with a row whose verb is NULL */
+  unsigned flags;              /* LAB_CMDS_* */
+  /* Sends the module's error reply. verb is what the client sent; row is
+   * NULL for EMPTY and UNKNOWN. */
+  void (*refuse)(struct lab_conn *c, void *s, enum lab_refusal why, const char *verb,
+                 const struct lab_cmd *row);
+  /* Optional: a row passed the state and NUL checks (before its check). */
+  void (*admit)(struct lab_conn *c, void *s, const struct lab_cmd *row, const char *args);
+};
+
+/* The one dispatch: splits "VERB args" in place (len counts the bytes,
+ * so a NUL inside is seen), finds the row, checks state, NUL, check,
+ * shape, and runs it; every refusal goes through set->refuse. */
+void lab_cmd_dispatch(struct lab_conn *c, void *s, const struct lab_cmd_set *set, int state,
+                      char *line, size_t len);
+/* The same for a verb the module split itself (a shell's words, an IMAP
+ * tag); nul says the line held a NUL byte. */
+void lab_cmd_dispatch_verb(struct lab_conn *c, void *s, const struct lab_cmd_set *set, int state,
+                           const char *verb, char *args, int nul);
+/* Lookup and state check alone (IMAP asks before it accepts a literal):
+ * 0 with *row set when the row may run; -1 with *why UNKNOWN (*row NULL)
+ * or STATE (*row the row found). */
+int lab_cmd_match(const struct lab_cmd_set *set, int state, const char *verb,
+                  const struct lab_cmd **row, enum lab_refusal *why);
 /* Case-insensitive lookup; NULL if unknown. */
 const struct lab_cmd *lab_cmd_find(const struct lab_cmd *table, const char *verb);
 /* Splits "VERB args" in place: returns the verb, sets *args (never NULL). */

@@ -38,15 +38,14 @@
 
 #define POP3_REPLY_MAX 600 /* one status line; every one we build is far shorter */
 
-/* Bits, so a command table row can name every state it is legal in. */
 enum pop3_state {
-  POP3_S_USER = 1,  /* AUTHORIZATION, waiting for USER */
-  POP3_S_PASS = 2,  /* AUTHORIZATION, USER given, waiting for PASS */
-  POP3_S_TRANS = 4, /* TRANSACTION: logged in, maildrop snapshot taken */
-  POP3_S_DONE = 8   /* after UPDATE, or a fatal error: waiting to be closed */
+  POP3_S_USER = 0, /* AUTHORIZATION, waiting for USER */
+  POP3_S_PASS,     /* AUTHORIZATION, USER given, waiting for PASS */
+  POP3_S_TRANS,    /* TRANSACTION: logged in, maildrop snapshot taken */
+  POP3_S_DONE      /* after UPDATE, or a fatal error: waiting to be closed */
 };
-#define POP3_S_AUTHORIZATION (POP3_S_USER | POP3_S_PASS)
-#define POP3_S_ANY (POP3_S_AUTHORIZATION | POP3_S_TRANS)
+#define POP3_S_AUTHORIZATION (LAB_IN(POP3_S_USER) | LAB_IN(POP3_S_PASS))
+#define POP3_S_ANY (POP3_S_AUTHORIZATION | LAB_IN(POP3_S_TRANS))
 
 struct pop3_msg {
   int64_t uid;
@@ -172,10 +171,6 @@ static void pop3_cmd_user(struct lab_conn *c, void *sv, char *args) {
   struct pop3_session *s = sv;
   size_t n = strlen(args);
 
-  if (n == 0) {
-    pop3_err(c, s, "Syntax: USER <name>");
-    return;
-  }
   /* A name that cannot exist is kept as "too long" so PASS fails the same
    * way as for any wrong name: USER never tells who exists. */
   if (n > LIM_NAME_LEN) n = LIM_NAME_LEN + 1;
@@ -414,18 +409,24 @@ static void pop3_cmd_capa(struct lab_conn *c, void *sv, char *args) {
              lab_tls_available(c) && !lab_tls_active(c) ? "STLS\r\n" : "");
 }
 
-/* RFC 2595 section 4: +OK, then the handshake; USER and PASS follow. */
-static void pop3_cmd_stls(struct lab_conn *c, void *sv, char *args) {
+static int pop3_check_stls(struct lab_conn *c, void *sv, char *args) {
   struct pop3_session *s = sv;
 
   if (!lab_tls_available(c)) {
     pop3_err(c, s, "STLS is not available here");
-    return;
+    return -1;
   }
   if (lab_tls_active(c)) {
     pop3_err(c, s, "Command not permitted when TLS active");
-    return;
+    return -1;
   }
+  return 0;
+}
+
+/* RFC 2595 section 4: +OK, then the handshake; USER and PASS follow. */
+static void pop3_cmd_stls(struct lab_conn *c, void *sv, char *args) {
+  struct pop3_session *s = sv;
+
   lab_printf(c, "+OK Begin TLS negotiation\r\n");
   if (lab_tls_start(c) != 0) {
     pop3_fatal(c, s, "-ERR [SYS/TEMP] TLS not available, closing connection");
@@ -465,14 +466,52 @@ static void pop3_cmd_quit(struct lab_conn *c, void *sv, char *args) {
 }
 
 static const struct lab_cmd pop3_cmds[] = {
-    {"USER", POP3_S_AUTHORIZATION, pop3_cmd_user}, {"PASS", POP3_S_PASS, pop3_cmd_pass},
-    {"CAPA", POP3_S_ANY, pop3_cmd_capa},           {"STLS", POP3_S_AUTHORIZATION, pop3_cmd_stls},
-    {"QUIT", POP3_S_ANY, pop3_cmd_quit},           {"STAT", POP3_S_TRANS, pop3_cmd_stat},
-    {"LIST", POP3_S_TRANS, pop3_cmd_list},         {"RETR", POP3_S_TRANS, pop3_cmd_retr},
-    {"TOP", POP3_S_TRANS, pop3_cmd_top},           {"DELE", POP3_S_TRANS, pop3_cmd_dele},
-    {"RSET", POP3_S_TRANS, pop3_cmd_rset},         {"NOOP", POP3_S_TRANS, pop3_cmd_noop},
-    {"UIDL", POP3_S_TRANS, pop3_cmd_uidl},         {NULL, 0, NULL},
+    {"USER", POP3_S_AUTHORIZATION, pop3_cmd_user, LAB_ARGS_REQ, "USER <name>", NULL},
+    {"PASS", LAB_IN(POP3_S_PASS), pop3_cmd_pass, LAB_ARGS_ANY, NULL, NULL},
+    {"CAPA", POP3_S_ANY, pop3_cmd_capa, LAB_ARGS_ANY, NULL, NULL},
+    {"STLS", POP3_S_AUTHORIZATION, pop3_cmd_stls, LAB_ARGS_ANY, NULL, pop3_check_stls},
+    {"QUIT", POP3_S_ANY, pop3_cmd_quit, LAB_ARGS_ANY, NULL, NULL},
+    {"STAT", LAB_IN(POP3_S_TRANS), pop3_cmd_stat, LAB_ARGS_ANY, NULL, NULL},
+    {"LIST", LAB_IN(POP3_S_TRANS), pop3_cmd_list, LAB_ARGS_ANY, NULL, NULL},
+    {"RETR", LAB_IN(POP3_S_TRANS), pop3_cmd_retr, LAB_ARGS_REQ, "RETR <message number>", NULL},
+    {"TOP", LAB_IN(POP3_S_TRANS), pop3_cmd_top, LAB_ARGS_REQ, "TOP <message number> <lines>", NULL},
+    {"DELE", LAB_IN(POP3_S_TRANS), pop3_cmd_dele, LAB_ARGS_REQ, "DELE <message number>", NULL},
+    {"RSET", LAB_IN(POP3_S_TRANS), pop3_cmd_rset, LAB_ARGS_ANY, NULL, NULL},
+    {"NOOP", LAB_IN(POP3_S_TRANS), pop3_cmd_noop, LAB_ARGS_ANY, NULL, NULL},
+    {"UIDL", LAB_IN(POP3_S_TRANS), pop3_cmd_uidl, LAB_ARGS_ANY, NULL, NULL},
+    {NULL, 0, NULL, 0, NULL, NULL},
 };
+
+static void pop3_refuse(struct lab_conn *c, void *sv, enum lab_refusal why, const char *verb,
+                        const struct lab_cmd *row) {
+  struct pop3_session *s = sv;
+
+  switch (why) {
+    case LAB_REFUSE_EMPTY:
+      pop3_err(c, s, "Empty command");
+      break;
+    case LAB_REFUSE_UNKNOWN:
+      pop3_err(c, s, "Unknown command \"%.32s\"", verb);
+      break;
+    case LAB_REFUSE_STATE:
+      if (s->state == POP3_S_TRANS)
+        pop3_err(c, s, "Already logged in");
+      else if (strcmp(row->verb, "PASS") == 0)
+        pop3_err(c, s, "Send USER first");
+      else
+        pop3_err(c, s, "Log in first (USER, then PASS)");
+      break;
+    case LAB_REFUSE_NUL:
+      lab_warn(c, "pop3: NUL byte in a command");
+      pop3_err(c, s, "NUL byte in command");
+      break;
+    case LAB_REFUSE_ARGS:
+      pop3_err(c, s, "Syntax: %s", row->usage);
+      break;
+  }
+}
+
+static const struct lab_cmd_set pop3_commands = {pop3_cmds, 0, pop3_refuse, NULL};
 
 /* --- module callbacks ----------------------------------------------------------- */
 
@@ -485,35 +524,14 @@ static int pop3_on_accept(struct lab_conn *c, void *sv) {
 static void pop3_on_line(struct lab_conn *c, void *sv, char *line, size_t len,
                          enum lab_line_end end) {
   struct pop3_session *s = sv;
-  const struct lab_cmd *cmd;
-  char *verb, *args;
 
   if (s->state == POP3_S_DONE) return;
+  /* A NUL anywhere is refused before the verb is looked at. */
   if (strlen(line) != len) {
-    lab_warn(c, "pop3: NUL byte in a command");
-    pop3_err(c, s, "NUL byte in command");
+    pop3_refuse(c, s, LAB_REFUSE_NUL, "", NULL);
     return;
   }
-  verb = lab_cmd_split(line, &args);
-  if (!verb[0]) {
-    pop3_err(c, s, "Empty command");
-    return;
-  }
-  cmd = lab_cmd_find(pop3_cmds, verb);
-  if (!cmd) {
-    pop3_err(c, s, "Unknown command \"%.32s\"", verb);
-    return;
-  }
-  if (!(cmd->states & (unsigned)s->state)) {
-    if (s->state == POP3_S_TRANS)
-      pop3_err(c, s, "Already logged in");
-    else if (strcmp(cmd->verb, "PASS") == 0)
-      pop3_err(c, s, "Send USER first");
-    else
-      pop3_err(c, s, "Log in first (USER, then PASS)");
-    return;
-  }
-  cmd->run(c, s, args);
+  lab_cmd_dispatch(c, s, &pop3_commands, s->state, line, len);
 }
 
 static void pop3_on_overlong(struct lab_conn *c, void *sv) {

@@ -58,17 +58,18 @@
 #define SMTP_HOST "lab"    /* our host name and the only mail domain we accept */
 #define SMTP_REPLY_MAX 600 /* one reply line; every reply we build is far shorter */
 
-/* Bits, so a command table row can name every state it is legal in. */
 enum smtp_state {
-  SMTP_S_GREET = 1, /* connected, no HELO/EHLO yet */
-  SMTP_S_READY = 2, /* greeted, no mail transaction */
-  SMTP_S_MAIL = 4,  /* MAIL FROM accepted */
-  SMTP_S_RCPT = 8,  /* at least one RCPT TO accepted */
-  SMTP_S_DATA = 16, /* reading the message after 354 */
-  SMTP_S_AUTH = 32, /* inside an AUTH exchange (334 sent) */
-  SMTP_S_DONE = 64  /* QUIT or a fatal error: waiting to be closed */
+  SMTP_S_GREET = 0, /* connected, no HELO/EHLO yet */
+  SMTP_S_READY,     /* greeted, no mail transaction */
+  SMTP_S_MAIL,      /* MAIL FROM accepted */
+  SMTP_S_RCPT,      /* at least one RCPT TO accepted */
+  SMTP_S_DATA,      /* reading the message after 354 */
+  SMTP_S_AUTH,      /* inside an AUTH exchange (334 sent) */
+  SMTP_S_DONE       /* QUIT or a fatal error: waiting to be closed */
 };
-#define SMTP_S_COMMANDS (SMTP_S_GREET | SMTP_S_READY | SMTP_S_MAIL | SMTP_S_RCPT)
+/* The states where a line is a command. */
+#define SMTP_S_COMMANDS \
+  (LAB_IN(SMTP_S_GREET) | LAB_IN(SMTP_S_READY) | LAB_IN(SMTP_S_MAIL) | LAB_IN(SMTP_S_RCPT))
 
 enum smtp_auth_step { SMTP_AUTH_PLAIN = 1, SMTP_AUTH_LOGIN_USER, SMTP_AUTH_LOGIN_PASS };
 
@@ -342,18 +343,24 @@ static int smtp_auth_needs_tls(struct lab_conn *c) {
   return lab_conn_service_port(c) == 587 && !lab_tls_active(c);
 }
 
+static int smtp_check_auth(struct lab_conn *c, void *sv, char *args) {
+  struct smtp_session *s = sv;
+
+  if (smtp_auth_needs_tls(c)) {
+    smtp_reply(c, s, 530, "5.7.0 Must issue a STARTTLS command first");
+    return -1;
+  }
+  if (s->authed) {
+    smtp_reply(c, s, 503, "5.5.1 Already authenticated");
+    return -1;
+  }
+  return 0;
+}
+
 static void smtp_cmd_auth(struct lab_conn *c, void *sv, char *args) {
   struct smtp_session *s = sv;
   char *initial = strchr(args, ' ');
 
-  if (smtp_auth_needs_tls(c)) {
-    smtp_reply(c, s, 530, "5.7.0 Must issue a STARTTLS command first");
-    return;
-  }
-  if (s->authed) {
-    smtp_reply(c, s, 503, "5.5.1 Already authenticated");
-    return;
-  }
   if (initial) {
     *initial++ = '\0';
     while (*initial == ' ') initial++;
@@ -364,9 +371,6 @@ static void smtp_cmd_auth(struct lab_conn *c, void *sv, char *args) {
   } else if (strcasecmp(args, "LOGIN") == 0) {
     smtp_set_state(s, SMTP_S_AUTH);
     s->auth_step = SMTP_AUTH_LOGIN_USER;
-  } else if (args[0] == '\0') {
-    smtp_reply(c, s, 501, "5.5.4 Syntax: AUTH mechanism [initial-response]");
-    return;
   } else {
     smtp_reply(c, s, 504, "5.5.4 Unrecognized authentication type (try PLAIN or LOGIN)");
     return;
@@ -572,10 +576,6 @@ static void smtp_data_line(struct lab_conn *c, struct smtp_session *s, char *lin
 static void smtp_cmd_data(struct lab_conn *c, void *sv, char *args) {
   struct smtp_session *s = sv;
 
-  if (*args) {
-    smtp_reply(c, s, 501, "5.5.4 Syntax: DATA (no arguments)");
-    return;
-  }
   smtp_set_state(s, SMTP_S_DATA);
   /* The DATA line's own CRLF is the first half of an immediate end. */
   s->data_prev_crlf = s->cmd_end == LAB_CRLF;
@@ -754,22 +754,24 @@ static void smtp_cmd_ehlo(struct lab_conn *c, void *sv, char *args) {
              smtp_auth_needs_tls(c) ? "" : "250-AUTH PLAIN LOGIN\r\n");
 }
 
-/* RFC 3207: 220, then the handshake; the session starts over after it. */
-static void smtp_cmd_starttls(struct lab_conn *c, void *sv, char *args) {
+static int smtp_check_starttls(struct lab_conn *c, void *sv, char *args) {
   struct smtp_session *s = sv;
 
   if (!lab_tls_available(c)) {
     smtp_reply(c, s, 502, "5.5.1 STARTTLS is not available here");
-    return;
+    return -1;
   }
   if (lab_tls_active(c)) {
     smtp_reply(c, s, 503, "5.5.1 TLS is already active");
-    return;
+    return -1;
   }
-  if (*args) {
-    smtp_reply(c, s, 501, "5.5.4 Syntax: STARTTLS (no parameters)");
-    return;
-  }
+  return 0;
+}
+
+/* RFC 3207: 220, then the handshake; the session starts over after it. */
+static void smtp_cmd_starttls(struct lab_conn *c, void *sv, char *args) {
+  struct smtp_session *s = sv;
+
   lab_printf(c, "220 2.0.0 Ready to start TLS\r\n");
   if (lab_tls_start(c) != 0) {
     smtp_fatal(c, s, "454 4.7.0 TLS not available due to local problem");
@@ -840,20 +842,24 @@ static void smtp_cmd_quit(struct lab_conn *c, void *sv, char *args) {
 }
 
 static const struct lab_cmd smtp_cmds[] = {
-    {"HELO", SMTP_S_COMMANDS, smtp_cmd_helo},
-    {"EHLO", SMTP_S_COMMANDS, smtp_cmd_ehlo},
-    {"STARTTLS", SMTP_S_GREET | SMTP_S_READY, smtp_cmd_starttls},
-    {"AUTH", SMTP_S_READY, smtp_cmd_auth},
-    {"MAIL", SMTP_S_READY, smtp_cmd_mail},
-    {"RCPT", SMTP_S_MAIL | SMTP_S_RCPT, smtp_cmd_rcpt},
-    {"DATA", SMTP_S_RCPT, smtp_cmd_data},
-    {"RSET", SMTP_S_COMMANDS, smtp_cmd_rset},
-    {"NOOP", SMTP_S_COMMANDS, smtp_cmd_noop},
-    {"VRFY", SMTP_S_COMMANDS, smtp_cmd_vrfy},
-    {"EXPN", SMTP_S_COMMANDS, smtp_cmd_expn},
-    {"HELP", SMTP_S_COMMANDS, smtp_cmd_help},
-    {"QUIT", SMTP_S_COMMANDS, smtp_cmd_quit},
-    {NULL, 0, NULL},
+    {"HELO", SMTP_S_COMMANDS, smtp_cmd_helo, LAB_ARGS_REQ, "HELO hostname", NULL},
+    {"EHLO", SMTP_S_COMMANDS, smtp_cmd_ehlo, LAB_ARGS_REQ, "EHLO hostname", NULL},
+    {"STARTTLS", LAB_IN(SMTP_S_GREET) | LAB_IN(SMTP_S_READY), smtp_cmd_starttls, LAB_ARGS_NONE,
+     "STARTTLS (no parameters)", smtp_check_starttls},
+    {"AUTH", LAB_IN(SMTP_S_READY), smtp_cmd_auth, LAB_ARGS_REQ, "AUTH mechanism [initial-response]",
+     smtp_check_auth},
+    {"MAIL", LAB_IN(SMTP_S_READY), smtp_cmd_mail, LAB_ARGS_REQ, "MAIL FROM:<address>", NULL},
+    {"RCPT", LAB_IN(SMTP_S_MAIL) | LAB_IN(SMTP_S_RCPT), smtp_cmd_rcpt, LAB_ARGS_REQ,
+     "RCPT TO:<address>", NULL},
+    {"DATA", LAB_IN(SMTP_S_RCPT), smtp_cmd_data, LAB_ARGS_NONE, "DATA (no arguments)", NULL},
+    {"RSET", SMTP_S_COMMANDS, smtp_cmd_rset, LAB_ARGS_ANY, NULL, NULL},
+    {"NOOP", SMTP_S_COMMANDS, smtp_cmd_noop, LAB_ARGS_ANY, NULL, NULL},
+    {"VRFY", SMTP_S_COMMANDS, smtp_cmd_vrfy, LAB_ARGS_REQ, "VRFY user or VRFY <user@" SMTP_HOST ">",
+     NULL},
+    {"EXPN", SMTP_S_COMMANDS, smtp_cmd_expn, LAB_ARGS_ANY, NULL, NULL},
+    {"HELP", SMTP_S_COMMANDS, smtp_cmd_help, LAB_ARGS_ANY, NULL, NULL},
+    {"QUIT", SMTP_S_COMMANDS, smtp_cmd_quit, LAB_ARGS_ANY, NULL, NULL},
+    {NULL, 0, NULL, 0, NULL, NULL},
 };
 
 /* 503 with the step the client skipped (RFC 5321 section 4.1.4). */
@@ -875,11 +881,34 @@ static void smtp_out_of_sequence(struct lab_conn *c, struct smtp_session *s, con
   smtp_reply(c, s, 503, "5.5.1 Bad sequence of commands: %s", why);
 }
 
+static void smtp_refuse(struct lab_conn *c, void *sv, enum lab_refusal why, const char *verb,
+                        const struct lab_cmd *row) {
+  struct smtp_session *s = sv;
+
+  switch (why) {
+    case LAB_REFUSE_EMPTY:
+      smtp_reply(c, s, 500, "5.5.2 Empty command");
+      break;
+    case LAB_REFUSE_UNKNOWN:
+      smtp_reply(c, s, 500, "5.5.1 Command unrecognized: \"%.32s\"", verb);
+      break;
+    case LAB_REFUSE_STATE:
+      smtp_out_of_sequence(c, s, row->verb);
+      break;
+    case LAB_REFUSE_NUL:
+      smtp_reply(c, s, 500, "5.5.2 NUL byte in command");
+      break;
+    case LAB_REFUSE_ARGS:
+      smtp_reply(c, s, 501, "5.5.4 Syntax: %s", row->usage);
+      break;
+  }
+}
+
+static const struct lab_cmd_set smtp_commands = {smtp_cmds, LAB_CMDS_SKIP_BLANKS, smtp_refuse,
+                                                 NULL};
+
 static void smtp_command(struct lab_conn *c, struct smtp_session *s, char *line, size_t len,
                          enum lab_line_end end) {
-  const struct lab_cmd *cmd;
-  char *verb, *args;
-
   if (len + 2 > LIM_SMTP_COMMAND_LINE) {
     lab_warn(c, "smtp: command line of %zu bytes", len);
     smtp_fatal(c, s, "500 5.5.2 Line too long (commands are at most 512 bytes), closing");
@@ -887,28 +916,13 @@ static void smtp_command(struct lab_conn *c, struct smtp_session *s, char *line,
   }
   if (strlen(line) != len) {
     lab_warn(c, "smtp: NUL byte in a command");
-    smtp_reply(c, s, 500, "5.5.2 NUL byte in command");
+    smtp_refuse(c, s, LAB_REFUSE_NUL, "", NULL);
     return;
   }
   s->cmd_end = end;
   /* Trailing blanks are noise people type; they carry no meaning. */
   while (len && (line[len - 1] == ' ' || line[len - 1] == '\t')) line[--len] = '\0';
-  verb = lab_cmd_split(line, &args);
-  while (*args == ' ') args++;
-  if (!verb[0]) {
-    smtp_reply(c, s, 500, "5.5.2 Empty command");
-    return;
-  }
-  cmd = lab_cmd_find(smtp_cmds, verb);
-  if (!cmd) {
-    smtp_reply(c, s, 500, "5.5.1 Command unrecognized: \"%.32s\"", verb);
-    return;
-  }
-  if (!(cmd->states & (unsigned)s->state)) {
-    smtp_out_of_sequence(c, s, cmd->verb);
-    return;
-  }
-  cmd->run(c, s, args);
+  lab_cmd_dispatch(c, s, &smtp_commands, s->state, line, len);
 }
 
 /* --- module callbacks -------------------------------------------------------- */

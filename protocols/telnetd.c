@@ -38,7 +38,6 @@
 #define TN_PATH_MAX 256
 
 enum tn_state { TN_LOGIN = 0, TN_PASSWORD, TN_SHELL, TN_CLOSED };
-#define TN_IN(st) (1u << (st))
 
 /* Escape sequences from arrow and function keys are swallowed whole, or
  * their tails ("[A") would land in the command line. */
@@ -437,29 +436,34 @@ static void cmd_exit(struct lab_conn *c, void *sp, char *args) {
   tn_close(s);
 }
 
-static const struct lab_cmd tn_commands[] = {{"cat", TN_IN(TN_SHELL), cmd_cat},
-                                             {"cd", TN_IN(TN_SHELL), cmd_cd},
-                                             {"clear", TN_IN(TN_SHELL), cmd_clear},
-                                             {"date", TN_IN(TN_SHELL), cmd_date},
-                                             {"echo", TN_IN(TN_SHELL), cmd_echo},
-                                             {"exit", TN_IN(TN_SHELL), cmd_exit},
-                                             {"help", TN_IN(TN_SHELL), cmd_help},
-                                             {"hostname", TN_IN(TN_SHELL), cmd_hostname},
-                                             {"id", TN_IN(TN_SHELL), cmd_id},
-                                             {"logout", TN_IN(TN_SHELL), cmd_exit},
-                                             {"ls", TN_IN(TN_SHELL), cmd_ls},
-                                             {"pwd", TN_IN(TN_SHELL), cmd_pwd},
-                                             {"uname", TN_IN(TN_SHELL), cmd_uname},
-                                             {"whoami", TN_IN(TN_SHELL), cmd_whoami},
-                                             {NULL, 0, NULL}};
+#define TN_SH LAB_IN(TN_SHELL)
+static const struct lab_cmd tn_commands[] = {
+    {"cat", TN_SH, cmd_cat, LAB_ARGS_ANY, NULL, NULL},
+    {"cd", TN_SH, cmd_cd, LAB_ARGS_ANY, NULL, NULL},
+    {"clear", TN_SH, cmd_clear, LAB_ARGS_ANY, NULL, NULL},
+    {"date", TN_SH, cmd_date, LAB_ARGS_ANY, NULL, NULL},
+    {"echo", TN_SH, cmd_echo, LAB_ARGS_ANY, NULL, NULL},
+    {"exit", TN_SH, cmd_exit, LAB_ARGS_ANY, NULL, NULL},
+    {"help", TN_SH, cmd_help, LAB_ARGS_ANY, NULL, NULL},
+    {"hostname", TN_SH, cmd_hostname, LAB_ARGS_ANY, NULL, NULL},
+    {"id", TN_SH, cmd_id, LAB_ARGS_ANY, NULL, NULL},
+    {"logout", TN_SH, cmd_exit, LAB_ARGS_ANY, NULL, NULL},
+    {"ls", TN_SH, cmd_ls, LAB_ARGS_ANY, NULL, NULL},
+    {"pwd", TN_SH, cmd_pwd, LAB_ARGS_ANY, NULL, NULL},
+    {"uname", TN_SH, cmd_uname, LAB_ARGS_ANY, NULL, NULL},
+    {"whoami", TN_SH, cmd_whoami, LAB_ARGS_ANY, NULL, NULL},
+    {NULL, 0, NULL, 0, NULL, NULL},
+};
 
-/* A Unix shell tells "ls" from "LS", so lab_cmd_find (which ignores case
- * for the mail and FTP verbs) is not used here. */
-static const struct lab_cmd *tn_cmd_find(const char *verb) {
-  for (const struct lab_cmd *cmd = tn_commands; cmd->verb; cmd++)
-    if (strcmp(cmd->verb, verb) == 0) return cmd;
-  return NULL;
+/* A shell has one answer for every command it cannot run. */
+static void tn_refuse(struct lab_conn *c, void *sp, enum lab_refusal why, const char *verb,
+                      const struct lab_cmd *row) {
+  tn_printf(sp, "lab-sh: %s: command not found (type help for the commands)\n", verb);
 }
+
+/* A Unix shell tells "ls" from "LS": verbs match exactly. */
+static const struct lab_cmd_set tn_command_set = {tn_commands, LAB_CMDS_EXACT_CASE, tn_refuse,
+                                                  NULL};
 
 /* Splits the line into words the way a shell does for the simple cases:
  * blanks separate, '...' and "..." group, a backslash escapes one
@@ -500,12 +504,8 @@ static void tn_run_command(struct tn_session *s) {
     return;
   }
   if (s->argc == 0) return;
-  const struct lab_cmd *cmd = tn_cmd_find(s->argv[0]);
-  if (!cmd || !(cmd->states & TN_IN(s->state))) {
-    tn_printf(s, "lab-sh: %s: command not found (type help for the commands)\n", s->argv[0]);
-    return;
-  }
-  cmd->run(s->c, s, s->line);
+  /* The commands read their words from s->argv; args is the whole line. */
+  lab_cmd_dispatch_verb(s->c, s, &tn_command_set, (int)s->state, s->argv[0], s->line, 0);
 }
 
 /* --- login ------------------------------------------------------------------ */

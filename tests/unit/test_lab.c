@@ -149,8 +149,13 @@ static void cmd_big(struct lab_conn *c, void *s, char *args) {
 }
 
 static const struct lab_cmd echo_cmds[] = {
-    {"ECHO", 1, cmd_echo}, {"QUIT", 1, cmd_quit}, {"LIT", 1, cmd_lit}, {"PASV", 1, cmd_pasv},
-    {"RETR", 1, cmd_retr}, {"BIG", 1, cmd_big},   {NULL, 0, NULL},
+    {"ECHO", 1, cmd_echo, LAB_ARGS_ANY, NULL, NULL},
+    {"QUIT", 1, cmd_quit, LAB_ARGS_ANY, NULL, NULL},
+    {"LIT", 1, cmd_lit, LAB_ARGS_ANY, NULL, NULL},
+    {"PASV", 1, cmd_pasv, LAB_ARGS_ANY, NULL, NULL},
+    {"RETR", 1, cmd_retr, LAB_ARGS_ANY, NULL, NULL},
+    {"BIG", 1, cmd_big, LAB_ARGS_ANY, NULL, NULL},
+    {NULL, 0, NULL, 0, NULL, NULL},
 };
 
 static const struct lab_module echo_module = {
