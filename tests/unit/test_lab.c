@@ -458,7 +458,7 @@ static void test_sock_pasv_adopt_failure(void) {
     struct lws_context_creation_info info;
     struct lws_context *lws;
     struct lab_servers *ls;
-    const struct lab_module *mods[] = {&echo_module};
+    const struct lab_service rows[] = {{"echo", "Echo", 7, "raw", &echo_module, 0}};
     struct lab_ctx sctx = ctx;
     char err[256], line[256];
     int port = free_tcp_port(), pasv = free_tcp_port(), fd = -1, before, after;
@@ -472,7 +472,7 @@ static void test_sock_pasv_adopt_failure(void) {
     if (!lws) continue;
     sctx.port_base = port - echo_module.well_known_port;
     sctx.pasv_lo = sctx.pasv_hi = pasv;
-    ls = lab_servers_start(lws, &sctx, mods, 1, err, sizeof err);
+    ls = lab_servers_start(lws, &sctx, rows, 1, err, sizeof err);
     if (ls) {
       struct sockaddr_in a = {.sin_family = AF_INET,
                               .sin_port = htons((uint16_t)port),
