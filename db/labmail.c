@@ -133,6 +133,26 @@ static int labdb_take_uid(struct db *db, int64_t user_id, const char *mailbox, i
   return db_exec_int(db, st, DB_ARGS(DB_INT(user_id), DB_TEXT(mailbox)), uid);
 }
 
+/* Opens the savepoint and takes the mailbox's next UID: 0 with the
+ * savepoint open, or 1 (no such mailbox) or -1 with nothing left open. */
+static int labdb_begin_uid(struct db *db, int64_t user_id, const char *mailbox, int64_t *uid) {
+  int rc;
+
+  if (labdb_ensure_inbox(db, user_id, mailbox) != 0) return -1;
+  if (db_lab_savepoint(db) != 0) return -1;
+  rc = labdb_take_uid(db, user_id, mailbox, uid);
+  if (rc != 0) db_lab_rollback(db);
+  return rc;
+}
+
+/* Ends the savepoint: kept when rc is 0 and it is released, else rolled
+ * back (a UID taken in it is then never used). Returns rc, or -1. */
+static int labdb_end(struct db *db, int rc) {
+  if (rc == 0 && db_lab_release(db) == 0) return 0;
+  db_lab_rollback(db);
+  return rc ? rc : -1;
+}
+
 int db_mail_append(struct db *db, int64_t user_id, const char *mailbox, const void *msg, size_t len,
                    unsigned flags, int64_t internal_date, int64_t *uid_out) {
   sqlite3_stmt *st;
@@ -140,25 +160,14 @@ int db_mail_append(struct db *db, int64_t user_id, const char *mailbox, const vo
   int rc;
 
   mailbox = labdb_mailbox_name(mailbox);
-  if (labdb_ensure_inbox(db, user_id, mailbox) != 0) return -1;
-  if (db_lab_savepoint(db) != 0) return -1;
-  rc = labdb_take_uid(db, user_id, mailbox, &uid);
-  if (rc != 0) goto fail;
+  if ((rc = labdb_begin_uid(db, user_id, mailbox, &uid)) != 0) return rc;
   st = db_stmt(db, DB_STMT_MAIL_INSERT,
                "INSERT INTO lab_messages(user_id, mailbox, uid, flags, internal_date, body) "
                "VALUES (?1, ?2, ?3, ?4, ?5, ?6)");
-  if (db_exec_done(db, st,
-                   DB_ARGS(DB_INT(user_id), DB_TEXT(mailbox), DB_INT(uid), DB_INT(flags),
-                           DB_INT(internal_date), DB_BLOB(msg, len))) != 0 ||
-      db_lab_release(db) != 0) {
-    rc = -1;
-    goto fail;
-  }
-  if (uid_out) *uid_out = uid;
-  return 0;
-
-fail:
-  db_lab_rollback(db);
+  rc = db_exec_done(db, st,
+                    DB_ARGS(DB_INT(user_id), DB_TEXT(mailbox), DB_INT(uid), DB_INT(flags),
+                            DB_INT(internal_date), DB_BLOB(msg, len)));
+  if ((rc = labdb_end(db, rc)) == 0 && uid_out) *uid_out = uid;
   return rc;
 }
 
@@ -241,26 +250,15 @@ int db_mail_copy(struct db *db, int64_t user_id, const char *from, int64_t uid, 
 
   from = labdb_mailbox_name(from);
   to = labdb_mailbox_name(to);
-  if (labdb_ensure_inbox(db, user_id, to) != 0) return -1;
-  if (db_lab_savepoint(db) != 0) return -1;
-  rc = labdb_take_uid(db, user_id, to, &uid2);
-  if (rc != 0) goto fail;
+  if ((rc = labdb_begin_uid(db, user_id, to, &uid2)) != 0) return rc;
   st = db_stmt(db, DB_STMT_MAIL_COPY,
                "INSERT INTO lab_messages(user_id, mailbox, uid, flags, internal_date, body) "
                "SELECT user_id, ?4, ?5, flags, internal_date, body FROM lab_messages "
                "WHERE user_id = ?1 AND mailbox = ?2 AND uid = ?3");
+  /* 1: no such message, nothing copied. */
   rc = db_exec_changed(
       db, st, DB_ARGS(DB_INT(user_id), DB_TEXT(from), DB_INT(uid), DB_TEXT(to), DB_INT(uid2)));
-  if (rc != 0) goto fail; /* 1: nothing copied, and the UID taken is never used */
-  if (db_lab_release(db) != 0) {
-    rc = -1;
-    goto fail;
-  }
-  if (new_uid) *new_uid = uid2;
-  return 0;
-
-fail:
-  db_lab_rollback(db);
+  if ((rc = labdb_end(db, rc)) == 0 && new_uid) *new_uid = uid2;
   return rc;
 }
 

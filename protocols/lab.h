@@ -8,8 +8,9 @@
  * callback, freed after on_close).
  *
  * A connection has two backends: real sockets (one lws raw vhost per
- * module, created at start-up) and memory (lab_mem_*), so unit tests and
- * fuzzers drive a module with no network. Modules never see which one.
+ * lab_services row, created at start-up) and memory (lab_mem_*), so unit
+ * tests and fuzzers drive a module with no network. Modules never see
+ * which one. The framework's files are listed in labpriv.h.
  *
  * Modules must not free or close anything from inside a callback except
  * through lab_close(): the framework reaps the connection afterwards.

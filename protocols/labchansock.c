@@ -31,6 +31,24 @@ static void lab_sock_kill(struct lws **w) {
   *w = NULL;
 }
 
+/* Hands fd to lws on the data-channel vhost, for k: a passive listener
+ * (LWS_ADOPT_RAW_FILE_DESC, so lws does not treat it as a connection) or
+ * a data connection (LWS_ADOPT_SOCKET). NULL if lws refused it. */
+static struct lws *lab_data_watch(struct lab_sock *k, int fd, lws_adoption_type type) {
+  lws_adopt_desc_t ad;
+
+  memset(&ad, 0, sizeof ad);
+  ad.vh = lab_active->data_vh;
+  ad.type = type;
+  if (type == LWS_ADOPT_SOCKET)
+    ad.fd.sockfd = fd;
+  else
+    ad.fd.filefd = fd;
+  ad.vh_prot_name = LAB_DATA_PROTOCOL;
+  ad.opaque = k;
+  return lws_adopt_descriptor_vhost_via_info(&ad);
+}
+
 void lab_sock_data_drop(struct lab_conn *c) {
   struct lab_sock *k = lab_sock_of(c);
 
@@ -109,7 +127,6 @@ static int lab_pasv_socket(struct lab_servers *ls, int *port) {
 int lab_sock_data_listen(struct lab_conn *c, int *port) {
   struct lab_sock *k = lab_sock_of(c);
   struct lab_servers *ls = lab_active;
-  lws_adopt_desc_t ad;
   int fd;
 
   if (!ls) return -1;
@@ -118,13 +135,7 @@ int lab_sock_data_listen(struct lab_conn *c, int *port) {
     lab_warn(c, "no free passive port in %d-%d", ls->ctx->pasv_lo, ls->ctx->pasv_hi);
     return -1;
   }
-  memset(&ad, 0, sizeof ad);
-  ad.vh = ls->data_vh;
-  ad.type = LWS_ADOPT_RAW_FILE_DESC;
-  ad.fd.filefd = fd;
-  ad.vh_prot_name = LAB_DATA_PROTOCOL;
-  ad.opaque = k;
-  k->data_listen_wsi = lws_adopt_descriptor_vhost_via_info(&ad);
+  k->data_listen_wsi = lab_data_watch(k, fd, LWS_ADOPT_RAW_FILE_DESC);
   if (!k->data_listen_wsi) {
     /* lws closes a socket it fails to adopt, but not a raw file
      * descriptor, which this listener is adopted as: it is still ours.
@@ -171,18 +182,9 @@ int lab_sock_data_connect(struct lab_conn *c, const char *addr, int port) {
 
 /* Makes fd the data connection: the listener's one connection. */
 static void lab_data_adopt(struct lab_sock *k, int fd) {
-  struct lab_servers *ls = lab_active;
-  lws_adopt_desc_t ad;
-
   lab_sock_kill(&k->data_listen_wsi); /* one connection per listener */
   lws_sul_cancel(&k->data_sul);
-  memset(&ad, 0, sizeof ad);
-  ad.vh = ls->data_vh;
-  ad.type = LWS_ADOPT_SOCKET;
-  ad.fd.sockfd = fd;
-  ad.vh_prot_name = LAB_DATA_PROTOCOL;
-  ad.opaque = k;
-  k->data_wsi = lws_adopt_descriptor_vhost_via_info(&ad); /* closes fd on failure */
+  k->data_wsi = lab_data_watch(k, fd, LWS_ADOPT_SOCKET); /* closes fd on failure */
   lab_data_connected(k->c, k->data_wsi != NULL);
 }
 
