@@ -136,6 +136,23 @@
  * client's first byte); past it the rest of that output is not recorded. */
 #define LIM_LAB_REC_PENDING 16384
 #define LIM_LAB_REC_SETTLE_MS 100
+/* Listening ports of the lab servers: one per lab_services row with a
+ * module (the table has 14; a start-up with more is refused). */
+#define LIM_LAB_LISTENERS 24
+/* A relayed FTP client's passive connection waits until the relay says
+ * whose it is: LIM_LAB_VERIFY_TRIES looks LIM_LAB_VERIFY_STEP_US apart
+ * (half a second); a local client that is no relay session waits
+ * LIM_LAB_VERIFY_LOCAL_TRIES (the relay registers in the same loop turn its
+ * connect completes, so two are plenty). At most LIM_LAB_DATA_PENDING such
+ * connections are checked at once per listener (one student has at most
+ * LIM_RELAY_SESSIONS_PER_USER sessions to try with). */
+#define LIM_LAB_VERIFY_TRIES 50
+#define LIM_LAB_VERIFY_STEP_US (10 * 1000)
+#define LIM_LAB_VERIFY_LOCAL_TRIES 2
+#define LIM_LAB_DATA_PENDING 8
+/* The memory backend's far ends (unit tests and fuzzers clear them as they
+ * go): this only stops a runaway module from eating the machine. */
+#define LIM_LAB_MEM_SINK_BYTES (64 * 1024 * 1024)
 #define LIM_SMTP_COMMAND_LINE 512            /* RFC 5321 section 4.5.3.1.4 */
 #define LIM_SMTP_TEXT_LINE 1000              /* RFC 5321 section 4.5.3.1.6 */
 #define LIM_SMTP_MESSAGE_BYTES (1024 * 1024) /* advertised as SIZE */

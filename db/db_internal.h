@@ -51,7 +51,7 @@ enum db_stmt_id {
   DB_STMT_USAGE_REFUSED,
   DB_STMT_USAGE_TOTAL,
   DB_STMT_USAGE_LIST,
-  /* labdb.c */
+  /* the lab tables (labdb.c, labaccounts.c, labmail.c, labfiles.c) */
   DB_STMT_LAB_SAVEPOINT,
   DB_STMT_LAB_RELEASE,
   DB_STMT_LAB_ROLLBACK_TO,
@@ -169,6 +169,41 @@ int db_walk_end(struct db *db, sqlite3_stmt *st, int rc);
 /* Records the connection's error and releases st (a failed bind or step);
  * returns -1. */
 int db_fail_release(struct db *db, sqlite3_stmt *st);
+
+/* bind.c: a statement's parameters as one list, bound in order from ?1:
+ *   db_exec_changed(db, st, DB_ARGS(DB_INT(user_id), DB_TEXT(name)))
+ * Text and blobs are bound SQLITE_STATIC: they must outlive the step. */
+struct db_arg {
+  enum db_arg_kind { DB_ARG_END = 0, DB_ARG_INT, DB_ARG_TEXT, DB_ARG_BLOB } kind;
+  int64_t i;
+  const void *p; /* TEXT: NUL-terminated; BLOB: n bytes (NULL when n is 0) */
+  size_t n;
+};
+#define DB_INT(v) ((struct db_arg){DB_ARG_INT, (int64_t)(v), NULL, 0})
+#define DB_TEXT(s) ((struct db_arg){DB_ARG_TEXT, 0, (s), 0})
+#define DB_BLOB(ptr, len) ((struct db_arg){DB_ARG_BLOB, 0, (ptr), (len)})
+#define DB_ARGS(...) ((const struct db_arg[]){__VA_ARGS__, {DB_ARG_END, 0, NULL, 0}})
+/* Each takes st as db_stmt() gave it (NULL: -1, the error already
+ * recorded), and on any failure records the error and releases st.
+ * Binds args: 0, or -1. */
+int db_bind_args(struct db *db, sqlite3_stmt *st, const struct db_arg *args);
+/* Binds and steps a write, then releases: 0 or -1. */
+int db_exec_done(struct db *db, sqlite3_stmt *st, const struct db_arg *args);
+/* The same, and says whether it touched a row: 0 yes, 1 no, -1 error. */
+int db_exec_changed(struct db *db, sqlite3_stmt *st, const struct db_arg *args);
+/* Binds and steps a query that answers at most one row: as db_step_row
+ * (0 with the row to read, then the caller releases st; 1 none; -1). */
+int db_exec_row(struct db *db, sqlite3_stmt *st, const struct db_arg *args);
+/* One row's first column as an integer, st released: 0, 1 none, or -1. */
+int db_exec_int(struct db *db, sqlite3_stmt *st, const struct db_arg *args, int64_t *out);
+
+/* labdb.c: a lab mailbox name or path is 1..max bytes with no control
+ * characters (1), else 0. */
+int labdb_text_ok(const char *s, size_t max);
+/* Copies a BLOB column into a new malloc'd buffer, NUL-terminated (so an
+ * empty one still gets a real pointer); *len, if given, gets its size.
+ * 0, or -1 recorded (st is the caller's to release). */
+int db_column_dup(struct db *db, sqlite3_stmt *st, int col, unsigned char **out, size_t *len);
 
 /* migrations.c: brings the schema up to date inside one transaction.
  * Returns 0, or -1 with the reason in db->errmsg. */

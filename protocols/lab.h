@@ -8,8 +8,9 @@
  * callback, freed after on_close).
  *
  * A connection has two backends: real sockets (one lws raw vhost per
- * module, created at start-up) and memory (lab_mem_*), so unit tests and
- * fuzzers drive a module with no network. Modules never see which one.
+ * lab_services row, created at start-up) and memory (lab_mem_*), so unit
+ * tests and fuzzers drive a module with no network. Modules never see
+ * which one. The framework's files are listed in labpriv.h.
  *
  * Modules must not free or close anything from inside a callback except
  * through lab_close(): the framework reaps the connection afterwards.
@@ -61,14 +62,14 @@ struct lab_ctx {
   /* The lab server certificate (protocols/labtls.c); NULL: no TLS ports,
    * no STARTTLS offered. */
   struct ssl_ctx_st *tls_ctx;
-  int tls_ports; /* open the modules' tls_port and extra_port (--lab-tls-ports) */
+  int tls_ports; /* open the lab_services rows marked tls_ports (--lab-tls-ports) */
 };
 
 enum lab_line_end { LAB_CRLF = 0, LAB_BARE_LF = 1 };
 
 struct lab_module {
   const char *name;    /* "smtp": log prefix and lws protocol name "lab-smtp" */
-  int well_known_port; /* 25 */
+  int well_known_port; /* 25: its cleartext row in lab_services (lab_mem_open's port) */
   size_t line_max;     /* longest line accepted, CRLF included; 0 = raw mode (on_data gets all) */
   size_t session_size; /* the per-connection struct the framework allocates */
   int idle_secs;       /* no input for this long: on_timeout, then close */
@@ -98,12 +99,6 @@ struct lab_module {
    * sent, or when the peer closed it (the end of an upload): ok = 1; on an
    * error or lab_data_abort(): ok = 0. */
   void (*on_data_done)(struct lab_conn *c, void *s, int ok);
-
-  /* More ports for the same module, 0 = none: tls_port speaks TLS from the
-   * first byte (implicit TLS: 465, 995, 993, 990), extra_port is another
-   * plaintext port (587). The module asks lab_conn_service_port(). */
-  int tls_port;
-  int extra_port;
 };
 
 /* The modules. */
@@ -150,7 +145,8 @@ void lab_event(struct lab_conn *c, const char *lab_user, const char *event, cons
 int lab_tls_start(struct lab_conn *c);
 int lab_tls_available(struct lab_conn *c); /* the lab has a certificate */
 int lab_tls_active(struct lab_conn *c);    /* this connection runs TLS (or is starting it) */
-/* The well-known port the client dialled (25, 587, 465 for SMTP). */
+/* The well-known port the client dialled (25, 587, 465 for SMTP): a
+ * module serves every lab_services row that names it. */
 int lab_conn_service_port(struct lab_conn *c);
 /* FTP's PROT P (1) or PROT C (0): data channels opened from now on run
  * TLS as the server (RFC 4217 section 9). */
@@ -262,16 +258,20 @@ char *lab_cmd_split(char *line, char **args);
 /* --- for main -------------------------------------------------------------- */
 
 struct lab_servers;
-/* One raw listening vhost per module on ctx->lab_addr, port
- * ctx->port_base + the module's well-known port. NULL with a reason. */
+struct lab_service;
+/* One raw listening vhost per row with a module (lab_services, or a test's
+ * own rows) on ctx->lab_addr, port ctx->port_base + the row's port; rows
+ * marked tls_ports only with ctx->tls_ports, implicit TLS rows only with
+ * ctx->tls_ctx. NULL with a reason. */
 struct lab_servers *lab_servers_start(struct lws_context *lws, struct lab_ctx *ctx,
-                                      const struct lab_module *const *modules, size_t n, char *err,
+                                      const struct lab_service *rows, size_t n, char *err,
                                       size_t errlen);
 void lab_servers_stop(struct lab_servers *ls); /* NULL is a no-op */
 
 /* --- the lab services (protocols/modules.c) ------------------------------- */
 
-/* One service "lab" offers: lab:PORT. */
+/* One service "lab" offers: lab:PORT. The one place that says which port
+ * runs which module in which mode: the framework opens a listener per row. */
 struct lab_service {
   const char *name;                /* "smtp": the API's and the UI's name */
   const char *label;               /* "SMTP": for people (the start-up banner) */
@@ -288,16 +288,16 @@ const struct lab_service *lab_service_by_name(const char *name);
 /* Whether a row is offered: its tls_ports rows only with --lab-tls-ports. */
 int lab_service_on(const struct lab_service *s, int tls_ports);
 int lab_service_max_port(int tls_ports); /* the highest port offered */
-/* The distinct modules of the table, in table order, for
- * lab_servers_start: writes up to cap and returns how many there are. */
-size_t lab_service_modules(const struct lab_module **out, size_t cap);
+/* Mode "tls": the port speaks TLS from the first byte (465, 993, ...). */
+int lab_service_is_tls(const struct lab_service *s);
 
 /* --- the in-memory backend, for unit tests and fuzzers ------------------ */
 
 /* Opens a connection from peer (e.g. "127.0.0.1") and runs on_accept. */
 struct lab_conn *lab_mem_open(const struct lab_module *m, struct lab_ctx *ctx, const char *peer);
-/* The same, as if the client dialled this well-known port (tls_port: the
- * connection runs TLS from the start; feed and read ciphertext). */
+/* The same, as if the client dialled this well-known port (a row of this
+ * module with mode "tls": the connection runs TLS from the start; feed
+ * and read ciphertext). */
 struct lab_conn *lab_mem_open_port(const struct lab_module *m, struct lab_ctx *ctx,
                                    const char *peer, int port);
 /* Makes the connection look as if it came from this peer port (0: none),

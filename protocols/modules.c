@@ -6,19 +6,21 @@
  * relay policy (server/policy.c: which lab:N exist), the flag checks
  * (server/config.c: no lab port inside the passive range or on the
  * portal), GET /api/targets and so the browser's target list and "ports"
- * command, and the start-up (server/main.c: one raw listening vhost per
- * module on lab_bind at port base + the row's port, the banner, the
- * port-in-use probe).
+ * command, and the start-up (server/main.c hands the table to
+ * lab_servers_start: one raw listening vhost per row with a module on
+ * lab_bind at port base + the row's port; the banner, the port-in-use
+ * probe).
  *
  * Adding a lab server: its module in a new protocols/NAME.c (whose
- * .well_known_port is the row's port; test_services checks they agree),
- * its extern in lab.h, and one row here, in port order. A row with no
+ * .well_known_port is its cleartext row's port, the port lab_mem_open
+ * uses; test_services checks they agree), its extern in lab.h, and one
+ * row here, in port order. The framework (protocols/labsock.c) opens one
+ * listener per row with a module, so a module serves more ports by more
+ * rows: mode "tls" speaks TLS from the first byte (implicit TLS: 465, 993,
+ * 990, 995), and a row with tls_ports set (those, and SMTP's 587) is
+ * opened, offered and checked only with --lab-tls-ports on. A row with no
  * module is served elsewhere: HTTP runs on libmicrohttpd in its own
- * thread (protocols/httplab.c), started by main. A module's TLS port
- * (.tls_port, implicit TLS) and second port (.extra_port, SMTP's 587) are
- * rows of their own with tls_ports set: they are opened, offered and
- * checked only with --lab-tls-ports on (test_services checks the module
- * fields and the rows agree both ways).
+ * thread (protocols/httplab.c), started by main.
  */
 #include <stddef.h>
 #include <string.h>
@@ -71,16 +73,6 @@ int lab_service_max_port(int tls_ports) {
   return max;
 }
 
-size_t lab_service_modules(const struct lab_module **out, size_t cap) {
-  size_t n = 0;
-  for (size_t i = 0; i < lab_service_count; i++) {
-    const struct lab_module *m = lab_services[i].module;
-    size_t k;
-    if (!m) continue;
-    for (k = 0; k < i && lab_services[k].module != m; k++) continue;
-    if (k < i) continue; /* a second row of a module (another port) */
-    if (n < cap) out[n] = m;
-    n++;
-  }
-  return n;
+int lab_service_is_tls(const struct lab_service *s) {
+  return strcmp(s->mode, "tls") == 0;
 }

@@ -982,8 +982,6 @@ static void smtp_on_close(struct lab_conn *c, void *sv) {
 const struct lab_module lab_smtp = {
     .name = "smtp",
     .well_known_port = 25,
-    .tls_port = 465,   /* SMTPS, RFC 8314 */
-    .extra_port = 587, /* submission, RFC 6409: AUTH only after STARTTLS */
     /* The framework's cap is the longer text-line limit; command lines
      * are held to LIM_SMTP_COMMAND_LINE in smtp_command. */
     .line_max = LIM_SMTP_TEXT_LINE,

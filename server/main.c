@@ -137,8 +137,6 @@ static struct lab_budget lab_budget;
 
 static int start_lab_servers(struct app *app, char *err, size_t errlen) {
   struct http_lab_config hc;
-  const struct lab_module **modules = calloc(lab_service_count, sizeof *modules);
-  size_t n = modules ? lab_service_modules(modules, lab_service_count) : 0;
   const struct lab_service *http = lab_service_by_name("http");
 
   lab_ctx.db = app->db;
@@ -155,20 +153,13 @@ static int start_lab_servers(struct app *app, char *err, size_t errlen) {
   lab_ctx.rec = app->recorder; /* NULL with --no-record */
   usage_lab_budget(app->usage, &lab_budget);
   lab_ctx.budget = &lab_budget;
-  if (!modules) {
-    snprintf(err, errlen, "out of memory");
-    return -1;
-  }
   app->lab_tls = lab_tls_load(app->db, app->cfg.lab_bind, app->cfg.lab_public_host, err, errlen);
-  if (!app->lab_tls) {
-    free(modules);
-    return -1;
-  }
+  if (!app->lab_tls) return -1;
   lab_ctx.tls_ctx = app->lab_tls->ctx;
   lab_ctx.tls_ports = app->cfg.lab_tls_ports;
   app->lab_ca_pem = app->lab_tls->ca_cert;
-  app->lab_servers = lab_servers_start(app->ctx, &lab_ctx, modules, n, err, errlen);
-  free(modules); /* the servers keep the modules, not the list */
+  app->lab_servers =
+      lab_servers_start(app->ctx, &lab_ctx, lab_services, lab_service_count, err, errlen);
   if (!app->lab_servers) return -1;
   if (!http) return 0; /* no HTTP row: no HTTP lab server */
 

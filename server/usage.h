@@ -66,7 +66,7 @@ void usage_tick(struct usage *u, int64_t now_mono);
 /* Writes every changed refused-open counter. 0 or -1. */
 int usage_flush(struct usage *u);
 
-/* Fills out so the lab servers' own-client recording (protocols/lab.c)
+/* Fills out so the lab servers' own-client recording (protocols/labrec.c)
  * keeps these budgets too; u is borrowed and must outlive out. */
 void usage_lab_budget(struct usage *u, struct lab_budget *out);
 

@@ -1,5 +1,5 @@
 """test_lab_peers.py -- whom a lab server believes it is talking to
-(protocols/lab.c, protocols/ftp.c, protocols/httplab.c, protocols/labident.c):
+(protocols/labchansock.c, protocols/ftp.c, protocols/httplab.c, protocols/labident.c):
 a relayed request is credited to its student whatever loopback address the
 lab binds, an FTP data port serves only the student who asked for it and
 names the address the client dialled, and 127.0.0.2 is an outside peer

@@ -1,4 +1,4 @@
-"""test_labframework.py -- the lab servers' socket backend (protocols/lab.c)
+"""test_labframework.py -- the lab servers' socket backend (protocols/labsock.c)
 against the real binary, with raw sockets only.
 
 Whatever line-protocol modules the binary was built with: each one's port

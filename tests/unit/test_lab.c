@@ -406,6 +406,51 @@ static void test_raw_mode(void) {
   CHECK_EQ_INT(last_closed.lines, 0);
 }
 
+/* Raw mode, every byte sent straight back. */
+static void mirror_data(struct lab_conn *c, void *sv, const unsigned char *p, size_t n) {
+  lab_send(c, p, n);
+}
+
+/* The memory backend's far end is a capped queue: it holds
+ * LIM_LAB_MEM_SINK_BYTES - 1 bytes (and the NUL after them), a write that
+ * would pass that is dropped whole, and a clear makes room again. */
+static void test_mem_sink_cap(void) {
+  struct lab_module mirror = echo_module;
+  const size_t chunk = 1024 * 1024, cap = LIM_LAB_MEM_SINK_BYTES;
+  unsigned char *block = malloc(chunk);
+  struct lab_conn *c;
+  const char *out;
+  size_t len = 0, fed = 0;
+
+  CHECK(block != NULL);
+  if (!block) return;
+  memset(block, 'm', chunk);
+  mirror.line_max = 0;
+  mirror.on_accept = NULL;
+  mirror.on_data = mirror_data;
+  c = lab_mem_open(&mirror, &ctx, "192.0.2.1");
+  while (fed + chunk <= cap - 1) {
+    lab_mem_feed(c, block, chunk);
+    fed += chunk;
+  }
+  lab_mem_feed(c, block, cap - 1 - fed); /* n allowed: cap - 1 bytes and the NUL */
+  out = lab_mem_output(c, &len);
+  CHECK_EQ_INT((long long)len, (long long)(cap - 1));
+  CHECK(out[len] == '\0' && out[0] == 'm' && out[len - 1] == 'm');
+  lab_mem_feed(c, "x", 1); /* n + 1 refused */
+  out = lab_mem_output(c, &len);
+  CHECK_EQ_INT((long long)len, (long long)(cap - 1));
+  CHECK(out[len] == '\0' && out[len - 1] == 'm');
+  CHECK(!lab_mem_closed(c)); /* the connection itself goes on */
+  lab_mem_clear(c);
+  lab_mem_feed(c, "y", 1);
+  out = lab_mem_output(c, &len);
+  CHECK_EQ_INT((long long)len, 1);
+  CHECK_EQ_STR(out, "y");
+  lab_mem_free(c);
+  free(block);
+}
+
 /* --- the socket backend --------------------------------------------------- */
 
 static int open_fds(void) {
@@ -463,7 +508,7 @@ static void test_sock_pasv_adopt_failure(void) {
     struct lws_context_creation_info info;
     struct lws_context *lws;
     struct lab_servers *ls;
-    const struct lab_module *mods[] = {&echo_module};
+    const struct lab_service rows[] = {{"echo", "Echo", 7, "raw", &echo_module, 0}};
     struct lab_ctx sctx = ctx;
     char err[256], line[256];
     int port = free_tcp_port(), pasv = free_tcp_port(), fd = -1, before, after;
@@ -477,7 +522,7 @@ static void test_sock_pasv_adopt_failure(void) {
     if (!lws) continue;
     sctx.port_base = port - echo_module.well_known_port;
     sctx.pasv_lo = sctx.pasv_hi = pasv;
-    ls = lab_servers_start(lws, &sctx, mods, 1, err, sizeof err);
+    ls = lab_servers_start(lws, &sctx, rows, 1, err, sizeof err);
     if (ls) {
       struct sockaddr_in a = {.sin_family = AF_INET,
                               .sin_port = htons((uint16_t)port),
@@ -526,6 +571,7 @@ int main(void) {
   test_data_channel();
   test_cmd_helpers();
   test_raw_mode();
+  test_mem_sink_cap();
   test_sock_pasv_adopt_failure();
   return check_done();
 }

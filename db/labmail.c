@@ -1,0 +1,271 @@
+/* labmail.c -- the lab mail store: mailboxes and messages, shared by SMTP, POP3 and IMAP.
+ *
+ * Mail delivered by SMTP is visible at once to POP3 and IMAP because all
+ * three read these tables. An UPDATE ... RETURNING hands out a UID and
+ * bumps the mailbox's counter in one step, and the writes that go with it
+ * sit in a "labdb" savepoint (labdb.c). UIDs and UIDVALIDITY values only
+ * ever grow, so an IMAP client's cache is never fooled by a reused number.
+ */
+#include <string.h>
+#include <strings.h>
+
+#include "db_internal.h"
+#include "labdb.h"
+
+#define LABDB_MAILBOX_MAX 63
+
+/* IMAP says INBOX is case-insensitive and every other name is not. */
+static const char *labdb_mailbox_name(const char *name) {
+  return strcasecmp(name, "INBOX") == 0 ? "INBOX" : name;
+}
+
+/* --- mailboxes ----------------------------------------------------------------- */
+
+/* Hands out the next UIDVALIDITY: the current time, or one more than the
+ * last one if the clock has not moved on (RFC 9051 section 2.3.1.1). */
+static int labdb_next_validity(struct db *db, int64_t *out) {
+  sqlite3_stmt *st = db_stmt(
+      db, DB_STMT_MAILBOX_VALIDITY,
+      "INSERT INTO settings(key, value) VALUES ('lab_uidvalidity', CAST(unixepoch() AS TEXT)) "
+      "ON CONFLICT(key) DO UPDATE SET "
+      "  value = CAST(max(unixepoch(), CAST(settings.value AS INTEGER) + 1) AS TEXT) "
+      "RETURNING CAST(value AS INTEGER)");
+
+  return db_exec_int(db, st, NULL, out) == 0 ? 0 : -1;
+}
+
+int db_mailbox_create(struct db *db, int64_t user_id, const char *name) {
+  sqlite3_stmt *st;
+  int64_t validity;
+  int rc;
+
+  if (!labdb_text_ok(name, LABDB_MAILBOX_MAX)) return db_fail_msg(db, 1, "bad mailbox name");
+  name = labdb_mailbox_name(name);
+  if (db_lab_savepoint(db) != 0) return -1;
+  if (labdb_next_validity(db, &validity) != 0) goto fail;
+  st = db_stmt(db, DB_STMT_MAILBOX_INSERT,
+               "INSERT INTO lab_mailboxes(user_id, name, uidvalidity, uidnext) "
+               "VALUES (?1, ?2, ?3, 1) ON CONFLICT DO NOTHING");
+  rc = db_exec_changed(db, st, DB_ARGS(DB_INT(user_id), DB_TEXT(name), DB_INT(validity)));
+  if (rc < 0 || db_lab_release(db) != 0) goto fail;
+  return rc;
+
+fail:
+  db_lab_rollback(db);
+  return -1;
+}
+
+/* INBOX is never missing: it is made the first time anyone looks. */
+static int labdb_ensure_inbox(struct db *db, int64_t user_id, const char *name) {
+  if (strcmp(name, "INBOX") != 0) return 0;
+  return db_mailbox_create(db, user_id, "INBOX") < 0 ? -1 : 0;
+}
+
+int db_mailbox_delete(struct db *db, int64_t user_id, const char *name) {
+  sqlite3_stmt *st;
+
+  name = labdb_mailbox_name(name);
+  if (strcmp(name, "INBOX") == 0) return 1;
+  st = db_stmt(db, DB_STMT_MAILBOX_DELETE,
+               "DELETE FROM lab_mailboxes WHERE user_id = ?1 AND name = ?2");
+  return db_exec_changed(db, st, DB_ARGS(DB_INT(user_id), DB_TEXT(name)));
+}
+
+/* Columns: name, uidvalidity, uidnext, messages, unseen. */
+#define LABDB_MAILBOX_COLUMNS                                                                  \
+  "SELECT b.name, b.uidvalidity, b.uidnext,"                                                   \
+  " (SELECT count(*) FROM lab_messages m WHERE m.user_id = b.user_id AND m.mailbox = b.name)," \
+  " (SELECT count(*) FROM lab_messages m WHERE m.user_id = b.user_id AND m.mailbox = b.name"   \
+  "   AND (m.flags & 1) = 0) "                                                                 \
+  "FROM lab_mailboxes b "
+
+static void labdb_mailbox_row(sqlite3_stmt *st, struct db_mailbox *m) {
+  memset(m, 0, sizeof *m);
+  db_column_copy(st, 0, m->name, sizeof m->name);
+  m->uidvalidity = sqlite3_column_int64(st, 1);
+  m->uidnext = sqlite3_column_int64(st, 2);
+  m->messages = sqlite3_column_int64(st, 3);
+  m->unseen = sqlite3_column_int64(st, 4);
+}
+
+int db_mailbox_get(struct db *db, int64_t user_id, const char *name, struct db_mailbox *out) {
+  sqlite3_stmt *st;
+  int rc;
+
+  name = labdb_mailbox_name(name);
+  if (labdb_ensure_inbox(db, user_id, name) != 0) return -1;
+  st = db_stmt(db, DB_STMT_MAILBOX_GET,
+               LABDB_MAILBOX_COLUMNS "WHERE b.user_id = ?1 AND b.name = ?2");
+  if ((rc = db_exec_row(db, st, DB_ARGS(DB_INT(user_id), DB_TEXT(name)))) != 0) return rc;
+  if (out) labdb_mailbox_row(st, out);
+  db_stmt_release(st);
+  return 0;
+}
+
+/* The callback may call other db functions, but not db_mailbox_list. */
+int db_mailbox_list(struct db *db, int64_t user_id,
+                    int (*cb)(void *arg, const struct db_mailbox *m), void *arg) {
+  sqlite3_stmt *st;
+  struct db_mailbox m;
+  int rc;
+
+  if (labdb_ensure_inbox(db, user_id, "INBOX") != 0) return -1;
+  st = db_stmt(db, DB_STMT_MAILBOX_LIST,
+               LABDB_MAILBOX_COLUMNS "WHERE b.user_id = ?1 ORDER BY b.name <> 'INBOX', b.name");
+  if (db_bind_args(db, st, DB_ARGS(DB_INT(user_id))) != 0) return -1;
+  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    labdb_mailbox_row(st, &m);
+    if (cb(arg, &m)) break;
+  }
+  return db_walk_end(db, st, rc);
+}
+
+/* --- messages ------------------------------------------------------------------ */
+
+/* Takes the mailbox's next UID and bumps its counter in one statement. A
+ * UID taken by a write that later fails is simply never used. 1 = no such
+ * mailbox. */
+static int labdb_take_uid(struct db *db, int64_t user_id, const char *mailbox, int64_t *uid) {
+  sqlite3_stmt *st = db_stmt(db, DB_STMT_MAIL_NEXT_UID,
+                             "UPDATE lab_mailboxes SET uidnext = uidnext + 1 "
+                             "WHERE user_id = ?1 AND name = ?2 RETURNING uidnext - 1");
+
+  return db_exec_int(db, st, DB_ARGS(DB_INT(user_id), DB_TEXT(mailbox)), uid);
+}
+
+/* Opens the savepoint and takes the mailbox's next UID: 0 with the
+ * savepoint open, or 1 (no such mailbox) or -1 with nothing left open. */
+static int labdb_begin_uid(struct db *db, int64_t user_id, const char *mailbox, int64_t *uid) {
+  int rc;
+
+  if (labdb_ensure_inbox(db, user_id, mailbox) != 0) return -1;
+  if (db_lab_savepoint(db) != 0) return -1;
+  rc = labdb_take_uid(db, user_id, mailbox, uid);
+  if (rc != 0) db_lab_rollback(db);
+  return rc;
+}
+
+/* Ends the savepoint: kept when rc is 0 and it is released, else rolled
+ * back (a UID taken in it is then never used). Returns rc, or -1. */
+static int labdb_end(struct db *db, int rc) {
+  if (rc == 0 && db_lab_release(db) == 0) return 0;
+  db_lab_rollback(db);
+  return rc ? rc : -1;
+}
+
+int db_mail_append(struct db *db, int64_t user_id, const char *mailbox, const void *msg, size_t len,
+                   unsigned flags, int64_t internal_date, int64_t *uid_out) {
+  sqlite3_stmt *st;
+  int64_t uid;
+  int rc;
+
+  mailbox = labdb_mailbox_name(mailbox);
+  if ((rc = labdb_begin_uid(db, user_id, mailbox, &uid)) != 0) return rc;
+  st = db_stmt(db, DB_STMT_MAIL_INSERT,
+               "INSERT INTO lab_messages(user_id, mailbox, uid, flags, internal_date, body) "
+               "VALUES (?1, ?2, ?3, ?4, ?5, ?6)");
+  rc = db_exec_done(db, st,
+                    DB_ARGS(DB_INT(user_id), DB_TEXT(mailbox), DB_INT(uid), DB_INT(flags),
+                            DB_INT(internal_date), DB_BLOB(msg, len)));
+  if ((rc = labdb_end(db, rc)) == 0 && uid_out) *uid_out = uid;
+  return rc;
+}
+
+static void labdb_mail_row(sqlite3_stmt *st, struct db_mail *m) {
+  m->uid = sqlite3_column_int64(st, 0);
+  m->flags = (unsigned)sqlite3_column_int64(st, 1);
+  m->internal_date = sqlite3_column_int64(st, 2);
+  m->size = (size_t)sqlite3_column_int64(st, 3);
+}
+
+/* The callback may call other db functions (db_mail_get to fetch a body),
+ * but not db_mail_list. 1 = no such mailbox. */
+int db_mail_list(struct db *db, int64_t user_id, const char *mailbox,
+                 int (*cb)(void *arg, const struct db_mail *m), void *arg) {
+  sqlite3_stmt *st;
+  struct db_mail m;
+  int rc;
+
+  mailbox = labdb_mailbox_name(mailbox);
+  rc = db_mailbox_get(db, user_id, mailbox, NULL);
+  if (rc != 0) return rc;
+  st = db_stmt(db, DB_STMT_MAIL_LIST,
+               "SELECT uid, flags, internal_date, length(body) FROM lab_messages "
+               "WHERE user_id = ?1 AND mailbox = ?2 ORDER BY uid");
+  if (db_bind_args(db, st, DB_ARGS(DB_INT(user_id), DB_TEXT(mailbox))) != 0) return -1;
+  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    labdb_mail_row(st, &m);
+    if (cb(arg, &m)) break;
+  }
+  return db_walk_end(db, st, rc);
+}
+
+int db_mail_get(struct db *db, int64_t user_id, const char *mailbox, int64_t uid,
+                struct db_mail *meta, unsigned char **body, size_t *len) {
+  sqlite3_stmt *st = db_stmt(db, DB_STMT_MAIL_GET,
+                             "SELECT uid, flags, internal_date, length(body), body "
+                             "FROM lab_messages WHERE user_id = ?1 AND mailbox = ?2 AND uid = ?3");
+  struct db_mail m;
+  int rc;
+
+  mailbox = labdb_mailbox_name(mailbox);
+  rc = db_exec_row(db, st, DB_ARGS(DB_INT(user_id), DB_TEXT(mailbox), DB_INT(uid)));
+  if (rc != 0) return rc;
+  labdb_mail_row(st, &m);
+  if (body && db_column_dup(db, st, 4, body, len) != 0) {
+    db_stmt_release(st);
+    return -1;
+  }
+  if (meta) *meta = m;
+  db_stmt_release(st);
+  return 0;
+}
+
+int db_mail_set_flags(struct db *db, int64_t user_id, const char *mailbox, int64_t uid,
+                      unsigned flags) {
+  sqlite3_stmt *st = db_stmt(db, DB_STMT_MAIL_SET_FLAGS,
+                             "UPDATE lab_messages SET flags = ?4 "
+                             "WHERE user_id = ?1 AND mailbox = ?2 AND uid = ?3");
+
+  mailbox = labdb_mailbox_name(mailbox);
+  return db_exec_changed(db, st,
+                         DB_ARGS(DB_INT(user_id), DB_TEXT(mailbox), DB_INT(uid), DB_INT(flags)));
+}
+
+int db_mail_delete(struct db *db, int64_t user_id, const char *mailbox, int64_t uid) {
+  sqlite3_stmt *st = db_stmt(db, DB_STMT_MAIL_DELETE,
+                             "DELETE FROM lab_messages "
+                             "WHERE user_id = ?1 AND mailbox = ?2 AND uid = ?3");
+
+  mailbox = labdb_mailbox_name(mailbox);
+  return db_exec_changed(db, st, DB_ARGS(DB_INT(user_id), DB_TEXT(mailbox), DB_INT(uid)));
+}
+
+/* 1 = no such message or no such target mailbox. */
+int db_mail_copy(struct db *db, int64_t user_id, const char *from, int64_t uid, const char *to,
+                 int64_t *new_uid) {
+  sqlite3_stmt *st;
+  int64_t uid2;
+  int rc;
+
+  from = labdb_mailbox_name(from);
+  to = labdb_mailbox_name(to);
+  if ((rc = labdb_begin_uid(db, user_id, to, &uid2)) != 0) return rc;
+  st = db_stmt(db, DB_STMT_MAIL_COPY,
+               "INSERT INTO lab_messages(user_id, mailbox, uid, flags, internal_date, body) "
+               "SELECT user_id, ?4, ?5, flags, internal_date, body FROM lab_messages "
+               "WHERE user_id = ?1 AND mailbox = ?2 AND uid = ?3");
+  /* 1: no such message, nothing copied. */
+  rc = db_exec_changed(
+      db, st, DB_ARGS(DB_INT(user_id), DB_TEXT(from), DB_INT(uid), DB_TEXT(to), DB_INT(uid2)));
+  if ((rc = labdb_end(db, rc)) == 0 && new_uid) *new_uid = uid2;
+  return rc;
+}
+
+int db_mail_usage(struct db *db, int64_t user_id, int64_t *bytes) {
+  sqlite3_stmt *st =
+      db_stmt(db, DB_STMT_MAIL_USAGE,
+              "SELECT coalesce(sum(length(body)), 0) FROM lab_messages WHERE user_id = ?1");
+
+  return db_exec_int(db, st, DB_ARGS(DB_INT(user_id)), bytes) == 0 ? 0 : -1;
+}
