@@ -7,6 +7,12 @@
  * login and the close, and every byte in order, under the same budgets
  * (LIM_TRANSCRIPT_BYTES per session, then usage.c's per student and in
  * all; past one, a note says so and nothing more is kept).
+ *
+ * HTTPS (lab:443) sessions are marked TLS (sessions.tls = "tls") and keep
+ * both layers, as the relay keeps its TLS sessions: the plaintext as
+ * c2s/s2c (what the transcript, text and replay show; bytes_up/down count
+ * it), the TLS records as the wire layer (the pcap), and the handshake's
+ * key log in session_keys (the key export), so a pcap opens decrypted.
  */
 #include "httprec.h"
 
@@ -22,8 +28,6 @@
 #include "portlab_limits.h"
 #include "recorder.h"
 
-#define HTTPREC_PORT 80 /* the well-known port the transcript names */
-
 struct httprec_conn {
   struct httprec_conn *next;
   uint64_t conn;
@@ -36,12 +40,17 @@ struct httprec_conn {
 
 struct httprec {
   struct lab_ctx *ctx;
+  int port; /* the well-known port the transcripts name */
+  int tls;
   struct httprec_conn *conns;
 };
 
-struct httprec *httprec_new(struct lab_ctx *ctx) {
+struct httprec *httprec_new(struct lab_ctx *ctx, int port, int tls) {
   struct httprec *hr = calloc(1, sizeof *hr);
-  if (hr) hr->ctx = ctx;
+  if (!hr) return NULL;
+  hr->ctx = ctx;
+  hr->port = port;
+  hr->tls = tls;
   return hr;
 }
 
@@ -118,19 +127,22 @@ static void httprec_open(struct httprec *hr, const struct httpwire_rec *r) {
   }
   c = calloc(1, sizeof *c);
   if (!c) return;
-  if (db_session_create_own(ctx->db, owner, "lab", HTTPREC_PORT, "raw", (const char *)r->data,
+  if (db_session_create_own(ctx->db, owner, "lab", hr->port, "raw", (const char *)r->data,
                             r->wall_us, &c->session) != 0) {
     log_error("http lab: own-client session insert failed: %s", db_errmsg(ctx->db));
     free(c);
     return;
   }
+  if (hr->tls && db_session_set_tls(ctx->db, c->session, "tls") != 0)
+    log_error("http lab: marking session %lld TLS failed: %s", (long long)c->session,
+              db_errmsg(ctx->db));
   c->conn = r->conn;
   c->start_mono = r->mono_us;
   c->next = hr->conns;
   hr->conns = c;
   httprec_owner(hr, c, owner);
-  httprec_note(hr, c, r->mono_us, "own client %s port %d connected to the lab http server",
-               (const char *)r->data, r->port);
+  httprec_note(hr, c, r->mono_us, "own client %s port %d connected to the lab http server%s",
+               (const char *)r->data, r->port, hr->tls ? " (TLS)" : "");
 }
 
 static void httprec_login(struct httprec *hr, struct httprec_conn *c,
@@ -178,6 +190,20 @@ void httprec_apply(struct httprec *hr, const struct httpwire_rec *list) {
       case HTTPWIRE_S2C:
         c->down += (int64_t)r->len;
         httprec_event(hr, c, r->mono_us, DB_DIR_S2C, r->data, r->len, 0);
+        break;
+      case HTTPWIRE_WIRE_C2S:
+        httprec_event(hr, c, r->mono_us, DB_DIR_WIRE_C2S, r->data, r->len, 0);
+        break;
+      case HTTPWIRE_WIRE_S2C:
+        httprec_event(hr, c, r->mono_us, DB_DIR_WIRE_S2C, r->data, r->len, 0);
+        break;
+      case HTTPWIRE_NOTE:
+        httprec_event(hr, c, r->mono_us, DB_DIR_NOTE, r->data, r->len, 0);
+        break;
+      case HTTPWIRE_KEYS:
+        if (db_session_keylog_add(hr->ctx->db, c->session, (const char *)r->data) != 0)
+          log_error("http lab: storing session %lld's TLS key log failed: %s",
+                    (long long)c->session, db_errmsg(hr->ctx->db));
         break;
       case HTTPWIRE_LOGIN:
         httprec_login(hr, c, r);
