@@ -1083,8 +1083,11 @@ struct http_lab *http_lab_start(const struct http_lab_config *cfg, char *err, si
                                .relayed = http_wire_relayed,
                                .relayed_cls = h,
                                .tls_ctx = h->tls_ctx};
-  if (wc.record &&
-      !(h->rec = httprec_new(cfg->lab, svc ? svc->port : h->tls_ctx ? 443 : 80, h->tls_ctx != NULL))) {
+  if (wc.record && !(h->rec = httprec_new(cfg->lab,
+                                          svc          ? svc->port
+                                          : h->tls_ctx ? 443
+                                                       : 80,
+                                          h->tls_ctx != NULL))) {
     snprintf(err, errlen, "out of memory");
     goto fail;
   }
@@ -1097,16 +1100,16 @@ struct http_lab *http_lab_start(const struct http_lab_config *cfg, char *err, si
   /* The wire accepts and hands each connection over (MHD_add_connection,
    * which needs MHD_USE_ITC to wake MHD's thread); MHD listens on nothing. */
   flags |= MHD_USE_NO_LISTEN_SOCKET | MHD_USE_ITC | MHD_ALLOW_UPGRADE;
-  h->daemon = MHD_start_daemon(
-      flags, 0, http_accept, h, http_handle, h,
-      /* First, so that MHD's messages about the options go here too. */
-      MHD_OPTION_EXTERNAL_LOGGER, http_log, h, MHD_OPTION_CONNECTION_TIMEOUT,
-      (unsigned int)LIM_HTTP_TIMEOUT_SECS, MHD_OPTION_CONNECTION_LIMIT,
-      (unsigned int)LIM_HTTP_CONNS, MHD_OPTION_NOTIFY_CONNECTION, http_notify, h,
-      MHD_OPTION_NOTIFY_COMPLETED, http_completed, h, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-      (size_t)LIM_HTTP_MEMORY_BYTES,
-      /* 0, MHD's default: the Host rule is checked in http_bad_host(). */
-      MHD_OPTION_STRICT_FOR_CLIENT, (int)0, MHD_OPTION_END);
+  h->daemon =
+      MHD_start_daemon(flags, 0, http_accept, h, http_handle, h,
+                       /* First, so that MHD's messages about the options go here too. */
+                       MHD_OPTION_EXTERNAL_LOGGER, http_log, h, MHD_OPTION_CONNECTION_TIMEOUT,
+                       (unsigned int)LIM_HTTP_TIMEOUT_SECS, MHD_OPTION_CONNECTION_LIMIT,
+                       (unsigned int)LIM_HTTP_CONNS, MHD_OPTION_NOTIFY_CONNECTION, http_notify, h,
+                       MHD_OPTION_NOTIFY_COMPLETED, http_completed, h,
+                       MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)LIM_HTTP_MEMORY_BYTES,
+                       /* 0, MHD's default: the Host rule is checked in http_bad_host(). */
+                       MHD_OPTION_STRICT_FOR_CLIENT, (int)0, MHD_OPTION_END);
   if (!h->daemon) {
     snprintf(err, errlen, "HTTP lab: cannot start the web server on %s port %d", cfg->bind_addr,
              cfg->port);

@@ -437,7 +437,8 @@ static void wire_tls_news(struct httpwire *w, struct wire_conn *c) {
   }
   n = tlsmem_keylog(c->tls, keys, sizeof keys);
   if (n > c->keys_sent) {
-    if (c->rec == WIRE_REC_ON) wire_push(w, c, HTTPWIRE_KEYS, keys + c->keys_sent, n - c->keys_sent);
+    if (c->rec == WIRE_REC_ON)
+      wire_push(w, c, HTTPWIRE_KEYS, keys + c->keys_sent, n - c->keys_sent);
     c->keys_sent = n;
   }
 }
@@ -657,8 +658,8 @@ static void *wire_thread(void *arg) {
       /* HTTPS: the client is read when the engine has no plaintext left
        * over, MHD when the engine has no records left over. */
       int c_in = !c->c_eof && !c->cfd_eof && !c->tls_more && c->to_mhd.len < sizeof c->to_mhd.b;
-      int m_in = !c->m_eof && (c->tls ? !tlsmem_wire_pending(c->tls)
-                                      : c->to_client.len < sizeof c->to_client.b);
+      int m_in = !c->m_eof &&
+                 (c->tls ? !tlsmem_wire_pending(c->tls) : c->to_client.len < sizeof c->to_client.b);
       pfd[n++] = (struct pollfd){
           .fd = c->cfd,
           .events = (short)((c_in && !paused ? POLLIN : 0) | (c->to_client.len ? POLLOUT : 0))};
