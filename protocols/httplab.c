@@ -1083,11 +1083,8 @@ struct http_lab *http_lab_start(const struct http_lab_config *cfg, char *err, si
                                .relayed = http_wire_relayed,
                                .relayed_cls = h,
                                .tls_ctx = h->tls_ctx};
-  if (wc.record && !(h->rec = httprec_new(cfg->lab,
-                                          svc          ? svc->port
-                                          : h->tls_ctx ? 443
-                                                       : 80,
-                                          h->tls_ctx != NULL))) {
+  int svc_port = svc ? svc->port : 80; /* the well-known port transcripts name */
+  if (wc.record && !(h->rec = httprec_new(cfg->lab, svc_port, h->tls_ctx != NULL))) {
     snprintf(err, errlen, "out of memory");
     goto fail;
   }

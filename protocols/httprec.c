@@ -10,9 +10,10 @@
  *
  * HTTPS (lab:443) sessions are marked TLS (sessions.tls = "tls") and keep
  * both layers, as the relay keeps its TLS sessions: the plaintext as
- * c2s/s2c (what the transcript, text and replay show; bytes_up/down count
- * it), the TLS records as the wire layer (the pcap), and the handshake's
- * key log in session_keys (the key export), so a pcap opens decrypted.
+ * c2s/s2c (what the transcript, text and replay show), the TLS records as
+ * the wire layer (the pcap; bytes_up/down count them, as for every TLS
+ * session: what crossed the TCP connection), and the handshake's key log
+ * in session_keys (the key export), so a pcap opens decrypted.
  */
 #include "httprec.h"
 
@@ -184,17 +185,19 @@ void httprec_apply(struct httprec *hr, const struct httpwire_rec *list) {
     if (!c) continue; /* its open was not recorded */
     switch (r->kind) {
       case HTTPWIRE_C2S:
-        c->up += (int64_t)r->len;
+        if (!hr->tls) c->up += (int64_t)r->len;
         httprec_event(hr, c, r->mono_us, DB_DIR_C2S, r->data, r->len, 0);
         break;
       case HTTPWIRE_S2C:
-        c->down += (int64_t)r->len;
+        if (!hr->tls) c->down += (int64_t)r->len;
         httprec_event(hr, c, r->mono_us, DB_DIR_S2C, r->data, r->len, 0);
         break;
       case HTTPWIRE_WIRE_C2S:
+        c->up += (int64_t)r->len;
         httprec_event(hr, c, r->mono_us, DB_DIR_WIRE_C2S, r->data, r->len, 0);
         break;
       case HTTPWIRE_WIRE_S2C:
+        c->down += (int64_t)r->len;
         httprec_event(hr, c, r->mono_us, DB_DIR_WIRE_S2C, r->data, r->len, 0);
         break;
       case HTTPWIRE_NOTE:
