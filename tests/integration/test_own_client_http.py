@@ -578,6 +578,54 @@ class OwnClientHttps(PortlabTestCase):
         self.assertIn(b"\x82\x03\x00\x01\x02", down)
         self.assertIn("logged in as %s" % name, notes(events))
 
+    def test_a_long_wss_chat_is_recorded_whole(self):
+        """1.5 MiB each way through TLS: far past the engine's one chunk per
+        direction and past what the wire queues before it waits for the
+        loop (LIM_LAB_OUT_HIGH). Every frame comes back and is kept (both
+        layers, about 6 MiB, stay under the session's LIM_TRANSCRIPT_BYTES)."""
+        teacher = self.pl.teacher()
+        before = self.ids(teacher)
+        ws = websocket.create_connection(
+            "wss://%s:%d/chat" % (LOOPBACK, self.port()), timeout=60,
+            sslopt={"ca_certs": self.ca_file, "cert_reqs": ssl.CERT_REQUIRED})
+        payload = bytes(range(256)) * 256  # 64 KiB
+        rounds = 24
+        for i in range(rounds):  # send and read in turn: nobody's buffers fill
+            ws.send_binary(payload)
+            self.assertEqual(ws.recv(), payload, "round %d" % i)
+        ws.close()
+        own = self.wait_own(teacher, before, timeout=60)
+        events = self.pl.transcript_when_ended(own["id"], teacher, timeout=60).json["events"]
+        down = layer_bytes(events, "s2c", False)
+        frame = b"\x82\x7f" + len(payload).to_bytes(8, "big") + payload
+        self.assertEqual(down.count(frame), rounds)
+        up = layer_bytes(events, "c2s", False)
+        self.assertEqual(len(up) - up.index(b"\r\n\r\n") - 4,
+                         rounds * (14 + len(payload)) + 6 + 2)  # masked frames, then the close
+        self.assertEqual(own["bytes_up"], len(layer_bytes(events, "c2s", True)))
+        self.assertEqual(own["bytes_down"], len(layer_bytes(events, "s2c", True)))
+
+    def test_a_relay_tls_session_is_recorded_once(self):
+        """The browser's session to lab:443 is the relay's (its TLS client):
+        the wire does not record it a second time."""
+        name = unique_name("sr")
+        r, token = self.pl.join_full(name)
+        teacher = self.pl.teacher()
+        mine, everyone = self.ids(token), self.ids(teacher)
+        ws, opened = self.pl.session("lab", HTTPS_WELL_KNOWN, mode="tls", cookie=token)
+        self.assertEqual(opened.get("type"), "opened", opened)
+        ws.send_binary(b"GET /robots.txt HTTP/1.1\r\nHost: lab\r\nConnection: close\r\n\r\n")
+        collect(ws, until=lambda c: b"Disallow: /private/" in c.data)
+        wait_closed(ws)
+        tr = self.pl.transcript_when_ended(opened["session_id"], token)
+        self.assertFalse(tr.json["session"]["own_client"])
+        self.assertEqual(tr.json["session"]["tls"], "tls")
+        time.sleep(0.5)  # only used to see none appear
+        self.assertEqual(self.ids(token) - mine, {opened["session_id"]})
+        added = [s for s in session_list(self.pl.get("/api/sessions", cookie=teacher).json)
+                 if s["id"] not in everyone and s.get("own_client")]
+        self.assertEqual(added, [])
+
     def read_to_end(self, s):
         """What the server sent before it closed; a reset counts as the end."""
         got = b""
