@@ -14,6 +14,9 @@
  * slowly produced chunked stream. Headers look like a real server's
  * (Server, Date, Content-Type, Content-Length, ETag, Last-Modified).
  *
+ * HTTPS (lab:443) is the same site: httpwire.c ends the TLS and hands
+ * this daemon the plaintext, as on lab:80 (see http_lab_start).
+ *
  * Threading: MHD_USE_AUTO_INTERNAL_THREAD runs one internal thread that
  * calls every handler, so the SQLite connection opened here is used by
  * that thread alone (the lws loop has its own). libmicrohttpd's defaults
