@@ -521,6 +521,33 @@ class OwnClientHttps(PortlabTestCase):
         self.assertEqual(layer_bytes(events, "c2s", False), sent)
         self.assertEqual(layer_bytes(events, "s2c", False), got)
 
+    def test_close_notify_is_answered_with_close_notify(self):
+        """A client that ends TLS properly (close_notify) gets ours back once
+        the server has closed, and the transcript says who ended it."""
+        teacher = self.pl.teacher()
+        before = self.ids(teacher)
+        raw = socket.socket()
+        raw.settimeout(20)  # a hang guard
+        raw.bind(("127.0.0.5", 0))
+        raw.connect((LOOPBACK, self.port()))
+        tls = self.ctx().wrap_socket(raw, server_hostname="lab")
+        req = b"GET /robots.txt HTTP/1.1\r\nHost: lab\r\n\r\n"  # keep-alive
+        tls.sendall(req)
+        got = b""
+        while b"Disallow: /private/" not in got:
+            got += tls.recv(65536)
+        plain = tls.unwrap()  # sends close_notify, returns when the server's came
+        plain.close()
+        own = self.wait_own(teacher, before)
+        self.assertEqual(own["client_addr"], "127.0.0.5")
+        self.assertEqual(own["close_reason"], "client_closed")
+        events = self.pl.transcript_when_ended(own["id"], teacher).json["events"]
+        self.assertEqual(layer_bytes(events, "c2s", False), req)
+        self.assertEqual(layer_bytes(events, "s2c", False), got)
+        n = notes(events)
+        self.assertIn("the client ended TLS (close_notify)", n)
+        self.assertEqual(n[-1], "connection closed by the client")
+
     @unittest.skipUnless(shutil.which("tshark"), "tshark missing")
     def test_pcap_decrypts_with_the_key_log(self):
         teacher = self.pl.teacher()
