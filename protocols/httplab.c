@@ -14,6 +14,9 @@
  * slowly produced chunked stream. Headers look like a real server's
  * (Server, Date, Content-Type, Content-Length, ETag, Last-Modified).
  *
+ * HTTPS (lab:443) is the same site: httpwire.c ends the TLS and hands
+ * this daemon the plaintext, as on lab:80 (see http_lab_start).
+ *
  * Threading: MHD_USE_AUTO_INTERNAL_THREAD runs one internal thread that
  * calls every handler, so the SQLite connection opened here is used by
  * that thread alone (the lws loop has its own). libmicrohttpd's defaults
@@ -34,6 +37,7 @@
 #include <errno.h>
 #include <microhttpd.h>
 #include <netdb.h>
+#include <openssl/ssl.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -55,6 +59,7 @@
 #include "log.h"
 #include "portlab_limits.h"
 #include "progress.h"
+#include "tlsca.h"
 #include "wschat.h"
 
 #define HTTP_SERVER_NAME "portlab-lab/1.0"
@@ -81,7 +86,7 @@ struct http_lab {
   struct db *db; /* used only by the MHD thread once started */
   char secret[65];
   char last_modified[40];       /* the start time as an HTTP-date: the site's "files" date */
-  int tls;                      /* serving HTTPS */
+  SSL_CTX *tls_ctx;             /* serving HTTPS: the wire thread's own context */
   struct sockaddr_storage bind; /* the lab address: relayed requests come from it */
   size_t form_bytes;            /* longest POST /form body */
   struct httpwire *wire;        /* the sockets (its own thread) */
@@ -724,12 +729,6 @@ static const char http_bad_chat[] = HTTP_PAGE_HEAD("400 Bad Request")
     "16 bytes in base64 (24 characters ending in <code>==</code>).</p>\n"
     HTTP_PAGE_TAIL;
 
-static const char http_chat_plain[] = HTTP_PAGE_HEAD("501 Not Implemented")
-    "<h1>501 Not Implemented</h1>\n"
-    "<p>/chat is served by the plain HTTP lab (port 80), where every byte of the\n"
-    "handshake can be read.</p>\n"
-    HTTP_PAGE_TAIL;
-
 /* MHD sent the 101: the socket is a WebSocket now, the wire's to run. */
 static void http_chat_upgraded(void *cls, struct MHD_Connection *conn, void *con_cls,
                                const char *extra_in, size_t extra_in_size, MHD_socket sock,
@@ -766,8 +765,6 @@ static enum MHD_Result page_chat(struct http_req *r) {
   if (strcasecmp(r->version, MHD_HTTP_VERSION_1_1) != 0 || !version || !wschat_key_valid(key))
     return http_send_page(r, MHD_HTTP_BAD_REQUEST, http_bad_chat, sizeof http_bad_chat - 1);
   wschat_accept(key, accept);
-  if (!r->h->wire) /* the HTTPS lab: see http_lab_start() */
-    return http_send_page(r, MHD_HTTP_NOT_IMPLEMENTED, http_chat_plain, sizeof http_chat_plain - 1);
   resp = MHD_create_response_for_upgrade(http_chat_upgraded, r->h);
   if (!resp) return MHD_NO;
   MHD_add_response_header(resp, MHD_HTTP_HEADER_SERVER, HTTP_SERVER_NAME);
@@ -1071,74 +1068,65 @@ struct http_lab *http_lab_start(const struct http_lab_config *cfg, char *err, si
   }
   h->form_bytes = cfg->form_bytes ? cfg->form_bytes : LIM_HTTP_FORM_BYTES;
   if (cfg->tls_cert && cfg->tls_key) {
-    /* HTTPS: libmicrohttpd's own TLS (GnuTLS in Debian's build), with the
-     * lab certificate the other lab servers use through OpenSSL. MHD
-     * listens itself: the wire would carry only ciphertext, so own
-     * clients' HTTPS conversations are not recorded, and /chat is the
-     * plain HTTP lab's. */
-    struct MHD_OptionItem tls_opts[] = {{MHD_OPTION_HTTPS_MEM_KEY, 0, (void *)cfg->tls_key},
-                                        {MHD_OPTION_HTTPS_MEM_CERT, 0, (void *)cfg->tls_cert},
-                                        {MHD_OPTION_END, 0, NULL}};
-    flags |= MHD_USE_TLS;
-    h->tls = 1;
-    errno = 0;
-    h->daemon = MHD_start_daemon(
-        flags, (uint16_t)cfg->port, http_accept, h, http_handle, h,
-        /* First, so that MHD's messages about the options go here too. */
-        MHD_OPTION_EXTERNAL_LOGGER, http_log, h, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)LIM_HTTP_TIMEOUT_SECS,
-        MHD_OPTION_CONNECTION_LIMIT, (unsigned int)LIM_HTTP_CONNS, MHD_OPTION_NOTIFY_CONNECTION,
-        http_notify, h, MHD_OPTION_NOTIFY_COMPLETED, http_completed, h,
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)LIM_HTTP_MEMORY_BYTES,
-        /* 0, MHD's default: the Host rule is checked in http_bad_host(). */
-        MHD_OPTION_STRICT_FOR_CLIENT, (int)0, MHD_OPTION_ARRAY, tls_opts, MHD_OPTION_END);
-  } else {
-    struct httpwire_config wc = {.bind = (struct sockaddr *)&ss,
-                                 .bind_len = ss.ss_family == AF_INET6 ? sizeof *v6 : sizeof *v4,
-                                 .lws = cfg->lws,
-                                 .record = cfg->lab && cfg->lab->rec && cfg->lws,
-                                 .relayed = http_wire_relayed,
-                                 .relayed_cls = h};
-    if (wc.record && !(h->rec = httprec_new(cfg->lab))) {
-      snprintf(err, errlen, "out of memory");
+    /* HTTPS: the wire terminates TLS with the lab certificate, through the
+     * same engine as the TLS mail ports, and MHD gets the plaintext as on
+     * the plain port. The context is this lab's own: its one user is the
+     * wire thread, so the loop's servers share no state with it. */
+    h->tls_ctx = tlsca_server_ctx(cfg->tls_cert, cfg->tls_key, NULL, why, sizeof why);
+    if (!h->tls_ctx) {
+      snprintf(err, errlen, "HTTPS lab: %s", why);
       goto fail;
     }
-    h->wire = httpwire_listen(&wc, why, sizeof why);
-    if (!h->wire) {
-      snprintf(err, errlen, "HTTP lab: cannot listen on %s port %d: %s", cfg->bind_addr, cfg->port,
-               why);
-      goto fail;
-    }
-    /* The wire accepts and hands each connection over (MHD_add_connection,
-     * which needs MHD_USE_ITC to wake MHD's thread); MHD listens on nothing. */
-    flags |= MHD_USE_NO_LISTEN_SOCKET | MHD_USE_ITC | MHD_ALLOW_UPGRADE;
-    h->daemon =
-        MHD_start_daemon(flags, 0, http_accept, h, http_handle, h,
-                         /* First, so that MHD's messages about the options go here too. */
-                         MHD_OPTION_EXTERNAL_LOGGER, http_log, h, MHD_OPTION_CONNECTION_TIMEOUT,
-                         (unsigned int)LIM_HTTP_TIMEOUT_SECS, MHD_OPTION_CONNECTION_LIMIT,
-                         (unsigned int)LIM_HTTP_CONNS, MHD_OPTION_NOTIFY_CONNECTION, http_notify, h,
-                         MHD_OPTION_NOTIFY_COMPLETED, http_completed, h,
-                         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)LIM_HTTP_MEMORY_BYTES,
-                         /* 0, MHD's default: the Host rule is checked in http_bad_host(). */
-                         MHD_OPTION_STRICT_FOR_CLIENT, (int)0, MHD_OPTION_END);
   }
+  const struct lab_service *svc = lab_service_by_name(h->tls_ctx ? "https" : "http");
+  struct httpwire_config wc = {.bind = (struct sockaddr *)&ss,
+                               .bind_len = ss.ss_family == AF_INET6 ? sizeof *v6 : sizeof *v4,
+                               .lws = cfg->lws,
+                               .record = cfg->lab && cfg->lab->rec && cfg->lws,
+                               .relayed = http_wire_relayed,
+                               .relayed_cls = h,
+                               .tls_ctx = h->tls_ctx};
+  int svc_port = svc ? svc->port : 80; /* the well-known port transcripts name */
+  if (wc.record && !(h->rec = httprec_new(cfg->lab, svc_port, h->tls_ctx != NULL))) {
+    snprintf(err, errlen, "out of memory");
+    goto fail;
+  }
+  h->wire = httpwire_listen(&wc, why, sizeof why);
+  if (!h->wire) {
+    snprintf(err, errlen, "HTTP lab: cannot listen on %s port %d: %s", cfg->bind_addr, cfg->port,
+             why);
+    goto fail;
+  }
+  /* The wire accepts and hands each connection over (MHD_add_connection,
+   * which needs MHD_USE_ITC to wake MHD's thread); MHD listens on nothing. */
+  flags |= MHD_USE_NO_LISTEN_SOCKET | MHD_USE_ITC | MHD_ALLOW_UPGRADE;
+  h->daemon =
+      MHD_start_daemon(flags, 0, http_accept, h, http_handle, h,
+                       /* First, so that MHD's messages about the options go here too. */
+                       MHD_OPTION_EXTERNAL_LOGGER, http_log, h, MHD_OPTION_CONNECTION_TIMEOUT,
+                       (unsigned int)LIM_HTTP_TIMEOUT_SECS, MHD_OPTION_CONNECTION_LIMIT,
+                       (unsigned int)LIM_HTTP_CONNS, MHD_OPTION_NOTIFY_CONNECTION, http_notify, h,
+                       MHD_OPTION_NOTIFY_COMPLETED, http_completed, h,
+                       MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)LIM_HTTP_MEMORY_BYTES,
+                       /* 0, MHD's default: the Host rule is checked in http_bad_host(). */
+                       MHD_OPTION_STRICT_FOR_CLIENT, (int)0, MHD_OPTION_END);
   if (!h->daemon) {
     snprintf(err, errlen, "HTTP lab: cannot start the web server on %s port %d", cfg->bind_addr,
              cfg->port);
     goto fail;
   }
-  if (h->wire && httpwire_run(h->wire, h->daemon) != 0) {
+  if (httpwire_run(h->wire, h->daemon) != 0) {
     snprintf(err, errlen, "HTTP lab: cannot start its thread");
     goto fail;
   }
   log_info("http lab: listening on %s port %d%s", cfg->bind_addr, cfg->port,
-           h->tls ? " (HTTPS)" : "");
+           h->tls_ctx ? " (HTTPS)" : "");
   return h;
 
 fail:
   httpwire_free(h->wire);
   if (h->daemon) MHD_stop_daemon(h->daemon);
+  SSL_CTX_free(h->tls_ctx); /* after the wire: its thread used it */
   httprec_free(h->rec);
   db_close(h->db);
   pthread_mutex_destroy(&h->peers_lock);
@@ -1163,6 +1151,7 @@ void http_lab_stop(struct http_lab *h) {
   http_lab_drain(h);
   MHD_stop_daemon(h->daemon); /* joins the thread: nothing uses h->db after this */
   httpwire_free(h->wire);
+  SSL_CTX_free(h->tls_ctx); /* after the wire: its thread used it */
   httprec_free(h->rec);
   db_close(h->db);
   pthread_mutex_destroy(&h->peers_lock);

@@ -13,8 +13,8 @@ struct http_lab_config {
   const char *bind_addr; /* numeric */
   int port;
   const char *secret; /* for per-student flags */
-  /* PEM text: serve HTTPS (GnuTLS through MHD_USE_TLS). NULL: plain HTTP.
-   * Must stay valid until http_lab_stop(). */
+  /* PEM text: serve HTTPS (TLS terminated by httpwire.c with tlsmem, in
+   * a context of its own). NULL: plain HTTP. Read at start only. */
   const char *tls_cert, *tls_key;
   size_t form_bytes; /* longest POST /form body (--http-form-bytes) */
   /* Own-client recording: the loop's lab context (its database, recorder,

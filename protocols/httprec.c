@@ -5,8 +5,16 @@
  * client" session row for the first teacher until the client sends valid
  * lab credentials, then the student's, with a note for the connect, the
  * login and the close, and every byte in order, under the same budgets
- * (LIM_TRANSCRIPT_BYTES per session, then usage.c's per student and in
- * all; past one, a note says so and nothing more is kept).
+ * through the same step (labrec.c: LIM_TRANSCRIPT_BYTES per session, then
+ * usage.c's per student and in all; past one, a note says so and nothing
+ * more is kept).
+ *
+ * HTTPS (lab:443) sessions are marked TLS (sessions.tls = "tls") and keep
+ * both layers, as the relay keeps its TLS sessions: the plaintext as
+ * c2s/s2c (what the transcript, text and replay show), the TLS records as
+ * the wire layer (the pcap; bytes_up/down count them, as for every TLS
+ * session: what crossed the TCP connection), and the handshake's key log
+ * in session_keys (the key export), so a pcap opens decrypted.
  */
 #include "httprec.h"
 
@@ -18,30 +26,32 @@
 #include "db.h"
 #include "lab.h"
 #include "labdb.h"
+#include "labrec.h"
 #include "log.h"
-#include "portlab_limits.h"
 #include "recorder.h"
-
-#define HTTPREC_PORT 80 /* the well-known port the transcript names */
 
 struct httprec_conn {
   struct httprec_conn *next;
   uint64_t conn;
-  int64_t session, seq, user, start_mono;
+  struct labrec_stream s;
+  int64_t user;
   int user_is_student;
   void *uu; /* the owner's ctx->budget entry */
-  int64_t up, down, recorded;
-  int stopped;
 };
 
 struct httprec {
   struct lab_ctx *ctx;
+  int port; /* the well-known port the transcripts name */
+  int tls;
   struct httprec_conn *conns;
 };
 
-struct httprec *httprec_new(struct lab_ctx *ctx) {
+struct httprec *httprec_new(struct lab_ctx *ctx, int port, int tls) {
   struct httprec *hr = calloc(1, sizeof *hr);
-  if (hr) hr->ctx = ctx;
+  if (!hr) return NULL;
+  hr->ctx = ctx;
+  hr->port = port;
+  hr->tls = tls;
   return hr;
 }
 
@@ -56,33 +66,8 @@ void httprec_free(struct httprec *hr) {
 }
 
 static void httprec_event(struct httprec *hr, struct httprec_conn *c, int64_t mono, int dir,
-                          const void *p, size_t n, int force) {
-  struct lab_ctx *ctx = hr->ctx;
-  const struct lab_budget *b = ctx->budget;
-  int64_t room = LIM_TRANSCRIPT_BYTES - c->recorded, budget_room = INT64_MAX;
-  int why = 0;
-
-  if (!force) {
-    if (c->stopped) return;
-    if (b && c->uu) why = b->check(b->owner, c->uu, c->user_is_student, (int64_t)n, &budget_room);
-    if (why || (int64_t)n > room) {
-      char text[256];
-      if (budget_room < room) room = budget_room;
-      if (room > 0) httprec_event(hr, c, mono, dir, p, (size_t)room, 0);
-      c->stopped = 1;
-      if (!why)
-        snprintf(text, sizeof text, "recording truncated after %d bytes; the session goes on",
-                 LIM_TRANSCRIPT_BYTES);
-      else
-        b->stop_text(b->owner, why, text, sizeof text);
-      httprec_event(hr, c, mono, DB_DIR_NOTE, text, strlen(text), 1);
-      return;
-    }
-    c->recorded += (int64_t)n;
-  }
-  if (b && c->uu) b->recorded(b->owner, c->uu, (int64_t)n);
-  recorder_event(ctx->rec, c->session, ++c->seq, mono - c->start_mono, dir, p, n);
-  if (recorder_should_flush(ctx->rec)) recorder_kick(ctx->rec);
+                          const void *p, size_t n) {
+  labrec_event(hr->ctx, &c->s, c->uu, c->user_is_student, mono - c->s.start_mono, dir, p, n, 0);
 }
 
 static void httprec_note(struct httprec *hr, struct httprec_conn *c, int64_t mono, const char *fmt,
@@ -95,7 +80,7 @@ static void httprec_note(struct httprec *hr, struct httprec_conn *c, int64_t mon
   va_start(ap, fmt);
   vsnprintf(text, sizeof text, fmt, ap);
   va_end(ap);
-  httprec_event(hr, c, mono, DB_DIR_NOTE, text, strlen(text), 0);
+  httprec_event(hr, c, mono, DB_DIR_NOTE, text, strlen(text));
 }
 
 static void httprec_owner(struct httprec *hr, struct httprec_conn *c, int64_t user) {
@@ -118,19 +103,22 @@ static void httprec_open(struct httprec *hr, const struct httpwire_rec *r) {
   }
   c = calloc(1, sizeof *c);
   if (!c) return;
-  if (db_session_create_own(ctx->db, owner, "lab", HTTPREC_PORT, "raw", (const char *)r->data,
-                            r->wall_us, &c->session) != 0) {
+  if (db_session_create_own(ctx->db, owner, "lab", hr->port, "raw", (const char *)r->data,
+                            r->wall_us, &c->s.session) != 0) {
     log_error("http lab: own-client session insert failed: %s", db_errmsg(ctx->db));
     free(c);
     return;
   }
+  if (hr->tls && db_session_set_tls(ctx->db, c->s.session, "tls") != 0)
+    log_error("http lab: marking session %lld TLS failed: %s", (long long)c->s.session,
+              db_errmsg(ctx->db));
   c->conn = r->conn;
-  c->start_mono = r->mono_us;
+  c->s.start_mono = r->mono_us;
   c->next = hr->conns;
   hr->conns = c;
   httprec_owner(hr, c, owner);
-  httprec_note(hr, c, r->mono_us, "own client %s port %d connected to the lab http server",
-               (const char *)r->data, r->port);
+  httprec_note(hr, c, r->mono_us, "own client %s port %d connected to the lab http server%s",
+               (const char *)r->data, r->port, hr->tls ? " (TLS)" : "");
 }
 
 static void httprec_login(struct httprec *hr, struct httprec_conn *c,
@@ -138,8 +126,8 @@ static void httprec_login(struct httprec *hr, struct httprec_conn *c,
   struct db_user u;
 
   if (db_lab_account(hr->ctx->db, (const char *)r->data, &u) != 0 || u.id == c->user) return;
-  if (db_session_set_user(hr->ctx->db, c->session, u.id) != 0) {
-    log_error("http lab: cannot give session %lld to %s: %s", (long long)c->session, u.name,
+  if (db_session_set_user(hr->ctx->db, c->s.session, u.id) != 0) {
+    log_error("http lab: cannot give session %lld to %s: %s", (long long)c->s.session, u.name,
               db_errmsg(hr->ctx->db));
     return;
   }
@@ -153,7 +141,7 @@ static void httprec_close(struct httprec *hr, struct httprec_conn *c,
 
   httprec_note(hr, c, r->mono_us, "connection closed by %s",
                r->by_server ? "the server" : "the client");
-  recorder_session_end(hr->ctx->rec, c->session, r->wall_us, c->up, c->down,
+  recorder_session_end(hr->ctx->rec, c->s.session, r->wall_us, c->s.up, c->s.down,
                        r->by_server ? "remote_closed" : "client_closed");
   while (*pp != c) pp = &(*pp)->next;
   *pp = c->next;
@@ -172,12 +160,28 @@ void httprec_apply(struct httprec *hr, const struct httpwire_rec *list) {
     if (!c) continue; /* its open was not recorded */
     switch (r->kind) {
       case HTTPWIRE_C2S:
-        c->up += (int64_t)r->len;
-        httprec_event(hr, c, r->mono_us, DB_DIR_C2S, r->data, r->len, 0);
+        if (!hr->tls) c->s.up += (int64_t)r->len;
+        httprec_event(hr, c, r->mono_us, DB_DIR_C2S, r->data, r->len);
         break;
       case HTTPWIRE_S2C:
-        c->down += (int64_t)r->len;
-        httprec_event(hr, c, r->mono_us, DB_DIR_S2C, r->data, r->len, 0);
+        if (!hr->tls) c->s.down += (int64_t)r->len;
+        httprec_event(hr, c, r->mono_us, DB_DIR_S2C, r->data, r->len);
+        break;
+      case HTTPWIRE_WIRE_C2S:
+        c->s.up += (int64_t)r->len;
+        httprec_event(hr, c, r->mono_us, DB_DIR_WIRE_C2S, r->data, r->len);
+        break;
+      case HTTPWIRE_WIRE_S2C:
+        c->s.down += (int64_t)r->len;
+        httprec_event(hr, c, r->mono_us, DB_DIR_WIRE_S2C, r->data, r->len);
+        break;
+      case HTTPWIRE_NOTE:
+        httprec_event(hr, c, r->mono_us, DB_DIR_NOTE, r->data, r->len);
+        break;
+      case HTTPWIRE_KEYS:
+        if (db_session_keylog_add(hr->ctx->db, c->s.session, (const char *)r->data) != 0)
+          log_error("http lab: storing session %lld's TLS key log failed: %s",
+                    (long long)c->s.session, db_errmsg(hr->ctx->db));
         break;
       case HTTPWIRE_LOGIN:
         httprec_login(hr, c, r);

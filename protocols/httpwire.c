@@ -20,6 +20,18 @@
  * upgrade handler gives MHD's end to this thread, which runs the echo
  * (wschat.c) on it, so the frames are recorded like any other bytes.
  *
+ * HTTPS (lab:443) is the same path with TLS terminated here, by the lab's
+ * TLS engine (tlsmem.c, as the TLS mail ports use it): the client's
+ * socket carries TLS records, the pair carries the plaintext, so MHD,
+ * the recording, the budgets and /chat work as on the plain port. Both
+ * layers are queued (the records as HTTPWIRE_WIRE_*), with the handshake
+ * as a note and its key log, so a transcript reads as HTTP and its pcap
+ * decrypts with the keys. A failed handshake (plain HTTP, garbage) sends
+ * the alert, ends that connection and nothing else. Per connection the
+ * engine holds at most one chunk of each direction: ciphertext is read
+ * from the client only when the plaintext before it has gone to MHD, and
+ * MHD is read only when the records before have gone to the client.
+ *
  * Bounds: LIM_HTTP_CONNS connections, each with four LIM_LAB_CHUNK
  * buffers; a WebSocket silent for LIM_HTTP_TIMEOUT_SECS is closed, as
  * MHD closes an idle request; a connection whose queued, unrecorded bytes pass
@@ -36,6 +48,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,6 +58,7 @@
 
 #include "log.h"
 #include "portlab_limits.h"
+#include "tlsmem.h"
 #include "wschat.h"
 
 enum wire_rec_state { WIRE_REC_UNDECIDED = 0, WIRE_REC_ON, WIRE_REC_OFF };
@@ -76,6 +90,14 @@ struct wire_conn {
   struct wire_pipe chat_in, chat_out;
   int chat_eof;
   int64_t chat_seen_us; /* the client's last frame bytes (CLOCK_MONOTONIC) */
+  /* HTTPS: the engine between cfd (records) and the pair (plaintext). */
+  struct tlsmem *tls;
+  int cfd_eof;      /* the client's socket read EOF (c_eof: nothing more for MHD) */
+  int tls_more;     /* to_mhd filled up: the engine may hold more plaintext */
+  int tls_noted;    /* the handshake note is queued */
+  int tls_closed;   /* our close_notify is queued */
+  int tls_failed;   /* the handshake or a record failed: the alert goes out, then the end */
+  size_t keys_sent; /* key log bytes queued so far */
 };
 
 struct wire_chat_req { /* an upgrade handed over by the MHD thread */
@@ -94,6 +116,7 @@ struct httpwire {
   int record;
   httpwire_relayed_fn relayed;
   void *relayed_cls;
+  SSL_CTX *tls_ctx; /* HTTPS; NULL: plain */
   pthread_t thread;
   int running;
   pthread_mutex_t lock; /* guards everything below */
@@ -193,8 +216,20 @@ static void wire_decide(struct httpwire *w, struct wire_conn *c) {
 }
 
 static void wire_bytes(struct httpwire *w, struct wire_conn *c, int kind, const void *p, size_t n) {
-  if (kind == HTTPWIRE_C2S) wire_decide(w, c);
+  if (kind == HTTPWIRE_C2S || kind == HTTPWIRE_WIRE_C2S) wire_decide(w, c);
   if (c->rec == WIRE_REC_ON) wire_push(w, c, kind, p, n);
+}
+
+static void wire_note(struct httpwire *w, struct wire_conn *c, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void wire_note(struct httpwire *w, struct wire_conn *c, const char *fmt, ...) {
+  char text[256];
+  va_list ap;
+
+  va_start(ap, fmt);
+  vsnprintf(text, sizeof text, fmt, ap);
+  va_end(ap);
+  if (c->rec == WIRE_REC_ON) wire_push(w, c, HTTPWIRE_NOTE, text, strlen(text));
 }
 
 struct httpwire_rec *httpwire_take(struct httpwire *w) {
@@ -287,6 +322,14 @@ static void wire_accept(struct httpwire *w) {
   c->mhd_fd = sp[1];
   c->peer = ss;
   c->peer_len = len;
+  if (w->tls_ctx && !(c->tls = tlsmem_new(w->tls_ctx, TLSMEM_SERVER, NULL))) {
+    log_warn("http lab: cannot start TLS for a connection: out of memory");
+    close(fd);
+    close(sp[0]);
+    close(sp[1]);
+    free(c);
+    return;
+  }
   pthread_mutex_lock(&w->lock);
   c->id = ++w->next_id;
   c->next = w->conns;
@@ -350,11 +393,163 @@ static void wire_chat_step(struct wire_conn *c) {
   }
 }
 
+/* --- HTTPS: TLS between the client's socket and the pair ------------------------------ */
+
+/* The engine's records go into to_client as far as it has room (and are
+ * queued as the wire layer). */
+static void wire_tls_out(struct httpwire *w, struct wire_conn *c) {
+  struct wire_pipe *p = &c->to_client;
+  size_t n;
+
+  while (p->len < sizeof p->b &&
+         (n = tlsmem_take_wire(c->tls, p->b + p->len, sizeof p->b - p->len)) > 0) {
+    wire_bytes(w, c, HTTPWIRE_WIRE_S2C, p->b + p->len, n);
+    p->len += n;
+  }
+}
+
+/* The handshake or a record failed: the alert goes out, MHD hears EOF
+ * (and is read no more), the connection ends; the lab goes on. */
+static void wire_tls_fail(struct httpwire *w, struct wire_conn *c) {
+  char peer[64];
+
+  wire_peer_text(c, peer, sizeof peer);
+  log_warn("http lab %s: TLS: %s; closing", peer, tlsmem_error(c->tls));
+  wire_note(w, c, "TLS: %s", tlsmem_error(c->tls));
+  c->tls_failed = 1;
+  c->c_eof = 1;
+  c->tls_more = 0;
+  c->to_mhd.len = 0;
+  c->m_nowrite = 1;
+  if (!c->m_shut) shutdown(c->mfd, SHUT_RDWR);
+  c->m_shut = 1;
+}
+
+/* The handshake's note once it is done, and key log lines as they come. */
+static void wire_tls_news(struct httpwire *w, struct wire_conn *c) {
+  char keys[LIM_TLS_KEYLOG_BYTES];
+  size_t n;
+
+  if (!tlsmem_handshake_done(c->tls)) return;
+  if (!c->tls_noted) {
+    c->tls_noted = 1;
+    wire_note(w, c, "TLS handshake done: %s, %s", tlsmem_version(c->tls), tlsmem_cipher(c->tls));
+  }
+  n = tlsmem_keylog(c->tls, keys, sizeof keys);
+  if (n > c->keys_sent) {
+    if (c->rec == WIRE_REC_ON)
+      wire_push(w, c, HTTPWIRE_KEYS, keys + c->keys_sent, n - c->keys_sent);
+    c->keys_sent = n;
+  }
+}
+
+/* Plaintext the engine holds goes into to_mhd (queued as the client's
+ * bytes). Leaves tls_more set when to_mhd filled up before the engine ran dry. */
+static void wire_tls_drain(struct httpwire *w, struct wire_conn *c) {
+  struct wire_pipe *p = &c->to_mhd;
+
+  c->tls_more = 0;
+  while (!c->c_eof) {
+    if (p->len == sizeof p->b) {
+      c->tls_more = 1;
+      return;
+    }
+    ssize_t r = tlsmem_read(c->tls, p->b + p->len, sizeof p->b - p->len);
+    if (r > 0) {
+      wire_bytes(w, c, HTTPWIRE_C2S, p->b + p->len, (size_t)r);
+      p->len += (size_t)r;
+      continue;
+    }
+    if (r < 0 && tlsmem_peer_closed(c->tls)) {
+      wire_note(w, c, "the client ended TLS (close_notify)");
+      c->c_eof = 1;
+    } else if (r < 0) {
+      wire_tls_fail(w, c);
+    }
+    return;
+  }
+}
+
+/* Records from the client, when the engine has handed on all it had. */
+static void wire_tls_in(struct httpwire *w, struct wire_conn *c) {
+  unsigned char b[LIM_LAB_CHUNK];
+  ssize_t n;
+
+  if (c->cfd_eof || c->c_eof || c->tls_more || c->to_mhd.len == sizeof c->to_mhd.b) return;
+  n = read(c->cfd, b, sizeof b);
+  if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) return;
+  if (n <= 0) {
+    c->cfd_eof = 1;
+    return;
+  }
+  wire_bytes(w, c, HTTPWIRE_WIRE_C2S, b, (size_t)n);
+  if (tlsmem_feed_wire(c->tls, b, (size_t)n) < 0) {
+    wire_tls_fail(w, c);
+    return;
+  }
+  wire_tls_news(w, c);
+}
+
+/* MHD's plaintext into the engine, when the records before it have gone
+ * to to_client. After a failure it is read and dropped until EOF. */
+static void wire_tls_from_mhd(struct httpwire *w, struct wire_conn *c) {
+  unsigned char b[LIM_LAB_CHUNK];
+  ssize_t n;
+
+  if (c->m_eof || tlsmem_wire_pending(c->tls)) return;
+  n = read(c->mfd, b, sizeof b);
+  if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) return;
+  if (n <= 0) {
+    c->m_eof = 1;
+    return;
+  }
+  if (c->tls_failed) return;
+  wire_bytes(w, c, HTTPWIRE_S2C, b, (size_t)n);
+  if (tlsmem_write(c->tls, b, (size_t)n) != 0) wire_tls_fail(w, c);
+}
+
+static void wire_tls_step(struct httpwire *w, struct wire_conn *c, int paused) {
+  if (!paused) {
+    wire_tls_in(w, c);
+    wire_tls_drain(w, c);
+  }
+  if (!c->m_nowrite && wire_write(c->mfd, &c->to_mhd) < 0) c->m_nowrite = 1;
+  if (c->m_nowrite) c->to_mhd.len = 0;
+  if (!paused) wire_tls_drain(w, c); /* into the room just made */
+  if (c->cfd_eof && !c->tls_more) c->c_eof = 1;
+  if (c->c_eof && !c->to_mhd.len && !c->m_shut) {
+    shutdown(c->mfd, SHUT_WR);
+    c->m_shut = 1;
+  }
+  if (c->urh) wire_chat_step(c);
+  if (!paused) wire_tls_from_mhd(w, c);
+  /* MHD ended the connection: our close_notify follows its last bytes. */
+  if (c->m_eof && !c->tls_closed && !c->tls_failed) {
+    tlsmem_close(c->tls);
+    c->tls_closed = 1;
+  }
+  wire_tls_out(w, c);
+  if (wire_write(c->cfd, &c->to_client) < 0) {
+    c->dead = 1; /* the client is gone */
+    return;
+  }
+  wire_tls_out(w, c);
+  if (c->m_eof && !c->to_client.len && !tlsmem_wire_pending(c->tls)) {
+    c->by_server = c->tls_failed || !c->c_eof;
+    c->dead = 1;
+  }
+}
+
 static void wire_step(struct httpwire *w, struct wire_conn *c) {
   int paused;
   pthread_mutex_lock(&w->lock);
   paused = c->paused;
   pthread_mutex_unlock(&w->lock);
+
+  if (c->tls) {
+    wire_tls_step(w, c, paused);
+    return;
+  }
 
   if (!paused && !c->c_eof) {
     size_t before = c->to_mhd.len;
@@ -391,6 +586,7 @@ static void wire_step(struct httpwire *w, struct wire_conn *c) {
 static void wire_free_conn(struct httpwire *w, struct wire_conn *c) {
   if (c->urh) MHD_upgrade_action(c->urh, MHD_UPGRADE_ACTION_CLOSE);
   if (c->rec == WIRE_REC_ON) wire_push(w, c, HTTPWIRE_CLOSE, NULL, 0);
+  tlsmem_free(c->tls);
   close(c->cfd);
   close(c->mfd);
   free(c);
@@ -459,17 +655,17 @@ static void *wire_thread(void *arg) {
     pfd[n++] = (struct pollfd){.fd = w->lfd, .events = w->nconns < LIM_HTTP_CONNS ? POLLIN : 0};
     for (struct wire_conn *c = w->conns; c; c = c->next) {
       int paused = c->paused;
+      /* HTTPS: the client is read when the engine has no plaintext left
+       * over, MHD when the engine has no records left over. */
+      int c_in = !c->c_eof && !c->cfd_eof && !c->tls_more && c->to_mhd.len < sizeof c->to_mhd.b;
+      int m_in = !c->m_eof &&
+                 (c->tls ? !tlsmem_wire_pending(c->tls) : c->to_client.len < sizeof c->to_client.b);
       pfd[n++] = (struct pollfd){
           .fd = c->cfd,
-          .events =
-              (short)((!c->c_eof && !paused && c->to_mhd.len < sizeof c->to_mhd.b ? POLLIN : 0) |
-                      (c->to_client.len ? POLLOUT : 0))};
+          .events = (short)((c_in && !paused ? POLLIN : 0) | (c->to_client.len ? POLLOUT : 0))};
       pfd[n++] = (struct pollfd){
           .fd = c->mfd,
-          .events =
-              (short)((!c->m_eof && !paused && c->to_client.len < sizeof c->to_client.b ? POLLIN
-                                                                                        : 0) |
-                      (c->to_mhd.len ? POLLOUT : 0))};
+          .events = (short)((m_in && !paused ? POLLIN : 0) | (c->to_mhd.len ? POLLOUT : 0))};
       chats += c->urh != NULL;
       pfd[n++] = (struct pollfd){.fd = c->urh ? c->mhd_fd : -1,
                                  .events = (short)((c->chat_out.len ? POLLOUT : 0) | POLLIN)};
@@ -512,6 +708,7 @@ struct httpwire *httpwire_listen(const struct httpwire_config *cfg, char *err, s
   w->record = cfg->record;
   w->relayed = cfg->relayed;
   w->relayed_cls = cfg->relayed_cls;
+  w->tls_ctx = cfg->tls_ctx;
   w->lfd = socket(cfg->bind->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (w->lfd < 0) goto fail;
   setsockopt(w->lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);

@@ -8,6 +8,7 @@
 
 struct MHD_Daemon;
 struct MHD_UpgradeResponseHandle;
+struct ssl_ctx_st;
 struct lws_context;
 struct httpwire;
 
@@ -17,7 +18,12 @@ enum httpwire_kind {
   HTTPWIRE_C2S,   /* data: bytes the client sent */
   HTTPWIRE_S2C,   /* data: bytes the server sent */
   HTTPWIRE_LOGIN, /* data: the lab account whose valid credentials it sent */
-  HTTPWIRE_CLOSE  /* by_server: the server ended the connection */
+  HTTPWIRE_CLOSE, /* by_server: the server ended the connection */
+  /* HTTPS only: the C2S and S2C above are then the plaintext inside. */
+  HTTPWIRE_WIRE_C2S, /* data: TLS records the client sent */
+  HTTPWIRE_WIRE_S2C, /* data: TLS records sent to the client */
+  HTTPWIRE_NOTE,     /* data: text for the transcript (the handshake, a TLS error) */
+  HTTPWIRE_KEYS      /* data: new key log lines (SSLKEYLOGFILE format) */
 };
 
 struct httpwire_rec {
@@ -43,6 +49,11 @@ struct httpwire_config {
   int record;              /* 0: hand nothing to the loop (--no-record) */
   httpwire_relayed_fn relayed;
   void *relayed_cls;
+  /* HTTPS: the client's side runs TLS, terminated here (tlsmem, server
+   * role), and MHD gets the plaintext as on the plain port. The wire
+   * thread is the context's only user (tlsmem_new sets its key log
+   * callback); the caller frees it after httpwire_free(). NULL: plain. */
+  struct ssl_ctx_st *tls_ctx;
 };
 
 /* Binds and listens (NULL with a reason in err: a port in use says so). */

@@ -26,6 +26,7 @@
 
 #include "buf.h"
 #include "lab.h"
+#include "labrec.h"
 #include "portlab_limits.h"
 
 struct tlsmem;
@@ -40,15 +41,6 @@ struct lab_backend {
   int (*data_connect)(struct lab_conn *c, const char *addr, int port);
   /* Forget the data socket now, with no callbacks. */
   void (*data_drop)(struct lab_conn *c);
-};
-
-/* One recorded transcript: the control conversation's or a data
- * connection's (session 0: none). */
-struct lab_rec_stream {
-  int64_t session, seq;
-  int64_t start_mono; /* monotonic clock at its start */
-  int64_t up, down, recorded;
-  int stopped;
 };
 
 enum lab_data_state { LAB_DATA_NONE = 0, LAB_DATA_PENDING, LAB_DATA_OPEN, LAB_DATA_CLOSED };
@@ -82,7 +74,7 @@ struct lab_conn {
    * the relay, so a connection from this host is undecided until the
    * relay had its turn to register it (or the client sent a byte). */
   enum { LAB_REC_UNDECIDED = 0, LAB_REC_OWN, LAB_REC_OFF } rec_state;
-  struct lab_rec_stream rec; /* the control conversation */
+  struct labrec_stream rec; /* the control conversation */
   int64_t rec_user;
   int rec_user_is_student;
   int64_t rec_start_us; /* wall clock */
@@ -107,7 +99,7 @@ struct lab_conn {
   int data_tls_closed; /* our close_notify is queued on the data channel */
   /* An own client's data connection is a session of its own, linked to
    * rec.session and named for the command that used it (data_label). */
-  struct lab_rec_stream drec;
+  struct labrec_stream drec;
   int data_port; /* passive: our port; active: the client's */
   char data_label[128];
 };

@@ -8,50 +8,59 @@
  * to register it. Each FTP data connection of an own client is a session
  * of its own, linked to the control session.
  */
+#include "labrec.h"
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "db.h"
 #include "labdb.h"
 #include "labident.h"
 #include "labpriv.h"
 #include "log.h"
 #include "recorder.h"
 
-/* Hands one event to the recorder under the same budgets as the relay
- * (LIM_TRANSCRIPT_BYTES per session, then usage.c's); past the first one
- * reached only a note saying so is kept. */
-static void lab_rec_event_to(struct lab_conn *c, struct lab_rec_stream *r, int dir, const void *p,
-                             size_t n, int force) {
-  struct lab_ctx *ctx = c->ctx;
-  const struct lab_budget *b = ctx->budget;
+/* The record step every own-client transcript goes through (httprec.c's
+ * too): the session's cap, then usage.c's budgets through struct
+ * lab_budget, in the relay's order (relay.c, record_event). Past the
+ * first one reached, the part that still fits is kept, then one note
+ * saying why; notes count like bytes. */
+void labrec_event(struct lab_ctx *ctx, struct labrec_stream *r, void *uu, int user_is_student,
+                  int64_t t_us, int dir, const void *p, size_t n, int force) {
+  const struct lab_budget *b = ctx ? ctx->budget : NULL;
   int64_t room = LIM_TRANSCRIPT_BYTES - r->recorded, budget_room = INT64_MAX;
   int why = 0;
 
-  if (c->rec_state != LAB_REC_OWN || !r->session) return;
+  if (!ctx || !ctx->rec || !r->session) return;
   if (!force) {
     if (r->stopped) return;
-    if (b && c->rec_uu)
-      why = b->check(b->owner, c->rec_uu, c->rec_user_is_student, (int64_t)n, &budget_room);
+    if (b && uu) why = b->check(b->owner, uu, user_is_student, (int64_t)n, &budget_room);
     if (why || (int64_t)n > room) {
       char text[256];
       if (budget_room < room) room = budget_room;
-      if (room > 0) lab_rec_event_to(c, r, dir, p, (size_t)room, 0);
+      if (room > 0) labrec_event(ctx, r, uu, user_is_student, t_us, dir, p, (size_t)room, 0);
       r->stopped = 1;
       if (!why)
         snprintf(text, sizeof text, "recording truncated after %d bytes; the session goes on",
                  LIM_TRANSCRIPT_BYTES);
       else
         b->stop_text(b->owner, why, text, sizeof text);
-      lab_rec_event_to(c, r, DB_DIR_NOTE, text, strlen(text), 1);
+      labrec_event(ctx, r, uu, user_is_student, t_us, DB_DIR_NOTE, text, strlen(text), 1);
       return;
     }
     r->recorded += (int64_t)n;
   }
-  if (b && c->rec_uu) b->recorded(b->owner, c->rec_uu, (int64_t)n);
-  recorder_event(ctx->rec, r->session, ++r->seq, lab_now_us(CLOCK_MONOTONIC) - r->start_mono, dir,
-                 p, n);
+  if (b && uu) b->recorded(b->owner, uu, (int64_t)n);
+  recorder_event(ctx->rec, r->session, ++r->seq, t_us, dir, p, n);
   if (recorder_should_flush(ctx->rec)) recorder_kick(ctx->rec);
+}
+
+static void lab_rec_event_to(struct lab_conn *c, struct labrec_stream *r, int dir, const void *p,
+                             size_t n, int force) {
+  if (c->rec_state != LAB_REC_OWN) return;
+  labrec_event(c->ctx, r, c->rec_uu, c->rec_user_is_student,
+               lab_now_us(CLOCK_MONOTONIC) - r->start_mono, dir, p, n, force);
 }
 
 static void lab_rec_event(struct lab_conn *c, int dir, const void *p, size_t n, int force) {
@@ -164,7 +173,7 @@ void lab_rec_end(struct lab_conn *c) {
  * which one it is. */
 void lab_drec_start(struct lab_conn *c) {
   struct lab_ctx *ctx = c->ctx;
-  struct lab_rec_stream *r = &c->drec;
+  struct labrec_stream *r = &c->drec;
 
   if (c->rec_state != LAB_REC_OWN || !c->rec.session || r->session) return;
   memset(r, 0, sizeof *r);
@@ -185,7 +194,7 @@ void lab_drec_start(struct lab_conn *c) {
 }
 
 void lab_drec_bytes(struct lab_conn *c, int dir, const void *p, size_t n) {
-  struct lab_rec_stream *r = &c->drec;
+  struct labrec_stream *r = &c->drec;
 
   if (!r->session || !n) return;
   if (dir == DB_DIR_C2S)
@@ -198,7 +207,7 @@ void lab_drec_bytes(struct lab_conn *c, int dir, const void *p, size_t n) {
 /* reason: "remote_closed" (we closed it after sending), "client_closed"
  * (the end of an upload) or "transfer_aborted". */
 void lab_drec_end(struct lab_conn *c, const char *reason) {
-  struct lab_rec_stream *r = &c->drec;
+  struct labrec_stream *r = &c->drec;
 
   if (r->session && c->rec_state == LAB_REC_OWN)
     recorder_session_end(c->ctx->rec, r->session, lab_now_us(CLOCK_REALTIME), r->up, r->down,

@@ -428,7 +428,8 @@ int relay_tcp_callback(struct lws *wsi, enum lws_callback_reasons reason, void *
       /* Delivered to every protocol of every vhost: draining an empty queue is harmless. */
       app = relay_app_of(wsi);
       while (app->resolver && resolver_take(app->resolver, &res)) resolved(app, &res);
-      http_lab_drain(app->http_lab); /* the lab web server's own-client bytes */
+      http_lab_drain(app->http_lab); /* the lab web servers' own-client bytes */
+      http_lab_drain(app->https_lab);
       return 0;
 
     case LWS_CALLBACK_CLIENT_CONNECTION_ERROR:

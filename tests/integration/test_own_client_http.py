@@ -11,20 +11,33 @@ the student once valid credentials came, of the teacher with the client's
 address before. A WebSocket conversation on /chat is recorded frame for
 frame. A request typed through the browser is the relay's and is recorded
 once. The student's recording budget holds at its edge here too.
+
+The HTTPS lab (lab:443, --lab-tls-ports on) is the same server behind TLS
+that httpwire.c terminates: http.client over ssl and curl --cacert (trusting
+only the lab CA) find their plaintext bytes in the transcript, the TLS
+records as its wire layer, the session marked TLS, and its pcap decrypts
+with the key log (tshark). /chat works over wss. A client that does not
+speak TLS (plain HTTP, garbage) is closed with a note, and the lab goes on.
 """
 import base64
 import http.client
 import os
+import shutil
 import socket
+import ssl
 import subprocess
 import tempfile
 import time
+import unittest
+
+import websocket  # websocket-client (Debian python3-websocket)
 
 from harness import (PortlabTestCase, collect, main, send_json,  # noqa: F401
                      session_list, transcript_bytes, unique_name, wait_closed)
 
 LOOPBACK = "127.0.0.1"
 HTTP_WELL_KNOWN = 80
+HTTPS_WELL_KNOWN = 443
 
 
 class Tee:
@@ -87,6 +100,28 @@ class RecordingHTTP(http.client.HTTPConnection):
     def connect(self):
         super().connect()
         self.sock = TeeSocket(self.sock, self.sent, self.got)
+
+
+class RecordingHTTPS(http.client.HTTPSConnection):
+    """The plaintext inside the TLS connection, as the client saw it."""
+
+    def __init__(self, *a, **kw):
+        super().__init__(*a, **kw)
+        self.sent = bytearray()
+        self.got = bytearray()
+
+    def connect(self):
+        super().connect()
+        self.sock = TeeSocket(self.sock, self.sent, self.got)
+
+
+def layer_bytes(events, direction, wire):
+    """The bytes of one direction of one layer (the JSON marks wire events)."""
+    out = bytearray()
+    for e in events:
+        if e.get("dir") == direction and (e.get("layer") == "wire") == wire:
+            out += base64.b64decode(e.get("data_b64") or "")
+    return bytes(out)
 
 
 def curl_trace(path):
@@ -351,6 +386,314 @@ class OwnClientHttpBudget(PortlabTestCase):
                    else len(e.get("text", "").encode()) for e in events[start:stops[0]])
         self.assertEqual(kept, self.BUDGET)
         self.assertTrue(all(e["dir"] == "note" for e in events[stops[0]:]))
+
+
+class OwnClientHttps(PortlabTestCase):
+    """lab:443: TLS ends in httpwire.c, the plain MHD daemon answers."""
+    TLS_PORTS = True
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        r = cls.pl.get("/api/lab/ca.pem")
+        assert r.status == 200, r
+        cls.tmp = tempfile.mkdtemp(prefix="portlab-https-")
+        cls.ca_file = os.path.join(cls.tmp, "lab-ca.pem")
+        with open(cls.ca_file, "wb") as f:
+            f.write(r.body)
+
+    @classmethod
+    def tearDownClass(cls):
+        shutil.rmtree(cls.tmp, ignore_errors=True)
+        super().tearDownClass()
+
+    def port(self):
+        return self.pl.lab_base + HTTPS_WELL_KNOWN
+
+    def ctx(self):
+        return ssl.create_default_context(cafile=self.ca_file)
+
+    def ids(self, token):
+        return {s["id"] for s in session_list(self.pl.get("/api/sessions", cookie=token).json)}
+
+    def wait_own(self, token, known=(), timeout=15.0):
+        """The newest ended own-client session to lab:443 not in known."""
+        deadline = time.monotonic() + timeout
+        while True:
+            r = self.pl.get("/api/sessions", cookie=token)
+            self.assertEqual(r.status, 200, r)
+            for s in session_list(r.json):
+                if (s.get("own_client") and s["port"] == HTTPS_WELL_KNOWN
+                        and s["id"] not in known and s.get("ended_at")):
+                    return s
+            self.assertLess(time.monotonic(), deadline, "no own-client session: %r" % r.json)
+            time.sleep(0.05)
+
+    def https_get(self, path, src=None):
+        """One request on its own TLS connection: (status, body)."""
+        raw = socket.socket()
+        raw.settimeout(20)
+        if src:
+            raw.bind((src, 0))
+        raw.connect((LOOPBACK, self.port()))
+        with self.ctx().wrap_socket(raw, server_hostname="lab") as tls:
+            tls.sendall(b"GET %s HTTP/1.1\r\nHost: lab\r\nConnection: close\r\n\r\n"
+                        % path.encode())
+            got = b""
+            while True:
+                chunk = tls.recv(65536)
+                if not chunk:
+                    break
+                got += chunk
+        head, _, body = got.partition(b"\r\n\r\n")
+        return int(head.split(b" ")[1]), body
+
+    def test_https_client_is_a_transcript_of_the_student_with_both_layers(self):
+        name = unique_name("sc")
+        r, token = self.pl.join_full(name)
+        pw = r.json["lab"]["password"]
+        c = RecordingHTTPS(LOOPBACK, self.port(), timeout=10, context=self.ctx())
+        for path, headers in (("/about.html", {}), ("/flag.html", {"Authorization": basic(name, pw)}),
+                              ("/robots.txt", {})):
+            c.request("GET", path, headers=headers)
+            resp = c.getresponse()
+            resp.read()
+            self.assertEqual(resp.status, 200, path)
+        c.close()
+        sent, got = bytes(c.sent), bytes(c.got)
+        self.assertTrue(sent.startswith(b"GET /about.html HTTP/1.1\r\n"), sent[:80])
+
+        s = self.wait_own(token)
+        self.assertEqual(s["user"], name)
+        self.assertEqual(s["host"], "lab")
+        self.assertEqual(s["tls"], "tls")
+        self.assertEqual(s["client_addr"], LOOPBACK)
+        self.assertEqual(s["close_reason"], "client_closed")
+        tr = self.pl.transcript_when_ended(s["id"], token)
+        self.assertTrue(tr.json["session"]["own_client"])
+        events = tr.json["events"]
+        self.assertEqual(layer_bytes(events, "c2s", False), sent)
+        self.assertEqual(layer_bytes(events, "s2c", False), got)
+        # The wire layer: TLS records (a handshake record first each way),
+        # never the plaintext; the counters count it, as for every TLS session.
+        wire_up, wire_down = layer_bytes(events, "c2s", True), layer_bytes(events, "s2c", True)
+        self.assertEqual(s["bytes_up"], len(wire_up))
+        self.assertEqual(s["bytes_down"], len(wire_down))
+        self.assertGreater(len(wire_up), len(sent))
+        self.assertEqual(wire_up[:1], b"\x16", wire_up[:16])
+        self.assertEqual(wire_down[:1], b"\x16", wire_down[:16])
+        self.assertNotIn(b"GET /about.html", wire_up)
+        self.assertNotIn(b"User-agent", wire_down)
+        n = notes(events)
+        self.assertTrue(n[0].startswith("own client %s port " % LOOPBACK), n)
+        self.assertTrue(n[0].endswith("connected to the lab http server (TLS)"), n)
+        self.assertTrue(any(x.startswith("TLS handshake done: TLSv1.3, ") for x in n), n)
+        self.assertIn("logged in as %s" % name, n)
+        self.assertEqual(n[-1], "connection closed by the client")
+        at = next(i for i, e in enumerate(events) if e.get("text") == "logged in as %s" % name)
+        self.assertIn(b"GET /flag.html", layer_bytes(events[:at], "c2s", False))
+        # The text export reads as HTTP; the key log is the session's.
+        txt = self.pl.transcript(s["id"], token, "txt").body
+        self.assertIn(b"GET /robots.txt HTTP/1.1", txt)
+        keys = self.pl.transcript(s["id"], self.pl.teacher(), "keylog")
+        self.assertEqual(keys.status, 200, keys)
+        self.assertIn(b"CLIENT_TRAFFIC_SECRET_0 ", keys.body)
+
+    @unittest.skipUnless(shutil.which("curl"), "curl missing")
+    def test_curl_bytes_match_its_trace(self):
+        name = unique_name("su")
+        r, token = self.pl.join_full(name)
+        pw = r.json["lab"]["password"]
+        with tempfile.TemporaryDirectory() as d:
+            trace = os.path.join(d, "trace")
+            out = subprocess.run(
+                ["curl", "-s", "-i", "--http1.1", "--max-time", "20", "--cacert", self.ca_file,
+                 "--trace", trace, "-u", "%s:%s" % (name, pw),
+                 "https://%s:%d/private/" % (LOOPBACK, self.port())],
+                capture_output=True, timeout=30, check=True).stdout
+            sent, got = curl_trace(trace)
+        self.assertTrue(out.startswith(b"HTTP/1.1 200 OK\r\n"), out[:100])
+        self.assertEqual(got, out)
+        self.assertTrue(sent.startswith(b"GET /private/ HTTP/1.1\r\n"), sent)
+        s = self.wait_own(token)
+        self.assertEqual(s["user"], name)
+        events = self.pl.transcript_when_ended(s["id"], token).json["events"]
+        self.assertEqual(layer_bytes(events, "c2s", False), sent)
+        self.assertEqual(layer_bytes(events, "s2c", False), got)
+
+    def test_close_notify_is_answered_with_close_notify(self):
+        """A client that ends TLS properly (close_notify) gets ours back once
+        the server has closed, and the transcript says who ended it."""
+        teacher = self.pl.teacher()
+        before = self.ids(teacher)
+        raw = socket.socket()
+        raw.settimeout(20)  # a hang guard
+        raw.bind(("127.0.0.5", 0))
+        raw.connect((LOOPBACK, self.port()))
+        tls = self.ctx().wrap_socket(raw, server_hostname="lab")
+        req = b"GET /robots.txt HTTP/1.1\r\nHost: lab\r\n\r\n"  # keep-alive
+        tls.sendall(req)
+        got = b""
+        while b"Disallow: /private/" not in got:
+            got += tls.recv(65536)
+        plain = tls.unwrap()  # sends close_notify, returns when the server's came
+        plain.close()
+        own = self.wait_own(teacher, before)
+        self.assertEqual(own["client_addr"], "127.0.0.5")
+        self.assertEqual(own["close_reason"], "client_closed")
+        events = self.pl.transcript_when_ended(own["id"], teacher).json["events"]
+        self.assertEqual(layer_bytes(events, "c2s", False), req)
+        self.assertEqual(layer_bytes(events, "s2c", False), got)
+        n = notes(events)
+        self.assertIn("the client ended TLS (close_notify)", n)
+        self.assertEqual(n[-1], "connection closed by the client")
+
+    @unittest.skipUnless(shutil.which("tshark"), "tshark missing")
+    def test_pcap_decrypts_with_the_key_log(self):
+        teacher = self.pl.teacher()
+        before = self.ids(teacher)
+        status, body = self.https_get("/robots.txt", src="127.0.0.4")
+        self.assertEqual(status, 200)
+        s = self.wait_own(teacher, before)
+        self.assertEqual(s["client_addr"], "127.0.0.4")
+        self.pl.transcript_when_ended(s["id"], teacher)
+        pcap = self.pl.transcript(s["id"], teacher, "pcap")
+        keys = self.pl.transcript(s["id"], teacher, "keylog")
+        self.assertEqual((pcap.status, keys.status), (200, 200))
+        self.assertNotIn(b"Disallow", pcap.body)  # only TLS records on the wire
+        with tempfile.TemporaryDirectory() as d:
+            p, k = os.path.join(d, "s.pcap"), os.path.join(d, "s.keys")
+            with open(p, "wb") as f:
+                f.write(pcap.body)
+            with open(k, "wb") as f:
+                f.write(keys.body)
+            base = ["tshark", "-r", p, "-o", "tcp.desegment_tcp_streams:TRUE"]
+            hello = subprocess.run(base + ["-Y", "tls.handshake.type == 1", "-T", "fields",
+                                           "-e", "frame.number"], capture_output=True, timeout=120)
+            self.assertEqual(hello.returncode, 0, hello.stderr)
+            self.assertTrue(hello.stdout.strip(), "tshark found no ClientHello")
+            dec = subprocess.run(base + ["-o", "tls.keylog_file:" + k, "-Y", "http", "-T",
+                                         "fields", "-e", "http.request.uri",
+                                         "-e", "http.response.code"],
+                                 capture_output=True, timeout=120)
+            self.assertEqual(dec.returncode, 0, dec.stderr)
+            self.assertIn(b"/robots.txt", dec.stdout, dec.stdout)
+            self.assertIn(b"200", dec.stdout, dec.stdout)
+
+    def test_chat_over_wss(self):
+        name = unique_name("sw")
+        r, token = self.pl.join_full(name)
+        pw = r.json["lab"]["password"]
+        ws = websocket.create_connection(
+            "wss://%s:%d/chat" % (LOOPBACK, self.port()), timeout=10,
+            sslopt={"ca_certs": self.ca_file, "cert_reqs": ssl.CERT_REQUIRED},
+            header=["Authorization: " + basic(name, pw)])
+        ws.send("hello over TLS")
+        self.assertEqual(ws.recv(), "hello over TLS")
+        ws.send_binary(b"\x00\x01\x02")
+        self.assertEqual(ws.recv(), b"\x00\x01\x02")
+        ws.close()
+        s = self.wait_own(token)
+        self.assertEqual(s["user"], name)
+        self.assertEqual(s["tls"], "tls")
+        events = self.pl.transcript_when_ended(s["id"], token).json["events"]
+        up, down = layer_bytes(events, "c2s", False), layer_bytes(events, "s2c", False)
+        self.assertTrue(up.startswith(b"GET /chat HTTP/1.1\r\n"), up[:80])
+        self.assertTrue(down.startswith(b"HTTP/1.1 101 Switching Protocols\r\n"), down[:80])
+        # The server's frames are unmasked: the echo is in the clear, once each.
+        self.assertIn(b"\x81\x0ehello over TLS", down)
+        self.assertIn(b"\x82\x03\x00\x01\x02", down)
+        self.assertIn("logged in as %s" % name, notes(events))
+
+    def test_a_long_wss_chat_is_recorded_whole(self):
+        """1.5 MiB each way through TLS: far past the engine's one chunk per
+        direction and past what the wire queues before it waits for the
+        loop (LIM_LAB_OUT_HIGH). Every frame comes back and is kept (both
+        layers, about 6 MiB, stay under the session's LIM_TRANSCRIPT_BYTES)."""
+        teacher = self.pl.teacher()
+        before = self.ids(teacher)
+        ws = websocket.create_connection(
+            "wss://%s:%d/chat" % (LOOPBACK, self.port()), timeout=60,
+            sslopt={"ca_certs": self.ca_file, "cert_reqs": ssl.CERT_REQUIRED})
+        payload = bytes(range(256)) * 256  # 64 KiB
+        rounds = 24
+        for i in range(rounds):  # send and read in turn: nobody's buffers fill
+            ws.send_binary(payload)
+            self.assertEqual(ws.recv(), payload, "round %d" % i)
+        ws.close()
+        own = self.wait_own(teacher, before, timeout=60)
+        events = self.pl.transcript_when_ended(own["id"], teacher, timeout=60).json["events"]
+        down = layer_bytes(events, "s2c", False)
+        frame = b"\x82\x7f" + len(payload).to_bytes(8, "big") + payload
+        self.assertEqual(down.count(frame), rounds)
+        up = layer_bytes(events, "c2s", False)
+        self.assertEqual(len(up) - up.index(b"\r\n\r\n") - 4,
+                         rounds * (14 + len(payload)) + 6 + 2)  # masked frames, then the close
+        self.assertEqual(own["bytes_up"], len(layer_bytes(events, "c2s", True)))
+        self.assertEqual(own["bytes_down"], len(layer_bytes(events, "s2c", True)))
+
+    def test_a_relay_tls_session_is_recorded_once(self):
+        """The browser's session to lab:443 is the relay's (its TLS client):
+        the wire does not record it a second time."""
+        name = unique_name("sr")
+        r, token = self.pl.join_full(name)
+        teacher = self.pl.teacher()
+        mine, everyone = self.ids(token), self.ids(teacher)
+        ws, opened = self.pl.session("lab", HTTPS_WELL_KNOWN, mode="tls", cookie=token)
+        self.assertEqual(opened.get("type"), "opened", opened)
+        ws.send_binary(b"GET /robots.txt HTTP/1.1\r\nHost: lab\r\nConnection: close\r\n\r\n")
+        collect(ws, until=lambda c: b"Disallow: /private/" in c.data)
+        wait_closed(ws)
+        tr = self.pl.transcript_when_ended(opened["session_id"], token)
+        self.assertFalse(tr.json["session"]["own_client"])
+        self.assertEqual(tr.json["session"]["tls"], "tls")
+        time.sleep(0.5)  # only used to see none appear
+        self.assertEqual(self.ids(token) - mine, {opened["session_id"]})
+        added = [s for s in session_list(self.pl.get("/api/sessions", cookie=teacher).json)
+                 if s["id"] not in everyone and s.get("own_client")]
+        self.assertEqual(added, [])
+
+    def read_to_end(self, s):
+        """What the server sent before it closed; a reset counts as the end."""
+        got = b""
+        try:
+            while True:
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                got += chunk
+        except ConnectionResetError:
+            pass
+        return got
+
+    def test_a_client_without_tls_is_closed_and_the_lab_goes_on(self):
+        teacher = self.pl.teacher()
+        for src, hello in (("127.0.0.2", b"GET / HTTP/1.1\r\nHost: lab\r\n\r\n"),
+                           ("127.0.0.3", b"\x16\x03\x01\x00\x05garbage and more garbage")):
+            before = self.ids(teacher)
+            s = socket.socket()
+            s.settimeout(20)  # a hang guard: MHD's own idle timeout is 30 s
+            s.bind((src, 0))
+            s.connect((LOOPBACK, self.port()))
+            s.sendall(hello)
+            got = self.read_to_end(s)
+            s.close()
+            self.assertNotIn(b"HTTP/1.1", got)  # no answer in the clear
+            own = self.wait_own(teacher, before)
+            self.assertEqual(own["client_addr"], src)
+            self.assertEqual(own["close_reason"], "remote_closed")
+            events = self.pl.transcript_when_ended(own["id"], teacher).json["events"]
+            self.assertEqual(layer_bytes(events, "c2s", True), hello)
+            self.assertEqual(layer_bytes(events, "c2s", False), b"")  # nothing reached MHD
+            n = notes(events)
+            self.assertTrue(any(x.startswith("TLS: handshake: ") for x in n), n)
+            self.assertEqual(n[-1], "connection closed by the server")
+            # The lab goes on, on 443 and on 80.
+            self.assertEqual(self.https_get("/robots.txt")[0], 200)
+            c = http.client.HTTPConnection(LOOPBACK, self.pl.lab_base + HTTP_WELL_KNOWN, timeout=10)
+            c.request("GET", "/robots.txt")
+            self.assertEqual(c.getresponse().status, 200)
+            c.close()
 
 
 if __name__ == "__main__":
