@@ -41,6 +41,7 @@
 #include "imap_int.h"
 #include "lab.h"
 #include "labdb.h"
+#include "mailmsg.h"
 #include "portlab_limits.h"
 #include "sasl.h"
 #include "text.h"
@@ -209,7 +210,7 @@ void imap_date_time(struct imap_sb *b, int64_t when) {
   struct tm tm;
 
   if (!gmtime_r(&t, &tm)) memset(&tm, 0, sizeof tm);
-  sb_addf(b, "\"%2d-%s-%04d %02d:%02d:%02d +0000\"", tm.tm_mday, imap_months[tm.tm_mon % 12],
+  sb_addf(b, "\"%2d-%s-%04d %02d:%02d:%02d +0000\"", tm.tm_mday, mailmsg_months[tm.tm_mon % 12],
           tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
 }
 

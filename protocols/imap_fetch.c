@@ -7,7 +7,6 @@
  * ENVELOPE, address lists are split per RFC 5322 section 3.4. Fetching a
  * message's text sets \Seen unless the mailbox is read-only.
  */
-#define _GNU_SOURCE
 #include <ctype.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -19,237 +18,94 @@
 #include "imap_int.h"
 #include "lab.h"
 #include "labdb.h"
+#include "mailmsg.h"
 #include "portlab_limits.h"
 
-/* --- reading stored messages (RFC 5322) ---------------------------------------- */
+/* --- ENVELOPE and BODYSTRUCTURE (RFC 3501 section 7.4.2) ---------------------- */
 
-/* Bytes of the header, the empty line that ends it included; the whole
- * message if there is no empty line (then the text is empty). */
-size_t msg_header_len(const char *m, size_t n) {
-  size_t i;
-
-  if (n >= 2 && m[0] == '\r' && m[1] == '\n') return 2;
-  if (n >= 1 && m[0] == '\n') return 1;
-  for (i = 0; i < n; i++) {
-    if (m[i] != '\n') continue;
-    if (i + 1 < n && m[i + 1] == '\n') return i + 2;
-    if (i + 2 < n && m[i + 1] == '\r' && m[i + 2] == '\n') return i + 3;
-  }
-  return n;
-}
-
-/* Walks the header fields: each field is its first line and every line
- * after it that starts with white space (RFC 5322 section 2.2.3). */
-int hdr_next(struct hdr_iter *it, const char **name, size_t *name_len, const char **field,
-             size_t *field_len) {
-  const char *start = it->p, *q, *colon;
-
-  if (it->p >= it->end) return 0;
-  q = start;
-  for (;;) {
-    const char *nl = memchr(q, '\n', (size_t)(it->end - q));
-    q = nl ? nl + 1 : it->end;
-    if (q >= it->end || (*q != ' ' && *q != '\t')) break;
-  }
-  it->p = q;
-  *field = start;
-  *field_len = (size_t)(q - start);
-  colon = memchr(start, ':', *field_len);
-  *name = start;
-  *name_len = colon ? (size_t)(colon - start) : 0;
-  /* "Subject :" is obsolete syntax but still seen. */
-  while (*name_len && (start[*name_len - 1] == ' ' || start[*name_len - 1] == '\t')) (*name_len)--;
-  return 1;
-}
-
-/* The value of a field, unfolded and trimmed; malloc'd (caller frees). */
-char *hdr_unfold(const char *field, size_t len, size_t name_len) {
-  const char *p = field + name_len, *end = field + len;
-  char *out, *w;
-
-  while (p < end && *p != ':') p++;
-  if (p < end) p++;
-  out = malloc((size_t)(end - p) + 1);
-  if (!out) return NULL;
-  w = out;
-  while (p < end && (*p == ' ' || *p == '\t')) p++;
-  for (; p < end; p++)
-    if (*p != '\r' && *p != '\n') *w++ = *p;
-  while (w > out && (w[-1] == ' ' || w[-1] == '\t')) w--;
-  *w = '\0';
-  return out;
-}
-
-/* The first field called name, unfolded; NULL if absent (caller frees). */
-char *hdr_get(const char *hdr, size_t hlen, const char *name) {
-  struct hdr_iter it = {hdr, hdr + hlen};
-  const char *n, *f;
-  size_t nl, fl, want = strlen(name);
-
-  while (hdr_next(&it, &n, &nl, &f, &fl))
-    if (nl == want && strncasecmp(n, name, nl) == 0) return hdr_unfold(f, fl, nl);
-  return NULL;
-}
-
-static const char *skip_ws(const char *p, const char *end) {
-  while (p < end && (*p == ' ' || *p == '\t')) p++;
-  return p;
-}
-
-static const char *trim_end(const char *p, const char *end) {
-  while (end > p && (end[-1] == ' ' || end[-1] == '\t')) end--;
-  return end;
-}
-
-/* A display name: surrounding quotes removed and escapes undone. */
+/* A display name as an nstring; NIL when there is none. */
 static void sb_display_name(struct imap_sb *b, const char *p, const char *end) {
-  char *tmp, *w;
+  char *name;
+  size_t n;
 
-  p = skip_ws(p, end);
-  end = trim_end(p, end);
-  if (p == end) {
+  if (mailmsg_display_name(p, end, &name, &n) != 0) {
+    b->oom = 1;
+    return;
+  }
+  if (!name) {
     sb_adds(b, "NIL");
     return;
   }
-  tmp = malloc((size_t)(end - p) + 1);
-  if (!tmp) {
-    b->oom = 1;
-    return;
-  }
-  w = tmp;
-  for (; p < end; p++) {
-    if (*p == '"') continue;
-    if (*p == '\\' && p + 1 < end) p++;
-    *w++ = *p;
-  }
-  sb_nstring(b, tmp, (size_t)(w - tmp));
-  free(tmp);
+  sb_nstring(b, name, n);
+  free(name);
 }
 
-/* addr-spec (or obsolete route-addr) without comments: "(NAME ADL MAILBOX HOST)". */
-static void sb_address(struct imap_sb *b, const char *name, const char *name_end, const char *p,
-                       const char *end) {
-  char *spec = malloc((size_t)(end - p) + 1), *w, *at, *adl_end;
-  int depth = 0, inq = 0;
+/* One address as "(NAME ADL MAILBOX HOST)". */
+static void sb_address(struct imap_sb *b, const struct mailmsg_addr *a) {
+  struct mailmsg_spec spec;
 
-  if (!spec) {
+  if (mailmsg_addr_spec(a->spec, a->spec_end, &spec) != 0) {
     b->oom = 1;
     return;
   }
-  w = spec;
-  for (; p < end; p++) {
-    if (inq) {
-      if (*p == '"') inq = 0;
-      *w++ = *p;
-    } else if (depth) {
-      if (*p == '(') depth++;
-      if (*p == ')') depth--;
-    } else if (*p == '(') {
-      depth = 1;
-    } else if (*p == '"') {
-      inq = 1;
-      *w++ = *p;
-    } else if (*p != ' ' && *p != '\t' && *p != '<' && *p != '>') {
-      *w++ = *p;
-    }
-  }
-  *w = '\0';
   sb_add(b, "(", 1);
-  if (name)
-    sb_display_name(b, name, name_end);
+  if (a->name)
+    sb_display_name(b, a->name, a->name_end);
   else
     sb_adds(b, "NIL");
   sb_add(b, " ", 1);
-  /* An obsolete source route "@a,@b:user@host" is the ADL. */
-  adl_end = spec[0] == '@' ? strchr(spec, ':') : NULL;
-  if (adl_end) {
-    sb_nstring(b, spec, (size_t)(adl_end - spec));
-    w = adl_end + 1;
-  } else {
+  if (spec.adl)
+    sb_nstring(b, spec.adl, spec.adl_len);
+  else
     sb_adds(b, "NIL");
-    w = spec;
-  }
-  at = strrchr(w, '@');
   sb_add(b, " ", 1);
-  sb_nstring(b, w, at ? (size_t)(at - w) : strlen(w));
+  sb_nstring(b, spec.local, spec.local_len);
   sb_add(b, " ", 1);
-  sb_cstring(b, at ? at + 1 : "");
+  sb_cstring(b, spec.domain ? spec.domain : "");
   sb_add(b, ")", 1);
-  free(spec);
+  free(spec.buf);
 }
 
-/* An address list (RFC 5322 section 3.4) as IMAP's list of addresses,
- * groups marked the RFC 3501 way; NIL if it holds no address. */
+struct sb_addr_list {
+  struct imap_sb *b;
+  int any;
+};
+
+/* Groups are marked the RFC 3501 way: (NIL NIL name NIL) before their
+ * addresses, (NIL NIL NIL NIL) after them. */
+static void sb_address_cb(void *arg, const struct mailmsg_addr *a) {
+  struct sb_addr_list *l = arg;
+
+  if (a->kind == MAILMSG_GROUP_START) {
+    sb_adds(l->b, l->any ? " (NIL NIL " : "((NIL NIL ");
+    l->any = 1;
+    sb_display_name(l->b, a->name, a->name_end);
+    sb_adds(l->b, " NIL)");
+  } else if (a->kind == MAILMSG_GROUP_END) {
+    sb_adds(l->b, " (NIL NIL NIL NIL)");
+  } else {
+    sb_adds(l->b, l->any ? " " : "(");
+    l->any = 1;
+    sb_address(l->b, a);
+  }
+}
+
+/* An address list as IMAP's list of addresses; NIL if it holds no address. */
 static void sb_address_list(struct imap_sb *b, const char *v) {
-  const char *p = v, *end = v ? v + strlen(v) : NULL;
-  int any = 0, in_group = 0;
+  struct sb_addr_list l = {b, 0};
 
-  if (!v) {
-    sb_adds(b, "NIL");
-    return;
-  }
-  while (p < end) {
-    const char *start = p, *lt = NULL, *gt = NULL;
-    int inq = 0, depth = 0;
-    char sep;
-    for (; p < end; p++) {
-      if (inq) {
-        if (*p == '\\' && p + 1 < end)
-          p++;
-        else if (*p == '"')
-          inq = 0;
-      } else if (depth) {
-        if (*p == '\\' && p + 1 < end)
-          p++;
-        else if (*p == '(')
-          depth++;
-        else if (*p == ')')
-          depth--;
-      } else if (*p == '"') {
-        inq = 1;
-      } else if (*p == '(') {
-        depth = 1;
-      } else if (*p == '<' && !lt) {
-        lt = p;
-      } else if (*p == '>' && lt && !gt) {
-        gt = p;
-      } else if ((*p == ',' || *p == ';' || *p == ':') && (!lt || gt)) {
-        break;
-      }
-    }
-    sep = p < end ? *p : '\0';
-    if (sep == ':' && !in_group) {
-      sb_adds(b, any ? " (NIL NIL " : "((NIL NIL ");
-      any = 1;
-      sb_display_name(b, start, p);
-      sb_adds(b, " NIL)");
-      in_group = 1;
-    } else if (skip_ws(start, p) < p) {
-      sb_adds(b, any ? " " : "(");
-      any = 1;
-      if (lt)
-        sb_address(b, start, lt, lt + 1, gt ? gt : p);
-      else
-        sb_address(b, NULL, NULL, start, p);
-    }
-    if (sep == ';' && in_group) {
-      sb_adds(b, " (NIL NIL NIL NIL)");
-      in_group = 0;
-    }
-    if (p < end) p++;
-  }
-  if (in_group) sb_adds(b, " (NIL NIL NIL NIL)");
-  sb_adds(b, any ? ")" : "NIL");
+  mailmsg_addr_list(v, sb_address_cb, &l);
+  sb_adds(b, l.any ? ")" : "NIL");
 }
 
-/* ENVELOPE (RFC 3501 section 7.4.2); sender and reply-to default to from. */
+/* ENVELOPE; sender and reply-to default to from. */
 static void sb_envelope(struct imap_sb *b, const char *hdr, size_t hlen) {
   static const char *const names[] = {"Date", "Subject", "From", "Sender",      "Reply-To",
                                       "To",   "Cc",      "Bcc",  "In-Reply-To", "Message-ID"};
   char *v[10];
   size_t i;
 
-  for (i = 0; i < 10; i++) v[i] = hdr_get(hdr, hlen, names[i]);
+  for (i = 0; i < 10; i++) v[i] = mailmsg_get(hdr, hlen, names[i]);
   sb_add(b, "(", 1);
   sb_cstring(b, v[0]);
   sb_add(b, " ", 1);
@@ -268,74 +124,32 @@ static void sb_envelope(struct imap_sb *b, const char *hdr, size_t hlen) {
   for (i = 0; i < 10; i++) free(v[i]);
 }
 
-static int imap_token_char(unsigned char ch) {
-  return isalnum(ch) || (ch && strchr("!#$&^_.+-", ch));
-}
-
-/* The token at p (RFC 2045), upper-cased into out; returns the end. */
-static const char *mime_token(const char *p, char *out, size_t cap) {
-  size_t n = 0;
-
-  while (*p == ' ' || *p == '\t') p++;
-  while (imap_token_char((unsigned char)*p)) {
-    if (n + 1 < cap) out[n++] = (char)toupper((unsigned char)*p);
-    p++;
-  }
-  out[n] = '\0';
-  return p;
-}
-
-/* A one-part body structure (RFC 3501 section 7.4.2) from Content-Type
- * and Content-Transfer-Encoding. Multipart and message/rfc822 bodies are
- * described as plain text: the lab's clients read them whole. */
+/* A one-part body structure from Content-Type and Content-Transfer-Encoding.
+ * Multipart and message/rfc822 bodies are described as plain text: the
+ * lab's clients read them whole. */
 static void sb_body_structure(struct imap_sb *b, const char *msg, size_t len, size_t hlen,
                               int extended) {
-  char *ct = hdr_get(msg, hlen, "Content-Type"),
-       *cte = hdr_get(msg, hlen, "Content-Transfer-Encoding");
-  char type[32] = "TEXT", sub[64] = "PLAIN", enc[32] = "7BIT", charset[64] = "";
-  const char *p;
+  struct mailmsg_mime mime;
   size_t i, lines = 0;
 
-  if (ct) {
-    p = mime_token(ct, type, sizeof type);
-    if (*p == '/') p = mime_token(p + 1, sub, sizeof sub);
-    if (!type[0] || !sub[0] || strcmp(type, "MULTIPART") == 0 || strcmp(type, "MESSAGE") == 0) {
-      strcpy(type, "TEXT");
-      strcpy(sub, "PLAIN");
-    }
-    for (p = ct; (p = strchr(p, ';')) != NULL;) {
-      char attr[32];
-      p = mime_token(p + 1, attr, sizeof attr);
-      while (*p == ' ' || *p == '\t') p++;
-      if (strcmp(attr, "CHARSET") != 0 || *p != '=') continue;
-      p++;
-      if (*p == '"') p++;
-      for (i = 0; imap_token_char((unsigned char)*p) && i + 1 < sizeof charset; p++)
-        charset[i++] = *p;
-      charset[i] = '\0';
-    }
-  } else {
-    strcpy(charset, "us-ascii");
-  }
-  if (cte) {
-    mime_token(cte, enc, sizeof enc);
-    if (!enc[0]) strcpy(enc, "7BIT");
+  mailmsg_mime(msg, hlen, &mime);
+  if (strcmp(mime.type, "MULTIPART") == 0 || strcmp(mime.type, "MESSAGE") == 0) {
+    snprintf(mime.type, sizeof mime.type, "TEXT");
+    snprintf(mime.sub, sizeof mime.sub, "PLAIN");
   }
   for (i = hlen; i < len; i++) lines += msg[i] == '\n';
-  sb_addf(b, "(\"%s\" \"%s\" ", type, sub);
-  if (charset[0]) {
+  sb_addf(b, "(\"%s\" \"%s\" ", mime.type, mime.sub);
+  if (mime.charset[0]) {
     sb_adds(b, "(\"CHARSET\" ");
-    sb_cstring(b, charset);
+    sb_cstring(b, mime.charset);
     sb_adds(b, ")");
   } else {
     sb_adds(b, "NIL");
   }
-  sb_addf(b, " NIL NIL \"%s\" %zu", enc, len - hlen);
-  if (strcmp(type, "TEXT") == 0) sb_addf(b, " %zu", lines);
+  sb_addf(b, " NIL NIL \"%s\" %zu", mime.enc, len - hlen);
+  if (strcmp(mime.type, "TEXT") == 0) sb_addf(b, " %zu", lines);
   if (extended) sb_adds(b, " NIL NIL NIL NIL");
   sb_add(b, ")", 1);
-  free(ct);
-  free(cte);
 }
 
 /* --- FETCH ------------------------------------------------------------------------ */
@@ -515,11 +329,11 @@ static int fetch_field_listed(const char *list, const char *name, size_t n) {
 /* HEADER.FIELDS (or .NOT): the chosen fields as they are, then an empty line. */
 static void fetch_fields(struct imap_sb *out, const char *hdr, size_t hlen,
                          const struct fetch_item *it) {
-  struct hdr_iter iter = {hdr, hdr + hlen};
+  struct mailmsg_fields iter = {hdr, hdr + hlen};
   const char *name, *field;
   size_t nl, fl;
 
-  while (hdr_next(&iter, &name, &nl, &field, &fl)) {
+  while (mailmsg_field_next(&iter, &name, &nl, &field, &fl)) {
     if (nl == 0) continue; /* the empty line, or a line that is no field */
     if (fetch_field_listed(it->fields, name, nl) == (it->sec == FS_FIELDS)) sb_add(out, field, fl);
   }
@@ -540,7 +354,7 @@ static void fetch_literal(struct imap_sb *b, const char *p, size_t n, const stru
 
 static void fetch_out(struct imap_sb *b, const struct fetch_item *it, const struct imap_msg *m,
                       const char *msg, size_t len) {
-  size_t hlen = msg ? msg_header_len(msg, len) : 0;
+  size_t hlen = msg ? mailmsg_header_len(msg, len) : 0;
   struct imap_sb part = {0};
 
   switch (it->att) {

@@ -125,9 +125,6 @@ void imap_date_time(struct imap_sb *b, int64_t when);
 
 /* --- imap_parse.c --------------------------------------------------------- */
 
-extern const char *const imap_months[12];
-int64_t imap_days(int64_t y, int m, int d);
-int imap_month(const char *p);
 int imap_atom_char(unsigned char ch);
 int imap_astring_char(unsigned char ch);
 int imap_name_char(unsigned char ch);
@@ -168,15 +165,6 @@ void imap_copy(struct lab_conn *c, struct imap_session *s, char *args, int uid_c
 
 /* --- imap_fetch.c --------------------------------------------------------- */
 
-/* Walks the header fields of a message. */
-struct hdr_iter {
-  const char *p, *end;
-};
-size_t msg_header_len(const char *m, size_t n);
-int hdr_next(struct hdr_iter *it, const char **name, size_t *name_len, const char **field,
-             size_t *field_len);
-char *hdr_unfold(const char *field, size_t len, size_t name_len);
-char *hdr_get(const char *hdr, size_t hlen, const char *name);
 void imap_fetch(struct lab_conn *c, struct imap_session *s, char *args, int uid_cmd);
 
 /* --- imap_search.c -------------------------------------------------------- */

@@ -17,33 +17,11 @@
 #include "imap_int.h"
 #include "lab.h"
 #include "labdb.h"
+#include "mailmsg.h"
 #include "portlab_limits.h"
 
 int imap_atom_char(unsigned char ch) {
   return ch > 0x20 && ch < 0x7f && !strchr("(){%*\"\\]", ch);
-}
-
-const char *const imap_months[12] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
-                                     "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
-
-/* Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm). */
-int64_t imap_days(int64_t y, int m, int d) {
-  int64_t era, yoe, doy, doe;
-
-  y -= m <= 2;
-  era = (y >= 0 ? y : y - 399) / 400;
-  yoe = y - era * 400;
-  doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-  doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-  return era * 146097 + doe - 719468;
-}
-
-int imap_month(const char *p) {
-  int i;
-
-  for (i = 0; i < 12; i++)
-    if (strncasecmp(p, imap_months[i], 3) == 0) return i + 1;
-  return 0;
 }
 
 /* --- parsing the command ------------------------------------------------------ */
@@ -368,11 +346,11 @@ int imap_date_time_parse(const char *p, size_t n, int64_t *out) {
              &zone, &used) != 8 ||
       (size_t)used != n)
     return -1;
-  m = imap_month(mon);
+  m = mailmsg_month(mon);
   if (!m || d < 1 || d > 31 || y < 1900 || hh > 23 || mm > 59 || ss > 60 || zone % 100 > 59 ||
       (sign != '+' && sign != '-') || hh < 0 || mm < 0 || ss < 0 || zone < 0 || zone > 2359)
     return -1;
-  *out = imap_days(y, m, d) * 86400 + hh * 3600 + mm * 60 + ss -
+  *out = mailmsg_days(y, m, d) * 86400 + hh * 3600 + mm * 60 + ss -
          (sign == '-' ? -1 : 1) * ((zone / 100) * 3600 + (zone % 100) * 60);
   return 0;
 }

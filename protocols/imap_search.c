@@ -16,6 +16,7 @@
 #include "imap_int.h"
 #include "lab.h"
 #include "labdb.h"
+#include "mailmsg.h"
 #include "portlab_limits.h"
 
 /* --- SEARCH ----------------------------------------------------------------------- */
@@ -97,9 +98,9 @@ static int p_search_date(struct imap_p *q, int64_t *day) {
 
   if (p_astring(q, &s, &n) != 0 || imap_cstr(buf, sizeof buf, s, n) != 0 ||
       sscanf(buf, "%2d-%3[A-Za-z]-%4d%n", &d, mon, &y, &used) != 3 || (size_t)used != n ||
-      !(m = imap_month(mon)) || d < 1 || d > 31)
+      !(m = mailmsg_month(mon)) || d < 1 || d > 31)
     return p_fail(q, "Invalid date (like 1-Feb-1994)");
-  *day = imap_days(y, m, d);
+  *day = mailmsg_days(y, m, d);
   return 0;
 }
 
@@ -283,7 +284,7 @@ static int search_load(struct search_msg *x) {
     return -1;
   }
   for (i = 0; i < len; i++) x->lower[i] = (char)tolower((unsigned char)x->body[i]);
-  x->hlen = msg_header_len(x->body, len);
+  x->hlen = mailmsg_header_len(x->body, len);
   return 0;
 }
 
@@ -291,32 +292,21 @@ static int64_t imap_day_of(int64_t t) {
   return (t >= 0 ? t : t - 86399) / 86400;
 }
 
-/* The day of the Date: header ("Tue, 1 Jul 2003 10:52:37 +0200"); the
- * internal date's day when there is no usable one. */
+/* The day of the Date: header; the internal date's day when there is no
+ * usable one. */
 static int64_t search_sent_day(struct search_msg *x) {
-  char *v, *p, mon[4];
-  int d, y, m;
-  int64_t day = imap_day_of(x->s->msgs[x->index].date);
+  char *v;
+  int64_t day = imap_day_of(x->s->msgs[x->index].date), sent;
 
   if (search_load(x) != 0) return day;
-  v = hdr_get(x->body, x->hlen, "Date");
-  if (!v) return day;
-  p = strchr(v, ',');
-  p = p ? p + 1 : v;
-  if (sscanf(p, " %2d %3[A-Za-z] %4d", &d, mon, &y) == 3 && (m = imap_month(mon)) && d >= 1 &&
-      d <= 31) {
-    if (y < 50)
-      y += 2000;
-    else if (y < 1000)
-      y += 1900; /* obsolete two- and three-digit years, RFC 5322 section 4.3 */
-    day = imap_days(y, m, d);
-  }
+  v = mailmsg_get(x->body, x->hlen, "Date");
+  if (v && mailmsg_date_day(v, &sent) == 0) day = sent;
   free(v);
   return day;
 }
 
 static int search_header(struct search_msg *x, const struct search_node *n) {
-  struct hdr_iter it;
+  struct mailmsg_fields it;
   const char *name, *field;
   size_t nl, fl, i;
   int found = 0;
@@ -324,11 +314,11 @@ static int search_header(struct search_msg *x, const struct search_node *n) {
   if (search_load(x) != 0) return 0;
   it.p = x->body;
   it.end = x->body + x->hlen;
-  while (!found && hdr_next(&it, &name, &nl, &field, &fl)) {
+  while (!found && mailmsg_field_next(&it, &name, &nl, &field, &fl)) {
     char *v;
     if (nl != n->field_len || strncasecmp(name, n->field, nl) != 0) continue;
     if (n->len == 0) return 1; /* HEADER field "": the field exists */
-    v = hdr_unfold(field, fl, nl);
+    v = mailmsg_unfold(field, fl, nl);
     if (!v) {
       x->failed = 1;
       return 0;
