@@ -52,7 +52,7 @@
 
 /* --- output ------------------------------------------------------------------ */
 
-void sb_add(struct imap_sb *b, const void *p, size_t n) {
+void imap_sb_add(struct imap_sb *b, const void *p, size_t n) {
   if (b->oom) return;
   if (b->n + n + 1 > b->cap) {
     size_t cap = b->cap ? b->cap : 256;
@@ -71,11 +71,11 @@ void sb_add(struct imap_sb *b, const void *p, size_t n) {
   b->p[b->n] = '\0';
 }
 
-void sb_adds(struct imap_sb *b, const char *s) {
-  sb_add(b, s, strlen(s));
+void imap_sb_adds(struct imap_sb *b, const char *s) {
+  imap_sb_add(b, s, strlen(s));
 }
 
-void sb_addf(struct imap_sb *b, const char *fmt, ...) {
+void imap_sb_addf(struct imap_sb *b, const char *fmt, ...) {
   char tmp[256], *text;
   va_list ap;
   size_t n;
@@ -89,11 +89,11 @@ void sb_addf(struct imap_sb *b, const char *fmt, ...) {
     b->oom = 1;
     return;
   }
-  sb_add(b, text, n);
+  imap_sb_add(b, text, n);
   if (text != tmp) free(text);
 }
 
-void sb_free(struct imap_sb *b) {
+void imap_sb_free(struct imap_sb *b) {
   free(b->p);
   memset(b, 0, sizeof *b);
 }
@@ -101,30 +101,30 @@ void sb_free(struct imap_sb *b) {
 /* A string as IMAP carries it: quoted when every byte is printable ASCII
  * (with \" and \\ escaped), otherwise a literal, which is the only form
  * that can hold CR, LF and 8-bit bytes (RFC 3501 section 4.3). NULL is NIL. */
-void sb_nstring(struct imap_sb *b, const char *p, size_t n) {
+void imap_sb_nstring(struct imap_sb *b, const char *p, size_t n) {
   size_t i;
 
   if (!p) {
-    sb_adds(b, "NIL");
+    imap_sb_adds(b, "NIL");
     return;
   }
   for (i = 0; i < n; i++)
     if ((unsigned char)p[i] < 0x20 || (unsigned char)p[i] > 0x7e) break;
   if (i < n) {
-    sb_addf(b, "{%zu}\r\n", n);
-    sb_add(b, p, n);
+    imap_sb_addf(b, "{%zu}\r\n", n);
+    imap_sb_add(b, p, n);
     return;
   }
-  sb_add(b, "\"", 1);
+  imap_sb_add(b, "\"", 1);
   for (i = 0; i < n; i++) {
-    if (p[i] == '"' || p[i] == '\\') sb_add(b, "\\", 1);
-    sb_add(b, p + i, 1);
+    if (p[i] == '"' || p[i] == '\\') imap_sb_add(b, "\\", 1);
+    imap_sb_add(b, p + i, 1);
   }
-  sb_add(b, "\"", 1);
+  imap_sb_add(b, "\"", 1);
 }
 
-void sb_cstring(struct imap_sb *b, const char *s) {
-  sb_nstring(b, s, s ? strlen(s) : 0);
+void imap_sb_cstring(struct imap_sb *b, const char *s) {
+  imap_sb_nstring(b, s, s ? strlen(s) : 0);
 }
 
 /* A mailbox name: a bare atom when it can be one, else a string. */
@@ -134,9 +134,9 @@ static void sb_mailbox(struct imap_sb *b, const char *name) {
   for (i = 0; i < n; i++)
     if (!imap_atom_char((unsigned char)name[i])) break;
   if (n > 0 && i == n)
-    sb_add(b, name, n);
+    imap_sb_add(b, name, n);
   else
-    sb_nstring(b, name, n);
+    imap_sb_nstring(b, name, n);
 }
 
 void imap_send_sb(struct lab_conn *c, struct imap_sb *b) {
@@ -175,10 +175,10 @@ void imap_reply(struct lab_conn *c, struct imap_session *s, const char *status, 
  * allowed in the clear on 143 (no LOGINDISABLED): reading the password in
  * the transcript is the cleartext lesson; 993 and STARTTLS are the cure. */
 static void imap_capabilities(struct lab_conn *c, struct imap_sb *b, enum imap_state st) {
-  sb_adds(b, "IMAP4rev1 LITERAL+ SASL-IR ID CHILDREN UIDPLUS MOVE UNSELECT");
-  sb_addf(b, " APPENDLIMIT=%d", LIM_IMAP_LITERAL_BYTES);
-  if (st == IMAP_NOAUTH && lab_tls_available(c) && !lab_tls_active(c)) sb_adds(b, " STARTTLS");
-  if (st == IMAP_NOAUTH) sb_adds(b, " AUTH=PLAIN");
+  imap_sb_adds(b, "IMAP4rev1 LITERAL+ SASL-IR ID CHILDREN UIDPLUS MOVE UNSELECT");
+  imap_sb_addf(b, " APPENDLIMIT=%d", LIM_IMAP_LITERAL_BYTES);
+  if (st == IMAP_NOAUTH && lab_tls_available(c) && !lab_tls_active(c)) imap_sb_adds(b, " STARTTLS");
+  if (st == IMAP_NOAUTH) imap_sb_adds(b, " AUTH=PLAIN");
 }
 
 void imap_flags_str(struct imap_sb *b, unsigned flags, int recent) {
@@ -193,15 +193,15 @@ void imap_flags_str(struct imap_sb *b, unsigned flags, int recent) {
   size_t i;
   int first = 1;
 
-  sb_add(b, "(", 1);
+  imap_sb_add(b, "(", 1);
   for (i = 0; i < sizeof names / sizeof names[0]; i++) {
     if (!(flags & names[i].bit)) continue;
-    if (!first) sb_add(b, " ", 1);
-    sb_adds(b, names[i].name);
+    if (!first) imap_sb_add(b, " ", 1);
+    imap_sb_adds(b, names[i].name);
     first = 0;
   }
-  if (recent) sb_adds(b, first ? "\\Recent" : " \\Recent");
-  sb_add(b, ")", 1);
+  if (recent) imap_sb_adds(b, first ? "\\Recent" : " \\Recent");
+  imap_sb_add(b, ")", 1);
 }
 
 /* RFC 3501 date-time with a fixed-width day (" 7-Feb-1994 21:52:25 +0000"), in UTC. */
@@ -210,8 +210,8 @@ void imap_date_time(struct imap_sb *b, int64_t when) {
   struct tm tm;
 
   if (!gmtime_r(&t, &tm)) memset(&tm, 0, sizeof tm);
-  sb_addf(b, "\"%2d-%s-%04d %02d:%02d:%02d +0000\"", tm.tm_mday, mailmsg_months[tm.tm_mon % 12],
-          tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
+  imap_sb_addf(b, "\"%2d-%s-%04d %02d:%02d:%02d +0000\"", tm.tm_mday,
+               mailmsg_months[tm.tm_mon % 12], tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
 }
 
 /* --- commands without a mailbox --------------------------------------------- */
@@ -224,11 +224,11 @@ static void cmd_capability(struct lab_conn *c, void *sv, char *args) {
     imap_reply(c, s, "BAD", "CAPABILITY takes no arguments");
     return;
   }
-  sb_adds(&b, "* CAPABILITY ");
+  imap_sb_adds(&b, "* CAPABILITY ");
   imap_capabilities(c, &b, s->state);
-  sb_adds(&b, "\r\n");
+  imap_sb_adds(&b, "\r\n");
   imap_send_sb(c, &b);
-  sb_free(&b);
+  imap_sb_free(&b);
   imap_reply(c, s, "OK", "CAPABILITY completed");
 }
 
@@ -272,26 +272,26 @@ static void cmd_id(struct lab_conn *c, void *sv, char *args) {
   char *k;
   size_t n;
 
-  if (p_peek(&q, '(')) {
+  if (imap_p_peek(&q, '(')) {
     q.p++;
-    while (!p_peek(&q, ')')) {
-      if (p_string(&q, &k, &n) != 0 || p_sp(&q) != 0) break;
-      if (p_peek(&q, 'N') || p_peek(&q, 'n')) {
-        if (p_atom(&q, &k, &n) != 0 || n != 3 || strncasecmp(k, "NIL", 3) != 0) break;
-      } else if (p_string(&q, &k, &n) != 0) {
+    while (!imap_p_peek(&q, ')')) {
+      if (imap_p_string(&q, &k, &n) != 0 || imap_p_sp(&q) != 0) break;
+      if (imap_p_peek(&q, 'N') || imap_p_peek(&q, 'n')) {
+        if (imap_p_atom(&q, &k, &n) != 0 || n != 3 || strncasecmp(k, "NIL", 3) != 0) break;
+      } else if (imap_p_string(&q, &k, &n) != 0) {
         break;
       }
-      if (p_peek(&q, ' ')) q.p++;
+      if (imap_p_peek(&q, ' ')) q.p++;
     }
-    if (q.err || p_char(&q, ')', "Missing )") != 0) {
+    if (q.err || imap_p_char(&q, ')', "Missing )") != 0) {
       imap_reply(c, s, "BAD", "%s", q.err ? q.err : "Invalid ID list");
       return;
     }
-  } else if (p_atom(&q, &k, &n) != 0 || n != 3 || strncasecmp(k, "NIL", 3) != 0) {
+  } else if (imap_p_atom(&q, &k, &n) != 0 || n != 3 || strncasecmp(k, "NIL", 3) != 0) {
     imap_reply(c, s, "BAD", "ID takes a parenthesised list or NIL");
     return;
   }
-  if (p_end(&q) != 0) {
+  if (imap_p_end(&q) != 0) {
     imap_reply(c, s, "BAD", "%s", q.err);
     return;
   }
@@ -332,11 +332,11 @@ static void imap_login_ok(struct lab_conn *c, struct imap_session *s, const stru
 
   s->user = *u;
   imap_set_state(s, IMAP_AUTH);
-  sb_adds(&b, "[CAPABILITY ");
+  imap_sb_adds(&b, "[CAPABILITY ");
   imap_capabilities(c, &b, IMAP_AUTH);
-  sb_addf(&b, "] Logged in as %s", u->name);
+  imap_sb_addf(&b, "] Logged in as %s", u->name);
   imap_reply(c, s, "OK", "%s", b.oom ? "Logged in" : b.p);
-  sb_free(&b);
+  imap_sb_free(&b);
 }
 
 static void imap_login_failed(struct lab_conn *c, struct imap_session *s, const char *user) {
@@ -369,8 +369,8 @@ static void cmd_login(struct lab_conn *c, void *sv, char *args) {
   char *u, *p, user[IMAP_USER_MAX + 1], pass[IMAP_PASS_MAX + 1];
   size_t un, pn;
 
-  if (p_astring(&q, &u, &un) != 0 || p_sp(&q) != 0 || p_astring(&q, &p, &pn) != 0 ||
-      p_end(&q) != 0) {
+  if (imap_p_astring(&q, &u, &un) != 0 || imap_p_sp(&q) != 0 || imap_p_astring(&q, &p, &pn) != 0 ||
+      imap_p_end(&q) != 0) {
     imap_reply(c, s, "BAD", "%s (LOGIN user password)", q.err);
     return;
   }
@@ -414,7 +414,7 @@ static void cmd_authenticate(struct lab_conn *c, void *sv, char *args) {
   char *mech, *ir;
   size_t mn, irn;
 
-  if (p_atom(&q, &mech, &mn) != 0) {
+  if (imap_p_atom(&q, &mech, &mn) != 0) {
     imap_reply(c, s, "BAD", "AUTHENTICATE needs a mechanism name");
     return;
   }
@@ -422,16 +422,16 @@ static void cmd_authenticate(struct lab_conn *c, void *sv, char *args) {
     imap_reply(c, s, "NO", "Unsupported authentication mechanism (this server offers PLAIN)");
     return;
   }
-  if (p_peek(&q, ' ')) { /* SASL-IR: the response on the command line; "=" is empty */
+  if (imap_p_peek(&q, ' ')) { /* SASL-IR: the response on the command line; "=" is empty */
     q.p++;
-    if (p_atom(&q, &ir, &irn) != 0 || p_end(&q) != 0) {
+    if (imap_p_atom(&q, &ir, &irn) != 0 || imap_p_end(&q) != 0) {
       imap_reply(c, s, "BAD", "Invalid initial response");
       return;
     }
     imap_sasl_plain(c, s, ir, irn == 1 && ir[0] == '=' ? 0 : irn);
     return;
   }
-  if (p_end(&q) != 0) {
+  if (imap_p_end(&q) != 0) {
     imap_reply(c, s, "BAD", "%s", q.err);
     return;
   }
@@ -463,7 +463,7 @@ static void imap_select(struct lab_conn *c, struct imap_session *s, char *args, 
   size_t i;
   int valid, rc;
 
-  if (p_mailbox(&q, name, &valid) != 0 || p_end(&q) != 0) {
+  if (imap_p_mailbox(&q, name, &valid) != 0 || imap_p_end(&q) != 0) {
     imap_reply(c, s, "BAD", "%s (%s mailbox)", q.err, read_only ? "EXAMINE" : "SELECT");
     return;
   }
@@ -487,20 +487,20 @@ static void imap_select(struct lab_conn *c, struct imap_session *s, char *args, 
   strcpy(s->mbox, name);
   s->read_only = read_only;
   s->uidvalidity = mb.uidvalidity;
-  sb_adds(&b, "* FLAGS (" IMAP_ALL_FLAGS ")\r\n");
-  sb_adds(&b, read_only ? "* OK [PERMANENTFLAGS ()] Read-only, no flags can be changed\r\n"
-                        : "* OK [PERMANENTFLAGS (" IMAP_ALL_FLAGS
-                          ")] These flags can be changed\r\n");
-  sb_addf(&b, "* %zu EXISTS\r\n* 0 RECENT\r\n", s->n_msgs);
+  imap_sb_adds(&b, "* FLAGS (" IMAP_ALL_FLAGS ")\r\n");
+  imap_sb_adds(&b, read_only ? "* OK [PERMANENTFLAGS ()] Read-only, no flags can be changed\r\n"
+                             : "* OK [PERMANENTFLAGS (" IMAP_ALL_FLAGS
+                               ")] These flags can be changed\r\n");
+  imap_sb_addf(&b, "* %zu EXISTS\r\n* 0 RECENT\r\n", s->n_msgs);
   for (i = 0; i < s->n_msgs; i++)
     if (!(s->msgs[i].flags & DB_MAIL_SEEN)) {
-      sb_addf(&b, "* OK [UNSEEN %zu] Message %zu is the first unseen\r\n", i + 1, i + 1);
+      imap_sb_addf(&b, "* OK [UNSEEN %zu] Message %zu is the first unseen\r\n", i + 1, i + 1);
       break;
     }
-  sb_addf(&b, "* OK [UIDVALIDITY %lld] UIDs are valid\r\n", (long long)mb.uidvalidity);
-  sb_addf(&b, "* OK [UIDNEXT %lld] The next UID\r\n", (long long)mb.uidnext);
+  imap_sb_addf(&b, "* OK [UIDVALIDITY %lld] UIDs are valid\r\n", (long long)mb.uidvalidity);
+  imap_sb_addf(&b, "* OK [UIDNEXT %lld] The next UID\r\n", (long long)mb.uidnext);
   imap_send_sb(c, &b);
-  sb_free(&b);
+  imap_sb_free(&b);
   imap_reply(c, s, "OK", "[%s] %s completed", read_only ? "READ-ONLY" : "READ-WRITE",
              read_only ? "EXAMINE" : "SELECT");
 }
@@ -527,7 +527,7 @@ static void cmd_create(struct lab_conn *c, void *sv, char *args) {
   size_t n, count = 0;
   int rc;
 
-  if (p_astring(&q, &p, &n) != 0 || p_end(&q) != 0) {
+  if (imap_p_astring(&q, &p, &n) != 0 || imap_p_end(&q) != 0) {
     imap_reply(c, s, "BAD", "%s (CREATE mailbox)", q.err);
     return;
   }
@@ -568,7 +568,7 @@ static void cmd_delete(struct lab_conn *c, void *sv, char *args) {
   char name[IMAP_MBOX_MAX + 1];
   int valid, rc;
 
-  if (p_mailbox(&q, name, &valid) != 0 || p_end(&q) != 0) {
+  if (imap_p_mailbox(&q, name, &valid) != 0 || imap_p_end(&q) != 0) {
     imap_reply(c, s, "BAD", "%s (DELETE mailbox)", q.err);
     return;
   }
@@ -596,7 +596,7 @@ static void imap_subscribe(struct lab_conn *c, struct imap_session *s, char *arg
   char name[IMAP_MBOX_MAX + 1];
   int valid;
 
-  if (p_mailbox(&q, name, &valid) != 0 || p_end(&q) != 0) {
+  if (imap_p_mailbox(&q, name, &valid) != 0 || imap_p_end(&q) != 0) {
     imap_reply(c, s, "BAD", "%s (%s mailbox)", q.err, verb);
     return;
   }
@@ -670,8 +670,8 @@ static void imap_list(struct lab_conn *c, struct imap_session *s, char *args, in
   char *ref, *pat, *full = NULL;
   size_t rn, pn, i, j;
 
-  if (p_list_mailbox(&q, &ref, &rn) != 0 || p_sp(&q) != 0 || p_list_mailbox(&q, &pat, &pn) != 0 ||
-      p_end(&q) != 0) {
+  if (imap_p_list_mailbox(&q, &ref, &rn) != 0 || imap_p_sp(&q) != 0 ||
+      imap_p_list_mailbox(&q, &pat, &pn) != 0 || imap_p_end(&q) != 0) {
     imap_reply(c, s, "BAD", "%s (%s reference pattern)", q.err, verb);
     return;
   }
@@ -695,15 +695,15 @@ static void imap_list(struct lab_conn *c, struct imap_session *s, char *args, in
     for (j = 0; j < names.n; j++)
       if (strncmp(names.name[j], names.name[i], len) == 0 && names.name[j][len] == '/')
         children = 1;
-    sb_addf(&b, "* %s (%s) \"/\" ", verb, children ? "\\HasChildren" : "\\HasNoChildren");
+    imap_sb_addf(&b, "* %s (%s) \"/\" ", verb, children ? "\\HasChildren" : "\\HasNoChildren");
     sb_mailbox(&b, names.name[i]);
-    sb_adds(&b, "\r\n");
+    imap_sb_adds(&b, "\r\n");
   }
   imap_send_sb(c, &b);
   imap_reply(c, s, "OK", "%s completed", verb);
 
 done:
-  sb_free(&b);
+  imap_sb_free(&b);
   free(names.name);
   free(full);
 }
@@ -726,51 +726,52 @@ static void cmd_status(struct lab_conn *c, void *sv, char *args) {
   int valid, rc, first = 1;
 
   memset(&mb, 0, sizeof mb);
-  if (p_mailbox(&q, name, &valid) != 0 || p_sp(&q) != 0 ||
-      p_char(&q, '(', "Missing ( before the status items") != 0) {
+  if (imap_p_mailbox(&q, name, &valid) != 0 || imap_p_sp(&q) != 0 ||
+      imap_p_char(&q, '(', "Missing ( before the status items") != 0) {
     imap_reply(c, s, "BAD", "%s (STATUS mailbox (MESSAGES UNSEEN ...))", q.err);
     return;
   }
   rc = valid ? db_mailbox_get(lab_conn_ctx(c)->db, s->user.id, name, &mb) : 1;
   if (s->state == IMAP_SELECTED && valid && strcmp(name, s->mbox) == 0)
     for (i = 0; i < s->n_msgs; i++) recent += s->msgs[i].recent;
-  sb_adds(&b, "* STATUS ");
+  imap_sb_adds(&b, "* STATUS ");
   sb_mailbox(&b, name);
-  sb_adds(&b, " (");
+  imap_sb_adds(&b, " (");
   for (;;) {
-    if (p_atom(&q, &att, &n) != 0) break;
+    if (imap_p_atom(&q, &att, &n) != 0) break;
     imap_upper(up, sizeof up, att, n);
-    if (!first) sb_add(&b, " ", 1);
+    if (!first) imap_sb_add(&b, " ", 1);
     first = 0;
     if (strcmp(up, "MESSAGES") == 0)
-      sb_addf(&b, "MESSAGES %lld", (long long)mb.messages);
+      imap_sb_addf(&b, "MESSAGES %lld", (long long)mb.messages);
     else if (strcmp(up, "RECENT") == 0)
-      sb_addf(&b, "RECENT %zu", recent);
+      imap_sb_addf(&b, "RECENT %zu", recent);
     else if (strcmp(up, "UIDNEXT") == 0)
-      sb_addf(&b, "UIDNEXT %lld", (long long)mb.uidnext);
+      imap_sb_addf(&b, "UIDNEXT %lld", (long long)mb.uidnext);
     else if (strcmp(up, "UIDVALIDITY") == 0)
-      sb_addf(&b, "UIDVALIDITY %lld", (long long)mb.uidvalidity);
+      imap_sb_addf(&b, "UIDVALIDITY %lld", (long long)mb.uidvalidity);
     else if (strcmp(up, "UNSEEN") == 0)
-      sb_addf(&b, "UNSEEN %lld", (long long)mb.unseen);
+      imap_sb_addf(&b, "UNSEEN %lld", (long long)mb.unseen);
     else {
-      p_fail(&q, "Unknown status item (MESSAGES RECENT UIDNEXT UIDVALIDITY UNSEEN)");
+      imap_p_fail(&q, "Unknown status item (MESSAGES RECENT UIDNEXT UIDVALIDITY UNSEEN)");
       break;
     }
-    if (!p_peek(&q, ' ')) break;
+    if (!imap_p_peek(&q, ' ')) break;
     q.p++;
   }
-  if (q.err || p_char(&q, ')', "Missing ) after the status items") != 0 || p_end(&q) != 0) {
+  if (q.err || imap_p_char(&q, ')', "Missing ) after the status items") != 0 ||
+      imap_p_end(&q) != 0) {
     imap_reply(c, s, "BAD", "%s", q.err);
   } else if (rc == 1) {
     imap_reply(c, s, "NO", "[NONEXISTENT] There is no mailbox by that name");
   } else if (rc != 0) {
     imap_reply(c, s, "NO", "[SERVERBUG] Could not read the mailbox");
   } else {
-    sb_adds(&b, ")\r\n");
+    imap_sb_adds(&b, ")\r\n");
     imap_send_sb(c, &b);
     imap_reply(c, s, "OK", "STATUS completed");
   }
-  sb_free(&b);
+  imap_sb_free(&b);
 }
 
 static void cmd_append(struct lab_conn *c, void *sv, char *args) {
@@ -784,21 +785,22 @@ static void cmd_append(struct lab_conn *c, void *sv, char *args) {
   int64_t when = (int64_t)time(NULL), uid;
   int valid, lit, rc;
 
-  if (p_mailbox(&q, name, &valid) != 0 || p_sp(&q) != 0) goto bad;
-  if (p_peek(&q, '(') && (p_flag_list(&q, &flags, 0) != 0 || p_sp(&q) != 0)) goto bad;
-  if (p_peek(&q, '"')) {
-    if (p_string(&q, &ds, &dn) != 0 || p_sp(&q) != 0) goto bad;
+  if (imap_p_mailbox(&q, name, &valid) != 0 || imap_p_sp(&q) != 0) goto bad;
+  if (imap_p_peek(&q, '(') && (imap_p_flag_list(&q, &flags, 0) != 0 || imap_p_sp(&q) != 0))
+    goto bad;
+  if (imap_p_peek(&q, '"')) {
+    if (imap_p_string(&q, &ds, &dn) != 0 || imap_p_sp(&q) != 0) goto bad;
     if (imap_date_time_parse(ds, dn, &when) != 0) {
-      p_fail(&q, "Invalid date-time (like \"07-Feb-1994 21:52:25 -0800\")");
+      imap_p_fail(&q, "Invalid date-time (like \"07-Feb-1994 21:52:25 -0800\")");
       goto bad;
     }
   }
-  if (p_string_lit(&q, &msg, &n, &lit) != 0) goto bad;
+  if (imap_p_string_lit(&q, &msg, &n, &lit) != 0) goto bad;
   if (!lit) {
-    p_fail(&q, "The message must be sent as a literal");
+    imap_p_fail(&q, "The message must be sent as a literal");
     goto bad;
   }
-  if (p_end(&q) != 0) goto bad;
+  if (imap_p_end(&q) != 0) goto bad;
   rc = valid ? db_mailbox_get(db, s->user.id, name, &mb) : 1;
   if (rc == 1) {
     imap_reply(c, s, "NO", "[TRYCREATE] There is no mailbox by that name");
@@ -850,7 +852,7 @@ static void cmd_expunge(struct lab_conn *c, void *sv, char *args) {
   rc = imap_sync(c, s, 1, &b);
   if (rc == 0) rc = imap_expunge(c, s, NULL, &b);
   imap_send_sb(c, &b);
-  sb_free(&b);
+  imap_sb_free(&b);
   if (rc != 0)
     imap_reply(c, s, "NO", "[SERVERBUG] Could not expunge");
   else
@@ -907,7 +909,7 @@ static void cmd_uid(struct lab_conn *c, void *sv, char *args) {
   char *verb, up[16];
   size_t n;
 
-  if (p_atom(&q, &verb, &n) != 0 || (p_more(&q) && p_sp(&q) != 0)) {
+  if (imap_p_atom(&q, &verb, &n) != 0 || (imap_p_more(&q) && imap_p_sp(&q) != 0)) {
     imap_reply(c, s, "BAD", "UID needs a command (FETCH, STORE, SEARCH, COPY, MOVE, EXPUNGE)");
     return;
   }
@@ -926,7 +928,8 @@ static void cmd_uid(struct lab_conn *c, void *sv, char *args) {
     struct imap_set set;
     struct imap_sb b = {0};
     int rc;
-    if (p_set(&q, s->n_msgs ? s->msgs[s->n_msgs - 1].uid : 0, &set) != 0 || p_end(&q) != 0) {
+    if (imap_p_set(&q, s->n_msgs ? s->msgs[s->n_msgs - 1].uid : 0, &set) != 0 ||
+        imap_p_end(&q) != 0) {
       imap_set_free(&set);
       imap_reply(c, s, "BAD", "%s (UID EXPUNGE set)", q.err);
       return;
@@ -939,7 +942,7 @@ static void cmd_uid(struct lab_conn *c, void *sv, char *args) {
     rc = imap_sync(c, s, 1, &b);
     if (rc == 0) rc = imap_expunge(c, s, &set, &b);
     imap_send_sb(c, &b);
-    sb_free(&b);
+    imap_sb_free(&b);
     imap_set_free(&set);
     if (rc != 0)
       imap_reply(c, s, "NO", "[SERVERBUG] Could not expunge");
@@ -1231,11 +1234,11 @@ static int imap_on_accept(struct lab_conn *c, void *sv) {
   struct imap_sb b = {0};
 
   imap_set_state(s, IMAP_NOAUTH);
-  sb_adds(&b, "* OK [CAPABILITY ");
+  imap_sb_adds(&b, "* OK [CAPABILITY ");
   imap_capabilities(c, &b, IMAP_NOAUTH);
-  sb_adds(&b, "] portlab IMAP ready; log in with your lab name and password\r\n");
+  imap_sb_adds(&b, "] portlab IMAP ready; log in with your lab name and password\r\n");
   imap_send_sb(c, &b);
-  sb_free(&b);
+  imap_sb_free(&b);
   return b.oom ? -1 : 0;
 }
 

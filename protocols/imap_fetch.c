@@ -33,10 +33,10 @@ static void sb_display_name(struct imap_sb *b, const char *p, const char *end) {
     return;
   }
   if (!name) {
-    sb_adds(b, "NIL");
+    imap_sb_adds(b, "NIL");
     return;
   }
-  sb_nstring(b, name, n);
+  imap_sb_nstring(b, name, n);
   free(name);
 }
 
@@ -48,21 +48,21 @@ static void sb_address(struct imap_sb *b, const struct mailmsg_addr *a) {
     b->oom = 1;
     return;
   }
-  sb_add(b, "(", 1);
+  imap_sb_add(b, "(", 1);
   if (a->name)
     sb_display_name(b, a->name, a->name_end);
   else
-    sb_adds(b, "NIL");
-  sb_add(b, " ", 1);
+    imap_sb_adds(b, "NIL");
+  imap_sb_add(b, " ", 1);
   if (spec.adl)
-    sb_nstring(b, spec.adl, spec.adl_len);
+    imap_sb_nstring(b, spec.adl, spec.adl_len);
   else
-    sb_adds(b, "NIL");
-  sb_add(b, " ", 1);
-  sb_nstring(b, spec.local, spec.local_len);
-  sb_add(b, " ", 1);
-  sb_cstring(b, spec.domain ? spec.domain : "");
-  sb_add(b, ")", 1);
+    imap_sb_adds(b, "NIL");
+  imap_sb_add(b, " ", 1);
+  imap_sb_nstring(b, spec.local, spec.local_len);
+  imap_sb_add(b, " ", 1);
+  imap_sb_cstring(b, spec.domain ? spec.domain : "");
+  imap_sb_add(b, ")", 1);
   free(spec.buf);
 }
 
@@ -77,14 +77,14 @@ static void sb_address_cb(void *arg, const struct mailmsg_addr *a) {
   struct sb_addr_list *l = arg;
 
   if (a->kind == MAILMSG_GROUP_START) {
-    sb_adds(l->b, l->any ? " (NIL NIL " : "((NIL NIL ");
+    imap_sb_adds(l->b, l->any ? " (NIL NIL " : "((NIL NIL ");
     l->any = 1;
     sb_display_name(l->b, a->name, a->name_end);
-    sb_adds(l->b, " NIL)");
+    imap_sb_adds(l->b, " NIL)");
   } else if (a->kind == MAILMSG_GROUP_END) {
-    sb_adds(l->b, " (NIL NIL NIL NIL)");
+    imap_sb_adds(l->b, " (NIL NIL NIL NIL)");
   } else {
-    sb_adds(l->b, l->any ? " " : "(");
+    imap_sb_adds(l->b, l->any ? " " : "(");
     l->any = 1;
     sb_address(l->b, a);
   }
@@ -95,7 +95,7 @@ static void sb_address_list(struct imap_sb *b, const char *v) {
   struct sb_addr_list l = {b, 0};
 
   mailmsg_addr_list(v, sb_address_cb, &l);
-  sb_adds(b, l.any ? ")" : "NIL");
+  imap_sb_adds(b, l.any ? ")" : "NIL");
 }
 
 /* ENVELOPE; sender and reply-to default to from. */
@@ -106,21 +106,21 @@ static void sb_envelope(struct imap_sb *b, const char *hdr, size_t hlen) {
   size_t i;
 
   for (i = 0; i < 10; i++) v[i] = mailmsg_get(hdr, hlen, names[i]);
-  sb_add(b, "(", 1);
-  sb_cstring(b, v[0]);
-  sb_add(b, " ", 1);
-  sb_cstring(b, v[1]);
+  imap_sb_add(b, "(", 1);
+  imap_sb_cstring(b, v[0]);
+  imap_sb_add(b, " ", 1);
+  imap_sb_cstring(b, v[1]);
   for (i = 2; i < 8; i++) {
     const char *val = v[i];
     if ((i == 3 || i == 4) && (!val || !*val)) val = v[2];
-    sb_add(b, " ", 1);
+    imap_sb_add(b, " ", 1);
     sb_address_list(b, val);
   }
-  sb_add(b, " ", 1);
-  sb_cstring(b, v[8]);
-  sb_add(b, " ", 1);
-  sb_cstring(b, v[9]);
-  sb_add(b, ")", 1);
+  imap_sb_add(b, " ", 1);
+  imap_sb_cstring(b, v[8]);
+  imap_sb_add(b, " ", 1);
+  imap_sb_cstring(b, v[9]);
+  imap_sb_add(b, ")", 1);
   for (i = 0; i < 10; i++) free(v[i]);
 }
 
@@ -138,18 +138,18 @@ static void sb_body_structure(struct imap_sb *b, const char *msg, size_t len, si
     snprintf(mime.sub, sizeof mime.sub, "PLAIN");
   }
   for (i = hlen; i < len; i++) lines += msg[i] == '\n';
-  sb_addf(b, "(\"%s\" \"%s\" ", mime.type, mime.sub);
+  imap_sb_addf(b, "(\"%s\" \"%s\" ", mime.type, mime.sub);
   if (mime.charset[0]) {
-    sb_adds(b, "(\"CHARSET\" ");
-    sb_cstring(b, mime.charset);
-    sb_adds(b, ")");
+    imap_sb_adds(b, "(\"CHARSET\" ");
+    imap_sb_cstring(b, mime.charset);
+    imap_sb_adds(b, ")");
   } else {
-    sb_adds(b, "NIL");
+    imap_sb_adds(b, "NIL");
   }
-  sb_addf(b, " NIL NIL \"%s\" %zu", mime.enc, len - hlen);
-  if (strcmp(mime.type, "TEXT") == 0) sb_addf(b, " %zu", lines);
-  if (extended) sb_adds(b, " NIL NIL NIL NIL");
-  sb_add(b, ")", 1);
+  imap_sb_addf(b, " NIL NIL \"%s\" %zu", mime.enc, len - hlen);
+  if (strcmp(mime.type, "TEXT") == 0) imap_sb_addf(b, " %zu", lines);
+  if (extended) imap_sb_adds(b, " NIL NIL NIL NIL");
+  imap_sb_add(b, ")", 1);
 }
 
 /* --- FETCH ------------------------------------------------------------------------ */
@@ -187,10 +187,10 @@ static int fetch_section(struct imap_p *q, struct fetch_item *it) {
   char *s, up[24];
   size_t n, i, used;
 
-  if (p_char(q, '[', "Missing [") != 0) return -1;
+  if (imap_p_char(q, '[', "Missing [") != 0) return -1;
   it->sec = FS_ALL;
-  if (!p_peek(q, ']')) {
-    if (p_span(q, imap_name_char, &s, &n) != 0) return -1;
+  if (!imap_p_peek(q, ']')) {
+    if (imap_p_span(q, imap_name_char, &s, &n) != 0) return -1;
     imap_upper(up, sizeof up, s, n);
     if (isdigit((unsigned char)s[0]) && up[0])
       it->sec = strcmp(up, "1") == 0 ? FS_TEXT : FS_NIL;
@@ -203,38 +203,43 @@ static int fetch_section(struct imap_p *q, struct fetch_item *it) {
     else if (strcmp(up, "HEADER.FIELDS.NOT") == 0)
       it->sec = FS_FIELDS_NOT;
     else
-      return p_fail(q, "Unknown section (HEADER, TEXT, HEADER.FIELDS (...), 1)");
+      return imap_p_fail(q, "Unknown section (HEADER, TEXT, HEADER.FIELDS (...), 1)");
     strcpy(it->spec, up);
     if (it->sec == FS_FIELDS || it->sec == FS_FIELDS_NOT) {
-      if (p_sp(q) != 0 || p_char(q, '(', "Missing ( before the header field names") != 0) return -1;
+      if (imap_p_sp(q) != 0 || imap_p_char(q, '(', "Missing ( before the header field names") != 0)
+        return -1;
       strcpy(it->fields, " ");
       used = 1;
       for (;;) {
-        if (p_astring(q, &s, &n) != 0) return -1;
+        if (imap_p_astring(q, &s, &n) != 0) return -1;
         if (n == 0 || used + n + 1 >= sizeof it->fields)
-          return p_fail(q, "Invalid or too many field names");
+          return imap_p_fail(q, "Invalid or too many field names");
         for (i = 0; i < n; i++) {
-          if (!imap_field_char((unsigned char)s[i])) return p_fail(q, "Invalid header field name");
+          if (!imap_field_char((unsigned char)s[i]))
+            return imap_p_fail(q, "Invalid header field name");
           it->fields[used++] = (char)toupper((unsigned char)s[i]);
         }
         it->fields[used++] = ' ';
         it->fields[used] = '\0';
-        if (!p_peek(q, ' ')) break;
+        if (!imap_p_peek(q, ' ')) break;
         q->p++;
       }
-      if (p_char(q, ')', "Missing ) after the header field names") != 0) return -1;
-      if (strlen(it->spec) + used + 3 >= sizeof it->spec) return p_fail(q, "Too many field names");
+      if (imap_p_char(q, ')', "Missing ) after the header field names") != 0) return -1;
+      if (strlen(it->spec) + used + 3 >= sizeof it->spec)
+        return imap_p_fail(q, "Too many field names");
       snprintf(it->spec + strlen(it->spec), sizeof it->spec - strlen(it->spec), " (%.*s)",
                (int)(used - 2), it->fields + 1);
     }
   }
-  if (p_char(q, ']', "Missing ] after the section") != 0) return -1;
-  if (p_peek(q, '<')) {
+  if (imap_p_char(q, ']', "Missing ] after the section") != 0) return -1;
+  if (imap_p_peek(q, '<')) {
     q->p++;
-    if (p_digits(q, &it->origin) != 0 || p_char(q, '.', "Missing . in <origin.count>") != 0 ||
-        p_digits(q, &it->count) != 0 || p_char(q, '>', "Missing > after <origin.count>") != 0)
+    if (imap_p_digits(q, &it->origin) != 0 ||
+        imap_p_char(q, '.', "Missing . in <origin.count>") != 0 ||
+        imap_p_digits(q, &it->count) != 0 ||
+        imap_p_char(q, '>', "Missing > after <origin.count>") != 0)
       return -1;
-    if (it->count == 0) return p_fail(q, "A partial fetch needs a count of at least 1");
+    if (it->count == 0) return imap_p_fail(q, "A partial fetch needs a count of at least 1");
     it->partial = 1;
   }
   return 0;
@@ -257,14 +262,14 @@ static int fetch_att(struct imap_p *q, struct fetch_item *it) {
   size_t n, i;
 
   memset(it, 0, sizeof *it);
-  if (p_span(q, imap_name_char, &s, &n) != 0) return p_fail(q, "Fetch item expected");
+  if (imap_p_span(q, imap_name_char, &s, &n) != 0) return imap_p_fail(q, "Fetch item expected");
   imap_upper(up, sizeof up, s, n);
   for (i = 0; i < sizeof atts / sizeof atts[0]; i++)
     if (strcmp(up, atts[i].name) == 0) {
       it->att = atts[i].att;
       return 0;
     }
-  if (strcmp(up, "BODY") == 0 && !p_peek(q, '[')) {
+  if (strcmp(up, "BODY") == 0 && !imap_p_peek(q, '[')) {
     it->att = FA_BODY;
     return 0;
   }
@@ -273,7 +278,7 @@ static int fetch_att(struct imap_p *q, struct fetch_item *it) {
     it->peek = up[4] == '.';
     return fetch_section(q, it);
   }
-  return p_fail(q, "Unknown fetch item");
+  return imap_p_fail(q, "Unknown fetch item");
 }
 
 /* fetch-att, "(" fetch-att *(SP fetch-att) ")", or one of the macros ALL, FAST, FULL. */
@@ -283,17 +288,17 @@ static int fetch_parse(struct imap_p *q, struct fetch_item *items, size_t *n) {
   size_t len, i, k = 0;
 
   *n = 0;
-  if (p_peek(q, '(')) {
+  if (imap_p_peek(q, '(')) {
     q->p++;
     for (;;) {
-      if (*n >= LIM_IMAP_FETCH_ITEMS) return p_fail(q, "Too many fetch items");
+      if (*n >= LIM_IMAP_FETCH_ITEMS) return imap_p_fail(q, "Too many fetch items");
       if (fetch_att(q, &items[(*n)++]) != 0) return -1;
-      if (!p_peek(q, ' ')) break;
+      if (!imap_p_peek(q, ' ')) break;
       q->p++;
     }
-    return p_char(q, ')', "Missing ) after the fetch items");
+    return imap_p_char(q, ')', "Missing ) after the fetch items");
   }
-  if (p_span(q, imap_name_char, &s, &len) == 0) {
+  if (imap_p_span(q, imap_name_char, &s, &len) == 0) {
     imap_upper(up, sizeof up, s, len);
     if (strcmp(up, "ALL") == 0) k = 4;
     if (strcmp(up, "FAST") == 0) k = 3;
@@ -335,9 +340,10 @@ static void fetch_fields(struct imap_sb *out, const char *hdr, size_t hlen,
 
   while (mailmsg_field_next(&iter, &name, &nl, &field, &fl)) {
     if (nl == 0) continue; /* the empty line, or a line that is no field */
-    if (fetch_field_listed(it->fields, name, nl) == (it->sec == FS_FIELDS)) sb_add(out, field, fl);
+    if (fetch_field_listed(it->fields, name, nl) == (it->sec == FS_FIELDS))
+      imap_sb_add(out, field, fl);
   }
-  sb_add(out, "\r\n", 2);
+  imap_sb_add(out, "\r\n", 2);
 }
 
 static void fetch_literal(struct imap_sb *b, const char *p, size_t n, const struct fetch_item *it) {
@@ -348,8 +354,8 @@ static void fetch_literal(struct imap_sb *b, const char *p, size_t n, const stru
     p += origin;
     n = count;
   }
-  sb_addf(b, "{%zu}\r\n", n);
-  sb_add(b, p, n);
+  imap_sb_addf(b, "{%zu}\r\n", n);
+  imap_sb_add(b, p, n);
 }
 
 static void fetch_out(struct imap_sb *b, const struct fetch_item *it, const struct imap_msg *m,
@@ -359,44 +365,44 @@ static void fetch_out(struct imap_sb *b, const struct fetch_item *it, const stru
 
   switch (it->att) {
     case FA_FLAGS:
-      sb_adds(b, "FLAGS ");
+      imap_sb_adds(b, "FLAGS ");
       imap_flags_str(b, m->flags, m->recent);
       break;
     case FA_UID:
-      sb_addf(b, "UID %lld", (long long)m->uid);
+      imap_sb_addf(b, "UID %lld", (long long)m->uid);
       break;
     case FA_SIZE:
-      sb_addf(b, "RFC822.SIZE %zu", msg ? len : m->size);
+      imap_sb_addf(b, "RFC822.SIZE %zu", msg ? len : m->size);
       break;
     case FA_INTERNALDATE:
-      sb_adds(b, "INTERNALDATE ");
+      imap_sb_adds(b, "INTERNALDATE ");
       imap_date_time(b, m->date);
       break;
     case FA_ENVELOPE:
-      sb_adds(b, "ENVELOPE ");
+      imap_sb_adds(b, "ENVELOPE ");
       sb_envelope(b, msg, hlen);
       break;
     case FA_BODY:
     case FA_BODYSTRUCTURE:
-      sb_adds(b, it->att == FA_BODY ? "BODY " : "BODYSTRUCTURE ");
+      imap_sb_adds(b, it->att == FA_BODY ? "BODY " : "BODYSTRUCTURE ");
       sb_body_structure(b, msg, len, hlen, it->att == FA_BODYSTRUCTURE);
       break;
     case FA_RFC822:
-      sb_adds(b, "RFC822 ");
+      imap_sb_adds(b, "RFC822 ");
       fetch_literal(b, msg, len, it);
       break;
     case FA_RFC822_HEADER:
-      sb_adds(b, "RFC822.HEADER ");
+      imap_sb_adds(b, "RFC822.HEADER ");
       fetch_literal(b, msg, hlen, it);
       break;
     case FA_RFC822_TEXT:
-      sb_adds(b, "RFC822.TEXT ");
+      imap_sb_adds(b, "RFC822.TEXT ");
       fetch_literal(b, msg + hlen, len - hlen, it);
       break;
     case FA_SECTION:
-      sb_addf(b, "BODY[%s]", it->spec);
-      if (it->partial) sb_addf(b, "<%lld>", (long long)it->origin);
-      sb_add(b, " ", 1);
+      imap_sb_addf(b, "BODY[%s]", it->spec);
+      if (it->partial) imap_sb_addf(b, "<%lld>", (long long)it->origin);
+      imap_sb_add(b, " ", 1);
       if (it->sec == FS_ALL) {
         fetch_literal(b, msg, len, it);
       } else if (it->sec == FS_HEADER) {
@@ -404,7 +410,7 @@ static void fetch_out(struct imap_sb *b, const struct fetch_item *it, const stru
       } else if (it->sec == FS_TEXT) {
         fetch_literal(b, msg + hlen, len - hlen, it);
       } else if (it->sec == FS_NIL) {
-        sb_adds(b, "NIL");
+        imap_sb_adds(b, "NIL");
       } else {
         fetch_fields(&part, msg, hlen, it);
         if (part.oom) b->oom = 1;
@@ -412,7 +418,7 @@ static void fetch_out(struct imap_sb *b, const struct fetch_item *it, const stru
       }
       break;
   }
-  sb_free(&part);
+  imap_sb_free(&part);
 }
 
 void imap_fetch(struct lab_conn *c, struct imap_session *s, char *args, int uid_cmd) {
@@ -431,8 +437,8 @@ void imap_fetch(struct lab_conn *c, struct imap_session *s, char *args, int uid_
     imap_reply(c, s, "NO", "[SERVERBUG] Out of memory");
     return;
   }
-  if (p_set(&q, star, &set) != 0 || p_sp(&q) != 0 || fetch_parse(&q, items, &n) != 0 ||
-      p_end(&q) != 0) {
+  if (imap_p_set(&q, star, &set) != 0 || imap_p_sp(&q) != 0 || fetch_parse(&q, items, &n) != 0 ||
+      imap_p_end(&q) != 0) {
     imap_reply(c, s, "BAD", "%s (%sFETCH set items)", q.err, uid_cmd ? "UID " : "");
     goto done;
   }
@@ -489,24 +495,24 @@ void imap_fetch(struct lab_conn *c, struct imap_session *s, char *args, int uid_
         failed = 1;
       m->flags |= DB_MAIL_SEEN;
     }
-    sb_addf(&b, "* %zu FETCH (", i + 1);
+    imap_sb_addf(&b, "* %zu FETCH (", i + 1);
     if (want_uid) {
-      sb_addf(&b, "UID %lld", (long long)m->uid);
+      imap_sb_addf(&b, "UID %lld", (long long)m->uid);
       first = 0;
     }
     /* RFC 3501 section 6.4.5: setting \Seen is reported with the data. */
     if (seen_now && !want_flags) {
-      sb_adds(&b, first ? "FLAGS " : " FLAGS ");
+      imap_sb_adds(&b, first ? "FLAGS " : " FLAGS ");
       imap_flags_str(&b, m->flags, m->recent);
       first = 0;
     }
     for (k = 0; k < n; k++) {
       if (items[k].att == FA_UID) continue;
-      if (!first) sb_add(&b, " ", 1);
+      if (!first) imap_sb_add(&b, " ", 1);
       first = 0;
       fetch_out(&b, &items[k], m, (const char *)body, len);
     }
-    sb_adds(&b, ")\r\n");
+    imap_sb_adds(&b, ")\r\n");
     free(body);
     if (b.oom) {
       failed = 1;
@@ -535,7 +541,7 @@ void imap_fetch(struct lab_conn *c, struct imap_session *s, char *args, int uid_
   }
 
 done:
-  sb_free(&b);
+  imap_sb_free(&b);
   imap_set_free(&set);
   free(items);
 }

@@ -109,13 +109,13 @@ struct imap_list {
 
 /* --- imap.c: output ------------------------------------------------------- */
 
-void sb_add(struct imap_sb *b, const void *p, size_t n);
-void sb_adds(struct imap_sb *b, const char *s);
-void sb_addf(struct imap_sb *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-void sb_free(struct imap_sb *b);
+void imap_sb_add(struct imap_sb *b, const void *p, size_t n);
+void imap_sb_adds(struct imap_sb *b, const char *s);
+void imap_sb_addf(struct imap_sb *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void imap_sb_free(struct imap_sb *b);
 /* A string as IMAP carries it: quoted, a literal, or NIL for NULL. */
-void sb_nstring(struct imap_sb *b, const char *p, size_t n);
-void sb_cstring(struct imap_sb *b, const char *s);
+void imap_sb_nstring(struct imap_sb *b, const char *p, size_t n);
+void imap_sb_cstring(struct imap_sb *b, const char *s);
 void imap_send_sb(struct lab_conn *c, struct imap_sb *b);
 /* The tagged reply that ends a command. */
 void imap_reply(struct lab_conn *c, struct imap_session *s, const char *status, const char *fmt,
@@ -128,27 +128,27 @@ void imap_date_time(struct imap_sb *b, int64_t when);
 int imap_atom_char(unsigned char ch);
 int imap_astring_char(unsigned char ch);
 int imap_name_char(unsigned char ch);
-int p_fail(struct imap_p *q, const char *why);
-int p_more(const struct imap_p *q);
-int p_peek(const struct imap_p *q, char ch);
-int p_char(struct imap_p *q, char ch, const char *why);
-int p_sp(struct imap_p *q);
-int p_end(struct imap_p *q);
-int p_span(struct imap_p *q, int (*ok)(unsigned char), char **s, size_t *n);
-int p_atom(struct imap_p *q, char **s, size_t *n);
-int p_digits(struct imap_p *q, int64_t *v);
-int p_string_lit(struct imap_p *q, char **s, size_t *n, int *lit);
-int p_string(struct imap_p *q, char **s, size_t *n);
-int p_astring(struct imap_p *q, char **s, size_t *n);
-int p_list_mailbox(struct imap_p *q, char **s, size_t *n);
+int imap_p_fail(struct imap_p *q, const char *why);
+int imap_p_more(const struct imap_p *q);
+int imap_p_peek(const struct imap_p *q, char ch);
+int imap_p_char(struct imap_p *q, char ch, const char *why);
+int imap_p_sp(struct imap_p *q);
+int imap_p_end(struct imap_p *q);
+int imap_p_span(struct imap_p *q, int (*ok)(unsigned char), char **s, size_t *n);
+int imap_p_atom(struct imap_p *q, char **s, size_t *n);
+int imap_p_digits(struct imap_p *q, int64_t *v);
+int imap_p_string_lit(struct imap_p *q, char **s, size_t *n, int *lit);
+int imap_p_string(struct imap_p *q, char **s, size_t *n);
+int imap_p_astring(struct imap_p *q, char **s, size_t *n);
+int imap_p_list_mailbox(struct imap_p *q, char **s, size_t *n);
 int imap_cstr(char *out, size_t cap, const char *p, size_t n);
 void imap_upper(char *out, size_t cap, const char *p, size_t n);
 int imap_mbox_arg(const char *p, size_t n, char out[IMAP_MBOX_MAX + 1]);
-int p_mailbox(struct imap_p *q, char out[IMAP_MBOX_MAX + 1], int *valid);
+int imap_p_mailbox(struct imap_p *q, char out[IMAP_MBOX_MAX + 1], int *valid);
 void imap_set_free(struct imap_set *set);
-int p_set(struct imap_p *q, int64_t star, struct imap_set *set);
+int imap_p_set(struct imap_p *q, int64_t star, struct imap_set *set);
 int imap_set_has(const struct imap_set *set, int64_t v);
-int p_flag_list(struct imap_p *q, unsigned *flags, int parens_optional);
+int imap_p_flag_list(struct imap_p *q, unsigned *flags, int parens_optional);
 int imap_date_time_parse(const char *p, size_t n, int64_t *out);
 
 /* --- imap_selected.c ------------------------------------------------------ */

@@ -29,46 +29,46 @@ int imap_atom_char(unsigned char ch) {
 /* The generic reason a token is missing; any caller's own reason wins over it. */
 static const char p_weak_err[] = "Missing or invalid argument";
 
-int p_fail(struct imap_p *q, const char *why) {
+int imap_p_fail(struct imap_p *q, const char *why) {
   if (!q->err || q->err == p_weak_err) q->err = why;
   return -1;
 }
 
-int p_more(const struct imap_p *q) {
+int imap_p_more(const struct imap_p *q) {
   return q->p < q->end;
 }
 
-int p_peek(const struct imap_p *q, char ch) {
+int imap_p_peek(const struct imap_p *q, char ch) {
   return q->p < q->end && *q->p == ch;
 }
 
-int p_char(struct imap_p *q, char ch, const char *why) {
-  if (!p_peek(q, ch)) return p_fail(q, why);
+int imap_p_char(struct imap_p *q, char ch, const char *why) {
+  if (!imap_p_peek(q, ch)) return imap_p_fail(q, why);
   q->p++;
   return 0;
 }
 
-int p_sp(struct imap_p *q) {
-  return p_char(q, ' ', "Missing arguments");
+int imap_p_sp(struct imap_p *q) {
+  return imap_p_char(q, ' ', "Missing arguments");
 }
 
-int p_end(struct imap_p *q) {
-  return p_more(q) ? p_fail(q, "Unexpected extra arguments") : 0;
+int imap_p_end(struct imap_p *q) {
+  return imap_p_more(q) ? imap_p_fail(q, "Unexpected extra arguments") : 0;
 }
 
 /* A run of bytes allowed by ok(); at least one. */
-int p_span(struct imap_p *q, int (*ok)(unsigned char), char **s, size_t *n) {
+int imap_p_span(struct imap_p *q, int (*ok)(unsigned char), char **s, size_t *n) {
   char *start = q->p;
 
   while (q->p < q->end && ok((unsigned char)*q->p)) q->p++;
-  if (q->p == start) return p_fail(q, p_weak_err);
+  if (q->p == start) return imap_p_fail(q, p_weak_err);
   *s = start;
   *n = (size_t)(q->p - start);
   return 0;
 }
 
-int p_atom(struct imap_p *q, char **s, size_t *n) {
-  return p_span(q, imap_atom_char, s, n);
+int imap_p_atom(struct imap_p *q, char **s, size_t *n) {
+  return imap_p_span(q, imap_atom_char, s, n);
 }
 
 int imap_astring_char(unsigned char ch) {
@@ -88,7 +88,7 @@ static int imap_seq_char(unsigned char ch) {
 }
 
 /* A number of up to 32 bits; *v is -1 past IMAP_NUMBER_MAX. */
-int p_digits(struct imap_p *q, int64_t *v) {
+int imap_p_digits(struct imap_p *q, int64_t *v) {
   int64_t x = 0;
   char *start = q->p;
 
@@ -96,27 +96,27 @@ int p_digits(struct imap_p *q, int64_t *v) {
     if (x <= IMAP_NUMBER_MAX) x = x * 10 + (*q->p - '0');
     q->p++;
   }
-  if (q->p == start) return p_fail(q, "Number expected");
-  if (x > IMAP_NUMBER_MAX) return p_fail(q, "Number out of range");
+  if (q->p == start) return imap_p_fail(q, "Number expected");
+  if (x > IMAP_NUMBER_MAX) return imap_p_fail(q, "Number out of range");
   *v = x;
   return 0;
 }
 
 /* A quoted string or a literal. *lit tells which (APPEND wants a literal). */
-int p_string_lit(struct imap_p *q, char **s, size_t *n, int *lit) {
-  if (p_peek(q, '"')) {
+int imap_p_string_lit(struct imap_p *q, char **s, size_t *n, int *lit) {
+  if (imap_p_peek(q, '"')) {
     char *r = q->p + 1, *w = r, *start = r;
     for (;;) {
       char ch;
-      if (r >= q->end) return p_fail(q, "Unterminated quoted string");
+      if (r >= q->end) return imap_p_fail(q, "Unterminated quoted string");
       ch = *r;
       if (ch == '"') break;
       if (ch == '\r' || ch == '\n' || ch == '\0')
-        return p_fail(q, "Quoted strings cannot hold CR, LF or NUL; use a literal");
+        return imap_p_fail(q, "Quoted strings cannot hold CR, LF or NUL; use a literal");
       if (ch == '\\') {
         r++;
         if (r >= q->end || (*r != '"' && *r != '\\'))
-          return p_fail(q, "Only \\\" and \\\\ may be escaped in a quoted string");
+          return imap_p_fail(q, "Only \\\" and \\\\ may be escaped in a quoted string");
         ch = *r;
       }
       *w++ = ch;
@@ -128,40 +128,40 @@ int p_string_lit(struct imap_p *q, char **s, size_t *n, int *lit) {
     if (lit) *lit = 0;
     return 0;
   }
-  if (p_peek(q, '{')) {
+  if (imap_p_peek(q, '{')) {
     int64_t len;
     q->p++;
-    if (p_digits(q, &len) != 0) return -1;
-    if (p_peek(q, '+')) q->p++;
-    if (p_char(q, '}', "Invalid literal") != 0) return -1;
+    if (imap_p_digits(q, &len) != 0) return -1;
+    if (imap_p_peek(q, '+')) q->p++;
+    if (imap_p_char(q, '}', "Invalid literal") != 0) return -1;
     /* The assembler put CRLF and the literal's bytes right after "}";
      * anything else is a "{n}" in the middle of a line. */
     if (q->end - q->p < 2 || q->p[0] != '\r' || q->p[1] != '\n')
-      return p_fail(q, "A literal must end its line");
+      return imap_p_fail(q, "A literal must end its line");
     q->p += 2;
-    if ((int64_t)(q->end - q->p) < len) return p_fail(q, "Literal shorter than announced");
+    if ((int64_t)(q->end - q->p) < len) return imap_p_fail(q, "Literal shorter than announced");
     *s = q->p;
     *n = (size_t)len;
     q->p += len;
     if (lit) *lit = 1;
     return 0;
   }
-  return p_fail(q, "String expected");
+  return imap_p_fail(q, "String expected");
 }
 
-int p_string(struct imap_p *q, char **s, size_t *n) {
-  return p_string_lit(q, s, n, NULL);
+int imap_p_string(struct imap_p *q, char **s, size_t *n) {
+  return imap_p_string_lit(q, s, n, NULL);
 }
 
-int p_astring(struct imap_p *q, char **s, size_t *n) {
-  if (p_peek(q, '"') || p_peek(q, '{')) return p_string(q, s, n);
-  return p_span(q, imap_astring_char, s, n);
+int imap_p_astring(struct imap_p *q, char **s, size_t *n) {
+  if (imap_p_peek(q, '"') || imap_p_peek(q, '{')) return imap_p_string(q, s, n);
+  return imap_p_span(q, imap_astring_char, s, n);
 }
 
 /* A list-mailbox (LIST's pattern): an astring that may hold % and *. */
-int p_list_mailbox(struct imap_p *q, char **s, size_t *n) {
-  if (p_peek(q, '"') || p_peek(q, '{')) return p_string(q, s, n);
-  return p_span(q, imap_list_char, s, n);
+int imap_p_list_mailbox(struct imap_p *q, char **s, size_t *n) {
+  if (imap_p_peek(q, '"') || imap_p_peek(q, '{')) return imap_p_string(q, s, n);
+  return imap_p_span(q, imap_list_char, s, n);
 }
 
 /* Copies a string argument into a C string: -1 if it is too long for out
@@ -196,11 +196,11 @@ int imap_mbox_arg(const char *p, size_t n, char out[IMAP_MBOX_MAX + 1]) {
   return 0;
 }
 
-int p_mailbox(struct imap_p *q, char out[IMAP_MBOX_MAX + 1], int *valid) {
+int imap_p_mailbox(struct imap_p *q, char out[IMAP_MBOX_MAX + 1], int *valid) {
   char *s;
   size_t n;
 
-  if (p_astring(q, &s, &n) != 0) return -1;
+  if (imap_p_astring(q, &s, &n) != 0) return -1;
   *valid = imap_mbox_arg(s, n, out) == 0;
   if (!*valid) out[0] = '\0';
   return 0;
@@ -214,14 +214,14 @@ void imap_set_free(struct imap_set *set) {
 }
 
 static int p_seq_number(struct imap_p *q, int64_t star, int64_t *v, int *is_star) {
-  *is_star = p_peek(q, '*');
+  *is_star = imap_p_peek(q, '*');
   if (*is_star) {
     q->p++;
     *v = star;
     return 0;
   }
-  if (p_digits(q, v) != 0) return -1;
-  if (*v == 0) return p_fail(q, "Sequence numbers start at 1");
+  if (imap_p_digits(q, v) != 0) return -1;
+  if (*v == 0) return imap_p_fail(q, "Sequence numbers start at 1");
   return 0;
 }
 
@@ -229,17 +229,18 @@ static int p_seq_number(struct imap_p *q, int64_t star, int64_t *v, int *is_star
  * number in use; ranges may run backwards ("5:2"). max_explicit keeps the
  * largest number outside ranges that reach "*", so "1:*" on an empty
  * mailbox is no error while "5" in a mailbox of three is. */
-int p_set(struct imap_p *q, int64_t star, struct imap_set *set) {
+int imap_p_set(struct imap_p *q, int64_t star, struct imap_set *set) {
   char *s;
   size_t n, i, parts = 1;
   struct imap_p sub;
 
   memset(set, 0, sizeof *set);
-  if (!p_more(q) || !imap_seq_char((unsigned char)*q->p) || p_span(q, imap_seq_char, &s, &n) != 0)
-    return p_fail(q, "Invalid sequence set");
+  if (!imap_p_more(q) || !imap_seq_char((unsigned char)*q->p) ||
+      imap_p_span(q, imap_seq_char, &s, &n) != 0)
+    return imap_p_fail(q, "Invalid sequence set");
   for (i = 0; i < n; i++) parts += s[i] == ',';
   set->r = calloc(parts, sizeof *set->r);
-  if (!set->r) return p_fail(q, "Out of memory");
+  if (!set->r) return imap_p_fail(q, "Out of memory");
   sub.p = s;
   sub.end = s + n;
   sub.err = NULL;
@@ -249,7 +250,7 @@ int p_set(struct imap_p *q, int64_t star, struct imap_set *set) {
     if (p_seq_number(&sub, star, &a, &a_star) != 0) goto fail;
     b = a;
     b_star = a_star;
-    if (p_peek(&sub, ':')) {
+    if (imap_p_peek(&sub, ':')) {
       sub.p++;
       if (p_seq_number(&sub, star, &b, &b_star) != 0) goto fail;
     }
@@ -258,14 +259,14 @@ int p_set(struct imap_p *q, int64_t star, struct imap_set *set) {
     set->r[set->n].lo = a < b ? a : b;
     set->r[set->n].hi = a < b ? b : a;
     set->n++;
-    if (!p_more(&sub)) break;
-    if (p_char(&sub, ',', "Invalid sequence set") != 0 || set->n >= parts) goto fail;
+    if (!imap_p_more(&sub)) break;
+    if (imap_p_char(&sub, ',', "Invalid sequence set") != 0 || set->n >= parts) goto fail;
   }
   return 0;
 
 fail:
   imap_set_free(set);
-  return p_fail(q, sub.err ? sub.err : "Invalid sequence set");
+  return imap_p_fail(q, sub.err ? sub.err : "Invalid sequence set");
 }
 
 int imap_set_has(const struct imap_set *set, int64_t v) {
@@ -293,11 +294,11 @@ static int p_flag(struct imap_p *q, unsigned *bit) {
   size_t n, i;
   int system = 0;
 
-  if (p_peek(q, '\\')) {
+  if (imap_p_peek(q, '\\')) {
     q->p++;
     system = 1;
   }
-  if (p_atom(q, &s, &n) != 0) return p_fail(q, "Invalid flag");
+  if (imap_p_atom(q, &s, &n) != 0) return imap_p_fail(q, "Invalid flag");
   *bit = 0;
   if (!system) return 0;
   imap_upper(up, sizeof up, s, n);
@@ -306,20 +307,20 @@ static int p_flag(struct imap_p *q, unsigned *bit) {
       *bit = sys[i].bit;
       return 0;
     }
-  if (strcmp(up, "RECENT") == 0) return p_fail(q, "\\Recent is kept by the server");
-  return p_fail(q, "Unknown system flag");
+  if (strcmp(up, "RECENT") == 0) return imap_p_fail(q, "\\Recent is kept by the server");
+  return imap_p_fail(q, "Unknown system flag");
 }
 
 /* "(" [flag *(SP flag)] ")", or without parentheses where STORE allows it. */
-int p_flag_list(struct imap_p *q, unsigned *flags, int parens_optional) {
-  int parens = p_peek(q, '(');
+int imap_p_flag_list(struct imap_p *q, unsigned *flags, int parens_optional) {
+  int parens = imap_p_peek(q, '(');
   unsigned bit;
 
   *flags = 0;
-  if (!parens && !parens_optional) return p_fail(q, "Flag list expected");
+  if (!parens && !parens_optional) return imap_p_fail(q, "Flag list expected");
   if (parens) {
     q->p++;
-    if (p_peek(q, ')')) {
+    if (imap_p_peek(q, ')')) {
       q->p++;
       return 0;
     }
@@ -327,10 +328,10 @@ int p_flag_list(struct imap_p *q, unsigned *flags, int parens_optional) {
   for (;;) {
     if (p_flag(q, &bit) != 0) return -1;
     *flags |= bit;
-    if (!p_peek(q, ' ')) break;
+    if (!imap_p_peek(q, ' ')) break;
     q->p++;
   }
-  if (parens) return p_char(q, ')', "Missing ) after the flag list");
+  if (parens) return imap_p_char(q, ')', "Missing ) after the flag list");
   return 0;
 }
 

@@ -72,7 +72,7 @@ static int search_new(struct imap_p *q, struct search *t, int key) {
   if (t->count == t->cap) {
     size_t cap = t->cap ? t->cap * 2 : 16;
     n = realloc(t->n, cap * sizeof *n);
-    if (!n) return p_fail(q, "Out of memory");
+    if (!n) return imap_p_fail(q, "Out of memory");
     t->n = n;
     t->cap = cap;
   }
@@ -96,10 +96,10 @@ static int p_search_date(struct imap_p *q, int64_t *day) {
   size_t n;
   int d, y, used = 0, m;
 
-  if (p_astring(q, &s, &n) != 0 || imap_cstr(buf, sizeof buf, s, n) != 0 ||
+  if (imap_p_astring(q, &s, &n) != 0 || imap_cstr(buf, sizeof buf, s, n) != 0 ||
       sscanf(buf, "%2d-%3[A-Za-z]-%4d%n", &d, mon, &y, &used) != 3 || (size_t)used != n ||
       !(m = mailmsg_month(mon)) || d < 1 || d > 31)
-    return p_fail(q, "Invalid date (like 1-Feb-1994)");
+    return imap_p_fail(q, "Invalid date (like 1-Feb-1994)");
   *day = mailmsg_days(y, m, d);
   return 0;
 }
@@ -107,7 +107,7 @@ static int p_search_date(struct imap_p *q, int64_t *day) {
 static int p_search_string(struct imap_p *q, struct search_node *node) {
   size_t i;
 
-  if (p_astring(q, &node->str, &node->len) != 0) return -1;
+  if (imap_p_astring(q, &node->str, &node->len) != 0) return -1;
   for (i = 0; i < node->len; i++) node->str[i] = (char)tolower((unsigned char)node->str[i]);
   return 0;
 }
@@ -128,10 +128,10 @@ static int p_search_list(struct imap_p *q, struct search *t, struct imap_session
     else
       t->n[prev].next = k;
     prev = k;
-    if (!p_peek(q, ' ')) break;
+    if (!imap_p_peek(q, ' ')) break;
     q->p++;
   }
-  if (parens) return p_char(q, ')', "Missing ) in the search program") == 0 ? and : -1;
+  if (parens) return imap_p_char(q, ')', "Missing ) in the search program") == 0 ? and : -1;
   return and;
 }
 
@@ -164,18 +164,19 @@ static int p_search_key(struct imap_p *q, struct search *t, struct imap_session 
   size_t n, i;
   int k;
 
-  if (depth > LIM_IMAP_SEARCH_DEPTH) return p_fail(q, "The search program is nested too deeply");
-  if (!p_more(q)) return p_fail(q, "Search key expected");
-  if (p_peek(q, '(')) {
+  if (depth > LIM_IMAP_SEARCH_DEPTH)
+    return imap_p_fail(q, "The search program is nested too deeply");
+  if (!imap_p_more(q)) return imap_p_fail(q, "Search key expected");
+  if (imap_p_peek(q, '(')) {
     q->p++;
     return p_search_list(q, t, s, depth + 1, 1);
   }
-  if (p_peek(q, '*') || (p_more(q) && isdigit((unsigned char)*q->p))) {
+  if (imap_p_peek(q, '*') || (imap_p_more(q) && isdigit((unsigned char)*q->p))) {
     k = search_new(q, t, SK_SEQ);
-    if (k < 0 || p_set(q, (int64_t)s->n_msgs, &t->n[k].set) != 0) return -1;
+    if (k < 0 || imap_p_set(q, (int64_t)s->n_msgs, &t->n[k].set) != 0) return -1;
     return k;
   }
-  if (p_atom(q, &s_atom, &n) != 0) return p_fail(q, "Search key expected");
+  if (imap_p_atom(q, &s_atom, &n) != 0) return imap_p_fail(q, "Search key expected");
   imap_upper(up, sizeof up, s_atom, n);
   for (i = 0; i < sizeof simple / sizeof simple[0]; i++)
     if (strcmp(up, simple[i].name) == 0) {
@@ -186,13 +187,13 @@ static int p_search_key(struct imap_p *q, struct search *t, struct imap_session 
   for (i = 0; i < sizeof dates / sizeof dates[0]; i++)
     if (strcmp(up, dates[i].name) == 0) {
       k = search_new(q, t, dates[i].key);
-      if (k < 0 || p_sp(q) != 0 || p_search_date(q, &t->n[k].num) != 0) return -1;
+      if (k < 0 || imap_p_sp(q) != 0 || p_search_date(q, &t->n[k].num) != 0) return -1;
       return k;
     }
   for (i = 0; i < sizeof headers / sizeof headers[0]; i++)
     if (strcmp(up, headers[i]) == 0) {
       k = search_new(q, t, SK_HEADER);
-      if (k < 0 || p_sp(q) != 0 || p_search_string(q, &t->n[k]) != 0) return -1;
+      if (k < 0 || imap_p_sp(q) != 0 || p_search_string(q, &t->n[k]) != 0) return -1;
       t->n[k].field = headers[i];
       t->n[k].field_len = strlen(headers[i]);
       return k;
@@ -201,7 +202,7 @@ static int p_search_key(struct imap_p *q, struct search *t, struct imap_session 
     char *f;
     size_t fl;
     k = search_new(q, t, SK_HEADER);
-    if (k < 0 || p_sp(q) != 0 || p_astring(q, &f, &fl) != 0 || p_sp(q) != 0 ||
+    if (k < 0 || imap_p_sp(q) != 0 || imap_p_astring(q, &f, &fl) != 0 || imap_p_sp(q) != 0 ||
         p_search_string(q, &t->n[k]) != 0)
       return -1;
     t->n[k].field = f;
@@ -210,44 +211,44 @@ static int p_search_key(struct imap_p *q, struct search *t, struct imap_session 
   }
   if (strcmp(up, "BODY") == 0 || strcmp(up, "TEXT") == 0) {
     k = search_new(q, t, up[0] == 'B' ? SK_BODY : SK_TEXT);
-    if (k < 0 || p_sp(q) != 0 || p_search_string(q, &t->n[k]) != 0) return -1;
+    if (k < 0 || imap_p_sp(q) != 0 || p_search_string(q, &t->n[k]) != 0) return -1;
     return k;
   }
   if (strcmp(up, "LARGER") == 0 || strcmp(up, "SMALLER") == 0) {
     k = search_new(q, t, up[0] == 'L' ? SK_LARGER : SK_SMALLER);
-    if (k < 0 || p_sp(q) != 0 || p_digits(q, &t->n[k].num) != 0) return -1;
+    if (k < 0 || imap_p_sp(q) != 0 || imap_p_digits(q, &t->n[k].num) != 0) return -1;
     return k;
   }
   if (strcmp(up, "KEYWORD") == 0 || strcmp(up, "UNKEYWORD") == 0) {
     k = search_new(q, t, up[0] == 'K' ? SK_NONE : SK_ALL);
-    if (k < 0 || p_sp(q) != 0 || p_atom(q, &s_atom, &n) != 0) return -1;
+    if (k < 0 || imap_p_sp(q) != 0 || imap_p_atom(q, &s_atom, &n) != 0) return -1;
     return k;
   }
   if (strcmp(up, "UID") == 0) {
     k = search_new(q, t, SK_UID);
-    if (k < 0 || p_sp(q) != 0 ||
-        p_set(q, s->n_msgs ? s->msgs[s->n_msgs - 1].uid : 0, &t->n[k].set) != 0)
+    if (k < 0 || imap_p_sp(q) != 0 ||
+        imap_p_set(q, s->n_msgs ? s->msgs[s->n_msgs - 1].uid : 0, &t->n[k].set) != 0)
       return -1;
     return k;
   }
   if (strcmp(up, "NOT") == 0) {
     int a;
     k = search_new(q, t, SK_NOT);
-    if (k < 0 || p_sp(q) != 0 || (a = p_search_key(q, t, s, depth + 1)) < 0) return -1;
+    if (k < 0 || imap_p_sp(q) != 0 || (a = p_search_key(q, t, s, depth + 1)) < 0) return -1;
     t->n[k].child = a;
     return k;
   }
   if (strcmp(up, "OR") == 0) {
     int a, b;
     k = search_new(q, t, SK_OR);
-    if (k < 0 || p_sp(q) != 0 || (a = p_search_key(q, t, s, depth + 1)) < 0 || p_sp(q) != 0 ||
-        (b = p_search_key(q, t, s, depth + 1)) < 0)
+    if (k < 0 || imap_p_sp(q) != 0 || (a = p_search_key(q, t, s, depth + 1)) < 0 ||
+        imap_p_sp(q) != 0 || (b = p_search_key(q, t, s, depth + 1)) < 0)
       return -1;
     t->n[k].child = a;
     t->n[a].next = b;
     return k;
   }
-  return p_fail(q, "Unknown search key");
+  return imap_p_fail(q, "Unknown search key");
 }
 
 /* One message while the program runs: its text is read (and a lower-cased
@@ -397,9 +398,9 @@ void imap_search(struct lab_conn *c, struct imap_session *s, char *args, int uid
   size_t n, i;
   int root, failed = 0;
 
-  if (p_more(&q) && (q.end - q.p) > 8 && strncasecmp(q.p, "CHARSET ", 8) == 0) {
+  if (imap_p_more(&q) && (q.end - q.p) > 8 && strncasecmp(q.p, "CHARSET ", 8) == 0) {
     q.p += 8;
-    if (p_astring(&q, &cs, &n) != 0 || p_sp(&q) != 0) goto bad;
+    if (imap_p_astring(&q, &cs, &n) != 0 || imap_p_sp(&q) != 0) goto bad;
     if (!((n == 5 && strncasecmp(cs, "UTF-8", 5) == 0) ||
           (n == 8 && strncasecmp(cs, "US-ASCII", 8) == 0))) {
       imap_reply(c, s, "NO", "[BADCHARSET (US-ASCII UTF-8)] Unsupported charset");
@@ -407,26 +408,26 @@ void imap_search(struct lab_conn *c, struct imap_session *s, char *args, int uid
     }
   }
   root = p_search_list(&q, &t, s, 0, 0);
-  if (root < 0 || p_end(&q) != 0) goto bad;
+  if (root < 0 || imap_p_end(&q) != 0) goto bad;
   if (imap_sync(c, s, 0, &b) != 0) {
     imap_reply(c, s, "NO", "[SERVERBUG] Could not read the mailbox");
     goto done;
   }
-  sb_adds(&b, "* SEARCH");
+  imap_sb_adds(&b, "* SEARCH");
   for (i = 0; i < s->n_msgs && !failed; i++) {
     struct search_msg x = {c, s, i, NULL, NULL, 0, 0, 0, 0};
     if (s->msgs[i].gone) continue;
     if (search_match(&t, root, &x)) {
       if (uid_cmd)
-        sb_addf(&b, " %lld", (long long)s->msgs[i].uid);
+        imap_sb_addf(&b, " %lld", (long long)s->msgs[i].uid);
       else
-        sb_addf(&b, " %zu", i + 1);
+        imap_sb_addf(&b, " %zu", i + 1);
     }
     failed = x.failed;
     free(x.body);
     free(x.lower);
   }
-  sb_adds(&b, "\r\n");
+  imap_sb_adds(&b, "\r\n");
   if (failed || b.oom) {
     imap_reply(c, s, "NO", "[SERVERBUG] Could not read a message");
     goto done;
@@ -439,6 +440,6 @@ bad:
   imap_reply(c, s, "BAD", "%s (%sSEARCH keys, e.g. UNSEEN FROM \"alice\")", q.err,
              uid_cmd ? "UID " : "");
 done:
-  sb_free(&b);
+  imap_sb_free(&b);
   search_free(&t);
 }

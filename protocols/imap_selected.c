@@ -105,9 +105,9 @@ int imap_sync(struct lab_conn *c, struct imap_session *s, int announce, struct i
       if (l.m[j].flags != m->flags && !m->gone) {
         m->flags = l.m[j].flags;
         if (announce) {
-          sb_addf(b, "* %zu FETCH (FLAGS ", i + 1);
+          imap_sb_addf(b, "* %zu FETCH (FLAGS ", i + 1);
           imap_flags_str(b, m->flags, m->recent);
-          sb_adds(b, ")\r\n");
+          imap_sb_adds(b, ")\r\n");
         }
       }
       m->size = l.m[j].size;
@@ -121,7 +121,7 @@ int imap_sync(struct lab_conn *c, struct imap_session *s, int announce, struct i
   }
   for (i = s->n_msgs; i-- > 0;) {
     if (!s->msgs[i].gone) continue;
-    sb_addf(b, "* %zu EXPUNGE\r\n", i + 1);
+    imap_sb_addf(b, "* %zu EXPUNGE\r\n", i + 1);
     memmove(&s->msgs[i], &s->msgs[i + 1], (s->n_msgs - i - 1) * sizeof s->msgs[0]);
     s->n_msgs--;
   }
@@ -135,7 +135,7 @@ int imap_sync(struct lab_conn *c, struct imap_session *s, int announce, struct i
   }
   if (added) {
     for (i = 0; i < s->n_msgs; i++) recent += s->msgs[i].recent;
-    sb_addf(b, "* %zu EXISTS\r\n* %zu RECENT\r\n", s->n_msgs, recent);
+    imap_sb_addf(b, "* %zu EXISTS\r\n* %zu RECENT\r\n", s->n_msgs, recent);
   }
   free(l.m);
   return 0;
@@ -149,7 +149,7 @@ int imap_sync_send(struct lab_conn *c, struct imap_session *s) {
   if (s->state != IMAP_SELECTED) return 0;
   rc = imap_sync(c, s, 1, &b);
   imap_send_sb(c, &b);
-  sb_free(&b);
+  imap_sb_free(&b);
   return rc;
 }
 
@@ -173,13 +173,13 @@ int imap_expunge(struct lab_conn *c, struct imap_session *s, const struct imap_s
   size_t i;
   int rc = imap_sync(c, s, 0, &quiet);
 
-  sb_free(&quiet);
+  imap_sb_free(&quiet);
   if (rc != 0) return -1;
   for (i = s->n_msgs; i-- > 0;) {
     struct imap_msg *m = &s->msgs[i];
     if (m->gone || !(m->flags & DB_MAIL_DELETED) || (uids && !imap_set_has(uids, m->uid))) continue;
     if (db_mail_delete(db, s->user.id, s->mbox, m->uid) < 0) return -1;
-    if (b) sb_addf(b, "* %zu EXPUNGE\r\n", i + 1);
+    if (b) imap_sb_addf(b, "* %zu EXPUNGE\r\n", i + 1);
     memmove(&s->msgs[i], &s->msgs[i + 1], (s->n_msgs - i - 1) * sizeof s->msgs[0]);
     s->n_msgs--;
   }
@@ -199,15 +199,16 @@ void imap_store(struct lab_conn *c, struct imap_session *s, char *args, int uid_
   int mode, silent, failed = 0;
   int64_t star = uid_cmd ? (s->n_msgs ? s->msgs[s->n_msgs - 1].uid : 0) : (int64_t)s->n_msgs;
 
-  if (p_set(&q, star, &set) != 0 || p_sp(&q) != 0 || p_atom(&q, &item, &n) != 0) goto bad;
+  if (imap_p_set(&q, star, &set) != 0 || imap_p_sp(&q) != 0 || imap_p_atom(&q, &item, &n) != 0)
+    goto bad;
   imap_upper(up, sizeof up, item, n);
   mode = up[0] == '+' ? 1 : up[0] == '-' ? -1 : 0;
   silent = strstr(up, ".SILENT") != NULL;
   if (strcmp(up + (mode != 0), silent ? "FLAGS.SILENT" : "FLAGS") != 0) {
-    p_fail(&q, "Unknown store item (FLAGS, +FLAGS, -FLAGS, with .SILENT)");
+    imap_p_fail(&q, "Unknown store item (FLAGS, +FLAGS, -FLAGS, with .SILENT)");
     goto bad;
   }
-  if (p_sp(&q) != 0 || p_flag_list(&q, &flags, 1) != 0 || p_end(&q) != 0) goto bad;
+  if (imap_p_sp(&q) != 0 || imap_p_flag_list(&q, &flags, 1) != 0 || imap_p_end(&q) != 0) goto bad;
   if (!uid_cmd && set.max_explicit > (int64_t)s->n_msgs) {
     imap_reply(c, s, "BAD", "No such message: the mailbox holds %zu", s->n_msgs);
     goto done;
@@ -243,11 +244,11 @@ void imap_store(struct lab_conn *c, struct imap_session *s, char *args, int uid_
       m->flags = now;
     }
     if (silent) continue;
-    sb_addf(&b, "* %zu FETCH (", i + 1);
-    if (uid_cmd) sb_addf(&b, "UID %lld ", (long long)m->uid);
-    sb_adds(&b, "FLAGS ");
+    imap_sb_addf(&b, "* %zu FETCH (", i + 1);
+    if (uid_cmd) imap_sb_addf(&b, "UID %lld ", (long long)m->uid);
+    imap_sb_adds(&b, "FLAGS ");
     imap_flags_str(&b, m->flags, m->recent);
-    sb_adds(&b, ")\r\n");
+    imap_sb_adds(&b, ")\r\n");
   }
   imap_send_sb(c, &b);
   if (failed)
@@ -262,7 +263,7 @@ void imap_store(struct lab_conn *c, struct imap_session *s, char *args, int uid_
 bad:
   imap_reply(c, s, "BAD", "%s (%sSTORE set +FLAGS (\\Seen))", q.err, uid_cmd ? "UID " : "");
 done:
-  sb_free(&b);
+  imap_sb_free(&b);
   imap_set_free(&set);
 }
 
@@ -273,9 +274,9 @@ static void sb_uid_set(struct imap_sb *b, const int64_t *uids, size_t n) {
   while (i < n) {
     for (j = i; j + 1 < n && uids[j + 1] == uids[j] + 1;) j++;
     if (j == i)
-      sb_addf(b, "%s%lld", i ? "," : "", (long long)uids[i]);
+      imap_sb_addf(b, "%s%lld", i ? "," : "", (long long)uids[i]);
     else
-      sb_addf(b, "%s%lld:%lld", i ? "," : "", (long long)uids[i], (long long)uids[j]);
+      imap_sb_addf(b, "%s%lld:%lld", i ? "," : "", (long long)uids[i], (long long)uids[j]);
     i = j + 1;
   }
 }
@@ -297,8 +298,8 @@ void imap_copy(struct lab_conn *c, struct imap_session *s, char *args, int uid_c
   int valid, rc, failed = 0;
   int64_t star = uid_cmd ? (s->n_msgs ? s->msgs[s->n_msgs - 1].uid : 0) : (int64_t)s->n_msgs;
 
-  if (p_set(&q, star, &set) != 0 || p_sp(&q) != 0 || p_mailbox(&q, name, &valid) != 0 ||
-      p_end(&q) != 0) {
+  if (imap_p_set(&q, star, &set) != 0 || imap_p_sp(&q) != 0 ||
+      imap_p_mailbox(&q, name, &valid) != 0 || imap_p_end(&q) != 0) {
     imap_reply(c, s, "BAD", "%s (%s%s set mailbox)", q.err, uid_cmd ? "UID " : "", verb);
     goto done;
   }
@@ -374,14 +375,15 @@ void imap_copy(struct lab_conn *c, struct imap_session *s, char *args, int uid_c
   }
   if (move) {
     if (done_n)
-      sb_addf(&b, "* OK [COPYUID %lld %s %s] Moved\r\n", (long long)mb.uidvalidity, src.p, dst.p);
+      imap_sb_addf(&b, "* OK [COPYUID %lld %s %s] Moved\r\n", (long long)mb.uidvalidity, src.p,
+                   dst.p);
     for (i = s->n_msgs; i-- > 0;) {
       if (!copied[i]) continue;
       if (db_mail_delete(db, s->user.id, s->mbox, s->msgs[i].uid) < 0) {
         failed = 1;
         break;
       }
-      sb_addf(&b, "* %zu EXPUNGE\r\n", i + 1);
+      imap_sb_addf(&b, "* %zu EXPUNGE\r\n", i + 1);
       memmove(&s->msgs[i], &s->msgs[i + 1], (s->n_msgs - i - 1) * sizeof s->msgs[0]);
       s->n_msgs--;
     }
@@ -397,9 +399,9 @@ void imap_copy(struct lab_conn *c, struct imap_session *s, char *args, int uid_c
     imap_reply(c, s, "OK", "%s%s completed", uid_cmd ? "UID " : "", verb);
 
 done:
-  sb_free(&b);
-  sb_free(&src);
-  sb_free(&dst);
+  imap_sb_free(&b);
+  imap_sb_free(&src);
+  imap_sb_free(&dst);
   free(copied);
   free(src_uids);
   free(dst_uids);
