@@ -845,10 +845,7 @@ static void cmd_expunge(struct lab_conn *c, void *sv, char *args) {
     imap_reply(c, s, "BAD", "EXPUNGE takes no arguments (UID EXPUNGE takes a set)");
     return;
   }
-  if (s->read_only) {
-    imap_reply(c, s, "NO", "[READ-ONLY] The mailbox was opened with EXAMINE");
-    return;
-  }
+  if (imap_writable(c, s) != 0) return;
   rc = imap_sync(c, s, 1, &b);
   if (rc == 0) rc = imap_expunge(c, s, NULL, &b);
   imap_send_sb(c, &b);
@@ -928,15 +925,13 @@ static void cmd_uid(struct lab_conn *c, void *sv, char *args) {
     struct imap_set set;
     struct imap_sb b = {0};
     int rc;
-    if (imap_p_set(&q, s->n_msgs ? s->msgs[s->n_msgs - 1].uid : 0, &set) != 0 ||
-        imap_p_end(&q) != 0) {
+    if (imap_p_set(&q, imap_star(s, 1), &set) != 0 || imap_p_end(&q) != 0) {
       imap_set_free(&set);
       imap_reply(c, s, "BAD", "%s (UID EXPUNGE set)", q.err);
       return;
     }
-    if (s->read_only) {
+    if (imap_writable(c, s) != 0) {
       imap_set_free(&set);
-      imap_reply(c, s, "NO", "[READ-ONLY] The mailbox was opened with EXAMINE");
       return;
     }
     rc = imap_sync(c, s, 1, &b);

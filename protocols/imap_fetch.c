@@ -431,21 +431,17 @@ void imap_fetch(struct lab_conn *c, struct imap_session *s, char *args, int uid_
   int need_body = 0, sets_seen = 0, want_flags = 0, want_uid = uid_cmd, limit = 0, failed = 0;
   int sends_text = 0;      /* an item returns the message's text, not only its header */
   int64_t fetched_uid = 0; /* the last message whose text went out: a lab event */
-  int64_t star = uid_cmd ? (s->n_msgs ? s->msgs[s->n_msgs - 1].uid : 0) : (int64_t)s->n_msgs;
 
   if (!items) {
     imap_reply(c, s, "NO", "[SERVERBUG] Out of memory");
     return;
   }
-  if (imap_p_set(&q, star, &set) != 0 || imap_p_sp(&q) != 0 || fetch_parse(&q, items, &n) != 0 ||
-      imap_p_end(&q) != 0) {
+  if (imap_p_set(&q, imap_star(s, uid_cmd), &set) != 0 || imap_p_sp(&q) != 0 ||
+      fetch_parse(&q, items, &n) != 0 || imap_p_end(&q) != 0) {
     imap_reply(c, s, "BAD", "%s (%sFETCH set items)", q.err, uid_cmd ? "UID " : "");
     goto done;
   }
-  if (!uid_cmd && set.max_explicit > (int64_t)s->n_msgs) {
-    imap_reply(c, s, "BAD", "No such message: the mailbox holds %zu", s->n_msgs);
-    goto done;
-  }
+  if (imap_msgs_ready(c, s, &set, uid_cmd, 0, &b) != 0) goto done;
   for (k = 0; k < n; k++) {
     int a = items[k].att;
     need_body |= a >= FA_ENVELOPE;
@@ -455,10 +451,6 @@ void imap_fetch(struct lab_conn *c, struct imap_session *s, char *args, int uid_
     want_uid |= a == FA_UID;
     sends_text |= a == FA_RFC822 || a == FA_RFC822_TEXT ||
                   (a == FA_SECTION && (items[k].sec == FS_ALL || items[k].sec == FS_TEXT));
-  }
-  if (imap_sync(c, s, 0, &b) != 0) {
-    imap_reply(c, s, "NO", "[SERVERBUG] Could not read the mailbox");
-    goto done;
   }
   for (i = 0; i < s->n_msgs && !failed; i++) {
     struct imap_msg *m = &s->msgs[i];

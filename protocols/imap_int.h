@@ -157,6 +157,11 @@ int imap_load(struct lab_conn *c, struct imap_session *s, const char *mbox, stru
 void imap_set_state(struct imap_session *s, enum imap_state st);
 int imap_sync(struct lab_conn *c, struct imap_session *s, int announce, struct imap_sb *b);
 int imap_sync_send(struct lab_conn *c, struct imap_session *s);
+int64_t imap_star(const struct imap_session *s, int uid);
+int imap_writable(struct lab_conn *c, struct imap_session *s);
+/* The set, read-only and snapshot checks FETCH, STORE, COPY, MOVE and SEARCH share. */
+int imap_msgs_ready(struct lab_conn *c, struct imap_session *s, const struct imap_set *set,
+                    int uid_cmd, int writes, struct imap_sb *b);
 int imap_over_quota(struct db *db, int64_t user_id, int64_t more);
 int imap_expunge(struct lab_conn *c, struct imap_session *s, const struct imap_set *uids,
                  struct imap_sb *b);

@@ -173,7 +173,7 @@ static int p_search_key(struct imap_p *q, struct search *t, struct imap_session 
   }
   if (imap_p_peek(q, '*') || (imap_p_more(q) && isdigit((unsigned char)*q->p))) {
     k = search_new(q, t, SK_SEQ);
-    if (k < 0 || imap_p_set(q, (int64_t)s->n_msgs, &t->n[k].set) != 0) return -1;
+    if (k < 0 || imap_p_set(q, imap_star(s, 0), &t->n[k].set) != 0) return -1;
     return k;
   }
   if (imap_p_atom(q, &s_atom, &n) != 0) return imap_p_fail(q, "Search key expected");
@@ -226,9 +226,7 @@ static int p_search_key(struct imap_p *q, struct search *t, struct imap_session 
   }
   if (strcmp(up, "UID") == 0) {
     k = search_new(q, t, SK_UID);
-    if (k < 0 || imap_p_sp(q) != 0 ||
-        imap_p_set(q, s->n_msgs ? s->msgs[s->n_msgs - 1].uid : 0, &t->n[k].set) != 0)
-      return -1;
+    if (k < 0 || imap_p_sp(q) != 0 || imap_p_set(q, imap_star(s, 1), &t->n[k].set) != 0) return -1;
     return k;
   }
   if (strcmp(up, "NOT") == 0) {
@@ -409,10 +407,7 @@ void imap_search(struct lab_conn *c, struct imap_session *s, char *args, int uid
   }
   root = p_search_list(&q, &t, s, 0, 0);
   if (root < 0 || imap_p_end(&q) != 0) goto bad;
-  if (imap_sync(c, s, 0, &b) != 0) {
-    imap_reply(c, s, "NO", "[SERVERBUG] Could not read the mailbox");
-    goto done;
-  }
+  if (imap_msgs_ready(c, s, NULL, uid_cmd, 0, &b) != 0) goto done;
   imap_sb_adds(&b, "* SEARCH");
   for (i = 0; i < s->n_msgs && !failed; i++) {
     struct search_msg x = {c, s, i, NULL, NULL, 0, 0, 0, 0};

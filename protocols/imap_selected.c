@@ -141,6 +141,41 @@ int imap_sync(struct lab_conn *c, struct imap_session *s, int announce, struct i
   return 0;
 }
 
+/* The value of "*" in a sequence set: the highest UID, or the number of
+ * messages. */
+int64_t imap_star(const struct imap_session *s, int uid) {
+  if (!uid) return (int64_t)s->n_msgs;
+  return s->n_msgs ? s->msgs[s->n_msgs - 1].uid : 0;
+}
+
+/* A command that would change a mailbox opened with EXAMINE is refused:
+ * 0 to go on, -1 once the refusal has been sent. */
+int imap_writable(struct lab_conn *c, struct imap_session *s) {
+  if (!s->read_only) return 0;
+  imap_reply(c, s, "NO", "[READ-ONLY] The mailbox was opened with EXAMINE");
+  return -1;
+}
+
+/* What FETCH, STORE, COPY, MOVE and SEARCH check once their arguments are
+ * parsed: with message numbers (not UIDs), every number written in set
+ * (NULL: none) must name a message; a command that writes needs the
+ * mailbox opened with SELECT; then the snapshot is brought up to date
+ * without announcing anything into b (RFC 3501 section 7.4.1 forbids
+ * EXPUNGE during these). 0 to go on, -1 once the refusal has been sent. */
+int imap_msgs_ready(struct lab_conn *c, struct imap_session *s, const struct imap_set *set,
+                    int uid_cmd, int writes, struct imap_sb *b) {
+  if (set && !uid_cmd && set->max_explicit > (int64_t)s->n_msgs) {
+    imap_reply(c, s, "BAD", "No such message: the mailbox holds %zu", s->n_msgs);
+    return -1;
+  }
+  if (writes && imap_writable(c, s) != 0) return -1;
+  if (imap_sync(c, s, 0, b) != 0) {
+    imap_reply(c, s, "NO", "[SERVERBUG] Could not read the mailbox");
+    return -1;
+  }
+  return 0;
+}
+
 /* imap_sync for the commands that may announce, sending what it found. */
 int imap_sync_send(struct lab_conn *c, struct imap_session *s) {
   struct imap_sb b = {0};
@@ -197,9 +232,9 @@ void imap_store(struct lab_conn *c, struct imap_session *s, char *args, int uid_
   size_t n, i, gone = 0;
   unsigned flags;
   int mode, silent, failed = 0;
-  int64_t star = uid_cmd ? (s->n_msgs ? s->msgs[s->n_msgs - 1].uid : 0) : (int64_t)s->n_msgs;
 
-  if (imap_p_set(&q, star, &set) != 0 || imap_p_sp(&q) != 0 || imap_p_atom(&q, &item, &n) != 0)
+  if (imap_p_set(&q, imap_star(s, uid_cmd), &set) != 0 || imap_p_sp(&q) != 0 ||
+      imap_p_atom(&q, &item, &n) != 0)
     goto bad;
   imap_upper(up, sizeof up, item, n);
   mode = up[0] == '+' ? 1 : up[0] == '-' ? -1 : 0;
@@ -209,18 +244,7 @@ void imap_store(struct lab_conn *c, struct imap_session *s, char *args, int uid_
     goto bad;
   }
   if (imap_p_sp(&q) != 0 || imap_p_flag_list(&q, &flags, 1) != 0 || imap_p_end(&q) != 0) goto bad;
-  if (!uid_cmd && set.max_explicit > (int64_t)s->n_msgs) {
-    imap_reply(c, s, "BAD", "No such message: the mailbox holds %zu", s->n_msgs);
-    goto done;
-  }
-  if (s->read_only) {
-    imap_reply(c, s, "NO", "[READ-ONLY] The mailbox was opened with EXAMINE");
-    goto done;
-  }
-  if (imap_sync(c, s, 0, &b) != 0) {
-    imap_reply(c, s, "NO", "[SERVERBUG] Could not read the mailbox");
-    goto done;
-  }
+  if (imap_msgs_ready(c, s, &set, uid_cmd, 1, &b) != 0) goto done;
   for (i = 0; i < s->n_msgs; i++) {
     struct imap_msg *m = &s->msgs[i];
     unsigned now;
@@ -296,21 +320,13 @@ void imap_copy(struct lab_conn *c, struct imap_session *s, char *args, int uid_c
   size_t i, count = 0, done_n = 0;
   int64_t bytes = 0;
   int valid, rc, failed = 0;
-  int64_t star = uid_cmd ? (s->n_msgs ? s->msgs[s->n_msgs - 1].uid : 0) : (int64_t)s->n_msgs;
 
-  if (imap_p_set(&q, star, &set) != 0 || imap_p_sp(&q) != 0 ||
+  if (imap_p_set(&q, imap_star(s, uid_cmd), &set) != 0 || imap_p_sp(&q) != 0 ||
       imap_p_mailbox(&q, name, &valid) != 0 || imap_p_end(&q) != 0) {
     imap_reply(c, s, "BAD", "%s (%s%s set mailbox)", q.err, uid_cmd ? "UID " : "", verb);
     goto done;
   }
-  if (!uid_cmd && set.max_explicit > (int64_t)s->n_msgs) {
-    imap_reply(c, s, "BAD", "No such message: the mailbox holds %zu", s->n_msgs);
-    goto done;
-  }
-  if (move && s->read_only) {
-    imap_reply(c, s, "NO", "[READ-ONLY] The mailbox was opened with EXAMINE");
-    goto done;
-  }
+  if (imap_msgs_ready(c, s, &set, uid_cmd, move, &b) != 0) goto done;
   rc = valid ? db_mailbox_get(db, s->user.id, name, &mb) : 1;
   if (rc == 1) {
     imap_reply(c, s, "NO", "[TRYCREATE] There is no mailbox by that name");
@@ -319,7 +335,7 @@ void imap_copy(struct lab_conn *c, struct imap_session *s, char *args, int uid_c
   copied = calloc(s->n_msgs + 1, 1);
   src_uids = calloc(s->n_msgs + 1, sizeof *src_uids);
   dst_uids = calloc(s->n_msgs + 1, sizeof *dst_uids);
-  if (rc != 0 || !copied || !src_uids || !dst_uids || imap_sync(c, s, 0, &b) != 0) {
+  if (rc != 0 || !copied || !src_uids || !dst_uids) {
     imap_reply(c, s, "NO", "[SERVERBUG] Could not read the mailbox");
     goto done;
   }
