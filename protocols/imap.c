@@ -54,21 +54,12 @@
 
 void imap_sb_add(struct imap_sb *b, const void *p, size_t n) {
   if (b->oom) return;
-  if (b->n + n + 1 > b->cap) {
-    size_t cap = b->cap ? b->cap : 256;
-    char *q;
-    while (cap < b->n + n + 1) cap *= 2;
-    q = realloc(b->p, cap);
-    if (!q) {
-      b->oom = 1;
-      return;
-    }
-    b->p = q;
-    b->cap = cap;
-  }
-  memcpy(b->p + b->n, p, n);
-  b->n += n;
-  b->p[b->n] = '\0';
+  /* One byte over the cap is room for imap_sb_str's NUL. */
+  if (b->b.limit == 0) buf_init(&b->b, LIM_IMAP_RESPONSE_BYTES + 1);
+  if (n > LIM_IMAP_RESPONSE_BYTES - buf_len(&b->b))
+    b->oom = b->full = 1;
+  else if (buf_append(&b->b, p, n) != 0)
+    b->oom = 1;
 }
 
 void imap_sb_adds(struct imap_sb *b, const char *s) {
@@ -94,8 +85,29 @@ void imap_sb_addf(struct imap_sb *b, const char *fmt, ...) {
 }
 
 void imap_sb_free(struct imap_sb *b) {
-  free(b->p);
+  buf_free(&b->b);
   memset(b, 0, sizeof *b);
+}
+
+size_t imap_sb_len(const struct imap_sb *b) {
+  return buf_len(&b->b);
+}
+
+const char *imap_sb_str(struct imap_sb *b) {
+  if (b->oom) return NULL;
+  if (buf_len(&b->b) == 0) return "";
+  /* The NUL goes past the text and is forgotten again: it stays in memory
+   * until the next append. */
+  if (buf_append(&b->b, "", 1) != 0) {
+    b->oom = 1;
+    return NULL;
+  }
+  buf_drop_tail(&b->b, 1);
+  return (const char *)buf_head(&b->b);
+}
+
+void imap_sb_clear(struct imap_sb *b) {
+  buf_consume(&b->b, buf_len(&b->b));
 }
 
 /* A string as IMAP carries it: quoted when every byte is printable ASCII
@@ -140,7 +152,7 @@ static void sb_mailbox(struct imap_sb *b, const char *name) {
 }
 
 void imap_send_sb(struct lab_conn *c, struct imap_sb *b) {
-  if (!b->oom && b->n) lab_send(c, b->p, b->n);
+  if (!b->oom && buf_len(&b->b)) lab_send(c, buf_head(&b->b), buf_len(&b->b));
 }
 
 static void imap_close(struct lab_conn *c, struct imap_session *s) {
@@ -329,13 +341,15 @@ static void cmd_starttls(struct lab_conn *c, void *sv, char *args) {
 
 static void imap_login_ok(struct lab_conn *c, struct imap_session *s, const struct db_user *u) {
   struct imap_sb b = {0};
+  const char *text;
 
   s->user = *u;
   imap_set_state(s, IMAP_AUTH);
   imap_sb_adds(&b, "[CAPABILITY ");
   imap_capabilities(c, &b, IMAP_AUTH);
   imap_sb_addf(&b, "] Logged in as %s", u->name);
-  imap_reply(c, s, "OK", "%s", b.oom ? "Logged in" : b.p);
+  text = imap_sb_str(&b);
+  imap_reply(c, s, "OK", "%s", text ? text : "Logged in");
   imap_sb_free(&b);
 }
 
@@ -1227,14 +1241,16 @@ static void imap_on_data(struct lab_conn *c, void *sv, const unsigned char *p, s
 static int imap_on_accept(struct lab_conn *c, void *sv) {
   struct imap_session *s = sv;
   struct imap_sb b = {0};
+  int rc;
 
   imap_set_state(s, IMAP_NOAUTH);
   imap_sb_adds(&b, "* OK [CAPABILITY ");
   imap_capabilities(c, &b, IMAP_NOAUTH);
   imap_sb_adds(&b, "] portlab IMAP ready; log in with your lab name and password\r\n");
   imap_send_sb(c, &b);
+  rc = b.oom ? -1 : 0;
   imap_sb_free(&b);
-  return b.oom ? -1 : 0;
+  return rc;
 }
 
 static void imap_on_overlong(struct lab_conn *c, void *sv) {

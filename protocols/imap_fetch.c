@@ -362,6 +362,7 @@ static void fetch_out(struct imap_sb *b, const struct fetch_item *it, const stru
                       const char *msg, size_t len) {
   size_t hlen = msg ? mailmsg_header_len(msg, len) : 0;
   struct imap_sb part = {0};
+  const char *text;
 
   switch (it->att) {
     case FA_FLAGS:
@@ -413,8 +414,11 @@ static void fetch_out(struct imap_sb *b, const struct fetch_item *it, const stru
         imap_sb_adds(b, "NIL");
       } else {
         fetch_fields(&part, msg, hlen, it);
-        if (part.oom) b->oom = 1;
-        fetch_literal(b, part.p ? part.p : "", part.n, it);
+        text = imap_sb_str(&part);
+        if (!text)
+          b->oom = 1;
+        else
+          fetch_literal(b, text, imap_sb_len(&part), it);
       }
       break;
   }
@@ -507,11 +511,14 @@ void imap_fetch(struct lab_conn *c, struct imap_session *s, char *args, int uid_
     imap_sb_adds(&b, ")\r\n");
     free(body);
     if (b.oom) {
-      failed = 1;
+      if (b.full)
+        limit = 1;
+      else
+        failed = 1;
       break;
     }
     imap_send_sb(c, &b);
-    b.n = 0;
+    imap_sb_clear(&b);
     if (sends_text) fetched_uid = m->uid;
   }
   if (failed)

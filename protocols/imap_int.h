@@ -20,6 +20,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "buf.h"
 #include "lab.h"
 #include "labdb.h"
 
@@ -73,12 +74,13 @@ struct imap_session {
   size_t n_msgs, cap_msgs;
 };
 
-/* A growable string for one response; a failed allocation is remembered
- * and the response is dropped as a whole. */
+/* One response, built whole before it is queued, in a capped buf: at most
+ * LIM_IMAP_RESPONSE_BYTES. An append that fails (out of memory, or past
+ * the cap: then full is set too) is remembered in oom and the response is
+ * dropped as a whole. A zeroed imap_sb is an empty one. */
 struct imap_sb {
-  char *p;
-  size_t n, cap;
-  int oom;
+  struct buf b;
+  int oom, full;
 };
 
 /* A cursor over the command's arguments. Strings are returned in place:
@@ -113,6 +115,10 @@ void imap_sb_add(struct imap_sb *b, const void *p, size_t n);
 void imap_sb_adds(struct imap_sb *b, const char *s);
 void imap_sb_addf(struct imap_sb *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void imap_sb_free(struct imap_sb *b);
+size_t imap_sb_len(const struct imap_sb *b);
+/* The text so far as a C string ("" if empty); NULL after a failed append. */
+const char *imap_sb_str(struct imap_sb *b);
+void imap_sb_clear(struct imap_sb *b); /* empties it for the next response, keeps the memory */
 /* A string as IMAP carries it: quoted, a literal, or NIL for NULL. */
 void imap_sb_nstring(struct imap_sb *b, const char *p, size_t n);
 void imap_sb_cstring(struct imap_sb *b, const char *s);

@@ -313,6 +313,7 @@ void imap_copy(struct lab_conn *c, struct imap_session *s, char *args, int uid_c
   const char *verb = move ? "MOVE" : "COPY";
   struct imap_set set = {0};
   struct imap_sb b = {0}, src = {0}, dst = {0};
+  const char *src_text, *dst_text;
   char name[IMAP_MBOX_MAX + 1];
   struct db_mailbox mb;
   unsigned char *copied = NULL;
@@ -384,15 +385,17 @@ void imap_copy(struct lab_conn *c, struct imap_session *s, char *args, int uid_c
   sb_uid_set(&src, src_uids, done_n);
   sb_uid_set(&dst, dst_uids, done_n);
   /* No COPYUID rather than a wrong or cut one (replies are short lines). */
-  if (src.oom || dst.oom || src.n + dst.n > 400) done_n = 0;
+  src_text = imap_sb_str(&src);
+  dst_text = imap_sb_str(&dst);
+  if (!src_text || !dst_text || imap_sb_len(&src) + imap_sb_len(&dst) > 400) done_n = 0;
   if (failed) {
     imap_reply(c, s, "NO", "[SERVERBUG] Could not copy every message");
     goto done;
   }
   if (move) {
     if (done_n)
-      imap_sb_addf(&b, "* OK [COPYUID %lld %s %s] Moved\r\n", (long long)mb.uidvalidity, src.p,
-                   dst.p);
+      imap_sb_addf(&b, "* OK [COPYUID %lld %s %s] Moved\r\n", (long long)mb.uidvalidity, src_text,
+                   dst_text);
     for (i = s->n_msgs; i-- > 0;) {
       if (!copied[i]) continue;
       if (db_mail_delete(db, s->user.id, s->mbox, s->msgs[i].uid) < 0) {
@@ -410,7 +413,7 @@ void imap_copy(struct lab_conn *c, struct imap_session *s, char *args, int uid_c
     imap_reply(c, s, "NO", "[SERVERBUG] Could not remove every original");
   else if (done_n && !move)
     imap_reply(c, s, "OK", "[COPYUID %lld %s %s] %sCOPY completed", (long long)mb.uidvalidity,
-               src.p, dst.p, uid_cmd ? "UID " : "");
+               src_text, dst_text, uid_cmd ? "UID " : "");
   else
     imap_reply(c, s, "OK", "%s%s completed", uid_cmd ? "UID " : "", verb);
 
