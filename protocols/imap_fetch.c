@@ -8,7 +8,6 @@
  * message's text sets \Seen unless the mailbox is read-only.
  */
 #include <ctype.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

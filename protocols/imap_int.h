@@ -5,8 +5,10 @@
  * functions each file offers the others. Nothing here is for other modules;
  * the module itself is lab_imap in lab.h.
  *
- *   imap.c           the session: output, logging in, mailbox commands, the
+ *   imap.c           the session: replies, logging in, mailbox commands, the
  *                    command table, assembling a command and its literals
+ *   imap_out.c       the response builder: a capped buf, IMAP strings,
+ *                    flag lists, date-times
  *   imap_parse.c     the argument parser: atoms, strings, literals, mailbox
  *                    names, sequence sets, flags, dates
  *   imap_selected.c  the selected mailbox: its snapshot kept in step with
@@ -109,7 +111,7 @@ struct imap_list {
   int oom;
 };
 
-/* --- imap.c: output ------------------------------------------------------- */
+/* --- imap_out.c ----------------------------------------------------------- */
 
 void imap_sb_add(struct imap_sb *b, const void *p, size_t n);
 void imap_sb_adds(struct imap_sb *b, const char *s);
@@ -122,12 +124,17 @@ void imap_sb_clear(struct imap_sb *b); /* empties it for the next response, keep
 /* A string as IMAP carries it: quoted, a literal, or NIL for NULL. */
 void imap_sb_nstring(struct imap_sb *b, const char *p, size_t n);
 void imap_sb_cstring(struct imap_sb *b, const char *s);
-void imap_send_sb(struct lab_conn *c, struct imap_sb *b);
+/* A mailbox name: a bare atom when it can be one, else a string. */
+void imap_sb_mailbox(struct imap_sb *b, const char *name);
+void imap_send_sb(struct lab_conn *c, struct imap_sb *b); /* queues it unless an append failed */
+void imap_flags_str(struct imap_sb *b, unsigned flags, int recent);
+void imap_date_time(struct imap_sb *b, int64_t when);
+
+/* --- imap.c ---------------------------------------------------------------- */
+
 /* The tagged reply that ends a command. */
 void imap_reply(struct lab_conn *c, struct imap_session *s, const char *status, const char *fmt,
                 ...) __attribute__((format(printf, 4, 5)));
-void imap_flags_str(struct imap_sb *b, unsigned flags, int recent);
-void imap_date_time(struct imap_sb *b, int64_t when);
 
 /* --- imap_parse.c --------------------------------------------------------- */
 

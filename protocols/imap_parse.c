@@ -7,12 +7,10 @@
  * distrusts its input and says why it stopped in the cursor's err.
  */
 #include <ctype.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <time.h>
 
 #include "imap_int.h"
 #include "lab.h"

@@ -6,12 +6,10 @@
  */
 #define _GNU_SOURCE /* memmem: a linear-time substring search */
 #include <ctype.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <time.h>
 
 #include "imap_int.h"
 #include "lab.h"

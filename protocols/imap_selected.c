@@ -7,13 +7,9 @@
  * snapshot, and the commands that change the mailbox's messages: STORE,
  * COPY, MOVE (RFC 6851) with COPYUID (UIDPLUS, RFC 4315), and EXPUNGE.
  */
-#include <ctype.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
-#include <time.h>
 
 #include "imap_int.h"
 #include "lab.h"
