@@ -38,6 +38,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "buf.h"
 #include "imap_int.h"
 #include "lab.h"
 #include "labdb.h"
@@ -906,35 +907,41 @@ static const struct lab_cmd *imap_find(struct imap_session *s, char **args, cons
   return row;
 }
 
+/* cmd and cmd_len after the buf changed: the buf is this session's own,
+ * so its bytes may be written (the parser unescapes strings in place). */
+static void imap_cmd_view(struct imap_session *s) {
+  s->cmd = (char *)buf_head(&s->cmd_buf);
+  s->cmd_len = buf_len(&s->cmd_buf);
+}
+
 static void imap_cmd_reset(struct imap_session *s) {
-  s->cmd_len = s->line_bytes = s->literal_bytes = s->tag_len = 0;
+  s->line_bytes = s->literal_bytes = s->tag_len = 0;
   s->in_command = 0;
   s->lit_left = 0;
   /* A big APPEND's buffer is not kept for the rest of the session. */
-  if (s->cmd_cap > LIM_IMAP_LINE) {
-    free(s->cmd);
-    s->cmd = NULL;
-    s->cmd_cap = 0;
-  }
+  if (s->cmd_buf.alloc > LIM_IMAP_LINE)
+    buf_free(&s->cmd_buf);
+  else
+    buf_consume(&s->cmd_buf, buf_len(&s->cmd_buf));
+  imap_cmd_view(s);
 }
 
+/* Room for more bytes and the NUL, claimed before the "+" goes out, so
+ * the literal's bytes always fit when they come. -1 if out of memory. */
 static int imap_cmd_reserve(struct imap_session *s, size_t more) {
-  size_t cap = s->cmd_cap ? s->cmd_cap : 256;
-  char *p;
+  int rc;
 
-  if (s->cmd_len + more + 1 <= s->cmd_cap) return 0;
-  while (cap < s->cmd_len + more + 1) cap *= 2;
-  p = realloc(s->cmd, cap);
-  if (!p) return -1;
-  s->cmd = p;
-  s->cmd_cap = cap;
-  return 0;
+  if (s->cmd_buf.limit == 0) buf_init(&s->cmd_buf, LIM_IMAP_COMMAND_BYTES + 1);
+  rc = buf_reserve(&s->cmd_buf, more + 1);
+  imap_cmd_view(s);
+  return rc;
 }
 
+/* Appends what imap_cmd_reserve made room for, and the NUL after it. */
 static void imap_cmd_add(struct imap_session *s, const void *p, size_t n) {
-  memcpy(s->cmd + s->cmd_len, p, n);
-  s->cmd_len += n;
-  s->cmd[s->cmd_len] = '\0';
+  if (buf_append(&s->cmd_buf, p, n) != 0 || buf_append(&s->cmd_buf, "", 1) != 0) return;
+  buf_drop_tail(&s->cmd_buf, 1);
+  imap_cmd_view(s);
 }
 
 /* A line ending in "{n}" or "{n+}" announces a literal: 1 with its size
@@ -1127,8 +1134,8 @@ static void imap_on_timeout(struct lab_conn *c, void *sv) {
 static void imap_on_close(struct lab_conn *c, void *sv) {
   struct imap_session *s = sv;
 
-  free(s->cmd);
-  s->cmd = NULL;
+  buf_free(&s->cmd_buf);
+  imap_cmd_view(s);
   imap_set_state(s, IMAP_NOAUTH);
 }
 

@@ -56,9 +56,12 @@ struct imap_session {
   int auth_failures;
   int errors; /* BAD replies so far */
   int closing;
-  /* The command being assembled, as it came on the wire. */
+  /* The command being assembled, as it came on the wire, in a buf capped
+   * at LIM_IMAP_COMMAND_BYTES; cmd and cmd_len are its bytes (NUL after
+   * them), writable: quoted strings are unescaped in place. */
+  struct buf cmd_buf;
   char *cmd;
-  size_t cmd_len, cmd_cap;
+  size_t cmd_len;
   size_t line_bytes;    /* bytes of its lines, CRLFs counted */
   size_t literal_bytes; /* bytes of its literals */
   size_t tag_len;       /* the tag is cmd[0, tag_len); 0 = no valid tag */

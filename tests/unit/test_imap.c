@@ -1027,6 +1027,44 @@ static void test_mail_quota(void) {
   free(fill);
 }
 
+/* The biggest command the assembler can be asked to hold: a line of
+ * LIM_IMAP_LINE bytes (its CRLFs counted) around a literal of
+ * LIM_IMAP_LITERAL_BYTES fits the command buf (LIM_IMAP_COMMAND_BYTES);
+ * one byte more of line is refused, and the session goes on. */
+static void test_command_cap(void) {
+  struct lab_conn *c = login("carol");
+  char *line = malloc(LIM_IMAP_LINE + 1), *big = malloc(LIM_IMAP_LITERAL_BYTES);
+  size_t n;
+
+  CHECK(line && big);
+  if (!line || !big) goto done;
+  memset(big, 'x', LIM_IMAP_LITERAL_BYTES);
+  memcpy(big, "Subject: big\r\n\r\n", 16);
+  for (int extra = 0; extra <= 1; extra++) {
+    /* The first line and its CRLF, then the empty last line's CRLF. */
+    size_t want = LIM_IMAP_LINE - 4 + (size_t)extra;
+    n = (size_t)snprintf(line, LIM_IMAP_LINE + 1, "t%d APPEND INBOX (\\Seen ", extra);
+    while (n + 1 + strlen(") {1048576}") < want) line[n++] = 'k';
+    n += (size_t)snprintf(line + n, LIM_IMAP_LINE + 1 - n, "k) {%d}\r\n", LIM_IMAP_LITERAL_BYTES);
+    CHECK_EQ_INT(n, want + 2);
+    lab_mem_clear(c);
+    lab_mem_feed(c, line, n);
+    CHECK_EQ_STR(take(c), "+ Ready for 1048576 bytes\r\n");
+    lab_mem_feed(c, big, LIM_IMAP_LITERAL_BYTES);
+    feed(c, "\r\n");
+    if (extra)
+      CHECK_EQ_STR(take(c), "t1 BAD Command too long\r\n");
+    else
+      CHECK(starts(take(c), "t0 OK [APPENDUID "));
+  }
+  CHECK_EQ_STR(cmd(c, "t2 NOOP"), "t2 OK NOOP completed\r\n");
+done:
+  free(line);
+  free(big);
+  lab_mem_free(c);
+  carol_reset();
+}
+
 /* A response is built in a buf capped at LIM_IMAP_RESPONSE_BYTES: that
  * many bytes fit, one more drops the response; FETCH answers [LIMIT]
  * rather than queueing what the connection could never hold. */
@@ -1101,6 +1139,7 @@ int main(void) {
   test_fetch_event();
   test_mail_quota();
   test_response_cap();
+  test_command_cap();
 
   db_close(ctx.db);
   return check_done();
