@@ -26,7 +26,7 @@
 #include "lab.h"
 #include "labdb.h"
 
-/* The longest verb in the table below plus room to tell a longer one. */
+/* The longest verb in imap.c's command table plus room to tell a longer one. */
 #define IMAP_VERB_MAX 16
 /* A section specifier as echoed back ("HEADER.FIELDS (FROM TO ...)"). It
  * is bounded by the command line anyway; longer lists are refused. */
