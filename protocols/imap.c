@@ -26,7 +26,7 @@
  * allows: mail delivered or expunged by others becomes visible at NOOP,
  * CHECK, SELECT and after APPEND, COPY, MOVE and EXPUNGE.
  *
- * This file is the session: its output, logging in, the mailbox commands,
+ * This file is the session: its replies, logging in, the mailbox commands,
  * the command table and the assembly of a command from its lines and
  * literals. The rest is split by job (imap_int.h lists the files).
  */
