@@ -48,26 +48,18 @@ static size_t buf_next_alloc(const struct buf *b, size_t need) {
   return want;
 }
 
-int buf_append(struct buf *b, const void *p, size_t n) {
+int buf_reserve(struct buf *b, size_t n) {
   size_t need;
   unsigned char *nd;
 
-  if (n == 0) return 0;
   /* Written as a subtraction so a huge n cannot wrap around the check. */
   if (b->len > b->limit || n > b->limit - b->len) return -1;
   need = b->len + n;
-
-  if (b->off + need <= b->alloc) {
-    memcpy(b->data + b->off + b->len, p, n);
-    b->len += n;
-    return 0;
-  }
+  if (b->off + need <= b->alloc) return 0;
   if (need <= b->alloc) {
     /* Enough room once the consumed head is reclaimed: no allocation. */
     memmove(b->data, b->data + b->off, b->len);
     b->off = 0;
-    memcpy(b->data + b->len, p, n);
-    b->len += n;
     return 0;
   }
 
@@ -81,12 +73,18 @@ int buf_append(struct buf *b, const void *p, size_t n) {
     b->alloc = na;
     b->off = 0;
   }
-  memcpy(b->data + b->len, p, n);
-  b->len += n;
   return 0;
 
 fail:
   return -1;
+}
+
+int buf_append(struct buf *b, const void *p, size_t n) {
+  if (n == 0) return 0;
+  if (buf_reserve(b, n) != 0) return -1;
+  memcpy(b->data + b->off + b->len, p, n);
+  b->len += n;
+  return 0;
 }
 
 size_t buf_len(const struct buf *b) {

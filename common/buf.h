@@ -21,6 +21,9 @@ void buf_init(struct buf *b, size_t limit);
 void buf_free(struct buf *b); /* releases memory; b can be reused after buf_init */
 /* Appends all n bytes or none: -1 if len + n > limit or out of memory. */
 int buf_append(struct buf *b, const void *p, size_t n);
+/* Makes room for n more bytes without adding them, so that appends of up
+ * to n bytes in all cannot fail: -1 if len + n > limit or out of memory. */
+int buf_reserve(struct buf *b, size_t n);
 size_t buf_len(const struct buf *b);
 /* Pointer to the unread bytes (valid until the next append/consume). */
 const unsigned char *buf_head(const struct buf *b);

@@ -174,6 +174,13 @@
 #define LIM_IMAP_FETCH_ITEMS 32                    /* attributes named in one FETCH */
 #define LIM_IMAP_SEARCH_DEPTH 32                   /* nesting of NOT, OR and ( ) in SEARCH */
 #define LIM_IMAP_FETCH_OUT_BYTES (3 * 1024 * 1024) /* queued output one FETCH may reach */
+/* One response (or one message's FETCH data) as it is built, before it is
+ * queued; more could never be queued (LIM_LAB_OUT_BYTES), so past it the
+ * response is dropped and the command answered NO. */
+#define LIM_IMAP_RESPONSE_BYTES LIM_LAB_OUT_BYTES
+/* One command as it is assembled: its lines and literals, each capped above,
+ * so this is a backstop the checks before every "+" keep it under. */
+#define LIM_IMAP_COMMAND_BYTES (LIM_IMAP_LINE + LIM_IMAP_LITERAL_BYTES)
 #define LIM_SSH_IDENT 255    /* RFC 4253 section 4.2: the client's version line, CR LF included */
 #define LIM_SSH_PACKET 35000 /* RFC 4253 section 6.1: a whole packet, length field included */
 #define LIM_SSH_OUT_PACKET 1024 /* the largest packet the lab's SSH server builds */

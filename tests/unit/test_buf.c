@@ -154,6 +154,30 @@ static void test_growth_clamped(void) {
   free(big);
 }
 
+/* Room reserved up to the limit, then filled by appends that never move
+ * the bytes; one byte more than the limit allows is refused. */
+static void test_reserve(void) {
+  struct buf b;
+  const unsigned char *head;
+  int ok = 1;
+
+  buf_init(&b, 10000);
+  CHECK_EQ_INT(buf_append(&b, "ab", 2), 0);
+  CHECK_EQ_INT(buf_reserve(&b, 9999), -1);
+  CHECK_EQ_INT(buf_len(&b), 2);
+  CHECK_EQ_INT(buf_reserve(&b, 9998), 0);
+  CHECK(b.alloc >= 10000);
+  head = buf_head(&b);
+  for (int i = 0; i < 9998; i++) ok &= buf_append(&b, "x", 1) == 0;
+  CHECK(ok);
+  CHECK(buf_head(&b) == head);
+  CHECK_EQ_INT(buf_len(&b), 10000);
+  CHECK_EQ_INT(buf_reserve(&b, 0), 0);
+  CHECK_EQ_INT(buf_reserve(&b, 1), -1);
+  CHECK(memcmp(buf_head(&b), "abx", 3) == 0);
+  buf_free(&b);
+}
+
 int main(void) {
   test_empty();
   test_fifo_order();
@@ -163,5 +187,6 @@ int main(void) {
   test_zero_limit();
   test_compaction_never_exceeds_limit();
   test_growth_clamped();
+  test_reserve();
   return check_done();
 }

@@ -19,6 +19,7 @@
 
 #include "check.h"
 #include "db.h"
+#include "imap_int.h"
 #include "lab.h"
 #include "lab_session.h"
 #include "labdata.h"
@@ -1026,6 +1027,99 @@ static void test_mail_quota(void) {
   free(fill);
 }
 
+/* The biggest command the assembler can be asked to hold: a line of
+ * LIM_IMAP_LINE bytes (its CRLFs counted) around a literal of
+ * LIM_IMAP_LITERAL_BYTES fits the command buf (LIM_IMAP_COMMAND_BYTES);
+ * one byte more of line is refused, and the session goes on. */
+static void test_command_cap(void) {
+  struct lab_conn *c = login("carol");
+  char *line = malloc(LIM_IMAP_LINE + 1), *big = malloc(LIM_IMAP_LITERAL_BYTES);
+  size_t n;
+
+  CHECK(line && big);
+  if (!line || !big) goto done;
+  memset(big, 'x', LIM_IMAP_LITERAL_BYTES);
+  memcpy(big, "Subject: big\r\n\r\n", 16);
+  for (int extra = 0; extra <= 1; extra++) {
+    /* The first line and its CRLF, then the empty last line's CRLF. */
+    size_t want = LIM_IMAP_LINE - 4 + (size_t)extra;
+    n = (size_t)snprintf(line, LIM_IMAP_LINE + 1, "t%d APPEND INBOX (\\Seen ", extra);
+    while (n + 1 + strlen(") {1048576}") < want) line[n++] = 'k';
+    n += (size_t)snprintf(line + n, LIM_IMAP_LINE + 1 - n, "k) {%d}\r\n", LIM_IMAP_LITERAL_BYTES);
+    CHECK_EQ_INT(n, want + 2);
+    lab_mem_clear(c);
+    lab_mem_feed(c, line, n);
+    CHECK_EQ_STR(take(c), "+ Ready for 1048576 bytes\r\n");
+    lab_mem_feed(c, big, LIM_IMAP_LITERAL_BYTES);
+    feed(c, "\r\n");
+    if (extra)
+      CHECK_EQ_STR(take(c), "t1 BAD Command too long\r\n");
+    else
+      CHECK(starts(take(c), "t0 OK [APPENDUID "));
+  }
+  CHECK_EQ_STR(cmd(c, "t2 NOOP"), "t2 OK NOOP completed\r\n");
+done:
+  free(line);
+  free(big);
+  lab_mem_free(c);
+  carol_reset();
+}
+
+/* A response is built in a buf capped at LIM_IMAP_RESPONSE_BYTES: that
+ * many bytes fit, one more drops the response; FETCH answers [LIMIT]
+ * rather than queueing what the connection could never hold. */
+static void test_response_cap(void) {
+  struct imap_sb b = {0};
+  struct lab_conn *c;
+  char *fill = malloc(LIM_IMAP_RESPONSE_BYTES + 1), *msg;
+  const char *out;
+  size_t n = 0, i, out_len;
+
+  CHECK(fill != NULL);
+  if (!fill) return;
+  CHECK_EQ_STR(imap_sb_str(&b), "");
+  memset(fill, 'x', LIM_IMAP_RESPONSE_BYTES);
+  imap_sb_add(&b, fill, LIM_IMAP_RESPONSE_BYTES - 1);
+  imap_sb_adds(&b, "y");
+  CHECK(!b.oom && !b.full);
+  CHECK_EQ_INT((long long)imap_sb_len(&b), LIM_IMAP_RESPONSE_BYTES);
+  CHECK(imap_sb_str(&b) && strlen(imap_sb_str(&b)) == LIM_IMAP_RESPONSE_BYTES &&
+        imap_sb_str(&b)[LIM_IMAP_RESPONSE_BYTES - 1] == 'y');
+  imap_sb_add(&b, "z", 1);
+  CHECK(b.oom && b.full);
+  CHECK(imap_sb_str(&b) == NULL);
+  imap_sb_free(&b);
+  imap_sb_addf(&b, "%d", 42);
+  CHECK_EQ_STR(imap_sb_str(&b), "42");
+  imap_sb_clear(&b);
+  CHECK_EQ_INT((long long)imap_sb_len(&b), 0);
+  imap_sb_free(&b);
+
+  /* A From: of 20,000 addresses: one ENVELOPE (from, sender and reply-to
+   * all list them) is about 1.4 MB, eight of them pass the cap. */
+  carol_reset();
+  msg = fill;
+  n = (size_t)snprintf(msg, 64, "From: ");
+  for (i = 0; i < 20000; i++) n += (size_t)snprintf(msg + n, 64, "%sa%05zu@lab", i ? ", " : "", i);
+  n += (size_t)snprintf(msg + n, 64, "\r\nSubject: many\r\n\r\nbody\r\n");
+  CHECK_EQ_INT(db_mail_append(ctx.db, carol_id, "INBOX", msg, n, 0, D3, NULL), 0);
+  c = selected("carol", "INBOX");
+  lab_mem_clear(c);
+  feed(c, "e1 FETCH 4 (ENVELOPE)\r\n");
+  out = lab_mem_output(c, &out_len);
+  CHECK(out_len > 1000000 && out_len < LIM_IMAP_RESPONSE_BYTES / 2);
+  CHECK(starts(out, "* 4 FETCH (ENVELOPE (NIL \"many\" ((NIL NIL \"a00000\" \"lab\") "));
+  CHECK(out_len > 30 && memcmp(out + out_len - 23, "e1 OK FETCH completed\r\n", 23) == 0);
+  CHECK_EQ_STR(cmd(c,
+                   "e2 FETCH 4 (ENVELOPE ENVELOPE ENVELOPE ENVELOPE ENVELOPE ENVELOPE ENVELOPE "
+                   "ENVELOPE)"),
+               "e2 NO [LIMIT] That is more than one FETCH may return; ask for fewer messages\r\n");
+  CHECK_EQ_STR(cmd(c, "e3 NOOP"), "e3 OK NOOP completed\r\n");
+  lab_mem_free(c);
+  free(fill);
+  carol_reset();
+}
+
 int main(void) {
   alice_id = lab_fixture(&ctx, SECRET, PW);
   CHECK_EQ_INT(db_user_create(ctx.db, "carol", "student", PW, NULL, &carol_id), 0);
@@ -1044,6 +1138,8 @@ int main(void) {
   test_long_replies();
   test_fetch_event();
   test_mail_quota();
+  test_response_cap();
+  test_command_cap();
 
   db_close(ctx.db);
   return check_done();
