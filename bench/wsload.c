@@ -55,7 +55,7 @@ struct opts {
   const char *host;
   const char *target_host; /* portlab's "open": 127.0.0.1, or "lab" */
   int port;                /* the relay's (or, direct, the server's) */
-  int target_port; /* the TCP server's, for portlab's "open" */
+  int target_port;         /* the TCP server's, for portlab's "open" */
   long long bytes;
   int frame;
   int n, size, sessions;
@@ -299,8 +299,8 @@ static void open_session(const struct opts *o, struct conn *c, const char *cooki
   conn_init(c, fd, 1);
   c->text_is_payload = strcmp(o->relay, "mirror") == 0;
   if (strcmp(o->relay, "portlab") == 0) {
-    snprintf(msg, sizeof msg, "{\"type\":\"open\",\"host\":\"%s\",\"port\":%d}",
-             o->target_host, o->target_port);
+    snprintf(msg, sizeof msg, "{\"type\":\"open\",\"host\":\"%s\",\"port\":%d}", o->target_host,
+             o->target_port);
     ws_send(c, WSFRAME_TEXT, msg, strlen(msg));
     ws_read_text(c, msg, sizeof msg);
     if (!strstr(msg, "\"opened\"")) {
@@ -498,13 +498,16 @@ static int run_idle(const struct opts *o) {
 struct lab_script {
   const char *proto;
   int port;
-  int nsteps;                       /* the greeting is step 0 and not timed */
-  const char *step[LAB_MAX_STEPS];  /* names, for the figures */
-  int expect[LAB_MAX_STEPS];        /* SMTP: the reply code; IMAP: 1 = OK */
+  int nsteps;                      /* the greeting is step 0 and not timed */
+  const char *step[LAB_MAX_STEPS]; /* names, for the figures */
+  int expect[LAB_MAX_STEPS];       /* SMTP: the reply code; IMAP: 1 = OK */
 };
 
 static const struct lab_script lab_smtp = {
-    "smtp", 25, 7, {"greeting", "EHLO", "MAIL", "RCPT", "DATA", "end of data", "QUIT"},
+    "smtp",
+    25,
+    7,
+    {"greeting", "EHLO", "MAIL", "RCPT", "DATA", "end of data", "QUIT"},
     {220, 250, 250, 250, 354, 250, 221}};
 static const struct lab_script lab_imap = {
     "imap", 143, 5, {"greeting", "LOGIN", "SELECT", "FETCH", "LOGOUT"}, {1, 1, 1, 1, 1}};
@@ -558,10 +561,18 @@ static void lab_command(struct lab_run *r, struct lab_sess *ls, int k) {
   size_t n = 0;
   if (r->sc == &lab_smtp) {
     switch (k) {
-      case 1: n = (size_t)snprintf(cmd, sizeof cmd, "EHLO bench.example\r\n"); break;
-      case 2: n = (size_t)snprintf(cmd, sizeof cmd, "MAIL FROM:<%s@lab>\r\n", me->name); break;
-      case 3: n = (size_t)snprintf(cmd, sizeof cmd, "RCPT TO:<%s@lab>\r\n", to->name); break;
-      case 4: n = (size_t)snprintf(cmd, sizeof cmd, "DATA\r\n"); break;
+      case 1:
+        n = (size_t)snprintf(cmd, sizeof cmd, "EHLO bench.example\r\n");
+        break;
+      case 2:
+        n = (size_t)snprintf(cmd, sizeof cmd, "MAIL FROM:<%s@lab>\r\n", me->name);
+        break;
+      case 3:
+        n = (size_t)snprintf(cmd, sizeof cmd, "RCPT TO:<%s@lab>\r\n", to->name);
+        break;
+      case 4:
+        n = (size_t)snprintf(cmd, sizeof cmd, "DATA\r\n");
+        break;
       case 5:
         lab_token(tok, sizeof tok, ls->idx);
         n = (size_t)snprintf(cmd, sizeof cmd,
@@ -575,14 +586,24 @@ static void lab_command(struct lab_run *r, struct lab_sess *ls, int k) {
         memcpy(cmd + n, ".\r\n", 3);
         n += 3;
         break;
-      default: n = (size_t)snprintf(cmd, sizeof cmd, "QUIT\r\n"); break;
+      default:
+        n = (size_t)snprintf(cmd, sizeof cmd, "QUIT\r\n");
+        break;
     }
   } else {
     switch (k) {
-      case 1: n = (size_t)snprintf(cmd, sizeof cmd, "a1 LOGIN %s %s\r\n", me->name, me->pass); break;
-      case 2: n = (size_t)snprintf(cmd, sizeof cmd, "a2 SELECT INBOX\r\n"); break;
-      case 3: n = (size_t)snprintf(cmd, sizeof cmd, "a3 FETCH 1:* (BODY.PEEK[])\r\n"); break;
-      default: n = (size_t)snprintf(cmd, sizeof cmd, "a4 LOGOUT\r\n"); break;
+      case 1:
+        n = (size_t)snprintf(cmd, sizeof cmd, "a1 LOGIN %s %s\r\n", me->name, me->pass);
+        break;
+      case 2:
+        n = (size_t)snprintf(cmd, sizeof cmd, "a2 SELECT INBOX\r\n");
+        break;
+      case 3:
+        n = (size_t)snprintf(cmd, sizeof cmd, "a3 FETCH 1:* (BODY.PEEK[])\r\n");
+        break;
+      default:
+        n = (size_t)snprintf(cmd, sizeof cmd, "a4 LOGOUT\r\n");
+        break;
     }
   }
   ls->sent_at = now_s();
@@ -664,8 +685,8 @@ static void lab_reply(struct lab_run *r, struct lab_sess *ls) {
       char tok[96];
       int seen = 0;
       lab_token(tok, sizeof tok, (ls->idx + r->n - 1) % r->n);
-      for (const char *p = ls->rx; (p = memmem(p, ls->rxlen - (size_t)(p - ls->rx), tok,
-                                               strlen(tok))) != NULL;
+      for (const char *p = ls->rx;
+           (p = memmem(p, ls->rxlen - (size_t)(p - ls->rx), tok, strlen(tok))) != NULL;
            p += strlen(tok))
         seen++;
       if (seen != 1) {
@@ -697,8 +718,8 @@ static void lab_input(struct lab_run *r, struct lab_sess *ls) {
       memcpy(ls->rx + ls->rxlen, ev.data, ev.len);
       ls->rxlen += ev.len;
     } else if (ev.opcode == WSFRAME_TEXT) { /* control: one small frame, maybe in pieces */
-      size_t n = ev.len < sizeof ls->text - 1 - ls->textlen ? ev.len
-                                                            : sizeof ls->text - 1 - ls->textlen;
+      size_t n =
+          ev.len < sizeof ls->text - 1 - ls->textlen ? ev.len : sizeof ls->text - 1 - ls->textlen;
       memcpy(ls->text + ls->textlen, ev.data, n);
       ls->textlen += n;
       ls->text[ls->textlen] = 0;
@@ -736,8 +757,9 @@ static void lab_print(struct lab_run *r, double seconds, int unfinished) {
 /* One phase: n sessions opened one at a time, then run all at once. */
 static int lab_phase(const struct opts *o, const struct lab_script *sc, struct lab_student *st,
                      FILE *ledger) {
-  struct lab_run r = {o, sc, st, calloc((size_t)o->sessions, sizeof(struct lab_sess)),
-                      o->sessions, {0}, {0}, 0, 0, ledger};
+  struct lab_run r = {o,           sc,    st,  calloc((size_t)o->sessions, sizeof(struct lab_sess)),
+                      o->sessions, {0},   {0}, 0,
+                      0,           ledger};
   struct opts lo = *o;
   int ep = epoll_create1(0), unfinished = 0;
   if (!r.s || ep < 0) die("setup");
@@ -1021,7 +1043,8 @@ static void usage(void) {
 }
 
 int main(int argc, char **argv) {
-  struct opts o = {"portlab", "127.0.0.1", "127.0.0.1", 0, 0, 64LL << 20, WSLOAD_FRAME, 2000, 1, 1, 10, 10, 0};
+  struct opts o = {"portlab", "127.0.0.1", "127.0.0.1", 0,  0,  64LL << 20, WSLOAD_FRAME,
+                   2000,      1,           1,           10, 10, 0};
   const char *ledger = NULL;
   if (argc < 2) usage();
   raise_nofile();
