@@ -50,6 +50,7 @@ def main():
     ap.add_argument("--build", default=os.path.join(relaybench.ROOT, "build-release"))
     ap.add_argument("--sessions", type=int, default=10000)
     ap.add_argument("--nofile", type=int, default=65536)
+    ap.add_argument("--write", action="store_true", help="replace the table in bench/RESULTS.md")
     opts = ap.parse_args()
     limit = raise_nofile(opts.nofile)
     n = opts.sessions
@@ -85,16 +86,26 @@ def main():
         c.wait(timeout=300)
     finally:
         b.close()
-    print("Idle sessions in one portlab: %d%s; load average %.1f / %.1f / %.1f"
-          % ((n, note) + os.getloadavg()))
-    print("| measure | figure | goal |")
-    print("|---|---|---|")
-    print("| sessions open (WebSocket + TCP each), opened one at a time in | %d in %.1f s | 10,000 |"
-          % (n, opened))
-    print("| portlab resident memory, before / with them open | %.1f MiB / %.1f MiB | |"
-          % (before / 1024, after / 1024))
-    print("| memory per idle session | %.1f KiB | < 16 KiB |" % ((after - before) / n))
-    print("| portlab's open descriptors with them open | %d | |" % nfd)
+    out = ["Idle sessions in one portlab: %d%s; load average %.1f / %.1f / %.1f"
+           % ((n, note) + os.getloadavg()), "",
+           "| measure | figure | goal |", "|---|---|---|",
+           "| sessions open (WebSocket + TCP each), opened one at a time | %d in %.1f s | 10,000 |"
+           % (n, opened),
+           "| portlab resident memory, before / with them open | %.1f MiB / %.1f MiB | |"
+           % (before / 1024, after / 1024),
+           "| memory per idle session | %.1f KiB | < 16 KiB |" % ((after - before) / n),
+           "| portlab's open descriptors with them open | %d | |" % nfd]
+    text = "\n".join(out) + "\n"
+    print(text)
+    if opts.write:
+        path = os.path.join(HERE, "RESULTS.md")
+        with open(path) as f:
+            doc = f.read()
+        begin, end = "<!-- idlebench:begin -->\n", "<!-- idlebench:end -->"
+        i, j = doc.index(begin) + len(begin), doc.index(end)
+        with open(path, "w") as f:
+            f.write(doc[:i] + text + doc[j:])
+        print("bench/RESULTS.md updated")
     return 0
 
 
