@@ -662,6 +662,8 @@ static void lab_fail(struct lab_run *r, struct lab_sess *ls, const char *why) {
             r->sc->step[ls->step], why, ls->rx);
   if (!ls->failed) r->failed++;
   ls->failed = 1;
+  /* Hang up at once rather than hold the session until the hang guard. */
+  if (!ls->closed) ws_send(&ls->c, WSFRAME_TEXT, "{\"type\":\"close\"}", 16);
 }
 
 /* A whole reply for the awaited step: time it, check it, send the next. */
