@@ -70,7 +70,10 @@ def main():
     try:
         srv_port = relaybench.free_port()
         b.start([b.wsload, "serve", str(srv_port)], b.client_cpu, wait_port=srv_port)
-        pl, pl_port = b.portlab(srv_port, ["--max-sessions", str(n + 16)])
+        # Opening 10,000 one at a time on a busy machine can outlast the
+        # default --idle-timeout (900 s), which would end the first ones.
+        pl, pl_port = b.portlab(srv_port, ["--max-sessions", str(n + 16),
+                                           "--idle-timeout", "86400"])
         time.sleep(2)
         before = relaybench.rss_kb(pl.pid, children=False)
         t0 = time.time()
