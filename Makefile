@@ -107,6 +107,8 @@ bench: bootstrap-bench
 	@cmake --build $(BENCH_BUILD) -j$(JOBS) --target portlab wsload recbench
 	@./$(BENCH_BUILD)/recbench 1000000 8 500 $(BENCH_BUILD)
 	/usr/bin/python3 bench/run.py --build $(BENCH_BUILD) $(BENCH_ARGS)
+	/usr/bin/python3 bench/labbench.py --build $(BENCH_BUILD) $(filter --write,$(BENCH_ARGS))
+	/usr/bin/python3 bench/idlebench.py --build $(BENCH_BUILD) $(filter --write,$(BENCH_ARGS))
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD) $(TSAN_BUILD) $(BENCH_BUILD)

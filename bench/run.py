@@ -186,7 +186,10 @@ class Bench:
                k == "PORTLAB_TEACHER_PASSWORD"}
         args = [self.portlab_bin, "--listen", "127.0.0.1:%d" % port,
                 "--db", os.path.join(self.tmp, "bench-%d.db" % port),
-                "--lab-port-base", str(free_port() % 20000 + 20000),
+                # Lab ports (base + 21 ... base + 995) below the FTP passive
+                # range (30000-30099) and the ephemeral range (32768-60999),
+                # where thousands of client ports may be in use (idlebench).
+                "--lab-port-base", str(free_port() % 9000 + 20000),
                 "--allow", "127.0.0.1:%d" % target_port, "--log-level", "warn",
                 "--joins-per-minute", "100000", "--user-sessions", "64",
                 "--ws-per-addr", "65536", "--opens-per-minute", "10000",

@@ -10,6 +10,8 @@
  *   wsload pollrelay PORT TARGET   a plain poll() relay (a process per
  *                                  WebSocket, blocking writes): the ceiling
  *   wsload down|up|rtt|typing|idle [options]   the client, through a relay
+ *   wsload mail --sessions N [options]   N SMTP then N IMAP sessions to
+ *                                  portlab's lab servers (see run_mail)
  *
  * Relays (--relay): "portlab" (joins as bench-K students, opens a session to
  * the server per WebSocket), "websockify" and "pollrelay" (the target is
@@ -51,8 +53,9 @@
 struct opts {
   const char *relay;
   const char *host;
-  int port;        /* the relay's (or, direct, the server's) */
-  int target_port; /* the TCP server's, for portlab's "open" */
+  const char *target_host; /* portlab's "open": 127.0.0.1, or "lab" */
+  int port;                /* the relay's (or, direct, the server's) */
+  int target_port;         /* the TCP server's, for portlab's "open" */
   long long bytes;
   int frame;
   int n, size, sessions;
@@ -72,6 +75,7 @@ struct conn {
   double sent_at;
   int waiting;
   double next_send;
+  long long session_id; /* portlab's, from "opened" */
 };
 
 static double now_s(void) {
@@ -122,8 +126,10 @@ static void read_head(int fd, char *out, size_t cap) {
   die("head too long");
 }
 
-/* POST /api/join as name; copies the session cookie into cookie. */
-static void portlab_join(const struct opts *o, const char *name, char *cookie, size_t cap) {
+/* POST /api/join as name; copies the session cookie into cookie and, if
+ * labpass is given, the student's lab password (from the answer's body). */
+static void portlab_join(const struct opts *o, const char *name, char *cookie, size_t cap,
+                         char *labpass, size_t pcap) {
   char req[512], head[4096], body[128];
   int fd = tcp_connect(o->host, o->port);
   snprintf(body, sizeof body, "{\"name\":\"%s\"}", name);
@@ -143,6 +149,21 @@ static void portlab_join(const struct opts *o, const char *name, char *cookie, s
   if (n >= cap) die("cookie");
   memcpy(cookie, c, n);
   cookie[n] = 0;
+  if (labpass) {
+    char ans[4096];
+    size_t len = 0;
+    ssize_t r;
+    while (len + 1 < sizeof ans && (r = read(fd, ans + len, sizeof ans - 1 - len)) > 0)
+      len += (size_t)r;
+    ans[len] = 0;
+    const char *pw = strstr(ans, "\"password\":\"");
+    if (!pw) die("no lab password in the join answer");
+    pw += 12;
+    n = strcspn(pw, "\"");
+    if (n >= pcap) die("lab password");
+    memcpy(labpass, pw, n);
+    labpass[n] = 0;
+  }
   close(fd);
 }
 
@@ -278,7 +299,7 @@ static void open_session(const struct opts *o, struct conn *c, const char *cooki
   conn_init(c, fd, 1);
   c->text_is_payload = strcmp(o->relay, "mirror") == 0;
   if (strcmp(o->relay, "portlab") == 0) {
-    snprintf(msg, sizeof msg, "{\"type\":\"open\",\"host\":\"127.0.0.1\",\"port\":%d}",
+    snprintf(msg, sizeof msg, "{\"type\":\"open\",\"host\":\"%s\",\"port\":%d}", o->target_host,
              o->target_port);
     ws_send(c, WSFRAME_TEXT, msg, strlen(msg));
     ws_read_text(c, msg, sizeof msg);
@@ -286,8 +307,10 @@ static void open_session(const struct opts *o, struct conn *c, const char *cooki
       fprintf(stderr, "wsload: open failed: %s\n", msg);
       exit(1);
     }
+    const char *id = strstr(msg, "\"session_id\":");
+    if (id) c->session_id = atoll(id + 13);
   }
-  if (strcmp(o->relay, "mirror") != 0) ws_send(c, WSFRAME_BINARY, cmd, strlen(cmd));
+  if (cmd && strcmp(o->relay, "mirror") != 0) ws_send(c, WSFRAME_BINARY, cmd, strlen(cmd));
 }
 
 static void sync_point(const struct opts *o, const char *say) {
@@ -316,7 +339,7 @@ static struct conn *open_many(const struct opts *o, int n, const char *cmd) {
   for (int i = 0; i < n; i++) {
     if (strcmp(o->relay, "portlab") == 0 && i % WSLOAD_SESSIONS_PER_STUDENT == 0) {
       snprintf(name, sizeof name, "bench-%d-%d", (int)getpid(), i / WSLOAD_SESSIONS_PER_STUDENT);
-      portlab_join(o, name, cookie, sizeof cookie);
+      portlab_join(o, name, cookie, sizeof cookie, NULL, 0);
     }
     open_session(o, &c[i], cookie[0] ? cookie : NULL, cmd);
   }
@@ -448,12 +471,435 @@ static int run_typing(const struct opts *o) {
   return 0;
 }
 
+#define IDLE_STDIN UINT32_MAX
+
+/* Reads what the relay sent on every readable session (its keepalive
+ * pings, answered, or the relay hangs up on a silent client after
+ * LIM_WS_PING_SECS) until nothing is left, waiting up to timeout_ms for the
+ * first. Returns 1 when stdin has a line, else 0. */
+static int idle_service(struct conn *c, int ep, int timeout_ms) {
+  struct epoll_event evs[256];
+  int k;
+  while ((k = epoll_wait(ep, evs, 256, timeout_ms)) > 0) {
+    for (int j = 0; j < k; j++) {
+      if (evs[j].data.u32 == IDLE_STDIN) return 1;
+      struct conn *cc = &c[evs[j].data.u32];
+      struct wsframe_event ev;
+      size_t used = 0;
+      if (conn_fill(cc, WSLOAD_RBUF) == 0) die("a session was closed by the relay");
+      while (wsframe_parse(&cc->p, cc->rbuf + used, cc->rlen - used, &ev) > 0) {
+        used += ev.consumed;
+        ws_control(cc, &ev);
+        if (ev.opcode == WSFRAME_CLOSE) die("a session was closed by the relay");
+      }
+      memmove(cc->rbuf, cc->rbuf + used, cc->rlen - used);
+      cc->rlen -= used;
+    }
+    timeout_ms = 0;
+  }
+  return 0;
+}
+
+/* Opens n sessions one at a time and holds them, answering the relay's
+ * pings meanwhile: opening 10,000 on a busy machine takes longer than the
+ * relay waits for a pong. */
 static int run_idle(const struct opts *o) {
-  open_many(o, o->sessions, "E\n");
+  struct conn *c = calloc((size_t)o->sessions, sizeof *c);
+  char cookie[256] = "", name[64], line[64];
+  int ep = epoll_create1(0);
+  if (!c || ep < 0) die("setup");
+  for (int i = 0; i < o->sessions; i++) {
+    if (strcmp(o->relay, "portlab") == 0 && i % WSLOAD_SESSIONS_PER_STUDENT == 0) {
+      snprintf(name, sizeof name, "bench-%d-%d", (int)getpid(), i / WSLOAD_SESSIONS_PER_STUDENT);
+      portlab_join(o, name, cookie, sizeof cookie, NULL, 0);
+    }
+    open_session(o, &c[i], cookie[0] ? cookie : NULL, "E\n");
+    struct epoll_event e = {.events = EPOLLIN, .data.u32 = (uint32_t)i};
+    if (epoll_ctl(ep, EPOLL_CTL_ADD, c[i].fd, &e)) die("epoll_ctl");
+    if (i % 64 == 63) idle_service(c, ep, 0);
+  }
   printf("%s idle sessions=%d\n", o->relay, o->sessions);
   fflush(stdout);
+  if (!o->sync) return 0; /* the process's exit closes them */
+  printf("ready\n");
+  fflush(stdout);
+  struct epoll_event in = {.events = EPOLLIN, .data.u32 = IDLE_STDIN};
+  if (epoll_ctl(ep, EPOLL_CTL_ADD, 0, &in)) die("epoll_ctl stdin");
+  while (!idle_service(c, ep, 1000)) {
+  }
+  if (!fgets(line, sizeof line, stdin)) return 0;
+  return 0;
+}
+
+/* --- the lab's mail servers through the relay (issue 11, goal 5) ----------- */
+
+/* `wsload mail`: N students join; N WebSockets open lab:25 and, all at
+ * once, each delivers one mail to the next student (EHLO, MAIL, RCPT, DATA,
+ * the message, QUIT); then N WebSockets open lab:143 and each student logs
+ * in, selects INBOX and fetches what is there (LOGIN, SELECT, FETCH,
+ * LOGOUT): the mail sent to it must be there exactly once, its token intact
+ * (a new account also holds the lab's welcome mail).
+ * Every reply is timed from the command's send to the reply's last line.
+ * With --ledger FILE each session's id and the payload bytes it sent and
+ * received are written there, for the driver to compare with what portlab
+ * recorded. */
+
+#define LAB_MAX_STEPS 8
+#define LAB_RX_CAP (256 * 1024)
+
+struct lab_script {
+  const char *proto;
+  int port;
+  int nsteps;                      /* the greeting is step 0 and not timed */
+  const char *step[LAB_MAX_STEPS]; /* names, for the figures */
+  int expect[LAB_MAX_STEPS];       /* SMTP: the reply code; IMAP: 1 = OK */
+};
+
+static const struct lab_script lab_smtp = {
+    "smtp",
+    25,
+    7,
+    {"greeting", "EHLO", "MAIL", "RCPT", "DATA", "end of data", "QUIT"},
+    {220, 250, 250, 250, 354, 250, 221}};
+static const struct lab_script lab_imap = {
+    "imap", 143, 5, {"greeting", "LOGIN", "SELECT", "FETCH", "LOGOUT"}, {1, 1, 1, 1, 1}};
+
+struct lab_student {
+  char name[64];
+  char pass[64];
+  char cookie[256];
+};
+
+struct lab_sess {
+  struct conn c;
+  int idx;
+  int step;   /* the reply awaited */
+  int closed; /* the relay said "closed", or the WebSocket ended */
+  int failed;
+  double sent_at;
+  char *rx; /* the target's bytes since the last command */
+  size_t rxlen;
+  char text[512]; /* a control message being read */
+  size_t textlen;
+  long long sent, received; /* payload bytes */
+  long exists;              /* IMAP: SELECT's EXISTS */
+};
+
+struct lab_run {
+  const struct opts *o;
+  const struct lab_script *sc;
+  struct lab_student *st;
+  struct lab_sess *s;
+  int n;
+  double *lat[LAB_MAX_STEPS]; /* µs, per step, n each */
+  size_t nlat[LAB_MAX_STEPS];
+  int failed, mails_found;
+  FILE *ledger;
+};
+
+static void lab_token(char *out, size_t cap, int sender) {
+  snprintf(out, cap, "portlab-bench-token-%d-%d-end", (int)getpid(), sender); /* -1 vs -10 */
+}
+
+static void lab_send(struct lab_sess *ls, const char *text, size_t len) {
+  ws_send(&ls->c, WSFRAME_BINARY, text, len);
+  ls->sent += (long long)len;
+}
+
+/* Sends the command that step k's reply is awaited for. */
+static void lab_command(struct lab_run *r, struct lab_sess *ls, int k) {
+  char cmd[8192], tok[96];
+  const struct lab_student *me = &r->st[ls->idx], *to = &r->st[(ls->idx + 1) % r->n];
+  size_t n = 0;
+  if (r->sc == &lab_smtp) {
+    switch (k) {
+      case 1:
+        n = (size_t)snprintf(cmd, sizeof cmd, "EHLO bench.example\r\n");
+        break;
+      case 2:
+        n = (size_t)snprintf(cmd, sizeof cmd, "MAIL FROM:<%s@lab>\r\n", me->name);
+        break;
+      case 3:
+        n = (size_t)snprintf(cmd, sizeof cmd, "RCPT TO:<%s@lab>\r\n", to->name);
+        break;
+      case 4:
+        n = (size_t)snprintf(cmd, sizeof cmd, "DATA\r\n");
+        break;
+      case 5:
+        lab_token(tok, sizeof tok, ls->idx);
+        n = (size_t)snprintf(cmd, sizeof cmd,
+                             "From: <%s@lab>\r\nTo: <%s@lab>\r\nSubject: bench %d\r\n\r\n%s\r\n",
+                             me->name, to->name, ls->idx, tok);
+        while (n + 80 + 3 < sizeof cmd && n < (size_t)r->o->size) {
+          memset(cmd + n, 'm', 70);
+          memcpy(cmd + n + 70, "\r\n", 2);
+          n += 72;
+        }
+        memcpy(cmd + n, ".\r\n", 3);
+        n += 3;
+        break;
+      default:
+        n = (size_t)snprintf(cmd, sizeof cmd, "QUIT\r\n");
+        break;
+    }
+  } else {
+    switch (k) {
+      case 1:
+        n = (size_t)snprintf(cmd, sizeof cmd, "a1 LOGIN %s %s\r\n", me->name, me->pass);
+        break;
+      case 2:
+        n = (size_t)snprintf(cmd, sizeof cmd, "a2 SELECT INBOX\r\n");
+        break;
+      case 3:
+        n = (size_t)snprintf(cmd, sizeof cmd, "a3 FETCH 1:* (BODY.PEEK[])\r\n");
+        break;
+      default:
+        n = (size_t)snprintf(cmd, sizeof cmd, "a4 LOGOUT\r\n");
+        break;
+    }
+  }
+  ls->sent_at = now_s();
+  lab_send(ls, cmd, n);
+}
+
+/* SMTP: the reply is whole at a line "NNN text"; its code in *code. */
+static int lab_smtp_done(const char *rx, size_t len, int *code) {
+  size_t pos = 0;
+  while (pos < len) {
+    const char *nl = memchr(rx + pos, '\n', len - pos);
+    if (!nl) return 0;
+    size_t l = (size_t)(nl - (rx + pos)) + 1;
+    if (l >= 4 && rx[pos + 3] == ' ') {
+      *code = atoi(rx + pos);
+      return 1;
+    }
+    pos += l;
+  }
+  return 0;
+}
+
+/* IMAP: the reply is whole at the tagged line ("aK "), or for the greeting
+ * at "* OK"; literals ({n} at a line's end) are skipped, so a message body
+ * never ends it. *ok: the status was OK. Counts "* N EXISTS" on the way. */
+static int lab_imap_done(const char *rx, size_t len, int k, int *ok, long *exists) {
+  char tag[8];
+  size_t pos = 0;
+  snprintf(tag, sizeof tag, "a%d ", k);
+  while (pos < len) {
+    const char *line = rx + pos, *nl = memchr(line, '\n', len - pos);
+    if (!nl) return 0;
+    size_t l = (size_t)(nl - line) + 1;
+    if (k == 0 && l >= 4 && memcmp(line, "* OK", 4) == 0) {
+      *ok = 1;
+      return 1;
+    }
+    if (k > 0 && l >= strlen(tag) && memcmp(line, tag, strlen(tag)) == 0) {
+      *ok = l >= strlen(tag) + 2 && memcmp(line + strlen(tag), "OK", 2) == 0;
+      return 1;
+    }
+    if (line[0] == '*' && l > 9 && memcmp(nl - 8, " EXISTS", 7) == 0) *exists = atol(line + 2);
+    pos += l;
+    if (l >= 4 && nl[-1] == '\r' && nl[-2] == '}') {
+      const char *b = nl - 2;
+      while (b > line && b[-1] != '{') b--;
+      if (b > line) pos += (size_t)atol(b);
+    }
+  }
+  return 0;
+}
+
+static void lab_fail(struct lab_run *r, struct lab_sess *ls, const char *why) {
+  if (!ls->failed && r->failed < 5)
+    fprintf(stderr, "wsload: %s session %d at %s: %s: %.200s\n", r->sc->proto, ls->idx,
+            r->sc->step[ls->step], why, ls->rx);
+  if (!ls->failed) r->failed++;
+  ls->failed = 1;
+  /* Hang up at once rather than hold the session until the hang guard. */
+  if (!ls->closed) ws_send(&ls->c, WSFRAME_TEXT, "{\"type\":\"close\"}", 16);
+}
+
+/* A whole reply for the awaited step: time it, check it, send the next. */
+static void lab_reply(struct lab_run *r, struct lab_sess *ls) {
+  int code = 0, ok = 0;
+  for (;;) {
+    if (ls->failed || ls->step >= r->sc->nsteps) return;
+    ls->rx[ls->rxlen] = 0;
+    if (r->sc == &lab_smtp) {
+      if (!lab_smtp_done(ls->rx, ls->rxlen, &code)) return;
+      ok = code == r->sc->expect[ls->step];
+    } else if (!lab_imap_done(ls->rx, ls->rxlen, ls->step, &ok, &ls->exists)) {
+      return;
+    }
+    if (ls->step > 0) r->lat[ls->step][r->nlat[ls->step]++] = (now_s() - ls->sent_at) * 1e6;
+    if (!ok) {
+      lab_fail(r, ls, "unexpected reply");
+      return;
+    }
+    if (r->sc == &lab_imap && ls->step == 3) { /* FETCH: the mail sent to me, once */
+      char tok[96];
+      int seen = 0;
+      lab_token(tok, sizeof tok, (ls->idx + r->n - 1) % r->n);
+      for (const char *p = ls->rx;
+           (p = memmem(p, ls->rxlen - (size_t)(p - ls->rx), tok, strlen(tok))) != NULL;
+           p += strlen(tok))
+        seen++;
+      if (seen != 1) {
+        lab_fail(r, ls, "the mail sent to this mailbox is not in it exactly once");
+        return;
+      }
+      r->mails_found++;
+    }
+    ls->rxlen = 0;
+    ls->step++;
+    if (ls->step < r->sc->nsteps) lab_command(r, ls, ls->step);
+  }
+}
+
+/* Everything the WebSocket has brought so far. */
+static void lab_input(struct lab_run *r, struct lab_sess *ls) {
+  struct wsframe_event ev;
+  size_t used = 0;
+  while (wsframe_parse(&ls->c.p, ls->c.rbuf + used, ls->c.rlen - used, &ev) > 0) {
+    used += ev.consumed;
+    ws_control(&ls->c, &ev);
+    if (ev.opcode == WSFRAME_BINARY || ev.opcode == WSFRAME_CONT) {
+      ls->received += (long long)ev.len;
+      if (ls->rxlen + ev.len >= LAB_RX_CAP) {
+        lab_fail(r, ls, "reply too long");
+        ls->rxlen = 0;
+        continue;
+      }
+      memcpy(ls->rx + ls->rxlen, ev.data, ev.len);
+      ls->rxlen += ev.len;
+    } else if (ev.opcode == WSFRAME_TEXT) { /* control: one small frame, maybe in pieces */
+      size_t n =
+          ev.len < sizeof ls->text - 1 - ls->textlen ? ev.len : sizeof ls->text - 1 - ls->textlen;
+      memcpy(ls->text + ls->textlen, ev.data, n);
+      ls->textlen += n;
+      ls->text[ls->textlen] = 0;
+      if (!ev.end) continue;
+      ls->textlen = 0;
+      if (strstr(ls->text, "\"closed\"")) ls->closed = 1;
+      if (strstr(ls->text, "\"error\"")) {
+        lab_fail(r, ls, ls->text);
+        ls->closed = 1;
+      }
+    } else if (ev.opcode == WSFRAME_CLOSE) {
+      ls->closed = 1;
+    }
+  }
+  memmove(ls->c.rbuf, ls->c.rbuf + used, ls->c.rlen - used);
+  ls->c.rlen -= used;
+  lab_reply(r, ls);
+}
+
+static void lab_print(struct lab_run *r, double seconds, int unfinished) {
+  printf("lab %s sessions=%d seconds=%.3f failed=%d unfinished=%d", r->sc->proto, r->n, seconds,
+         r->failed, unfinished);
+  if (r->sc == &lab_imap) printf(" mails_found=%d", r->mails_found);
+  printf("\n");
+  for (int k = 0; k < r->sc->nsteps; k++) {
+    size_t n = r->nlat[k];
+    if (!n) continue;
+    qsort(r->lat[k], n, sizeof(double), cmp_double);
+    printf("lab %s step=%s n=%zu p50_us=%.0f p99_us=%.0f max_us=%.0f\n", r->sc->proto,
+           r->sc->step[k], n, pct(r->lat[k], n, 50), pct(r->lat[k], n, 99), r->lat[k][n - 1]);
+  }
+  fflush(stdout);
+}
+
+/* One phase: n sessions opened one at a time, then run all at once. */
+static int lab_phase(const struct opts *o, const struct lab_script *sc, struct lab_student *st,
+                     FILE *ledger) {
+  struct lab_run r = {o,           sc,    st,  calloc((size_t)o->sessions, sizeof(struct lab_sess)),
+                      o->sessions, {0},   {0}, 0,
+                      0,           ledger};
+  struct opts lo = *o;
+  int ep = epoll_create1(0), unfinished = 0;
+  if (!r.s || ep < 0) die("setup");
+  for (int k = 0; k < sc->nsteps; k++)
+    if (!(r.lat[k] = calloc((size_t)r.n + 1, sizeof(double)))) die("calloc");
+  lo.target_host = "lab";
+  lo.target_port = sc->port;
+  /* Opening: each WebSocket and its session, one at a time ("open" row). */
+  r.lat[0][0] = 0;
+  double *open_us = calloc((size_t)r.n, sizeof(double));
+  if (!open_us) die("calloc");
+  for (int i = 0; i < r.n; i++) {
+    struct lab_sess *ls = &r.s[i];
+    double t0 = now_s();
+    open_session(&lo, &ls->c, st[i].cookie, NULL);
+    open_us[i] = (now_s() - t0) * 1e6;
+    ls->idx = i;
+    if (!(ls->rx = malloc(LAB_RX_CAP + 1))) die("malloc");
+    struct epoll_event e = {.events = EPOLLIN, .data.u32 = (uint32_t)i};
+    if (epoll_ctl(ep, EPOLL_CTL_ADD, ls->c.fd, &e)) die("epoll_ctl");
+  }
+  /* All at once: a greeting that came with "opened" is in rbuf already. */
+  double t0 = now_s(), deadline = t0 + o->seconds;
+  for (int i = 0; i < r.n; i++) lab_input(&r, &r.s[i]);
+  for (;;) {
+    int open_left = 0;
+    for (int i = 0; i < r.n; i++) open_left += !r.s[i].closed;
+    if (!open_left || now_s() >= deadline) break;
+    struct epoll_event evs[256];
+    int k = epoll_wait(ep, evs, 256, 100);
+    for (int j = 0; j < k; j++) {
+      struct lab_sess *ls = &r.s[evs[j].data.u32];
+      if (ls->closed) {
+        epoll_ctl(ep, EPOLL_CTL_DEL, ls->c.fd, NULL);
+        continue;
+      }
+      if (conn_fill(&ls->c, WSLOAD_RBUF) == 0) {
+        ls->closed = 1;
+        epoll_ctl(ep, EPOLL_CTL_DEL, ls->c.fd, NULL);
+      }
+      lab_input(&r, ls);
+    }
+  }
+  double t1 = now_s();
+  for (int i = 0; i < r.n; i++) {
+    struct lab_sess *ls = &r.s[i];
+    if (!ls->closed || ls->step < sc->nsteps) {
+      unfinished++;
+      if (!ls->failed) lab_fail(&r, ls, ls->closed ? "closed early" : "no answer (hang guard)");
+    }
+    if (ledger)
+      fprintf(ledger, "%s %lld %lld %lld\n", sc->proto, ls->c.session_id, ls->sent, ls->received);
+    close(ls->c.fd);
+    free(ls->c.rbuf);
+    free(ls->rx);
+  }
+  qsort(open_us, (size_t)r.n, sizeof(double), cmp_double);
+  lab_print(&r, t1 - t0, unfinished);
+  printf("lab %s step=open n=%d p50_us=%.0f p99_us=%.0f max_us=%.0f\n", sc->proto, r.n,
+         pct(open_us, (size_t)r.n, 50), pct(open_us, (size_t)r.n, 99), open_us[r.n - 1]);
+  fflush(stdout);
+  int bad = r.failed || unfinished || (sc == &lab_imap && r.mails_found != r.n);
+  for (int k = 0; k < sc->nsteps; k++) free(r.lat[k]);
+  free(open_us);
+  free(r.s);
+  close(ep);
+  return bad;
+}
+
+static int run_mail(const struct opts *o, const char *ledger_path) {
+  struct lab_student *st = calloc((size_t)o->sessions, sizeof *st);
+  FILE *ledger = NULL;
+  if (!st) die("calloc");
+  if (strcmp(o->relay, "portlab") != 0) die("mail needs --relay portlab");
+  if (ledger_path && !(ledger = fopen(ledger_path, "w"))) die("ledger");
+  for (int i = 0; i < o->sessions; i++) {
+    snprintf(st[i].name, sizeof st[i].name, "bench-%d-%d", (int)getpid(), i);
+    portlab_join(o, st[i].name, st[i].cookie, sizeof st[i].cookie, st[i].pass, sizeof st[i].pass);
+  }
   sync_point(o, "ready");
-  return 0; /* the process's exit closes them */
+  int bad = lab_phase(o, &lab_smtp, st, ledger);
+  bad |= lab_phase(o, &lab_imap, st, ledger);
+  if (ledger) fclose(ledger);
+  sync_point(o, "done");
+  free(st);
+  return bad ? 1 : 0;
 }
 
 /* --- the TCP server ------------------------------------------------------ */
@@ -643,13 +1089,17 @@ static void usage(void) {
           "usage: wsload serve PORT\n"
           "       wsload pollrelay PORT TARGET_PORT\n"
           "       wsload down|up|rtt|typing|idle --relay portlab|websockify|mirror|direct\n"
+          "       wsload mail --port P --sessions N [--size BODY] [--seconds HANG_GUARD]\n"
+          "              [--ledger FILE]\n"
           "              --port P [--target-port T] [--bytes N] [--frame N] [--n N] [--size N]\n"
           "              [--sessions N] [--rate R] [--seconds S] [--sync]\n");
   exit(2);
 }
 
 int main(int argc, char **argv) {
-  struct opts o = {"portlab", "127.0.0.1", 0, 0, 64LL << 20, WSLOAD_FRAME, 2000, 1, 1, 10, 10, 0};
+  struct opts o = {"portlab", "127.0.0.1", "127.0.0.1", 0,  0,  64LL << 20, WSLOAD_FRAME,
+                   2000,      1,           1,           10, 10, 0};
+  const char *ledger = NULL;
   if (argc < 2) usage();
   raise_nofile();
   if (strcmp(argv[1], "serve") == 0) {
@@ -688,6 +1138,8 @@ int main(int argc, char **argv) {
       o.rate = atof(v);
     else if (strcmp(a, "--seconds") == 0)
       o.seconds = atof(v);
+    else if (strcmp(a, "--ledger") == 0)
+      ledger = v;
     else
       usage();
   }
@@ -699,6 +1151,7 @@ int main(int argc, char **argv) {
   if (strcmp(argv[1], "rtt") == 0) return run_rtt(&o);
   if (strcmp(argv[1], "typing") == 0) return run_typing(&o);
   if (strcmp(argv[1], "idle") == 0) return run_idle(&o);
+  if (strcmp(argv[1], "mail") == 0) return run_mail(&o, ledger);
   usage();
   return 2;
 }

@@ -149,12 +149,17 @@ int db_session_list(struct db *db, int64_t user_id,
 int db_session_page(struct db *db, int64_t user_id, int64_t before_us, int64_t before_id, int limit,
                     int (*cb)(void *arg, const struct db_session *s), void *arg);
 
-/* Transcript events. Appends n events in one transaction. */
+/* Transcript events. Appends n events in one transaction, and adds their
+ * bytes to the owners' recorded_bytes (student_usage) in it. */
 int db_events_append(struct db *db, const struct db_event *ev, size_t n);
-/* The same inside the caller's open transaction, without a savepoint of
- * its own (outside one it is db_events_append): on -1 some of the n may be
- * written, and the caller must roll its transaction back. */
+/* Appends inside the caller's open transaction (-1 outside one), without a
+ * savepoint of its own, and WITHOUT counting recorded_bytes: the caller adds
+ * every session's bytes with db_events_count_usage before it commits (one
+ * update per session per batch instead of one per event). On -1 some of the
+ * n may be written, and the caller must roll its transaction back. */
 int db_events_append_tx(struct db *db, const struct db_event *ev, size_t n);
+/* Adds bytes to the recorded_bytes of session_id's owner. */
+int db_events_count_usage(struct db *db, int64_t session_id, int64_t bytes);
 /* Sets up a connection that only writes events (the recorder's writer). */
 int db_events_writer_setup(struct db *db);
 /* In seq order; cb returns nonzero to stop. */

@@ -2,9 +2,12 @@
  *
  * Each event is one chunk that crossed the relay (or a note), stored as a
  * BLOB; a TLS session's wire layer (the records themselves) is stored as
- * dir 1/2 with layer 1 and read back as DB_DIR_WIRE_*. Stored as a so NUL bytes and invalid UTF-8
- * survive untouched. Appends go through a savepoint, which nests inside the recorder's transaction
- * and starts its own when there is none, so a batch is all written or not at all either way.
+ * dir 1/2 with layer 1 and read back as DB_DIR_WIRE_*. Stored as a BLOB so NUL bytes and invalid
+ * UTF-8 survive untouched. Appends go through a savepoint, which nests inside the recorder's
+ * transaction and starts its own when there is none, so a batch is all written or not at all
+ * either way. Every append adds its bytes to the owner's recorded_bytes in the same transaction
+ * (db_events_append by itself; the recorder's db_events_append_tx callers once per session per
+ * batch), so the budgets stay exact after a crash.
  */
 #include <string.h>
 
@@ -48,13 +51,44 @@ static int db_events_insert_all(struct db *db, const struct db_event *ev, size_t
   return 0;
 }
 
+int db_events_count_usage(struct db *db, int64_t session_id, int64_t bytes) {
+  sqlite3_stmt *st;
+
+  if (bytes == 0) return 0; /* a missing row reads as 0 */
+  /* The WHERE makes the upsert parse (SQLite: INSERT ... SELECT ... ON
+   * CONFLICT needs one); a session that does not exist counts nowhere. */
+  st = db_stmt(db, DB_STMT_EVENT_USAGE,
+               "INSERT INTO student_usage(user_id, recorded_bytes) "
+               "SELECT user_id, ?2 FROM sessions WHERE id = ?1 "
+               "ON CONFLICT(user_id) DO UPDATE SET recorded_bytes = recorded_bytes + "
+               "excluded.recorded_bytes");
+  if (!st) return -1;
+  if (sqlite3_bind_int64(st, 1, session_id) != SQLITE_OK ||
+      sqlite3_bind_int64(st, 2, bytes) != SQLITE_OK)
+    return db_fail_release(db, st);
+  return db_step_done(db, st);
+}
+
+/* Counts the bytes of n events, one update per run of one session's events. */
+static int db_events_count_all(struct db *db, const struct db_event *ev, size_t n) {
+  size_t i = 0;
+
+  while (i < n) {
+    int64_t sid = ev[i].session_id, bytes = 0;
+    for (; i < n && ev[i].session_id == sid; i++) bytes += (int64_t)ev[i].len;
+    if (db_events_count_usage(db, sid, bytes) != 0) return -1;
+  }
+  return 0;
+}
+
 /* Inside a transaction a savepoint costs a statement journal: every page
  * the batch touches is copied there first (a temp file write per page).
  * The recorder holds its own transaction and rolls it all back on any
  * failure, so it needs no savepoint. */
 int db_events_append_tx(struct db *db, const struct db_event *ev, size_t n) {
   if (n == 0) return 0;
-  if (sqlite3_get_autocommit(db->conn)) return db_events_append(db, ev, n);
+  if (sqlite3_get_autocommit(db->conn))
+    return db_fail_msg(db, 0, "db_events_append_tx outside a transaction");
   return db_events_insert_all(db, ev, n);
 }
 
@@ -79,7 +113,7 @@ int db_events_append(struct db *db, const struct db_event *ev, size_t n) {
   st = db_stmt(db, DB_STMT_SAVEPOINT, "SAVEPOINT db_events_append");
   if (!st || db_step_done(db, st) != 0) return -1;
 
-  if (db_events_insert_all(db, ev, n) != 0) goto fail;
+  if (db_events_insert_all(db, ev, n) != 0 || db_events_count_all(db, ev, n) != 0) goto fail;
 
   st = db_stmt(db, DB_STMT_RELEASE, "RELEASE db_events_append");
   if (!st || db_step_done(db, st) != 0) goto fail;

@@ -289,25 +289,64 @@ static int recorder_write_end(struct db *db, const struct recorder_item *it) {
                            (const char *)it->data);
 }
 
-/* Writes a whole list inside the caller's transaction, runs of events
- * together, each end in its place so it follows its events. A failure
- * leaves part written: the caller rolls the transaction back. */
-static int recorder_write_all(struct db *db, const struct recorder_item *head) {
-  struct db_event run[RECORDER_RUN];
-  size_t n = 0;
-  const struct recorder_item *it;
+/* Bytes recorded per session in a batch, for student_usage. */
+struct recorder_usage {
+  int64_t session_id, bytes;
+};
 
+static int recorder_cmp_usage(const void *a, const void *b) {
+  int64_t x = ((const struct recorder_usage *)a)->session_id;
+  int64_t y = ((const struct recorder_usage *)b)->session_id;
+  return x < y ? -1 : x > y;
+}
+
+/* One recorded_bytes update per session of the batch, not one per event:
+ * with hundreds of sessions interleaved, that update (a sessions lookup
+ * and an upsert) cost as much as the event's own insert. */
+static int recorder_count_usage(struct db *db, struct recorder_usage *u, size_t n) {
+  size_t i = 0;
+
+  qsort(u, n, sizeof *u, recorder_cmp_usage);
+  while (i < n) {
+    int64_t sid = u[i].session_id, bytes = 0;
+    for (; i < n && u[i].session_id == sid; i++) bytes += u[i].bytes;
+    if (db_events_count_usage(db, sid, bytes) != 0) return -1;
+  }
+  return 0;
+}
+
+/* Writes a whole list of count items inside the caller's transaction, runs
+ * of events together, each end in its place so it follows its events, and
+ * the sessions' recorded bytes last. A failure leaves part written: the
+ * caller rolls the transaction back. */
+static int recorder_write_all(struct db *db, const struct recorder_item *head, size_t count) {
+  struct db_event run[RECORDER_RUN];
+  size_t n = 0, nu = 0;
+  const struct recorder_item *it;
+  struct recorder_usage *u = malloc((count ? count : 1) * sizeof *u);
+  int rc = -1;
+
+  if (!u) return -1;
   for (it = head; it; it = it->next) {
     if (it->kind == RECORDER_EVENT) {
+      if (nu && u[nu - 1].session_id == it->session_id) {
+        u[nu - 1].bytes += (int64_t)it->len;
+      } else {
+        u[nu].session_id = it->session_id;
+        u[nu++].bytes = (int64_t)it->len;
+      }
       recorder_to_db_event(it, &run[n++]);
       if (n < RECORDER_RUN) continue;
     }
-    if (n && db_events_append_tx(db, run, n) != 0) return -1;
+    if (n && db_events_append_tx(db, run, n) != 0) goto out;
     n = 0;
-    if (it->kind == RECORDER_END && recorder_write_end(db, it) != 0) return -1;
+    if (it->kind == RECORDER_END && recorder_write_end(db, it) != 0) goto out;
   }
-  if (n && db_events_append_tx(db, run, n) != 0) return -1;
-  return 0;
+  if (n && db_events_append_tx(db, run, n) != 0) goto out;
+  rc = recorder_count_usage(db, u, nu);
+out:
+  free(u);
+  return rc;
 }
 
 /* The slow path after a failed batch: one item per transaction, so the
@@ -344,7 +383,7 @@ static size_t recorder_write_list(struct db *db, const struct recorder_item *hea
    * writer held the lock past the busy timeout): keep it all for the next
    * flush rather than wait once more per item. */
   if (db_begin(db) != 0) return 0;
-  if (recorder_write_all(db, head) == 0 && db_commit(db) == 0) return count;
+  if (recorder_write_all(db, head, count) == 0 && db_commit(db) == 0) return count;
   db_rollback(db);
   return recorder_write_one_by_one(db, head, dropped);
 }

@@ -1,7 +1,8 @@
 /* usage.c -- per-student usage: recorded bytes and refused opens.
  *
- * recorded_bytes is maintained by a trigger on events (migration 4), so
- * it is exact after any crash; this file only reads it. Refused opens are
+ * recorded_bytes is added to by whoever appends events, in the same
+ * transaction (events.c; a trigger until migration 11), so it is exact
+ * after any crash; this file only reads it. Refused opens are
  * one counter per student with the last reason and time, written by the
  * relay's usage module in batches, never a row per refusal.
  */

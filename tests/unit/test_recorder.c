@@ -183,6 +183,61 @@ static void test_interleaved(void) {
   db_close(db);
 }
 
+static int64_t recorded_of(struct db *db, int64_t user_id) {
+  struct db_usage u;
+
+  CHECK_EQ_INT(db_usage_get(db, user_id, &u), 0);
+  return u.recorded_bytes;
+}
+
+/* A batch counts each owner's recorded bytes once per session, exactly,
+ * however the sessions interleave; a rolled-back batch counts nothing. */
+static void test_usage_counted(void) {
+  int64_t u1, u2, a, b, c;
+  struct db *db = open_memory(&u1);
+  struct recorder *r;
+  struct db_event e = {0, 1, 0, DB_DIR_C2S, (const unsigned char *)"x", 1};
+  int i, ok = 1;
+
+  if (!db) return;
+  CHECK_EQ_INT(db_user_create(db, "rec2", "student", "pw", "h", &u2), 0);
+  a = new_session(db, u1);
+  b = new_session(db, u1);
+  c = new_session(db, u2);
+  r = recorder_new(db);
+  for (i = 1; i <= 300; i++) { /* a, b, c, a, b, c ...: 1, 2 and 3 bytes */
+    int64_t s = i % 3 == 1 ? a : i % 3 == 2 ? b : c;
+    ok &= recorder_event(r, s, (i + 2) / 3, i, DB_DIR_S2C, "abc", (size_t)(i % 3 ? i % 3 : 3)) == 0;
+  }
+  CHECK_EQ_INT(recorder_event(r, c, 101, 301, DB_DIR_NOTE, "note", 4), 0); /* notes count too */
+  CHECK(ok);
+  CHECK_EQ_INT(recorder_flush(r), 0);
+  CHECK_EQ_INT(recorded_of(db, u1), 100 * 1 + 100 * 2);
+  CHECK_EQ_INT(recorded_of(db, u2), 100 * 3 + 4);
+  /* A batch with a bad item is retried one by one: only what was written counts. */
+  CHECK_EQ_INT(recorder_event(r, a, 101, 400, DB_DIR_C2S, "12345", 5), 0);
+  CHECK_EQ_INT(recorder_event(r, a, 101, 401, DB_DIR_C2S, "dup", 3), 0); /* seq taken */
+  CHECK_EQ_INT(recorder_event(r, c, 102, 402, DB_DIR_C2S, "67", 2), 0);
+  CHECK_EQ_INT(recorder_flush(r), 0);
+  CHECK_EQ_INT(recorder_dropped(r), 1);
+  CHECK_EQ_INT(recorded_of(db, u1), 300 + 5);
+  CHECK_EQ_INT(recorded_of(db, u2), 304 + 2);
+  /* The batch append counts nothing itself, and needs the caller's transaction. */
+  e.session_id = b;
+  e.seq = 500;
+  CHECK_EQ_INT(db_events_append_tx(db, &e, 1), -1);
+  CHECK_EQ_INT(events_of(db, b).n, 100);
+  CHECK_EQ_INT(db_begin(db), 0);
+  CHECK_EQ_INT(db_events_append_tx(db, &e, 1), 0);
+  CHECK_EQ_INT(db_commit(db), 0);
+  CHECK_EQ_INT(events_of(db, b).n, 101);
+  CHECK_EQ_INT(recorded_of(db, u1), 305);
+  CHECK_EQ_INT(db_events_count_usage(db, b, 1), 0);
+  CHECK_EQ_INT(recorded_of(db, u1), 306);
+  recorder_free(r);
+  db_close(db);
+}
+
 /* One bad item must not hold the good ones hostage: the batch fails, the
  * item-by-item retry writes the rest and drops the bad one. */
 static void test_bad_item(void) {
@@ -436,6 +491,7 @@ int main(void) {
   test_batching();
   test_should_flush();
   test_interleaved();
+  test_usage_counted();
   test_bad_item();
   test_cap();
   test_retry_when_locked();
