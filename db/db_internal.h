@@ -142,6 +142,9 @@ struct db {
    * sqlite3_errmsg() with its own, less useful, message. */
   char errmsg[256];
   int err_permanent;
+  /* labdb savepoints open (labdb.c), and whether the outermost began the
+   * transaction they sit in (then its release commits). */
+  int lab_depth, lab_began;
 };
 
 /* The cached statement for id, reset and with no bindings, or NULL with

@@ -23,14 +23,46 @@ int labdb_text_ok(const char *s, size_t max) {
   return 1;
 }
 
+/* Outside a transaction the first savepoint begins one itself, IMMEDIATE:
+ * a deferred one (what SAVEPOINT alone begins) that reads and then writes
+ * fails at once with SQLITE_BUSY_SNAPSHOT whenever the recorder's
+ * connection committed in between (WAL), and a busy timeout cannot help
+ * it. An FTP RNTO answered "451 nothing was renamed" that way. */
 int db_lab_savepoint(struct db *db) {
-  sqlite3_stmt *st = db_stmt(db, DB_STMT_LAB_SAVEPOINT, "SAVEPOINT labdb");
-  return st ? db_step_done(db, st) : -1;
+  sqlite3_stmt *st;
+
+  if (db->lab_depth == 0 && sqlite3_get_autocommit(db->conn)) {
+    if (db_begin(db) != 0) return -1;
+    db->lab_began = 1;
+  }
+  st = db_stmt(db, DB_STMT_LAB_SAVEPOINT, "SAVEPOINT labdb");
+  if (!st || db_step_done(db, st) != 0) {
+    if (db->lab_depth == 0 && db->lab_began) {
+      db->lab_began = 0;
+      db_rollback(db);
+    }
+    return -1;
+  }
+  db->lab_depth++;
+  return 0;
 }
 
+/* Releases the innermost savepoint; the outermost one commits the
+ * transaction it began. A failed RELEASE leaves the savepoint open for the
+ * caller's rollback. */
 int db_lab_release(struct db *db) {
   sqlite3_stmt *st = db_stmt(db, DB_STMT_LAB_RELEASE, "RELEASE labdb");
-  return st ? db_step_done(db, st) : -1;
+
+  if (!st || db_step_done(db, st) != 0) return -1;
+  if (db->lab_depth > 0) db->lab_depth--;
+  if (db->lab_depth == 0 && db->lab_began) {
+    db->lab_began = 0;
+    if (db_commit(db) != 0) {
+      db_rollback(db);
+      return -1;
+    }
+  }
+  return 0;
 }
 
 int db_lab_rollback(struct db *db) {
@@ -39,12 +71,20 @@ int db_lab_rollback(struct db *db) {
   sqlite3_stmt *st;
 
   /* Keep the error that made the caller roll back. If SQLite already
-   * ended the transaction (I/O error), there is nothing left to undo. */
+   * ended the transaction (I/O error, a failed commit), there is nothing
+   * left to undo. */
   memcpy(saved, db->errmsg, sizeof saved);
-  if (!sqlite3_get_autocommit(db->conn)) {
+  if (!sqlite3_get_autocommit(db->conn) && db->lab_depth > 0) {
     st = db_stmt(db, DB_STMT_LAB_ROLLBACK_TO, "ROLLBACK TO labdb");
     if (!st || db_step_done(db, st) != 0) rc = -1;
     if (db_lab_release(db) != 0) rc = -1;
+    if (rc && db->lab_began) { /* never leave our own transaction open */
+      db_rollback(db);
+      db->lab_depth = db->lab_began = 0;
+    }
+  } else {
+    db->lab_depth = 0;
+    db->lab_began = 0;
   }
   memcpy(db->errmsg, saved, sizeof saved);
   db->err_permanent = saved_permanent;

@@ -4,8 +4,10 @@
  * The path table is the contract FTP and the Telnet shell rely on: any
  * result outside "/" must be refused, never clamped into something else.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "check.h"
 #include "db.h"
@@ -487,6 +489,67 @@ static void test_seed_release_failure(struct db *db) {
   CHECK(sqlite3_get_autocommit(db->conn) != 0);
 }
 
+/* A savepoint outside a transaction takes the write lock at once. Another
+ * connection (the recorder's) committing between its read and its write
+ * would otherwise make the write fail with SQLITE_BUSY_SNAPSHOT, which no
+ * busy timeout waits out: FTP's RNTO (read, write, remove) answered 451
+ * that way. Inside a caller's transaction it nests and commits nothing. */
+static void test_savepoint_write_lock(void) {
+  char dir[] = "/tmp/test_labdata.XXXXXX", path[64], err[256];
+  struct db *db;
+  sqlite3 *other = NULL;
+  unsigned char *data = NULL;
+  size_t len = 0;
+  int64_t eve;
+
+  CHECK(mkdtemp(dir) != NULL);
+  snprintf(path, sizeof path, "%s/lab.db", dir);
+  db = db_open(path, err, sizeof err);
+  CHECK(db != NULL);
+  if (!db) return;
+  CHECK_EQ_INT(db_user_create(db, "eve", "student", "pw", NULL, &eve), 0);
+  CHECK_EQ_INT(db_file_write(db, eve, "/a.txt", "abc", 3, 1), 0);
+  CHECK_EQ_INT(sqlite3_open(path, &other), SQLITE_OK);
+  sqlite3_busy_timeout(other, 0);
+
+  CHECK_EQ_INT(db_lab_savepoint(db), 0);
+  CHECK_EQ_INT(db_file_read(db, eve, "/a.txt", &data, &len), 0);
+  /* The other connection cannot slip a commit in between. */
+  CHECK_EQ_INT(sqlite3_exec(other, "CREATE TABLE t(x)", NULL, NULL, NULL), SQLITE_BUSY);
+  CHECK_EQ_INT(db_file_write(db, eve, "/b.txt", data, len, 2), 0);
+  CHECK_EQ_INT(db_file_remove(db, eve, "/a.txt", 0), 0);
+  CHECK_EQ_INT(db_lab_release(db), 0);
+  CHECK(sqlite3_get_autocommit(db->conn) != 0); /* the release committed */
+  CHECK_EQ_INT(sqlite3_exec(other, "CREATE TABLE t(x)", NULL, NULL, NULL), SQLITE_OK);
+  free(data);
+
+  /* Nested in a caller's transaction: released, still the caller's. */
+  CHECK_EQ_INT(db_begin(db), 0);
+  CHECK_EQ_INT(db_lab_savepoint(db), 0);
+  CHECK_EQ_INT(db_lab_savepoint(db), 0);
+  CHECK_EQ_INT(db_lab_release(db), 0);
+  CHECK_EQ_INT(db_lab_rollback(db), 0);
+  CHECK(sqlite3_get_autocommit(db->conn) == 0);
+  CHECK_EQ_INT(db_commit(db), 0);
+  /* Two deep outside one: only the outermost release commits. */
+  CHECK_EQ_INT(db_lab_savepoint(db), 0);
+  CHECK_EQ_INT(db_lab_savepoint(db), 0);
+  CHECK_EQ_INT(db_lab_release(db), 0);
+  CHECK(sqlite3_get_autocommit(db->conn) == 0);
+  CHECK_EQ_INT(db_lab_rollback(db), 0);
+  CHECK(sqlite3_get_autocommit(db->conn) != 0);
+
+  sqlite3_close(other);
+  db_close(db);
+  snprintf(path, sizeof path, "%s/lab.db", dir);
+  unlink(path);
+  snprintf(path, sizeof path, "%s/lab.db-wal", dir);
+  unlink(path);
+  snprintf(path, sizeof path, "%s/lab.db-shm", dir);
+  unlink(path);
+  rmdir(dir);
+}
+
 int main(void) {
   char err[256];
   struct db *db = db_open(":memory:", err, sizeof err);
@@ -504,5 +567,6 @@ int main(void) {
   test_usage_counts(db);
   test_seed_release_failure(db);
   db_close(db);
+  test_savepoint_write_lock();
   return check_done();
 }
