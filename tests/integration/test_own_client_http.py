@@ -32,10 +32,9 @@ import unittest
 
 import websocket  # websocket-client (Debian python3-websocket)
 
-from harness import (PortlabTestCase, collect, main, send_json,  # noqa: F401
+from harness import (LOOPBACK, PortlabTestCase, collect, main,
                      session_list, transcript_bytes, unique_name, wait_closed)
 
-LOOPBACK = "127.0.0.1"
 HTTP_WELL_KNOWN = 80
 HTTPS_WELL_KNOWN = 443
 
@@ -168,11 +167,14 @@ class OwnClientHttp(PortlabTestCase):
             self.assertLess(time.monotonic(), deadline, "no own-client session: %r" % r.json)
             time.sleep(0.05)
 
-    def test_http_client_is_a_transcript_of_the_student_with_exact_bytes(self):
-        name = unique_name("hc")
+    def three_requests(self, prefix, connect):
+        """A new student fetches /about.html, /flag.html (logged in) and
+        /robots.txt on one connection made by connect(); returns the name,
+        the student's cookie, the bytes sent and got, and the session row."""
+        name = unique_name(prefix)
         r, token = self.pl.join_full(name)
         pw = r.json["lab"]["password"]
-        c = RecordingHTTP(LOOPBACK, self.port(), timeout=10)
+        c = connect()
         for path, headers in (("/about.html", {}), ("/flag.html", {"Authorization": basic(name, pw)}),
                               ("/robots.txt", {})):
             c.request("GET", path, headers=headers)
@@ -182,8 +184,11 @@ class OwnClientHttp(PortlabTestCase):
         c.close()
         sent, got = bytes(c.sent), bytes(c.got)
         self.assertTrue(sent.startswith(b"GET /about.html HTTP/1.1\r\n"), sent[:80])
+        return name, token, sent, got, self.wait_own(token)
 
-        s = self.wait_own(token)
+    def test_http_client_is_a_transcript_of_the_student_with_exact_bytes(self):
+        name, token, sent, got, s = self.three_requests(
+            "hc", lambda: RecordingHTTP(LOOPBACK, self.port(), timeout=10))
         self.assertEqual(s["user"], name)
         self.assertEqual(s["host"], "lab")
         self.assertEqual(s["client_addr"], LOOPBACK)
@@ -449,21 +454,8 @@ class OwnClientHttps(PortlabTestCase):
         return int(head.split(b" ")[1]), body
 
     def test_https_client_is_a_transcript_of_the_student_with_both_layers(self):
-        name = unique_name("sc")
-        r, token = self.pl.join_full(name)
-        pw = r.json["lab"]["password"]
-        c = RecordingHTTPS(LOOPBACK, self.port(), timeout=10, context=self.ctx())
-        for path, headers in (("/about.html", {}), ("/flag.html", {"Authorization": basic(name, pw)}),
-                              ("/robots.txt", {})):
-            c.request("GET", path, headers=headers)
-            resp = c.getresponse()
-            resp.read()
-            self.assertEqual(resp.status, 200, path)
-        c.close()
-        sent, got = bytes(c.sent), bytes(c.got)
-        self.assertTrue(sent.startswith(b"GET /about.html HTTP/1.1\r\n"), sent[:80])
-
-        s = self.wait_own(token)
+        name, token, sent, got, s = self.three_requests(
+            "sc", lambda: RecordingHTTPS(LOOPBACK, self.port(), timeout=10, context=self.ctx()))
         self.assertEqual(s["user"], name)
         self.assertEqual(s["host"], "lab")
         self.assertEqual(s["tls"], "tls")
