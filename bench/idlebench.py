@@ -106,14 +106,7 @@ def main():
     text = "\n".join(out) + "\n"
     print(text)
     if opts.write:
-        path = os.path.join(HERE, "RESULTS.md")
-        with open(path) as f:
-            doc = f.read()
-        begin, end = "<!-- idlebench:begin -->\n", "<!-- idlebench:end -->"
-        i, j = doc.index(begin) + len(begin), doc.index(end)
-        with open(path, "w") as f:
-            f.write(doc[:i] + text + doc[j:])
-        print("bench/RESULTS.md updated")
+        relaybench.write_results("idlebench", text)
     return 0
 
 

@@ -201,14 +201,7 @@ def main():
     text = table(opts, rounds, load)
     print(text)
     if opts.write:
-        path = os.path.join(HERE, "RESULTS.md")
-        with open(path) as f:
-            doc = f.read()
-        begin, end = "<!-- labbench:begin -->\n", "<!-- labbench:end -->"
-        i, j = doc.index(begin) + len(begin), doc.index(end)
-        with open(path, "w") as f:
-            f.write(doc[:i] + text + doc[j:])
-        print("bench/RESULTS.md updated")
+        relaybench.write_results("labbench", text)
     lost = any(r["rc"] or r["bytes_bad"] or r["sessions_open"] or r["mails_ok"] != opts.sessions
                for r in rounds)
     return 1 if lost else 0

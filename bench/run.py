@@ -212,7 +212,6 @@ def fmt(values, unit, digits=0):
 
 def run(opts):
     b = Bench(opts)
-    rows = []
     results = {}
     try:
         srv_port = free_port()
@@ -339,6 +338,19 @@ def table(opts, res):
     return "\n".join(out) + "\n"
 
 
+def write_results(marker, text):
+    """Replaces the text between <!-- marker:begin --> and <!-- marker:end -->
+    in bench/RESULTS.md (each bench owns one such table)."""
+    path = os.path.join(HERE, "RESULTS.md")
+    with open(path) as f:
+        doc = f.read()
+    begin, end = "<!-- %s:begin -->\n" % marker, "<!-- %s:end -->" % marker
+    i, j = doc.index(begin) + len(begin), doc.index(end)
+    with open(path, "w") as f:
+        f.write(doc[:i] + text + doc[j:])
+    print("bench/RESULTS.md updated")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--build", default=os.path.join(ROOT, "build-release"))
@@ -357,14 +369,7 @@ def main():
     with open(os.path.join(opts.build, "bench-results.json"), "w") as f:
         json.dump(res, f, indent=1)
     if opts.write:
-        path = os.path.join(HERE, "RESULTS.md")
-        with open(path) as f:
-            doc = f.read()
-        begin, end = "<!-- bench:begin -->\n", "<!-- bench:end -->"
-        i, j = doc.index(begin) + len(begin), doc.index(end)
-        with open(path, "w") as f:
-            f.write(doc[:i] + text + doc[j:])
-        print("bench/RESULTS.md updated")
+        write_results("bench", text)
     return 0
 
 
