@@ -210,6 +210,7 @@ static void lab_tls_noted(struct lab_conn *c) {
   log_debug("lab-%s %s: TLS %s %s", c->m->name, c->peer, tlsmem_version(c->tls),
             tlsmem_cipher(c->tls));
   lab_rec_note(c, "TLS handshake done: %s, %s", tlsmem_version(c->tls), tlsmem_cipher(c->tls));
+  lab_rec_keys(c);
 }
 
 /* Cleartext goes straight to the line splitter; under TLS the engine
@@ -224,14 +225,14 @@ void lab_conn_wire_input(struct lab_conn *c, const unsigned char *p, size_t n, i
     return;
   }
   if (c->closing) return;
-  if (record && c->rec_state == LAB_REC_UNDECIDED) lab_rec_decide(c, 1);
+  if (record) lab_rec_bytes(c, DB_DIR_WIRE_C2S, p, n);
   if (tlsmem_feed_wire(c->tls, p, n) < 0) {
     lab_tls_fail(c, c->tls, "TLS");
     return;
   }
   lab_tls_noted(c);
   while (!c->closing && (r = tlsmem_read(c->tls, plain, sizeof plain)) > 0) {
-    if (record) lab_rec_bytes(c, DB_DIR_C2S, plain, (size_t)r);
+    if (record) lab_rec_plain(c, DB_DIR_C2S, plain, (size_t)r);
     lab_conn_input(c, plain, (size_t)r);
   }
   if (!c->closing && tlsmem_peer_closed(c->tls)) {
@@ -254,6 +255,7 @@ int lab_tls_start(struct lab_conn *c) {
   c->want_bytes = 0;
   c->line_len = 0;
   lab_rec_note(c, "TLS upgrade agreed; the handshake follows");
+  lab_rec_tls(c, "starttls");
   return 0;
 }
 
@@ -335,8 +337,9 @@ void lab_event(struct lab_conn *c, const char *lab_user, const char *event, cons
 void lab_send(struct lab_conn *c, const void *p, size_t n) {
   if (c->closing || !n) return;
   if (c->tls) {
-    /* The recording keeps the plaintext the module wrote. */
-    lab_rec_bytes(c, DB_DIR_S2C, p, n);
+    /* The recording keeps the plaintext the module wrote (its records
+     * are recorded as they are written). */
+    lab_rec_plain(c, DB_DIR_S2C, p, n);
     if (tlsmem_write(c->tls, p, n) != 0) {
       lab_tls_fail(c, c->tls, "TLS write");
       return;

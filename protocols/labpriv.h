@@ -132,8 +132,15 @@ void lab_rec_note(struct lab_conn *c, const char *fmt, ...) __attribute__((forma
 /* Decides once whether the connection is the relay's to record; final:
  * the relay has had its turn for sure. 1 once decided. */
 int lab_rec_decide(struct lab_conn *c, int final);
-/* Bytes the client sent (dir C2S) or that were written to it (S2C). */
+/* Bytes as they crossed the socket: the client's (dir C2S) or what was
+ * written to it (S2C), or under TLS the records (DB_DIR_WIRE_C2S, _S2C).
+ * They count in bytes_up/down. */
 void lab_rec_bytes(struct lab_conn *c, int dir, const void *p, size_t n);
+/* The plaintext of a TLS connection (C2S, S2C): recorded, not counted. */
+void lab_rec_plain(struct lab_conn *c, int dir, const void *p, size_t n);
+/* The session became TLS ("tls" or "starttls"); its handshake's keys. */
+void lab_rec_tls(struct lab_conn *c, const char *how);
+void lab_rec_keys(struct lab_conn *c);
 void lab_rec_end(struct lab_conn *c);
 /* An own client's data connection: its own session, its bytes, its end
  * ("remote_closed", "client_closed" or "transfer_aborted"). */

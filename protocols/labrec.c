@@ -20,6 +20,7 @@
 #include "labpriv.h"
 #include "log.h"
 #include "recorder.h"
+#include "tlsmem.h"
 
 /* The record step every own-client transcript goes through (httprec.c's
  * too): the session's cap, then usage.c's budgets through struct
@@ -94,6 +95,15 @@ static const char *lab_rec_mode(const struct lab_conn *c) {
   return c->service && strcmp(c->service->mode, "telnet") == 0 ? "telnet" : "raw";
 }
 
+/* Marks the own-client session as TLS ("tls" from the start on a TLS row,
+ * "starttls" once upgraded), as the relay marks its TLS sessions. */
+void lab_rec_tls(struct lab_conn *c, const char *how) {
+  if (c->rec_state != LAB_REC_OWN || !c->rec.session || !c->tls) return;
+  if (db_session_set_tls(c->ctx->db, c->rec.session, how) != 0)
+    log_warn("lab-%s: cannot mark session %lld as TLS: %s", c->m->name, (long long)c->rec.session,
+             db_errmsg(c->ctx->db));
+}
+
 /* The connection is not a relay session: from here on it is an own-client
  * session with a row, a note naming the client and what it was sent so far. */
 static void lab_rec_start(struct lab_conn *c) {
@@ -116,7 +126,10 @@ static void lab_rec_start(struct lab_conn *c) {
   lab_rec_owner(c, owner);
   lab_rec_note(c, "own client %s port %d connected to the lab %s server%s", c->peer, c->peer_port,
                c->m->name, c->service && lab_service_is_tls(c->service) ? " (TLS)" : "");
-  c->rec.down += (int64_t)buf_len(&c->rec_pending);
+  lab_rec_tls(c, "tls");
+  /* Implicit TLS: what waited is the greeting's plaintext, which crossed
+   * the network as TLS records (counted as they are written). */
+  if (!c->tls) c->rec.down += (int64_t)buf_len(&c->rec_pending);
   if (buf_len(&c->rec_pending))
     lab_rec_event(c, DB_DIR_S2C, buf_head(&c->rec_pending), buf_len(&c->rec_pending), 0);
   buf_consume(&c->rec_pending, buf_len(&c->rec_pending));
@@ -137,19 +150,45 @@ int lab_rec_decide(struct lab_conn *c, int final) {
   return 1;
 }
 
-void lab_rec_bytes(struct lab_conn *c, int dir, const void *p, size_t n) {
+/* counted: the bytes crossed the socket as they are (bytes_up/down count
+ * them); the plaintext of a TLS connection did not, its records did. */
+static void lab_rec_take(struct lab_conn *c, int dir, const void *p, size_t n, int counted) {
+  int up = dir == DB_DIR_C2S || dir == DB_DIR_WIRE_C2S;
+
   if (c->rec_state == LAB_REC_OFF || !n) return;
-  if (dir == DB_DIR_C2S) lab_rec_decide(c, 1);
+  if (up) lab_rec_decide(c, 1);
   if (c->rec_state == LAB_REC_UNDECIDED) {
+    /* Only the server's first words wait (the client has sent nothing);
+     * a TLS server says nothing on the wire before the client's hello. */
     size_t room = LIM_LAB_REC_PENDING - buf_len(&c->rec_pending);
-    if (room) buf_append(&c->rec_pending, p, n < room ? n : room);
+    if (room && !DB_DIR_IS_WIRE(dir)) buf_append(&c->rec_pending, p, n < room ? n : room);
     return;
   }
-  if (dir == DB_DIR_C2S)
+  if (counted && up)
     c->rec.up += (int64_t)n;
-  else
+  else if (counted)
     c->rec.down += (int64_t)n;
   lab_rec_event(c, dir, p, n, 0);
+}
+
+void lab_rec_bytes(struct lab_conn *c, int dir, const void *p, size_t n) {
+  lab_rec_take(c, dir, p, n, 1);
+}
+
+void lab_rec_plain(struct lab_conn *c, int dir, const void *p, size_t n) {
+  lab_rec_take(c, dir, p, n, 0);
+}
+
+/* The key log lines of the handshake just done (TLS 1.3 has them all by
+ * then), for the session's keylog export. */
+void lab_rec_keys(struct lab_conn *c) {
+  char keys[LIM_TLS_KEYLOG_BYTES];
+
+  if (c->rec_state != LAB_REC_OWN || !c->rec.session || !c->tls) return;
+  if (tlsmem_keylog(c->tls, keys, sizeof keys) == 0) return;
+  if (db_session_keylog_add(c->ctx->db, c->rec.session, keys) != 0)
+    log_warn("lab-%s: cannot keep the key log of session %lld: %s", c->m->name,
+             (long long)c->rec.session, db_errmsg(c->ctx->db));
 }
 
 void lab_rec_end(struct lab_conn *c) {

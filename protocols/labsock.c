@@ -177,13 +177,14 @@ static int lab_sock_writeable(struct lab_sock *k) {
 
   if (w < 0) return -1;
   if (n) {
-    /* The own-client recording takes cleartext as it is written. */
-    if (!c->tls) {
-      lab_rec_bytes(c, DB_DIR_S2C, buf_head(&c->out), n);
-    } else if (c->out_plain) {
-      size_t clear = n < c->out_plain ? n : c->out_plain;
-      lab_rec_bytes(c, DB_DIR_S2C, buf_head(&c->out), clear);
+    /* The own-client recording takes what is written as it is written:
+     * cleartext (under TLS, what was queued before the upgrade), then
+     * TLS records. */
+    size_t clear = !c->tls ? n : n < c->out_plain ? n : c->out_plain;
+    lab_rec_bytes(c, DB_DIR_S2C, buf_head(&c->out), clear);
+    if (c->tls) {
       c->out_plain -= clear;
+      lab_rec_bytes(c, DB_DIR_WIRE_S2C, buf_head(&c->out) + clear, n - clear);
     }
     buf_consume(&c->out, n);
     lab_sock_touch(k);

@@ -880,10 +880,13 @@ def close_quietly(ws):
 # Transcripts
 
 
-def transcript_bytes(events, direction):
+def transcript_bytes(events, direction, wire=False):
+    """The bytes of one direction: the plaintext the client and server
+    exchanged, or with wire=True a TLS session's records (its events
+    marked "layer": "wire")."""
     out = bytearray()
     for e in events:
-        if e.get("dir") == direction:
+        if e.get("dir") == direction and (e.get("layer") == "wire") == wire:
             out += base64.b64decode(e.get("data_b64") or "")
     return bytes(out)
 

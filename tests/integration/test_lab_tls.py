@@ -375,7 +375,27 @@ class LabTLS(PortlabTestCase):
 
     # -- own-client recording --------------------------------------------------------
 
-    def test_own_client_tls_session_is_recorded_in_plaintext(self):
+    def own_session(self, token, port):
+        """The student's ended own-client session on lab port `port`, with
+        its transcript's events."""
+        deadline = time.monotonic() + 15
+        while True:
+            r = self.pl.get("/api/sessions", cookie=token)
+            own = [s for s in session_list(r.json)
+                   if s.get("own_client") and s["port"] == port and s.get("ended_at")]
+            if own:
+                break
+            self.assertLess(time.monotonic(), deadline, r.json)
+            time.sleep(0.05)
+        tr = self.pl.transcript_when_ended(own[0]["id"], token)
+        return tr.json["session"], tr.json["events"]
+
+    def assert_keys(self, session):
+        keys = self.pl.transcript(session["id"], self.pl.teacher(), "keylog")
+        self.assertEqual(keys.status, 200, keys)
+        self.assertIn(b"CLIENT_TRAFFIC_SECRET_0 ", keys.body)
+
+    def test_own_client_tls_session_is_recorded_with_both_layers(self):
         name = unique_name("tls")
         r, token = self.pl.join_full(name)
         pw = r.json["lab"]["password"]
@@ -384,17 +404,8 @@ class LabTLS(PortlabTestCase):
         p.pass_(pw)
         p.stat()
         p.quit()
-        deadline = time.monotonic() + 15
-        while True:
-            r = self.pl.get("/api/sessions", cookie=token)
-            own = [s for s in session_list(r.json)
-                   if s.get("own_client") and s["port"] == 995 and s.get("ended_at")]
-            if own:
-                break
-            self.assertLess(time.monotonic(), deadline, r.json)
-            time.sleep(0.05)
-        tr = self.pl.transcript_when_ended(own[0]["id"], token)
-        events = tr.json["events"]
+        s, events = self.own_session(token, 995)
+        self.assertEqual(s["tls"], "tls")
         up = transcript_bytes(events, "c2s")
         self.assertTrue(up.startswith(b"USER %s\r\n" % name.encode()), up)
         self.assertIn(b"PASS %s\r\n" % pw.encode(), up)
@@ -402,6 +413,47 @@ class LabTLS(PortlabTestCase):
         notes = [e.get("text") or base64.b64decode(e.get("data_b64") or "").decode()
                  for e in events if e.get("dir") == "note"]
         self.assertTrue(any(n.startswith("TLS handshake done: TLSv1.3") for n in notes), notes)
+        # The wire layer: TLS records from the first byte each way (a
+        # handshake record), never the plaintext; the counters count them.
+        wire_up = transcript_bytes(events, "c2s", wire=True)
+        wire_down = transcript_bytes(events, "s2c", wire=True)
+        self.assertEqual(wire_up[:1], b"\x16", wire_up[:16])
+        self.assertEqual(wire_down[:1], b"\x16", wire_down[:16])
+        self.assertNotIn(pw.encode(), wire_up)
+        self.assertNotIn(b"+OK", wire_down)
+        self.assertEqual(s["bytes_up"], len(wire_up))
+        self.assertEqual(s["bytes_down"], len(wire_down))
+        self.assert_keys(s)
+
+    def test_own_client_starttls_session_is_cleartext_then_records(self):
+        name = unique_name("stls")
+        r, token = self.pl.join_full(name)
+        pw = r.json["lab"]["password"]
+        c = smtplib.SMTP(HOST, self.port(587), timeout=10)
+        c.ehlo("student")
+        c.starttls(context=self.ctx())
+        c.ehlo("student")
+        c.login(name, pw)
+        c.quit()
+        s, events = self.own_session(token, 587)
+        self.assertEqual(s["tls"], "starttls")
+        first = next(i for i, e in enumerate(events) if e.get("layer") == "wire")
+        clear_up, clear_down = transcript_bytes(events[:first], "c2s"), transcript_bytes(
+            events[:first], "s2c")
+        self.assertEqual(clear_up, b"ehlo student\r\nSTARTTLS\r\n")
+        self.assertTrue(clear_down.startswith(b"220 ") and clear_down.endswith(b"\r\n"),
+                        clear_down)
+        # The plaintext goes on after the upgrade; the wire holds records.
+        self.assertIn(b"AUTH PLAIN ", transcript_bytes(events[first:], "c2s"))
+        wire_up = transcript_bytes(events, "c2s", wire=True)
+        wire_down = transcript_bytes(events, "s2c", wire=True)
+        self.assertEqual(wire_up[:1], b"\x16", wire_up[:16])
+        self.assertEqual(wire_down[:1], b"\x16", wire_down[:16])
+        self.assertNotIn(b"AUTH", wire_up)
+        # What crossed the network: the cleartext part, then the records.
+        self.assertEqual(s["bytes_up"], len(clear_up) + len(wire_up))
+        self.assertEqual(s["bytes_down"], len(clear_down) + len(wire_down))
+        self.assert_keys(s)
 
 
 class LabTLSCertificate(PortlabTestCase):

@@ -114,15 +114,6 @@ class RecordingHTTPS(http.client.HTTPSConnection):
         self.sock = TeeSocket(self.sock, self.sent, self.got)
 
 
-def layer_bytes(events, direction, wire):
-    """The bytes of one direction of one layer (the JSON marks wire events)."""
-    out = bytearray()
-    for e in events:
-        if e.get("dir") == direction and (e.get("layer") == "wire") == wire:
-            out += base64.b64decode(e.get("data_b64") or "")
-    return bytes(out)
-
-
 def curl_trace(path):
     """(sent, received) bytes from a curl --trace file."""
     sent, got, into = bytearray(), bytearray(), None
@@ -147,21 +138,25 @@ def notes(events):
     return [e.get("text", "") for e in events if e.get("dir") == "note"]
 
 
-class OwnClientHttp(PortlabTestCase):
+class OwnClientWeb:
+    """What the lab:80 and lab:443 tests share (a mixin of PortlabTestCase)."""
+
+    WELL_KNOWN = HTTP_WELL_KNOWN
+
     def port(self):
-        return self.pl.lab_base + HTTP_WELL_KNOWN
+        return self.pl.lab_base + self.WELL_KNOWN
 
     def ids(self, token):
         return {s["id"] for s in session_list(self.pl.get("/api/sessions", cookie=token).json)}
 
     def wait_own(self, token, known=(), timeout=15.0):
-        """The newest ended own-client session to lab:80 not in known."""
+        """The newest ended own-client session to this lab port not in known."""
         deadline = time.monotonic() + timeout
         while True:
             r = self.pl.get("/api/sessions", cookie=token)
             self.assertEqual(r.status, 200, r)
             for s in session_list(r.json):
-                if (s.get("own_client") and s["port"] == HTTP_WELL_KNOWN and s["id"] not in known
+                if (s.get("own_client") and s["port"] == self.WELL_KNOWN and s["id"] not in known
                         and s.get("ended_at")):
                     return s
             self.assertLess(time.monotonic(), deadline, "no own-client session: %r" % r.json)
@@ -186,6 +181,8 @@ class OwnClientHttp(PortlabTestCase):
         self.assertTrue(sent.startswith(b"GET /about.html HTTP/1.1\r\n"), sent[:80])
         return name, token, sent, got, self.wait_own(token)
 
+
+class OwnClientHttp(OwnClientWeb, PortlabTestCase):
     def test_http_client_is_a_transcript_of_the_student_with_exact_bytes(self):
         name, token, sent, got, s = self.three_requests(
             "hc", lambda: RecordingHTTP(LOOPBACK, self.port(), timeout=10))
@@ -393,9 +390,10 @@ class OwnClientHttpBudget(PortlabTestCase):
         self.assertTrue(all(e["dir"] == "note" for e in events[stops[0]:]))
 
 
-class OwnClientHttps(PortlabTestCase):
+class OwnClientHttps(OwnClientWeb, PortlabTestCase):
     """lab:443: TLS ends in httpwire.c, the plain MHD daemon answers."""
     TLS_PORTS = True
+    WELL_KNOWN = HTTPS_WELL_KNOWN
 
     @classmethod
     def setUpClass(cls):
@@ -412,27 +410,8 @@ class OwnClientHttps(PortlabTestCase):
         shutil.rmtree(cls.tmp, ignore_errors=True)
         super().tearDownClass()
 
-    def port(self):
-        return self.pl.lab_base + HTTPS_WELL_KNOWN
-
     def ctx(self):
         return ssl.create_default_context(cafile=self.ca_file)
-
-    def ids(self, token):
-        return {s["id"] for s in session_list(self.pl.get("/api/sessions", cookie=token).json)}
-
-    def wait_own(self, token, known=(), timeout=15.0):
-        """The newest ended own-client session to lab:443 not in known."""
-        deadline = time.monotonic() + timeout
-        while True:
-            r = self.pl.get("/api/sessions", cookie=token)
-            self.assertEqual(r.status, 200, r)
-            for s in session_list(r.json):
-                if (s.get("own_client") and s["port"] == HTTPS_WELL_KNOWN
-                        and s["id"] not in known and s.get("ended_at")):
-                    return s
-            self.assertLess(time.monotonic(), deadline, "no own-client session: %r" % r.json)
-            time.sleep(0.05)
 
     def https_get(self, path, src=None):
         """One request on its own TLS connection: (status, body)."""
@@ -464,11 +443,12 @@ class OwnClientHttps(PortlabTestCase):
         tr = self.pl.transcript_when_ended(s["id"], token)
         self.assertTrue(tr.json["session"]["own_client"])
         events = tr.json["events"]
-        self.assertEqual(layer_bytes(events, "c2s", False), sent)
-        self.assertEqual(layer_bytes(events, "s2c", False), got)
+        self.assertEqual(transcript_bytes(events, "c2s"), sent)
+        self.assertEqual(transcript_bytes(events, "s2c"), got)
         # The wire layer: TLS records (a handshake record first each way),
         # never the plaintext; the counters count it, as for every TLS session.
-        wire_up, wire_down = layer_bytes(events, "c2s", True), layer_bytes(events, "s2c", True)
+        wire_up = transcript_bytes(events, "c2s", wire=True)
+        wire_down = transcript_bytes(events, "s2c", wire=True)
         self.assertEqual(s["bytes_up"], len(wire_up))
         self.assertEqual(s["bytes_down"], len(wire_down))
         self.assertGreater(len(wire_up), len(sent))
@@ -483,7 +463,7 @@ class OwnClientHttps(PortlabTestCase):
         self.assertIn("logged in as %s" % name, n)
         self.assertEqual(n[-1], "connection closed by the client")
         at = next(i for i, e in enumerate(events) if e.get("text") == "logged in as %s" % name)
-        self.assertIn(b"GET /flag.html", layer_bytes(events[:at], "c2s", False))
+        self.assertIn(b"GET /flag.html", transcript_bytes(events[:at], "c2s"))
         # The text export reads as HTTP; the key log is the session's.
         txt = self.pl.transcript(s["id"], token, "txt").body
         self.assertIn(b"GET /robots.txt HTTP/1.1", txt)
@@ -510,8 +490,8 @@ class OwnClientHttps(PortlabTestCase):
         s = self.wait_own(token)
         self.assertEqual(s["user"], name)
         events = self.pl.transcript_when_ended(s["id"], token).json["events"]
-        self.assertEqual(layer_bytes(events, "c2s", False), sent)
-        self.assertEqual(layer_bytes(events, "s2c", False), got)
+        self.assertEqual(transcript_bytes(events, "c2s"), sent)
+        self.assertEqual(transcript_bytes(events, "s2c"), got)
 
     def test_close_notify_is_answered_with_close_notify(self):
         """A client that ends TLS properly (close_notify) gets ours back once
@@ -534,8 +514,8 @@ class OwnClientHttps(PortlabTestCase):
         self.assertEqual(own["client_addr"], "127.0.0.5")
         self.assertEqual(own["close_reason"], "client_closed")
         events = self.pl.transcript_when_ended(own["id"], teacher).json["events"]
-        self.assertEqual(layer_bytes(events, "c2s", False), req)
-        self.assertEqual(layer_bytes(events, "s2c", False), got)
+        self.assertEqual(transcript_bytes(events, "c2s"), req)
+        self.assertEqual(transcript_bytes(events, "s2c"), got)
         n = notes(events)
         self.assertIn("the client ended TLS (close_notify)", n)
         self.assertEqual(n[-1], "connection closed by the client")
@@ -589,7 +569,7 @@ class OwnClientHttps(PortlabTestCase):
         self.assertEqual(s["user"], name)
         self.assertEqual(s["tls"], "tls")
         events = self.pl.transcript_when_ended(s["id"], token).json["events"]
-        up, down = layer_bytes(events, "c2s", False), layer_bytes(events, "s2c", False)
+        up, down = transcript_bytes(events, "c2s"), transcript_bytes(events, "s2c")
         self.assertTrue(up.startswith(b"GET /chat HTTP/1.1\r\n"), up[:80])
         self.assertTrue(down.startswith(b"HTTP/1.1 101 Switching Protocols\r\n"), down[:80])
         # The server's frames are unmasked: the echo is in the clear, once each.
@@ -615,14 +595,14 @@ class OwnClientHttps(PortlabTestCase):
         ws.close()
         own = self.wait_own(teacher, before, timeout=60)
         events = self.pl.transcript_when_ended(own["id"], teacher, timeout=60).json["events"]
-        down = layer_bytes(events, "s2c", False)
+        down = transcript_bytes(events, "s2c")
         frame = b"\x82\x7f" + len(payload).to_bytes(8, "big") + payload
         self.assertEqual(down.count(frame), rounds)
-        up = layer_bytes(events, "c2s", False)
+        up = transcript_bytes(events, "c2s")
         self.assertEqual(len(up) - up.index(b"\r\n\r\n") - 4,
                          rounds * (14 + len(payload)) + 6 + 2)  # masked frames, then the close
-        self.assertEqual(own["bytes_up"], len(layer_bytes(events, "c2s", True)))
-        self.assertEqual(own["bytes_down"], len(layer_bytes(events, "s2c", True)))
+        self.assertEqual(own["bytes_up"], len(transcript_bytes(events, "c2s", wire=True)))
+        self.assertEqual(own["bytes_down"], len(transcript_bytes(events, "s2c", wire=True)))
 
     def test_a_relay_tls_session_is_recorded_once(self):
         """The browser's session to lab:443 is the relay's (its TLS client):
@@ -675,8 +655,8 @@ class OwnClientHttps(PortlabTestCase):
             self.assertEqual(own["client_addr"], src)
             self.assertEqual(own["close_reason"], "remote_closed")
             events = self.pl.transcript_when_ended(own["id"], teacher).json["events"]
-            self.assertEqual(layer_bytes(events, "c2s", True), hello)
-            self.assertEqual(layer_bytes(events, "c2s", False), b"")  # nothing reached MHD
+            self.assertEqual(transcript_bytes(events, "c2s", wire=True), hello)
+            self.assertEqual(transcript_bytes(events, "c2s"), b"")  # nothing reached MHD
             n = notes(events)
             self.assertTrue(any(x.startswith("TLS: handshake: ") for x in n), n)
             self.assertEqual(n[-1], "connection closed by the server")
