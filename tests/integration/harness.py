@@ -880,13 +880,15 @@ def close_quietly(ws):
 # Transcripts
 
 
-def transcript_bytes(events, direction, wire=False):
-    """The bytes of one direction: the plaintext the client and server
-    exchanged, or with wire=True a TLS session's records (its events
-    marked "layer": "wire")."""
+def transcript_bytes(events, direction, wire=None):
+    """The bytes of one direction, in event order. A TLS session has two
+    layers: wire=False keeps the plaintext the client and server exchanged,
+    wire=True the TLS records (its events marked "layer": "wire"), None
+    both as they come (a STARTTLS session's wire is its cleartext part and
+    then its records)."""
     out = bytearray()
     for e in events:
-        if e.get("dir") == direction and (e.get("layer") == "wire") == wire:
+        if e.get("dir") == direction and (wire is None or (e.get("layer") == "wire") == wire):
             out += base64.b64decode(e.get("data_b64") or "")
     return bytes(out)
 

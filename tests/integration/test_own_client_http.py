@@ -195,15 +195,15 @@ class OwnClientHttp(OwnClientWeb, PortlabTestCase):
         tr = self.pl.transcript_when_ended(s["id"], token)
         self.assertTrue(tr.json["session"]["own_client"])
         events = tr.json["events"]
-        self.assertEqual(transcript_bytes(events, "c2s"), sent)
-        self.assertEqual(transcript_bytes(events, "s2c"), got)
+        self.assertEqual(transcript_bytes(events, "c2s", wire=False), sent)
+        self.assertEqual(transcript_bytes(events, "s2c", wire=False), got)
         n = notes(events)
         self.assertTrue(n[0].startswith("own client %s port " % LOOPBACK), n)
         self.assertIn("logged in as %s" % name, n)
         self.assertEqual(n[-1], "connection closed by the client")
         # The login note comes after the request that carried the credentials.
         at = next(i for i, e in enumerate(events) if e.get("text") == "logged in as %s" % name)
-        before = transcript_bytes(events[:at], "c2s")
+        before = transcript_bytes(events[:at], "c2s", wire=False)
         self.assertIn(b"GET /flag.html", before)
         txt = self.pl.transcript(s["id"], token, "txt")
         self.assertIn("own client from %s" % LOOPBACK, txt.body.decode())
@@ -225,8 +225,8 @@ class OwnClientHttp(OwnClientWeb, PortlabTestCase):
         s = self.wait_own(token)
         self.assertEqual(s["user"], name)
         events = self.pl.transcript_when_ended(s["id"], token).json["events"]
-        self.assertEqual(transcript_bytes(events, "c2s"), sent)
-        self.assertEqual(transcript_bytes(events, "s2c"), got)
+        self.assertEqual(transcript_bytes(events, "c2s", wire=False), sent)
+        self.assertEqual(transcript_bytes(events, "s2c", wire=False), got)
 
     def test_before_credentials_the_teachers_record_with_the_address(self):
         name = unique_name("ha")
@@ -253,8 +253,8 @@ class OwnClientHttp(OwnClientWeb, PortlabTestCase):
         self.assertEqual(own["close_reason"], "remote_closed")  # Connection: close
         self.assertNotIn(own["id"], self.ids(token))
         events = self.pl.transcript_when_ended(own["id"], teacher).json["events"]
-        self.assertEqual(transcript_bytes(events, "c2s"), req)
-        self.assertEqual(transcript_bytes(events, "s2c"), got)
+        self.assertEqual(transcript_bytes(events, "c2s", wire=False), req)
+        self.assertEqual(transcript_bytes(events, "s2c", wire=False), got)
         self.assertFalse(any(n.startswith("logged in") for n in notes(events)))
 
     def test_chat_frames_are_recorded(self):
@@ -287,8 +287,8 @@ class OwnClientHttp(OwnClientWeb, PortlabTestCase):
         self.assertEqual(own["user"], name)
         self.assertEqual(own["close_reason"], "remote_closed")
         events = self.pl.transcript_when_ended(own["id"], token).json["events"]
-        self.assertEqual(transcript_bytes(events, "c2s"), req + hello + close)
-        self.assertEqual(transcript_bytes(events, "s2c"), got)
+        self.assertEqual(transcript_bytes(events, "c2s", wire=False), req + hello + close)
+        self.assertEqual(transcript_bytes(events, "s2c", wire=False), got)
 
     def test_a_long_chat_is_recorded_whole(self):
         """3 MiB each way, far past what the wire queues before it waits
@@ -330,8 +330,8 @@ class OwnClientHttp(OwnClientWeb, PortlabTestCase):
         self.assertEqual(own["bytes_up"], len(sent))
         self.assertEqual(own["bytes_down"], len(got))
         events = self.pl.transcript_when_ended(own["id"], teacher).json["events"]
-        self.assertEqual(transcript_bytes(events, "c2s"), bytes(sent))
-        self.assertEqual(transcript_bytes(events, "s2c"), bytes(got))
+        self.assertEqual(transcript_bytes(events, "c2s", wire=False), bytes(sent))
+        self.assertEqual(transcript_bytes(events, "s2c", wire=False), bytes(got))
 
     def test_a_relay_session_is_recorded_once(self):
         name = unique_name("hr")
@@ -443,8 +443,8 @@ class OwnClientHttps(OwnClientWeb, PortlabTestCase):
         tr = self.pl.transcript_when_ended(s["id"], token)
         self.assertTrue(tr.json["session"]["own_client"])
         events = tr.json["events"]
-        self.assertEqual(transcript_bytes(events, "c2s"), sent)
-        self.assertEqual(transcript_bytes(events, "s2c"), got)
+        self.assertEqual(transcript_bytes(events, "c2s", wire=False), sent)
+        self.assertEqual(transcript_bytes(events, "s2c", wire=False), got)
         # The wire layer: TLS records (a handshake record first each way),
         # never the plaintext; the counters count it, as for every TLS session.
         wire_up = transcript_bytes(events, "c2s", wire=True)
@@ -463,7 +463,7 @@ class OwnClientHttps(OwnClientWeb, PortlabTestCase):
         self.assertIn("logged in as %s" % name, n)
         self.assertEqual(n[-1], "connection closed by the client")
         at = next(i for i, e in enumerate(events) if e.get("text") == "logged in as %s" % name)
-        self.assertIn(b"GET /flag.html", transcript_bytes(events[:at], "c2s"))
+        self.assertIn(b"GET /flag.html", transcript_bytes(events[:at], "c2s", wire=False))
         # The text export reads as HTTP; the key log is the session's.
         txt = self.pl.transcript(s["id"], token, "txt").body
         self.assertIn(b"GET /robots.txt HTTP/1.1", txt)
@@ -490,8 +490,8 @@ class OwnClientHttps(OwnClientWeb, PortlabTestCase):
         s = self.wait_own(token)
         self.assertEqual(s["user"], name)
         events = self.pl.transcript_when_ended(s["id"], token).json["events"]
-        self.assertEqual(transcript_bytes(events, "c2s"), sent)
-        self.assertEqual(transcript_bytes(events, "s2c"), got)
+        self.assertEqual(transcript_bytes(events, "c2s", wire=False), sent)
+        self.assertEqual(transcript_bytes(events, "s2c", wire=False), got)
 
     def test_close_notify_is_answered_with_close_notify(self):
         """A client that ends TLS properly (close_notify) gets ours back once
@@ -514,8 +514,8 @@ class OwnClientHttps(OwnClientWeb, PortlabTestCase):
         self.assertEqual(own["client_addr"], "127.0.0.5")
         self.assertEqual(own["close_reason"], "client_closed")
         events = self.pl.transcript_when_ended(own["id"], teacher).json["events"]
-        self.assertEqual(transcript_bytes(events, "c2s"), req)
-        self.assertEqual(transcript_bytes(events, "s2c"), got)
+        self.assertEqual(transcript_bytes(events, "c2s", wire=False), req)
+        self.assertEqual(transcript_bytes(events, "s2c", wire=False), got)
         n = notes(events)
         self.assertIn("the client ended TLS (close_notify)", n)
         self.assertEqual(n[-1], "connection closed by the client")
@@ -569,7 +569,7 @@ class OwnClientHttps(OwnClientWeb, PortlabTestCase):
         self.assertEqual(s["user"], name)
         self.assertEqual(s["tls"], "tls")
         events = self.pl.transcript_when_ended(s["id"], token).json["events"]
-        up, down = transcript_bytes(events, "c2s"), transcript_bytes(events, "s2c")
+        up, down = transcript_bytes(events, "c2s", wire=False), transcript_bytes(events, "s2c", wire=False)
         self.assertTrue(up.startswith(b"GET /chat HTTP/1.1\r\n"), up[:80])
         self.assertTrue(down.startswith(b"HTTP/1.1 101 Switching Protocols\r\n"), down[:80])
         # The server's frames are unmasked: the echo is in the clear, once each.
@@ -595,10 +595,10 @@ class OwnClientHttps(OwnClientWeb, PortlabTestCase):
         ws.close()
         own = self.wait_own(teacher, before, timeout=60)
         events = self.pl.transcript_when_ended(own["id"], teacher, timeout=60).json["events"]
-        down = transcript_bytes(events, "s2c")
+        down = transcript_bytes(events, "s2c", wire=False)
         frame = b"\x82\x7f" + len(payload).to_bytes(8, "big") + payload
         self.assertEqual(down.count(frame), rounds)
-        up = transcript_bytes(events, "c2s")
+        up = transcript_bytes(events, "c2s", wire=False)
         self.assertEqual(len(up) - up.index(b"\r\n\r\n") - 4,
                          rounds * (14 + len(payload)) + 6 + 2)  # masked frames, then the close
         self.assertEqual(own["bytes_up"], len(transcript_bytes(events, "c2s", wire=True)))
@@ -656,7 +656,7 @@ class OwnClientHttps(OwnClientWeb, PortlabTestCase):
             self.assertEqual(own["close_reason"], "remote_closed")
             events = self.pl.transcript_when_ended(own["id"], teacher).json["events"]
             self.assertEqual(transcript_bytes(events, "c2s", wire=True), hello)
-            self.assertEqual(transcript_bytes(events, "c2s"), b"")  # nothing reached MHD
+            self.assertEqual(transcript_bytes(events, "c2s", wire=False), b"")  # nothing reached MHD
             n = notes(events)
             self.assertTrue(any(x.startswith("TLS: handshake: ") for x in n), n)
             self.assertEqual(n[-1], "connection closed by the server")
