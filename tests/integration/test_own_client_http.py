@@ -90,19 +90,9 @@ class TeeSocket:
         return getattr(self.sock, name)
 
 
-class RecordingHTTP(http.client.HTTPConnection):
-    def __init__(self, *a, **kw):
-        super().__init__(*a, **kw)
-        self.sent = bytearray()
-        self.got = bytearray()
-
-    def connect(self):
-        super().connect()
-        self.sock = TeeSocket(self.sock, self.sent, self.got)
-
-
-class RecordingHTTPS(http.client.HTTPSConnection):
-    """The plaintext inside the TLS connection, as the client saw it."""
+class Recording:
+    """Keeps the bytes an http.client connection sent and got (inside TLS:
+    the plaintext, as the client saw it)."""
 
     def __init__(self, *a, **kw):
         super().__init__(*a, **kw)
@@ -112,6 +102,14 @@ class RecordingHTTPS(http.client.HTTPSConnection):
     def connect(self):
         super().connect()
         self.sock = TeeSocket(self.sock, self.sent, self.got)
+
+
+class RecordingHTTP(Recording, http.client.HTTPConnection):
+    pass
+
+
+class RecordingHTTPS(Recording, http.client.HTTPSConnection):
+    pass
 
 
 def curl_trace(path):
