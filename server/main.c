@@ -38,6 +38,7 @@
 #include "labtls.h"
 #include "lessons.h"
 #include "log.h"
+#include "lwsalloc.h"
 #include "policy.h"
 #include "portal.h"
 #include "portlab_limits.h"
@@ -370,6 +371,7 @@ int main(int argc, char **argv) {
   char err[512], generated[32];
   int status = 1, listen_failed = 0;
 
+  lwsalloc_install();
   if (argc > 1 && (strcmp(argv[1], "backup") == 0 || strcmp(argv[1], "health") == 0))
     return run_subcommand(argc, argv);
   switch (config_parse(&app.cfg, argc, argv, err, sizeof err)) {

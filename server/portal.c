@@ -513,8 +513,8 @@ static int http_callback(struct lws *wsi, enum lws_callback_reasons reason, void
 static struct lws_protocols portal_protocols[] = {
     {"http", http_callback, sizeof(struct http_conn), 0, 0, NULL, 0},
     /* rx: lws reads a WebSocket at most this much per poll turn, into a
-     * buffer of its own per WebSocket (only the pages a session's traffic
-     * touches become resident). tx: without it lws cuts every send to the
+     * buffer of its own per WebSocket (mapped by lwsalloc.c, so only the
+     * pages a session's traffic touches become resident). tx: without it lws cuts every send to the
      * rx size and queues the rest, copying it; a whole frame goes to the
      * kernel at once. */
     {RELAY_WS_PROTOCOL, relay_ws_callback, 0 /* set at start */, LIM_RELAY_READ_BYTES, 0, NULL,
