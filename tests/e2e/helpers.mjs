@@ -8,7 +8,7 @@
 // Never `npx playwright install`: the browser is Debian's.
 
 import { spawn } from 'node:child_process';
-import { mkdtempSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, readFileSync, readdirSync, readlinkSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join as joinPath, dirname } from 'node:path';
@@ -155,7 +155,7 @@ export async function startLab() {
       lab.base = 'http://127.0.0.1:' + block.portal + '/';
       lab.labBase = block.labBase;
       try {
-        await waitHealthy(lab.base, server, () => serverLog);
+        await waitHealthy(lab.base, block.portal, server, () => serverLog);
         break;
       } catch (e) {
         if (server.exitCode !== EXIT_ADDR_IN_USE || attempt >= START_ATTEMPTS) throw e;
@@ -180,12 +180,40 @@ export async function startLab() {
   return lab;
 }
 
-async function waitHealthy(url, server, log) {
+// True if process pid holds a listening TCP socket on port (Linux /proc).
+// Until it does, whatever answers there is another program that took the
+// port between the block check and portlab's bind.
+function listensOn(pid, port) {
+  const inodes = new Set();
+  try {
+    for (const table of ['/proc/net/tcp', '/proc/net/tcp6']) {
+      for (const line of readFileSync(table, 'utf8').split('\n').slice(1)) {
+        const f = line.trim().split(/\s+/);
+        if (f.length > 9 && f[3] === '0A' && parseInt(f[1].split(':').pop(), 16) === port)
+          inodes.add(`socket:[${f[9]}]`);
+      }
+    }
+    for (const fd of readdirSync(`/proc/${pid}/fd`)) {
+      try {
+        if (inodes.has(readlinkSync(`/proc/${pid}/fd/${fd}`))) return true;
+      } catch (e) {
+        // closed meanwhile
+      }
+    }
+  } catch (e) {
+    // the process is gone
+  }
+  return false;
+}
+
+async function waitHealthy(url, port, server, log) {
   const deadline = Date.now() + 15000;
   while (Date.now() < deadline) {
     try {
-      const r = await fetch(url + 'api/health');
-      if (r.ok) return;
+      if (listensOn(server.pid, port)) {
+        const r = await fetch(url + 'api/health');
+        if (r.ok) return;
+      }
     } catch (e) {
       // not up yet
     }

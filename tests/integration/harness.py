@@ -101,6 +101,30 @@ def port_bindable(port, host=LOOPBACK):
         s.close()
 
 
+def listens_on(pid, port):
+    """True if process pid holds a listening TCP socket on port (Linux
+    /proc). Until it does, whatever answers on that port is somebody else:
+    a program that took the port between the block check and our bind."""
+    inodes = set()
+    try:
+        for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+            with open(table) as f:
+                for line in f.readlines()[1:]:
+                    fields = line.split()
+                    if fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:
+                        inodes.add("socket:[%s]" % fields[9])
+        fd_dir = "/proc/%d/fd" % pid
+        for fd in os.listdir(fd_dir):
+            try:
+                if os.readlink(os.path.join(fd_dir, fd)) in inodes:
+                    return True
+            except OSError:
+                pass
+    except OSError:
+        pass
+    return False
+
+
 def block_firsts():
     """Every block's first port, all of it below the ephemeral range."""
     eph_lo, _ = _ephemeral_range()
@@ -402,12 +426,16 @@ class Portlab:
             if rc is not None:
                 cls = AddressInUse if rc == EXIT_ADDR_IN_USE else AssertionError
                 raise cls("portlab exited with %s during start-up\n%s" % (rc, self.logs()))
+            if not listens_on(self.proc.pid, self.port):
+                last = "not listening on port %d yet" % self.port
+                time.sleep(0.05)
+                continue
             try:
                 r = self.request("GET", "/api/health", timeout=2)
                 if r.status == 200:
                     return r
                 last = r
-            except OSError as e:
+            except (OSError, http.client.HTTPException) as e:
                 last = e
             time.sleep(0.05)
         self.kill()
