@@ -192,7 +192,7 @@ class Bench:
                 "--lab-port-base", str(free_port() % 9000 + 20000),
                 "--allow", "127.0.0.1:%d" % target_port, "--log-level", "warn",
                 "--joins-per-minute", "100000", "--user-sessions", "64",
-                "--ws-per-addr", "65536", "--opens-per-minute", "10000",
+                "--ws-per-addr", "65536", "--opens-per-minute", "128",
                 "--max-students", "100000"] + list(extra)
         return self.start(args, self.relay_cpu, env=env, wait_port=port), port
 

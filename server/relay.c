@@ -320,6 +320,7 @@ static void relay_free(struct relay *r) {
   ring_free(&r->to_ws);
   telnet_free(r->tn);
   relay_tls_free(r->tls);
+  free(r->addrs);
   free(r->final_msg);
   free(r);
 }
@@ -460,10 +461,12 @@ static void handle_open(struct relay *r, const struct relay_msg *m) {
       relay_fail(r, "target_denied", "target_denied", "%s", reason);
       return;
     case POLICY_READY:
+      if (relay_addrs_alloc(r, 1)) {
+        relay_fail(r, "connect_failed", "connect_failed", "out of memory");
+        return;
+      }
       r->addrs[0] = target.addr;
-      r->addrlens[0] = target.addrlen;
       r->naddrs = 1;
-      r->addr_idx = 0;
       relay_connect_next(r);
       return;
     case POLICY_RESOLVE:
@@ -874,19 +877,31 @@ static int ws_receive(struct lws *wsi, struct ws_pss *pss, const unsigned char *
     return 0;
   }
   pss->msg_len += len;
-  /* Payload bytes pass straight through; control text is collected. lws
-   * hands a large frame over in pieces of the protocol's rx buffer (4 KiB):
-   * they are queued and written to the target once, at the frame's end. */
+  int whole = lws_is_final_fragment(wsi) && !remaining;
+  /* Payload bytes pass straight through. lws hands a large frame over in
+   * pieces of the protocol's rx buffer: they are queued and written to the
+   * target once, at the frame's end. */
   if (pss->msg_binary) {
     r->tcp_defer = remaining > 0;
     handle_payload(r, in, len);
     r->tcp_defer = 0;
     if (!remaining && r->state != RS_DONE) relay_tcp_flush_deferred(r);
-  } else if (buf_append(&pss->msg, in, len))
-    return -1; /* cannot happen: the buffer's limit is the message limit */
-  if (!lws_is_final_fragment(wsi) || remaining) return 0;
+    if (whole) pss->in_msg = 0;
+    return 0;
+  }
+  /* Control text in one piece (nearly always) is read where lws put it;
+   * only a message in pieces is collected, and that memory goes back once
+   * it is read: an idle session holds no message buffer. */
+  if (whole && pss->msg_len == len) {
+    pss->in_msg = 0;
+    handle_control(r, (const char *)in, len);
+    return 0;
+  }
+  if (buf_append(&pss->msg, in, len)) return -1; /* cannot happen: its limit is the message's */
+  if (!whole) return 0;
   pss->in_msg = 0;
-  if (!pss->msg_binary) handle_control(r, (const char *)buf_head(&pss->msg), buf_len(&pss->msg));
+  handle_control(r, (const char *)buf_head(&pss->msg), buf_len(&pss->msg));
+  buf_free(&pss->msg);
   return 0;
 }
 

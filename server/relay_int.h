@@ -55,8 +55,7 @@ struct relay {
   struct relay_tls_tail sent_tail, got_tail; /* raw: the newest bytes, for starttls */
   int is_lab;     /* the built-in lab host: the lab servers learn who we are */
   int ident_port; /* our local port registered with labident, or 0 */
-  struct sockaddr_storage addrs[LIM_RESOLVE_ADDRS];
-  socklen_t addrlens[LIM_RESOLVE_ADDRS];
+  struct sockaddr_storage *addrs; /* the target's addresses (heap), tried in turn */
   int naddrs, addr_idx;
   int64_t start_mono, last_activity, connect_deadline;
   int64_t seq, bytes_up, bytes_down, recorded;
@@ -125,6 +124,8 @@ int relay_ws_send_payload(struct relay *r);
 void relay_queue_to_ws(struct relay *r, const unsigned char *p, size_t n);
 
 /* relay_target.c: resolving, connecting, the TCP socket, telnet, TLS */
+/* Room for n target addresses (naddrs 0, addr_idx 0); -1 if out of memory. */
+int relay_addrs_alloc(struct relay *r, int n);
 void relay_connect_next(struct relay *r);
 void relay_connect_failed(struct relay *r, const char *why);
 void relay_queue_to_tcp(struct relay *r, const unsigned char *p, size_t n);

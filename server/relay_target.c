@@ -238,6 +238,13 @@ static void set_port(struct sockaddr_storage *ss, int port) {
     ((struct sockaddr_in6 *)ss)->sin6_port = htons((uint16_t)port);
 }
 
+int relay_addrs_alloc(struct relay *r, int n) {
+  free(r->addrs);
+  r->naddrs = r->addr_idx = 0;
+  r->addrs = calloc((size_t)n, sizeof *r->addrs);
+  return r->addrs ? 0 : -1;
+}
+
 /* Starts a connection to addrs[addr_idx]. */
 void relay_connect_next(struct relay *r) {
   struct app *app = r->app;
@@ -314,7 +321,10 @@ static void resolved(struct app *app, const struct resolver_result *res) {
     return;
   }
   char reason[256];
-  r->naddrs = 0;
+  if (relay_addrs_alloc(r, res->n)) {
+    relay_fail(r, "connect_failed", "connect_failed", "out of memory");
+    return;
+  }
   for (int i = 0; i < res->n; i++) {
     /* Every address must pass: one bad answer means a bad name. */
     if (policy_check_addr(app->policy, r->host, (const struct sockaddr *)&res->addrs[i], r->port,
@@ -324,11 +334,9 @@ static void resolved(struct app *app, const struct resolver_result *res) {
       return;
     }
     r->addrs[r->naddrs] = res->addrs[i];
-    r->addrlens[r->naddrs] = res->lens[i];
     set_port(&r->addrs[r->naddrs], r->port);
     r->naddrs++;
   }
-  r->addr_idx = 0;
   relay_connect_next(r);
 }
 

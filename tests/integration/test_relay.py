@@ -1,6 +1,7 @@
 """test_relay.py -- the WebSocket relay (docs/protocol.md) and what the
 recorder keeps of it (section 4, transcript JSON)."""
 
+import json
 import os
 import socket
 import sys
@@ -401,6 +402,31 @@ class Relay(PortlabTestCase):
         c = collect(ws, until=lambda c: c.close_code is not None or c.eof, timeout=5)
         self.assertTrue(c.close_code is not None or c.eof or c.of_type("error"), c.messages)
         self.assertEqual(self.pl.get("/api/health").status, 200)
+
+    def test_control_messages_in_pieces(self):
+        """A control message read in pieces is collected whole: in WebSocket
+        fragments, or one frame that crosses TCP segments; the one-piece
+        messages between them are read in place."""
+        ABNF = harness.websocket.ABNF
+        tok = self.pl.join()
+        ws = self.ws(self.pl.ws_connect(tok))
+        text = json.dumps({"type": "open", "host": "127.0.0.1", "port": self.echo.port}).encode()
+        pieces = [text[:5], text[5:20], text[20:]]
+        ws.send_frame(ABNF.create_frame(pieces[0], ABNF.OPCODE_TEXT, fin=0))
+        ws.send_frame(ABNF.create_frame(pieces[1], ABNF.OPCODE_CONT, fin=0))
+        ws.send_frame(ABNF.create_frame(pieces[2], ABNF.OPCODE_CONT, fin=1))
+        self.assertOpened(expect_text(ws))
+        ws.send_binary(b"ping\r\n")
+        c = collect(ws, until=lambda c: len(c.data) >= 6, timeout=10)
+        self.assertEqual(bytes(c.data), b"ping\r\n")
+        # Legal JSON padded past one TCP segment, sent in two writes.
+        close = b'{"type":"close"' + b" " * 30000 + b"}"
+        raw = ABNF.create_frame(close, ABNF.OPCODE_TEXT).format()
+        ws.sock.sendall(raw[:1000])
+        time.sleep(0.3)
+        ws.sock.sendall(raw[1000:])
+        c, closed = wait_closed(ws)
+        self.assertClosed(closed, "client_closed", c.messages)
 
     def test_deeply_nested_control_message(self):
         tok = self.pl.join()
