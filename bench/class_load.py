@@ -123,7 +123,7 @@ def main():
     tmp = tempfile.mkdtemp(prefix="portlab-load-")
     port = free_port()
     args = [a.bin, "--listen", "127.0.0.1:%d" % port, "--db", os.path.join(tmp, "l.db"),
-            "--lab-port-base", str(free_port() % 20000 + 20000), "--log-level", "warn",
+            "--lab-port-base", str(free_port() % 8000 + 1003), "--log-level", "warn",
             "--ftp-pasv-ports", "%d-%d" % (44000 + port % 1000, 44000 + port % 1000 + 9),
             "--max-sessions", str(a.students * a.sessions + 8), "--opens-per-minute", "1000"]
     proc = subprocess.Popen(args, env=dict(os.environ, PORTLAB_TEACHER_PASSWORD="bench"),

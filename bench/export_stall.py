@@ -121,7 +121,7 @@ def main():
     port = free_port()
     db = os.path.join(tmp, "b.db")
     args = [opts.bin, "--listen", f"127.0.0.1:{port}", "--db", db,
-            "--lab-port-base", str(free_port() % 20000 + 20000),
+            "--lab-port-base", str(free_port() % 8000 + 1003),
             "--allow", f"127.0.0.1:{echo_port}", "--log-level", "warn"]
     env = dict(os.environ, PORTLAB_TEACHER_PASSWORD="bench")
     proc = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL)

@@ -86,7 +86,7 @@ def through_portlab(binary, echo_port, n, line, record):
     tmp = tempfile.mkdtemp(prefix="portlab-bench-")
     port = free_port()
     args = [binary, "--listen", f"127.0.0.1:{port}", "--db", os.path.join(tmp, "b.db"),
-            "--lab-port-base", str(free_port() % 20000 + 20000),
+            "--lab-port-base", str(free_port() % 8000 + 1003),
             "--allow", f"127.0.0.1:{echo_port}", "--log-level", "warn"]
     if not record:
         args.append("--no-record")

@@ -186,10 +186,12 @@ class Bench:
                k == "PORTLAB_TEACHER_PASSWORD"}
         args = [self.portlab_bin, "--listen", "127.0.0.1:%d" % port,
                 "--db", os.path.join(self.tmp, "bench-%d.db" % port),
-                # Lab ports (base + 21 ... base + 995) below the FTP passive
-                # range (30000-30099) and the ephemeral range (32768-60999),
-                # where thousands of client ports may be in use (idlebench).
-                "--lab-port-base", str(free_port() % 9000 + 20000),
+                # Lab ports (base + 21 ... base + 995) within 1024-9998: below
+                # the test harness's port blocks (10000 up, so a bench run
+                # beside `make test` takes none of its ports), the FTP
+                # passive range (30000-30099) and the ephemeral range, where
+                # thousands of client ports may be in use (idlebench).
+                "--lab-port-base", str(free_port() % 8000 + 1003),
                 "--allow", "127.0.0.1:%d" % target_port, "--log-level", "warn",
                 "--joins-per-minute", "100000", "--user-sessions", "64",
                 "--ws-per-addr", "65536", "--opens-per-minute", "128",

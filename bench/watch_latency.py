@@ -44,7 +44,7 @@ class Portlab:
         self.port = free_port()
         args = [binary, "--listen", f"127.0.0.1:{self.port}",
                 "--db", os.path.join(self.tmp, "b.db"),
-                "--lab-port-base", str(free_port() % 20000 + 20000),
+                "--lab-port-base", str(free_port() % 8000 + 1003),
                 "--allow", f"127.0.0.1:{echo_port}", "--log-level", "warn",
                 "--watch-queue", "64K"]
         env = dict(os.environ, PORTLAB_TEACHER_PASSWORD="bench")
