@@ -53,8 +53,8 @@ struct relay {
   int wire_tls;          /* the target's bytes are TLS records from here on (set before
                           * the engine starts: its ClientHello may leave at once) */
   struct relay_tls_tail sent_tail, got_tail; /* raw: the newest bytes, for starttls */
-  int is_lab;     /* the built-in lab host: the lab servers learn who we are */
-  int ident_port; /* our local port registered with labident, or 0 */
+  int is_lab;                     /* the built-in lab host: the lab servers learn who we are */
+  int ident_port;                 /* our local port registered with labident, or 0 */
   struct sockaddr_storage *addrs; /* the target's addresses (heap), tried in turn */
   int naddrs, addr_idx;
   int64_t start_mono, last_activity, connect_deadline;
