@@ -109,6 +109,7 @@ bench: bootstrap-bench
 	/usr/bin/python3 bench/run.py --build $(BENCH_BUILD) $(BENCH_ARGS)
 	/usr/bin/python3 bench/labbench.py --build $(BENCH_BUILD) $(filter --write,$(BENCH_ARGS))
 	/usr/bin/python3 bench/idlebench.py --build $(BENCH_BUILD) $(filter --write,$(BENCH_ARGS))
+	/usr/bin/python3 bench/steadybench.py --build $(BENCH_BUILD) $(filter --write,$(BENCH_ARGS))
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD) $(TSAN_BUILD) $(BENCH_BUILD)
