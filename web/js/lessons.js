@@ -41,7 +41,10 @@ export class LessonsView {
   }
 
   async load() {
-    this.status.textContent = t('loading');
+    // A refresh keeps the list on screen until the new one is ready: a
+    // "loading" line above it would push every card down and back up under
+    // the pointer, and a click meant for one lesson could land beside it.
+    if (!this.list.children.length) this.status.textContent = t('loading');
     let data;
     try {
       data = await api.lessons();
