@@ -29,13 +29,9 @@ import time
 
 import websocket  # Debian: python3-websocket
 
+from run import free_port, lab_port_base  # the relay bench's port choice
+
 TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def cpu_seconds(pid):
@@ -123,7 +119,7 @@ def main():
     tmp = tempfile.mkdtemp(prefix="portlab-load-")
     port = free_port()
     args = [a.bin, "--listen", "127.0.0.1:%d" % port, "--db", os.path.join(tmp, "l.db"),
-            "--lab-port-base", str(free_port() % 8000 + 1003), "--log-level", "warn",
+            "--lab-port-base", str(lab_port_base()), "--log-level", "warn",
             "--ftp-pasv-ports", "%d-%d" % (44000 + port % 1000, 44000 + port % 1000 + 9),
             "--max-sessions", str(a.students * a.sessions + 8), "--opens-per-minute", "1000"]
     proc = subprocess.Popen(args, env=dict(os.environ, PORTLAB_TEACHER_PASSWORD="bench"),

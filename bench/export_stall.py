@@ -27,17 +27,13 @@ import time
 
 import websocket  # Debian: python3-websocket
 
+from run import free_port, lab_port_base  # the relay bench's port choice
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "tests", "integration"))
 from test_exports import build_transcript  # noqa: E402  (the tests' transcript)
 
 SID = 4242
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def echo_server():
@@ -121,7 +117,7 @@ def main():
     port = free_port()
     db = os.path.join(tmp, "b.db")
     args = [opts.bin, "--listen", f"127.0.0.1:{port}", "--db", db,
-            "--lab-port-base", str(free_port() % 8000 + 1003),
+            "--lab-port-base", str(lab_port_base()),
             "--allow", f"127.0.0.1:{echo_port}", "--log-level", "warn"]
     env = dict(os.environ, PORTLAB_TEACHER_PASSWORD="bench")
     proc = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL)

@@ -25,11 +25,7 @@ import time
 
 import websocket  # Debian: python3-websocket
 
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from run import free_port, lab_port_base  # the relay bench's port choice
 
 
 def echo_server():
@@ -86,7 +82,7 @@ def through_portlab(binary, echo_port, n, line, record):
     tmp = tempfile.mkdtemp(prefix="portlab-bench-")
     port = free_port()
     args = [binary, "--listen", f"127.0.0.1:{port}", "--db", os.path.join(tmp, "b.db"),
-            "--lab-port-base", str(free_port() % 8000 + 1003),
+            "--lab-port-base", str(lab_port_base()),
             "--allow", f"127.0.0.1:{echo_port}", "--log-level", "warn"]
     if not record:
         args.append("--no-record")

@@ -38,6 +38,15 @@ def free_port():
         return s.getsockname()[1]
 
 
+def lab_port_base():
+    """A --lab-port-base whose lab ports (base + 21 ... base + 995) fall
+    within 1024-9998: below the test harness's port blocks (10000 up, so a
+    bench run beside `make test` takes none of its ports), the FTP passive
+    range (30000-30099) and the ephemeral range, where thousands of client
+    ports may be in use (idlebench)."""
+    return free_port() % 8000 + 1003
+
+
 def tree(root):
     """root and every live descendant."""
     kids = {}
@@ -186,12 +195,7 @@ class Bench:
                k == "PORTLAB_TEACHER_PASSWORD"}
         args = [self.portlab_bin, "--listen", "127.0.0.1:%d" % port,
                 "--db", os.path.join(self.tmp, "bench-%d.db" % port),
-                # Lab ports (base + 21 ... base + 995) within 1024-9998: below
-                # the test harness's port blocks (10000 up, so a bench run
-                # beside `make test` takes none of its ports), the FTP
-                # passive range (30000-30099) and the ephemeral range, where
-                # thousands of client ports may be in use (idlebench).
-                "--lab-port-base", str(free_port() % 8000 + 1003),
+                "--lab-port-base", str(lab_port_base()),
                 "--allow", "127.0.0.1:%d" % target_port, "--log-level", "warn",
                 "--joins-per-minute", "100000", "--user-sessions", "64",
                 "--ws-per-addr", "65536", "--opens-per-minute", "128",

@@ -28,7 +28,8 @@ import time
 import websocket  # Debian: python3-websocket
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from relay_rtt import echo_server, free_port, percentile  # noqa: E402
+from relay_rtt import echo_server, percentile  # noqa: E402
+from run import free_port, lab_port_base  # noqa: E402
 
 
 def report(label, samples):
@@ -44,7 +45,7 @@ class Portlab:
         self.port = free_port()
         args = [binary, "--listen", f"127.0.0.1:{self.port}",
                 "--db", os.path.join(self.tmp, "b.db"),
-                "--lab-port-base", str(free_port() % 8000 + 1003),
+                "--lab-port-base", str(lab_port_base()),
                 "--allow", f"127.0.0.1:{echo_port}", "--log-level", "warn",
                 "--watch-queue", "64K"]
         env = dict(os.environ, PORTLAB_TEACHER_PASSWORD="bench")
