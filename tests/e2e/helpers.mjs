@@ -207,7 +207,7 @@ function listensOn(pid, port) {
 }
 
 async function waitHealthy(url, port, server, log) {
-  const deadline = Date.now() + 15000;
+  const deadline = Date.now() + 60000; // a live, slow start is waited for (harness.py START_TIMEOUT)
   while (Date.now() < deadline) {
     try {
       if (listensOn(server.pid, port)) {

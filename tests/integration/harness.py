@@ -36,7 +36,10 @@ import websocket  # websocket-client (Debian python3-websocket)
 BIN = os.environ.get("PORTLAB_BIN", "/work/main/build/portlab")
 LAB_PORTS = (21, 22, 23, 25, 43, 53, 79, 80, 110, 143)
 TLS_LAB_PORTS = (443, 465, 587, 990, 993, 995)  # with --lab-tls-ports on
-START_TIMEOUT = 10.0
+# A live portlab that is not healthy yet is waited for (one that exits is
+# reported at once): an ASan build starting on a 2-core machine that runs
+# another copy of the suite has taken more than 10 s to print its first line.
+START_TIMEOUT = 60.0
 STOP_TIMEOUT = 10.0
 
 

@@ -49,8 +49,8 @@ class RelayBounds(PortlabTestCase):
         """Reads the server's frames straight off the socket (hundreds of
         thousands of small ones: no message object for each) until needle
         shows up in their payloads, joined, so a marker the relay split
-        across two frames is still found. Bytes past the frame that held it
-        are kept on ws for the next call."""
+        across two frames is still found, answering pings on the way. Bytes
+        past the frame that held it are kept on ws for the next call."""
         deadline = time.monotonic() + timeout
         buf, tail = getattr(ws, "_raw_rest", b""), b""
         while True:
@@ -69,6 +69,11 @@ class RelayBounds(PortlabTestCase):
                     pos += 4  # a server never masks; skip a key all the same
                 if len(buf) < pos + n:
                     break
+                if buf[i] & 0x0F == 0x9:
+                    # A keepalive ping: a browser answers it, and one that
+                    # does not is hung up after LIM_WS_HANGUP_SECS, which a
+                    # flood on a loaded machine can outlast.
+                    ws.pong(buf[pos:pos + n])
                 tail = tail[-len(needle):] + buf[pos:pos + n]
                 found = needle in tail
                 i = pos + n
