@@ -8,6 +8,7 @@
  */
 #include "buf.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -118,4 +119,15 @@ unsigned char *buf_take(struct buf *b, size_t *len) {
 
 void buf_drop_tail(struct buf *b, size_t n) {
   b->len = n < b->len ? b->len - n : 0;
+}
+
+void *buf_array_room(void *v, size_t n, size_t *cap, size_t first, size_t elem) {
+  size_t want = *cap ? *cap * 2 : first;
+  void *grown;
+
+  if (n < *cap) return v;
+  if (want < *cap || (elem && want > SIZE_MAX / elem)) return NULL;
+  grown = realloc(v, want * elem);
+  if (grown) *cap = want;
+  return grown;
 }

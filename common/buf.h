@@ -1,4 +1,5 @@
-/* buf.h -- a byte queue that refuses to grow past its limit.
+/* buf.h -- a byte queue that refuses to grow past its limit, and the
+ * growth step of a malloc'd array.
  *
  * Used for every relay direction: append at the tail, peek and consume at
  * the head. The limit is a hard cap; callers pause their producer well
@@ -32,5 +33,12 @@ void buf_drop_tail(struct buf *b, size_t n); /* forgets the newest n bytes */
 /* Hands over the unread bytes as one malloc'd block (caller frees) and
  * empties b. *len gets their count. NULL only if out of memory. */
 unsigned char *buf_take(struct buf *b, size_t *len);
+
+/* Room for one more element in a malloc'd array (v, NULL when empty) of
+ * *cap elements of elem bytes, n of them used: when n == *cap the array
+ * doubles (to first when empty) and *cap follows. Returns the array to
+ * use from now on, or NULL when out of memory (or past SIZE_MAX), with v
+ * still valid and *cap unchanged: the caller keeps v and gives up. */
+void *buf_array_room(void *v, size_t n, size_t *cap, size_t first, size_t elem);
 
 #endif

@@ -1,4 +1,4 @@
-/* text.c -- the name rule and a two-pass vsnprintf.
+/* text.c -- the name rule, the printable test and a two-pass vsnprintf.
  *
  * A lab reply or an IMAP section spec is usually short but may be long;
  * cutting it would drop its CRLF or closing bracket, so the long case is
@@ -6,6 +6,7 @@
  */
 #include "text.h"
 
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -22,6 +23,12 @@ int text_name_valid(const char *name) {
       return 0;
   }
   return i >= 1;
+}
+
+int text_printable(const char *s) {
+  for (; *s; s++)
+    if (!isprint((unsigned char)*s)) return 0;
+  return 1;
 }
 
 char *text_vformat(char *small, size_t size, size_t *len, const char *fmt, va_list ap) {

@@ -9,6 +9,10 @@
 /* 1 if name matches ^[A-Za-z0-9_.-]{1,LIM_NAME_LEN}$ (accounts, lab users). */
 int text_name_valid(const char *name);
 
+/* 1 if every byte of s is printable ASCII (isprint in the C locale), so a
+ * reply may quote what a peer sent without carrying control bytes. */
+int text_printable(const char *s);
+
 /* Formats into small (size bytes) when the text fits, else into a malloc'd
  * block of the exact size: returns small or that block (the caller frees
  * it when it is not small), and sets *len to the text's length. NULL on a

@@ -16,6 +16,7 @@
 
 #include "lab.h"
 #include "portlab_limits.h"
+#include "text.h"
 
 struct finger_user {
   const char *login, *name, *tty, *since, *plan;
@@ -80,10 +81,7 @@ static void finger_line(struct lab_conn *c, void *s, char *line, size_t len,
       finger_one(c, u);
       result = "found";
     } else {
-      int printable = 1;
-      for (i = 0; who[i]; i++)
-        if (!isprint((unsigned char)who[i])) printable = 0;
-      lab_printf(c, "finger: %s: no such user.\r\n", printable ? who : "?");
+      lab_printf(c, "finger: %s: no such user.\r\n", text_printable(who) ? who : "?");
       result = "unknown";
     }
   }

@@ -16,6 +16,7 @@
 #include "ftp.h"
 #include "lab.h"
 #include "labdb.h"
+#include "mailmsg.h"
 
 static int ftp_buf_printf(struct ftp_session *s, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
@@ -32,9 +33,6 @@ static int ftp_buf_printf(struct ftp_session *s, const char *fmt, ...) {
   return buf_append(&s->payload, line, (size_t)n);
 }
 
-static const char *const ftp_months[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
-                                         "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
-
 /* ls -l's date column, in UTC so no time zone setting changes a byte:
  * the time for recent files, the year for old or future ones. */
 static void ftp_ls_date(int64_t mtime, time_t now, char *out, size_t outlen) {
@@ -43,10 +41,10 @@ static void ftp_ls_date(int64_t mtime, time_t now, char *out, size_t outlen) {
 
   gmtime_r(&t, &tm);
   if (mtime > (int64_t)now - FTP_RECENT_SECS && mtime <= (int64_t)now + 3600)
-    snprintf(out, outlen, "%s %2d %02d:%02d", ftp_months[tm.tm_mon], tm.tm_mday, tm.tm_hour,
+    snprintf(out, outlen, "%s %2d %02d:%02d", mailmsg_months[tm.tm_mon], tm.tm_mday, tm.tm_hour,
              tm.tm_min);
   else
-    snprintf(out, outlen, "%s %2d  %04d", ftp_months[tm.tm_mon], tm.tm_mday, tm.tm_year + 1900);
+    snprintf(out, outlen, "%s %2d  %04d", mailmsg_months[tm.tm_mon], tm.tm_mday, tm.tm_year + 1900);
 }
 
 static const char *ftp_basename(const char *path) {

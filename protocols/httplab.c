@@ -313,21 +313,15 @@ static enum MHD_Result http_send(struct http_req *r, unsigned status, const char
     http_etag(body, len, etag);
     not_modified = status == MHD_HTTP_OK && http_not_modified(r, etag);
   }
-  struct MHD_Response *resp;
-  if (not_modified) {
-    /* RFC 9110 section 8.6: a 304 may carry Content-Length only if it is
-     * the full body's. libmicrohttpd 0.9.75 always sends one, taken from
-     * the response, and never sends a 304's body: so the response holds
-     * the full body. (An empty buffer announced "0"; a body of unknown
-     * size got "Transfer-Encoding: chunked" and a stray last chunk that
-     * broke the next response on a kept-alive connection.) */
-    status = MHD_HTTP_NOT_MODIFIED;
-    resp = MHD_create_response_from_buffer(len, (void *)body,
-                                           copy ? MHD_RESPMEM_MUST_COPY : MHD_RESPMEM_PERSISTENT);
-  } else {
-    resp = MHD_create_response_from_buffer(len, (void *)body,
-                                           copy ? MHD_RESPMEM_MUST_COPY : MHD_RESPMEM_PERSISTENT);
-  }
+  /* RFC 9110 section 8.6: a 304 may carry Content-Length only if it is
+   * the full body's. libmicrohttpd 0.9.75 always sends one, taken from
+   * the response, and never sends a 304's body: so a 304's response holds
+   * the full body too. (An empty buffer announced "0"; a body of unknown
+   * size got "Transfer-Encoding: chunked" and a stray last chunk that
+   * broke the next response on a kept-alive connection.) */
+  if (not_modified) status = MHD_HTTP_NOT_MODIFIED;
+  struct MHD_Response *resp = MHD_create_response_from_buffer(
+      len, (void *)body, copy ? MHD_RESPMEM_MUST_COPY : MHD_RESPMEM_PERSISTENT);
   if (!resp) return MHD_NO;
   http_common_headers(resp, not_modified ? NULL : type);
   if (cacheable) {
@@ -341,11 +335,19 @@ static enum MHD_Result http_send_static(struct http_req *r, const char *type, co
   return http_send(r, MHD_HTTP_OK, type, body, strlen(body), 1, 0);
 }
 
+/* A response holding one of the static pages above (len bytes of page),
+ * with the headers every answer carries, for an answer that adds headers
+ * of its own before it is queued. NULL if out of memory. */
+static struct MHD_Response *http_page_response(const char *page, size_t len) {
+  struct MHD_Response *resp =
+      MHD_create_response_from_buffer(len, (void *)page, MHD_RESPMEM_PERSISTENT);
+  if (resp) http_common_headers(resp, HTTP_TYPE_HTML);
+  return resp;
+}
+
 static enum MHD_Result http_redirect(struct http_req *r, const char *to) {
-  struct MHD_Response *resp = MHD_create_response_from_buffer(
-      sizeof http_moved - 1, (void *)http_moved, MHD_RESPMEM_PERSISTENT);
+  struct MHD_Response *resp = http_page_response(http_moved, sizeof http_moved - 1);
   if (!resp) return MHD_NO;
-  http_common_headers(resp, HTTP_TYPE_HTML);
   MHD_add_response_header(resp, MHD_HTTP_HEADER_LOCATION, to);
   return http_queue(r, MHD_HTTP_MOVED_PERMANENTLY, resp);
 }
@@ -371,13 +373,11 @@ static int http_auth(struct http_req *r, struct db_user *u, enum MHD_Result *ret
                      sizeof http_unavailable - 1, 0, 0);
     return -1;
   }
-  struct MHD_Response *resp = MHD_create_response_from_buffer(
-      sizeof http_unauthorized - 1, (void *)http_unauthorized, MHD_RESPMEM_PERSISTENT);
+  struct MHD_Response *resp = http_page_response(http_unauthorized, sizeof http_unauthorized - 1);
   if (!resp) {
     *ret = MHD_NO;
     return -1;
   }
-  http_common_headers(resp, HTTP_TYPE_HTML);
   r->status = MHD_HTTP_UNAUTHORIZED;
   /* Adds WWW-Authenticate: Basic realm="portlab lab". */
   *ret = MHD_queue_basic_auth_fail_response(r->conn, HTTP_REALM, resp);
@@ -753,10 +753,8 @@ static enum MHD_Result page_chat(struct http_req *r) {
   if (strcmp(r->method, MHD_HTTP_METHOD_GET) != 0 || !upgrade ||
       !http_has_token(upgrade, "websocket") || !connection ||
       !http_has_token(connection, "upgrade") || (version && strcmp(version, "13") != 0)) {
-    resp = MHD_create_response_from_buffer(sizeof http_upgrade_required - 1,
-                                           (void *)http_upgrade_required, MHD_RESPMEM_PERSISTENT);
+    resp = http_page_response(http_upgrade_required, sizeof http_upgrade_required - 1);
     if (!resp) return MHD_NO;
-    http_common_headers(resp, HTTP_TYPE_HTML);
     MHD_add_response_header(resp, "Upgrade", "websocket");
     MHD_add_response_header(resp, "Sec-WebSocket-Version", "13");
     return http_queue(r, MHD_HTTP_UPGRADE_REQUIRED, resp);
@@ -842,12 +840,8 @@ static enum MHD_Result http_options(struct http_req *r, const char *allow) {
 }
 
 static enum MHD_Result http_not_allowed_answer(struct http_req *r, const char *allow) {
-  struct MHD_Response *resp = MHD_create_response_from_buffer(
-      sizeof http_not_allowed - 1, (void *)http_not_allowed, MHD_RESPMEM_PERSISTENT);
-  if (resp) {
-    http_common_headers(resp, HTTP_TYPE_HTML);
-    MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, allow);
-  }
+  struct MHD_Response *resp = http_page_response(http_not_allowed, sizeof http_not_allowed - 1);
+  if (resp) MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, allow);
   log_warn("http lab: %s: method %.20s refused on %.100s", r->peer, r->method, r->url);
   return http_queue(r, MHD_HTTP_METHOD_NOT_ALLOWED, resp);
 }

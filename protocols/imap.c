@@ -524,16 +524,12 @@ struct imap_names {
 static int imap_names_cb(void *arg, const struct db_mailbox *m) {
   struct imap_names *l = arg;
 
-  if (l->n == l->cap) {
-    size_t cap = l->cap ? l->cap * 2 : 16;
-    void *p = realloc(l->name, cap * sizeof *l->name);
-    if (!p) {
-      l->oom = 1;
-      return 1;
-    }
-    l->name = p;
-    l->cap = cap;
+  void *p = buf_array_room(l->name, l->n, &l->cap, 16, sizeof *l->name);
+  if (!p) {
+    l->oom = 1;
+    return 1;
   }
+  l->name = p;
   snprintf(l->name[l->n++], sizeof l->name[0], "%s", m->name);
   return 0;
 }

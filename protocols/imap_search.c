@@ -11,6 +11,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "buf.h"
 #include "imap_int.h"
 #include "lab.h"
 #include "labdb.h"
@@ -67,13 +68,9 @@ struct search {
 static int search_new(struct imap_p *q, struct search *t, int key) {
   struct search_node *n;
 
-  if (t->count == t->cap) {
-    size_t cap = t->cap ? t->cap * 2 : 16;
-    n = realloc(t->n, cap * sizeof *n);
-    if (!n) return imap_p_fail(q, "Out of memory");
-    t->n = n;
-    t->cap = cap;
-  }
+  n = buf_array_room(t->n, t->count, &t->cap, 16, sizeof *n);
+  if (!n) return imap_p_fail(q, "Out of memory");
+  t->n = n;
   n = &t->n[t->count];
   memset(n, 0, sizeof *n);
   n->key = key;

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "buf.h"
 #include "imap_int.h"
 #include "lab.h"
 #include "labdb.h"
@@ -21,16 +22,12 @@
 static int imap_list_cb(void *arg, const struct db_mail *dm) {
   struct imap_list *l = arg;
 
-  if (l->n == l->cap) {
-    size_t cap = l->cap ? l->cap * 2 : 64;
-    struct imap_msg *m = realloc(l->m, cap * sizeof *m);
-    if (!m) {
-      l->oom = 1;
-      return 1;
-    }
-    l->m = m;
-    l->cap = cap;
+  struct imap_msg *m = buf_array_room(l->m, l->n, &l->cap, 64, sizeof *m);
+  if (!m) {
+    l->oom = 1;
+    return 1;
   }
+  l->m = m;
   memset(&l->m[l->n], 0, sizeof l->m[l->n]);
   l->m[l->n].uid = dm->uid;
   l->m[l->n].flags = dm->flags;

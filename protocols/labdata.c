@@ -21,6 +21,7 @@
 #include "crypto.h"
 #include "labdb.h"
 #include "log.h"
+#include "mailmsg.h"
 
 void labdata_flag(const char *secret, const char *challenge, const char *user, char out[40]) {
   char msg[128], mac[65];
@@ -89,19 +90,6 @@ fail:
 
 /* --- seeding ------------------------------------------------------------------- */
 
-/* RFC 5322 section 3.3 date-time, always in UTC so no locale or time zone
- * setting can change a byte of it. */
-static void labdata_rfc5322_date(time_t t, char *out, size_t outlen) {
-  static const char *const days[] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
-  static const char *const months[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
-                                       "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
-  struct tm tm;
-
-  gmtime_r(&t, &tm);
-  snprintf(out, outlen, "%s, %02d %s %04d %02d:%02d:%02d +0000", days[tm.tm_wday], tm.tm_mday,
-           months[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
-}
-
 static const char labdata_mail1_body[] =
     "Hello @USER@,\r\n"
     "\r\n"
@@ -165,7 +153,7 @@ static int labdata_seed_mail(struct db *db, int64_t user_id, const char *user, i
   char date[64], body[2048], msg[3072];
   int len;
 
-  labdata_rfc5322_date(when, date, sizeof date);
+  mailmsg_date_format(when, date, sizeof date);
   if (labdata_fill(body_fmt, user, body, sizeof body) != 0) return -1;
   len = snprintf(msg, sizeof msg,
                  "Date: %s\r\n"

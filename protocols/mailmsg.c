@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 size_t mailmsg_header_len(const char *m, size_t n) {
   size_t i;
@@ -278,6 +279,15 @@ void mailmsg_mime(const char *hdr, size_t hlen, struct mailmsg_mime *m) {
 
 const char *const mailmsg_months[12] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
                                         "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+
+void mailmsg_date_format(time_t t, char *out, size_t outlen) {
+  static const char *const days[] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
+  struct tm tm;
+
+  gmtime_r(&t, &tm);
+  snprintf(out, outlen, "%s, %02d %s %04d %02d:%02d:%02d +0000", days[tm.tm_wday % 7], tm.tm_mday,
+           mailmsg_months[tm.tm_mon % 12], tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
+}
 
 int mailmsg_month(const char *p) {
   int i;

@@ -11,6 +11,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 /* Bytes of the header, the empty line that ends it included; the whole
  * message if there is no empty line (then the text is empty). */
@@ -71,6 +72,10 @@ void mailmsg_mime(const char *hdr, size_t hlen, struct mailmsg_mime *m);
 /* Calendar helpers for dates in mail and in the protocols that carry it. */
 extern const char *const mailmsg_months[12]; /* "Jan" ... "Dec" */
 int mailmsg_month(const char *p); /* 1-12 for a month's three letters (any case), else 0 */
+/* An RFC 5322 section 3.3 date-time for t ("Tue, 01 Jul 2003 08:52:37
+ * +0000"), for the Date: and Received: fields the lab servers write:
+ * always in UTC, so no locale or time zone setting changes a byte. */
+void mailmsg_date_format(time_t t, char *out, size_t outlen);
 /* Days since 1970-01-01 of a proleptic Gregorian date. */
 int64_t mailmsg_days(int64_t y, int m, int d);
 /* The day a Date: field's value names ("Tue, 1 Jul 2003 10:52:37 +0200",

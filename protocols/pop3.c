@@ -31,6 +31,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "buf.h"
 #include "lab.h"
 #include "labdata.h"
 #include "labdb.h"
@@ -152,13 +153,9 @@ static int pop3_snapshot_add(void *arg, const struct db_mail *m) {
   struct pop3_session *s = arg;
 
   if (s->nmsgs >= LIM_MAILBOX_MESSAGES) return 1;
-  if (s->nmsgs == s->alloc) {
-    size_t want = s->alloc ? s->alloc * 2 : 16;
-    struct pop3_msg *p = realloc(s->msgs, want * sizeof *p);
-    if (!p) return 1;
-    s->msgs = p;
-    s->alloc = want;
-  }
+  struct pop3_msg *p = buf_array_room(s->msgs, s->nmsgs, &s->alloc, 16, sizeof *p);
+  if (!p) return 1;
+  s->msgs = p;
   s->msgs[s->nmsgs].uid = m->uid;
   s->msgs[s->nmsgs].size = m->size;
   s->msgs[s->nmsgs].flags = m->flags;

@@ -52,6 +52,7 @@
 #include "crypto.h"
 #include "lab.h"
 #include "labdb.h"
+#include "mailmsg.h"
 #include "portlab_limits.h"
 #include "sasl.h"
 
@@ -387,17 +388,6 @@ static void smtp_cmd_auth(struct lab_conn *c, void *sv, char *args) {
 
 /* --- DATA ------------------------------------------------------------------- */
 
-static void smtp_rfc5322_date(time_t t, char *out, size_t outlen) {
-  static const char *const days[] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
-  static const char *const months[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
-                                       "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
-  struct tm tm;
-
-  gmtime_r(&t, &tm);
-  snprintf(out, outlen, "%s, %02d %s %04d %02d:%02d:%02d +0000", days[tm.tm_wday % 7], tm.tm_mday,
-           months[tm.tm_mon % 12], tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
-}
-
 /* The message's Subject header (first line of it), or "". */
 static void smtp_subject(const char *msg, size_t len, char *out, size_t outlen) {
   out[0] = '\0';
@@ -450,7 +440,7 @@ static int smtp_deliver(struct lab_conn *c, struct smtp_session *s, const char *
   size_t i, hlen, blen = buf_len(&s->body);
   int n;
 
-  smtp_rfc5322_date(now, date, sizeof date);
+  mailmsg_date_format(now, date, sizeof date);
   if (s->nrcpt == 1)
     snprintf(forpart, sizeof forpart, "\r\n\tfor <%s@" SMTP_HOST ">", s->rcpt[0].name);
   if (s->authed) snprintf(authpart, sizeof authpart, "\r\n\t(authenticated as %s)", s->auth_name);

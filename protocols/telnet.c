@@ -87,9 +87,23 @@ static void telnet_send_cmd(struct telnet *t, unsigned char verb, int option) {
   t->cb.send(t->arg, b, sizeof b);
 }
 
+/* One side of an option: ours (local) or the peer's. */
+static struct telnet_side *telnet_side(struct telnet *t, int option, int local) {
+  return local ? &t->us[option] : &t->him[option];
+}
+
+/* Sends the positive or negative verb about one side of an option:
+ * WILL/WONT about ours, DO/DONT about the peer's. */
+static void telnet_q_send(struct telnet *t, int option, int local, int positive) {
+  if (local)
+    telnet_send_cmd(t, positive ? TELNET_WILL : TELNET_WONT, option);
+  else
+    telnet_send_cmd(t, positive ? TELNET_DO : TELNET_DONT, option);
+}
+
 /* Reports a change of the enabled flag (state YES) of one side. */
 static void telnet_notify(struct telnet *t, int option, int local, int was_enabled) {
-  const struct telnet_side *s = local ? &t->us[option] : &t->him[option];
+  const struct telnet_side *s = telnet_side(t, option, local);
   int now = s->state == Q_YES;
   if (now != was_enabled && t->cb.option) t->cb.option(t->arg, option, local, now);
 }
@@ -97,9 +111,7 @@ static void telnet_notify(struct telnet *t, int option, int local, int was_enabl
 /* RFC 1143 section 7, receiving side. local: the peer sent DO/DONT about
  * our side; otherwise WILL/WONT about its own. positive: DO or WILL. */
 static void telnet_q_recv(struct telnet *t, int option, int local, int positive) {
-  struct telnet_side *s = local ? &t->us[option] : &t->him[option];
-  const unsigned char yes = local ? TELNET_WILL : TELNET_DO;
-  const unsigned char no = local ? TELNET_WONT : TELNET_DONT;
+  struct telnet_side *s = telnet_side(t, option, local);
   int was = s->state == Q_YES;
 
   switch (s->state) {
@@ -111,10 +123,10 @@ static void telnet_q_recv(struct telnet *t, int option, int local, int positive)
       }
       if (s->accept) {
         s->state = Q_YES;
-        telnet_send_cmd(t, yes, option);
+        telnet_q_send(t, option, local, 1);
       } else if (s->refusals < TELNET_MAX_REFUSALS) {
         s->refusals++;
-        telnet_send_cmd(t, no, option);
+        telnet_q_send(t, option, local, 0);
       } else {
         s->ignored = 1;
       }
@@ -122,7 +134,7 @@ static void telnet_q_recv(struct telnet *t, int option, int local, int positive)
     case Q_YES:
       if (positive) break;
       s->state = Q_NO;
-      telnet_send_cmd(t, no, option);
+      telnet_q_send(t, option, local, 0);
       break;
     case Q_WANTNO:
       if (s->queue == Q_EMPTY) {
@@ -135,7 +147,7 @@ static void telnet_q_recv(struct telnet *t, int option, int local, int positive)
       } else {
         s->state = Q_WANTYES;
         s->queue = Q_EMPTY;
-        telnet_send_cmd(t, yes, option);
+        telnet_q_send(t, option, local, 1);
       }
       break;
     case Q_WANTYES:
@@ -147,7 +159,7 @@ static void telnet_q_recv(struct telnet *t, int option, int local, int positive)
       } else {
         s->state = Q_WANTNO;
         s->queue = Q_EMPTY;
-        telnet_send_cmd(t, no, option);
+        telnet_q_send(t, option, local, 0);
       }
       break;
   }
@@ -157,9 +169,7 @@ static void telnet_q_recv(struct telnet *t, int option, int local, int positive)
 /* RFC 1143 section 7, asking side: a request is sent only when it would
  * change something, otherwise at most the queue bit is set or cleared. */
 static void telnet_q_ask(struct telnet *t, int option, int local, int enable) {
-  struct telnet_side *s = local ? &t->us[option] : &t->him[option];
-  const unsigned char yes = local ? TELNET_WILL : TELNET_DO;
-  const unsigned char no = local ? TELNET_WONT : TELNET_DONT;
+  struct telnet_side *s = telnet_side(t, option, local);
   int was = s->state == Q_YES;
 
   switch (s->state) {
@@ -170,13 +180,13 @@ static void telnet_q_ask(struct telnet *t, int option, int local, int enable) {
          * reply (RFC 1143): the option is on for both sides now. */
         s->state = s->ignored ? Q_YES : Q_WANTYES;
         s->ignored = 0;
-        telnet_send_cmd(t, yes, option);
+        telnet_q_send(t, option, local, 1);
       }
       break;
     case Q_YES:
       if (!enable) {
         s->state = Q_WANTNO;
-        telnet_send_cmd(t, no, option);
+        telnet_q_send(t, option, local, 0);
       }
       break;
     case Q_WANTNO:

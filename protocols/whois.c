@@ -14,6 +14,7 @@
 
 #include "lab.h"
 #include "portlab_limits.h"
+#include "text.h"
 
 struct whois_record {
   const char *key; /* lower case */
@@ -77,10 +78,7 @@ static void whois_line(struct lab_conn *c, void *s, char *line, size_t len, enum
   if (found) {
     lab_printf(c, "%s", found);
   } else {
-    int printable = 1;
-    for (i = 0; key[i]; i++)
-      if (!isprint((unsigned char)key[i])) printable = 0;
-    lab_printf(c, "No match for \"%s\".\r\n", printable ? key : "?");
+    lab_printf(c, "No match for \"%s\".\r\n", text_printable(key) ? key : "?");
     lab_printf(c, "%% This server knows: lab, mail.lab, www.lab and 127.0.0.1.\r\n");
   }
   lab_printf(c, "%%\r\n%% The answer ends when the server closes the connection.\r\n");

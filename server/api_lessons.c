@@ -24,6 +24,7 @@
 
 #include "api_internal.h"
 #include "app.h"
+#include "buf.h"
 #include "class.h"
 #include "lessons.h"
 #include "log.h"
@@ -47,13 +48,9 @@ struct progress_set {
 
 static int collect(void *arg, const struct db_progress *p) {
   struct progress_set *ps = arg;
-  if (ps->n == ps->cap) {
-    size_t cap = ps->cap ? ps->cap * 2 : 32;
-    struct task_state *grown = realloc(ps->v, cap * sizeof *grown);
-    if (!grown) return 1;
-    ps->v = grown;
-    ps->cap = cap;
-  }
+  struct task_state *grown = buf_array_room(ps->v, ps->n, &ps->cap, 32, sizeof *grown);
+  if (!grown) return 1;
+  ps->v = grown;
   struct task_state *t = &ps->v[ps->n++];
   snprintf(t->lesson, sizeof t->lesson, "%s", p->lesson);
   snprintf(t->task, sizeof t->task, "%s", p->task);

@@ -178,6 +178,31 @@ static void test_reserve(void) {
   buf_free(&b);
 }
 
+/* buf_array_room: no move while there is room, doubling from first. */
+static void test_array_room(void) {
+  int *v = NULL, *w;
+  size_t cap = 0, n = 0;
+
+  for (int i = 0; i < 40; i++) {
+    w = buf_array_room(v, n, &cap, 4, sizeof *v);
+    CHECK(w != NULL);
+    if (!w) break;
+    v = w;
+    v[n++] = i;
+    CHECK(cap == 4 || cap == 8 || cap == 16 || cap == 32 || cap == 64);
+    CHECK(n <= cap);
+  }
+  CHECK_EQ_INT(cap, 64);
+  CHECK(buf_array_room(v, 10, &cap, 4, sizeof *v) == v);
+  CHECK_EQ_INT(cap, 64);
+  for (int i = 0; i < 40; i++) CHECK_EQ_INT(v[i], i);
+  /* A size past SIZE_MAX is refused and changes nothing. */
+  size_t big = SIZE_MAX / 2 + 1;
+  CHECK(buf_array_room(v, big, &big, 4, 2) == NULL);
+  CHECK(big == SIZE_MAX / 2 + 1);
+  free(v);
+}
+
 int main(void) {
   test_empty();
   test_fifo_order();
@@ -188,5 +213,6 @@ int main(void) {
   test_compaction_never_exceeds_limit();
   test_growth_clamped();
   test_reserve();
+  test_array_room();
   return check_done();
 }

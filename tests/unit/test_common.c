@@ -136,11 +136,20 @@ static void test_names(void) {
   CHECK(!text_name_valid("a b"));
 }
 
+static void test_printable(void) {
+  CHECK(text_printable(""));
+  CHECK(text_printable("alice ~!"));
+  CHECK(!text_printable("a\tb"));
+  CHECK(!text_printable("\x1b[2J"));
+  CHECK(!text_printable("caf\xc3\xa9"));
+}
+
 int main(void) {
   test_b64();
   test_plain();
   test_addr();
   test_format();
   test_names();
+  test_printable();
   return check_done();
 }

@@ -155,11 +155,21 @@ static void test_dates(void) {
   CHECK_EQ_INT(mailmsg_date_day("32 Jan 2000", &day), -1);
 }
 
+static void test_date_format(void) {
+  char out[40];
+
+  mailmsg_date_format(0, out, sizeof out);
+  CHECK_EQ_STR(out, "Thu, 01 Jan 1970 00:00:00 +0000");
+  mailmsg_date_format(1057049557, out, sizeof out);
+  CHECK_EQ_STR(out, "Tue, 01 Jul 2003 08:52:37 +0000");
+}
+
 int main(void) {
   test_header_len();
   test_fields();
   test_addresses();
   test_mime();
   test_dates();
+  test_date_format();
   return check_done();
 }
