@@ -63,6 +63,25 @@ int db_exec_int(struct db *db, sqlite3_stmt *st, const struct db_arg *args, int6
   return 0;
 }
 
+int db_exec_insert(struct db *db, sqlite3_stmt *st, const struct db_arg *args, int64_t *id_out) {
+  if (db_exec_done(db, st, args) != 0) return -1;
+  if (id_out) *id_out = sqlite3_last_insert_rowid(db->conn);
+  return 0;
+}
+
+int db_exec_rows(struct db *db, sqlite3_stmt *st, const struct db_arg *args,
+                 int (*row)(void *ctx, sqlite3_stmt *st), void *ctx) {
+  int rc;
+
+  if (db_bind_args(db, st, args) != 0) return -1;
+  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    if (row(ctx, st) != 0) break; /* stopped early: rc stays SQLITE_ROW */
+  }
+  if (rc != SQLITE_ROW && rc != SQLITE_DONE) return db_fail_release(db, st);
+  db_stmt_release(st);
+  return 0;
+}
+
 int db_column_dup(struct db *db, sqlite3_stmt *st, int col, unsigned char **out, size_t *len) {
   const void *p = sqlite3_column_blob(st, col);
   size_t n = (size_t)sqlite3_column_bytes(st, col);

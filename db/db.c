@@ -100,12 +100,6 @@ int db_step_row(struct db *db, sqlite3_stmt *st) {
   return 1;
 }
 
-int db_walk_end(struct db *db, sqlite3_stmt *st, int rc) {
-  if (rc != SQLITE_ROW && rc != SQLITE_DONE) return db_fail_release(db, st);
-  db_stmt_release(st);
-  return 0;
-}
-
 int db_fail_release(struct db *db, sqlite3_stmt *st) {
   db_fail(db);
   db_stmt_release(st);
@@ -220,31 +214,17 @@ int db_error_permanent(struct db *db) {
 int db_schema_version(struct db *db) {
   sqlite3_stmt *st = db_stmt(db, DB_STMT_SCHEMA_VERSION,
                              "SELECT coalesce(max(version), 0) FROM schema_migrations");
-  int v;
+  int64_t v;
 
-  if (!st) return -1;
-  if (sqlite3_step(st) != SQLITE_ROW) {
-    db_fail(db);
-    db_stmt_release(st);
-    return -1;
-  }
-  v = sqlite3_column_int(st, 0);
-  db_stmt_release(st);
-  return v;
+  /* An aggregate always answers one row. */
+  return db_exec_int(db, st, NULL, &v) == 0 ? (int)v : -1;
 }
 
 int db_setting_get(struct db *db, const char *key, char *out, size_t outlen) {
   sqlite3_stmt *st = db_stmt(db, DB_STMT_SETTING_GET, "SELECT value FROM settings WHERE key = ?1");
   int rc;
 
-  if (!st) return -1;
-  if (sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC) != SQLITE_OK) goto fail;
-  rc = sqlite3_step(st);
-  if (rc == SQLITE_DONE) {
-    db_stmt_release(st);
-    return 1;
-  }
-  if (rc != SQLITE_ROW) goto fail;
+  if ((rc = db_exec_row(db, st, DB_ARGS(DB_TEXT(key)))) != 0) return rc;
   /* A cut-off password hash or secret would be wrong, not just short. */
   if (db_column_copy(st, 0, out, outlen) != 0) {
     db_stmt_release(st);
@@ -252,11 +232,6 @@ int db_setting_get(struct db *db, const char *key, char *out, size_t outlen) {
   }
   db_stmt_release(st);
   return 0;
-
-fail:
-  db_fail(db);
-  db_stmt_release(st);
-  return -1;
 }
 
 int db_setting_set(struct db *db, const char *key, const char *value) {
@@ -264,40 +239,23 @@ int db_setting_set(struct db *db, const char *key, const char *value) {
                              "INSERT INTO settings(key, value) VALUES (?1, ?2) "
                              "ON CONFLICT(key) DO UPDATE SET value = excluded.value");
 
-  if (!st) return -1;
-  if (sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC) != SQLITE_OK ||
-      sqlite3_bind_text(st, 2, value, -1, SQLITE_STATIC) != SQLITE_OK) {
-    db_fail(db);
-    db_stmt_release(st);
-    return -1;
-  }
-  return db_step_done(db, st);
+  return db_exec_done(db, st, DB_ARGS(DB_TEXT(key), DB_TEXT(value)));
 }
 
 /* BEGIN IMMEDIATE takes the write lock at once, so waiting for another
  * writer goes through the busy timeout instead of failing at the first
  * write inside the transaction. */
 int db_begin(struct db *db) {
-  sqlite3_stmt *st = db_stmt(db, DB_STMT_BEGIN, "BEGIN IMMEDIATE");
-
-  if (!st) return -1;
-  return db_step_done(db, st);
+  return db_exec_done(db, db_stmt(db, DB_STMT_BEGIN, "BEGIN IMMEDIATE"), NULL);
 }
 
 int db_commit(struct db *db) {
-  sqlite3_stmt *st = db_stmt(db, DB_STMT_COMMIT, "COMMIT");
-
-  if (!st) return -1;
-  return db_step_done(db, st);
+  return db_exec_done(db, db_stmt(db, DB_STMT_COMMIT, "COMMIT"), NULL);
 }
 
 int db_rollback(struct db *db) {
-  sqlite3_stmt *st;
-
   /* Some errors (disk full, I/O) end the transaction by themselves; a
    * rollback then has nothing to do and is not an error. */
   if (sqlite3_get_autocommit(db->conn)) return 0;
-  st = db_stmt(db, DB_STMT_ROLLBACK, "ROLLBACK");
-  if (!st) return -1;
-  return db_step_done(db, st);
+  return db_exec_done(db, db_stmt(db, DB_STMT_ROLLBACK, "ROLLBACK"), NULL);
 }

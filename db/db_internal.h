@@ -132,6 +132,9 @@ enum db_stmt_id {
   DB_STMT_SESSION_SET_TLS,
   DB_STMT_KEYLOG_ADD,
   DB_STMT_KEYLOG_GET,
+  /* tlsdb.c */
+  DB_STMT_LAB_TLS_GET,
+  DB_STMT_LAB_TLS_PUT,
   DB_STMT_COUNT
 };
 
@@ -167,9 +170,6 @@ int db_step_done(struct db *db, sqlite3_stmt *st);
  * it, then releases st), 1 when there is none, -1 on an error (recorded);
  * st is released unless 0. */
 int db_step_row(struct db *db, sqlite3_stmt *st);
-/* The end of a row walk whose last sqlite3_step() returned rc (ROW when the
- * caller stopped early, DONE at the end): releases st; 0, or -1 recorded. */
-int db_walk_end(struct db *db, sqlite3_stmt *st, int rc);
 /* Records the connection's error and releases st (a failed bind or step);
  * returns -1. */
 int db_fail_release(struct db *db, sqlite3_stmt *st);
@@ -200,6 +200,35 @@ int db_exec_changed(struct db *db, sqlite3_stmt *st, const struct db_arg *args);
 int db_exec_row(struct db *db, sqlite3_stmt *st, const struct db_arg *args);
 /* One row's first column as an integer, st released: 0, 1 none, or -1. */
 int db_exec_int(struct db *db, sqlite3_stmt *st, const struct db_arg *args, int64_t *out);
+
+/* Binds and steps an INSERT, then releases; *id_out, if given, gets the
+ * new row's id. 0 or -1. */
+int db_exec_insert(struct db *db, sqlite3_stmt *st, const struct db_arg *args, int64_t *id_out);
+/* Binds and walks a query's rows, calling row(ctx, st) for each until it
+ * returns non-zero: that stops the walk early and is not an error. Always
+ * releases st. 0, or -1 with a step's error recorded. The row function may
+ * call other db functions, but not run st again. */
+int db_exec_rows(struct db *db, sqlite3_stmt *st, const struct db_arg *args,
+                 int (*row)(void *ctx, sqlite3_stmt *st), void *ctx);
+/* The row function most list functions need, written once per row type:
+ * DB_ROW_WALK(name, type, read) defines struct name_walk, which holds the
+ * list function's callback and its argument, and name_row(), which reads
+ * the row into a type with read(st, &item) and hands it to the callback,
+ * stopping the walk when the callback returns non-zero. A list then ends
+ *   return db_exec_rows(db, st, args, name_row, &(struct name_walk){cb, arg});
+ * The item lives on the stack: a large one wants its own row function. */
+#define DB_ROW_WALK(name, type, read)                  \
+  struct name##_walk {                                 \
+    int (*cb)(void *arg, const type *item);            \
+    void *arg;                                         \
+  };                                                   \
+  static int name##_row(void *ctx, sqlite3_stmt *st) { \
+    const struct name##_walk *w = ctx;                 \
+    type item;                                         \
+                                                       \
+    read(st, &item);                                   \
+    return w->cb(w->arg, &item);                       \
+  }
 
 /* labdb.c: a lab mailbox name or path is 1..max bytes with no control
  * characters (1), else 0. */

@@ -21,7 +21,6 @@ static int db_events_insert_all(struct db *db, const struct db_event *ev, size_t
 
   for (i = 0; i < n; i++) {
     const struct db_event *e = &ev[i];
-    int brc;
 
     if (e->dir < DB_DIR_NOTE || e->dir > DB_DIR_WIRE_S2C)
       return db_fail_msg(db, 1, "bad event dir");
@@ -29,24 +28,12 @@ static int db_events_insert_all(struct db *db, const struct db_event *ev, size_t
     st = db_stmt(db, DB_STMT_EVENT_INSERT,
                  "INSERT INTO events(session_id, seq, t_us, dir, data, layer) "
                  "VALUES (?1, ?2, ?3, ?4, ?5, ?6)");
-    if (!st) return -1;
-    /* An empty chunk must still be a BLOB, not NULL: bind_blob would
-     * store NULL for a NULL pointer. */
-    if (e->len) {
-      brc = sqlite3_bind_blob64(st, 5, e->data, e->len, SQLITE_STATIC);
-    } else {
-      brc = sqlite3_bind_zeroblob(st, 5, 0);
-    }
-    if (sqlite3_bind_int64(st, 1, e->session_id) != SQLITE_OK ||
-        sqlite3_bind_int64(st, 2, e->seq) != SQLITE_OK ||
-        sqlite3_bind_int64(st, 3, e->t_us) != SQLITE_OK ||
-        sqlite3_bind_int(st, 4, DB_DIR_BASE(e->dir)) != SQLITE_OK ||
-        sqlite3_bind_int(st, 6, DB_DIR_IS_WIRE(e->dir)) != SQLITE_OK || brc != SQLITE_OK) {
-      db_fail(db);
-      db_stmt_release(st);
+    /* DB_BLOB binds an empty chunk as an empty BLOB, never NULL. */
+    if (db_exec_done(db, st,
+                     DB_ARGS(DB_INT(e->session_id), DB_INT(e->seq), DB_INT(e->t_us),
+                             DB_INT(DB_DIR_BASE(e->dir)), DB_BLOB(e->data, e->len),
+                             DB_INT(DB_DIR_IS_WIRE(e->dir)))) != 0)
       return -1;
-    }
-    if (db_step_done(db, st) != 0) return -1;
   }
   return 0;
 }
@@ -62,11 +49,7 @@ int db_events_count_usage(struct db *db, int64_t session_id, int64_t bytes) {
                "SELECT user_id, ?2 FROM sessions WHERE id = ?1 "
                "ON CONFLICT(user_id) DO UPDATE SET recorded_bytes = recorded_bytes + "
                "excluded.recorded_bytes");
-  if (!st) return -1;
-  if (sqlite3_bind_int64(st, 1, session_id) != SQLITE_OK ||
-      sqlite3_bind_int64(st, 2, bytes) != SQLITE_OK)
-    return db_fail_release(db, st);
-  return db_step_done(db, st);
+  return db_exec_done(db, st, DB_ARGS(DB_INT(session_id), DB_INT(bytes)));
 }
 
 /* Counts the bytes of n events, one update per run of one session's events. */
@@ -137,33 +120,28 @@ fail:
   return -1;
 }
 
-/* Steps a bound event query (seq, t_us, dir, data, layer) and hands each row to
- * cb until it returns non-zero; releases st. 0 or -1. */
-static int events_walk(struct db *db, sqlite3_stmt *st, int64_t session_id,
-                       int (*cb)(void *arg, const struct db_event *e), void *arg) {
+/* The row function of the event lists: the rows (seq, t_us, dir, data,
+ * layer) do not name their session, so the walk carries it. */
+struct events_walk {
+  int64_t session_id;
+  int (*cb)(void *arg, const struct db_event *e);
+  void *arg;
+};
+
+static int events_row(void *ctx, sqlite3_stmt *st) {
+  const struct events_walk *w = ctx;
+  const void *blob = sqlite3_column_blob(st, 3);
   struct db_event e;
-  int rc;
 
-  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-    const void *blob = sqlite3_column_blob(st, 3);
-
-    e.session_id = session_id;
-    e.seq = sqlite3_column_int64(st, 0);
-    e.t_us = sqlite3_column_int64(st, 1);
-    e.dir = sqlite3_column_int(st, 2);
-    if (sqlite3_column_int(st, 4) && e.dir != DB_DIR_NOTE) e.dir += 2; /* the wire layer */
-    e.len = (size_t)sqlite3_column_bytes(st, 3);
-    /* SQLite hands back NULL for an empty BLOB; callers get a pointer. */
-    e.data = blob ? blob : (const unsigned char *)"";
-    if (cb(arg, &e) != 0) break;
-  }
-  if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
-    db_fail(db);
-    db_stmt_release(st);
-    return -1;
-  }
-  db_stmt_release(st);
-  return 0;
+  e.session_id = w->session_id;
+  e.seq = sqlite3_column_int64(st, 0);
+  e.t_us = sqlite3_column_int64(st, 1);
+  e.dir = sqlite3_column_int(st, 2);
+  if (sqlite3_column_int(st, 4) && e.dir != DB_DIR_NOTE) e.dir += 2; /* the wire layer */
+  e.len = (size_t)sqlite3_column_bytes(st, 3);
+  /* SQLite hands back NULL for an empty BLOB; callers get a pointer. */
+  e.data = blob ? blob : (const unsigned char *)"";
+  return w->cb(w->arg, &e);
 }
 
 /* The callback may call other db functions, but not db_events_list
@@ -173,14 +151,8 @@ int db_events_list(struct db *db, int64_t session_id,
   sqlite3_stmt *st = db_stmt(db, DB_STMT_EVENT_LIST,
                              "SELECT seq, t_us, dir, data, layer FROM events "
                              "WHERE session_id = ?1 ORDER BY seq");
-  if (!st) return -1;
-  if (sqlite3_bind_int64(st, 1, session_id) != SQLITE_OK) goto fail;
-  return events_walk(db, st, session_id, cb, arg);
-
-fail:
-  db_fail(db);
-  db_stmt_release(st);
-  return -1;
+  return db_exec_rows(db, st, DB_ARGS(DB_INT(session_id)), events_row,
+                      &(struct events_walk){session_id, cb, arg});
 }
 
 /* Same contract as db_events_list for the callback. The primary key
@@ -191,31 +163,15 @@ int db_events_page(struct db *db, int64_t session_id, int64_t after_seq, int64_t
                              "SELECT seq, t_us, dir, data, layer FROM events "
                              "WHERE session_id = ?1 AND seq > ?2 AND seq <= ?3 "
                              "ORDER BY seq LIMIT ?4");
-  if (!st) return -1;
-  if (sqlite3_bind_int64(st, 1, session_id) != SQLITE_OK ||
-      sqlite3_bind_int64(st, 2, after_seq) != SQLITE_OK ||
-      sqlite3_bind_int64(st, 3, up_to_seq) != SQLITE_OK ||
-      sqlite3_bind_int(st, 4, limit) != SQLITE_OK)
-    goto fail;
-  return events_walk(db, st, session_id, cb, arg);
-
-fail:
-  db_fail(db);
-  db_stmt_release(st);
-  return -1;
+  return db_exec_rows(
+      db, st, DB_ARGS(DB_INT(session_id), DB_INT(after_seq), DB_INT(up_to_seq), DB_INT(limit)),
+      events_row, &(struct events_walk){session_id, cb, arg});
 }
 
 int db_events_last_seq(struct db *db, int64_t session_id, int64_t *seq) {
   sqlite3_stmt *st = db_stmt(db, DB_STMT_EVENT_LAST_SEQ,
                              "SELECT coalesce(max(seq), 0) FROM events WHERE session_id = ?1");
 
-  if (!st) return -1;
-  if (sqlite3_bind_int64(st, 1, session_id) != SQLITE_OK || sqlite3_step(st) != SQLITE_ROW) {
-    db_fail(db);
-    db_stmt_release(st);
-    return -1;
-  }
-  *seq = sqlite3_column_int64(st, 0);
-  db_stmt_release(st);
-  return 0;
+  /* An aggregate always answers one row. */
+  return db_exec_int(db, st, DB_ARGS(DB_INT(session_id)), seq) == 0 ? 0 : -1;
 }

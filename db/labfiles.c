@@ -47,6 +47,8 @@ static void labdb_file_row(sqlite3_stmt *st, struct db_file *f) {
   f->mtime = sqlite3_column_int64(st, 3);
 }
 
+DB_ROW_WALK(file, struct db_file, labdb_file_row)
+
 int db_file_stat(struct db *db, int64_t owner, const char *path, struct db_file *out) {
   sqlite3_stmt *st;
   char parent[LABDB_PATH_MAX + 1];
@@ -85,12 +87,8 @@ int db_file_list(struct db *db, int64_t owner, const char *dir,
   st = db_stmt(db, DB_STMT_FILE_LIST,
                "SELECT path, is_dir, coalesce(length(data), 0), mtime FROM lab_files "
                "WHERE owner = ?1 AND parent = ?2 ORDER BY path");
-  if (db_bind_args(db, st, DB_ARGS(DB_INT(owner), DB_TEXT(dir))) != 0) return -1;
-  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-    labdb_file_row(st, &f);
-    if (cb(arg, &f)) break;
-  }
-  return db_walk_end(db, st, rc);
+  return db_exec_rows(db, st, DB_ARGS(DB_INT(owner), DB_TEXT(dir)), file_row,
+                      &(struct file_walk){cb, arg});
 }
 
 int db_file_read(struct db *db, int64_t owner, const char *path, unsigned char **data,

@@ -88,6 +88,8 @@ static void labdb_mailbox_row(sqlite3_stmt *st, struct db_mailbox *m) {
   m->unseen = sqlite3_column_int64(st, 4);
 }
 
+DB_ROW_WALK(mailbox, struct db_mailbox, labdb_mailbox_row)
+
 int db_mailbox_get(struct db *db, int64_t user_id, const char *name, struct db_mailbox *out) {
   sqlite3_stmt *st;
   int rc;
@@ -106,18 +108,12 @@ int db_mailbox_get(struct db *db, int64_t user_id, const char *name, struct db_m
 int db_mailbox_list(struct db *db, int64_t user_id,
                     int (*cb)(void *arg, const struct db_mailbox *m), void *arg) {
   sqlite3_stmt *st;
-  struct db_mailbox m;
-  int rc;
 
   if (labdb_ensure_inbox(db, user_id, "INBOX") != 0) return -1;
   st = db_stmt(db, DB_STMT_MAILBOX_LIST,
                LABDB_MAILBOX_COLUMNS "WHERE b.user_id = ?1 ORDER BY b.name <> 'INBOX', b.name");
-  if (db_bind_args(db, st, DB_ARGS(DB_INT(user_id))) != 0) return -1;
-  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-    labdb_mailbox_row(st, &m);
-    if (cb(arg, &m)) break;
-  }
-  return db_walk_end(db, st, rc);
+  return db_exec_rows(db, st, DB_ARGS(DB_INT(user_id)), mailbox_row,
+                      &(struct mailbox_walk){cb, arg});
 }
 
 /* --- messages ------------------------------------------------------------------ */
@@ -178,12 +174,13 @@ static void labdb_mail_row(sqlite3_stmt *st, struct db_mail *m) {
   m->size = (size_t)sqlite3_column_int64(st, 3);
 }
 
+DB_ROW_WALK(mail, struct db_mail, labdb_mail_row)
+
 /* The callback may call other db functions (db_mail_get to fetch a body),
  * but not db_mail_list. 1 = no such mailbox. */
 int db_mail_list(struct db *db, int64_t user_id, const char *mailbox,
                  int (*cb)(void *arg, const struct db_mail *m), void *arg) {
   sqlite3_stmt *st;
-  struct db_mail m;
   int rc;
 
   mailbox = labdb_mailbox_name(mailbox);
@@ -192,12 +189,8 @@ int db_mail_list(struct db *db, int64_t user_id, const char *mailbox,
   st = db_stmt(db, DB_STMT_MAIL_LIST,
                "SELECT uid, flags, internal_date, length(body) FROM lab_messages "
                "WHERE user_id = ?1 AND mailbox = ?2 ORDER BY uid");
-  if (db_bind_args(db, st, DB_ARGS(DB_INT(user_id), DB_TEXT(mailbox))) != 0) return -1;
-  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-    labdb_mail_row(st, &m);
-    if (cb(arg, &m)) break;
-  }
-  return db_walk_end(db, st, rc);
+  return db_exec_rows(db, st, DB_ARGS(DB_INT(user_id), DB_TEXT(mailbox)), mail_row,
+                      &(struct mail_walk){cb, arg});
 }
 
 int db_mail_get(struct db *db, int64_t user_id, const char *mailbox, int64_t uid,

@@ -15,15 +15,22 @@
 int db_lab_event_add(struct db *db, int64_t user_id, const char *event, const char *attrs_json) {
   sqlite3_stmt *st = db_stmt(db, DB_STMT_LAB_EVENT_ADD,
                              "INSERT INTO lab_events(user_id, event, attrs) VALUES (?1, ?2, ?3)");
-  if (!st) return -1;
-  if (sqlite3_bind_int64(st, 1, user_id) != SQLITE_OK ||
-      sqlite3_bind_text(st, 2, event, -1, SQLITE_STATIC) != SQLITE_OK ||
-      sqlite3_bind_text(st, 3, attrs_json ? attrs_json : "{}", -1, SQLITE_STATIC) != SQLITE_OK) {
-    db_fail(db);
-    db_stmt_release(st);
-    return -1;
-  }
-  return db_step_done(db, st);
+  return db_exec_done(
+      db, st, DB_ARGS(DB_INT(user_id), DB_TEXT(event), DB_TEXT(attrs_json ? attrs_json : "{}")));
+}
+
+struct lab_event_find {
+  int (*match)(void *arg, const char *attrs_json);
+  void *arg;
+  int found;
+};
+
+static int lab_event_find_row(void *ctx, sqlite3_stmt *st) {
+  struct lab_event_find *f = ctx;
+  const char *attrs = (const char *)sqlite3_column_text(st, 0);
+
+  f->found = f->match(f->arg, attrs ? attrs : "{}") != 0;
+  return f->found;
 }
 
 int db_lab_event_find(struct db *db, int64_t user_id, const char *event,
@@ -31,24 +38,11 @@ int db_lab_event_find(struct db *db, int64_t user_id, const char *event,
   sqlite3_stmt *st = db_stmt(db, DB_STMT_LAB_EVENT_FIND,
                              "SELECT attrs FROM lab_events WHERE user_id = ?1 AND event = ?2 "
                              "ORDER BY id DESC LIMIT ?3");
-  int rc, found = 1;
-  if (!st) return -1;
-  if (sqlite3_bind_int64(st, 1, user_id) != SQLITE_OK ||
-      sqlite3_bind_text(st, 2, event, -1, SQLITE_STATIC) != SQLITE_OK ||
-      sqlite3_bind_int(st, 3, LAB_EVENT_SCAN) != SQLITE_OK)
-    goto fail;
-  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-    const char *attrs = (const char *)sqlite3_column_text(st, 0);
-    if (match(arg, attrs ? attrs : "{}")) {
-      found = 0;
-      break;
-    }
-  }
-  if (found && rc != SQLITE_DONE) goto fail;
-  db_stmt_release(st);
-  return found;
-fail:
-  return db_fail_release(db, st);
+  struct lab_event_find f = {match, arg, 0};
+  if (db_exec_rows(db, st, DB_ARGS(DB_INT(user_id), DB_TEXT(event), DB_INT(LAB_EVENT_SCAN)),
+                   lab_event_find_row, &f) != 0)
+    return -1;
+  return f.found ? 0 : 1;
 }
 
 int db_progress_attempt(struct db *db, int64_t user_id, const char *lesson, const char *task,
@@ -62,17 +56,9 @@ int db_progress_attempt(struct db *db, int64_t user_id, const char *lesson, cons
       "  first_at = coalesce(first_at, excluded.first_at), "
       "  solved_at = coalesce(solved_at, excluded.solved_at), "
       "  points = max(points, excluded.points)");
-  if (!st) return -1;
-  if (sqlite3_bind_int64(st, 1, user_id) != SQLITE_OK ||
-      sqlite3_bind_text(st, 2, lesson, -1, SQLITE_STATIC) != SQLITE_OK ||
-      sqlite3_bind_text(st, 3, task, -1, SQLITE_STATIC) != SQLITE_OK ||
-      sqlite3_bind_int(st, 4, solved ? 1 : 0) != SQLITE_OK ||
-      sqlite3_bind_int(st, 5, points) != SQLITE_OK) {
-    db_fail(db);
-    db_stmt_release(st);
-    return -1;
-  }
-  return db_step_done(db, st);
+  return db_exec_done(db, st,
+                      DB_ARGS(DB_INT(user_id), DB_TEXT(lesson), DB_TEXT(task),
+                              DB_INT(solved ? 1 : 0), DB_INT(points)));
 }
 
 int db_progress_hint(struct db *db, int64_t user_id, const char *lesson, const char *task,
@@ -83,17 +69,25 @@ int db_progress_hint(struct db *db, int64_t user_id, const char *lesson, const c
               "VALUES (?1, ?2, ?3, 0, 1, ?4) "
               "ON CONFLICT(user_id, lesson, task) DO UPDATE SET hints = hints + 1, "
               "  hint_cost = hint_cost + CASE WHEN solved_at IS NULL THEN ?4 ELSE 0 END");
-  if (!st) return -1;
-  if (sqlite3_bind_int64(st, 1, user_id) != SQLITE_OK ||
-      sqlite3_bind_text(st, 2, lesson, -1, SQLITE_STATIC) != SQLITE_OK ||
-      sqlite3_bind_text(st, 3, task, -1, SQLITE_STATIC) != SQLITE_OK ||
-      sqlite3_bind_int(st, 4, cost < 0 ? 0 : cost) != SQLITE_OK) {
-    db_fail(db);
-    db_stmt_release(st);
-    return -1;
-  }
-  return db_step_done(db, st);
+  return db_exec_done(
+      db, st,
+      DB_ARGS(DB_INT(user_id), DB_TEXT(lesson), DB_TEXT(task), DB_INT(cost < 0 ? 0 : cost)));
 }
+
+static void progress_from_row(sqlite3_stmt *st, struct db_progress *p) {
+  p->user_id = sqlite3_column_int64(st, 0);
+  db_column_copy(st, 1, p->user_name, sizeof p->user_name);
+  db_column_copy(st, 2, p->lesson, sizeof p->lesson);
+  db_column_copy(st, 3, p->task, sizeof p->task);
+  p->attempts = sqlite3_column_int(st, 4);
+  p->solved_at = sqlite3_column_int64(st, 5);
+  p->points = sqlite3_column_int(st, 6);
+  p->first_at = sqlite3_column_int64(st, 7);
+  p->hints = sqlite3_column_int(st, 8);
+  p->hint_cost = sqlite3_column_int(st, 9);
+}
+
+DB_ROW_WALK(progress, struct db_progress, progress_from_row)
 
 int db_progress_list(struct db *db, int64_t user_id, const char *lesson,
                      int (*cb)(void *arg, const struct db_progress *p), void *arg) {
@@ -105,27 +99,7 @@ int db_progress_list(struct db *db, int64_t user_id, const char *lesson,
               "FROM task_progress p JOIN users u ON u.id = p.user_id "
               "WHERE (?1 = 0 OR p.user_id = ?1) AND (?2 IS NULL OR p.lesson = ?2) "
               "ORDER BY u.name, p.lesson, p.task");
-  int rc;
-  struct db_progress p;
-  if (!st) return -1;
-  if (sqlite3_bind_int64(st, 1, user_id) != SQLITE_OK ||
-      (lesson ? sqlite3_bind_text(st, 2, lesson, -1, SQLITE_STATIC) : sqlite3_bind_null(st, 2)) !=
-          SQLITE_OK)
-    goto fail;
-  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-    p.user_id = sqlite3_column_int64(st, 0);
-    db_column_copy(st, 1, p.user_name, sizeof p.user_name);
-    db_column_copy(st, 2, p.lesson, sizeof p.lesson);
-    db_column_copy(st, 3, p.task, sizeof p.task);
-    p.attempts = sqlite3_column_int(st, 4);
-    p.solved_at = sqlite3_column_int64(st, 5);
-    p.points = sqlite3_column_int(st, 6);
-    p.first_at = sqlite3_column_int64(st, 7);
-    p.hints = sqlite3_column_int(st, 8);
-    p.hint_cost = sqlite3_column_int(st, 9);
-    if (cb(arg, &p)) break;
-  }
-  return db_walk_end(db, st, rc);
-fail:
-  return db_fail_release(db, st);
+  /* A NULL lesson binds SQL NULL: every lesson. */
+  return db_exec_rows(db, st, DB_ARGS(DB_INT(user_id), DB_TEXT(lesson)), progress_row,
+                      &(struct progress_walk){cb, arg});
 }

@@ -12,16 +12,7 @@
 
 #include "db_internal.h"
 
-/* Binds text, or NULL for a NULL pointer. */
-static int bind_text(sqlite3_stmt *st, int i, const char *s) {
-  return s ? sqlite3_bind_text(st, i, s, -1, SQLITE_STATIC) : sqlite3_bind_null(st, i);
-}
-
-static int fail_release(struct db *db, sqlite3_stmt *st) {
-  db_fail(db);
-  db_stmt_release(st);
-  return -1;
-}
+/* Text is bound with DB_TEXT, which binds a NULL pointer as SQL NULL. */
 
 /* --- tests ------------------------------------------------------------------------------ */
 
@@ -42,32 +33,28 @@ static void read_test(sqlite3_stmt *st, struct db_quiz_test *t) {
   t->created_at = sqlite3_column_int64(st, 9);
 }
 
+DB_ROW_WALK(test, struct db_quiz_test, read_test)
+
 int db_quiz_test_create(struct db *db, const struct db_quiz_test *t, int64_t *id_out) {
   sqlite3_stmt *st =
       db_stmt(db, DB_STMT_QUIZ_TEST_CREATE,
               "INSERT INTO quiz_tests(title, questions, kinds, time_limit, is_open, "
               "  max_attempts, leaderboard, created_by) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)");
-  if (!st) return -1;
-  if (bind_text(st, 1, t->title) || sqlite3_bind_int(st, 2, t->questions) ||
-      bind_text(st, 3, t->kinds) || sqlite3_bind_int(st, 4, t->time_limit) ||
-      sqlite3_bind_int(st, 5, t->is_open) || sqlite3_bind_int(st, 6, t->max_attempts) ||
-      sqlite3_bind_int(st, 7, t->leaderboard) || sqlite3_bind_int64(st, 8, t->created_by))
-    return fail_release(db, st);
-  if (db_step_done(db, st)) return -1;
-  if (id_out) *id_out = sqlite3_last_insert_rowid(db->conn);
-  return 0;
+  return db_exec_insert(db, st,
+                        DB_ARGS(DB_TEXT(t->title), DB_INT(t->questions), DB_TEXT(t->kinds),
+                                DB_INT(t->time_limit), DB_INT(t->is_open), DB_INT(t->max_attempts),
+                                DB_INT(t->leaderboard), DB_INT(t->created_by)),
+                        id_out);
 }
 
 int db_quiz_test_get(struct db *db, int64_t id, struct db_quiz_test *out) {
   sqlite3_stmt *st =
       db_stmt(db, DB_STMT_QUIZ_TEST_GET, "SELECT " TEST_COLUMNS " FROM quiz_tests WHERE id = ?1");
-  if (!st) return -1;
-  if (sqlite3_bind_int64(st, 1, id)) return fail_release(db, st);
-  int rc = sqlite3_step(st);
-  if (rc == SQLITE_ROW) read_test(st, out);
-  if (rc != SQLITE_ROW && rc != SQLITE_DONE) return fail_release(db, st);
+  int rc = db_exec_row(db, st, DB_ARGS(DB_INT(id)));
+  if (rc != 0) return rc;
+  read_test(st, out);
   db_stmt_release(st);
-  return rc == SQLITE_ROW ? 0 : 1;
+  return 0;
 }
 
 int db_quiz_test_update(struct db *db, int64_t id, int is_open, int leaderboard) {
@@ -76,28 +63,14 @@ int db_quiz_test_update(struct db *db, int64_t id, int is_open, int leaderboard)
                              "  is_open = CASE WHEN ?2 < 0 THEN is_open ELSE ?2 END, "
                              "  leaderboard = CASE WHEN ?3 < 0 THEN leaderboard ELSE ?3 END "
                              "WHERE id = ?1");
-  if (!st) return -1;
-  if (sqlite3_bind_int64(st, 1, id) || sqlite3_bind_int(st, 2, is_open) ||
-      sqlite3_bind_int(st, 3, leaderboard))
-    return fail_release(db, st);
-  if (db_step_done(db, st)) return -1;
-  return sqlite3_changes(db->conn) ? 0 : 1;
+  return db_exec_changed(db, st, DB_ARGS(DB_INT(id), DB_INT(is_open), DB_INT(leaderboard)));
 }
 
 int db_quiz_test_list(struct db *db, int (*cb)(void *arg, const struct db_quiz_test *t),
                       void *arg) {
   sqlite3_stmt *st = db_stmt(db, DB_STMT_QUIZ_TEST_LIST,
                              "SELECT " TEST_COLUMNS " FROM quiz_tests ORDER BY id DESC");
-  struct db_quiz_test t;
-  int rc;
-  if (!st) return -1;
-  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-    read_test(st, &t);
-    if (cb(arg, &t)) break;
-  }
-  if (rc != SQLITE_ROW && rc != SQLITE_DONE) return fail_release(db, st);
-  db_stmt_release(st);
-  return 0;
+  return db_exec_rows(db, st, NULL, test_row, &(struct test_walk){cb, arg});
 }
 
 /* --- attempts -------------------------------------------------------------------------- */
@@ -127,68 +100,51 @@ static void read_attempt(sqlite3_stmt *st, struct db_quiz_attempt *a) {
   a->points = sqlite3_column_int(st, 11);
 }
 
+DB_ROW_WALK(attempt, struct db_quiz_attempt, read_attempt)
+
 int db_quiz_attempt_create(struct db *db, int64_t user_id, const char *mode, int64_t test_id,
                            int64_t started_us, int64_t ends_us, int planned, int64_t *id_out) {
   sqlite3_stmt *st = db_stmt(db, DB_STMT_QUIZ_ATTEMPT_CREATE,
                              "INSERT INTO quiz_attempts(user_id, mode, test_id, started_us, "
                              "  ends_us, planned) VALUES (?1, ?2, nullif(?3, 0), ?4, "
                              "  nullif(?5, 0), ?6)");
-  if (!st) return -1;
-  if (sqlite3_bind_int64(st, 1, user_id) || bind_text(st, 2, mode) ||
-      sqlite3_bind_int64(st, 3, test_id) || sqlite3_bind_int64(st, 4, started_us) ||
-      sqlite3_bind_int64(st, 5, ends_us) || sqlite3_bind_int(st, 6, planned))
-    return fail_release(db, st);
-  if (db_step_done(db, st)) return -1;
-  if (id_out) *id_out = sqlite3_last_insert_rowid(db->conn);
-  return 0;
+  return db_exec_insert(db, st,
+                        DB_ARGS(DB_INT(user_id), DB_TEXT(mode), DB_INT(test_id), DB_INT(started_us),
+                                DB_INT(ends_us), DB_INT(planned)),
+                        id_out);
 }
 
 int db_quiz_attempt_get(struct db *db, int64_t id, struct db_quiz_attempt *out) {
   sqlite3_stmt *st = db_stmt(db, DB_STMT_QUIZ_ATTEMPT_GET, ATTEMPT_SELECT "WHERE a.id = ?1");
-  if (!st) return -1;
-  if (sqlite3_bind_int64(st, 1, id)) return fail_release(db, st);
-  int rc = sqlite3_step(st);
-  if (rc == SQLITE_ROW) read_attempt(st, out);
-  if (rc != SQLITE_ROW && rc != SQLITE_DONE) return fail_release(db, st);
+  int rc = db_exec_row(db, st, DB_ARGS(DB_INT(id)));
+  if (rc != 0) return rc;
+  read_attempt(st, out);
   db_stmt_release(st);
-  return rc == SQLITE_ROW ? 0 : 1;
+  return 0;
 }
 
 int db_quiz_attempt_finish(struct db *db, int64_t id, int64_t finished_us) {
   sqlite3_stmt *st =
       db_stmt(db, DB_STMT_QUIZ_ATTEMPT_FINISH,
               "UPDATE quiz_attempts SET finished_us = ?2 WHERE id = ?1 AND finished_us IS NULL");
-  if (!st) return -1;
-  if (sqlite3_bind_int64(st, 1, id) || sqlite3_bind_int64(st, 2, finished_us))
-    return fail_release(db, st);
-  return db_step_done(db, st);
+  return db_exec_done(db, st, DB_ARGS(DB_INT(id), DB_INT(finished_us)));
 }
 
 int db_quiz_attempt_live(struct db *db, int64_t user_id, int64_t test_id, int64_t *id_out) {
   sqlite3_stmt *st = db_stmt(db, DB_STMT_QUIZ_ATTEMPT_LIVE,
                              "SELECT id FROM quiz_attempts WHERE user_id = ?1 AND test_id = ?2 "
                              "AND finished_us IS NULL ORDER BY id DESC LIMIT 1");
-  if (!st) return -1;
-  if (sqlite3_bind_int64(st, 1, user_id) || sqlite3_bind_int64(st, 2, test_id))
-    return fail_release(db, st);
-  int rc = sqlite3_step(st);
-  if (rc == SQLITE_ROW) *id_out = sqlite3_column_int64(st, 0);
-  if (rc != SQLITE_ROW && rc != SQLITE_DONE) return fail_release(db, st);
-  db_stmt_release(st);
-  return rc == SQLITE_ROW ? 0 : 1;
+  return db_exec_int(db, st, DB_ARGS(DB_INT(user_id), DB_INT(test_id)), id_out);
 }
 
 int db_quiz_attempt_count(struct db *db, int64_t user_id, int64_t test_id) {
   sqlite3_stmt *st =
       db_stmt(db, DB_STMT_QUIZ_ATTEMPT_COUNT,
               "SELECT count(*) FROM quiz_attempts WHERE user_id = ?1 AND test_id = ?2");
-  if (!st) return -1;
-  if (sqlite3_bind_int64(st, 1, user_id) || sqlite3_bind_int64(st, 2, test_id))
-    return fail_release(db, st);
-  if (sqlite3_step(st) != SQLITE_ROW) return fail_release(db, st);
-  int n = sqlite3_column_int(st, 0);
-  db_stmt_release(st);
-  return n;
+  int64_t n;
+  /* count(*) always answers one row. */
+  if (db_exec_int(db, st, DB_ARGS(DB_INT(user_id), DB_INT(test_id)), &n) != 0) return -1;
+  return (int)n;
 }
 
 int db_quiz_attempt_list(struct db *db, int64_t user_id, int64_t test_id, int limit,
@@ -197,19 +153,8 @@ int db_quiz_attempt_list(struct db *db, int64_t user_id, int64_t test_id, int li
                              ATTEMPT_SELECT
                              "WHERE (?1 = 0 OR a.user_id = ?1) AND (?2 = 0 OR a.test_id = ?2) "
                              "ORDER BY a.id DESC LIMIT ?3");
-  struct db_quiz_attempt a;
-  int rc;
-  if (!st) return -1;
-  if (sqlite3_bind_int64(st, 1, user_id) || sqlite3_bind_int64(st, 2, test_id) ||
-      sqlite3_bind_int(st, 3, limit))
-    return fail_release(db, st);
-  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-    read_attempt(st, &a);
-    if (cb(arg, &a)) break;
-  }
-  if (rc != SQLITE_ROW && rc != SQLITE_DONE) return fail_release(db, st);
-  db_stmt_release(st);
-  return 0;
+  return db_exec_rows(db, st, DB_ARGS(DB_INT(user_id), DB_INT(test_id), DB_INT(limit)), attempt_row,
+                      &(struct attempt_walk){cb, arg});
 }
 
 /* --- questions ------------------------------------------------------------------------- */
@@ -245,27 +190,21 @@ int db_quiz_question_add(struct db *db, const struct db_quiz_question *q, int64_
                              "INSERT INTO quiz_questions(attempt_id, seq, kind, fact, label, "
                              "  prompt, choices, multi, expected, display) "
                              "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)");
-  if (!st) return -1;
-  if (sqlite3_bind_int64(st, 1, q->attempt_id) || sqlite3_bind_int(st, 2, q->seq) ||
-      bind_text(st, 3, q->kind) || bind_text(st, 4, q->fact) || bind_text(st, 5, q->label) ||
-      bind_text(st, 6, q->prompt) || bind_text(st, 7, q->choices) ||
-      sqlite3_bind_int(st, 8, q->multi) || bind_text(st, 9, q->expected) ||
-      bind_text(st, 10, q->display))
-    return fail_release(db, st);
-  if (db_step_done(db, st)) return -1;
-  if (id_out) *id_out = sqlite3_last_insert_rowid(db->conn);
-  return 0;
+  return db_exec_insert(
+      db, st,
+      DB_ARGS(DB_INT(q->attempt_id), DB_INT(q->seq), DB_TEXT(q->kind), DB_TEXT(q->fact),
+              DB_TEXT(q->label), DB_TEXT(q->prompt), DB_TEXT(q->choices), DB_INT(q->multi),
+              DB_TEXT(q->expected), DB_TEXT(q->display)),
+      id_out);
 }
 
 static int one_question(struct db *db, sqlite3_stmt *st, int64_t key,
                         struct db_quiz_question *out) {
-  if (!st) return -1;
-  if (sqlite3_bind_int64(st, 1, key)) return fail_release(db, st);
-  int rc = sqlite3_step(st);
-  if (rc == SQLITE_ROW) read_question(st, out);
-  if (rc != SQLITE_ROW && rc != SQLITE_DONE) return fail_release(db, st);
+  int rc = db_exec_row(db, st, DB_ARGS(DB_INT(key)));
+  if (rc != 0) return rc;
+  read_question(st, out);
   db_stmt_release(st);
-  return rc == SQLITE_ROW ? 0 : 1;
+  return 0;
 }
 
 int db_quiz_question_get(struct db *db, int64_t id, struct db_quiz_question *out) {
@@ -287,10 +226,7 @@ int db_quiz_question_shown(struct db *db, int64_t id, int64_t shown_us) {
   sqlite3_stmt *st =
       db_stmt(db, DB_STMT_QUIZ_QUESTION_SHOWN,
               "UPDATE quiz_questions SET shown_us = ?2 WHERE id = ?1 AND shown_us IS NULL");
-  if (!st) return -1;
-  if (sqlite3_bind_int64(st, 1, id) || sqlite3_bind_int64(st, 2, shown_us))
-    return fail_release(db, st);
-  return db_step_done(db, st);
+  return db_exec_done(db, st, DB_ARGS(DB_INT(id), DB_INT(shown_us)));
 }
 
 int db_quiz_question_answer(struct db *db, int64_t id, const char *answer, int correct, int points,
@@ -299,13 +235,24 @@ int db_quiz_question_answer(struct db *db, int64_t id, const char *answer, int c
                              "UPDATE quiz_questions SET answer = ?2, correct = ?3, points = ?4, "
                              "  explanation = ?5, answered_us = ?6 "
                              "WHERE id = ?1 AND answer IS NULL");
-  if (!st) return -1;
-  if (sqlite3_bind_int64(st, 1, id) || bind_text(st, 2, answer) ||
-      sqlite3_bind_int(st, 3, correct ? 1 : 0) || sqlite3_bind_int(st, 4, points) ||
-      bind_text(st, 5, explanation) || sqlite3_bind_int64(st, 6, answered_us))
-    return fail_release(db, st);
-  if (db_step_done(db, st)) return -1;
-  return sqlite3_changes(db->conn) ? 0 : 1;
+  return db_exec_changed(db, st,
+                         DB_ARGS(DB_INT(id), DB_TEXT(answer), DB_INT(correct ? 1 : 0),
+                                 DB_INT(points), DB_TEXT(explanation), DB_INT(answered_us)));
+}
+
+/* A question is kilobytes, so the walk reads each into one heap copy
+ * rather than onto the stack. */
+struct question_walk {
+  int (*cb)(void *arg, const struct db_quiz_question *q);
+  void *arg;
+  struct db_quiz_question *q;
+};
+
+static int question_row(void *ctx, sqlite3_stmt *st) {
+  const struct question_walk *w = ctx;
+
+  read_question(st, w->q);
+  return w->cb(w->arg, w->q);
 }
 
 int db_quiz_question_list(struct db *db, int64_t attempt_id,
@@ -313,25 +260,15 @@ int db_quiz_question_list(struct db *db, int64_t attempt_id,
   sqlite3_stmt *st =
       db_stmt(db, DB_STMT_QUIZ_QUESTION_LIST,
               "SELECT " QUESTION_COLUMNS "FROM quiz_questions WHERE attempt_id = ?1 ORDER BY seq");
-  struct db_quiz_question *q = malloc(sizeof *q);
-  int rc = SQLITE_ERROR;
-  if (!st || !q) {
-    free(q);
+  struct question_walk w = {cb, arg, malloc(sizeof *w.q)};
+  int rc;
+  if (!w.q) {
     db_stmt_release(st);
     return -1;
   }
-  if (sqlite3_bind_int64(st, 1, attempt_id)) goto fail;
-  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-    read_question(st, q);
-    if (cb(arg, q)) break;
-  }
-  if (rc != SQLITE_ROW && rc != SQLITE_DONE) goto fail;
-  free(q);
-  db_stmt_release(st);
-  return 0;
-fail:
-  free(q);
-  return fail_release(db, st);
+  rc = db_exec_rows(db, st, DB_ARGS(DB_INT(attempt_id)), question_row, &w);
+  free(w.q);
+  return rc;
 }
 
 /* --- review boxes ---------------------------------------------------------------------- */
@@ -339,16 +276,12 @@ fail:
 int db_quiz_fact_get(struct db *db, int64_t user_id, const char *fact, int *box, int64_t *due_us) {
   sqlite3_stmt *st = db_stmt(db, DB_STMT_QUIZ_FACT_GET,
                              "SELECT box, due_us FROM quiz_facts WHERE user_id = ?1 AND fact = ?2");
-  if (!st) return -1;
-  if (sqlite3_bind_int64(st, 1, user_id) || bind_text(st, 2, fact)) return fail_release(db, st);
-  int rc = sqlite3_step(st);
+  int rc = db_exec_row(db, st, DB_ARGS(DB_INT(user_id), DB_TEXT(fact)));
   *box = 0;
   if (due_us) *due_us = 0;
-  if (rc == SQLITE_ROW) {
-    *box = sqlite3_column_int(st, 0);
-    if (due_us) *due_us = sqlite3_column_int64(st, 1);
-  }
-  if (rc != SQLITE_ROW && rc != SQLITE_DONE) return fail_release(db, st);
+  if (rc != 0) return rc < 0 ? -1 : 0; /* never reviewed: box 0, due now */
+  *box = sqlite3_column_int(st, 0);
+  if (due_us) *due_us = sqlite3_column_int64(st, 1);
   db_stmt_release(st);
   return 0;
 }
@@ -362,47 +295,46 @@ int db_quiz_fact_set(struct db *db, int64_t user_id, const char *fact, int box, 
               "ON CONFLICT(user_id, fact) DO UPDATE SET box = excluded.box, "
               "  due_us = excluded.due_us, right_count = right_count + excluded.right_count, "
               "  wrong_count = wrong_count + excluded.wrong_count");
-  if (!st) return -1;
-  if (sqlite3_bind_int64(st, 1, user_id) || bind_text(st, 2, fact) ||
-      sqlite3_bind_int(st, 3, box) || sqlite3_bind_int64(st, 4, due_us) ||
-      sqlite3_bind_int(st, 5, correct ? 1 : 0))
-    return fail_release(db, st);
-  return db_step_done(db, st);
+  return db_exec_done(db, st,
+                      DB_ARGS(DB_INT(user_id), DB_TEXT(fact), DB_INT(box), DB_INT(due_us),
+                              DB_INT(correct ? 1 : 0)));
 }
+
+static void read_fact(sqlite3_stmt *st, struct db_quiz_fact *f) {
+  db_column_copy(st, 0, f->fact, sizeof f->fact);
+  f->box = sqlite3_column_int(st, 1);
+  f->due_us = sqlite3_column_int64(st, 2);
+  f->right = sqlite3_column_int(st, 3);
+  f->wrong = sqlite3_column_int(st, 4);
+}
+
+DB_ROW_WALK(fact, struct db_quiz_fact, read_fact)
 
 int db_quiz_fact_list(struct db *db, int64_t user_id,
                       int (*cb)(void *arg, const struct db_quiz_fact *f), void *arg) {
   sqlite3_stmt *st = db_stmt(db, DB_STMT_QUIZ_FACT_LIST,
                              "SELECT fact, box, due_us, right_count, wrong_count FROM quiz_facts "
                              "WHERE user_id = ?1 ORDER BY due_us, fact");
-  struct db_quiz_fact f;
-  int rc;
-  if (!st) return -1;
-  if (sqlite3_bind_int64(st, 1, user_id)) return fail_release(db, st);
-  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-    db_column_copy(st, 0, f.fact, sizeof f.fact);
-    f.box = sqlite3_column_int(st, 1);
-    f.due_us = sqlite3_column_int64(st, 2);
-    f.right = sqlite3_column_int(st, 3);
-    f.wrong = sqlite3_column_int(st, 4);
-    if (cb(arg, &f)) break;
-  }
-  if (rc != SQLITE_ROW && rc != SQLITE_DONE) return fail_release(db, st);
-  db_stmt_release(st);
-  return 0;
+  return db_exec_rows(db, st, DB_ARGS(DB_INT(user_id)), fact_row, &(struct fact_walk){cb, arg});
 }
 
 int db_quiz_due_count(struct db *db, int64_t user_id, int64_t before_us) {
   sqlite3_stmt *st = db_stmt(db, DB_STMT_QUIZ_DUE_COUNT,
                              "SELECT count(*) FROM quiz_facts WHERE user_id = ?1 AND due_us < ?2");
-  if (!st) return -1;
-  if (sqlite3_bind_int64(st, 1, user_id) || sqlite3_bind_int64(st, 2, before_us))
-    return fail_release(db, st);
-  if (sqlite3_step(st) != SQLITE_ROW) return fail_release(db, st);
-  int n = sqlite3_column_int(st, 0);
-  db_stmt_release(st);
-  return n;
+  int64_t n;
+  /* count(*) always answers one row. */
+  if (db_exec_int(db, st, DB_ARGS(DB_INT(user_id), DB_INT(before_us)), &n) != 0) return -1;
+  return (int)n;
 }
+
+static void read_weak(sqlite3_stmt *st, struct db_quiz_weak *w) {
+  db_column_copy(st, 0, w->kind, sizeof w->kind);
+  db_column_copy(st, 1, w->fact, sizeof w->fact);
+  w->asked = sqlite3_column_int(st, 2);
+  w->wrong = sqlite3_column_int(st, 3);
+}
+
+DB_ROW_WALK(weak, struct db_quiz_weak, read_weak)
 
 int db_quiz_weakest(struct db *db, int64_t user_id, int limit,
                     int (*cb)(void *arg, const struct db_quiz_weak *w), void *arg) {
@@ -413,24 +345,22 @@ int db_quiz_weakest(struct db *db, int64_t user_id, int limit,
                              "GROUP BY q.kind, q.fact HAVING sum(q.correct = 0) > 0 "
                              "ORDER BY sum(q.correct = 0) * 1.0 / count(*) DESC, "
                              "  sum(q.correct = 0) DESC, q.fact LIMIT ?2");
-  struct db_quiz_weak w;
-  int rc;
-  if (!st) return -1;
-  if (sqlite3_bind_int64(st, 1, user_id) || sqlite3_bind_int(st, 2, limit))
-    return fail_release(db, st);
-  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-    db_column_copy(st, 0, w.kind, sizeof w.kind);
-    db_column_copy(st, 1, w.fact, sizeof w.fact);
-    w.asked = sqlite3_column_int(st, 2);
-    w.wrong = sqlite3_column_int(st, 3);
-    if (cb(arg, &w)) break;
-  }
-  if (rc != SQLITE_ROW && rc != SQLITE_DONE) return fail_release(db, st);
-  db_stmt_release(st);
-  return 0;
+  return db_exec_rows(db, st, DB_ARGS(DB_INT(user_id), DB_INT(limit)), weak_row,
+                      &(struct weak_walk){cb, arg});
 }
 
 /* --- results --------------------------------------------------------------------------- */
+
+static void read_student(sqlite3_stmt *st, struct db_quiz_student *s) {
+  s->user_id = sqlite3_column_int64(st, 0);
+  db_column_copy(st, 1, s->name, sizeof s->name);
+  s->attempts = sqlite3_column_int(st, 2);
+  s->best_points = sqlite3_column_int(st, 3);
+  s->best_right = sqlite3_column_int(st, 4);
+  s->best_attempt = sqlite3_column_int64(st, 5);
+}
+
+DB_ROW_WALK(student, struct db_quiz_student, read_student)
 
 int db_quiz_results_students(struct db *db, int64_t test_id,
                              int (*cb)(void *arg, const struct db_quiz_student *s), void *arg) {
@@ -446,23 +376,21 @@ int db_quiz_results_students(struct db *db, int64_t test_id,
       "  count(*) OVER (PARTITION BY user_id) AS n FROM scored) "
       "SELECT k.user_id, u.name, k.n, k.pts, k.rt, k.id FROM ranked k "
       "JOIN users u ON u.id = k.user_id WHERE k.r = 1 ORDER BY k.pts DESC, u.name");
-  struct db_quiz_student s;
-  int rc;
-  if (!st) return -1;
-  if (sqlite3_bind_int64(st, 1, test_id)) return fail_release(db, st);
-  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-    s.user_id = sqlite3_column_int64(st, 0);
-    db_column_copy(st, 1, s.name, sizeof s.name);
-    s.attempts = sqlite3_column_int(st, 2);
-    s.best_points = sqlite3_column_int(st, 3);
-    s.best_right = sqlite3_column_int(st, 4);
-    s.best_attempt = sqlite3_column_int64(st, 5);
-    if (cb(arg, &s)) break;
-  }
-  if (rc != SQLITE_ROW && rc != SQLITE_DONE) return fail_release(db, st);
-  db_stmt_release(st);
-  return 0;
+  return db_exec_rows(db, st, DB_ARGS(DB_INT(test_id)), student_row,
+                      &(struct student_walk){cb, arg});
 }
+
+static void read_item(sqlite3_stmt *st, struct db_quiz_item *it) {
+  db_column_copy(st, 0, it->kind, sizeof it->kind);
+  db_column_copy(st, 1, it->fact, sizeof it->fact);
+  db_column_copy(st, 2, it->label, sizeof it->label);
+  it->asked = sqlite3_column_int(st, 3);
+  it->answered = sqlite3_column_int(st, 4);
+  it->right = sqlite3_column_int(st, 5);
+  it->points = sqlite3_column_int(st, 6);
+}
+
+DB_ROW_WALK(item, struct db_quiz_item, read_item)
 
 int db_quiz_results_questions(struct db *db, int64_t test_id,
                               int (*cb)(void *arg, const struct db_quiz_item *q), void *arg) {
@@ -474,21 +402,5 @@ int db_quiz_results_questions(struct db *db, int64_t test_id,
               "WHERE a.test_id = ?1 GROUP BY q.kind, q.fact, q.label "
               "ORDER BY (count(*) - sum(coalesce(q.correct, 0))) * 1.0 / count(*) DESC, "
               "  count(*) DESC, q.label");
-  struct db_quiz_item it;
-  int rc;
-  if (!st) return -1;
-  if (sqlite3_bind_int64(st, 1, test_id)) return fail_release(db, st);
-  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-    db_column_copy(st, 0, it.kind, sizeof it.kind);
-    db_column_copy(st, 1, it.fact, sizeof it.fact);
-    db_column_copy(st, 2, it.label, sizeof it.label);
-    it.asked = sqlite3_column_int(st, 3);
-    it.answered = sqlite3_column_int(st, 4);
-    it.right = sqlite3_column_int(st, 5);
-    it.points = sqlite3_column_int(st, 6);
-    if (cb(arg, &it)) break;
-  }
-  if (rc != SQLITE_ROW && rc != SQLITE_DONE) return fail_release(db, st);
-  db_stmt_release(st);
-  return 0;
+  return db_exec_rows(db, st, DB_ARGS(DB_INT(test_id)), item_row, &(struct item_walk){cb, arg});
 }

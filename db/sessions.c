@@ -36,34 +36,25 @@ static void session_from_row(sqlite3_stmt *st, struct db_session *out) {
   db_column_copy(st, 15, out->tls, sizeof out->tls);
 }
 
+DB_ROW_WALK(session, struct db_session, session_from_row)
+
 /* Every session row starts here: a relay session (own 0), an own client's
  * conversation with the lab (own 1), or its FTP data connection (own 1,
- * parent_id and label set). */
+ * parent_id and label set; a parent_id of 0 is stored as NULL). */
 static int session_insert(struct db *db, int64_t user_id, const char *host, int port,
                           const char *mode, int64_t started_us, int own, const char *client_addr,
                           int64_t parent_id, const char *label, int64_t *id_out) {
   sqlite3_stmt *st = db_stmt(db, DB_STMT_SESSION_CREATE,
                              "INSERT INTO sessions(user_id, host, port, mode, started_us, "
                              "own_client, client_addr, parent_id, label) "
-                             "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)");
+                             "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, nullif(?8, 0), ?9)");
 
-  if (!st) return -1;
-  if (sqlite3_bind_int64(st, 1, user_id) != SQLITE_OK ||
-      sqlite3_bind_text(st, 2, host, -1, SQLITE_STATIC) != SQLITE_OK ||
-      sqlite3_bind_int(st, 3, port) != SQLITE_OK ||
-      sqlite3_bind_text(st, 4, mode, -1, SQLITE_STATIC) != SQLITE_OK ||
-      sqlite3_bind_int64(st, 5, started_us) != SQLITE_OK ||
-      sqlite3_bind_int(st, 6, own) != SQLITE_OK ||
-      sqlite3_bind_text(st, 7, client_addr ? client_addr : "", -1, SQLITE_STATIC) != SQLITE_OK ||
-      (parent_id ? sqlite3_bind_int64(st, 8, parent_id) : sqlite3_bind_null(st, 8)) != SQLITE_OK ||
-      sqlite3_bind_text(st, 9, label ? label : "", -1, SQLITE_STATIC) != SQLITE_OK) {
-    db_fail(db);
-    db_stmt_release(st);
-    return -1;
-  }
-  if (db_step_done(db, st) != 0) return -1;
-  if (id_out) *id_out = sqlite3_last_insert_rowid(db->conn);
-  return 0;
+  return db_exec_insert(
+      db, st,
+      DB_ARGS(DB_INT(user_id), DB_TEXT(host), DB_INT(port), DB_TEXT(mode), DB_INT(started_us),
+              DB_INT(own), DB_TEXT(client_addr ? client_addr : ""), DB_INT(parent_id),
+              DB_TEXT(label ? label : "")),
+      id_out);
 }
 
 int db_session_create(struct db *db, int64_t user_id, const char *host, int port, const char *mode,
@@ -88,42 +79,21 @@ int db_session_set_label(struct db *db, int64_t id, const char *label) {
   sqlite3_stmt *st =
       db_stmt(db, DB_STMT_SESSION_SET_LABEL, "UPDATE sessions SET label = ?2 WHERE id = ?1");
 
-  if (!st) return -1;
-  if (sqlite3_bind_int64(st, 1, id) != SQLITE_OK ||
-      sqlite3_bind_text(st, 2, label ? label : "", -1, SQLITE_STATIC) != SQLITE_OK) {
-    db_fail(db);
-    db_stmt_release(st);
-    return -1;
-  }
-  return db_step_done(db, st);
+  return db_exec_done(db, st, DB_ARGS(DB_INT(id), DB_TEXT(label ? label : "")));
 }
 
 int db_session_set_user(struct db *db, int64_t id, int64_t user_id) {
   sqlite3_stmt *st =
       db_stmt(db, DB_STMT_SESSION_SET_USER, "UPDATE sessions SET user_id = ?2 WHERE id = ?1");
 
-  if (!st) return -1;
-  if (sqlite3_bind_int64(st, 1, id) != SQLITE_OK ||
-      sqlite3_bind_int64(st, 2, user_id) != SQLITE_OK) {
-    db_fail(db);
-    db_stmt_release(st);
-    return -1;
-  }
-  return db_step_done(db, st);
+  return db_exec_done(db, st, DB_ARGS(DB_INT(id), DB_INT(user_id)));
 }
 
 int db_session_set_tls(struct db *db, int64_t id, const char *tls) {
   sqlite3_stmt *st =
       db_stmt(db, DB_STMT_SESSION_SET_TLS, "UPDATE sessions SET tls = ?2 WHERE id = ?1");
 
-  if (!st) return -1;
-  if (sqlite3_bind_int64(st, 1, id) != SQLITE_OK ||
-      sqlite3_bind_text(st, 2, tls, -1, SQLITE_STATIC) != SQLITE_OK) {
-    db_fail(db);
-    db_stmt_release(st);
-    return -1;
-  }
-  return db_step_done(db, st);
+  return db_exec_done(db, st, DB_ARGS(DB_INT(id), DB_TEXT(tls)));
 }
 
 int db_session_keylog_add(struct db *db, int64_t id, const char *lines) {
@@ -131,14 +101,7 @@ int db_session_keylog_add(struct db *db, int64_t id, const char *lines) {
                              "INSERT INTO session_keys(session_id, keylog) VALUES (?1, ?2) "
                              "ON CONFLICT(session_id) DO UPDATE SET keylog = keylog || ?2");
 
-  if (!st) return -1;
-  if (sqlite3_bind_int64(st, 1, id) != SQLITE_OK ||
-      sqlite3_bind_text(st, 2, lines, -1, SQLITE_STATIC) != SQLITE_OK) {
-    db_fail(db);
-    db_stmt_release(st);
-    return -1;
-  }
-  return db_step_done(db, st);
+  return db_exec_done(db, st, DB_ARGS(DB_INT(id), DB_TEXT(lines)));
 }
 
 int db_session_keylog_get(struct db *db, int64_t id, char *out, size_t outlen) {
@@ -146,36 +109,17 @@ int db_session_keylog_get(struct db *db, int64_t id, char *out, size_t outlen) {
       db_stmt(db, DB_STMT_KEYLOG_GET, "SELECT keylog FROM session_keys WHERE session_id = ?1");
   int rc;
 
-  if (!st) return -1;
-  if (sqlite3_bind_int64(st, 1, id) != SQLITE_OK) goto fail;
-  rc = sqlite3_step(st);
-  if (rc == SQLITE_DONE) {
-    db_stmt_release(st);
-    return 1;
-  }
-  if (rc != SQLITE_ROW) goto fail;
+  if ((rc = db_exec_row(db, st, DB_ARGS(DB_INT(id)))) != 0) return rc;
   db_column_copy(st, 0, out, outlen);
   db_stmt_release(st);
   return 0;
-
-fail:
-  db_fail(db);
-  db_stmt_release(st);
-  return -1;
 }
 
 int db_first_teacher(struct db *db, int64_t *id) {
   sqlite3_stmt *st = db_stmt(db, DB_STMT_FIRST_TEACHER,
                              "SELECT id FROM users WHERE role = 'teacher' ORDER BY id LIMIT 1");
-  int rc;
 
-  if (!st) return -1;
-  rc = sqlite3_step(st);
-  if (rc == SQLITE_ROW) *id = sqlite3_column_int64(st, 0);
-  db_stmt_release(st);
-  if (rc == SQLITE_ROW) return 0;
-  if (rc == SQLITE_DONE) return 1;
-  return -1;
+  return db_exec_int(db, st, NULL, id);
 }
 
 int db_session_finish(struct db *db, int64_t id, int64_t ended_us, int64_t bytes_up,
@@ -184,17 +128,9 @@ int db_session_finish(struct db *db, int64_t id, int64_t ended_us, int64_t bytes
                              "UPDATE sessions SET ended_us = ?2, bytes_up = ?3, bytes_down = ?4, "
                              "close_reason = ?5 WHERE id = ?1");
 
-  if (!st) return -1;
-  if (sqlite3_bind_int64(st, 1, id) != SQLITE_OK ||
-      sqlite3_bind_int64(st, 2, ended_us) != SQLITE_OK ||
-      sqlite3_bind_int64(st, 3, bytes_up) != SQLITE_OK ||
-      sqlite3_bind_int64(st, 4, bytes_down) != SQLITE_OK ||
-      sqlite3_bind_text(st, 5, reason ? reason : "", -1, SQLITE_STATIC) != SQLITE_OK) {
-    db_fail(db);
-    db_stmt_release(st);
-    return -1;
-  }
-  return db_step_done(db, st);
+  return db_exec_done(db, st,
+                      DB_ARGS(DB_INT(id), DB_INT(ended_us), DB_INT(bytes_up), DB_INT(bytes_down),
+                              DB_TEXT(reason ? reason : "")));
 }
 
 int db_session_close_orphans(struct db *db, const char *reason) {
@@ -213,13 +149,7 @@ int db_session_close_orphans(struct db *db, const char *reason) {
               "close_reason = ?1 "
               "WHERE ended_us IS NULL");
 
-  if (!st) return -1;
-  if (sqlite3_bind_text(st, 1, reason ? reason : "", -1, SQLITE_STATIC) != SQLITE_OK) {
-    db_fail(db);
-    db_stmt_release(st);
-    return -1;
-  }
-  if (db_step_done(db, st) != 0) return -1;
+  if (db_exec_done(db, st, DB_ARGS(DB_TEXT(reason ? reason : ""))) != 0) return -1;
   return sqlite3_changes(db->conn);
 }
 
@@ -227,22 +157,10 @@ int db_session_get(struct db *db, int64_t id, struct db_session *out) {
   sqlite3_stmt *st = db_stmt(db, DB_STMT_SESSION_GET, "SELECT " SESSION_COLUMNS "WHERE s.id = ?1");
   int rc;
 
-  if (!st) return -1;
-  if (sqlite3_bind_int64(st, 1, id) != SQLITE_OK) goto fail;
-  rc = sqlite3_step(st);
-  if (rc == SQLITE_DONE) {
-    db_stmt_release(st);
-    return 1;
-  }
-  if (rc != SQLITE_ROW) goto fail;
+  if ((rc = db_exec_row(db, st, DB_ARGS(DB_INT(id)))) != 0) return rc;
   session_from_row(st, out);
   db_stmt_release(st);
   return 0;
-
-fail:
-  db_fail(db);
-  db_stmt_release(st);
-  return -1;
 }
 
 /* The callback may call other db functions, but not db_session_list
@@ -250,8 +168,6 @@ fail:
 int db_session_list(struct db *db, int64_t user_id,
                     int (*cb)(void *arg, const struct db_session *s), void *arg) {
   sqlite3_stmt *st;
-  struct db_session s;
-  int rc;
 
   /* Two statements rather than "?1 = 0 OR user_id = ?1", which would keep
    * the planner from using the per-user index. id breaks ties between
@@ -264,20 +180,9 @@ int db_session_list(struct db *db, int64_t user_id,
                  "SELECT " SESSION_COLUMNS
                  "WHERE s.user_id = ?1 ORDER BY s.started_us DESC, s.id DESC");
   }
-  if (!st) return -1;
-  if (user_id != 0 && sqlite3_bind_int64(st, 1, user_id) != SQLITE_OK) goto fail;
-  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-    session_from_row(st, &s);
-    if (cb(arg, &s) != 0) break;
-  }
-  if (rc != SQLITE_ROW && rc != SQLITE_DONE) goto fail;
-  db_stmt_release(st);
-  return 0;
-
-fail:
-  db_fail(db);
-  db_stmt_release(st);
-  return -1;
+  /* The first statement takes no parameter at all. */
+  return db_exec_rows(db, st, user_id ? DB_ARGS(DB_INT(user_id)) : NULL, session_row,
+                      &(struct session_walk){cb, arg});
 }
 
 /* The same order as db_session_list, continued from a row value: the
@@ -286,9 +191,8 @@ fail:
 int db_session_page(struct db *db, int64_t user_id, int64_t before_us, int64_t before_id, int limit,
                     int (*cb)(void *arg, const struct db_session *s), void *arg) {
   sqlite3_stmt *st;
-  struct db_session s;
-  int rc;
 
+  /* The first statement has no ?1: the 0 bound there is never read. */
   if (user_id == 0) {
     st = db_stmt(db, DB_STMT_SESSION_PAGE_ALL,
                  "SELECT " SESSION_COLUMNS
@@ -300,22 +204,7 @@ int db_session_page(struct db *db, int64_t user_id, int64_t before_us, int64_t b
                  "WHERE s.user_id = ?1 AND (s.started_us, s.id) < (?2, ?3) "
                  "ORDER BY s.started_us DESC, s.id DESC LIMIT ?4");
   }
-  if (!st) return -1;
-  if ((user_id != 0 && sqlite3_bind_int64(st, 1, user_id) != SQLITE_OK) ||
-      sqlite3_bind_int64(st, 2, before_us) != SQLITE_OK ||
-      sqlite3_bind_int64(st, 3, before_id) != SQLITE_OK ||
-      sqlite3_bind_int(st, 4, limit) != SQLITE_OK)
-    goto fail;
-  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-    session_from_row(st, &s);
-    if (cb(arg, &s) != 0) break;
-  }
-  if (rc != SQLITE_ROW && rc != SQLITE_DONE) goto fail;
-  db_stmt_release(st);
-  return 0;
-
-fail:
-  db_fail(db);
-  db_stmt_release(st);
-  return -1;
+  return db_exec_rows(db, st,
+                      DB_ARGS(DB_INT(user_id), DB_INT(before_us), DB_INT(before_id), DB_INT(limit)),
+                      session_row, &(struct session_walk){cb, arg});
 }

@@ -18,22 +18,14 @@ int db_usage_get(struct db *db, int64_t user_id, struct db_usage *out) {
 
   memset(out, 0, sizeof *out);
   out->user_id = user_id;
-  if (!st) return -1;
-  if (sqlite3_bind_int64(st, 1, user_id) != SQLITE_OK) goto fail;
-  rc = sqlite3_step(st);
-  if (rc == SQLITE_ROW) {
-    out->recorded_bytes = sqlite3_column_int64(st, 0);
-    out->refused_opens = sqlite3_column_int64(st, 1);
-    db_column_copy(st, 2, out->last_refused_reason, sizeof out->last_refused_reason);
-    out->last_refused_us = sqlite3_column_int64(st, 3);
-  } else if (rc != SQLITE_DONE) {
-    goto fail;
-  }
+  /* No row yet reads as all zero. */
+  if ((rc = db_exec_row(db, st, DB_ARGS(DB_INT(user_id)))) != 0) return rc < 0 ? -1 : 0;
+  out->recorded_bytes = sqlite3_column_int64(st, 0);
+  out->refused_opens = sqlite3_column_int64(st, 1);
+  db_column_copy(st, 2, out->last_refused_reason, sizeof out->last_refused_reason);
+  out->last_refused_us = sqlite3_column_int64(st, 3);
   db_stmt_release(st);
   return 0;
-
-fail:
-  return db_fail_release(db, st);
 }
 
 int db_usage_set_refused(struct db *db, int64_t user_id, int64_t refused_opens, const char *reason,
@@ -46,32 +38,30 @@ int db_usage_set_refused(struct db *db, int64_t user_id, int64_t refused_opens, 
                              "last_refused_reason = excluded.last_refused_reason, "
                              "last_refused_us = excluded.last_refused_us");
 
-  if (!st) return -1;
-  if (sqlite3_bind_int64(st, 1, user_id) != SQLITE_OK ||
-      sqlite3_bind_int64(st, 2, refused_opens) != SQLITE_OK ||
-      sqlite3_bind_text(st, 3, reason ? reason : "", -1, SQLITE_STATIC) != SQLITE_OK ||
-      sqlite3_bind_int64(st, 4, at_us) != SQLITE_OK) {
-    db_fail(db);
-    db_stmt_release(st);
-    return -1;
-  }
-  return db_step_done(db, st);
+  return db_exec_done(db, st,
+                      DB_ARGS(DB_INT(user_id), DB_INT(refused_opens), DB_TEXT(reason ? reason : ""),
+                              DB_INT(at_us)));
 }
 
 int db_usage_total(struct db *db, int64_t *recorded_bytes) {
   sqlite3_stmt *st = db_stmt(db, DB_STMT_USAGE_TOTAL,
                              "SELECT coalesce(sum(recorded_bytes), 0) FROM student_usage");
 
-  if (!st) return -1;
-  if (sqlite3_step(st) != SQLITE_ROW) {
-    db_fail(db);
-    db_stmt_release(st);
-    return -1;
-  }
-  *recorded_bytes = sqlite3_column_int64(st, 0);
-  db_stmt_release(st);
-  return 0;
+  /* An aggregate always answers one row. */
+  return db_exec_int(db, st, NULL, recorded_bytes) == 0 ? 0 : -1;
 }
+
+static void usage_from_row(sqlite3_stmt *st, struct db_usage *u) {
+  memset(u, 0, sizeof *u);
+  u->user_id = sqlite3_column_int64(st, 0);
+  db_column_copy(st, 1, u->user_name, sizeof u->user_name);
+  u->recorded_bytes = sqlite3_column_int64(st, 2);
+  u->refused_opens = sqlite3_column_int64(st, 3);
+  db_column_copy(st, 4, u->last_refused_reason, sizeof u->last_refused_reason);
+  u->last_refused_us = sqlite3_column_int64(st, 5);
+}
+
+DB_ROW_WALK(usage, struct db_usage, usage_from_row)
 
 int db_usage_list(struct db *db, int (*cb)(void *arg, const struct db_usage *u), void *arg) {
   sqlite3_stmt *st = db_stmt(db, DB_STMT_USAGE_LIST,
@@ -80,25 +70,6 @@ int db_usage_list(struct db *db, int (*cb)(void *arg, const struct db_usage *u),
                              "coalesce(g.last_refused_us, 0) FROM users u "
                              "LEFT JOIN student_usage g ON g.user_id = u.id "
                              "WHERE u.role = 'student' ORDER BY u.name");
-  struct db_usage u;
-  int rc;
 
-  if (!st) return -1;
-  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-    memset(&u, 0, sizeof u);
-    u.user_id = sqlite3_column_int64(st, 0);
-    db_column_copy(st, 1, u.user_name, sizeof u.user_name);
-    u.recorded_bytes = sqlite3_column_int64(st, 2);
-    u.refused_opens = sqlite3_column_int64(st, 3);
-    db_column_copy(st, 4, u.last_refused_reason, sizeof u.last_refused_reason);
-    u.last_refused_us = sqlite3_column_int64(st, 5);
-    if (cb(arg, &u) != 0) break;
-  }
-  if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
-    db_fail(db);
-    db_stmt_release(st);
-    return -1;
-  }
-  db_stmt_release(st);
-  return 0;
+  return db_exec_rows(db, st, NULL, usage_row, &(struct usage_walk){cb, arg});
 }

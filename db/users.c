@@ -25,26 +25,21 @@ int db_user_create(struct db *db, const char *name, const char *role, const char
                              "VALUES (?1, ?2, ?3, ?4)");
   int rc;
 
-  if (!st) return -1;
-  if (sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC) != SQLITE_OK ||
-      sqlite3_bind_text(st, 2, role, -1, SQLITE_STATIC) != SQLITE_OK ||
-      sqlite3_bind_text(st, 3, lab_password ? lab_password : "", -1, SQLITE_STATIC) != SQLITE_OK ||
-      (rejoin_hash && sqlite3_bind_text(st, 4, rejoin_hash, -1, SQLITE_STATIC) != SQLITE_OK)) {
-    goto fail;
-  }
+  /* A NULL rejoin_hash binds SQL NULL: none. */
+  if (db_bind_args(db, st,
+                   DB_ARGS(DB_TEXT(name), DB_TEXT(role), DB_TEXT(lab_password ? lab_password : ""),
+                           DB_TEXT(rejoin_hash))) != 0)
+    return -1;
   rc = sqlite3_step(st);
   if (rc == SQLITE_CONSTRAINT_UNIQUE) {
     db_fail(db);
     db_stmt_release(st);
     return 1;
   }
-  if (rc != SQLITE_DONE) goto fail;
+  if (rc != SQLITE_DONE) return db_fail_release(db, st);
   if (id_out) *id_out = sqlite3_last_insert_rowid(db->conn);
   db_stmt_release(st);
   return 0;
-
-fail:
-  return db_fail_release(db, st);
 }
 
 int db_user_by_name(struct db *db, const char *name, struct db_user *out, char *rejoin_hash_out,
@@ -54,9 +49,7 @@ int db_user_by_name(struct db *db, const char *name, struct db_user *out, char *
                              "FROM users WHERE name = ?1");
   int rc;
 
-  if (!st) return -1;
-  if (sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC) != SQLITE_OK) goto fail;
-  if ((rc = db_step_row(db, st)) != 0) return rc;
+  if ((rc = db_exec_row(db, st, DB_ARGS(DB_TEXT(name)))) != 0) return rc;
   user_from_row(st, 0, out);
   /* A cut-off hash would never match, and the caller would blame the
    * student's rejoin code. */
@@ -66,9 +59,6 @@ int db_user_by_name(struct db *db, const char *name, struct db_user *out, char *
   }
   db_stmt_release(st);
   return 0;
-
-fail:
-  return db_fail_release(db, st);
 }
 
 int db_user_by_id(struct db *db, int64_t id, struct db_user *out) {
@@ -76,15 +66,10 @@ int db_user_by_id(struct db *db, int64_t id, struct db_user *out) {
                              "SELECT id, name, role, lab_password FROM users WHERE id = ?1");
   int rc;
 
-  if (!st) return -1;
-  if (sqlite3_bind_int64(st, 1, id) != SQLITE_OK) goto fail;
-  if ((rc = db_step_row(db, st)) != 0) return rc;
+  if ((rc = db_exec_row(db, st, DB_ARGS(DB_INT(id)))) != 0) return rc;
   user_from_row(st, 0, out);
   db_stmt_release(st);
   return 0;
-
-fail:
-  return db_fail_release(db, st);
 }
 
 int64_t db_user_count_role(struct db *db, const char *role, const char *except) {
@@ -92,17 +77,10 @@ int64_t db_user_count_role(struct db *db, const char *role, const char *except) 
                              "SELECT count(*) FROM users WHERE role = ?1 AND name <> ?2");
   int64_t n;
 
-  if (!st) return -1;
-  if (sqlite3_bind_text(st, 1, role, -1, SQLITE_STATIC) != SQLITE_OK ||
-      sqlite3_bind_text(st, 2, except ? except : "", -1, SQLITE_STATIC) != SQLITE_OK)
-    goto fail;
-  if (sqlite3_step(st) != SQLITE_ROW) goto fail;
-  n = sqlite3_column_int64(st, 0);
-  db_stmt_release(st);
+  /* count(*) always answers one row. */
+  if (db_exec_int(db, st, DB_ARGS(DB_TEXT(role), DB_TEXT(except ? except : "")), &n) != 0)
+    return -1;
   return n;
-
-fail:
-  return db_fail_release(db, st);
 }
 
 int db_login_create(struct db *db, const unsigned char token_hash[32], int64_t user_id,
@@ -111,15 +89,8 @@ int db_login_create(struct db *db, const unsigned char token_hash[32], int64_t u
                              "INSERT INTO logins(token_hash, user_id, expires_at) "
                              "VALUES (?1, ?2, ?3)");
 
-  if (!st) return -1;
-  if (sqlite3_bind_blob(st, 1, token_hash, 32, SQLITE_STATIC) != SQLITE_OK ||
-      sqlite3_bind_int64(st, 2, user_id) != SQLITE_OK ||
-      sqlite3_bind_int64(st, 3, expires_unix) != SQLITE_OK) {
-    db_fail(db);
-    db_stmt_release(st);
-    return -1;
-  }
-  return db_step_done(db, st);
+  return db_exec_done(db, st,
+                      DB_ARGS(DB_BLOB(token_hash, 32), DB_INT(user_id), DB_INT(expires_unix)));
 }
 
 int db_login_lookup(struct db *db, const unsigned char token_hash[32], int64_t now_unix,
@@ -133,41 +104,22 @@ int db_login_lookup(struct db *db, const unsigned char token_hash[32], int64_t n
               "WHERE l.token_hash = ?1 AND l.expires_at > ?2 AND u.removed_at IS NULL");
   int rc;
 
-  if (!st) return -1;
-  if (sqlite3_bind_blob(st, 1, token_hash, 32, SQLITE_STATIC) != SQLITE_OK ||
-      sqlite3_bind_int64(st, 2, now_unix) != SQLITE_OK) {
-    goto fail;
-  }
-  if ((rc = db_step_row(db, st)) != 0) return rc;
+  if ((rc = db_exec_row(db, st, DB_ARGS(DB_BLOB(token_hash, 32), DB_INT(now_unix)))) != 0)
+    return rc;
   user_from_row(st, 0, out);
   db_stmt_release(st);
   return 0;
-
-fail:
-  return db_fail_release(db, st);
 }
 
 int db_login_delete(struct db *db, const unsigned char token_hash[32]) {
   sqlite3_stmt *st = db_stmt(db, DB_STMT_LOGIN_DELETE, "DELETE FROM logins WHERE token_hash = ?1");
 
-  if (!st) return -1;
-  if (sqlite3_bind_blob(st, 1, token_hash, 32, SQLITE_STATIC) != SQLITE_OK) {
-    db_fail(db);
-    db_stmt_release(st);
-    return -1;
-  }
-  return db_step_done(db, st);
+  return db_exec_done(db, st, DB_ARGS(DB_BLOB(token_hash, 32)));
 }
 
 int db_login_purge(struct db *db, int64_t now_unix) {
   sqlite3_stmt *st = db_stmt(db, DB_STMT_LOGIN_PURGE, "DELETE FROM logins WHERE expires_at <= ?1");
 
-  if (!st) return -1;
-  if (sqlite3_bind_int64(st, 1, now_unix) != SQLITE_OK) {
-    db_fail(db);
-    db_stmt_release(st);
-    return -1;
-  }
-  if (db_step_done(db, st) != 0) return -1;
+  if (db_exec_done(db, st, DB_ARGS(DB_INT(now_unix))) != 0) return -1;
   return sqlite3_changes(db->conn);
 }
