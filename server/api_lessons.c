@@ -224,7 +224,7 @@ void api_lessons_list(struct app *app, const struct api_request *req, const stru
   struct progress_set ps;
   if (load_progress(app, user->id, &ps) < 0) {
     free(ps.v);
-    api_error(resp, 500, "internal", "the database failed; try again");
+    api_error_db(resp);
     return;
   }
   cJSON *root = cJSON_CreateObject(), *list = cJSON_AddArrayToObject(root, "lessons");
@@ -292,7 +292,7 @@ void api_lesson_get(struct app *app, const struct api_request *req, const struct
   if (!l) return;
   if (load_progress(app, user->id, &ps) < 0) {
     free(ps.v);
-    api_error(resp, 500, "internal", "the database failed; try again");
+    api_error_db(resp);
     return;
   }
   int teacher = strcmp(user->role, "teacher") == 0;
@@ -353,7 +353,7 @@ void api_task_answer(struct app *app, const struct api_request *req, const struc
   api_respond_json(resp, 200, root);
   goto done;
 internal:
-  api_error(resp, 500, "internal", "the database failed; try again");
+  api_error_db(resp);
 done:
   free(ps.v);
   cJSON_Delete(body);
@@ -419,7 +419,7 @@ void api_task_hint(struct app *app, const struct api_request *req, const struct 
   api_respond_json(resp, 200, root);
   goto done;
 internal:
-  api_error(resp, 500, "internal", "the database failed; try again");
+  api_error_db(resp);
 done:
   free(ps.v);
   cJSON_Delete(body);
