@@ -173,6 +173,16 @@ static int start_login(struct app *app, int64_t user_id, const struct api_reques
   return 0;
 }
 
+/* Signs user in (start_login) and begins the answer both ways of signing
+ * in give, {"user": ...}. NULL if the login could not be stored. */
+static cJSON *login_reply(struct app *app, const struct db_user *user,
+                          const struct api_request *req, struct api_response *resp) {
+  if (start_login(app, user->id, req, resp)) return NULL;
+  cJSON *root = cJSON_CreateObject();
+  cJSON_AddItemToObject(root, "user", api_user_json(user));
+  return root;
+}
+
 static void hash_code(const char *code, char out[65]) {
   unsigned char h[32];
   crypto_sha256(code, strlen(code), h);
@@ -383,9 +393,8 @@ static void handle_join(struct app *app, const struct api_request *req, const st
    * one that failed; a failure must not cost the student the join. */
   if (labdata_seed_account(app->db, app->lab_secret, user.id, user.name))
     log_error("join: cannot seed lab data for '%s': %s", user.name, db_errmsg(app->db));
-  if (start_login(app, user.id, req, resp)) goto internal;
-  cJSON *root = cJSON_CreateObject();
-  cJSON_AddItemToObject(root, "user", api_user_json(&user));
+  cJSON *root = login_reply(app, &user, req, resp);
+  if (!root) goto internal;
   add_lab_credentials(root, &user);
   json_add_text(root, "rejoin_code", rejoin_new);
   api_respond_json(resp, 201, root);
@@ -416,9 +425,8 @@ static void handle_teacher_login(struct app *app, const struct api_request *req,
   }
   /* Only this address is forgiven: other addresses keep their waits. */
   throttle_forget(app->throttle, &req->client, THROTTLE_TEACHER);
-  if (start_login(app, user.id, req, resp)) goto internal;
-  cJSON *root = cJSON_CreateObject();
-  cJSON_AddItemToObject(root, "user", api_user_json(&user));
+  cJSON *root = login_reply(app, &user, req, resp);
+  if (!root) goto internal;
   api_respond_json(resp, 200, root);
   goto done;
 internal:
