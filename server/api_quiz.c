@@ -750,14 +750,29 @@ void api_quiz_tests(struct app *app, const struct api_request *req, const struct
   api_respond_or_fail(resp, db_quiz_test_list(app->db, add_test, &c) || c.failed, root);
 }
 
+/* The start of a POST only the teacher may make: 403 forbidden (with
+ * that message) for anyone else, then the parsed body. NULL if it
+ * answered an error. */
+static cJSON *teacher_body(const struct api_request *req, const struct db_user *user,
+                           const char *forbidden, struct api_response *resp) {
+  if (!is_teacher(user)) {
+    api_error(resp, 403, "forbidden", forbidden);
+    return NULL;
+  }
+  return api_parse_body(req, resp);
+}
+
+/* Answers {"test": ...}, as a test stands after it was written. */
+static void respond_test(struct api_response *resp, int status, const struct db_quiz_test *t) {
+  cJSON *root = cJSON_CreateObject();
+  cJSON_AddItemToObject(root, "test", test_json(t));
+  api_respond_json(resp, status, root);
+}
+
 void api_quiz_test_create(struct app *app, const struct api_request *req,
                           const struct db_user *user, const struct api_args *args,
                           struct api_response *resp) {
-  if (!is_teacher(user)) {
-    api_error(resp, 403, "forbidden", "only the teacher creates tests");
-    return;
-  }
-  cJSON *json = api_parse_body(req, resp);
+  cJSON *json = teacher_body(req, user, "only the teacher creates tests", resp);
   if (!json) return;
   struct db_quiz_test t;
   char msg[160];
@@ -822,9 +837,7 @@ void api_quiz_test_create(struct app *app, const struct api_request *req,
     api_error_db(resp);
     goto done;
   }
-  cJSON *root = cJSON_CreateObject();
-  cJSON_AddItemToObject(root, "test", test_json(&t));
-  api_respond_json(resp, 201, root);
+  respond_test(resp, 201, &t);
   goto done;
 bad:
   api_error(resp, 400, "bad_request", msg);
@@ -835,11 +848,7 @@ done:
 void api_quiz_test_update(struct app *app, const struct api_request *req,
                           const struct db_user *user, const struct api_args *args,
                           struct api_response *resp) {
-  if (!is_teacher(user)) {
-    api_error(resp, 403, "forbidden", "only the teacher changes tests");
-    return;
-  }
-  cJSON *json = api_parse_body(req, resp);
+  cJSON *json = teacher_body(req, user, "only the teacher changes tests", resp);
   if (!json) return;
   int open = bool_member(json, "open", -2), board = bool_member(json, "leaderboard", -2);
   struct db_quiz_test t;
@@ -856,9 +865,7 @@ void api_quiz_test_update(struct app *app, const struct api_request *req,
     api_error_db(resp);
     goto done;
   }
-  cJSON *root = cJSON_CreateObject();
-  cJSON_AddItemToObject(root, "test", test_json(&t));
-  api_respond_json(resp, 200, root);
+  respond_test(resp, 200, &t);
 done:
   cJSON_Delete(json);
 }
