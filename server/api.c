@@ -43,7 +43,7 @@ struct route {
   enum api_method method;
   const char *pattern; /* '*': a run of digits (args.id); '%': a slug (args.seg[]) */
   int needs_user;
-  api_handler handle;
+  api_handler_fn *handle;
 };
 
 /* --- responses ---------------------------------------------------------- */
@@ -68,6 +68,19 @@ void api_error(struct api_response *resp, int status, const char *code, const ch
   resp->body = cJSON_PrintUnformatted(root);
   resp->body_len = resp->body ? strlen(resp->body) : 0;
   cJSON_Delete(root);
+}
+
+void api_error_db(struct api_response *resp) {
+  api_error(resp, 500, "internal", "the database failed; try again");
+}
+
+void api_respond_or_fail(struct api_response *resp, int failed, cJSON *json) {
+  if (failed) {
+    cJSON_Delete(json);
+    api_error_db(resp);
+    return;
+  }
+  api_respond_json(resp, 200, json);
 }
 
 cJSON *api_user_json(const struct db_user *u) {
@@ -116,18 +129,12 @@ static cJSON *session_json(const struct db_session *s) {
   cJSON_AddNumberToObject(o, "port", s->port);
   cJSON_AddStringToObject(o, "mode", s->mode);
   /* "tls" or "starttls" once the session is TLS, else null. */
-  if (s->tls[0])
-    cJSON_AddStringToObject(o, "tls", s->tls);
-  else
-    cJSON_AddNullToObject(o, "tls");
+  json_add_text(o, "tls", s->tls);
   json_add_time(o, "started_at", s->started_us);
   json_add_time(o, "ended_at", s->ended_us);
   cJSON_AddNumberToObject(o, "bytes_up", (double)s->bytes_up);
   cJSON_AddNumberToObject(o, "bytes_down", (double)s->bytes_down);
-  if (s->close_reason[0])
-    cJSON_AddStringToObject(o, "close_reason", s->close_reason);
-  else
-    cJSON_AddNullToObject(o, "close_reason");
+  json_add_text(o, "close_reason", s->close_reason);
   /* The student's own client talked to a lab server (not the relay). */
   cJSON_AddBoolToObject(o, "own_client", s->own_client != 0);
   if (s->own_client) cJSON_AddStringToObject(o, "client_addr", s->client_addr);
@@ -164,6 +171,16 @@ static int start_login(struct app *app, int64_t user_id, const struct api_reques
   db_user_seen(app->db, user_id, app_now_us() / 1000000);
   auth_set_cookie(resp->set_cookie, sizeof resp->set_cookie, token, max_age, req->secure);
   return 0;
+}
+
+/* Signs user in (start_login) and begins the answer both ways of signing
+ * in give, {"user": ...}. NULL if the login could not be stored. */
+static cJSON *login_reply(struct app *app, const struct db_user *user,
+                          const struct api_request *req, struct api_response *resp) {
+  if (start_login(app, user->id, req, resp)) return NULL;
+  cJSON *root = cJSON_CreateObject();
+  cJSON_AddItemToObject(root, "user", api_user_json(user));
+  return root;
 }
 
 static void hash_code(const char *code, char out[65]) {
@@ -376,18 +393,14 @@ static void handle_join(struct app *app, const struct api_request *req, const st
    * one that failed; a failure must not cost the student the join. */
   if (labdata_seed_account(app->db, app->lab_secret, user.id, user.name))
     log_error("join: cannot seed lab data for '%s': %s", user.name, db_errmsg(app->db));
-  if (start_login(app, user.id, req, resp)) goto internal;
-  cJSON *root = cJSON_CreateObject();
-  cJSON_AddItemToObject(root, "user", api_user_json(&user));
+  cJSON *root = login_reply(app, &user, req, resp);
+  if (!root) goto internal;
   add_lab_credentials(root, &user);
-  if (rejoin_new[0])
-    cJSON_AddStringToObject(root, "rejoin_code", rejoin_new);
-  else
-    cJSON_AddNullToObject(root, "rejoin_code");
+  json_add_text(root, "rejoin_code", rejoin_new);
   api_respond_json(resp, 201, root);
   goto done;
 internal:
-  api_error(resp, 500, "internal", "the database failed; try again");
+  api_error_db(resp);
 done:
   cJSON_Delete(json);
 }
@@ -412,13 +425,12 @@ static void handle_teacher_login(struct app *app, const struct api_request *req,
   }
   /* Only this address is forgiven: other addresses keep their waits. */
   throttle_forget(app->throttle, &req->client, THROTTLE_TEACHER);
-  if (start_login(app, user.id, req, resp)) goto internal;
-  cJSON *root = cJSON_CreateObject();
-  cJSON_AddItemToObject(root, "user", api_user_json(&user));
+  cJSON *root = login_reply(app, &user, req, resp);
+  if (!root) goto internal;
   api_respond_json(resp, 200, root);
   goto done;
 internal:
-  api_error(resp, 500, "internal", "the database failed; try again");
+  api_error_db(resp);
 done:
   cJSON_Delete(json);
 }
@@ -581,7 +593,7 @@ static void handle_sessions(struct app *app, const struct api_request *req,
   api_respond_json(resp, 200, root);
   return;
 internal:
-  api_error(resp, 500, "internal", "the database failed; try again");
+  api_error_db(resp);
 }
 
 /* ?format=keylog: the session's TLS keys in the SSLKEYLOGFILE format, so
@@ -614,7 +626,7 @@ static void transcript_keylog(struct app *app, const struct db_user *user,
            "attachment; filename=\"portlab-session-%lld.keys\"", (long long)s->id);
   return;
 internal:
-  api_error(resp, 500, "internal", "the database failed; try again");
+  api_error_db(resp);
 }
 
 static void handle_transcript(struct app *app, const struct api_request *req,
@@ -659,7 +671,7 @@ static void handle_transcript(struct app *app, const struct api_request *req,
              kind->name);
   return;
 internal:
-  api_error(resp, 500, "internal", "the database failed; try again");
+  api_error_db(resp);
 }
 
 /* --- routing ------------------------------------------------------------ */

@@ -48,10 +48,6 @@ static int forbid_student(const struct db_user *user, struct api_response *resp)
   return 1;
 }
 
-static void internal(struct api_response *resp) {
-  api_error(resp, 500, "internal", "the database failed; try again");
-}
-
 static void audit(struct app *app, const struct db_user *actor, const char *action,
                   const char *student, const char *detail) {
   if (db_audit_add(app->db, app_now_us(), actor->name, action, student, detail))
@@ -246,18 +242,13 @@ static void gradebook(struct app *app, struct api_response *resp) {
   struct gradebook gb;
   if (gb_load(app, &gb)) {
     gb_free(&gb);
-    internal(resp);
+    api_error_db(resp);
     return;
   }
   cJSON *root = gradebook_json(app, &gb);
   int rc = gradebook_quiz(app, &gb, root);
   gb_free(&gb);
-  if (rc) {
-    cJSON_Delete(root);
-    internal(resp);
-    return;
-  }
-  api_respond_json(resp, 200, root);
+  api_respond_or_fail(resp, rc, root);
 }
 
 /* GET /api/progress: the gradebook; a student gets 404 as before. */
@@ -547,7 +538,7 @@ void api_class_results(struct app *app, const struct api_request *req, const str
   struct gradebook gb;
   if (gb_load(app, &gb)) {
     gb_free(&gb);
-    internal(resp);
+    api_error_db(resp);
     return;
   }
   struct result_out out = {.csv = csv};
@@ -568,7 +559,7 @@ void api_class_results(struct app *app, const struct api_request *req, const str
   if (rc || out.text.failed) {
     cJSON_Delete(root);
     free(out.text.p);
-    internal(resp);
+    api_error_db(resp);
     return;
   }
   if (!csv) {
@@ -613,10 +604,7 @@ int api_class_load(struct app *app) {
 static cJSON *class_json(struct app *app) {
   cJSON *root = cJSON_CreateObject(), *code = cJSON_AddObjectToObject(root, "class_code");
   int hints_cost = 0;
-  if (app->cfg.class_code[0])
-    cJSON_AddStringToObject(code, "value", app->cfg.class_code);
-  else
-    cJSON_AddNullToObject(code, "value");
+  json_add_text(code, "value", app->cfg.class_code);
   cJSON_AddBoolToObject(code, "fixed", app->cfg.class_code_fixed);
   /* Whether students may download their TLS sessions' key logs. */
   cJSON_AddBoolToObject(root, "keylog_export", relay_tls_keylog_allowed(app));
@@ -724,7 +712,7 @@ void api_class_put(struct app *app, const struct api_request *req, const struct 
   api_respond_json(resp, 200, class_json(app));
   goto done;
 fail:
-  internal(resp);
+  api_error_db(resp);
 done:
   cJSON_Delete(body);
 }
@@ -735,7 +723,7 @@ done:
 static int find_student(struct app *app, const struct api_args *args, struct db_roster_entry *s,
                         struct api_response *resp) {
   int rc = db_roster_get(app->db, args->id, LABDB_DEMO_USER, s);
-  if (rc < 0) internal(resp);
+  if (rc < 0) api_error_db(resp);
   if (rc == 1) api_error(resp, 404, "not_found", "no such student");
   return rc != 0;
 }
@@ -753,12 +741,12 @@ void api_class_rejoin_code(struct app *app, const struct api_request *req,
   char code[REJOIN_CODE_LEN + 1], hash[65];
   if (forbid_student(user, resp) || find_student(app, args, &s, resp)) return;
   if (crypto_random_word(code, REJOIN_CODE_LEN)) {
-    internal(resp);
+    api_error_db(resp);
     return;
   }
   hash_code(code, hash);
   if (db_user_set_rejoin(app->db, s.id, hash)) {
-    internal(resp);
+    api_error_db(resp);
     return;
   }
   audit(app, user, "rejoin_code", s.name, "new rejoin code issued");
@@ -782,7 +770,7 @@ void api_class_sign_out(struct app *app, const struct api_request *req, const st
   if (forbid_student(user, resp) || find_student(app, args, &s, resp)) return;
   int n = sign_out(app, s.id);
   if (n < 0) {
-    internal(resp);
+    api_error_db(resp);
     return;
   }
   snprintf(detail, sizeof detail, "%d connection(s) ended", n);
@@ -823,7 +811,7 @@ void api_class_remove(struct app *app, const struct api_request *req, const stru
   api_respond_json(resp, 200, root);
   goto done;
 fail:
-  internal(resp);
+  api_error_db(resp);
 done:
   cJSON_Delete(body);
 }
@@ -834,7 +822,7 @@ void api_class_reset_lab(struct app *app, const struct api_request *req, const s
   if (forbid_student(user, resp) || find_student(app, args, &s, resp)) return;
   if (db_lab_data_clear(app->db, s.id) ||
       labdata_seed_account(app->db, app->lab_secret, s.id, s.name)) {
-    internal(resp);
+    api_error_db(resp);
     return;
   }
   audit(app, user, "reset_lab", s.name, "mail and files back to the start");
@@ -847,10 +835,7 @@ static int add_refusal(void *arg, const struct db_refusal *r) {
   cJSON *o = cJSON_CreateObject();
   json_add_time(o, "at", r->at_us);
   cJSON_AddStringToObject(o, "code", r->code);
-  if (r->target[0])
-    cJSON_AddStringToObject(o, "target", r->target);
-  else
-    cJSON_AddNullToObject(o, "target");
+  json_add_text(o, "target", r->target);
   cJSON_AddStringToObject(o, "message", r->message);
   cJSON_AddNumberToObject(o, "count", (double)r->count);
   cJSON_AddItemToArray(arg, o);
@@ -865,12 +850,8 @@ void api_class_refusals(struct app *app, const struct api_request *req, const st
   cJSON *root = cJSON_CreateObject();
   cJSON_AddStringToObject(root, "name", s.name);
   cJSON_AddNumberToObject(root, "keep", app->cfg.refusal_log);
-  if (db_refusal_list(app->db, s.id, add_refusal, cJSON_AddArrayToObject(root, "refusals"))) {
-    cJSON_Delete(root);
-    internal(resp);
-    return;
-  }
-  api_respond_json(resp, 200, root);
+  cJSON *list = cJSON_AddArrayToObject(root, "refusals");
+  api_respond_or_fail(resp, db_refusal_list(app->db, s.id, add_refusal, list), root);
 }
 
 static int add_audit(void *arg, const struct db_audit *a) {
@@ -879,10 +860,7 @@ static int add_audit(void *arg, const struct db_audit *a) {
   json_add_time(o, "at", a->at_us);
   cJSON_AddStringToObject(o, "actor", a->actor);
   cJSON_AddStringToObject(o, "action", a->action);
-  if (a->student[0])
-    cJSON_AddStringToObject(o, "student", a->student);
-  else
-    cJSON_AddNullToObject(o, "student");
+  json_add_text(o, "student", a->student);
   cJSON_AddStringToObject(o, "detail", a->detail);
   cJSON_AddItemToArray(arg, o);
   return 0;
@@ -892,10 +870,6 @@ void api_class_audit(struct app *app, const struct api_request *req, const struc
                      const struct api_args *args, struct api_response *resp) {
   if (forbid_student(user, resp)) return;
   cJSON *root = cJSON_CreateObject();
-  if (db_audit_list(app->db, LIM_AUDIT_SHOWN, add_audit, cJSON_AddArrayToObject(root, "entries"))) {
-    cJSON_Delete(root);
-    internal(resp);
-    return;
-  }
-  api_respond_json(resp, 200, root);
+  cJSON *list = cJSON_AddArrayToObject(root, "entries");
+  api_respond_or_fail(resp, db_audit_list(app->db, LIM_AUDIT_SHOWN, add_audit, list), root);
 }

@@ -1,4 +1,5 @@
-/* api_internal.h -- what the REST handler files share (api.c, api_lessons.c, api_quiz.c). */
+/* api_internal.h -- what the REST handler files share (api.c, api_class.c, api_lessons.c,
+ * api_quiz.c, api_usage.c). */
 #ifndef PORTLAB_API_INTERNAL_H
 #define PORTLAB_API_INTERNAL_H
 
@@ -15,7 +16,10 @@ struct api_args {
   char seg[API_MAX_SEGS][64]; /* from each '%', in order */
 };
 
-typedef void (*api_handler)(struct app *app, const struct api_request *req,
+/* A route's handler: reads req (and user, NULL on a route without login,
+ * and what the path captured) and fills resp. A function type, so each
+ * handler below is declared by name alone. */
+typedef void api_handler_fn(struct app *app, const struct api_request *req,
                             const struct db_user *user, const struct api_args *args,
                             struct api_response *resp);
 
@@ -24,66 +28,43 @@ void api_respond_json(struct api_response *resp, int status, cJSON *json);
 cJSON *api_user_json(const struct db_user *u);
 /* Parses the JSON object body, or answers the error itself and returns NULL. */
 cJSON *api_parse_body(const struct api_request *req, struct api_response *resp);
+/* Answers 500 internal: what every handler says when the database fails. */
+void api_error_db(struct api_response *resp);
+/* The end of a handler that filled json from the database: 200 with json,
+ * or when failed is nonzero json is dropped and api_error_db answers.
+ * Takes ownership of json. */
+void api_respond_or_fail(struct api_response *resp, int failed, cJSON *json);
 
 /* api_lessons.c */
-void api_lessons_list(struct app *app, const struct api_request *req, const struct db_user *user,
-                      const struct api_args *args, struct api_response *resp);
-void api_lesson_get(struct app *app, const struct api_request *req, const struct db_user *user,
-                    const struct api_args *args, struct api_response *resp);
-void api_task_answer(struct app *app, const struct api_request *req, const struct db_user *user,
-                     const struct api_args *args, struct api_response *resp);
-void api_task_hint(struct app *app, const struct api_request *req, const struct db_user *user,
-                   const struct api_args *args, struct api_response *resp);
+api_handler_fn api_lessons_list;
+api_handler_fn api_lesson_get;
+api_handler_fn api_task_answer;
+api_handler_fn api_task_hint;
 
 /* api_class.c: the teacher's class. */
-void api_progress(struct app *app, const struct api_request *req, const struct db_user *user,
-                  const struct api_args *args, struct api_response *resp);
-void api_class_gradebook(struct app *app, const struct api_request *req, const struct db_user *user,
-                         const struct api_args *args, struct api_response *resp);
-void api_class_results(struct app *app, const struct api_request *req, const struct db_user *user,
-                       const struct api_args *args, struct api_response *resp);
-void api_class_get(struct app *app, const struct api_request *req, const struct db_user *user,
-                   const struct api_args *args, struct api_response *resp);
-void api_class_put(struct app *app, const struct api_request *req, const struct db_user *user,
-                   const struct api_args *args, struct api_response *resp);
-void api_class_rejoin_code(struct app *app, const struct api_request *req,
-                           const struct db_user *user, const struct api_args *args,
-                           struct api_response *resp);
-void api_class_sign_out(struct app *app, const struct api_request *req, const struct db_user *user,
-                        const struct api_args *args, struct api_response *resp);
-void api_class_remove(struct app *app, const struct api_request *req, const struct db_user *user,
-                      const struct api_args *args, struct api_response *resp);
-void api_class_reset_lab(struct app *app, const struct api_request *req, const struct db_user *user,
-                         const struct api_args *args, struct api_response *resp);
-void api_class_refusals(struct app *app, const struct api_request *req, const struct db_user *user,
-                        const struct api_args *args, struct api_response *resp);
-void api_class_audit(struct app *app, const struct api_request *req, const struct db_user *user,
-                     const struct api_args *args, struct api_response *resp);
+api_handler_fn api_progress;
+api_handler_fn api_class_gradebook;
+api_handler_fn api_class_results;
+api_handler_fn api_class_get;
+api_handler_fn api_class_put;
+api_handler_fn api_class_rejoin_code;
+api_handler_fn api_class_sign_out;
+api_handler_fn api_class_remove;
+api_handler_fn api_class_reset_lab;
+api_handler_fn api_class_refusals;
+api_handler_fn api_class_audit;
 
 /* api_usage.c */
-void api_usage(struct app *app, const struct api_request *req, const struct db_user *user,
-               const struct api_args *args, struct api_response *resp);
+api_handler_fn api_usage;
 /* api_quiz.c */
-void api_quiz_start(struct app *app, const struct api_request *req, const struct db_user *user,
-                    const struct api_args *args, struct api_response *resp);
-void api_quiz_answer(struct app *app, const struct api_request *req, const struct db_user *user,
-                     const struct api_args *args, struct api_response *resp);
-void api_quiz_attempt(struct app *app, const struct api_request *req, const struct db_user *user,
-                      const struct api_args *args, struct api_response *resp);
-void api_quiz_history(struct app *app, const struct api_request *req, const struct db_user *user,
-                      const struct api_args *args, struct api_response *resp);
-void api_quiz_tests(struct app *app, const struct api_request *req, const struct db_user *user,
-                    const struct api_args *args, struct api_response *resp);
-void api_quiz_test_create(struct app *app, const struct api_request *req,
-                          const struct db_user *user, const struct api_args *args,
-                          struct api_response *resp);
-void api_quiz_test_update(struct app *app, const struct api_request *req,
-                          const struct db_user *user, const struct api_args *args,
-                          struct api_response *resp);
-void api_quiz_results(struct app *app, const struct api_request *req, const struct db_user *user,
-                      const struct api_args *args, struct api_response *resp);
-void api_quiz_leaderboard(struct app *app, const struct api_request *req,
-                          const struct db_user *user, const struct api_args *args,
-                          struct api_response *resp);
+api_handler_fn api_quiz_start;
+api_handler_fn api_quiz_answer;
+api_handler_fn api_quiz_attempt;
+api_handler_fn api_quiz_history;
+api_handler_fn api_quiz_tests;
+api_handler_fn api_quiz_test_create;
+api_handler_fn api_quiz_test_update;
+api_handler_fn api_quiz_results;
+api_handler_fn api_quiz_leaderboard;
 
 #endif

@@ -74,6 +74,12 @@ static int load_progress(struct app *app, int64_t user_id, struct progress_set *
   return db_progress_list(app->db, user_id, NULL, collect, ps);
 }
 
+/* Reads ps again after a write changed the user's rows. */
+static int reload_progress(struct app *app, int64_t user_id, struct progress_set *ps) {
+  free(ps->v);
+  return load_progress(app, user_id, ps);
+}
+
 static int solved(const struct progress_set *ps, const char *lesson, const char *task) {
   const struct task_state *s = state_of(ps, lesson, task);
   return s && s->solved;
@@ -169,10 +175,7 @@ static void settle_checks(struct app *app, const struct db_user *user, const str
       changed = 1;
     }
   }
-  if (changed) {
-    free(ps->v);
-    load_progress(app, user->id, ps);
-  }
+  if (changed) reload_progress(app, user->id, ps);
 }
 
 /* Whether hints cost points now (the teacher's class setting). A failed
@@ -221,7 +224,7 @@ void api_lessons_list(struct app *app, const struct api_request *req, const stru
   struct progress_set ps;
   if (load_progress(app, user->id, &ps) < 0) {
     free(ps.v);
-    api_error(resp, 500, "internal", "the database failed; try again");
+    api_error_db(resp);
     return;
   }
   cJSON *root = cJSON_CreateObject(), *list = cJSON_AddArrayToObject(root, "lessons");
@@ -263,6 +266,15 @@ static const struct lesson_task *find_task(struct app *app, const struct api_arg
   return t;
 }
 
+/* The start of a POST to a task: the task (its lesson in *lp) and the JSON
+ * body, or NULL with the error answered. */
+static cJSON *task_post(struct app *app, const struct api_request *req, const struct api_args *args,
+                        const struct lesson **lp, const struct lesson_task **tp,
+                        struct api_response *resp) {
+  *tp = find_task(app, args, lp, resp);
+  return *tp ? api_parse_body(req, resp) : NULL;
+}
+
 static cJSON *lesson_json(struct app *app, const struct lesson *l, const struct progress_set *ps,
                           int teacher) {
   int points, score, n_solved, cost_on = hints_cost_on(app);
@@ -289,7 +301,7 @@ void api_lesson_get(struct app *app, const struct api_request *req, const struct
   if (!l) return;
   if (load_progress(app, user->id, &ps) < 0) {
     free(ps.v);
-    api_error(resp, 500, "internal", "the database failed; try again");
+    api_error_db(resp);
     return;
   }
   int teacher = strcmp(user->role, "teacher") == 0;
@@ -303,9 +315,8 @@ void api_lesson_get(struct app *app, const struct api_request *req, const struct
 void api_task_answer(struct app *app, const struct api_request *req, const struct db_user *user,
                      const struct api_args *args, struct api_response *resp) {
   const struct lesson *l;
-  const struct lesson_task *t = find_task(app, args, &l, resp);
-  if (!t) return;
-  cJSON *body = api_parse_body(req, resp);
+  const struct lesson_task *t;
+  cJSON *body = task_post(app, req, args, &l, &t, resp);
   if (!body) return;
   cJSON *answer = cJSON_GetObjectItemCaseSensitive(body, "answer");
   struct progress_set ps;
@@ -332,8 +343,7 @@ void api_task_answer(struct app *app, const struct api_request *req, const struc
     goto internal;
   log_info("task %s/%s by %s: %s%s", l->id, t->id, user->name, correct ? "solved" : "wrong",
            scored ? "" : " (not scored)");
-  free(ps.v);
-  if (load_progress(app, user->id, &ps) < 0) goto internal;
+  if (reload_progress(app, user->id, &ps) < 0) goto internal;
   int points, score, n_solved;
   lesson_totals(l, &ps, &points, &score, &n_solved);
   cJSON *root = cJSON_CreateObject();
@@ -350,7 +360,7 @@ void api_task_answer(struct app *app, const struct api_request *req, const struc
   api_respond_json(resp, 200, root);
   goto done;
 internal:
-  api_error(resp, 500, "internal", "the database failed; try again");
+  api_error_db(resp);
 done:
   free(ps.v);
   cJSON_Delete(body);
@@ -363,9 +373,8 @@ done:
 void api_task_hint(struct app *app, const struct api_request *req, const struct db_user *user,
                    const struct api_args *args, struct api_response *resp) {
   const struct lesson *l;
-  const struct lesson_task *t = find_task(app, args, &l, resp);
-  if (!t) return;
-  cJSON *body = api_parse_body(req, resp);
+  const struct lesson_task *t;
+  cJSON *body = task_post(app, req, args, &l, &t, resp);
   if (!body) return;
   cJSON *shown = cJSON_GetObjectItemCaseSensitive(body, "cost");
   struct progress_set ps;
@@ -405,8 +414,7 @@ void api_task_hint(struct app *app, const struct api_request *req, const struct 
   }
   if (db_progress_hint(app->db, user->id, l->id, t->id, cost)) goto internal;
   log_info("task %s/%s: %s took hint %zu (cost %d)", l->id, t->id, user->name, taken + 1, cost);
-  free(ps.v);
-  if (load_progress(app, user->id, &ps) < 0) goto internal;
+  if (reload_progress(app, user->id, &ps) < 0) goto internal;
   cJSON *root = cJSON_CreateObject();
   cJSON_AddStringToObject(root, "hint", t->hints[taken]);
   cJSON_AddNumberToObject(root, "number", (double)(taken + 1));
@@ -416,7 +424,7 @@ void api_task_hint(struct app *app, const struct api_request *req, const struct 
   api_respond_json(resp, 200, root);
   goto done;
 internal:
-  api_error(resp, 500, "internal", "the database failed; try again");
+  api_error_db(resp);
 done:
   free(ps.v);
   cJSON_Delete(body);

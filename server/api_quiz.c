@@ -32,10 +32,6 @@ static int is_teacher(const struct db_user *u) {
   return strcmp(u->role, "teacher") == 0;
 }
 
-static void internal(struct api_response *resp) {
-  api_error(resp, 500, "internal", "the database failed; try again");
-}
-
 static void add_points(cJSON *o, const char *key, int hundredths) {
   cJSON_AddNumberToObject(o, key, hundredths / 100.0);
 }
@@ -441,7 +437,7 @@ static void start_test(struct app *app, const struct db_user *user, int64_t test
   api_respond_json(resp, 201, root);
   return;
 fail:
-  internal(resp);
+  api_error_db(resp);
 }
 
 void api_quiz_start(struct app *app, const struct api_request *req, const struct db_user *user,
@@ -469,14 +465,14 @@ void api_quiz_start(struct app *app, const struct api_request *req, const struct
   if (pick_fact(app, user->id, m[0] == 'r', NULL, &rng, &f) ||
       db_quiz_attempt_create(app->db, user->id, m, 0, app_now_us(), 0, 0, &id) ||
       store_question(app, id, 1, &f, &rng) || db_quiz_attempt_get(app->db, id, &a)) {
-    internal(resp);
+    api_error_db(resp);
     goto done;
   }
   cJSON *root = cJSON_CreateObject(), *o = attempt_json(app, &a, 0);
   cJSON_AddItemToObject(root, "attempt", o);
   if (add_current(app, o, id, 0)) {
     cJSON_Delete(root);
-    internal(resp);
+    api_error_db(resp);
     goto done;
   }
   api_respond_json(resp, 201, root);
@@ -490,7 +486,7 @@ static int own_attempt(struct app *app, const struct db_user *user, int64_t id, 
                        struct db_quiz_attempt *a, struct api_response *resp) {
   int rc = db_quiz_attempt_get(app->db, id, a);
   if (rc < 0) {
-    internal(resp);
+    api_error_db(resp);
     return -1;
   }
   if (rc == 1 || (a->user_id != user->id && !(teacher_ok && is_teacher(user)))) {
@@ -498,7 +494,7 @@ static int own_attempt(struct app *app, const struct db_user *user, int64_t id, 
     return 1;
   }
   if (settle(app, a)) {
-    internal(resp);
+    api_error_db(resp);
     return -1;
   }
   return 0;
@@ -544,7 +540,7 @@ void api_quiz_answer(struct app *app, const struct api_request *req, const struc
   q = malloc(sizeof *q);
   int rc = q ? db_quiz_question_current(app->db, a.id, q) : -1;
   if (rc < 0) {
-    internal(resp);
+    api_error_db(resp);
     goto done;
   }
   if (rc == 1) {
@@ -564,7 +560,7 @@ void api_quiz_answer(struct app *app, const struct api_request *req, const struc
   rc = db_quiz_question_answer(app->db, q->id, ans->valuestring, res.correct, res.points,
                                explanation, now);
   if (rc < 0) {
-    internal(resp);
+    api_error_db(resp);
     goto done;
   }
   if (rc == 1) {
@@ -579,7 +575,7 @@ void api_quiz_answer(struct app *app, const struct api_request *req, const struc
     rc = next ? db_quiz_question_current(app->db, a.id, next) : -1;
     free(next);
     if (rc < 0) {
-      internal(resp);
+      api_error_db(resp);
       goto done;
     }
     finished = rc == 1;
@@ -592,12 +588,12 @@ void api_quiz_answer(struct app *app, const struct api_request *req, const struc
     snprintf(key, sizeof key, "%s:%s", q->kind, q->fact);
     if (pick_fact(app, user->id, a.mode[0] == 'r', key, &rng, &f) ||
         store_question(app, a.id, a.asked + 1, &f, &rng)) {
-      internal(resp);
+      api_error_db(resp);
       goto done;
     }
   }
   if (finished && db_quiz_attempt_finish(app->db, a.id, now)) {
-    internal(resp);
+    api_error_db(resp);
     goto done;
   }
   cJSON *root = cJSON_CreateObject();
@@ -610,7 +606,7 @@ void api_quiz_answer(struct app *app, const struct api_request *req, const struc
   }
   if (add_current(app, root, a.id, finished)) {
     cJSON_Delete(root);
-    internal(resp);
+    api_error_db(resp);
     goto done;
   }
   /* The contract calls the next question "next". */
@@ -630,12 +626,8 @@ void api_quiz_attempt(struct app *app, const struct api_request *req, const stru
   if (own_attempt(app, user, args->id, 1, &a, resp)) return;
   cJSON *root = cJSON_CreateObject(), *o = attempt_json(app, &a, 1);
   cJSON_AddItemToObject(root, "attempt", o);
-  if (a.user_id == user->id && add_current(app, o, a.id, a.finished_us != 0)) {
-    cJSON_Delete(root);
-    internal(resp);
-    return;
-  }
-  api_respond_json(resp, 200, root);
+  int failed = a.user_id == user->id && add_current(app, o, a.id, a.finished_us != 0);
+  api_respond_or_fail(resp, failed, root);
 }
 
 /* --- history --------------------------------------------------------------------------- */
@@ -718,7 +710,7 @@ void api_quiz_history(struct app *app, const struct api_request *req, const stru
   return;
 fail:
   cJSON_Delete(root);
-  internal(resp);
+  api_error_db(resp);
 }
 
 /* --- tests ----------------------------------------------------------------------------- */
@@ -755,22 +747,32 @@ void api_quiz_tests(struct app *app, const struct api_request *req, const struct
   cJSON *kinds = cJSON_AddArrayToObject(root, "kinds");
   for (int k = 0; k < QUIZ_KIND_COUNT; k++)
     cJSON_AddItemToArray(kinds, cJSON_CreateString(quiz_kind_name(k)));
-  if (db_quiz_test_list(app->db, add_test, &c) || c.failed) {
-    cJSON_Delete(root);
-    internal(resp);
-    return;
+  api_respond_or_fail(resp, db_quiz_test_list(app->db, add_test, &c) || c.failed, root);
+}
+
+/* The start of a POST only the teacher may make: 403 forbidden (with
+ * that message) for anyone else, then the parsed body. NULL if it
+ * answered an error. */
+static cJSON *teacher_body(const struct api_request *req, const struct db_user *user,
+                           const char *forbidden, struct api_response *resp) {
+  if (!is_teacher(user)) {
+    api_error(resp, 403, "forbidden", forbidden);
+    return NULL;
   }
-  api_respond_json(resp, 200, root);
+  return api_parse_body(req, resp);
+}
+
+/* Answers {"test": ...}, as a test stands after it was written. */
+static void respond_test(struct api_response *resp, int status, const struct db_quiz_test *t) {
+  cJSON *root = cJSON_CreateObject();
+  cJSON_AddItemToObject(root, "test", test_json(t));
+  api_respond_json(resp, status, root);
 }
 
 void api_quiz_test_create(struct app *app, const struct api_request *req,
                           const struct db_user *user, const struct api_args *args,
                           struct api_response *resp) {
-  if (!is_teacher(user)) {
-    api_error(resp, 403, "forbidden", "only the teacher creates tests");
-    return;
-  }
-  cJSON *json = api_parse_body(req, resp);
+  cJSON *json = teacher_body(req, user, "only the teacher creates tests", resp);
   if (!json) return;
   struct db_quiz_test t;
   char msg[160];
@@ -832,12 +834,10 @@ void api_quiz_test_create(struct app *app, const struct api_request *req,
   t.leaderboard = board;
   t.created_by = user->id;
   if (db_quiz_test_create(app->db, &t, &t.id) || db_quiz_test_get(app->db, t.id, &t)) {
-    internal(resp);
+    api_error_db(resp);
     goto done;
   }
-  cJSON *root = cJSON_CreateObject();
-  cJSON_AddItemToObject(root, "test", test_json(&t));
-  api_respond_json(resp, 201, root);
+  respond_test(resp, 201, &t);
   goto done;
 bad:
   api_error(resp, 400, "bad_request", msg);
@@ -848,11 +848,7 @@ done:
 void api_quiz_test_update(struct app *app, const struct api_request *req,
                           const struct db_user *user, const struct api_args *args,
                           struct api_response *resp) {
-  if (!is_teacher(user)) {
-    api_error(resp, 403, "forbidden", "only the teacher changes tests");
-    return;
-  }
-  cJSON *json = api_parse_body(req, resp);
+  cJSON *json = teacher_body(req, user, "only the teacher changes tests", resp);
   if (!json) return;
   int open = bool_member(json, "open", -2), board = bool_member(json, "leaderboard", -2);
   struct db_quiz_test t;
@@ -866,12 +862,10 @@ void api_quiz_test_update(struct app *app, const struct api_request *req,
     goto done;
   }
   if (rc || db_quiz_test_get(app->db, args->id, &t)) {
-    internal(resp);
+    api_error_db(resp);
     goto done;
   }
-  cJSON *root = cJSON_CreateObject();
-  cJSON_AddItemToObject(root, "test", test_json(&t));
-  api_respond_json(resp, 200, root);
+  respond_test(resp, 200, &t);
 done:
   cJSON_Delete(json);
 }
@@ -945,13 +939,13 @@ static void results_csv(struct app *app, const struct db_quiz_test *t, struct ap
   static const char head[] = "student,attempts,best_points,right,questions\r\n";
   struct csv_ctx c = {malloc(sizeof head), sizeof head - 1, sizeof head, t->questions, 0};
   if (!c.buf) {
-    internal(resp);
+    api_error_db(resp);
     return;
   }
   memcpy(c.buf, head, sizeof head);
   if (db_quiz_results_students(app->db, t->id, add_csv_student, &c) || c.failed) {
     free(c.buf);
-    internal(resp);
+    api_error_db(resp);
     return;
   }
   resp->status = 200;
@@ -972,7 +966,7 @@ void api_quiz_results(struct app *app, const struct api_request *req, const stru
   int rc = db_quiz_test_get(app->db, args->id, &t);
   if (rc) {
     if (rc < 0)
-      internal(resp);
+      api_error_db(resp);
     else
       api_error(resp, 404, "not_found", "no such test");
     return;
@@ -990,13 +984,9 @@ void api_quiz_results(struct app *app, const struct api_request *req, const stru
   cJSON_AddItemToObject(root, "test", test_json(&t));
   struct results_ctx s = {cJSON_AddArrayToObject(root, "students"), 0, 0};
   struct results_ctx q = {cJSON_AddArrayToObject(root, "questions"), 0, 0};
-  if (db_quiz_results_students(app->db, args->id, add_student, &s) ||
-      db_quiz_results_questions(app->db, args->id, add_item, &q)) {
-    cJSON_Delete(root);
-    internal(resp);
-    return;
-  }
-  api_respond_json(resp, 200, root);
+  int failed = db_quiz_results_students(app->db, args->id, add_student, &s) ||
+               db_quiz_results_questions(app->db, args->id, add_item, &q);
+  api_respond_or_fail(resp, failed, root);
 }
 
 void api_quiz_leaderboard(struct app *app, const struct api_request *req,
@@ -1005,7 +995,7 @@ void api_quiz_leaderboard(struct app *app, const struct api_request *req,
   struct db_quiz_test t;
   int rc = db_quiz_test_get(app->db, args->id, &t);
   if (rc < 0) {
-    internal(resp);
+    api_error_db(resp);
     return;
   }
   if (rc == 1 || (!t.leaderboard && !is_teacher(user)) || (!t.is_open && !is_teacher(user))) {
@@ -1015,10 +1005,5 @@ void api_quiz_leaderboard(struct app *app, const struct api_request *req,
   cJSON *root = cJSON_CreateObject();
   struct results_ctx s = {cJSON_AddArrayToObject(root, "leaderboard"), 1, LEADERBOARD};
   cJSON_AddBoolToObject(root, "enabled", t.leaderboard);
-  if (db_quiz_results_students(app->db, args->id, add_student, &s)) {
-    cJSON_Delete(root);
-    internal(resp);
-    return;
-  }
-  api_respond_json(resp, 200, root);
+  api_respond_or_fail(resp, db_quiz_results_students(app->db, args->id, add_student, &s), root);
 }

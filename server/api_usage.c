@@ -41,10 +41,7 @@ static int add_student(void *arg, const struct db_usage *row) {
   cJSON_AddNumberToObject(o, "record_budget", (double)l->app->cfg.record_bytes_per_student);
   cJSON_AddNumberToObject(o, "sessions_open", relay_user_sessions(l->app, u.user_id));
   cJSON_AddNumberToObject(o, "refused_opens", (double)u.refused_opens);
-  if (u.last_refused_reason[0])
-    cJSON_AddStringToObject(o, "last_refused_reason", u.last_refused_reason);
-  else
-    cJSON_AddNullToObject(o, "last_refused_reason");
+  json_add_text(o, "last_refused_reason", u.last_refused_reason);
   json_add_time(o, "last_refused_at", u.last_refused_us);
   cJSON_AddItemToArray(l->students, o);
   return 0;
@@ -75,7 +72,7 @@ void api_usage(struct app *app, const struct api_request *req, const struct db_u
   l.students = cJSON_AddArrayToObject(root, "students");
   if (db_usage_list(app->db, add_student, &l) != 0) {
     cJSON_Delete(root);
-    api_error(resp, 500, "internal", "the database failed; try again");
+    api_error_db(resp);
     return;
   }
   usage_totals(app->usage, &t);

@@ -161,11 +161,16 @@ bad:
   return -1;
 }
 
+/* Whether a flag that may be given again already holds n == max values;
+ * if so why says "more than MAX WHAT". */
+static int list_full(size_t n, int max, const char *what, char *why, size_t whylen) {
+  if (n < (size_t)max) return 0;
+  snprintf(why, whylen, "more than %d %s", max, what);
+  return 1;
+}
+
 static int set_allow(struct config *cfg, const char *v, char *why, size_t whylen) {
-  if (cfg->n_allow == CONFIG_MAX_RULES) {
-    snprintf(why, whylen, "more than %d rules", CONFIG_MAX_RULES);
-    return -1;
-  }
+  if (list_full(cfg->n_allow, CONFIG_MAX_RULES, "rules", why, whylen)) return -1;
   cfg->allow[cfg->n_allow++] = v;
   return 0;
 }
@@ -192,10 +197,7 @@ static int set_public_origin(struct config *cfg, const char *v, char *why, size_
     snprintf(why, whylen, "'%s' is not an origin like https://lab.example.org", v);
     return -1;
   }
-  if (cfg->n_public_origin == CONFIG_MAX_ORIGINS) {
-    snprintf(why, whylen, "more than %d origins", CONFIG_MAX_ORIGINS);
-    return -1;
-  }
+  if (list_full(cfg->n_public_origin, CONFIG_MAX_ORIGINS, "origins", why, whylen)) return -1;
   cfg->public_origin[cfg->n_public_origin++] = v;
   return 0;
 }
@@ -218,10 +220,7 @@ static int set_count(int *out, const char *v, long lo, long hi, char *why, size_
 }
 
 static int set_local_net(struct config *cfg, const char *v, char *why, size_t whylen) {
-  if (cfg->n_local_net == LIM_LOCAL_NETS) {
-    snprintf(why, whylen, "more than %d networks", LIM_LOCAL_NETS);
-    return -1;
-  }
+  if (list_full(cfg->n_local_net, LIM_LOCAL_NETS, "networks", why, whylen)) return -1;
   if (throttle_net_parse(v, &cfg->local_net[cfg->n_local_net])) {
     snprintf(why, whylen, "'%s' is not an address or ADDR/PREFIX (e.g. 127.0.0.0/8, ::1)", v);
     return -1;
@@ -244,25 +243,12 @@ static int set_bytes(long long *out, const char *v, char *why, size_t whylen) {
   errno = 0;
   n = strtoull(v, &end, 10);
   if (end != v && *end && !end[1]) {
-    switch (*end) {
-      case 'K':
-        mult = 1ULL << 10;
-        end++;
-        break;
-      case 'M':
-        mult = 1ULL << 20;
-        end++;
-        break;
-      case 'G':
-        mult = 1ULL << 30;
-        end++;
-        break;
-      case 'T':
-        mult = 1ULL << 40;
-        end++;
-        break;
-      default:
-        break;
+    /* A unit: each of K, M, G and T is 1024 times the one before. */
+    static const char units[] = "KMGT";
+    const char *unit = strchr(units, *end);
+    if (unit) {
+      mult = 1ULL << (10 * (unit - units + 1));
+      end++;
     }
   }
   if (errno || end == v || *end || v[0] == '-' || n > (1ULL << 50) / mult) {

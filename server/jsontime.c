@@ -1,4 +1,4 @@
-/* jsontime.c -- times in JSON answers: ISO 8601 UTC, to the second. */
+/* jsontime.c -- times in JSON answers: ISO 8601 UTC, to the second; texts or null. */
 #include "jsontime.h"
 
 #include <time.h>
@@ -18,4 +18,11 @@ void json_add_time(cJSON *obj, const char *key, int64_t unix_us) {
   }
   json_time_text(unix_us, when, sizeof when);
   cJSON_AddStringToObject(obj, key, when);
+}
+
+void json_add_text(cJSON *obj, const char *key, const char *text) {
+  if (text[0])
+    cJSON_AddStringToObject(obj, key, text);
+  else
+    cJSON_AddNullToObject(obj, key);
 }

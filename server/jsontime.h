@@ -1,4 +1,5 @@
-/* jsontime.h -- times in JSON answers: ISO 8601 UTC, "2026-11-21T10:04:00Z". */
+/* jsontime.h -- times in JSON answers: ISO 8601 UTC, "2026-11-21T10:04:00Z"; and texts
+ * that may be absent, which answers give as null rather than "". */
 #ifndef PORTLAB_JSONTIME_H
 #define PORTLAB_JSONTIME_H
 #include <cJSON.h>
@@ -10,5 +11,9 @@ void json_time_text(int64_t unix_us, char *out, size_t outlen);
 
 /* Adds key: the time as text, or null when unix_us is 0 (no time). */
 void json_add_time(cJSON *obj, const char *key, int64_t unix_us);
+
+/* Adds key: text, or null when text is empty (no value, like a session
+ * that is not TLS or has not closed). */
+void json_add_text(cJSON *obj, const char *key, const char *text);
 
 #endif

@@ -310,11 +310,27 @@ out:
   return ok ? 0 : 1;
 }
 
+/* Reads the flags and environment into cfg. -1 to go on; else the exit
+ * status: 0 when a flag such as --help has answered, 2 (with the error
+ * printed) when they are wrong. */
+static int parse_flags(struct config *cfg, int argc, char **argv) {
+  char err[512];
+  switch (config_parse(cfg, argc, argv, err, sizeof err)) {
+    case CONFIG_EXIT_OK:
+      return 0;
+    case CONFIG_ERROR:
+      fprintf(stderr, "portlab: %s\n", err);
+      return 2;
+    case CONFIG_OK:
+      break;
+  }
+  return -1;
+}
+
 /* A subcommand is the first argument: `backup FILE` or `health`; the flags
  * and environment that follow are read as for the server. */
 static int run_subcommand(int argc, char **argv) {
   static struct config cfg;
-  char err[512];
   const char *file = NULL;
   int is_backup = strcmp(argv[1], "backup") == 0;
   int skip = 2, status;
@@ -328,15 +344,8 @@ static int run_subcommand(int argc, char **argv) {
     skip = 3;
   }
   argv[skip - 1] = argv[0]; /* config_parse skips its argv[0] */
-  switch (config_parse(&cfg, argc - skip + 1, argv + skip - 1, err, sizeof err)) {
-    case CONFIG_EXIT_OK:
-      return 0;
-    case CONFIG_ERROR:
-      fprintf(stderr, "portlab: %s\n", err);
-      return 2;
-    case CONFIG_OK:
-      break;
-  }
+  status = parse_flags(&cfg, argc - skip + 1, argv + skip - 1);
+  if (status >= 0) return status;
   status = is_backup ? run_backup(&cfg, file) : run_health(&cfg);
   config_free(&cfg);
   return status;
@@ -374,15 +383,8 @@ int main(int argc, char **argv) {
   lwsalloc_install();
   if (argc > 1 && (strcmp(argv[1], "backup") == 0 || strcmp(argv[1], "health") == 0))
     return run_subcommand(argc, argv);
-  switch (config_parse(&app.cfg, argc, argv, err, sizeof err)) {
-    case CONFIG_EXIT_OK:
-      return 0;
-    case CONFIG_ERROR:
-      fprintf(stderr, "portlab: %s\n", err);
-      return 2;
-    case CONFIG_OK:
-      break;
-  }
+  int rc = parse_flags(&app.cfg, argc, argv);
+  if (rc >= 0) return rc;
   log_set_level(app.cfg.log_level);
   signal(SIGPIPE, SIG_IGN);
   if (build_policy(&app, err, sizeof err)) {

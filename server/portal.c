@@ -86,6 +86,20 @@ static int add_header(struct lws *wsi, const char *name, const char *value, unsi
                                      (int)strlen(value), p, end);
 }
 
+/* The headers every answer carries after its status line and type, then
+ * extra (name, value, ..., NULL) and the end of the header block. */
+static int end_headers(struct lws *wsi, const char *const *extra, unsigned char *start,
+                       unsigned char **p, unsigned char *end) {
+  if (add_header(wsi, "x-content-type-options:", "nosniff", p, end) ||
+      add_header(wsi, "referrer-policy:", "no-referrer", p, end) ||
+      add_header(wsi, "x-frame-options:", "DENY", p, end) ||
+      add_header(wsi, "content-security-policy:", CSP, p, end))
+    return -1;
+  for (size_t i = 0; extra && extra[i]; i += 2)
+    if (add_header(wsi, extra[i], extra[i + 1], p, end)) return -1;
+  return lws_finalize_write_http_header(wsi, start, p, end) ? -1 : 0;
+}
+
 /* Writes the status line and headers; the body (if any) follows from
  * HTTP_WRITEABLE. owned bodies are freed once written. */
 static int respond(struct lws *wsi, struct http_conn *c, int status, const char *type,
@@ -97,14 +111,8 @@ static int respond(struct lws *wsi, struct http_conn *c, int status, const char 
   c->out_off = 0;
   c->out_owned = owned;
   if (lws_add_http_common_headers(wsi, (unsigned)status, type, len, &p, end) ||
-      add_header(wsi, "x-content-type-options:", "nosniff", &p, end) ||
-      add_header(wsi, "referrer-policy:", "no-referrer", &p, end) ||
-      add_header(wsi, "x-frame-options:", "DENY", &p, end) ||
-      add_header(wsi, "content-security-policy:", CSP, &p, end))
+      end_headers(wsi, extra, start, &p, end))
     return -1;
-  for (size_t i = 0; extra && extra[i]; i += 2)
-    if (add_header(wsi, extra[i], extra[i + 1], &p, end)) return -1;
-  if (lws_finalize_write_http_header(wsi, start, &p, end)) return -1;
   if (len && !c->is_head) {
     lws_callback_on_writable(wsi);
     return 0;
@@ -136,14 +144,7 @@ static int respond_stream(struct lws *wsi, struct http_conn *c, int status, cons
                                          &p, end)) {
     return -1;
   }
-  if (add_header(wsi, "x-content-type-options:", "nosniff", &p, end) ||
-      add_header(wsi, "referrer-policy:", "no-referrer", &p, end) ||
-      add_header(wsi, "x-frame-options:", "DENY", &p, end) ||
-      add_header(wsi, "content-security-policy:", CSP, &p, end))
-    return -1;
-  for (size_t i = 0; extra && extra[i]; i += 2)
-    if (add_header(wsi, extra[i], extra[i + 1], &p, end)) return -1;
-  if (lws_finalize_write_http_header(wsi, start, &p, end)) return -1;
+  if (end_headers(wsi, extra, start, &p, end)) return -1;
   if (!c->is_head) {
     lws_callback_on_writable(wsi);
     return 0;
@@ -405,19 +406,23 @@ static int http_body(struct http_conn *c, const void *in, size_t len) {
   return 0;
 }
 
-/* One step of a streamed body: at most LIM_EXPORT_CHUNK bytes, framed as
- * one chunk ("SIZE\r\n" DATA "\r\n"), with the last chunk ("0\r\n\r\n")
- * after the end. Any failure closes the connection, so the body visibly
- * never ends. */
-/* lws gives a request PENDING_TIMEOUT_HTTP_CONTENT once, when it arrives,
+/* After a piece of a body went out: renews the timeout and, unless it was
+ * the last piece, asks to write again. Returns last.
+ * lws gives a request PENDING_TIMEOUT_HTTP_CONTENT once, when it arrives,
  * and renews it only for the files it serves itself: a body written here
  * that takes longer in all would be cut short. Each chunk that goes out
  * renews it, so only a reader that takes nothing for LIM_HTTP_STALL_SECS is
  * dropped. */
-static void sent_chunk(struct lws *wsi) {
+static int sent_piece(struct lws *wsi, int last) {
   lws_set_timeout(wsi, PENDING_TIMEOUT_HTTP_CONTENT, LIM_HTTP_STALL_SECS);
+  if (!last) lws_callback_on_writable(wsi);
+  return last;
 }
 
+/* One step of a streamed body: at most LIM_EXPORT_CHUNK bytes, framed as
+ * one chunk ("SIZE\r\n" DATA "\r\n"), with the last chunk ("0\r\n\r\n")
+ * after the end. Any failure closes the connection, so the body visibly
+ * never ends. */
 static int stream_writeable(struct lws *wsi, struct http_conn *c) {
   struct app *app = lws_context_user(lws_get_context(wsi));
   enum { SIZE_LINE = 16, TAIL = 8 };
@@ -447,11 +452,7 @@ static int stream_writeable(struct lws *wsi, struct http_conn *c) {
   }
   if (len && lws_write(wsi, start, len, done ? LWS_WRITE_HTTP_FINAL : LWS_WRITE_HTTP) < (int)len)
     return -1;
-  sent_chunk(wsi);
-  if (!done) {
-    lws_callback_on_writable(wsi);
-    return 0;
-  }
+  if (!sent_piece(wsi, done)) return 0;
   export_free(c->stream);
   c->stream = NULL;
   return lws_http_transaction_completed(wsi) ? -1 : 0;
@@ -468,11 +469,7 @@ static int http_writeable(struct lws *wsi, struct http_conn *c) {
   int last = c->out_off == c->out_len;
   if (lws_write(wsi, chunk + LWS_PRE, n, last ? LWS_WRITE_HTTP_FINAL : LWS_WRITE_HTTP) < (int)n)
     return -1;
-  sent_chunk(wsi);
-  if (!last) {
-    lws_callback_on_writable(wsi);
-    return 0;
-  }
+  if (!sent_piece(wsi, last)) return 0;
   free(c->out_owned);
   c->out_owned = NULL;
   c->out = NULL;

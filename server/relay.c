@@ -119,6 +119,16 @@ void relay_send_typed(struct relay *r, const char *type, const char *key, const 
   relay_send_json(r, o);
 }
 
+cJSON *relay_session_msg(const struct relay *r, const char *type) {
+  cJSON *o = cJSON_CreateObject();
+  cJSON_AddStringToObject(o, "type", type);
+  cJSON_AddNumberToObject(o, "session_id", (double)r->session_id);
+  cJSON_AddStringToObject(o, "host", r->host);
+  cJSON_AddNumberToObject(o, "port", r->port);
+  cJSON_AddStringToObject(o, "mode", relay_mode_name(r));
+  return o;
+}
+
 /* --- recording ------------------------------------------------------------ */
 
 /* Payload and notes share the LIM_TRANSCRIPT_BYTES budget (a target can
@@ -520,12 +530,7 @@ static void handle_reattach(struct relay *r, const struct relay_msg *m) {
   memcpy(old->login_hash, pss->login_hash, sizeof old->login_hash);
   old->detached_at = 0;
   relay_note(old, "the browser reconnected and resumed at byte %llu", (unsigned long long)got);
-  cJSON *o = cJSON_CreateObject();
-  cJSON_AddStringToObject(o, "type", "resumed");
-  cJSON_AddNumberToObject(o, "session_id", (double)old->session_id);
-  cJSON_AddStringToObject(o, "host", old->host);
-  cJSON_AddNumberToObject(o, "port", old->port);
-  cJSON_AddStringToObject(o, "mode", relay_mode_name(old));
+  cJSON *o = relay_session_msg(old, "resumed");
   cJSON_AddBoolToObject(o, "echo_local", !old->remote_echo);
   queue_json(old, o, 1);
   relay_update_tcp_rx(old);
@@ -693,15 +698,12 @@ static void handle_control(struct relay *r, const char *text, size_t len) {
       handle_broadcast(r, &m);
       break;
     case RELAY_MSG_PAUSE:
-      r->client_paused = 1;
+    case RELAY_MSG_RESUME:
+      r->client_paused = m.type == RELAY_MSG_PAUSE;
       relay_update_tcp_rx(r);
       break;
     case RELAY_MSG_REATTACH:
       handle_reattach(r, &m);
-      break;
-    case RELAY_MSG_RESUME:
-      r->client_paused = 0;
-      relay_update_tcp_rx(r);
       break;
     case RELAY_MSG_CLOSE:
       if (r->tls && r->state == RS_OPEN) relay_tls_close(r->tls); /* close_notify first */

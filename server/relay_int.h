@@ -107,6 +107,9 @@ struct app *relay_app_of(struct lws *wsi);
 const char *relay_mode_name(const struct relay *r);
 void relay_send_json(struct relay *r, cJSON *json);
 void relay_send_typed(struct relay *r, const char *type, const char *key, const char *value);
+/* A message about the session as a whole ("opened", "resumed"): its type,
+ * session_id, host, port and mode. The caller adds the rest and sends it. */
+cJSON *relay_session_msg(const struct relay *r, const char *type);
 void relay_send_error(struct relay *r, const char *code, const char *message);
 void relay_record(struct relay *r, int dir, const void *data, size_t len);
 void relay_note(struct relay *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -372,12 +372,7 @@ static void tcp_connected(struct relay *r) {
   relay_note(r, "connected to %s:%d (%s)", r->host, r->port, where);
   log_info("session %lld: %s connected to %s:%d (%s)", (long long)r->session_id, r->user.name,
            r->host, r->port, where);
-  cJSON *o = cJSON_CreateObject();
-  cJSON_AddStringToObject(o, "type", "opened");
-  cJSON_AddNumberToObject(o, "session_id", (double)r->session_id);
-  cJSON_AddStringToObject(o, "host", r->host);
-  cJSON_AddNumberToObject(o, "port", r->port);
-  cJSON_AddStringToObject(o, "mode", relay_mode_name(r));
+  cJSON *o = relay_session_msg(r, "opened");
   if (auth_token(r->resume_token) == 0) cJSON_AddStringToObject(o, "resume_token", r->resume_token);
   relay_send_json(r, o);
   if (r->stop_note[0]) relay_send_typed(r, "note", "text", r->stop_note);

@@ -162,29 +162,28 @@ void usage_recorded(struct usage *u, struct usage_user *uu, int64_t len) {
 }
 
 void usage_stop_text(const struct usage *u, enum usage_stop why, char *out, size_t outlen) {
+  const char *before, *after = "";
+  long long bytes;
   switch (why) {
     case USAGE_STOP_STUDENT:
-      snprintf(out, outlen,
-               "recording stopped: you have used your recording budget of %lld bytes; "
-               "the session goes on",
-               (long long)u->cfg->record_bytes_per_student);
+      before = "you have used your recording budget of";
+      bytes = u->cfg->record_bytes_per_student;
       break;
     case USAGE_STOP_TOTAL:
-      snprintf(out, outlen,
-               "recording stopped: the class has used its recording budget of %lld bytes; "
-               "the session goes on",
-               (long long)u->cfg->record_bytes_total);
+      before = "the class has used its recording budget of";
+      bytes = u->cfg->record_bytes_total;
       break;
     case USAGE_STOP_DISK:
-      snprintf(out, outlen,
-               "recording stopped: less than %lld bytes free on the server's disk; "
-               "the session goes on",
-               (long long)u->cfg->disk_floor);
+      before = "less than";
+      bytes = u->cfg->disk_floor;
+      after = " free on the server's disk";
       break;
     default:
       snprintf(out, outlen, "recording goes on");
-      break;
+      return;
   }
+  snprintf(out, outlen, "recording stopped: %s %lld bytes%s; the session goes on", before, bytes,
+           after);
 }
 
 int usage_flush(struct usage *u) {

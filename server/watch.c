@@ -417,10 +417,7 @@ static char *session_text(const struct watch_session *s) {
   json_add_time(o, "ended_at", s->ended_us);
   cJSON_AddNumberToObject(o, "bytes_up", (double)s->bytes_up);
   cJSON_AddNumberToObject(o, "bytes_down", (double)s->bytes_down);
-  if (s->close_reason[0])
-    cJSON_AddStringToObject(o, "close_reason", s->close_reason);
-  else
-    cJSON_AddNullToObject(o, "close_reason");
+  json_add_text(o, "close_reason", s->close_reason);
   cJSON_AddStringToObject(o, "state", s->ended_us ? "ended" : "open");
   json_add_time(o, "last_activity_at", s->last_activity_us);
   char *text = cJSON_PrintUnformatted(root);
