@@ -17,6 +17,7 @@
 #include "api_internal.h"
 #include "app.h"
 #include "auth.h"
+#include "buf.h"
 #include "class.h"
 #include "config.h"
 #include "jsontime.h"
@@ -69,20 +70,12 @@ struct gradebook {
   size_t n_rows, cap_rows;
 };
 
-static int grow(void **v, size_t *cap, size_t n, size_t size) {
-  if (n < *cap) return 0;
-  size_t cap2 = *cap ? *cap * 2 : 32;
-  void *grown = realloc(*v, cap2 * size);
-  if (!grown) return -1;
-  *v = grown;
-  *cap = cap2;
-  return 0;
-}
-
 static int gb_add_student(void *arg, const struct db_roster_entry *e) {
   struct gradebook *gb = arg;
-  if (grow((void **)&gb->students, &gb->cap_students, gb->n_students, sizeof *gb->students))
-    return 1;
+  struct gb_student *grown =
+      buf_array_room(gb->students, gb->n_students, &gb->cap_students, 32, sizeof *grown);
+  if (!grown) return 1;
+  gb->students = grown;
   struct gb_student *s = &gb->students[gb->n_students++];
   s->e = *e;
   s->first = s->n = 0;
@@ -91,7 +84,10 @@ static int gb_add_student(void *arg, const struct db_roster_entry *e) {
 
 static int gb_add_row(void *arg, const struct db_progress *p) {
   struct gradebook *gb = arg;
-  if (grow((void **)&gb->rows, &gb->cap_rows, gb->n_rows, sizeof *gb->rows)) return 1;
+  struct db_progress *grown =
+      buf_array_room(gb->rows, gb->n_rows, &gb->cap_rows, 32, sizeof *grown);
+  if (!grown) return 1;
+  gb->rows = grown;
   gb->rows[gb->n_rows++] = *p;
   return 0;
 }
@@ -143,8 +139,6 @@ static const struct db_progress *gb_row(const struct gradebook *gb, const struct
   return NULL;
 }
 
-static const char *const task_kinds[] = {"question", "flag", "check"};
-
 static cJSON *gradebook_json(struct app *app, const struct gradebook *gb) {
   int64_t now = app_now_us() / 1000000;
   cJSON *root = cJSON_CreateObject(), *lessons = cJSON_AddArrayToObject(root, "lessons");
@@ -165,7 +159,7 @@ static cJSON *gradebook_json(struct app *app, const struct gradebook *gb) {
       }
       cJSON *to = cJSON_CreateObject();
       cJSON_AddStringToObject(to, "id", t->id);
-      cJSON_AddStringToObject(to, "kind", task_kinds[t->kind]);
+      cJSON_AddStringToObject(to, "kind", task_kind_names[t->kind]);
       cJSON_AddNumberToObject(to, "points", t->points);
       cJSON_AddNumberToObject(to, "solved_by", solved_by);
       cJSON_AddItemToArray(tasks, to);
@@ -400,13 +394,9 @@ struct quiz_tests {
 
 static int collect_test(void *arg, const struct db_quiz_test *t) {
   struct quiz_tests *qt = arg;
-  if (qt->n == qt->cap) {
-    size_t cap = qt->cap ? qt->cap * 2 : 8;
-    struct db_quiz_test *grown = realloc(qt->v, cap * sizeof *grown);
-    if (!grown) return -1;
-    qt->v = grown;
-    qt->cap = cap;
-  }
+  struct db_quiz_test *grown = buf_array_room(qt->v, qt->n, &qt->cap, 8, sizeof *grown);
+  if (!grown) return -1;
+  qt->v = grown;
   qt->v[qt->n++] = *t;
   return 0;
 }
@@ -418,13 +408,9 @@ struct quiz_best {
 
 static int collect_best(void *arg, const struct db_quiz_student *st) {
   struct quiz_best *b = arg;
-  if (b->n == b->cap) {
-    size_t cap = b->cap ? b->cap * 2 : 16;
-    struct db_quiz_student *grown = realloc(b->v, cap * sizeof *grown);
-    if (!grown) return -1;
-    b->v = grown;
-    b->cap = cap;
-  }
+  struct db_quiz_student *grown = buf_array_room(b->v, b->n, &b->cap, 16, sizeof *grown);
+  if (!grown) return -1;
+  b->v = grown;
   b->v[b->n++] = *st;
   return 0;
 }

@@ -197,12 +197,11 @@ static int next_hint_cost(int cost_on, const struct lesson_task *t, const struct
  * texts of hints taken, and the cost of the next before taking it. */
 static cJSON *task_json(const struct lesson *l, const struct lesson_task *t,
                         const struct progress_set *ps, int cost_on, int all_hints) {
-  static const char *const kinds[] = {"question", "flag", "check"};
   const struct task_state *s = state_of(ps, l->id, t->id);
   size_t taken = all_hints ? t->n_hints : s ? (size_t)s->hints : 0;
   cJSON *o = cJSON_CreateObject();
   cJSON_AddStringToObject(o, "id", t->id);
-  cJSON_AddStringToObject(o, "kind", kinds[t->kind]);
+  cJSON_AddStringToObject(o, "kind", task_kind_names[t->kind]);
   cJSON_AddNumberToObject(o, "points", t->points);
   cJSON_AddStringToObject(o, "prompt", t->prompt);
   cJSON_AddBoolToObject(o, "solved", s && s->solved);

@@ -69,6 +69,17 @@ static char *split_kv(char *line, char **value) {
 
 /* --- tasks ---------------------------------------------------------------- */
 
+const char *const task_kind_names[] = {"question", "flag", "check", NULL};
+/* The words of "match:", in the order of enum task_match. */
+static const char *const task_matches[] = {"exact", "nocase", "pattern", NULL};
+
+/* value's index in a NULL-ended word list, or -1. */
+static int word_index(const char *value, const char *const *words) {
+  for (int i = 0; words[i]; i++)
+    if (strcmp(value, words[i]) == 0) return i;
+  return -1;
+}
+
 static int parse_task_line(struct lesson_task *t, char *line, char *err, size_t errlen) {
   char *value, *key = split_kv(line, &value);
   if (!key) {
@@ -79,14 +90,9 @@ static int parse_task_line(struct lesson_task *t, char *line, char *err, size_t 
     if (!valid_id(value, TASK_ID_MAX)) goto bad;
     strcpy(t->id, value);
   } else if (strcmp(key, "kind") == 0) {
-    if (strcmp(value, "question") == 0)
-      t->kind = TASK_QUESTION;
-    else if (strcmp(value, "flag") == 0)
-      t->kind = TASK_FLAG;
-    else if (strcmp(value, "check") == 0)
-      t->kind = TASK_CHECK;
-    else
-      goto bad;
+    int k = word_index(value, task_kind_names);
+    if (k < 0) goto bad;
+    t->kind = (enum task_kind)k;
   } else if (strcmp(key, "points") == 0) {
     char *end;
     long v = strtol(value, &end, 10);
@@ -120,14 +126,9 @@ static int parse_task_line(struct lesson_task *t, char *line, char *err, size_t 
       goto bad;
     t->n_wrong++;
   } else if (strcmp(key, "match") == 0) {
-    if (strcmp(value, "exact") == 0)
-      t->match = MATCH_EXACT;
-    else if (strcmp(value, "nocase") == 0)
-      t->match = MATCH_NOCASE;
-    else if (strcmp(value, "pattern") == 0)
-      t->match = MATCH_PATTERN;
-    else
-      goto bad;
+    int m = word_index(value, task_matches);
+    if (m < 0) goto bad;
+    t->match = (enum task_match)m;
   } else if (strcmp(key, "challenge") == 0) {
     if (!valid_id(value, sizeof t->challenge - 1)) goto bad;
     strcpy(t->challenge, value);

@@ -13,6 +13,9 @@
 
 enum task_kind { TASK_QUESTION = 0, TASK_FLAG, TASK_CHECK };
 enum task_match { MATCH_EXACT = 0, MATCH_NOCASE, MATCH_PATTERN };
+/* The words a lesson file and the API use for a task's kind, indexed by
+ * enum task_kind and ended by NULL. */
+extern const char *const task_kind_names[];
 
 struct task_cond {
   char key[16];
