@@ -123,18 +123,7 @@ static cJSON *session_json_live(struct app *app, const struct db_session *stored
 
 static cJSON *session_json(const struct db_session *s) {
   cJSON *o = cJSON_CreateObject();
-  cJSON_AddNumberToObject(o, "id", (double)s->id);
-  cJSON_AddStringToObject(o, "user", s->user_name);
-  cJSON_AddStringToObject(o, "host", s->host);
-  cJSON_AddNumberToObject(o, "port", s->port);
-  cJSON_AddStringToObject(o, "mode", s->mode);
-  /* "tls" or "starttls" once the session is TLS, else null. */
-  json_add_text(o, "tls", s->tls);
-  json_add_time(o, "started_at", s->started_us);
-  json_add_time(o, "ended_at", s->ended_us);
-  cJSON_AddNumberToObject(o, "bytes_up", (double)s->bytes_up);
-  cJSON_AddNumberToObject(o, "bytes_down", (double)s->bytes_down);
-  json_add_text(o, "close_reason", s->close_reason);
+  json_add_session(o, s, 1);
   /* The student's own client talked to a lab server (not the relay). */
   cJSON_AddBoolToObject(o, "own_client", s->own_client != 0);
   if (s->own_client) cJSON_AddStringToObject(o, "client_addr", s->client_addr);

@@ -1,7 +1,10 @@
-/* jsontime.c -- times in JSON answers: ISO 8601 UTC, to the second; texts or null. */
+/* jsontime.c -- times in JSON answers: ISO 8601 UTC, to the second; texts or null;
+ * a session's fields. */
 #include "jsontime.h"
 
 #include <time.h>
+
+#include "db.h"
 
 void json_time_text(int64_t unix_us, char *out, size_t outlen) {
   time_t secs = (time_t)(unix_us / 1000000);
@@ -25,4 +28,19 @@ void json_add_text(cJSON *obj, const char *key, const char *text) {
     cJSON_AddStringToObject(obj, key, text);
   else
     cJSON_AddNullToObject(obj, key);
+}
+
+void json_add_session(cJSON *obj, const struct db_session *s, int with_tls) {
+  cJSON_AddNumberToObject(obj, "id", (double)s->id);
+  cJSON_AddStringToObject(obj, "user", s->user_name);
+  cJSON_AddStringToObject(obj, "host", s->host);
+  cJSON_AddNumberToObject(obj, "port", s->port);
+  cJSON_AddStringToObject(obj, "mode", s->mode);
+  /* "tls" or "starttls" once the session is TLS, else null. */
+  if (with_tls) json_add_text(obj, "tls", s->tls);
+  json_add_time(obj, "started_at", s->started_us);
+  json_add_time(obj, "ended_at", s->ended_us);
+  cJSON_AddNumberToObject(obj, "bytes_up", (double)s->bytes_up);
+  cJSON_AddNumberToObject(obj, "bytes_down", (double)s->bytes_down);
+  json_add_text(obj, "close_reason", s->close_reason);
 }

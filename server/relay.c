@@ -189,19 +189,20 @@ void relay_note(struct relay *r, const char *fmt, ...) {
 /* --- the live view ---------------------------------------------------------- */
 
 void relay_watch_snapshot(const struct relay *r, struct watch_session *s) {
+  struct db_session *d = &s->session;
   memset(s, 0, sizeof *s);
-  s->id = r->session_id;
-  s->user_id = r->user.id;
-  snprintf(s->user, sizeof s->user, "%s", r->user.name);
-  snprintf(s->host, sizeof s->host, "%s", r->host);
-  s->port = r->port;
-  snprintf(s->mode, sizeof s->mode, "%s", relay_mode_name(r));
-  s->started_us = r->started_us;
-  s->ended_us = r->ended_us;
+  d->id = r->session_id;
+  d->user_id = r->user.id;
+  snprintf(d->user_name, sizeof d->user_name, "%s", r->user.name);
+  snprintf(d->host, sizeof d->host, "%s", r->host);
+  d->port = r->port;
+  snprintf(d->mode, sizeof d->mode, "%s", relay_mode_name(r));
+  d->started_us = r->started_us;
+  d->ended_us = r->ended_us;
+  d->bytes_up = r->bytes_up;
+  d->bytes_down = r->bytes_down;
+  snprintf(d->close_reason, sizeof d->close_reason, "%s", r->close_reason);
   s->last_activity_us = app_now_us() - (app_mono_us() - r->last_activity);
-  s->bytes_up = r->bytes_up;
-  s->bytes_down = r->bytes_down;
-  snprintf(s->close_reason, sizeof s->close_reason, "%s", r->close_reason);
 }
 
 /* The counters changed: watchers hear of it, at most every 500 ms. */
@@ -569,28 +570,15 @@ static void handle_watch(struct relay *r, const struct relay_msg *m) {
      * are replayed from storage, later ones arrive live. */
     for (live = app->relays; live && live->session_id != m->session_id; live = live->next) {
     }
-    struct db_session row;
     /* A session whose relay is gone may still have its end in the
      * recorder's queue: write it, so the row says "ended". */
     if (!live) recorder_flush(app->recorder);
     if (live) {
       replay_to = live->seq;
       relay_watch_snapshot(live, &s);
-    } else if (db_session_get(app->db, m->session_id, &row) == 0) {
+    } else if (db_session_get(app->db, m->session_id, &s.session) == 0) {
       replay_to = INT64_MAX; /* over: everything stored */
-      memset(&s, 0, sizeof s);
-      s.id = row.id;
-      s.user_id = row.user_id;
-      snprintf(s.user, sizeof s.user, "%s", row.user_name);
-      snprintf(s.host, sizeof s.host, "%s", row.host);
-      s.port = row.port;
-      snprintf(s.mode, sizeof s.mode, "%s", row.mode);
-      s.started_us = row.started_us;
-      s.ended_us = row.ended_us;
-      s.last_activity_us = row.ended_us;
-      s.bytes_up = row.bytes_up;
-      s.bytes_down = row.bytes_down;
-      snprintf(s.close_reason, sizeof s.close_reason, "%s", row.close_reason);
+      s.last_activity_us = s.session.ended_us;
     } else {
       relay_send_error(r, "not_found", "no such session");
       return;

@@ -184,12 +184,12 @@ static void push_event(struct watcher *v, int64_t session_id, int64_t seq, int64
 /* Queues s, replacing a session message of the same session still queued. */
 static void push_session(struct watcher *v, const struct watch_session *s) {
   for (struct item *it = v->sessions.head; it; it = it->next) {
-    if (it->session_id == s->id) {
+    if (it->session_id == s->session.id) {
       memcpy(it->data, s, sizeof *s);
       return;
     }
   }
-  struct item *it = item_new(ITEM_SESSION, s->id, sizeof *s);
+  struct item *it = item_new(ITEM_SESSION, s->session.id, sizeof *s);
   if (!it) return;
   memcpy(it->data, s, sizeof *s);
   list_push(&v->sessions, it);
@@ -223,7 +223,7 @@ void watch_free(struct watch *w) {
 
 static void send_to_watchers(struct watch *w, const struct watch_session *s) {
   for (struct watcher *v = w->watchers; v; v = v->next)
-    if (wants(v, s->id)) push_session(v, s);
+    if (wants(v, s->session.id)) push_session(v, s);
 }
 
 struct watch_entry *watch_session_open(struct watch *w, const struct watch_session *s,
@@ -300,7 +300,7 @@ struct watcher *watch_add(struct watch *w, int64_t session_id, int64_t replay_to
   v->next = w->watchers;
   w->watchers = v;
   for (struct watch_entry *e = w->entries; e; e = e->next)
-    if (wants(v, e->s.id)) push_session(v, &e->s);
+    if (wants(v, e->s.session.id)) push_session(v, &e->s);
   if (v->replaying && wake) wake(wake_arg);
   return v;
 }
@@ -408,17 +408,8 @@ static size_t base64(const unsigned char *p, size_t n, char *out) {
 static char *session_text(const struct watch_session *s) {
   cJSON *root = cJSON_CreateObject(), *o = cJSON_AddObjectToObject(root, "session");
   cJSON_AddStringToObject(root, "type", "session");
-  cJSON_AddNumberToObject(o, "id", (double)s->id);
-  cJSON_AddStringToObject(o, "user", s->user);
-  cJSON_AddStringToObject(o, "host", s->host);
-  cJSON_AddNumberToObject(o, "port", s->port);
-  cJSON_AddStringToObject(o, "mode", s->mode);
-  json_add_time(o, "started_at", s->started_us);
-  json_add_time(o, "ended_at", s->ended_us);
-  cJSON_AddNumberToObject(o, "bytes_up", (double)s->bytes_up);
-  cJSON_AddNumberToObject(o, "bytes_down", (double)s->bytes_down);
-  json_add_text(o, "close_reason", s->close_reason);
-  cJSON_AddStringToObject(o, "state", s->ended_us ? "ended" : "open");
+  json_add_session(o, &s->session, 0);
+  cJSON_AddStringToObject(o, "state", s->session.ended_us ? "ended" : "open");
   json_add_time(o, "last_activity_at", s->last_activity_us);
   char *text = cJSON_PrintUnformatted(root);
   cJSON_Delete(root);

@@ -22,23 +22,18 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "db.h"
+
 struct db_event;
 struct watch;
 struct watcher;
 struct watch_entry;
 
 /* A session as watchers see it: the fields of GET /api/sessions plus the
- * time of the last byte either way. ended_us 0 means open. */
+ * time of the last byte either way. session.ended_us 0 means open. */
 struct watch_session {
-  int64_t id;
-  int64_t user_id;
-  char user[33];
-  char host[254];
-  int port;
-  char mode[8];
-  int64_t started_us, ended_us, last_activity_us; /* unix time, microseconds */
-  int64_t bytes_up, bytes_down;
-  char close_reason[32];
+  struct db_session session;
+  int64_t last_activity_us; /* unix time, microseconds */
 };
 
 /* Reads a session's recorded events with after_seq < seq <= up_to_seq in

@@ -47,13 +47,13 @@ static long long num(const cJSON *j, const char *key) {
 static struct watch_session session(int64_t id) {
   struct watch_session s;
   memset(&s, 0, sizeof s);
-  s.id = id;
-  s.user_id = 2;
-  snprintf(s.user, sizeof s.user, "ada");
-  snprintf(s.host, sizeof s.host, "lab");
-  s.port = 25;
-  snprintf(s.mode, sizeof s.mode, "raw");
-  s.started_us = 1700000000000000LL;
+  s.session.id = id;
+  s.session.user_id = 2;
+  snprintf(s.session.user_name, sizeof s.session.user_name, "ada");
+  snprintf(s.session.host, sizeof s.session.host, "lab");
+  s.session.port = 25;
+  snprintf(s.session.mode, sizeof s.session.mode, "raw");
+  s.session.started_us = 1700000000000000LL;
   return s;
 }
 
@@ -140,7 +140,7 @@ static void test_session_coalescing(void) {
   cJSON_Delete(j);
   /* Counter changes within 500 ms wait for the tick; one message, the newest. */
   for (int i = 1; i <= 5; i++) {
-    s.bytes_up = i;
+    s.session.bytes_up = i;
     watch_session_update(w, e, &s, now + i * 1000);
   }
   CHECK(next(v) == NULL);
@@ -154,10 +154,10 @@ static void test_session_coalescing(void) {
   watch_tick(w, now + 10 * LIM_WATCH_SESSION_MS * 1000LL); /* nothing changed: nothing sent */
   CHECK(next(v) == NULL);
   /* A change after the interval goes at once; the end goes at once. */
-  s.bytes_down = 9;
+  s.session.bytes_down = 9;
   watch_session_update(w, e, &s, now + 2 * LIM_WATCH_SESSION_MS * 1000LL);
-  s.ended_us = s.started_us + 1;
-  snprintf(s.close_reason, sizeof s.close_reason, "client_closed");
+  s.session.ended_us = s.session.started_us + 1;
+  snprintf(s.session.close_reason, sizeof s.session.close_reason, "client_closed");
   watch_session_end(w, e, &s);
   j = next(v); /* the queued update was replaced by the end */
   o = cJSON_GetObjectItemCaseSensitive(j, "session");
