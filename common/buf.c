@@ -131,3 +131,17 @@ void *buf_array_room(void *v, size_t n, size_t *cap, size_t first, size_t elem) 
   if (grown) *cap = want;
   return grown;
 }
+
+void *buf_array_push(void *arrp, size_t *n, size_t *cap, size_t first, size_t elem,
+                     const void *item) {
+  void *v, *slot;
+
+  /* Copied, not cast to void **: the caller's pointer is a typed one. */
+  memcpy(&v, arrp, sizeof v);
+  if (!(v = buf_array_room(v, *n, cap, first, elem))) return NULL;
+  memcpy(arrp, &v, sizeof v);
+  slot = (char *)v + *n * elem;
+  if (item) memcpy(slot, item, elem);
+  (*n)++;
+  return slot;
+}

@@ -41,4 +41,12 @@ unsigned char *buf_take(struct buf *b, size_t *len);
  * still valid and *cap unchanged: the caller keeps v and gives up. */
 void *buf_array_room(void *v, size_t n, size_t *cap, size_t first, size_t elem);
 
+/* Appends one element to such an array: arrp is the address of the
+ * caller's array pointer (a struct x **), updated when the array moves.
+ * Copies item (elem bytes) into the new element unless item is NULL,
+ * counts it in *n and returns it; NULL when out of memory, with the
+ * array, *n and *cap as they were. */
+void *buf_array_push(void *arrp, size_t *n, size_t *cap, size_t first, size_t elem,
+                     const void *item);
+
 #endif

@@ -72,11 +72,9 @@ struct gradebook {
 
 static int gb_add_student(void *arg, const struct db_roster_entry *e) {
   struct gradebook *gb = arg;
-  struct gb_student *grown =
-      buf_array_room(gb->students, gb->n_students, &gb->cap_students, 32, sizeof *grown);
-  if (!grown) return 1;
-  gb->students = grown;
-  struct gb_student *s = &gb->students[gb->n_students++];
+  struct gb_student *s =
+      buf_array_push(&gb->students, &gb->n_students, &gb->cap_students, 32, sizeof *s, NULL);
+  if (!s) return 1;
   s->e = *e;
   s->first = s->n = 0;
   return 0;
@@ -84,12 +82,7 @@ static int gb_add_student(void *arg, const struct db_roster_entry *e) {
 
 static int gb_add_row(void *arg, const struct db_progress *p) {
   struct gradebook *gb = arg;
-  struct db_progress *grown =
-      buf_array_room(gb->rows, gb->n_rows, &gb->cap_rows, 32, sizeof *grown);
-  if (!grown) return 1;
-  gb->rows = grown;
-  gb->rows[gb->n_rows++] = *p;
-  return 0;
+  return buf_array_push(&gb->rows, &gb->n_rows, &gb->cap_rows, 32, sizeof *p, p) ? 0 : 1;
 }
 
 static int by_user(const void *a, const void *b) {
@@ -394,11 +387,7 @@ struct quiz_tests {
 
 static int collect_test(void *arg, const struct db_quiz_test *t) {
   struct quiz_tests *qt = arg;
-  struct db_quiz_test *grown = buf_array_room(qt->v, qt->n, &qt->cap, 8, sizeof *grown);
-  if (!grown) return -1;
-  qt->v = grown;
-  qt->v[qt->n++] = *t;
-  return 0;
+  return buf_array_push(&qt->v, &qt->n, &qt->cap, 8, sizeof *t, t) ? 0 : -1;
 }
 
 struct quiz_best {
@@ -408,11 +397,7 @@ struct quiz_best {
 
 static int collect_best(void *arg, const struct db_quiz_student *st) {
   struct quiz_best *b = arg;
-  struct db_quiz_student *grown = buf_array_room(b->v, b->n, &b->cap, 16, sizeof *grown);
-  if (!grown) return -1;
-  b->v = grown;
-  b->v[b->n++] = *st;
-  return 0;
+  return buf_array_push(&b->v, &b->n, &b->cap, 16, sizeof *st, st) ? 0 : -1;
 }
 
 static int earliest_start(void *arg, const struct db_quiz_attempt *a) {

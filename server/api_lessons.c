@@ -48,10 +48,8 @@ struct progress_set {
 
 static int collect(void *arg, const struct db_progress *p) {
   struct progress_set *ps = arg;
-  struct task_state *grown = buf_array_room(ps->v, ps->n, &ps->cap, 32, sizeof *grown);
-  if (!grown) return 1;
-  ps->v = grown;
-  struct task_state *t = &ps->v[ps->n++];
+  struct task_state *t = buf_array_push(&ps->v, &ps->n, &ps->cap, 32, sizeof *t, NULL);
+  if (!t) return 1;
   snprintf(t->lesson, sizeof t->lesson, "%s", p->lesson);
   snprintf(t->task, sizeof t->task, "%s", p->task);
   t->attempts = p->attempts;

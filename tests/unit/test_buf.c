@@ -203,6 +203,41 @@ static void test_array_room(void) {
   free(v);
 }
 
+/* buf_array_push: the caller's pointer follows the array, the item is
+ * copied in (or the element left for the caller), nothing changes when
+ * there is no room to be had. */
+struct pair {
+  int a;
+  char b[6];
+};
+
+static void test_array_push(void) {
+  struct pair *v = NULL, *p;
+  size_t n = 0, cap = 0;
+
+  for (int i = 0; i < 20; i++) {
+    struct pair item = {i, "x"};
+    p = buf_array_push(&v, &n, &cap, 2, sizeof *v, &item);
+    CHECK(p != NULL);
+    if (!p) break;
+    CHECK(p == &v[i]);
+    CHECK_EQ_INT((int)n, i + 1);
+  }
+  CHECK_EQ_INT(cap, 32);
+  p = buf_array_push(&v, &n, &cap, 2, sizeof *v, NULL);
+  CHECK(p == &v[20]);
+  if (p) p->a = 99;
+  CHECK_EQ_INT((int)n, 21);
+  for (int i = 0; i < 20; i++) CHECK(v[i].a == i && strcmp(v[i].b, "x") == 0);
+  CHECK_EQ_INT(v[20].a, 99);
+  /* A size past SIZE_MAX is refused and changes nothing. */
+  struct pair *keep = v;
+  size_t big = SIZE_MAX / 2 + 1, used = big;
+  CHECK(buf_array_push(&v, &used, &big, 4, 2, NULL) == NULL);
+  CHECK(v == keep && used == SIZE_MAX / 2 + 1 && big == SIZE_MAX / 2 + 1);
+  free(v);
+}
+
 int main(void) {
   test_empty();
   test_fifo_order();
@@ -214,5 +249,6 @@ int main(void) {
   test_growth_clamped();
   test_reserve();
   test_array_room();
+  test_array_push();
   return check_done();
 }
