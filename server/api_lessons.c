@@ -263,13 +263,27 @@ static const struct lesson_task *find_task(struct app *app, const struct api_arg
   return t;
 }
 
-/* The start of a POST to a task: the task (its lesson in *lp) and the JSON
- * body, or NULL with the error answered. */
-static cJSON *task_post(struct app *app, const struct api_request *req, const struct api_args *args,
-                        const struct lesson **lp, const struct lesson_task **tp,
-                        struct api_response *resp) {
-  *tp = find_task(app, args, lp, resp);
-  return *tp ? api_parse_body(req, resp) : NULL;
+/* The body of a POST to a task, given the task, its lesson and the JSON
+ * body: answers resp and returns 0, or returns -1 when the database failed
+ * (task_post answers that). ps starts empty; the step loads it if it needs
+ * it, and task_post frees it. */
+typedef int (*task_step_fn)(struct app *app, const struct db_user *user, const struct lesson *l,
+                            const struct lesson_task *t, const cJSON *body, struct progress_set *ps,
+                            struct api_response *resp);
+
+/* A POST to /api/lessons/ID/tasks/TASK/...: finds the task, parses the
+ * body, runs step and frees what it used. */
+static void task_post(struct app *app, const struct api_request *req, const struct db_user *user,
+                      const struct api_args *args, struct api_response *resp, task_step_fn step) {
+  const struct lesson *l;
+  const struct lesson_task *t = find_task(app, args, &l, resp);
+  cJSON *body = t ? api_parse_body(req, resp) : NULL;
+  struct progress_set ps;
+  if (!body) return;
+  memset(&ps, 0, sizeof ps);
+  if (step(app, user, l, t, body, &ps, resp)) api_error_db(resp);
+  free(ps.v);
+  cJSON_Delete(body);
 }
 
 static cJSON *lesson_json(struct app *app, const struct lesson *l, const struct progress_set *ps,
@@ -309,26 +323,23 @@ void api_lesson_get(struct app *app, const struct api_request *req, const struct
   api_respond_json(resp, 200, root);
 }
 
-void api_task_answer(struct app *app, const struct api_request *req, const struct db_user *user,
-                     const struct api_args *args, struct api_response *resp) {
-  const struct lesson *l;
-  const struct lesson_task *t;
-  cJSON *body = task_post(app, req, args, &l, &t, resp);
-  if (!body) return;
-  cJSON *answer = cJSON_GetObjectItemCaseSensitive(body, "answer");
-  struct progress_set ps;
-  memset(&ps, 0, sizeof ps);
+/* POST /api/lessons/ID/tasks/TASK {"answer": "..."}: one attempt (a check
+ * task needs no answer: what the student did is looked up). */
+static int task_answer(struct app *app, const struct db_user *user, const struct lesson *l,
+                       const struct lesson_task *t, const cJSON *body, struct progress_set *ps,
+                       struct api_response *resp) {
+  const cJSON *answer = cJSON_GetObjectItemCaseSensitive(body, "answer");
   if (t->kind != TASK_CHECK && (!cJSON_IsString(answer) || !answer->valuestring[0] ||
                                 strlen(answer->valuestring) > LIM_TASK_ANSWER_BYTES)) {
     api_error(resp, 400, "bad_request",
               "\"answer\" must be a non-empty string of at most 256 bytes");
-    goto done;
+    return 0;
   }
-  if (load_progress(app, user->id, &ps) < 0) goto internal;
-  const struct task_state *before = state_of(&ps, l->id, t->id);
+  if (load_progress(app, user->id, ps) < 0) return -1;
+  const struct task_state *before = state_of(ps, l->id, t->id);
   if (before && !before->solved && before->attempts >= LIM_TASK_ATTEMPTS) {
     api_error(resp, 429, "too_many_attempts", "no attempts left for this task; ask your teacher");
-    goto done;
+    return 0;
   }
   int correct = t->kind == TASK_CHECK
                     ? check_done(app, user->id, t)
@@ -336,13 +347,13 @@ void api_task_answer(struct app *app, const struct api_request *req, const struc
   /* The teacher may try every task; it is not scored or stored. */
   int scored = strcmp(user->role, "teacher") != 0;
   if (scored &&
-      db_progress_attempt(app->db, user->id, l->id, t->id, correct, task_worth(&ps, l->id, t)))
-    goto internal;
+      db_progress_attempt(app->db, user->id, l->id, t->id, correct, task_worth(ps, l->id, t)))
+    return -1;
   log_info("task %s/%s by %s: %s%s", l->id, t->id, user->name, correct ? "solved" : "wrong",
            scored ? "" : " (not scored)");
-  if (reload_progress(app, user->id, &ps) < 0) goto internal;
+  if (reload_progress(app, user->id, ps) < 0) return -1;
   int points, score, n_solved;
-  lesson_totals(l, &ps, &points, &score, &n_solved);
+  lesson_totals(l, ps, &points, &score, &n_solved);
   cJSON *root = cJSON_CreateObject();
   cJSON_AddBoolToObject(root, "correct", correct);
   const char *feedback = correct                    ? NULL
@@ -351,55 +362,50 @@ void api_task_answer(struct app *app, const struct api_request *req, const struc
                                                     : NULL;
   if (feedback) cJSON_AddStringToObject(root, "feedback", feedback);
   cJSON_AddBoolToObject(root, "scored", scored);
-  cJSON_AddItemToObject(root, "task", task_json(l, t, &ps, hints_cost_on(app), !scored));
+  cJSON_AddItemToObject(root, "task", task_json(l, t, ps, hints_cost_on(app), !scored));
   cJSON_AddNumberToObject(root, "score", score);
   cJSON_AddNumberToObject(root, "points", points);
   api_respond_json(resp, 200, root);
-  goto done;
-internal:
-  api_error_db(resp);
-done:
-  free(ps.v);
-  cJSON_Delete(body);
+  return 0;
+}
+
+void api_task_answer(struct app *app, const struct api_request *req, const struct db_user *user,
+                     const struct api_args *args, struct api_response *resp) {
+  task_post(app, req, user, args, resp, task_answer);
 }
 
 /* POST /api/lessons/ID/tasks/TASK/hint {"cost": N}: takes the next hint.
  * cost, when given, is what the page showed; if the teacher changed the
  * setting since, nothing is taken and 409 cost_changed says the new cost.
  * The teacher gets hints without any record. */
-void api_task_hint(struct app *app, const struct api_request *req, const struct db_user *user,
-                   const struct api_args *args, struct api_response *resp) {
-  const struct lesson *l;
-  const struct lesson_task *t;
-  cJSON *body = task_post(app, req, args, &l, &t, resp);
-  if (!body) return;
-  cJSON *shown = cJSON_GetObjectItemCaseSensitive(body, "cost");
-  struct progress_set ps;
+static int task_hint(struct app *app, const struct db_user *user, const struct lesson *l,
+                     const struct lesson_task *t, const cJSON *body, struct progress_set *ps,
+                     struct api_response *resp) {
+  const cJSON *shown = cJSON_GetObjectItemCaseSensitive(body, "cost");
   int teacher = strcmp(user->role, "teacher") == 0, cost_on = hints_cost_on(app);
-  memset(&ps, 0, sizeof ps);
   if (shown && (!cJSON_IsNumber(shown) || shown->valuedouble < 0)) {
     api_error(resp, 400, "bad_request", "\"cost\" must be the non-negative cost shown");
-    goto done;
+    return 0;
   }
   if (!t->n_hints) {
     api_error(resp, 404, "no_hint", "this task has no hints");
-    goto done;
+    return 0;
   }
   if (teacher) {
     cJSON *root = cJSON_CreateObject();
-    cJSON_AddItemToObject(root, "task", task_json(l, t, &ps, cost_on, 1));
+    cJSON_AddItemToObject(root, "task", task_json(l, t, ps, cost_on, 1));
     cJSON_AddStringToObject(root, "hint", t->hints[0]);
     cJSON_AddNumberToObject(root, "cost", 0);
     cJSON_AddBoolToObject(root, "scored", 0);
     api_respond_json(resp, 200, root);
-    goto done;
+    return 0;
   }
-  if (load_progress(app, user->id, &ps) < 0) goto internal;
-  const struct task_state *s = state_of(&ps, l->id, t->id);
+  if (load_progress(app, user->id, ps) < 0) return -1;
+  const struct task_state *s = state_of(ps, l->id, t->id);
   size_t taken = s ? (size_t)s->hints : 0;
   if (taken >= t->n_hints) {
     api_error(resp, 409, "no_more_hints", "every hint of this task is taken");
-    goto done;
+    return 0;
   }
   int cost = next_hint_cost(cost_on, t, s);
   if (shown && (int)shown->valuedouble != cost) {
@@ -407,22 +413,22 @@ void api_task_hint(struct app *app, const struct api_request *req, const struct 
     snprintf(msg, sizeof msg, "the cost of this hint is now %d point%s; nothing was taken", cost,
              cost == 1 ? "" : "s");
     api_error(resp, 409, "cost_changed", msg);
-    goto done;
+    return 0;
   }
-  if (db_progress_hint(app->db, user->id, l->id, t->id, cost)) goto internal;
+  if (db_progress_hint(app->db, user->id, l->id, t->id, cost)) return -1;
   log_info("task %s/%s: %s took hint %zu (cost %d)", l->id, t->id, user->name, taken + 1, cost);
-  if (reload_progress(app, user->id, &ps) < 0) goto internal;
+  if (reload_progress(app, user->id, ps) < 0) return -1;
   cJSON *root = cJSON_CreateObject();
   cJSON_AddStringToObject(root, "hint", t->hints[taken]);
   cJSON_AddNumberToObject(root, "number", (double)(taken + 1));
   cJSON_AddNumberToObject(root, "cost", cost);
   cJSON_AddBoolToObject(root, "scored", 1);
-  cJSON_AddItemToObject(root, "task", task_json(l, t, &ps, cost_on, 0));
+  cJSON_AddItemToObject(root, "task", task_json(l, t, ps, cost_on, 0));
   api_respond_json(resp, 200, root);
-  goto done;
-internal:
-  api_error_db(resp);
-done:
-  free(ps.v);
-  cJSON_Delete(body);
+  return 0;
+}
+
+void api_task_hint(struct app *app, const struct api_request *req, const struct db_user *user,
+                   const struct api_args *args, struct api_response *resp) {
+  task_post(app, req, user, args, resp, task_hint);
 }
