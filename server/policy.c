@@ -49,25 +49,6 @@ struct policy_rule {
   int insecure; /* "+insecure": the relay's TLS may go on past a failed verification */
 };
 
-struct policy {
-  struct policy_rule *rules; /* the nfixed flag rules first, then the run-time ones */
-  size_t nrules;
-  size_t nfixed;
-  struct policy_addr lab_addr;
-  char lab_bind[INET6_ADDRSTRLEN];
-  int lab_base, pasv_lo, pasv_hi;
-  int portal_port;            /* 0: not set */
-  struct policy_addr *locals; /* added one by one (policy_add_local_addr) */
-  size_t nlocals;
-  /* The refreshed set: this host's addresses as the source last listed
-   * them. A refresh collects into next and swaps only if it succeeded. */
-  policy_local_fn local_fn;
-  void *local_arg;
-  struct policy_addr *found, *next;
-  size_t nfound, found_cap, nnext, next_cap;
-  int collecting;
-};
-
 /* The special-use ranges (docs/architecture.md, "Target policy"). The first match wins, so
  * the broadcast address comes before 240/4: naming 240.0.0.0/4 in a rule
  * must not also open 255.255.255.255.
@@ -85,70 +66,62 @@ struct policy {
 #define POLICY_R_CLOSED 1 /* no rule can open it */
 #define POLICY_R_SELF 2   /* the whole range is this host */
 
-static const struct policy_range {
-  int family;
-  unsigned char net[16];
-  int prefix;
-  const char *cidr;
+static const struct policy_special {
+  const char *cidr; /* the range: policy_new parses it, messages quote it */
   const char *what;
   int v4_at, v4_at2; /* embedded IPv4 address, -1 if none */
   int flags;         /* POLICY_R_* */
-} policy_denied[] = {
-    {AF_INET, {0}, 8, "0.0.0.0/8", "is in the this-network range", -1, -1, POLICY_R_SELF},
-    {AF_INET, {127}, 8, "127.0.0.0/8", "is a loopback address", -1, -1, POLICY_R_SELF},
-    {AF_INET, {10}, 8, "10.0.0.0/8", "is in a private range", -1, -1, 0},
-    {AF_INET, {172, 16}, 12, "172.16.0.0/12", "is in a private range", -1, -1, 0},
-    {AF_INET, {192, 168}, 16, "192.168.0.0/16", "is in a private range", -1, -1, 0},
-    {AF_INET, {100, 64}, 10, "100.64.0.0/10", "is in the carrier-grade NAT range", -1, -1, 0},
-    {AF_INET, {169, 254}, 16, "169.254.0.0/16", "is a link-local address", -1, -1, 0},
-    {AF_INET, {224}, 4, "224.0.0.0/4", "is a multicast address", -1, -1, 0},
-    {AF_INET,
-     {255, 255, 255, 255},
-     32,
-     "255.255.255.255/32",
-     "is the broadcast address",
-     -1,
-     -1,
-     0},
-    {AF_INET, {240}, 4, "240.0.0.0/4", "is in a reserved range", -1, -1, 0},
-    {AF_INET6,
-     {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1},
-     128,
-     "::1/128",
-     "is the loopback address",
-     -1,
-     -1,
-     POLICY_R_SELF},
-    {AF_INET6, {0}, 128, "::/128", "is the unspecified address", -1, -1, POLICY_R_SELF},
-    {AF_INET6, {0xfe, 0x80}, 10, "fe80::/10", "is a link-local address", -1, -1, 0},
-    {AF_INET6, {0xfc}, 7, "fc00::/7", "is a unique local (private) address", -1, -1, 0},
-    {AF_INET6, {0xff}, 8, "ff00::/8", "is a multicast address", -1, -1, 0},
-    {AF_INET6,
-     {0, 0x64, 0xff, 0x9b},
-     96,
-     "64:ff9b::/96",
-     "is a NAT64 address (RFC 6052)",
-     12,
-     -1,
-     0},
-    {AF_INET6,
-     {0, 0x64, 0xff, 0x9b, 0, 1},
-     48,
-     "64:ff9b:1::/48",
-     "is a local-use NAT64 address (RFC 8215)",
-     -1,
-     -1,
-     POLICY_R_CLOSED},
-    {AF_INET6, {0x20, 0x02}, 16, "2002::/16", "is a 6to4 address (RFC 3056)", 2, -1, 0},
-    {AF_INET6, {0x20, 0x01, 0, 0}, 32, "2001::/32", "is a Teredo address (RFC 4380)", 4, 12, 0},
-    {AF_INET6,
-     {0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff},
-     96,
-     "::ffff:0:0:0/96",
-     "is an IPv4-translated address (RFC 2765)",
-     12,
-     -1,
-     0},
+} policy_special[] = {
+    {"0.0.0.0/8", "is in the this-network range", -1, -1, POLICY_R_SELF},
+    {"127.0.0.0/8", "is a loopback address", -1, -1, POLICY_R_SELF},
+    {"10.0.0.0/8", "is in a private range", -1, -1, 0},
+    {"172.16.0.0/12", "is in a private range", -1, -1, 0},
+    {"192.168.0.0/16", "is in a private range", -1, -1, 0},
+    {"100.64.0.0/10", "is in the carrier-grade NAT range", -1, -1, 0},
+    {"169.254.0.0/16", "is a link-local address", -1, -1, 0},
+    {"224.0.0.0/4", "is a multicast address", -1, -1, 0},
+    {"255.255.255.255/32", "is the broadcast address", -1, -1, 0},
+    {"240.0.0.0/4", "is in a reserved range", -1, -1, 0},
+    {"::1/128", "is the loopback address", -1, -1, POLICY_R_SELF},
+    {"::/128", "is the unspecified address", -1, -1, POLICY_R_SELF},
+    {"fe80::/10", "is a link-local address", -1, -1, 0},
+    {"fc00::/7", "is a unique local (private) address", -1, -1, 0},
+    {"ff00::/8", "is a multicast address", -1, -1, 0},
+    {"64:ff9b::/96", "is a NAT64 address (RFC 6052)", 12, -1, 0},
+    {"64:ff9b:1::/48", "is a local-use NAT64 address (RFC 8215)", -1, -1, POLICY_R_CLOSED},
+    {"2002::/16", "is a 6to4 address (RFC 3056)", 2, -1, 0},
+    {"2001::/32", "is a Teredo address (RFC 4380)", 4, 12, 0},
+    {"::ffff:0:0:0/96", "is an IPv4-translated address (RFC 2765)", 12, -1, 0},
+};
+
+#define POLICY_N_SPECIAL (sizeof policy_special / sizeof policy_special[0])
+
+/* A range the judgement stops at: a special-use one, its net parsed once
+ * (policy_new), or an address of this host. */
+struct policy_range {
+  struct policy_addr net;
+  int prefix;
+  const struct policy_special *row;
+};
+
+struct policy {
+  struct policy_rule *rules; /* the nfixed flag rules first, then the run-time ones */
+  size_t nrules;
+  size_t nfixed;
+  struct policy_addr lab_addr;
+  char lab_bind[INET6_ADDRSTRLEN];
+  int lab_base, pasv_lo, pasv_hi;
+  int portal_port;            /* 0: not set */
+  struct policy_addr *locals; /* added one by one (policy_add_local_addr) */
+  size_t nlocals;
+  /* The refreshed set: this host's addresses as the source last listed
+   * them. A refresh collects into next and swaps only if it succeeded. */
+  policy_local_fn local_fn;
+  void *local_arg;
+  struct policy_addr *found, *next;
+  size_t nfound, found_cap, nnext, next_cap;
+  int collecting;
+  struct policy_range special[POLICY_N_SPECIAL]; /* policy_special, parsed */
 };
 
 /* Writes one sentence into a caller buffer that may be NULL or empty. */
@@ -276,9 +249,20 @@ static void policy_host_key(const char *s, char *out, size_t outlen) {
   out[n] = '\0';
 }
 
+static int policy_parse_cidr(struct policy_rule *r, const char *s, int want6, const char *rule,
+                             char *err, size_t errlen);
+
 struct policy *policy_new(void) {
   struct policy *p = calloc(1, sizeof *p);
   if (!p) return NULL;
+  for (size_t i = 0; i < POLICY_N_SPECIAL; i++) {
+    struct policy_rule r;
+    if (policy_parse_cidr(&r, policy_special[i].cidr, 0, policy_special[i].cidr, NULL, 0) < 0)
+      goto fail;
+    p->special[i].net = r.net;
+    p->special[i].prefix = r.prefix;
+    p->special[i].row = &policy_special[i];
+  }
   /* The documented defaults (README.md, "Command line"), so a policy is usable before
    * policy_set_lab. */
   if (policy_set_lab(p, "127.0.0.1", 10000, 30000, 30099) < 0) goto fail;
@@ -734,12 +718,12 @@ static int policy_is_lab_target(const struct policy *p, const struct policy_addr
   return policy_lab_listens_on(p, a) && policy_is_lab_real_port(p, port);
 }
 
-static const struct policy_range *policy_find_denied(const struct policy_addr *a) {
-  size_t i;
-  for (i = 0; i < sizeof policy_denied / sizeof policy_denied[0]; i++)
-    if (policy_denied[i].family == a->family &&
-        policy_prefix_match(a->a, policy_denied[i].net, policy_denied[i].prefix))
-      return &policy_denied[i];
+static const struct policy_range *policy_find_denied(const struct policy *p,
+                                                     const struct policy_addr *a) {
+  for (size_t i = 0; i < POLICY_N_SPECIAL; i++) {
+    const struct policy_range *d = &p->special[i];
+    if (d->net.family == a->family && policy_prefix_match(a->a, d->net.a, d->prefix)) return d;
+  }
   return NULL;
 }
 
@@ -749,8 +733,9 @@ static const struct policy_range *policy_find_denied(const struct policy_addr *a
  * user or resolver gave it, for messages. */
 static int policy_judge(const struct policy *p, const char *host, const struct policy_addr *a,
                         const char *shown, int port, char *reason, size_t reasonlen) {
-  const struct policy_range *deny = policy_find_denied(a);
+  const struct policy_range *deny = policy_find_denied(p, a);
   struct policy_range self;
+  struct policy_special self_row;
   char self_cidr[INET6_ADDRSTRLEN + 8];
   char subject[LIM_HOSTNAME_LEN + 2 * INET6_ADDRSTRLEN + 16];
   char v4[INET6_ADDRSTRLEN];
@@ -781,24 +766,21 @@ static int policy_judge(const struct policy *p, const char *host, const struct p
   /* Every address of this host is this host, whatever range it lies in:
    * a broad rule (0.0.0.0/0, or 192.168.0.0/16 for a LAN address) must
    * not open it, only a rule that names that very address. */
-  if (policy_is_local(p, a) && !(deny && (deny->flags & POLICY_R_SELF))) {
-    memset(&self, 0, sizeof self);
-    self.family = a->family;
-    memcpy(self.net, a->a, sizeof self.net);
+  if (policy_is_local(p, a) && !(deny && (deny->row->flags & POLICY_R_SELF))) {
+    self.net = *a;
     self.prefix = policy_addr_bits(a->family);
     snprintf(self_cidr, sizeof self_cidr, "%s/%d", v4, self.prefix);
-    self.cidr = self_cidr;
-    self.what = "is an address of this host";
-    self.v4_at = self.v4_at2 = -1;
-    self.flags = POLICY_R_SELF;
+    self_row =
+        (struct policy_special){self_cidr, "is an address of this host", -1, -1, POLICY_R_SELF};
+    self.row = &self_row;
     deny = &self;
   }
 
   /* An IPv4 address inside an IPv6 one is where the packets end up: it
    * must pass the IPv4 policy on the same port before the IPv6 form is
    * even considered. */
-  if (deny && deny->v4_at >= 0) {
-    const int at[2] = {deny->v4_at, deny->v4_at2};
+  if (deny && deny->row->v4_at >= 0) {
+    const int at[2] = {deny->row->v4_at, deny->row->v4_at2};
     for (int k = 0; k < 2 && at[k] >= 0; k++) {
       struct policy_addr inner;
       char inner_s[INET_ADDRSTRLEN], why[400];
@@ -809,7 +791,7 @@ static int policy_judge(const struct policy *p, const char *host, const struct p
       policy_addr_str(&inner, inner_s, sizeof inner_s);
       if (policy_judge(p, NULL, &inner, inner_s, port, why, sizeof why) < 0) {
         policy_say(reason, reasonlen, "%s %s (%s) and carries the IPv4 address %s: %s", subject,
-                   deny->what, deny->cidr, inner_s, why);
+                   deny->row->what, deny->row->cidr, inner_s, why);
         return -1;
       }
     }
@@ -823,23 +805,23 @@ static int policy_judge(const struct policy *p, const char *host, const struct p
       if (deny || !host || strcmp(r->host, host) != 0) continue;
     } else {
       if (r->net.family != a->family || !policy_prefix_match(a->a, r->net.a, r->prefix)) continue;
-      if (deny && ((deny->flags & POLICY_R_CLOSED) || r->prefix < deny->prefix ||
-                   !policy_prefix_match(r->net.a, deny->net, deny->prefix)))
+      if (deny && ((deny->row->flags & POLICY_R_CLOSED) || r->prefix < deny->prefix ||
+                   !policy_prefix_match(r->net.a, deny->net.a, deny->prefix)))
         continue;
       addr_named = 1;
     }
     if (policy_rule_port_ok(r, port)) return 0;
   }
 
-  if (deny && (deny->flags & POLICY_R_CLOSED))
-    policy_say(reason, reasonlen, "%s %s (%s), which no --allow rule can open", subject, deny->what,
-               deny->cidr);
+  if (deny && (deny->row->flags & POLICY_R_CLOSED))
+    policy_say(reason, reasonlen, "%s %s (%s), which no --allow rule can open", subject,
+               deny->row->what, deny->row->cidr);
   else if (deny && addr_named)
     policy_say(reason, reasonlen, "%s %s (%s) and no --allow rule names it on port %d", subject,
-               deny->what, deny->cidr, port);
+               deny->row->what, deny->row->cidr, port);
   else if (deny)
-    policy_say(reason, reasonlen, "%s %s (%s) and no --allow rule names it", subject, deny->what,
-               deny->cidr);
+    policy_say(reason, reasonlen, "%s %s (%s) and no --allow rule names it", subject,
+               deny->row->what, deny->row->cidr);
   else if (host)
     policy_say(reason, reasonlen, "%s:%d (%s) is not on the allow-list", host, port, shown);
   else if (strchr(shown, ':'))
