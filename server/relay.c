@@ -87,18 +87,10 @@ static void queue_json(struct relay *r, cJSON *json, int front) {
   if (!m) goto done;
   m->len = len;
   memcpy(m->data + LWS_PRE, text, len);
-  if (front) {
-    m->next = r->ctl_head;
-    r->ctl_head = m;
-    if (!r->ctl_tail) r->ctl_tail = m;
-  } else {
-    m->next = NULL;
-    if (r->ctl_tail)
-      r->ctl_tail->next = m;
-    else
-      r->ctl_head = m;
-    r->ctl_tail = m;
-  }
+  if (front)
+    STAILQ_INSERT_HEAD(&r->ctl, m, next);
+  else
+    STAILQ_INSERT_TAIL(&r->ctl, m, next);
   /* A target can make control messages too (telnet option changes), so
    * they fill the same budget as payload and pause it the same way. */
   r->ctl_bytes += len;
@@ -322,10 +314,10 @@ static void relay_free(struct relay *r) {
     relay_watch_snapshot(r, &s);
     watch_session_end(app->watch, r->watch_entry, &s);
   }
-  while (r->ctl_head) {
-    struct ctl_msg *next = r->ctl_head->next;
-    free(r->ctl_head);
-    r->ctl_head = next;
+  struct ctl_msg *m;
+  while ((m = STAILQ_FIRST(&r->ctl))) {
+    STAILQ_REMOVE_HEAD(&r->ctl, next);
+    free(m);
   }
   ring_free(&r->to_tcp);
   ring_free(&r->to_ws);
@@ -392,7 +384,8 @@ int relay_ws_send_payload(struct relay *r) {
 /* Nothing else is waiting for the WebSocket and it can take more: the
  * payload goes out now instead of on the next writable callback. */
 int relay_ws_can_write_now(struct relay *r) {
-  return r->ws && !r->ctl_head && !r->closing && !r->watcher && !lws_send_pipe_choked(r->ws);
+  return r->ws && STAILQ_EMPTY(&r->ctl) && !r->closing && !r->watcher &&
+         !lws_send_pipe_choked(r->ws);
 }
 
 void relay_queue_to_ws(struct relay *r, const unsigned char *p, size_t n) {
@@ -812,11 +805,10 @@ done:
 static int ws_writeable(struct lws *wsi, struct relay *r) {
   unsigned char *out;
   size_t out_len;
-  if (r->ctl_head) {
-    struct ctl_msg *m = r->ctl_head;
+  struct ctl_msg *m = STAILQ_FIRST(&r->ctl);
+  if (m) {
     if (lws_write(wsi, m->data + LWS_PRE, m->len, LWS_WRITE_TEXT) < (int)m->len) return -1;
-    r->ctl_head = m->next;
-    if (!r->ctl_head) r->ctl_tail = NULL;
+    STAILQ_REMOVE_HEAD(&r->ctl, next);
     r->ctl_bytes -= m->len;
     free(m);
     relay_update_tcp_rx(r);
@@ -917,6 +909,7 @@ int relay_ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *u
       r->is_teacher = strcmp(pss->user.role, "teacher") == 0;
       memcpy(r->addr_key, pss->addr_key, sizeof r->addr_key);
       r->last_activity = app_mono_us();
+      STAILQ_INIT(&r->ctl);
       ring_init(&r->to_tcp, LIM_RELAY_BUF_CAP, 0);
       /* A resume puts up to LIM_RELAY_REPLAY_BYTES back in front of the queue. */
       ring_init(&r->to_ws, LIM_RELAY_BUF_CAP + LIM_RELAY_REPLAY_BYTES, LIM_RELAY_REPLAY_BYTES);

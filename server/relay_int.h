@@ -7,6 +7,7 @@
 #include <cJSON.h>
 #include <libwebsockets.h>
 #include <stdint.h>
+#include <sys/queue.h>
 #include <sys/socket.h>
 
 #include "auth.h"
@@ -27,7 +28,7 @@ struct watcher;
 enum relay_state { RS_IDLE = 0, RS_RESOLVING, RS_CONNECTING, RS_OPEN, RS_DONE };
 
 struct ctl_msg {
-  struct ctl_msg *next;
+  STAILQ_ENTRY(ctl_msg) next;
   size_t len;
   unsigned char data[]; /* LWS_PRE bytes, then the JSON text */
 };
@@ -59,12 +60,12 @@ struct relay {
   int naddrs, addr_idx;
   int64_t start_mono, last_activity, connect_deadline;
   int64_t seq, bytes_up, bytes_down, recorded;
-  int record_stopped;  /* a budget was reached: only the end is still recorded */
-  char stop_note[256]; /* why, told to the browser once "opened" has gone out */
-  struct ring to_tcp;  /* browser -> target */
-  struct ring to_ws;   /* target -> browser; keeps the newest LIM_RELAY_REPLAY_BYTES sent */
-  struct ctl_msg *ctl_head, *ctl_tail;
-  size_t ctl_bytes; /* queued control text: counts toward to_ws's watermarks */
+  int record_stopped;         /* a budget was reached: only the end is still recorded */
+  char stop_note[256];        /* why, told to the browser once "opened" has gone out */
+  struct ring to_tcp;         /* browser -> target */
+  struct ring to_ws;          /* target -> browser; keeps the newest LIM_RELAY_REPLAY_BYTES sent */
+  STAILQ_HEAD(, ctl_msg) ctl; /* STAILQ_INIT when the relay is made */
+  size_t ctl_bytes;           /* queued control text: counts toward to_ws's watermarks */
   int client_paused, tcp_paused, ws_paused;
   int tcp_defer; /* more of the browser's frame is coming: queue, write once at its end */
   int ws_defer;  /* a target read is being taken apart (telnet): one frame for all of it */
