@@ -21,6 +21,7 @@ static void roster_from_row(sqlite3_stmt *st, struct db_roster_entry *e) {
 }
 
 DB_ROW_WALK(roster, struct db_roster_entry, roster_from_row)
+DB_ROW_GET(roster, struct db_roster_entry, roster_from_row)
 
 int db_roster_list(struct db *db, const char *except,
                    int (*cb)(void *arg, const struct db_roster_entry *e), void *arg) {
@@ -37,11 +38,7 @@ int db_roster_get(struct db *db, int64_t id, const char *except, struct db_roste
                              "SELECT id, name, created_at, coalesce(last_seen_at, 0) FROM users "
                              "WHERE id = ?1 AND role = 'student' AND removed_at IS NULL "
                              "AND name <> ?2");
-  int rc = db_exec_row(db, st, DB_ARGS(DB_INT(id), DB_TEXT(except ? except : "")));
-  if (rc != 0) return rc;
-  roster_from_row(st, out);
-  db_stmt_release(st);
-  return 0;
+  return roster_get(db, st, DB_ARGS(DB_INT(id), DB_TEXT(except ? except : "")), out);
 }
 
 int db_user_seen(struct db *db, int64_t user_id, int64_t now_unix) {

@@ -229,6 +229,21 @@ int db_exec_rows(struct db *db, sqlite3_stmt *st, const struct db_arg *args,
     read(st, &item);                                   \
     return w->cb(w->arg, &item);                       \
   }
+/* The tail of a getter of one row, written once per row type:
+ * DB_ROW_GET(name, type, read) defines name_get(db, st, args, out), which
+ * binds and steps st as db_exec_row does, reads the row with read(st, out)
+ * (unless out is NULL: the caller only asks whether the row is there) and
+ * releases st: 0, 1 no such row, or -1. A getter then ends
+ *   return name_get(db, st, args, out); */
+#define DB_ROW_GET(name, type, read)                                                             \
+  static int name##_get(struct db *db, sqlite3_stmt *st, const struct db_arg *args, type *out) { \
+    int rc = db_exec_row(db, st, args);                                                          \
+                                                                                                 \
+    if (rc != 0) return rc;                                                                      \
+    if (out) read(st, out);                                                                      \
+    db_stmt_release(st);                                                                         \
+    return 0;                                                                                    \
+  }
 
 /* labdb.c: a lab mailbox name or path is 1..max bytes with no control
  * characters (1), else 0. */

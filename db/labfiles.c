@@ -48,12 +48,11 @@ static void labdb_file_row(sqlite3_stmt *st, struct db_file *f) {
 }
 
 DB_ROW_WALK(file, struct db_file, labdb_file_row)
+DB_ROW_GET(file, struct db_file, labdb_file_row)
 
 int db_file_stat(struct db *db, int64_t owner, const char *path, struct db_file *out) {
   sqlite3_stmt *st;
   char parent[LABDB_PATH_MAX + 1];
-  struct db_file f;
-  int rc;
 
   if (strcmp(path, "/") == 0) {
     if (out) {
@@ -67,11 +66,7 @@ int db_file_stat(struct db *db, int64_t owner, const char *path, struct db_file 
   st = db_stmt(db, DB_STMT_FILE_STAT,
                "SELECT path, is_dir, coalesce(length(data), 0), mtime FROM lab_files "
                "WHERE owner = ?1 AND path = ?2");
-  if ((rc = db_exec_row(db, st, DB_ARGS(DB_INT(owner), DB_TEXT(path)))) != 0) return rc;
-  labdb_file_row(st, &f);
-  if (out) *out = f;
-  db_stmt_release(st);
-  return 0;
+  return file_get(db, st, DB_ARGS(DB_INT(owner), DB_TEXT(path)), out);
 }
 
 /* 1 = dir does not exist or is a file. The callback may call other db

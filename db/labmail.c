@@ -89,19 +89,16 @@ static void labdb_mailbox_row(sqlite3_stmt *st, struct db_mailbox *m) {
 }
 
 DB_ROW_WALK(mailbox, struct db_mailbox, labdb_mailbox_row)
+DB_ROW_GET(mailbox, struct db_mailbox, labdb_mailbox_row)
 
 int db_mailbox_get(struct db *db, int64_t user_id, const char *name, struct db_mailbox *out) {
   sqlite3_stmt *st;
-  int rc;
 
   name = labdb_mailbox_name(name);
   if (labdb_ensure_inbox(db, user_id, name) != 0) return -1;
   st = db_stmt(db, DB_STMT_MAILBOX_GET,
                LABDB_MAILBOX_COLUMNS "WHERE b.user_id = ?1 AND b.name = ?2");
-  if ((rc = db_exec_row(db, st, DB_ARGS(DB_INT(user_id), DB_TEXT(name)))) != 0) return rc;
-  if (out) labdb_mailbox_row(st, out);
-  db_stmt_release(st);
-  return 0;
+  return mailbox_get(db, st, DB_ARGS(DB_INT(user_id), DB_TEXT(name)), out);
 }
 
 /* The callback may call other db functions, but not db_mailbox_list. */

@@ -34,6 +34,7 @@ static void read_test(sqlite3_stmt *st, struct db_quiz_test *t) {
 }
 
 DB_ROW_WALK(test, struct db_quiz_test, read_test)
+DB_ROW_GET(test, struct db_quiz_test, read_test)
 
 int db_quiz_test_create(struct db *db, const struct db_quiz_test *t, int64_t *id_out) {
   sqlite3_stmt *st =
@@ -50,11 +51,7 @@ int db_quiz_test_create(struct db *db, const struct db_quiz_test *t, int64_t *id
 int db_quiz_test_get(struct db *db, int64_t id, struct db_quiz_test *out) {
   sqlite3_stmt *st =
       db_stmt(db, DB_STMT_QUIZ_TEST_GET, "SELECT " TEST_COLUMNS " FROM quiz_tests WHERE id = ?1");
-  int rc = db_exec_row(db, st, DB_ARGS(DB_INT(id)));
-  if (rc != 0) return rc;
-  read_test(st, out);
-  db_stmt_release(st);
-  return 0;
+  return test_get(db, st, DB_ARGS(DB_INT(id)), out);
 }
 
 int db_quiz_test_update(struct db *db, int64_t id, int is_open, int leaderboard) {
@@ -101,6 +98,7 @@ static void read_attempt(sqlite3_stmt *st, struct db_quiz_attempt *a) {
 }
 
 DB_ROW_WALK(attempt, struct db_quiz_attempt, read_attempt)
+DB_ROW_GET(attempt, struct db_quiz_attempt, read_attempt)
 
 int db_quiz_attempt_create(struct db *db, int64_t user_id, const char *mode, int64_t test_id,
                            int64_t started_us, int64_t ends_us, int planned, int64_t *id_out) {
@@ -116,11 +114,7 @@ int db_quiz_attempt_create(struct db *db, int64_t user_id, const char *mode, int
 
 int db_quiz_attempt_get(struct db *db, int64_t id, struct db_quiz_attempt *out) {
   sqlite3_stmt *st = db_stmt(db, DB_STMT_QUIZ_ATTEMPT_GET, ATTEMPT_SELECT "WHERE a.id = ?1");
-  int rc = db_exec_row(db, st, DB_ARGS(DB_INT(id)));
-  if (rc != 0) return rc;
-  read_attempt(st, out);
-  db_stmt_release(st);
-  return 0;
+  return attempt_get(db, st, DB_ARGS(DB_INT(id)), out);
 }
 
 int db_quiz_attempt_finish(struct db *db, int64_t id, int64_t finished_us) {
@@ -198,28 +192,20 @@ int db_quiz_question_add(struct db *db, const struct db_quiz_question *q, int64_
       id_out);
 }
 
-static int one_question(struct db *db, sqlite3_stmt *st, int64_t key,
-                        struct db_quiz_question *out) {
-  int rc = db_exec_row(db, st, DB_ARGS(DB_INT(key)));
-  if (rc != 0) return rc;
-  read_question(st, out);
-  db_stmt_release(st);
-  return 0;
-}
+DB_ROW_GET(question, struct db_quiz_question, read_question)
 
 int db_quiz_question_get(struct db *db, int64_t id, struct db_quiz_question *out) {
-  return one_question(db,
-                      db_stmt(db, DB_STMT_QUIZ_QUESTION_GET,
-                              "SELECT " QUESTION_COLUMNS "FROM quiz_questions WHERE id = ?1"),
-                      id, out);
+  sqlite3_stmt *st = db_stmt(db, DB_STMT_QUIZ_QUESTION_GET,
+                             "SELECT " QUESTION_COLUMNS "FROM quiz_questions WHERE id = ?1");
+  return question_get(db, st, DB_ARGS(DB_INT(id)), out);
 }
 
 int db_quiz_question_current(struct db *db, int64_t attempt_id, struct db_quiz_question *out) {
-  return one_question(db,
-                      db_stmt(db, DB_STMT_QUIZ_QUESTION_CURRENT,
-                              "SELECT " QUESTION_COLUMNS "FROM quiz_questions "
-                              "WHERE attempt_id = ?1 AND answer IS NULL ORDER BY seq LIMIT 1"),
-                      attempt_id, out);
+  sqlite3_stmt *st = db_stmt(db, DB_STMT_QUIZ_QUESTION_CURRENT,
+                             "SELECT " QUESTION_COLUMNS
+                             "FROM quiz_questions "
+                             "WHERE attempt_id = ?1 AND answer IS NULL ORDER BY seq LIMIT 1");
+  return question_get(db, st, DB_ARGS(DB_INT(attempt_id)), out);
 }
 
 int db_quiz_question_shown(struct db *db, int64_t id, int64_t shown_us) {

@@ -37,6 +37,7 @@ static void session_from_row(sqlite3_stmt *st, struct db_session *out) {
 }
 
 DB_ROW_WALK(session, struct db_session, session_from_row)
+DB_ROW_GET(session, struct db_session, session_from_row)
 
 /* Every session row starts here: a relay session (own 0), an own client's
  * conversation with the lab (own 1), or its FTP data connection (own 1,
@@ -155,12 +156,7 @@ int db_session_close_orphans(struct db *db, const char *reason) {
 
 int db_session_get(struct db *db, int64_t id, struct db_session *out) {
   sqlite3_stmt *st = db_stmt(db, DB_STMT_SESSION_GET, "SELECT " SESSION_COLUMNS "WHERE s.id = ?1");
-  int rc;
-
-  if ((rc = db_exec_row(db, st, DB_ARGS(DB_INT(id)))) != 0) return rc;
-  session_from_row(st, out);
-  db_stmt_release(st);
-  return 0;
+  return session_get(db, st, DB_ARGS(DB_INT(id)), out);
 }
 
 /* The callback may call other db functions, but not db_session_list

@@ -8,15 +8,17 @@
  */
 #include "db_internal.h"
 
-/* The user columns in the order user_from_row() reads them, starting at
- * column first: id, name, role, lab_password. */
-static void user_from_row(sqlite3_stmt *st, int first, struct db_user *out) {
-  out->id = sqlite3_column_int64(st, first);
+/* The user columns in the order user_from_row() reads them: id, name,
+ * role, lab_password. */
+static void user_from_row(sqlite3_stmt *st, struct db_user *out) {
+  out->id = sqlite3_column_int64(st, 0);
   /* The schema's CHECKs keep these within the struct's arrays. */
-  db_column_copy(st, first + 1, out->name, sizeof out->name);
-  db_column_copy(st, first + 2, out->role, sizeof out->role);
-  db_column_copy(st, first + 3, out->lab_password, sizeof out->lab_password);
+  db_column_copy(st, 1, out->name, sizeof out->name);
+  db_column_copy(st, 2, out->role, sizeof out->role);
+  db_column_copy(st, 3, out->lab_password, sizeof out->lab_password);
 }
+
+DB_ROW_GET(user, struct db_user, user_from_row)
 
 int db_user_create(struct db *db, const char *name, const char *role, const char *lab_password,
                    const char *rejoin_hash, int64_t *id_out) {
@@ -50,7 +52,7 @@ int db_user_by_name(struct db *db, const char *name, struct db_user *out, char *
   int rc;
 
   if ((rc = db_exec_row(db, st, DB_ARGS(DB_TEXT(name)))) != 0) return rc;
-  user_from_row(st, 0, out);
+  user_from_row(st, out);
   /* A cut-off hash would never match, and the caller would blame the
    * student's rejoin code. */
   if (rejoin_hash_out && db_column_copy(st, 4, rejoin_hash_out, hashlen) != 0) {
@@ -64,12 +66,7 @@ int db_user_by_name(struct db *db, const char *name, struct db_user *out, char *
 int db_user_by_id(struct db *db, int64_t id, struct db_user *out) {
   sqlite3_stmt *st = db_stmt(db, DB_STMT_USER_BY_ID,
                              "SELECT id, name, role, lab_password FROM users WHERE id = ?1");
-  int rc;
-
-  if ((rc = db_exec_row(db, st, DB_ARGS(DB_INT(id)))) != 0) return rc;
-  user_from_row(st, 0, out);
-  db_stmt_release(st);
-  return 0;
+  return user_get(db, st, DB_ARGS(DB_INT(id)), out);
 }
 
 int64_t db_user_count_role(struct db *db, const char *role, const char *except) {
@@ -102,13 +99,7 @@ int db_login_lookup(struct db *db, const unsigned char token_hash[32], int64_t n
               "SELECT u.id, u.name, u.role, u.lab_password "
               "FROM logins l JOIN users u ON u.id = l.user_id "
               "WHERE l.token_hash = ?1 AND l.expires_at > ?2 AND u.removed_at IS NULL");
-  int rc;
-
-  if ((rc = db_exec_row(db, st, DB_ARGS(DB_BLOB(token_hash, 32), DB_INT(now_unix)))) != 0)
-    return rc;
-  user_from_row(st, 0, out);
-  db_stmt_release(st);
-  return 0;
+  return user_get(db, st, DB_ARGS(DB_BLOB(token_hash, 32), DB_INT(now_unix)), out);
 }
 
 int db_login_delete(struct db *db, const unsigned char token_hash[32]) {

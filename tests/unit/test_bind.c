@@ -1,4 +1,5 @@
-/* test_bind.c -- db/bind.c: parameters bound from one list, and the tails that step them.
+/* test_bind.c -- db/bind.c: parameters bound from one list, and the tails that step them
+ * (with DB_ROW_GET, the getter of one row built on them).
  *
  * Runs against an in-memory database with a scratch table of its own and
  * statements prepared here, so each helper is seen on its own: what it
@@ -62,6 +63,44 @@ static void test_insert_and_one_row(struct db *db) {
   sqlite3_finalize(get);
   sqlite3_finalize(count);
   sqlite3_finalize(upd);
+}
+
+/* --- a getter of one row --------------------------------------------------- */
+
+struct pair {
+  int64_t n;
+  char s[4];
+};
+
+static void read_pair(sqlite3_stmt *st, struct pair *p) {
+  p->n = sqlite3_column_int64(st, 0);
+  db_column_copy(st, 1, p->s, sizeof p->s);
+}
+
+DB_ROW_GET(pair, struct pair, read_pair)
+
+static void test_row_get(struct db *db) {
+  sqlite3_stmt *get = prep(db, "SELECT n, s FROM t WHERE id = ?1");
+  struct pair p = {-1, "?"};
+
+  /* The row read, st released. */
+  CHECK_EQ_INT(pair_get(db, get, DB_ARGS(DB_INT(1)), &p), 0);
+  CHECK_EQ_INT(p.n, 7);
+  CHECK_EQ_STR(p.s, "x");
+  CHECK(!sqlite3_stmt_busy(get));
+  /* No such row: 1, out untouched. */
+  p.n = -1;
+  CHECK_EQ_INT(pair_get(db, get, DB_ARGS(DB_INT(99)), &p), 1);
+  CHECK_EQ_INT(p.n, -1);
+  CHECK(!sqlite3_stmt_busy(get));
+  /* No out: only whether the row is there. */
+  CHECK_EQ_INT(pair_get(db, get, DB_ARGS(DB_INT(2)), NULL), 0);
+  CHECK(!sqlite3_stmt_busy(get));
+  /* A bind that fails: -1, never stepped. */
+  CHECK_EQ_INT(pair_get(db, get, DB_ARGS(DB_INT(1), DB_INT(2)), &p), -1);
+  CHECK_EQ_INT(p.n, -1);
+  CHECK(!sqlite3_stmt_busy(get));
+  sqlite3_finalize(get);
 }
 
 /* --- the row walk ---------------------------------------------------------- */
@@ -151,6 +190,7 @@ int main(void) {
                             NULL, NULL, NULL),
                SQLITE_OK);
   test_insert_and_one_row(db);
+  test_row_get(db);
   test_rows(db);
   db_close(db);
   return check_done();
