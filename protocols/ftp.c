@@ -584,7 +584,7 @@ static const struct lab_cmd ftp_cmds[] = {
     {"PORT", FTP_AUTHED, ftp_cmd_port, LAB_ARGS_ANY, NULL, NULL},
     {"EPRT", FTP_AUTHED, ftp_cmd_eprt, LAB_ARGS_ANY, NULL, NULL},
     {"LIST", FTP_AUTHED, ftp_cmd_list, FTP_PATH, NULL, ftp_check_chan},
-    {"NLST", FTP_AUTHED, ftp_cmd_nlst, FTP_PATH, NULL, ftp_check_chan},
+    {"NLST", FTP_AUTHED, ftp_cmd_list, FTP_PATH, NULL, ftp_check_chan},
     {"RETR", FTP_AUTHED, ftp_cmd_retr, FTP_PATH_REQ, "RETR needs a file name", ftp_check_chan},
     {"STOR", FTP_AUTHED, ftp_cmd_stor, FTP_PATH_REQ, "STOR needs a file name", ftp_check_stor},
     {"DELE", FTP_AUTHED, ftp_cmd_dele, FTP_PATH_REQ, "DELE needs a file name", ftp_check_writable},

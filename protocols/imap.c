@@ -106,7 +106,11 @@ static void cmd_capability(struct lab_conn *c, void *sv, char *args) {
   imap_reply(c, s, "OK", "CAPABILITY completed");
 }
 
-static void imap_noop(struct lab_conn *c, struct imap_session *s, char *args, const char *verb) {
+/* NOOP, and CHECK: nothing is buffered here, so a checkpoint is a NOOP. */
+static void cmd_noop(struct lab_conn *c, void *sv, char *args) {
+  struct imap_session *s = sv;
+  const char *verb = lab_cmd_current(c)->verb;
+
   if (args != s->args_end) {
     imap_reply(c, s, "BAD", "%s takes no arguments", verb);
     return;
@@ -116,15 +120,6 @@ static void imap_noop(struct lab_conn *c, struct imap_session *s, char *args, co
     return;
   }
   imap_reply(c, s, "OK", "%s completed", verb);
-}
-
-static void cmd_noop(struct lab_conn *c, void *sv, char *args) {
-  imap_noop(c, sv, args, "NOOP");
-}
-
-/* Nothing is buffered here, so a checkpoint is a NOOP. */
-static void cmd_check(struct lab_conn *c, void *sv, char *args) {
-  imap_noop(c, sv, args, "CHECK");
 }
 
 static void cmd_logout(struct lab_conn *c, void *sv, char *args) {
@@ -329,7 +324,11 @@ static void imap_sasl_line(struct lab_conn *c, struct imap_session *s, const cha
 
 /* --- mailboxes ------------------------------------------------------------------ */
 
-static void imap_select(struct lab_conn *c, struct imap_session *s, char *args, int read_only) {
+/* SELECT, and EXAMINE: the same, read-only (RFC 3501 section 6.3.2). */
+static void cmd_select(struct lab_conn *c, void *sv, char *args) {
+  struct imap_session *s = sv;
+  const char *verb = lab_cmd_current(c)->verb;
+  int read_only = strcmp(verb, "EXAMINE") == 0;
   struct imap_p q = {args, s->args_end, NULL};
   struct db *db = lab_conn_ctx(c)->db;
   char name[IMAP_MBOX_MAX + 1];
@@ -377,16 +376,7 @@ static void imap_select(struct lab_conn *c, struct imap_session *s, char *args, 
   imap_sb_addf(&b, "* OK [UIDNEXT %lld] The next UID\r\n", (long long)mb.uidnext);
   imap_send_sb(c, &b);
   imap_sb_free(&b);
-  imap_reply(c, s, "OK", "[%s] %s completed", read_only ? "READ-ONLY" : "READ-WRITE",
-             read_only ? "EXAMINE" : "SELECT");
-}
-
-static void cmd_select(struct lab_conn *c, void *sv, char *args) {
-  imap_select(c, sv, args, 0);
-}
-
-static void cmd_examine(struct lab_conn *c, void *sv, char *args) {
-  imap_select(c, sv, args, 1);
+  imap_reply(c, s, "OK", "[%s] %s completed", read_only ? "READ-ONLY" : "READ-WRITE", verb);
 }
 
 static int imap_count_cb(void *arg, const struct db_mailbox *m) {
@@ -465,9 +455,11 @@ static void cmd_delete(struct lab_conn *c, void *sv, char *args) {
     imap_reply(c, s, "NO", "[SERVERBUG] Could not delete the mailbox");
 }
 
-/* Every mailbox counts as subscribed: LSUB lists them all. */
-static void imap_subscribe(struct lab_conn *c, struct imap_session *s, char *args,
-                           const char *verb) {
+/* SUBSCRIBE and UNSUBSCRIBE. Every mailbox counts as subscribed: LSUB
+ * lists them all. */
+static void cmd_subscribe(struct lab_conn *c, void *sv, char *args) {
+  struct imap_session *s = sv;
+  const char *verb = lab_cmd_current(c)->verb;
   struct imap_p q = {args, s->args_end, NULL};
   char name[IMAP_MBOX_MAX + 1];
   int valid;
@@ -477,14 +469,6 @@ static void imap_subscribe(struct lab_conn *c, struct imap_session *s, char *arg
     return;
   }
   imap_reply(c, s, "OK", "%s completed", verb);
-}
-
-static void cmd_subscribe(struct lab_conn *c, void *sv, char *args) {
-  imap_subscribe(c, sv, args, "SUBSCRIBE");
-}
-
-static void cmd_unsubscribe(struct lab_conn *c, void *sv, char *args) {
-  imap_subscribe(c, sv, args, "UNSUBSCRIBE");
 }
 
 /* RFC 3501 section 6.3.8: "*" matches anything, "%" anything but the
@@ -534,9 +518,11 @@ static int imap_names_cb(void *arg, const struct db_mailbox *m) {
   return 0;
 }
 
-static void imap_list(struct lab_conn *c, struct imap_session *s, char *args, int lsub) {
+/* LIST, and LSUB: the same list, since every mailbox counts as subscribed. */
+static void cmd_list(struct lab_conn *c, void *sv, char *args) {
+  struct imap_session *s = sv;
+  const char *verb = lab_cmd_current(c)->verb;
   struct imap_p q = {args, s->args_end, NULL};
-  const char *verb = lsub ? "LSUB" : "LIST";
   struct imap_names names = {0};
   struct imap_sb b = {0};
   char *ref, *pat, *full = NULL;
@@ -578,14 +564,6 @@ done:
   imap_sb_free(&b);
   free(names.name);
   free(full);
-}
-
-static void cmd_list(struct lab_conn *c, void *sv, char *args) {
-  imap_list(c, sv, args, 0);
-}
-
-static void cmd_lsub(struct lab_conn *c, void *sv, char *args) {
-  imap_list(c, sv, args, 1);
 }
 
 static void cmd_status(struct lab_conn *c, void *sv, char *args) {
@@ -831,16 +809,16 @@ static const struct lab_cmd imap_cmds[] = {
     {"LOGIN", LAB_IN(IMAP_NOAUTH), cmd_login, LAB_ARGS_ANY, NULL, NULL},
     {"AUTHENTICATE", LAB_IN(IMAP_NOAUTH), cmd_authenticate, LAB_ARGS_ANY, NULL, NULL},
     {"SELECT", IMAP_AUTHED, cmd_select, LAB_ARGS_ANY, NULL, NULL},
-    {"EXAMINE", IMAP_AUTHED, cmd_examine, LAB_ARGS_ANY, NULL, NULL},
+    {"EXAMINE", IMAP_AUTHED, cmd_select, LAB_ARGS_ANY, NULL, NULL},
     {"CREATE", IMAP_AUTHED, cmd_create, LAB_ARGS_ANY, NULL, NULL},
     {"DELETE", IMAP_AUTHED, cmd_delete, LAB_ARGS_ANY, NULL, NULL},
     {"SUBSCRIBE", IMAP_AUTHED, cmd_subscribe, LAB_ARGS_ANY, NULL, NULL},
-    {"UNSUBSCRIBE", IMAP_AUTHED, cmd_unsubscribe, LAB_ARGS_ANY, NULL, NULL},
+    {"UNSUBSCRIBE", IMAP_AUTHED, cmd_subscribe, LAB_ARGS_ANY, NULL, NULL},
     {"LIST", IMAP_AUTHED, cmd_list, LAB_ARGS_ANY, NULL, NULL},
-    {"LSUB", IMAP_AUTHED, cmd_lsub, LAB_ARGS_ANY, NULL, NULL},
+    {"LSUB", IMAP_AUTHED, cmd_list, LAB_ARGS_ANY, NULL, NULL},
     {"STATUS", IMAP_AUTHED, cmd_status, LAB_ARGS_ANY, NULL, NULL},
     {"APPEND", IMAP_AUTHED, cmd_append, LAB_ARGS_ANY, NULL, NULL},
-    {"CHECK", LAB_IN(IMAP_SELECTED), cmd_check, LAB_ARGS_ANY, NULL, NULL},
+    {"CHECK", LAB_IN(IMAP_SELECTED), cmd_noop, LAB_ARGS_ANY, NULL, NULL},
     {"CLOSE", LAB_IN(IMAP_SELECTED), cmd_close, LAB_ARGS_ANY, NULL, NULL},
     {"UNSELECT", LAB_IN(IMAP_SELECTED), cmd_unselect, LAB_ARGS_ANY, NULL, NULL},
     {"EXPUNGE", LAB_IN(IMAP_SELECTED), cmd_expunge, LAB_ARGS_ANY, NULL, NULL},

@@ -12,12 +12,14 @@
  * first (a command out of sequence says so whatever its argument), then
  * NUL bytes, then the row's check (whether the session may do this now:
  * TLS available, not anonymous, a data channel ready), then the shape of
- * the argument, then run.
+ * the argument, then run. While a row runs, lab_cmd_current() names it,
+ * so one run function can serve several verbs (IMAP's NOOP and CHECK).
  */
 #include <string.h>
 #include <strings.h>
 
 #include "lab.h"
+#include "labpriv.h"
 
 const struct lab_cmd *lab_cmd_find(const struct lab_cmd *table, const char *verb) {
   for (; table && table->verb; table++)
@@ -96,7 +98,14 @@ void lab_cmd_dispatch_verb(struct lab_conn *c, void *s, const struct lab_cmd_set
     set->refuse(c, s, LAB_REFUSE_ARGS, verb, row);
     return;
   }
+  /* For a run function that serves several rows (IMAP's NOOP and CHECK). */
+  c->cmd = row;
   row->run(c, s, args);
+  c->cmd = NULL;
+}
+
+const struct lab_cmd *lab_cmd_current(const struct lab_conn *c) {
+  return c->cmd;
 }
 
 void lab_cmd_dispatch(struct lab_conn *c, void *s, const struct lab_cmd_set *set, int state,
