@@ -90,14 +90,19 @@ static void imap_capabilities(struct lab_conn *c, struct imap_sb *b, enum imap_s
 
 /* --- commands without a mailbox --------------------------------------------- */
 
+/* The row check of the commands that take no arguments. */
+static int imap_check_no_args(struct lab_conn *c, void *sv, char *args) {
+  struct imap_session *s = sv;
+
+  if (args == s->args_end) return 0;
+  imap_reply(c, s, "BAD", "%s takes no arguments", lab_cmd_current(c)->verb);
+  return -1;
+}
+
 static void cmd_capability(struct lab_conn *c, void *sv, char *args) {
   struct imap_session *s = sv;
   struct imap_sb b = {0};
 
-  if (args != s->args_end) {
-    imap_reply(c, s, "BAD", "CAPABILITY takes no arguments");
-    return;
-  }
   imap_sb_adds(&b, "* CAPABILITY ");
   imap_capabilities(c, &b, s->state);
   imap_sb_adds(&b, "\r\n");
@@ -111,10 +116,6 @@ static void cmd_noop(struct lab_conn *c, void *sv, char *args) {
   struct imap_session *s = sv;
   const char *verb = lab_cmd_current(c)->verb;
 
-  if (args != s->args_end) {
-    imap_reply(c, s, "BAD", "%s takes no arguments", verb);
-    return;
-  }
   if (imap_sync_send(c, s) != 0) {
     imap_reply(c, s, "NO", "[SERVERBUG] Could not read the mailbox");
     return;
@@ -125,10 +126,6 @@ static void cmd_noop(struct lab_conn *c, void *sv, char *args) {
 static void cmd_logout(struct lab_conn *c, void *sv, char *args) {
   struct imap_session *s = sv;
 
-  if (args != s->args_end) {
-    imap_reply(c, s, "BAD", "LOGOUT takes no arguments");
-    return;
-  }
   lab_printf(c, "* BYE portlab IMAP closing the connection, goodbye\r\n");
   imap_reply(c, s, "OK", "LOGOUT completed");
   imap_close(c, s);
@@ -175,10 +172,6 @@ static void cmd_id(struct lab_conn *c, void *sv, char *args) {
 static void cmd_starttls(struct lab_conn *c, void *sv, char *args) {
   struct imap_session *s = sv;
 
-  if (args != s->args_end) {
-    imap_reply(c, s, "BAD", "STARTTLS takes no arguments");
-    return;
-  }
   if (!lab_tls_available(c)) {
     imap_reply(c, s, "BAD", "STARTTLS is not available here");
     return;
@@ -709,10 +702,6 @@ static void cmd_expunge(struct lab_conn *c, void *sv, char *args) {
 static void cmd_close(struct lab_conn *c, void *sv, char *args) {
   struct imap_session *s = sv;
 
-  if (args != s->args_end) {
-    imap_reply(c, s, "BAD", "CLOSE takes no arguments");
-    return;
-  }
   if (!s->read_only) imap_expunge(c, s, NULL, NULL);
   imap_set_state(s, IMAP_AUTH);
   imap_reply(c, s, "OK", "CLOSE completed");
@@ -721,10 +710,6 @@ static void cmd_close(struct lab_conn *c, void *sv, char *args) {
 static void cmd_unselect(struct lab_conn *c, void *sv, char *args) {
   struct imap_session *s = sv;
 
-  if (args != s->args_end) {
-    imap_reply(c, s, "BAD", "UNSELECT takes no arguments");
-    return;
-  }
   imap_set_state(s, IMAP_AUTH);
   imap_reply(c, s, "OK", "UNSELECT completed");
 }
@@ -801,11 +786,11 @@ static void cmd_uid(struct lab_conn *c, void *sv, char *args) {
 /* --- the command table ----------------------------------------------------------- */
 
 static const struct lab_cmd imap_cmds[] = {
-    {"CAPABILITY", IMAP_ANY, cmd_capability, LAB_ARGS_ANY, NULL, NULL},
-    {"NOOP", IMAP_ANY, cmd_noop, LAB_ARGS_ANY, NULL, NULL},
-    {"LOGOUT", IMAP_ANY, cmd_logout, LAB_ARGS_ANY, NULL, NULL},
+    {"CAPABILITY", IMAP_ANY, cmd_capability, LAB_ARGS_ANY, NULL, imap_check_no_args},
+    {"NOOP", IMAP_ANY, cmd_noop, LAB_ARGS_ANY, NULL, imap_check_no_args},
+    {"LOGOUT", IMAP_ANY, cmd_logout, LAB_ARGS_ANY, NULL, imap_check_no_args},
     {"ID", IMAP_ANY, cmd_id, LAB_ARGS_ANY, NULL, NULL},
-    {"STARTTLS", LAB_IN(IMAP_NOAUTH), cmd_starttls, LAB_ARGS_ANY, NULL, NULL},
+    {"STARTTLS", LAB_IN(IMAP_NOAUTH), cmd_starttls, LAB_ARGS_ANY, NULL, imap_check_no_args},
     {"LOGIN", LAB_IN(IMAP_NOAUTH), cmd_login, LAB_ARGS_ANY, NULL, NULL},
     {"AUTHENTICATE", LAB_IN(IMAP_NOAUTH), cmd_authenticate, LAB_ARGS_ANY, NULL, NULL},
     {"SELECT", IMAP_AUTHED, cmd_select, LAB_ARGS_ANY, NULL, NULL},
@@ -818,9 +803,9 @@ static const struct lab_cmd imap_cmds[] = {
     {"LSUB", IMAP_AUTHED, cmd_list, LAB_ARGS_ANY, NULL, NULL},
     {"STATUS", IMAP_AUTHED, cmd_status, LAB_ARGS_ANY, NULL, NULL},
     {"APPEND", IMAP_AUTHED, cmd_append, LAB_ARGS_ANY, NULL, NULL},
-    {"CHECK", LAB_IN(IMAP_SELECTED), cmd_noop, LAB_ARGS_ANY, NULL, NULL},
-    {"CLOSE", LAB_IN(IMAP_SELECTED), cmd_close, LAB_ARGS_ANY, NULL, NULL},
-    {"UNSELECT", LAB_IN(IMAP_SELECTED), cmd_unselect, LAB_ARGS_ANY, NULL, NULL},
+    {"CHECK", LAB_IN(IMAP_SELECTED), cmd_noop, LAB_ARGS_ANY, NULL, imap_check_no_args},
+    {"CLOSE", LAB_IN(IMAP_SELECTED), cmd_close, LAB_ARGS_ANY, NULL, imap_check_no_args},
+    {"UNSELECT", LAB_IN(IMAP_SELECTED), cmd_unselect, LAB_ARGS_ANY, NULL, imap_check_no_args},
     {"EXPUNGE", LAB_IN(IMAP_SELECTED), cmd_expunge, LAB_ARGS_ANY, NULL, NULL},
     {"SEARCH", LAB_IN(IMAP_SELECTED), cmd_search, LAB_ARGS_ANY, NULL, NULL},
     {"FETCH", LAB_IN(IMAP_SELECTED), cmd_fetch, LAB_ARGS_ANY, NULL, NULL},

@@ -62,7 +62,14 @@ static const struct lab_cmd toy_cmds[] = {
     {NULL, 0, NULL, 0, NULL, NULL},
 };
 
-/* Two rows, one run function: it tells them apart by lab_cmd_current. */
+/* Rows sharing a check and a run, which tell them apart by lab_cmd_current. */
+static int toy_check_verb(struct lab_conn *c, void *s, char *args) {
+  char buf[128];
+  snprintf(buf, sizeof buf, "check:%s", lab_cmd_current(c)->verb);
+  toy_note(s, buf);
+  return 0;
+}
+
 static void toy_run_verb(struct lab_conn *c, void *s, char *args) {
   char buf[128];
   snprintf(buf, sizeof buf, "run:%s:[%s]", lab_cmd_current(c)->verb, args);
@@ -72,6 +79,7 @@ static void toy_run_verb(struct lab_conn *c, void *s, char *args) {
 static const struct lab_cmd toy_shared_cmds[] = {
     {"ONE", LAB_IN(TOY_A), toy_run_verb, LAB_ARGS_ANY, NULL, NULL},
     {"TWO", LAB_IN(TOY_A), toy_run_verb, LAB_ARGS_ANY, NULL, NULL},
+    {"THREE", LAB_IN(TOY_A), toy_run_verb, LAB_ARGS_NONE, "THREE", toy_check_verb},
     {NULL, 0, NULL, 0, NULL, NULL},
 };
 
@@ -188,6 +196,11 @@ static void test_current_row(void) {
   CHECK_EQ_STR(GO(&toy_shared, TOY_A, "one"), "run:ONE:[]");
   CHECK(lab_cmd_current(conn) == NULL);
   CHECK_EQ_STR(GO(&toy_shared, TOY_A, "TWO x"), "run:TWO:[x]");
+  CHECK(lab_cmd_current(conn) == NULL);
+  /* The check sees the row too, also when the shape then refuses. */
+  CHECK_EQ_STR(GO(&toy_shared, TOY_A, "three"), "check:THREE run:THREE:[]");
+  CHECK(lab_cmd_current(conn) == NULL);
+  CHECK_EQ_STR(GO(&toy_shared, TOY_A, "three x"), "check:THREE refuse:ARGS:three:THREE");
   CHECK(lab_cmd_current(conn) == NULL);
   /* A refusal runs nothing. */
   CHECK_EQ_STR(GO(&toy_shared, TOY_B, "ONE"), "refuse:STATE:ONE:ONE");
