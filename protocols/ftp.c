@@ -382,22 +382,30 @@ static void ftp_cmd_mkd(struct lab_conn *c, void *sp, char *args) {
   }
 }
 
-static void ftp_cmd_rmd(struct lab_conn *c, void *sp, char *args) {
-  struct ftp_session *s = sp;
+/* RMD (dir) and DELE: one removal, each in its own words. */
+static void ftp_remove(struct lab_conn *c, struct ftp_session *s, const char *args, int dir) {
   char path[FTP_PATH_MAX];
   int rc;
 
-  if (ftp_resolve(s, args, path) != 0 || strcmp(path, "/") == 0) {
-    lab_printf(c, "550 Could not remove that directory.\r\n");
+  if (ftp_resolve(s, args, path) != 0 || (dir && strcmp(path, "/") == 0)) {
+    lab_printf(c, dir ? "550 Could not remove that directory.\r\n" : "550 No such file.\r\n");
     return;
   }
-  rc = db_file_remove(ftp_db(c), s->owner, path, 1);
+  rc = db_file_remove(ftp_db(c), s->owner, path, dir);
   if (rc < 0)
-    lab_printf(c, "451 Local error: the directory was not removed.\r\n");
+    lab_printf(c, dir ? "451 Local error: the directory was not removed.\r\n"
+                      : "451 Local error: the file was not deleted.\r\n");
   else if (rc == 1)
-    lab_printf(c, "550 Could not remove %s: no such directory, or it is not empty.\r\n", path);
+    lab_printf(c,
+               dir ? "550 Could not remove %s: no such directory, or it is not empty.\r\n"
+                   : "550 Could not delete %s: no such file (RMD removes directories).\r\n",
+               path);
   else
-    lab_printf(c, "250 Directory %s removed.\r\n", path);
+    lab_printf(c, dir ? "250 Directory %s removed.\r\n" : "250 Deleted %s.\r\n", path);
+}
+
+static void ftp_cmd_rmd(struct lab_conn *c, void *sp, char *args) {
+  ftp_remove(c, sp, args, 1);
 }
 
 /* --- files ------------------------------------------------------------------- */
@@ -424,21 +432,7 @@ static int ftp_stat_file(struct lab_conn *c, struct ftp_session *s, const char *
 }
 
 static void ftp_cmd_dele(struct lab_conn *c, void *sp, char *args) {
-  struct ftp_session *s = sp;
-  char path[FTP_PATH_MAX];
-  int rc;
-
-  if (ftp_resolve(s, args, path) != 0) {
-    lab_printf(c, "550 No such file.\r\n");
-    return;
-  }
-  rc = db_file_remove(ftp_db(c), s->owner, path, 0);
-  if (rc < 0)
-    lab_printf(c, "451 Local error: the file was not deleted.\r\n");
-  else if (rc == 1)
-    lab_printf(c, "550 Could not delete %s: no such file (RMD removes directories).\r\n", path);
-  else
-    lab_printf(c, "250 Deleted %s.\r\n", path);
+  ftp_remove(c, sp, args, 0);
 }
 
 static void ftp_cmd_rnfr(struct lab_conn *c, void *sp, char *args) {
@@ -584,7 +578,7 @@ static const struct lab_cmd ftp_cmds[] = {
     {"PORT", FTP_AUTHED, ftp_cmd_port, LAB_ARGS_ANY, NULL, NULL},
     {"EPRT", FTP_AUTHED, ftp_cmd_eprt, LAB_ARGS_ANY, NULL, NULL},
     {"LIST", FTP_AUTHED, ftp_cmd_list, FTP_PATH, NULL, ftp_check_chan},
-    {"NLST", FTP_AUTHED, ftp_cmd_nlst, FTP_PATH, NULL, ftp_check_chan},
+    {"NLST", FTP_AUTHED, ftp_cmd_list, FTP_PATH, NULL, ftp_check_chan},
     {"RETR", FTP_AUTHED, ftp_cmd_retr, FTP_PATH_REQ, "RETR needs a file name", ftp_check_chan},
     {"STOR", FTP_AUTHED, ftp_cmd_stor, FTP_PATH_REQ, "STOR needs a file name", ftp_check_stor},
     {"DELE", FTP_AUTHED, ftp_cmd_dele, FTP_PATH_REQ, "DELE needs a file name", ftp_check_writable},

@@ -112,8 +112,7 @@ void ftp_on_data_conn(struct lab_conn *c, void *sp, int ok);
 void ftp_on_data_done(struct lab_conn *c, void *sp, int ok);
 void ftp_on_data_rx(struct lab_conn *c, void *sp, const unsigned char *p, size_t n);
 /* The transfer and data channel commands (rows of ftp.c's table). */
-void ftp_cmd_list(struct lab_conn *c, void *sp, char *args);
-void ftp_cmd_nlst(struct lab_conn *c, void *sp, char *args);
+void ftp_cmd_list(struct lab_conn *c, void *sp, char *args); /* LIST and NLST */
 void ftp_cmd_retr(struct lab_conn *c, void *sp, char *args);
 void ftp_cmd_stor(struct lab_conn *c, void *sp, char *args);
 void ftp_cmd_pasv(struct lab_conn *c, void *sp, char *args);

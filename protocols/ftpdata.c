@@ -327,20 +327,14 @@ void ftp_on_data_rx(struct lab_conn *c, void *sp, const unsigned char *p, size_t
   lab_data_abort(c);
 }
 
-static void ftp_cmd_list_common(struct lab_conn *c, struct ftp_session *s, char *args,
-                                int names_only) {
+/* LIST, and NLST: the names alone. */
+void ftp_cmd_list(struct lab_conn *c, void *sp, char *args) {
+  struct ftp_session *s = sp;
+  int names_only = strcmp(lab_cmd_current(c)->verb, "NLST") == 0;
   char path[FTP_PATH_MAX];
 
   if (ftp_build_listing(c, s, args, names_only, path) != 0) return;
   ftp_xfer_begin(c, s, names_only ? FTP_JOB_NLST : FTP_JOB_LIST);
-}
-
-void ftp_cmd_list(struct lab_conn *c, void *sp, char *args) {
-  ftp_cmd_list_common(c, sp, args, 0);
-}
-
-void ftp_cmd_nlst(struct lab_conn *c, void *sp, char *args) {
-  ftp_cmd_list_common(c, sp, args, 1);
 }
 
 void ftp_cmd_retr(struct lab_conn *c, void *sp, char *args) {

@@ -1129,12 +1129,12 @@ fail:
 }
 
 void http_lab_drain(struct http_lab *h) {
-  struct httpwire_rec *list;
+  struct httpwire_recs list;
   if (!h || !h->wire) return;
-  list = httpwire_take(h->wire);
-  if (!list) return;
-  httprec_apply(h->rec, list);
-  httpwire_rec_free(list);
+  httpwire_take(h->wire, &list);
+  if (STAILQ_EMPTY(&list)) return;
+  httprec_apply(h->rec, &list);
+  httpwire_rec_free(&list);
 }
 
 void http_lab_stop(struct http_lab *h) {

@@ -148,9 +148,10 @@ static void httprec_close(struct httprec *hr, struct httprec_conn *c,
   free(c);
 }
 
-void httprec_apply(struct httprec *hr, const struct httpwire_rec *list) {
+void httprec_apply(struct httprec *hr, const struct httpwire_recs *list) {
+  const struct httpwire_rec *r;
   if (!hr || !hr->ctx || !hr->ctx->rec) return;
-  for (const struct httpwire_rec *r = list; r; r = r->next) {
+  STAILQ_FOREACH(r, list, next) {
     struct httprec_conn *c = hr->conns;
     if (r->kind == HTTPWIRE_OPEN) {
       httprec_open(hr, r);

@@ -14,6 +14,6 @@ struct httprec;
 struct httprec *httprec_new(struct lab_ctx *ctx, int port, int tls);
 void httprec_free(struct httprec *hr); /* NULL is a no-op */
 /* Records what the wire thread queued, in order (the loop thread only). */
-void httprec_apply(struct httprec *hr, const struct httpwire_rec *list);
+void httprec_apply(struct httprec *hr, const struct httpwire_recs *list);
 
 #endif

@@ -124,7 +124,7 @@ struct httpwire {
   struct wire_conn *conns;
   unsigned nconns;
   uint64_t next_id;
-  struct httpwire_rec *head, *tail;
+  struct httpwire_recs recs;
   int woken; /* lws_cancel_service() sent, the loop has not taken yet */
   struct wire_chat_req *chats;
 };
@@ -170,11 +170,7 @@ static void wire_push_locked(struct httpwire *w, struct wire_conn *c, int kind, 
                                         : ntohs(((const struct sockaddr_in *)sa)->sin_port);
   }
   if (kind == HTTPWIRE_CLOSE) r->by_server = c->by_server;
-  if (w->tail)
-    w->tail->next = r;
-  else
-    w->head = r;
-  w->tail = r;
+  STAILQ_INSERT_TAIL(&w->recs, r, next);
   c->queued += n;
   if (c->queued > LIM_LAB_OUT_HIGH && !c->paused) {
     c->paused = 1;
@@ -232,20 +228,21 @@ static void wire_note(struct httpwire *w, struct wire_conn *c, const char *fmt, 
   if (c->rec == WIRE_REC_ON) wire_push(w, c, HTTPWIRE_NOTE, text, strlen(text));
 }
 
-struct httpwire_rec *httpwire_take(struct httpwire *w) {
-  struct httpwire_rec *list;
+void httpwire_take(struct httpwire *w, struct httpwire_recs *list) {
+  struct httpwire_rec *r;
   int poke = 0;
-  if (!w) return NULL;
+  STAILQ_INIT(list);
+  if (!w) return;
   pthread_mutex_lock(&w->lock);
-  list = w->head;
-  w->head = w->tail = NULL;
+  STAILQ_CONCAT(list, &w->recs);
   w->woken = 0;
-  for (struct httpwire_rec *r = list; r; r = r->next)
+  STAILQ_FOREACH(r, list, next) {
     for (struct wire_conn *c = w->conns; c; c = c->next)
       if (c->id == r->conn) {
         c->queued -= r->len < c->queued ? r->len : c->queued;
         break;
       }
+  }
   for (struct wire_conn *c = w->conns; c; c = c->next)
     if (c->paused && c->queued < LIM_LAB_OUT_LOW) {
       c->paused = 0;
@@ -253,14 +250,13 @@ struct httpwire_rec *httpwire_take(struct httpwire *w) {
     }
   pthread_mutex_unlock(&w->lock);
   if (poke) wire_poke(w);
-  return list;
 }
 
-void httpwire_rec_free(struct httpwire_rec *list) {
-  while (list) {
-    struct httpwire_rec *next = list->next;
-    free(list);
-    list = next;
+void httpwire_rec_free(struct httpwire_recs *list) {
+  struct httpwire_rec *r;
+  while ((r = STAILQ_FIRST(list))) {
+    STAILQ_REMOVE_HEAD(list, next);
+    free(r);
   }
 }
 
@@ -704,6 +700,7 @@ struct httpwire *httpwire_listen(const struct httpwire_config *cfg, char *err, s
   }
   w->lfd = w->wake = -1;
   pthread_mutex_init(&w->lock, NULL);
+  STAILQ_INIT(&w->recs);
   w->lws = cfg->lws;
   w->record = cfg->record;
   w->relayed = cfg->relayed;
@@ -750,7 +747,7 @@ void httpwire_stop(struct httpwire *w) {
 void httpwire_free(struct httpwire *w) {
   if (!w) return;
   httpwire_stop(w);
-  httpwire_rec_free(w->head);
+  httpwire_rec_free(&w->recs);
   if (w->lfd >= 0) close(w->lfd);
   if (w->wake >= 0) close(w->wake);
   pthread_mutex_destroy(&w->lock);

@@ -4,6 +4,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/queue.h>
 #include <sys/socket.h>
 
 struct MHD_Daemon;
@@ -27,7 +28,7 @@ enum httpwire_kind {
 };
 
 struct httpwire_rec {
-  struct httpwire_rec *next;
+  STAILQ_ENTRY(httpwire_rec) next;
   uint64_t conn;   /* the connection, numbered from 1 */
   int kind;        /* enum httpwire_kind */
   int port;        /* HTTPWIRE_OPEN */
@@ -37,6 +38,8 @@ struct httpwire_rec {
   size_t len;      /* bytes in data (text is also NUL-terminated) */
   unsigned char data[];
 };
+/* A queue of them, oldest first. */
+STAILQ_HEAD(httpwire_recs, httpwire_rec);
 
 /* Tells a relay session from another client: 1 if sa is this host's own
  * address and port a relay session's (the relay records those itself). */
@@ -77,8 +80,9 @@ void httpwire_login(struct httpwire *w, int mhd_fd, const char *name);
 void httpwire_chat(struct httpwire *w, int mhd_fd, struct MHD_UpgradeResponseHandle *urh,
                    const char *extra, size_t n);
 
-/* From the loop thread: takes everything queued (NULL if nothing). */
-struct httpwire_rec *httpwire_take(struct httpwire *w);
-void httpwire_rec_free(struct httpwire_rec *list); /* the whole list */
+/* From the loop thread: moves everything queued into list (empty if
+ * nothing was), which the caller empties with httpwire_rec_free. */
+void httpwire_take(struct httpwire *w, struct httpwire_recs *list);
+void httpwire_rec_free(struct httpwire_recs *list); /* frees every record; list is empty after */
 
 #endif

@@ -90,14 +90,19 @@ static void imap_capabilities(struct lab_conn *c, struct imap_sb *b, enum imap_s
 
 /* --- commands without a mailbox --------------------------------------------- */
 
+/* The row check of the commands that take no arguments. */
+static int imap_check_no_args(struct lab_conn *c, void *sv, char *args) {
+  struct imap_session *s = sv;
+
+  if (args == s->args_end) return 0;
+  imap_reply(c, s, "BAD", "%s takes no arguments", lab_cmd_current(c)->verb);
+  return -1;
+}
+
 static void cmd_capability(struct lab_conn *c, void *sv, char *args) {
   struct imap_session *s = sv;
   struct imap_sb b = {0};
 
-  if (args != s->args_end) {
-    imap_reply(c, s, "BAD", "CAPABILITY takes no arguments");
-    return;
-  }
   imap_sb_adds(&b, "* CAPABILITY ");
   imap_capabilities(c, &b, s->state);
   imap_sb_adds(&b, "\r\n");
@@ -106,11 +111,11 @@ static void cmd_capability(struct lab_conn *c, void *sv, char *args) {
   imap_reply(c, s, "OK", "CAPABILITY completed");
 }
 
-static void imap_noop(struct lab_conn *c, struct imap_session *s, char *args, const char *verb) {
-  if (args != s->args_end) {
-    imap_reply(c, s, "BAD", "%s takes no arguments", verb);
-    return;
-  }
+/* NOOP, and CHECK: nothing is buffered here, so a checkpoint is a NOOP. */
+static void cmd_noop(struct lab_conn *c, void *sv, char *args) {
+  struct imap_session *s = sv;
+  const char *verb = lab_cmd_current(c)->verb;
+
   if (imap_sync_send(c, s) != 0) {
     imap_reply(c, s, "NO", "[SERVERBUG] Could not read the mailbox");
     return;
@@ -118,22 +123,9 @@ static void imap_noop(struct lab_conn *c, struct imap_session *s, char *args, co
   imap_reply(c, s, "OK", "%s completed", verb);
 }
 
-static void cmd_noop(struct lab_conn *c, void *sv, char *args) {
-  imap_noop(c, sv, args, "NOOP");
-}
-
-/* Nothing is buffered here, so a checkpoint is a NOOP. */
-static void cmd_check(struct lab_conn *c, void *sv, char *args) {
-  imap_noop(c, sv, args, "CHECK");
-}
-
 static void cmd_logout(struct lab_conn *c, void *sv, char *args) {
   struct imap_session *s = sv;
 
-  if (args != s->args_end) {
-    imap_reply(c, s, "BAD", "LOGOUT takes no arguments");
-    return;
-  }
   lab_printf(c, "* BYE portlab IMAP closing the connection, goodbye\r\n");
   imap_reply(c, s, "OK", "LOGOUT completed");
   imap_close(c, s);
@@ -180,10 +172,6 @@ static void cmd_id(struct lab_conn *c, void *sv, char *args) {
 static void cmd_starttls(struct lab_conn *c, void *sv, char *args) {
   struct imap_session *s = sv;
 
-  if (args != s->args_end) {
-    imap_reply(c, s, "BAD", "STARTTLS takes no arguments");
-    return;
-  }
   if (!lab_tls_available(c)) {
     imap_reply(c, s, "BAD", "STARTTLS is not available here");
     return;
@@ -329,7 +317,11 @@ static void imap_sasl_line(struct lab_conn *c, struct imap_session *s, const cha
 
 /* --- mailboxes ------------------------------------------------------------------ */
 
-static void imap_select(struct lab_conn *c, struct imap_session *s, char *args, int read_only) {
+/* SELECT, and EXAMINE: the same, read-only (RFC 3501 section 6.3.2). */
+static void cmd_select(struct lab_conn *c, void *sv, char *args) {
+  struct imap_session *s = sv;
+  const char *verb = lab_cmd_current(c)->verb;
+  int read_only = strcmp(verb, "EXAMINE") == 0;
   struct imap_p q = {args, s->args_end, NULL};
   struct db *db = lab_conn_ctx(c)->db;
   char name[IMAP_MBOX_MAX + 1];
@@ -377,16 +369,7 @@ static void imap_select(struct lab_conn *c, struct imap_session *s, char *args, 
   imap_sb_addf(&b, "* OK [UIDNEXT %lld] The next UID\r\n", (long long)mb.uidnext);
   imap_send_sb(c, &b);
   imap_sb_free(&b);
-  imap_reply(c, s, "OK", "[%s] %s completed", read_only ? "READ-ONLY" : "READ-WRITE",
-             read_only ? "EXAMINE" : "SELECT");
-}
-
-static void cmd_select(struct lab_conn *c, void *sv, char *args) {
-  imap_select(c, sv, args, 0);
-}
-
-static void cmd_examine(struct lab_conn *c, void *sv, char *args) {
-  imap_select(c, sv, args, 1);
+  imap_reply(c, s, "OK", "[%s] %s completed", read_only ? "READ-ONLY" : "READ-WRITE", verb);
 }
 
 static int imap_count_cb(void *arg, const struct db_mailbox *m) {
@@ -465,9 +448,11 @@ static void cmd_delete(struct lab_conn *c, void *sv, char *args) {
     imap_reply(c, s, "NO", "[SERVERBUG] Could not delete the mailbox");
 }
 
-/* Every mailbox counts as subscribed: LSUB lists them all. */
-static void imap_subscribe(struct lab_conn *c, struct imap_session *s, char *args,
-                           const char *verb) {
+/* SUBSCRIBE and UNSUBSCRIBE. Every mailbox counts as subscribed: LSUB
+ * lists them all. */
+static void cmd_subscribe(struct lab_conn *c, void *sv, char *args) {
+  struct imap_session *s = sv;
+  const char *verb = lab_cmd_current(c)->verb;
   struct imap_p q = {args, s->args_end, NULL};
   char name[IMAP_MBOX_MAX + 1];
   int valid;
@@ -477,14 +462,6 @@ static void imap_subscribe(struct lab_conn *c, struct imap_session *s, char *arg
     return;
   }
   imap_reply(c, s, "OK", "%s completed", verb);
-}
-
-static void cmd_subscribe(struct lab_conn *c, void *sv, char *args) {
-  imap_subscribe(c, sv, args, "SUBSCRIBE");
-}
-
-static void cmd_unsubscribe(struct lab_conn *c, void *sv, char *args) {
-  imap_subscribe(c, sv, args, "UNSUBSCRIBE");
 }
 
 /* RFC 3501 section 6.3.8: "*" matches anything, "%" anything but the
@@ -534,9 +511,11 @@ static int imap_names_cb(void *arg, const struct db_mailbox *m) {
   return 0;
 }
 
-static void imap_list(struct lab_conn *c, struct imap_session *s, char *args, int lsub) {
+/* LIST, and LSUB: the same list, since every mailbox counts as subscribed. */
+static void cmd_list(struct lab_conn *c, void *sv, char *args) {
+  struct imap_session *s = sv;
+  const char *verb = lab_cmd_current(c)->verb;
   struct imap_p q = {args, s->args_end, NULL};
-  const char *verb = lsub ? "LSUB" : "LIST";
   struct imap_names names = {0};
   struct imap_sb b = {0};
   char *ref, *pat, *full = NULL;
@@ -578,14 +557,6 @@ done:
   imap_sb_free(&b);
   free(names.name);
   free(full);
-}
-
-static void cmd_list(struct lab_conn *c, void *sv, char *args) {
-  imap_list(c, sv, args, 0);
-}
-
-static void cmd_lsub(struct lab_conn *c, void *sv, char *args) {
-  imap_list(c, sv, args, 1);
 }
 
 static void cmd_status(struct lab_conn *c, void *sv, char *args) {
@@ -731,10 +702,6 @@ static void cmd_expunge(struct lab_conn *c, void *sv, char *args) {
 static void cmd_close(struct lab_conn *c, void *sv, char *args) {
   struct imap_session *s = sv;
 
-  if (args != s->args_end) {
-    imap_reply(c, s, "BAD", "CLOSE takes no arguments");
-    return;
-  }
   if (!s->read_only) imap_expunge(c, s, NULL, NULL);
   imap_set_state(s, IMAP_AUTH);
   imap_reply(c, s, "OK", "CLOSE completed");
@@ -743,10 +710,6 @@ static void cmd_close(struct lab_conn *c, void *sv, char *args) {
 static void cmd_unselect(struct lab_conn *c, void *sv, char *args) {
   struct imap_session *s = sv;
 
-  if (args != s->args_end) {
-    imap_reply(c, s, "BAD", "UNSELECT takes no arguments");
-    return;
-  }
   imap_set_state(s, IMAP_AUTH);
   imap_reply(c, s, "OK", "UNSELECT completed");
 }
@@ -823,26 +786,26 @@ static void cmd_uid(struct lab_conn *c, void *sv, char *args) {
 /* --- the command table ----------------------------------------------------------- */
 
 static const struct lab_cmd imap_cmds[] = {
-    {"CAPABILITY", IMAP_ANY, cmd_capability, LAB_ARGS_ANY, NULL, NULL},
-    {"NOOP", IMAP_ANY, cmd_noop, LAB_ARGS_ANY, NULL, NULL},
-    {"LOGOUT", IMAP_ANY, cmd_logout, LAB_ARGS_ANY, NULL, NULL},
+    {"CAPABILITY", IMAP_ANY, cmd_capability, LAB_ARGS_ANY, NULL, imap_check_no_args},
+    {"NOOP", IMAP_ANY, cmd_noop, LAB_ARGS_ANY, NULL, imap_check_no_args},
+    {"LOGOUT", IMAP_ANY, cmd_logout, LAB_ARGS_ANY, NULL, imap_check_no_args},
     {"ID", IMAP_ANY, cmd_id, LAB_ARGS_ANY, NULL, NULL},
-    {"STARTTLS", LAB_IN(IMAP_NOAUTH), cmd_starttls, LAB_ARGS_ANY, NULL, NULL},
+    {"STARTTLS", LAB_IN(IMAP_NOAUTH), cmd_starttls, LAB_ARGS_ANY, NULL, imap_check_no_args},
     {"LOGIN", LAB_IN(IMAP_NOAUTH), cmd_login, LAB_ARGS_ANY, NULL, NULL},
     {"AUTHENTICATE", LAB_IN(IMAP_NOAUTH), cmd_authenticate, LAB_ARGS_ANY, NULL, NULL},
     {"SELECT", IMAP_AUTHED, cmd_select, LAB_ARGS_ANY, NULL, NULL},
-    {"EXAMINE", IMAP_AUTHED, cmd_examine, LAB_ARGS_ANY, NULL, NULL},
+    {"EXAMINE", IMAP_AUTHED, cmd_select, LAB_ARGS_ANY, NULL, NULL},
     {"CREATE", IMAP_AUTHED, cmd_create, LAB_ARGS_ANY, NULL, NULL},
     {"DELETE", IMAP_AUTHED, cmd_delete, LAB_ARGS_ANY, NULL, NULL},
     {"SUBSCRIBE", IMAP_AUTHED, cmd_subscribe, LAB_ARGS_ANY, NULL, NULL},
-    {"UNSUBSCRIBE", IMAP_AUTHED, cmd_unsubscribe, LAB_ARGS_ANY, NULL, NULL},
+    {"UNSUBSCRIBE", IMAP_AUTHED, cmd_subscribe, LAB_ARGS_ANY, NULL, NULL},
     {"LIST", IMAP_AUTHED, cmd_list, LAB_ARGS_ANY, NULL, NULL},
-    {"LSUB", IMAP_AUTHED, cmd_lsub, LAB_ARGS_ANY, NULL, NULL},
+    {"LSUB", IMAP_AUTHED, cmd_list, LAB_ARGS_ANY, NULL, NULL},
     {"STATUS", IMAP_AUTHED, cmd_status, LAB_ARGS_ANY, NULL, NULL},
     {"APPEND", IMAP_AUTHED, cmd_append, LAB_ARGS_ANY, NULL, NULL},
-    {"CHECK", LAB_IN(IMAP_SELECTED), cmd_check, LAB_ARGS_ANY, NULL, NULL},
-    {"CLOSE", LAB_IN(IMAP_SELECTED), cmd_close, LAB_ARGS_ANY, NULL, NULL},
-    {"UNSELECT", LAB_IN(IMAP_SELECTED), cmd_unselect, LAB_ARGS_ANY, NULL, NULL},
+    {"CHECK", LAB_IN(IMAP_SELECTED), cmd_noop, LAB_ARGS_ANY, NULL, imap_check_no_args},
+    {"CLOSE", LAB_IN(IMAP_SELECTED), cmd_close, LAB_ARGS_ANY, NULL, imap_check_no_args},
+    {"UNSELECT", LAB_IN(IMAP_SELECTED), cmd_unselect, LAB_ARGS_ANY, NULL, imap_check_no_args},
     {"EXPUNGE", LAB_IN(IMAP_SELECTED), cmd_expunge, LAB_ARGS_ANY, NULL, NULL},
     {"SEARCH", LAB_IN(IMAP_SELECTED), cmd_search, LAB_ARGS_ANY, NULL, NULL},
     {"FETCH", LAB_IN(IMAP_SELECTED), cmd_fetch, LAB_ARGS_ANY, NULL, NULL},

@@ -250,6 +250,9 @@ void lab_cmd_dispatch_verb(struct lab_conn *c, void *s, const struct lab_cmd_set
  * or STATE (*row the row found). */
 int lab_cmd_match(const struct lab_cmd_set *set, int state, const char *verb,
                   const struct lab_cmd **row, enum lab_refusal *why);
+/* The row whose check or run is running on c (NULL outside them): a
+ * function that serves several rows reads the verb it was reached by. */
+const struct lab_cmd *lab_cmd_current(const struct lab_conn *c);
 /* Case-insensitive lookup; NULL if unknown. */
 const struct lab_cmd *lab_cmd_find(const struct lab_cmd *table, const char *verb);
 /* Splits "VERB args" in place: returns the verb, sets *args (never NULL). */

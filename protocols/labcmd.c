@@ -12,12 +12,15 @@
  * first (a command out of sequence says so whatever its argument), then
  * NUL bytes, then the row's check (whether the session may do this now:
  * TLS available, not anonymous, a data channel ready), then the shape of
- * the argument, then run.
+ * the argument, then run. While a row's check and run run,
+ * lab_cmd_current() names it, so one function can serve several verbs
+ * (IMAP's NOOP and CHECK).
  */
 #include <string.h>
 #include <strings.h>
 
 #include "lab.h"
+#include "labpriv.h"
 
 const struct lab_cmd *lab_cmd_find(const struct lab_cmd *table, const char *verb) {
   for (; table && table->verb; table++)
@@ -73,6 +76,18 @@ static int lab_cmd_shape_ok(const struct lab_cmd *row, const char *args) {
   }
 }
 
+/* A row that passed state and NUL: admit, its check, the shape, its run. */
+static void lab_cmd_proceed(struct lab_conn *c, void *s, const struct lab_cmd_set *set,
+                            const struct lab_cmd *row, const char *verb, char *args) {
+  if (set->admit) set->admit(c, s, row, args);
+  if (row->check && row->check(c, s, args) != 0) return;
+  if (!lab_cmd_shape_ok(row, args)) {
+    set->refuse(c, s, LAB_REFUSE_ARGS, verb, row);
+    return;
+  }
+  row->run(c, s, args);
+}
+
 void lab_cmd_dispatch_verb(struct lab_conn *c, void *s, const struct lab_cmd_set *set, int state,
                            const char *verb, char *args, int nul) {
   const struct lab_cmd *row;
@@ -90,13 +105,15 @@ void lab_cmd_dispatch_verb(struct lab_conn *c, void *s, const struct lab_cmd_set
     set->refuse(c, s, LAB_REFUSE_NUL, verb, row);
     return;
   }
-  if (set->admit) set->admit(c, s, row, args);
-  if (row->check && row->check(c, s, args) != 0) return;
-  if (!lab_cmd_shape_ok(row, args)) {
-    set->refuse(c, s, LAB_REFUSE_ARGS, verb, row);
-    return;
-  }
-  row->run(c, s, args);
+  /* For a check or run function that serves several rows (IMAP's NOOP
+   * and CHECK). */
+  c->cmd = row;
+  lab_cmd_proceed(c, s, set, row, verb, args);
+  c->cmd = NULL;
+}
+
+const struct lab_cmd *lab_cmd_current(const struct lab_conn *c) {
+  return c->cmd;
 }
 
 void lab_cmd_dispatch(struct lab_conn *c, void *s, const struct lab_cmd_set *set, int state,

@@ -59,6 +59,8 @@ struct lab_conn {
   size_t line_len;
   size_t want_bytes; /* lab_read_bytes() still owed to on_data */
   int closing;       /* lab_close(): no more callbacks, close when flushed */
+  /* The command row whose check or run is running (lab_cmd_current). */
+  const struct lab_cmd *cmd;
   int on_close_done;
   enum lab_data_state data_state;
   struct buf data_out;

@@ -3,7 +3,8 @@
  * A toy table with every argument shape, a check, states at both ends of
  * the bit set, and a refuse callback that writes down what it was told:
  * each step's refusal, the order of the steps (state, NUL, check, shape,
- * run), case rules, blanks after the verb, and lab_cmd_match on its own.
+ * run), case rules, blanks after the verb, lab_cmd_match on its own, and
+ * lab_cmd_current naming the row that runs.
  * The modules' own words for each refusal are pinned by tests/labcases.
  */
 #include <stdio.h>
@@ -61,9 +62,36 @@ static const struct lab_cmd toy_cmds[] = {
     {NULL, 0, NULL, 0, NULL, NULL},
 };
 
+/* Rows sharing a check and a run, which tell them apart by lab_cmd_current. */
+static int toy_check_verb(struct lab_conn *c, void *s, char *args) {
+  char buf[128];
+  snprintf(buf, sizeof buf, "check:%s", lab_cmd_current(c)->verb);
+  toy_note(s, buf);
+  return 0;
+}
+
+static void toy_run_verb(struct lab_conn *c, void *s, char *args) {
+  char buf[128];
+  snprintf(buf, sizeof buf, "run:%s:[%s]", lab_cmd_current(c)->verb, args);
+  toy_note(s, buf);
+}
+
+static const struct lab_cmd toy_shared_cmds[] = {
+    {"ONE", LAB_IN(TOY_A), toy_run_verb, LAB_ARGS_ANY, NULL, NULL},
+    {"TWO", LAB_IN(TOY_A), toy_run_verb, LAB_ARGS_ANY, NULL, NULL},
+    {"THREE", LAB_IN(TOY_A), toy_run_verb, LAB_ARGS_NONE, "THREE", toy_check_verb},
+    {NULL, 0, NULL, 0, NULL, NULL},
+};
+
 static const struct lab_cmd_set toy_set = {toy_cmds, 0, toy_refuse, toy_admit};
 static const struct lab_cmd_set toy_exact = {toy_cmds, LAB_CMDS_EXACT_CASE, toy_refuse, NULL};
 static const struct lab_cmd_set toy_blanks = {toy_cmds, LAB_CMDS_SKIP_BLANKS, toy_refuse, NULL};
+static const struct lab_cmd_set toy_shared = {toy_shared_cmds, 0, toy_refuse, NULL};
+
+/* The connection the commands run on (the memory backend; the toy's
+ * state is its own struct toy, handed to the dispatch). */
+static const struct lab_module toy_module = {.name = "toy", .line_max = 64};
+static struct lab_conn *conn;
 
 /* Dispatches text (len bytes, so it may hold a NUL) and returns the log. */
 static const char *go(const struct lab_cmd_set *set, int state, const char *text, size_t len,
@@ -74,7 +102,7 @@ static const char *go(const struct lab_cmd_set *set, int state, const char *text
   t.check_refuses = check_refuses;
   memcpy(line, text, len);
   line[len] = '\0';
-  lab_cmd_dispatch(NULL, &t, set, state, line, len);
+  lab_cmd_dispatch(conn, &t, set, state, line, len);
   return t.log;
 }
 
@@ -146,10 +174,10 @@ static void test_verb_dispatch_and_match(void) {
   char args[] = "a b";
 
   memset(&t, 0, sizeof t);
-  lab_cmd_dispatch_verb(NULL, &t, &toy_set, TOY_A, "REQ", args, 0);
+  lab_cmd_dispatch_verb(conn, &t, &toy_set, TOY_A, "REQ", args, 0);
   CHECK_EQ_STR(t.log, "admit run:[a b]");
   memset(&t, 0, sizeof t);
-  lab_cmd_dispatch_verb(NULL, &t, &toy_set, TOY_A, "REQ", args, 1);
+  lab_cmd_dispatch_verb(conn, &t, &toy_set, TOY_A, "REQ", args, 1);
   CHECK_EQ_STR(t.log, "refuse:NUL:REQ:REQ");
 
   CHECK_EQ_INT(lab_cmd_match(&toy_set, TOY_A, "req", &row, &why), 0);
@@ -162,12 +190,33 @@ static void test_verb_dispatch_and_match(void) {
   CHECK_EQ_INT(why, LAB_REFUSE_UNKNOWN);
 }
 
+static void test_current_row(void) {
+  /* The row's own spelling, whatever case the client used; none outside a run. */
+  CHECK(lab_cmd_current(conn) == NULL);
+  CHECK_EQ_STR(GO(&toy_shared, TOY_A, "one"), "run:ONE:[]");
+  CHECK(lab_cmd_current(conn) == NULL);
+  CHECK_EQ_STR(GO(&toy_shared, TOY_A, "TWO x"), "run:TWO:[x]");
+  CHECK(lab_cmd_current(conn) == NULL);
+  /* The check sees the row too, also when the shape then refuses. */
+  CHECK_EQ_STR(GO(&toy_shared, TOY_A, "three"), "check:THREE run:THREE:[]");
+  CHECK(lab_cmd_current(conn) == NULL);
+  CHECK_EQ_STR(GO(&toy_shared, TOY_A, "three x"), "check:THREE refuse:ARGS:three:THREE");
+  CHECK(lab_cmd_current(conn) == NULL);
+  /* A refusal runs nothing. */
+  CHECK_EQ_STR(GO(&toy_shared, TOY_B, "ONE"), "refuse:STATE:ONE:ONE");
+  CHECK(lab_cmd_current(conn) == NULL);
+}
+
 int main(void) {
+  conn = lab_mem_open(&toy_module, NULL, "127.0.0.1");
+  CHECK(conn != NULL);
   test_refusals();
   test_states_at_the_edges();
   test_shapes();
   test_order();
   test_case_and_blanks();
   test_verb_dispatch_and_match();
+  test_current_row();
+  lab_mem_free(conn);
   return check_done();
 }
