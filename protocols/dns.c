@@ -513,7 +513,6 @@ static void dns_data(struct lab_conn *c, void *sv, const unsigned char *p, size_
 
 const struct lab_module lab_dns = {
     .name = "dns",
-    .well_known_port = 53,
     .line_max = 0, /* raw: two-byte length, then the message */
     .session_size = sizeof(struct dns_session),
     .on_data = dns_data,

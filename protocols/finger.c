@@ -97,7 +97,6 @@ static void finger_overlong(struct lab_conn *c, void *s) {
 
 const struct lab_module lab_finger = {
     .name = "finger",
-    .well_known_port = 79,
     .line_max = LIM_FINGER_LINE,
     .session_size = 1,
     .on_accept = finger_accept,

@@ -738,7 +738,6 @@ static void ftp_on_close(struct lab_conn *c, void *sp) {
 
 const struct lab_module lab_ftp = {
     .name = "ftp",
-    .well_known_port = 21,
     .line_max = LIM_FTP_LINE,
     .session_size = sizeof(struct ftp_session),
     .idle_secs = LIM_LAB_IDLE_SECS,

@@ -1126,7 +1126,6 @@ static void imap_on_close(struct lab_conn *c, void *sv) {
 
 const struct lab_module lab_imap = {
     .name = "imap",
-    .well_known_port = 143,
     .line_max = LIM_IMAP_LINE,
     .session_size = sizeof(struct imap_session),
     .idle_secs = LIM_LAB_IDLE_SECS,

@@ -69,7 +69,6 @@ enum lab_line_end { LAB_CRLF = 0, LAB_BARE_LF = 1 };
 
 struct lab_module {
   const char *name;    /* "smtp": log prefix and lws protocol name "lab-smtp" */
-  int well_known_port; /* 25: its cleartext row in lab_services (lab_mem_open's port) */
   size_t line_max;     /* longest line accepted, CRLF included; 0 = raw mode (on_data gets all) */
   size_t session_size; /* the per-connection struct the framework allocates */
   int idle_secs;       /* no input for this long: on_timeout, then close */
@@ -291,12 +290,16 @@ const struct lab_service *lab_service_by_name(const char *name);
 /* Whether a row is offered: its tls_ports rows only with --lab-tls-ports. */
 int lab_service_on(const struct lab_service *s, int tls_ports);
 int lab_service_max_port(int tls_ports); /* the highest port offered */
+/* The port of the module's own row: the first that names it and is offered
+ * without --lab-tls-ports (SMTP's 25); 0 for a module with no row. */
+int lab_module_port(const struct lab_module *m);
 /* Mode "tls": the port speaks TLS from the first byte (465, 993, ...). */
 int lab_service_is_tls(const struct lab_service *s);
 
 /* --- the in-memory backend, for unit tests and fuzzers ------------------ */
 
-/* Opens a connection from peer (e.g. "127.0.0.1") and runs on_accept. */
+/* Opens a connection from peer (e.g. "127.0.0.1") to the module's own port
+ * (lab_module_port) and runs on_accept. */
 struct lab_conn *lab_mem_open(const struct lab_module *m, struct lab_ctx *ctx, const char *peer);
 /* The same, as if the client dialled this well-known port (a row of this
  * module with mode "tls": the connection runs TLS from the start; feed

@@ -82,7 +82,7 @@ static const struct lab_backend lab_mem_backend = {
 };
 
 struct lab_conn *lab_mem_open(const struct lab_module *m, struct lab_ctx *ctx, const char *peer) {
-  return lab_mem_open_port(m, ctx, peer, m->well_known_port);
+  return lab_mem_open_port(m, ctx, peer, lab_module_port(m));
 }
 
 /* The row of the port, if it is this module's (test modules have none). */

@@ -11,16 +11,16 @@
  * lab_bind at port base + the row's port; the banner, the port-in-use
  * probe).
  *
- * Adding a lab server: its module in a new protocols/NAME.c (whose
- * .well_known_port is its cleartext row's port, the port lab_mem_open
- * uses; test_services checks they agree), its extern in lab.h, and one
- * row here, in port order. The framework (protocols/labsock.c) opens one
- * listener per row with a module, so a module serves more ports by more
- * rows: mode "tls" speaks TLS from the first byte (implicit TLS: 465, 993,
- * 990, 995), and a row with tls_ports set (those, and SMTP's 587) is
- * opened, offered and checked only with --lab-tls-ports on. A row with no
- * module is served elsewhere: HTTP runs on libmicrohttpd in its own
- * thread (protocols/httplab.c), started by main.
+ * Adding a lab server: its module in a new protocols/NAME.c, its extern
+ * in lab.h, and one row here, in port order. The module's own port is
+ * its first row offered without --lab-tls-ports (lab_module_port). The
+ * framework (protocols/labsock.c) opens one listener per row with a
+ * module, so a module serves more ports by more rows: mode "tls" speaks
+ * TLS from the first byte (implicit TLS: 465, 993, 990, 995), and a row
+ * with tls_ports set (those, and SMTP's 587) is opened, offered and
+ * checked only with --lab-tls-ports on. A row with no module is served
+ * elsewhere: HTTP runs on libmicrohttpd in its own thread
+ * (protocols/httplab.c), started by main.
  */
 #include <stddef.h>
 #include <string.h>
@@ -71,6 +71,12 @@ int lab_service_max_port(int tls_ports) {
     if (lab_service_on(&lab_services[i], tls_ports) && lab_services[i].port > max)
       max = lab_services[i].port;
   return max;
+}
+
+int lab_module_port(const struct lab_module *m) {
+  for (size_t i = 0; m && i < lab_service_count; i++)
+    if (lab_services[i].module == m && !lab_services[i].tls_ports) return lab_services[i].port;
+  return 0;
 }
 
 int lab_service_is_tls(const struct lab_service *s) {

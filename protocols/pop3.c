@@ -547,7 +547,6 @@ static void pop3_on_close(struct lab_conn *c, void *sv) {
 
 const struct lab_module lab_pop3 = {
     .name = "pop3",
-    .well_known_port = 110,
     .line_max = LIM_POP3_LINE,
     .session_size = sizeof(struct pop3_session),
     .idle_secs = LIM_LAB_IDLE_SECS,

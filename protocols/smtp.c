@@ -971,7 +971,6 @@ static void smtp_on_close(struct lab_conn *c, void *sv) {
 
 const struct lab_module lab_smtp = {
     .name = "smtp",
-    .well_known_port = 25,
     /* The framework's cap is the longer text-line limit; command lines
      * are held to LIM_SMTP_COMMAND_LINE in smtp_command. */
     .line_max = LIM_SMTP_TEXT_LINE,

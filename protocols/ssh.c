@@ -299,7 +299,6 @@ static void ssh_timeout(struct lab_conn *c, void *sv) {
 
 const struct lab_module lab_ssh = {
     .name = "ssh",
-    .well_known_port = 22,
     .line_max = 0, /* raw: the identification line, then binary packets */
     .session_size = sizeof(struct ssh_session),
     .on_accept = ssh_accept,

@@ -704,7 +704,6 @@ static void tn_on_close(struct lab_conn *c, void *sp) {
 
 const struct lab_module lab_telnet = {
     .name = "telnet",
-    .well_known_port = 23,
     .line_max = 0, /* raw: the option engine sees every byte */
     .session_size = sizeof(struct tn_session),
     .idle_secs = LIM_LAB_IDLE_SECS,

@@ -94,7 +94,6 @@ static void whois_overlong(struct lab_conn *c, void *s) {
 
 const struct lab_module lab_whois = {
     .name = "whois",
-    .well_known_port = 43,
     .line_max = LIM_WHOIS_LINE,
     .session_size = 1,
     .on_accept = whois_accept,

@@ -160,7 +160,6 @@ static const struct lab_cmd echo_cmds[] = {
 
 static const struct lab_module echo_module = {
     .name = "echo",
-    .well_known_port = 7,
     .line_max = 16,
     .session_size = sizeof(struct echo_session),
     .idle_secs = 5,
@@ -520,7 +519,7 @@ static void test_sock_pasv_adopt_failure(void) {
     info.fd_limit_per_thread = (unsigned int)limit;
     lws = lws_create_context(&info);
     if (!lws) continue;
-    sctx.port_base = port - echo_module.well_known_port;
+    sctx.port_base = port - rows[0].port;
     sctx.pasv_lo = sctx.pasv_hi = pasv;
     ls = lab_servers_start(lws, &sctx, rows, 1, err, sizeof err);
     if (ls) {

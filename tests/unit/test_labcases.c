@@ -215,8 +215,7 @@ static void run_case(const char *path) {
         case_fail(&r, "unknown module");
         break;
       }
-      r.c = lab_mem_open_port(svc->module, &r.ctx, "127.0.0.1",
-                              port ? port : svc->module->well_known_port);
+      r.c = lab_mem_open_port(svc->module, &r.ctx, "127.0.0.1", port ? port : svc->port);
       pending = 1; /* the greeting */
       continue;
     }

@@ -23,7 +23,7 @@ static void test_rows(void) {
      * offered with --lab-tls-ports. */
     if (s->module && !s->tls_ports) {
       CHECK_EQ_STR(s->module->name, s->name);
-      CHECK_EQ_INT(s->module->well_known_port, s->port);
+      CHECK_EQ_INT(lab_module_port(s->module), s->port);
     }
     /* Implicit TLS is a port of its own, never the default one. */
     if (lab_service_is_tls(s)) CHECK(s->tls_ports);
@@ -51,12 +51,18 @@ static void test_modules(void) {
     if (!m) continue;
     while (lab_services[first].module != m) first++;
     if (first == i) modules++;
-    own = lab_service_by_port(m->well_known_port);
+    own = lab_service_by_port(lab_module_port(m));
     CHECK(own != NULL);
     if (own) CHECK(own->module == m && !own->tls_ports && !lab_service_is_tls(own));
     if (&lab_services[i] != own) CHECK(lab_services[i].tls_ports);
   }
   CHECK(modules >= 5);
+  /* The module's own port is its cleartext row, not its TLS rows. */
+  CHECK_EQ_INT(lab_module_port(&lab_smtp), 25);
+  CHECK_EQ_INT(lab_module_port(&lab_imap), 143);
+  static const struct lab_module rowless = {.name = "rowless"};
+  CHECK_EQ_INT(lab_module_port(&rowless), 0);
+  CHECK_EQ_INT(lab_module_port(NULL), 0);
   CHECK(lab_service_by_port(80) && lab_service_by_port(80)->module == NULL); /* libmicrohttpd */
   CHECK_EQ_STR(lab_service_by_port(23)->mode, "telnet");
   /* The TLS ports are the modules' rows with mode tls. */
