@@ -740,7 +740,6 @@ const struct lab_module lab_ftp = {
     .name = "ftp",
     .line_max = LIM_FTP_LINE,
     .session_size = sizeof(struct ftp_session),
-    .idle_secs = LIM_LAB_IDLE_SECS,
     .on_accept = ftp_on_accept,
     .on_line = ftp_on_line,
     .on_overlong = ftp_on_overlong,

@@ -1128,7 +1128,6 @@ const struct lab_module lab_imap = {
     .name = "imap",
     .line_max = LIM_IMAP_LINE,
     .session_size = sizeof(struct imap_session),
-    .idle_secs = LIM_LAB_IDLE_SECS,
     .on_accept = imap_on_accept,
     .on_line = imap_on_line,
     .on_data = imap_on_data,

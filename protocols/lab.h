@@ -71,7 +71,7 @@ struct lab_module {
   const char *name;    /* "smtp": log prefix and lws protocol name "lab-smtp" */
   size_t line_max;     /* longest line accepted, CRLF included; 0 = raw mode (on_data gets all) */
   size_t session_size; /* the per-connection struct the framework allocates */
-  int idle_secs;       /* no input for this long: on_timeout, then close */
+  int idle_secs;       /* no input for this long: on_timeout, then close (0: LIM_LAB_IDLE_SECS) */
 
   /* Greeting. Return -1 to refuse (the framework closes after output). */
   int (*on_accept)(struct lab_conn *c, void *s);
@@ -147,6 +147,10 @@ int lab_tls_active(struct lab_conn *c);    /* this connection runs TLS (or is st
 /* The well-known port the client dialled (25, 587, 465 for SMTP): a
  * module serves every lab_services row that names it. */
 int lab_conn_service_port(struct lab_conn *c);
+/* How long this connection may stay silent before on_timeout: the
+ * server's --lab-idle-timeout, else the module's idle_secs, else
+ * LIM_LAB_IDLE_SECS. */
+int lab_idle_secs(const struct lab_conn *c);
 /* FTP's PROT P (1) or PROT C (0): data channels opened from now on run
  * TLS as the server (RFC 4217 section 9). */
 void lab_data_protect(struct lab_conn *c, int on);

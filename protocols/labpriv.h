@@ -124,7 +124,6 @@ void lab_conn_accept(struct lab_conn *c);
  * them; the memory backend passes 0). */
 void lab_conn_wire_input(struct lab_conn *c, const unsigned char *p, size_t n, int record);
 void lab_conn_timeout(struct lab_conn *c);
-int lab_idle_secs(const struct lab_conn *c);
 /* 1 for the addresses relayed connections come from (see lab.c). */
 int lab_addr_is_local(const char *addr, const struct lab_ctx *ctx);
 

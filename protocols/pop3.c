@@ -549,7 +549,6 @@ const struct lab_module lab_pop3 = {
     .name = "pop3",
     .line_max = LIM_POP3_LINE,
     .session_size = sizeof(struct pop3_session),
-    .idle_secs = LIM_LAB_IDLE_SECS,
     .on_accept = pop3_on_accept,
     .on_line = pop3_on_line,
     .on_overlong = pop3_on_overlong,

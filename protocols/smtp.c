@@ -975,7 +975,6 @@ const struct lab_module lab_smtp = {
      * are held to LIM_SMTP_COMMAND_LINE in smtp_command. */
     .line_max = LIM_SMTP_TEXT_LINE,
     .session_size = sizeof(struct smtp_session),
-    .idle_secs = LIM_LAB_IDLE_SECS,
     .on_accept = smtp_on_accept,
     .on_line = smtp_on_line,
     .on_overlong = smtp_on_overlong,

@@ -692,7 +692,7 @@ static void tn_on_data(struct lab_conn *c, void *sp, const unsigned char *p, siz
 static void tn_on_timeout(struct lab_conn *c, void *sp) {
   struct tn_session *s = sp;
   if (s->state == TN_CLOSED) return;
-  tn_printf(s, "\nNo input for %d seconds; closing the connection.\n", LIM_LAB_IDLE_SECS);
+  tn_printf(s, "\nNo input for %d seconds; closing the connection.\n", lab_idle_secs(c));
   tn_set_state(s, TN_CLOSED);
 }
 
@@ -706,7 +706,6 @@ const struct lab_module lab_telnet = {
     .name = "telnet",
     .line_max = 0, /* raw: the option engine sees every byte */
     .session_size = sizeof(struct tn_session),
-    .idle_secs = LIM_LAB_IDLE_SECS,
     .on_accept = tn_on_accept,
     .on_data = tn_on_data,
     .on_timeout = tn_on_timeout,

@@ -9,6 +9,7 @@
  * fed split at every byte boundary.
  */
 #define _GNU_SOURCE /* memmem */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -464,6 +465,27 @@ static void test_timeout(void) {
   lab_mem_free(c);
 }
 
+/* The goodbye names the limit the connection ran under: the server's
+ * --lab-idle-timeout when set. */
+static void test_timeout_names_the_limit(void) {
+  char want[64];
+  ctx.idle_secs = 42;
+  struct lab_conn *c = open_conn();
+  take(c);
+  lab_mem_timeout(c);
+  take(c);
+  CHECK(has("No input for 42 seconds"));
+  lab_mem_free(c);
+  ctx.idle_secs = 0;
+  c = open_conn();
+  take(c);
+  lab_mem_timeout(c);
+  take(c);
+  snprintf(want, sizeof want, "No input for %d seconds", LIM_LAB_IDLE_SECS);
+  CHECK(has(want));
+  lab_mem_free(c);
+}
+
 /* The whole session fed at once and fed split at every byte boundary must
  * produce the same bytes. */
 static const char *SCRIPT_TEXT =
@@ -542,6 +564,7 @@ int main(void) {
   test_line_cap();
   test_floods();
   test_timeout();
+  test_timeout_names_the_limit();
   test_split_everywhere();
 
   db_close(ctx.db);
