@@ -50,6 +50,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     case RELAY_MSG_RESUME:
     case RELAY_MSG_CLOSE:
     case RELAY_MSG_LISTEN:
+    case RELAY_MSG_STARTTLS:
       break;
     default:
       abort();
