@@ -237,7 +237,8 @@ int api_setup_teacher(struct app *app, char *generated, size_t genlen) {
 
 /* --- request bodies --------------------------------------------------- */
 
-cJSON *api_parse_body(const struct api_request *req, struct api_response *resp) {
+const cJSON *api_body(const struct api_request *req, const struct api_args *args,
+                      struct api_response *resp) {
   if (req->body_too_large) {
     api_error(resp, 413, "payload_too_large", "request body is larger than 8192 bytes");
     return NULL;
@@ -252,12 +253,13 @@ cJSON *api_parse_body(const struct api_request *req, struct api_response *resp) 
     api_error(resp, 400, "bad_request", "the body is not a JSON object");
     return NULL;
   }
+  *args->body = json;
   return json;
 }
 
 /* A string member, "" if absent; NULL (and an error answered) if present
  * but not a string or too long. */
-static const char *string_member(cJSON *json, const char *key, size_t maxlen,
+static const char *string_member(const cJSON *json, const char *key, size_t maxlen,
                                  struct api_response *resp) {
   cJSON *item = cJSON_GetObjectItemCaseSensitive(json, key);
   if (!item || cJSON_IsNull(item)) return "";
@@ -305,7 +307,7 @@ static void handle_lab_ca(struct app *app, const struct api_request *req,
 
 static void handle_join(struct app *app, const struct api_request *req, const struct db_user *none,
                         const struct api_args *args, struct api_response *resp) {
-  cJSON *json = api_parse_body(req, resp);
+  const cJSON *json = api_body(req, args, resp);
   if (!json) return;
   const char *name = string_member(json, "name", LIM_NAME_LEN + 8, resp);
   const char *class_code = name ? string_member(json, "class_code", LIM_PASSWORD_LEN, resp) : NULL;
@@ -314,36 +316,36 @@ static void handle_join(struct app *app, const struct api_request *req, const st
   char rejoin_new[REJOIN_CODE_LEN + 1] = "", lab_password[LAB_PASSWORD_LEN + 1], hash[65];
   char stored_hash[80];
   struct db_user user;
-  if (!rejoin) goto done;
+  if (!rejoin) return;
   if (!text_name_valid(name)) {
     api_error(resp, 400, "invalid_name",
               "a name is 1 to 32 letters, digits, '_', '.' or '-' (no spaces)");
-    goto done;
+    return;
   }
   if (app->cfg.class_code[0]) {
-    if (throttled(app, req, THROTTLE_CLASS_CODE, resp)) goto done;
+    if (throttled(app, req, THROTTLE_CLASS_CODE, resp)) return;
     if (!crypto_ct_streq(class_code, app->cfg.class_code)) {
       count_failure(app, req, THROTTLE_CLASS_CODE);
       api_error(resp, 403, "bad_class_code", "the class code is missing or wrong");
-      goto done;
+      return;
     }
   }
   int rc = db_user_by_name(app->db, name, &user, stored_hash, sizeof stored_hash);
   if (rc < 0) goto internal;
   if (rc == 0 && db_user_removed(app->db, user.id) == 1) {
     api_error(resp, 403, "removed", "the teacher removed this name from the class");
-    goto done;
+    return;
   }
   if (rc == 0) {
     /* Only a request that offers a rejoin code is a guess worth counting. */
-    if (rejoin[0] && throttled(app, req, THROTTLE_REJOIN, resp)) goto done;
+    if (rejoin[0] && throttled(app, req, THROTTLE_REJOIN, resp)) return;
     hash_code(rejoin, hash);
     if (!rejoin[0] || strcmp(user.role, "student") != 0 || !stored_hash[0] ||
         !crypto_ct_streq(hash, stored_hash)) {
       if (rejoin[0]) count_failure(app, req, THROTTLE_REJOIN);
       api_error(resp, 409, "name_taken",
                 "that name is taken; enter its rejoin code or choose another name");
-      goto done;
+      return;
     }
   } else {
     int64_t students = db_user_count_role(app->db, "student", LABDB_DEMO_USER);
@@ -352,7 +354,7 @@ static void handle_join(struct app *app, const struct api_request *req, const st
       log_warn("join: refused '%s': the class is full (%lld students)", name, (long long)students);
       api_error(resp, 403, "class_full",
                 "the class is full: no new names can join; ask the teacher (rejoining works)");
-      goto done;
+      return;
     }
     if (!req->client_local) {
       int64_t wait = throttle_take(app->throttle, &req->client, THROTTLE_JOIN,
@@ -363,7 +365,7 @@ static void handle_join(struct app *app, const struct api_request *req, const st
         snprintf(msg, sizeof msg, "too many new names from your address; wait %d s",
                  resp->retry_after);
         api_error(resp, 429, "too_many_joins", msg);
-        goto done;
+        return;
       }
     }
     if (crypto_random_word(lab_password, LAB_PASSWORD_LEN) ||
@@ -373,7 +375,7 @@ static void handle_join(struct app *app, const struct api_request *req, const st
     rc = db_user_create(app->db, name, "student", lab_password, hash, NULL);
     if (rc == 1) {
       api_error(resp, 409, "name_taken", "that name is taken; choose another name");
-      goto done;
+      return;
     }
     if (rc || db_user_by_name(app->db, name, &user, NULL, 0)) goto internal;
     log_info("join: new student '%s' (id %lld)", user.name, (long long)user.id);
@@ -387,41 +389,37 @@ static void handle_join(struct app *app, const struct api_request *req, const st
   add_lab_credentials(root, &user);
   json_add_text(root, "rejoin_code", rejoin_new);
   api_respond_json(resp, 201, root);
-  goto done;
+  return;
 internal:
   api_error_db(resp);
-done:
-  cJSON_Delete(json);
 }
 
 static void handle_teacher_login(struct app *app, const struct api_request *req,
                                  const struct db_user *none, const struct api_args *args,
                                  struct api_response *resp) {
-  cJSON *json = api_parse_body(req, resp);
+  const cJSON *json = api_body(req, args, resp);
   if (!json) return;
   const char *password = string_member(json, "password", LIM_PASSWORD_LEN, resp);
   char stored[256];
   struct db_user user;
-  if (!password) goto done;
-  if (throttled(app, req, THROTTLE_TEACHER, resp)) goto done;
+  if (!password) return;
+  if (throttled(app, req, THROTTLE_TEACHER, resp)) return;
   if (db_setting_get(app->db, "teacher_password_hash", stored, sizeof stored) ||
       db_user_by_name(app->db, TEACHER_NAME, &user, NULL, 0))
     goto internal;
   if (!auth_password_verify(password, stored)) {
     count_failure(app, req, THROTTLE_TEACHER);
     api_error(resp, 401, "unauthorized", "wrong teacher password");
-    goto done;
+    return;
   }
   /* Only this address is forgiven: other addresses keep their waits. */
   throttle_forget(app->throttle, &req->client, THROTTLE_TEACHER);
   cJSON *root = login_reply(app, &user, req, resp);
   if (!root) goto internal;
   api_respond_json(resp, 200, root);
-  goto done;
+  return;
 internal:
   api_error_db(resp);
-done:
-  cJSON_Delete(json);
 }
 
 static void handle_logout(struct app *app, const struct api_request *req,
@@ -744,11 +742,14 @@ void api_handle(struct app *app, const struct api_request *req, struct api_respo
     path_known = 1;
     if (routes[i].method != req->method) continue;
     struct db_user user;
+    cJSON *body = NULL;
     if (routes[i].needs_user && api_user_from_cookie(app, req->cookie, &user)) {
       api_error(resp, 401, "unauthorized", "join or log in first");
       return;
     }
+    args.body = &body;
     routes[i].handle(app, req, routes[i].needs_user ? &user : NULL, &args, resp);
+    cJSON_Delete(body);
     return;
   }
   if (path_known)

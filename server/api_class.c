@@ -605,7 +605,7 @@ void api_class_get(struct app *app, const struct api_request *req, const struct 
 void api_class_put(struct app *app, const struct api_request *req, const struct db_user *user,
                    const struct api_args *args, struct api_response *resp) {
   if (forbid_student(user, resp)) return;
-  cJSON *body = api_parse_body(req, resp);
+  const cJSON *body = api_body(req, args, resp);
   if (!body) return;
   cJSON *code = cJSON_GetObjectItemCaseSensitive(body, "class_code");
   cJSON *allow = cJSON_GetObjectItemCaseSensitive(body, "allow");
@@ -619,26 +619,26 @@ void api_class_put(struct app *app, const struct api_request *req, const struct 
        !text_name_valid(code->valuestring))) {
     api_error(resp, 400, "bad_request",
               "\"class_code\" must be null or 1 to 32 letters, digits, '_', '.' or '-'");
-    goto done;
+    return;
   }
   if (hints_cost && !cJSON_IsBool(hints_cost)) {
     api_error(resp, 400, "bad_request", "\"hints_cost_points\" must be true or false");
-    goto done;
+    return;
   }
   if (keylog && !cJSON_IsBool(keylog)) {
     api_error(resp, 400, "bad_request", "\"keylog_export\" must be true or false");
-    goto done;
+    return;
   }
   if (code && app->cfg.class_code_fixed) {
     api_error(resp, 409, "fixed",
               "the class code was set with --class-code and cannot change while portlab runs");
-    goto done;
+    return;
   }
   if (allow) {
     cJSON *r;
     if (!cJSON_IsArray(allow)) {
       api_error(resp, 400, "bad_request", "\"allow\" must be an array of rule strings");
-      goto done;
+      return;
     }
     cJSON_ArrayForEach(r, allow) {
       size_t len = cJSON_IsString(r) ? strlen(r->valuestring) : 0;
@@ -648,7 +648,7 @@ void api_class_put(struct app *app, const struct api_request *req, const struct 
                  "\"allow\" holds at most %d non-empty rule strings of %d bytes in all",
                  LIM_CLASS_RULES, LIM_CLASS_RULES_BYTES);
         api_error(resp, 400, "bad_request", err);
-        goto done;
+        return;
       }
       list[n++] = r->valuestring;
       used += (size_t)snprintf(stored + used, sizeof stored - used, "%s%s", used ? "\n" : "",
@@ -657,7 +657,7 @@ void api_class_put(struct app *app, const struct api_request *req, const struct 
     /* Parse first, so a bad rule changes nothing. */
     if (policy_set_runtime_rules(app->policy, list, n, err, sizeof err)) {
       api_error(resp, 400, "bad_rule", err);
-      goto done;
+      return;
     }
     if (db_setting_set(app->db, SETTING_ALLOW_RULES, stored)) goto fail;
     snprintf(detail, sizeof detail, "%s", stored);
@@ -681,11 +681,9 @@ void api_class_put(struct app *app, const struct api_request *req, const struct 
     audit(app, user, "keylog_export", NULL, cJSON_IsTrue(keylog) ? "on" : "off");
   }
   api_respond_json(resp, 200, class_json(app));
-  goto done;
+  return;
 fail:
   api_error_db(resp);
-done:
-  cJSON_Delete(body);
 }
 
 /* --- students ----------------------------------------------------------------------- */
@@ -757,13 +755,13 @@ void api_class_remove(struct app *app, const struct api_request *req, const stru
                       const struct api_args *args, struct api_response *resp) {
   struct db_roster_entry s;
   if (forbid_student(user, resp) || find_student(app, args, &s, resp)) return;
-  cJSON *body = api_parse_body(req, resp);
+  const cJSON *body = api_body(req, args, resp);
   if (!body) return;
   cJSON *purge = cJSON_GetObjectItemCaseSensitive(body, "purge");
   int purged = 0;
   if (purge && !cJSON_IsBool(purge)) {
     api_error(resp, 400, "bad_request", "\"purge\" must be true or false");
-    goto done;
+    return;
   }
   if (sign_out(app, s.id) < 0 || db_user_remove(app->db, s.id, app_now_us() / 1000000)) goto fail;
   if (cJSON_IsTrue(purge)) {
@@ -780,11 +778,9 @@ void api_class_remove(struct app *app, const struct api_request *req, const stru
   cJSON_AddStringToObject(root, "name", s.name);
   cJSON_AddNumberToObject(root, "sessions_purged", purged);
   api_respond_json(resp, 200, root);
-  goto done;
+  return;
 fail:
   api_error_db(resp);
-done:
-  cJSON_Delete(body);
 }
 
 void api_class_reset_lab(struct app *app, const struct api_request *req, const struct db_user *user,

@@ -10,10 +10,13 @@
 
 #define API_MAX_SEGS 2
 
-/* What a route's pattern captured from the path. */
+/* What a route's pattern captured from the path, and where api_body
+ * keeps the request's parsed body: api_handle owns it and frees it after
+ * the handler, so no handler frees it on its way out. */
 struct api_args {
   int64_t id;                 /* from '*' */
   char seg[API_MAX_SEGS][64]; /* from each '%', in order */
+  cJSON **body;
 };
 
 /* A route's handler: reads req (and user, NULL on a route without login,
@@ -26,8 +29,11 @@ typedef void api_handler_fn(struct app *app, const struct api_request *req,
 /* Writes json (taking ownership) as the response body. */
 void api_respond_json(struct api_response *resp, int status, cJSON *json);
 cJSON *api_user_json(const struct db_user *u);
-/* Parses the JSON object body, or answers the error itself and returns NULL. */
-cJSON *api_parse_body(const struct api_request *req, struct api_response *resp);
+/* The request's body as a JSON object, or NULL when it answered the
+ * error itself (413, 415, 400). Called once per request, where the
+ * handler wants the body checked; valid until the handler returns. */
+const cJSON *api_body(const struct api_request *req, const struct api_args *args,
+                      struct api_response *resp);
 /* Answers 500 internal: what every handler says when the database fails. */
 void api_error_db(struct api_response *resp);
 /* The end of a handler that filled json from the database: 200 with json,

@@ -277,13 +277,12 @@ static void task_post(struct app *app, const struct api_request *req, const stru
                       const struct api_args *args, struct api_response *resp, task_step_fn step) {
   const struct lesson *l;
   const struct lesson_task *t = find_task(app, args, &l, resp);
-  cJSON *body = t ? api_parse_body(req, resp) : NULL;
+  const cJSON *body = t ? api_body(req, args, resp) : NULL;
   struct progress_set ps;
   if (!body) return;
   memset(&ps, 0, sizeof ps);
   if (step(app, user, l, t, body, &ps, resp)) api_error_db(resp);
   free(ps.v);
-  cJSON_Delete(body);
 }
 
 static cJSON *lesson_json(struct app *app, const struct lesson *l, const struct progress_set *ps,

@@ -324,7 +324,7 @@ static int add_current(struct app *app, cJSON *o, int64_t attempt_id, int finish
 }
 
 /* Reads a non-negative integer member; -2 if absent, -1 if not an integer. */
-static long long int_member(cJSON *json, const char *key) {
+static long long int_member(const cJSON *json, const char *key) {
   cJSON *it = cJSON_GetObjectItemCaseSensitive(json, key);
   if (!it || cJSON_IsNull(it)) return -2;
   if (!cJSON_IsNumber(it) || it->valuedouble < 0 || it->valuedouble > 1e15 ||
@@ -333,7 +333,7 @@ static long long int_member(cJSON *json, const char *key) {
   return (long long)it->valuedouble;
 }
 
-static int bool_member(cJSON *json, const char *key, int dflt) {
+static int bool_member(const cJSON *json, const char *key, int dflt) {
   cJSON *it = cJSON_GetObjectItemCaseSensitive(json, key);
   if (!it) return dflt;
   return cJSON_IsBool(it) ? cJSON_IsTrue(it) : -1;
@@ -442,7 +442,7 @@ fail:
 
 void api_quiz_start(struct app *app, const struct api_request *req, const struct db_user *user,
                     const struct api_args *args, struct api_response *resp) {
-  cJSON *json = api_parse_body(req, resp);
+  const cJSON *json = api_body(req, args, resp);
   if (!json) return;
   cJSON *mode = cJSON_GetObjectItemCaseSensitive(json, "mode");
   const char *m = cJSON_IsString(mode) ? mode->valuestring : "";
@@ -452,11 +452,11 @@ void api_quiz_start(struct app *app, const struct api_request *req, const struct
       api_error(resp, 400, "bad_request", "a test needs \"test_id\"");
     else
       start_test(app, user, test_id, resp);
-    goto done;
+    return;
   }
   if (strcmp(m, "practice") != 0 && strcmp(m, "review") != 0) {
     api_error(resp, 400, "bad_request", "\"mode\" must be practice, review or test");
-    goto done;
+    return;
   }
   uint64_t rng = new_rng();
   struct fact f;
@@ -466,18 +466,16 @@ void api_quiz_start(struct app *app, const struct api_request *req, const struct
       db_quiz_attempt_create(app->db, user->id, m, 0, app_now_us(), 0, 0, &id) ||
       store_question(app, id, 1, &f, &rng) || db_quiz_attempt_get(app->db, id, &a)) {
     api_error_db(resp);
-    goto done;
+    return;
   }
   cJSON *root = cJSON_CreateObject(), *o = attempt_json(app, &a, 0);
   cJSON_AddItemToObject(root, "attempt", o);
   if (add_current(app, o, id, 0)) {
     cJSON_Delete(root);
     api_error_db(resp);
-    goto done;
+    return;
   }
   api_respond_json(resp, 201, root);
-done:
-  cJSON_Delete(json);
 }
 
 /* The attempt if user may see it (its owner, or the teacher when
@@ -516,7 +514,7 @@ void api_quiz_answer(struct app *app, const struct api_request *req, const struc
                      const struct api_args *args, struct api_response *resp) {
   struct db_quiz_attempt a;
   struct db_quiz_question *q = NULL;
-  cJSON *json = api_parse_body(req, resp);
+  const cJSON *json = api_body(req, args, resp);
   if (!json) return;
   if (own_attempt(app, user, args->id, 0, &a, resp)) goto done;
   long long qid = int_member(json, "question_id");
@@ -617,7 +615,6 @@ void api_quiz_answer(struct app *app, const struct api_request *req, const struc
   api_respond_json(resp, 200, root);
 done:
   free(q);
-  cJSON_Delete(json);
 }
 
 void api_quiz_attempt(struct app *app, const struct api_request *req, const struct db_user *user,
@@ -753,13 +750,14 @@ void api_quiz_tests(struct app *app, const struct api_request *req, const struct
 /* The start of a POST only the teacher may make: 403 forbidden (with
  * that message) for anyone else, then the parsed body. NULL if it
  * answered an error. */
-static cJSON *teacher_body(const struct api_request *req, const struct db_user *user,
-                           const char *forbidden, struct api_response *resp) {
+static const cJSON *teacher_body(const struct api_request *req, const struct db_user *user,
+                                 const struct api_args *args, const char *forbidden,
+                                 struct api_response *resp) {
   if (!is_teacher(user)) {
     api_error(resp, 403, "forbidden", forbidden);
     return NULL;
   }
-  return api_parse_body(req, resp);
+  return api_body(req, args, resp);
 }
 
 /* Answers {"test": ...}, as a test stands after it was written. */
@@ -772,7 +770,7 @@ static void respond_test(struct api_response *resp, int status, const struct db_
 void api_quiz_test_create(struct app *app, const struct api_request *req,
                           const struct db_user *user, const struct api_args *args,
                           struct api_response *resp) {
-  cJSON *json = teacher_body(req, user, "only the teacher creates tests", resp);
+  const cJSON *json = teacher_body(req, user, args, "only the teacher creates tests", resp);
   if (!json) return;
   struct db_quiz_test t;
   char msg[160];
@@ -835,39 +833,35 @@ void api_quiz_test_create(struct app *app, const struct api_request *req,
   t.created_by = user->id;
   if (db_quiz_test_create(app->db, &t, &t.id) || db_quiz_test_get(app->db, t.id, &t)) {
     api_error_db(resp);
-    goto done;
+    return;
   }
   respond_test(resp, 201, &t);
-  goto done;
+  return;
 bad:
   api_error(resp, 400, "bad_request", msg);
-done:
-  cJSON_Delete(json);
 }
 
 void api_quiz_test_update(struct app *app, const struct api_request *req,
                           const struct db_user *user, const struct api_args *args,
                           struct api_response *resp) {
-  cJSON *json = teacher_body(req, user, "only the teacher changes tests", resp);
+  const cJSON *json = teacher_body(req, user, args, "only the teacher changes tests", resp);
   if (!json) return;
   int open = bool_member(json, "open", -2), board = bool_member(json, "leaderboard", -2);
   struct db_quiz_test t;
   if (open == -1 || board == -1) {
     api_error(resp, 400, "bad_request", "\"open\" and \"leaderboard\" are true or false");
-    goto done;
+    return;
   }
   int rc = db_quiz_test_update(app->db, args->id, open < 0 ? -1 : open, board < 0 ? -1 : board);
   if (rc == 1) {
     api_error(resp, 404, "not_found", "no such test");
-    goto done;
+    return;
   }
   if (rc || db_quiz_test_get(app->db, args->id, &t)) {
     api_error_db(resp);
-    goto done;
+    return;
   }
   respond_test(resp, 200, &t);
-done:
-  cJSON_Delete(json);
 }
 
 struct results_ctx {
