@@ -29,12 +29,6 @@ static const struct finger_user finger_users[] = {
 };
 #define FINGER_N (sizeof finger_users / sizeof finger_users[0])
 
-static int finger_accept(struct lab_conn *c, void *s) {
-  (void)c;
-  (void)s;
-  return 0; /* the client speaks first */
-}
-
 static void finger_list(struct lab_conn *c) {
   lab_printf(c, "Login       Name                 Tty    Login Time\r\n");
   for (size_t i = 0; i < FINGER_N; i++)
@@ -98,8 +92,6 @@ static void finger_overlong(struct lab_conn *c, void *s) {
 const struct lab_module lab_finger = {
     .name = "finger",
     .line_max = LIM_FINGER_LINE,
-    .session_size = 1,
-    .on_accept = finger_accept,
     .on_line = finger_line,
     .on_overlong = finger_overlong,
 };

@@ -70,10 +70,11 @@ enum lab_line_end { LAB_CRLF = 0, LAB_BARE_LF = 1 };
 struct lab_module {
   const char *name;    /* "smtp": log prefix and lws protocol name "lab-smtp" */
   size_t line_max;     /* longest line accepted, CRLF included; 0 = raw mode (on_data gets all) */
-  size_t session_size; /* the per-connection struct the framework allocates */
+  size_t session_size; /* the per-connection struct the framework allocates (0: none needed) */
   int idle_secs;       /* no input for this long: on_timeout, then close (0: LIM_LAB_IDLE_SECS) */
 
-  /* Greeting. Return -1 to refuse (the framework closes after output). */
+  /* Greeting. Return -1 to refuse (the framework closes after output).
+   * NULL: the client speaks first (finger, WHOIS). */
   int (*on_accept)(struct lab_conn *c, void *s);
   /* One line without its terminator, NUL-terminated for convenience; len
    * counts bytes (a line may contain NUL: compare strlen(line) != len).

@@ -50,12 +50,6 @@ static const struct whois_record whois_records[] = {
      "Comment: never leave the machine. The lab lives here.\r\n"},
 };
 
-static int whois_accept(struct lab_conn *c, void *s) {
-  (void)c;
-  (void)s;
-  return 0; /* the client speaks first */
-}
-
 static void whois_line(struct lab_conn *c, void *s, char *line, size_t len, enum lab_line_end end) {
   char key[LIM_WHOIS_LINE];
   size_t i, n = 0;
@@ -95,8 +89,6 @@ static void whois_overlong(struct lab_conn *c, void *s) {
 const struct lab_module lab_whois = {
     .name = "whois",
     .line_max = LIM_WHOIS_LINE,
-    .session_size = 1,
-    .on_accept = whois_accept,
     .on_line = whois_line,
     .on_overlong = whois_overlong,
 };
