@@ -114,15 +114,17 @@ struct http_body {
 
 /* --- the site -------------------------------------------------------------- */
 
-#define HTTP_PAGE_HEAD(title)                                               \
+/* A page's start: its title, then its heading. */
+#define HTTP_PAGE_HEAD(title, heading)                                      \
   "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n" \
   "<title>" title                                                           \
   "</title>\n<link rel=\"stylesheet\" href=\"/style.css\">\n"               \
-  "</head>\n<body>\n"
+  "</head>\n<body>\n<h1>" heading "</h1>\n"
 #define HTTP_PAGE_TAIL "<footer>Served by the portlab lab web server.</footer>\n</body>\n</html>\n"
+/* A whole page whose heading is its title. */
+#define HTTP_PAGE(title, body) HTTP_PAGE_HEAD(title, title) body HTTP_PAGE_TAIL
 
-static const char http_index[] = HTTP_PAGE_HEAD("Lab web server")
-    "<h1>Welcome to the lab web server</h1>\n"
+static const char http_index[] = HTTP_PAGE_HEAD("Lab web server", "Welcome to the lab web server")
     "<p>This small site is part of your network lab. Everything it sends travels\n"
     "in plain text, so you can read the whole exchange in the session transcript:\n"
     "the request line, the headers, then the page.</p>\n"
@@ -136,8 +138,8 @@ static const char http_index[] = HTTP_PAGE_HEAD("Lab web server")
     "<code>GET / HTTP/1.1</code>, then <code>Host: lab</code>, then an empty line.</p>\n"
     HTTP_PAGE_TAIL;
 
-static const char http_about[] = HTTP_PAGE_HEAD("About this server")
-    "<h1>About this server</h1>\n"
+static const char http_about[] = HTTP_PAGE(
+    "About this server",
     "<p>A web server answers requests. Each request names a method (GET asks for a\n"
     "page, HEAD asks only for its headers), a path and a protocol version. The\n"
     "answer starts with a status line such as <code>HTTP/1.1 200 OK</code>, then\n"
@@ -148,8 +150,7 @@ static const char http_about[] = HTTP_PAGE_HEAD("About this server")
     "header and the server answers <code>304 Not Modified</code> without a body.</p>\n"
     "<p>Web sites often tell search engines what not to index in\n"
     "<a href=\"/robots.txt\">/robots.txt</a>. That file is public: anyone can read it.</p>\n"
-    "<p><a href=\"/\">Back to the start page</a></p>\n"
-    HTTP_PAGE_TAIL;
+    "<p><a href=\"/\">Back to the start page</a></p>\n");
 
 static const char http_robots[] =
     "# Crawlers: please stay out of these.\n"
@@ -165,36 +166,31 @@ static const char http_css[] =
     ".flag { font-family: monospace; font-size: 1.3em; background: #ffe; padding: .4em; }\n"
     "footer { margin-top: 3em; font-size: .8em; color: #777; }\n";
 
-static const char http_not_found[] = HTTP_PAGE_HEAD("404 Not Found")
-    "<h1>404 Not Found</h1>\n"
-    "<p>There is no page at this address on the lab web server.</p>\n"
-    "<p><a href=\"/\">Back to the start page</a></p>\n"
-    HTTP_PAGE_TAIL;
+static const char http_not_found[] =
+    HTTP_PAGE("404 Not Found",
+              "<p>There is no page at this address on the lab web server.</p>\n"
+              "<p><a href=\"/\">Back to the start page</a></p>\n");
 
-static const char http_unauthorized[] = HTTP_PAGE_HEAD("401 Unauthorized")
-    "<h1>401 Unauthorized</h1>\n"
-    "<p>This page needs your lab name and lab password. Your browser sends them\n"
-    "in an <code>Authorization: Basic</code> header: base64, not encryption.</p>\n"
-    HTTP_PAGE_TAIL;
+static const char http_unauthorized[] =
+    HTTP_PAGE("401 Unauthorized",
+              "<p>This page needs your lab name and lab password. Your browser sends them\n"
+              "in an <code>Authorization: Basic</code> header: base64, not encryption.</p>\n");
 
-static const char http_moved[] = HTTP_PAGE_HEAD("301 Moved Permanently")
-    "<h1>301 Moved Permanently</h1>\n"
-    "<p>This page has moved; the <code>Location</code> header says where.</p>\n"
-    HTTP_PAGE_TAIL;
+static const char http_moved[] =
+    HTTP_PAGE("301 Moved Permanently",
+              "<p>This page has moved; the <code>Location</code> header says where.</p>\n");
 
-static const char http_not_allowed[] = HTTP_PAGE_HEAD("405 Method Not Allowed")
-    "<h1>405 Method Not Allowed</h1>\n"
-    "<p>This server only answers GET and HEAD; the <code>Allow</code> header lists them.</p>\n"
-    HTTP_PAGE_TAIL;
+static const char http_not_allowed[] = HTTP_PAGE(
+    "405 Method Not Allowed",
+    "<p>This server only answers GET and HEAD; the <code>Allow</code> header lists them.</p>\n");
 
-static const char http_bad_request[] = HTTP_PAGE_HEAD("400 Bad Request")
-    "<h1>400 Bad Request</h1>\n"
-    "<p>An HTTP/1.1 request must name the site it wants in one <code>Host</code>\n"
-    "header, for example <code>Host: lab</code>, then end with an empty line.</p>\n"
-    HTTP_PAGE_TAIL;
+static const char http_bad_request[] =
+    HTTP_PAGE("400 Bad Request",
+              "<p>An HTTP/1.1 request must name the site it wants in one <code>Host</code>\n"
+              "header, for example <code>Host: lab</code>, then end with an empty line.</p>\n");
 
-static const char http_unavailable[] = HTTP_PAGE_HEAD("503 Service Unavailable")
-    "<h1>503 Service Unavailable</h1>\n<p>Please try again in a moment.</p>\n" HTTP_PAGE_TAIL;
+static const char http_unavailable[] =
+    HTTP_PAGE("503 Service Unavailable", "<p>Please try again in a moment.</p>\n");
 
 #define HTTP_TYPE_HTML "text/html; charset=utf-8"
 #define HTTP_TYPE_TEXT "text/plain; charset=utf-8"
@@ -420,8 +416,7 @@ static enum MHD_Result page_flag(struct http_req *r) {
   if (http_auth(r, &u, &ret)) return ret;
   labdata_flag(r->h->secret, "http", u.name, flag);
   int n = snprintf(body, sizeof body,
-                   HTTP_PAGE_HEAD("Hidden page")
-                   "<h1>You found the hidden page</h1>\n"
+                   HTTP_PAGE_HEAD("Hidden page", "You found the hidden page")
                    "<p>Nothing links here: robots.txt gave it away. Hello, %s.</p>\n"
                    "<p>Your flag (it works for your account only):</p>\n"
                    "<p class=\"flag\">%s</p>\n"
@@ -437,14 +432,14 @@ static enum MHD_Result page_private(struct http_req *r) {
   enum MHD_Result ret;
   char body[2048];
   if (http_auth(r, &u, &ret)) return ret;
-  int n = snprintf(body, sizeof body,
-                   HTTP_PAGE_HEAD("Private area")
-                   "<h1>Private area</h1>\n"
-                   "<p>Welcome, %s. Only lab accounts get this far.</p>\n"
-                   "<p>Basic authentication repeats the name and password with every request;\n"
-                   "without TLS anyone on the path can decode them.</p>\n"
-                   "<p><a href=\"/\">Back to the start page</a></p>\n" HTTP_PAGE_TAIL,
-                   u.name);
+  int n = snprintf(
+      body, sizeof body,
+      HTTP_PAGE("Private area",
+                "<p>Welcome, %s. Only lab accounts get this far.</p>\n"
+                "<p>Basic authentication repeats the name and password with every request;\n"
+                "without TLS anyone on the path can decode them.</p>\n"
+                "<p><a href=\"/\">Back to the start page</a></p>\n"),
+      u.name);
   return http_send(r, MHD_HTTP_OK, HTTP_TYPE_HTML, body, (size_t)n, 1, 1);
 }
 
@@ -502,41 +497,35 @@ static enum MHD_Result page_stream(struct http_req *r) {
 
 /* --- /form: a POST by hand ------------------------------------------------------------- */
 
-static const char http_form_page[] = HTTP_PAGE_HEAD("A form")
-    "<h1>A form</h1>\n"
-    "<p>Submitting this form sends a POST request. Its body is the fields as\n"
-    "<code>name=value</code> pairs joined by <code>&amp;</code>, with the type\n"
-    "<code>application/x-www-form-urlencoded</code>, and its length in\n"
-    "<code>Content-Length</code>. Type one by hand: the server wants both headers.</p>\n"
-    "<form method=\"post\" action=\"/form\">\n"
-    "<p><label>Your name <input name=\"name\"></label></p>\n"
-    "<p><label>Favourite port <input name=\"port\"></label></p>\n"
-    "<p><button type=\"submit\">Send</button></p>\n"
-    "</form>\n"
-    "<p><a href=\"/\">Back to the start page</a></p>\n"
-    HTTP_PAGE_TAIL;
+static const char http_form_page[] =
+    HTTP_PAGE("A form",
+              "<p>Submitting this form sends a POST request. Its body is the fields as\n"
+              "<code>name=value</code> pairs joined by <code>&amp;</code>, with the type\n"
+              "<code>application/x-www-form-urlencoded</code>, and its length in\n"
+              "<code>Content-Length</code>. Type one by hand: the server wants both headers.</p>\n"
+              "<form method=\"post\" action=\"/form\">\n"
+              "<p><label>Your name <input name=\"name\"></label></p>\n"
+              "<p><label>Favourite port <input name=\"port\"></label></p>\n"
+              "<p><button type=\"submit\">Send</button></p>\n"
+              "</form>\n"
+              "<p><a href=\"/\">Back to the start page</a></p>\n");
 
-static const char http_length_required[] = HTTP_PAGE_HEAD("411 Length Required")
-    "<h1>411 Length Required</h1>\n"
-    "<p>A POST to this page must say how long its body is in a\n"
-    "<code>Content-Length</code> header.</p>\n"
-    HTTP_PAGE_TAIL;
+static const char http_length_required[] =
+    HTTP_PAGE("411 Length Required",
+              "<p>A POST to this page must say how long its body is in a\n"
+              "<code>Content-Length</code> header.</p>\n");
 
-static const char http_unsupported_type[] = HTTP_PAGE_HEAD("415 Unsupported Media Type")
-    "<h1>415 Unsupported Media Type</h1>\n"
-    "<p>This form takes <code>Content-Type: application/x-www-form-urlencoded</code>.</p>\n"
-    HTTP_PAGE_TAIL;
+static const char http_unsupported_type[] = HTTP_PAGE(
+    "415 Unsupported Media Type",
+    "<p>This form takes <code>Content-Type: application/x-www-form-urlencoded</code>.</p>\n");
 
-static const char http_too_large[] = HTTP_PAGE_HEAD("413 Content Too Large")
-    "<h1>413 Content Too Large</h1>\n"
-    "<p>The body is longer than this form accepts.</p>\n"
-    HTTP_PAGE_TAIL;
+static const char http_too_large[] =
+    HTTP_PAGE("413 Content Too Large", "<p>The body is longer than this form accepts.</p>\n");
 
-static const char http_bad_form[] = HTTP_PAGE_HEAD("400 Bad Request")
-    "<h1>400 Bad Request</h1>\n"
-    "<p>The body is not <code>name=value&amp;name=value</code> with every\n"
-    "<code>%</code> followed by two hex digits.</p>\n"
-    HTTP_PAGE_TAIL;
+static const char http_bad_form[] =
+    HTTP_PAGE("400 Bad Request",
+              "<p>The body is not <code>name=value&amp;name=value</code> with every\n"
+              "<code>%</code> followed by two hex digits.</p>\n");
 
 /* 1 if a comma-separated header value holds token, in any case. */
 static int http_has_token(const char *value, const char *token) {
@@ -651,6 +640,10 @@ static int http_form_check(struct http_req *r, enum MHD_Result *ret) {
   return 0;
 }
 
+static const char http_form_received[] = HTTP_PAGE_HEAD("Form received", "Form received")
+    "<p>The server decoded your body into these fields:</p>\n"
+    "<table>\n";
+
 /* POST /form, the whole body read: a page listing what arrived. */
 static enum MHD_Result page_form_post(struct http_req *r) {
   const struct http_body *b = r->body;
@@ -665,10 +658,7 @@ static enum MHD_Result page_form_post(struct http_req *r) {
     free(dec);
     return MHD_NO;
   }
-  int n = snprintf(o, room, "%s",
-                   HTTP_PAGE_HEAD("Form received") "<h1>Form received</h1>\n"
-                                                   "<p>The server decoded your body into these "
-                                                   "fields:</p>\n<table>\n");
+  int n = snprintf(o, room, "%s", http_form_received);
   o += n;
   room -= (size_t)n;
   for (size_t i = 0; b && i < b->len;) {
@@ -716,18 +706,16 @@ static enum MHD_Result page_form(struct http_req *r) {
 
 /* --- /chat: a WebSocket handshake by hand --------------------------------------------- */
 
-static const char http_upgrade_required[] = HTTP_PAGE_HEAD("426 Upgrade Required")
-    "<h1>426 Upgrade Required</h1>\n"
+static const char http_upgrade_required[] = HTTP_PAGE(
+    "426 Upgrade Required",
     "<p>/chat speaks WebSocket (RFC 6455). Ask for it with <code>Upgrade: websocket</code>,\n"
     "<code>Connection: Upgrade</code>, <code>Sec-WebSocket-Version: 13</code> and a\n"
-    "<code>Sec-WebSocket-Key</code> (16 random bytes in base64).</p>\n"
-    HTTP_PAGE_TAIL;
+    "<code>Sec-WebSocket-Key</code> (16 random bytes in base64).</p>\n");
 
-static const char http_bad_chat[] = HTTP_PAGE_HEAD("400 Bad Request")
-    "<h1>400 Bad Request</h1>\n"
+static const char http_bad_chat[] = HTTP_PAGE(
+    "400 Bad Request",
     "<p>A WebSocket handshake needs HTTP/1.1 and a <code>Sec-WebSocket-Key</code> that is\n"
-    "16 bytes in base64 (24 characters ending in <code>==</code>).</p>\n"
-    HTTP_PAGE_TAIL;
+    "16 bytes in base64 (24 characters ending in <code>==</code>).</p>\n");
 
 /* MHD sent the 101: the socket is a WebSocket now, the wire's to run. */
 static void http_chat_upgraded(void *cls, struct MHD_Connection *conn, void *con_cls,
