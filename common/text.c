@@ -1,4 +1,5 @@
-/* text.c -- the name rule, the printable test and a two-pass vsnprintf.
+/* text.c -- the name rule, the printable test, the NUL scan of JSON text
+ * and a two-pass vsnprintf.
  *
  * A lab reply or an IMAP section spec is usually short but may be long;
  * cutting it would drop its CRLF or closing bracket, so the long case is
@@ -9,6 +10,7 @@
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "portlab_limits.h"
 
@@ -29,6 +31,25 @@ int text_printable(const char *s) {
   for (; *s; s++)
     if (!isprint((unsigned char)*s)) return 0;
   return 1;
+}
+
+int text_json_has_nul(const char *text, size_t len) {
+  int in_string = 0;
+  if (!len) return 0;
+  if (memchr(text, '\0', len)) return 1;
+  for (size_t i = 0; i < len; i++) {
+    if (!in_string) {
+      if (text[i] == '"') in_string = 1;
+      continue;
+    }
+    if (text[i] == '"') {
+      in_string = 0;
+    } else if (text[i] == '\\' && i + 1 < len) {
+      i++;
+      if (text[i] == 'u' && i + 4 < len && memcmp(text + i + 1, "0000", 4) == 0) return 1;
+    }
+  }
+  return 0;
 }
 
 char *text_vformat(char *small, size_t size, size_t *len, const char *fmt, va_list ap) {

@@ -1,5 +1,6 @@
-/* text.h -- small string helpers every layer shares: the name rule and
- * printf into a buffer that grows only when it must. */
+/* text.h -- small string helpers every layer shares: the name rule, the
+ * NUL scan of JSON text and printf into a buffer that grows only when it
+ * must. */
 #ifndef PORTLAB_TEXT_H
 #define PORTLAB_TEXT_H
 
@@ -12,6 +13,12 @@ int text_name_valid(const char *name);
 /* 1 if every byte of s is printable ASCII (isprint in the C locale), so a
  * reply may quote what a peer sent without carrying control bytes. */
 int text_printable(const char *s);
+
+/* 1 if JSON text holds a NUL: a raw byte, or the escape \u0000 inside a
+ * string. cJSON decodes the escape into the middle of a C string, which
+ * would silently cut "lab\u0000evil" to "lab"; every JSON input from the
+ * network is refused with this before it is parsed. */
+int text_json_has_nul(const char *text, size_t len);
 
 /* Formats into small (size bytes) when the text fits, else into a malloc'd
  * block of the exact size: returns small or that block (the caller frees

@@ -247,6 +247,10 @@ const cJSON *api_body(const struct api_request *req, const struct api_args *args
     api_error(resp, 415, "unsupported_media_type", "send Content-Type: application/json");
     return NULL;
   }
+  if (req->body && text_json_has_nul(req->body, req->body_len)) {
+    api_error(resp, 400, "bad_request", "strings in the body may not contain NUL characters");
+    return NULL;
+  }
   cJSON *json = cJSON_ParseWithLength(req->body ? req->body : "", req->body_len);
   if (!cJSON_IsObject(json)) {
     cJSON_Delete(json);

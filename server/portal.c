@@ -309,6 +309,19 @@ static void copy_num_arg(struct lws *wsi, const char *name, char *out, size_t ou
   free(tmp);
 }
 
+/* Answers a request whose body is never read, at once, and closes: lws
+ * would otherwise wait for the rest of the body. */
+static int refuse_unread(struct lws *wsi, struct http_conn *c, int status, const char *code,
+                         const char *message) {
+  struct api_response resp;
+  memset(&resp, 0, sizeof resp);
+  c->body_too_large = 1;
+  api_error(&resp, status, code, message);
+  if (respond_api(wsi, c, &resp)) return -1;
+  http_writeable(wsi, c);
+  return -1;
+}
+
 /* LWS_CALLBACK_HTTP: a request's headers are in. */
 static int http_request(struct lws *wsi, struct http_conn *c) {
   struct app *app = lws_context_user(lws_get_context(wsi));
@@ -364,8 +377,16 @@ static int http_request(struct lws *wsi, struct http_conn *c) {
   }
   c->secure = app->cfg.tls_cert[0] ||
               auth_origin_https_public(origin, app->cfg.public_origin, app->cfg.n_public_origin);
-  if (lws_hdr_copy(wsi, clen, sizeof clen, WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0 &&
-      strtoull(clen, NULL, 10) > LIM_JSON_BODY_BYTES) {
+  /* RFC 9110 section 8.6: Content-Length is one run of digits, sent once.
+   * Anything else is a framing error that a proxy in front may have read
+   * another way, so the body is never read. */
+  int clen_total = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH);
+  if (clen_total && (clen_total != lws_hdr_fragment_length(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH, 0) ||
+                     lws_hdr_copy(wsi, clen, sizeof clen, WSI_TOKEN_HTTP_CONTENT_LENGTH) <= 0 ||
+                     clen[strspn(clen, "0123456789")] != '\0'))
+    return refuse_unread(wsi, c, 400, "bad_request",
+                         "send one Content-Length header, a decimal number");
+  if (clen_total && strtoull(clen, NULL, 10) > LIM_JSON_BODY_BYTES) {
     c->body_too_large = 1;
     /* The body is never read: answer now and close rather than drain it. */
     struct api_response resp;
@@ -374,22 +395,14 @@ static int http_request(struct lws *wsi, struct http_conn *c) {
     respond_api(wsi, c, &resp);
     return 0;
   }
-  if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING)) {
-    /* A chunked body would be waited for until a timeout: refuse it at
-     * once and close, since the body is never read. */
-    c->body_too_large = 1;
-    struct api_response resp;
-    memset(&resp, 0, sizeof resp);
-    api_error(&resp, 411, "length_required", "send the body with a Content-Length, not chunked");
-    if (respond_api(wsi, c, &resp)) return -1;
-    /* lws would wait for the rest of the body: write the small answer now
-     * and close. */
-    http_writeable(wsi, c);
-    return -1;
-  }
-  if (!lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH))
-    return serve_api(wsi, c); /* no body at all */
-  return 0;                   /* wait for HTTP_BODY ... HTTP_BODY_COMPLETION */
+  /* A chunked body would be waited for until a timeout. */
+  if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING))
+    return refuse_unread(wsi, c, 411, "length_required",
+                         "send the body with a Content-Length, not chunked");
+  /* No body at all, or an empty one: lws 4.1 never completes an empty
+   * PUT body, so neither waits for HTTP_BODY_COMPLETION. */
+  if (!clen_total || strtoull(clen, NULL, 10) == 0) return serve_api(wsi, c);
+  return 0; /* wait for HTTP_BODY ... HTTP_BODY_COMPLETION */
 }
 
 static int http_body(struct http_conn *c, const void *in, size_t len) {

@@ -18,6 +18,7 @@
 
 #include "lab.h"
 #include "policy.h"
+#include "text.h"
 
 #define MAX_WHOLE 9007199254740992.0 /* 2^53: doubles are exact up to here */
 
@@ -32,25 +33,6 @@ static int refuse(const char **code, char *err, size_t errlen, const char *fmt, 
     va_end(ap);
   }
   return -1;
-}
-
-/* 1 if a JSON string in text holds a NUL, raw or as the escape \u0000. */
-static int has_nul(const char *text, size_t len) {
-  int in_string = 0;
-  if (memchr(text, '\0', len)) return 1;
-  for (size_t i = 0; i < len; i++) {
-    if (!in_string) {
-      if (text[i] == '"') in_string = 1;
-      continue;
-    }
-    if (text[i] == '"') {
-      in_string = 0;
-    } else if (text[i] == '\\' && i + 1 < len) {
-      i++;
-      if (text[i] == 'u' && i + 4 < len && memcmp(text + i + 1, "0000", 4) == 0) return 1;
-    }
-  }
-  return 0;
 }
 
 static int whole_number(const cJSON *item, double lo, double hi, int64_t *out) {
@@ -170,7 +152,7 @@ int relay_msg_parse(const char *text, size_t len, struct relay_msg *out, const c
   if (len > LIM_WS_MESSAGE_BYTES)
     return refuse(code, err, errlen, "a control message may be at most %d bytes",
                   LIM_WS_MESSAGE_BYTES);
-  if (has_nul(text, len))
+  if (text_json_has_nul(text, len))
     return refuse(code, err, errlen, "control messages may not contain NUL characters");
   msg = cJSON_ParseWithLength(text, len);
   type = cJSON_GetObjectItemCaseSensitive(msg, "type");

@@ -280,6 +280,81 @@ class Robustness(PortlabTestCase):
         self.assertTrue(all(st == 201 for st, _ in results), results)
         self.assertEqual(len({tok for _, tok in results}), 40)
 
+    def _raw(self, data):
+        """Sends data on a fresh connection and reads until the server
+        closes (or 10 s pass): the bytes it answered."""
+        import socket
+        s = socket.create_connection((harness.LOOPBACK, self.pl.port), timeout=10)
+        resp = b""
+        try:
+            s.sendall(data)
+            while True:
+                d = s.recv(65536)
+                if not d:
+                    break
+                resp += d
+        finally:
+            s.close()
+        return resp
+
+    def test_content_length_must_be_one_number(self):
+        # RFC 9110 section 8.6: a second or malformed Content-Length is a
+        # framing error: 400, then the connection closes with the body
+        # unread. Only the headers are sent, so no unread byte can turn
+        # the close into a reset before the answer is read.
+        head = ("POST /api/join HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n"
+                "Content-Type: application/json\r\n" % self.pl.port).encode()
+        for lines in (b"Content-Length: 2\r\nContent-Length: 47\r\n",
+                      b"Content-Length: 2\r\nContent-Length: 2\r\n",
+                      b"Content-Length: 2, 47\r\n", b"Content-Length: -5\r\n",
+                      b"Content-Length: abc\r\n", b"Content-Length: +2\r\n",
+                      b"Content-Length: 99999999999999999999999999\r\n"):
+            with self.subTest(lines=lines):
+                resp = self._raw(head + lines + b"\r\n")
+                self.assertTrue(resp.startswith(b"HTTP/1.1 400 "), resp[:200])
+                self.assertIn(b'"bad_request"', resp)
+                self.assertIn(b"Content-Length", resp)
+                self.assertEqual(resp.count(b"HTTP/1.1 "), 1, resp)
+        self.assertAlive()
+
+    def test_empty_body_is_answered(self):
+        # An empty body gets its answer, POST or PUT, and the connection
+        # goes on to the next request.
+        teacher = self.pl.teacher()
+        for method, path, cookie, status in (("POST", "/api/join", "", 400),
+                                             ("PUT", "/api/class", "", 401),
+                                             ("PUT", "/api/class", teacher, 400)):
+            with self.subTest(method=method, cookie=bool(cookie)):
+                req = ("%s %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n"
+                       "Content-Type: application/json\r\nContent-Length: 0\r\n"
+                       "Cookie: portlab_session=%s\r\n\r\n"
+                       "GET /api/health HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n"
+                       "Connection: close\r\n\r\n"
+                       % (method, path, self.pl.port, cookie, self.pl.port)).encode()
+                resp = self._raw(req)
+                self.assertTrue(resp.startswith(b"HTTP/1.1 %d " % status), resp[:200])
+                self.assertEqual(resp.count(b"HTTP/1.1 "), 2, resp)
+                self.assertIn(b'"status":"ok"', resp)
+
+    def test_nul_in_a_string_is_refused_not_cut(self):
+        # cJSON would decode "\u0000" into the middle of a C string, and
+        # "nul1\u0000<x>" would join as "nul1".
+        name = unique_name()
+        for body in ({"name": name + "\x00<script>"}, {"name": name, "rejoin_code": "a\x00b"},
+                     {"name": name, "x": "\x00"}):
+            with self.subTest(body=body):
+                r = self.pl.post("/api/join", body)
+                self.assertError(r, 400, "bad_request")
+                self.assertIn("NUL", r.json["error"]["message"])
+        r = self.pl.post("/api/join", raw=b'{"name":"%s","pad":"\x00"}' % name.encode())
+        self.assertError(r, 400, "bad_request")
+        # An escaped backslash before u0000 is no NUL: the name is checked.
+        r = self.pl.post("/api/join", raw=b'{"name":"%s\\\\u0000"}' % name.encode())
+        self.assertError(r, 400, "invalid_name")
+        # None of that joined the name: it is still free.
+        r, tok = self.pl.join_full(name)
+        self.assertEqual(r.status, 201, r)
+
     def test_garbage_request(self):
         import socket
         s = socket.create_connection((harness.LOOPBACK, self.pl.port), timeout=5)
@@ -308,6 +383,11 @@ class ClassCode(PortlabTestCase):
         r, tok = self.pl.join_full(unique_name(), class_code="Blue-Whale-42x")
         self.assertError(r, 403, "bad_class_code")
 
+    def test_class_code_with_nul_is_refused(self):
+        r, tok = self.pl.join_full(unique_name(), class_code="Blue-Whale-42\x00x")
+        self.assertError(r, 400, "bad_request")
+        self.assertIsNone(tok)
+
     def test_class_code_right(self):
         r, tok = self.pl.join_full(unique_name(), class_code="Blue-Whale-42")
         self.assertEqual(r.status, 201, r)
@@ -326,6 +406,12 @@ class TeacherAndMe(PortlabTestCase):
                 r = self.pl.post("/api/teacher/login", {"password": pw})
                 self.assertError(r, 401)
                 self.assertIsNone(session_cookie(r))
+
+    def test_teacher_password_with_nul_is_refused(self):
+        r = self.pl.post("/api/teacher/login",
+                         {"password": self.pl.teacher_password + "\x00anything"})
+        self.assertError(r, 400, "bad_request")
+        self.assertIsNone(session_cookie(r))
 
     def test_teacher_login(self):
         r = self.pl.post("/api/teacher/login", {"password": self.pl.teacher_password})

@@ -95,6 +95,14 @@ class Roles(ClassBase):
         self.assertEqual(r.status, 400, r)
         r = self.pl.request("PUT", "/api/class", {"class_code": "has space"}, cookie=teacher)
         self.assertEqual(r.status, 400, r)
+        # A NUL is refused, not cut: neither "room-12" nor a shortened
+        # allow rule is stored.
+        before = self.pl.get("/api/class", cookie=teacher).json
+        for body in ({"class_code": "room-12\x00ZZZ"}, {"allow": ["198.51.100.7:80\x00 x"]}):
+            with self.subTest(body=body):
+                r = self.pl.request("PUT", "/api/class", body, cookie=teacher)
+                self.assertEqual((r.status, r.error_code), (400, "bad_request"), r)
+        self.assertEqual(self.pl.get("/api/class", cookie=teacher).json, before)
         self.assertEqual(self.pl.request("PUT", "/api/me", {}, cookie=teacher).status, 405)
 
     def test_unknown_student_and_teacher_id_are_404(self):

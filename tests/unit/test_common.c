@@ -129,6 +129,24 @@ static void test_format(void) {
   if (r != small) free(r);
 }
 
+static int json_nul(const char *text) {
+  return text_json_has_nul(text, strlen(text));
+}
+
+static void test_json_nul(void) {
+  static const char raw[] = "{\"a\":\"x\0y\"}";
+  CHECK(!text_json_has_nul("", 0));
+  CHECK(!json_nul("{\"a\":\"b\"}"));
+  CHECK(json_nul("{\"a\":\"x\\u0000\"}"));
+  CHECK(json_nul("{\"a\\u0000\":1}"));           /* in a key too */
+  CHECK(text_json_has_nul(raw, sizeof raw - 1)); /* a raw NUL byte */
+  /* An escaped backslash, then the text u0000: no NUL. */
+  CHECK(!json_nul("{\"a\":\"\\\\u0000\"}"));
+  CHECK(!json_nul("{\"a\":\"\\u0001\"}"));
+  /* Cut short inside the escape: nothing to decode, so no NUL. */
+  CHECK(!json_nul("\"\\u000"));
+}
+
 static void test_names(void) {
   CHECK(text_name_valid("a"));
   CHECK(text_name_valid("abcdefghijabcdefghijabcdefghij12"));   /* 32: allowed */
@@ -149,6 +167,7 @@ int main(void) {
   test_plain();
   test_addr();
   test_format();
+  test_json_nul();
   test_names();
   test_printable();
   return check_done();
