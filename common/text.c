@@ -33,6 +33,12 @@ int text_printable(const char *s) {
   return 1;
 }
 
+size_t text_utf8_count(const char *s) {
+  size_t n = 0;
+  for (; *s; s++) n += ((unsigned char)*s & 0xC0) != 0x80;
+  return n;
+}
+
 int text_json_has_nul(const char *text, size_t len) {
   int in_string = 0;
   if (!len) return 0;

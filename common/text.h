@@ -14,6 +14,10 @@ int text_name_valid(const char *name);
  * reply may quote what a peer sent without carrying control bytes. */
 int text_printable(const char *s);
 
+/* The characters in UTF-8 text s: its bytes but continuation bytes
+ * (10xxxxxx), as SQLite's length() counts them. */
+size_t text_utf8_count(const char *s);
+
 /* 1 if JSON text holds a NUL: a raw byte, or the escape \u0000 inside a
  * string. cJSON decodes the escape into the middle of a C string, which
  * would silently cut "lab\u0000evil" to "lab"; every JSON input from the

@@ -6,10 +6,11 @@
 #include <stdint.h>
 
 #include "db.h"
+#include "portlab_limits.h"
 
 struct db_quiz_test {
   int64_t id;
-  char title[101];
+  char title[LIM_QUIZ_TITLE_LEN * 4 + 1]; /* UTF-8: up to 4 bytes a character */
   int questions;
   char kinds[160]; /* space-separated kind names */
   int time_limit;  /* seconds */

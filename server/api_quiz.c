@@ -23,6 +23,7 @@
 #include "portlab_limits.h"
 #include "quiz.h"
 #include "quizdb.h"
+#include "text.h"
 
 #define HISTORY_ATTEMPTS 50 /* newest attempts listed in a history */
 #define WEAKEST 8           /* weakest facts listed in a history */
@@ -780,7 +781,8 @@ void api_quiz_test_create(struct app *app, const struct api_request *req,
             attempts = int_member(json, "attempts");
   int open = bool_member(json, "open", 1), board = bool_member(json, "leaderboard", 0);
   if (!cJSON_IsString(title) || !title->valuestring[0] ||
-      strlen(title->valuestring) > LIM_QUIZ_TITLE_LEN) {
+      text_utf8_count(title->valuestring) > LIM_QUIZ_TITLE_LEN ||
+      strlen(title->valuestring) >= sizeof t.title) {
     snprintf(msg, sizeof msg, "\"title\" must be 1 to %d characters", LIM_QUIZ_TITLE_LEN);
     goto bad;
   }

@@ -368,6 +368,12 @@ class Quiz(PortlabTestCase):
         self.create_test(teacher, status=400, attempts=11)
         self.create_test(teacher, title="t" * 100)
         self.create_test(teacher, status=400, title="t" * 101)
+        # The limit counts characters, as the title field's maxlength does:
+        # 100 two-byte and 100 four-byte characters fit, whole.
+        for ch in ("\u00e9", "\U0001f600"):
+            t = self.create_test(teacher, title=ch * 100)
+            self.assertEqual(t["title"], ch * 100)
+            self.create_test(teacher, status=400, title=ch * 101)
         self.create_test(teacher, status=400, kinds=["nope"])
         token = self.pl.join()
         a = self.start(token, "practice")

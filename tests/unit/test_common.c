@@ -147,6 +147,14 @@ static void test_json_nul(void) {
   CHECK(!json_nul("\"\\u000"));
 }
 
+static void test_utf8_count(void) {
+  CHECK_EQ_INT((int)text_utf8_count(""), 0);
+  CHECK_EQ_INT((int)text_utf8_count("abc"), 3);
+  CHECK_EQ_INT((int)text_utf8_count("caf\xc3\xa9"), 4);       /* é: 2 bytes */
+  CHECK_EQ_INT((int)text_utf8_count("\xf0\x9f\x98\x80!"), 2); /* an emoji: 4 bytes */
+  CHECK_EQ_INT((int)text_utf8_count("\x80\x80"), 0);          /* stray continuations */
+}
+
 static void test_names(void) {
   CHECK(text_name_valid("a"));
   CHECK(text_name_valid("abcdefghijabcdefghijabcdefghij12"));   /* 32: allowed */
@@ -168,6 +176,7 @@ int main(void) {
   test_addr();
   test_format();
   test_json_nul();
+  test_utf8_count();
   test_names();
   test_printable();
   return check_done();
