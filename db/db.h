@@ -93,9 +93,9 @@ int db_user_create(struct db *db, const char *name, const char *role, const char
 int db_user_by_name(struct db *db, const char *name, struct db_user *out, char *rejoin_hash_out,
                     size_t hashlen);
 int db_user_by_id(struct db *db, int64_t id, struct db_user *out);
-/* How many users have role (e.g. "student"), the one named except (may be
- * NULL) not counted; -1 on error. */
-int64_t db_user_count_role(struct db *db, const char *role, const char *except);
+/* How many users have role (e.g. "student") and were not removed, the one
+ * named except (may be NULL) not counted; -1 on error. */
+int64_t db_user_count_active(struct db *db, const char *role, const char *except);
 
 /* Logins (cookies): only the SHA-256 of the token is stored. */
 int db_login_create(struct db *db, const unsigned char token_hash[32], int64_t user_id,

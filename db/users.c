@@ -69,9 +69,10 @@ int db_user_by_id(struct db *db, int64_t id, struct db_user *out) {
   return user_get(db, st, DB_ARGS(DB_INT(id)), out);
 }
 
-int64_t db_user_count_role(struct db *db, const char *role, const char *except) {
-  sqlite3_stmt *st = db_stmt(db, DB_STMT_USER_COUNT_ROLE,
-                             "SELECT count(*) FROM users WHERE role = ?1 AND name <> ?2");
+int64_t db_user_count_active(struct db *db, const char *role, const char *except) {
+  sqlite3_stmt *st =
+      db_stmt(db, DB_STMT_USER_COUNT_ACTIVE,
+              "SELECT count(*) FROM users WHERE role = ?1 AND name <> ?2 AND removed_at IS NULL");
   int64_t n;
 
   /* count(*) always answers one row. */

@@ -352,7 +352,7 @@ static void handle_join(struct app *app, const struct api_request *req, const st
       return;
     }
   } else {
-    int64_t students = db_user_count_role(app->db, "student", LABDB_DEMO_USER);
+    int64_t students = db_user_count_active(app->db, "student", LABDB_DEMO_USER);
     if (students < 0) goto internal;
     if (students >= app->cfg.max_students) {
       log_warn("join: refused '%s': the class is full (%lld students)", name, (long long)students);

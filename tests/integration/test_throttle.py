@@ -242,7 +242,20 @@ class Joins(PortlabTestCase):
                                        "rejoin_code": joined[-1]["rejoin_code"]},
                          source="127.0.0.4")
         self.assertEqual(r.status, 201, r)
-        self.pl.teacher()  # the teacher is no student
+        teacher = self.pl.teacher()  # the teacher is no student
+        # Removing a student frees the seat: names a script filled the
+        # class with must not keep it full. The removed name stays refused.
+        gone = joined.pop()
+        r = self.pl.post("/api/class/students/%d/remove" % gone["user"]["id"], {"purge": True},
+                         cookie=teacher)
+        self.assertEqual(r.status, 200, r)
+        r = self.pl.post("/api/join", {"name": unique_name()}, source="127.0.0.1")
+        self.assertEqual(r.status, 201, r)
+        r = self.pl.post("/api/join", {"name": unique_name()}, source="127.0.0.1")
+        self.assertError(r, 403, "class_full")
+        r = self.pl.post("/api/join", {"name": gone["user"]["name"],
+                                       "rejoin_code": gone["rejoin_code"]}, source="127.0.0.1")
+        self.assertError(r, 403, "removed")
 
 
 class DefaultLocalNet(PortlabTestCase):
