@@ -406,7 +406,8 @@ static int http_request(struct lws *wsi, struct http_conn *c) {
 }
 
 static int http_body(struct http_conn *c, const void *in, size_t len) {
-  if (c->body_too_large) return 0;
+  /* lws also reports the empty body of a POST (in NULL, len 0). */
+  if (c->body_too_large || !len) return 0;
   if (c->body_len + len > LIM_JSON_BODY_BYTES) {
     c->body_too_large = 1;
     return 0;
