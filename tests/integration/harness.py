@@ -646,6 +646,17 @@ class LineClient:
     def send(self, raw):
         self.sock.sendall(raw)
 
+    def rest(self):
+        """Everything the server sends until it closes: the unread replies
+        and what follows (the socket's timeout fails a server that never
+        closes)."""
+        data, self.buf = self.buf, b""
+        while True:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                return data
+            data += chunk
+
     def closed(self, timeout=5.0):
         """True once the server has closed (after any unread replies), by
         EOF or a reset; False if it is still open after timeout."""

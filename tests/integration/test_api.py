@@ -240,25 +240,19 @@ class Robustness(PortlabTestCase):
             conn.close()
 
     def test_body_in_pieces(self):
-        import socket
         name = unique_name()
         body = harness.json.dumps({"name": name}).encode()
         head = ("POST /api/join HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n"
                 "Content-Type: application/json\r\nContent-Length: %d\r\n"
                 "Connection: close\r\n\r\n" % (self.pl.port, len(body))).encode()
-        s = socket.create_connection((harness.LOOPBACK, self.pl.port), timeout=5)
+        c = harness.LineClient(self.pl.port, timeout=5)
         try:
-            s.sendall(head + body[:5])
+            c.send(head + body[:5])
             harness.time.sleep(0.3)
-            s.sendall(body[5:])
-            resp = b""
-            while True:
-                d = s.recv(65536)
-                if not d:
-                    break
-                resp += d
+            c.send(body[5:])
+            resp = c.rest()
         finally:
-            s.close()
+            c.close()
         self.assertTrue(resp.startswith(b"HTTP/1.1 201"), resp[:200])
         self.assertIn(name.encode(), resp)
 
@@ -281,21 +275,14 @@ class Robustness(PortlabTestCase):
         self.assertEqual(len({tok for _, tok in results}), 40)
 
     def _raw(self, data):
-        """Sends data on a fresh connection and reads until the server
-        closes (or 10 s pass): the bytes it answered."""
-        import socket
-        s = socket.create_connection((harness.LOOPBACK, self.pl.port), timeout=10)
-        resp = b""
+        """Sends data on a fresh connection: what the server answered
+        until it closed."""
+        c = harness.LineClient(self.pl.port)
         try:
-            s.sendall(data)
-            while True:
-                d = s.recv(65536)
-                if not d:
-                    break
-                resp += d
+            c.send(data)
+            return c.rest()
         finally:
-            s.close()
-        return resp
+            c.close()
 
     def test_content_length_must_be_one_number(self):
         # RFC 9110 section 8.6: a second or malformed Content-Length is a

@@ -17,7 +17,7 @@ import struct
 import threading
 import time
 
-from harness import (BINARY, TEXT, EchoServer, PortlabTestCase, cookie_header, main,
+from harness import (BINARY, TEXT, EchoServer, LineClient, PortlabTestCase, cookie_header, main,
                      recv_msg, unique_name)
 
 EXPORT_SESSION_ID = 4242  # fixed: the pcap's client port is derived from it
@@ -259,20 +259,14 @@ class ExportTest(PortlabTestCase):
             c.close()
 
     def test_http10_gets_plain_body_and_close(self):
-        s = socket.create_connection((self.pl.host, self.pl.port), timeout=60)
+        c = LineClient(self.pl.port, timeout=60, host=self.pl.host)
         try:
-            s.sendall(("GET %s?format=cast HTTP/1.0\r\nHost: %s:%d\r\nCookie: %s\r\n\r\n"
-                       % (self.path, self.pl.host, self.pl.port,
-                          cookie_header(self.owner))).encode())
-            data = bytearray()
-            while True:
-                got = s.recv(65536)
-                if not got:
-                    break
-                data += got
+            c.send(("GET %s?format=cast HTTP/1.0\r\nHost: %s:%d\r\nCookie: %s\r\n\r\n"
+                    % (self.path, self.pl.host, self.pl.port, cookie_header(self.owner))).encode())
+            data = c.rest()
         finally:
-            s.close()
-        head, body = bytes(data).split(b"\r\n\r\n", 1)
+            c.close()
+        head, body = data.split(b"\r\n\r\n", 1)
         self.assertIn(b" 200 ", head.split(b"\r\n")[0])
         self.assertNotIn(b"chunked", head.lower())
         self.assertEqual(digest(body), GOLDEN["cast"])

@@ -15,9 +15,9 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from harness import (EchoServer, PortlabTestCase, main, open_session, recv_msg,  # noqa: E402
-                     session_cookie, set_cookie_header, unique_name, wait_closed, TEXT,
-                     BINARY)
+from harness import (EchoServer, LineClient, PortlabTestCase, main,  # noqa: E402
+                     open_session, recv_msg, session_cookie, set_cookie_header, unique_name,
+                     wait_closed, TEXT, BINARY)
 
 FAILURES = 10  # LIM_LOGIN_FAILURES
 BACKOFF = 30  # LIM_LOGIN_BACKOFF_SECS
@@ -143,21 +143,16 @@ class Logins(PortlabTestCase):
         self.assertIn("secure", [p.strip().lower() for p in set_cookie_header(r).split(";")])
 
     def test_chunked_body_is_answered_at_once(self):
-        s = socket.create_connection(("127.0.0.1", self.pl.port), timeout=10)
+        c = LineClient(self.pl.port)
         try:
             # Headers and a first chunk, never the last one: the answer must
             # not wait for the rest (or for a timeout).
-            s.sendall(b"POST /api/join HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n"
-                      b"Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
-                      b"5\r\n{\"nam\r\n" % self.pl.port)
-            data = b""
-            while True:  # the answer, then the server closes (a timeout here fails)
-                chunk = s.recv(4096)
-                if not chunk:
-                    break
-                data += chunk
+            c.send(b"POST /api/join HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n"
+                   b"Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+                   b"5\r\n{\"nam\r\n" % self.pl.port)
+            data = c.rest()  # the answer, then the server closes (a timeout here fails)
         finally:
-            s.close()
+            c.close()
         self.assertTrue(data.startswith(b"HTTP/1.1 411"), data)
         self.assertIn(b'"length_required"', data)
 
