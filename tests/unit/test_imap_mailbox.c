@@ -9,8 +9,9 @@
  * a hierarchy, of INBOX, and every refusal (no source, a name taken, below
  * itself, too long, the selected mailbox), all or nothing; a renamed
  * mailbox's new UIDVALIDITY, and a session that had the old name selected
- * never seeing another mailbox's messages under it; the mailbox count
- * and name length at their edges through CREATE and RENAME.
+ * never seeing another mailbox's messages under it (after a RENAME, or a
+ * DELETE and CREATE); the mailbox count and name length at their edges
+ * through CREATE and RENAME.
  */
 #define _GNU_SOURCE /* memmem */
 #include <stdio.h>
@@ -326,6 +327,13 @@ static void test_rename_under_a_selected_session(void) {
   /* Selecting the name again shows the mailbox it holds now. */
   cmd(x, "s2 SELECT box");
   CHECK(has("* 3 EXISTS\r\n"));
+  /* The same when the name is deleted and made again: the new mailbox's
+   * UIDs start at 1 again, under a new UIDVALIDITY. */
+  CHECK_EQ_STR(cmd(y, "d1 DELETE box"), "d1 OK DELETE completed\r\n");
+  CHECK_EQ_STR(cmd(y, "c3 CREATE box"), "c3 OK CREATE completed\r\n");
+  append(id, "box", 2);
+  CHECK_EQ_STR(cmd(x, "n3 NOOP"),
+               "* 3 EXPUNGE\r\n* 2 EXPUNGE\r\n* 1 EXPUNGE\r\nn3 OK NOOP completed\r\n");
   lab_mem_free(x);
   lab_mem_free(y);
 }
