@@ -61,9 +61,32 @@ struct db_mailbox {
   int64_t messages, unseen;
 };
 
-/* Mailboxes are per user; "INBOX" always exists (created on demand). */
+/* Mailboxes are per user; "INBOX" always exists (created on demand).
+ * Names are hierarchical, with '/' between the levels ("Work/2024"): a
+ * mailbox's inferiors are the names that start with its name and '/'. */
 int db_mailbox_create(struct db *db, int64_t user_id, const char *name); /* 1 = exists */
+/* Creates each superior of name that is missing ("a" and "a/b" for
+ * "a/b/c"), empty, as IMAP's CREATE and RENAME should (RFC 3501 sections
+ * 6.3.3 and 6.3.5). 0 or -1. */
+int db_mailbox_create_superiors(struct db *db, int64_t user_id, const char *name);
+/* Deletes the mailbox and its messages; its inferiors stay. */
 int db_mailbox_delete(struct db *db, int64_t user_id, const char *name); /* 1 = none or INBOX */
+/* 0 if some mailbox is an inferior of name, 1 if none, -1 on an error. */
+int db_mailbox_has_inferiors(struct db *db, int64_t user_id, const char *name);
+enum {
+  DB_RENAME_NONE = 1,   /* no mailbox from, and none below it */
+  DB_RENAME_EXISTS = 2, /* to, or a name an inferior would take, is a mailbox already */
+  DB_RENAME_INSIDE = 3, /* to is from, or lies below it */
+  DB_RENAME_LONG = 4    /* an inferior's new name would be too long */
+};
+/* Renames from and every inferior of it (IMAP's RENAME, RFC 3501 section
+ * 6.3.5), all or nothing; from need not be a mailbox itself when it has
+ * inferiors (a level of the hierarchy). Every renamed mailbox gets a new
+ * UIDVALIDITY, so a name never shows one UIDVALIDITY with two sets of
+ * messages; its messages keep their UIDs, flags and dates. Renaming INBOX
+ * moves its messages into a new mailbox to and leaves INBOX there, empty,
+ * with its inferiors. 0, DB_RENAME_*, or -1. */
+int db_mailbox_rename(struct db *db, int64_t user_id, const char *from, const char *to);
 int db_mailbox_get(struct db *db, int64_t user_id, const char *name, struct db_mailbox *out);
 int db_mailbox_list(struct db *db, int64_t user_id,
                     int (*cb)(void *arg, const struct db_mailbox *m), void *arg);

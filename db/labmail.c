@@ -6,9 +6,11 @@
  * sit in a "labdb" savepoint (labdb.c). UIDs and UIDVALIDITY values only
  * ever grow, so an IMAP client's cache is never fooled by a reused number.
  */
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
+#include "buf.h"
 #include "db_internal.h"
 #include "labdb.h"
 
@@ -69,6 +71,136 @@ int db_mailbox_delete(struct db *db, int64_t user_id, const char *name) {
   st = db_stmt(db, DB_STMT_MAILBOX_DELETE,
                "DELETE FROM lab_mailboxes WHERE user_id = ?1 AND name = ?2");
   return db_exec_changed(db, st, DB_ARGS(DB_INT(user_id), DB_TEXT(name)));
+}
+
+int db_mailbox_create_superiors(struct db *db, int64_t user_id, const char *name) {
+  char up[LABDB_MAILBOX_MAX + 1];
+  size_t i, n = strlen(name);
+
+  if (n > LABDB_MAILBOX_MAX) return db_fail_msg(db, 1, "bad mailbox name");
+  for (i = 1; i < n; i++) {
+    if (name[i] != '/') continue;
+    memcpy(up, name, i);
+    up[i] = '\0';
+    if (db_mailbox_create(db, user_id, up) < 0) return -1;
+  }
+  return 0;
+}
+
+/* The WHERE test "b.name is an inferior of ?2". */
+#define LABDB_INFERIOR_OF_2 "substr(b.name, 1, length(?2) + 1) = ?2 || '/'"
+
+int db_mailbox_has_inferiors(struct db *db, int64_t user_id, const char *name) {
+  sqlite3_stmt *st = db_stmt(db, DB_STMT_MAILBOX_INFERIOR,
+                             "SELECT 1 FROM lab_mailboxes b "
+                             "WHERE b.user_id = ?1 AND " LABDB_INFERIOR_OF_2 " LIMIT 1");
+  int rc = db_exec_row(db, st, DB_ARGS(DB_INT(user_id), DB_TEXT(labdb_mailbox_name(name))));
+
+  if (rc == 0) db_stmt_release(st);
+  return rc;
+}
+
+/* The names a RENAME moves, shortest first. */
+struct labdb_names {
+  char (*name)[LABDB_MAILBOX_MAX + 1];
+  size_t n, cap;
+  int oom;
+};
+
+static int labdb_names_row(void *arg, sqlite3_stmt *st) {
+  struct labdb_names *l = arg;
+  void *p = buf_array_room(l->name, l->n, &l->cap, 8, sizeof *l->name);
+
+  if (!p) {
+    l->oom = 1;
+    return 1;
+  }
+  l->name = p;
+  db_column_copy(st, 0, l->name[l->n++], sizeof l->name[0]);
+  return 0;
+}
+
+/* One mailbox of a RENAME: a new row under the new name with a new
+ * UIDVALIDITY and the old UIDNEXT, the messages moved to it, the old row
+ * gone (INBOX's stays). 0, DB_RENAME_EXISTS, or -1. */
+static int labdb_rename_one(struct db *db, int64_t user_id, const char *from, const char *to) {
+  sqlite3_stmt *st;
+  int64_t validity;
+  int rc;
+
+  if (labdb_next_validity(db, &validity) != 0) return -1;
+  st = db_stmt(db, DB_STMT_MAILBOX_RENAME,
+               "INSERT INTO lab_mailboxes(user_id, name, uidvalidity, uidnext) "
+               "SELECT user_id, ?3, ?4, uidnext FROM lab_mailboxes "
+               "WHERE user_id = ?1 AND name = ?2 ON CONFLICT DO NOTHING");
+  rc = db_exec_changed(db, st,
+                       DB_ARGS(DB_INT(user_id), DB_TEXT(from), DB_TEXT(to), DB_INT(validity)));
+  if (rc != 0) return rc < 0 ? -1 : DB_RENAME_EXISTS;
+  st = db_stmt(db, DB_STMT_MAIL_REHOME,
+               "UPDATE lab_messages SET mailbox = ?3 WHERE user_id = ?1 AND mailbox = ?2");
+  if (db_exec_done(db, st, DB_ARGS(DB_INT(user_id), DB_TEXT(from), DB_TEXT(to))) != 0) return -1;
+  if (strcmp(from, "INBOX") == 0) return 0;
+  return db_mailbox_delete(db, user_id, from) == 0 ? 0 : -1;
+}
+
+/* The names go shortest first. Only a RENAME that moves a mailbox up into
+ * its own hierarchy ("a/b" to "a") can give one of its names a new name
+ * that another of its names still holds ("a/b/b/c" becomes "a/b/c", the
+ * old name of "a/b/c", which becomes "a/c"). The holder is always the
+ * shorter one, so it has moved away by then, and a new name found taken
+ * belongs to a mailbox this RENAME does not move. */
+int db_mailbox_rename(struct db *db, int64_t user_id, const char *from, const char *to) {
+  struct labdb_names l = {0};
+  sqlite3_stmt *st;
+  char name[LABDB_MAILBOX_MAX + 1];
+  size_t i, fn, tn;
+  int rc = 0;
+
+  from = labdb_mailbox_name(from);
+  to = labdb_mailbox_name(to);
+  fn = strlen(from);
+  tn = strlen(to);
+  if (!labdb_text_ok(from, LABDB_MAILBOX_MAX) || !labdb_text_ok(to, LABDB_MAILBOX_MAX))
+    return db_fail_msg(db, 1, "bad mailbox name");
+  if (strcmp(to, from) == 0) return DB_RENAME_EXISTS;
+  /* INBOX's inferiors stay where they are, so only INBOX may move below itself. */
+  if (strcmp(from, "INBOX") != 0 && strncmp(to, from, fn) == 0 && to[fn] == '/')
+    return DB_RENAME_INSIDE;
+  if (labdb_ensure_inbox(db, user_id, "INBOX") != 0) return -1;
+  if (strcmp(from, "INBOX") == 0) {
+    l.name = malloc(sizeof *l.name);
+    if (!l.name) return db_fail_msg(db, 0, "out of memory");
+    strcpy(l.name[0], "INBOX");
+    l.n = 1;
+  } else {
+    st = db_stmt(db, DB_STMT_MAILBOX_FAMILY,
+                 "SELECT b.name FROM lab_mailboxes b WHERE b.user_id = ?1 "
+                 "AND (b.name = ?2 OR " LABDB_INFERIOR_OF_2 ") ORDER BY length(b.name), b.name");
+    rc = db_exec_rows(db, st, DB_ARGS(DB_INT(user_id), DB_TEXT(from)), labdb_names_row, &l);
+    if (rc == 0 && l.oom) rc = db_fail_msg(db, 0, "out of memory");
+  }
+  if (rc != 0 || l.n == 0) {
+    free(l.name);
+    return rc ? -1 : DB_RENAME_NONE;
+  }
+  if (db_lab_savepoint(db) != 0) {
+    free(l.name);
+    return -1;
+  }
+  for (i = 0; i < l.n && rc == 0; i++) {
+    size_t rest = strlen(l.name[i]) - fn;
+    if (tn + rest > LABDB_MAILBOX_MAX) {
+      rc = DB_RENAME_LONG;
+      break;
+    }
+    memcpy(name, to, tn);
+    memcpy(name + tn, l.name[i] + fn, rest + 1);
+    rc = labdb_rename_one(db, user_id, l.name[i], name);
+  }
+  free(l.name);
+  if (rc == 0 && db_lab_release(db) == 0) return 0;
+  db_lab_rollback(db);
+  return rc ? rc : -1;
 }
 
 /* Columns: name, uidvalidity, uidnext, messages, unseen. */

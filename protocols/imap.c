@@ -5,11 +5,14 @@
  * untagged data, synchronising literals in both directions, the three
  * states (not authenticated, authenticated, selected), sequence sets and
  * UIDs, FETCH with ENVELOPE, BODYSTRUCTURE and BODY[section]<partial>,
- * STORE, SEARCH, COPY, EXPUNGE, CLOSE and APPEND. Extensions, each small:
- * LITERAL+ (RFC 7888), SASL-IR (RFC 4959) with AUTHENTICATE PLAIN (RFC
- * 4616), ID (RFC 2971), CHILDREN (RFC 3348), UIDPLUS (RFC 4315), MOVE (RFC
- * 6851), UNSELECT (RFC 3691) and APPENDLIMIT (RFC 7889). Response codes
- * come from RFC 5530 ([AUTHENTICATIONFAILED], [NONEXISTENT], [TOOBIG], ...).
+ * STORE, SEARCH, COPY, EXPUNGE, CLOSE and APPEND, and the mailbox
+ * commands over hierarchical names (CREATE, DELETE, RENAME, LIST).
+ * Extensions, each small: LITERAL+ (RFC 7888), SASL-IR (RFC 4959) with
+ * AUTHENTICATE PLAIN (RFC 4616), ID (RFC 2971), CHILDREN (RFC 3348),
+ * UIDPLUS (RFC 4315), MOVE (RFC 6851), UNSELECT (RFC 3691) and
+ * APPENDLIMIT (RFC 7889). Response codes come from RFC 5530
+ * ([AUTHENTICATIONFAILED], [NONEXISTENT], [TOOBIG], ...) and RFC 9051
+ * ([HASCHILDREN]).
  * Messages are read as RFC 5322 text: header fields are unfolded for
  * ENVELOPE and SEARCH, address lists are split per RFC 5322 section 3.4.
  *
@@ -26,9 +29,9 @@
  * allows: mail delivered or expunged by others becomes visible at NOOP,
  * CHECK, SELECT and after APPEND, COPY, MOVE and EXPUNGE.
  *
- * This file is the session: its replies, logging in, the mailbox commands,
- * the command table and the assembly of a command from its lines and
- * literals. The rest is split by job (imap_int.h lists the files).
+ * This file is the session: its replies, logging in, APPEND, EXPUNGE and
+ * CLOSE, the command table and the assembly of a command from its lines
+ * and literals. The rest is split by job (imap_int.h lists the files).
  */
 #include <ctype.h>
 #include <stdarg.h>
@@ -317,306 +320,6 @@ static void imap_sasl_line(struct lab_conn *c, struct imap_session *s, const cha
 
 /* --- mailboxes ------------------------------------------------------------------ */
 
-/* SELECT, and EXAMINE: the same, read-only (RFC 3501 section 6.3.2). */
-static void cmd_select(struct lab_conn *c, void *sv, char *args) {
-  struct imap_session *s = sv;
-  const char *verb = lab_cmd_current(c)->verb;
-  int read_only = strcmp(verb, "EXAMINE") == 0;
-  struct imap_p q = {args, s->args_end, NULL};
-  struct db *db = lab_conn_ctx(c)->db;
-  char name[IMAP_MBOX_MAX + 1];
-  struct db_mailbox mb;
-  struct imap_list l;
-  struct imap_sb b = {0};
-  size_t i;
-  int valid, rc;
-
-  if (imap_p_mailbox(&q, name, &valid) != 0 || imap_p_end(&q) != 0) {
-    imap_reply(c, s, "BAD", "%s (%s mailbox)", q.err, read_only ? "EXAMINE" : "SELECT");
-    return;
-  }
-  /* RFC 3501 section 6.3.1: a SELECT, even one that fails, first closes
-   * the mailbox that was open (without expunging it). */
-  imap_set_state(s, IMAP_AUTH);
-  rc = valid ? db_mailbox_get(db, s->user.id, name, &mb) : 1;
-  if (rc == 0) rc = imap_load(c, s, name, &l);
-  if (rc == 1) {
-    imap_reply(c, s, "NO", "[NONEXISTENT] There is no mailbox by that name");
-    return;
-  }
-  if (rc != 0) {
-    imap_reply(c, s, "NO", "[SERVERBUG] Could not read the mailbox");
-    return;
-  }
-  imap_set_state(s, IMAP_SELECTED);
-  s->msgs = l.m;
-  s->n_msgs = l.n;
-  s->cap_msgs = l.cap;
-  strcpy(s->mbox, name);
-  s->read_only = read_only;
-  s->uidvalidity = mb.uidvalidity;
-  imap_sb_adds(&b, "* FLAGS (" IMAP_ALL_FLAGS ")\r\n");
-  imap_sb_adds(&b, read_only ? "* OK [PERMANENTFLAGS ()] Read-only, no flags can be changed\r\n"
-                             : "* OK [PERMANENTFLAGS (" IMAP_ALL_FLAGS
-                               ")] These flags can be changed\r\n");
-  imap_sb_addf(&b, "* %zu EXISTS\r\n* 0 RECENT\r\n", s->n_msgs);
-  for (i = 0; i < s->n_msgs; i++)
-    if (!(s->msgs[i].flags & DB_MAIL_SEEN)) {
-      imap_sb_addf(&b, "* OK [UNSEEN %zu] Message %zu is the first unseen\r\n", i + 1, i + 1);
-      break;
-    }
-  imap_sb_addf(&b, "* OK [UIDVALIDITY %lld] UIDs are valid\r\n", (long long)mb.uidvalidity);
-  imap_sb_addf(&b, "* OK [UIDNEXT %lld] The next UID\r\n", (long long)mb.uidnext);
-  imap_send_sb(c, &b);
-  imap_sb_free(&b);
-  imap_reply(c, s, "OK", "[%s] %s completed", read_only ? "READ-ONLY" : "READ-WRITE", verb);
-}
-
-static int imap_count_cb(void *arg, const struct db_mailbox *m) {
-  (*(size_t *)arg)++;
-  return 0;
-}
-
-static void cmd_create(struct lab_conn *c, void *sv, char *args) {
-  struct imap_session *s = sv;
-  struct imap_p q = {args, s->args_end, NULL};
-  struct db *db = lab_conn_ctx(c)->db;
-  char name[IMAP_MBOX_MAX + 1];
-  char *p;
-  size_t n, count = 0;
-  int rc;
-
-  if (imap_p_astring(&q, &p, &n) != 0 || imap_p_end(&q) != 0) {
-    imap_reply(c, s, "BAD", "%s (CREATE mailbox)", q.err);
-    return;
-  }
-  /* A trailing delimiter only says the name will have children. */
-  while (n > 0 && p[n - 1] == '/') n--;
-  if (imap_mbox_arg(p, n, name) != 0 || strpbrk(name, "*%") || name[0] == '/' ||
-      strstr(name, "//")) {
-    imap_reply(c, s, "NO",
-               "[CANNOT] Mailbox names here are 1 to %d printable ASCII characters, "
-               "without * or %% and without empty levels",
-               IMAP_MBOX_MAX);
-    return;
-  }
-  if (strcmp(name, "INBOX") == 0) {
-    imap_reply(c, s, "NO", "[ALREADYEXISTS] INBOX always exists");
-    return;
-  }
-  if (db_mailbox_list(db, s->user.id, imap_count_cb, &count) != 0) {
-    imap_reply(c, s, "NO", "[SERVERBUG] Could not list the mailboxes");
-    return;
-  }
-  if (count >= LIM_IMAP_MAILBOXES) {
-    imap_reply(c, s, "NO", "[LIMIT] An account may have at most %d mailboxes", LIM_IMAP_MAILBOXES);
-    return;
-  }
-  rc = db_mailbox_create(db, s->user.id, name);
-  if (rc == 0)
-    imap_reply(c, s, "OK", "CREATE completed");
-  else if (rc == 1)
-    imap_reply(c, s, "NO", "[ALREADYEXISTS] That mailbox exists already");
-  else
-    imap_reply(c, s, "NO", "[SERVERBUG] Could not create the mailbox");
-}
-
-static void cmd_delete(struct lab_conn *c, void *sv, char *args) {
-  struct imap_session *s = sv;
-  struct imap_p q = {args, s->args_end, NULL};
-  char name[IMAP_MBOX_MAX + 1];
-  int valid, rc;
-
-  if (imap_p_mailbox(&q, name, &valid) != 0 || imap_p_end(&q) != 0) {
-    imap_reply(c, s, "BAD", "%s (DELETE mailbox)", q.err);
-    return;
-  }
-  if (valid && strcmp(name, "INBOX") == 0) {
-    imap_reply(c, s, "NO", "[CANNOT] INBOX cannot be deleted");
-    return;
-  }
-  if (valid && s->state == IMAP_SELECTED && strcmp(name, s->mbox) == 0) {
-    imap_reply(c, s, "NO", "[INUSE] Close the mailbox before deleting it");
-    return;
-  }
-  rc = valid ? db_mailbox_delete(lab_conn_ctx(c)->db, s->user.id, name) : 1;
-  if (rc == 0)
-    imap_reply(c, s, "OK", "DELETE completed");
-  else if (rc == 1)
-    imap_reply(c, s, "NO", "[NONEXISTENT] There is no mailbox by that name");
-  else
-    imap_reply(c, s, "NO", "[SERVERBUG] Could not delete the mailbox");
-}
-
-/* SUBSCRIBE and UNSUBSCRIBE. Every mailbox counts as subscribed: LSUB
- * lists them all. */
-static void cmd_subscribe(struct lab_conn *c, void *sv, char *args) {
-  struct imap_session *s = sv;
-  const char *verb = lab_cmd_current(c)->verb;
-  struct imap_p q = {args, s->args_end, NULL};
-  char name[IMAP_MBOX_MAX + 1];
-  int valid;
-
-  if (imap_p_mailbox(&q, name, &valid) != 0 || imap_p_end(&q) != 0) {
-    imap_reply(c, s, "BAD", "%s (%s mailbox)", q.err, verb);
-    return;
-  }
-  imap_reply(c, s, "OK", "%s completed", verb);
-}
-
-/* RFC 3501 section 6.3.8: "*" matches anything, "%" anything but the
- * hierarchy delimiter. Dynamic programming over the (short) name keeps a
- * pattern of many wildcards linear in the pattern's length. */
-static int imap_glob(const char *pat, size_t pn, const char *name) {
-  unsigned char row[IMAP_MBOX_MAX + 2], next[IMAP_MBOX_MAX + 2];
-  size_t nn = strlen(name), i, j;
-  int fold = strcmp(name, "INBOX") == 0; /* INBOX in any case */
-
-  if (nn > IMAP_MBOX_MAX) return 0;
-  memset(row, 0, sizeof row);
-  row[0] = 1;
-  for (i = 0; i < pn; i++) {
-    unsigned char pc = (unsigned char)pat[i];
-    for (j = 0; j <= nn; j++) {
-      if (pc == '*')
-        next[j] = row[j] || (j > 0 && next[j - 1]);
-      else if (pc == '%')
-        next[j] = row[j] || (j > 0 && next[j - 1] && name[j - 1] != '/');
-      else
-        next[j] =
-            j > 0 && row[j - 1] &&
-            (fold ? toupper(pc) == (unsigned char)name[j - 1] : pc == (unsigned char)name[j - 1]);
-    }
-    memcpy(row, next, nn + 1);
-  }
-  return row[nn];
-}
-
-struct imap_names {
-  char (*name)[IMAP_MBOX_MAX + 1];
-  size_t n, cap;
-  int oom;
-};
-
-static int imap_names_cb(void *arg, const struct db_mailbox *m) {
-  struct imap_names *l = arg;
-
-  void *p = buf_array_room(l->name, l->n, &l->cap, 16, sizeof *l->name);
-  if (!p) {
-    l->oom = 1;
-    return 1;
-  }
-  l->name = p;
-  snprintf(l->name[l->n++], sizeof l->name[0], "%s", m->name);
-  return 0;
-}
-
-/* LIST, and LSUB: the same list, since every mailbox counts as subscribed. */
-static void cmd_list(struct lab_conn *c, void *sv, char *args) {
-  struct imap_session *s = sv;
-  const char *verb = lab_cmd_current(c)->verb;
-  struct imap_p q = {args, s->args_end, NULL};
-  struct imap_names names = {0};
-  struct imap_sb b = {0};
-  char *ref, *pat, *full = NULL;
-  size_t rn, pn, i, j;
-
-  if (imap_p_list_mailbox(&q, &ref, &rn) != 0 || imap_p_sp(&q) != 0 ||
-      imap_p_list_mailbox(&q, &pat, &pn) != 0 || imap_p_end(&q) != 0) {
-    imap_reply(c, s, "BAD", "%s (%s reference pattern)", q.err, verb);
-    return;
-  }
-  if (pn == 0) { /* RFC 3501: the delimiter and the root of the reference */
-    lab_printf(c, "* %s (\\Noselect) \"/\" \"\"\r\n", verb);
-    imap_reply(c, s, "OK", "%s completed", verb);
-    return;
-  }
-  full = malloc(rn + pn + 1);
-  if (!full || db_mailbox_list(lab_conn_ctx(c)->db, s->user.id, imap_names_cb, &names) != 0 ||
-      names.oom) {
-    imap_reply(c, s, "NO", "[SERVERBUG] Could not list the mailboxes");
-    goto done;
-  }
-  memcpy(full, ref, rn);
-  memcpy(full + rn, pat, pn);
-  for (i = 0; i < names.n; i++) {
-    size_t len = strlen(names.name[i]);
-    int children = 0;
-    if (!imap_glob(full, rn + pn, names.name[i])) continue;
-    for (j = 0; j < names.n; j++)
-      if (strncmp(names.name[j], names.name[i], len) == 0 && names.name[j][len] == '/')
-        children = 1;
-    imap_sb_addf(&b, "* %s (%s) \"/\" ", verb, children ? "\\HasChildren" : "\\HasNoChildren");
-    imap_sb_mailbox(&b, names.name[i]);
-    imap_sb_adds(&b, "\r\n");
-  }
-  imap_send_sb(c, &b);
-  imap_reply(c, s, "OK", "%s completed", verb);
-
-done:
-  imap_sb_free(&b);
-  free(names.name);
-  free(full);
-}
-
-static void cmd_status(struct lab_conn *c, void *sv, char *args) {
-  struct imap_session *s = sv;
-  struct imap_p q = {args, s->args_end, NULL};
-  char name[IMAP_MBOX_MAX + 1], *att, up[16];
-  struct db_mailbox mb;
-  struct imap_sb b = {0};
-  size_t n, recent = 0, i;
-  int valid, rc, first = 1;
-
-  memset(&mb, 0, sizeof mb);
-  if (imap_p_mailbox(&q, name, &valid) != 0 || imap_p_sp(&q) != 0 ||
-      imap_p_char(&q, '(', "Missing ( before the status items") != 0) {
-    imap_reply(c, s, "BAD", "%s (STATUS mailbox (MESSAGES UNSEEN ...))", q.err);
-    return;
-  }
-  rc = valid ? db_mailbox_get(lab_conn_ctx(c)->db, s->user.id, name, &mb) : 1;
-  if (s->state == IMAP_SELECTED && valid && strcmp(name, s->mbox) == 0)
-    for (i = 0; i < s->n_msgs; i++) recent += s->msgs[i].recent;
-  imap_sb_adds(&b, "* STATUS ");
-  imap_sb_mailbox(&b, name);
-  imap_sb_adds(&b, " (");
-  for (;;) {
-    if (imap_p_atom(&q, &att, &n) != 0) break;
-    imap_upper(up, sizeof up, att, n);
-    if (!first) imap_sb_add(&b, " ", 1);
-    first = 0;
-    if (strcmp(up, "MESSAGES") == 0)
-      imap_sb_addf(&b, "MESSAGES %lld", (long long)mb.messages);
-    else if (strcmp(up, "RECENT") == 0)
-      imap_sb_addf(&b, "RECENT %zu", recent);
-    else if (strcmp(up, "UIDNEXT") == 0)
-      imap_sb_addf(&b, "UIDNEXT %lld", (long long)mb.uidnext);
-    else if (strcmp(up, "UIDVALIDITY") == 0)
-      imap_sb_addf(&b, "UIDVALIDITY %lld", (long long)mb.uidvalidity);
-    else if (strcmp(up, "UNSEEN") == 0)
-      imap_sb_addf(&b, "UNSEEN %lld", (long long)mb.unseen);
-    else {
-      imap_p_fail(&q, "Unknown status item (MESSAGES RECENT UIDNEXT UIDVALIDITY UNSEEN)");
-      break;
-    }
-    if (!imap_p_peek(&q, ' ')) break;
-    q.p++;
-  }
-  if (q.err || imap_p_char(&q, ')', "Missing ) after the status items") != 0 ||
-      imap_p_end(&q) != 0) {
-    imap_reply(c, s, "BAD", "%s", q.err);
-  } else if (rc == 1) {
-    imap_reply(c, s, "NO", "[NONEXISTENT] There is no mailbox by that name");
-  } else if (rc != 0) {
-    imap_reply(c, s, "NO", "[SERVERBUG] Could not read the mailbox");
-  } else {
-    imap_sb_adds(&b, ")\r\n");
-    imap_send_sb(c, &b);
-    imap_reply(c, s, "OK", "STATUS completed");
-  }
-  imap_sb_free(&b);
-}
-
 static void cmd_append(struct lab_conn *c, void *sv, char *args) {
   struct imap_session *s = sv;
   struct imap_p q = {args, s->args_end, NULL};
@@ -793,15 +496,16 @@ static const struct lab_cmd imap_cmds[] = {
     {"STARTTLS", LAB_IN(IMAP_NOAUTH), cmd_starttls, LAB_ARGS_ANY, NULL, imap_check_no_args},
     {"LOGIN", LAB_IN(IMAP_NOAUTH), cmd_login, LAB_ARGS_ANY, NULL, NULL},
     {"AUTHENTICATE", LAB_IN(IMAP_NOAUTH), cmd_authenticate, LAB_ARGS_ANY, NULL, NULL},
-    {"SELECT", IMAP_AUTHED, cmd_select, LAB_ARGS_ANY, NULL, NULL},
-    {"EXAMINE", IMAP_AUTHED, cmd_select, LAB_ARGS_ANY, NULL, NULL},
-    {"CREATE", IMAP_AUTHED, cmd_create, LAB_ARGS_ANY, NULL, NULL},
-    {"DELETE", IMAP_AUTHED, cmd_delete, LAB_ARGS_ANY, NULL, NULL},
-    {"SUBSCRIBE", IMAP_AUTHED, cmd_subscribe, LAB_ARGS_ANY, NULL, NULL},
-    {"UNSUBSCRIBE", IMAP_AUTHED, cmd_subscribe, LAB_ARGS_ANY, NULL, NULL},
-    {"LIST", IMAP_AUTHED, cmd_list, LAB_ARGS_ANY, NULL, NULL},
-    {"LSUB", IMAP_AUTHED, cmd_list, LAB_ARGS_ANY, NULL, NULL},
-    {"STATUS", IMAP_AUTHED, cmd_status, LAB_ARGS_ANY, NULL, NULL},
+    {"SELECT", IMAP_AUTHED, imap_mailbox_select, LAB_ARGS_ANY, NULL, NULL},
+    {"EXAMINE", IMAP_AUTHED, imap_mailbox_select, LAB_ARGS_ANY, NULL, NULL},
+    {"CREATE", IMAP_AUTHED, imap_mailbox_create, LAB_ARGS_ANY, NULL, NULL},
+    {"DELETE", IMAP_AUTHED, imap_mailbox_delete, LAB_ARGS_ANY, NULL, NULL},
+    {"RENAME", IMAP_AUTHED, imap_mailbox_rename, LAB_ARGS_ANY, NULL, NULL},
+    {"SUBSCRIBE", IMAP_AUTHED, imap_mailbox_subscribe, LAB_ARGS_ANY, NULL, NULL},
+    {"UNSUBSCRIBE", IMAP_AUTHED, imap_mailbox_subscribe, LAB_ARGS_ANY, NULL, NULL},
+    {"LIST", IMAP_AUTHED, imap_mailbox_list, LAB_ARGS_ANY, NULL, NULL},
+    {"LSUB", IMAP_AUTHED, imap_mailbox_list, LAB_ARGS_ANY, NULL, NULL},
+    {"STATUS", IMAP_AUTHED, imap_mailbox_status, LAB_ARGS_ANY, NULL, NULL},
     {"APPEND", IMAP_AUTHED, cmd_append, LAB_ARGS_ANY, NULL, NULL},
     {"CHECK", LAB_IN(IMAP_SELECTED), cmd_noop, LAB_ARGS_ANY, NULL, imap_check_no_args},
     {"CLOSE", LAB_IN(IMAP_SELECTED), cmd_close, LAB_ARGS_ANY, NULL, imap_check_no_args},

@@ -5,8 +5,10 @@
  * functions each file offers the others. Nothing here is for other modules;
  * the module itself is lab_imap in lab.h.
  *
- *   imap.c           the session: replies, logging in, mailbox commands, the
+ *   imap.c           the session: replies, logging in, APPEND, EXPUNGE, the
  *                    command table, assembling a command and its literals
+ *   imap_mailbox.c   the mailboxes by name: SELECT, CREATE, DELETE, RENAME,
+ *                    SUBSCRIBE, LIST, STATUS
  *   imap_out.c       the response builder: a capped buf, IMAP strings,
  *                    flag lists, date-times
  *   imap_parse.c     the argument parser: atoms, strings, literals, mailbox
@@ -138,6 +140,16 @@ void imap_date_time(struct imap_sb *b, int64_t when);
 /* The tagged reply that ends a command. */
 void imap_reply(struct lab_conn *c, struct imap_session *s, const char *status, const char *fmt,
                 ...) __attribute__((format(printf, 4, 5)));
+
+/* --- imap_mailbox.c: command table rows (run) ------------------------------ */
+
+void imap_mailbox_select(struct lab_conn *c, void *sv, char *args); /* and EXAMINE */
+void imap_mailbox_create(struct lab_conn *c, void *sv, char *args);
+void imap_mailbox_delete(struct lab_conn *c, void *sv, char *args);
+void imap_mailbox_rename(struct lab_conn *c, void *sv, char *args);
+void imap_mailbox_subscribe(struct lab_conn *c, void *sv, char *args); /* and UNSUBSCRIBE */
+void imap_mailbox_list(struct lab_conn *c, void *sv, char *args);      /* and LSUB */
+void imap_mailbox_status(struct lab_conn *c, void *sv, char *args);
 
 /* --- imap_parse.c --------------------------------------------------------- */
 

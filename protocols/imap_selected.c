@@ -51,6 +51,20 @@ int imap_load(struct lab_conn *c, struct imap_session *s, const char *mbox, stru
   return rc;
 }
 
+/* The selected mailbox's messages now. 1 (none) once it is gone, or once
+ * its name holds another mailbox: one with another UIDVALIDITY (deleted
+ * and made again, or renamed away and another renamed to the name),
+ * whose messages are not the ones this session numbered, so not one of
+ * them may be taken for one of those (RFC 3501 section 2.3.1.1). */
+static int imap_load_selected(struct lab_conn *c, struct imap_session *s, struct imap_list *l) {
+  struct db_mailbox mb;
+  int rc = db_mailbox_get(lab_conn_ctx(c)->db, s->user.id, s->mbox, &mb);
+
+  memset(l, 0, sizeof *l);
+  if (rc == 0 && mb.uidvalidity != s->uidvalidity) rc = 1;
+  return rc == 0 ? imap_load(c, s, s->mbox, l) : rc;
+}
+
 void imap_set_state(struct imap_session *s, enum imap_state st) {
   if (st != IMAP_SELECTED) {
     free(s->msgs);
@@ -87,10 +101,10 @@ int imap_sync(struct lab_conn *c, struct imap_session *s, int announce, struct i
   struct imap_list l;
   size_t i, j = 0, added = 0, recent = 0;
   int64_t max_uid = s->n_msgs ? s->msgs[s->n_msgs - 1].uid : 0;
-  int rc = imap_load(c, s, s->mbox, &l);
+  int rc = imap_load_selected(c, s, &l);
 
   if (rc < 0) return -1;
-  /* rc == 1: another session deleted the mailbox; all its mail is gone. */
+  /* rc == 1: another session deleted or renamed the mailbox; all its mail is gone. */
   for (i = 0; i < s->n_msgs; i++) {
     struct imap_msg *m = &s->msgs[i];
     while (j < l.n && l.m[j].uid < m->uid) j++;

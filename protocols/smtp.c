@@ -33,6 +33,9 @@
  * LIM_SMTP_MESSAGE_BYTES is read to its end and refused with 552 5.3.4.
  * Recipients are lab accounts only (550 5.7.1 for any other domain, even
  * after AUTH), at most LIM_SMTP_RECIPIENTS per message (452 4.5.3).
+ * "postmaster" (RFC 5321 section 4.5.1, any case, @lab or bare) is the
+ * student behind the connection (relay session, else AUTH): each student
+ * is the postmaster of their own lab; with nobody known, 530 5.7.0.
  * Each account stores at most LIM_MAIL_QUOTA_BYTES of mail: a recipient
  * already at the quota gets 452 4.2.2 at RCPT, and a message that would
  * take any recipient past it is refused for all with 552 5.2.2 (RFC 3463
@@ -228,6 +231,38 @@ static int smtp_split_mailbox(char *box, char **local, char **domain) {
 static int smtp_lookup(struct lab_conn *c, const char *local, struct db_user *u) {
   if (strlen(local) > LIM_NAME_LEN) return 1;
   return db_lab_account(lab_conn_ctx(c)->db, local, u);
+}
+
+/* RFC 5321 section 4.5.1: "postmaster", in any case, with our domain or
+ * none, must be accepted. Each student is the postmaster of their own
+ * lab, so it names the mailbox of the student behind this connection: the
+ * one whose relay session it is, else the lab account logged in with
+ * AUTH. No other mailbox ever gets it, so no student reads mail another
+ * sent to postmaster; and the shared demo account, which everyone may
+ * read, is nobody's postmaster. With no student known the address is
+ * refused, saying how to become known. 0 with *u the student, or -1 once
+ * the refusal has been sent. */
+static int smtp_postmaster(struct lab_conn *c, struct smtp_session *s, struct db_user *u) {
+  struct db *db = lab_conn_ctx(c)->db;
+  int64_t id = lab_conn_user(c, s->authed ? s->auth_name : NULL);
+
+  if (id && db_user_by_id(db, id, u) == 0 && db_lab_account(db, u->name, u) == 0) {
+    if (strcmp(u->name, LABDB_DEMO_USER) != 0) return 0;
+    smtp_reply(c, s, 550,
+               "5.7.1 <postmaster@" SMTP_HOST ">: the shared " LABDB_DEMO_USER
+               " account has no postmaster (everyone can read its mail); "
+               "log in with your own lab account");
+    return -1;
+  }
+  smtp_reply(c, s, 530,
+             "5.7.0 <postmaster@" SMTP_HOST
+             ">: every student is the postmaster of their own lab; "
+             "authenticate (AUTH) so the server knows whose");
+  return -1;
+}
+
+static int smtp_is_postmaster(const char *local) {
+  return strcasecmp(local, "postmaster") == 0;
 }
 
 /* --- AUTH ------------------------------------------------------------------- */
@@ -628,10 +663,11 @@ static void smtp_cmd_mail(struct lab_conn *c, void *sv, char *args) {
 static void smtp_cmd_rcpt(struct lab_conn *c, void *sv, char *args) {
   struct smtp_session *s = sv;
   char path[LIM_SMTP_PATH + 1], *params, *local, *domain;
+  const char *to;
   struct db_user u;
   struct db_mailbox mb;
   size_t i;
-  int rc;
+  int rc, postmaster;
 
   if (strncasecmp(args, "TO:", 3) != 0) {
     smtp_reply(c, s, 501, "5.5.4 Syntax: RCPT TO:<address>");
@@ -660,21 +696,29 @@ static void smtp_cmd_rcpt(struct lab_conn *c, void *sv, char *args) {
                local, domain);
     return;
   }
-  rc = smtp_lookup(c, local, &u);
-  if (rc < 0) {
-    smtp_reply(c, s, 451, "4.3.0 Local error looking up the recipient, try again later");
-    return;
+  postmaster = smtp_is_postmaster(local);
+  if (postmaster) {
+    if (smtp_postmaster(c, s, &u) != 0) return;
+  } else {
+    rc = smtp_lookup(c, local, &u);
+    if (rc < 0) {
+      smtp_reply(c, s, 451, "4.3.0 Local error looking up the recipient, try again later");
+      return;
+    }
+    if (rc != 0) {
+      smtp_reply(c, s, 550, "5.1.1 <%s@" SMTP_HOST ">: No such user here", local);
+      return;
+    }
   }
-  if (rc != 0) {
-    smtp_reply(c, s, 550, "5.1.1 <%s@" SMTP_HOST ">: No such user here", local);
-    return;
-  }
+  /* The address as the envelope names it: the Received: line's "for",
+   * the lab event's "to" and the replies say postmaster, not who it is. */
+  to = postmaster ? "postmaster" : u.name;
   for (i = 0; i < s->nrcpt; i++)
     if (s->rcpt[i].user_id == u.id) break;
   if (i == s->nrcpt) {
     if (db_mailbox_get(lab_conn_ctx(c)->db, u.id, "INBOX", &mb) == 0 &&
         mb.messages >= LIM_MAILBOX_MESSAGES) {
-      smtp_reply(c, s, 452, "4.2.2 <%s@" SMTP_HOST ">: Mailbox full", u.name);
+      smtp_reply(c, s, 452, "4.2.2 <%s@" SMTP_HOST ">: Mailbox full", to);
       return;
     }
     /* At the quota already (not even one more byte fits; a message has
@@ -687,16 +731,20 @@ static void smtp_cmd_rcpt(struct lab_conn *c, void *sv, char *args) {
     }
     if (rc > 0) {
       lab_warn(c, "smtp: recipient %s is at the mail quota", u.name);
-      smtp_reply(c, s, 452, "4.2.2 <%s@" SMTP_HOST ">: Mailbox full (quota %d bytes)", u.name,
+      smtp_reply(c, s, 452, "4.2.2 <%s@" SMTP_HOST ">: Mailbox full (quota %d bytes)", to,
                  LIM_MAIL_QUOTA_BYTES);
       return;
     }
     s->rcpt[s->nrcpt].user_id = u.id;
-    snprintf(s->rcpt[s->nrcpt].name, sizeof s->rcpt[s->nrcpt].name, "%s", u.name);
+    snprintf(s->rcpt[s->nrcpt].name, sizeof s->rcpt[s->nrcpt].name, "%s", to);
     s->nrcpt++;
   }
   smtp_set_state(s, SMTP_S_RCPT);
-  smtp_reply(c, s, 250, "2.1.5 Recipient <%s@" SMTP_HOST "> OK", u.name);
+  if (postmaster)
+    smtp_reply(c, s, 250, "2.1.5 Recipient <postmaster@" SMTP_HOST "> OK (that is you, %s)",
+               u.name);
+  else
+    smtp_reply(c, s, 250, "2.1.5 Recipient <%s@" SMTP_HOST "> OK", u.name);
 }
 
 /* --- the other commands ---------------------------------------------------- */
@@ -785,7 +833,8 @@ static void smtp_cmd_noop(struct lab_conn *c, void *sv, char *args) {
 }
 
 /* VRFY answers truthfully for lab users: the lesson is how an open VRFY
- * lets anyone list accounts (real servers switch it off or say 252). */
+ * lets anyone list accounts (real servers switch it off or say 252).
+ * postmaster is answered as RCPT would take it. */
 static void smtp_cmd_vrfy(struct lab_conn *c, void *sv, char *args) {
   struct smtp_session *s = sv;
   char path[LIM_SMTP_PATH + 1], *params, *local, *domain;
@@ -800,6 +849,12 @@ static void smtp_cmd_vrfy(struct lab_conn *c, void *sv, char *args) {
   if (domain && strcasecmp(domain, SMTP_HOST) != 0) {
     smtp_reply(c, s, 551, "5.7.1 <%s@%s>: Not a lab address; this server does not relay", local,
                domain);
+    return;
+  }
+  if (smtp_is_postmaster(local)) {
+    if (smtp_postmaster(c, s, &u) == 0)
+      smtp_reply(c, s, 250, "2.1.5 postmaster <postmaster@" SMTP_HOST "> (that is you, %s)",
+                 u.name);
     return;
   }
   rc = smtp_lookup(c, local, &u);

@@ -4,8 +4,10 @@ Python's imaplib logs in with a student's lab credentials from POST
 /api/join and does what a mail program does: LIST, SELECT, SEARCH (ALL,
 UNSEEN, FROM), FETCH (RFC822, BODY.PEEK[HEADER], FLAGS, UID), STORE
 +FLAGS \\Seen and \\Deleted, EXPUNGE, CREATE, COPY, APPEND with a literal,
-the UID forms, and LOGOUT. A mail sent with smtplib to the student's lab
-address shows up at once (NOOP announces it). The curl command line
+the UID forms, and LOGOUT; then a hierarchy: CREATE of "p/q/r" makes
+"p" and "p/q", LIST with "%", RENAME with its inferiors and of INBOX,
+DELETE leaving a \\Noselect level. A mail sent with smtplib to the
+student's lab address shows up at once (NOOP announces it). The curl command line
 fetches a message by UID and runs a custom EXAMINE. Raw sockets then try
 what a hostile or clumsy client would: a literal over the cap (no "+"
 continuation is sent, and the server keeps serving), a non-synchronising
@@ -246,6 +248,51 @@ class ImapConformance(PortlabTestCase):
         self.assertEqual(m.select("Nowhere")[0], "NO")
         typ, data = m.logout()
         self.assertEqual(typ, "BYE")
+
+    def test_imaplib_hierarchy_and_rename(self):
+        """CREATE makes superiors, "%" walks the levels, RENAME (RFC 3501 6.3.5)."""
+        m = self.imap()
+        self.assertEqual(m.create("p/q/r"), ("OK", [b"CREATE completed"]))
+        self.assertEqual(m.list('""', "%"), ("OK", [b'(\\HasNoChildren) "/" INBOX',
+                                                   b'(\\HasChildren) "/" p']))
+        self.assertEqual(m.list('""', "p/%"), ("OK", [b'(\\HasChildren) "/" p/q']))
+        self.assertEqual(m.select("p"), ("OK", [b"0"]))
+        typ, data = m.rename("p", "Work")
+        self.assertEqual(typ, "NO")
+        self.assertIn(b"[INUSE]", data[0])
+        self.assertEqual(m.close()[0], "OK")
+        self.assertEqual(m.rename("p", "Work"), ("OK", [b"RENAME completed"]))
+        self.assertEqual(m.list(), ("OK", [b'(\\HasNoChildren) "/" INBOX',
+                                           b'(\\HasChildren) "/" Work',
+                                           b'(\\HasChildren) "/" Work/q',
+                                           b'(\\HasNoChildren) "/" Work/q/r']))
+        typ, data = m.rename("Work/q", "Work/q/r/s")
+        self.assertEqual(typ, "NO")
+        self.assertIn(b"[CANNOT]", data[0])
+        typ, data = m.rename("Nowhere", "x")
+        self.assertEqual(typ, "NO")
+        self.assertIn(b"[NONEXISTENT]", data[0])
+        # DELETE of a mailbox with inferiors leaves a \Noselect level (6.3.4).
+        self.assertEqual(m.delete("Work"), ("OK", [b"DELETE completed"]))
+        self.assertEqual(m.list('""', "%"), ("OK", [b'(\\HasNoChildren) "/" INBOX',
+                                                   b'(\\Noselect \\HasChildren) "/" Work']))
+        typ, data = m.delete("Work")
+        self.assertEqual(typ, "NO")
+        self.assertIn(b"[HASCHILDREN]", data[0])
+        self.assertEqual(m.select("Work")[0], "NO")
+        # RENAME INBOX moves its mail out and leaves it empty.
+        typ, data = m.status("INBOX", "(MESSAGES UIDVALIDITY)")
+        inbox = re.search(rb"MESSAGES (\d+) UIDVALIDITY (\d+)", data[0])
+        self.assertEqual(inbox.group(1), b"2")
+        self.assertEqual(m.rename("INBOX", "Saved"), ("OK", [b"RENAME completed"]))
+        self.assertEqual(m.select("INBOX"), ("OK", [b"0"]))
+        self.assertEqual(m.response("UIDVALIDITY"), ("UIDVALIDITY", [inbox.group(2)]))
+        self.assertEqual(m.select("Saved"), ("OK", [b"2"]))
+        self.assertNotEqual(m.response("UIDVALIDITY"), ("UIDVALIDITY", [inbox.group(2)]))
+        self.assertEqual(m.close()[0], "OK")
+        typ, data = m.rename("Saved", "Work/q")
+        self.assertEqual(typ, "NO")
+        self.assertIn(b"[ALREADYEXISTS]", data[0])
 
     def test_imaplib_bad_password(self):
         m = imaplib.IMAP4(LOOPBACK, self.port, timeout=10)

@@ -2,8 +2,10 @@
 
 Python's smtplib sends without AUTH, with AUTH PLAIN and with AUTH LOGIN,
 to several recipients at once, with an 8-bit body, and the mail is read
-back with poplib byte for byte; the curl command line sends a file with
-and without a login. Raw sockets then try what a hostile or careless
+back with poplib byte for byte; postmaster (RFC 5321 section 4.5.1) is
+refused to a client nobody is known behind, and is the student's own
+mailbox after AUTH or through their browser session, never another's;
+the curl command line sends a file with and without a login. Raw sockets then try what a hostile or careless
 client would: relaying to another domain (550 5.7.1), the SMTP smuggling
 forms ("\\n.\\n", "\\r.\\r", "\\n.\\r\\n" ...) which must not inject a second
 message, an over-long command (500 and the connection ends), NUL bytes,
@@ -16,6 +18,7 @@ Network rule: loopback only.
 
 import os
 import poplib
+import re
 import smtplib
 import subprocess
 import sys
@@ -26,7 +29,7 @@ import unittest
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "integration"))
 
 import harness  # noqa: E402
-from harness import PortlabTestCase, unique_name  # noqa: E402
+from harness import PortlabTestCase, collect, open_session, unique_name  # noqa: E402
 
 LOOPBACK = "127.0.0.1"
 SMTP_WELL_KNOWN = 25
@@ -194,6 +197,60 @@ class SmtpLab(PortlabTestCase):
         # smtplib.login picks PLAIN here; the right password works after a wrong one.
         code, _ = s.login(self.alice["user"], self.alice["password"])
         self.assertEqual(code, 235)
+
+    def test_postmaster(self):
+        """RFC 5321 4.5.1: postmaster is accepted, and is the student behind the connection."""
+        # A direct client that has not logged in: nobody is known, 530 says how.
+        s = self.smtp()
+        s.ehlo("client.example")
+        code, text = s.verify("postmaster")
+        self.assertEqual(code, 530, text)
+        with self.assertRaises(smtplib.SMTPRecipientsRefused) as cm:
+            s.sendmail("x@example.com", ["postmaster@lab"], b"Subject: nobody\r\n\r\nx\r\n")
+        code, text = cm.exception.recipients["postmaster@lab"]
+        self.assertEqual(code, 530)
+        self.assertTrue(text.startswith(b"5.7.0 <postmaster@lab>: every student is the "), text)
+        # Logged in: alice's own mailbox, never bob's or carol's.
+        marker = unique_name("pm").encode()
+        s = self.smtp()
+        s.login(self.alice["user"], self.alice["password"])
+        code, text = s.verify("Postmaster")
+        self.assertEqual((code, text), (250, b"2.1.5 postmaster <postmaster@lab> (that is you, %s)"
+                                        % self.alice["user"].encode()))
+        s.sendmail("x@example.com", ["Postmaster", "POSTMASTER@lab"],
+                   b"Subject: " + marker + b"\r\n\r\nto my postmaster\r\n")
+        hits = self.find_mail(self.alice, marker)
+        self.assertEqual(len(hits), 1)
+        self.assertIn(b"\r\n\tfor <postmaster@lab>;\r\n", hits[0])
+        self.assertEqual(self.find_mail(self.bob, marker), [])
+        self.assertEqual(self.find_mail(self.carol, marker), [])
+
+    def test_postmaster_through_the_relay(self):
+        """Typed in bob's browser session: bob's mailbox, never alice's."""
+        ws = self.ws(self.pl.ws_connect(self.bob["cookie"]))
+        self.assertOpened(open_session(ws, "lab", SMTP_WELL_KNOWN))
+        marker = unique_name("pr").encode()
+        recv = b""
+
+        def say(raw, pattern):
+            nonlocal recv
+            if raw:
+                ws.send_binary(raw)
+            start = len(recv)
+            rx = re.compile(pattern)
+            c = collect(ws, until=lambda c: bool(rx.search(recv[start:] + bytes(c.data))),
+                        timeout=10)
+            recv += bytes(c.data)
+            self.assertRegex(recv[start:], rx)
+
+        say(b"", rb"^220 lab ESMTP [^\r\n]*\r\n$")
+        say(b"HELO browser\r\nMAIL FROM:<bob@lab>\r\n", rb"250 2\.1\.0 [^\r\n]*\r\n$")
+        say(b"RCPT TO:<Postmaster>\r\n", rb"^250 2\.1\.5 Recipient <postmaster@lab> OK "
+            rb"\(that is you, " + self.bob["user"].encode() + rb"\)\r\n$")
+        say(b"DATA\r\n", rb"^354 ")
+        say(b"Subject: " + marker + b"\r\n\r\nrelayed\r\n.\r\nQUIT\r\n", rb"221 2\.0\.0 ")
+        self.assertEqual(len(self.find_mail(self.bob, marker)), 1)
+        self.assertEqual(self.find_mail(self.alice, marker), [])
 
     def test_relay_denied(self):
         s = self.smtp()

@@ -6,8 +6,9 @@
  * out of sequence, relaying refused, the recipient and size caps at their
  * edges, the SMTP smuggling forms, both line limits at their edges, NUL
  * bytes, AUTH PLAIN and LOGIN (good, bad, cancelled, malformed, too many
- * failures), the error limit, the idle timeout, pipelining, and one
- * session fed at every split point.
+ * failures), the error limit, the idle timeout, pipelining, one
+ * session fed at every split point, and postmaster (RFC 5321 section
+ * 4.5.1): each student's own, known by the relay or by AUTH.
  */
 #define _GNU_SOURCE /* memmem */
 #include <stdio.h>
@@ -20,8 +21,10 @@
 #include "lab_session.h"
 #include "labdata.h"
 #include "labdb.h"
+#include "labident.h"
 #include "log.h"
 #include "portlab_limits.h"
+#include "progress.h"
 
 #define SECRET "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
 #define PW "Secr3t-Pw"
@@ -677,6 +680,119 @@ static void test_mail_quota(void) {
   lab_mem_free(c);
 }
 
+/* One message from the connection, with this subject, to the RCPT lines given. */
+static void send_to(struct lab_conn *c, const char *rcpt, const char *subject) {
+  char line[160];
+  cmd(c, "MAIL FROM:<sender@example.com>");
+  CHECK(starts(cmd(c, rcpt), "250 2.1.5 "));
+  cmd(c, "DATA");
+  lab_mem_clear(c);
+  snprintf(line, sizeof line, "Subject: %s\r\n\r\nfor the postmaster\r\n.\r\n", subject);
+  feed(c, line);
+  CHECK(starts(take(c), "250 2.0.0 Message accepted for delivery"));
+}
+
+/* The newest message of user holds needle. */
+static int newest_has(int64_t user_id, const char *needle) {
+  size_t len;
+  char *m = newest_mail(user_id, &len);
+  int found = m && strstr(m, needle) != NULL;
+  free(m);
+  return found;
+}
+
+static int postmaster_event(void *arg, const char *attrs) {
+  if (strstr(attrs, "\"to\":\"postmaster@lab\"")) (*(int *)arg)++;
+  return 0;
+}
+
+/* RFC 5321 section 4.5.1: postmaster, in any case, @lab or bare, is
+ * accepted, and is the student behind the connection (the relay session's
+ * student, else the AUTH login): never another student's mailbox, never
+ * the shared demo account; with nobody known it is refused, saying why. */
+static void test_postmaster(void) {
+  static const char nobody[] =
+      "530 5.7.0 <postmaster@lab>: every student is the postmaster of their own lab; "
+      "authenticate (AUTH) so the server knows whose\r\n";
+  struct lab_conn *c;
+  int64_t a0 = mail_count(alice_id), b0 = mail_count(bob_id);
+  int events = 0;
+
+  /* A direct client that has not logged in: nobody is known. */
+  c = open_ehlo();
+  CHECK_EQ_STR(cmd(c, "VRFY postmaster"), nobody);
+  cmd(c, "MAIL FROM:<x@example.com>");
+  CHECK_EQ_STR(cmd(c, "RCPT TO:<postmaster@lab>"), nobody);
+  CHECK_EQ_STR(cmd(c, "RCPT TO:<Postmaster>"), nobody);
+  CHECK_EQ_STR(cmd(c, "RCPT TO:<postmaster@example.com>"),
+               "550 5.7.1 <postmaster@example.com>: Relay access denied; only @lab addresses are "
+               "delivered here\r\n");
+  /* Logged in as demo, which everyone can read: refused too. */
+  cmd(c, "RSET");
+  CHECK(starts(cmd(c, "AUTH PLAIN AGRlbW8AZGVtbw=="), "235 2.7.0 ")); /* \0demo\0demo */
+  cmd(c, "MAIL FROM:<x@example.com>");
+  CHECK_EQ_STR(cmd(c, "RCPT TO:<postmaster>"),
+               "550 5.7.1 <postmaster@lab>: the shared demo account has no postmaster (everyone "
+               "can read its mail); log in with your own lab account\r\n");
+  CHECK(starts(cmd(c, "VRFY postmaster"), "550 5.7.1 <postmaster@lab>: the shared demo "));
+  lab_mem_free(c);
+  CHECK_EQ_INT(mail_count(alice_id), a0);
+  CHECK_EQ_INT(mail_count(bob_id), b0);
+
+  /* Relayed for alice: her own mailbox, whatever the case; one delivery. */
+  CHECK_EQ_INT(labident_add(51025, alice_id, "198.51.100.7"), 0);
+  CHECK_EQ_INT(labident_add(51026, bob_id, "198.51.100.8"), 0);
+  c = lab_mem_open(&lab_smtp, &ctx, "127.0.0.1");
+  lab_mem_set_peer_port(c, 51025);
+  take(c);
+  cmd(c, "EHLO alice.example");
+  CHECK_EQ_STR(cmd(c, "VRFY postmaster"),
+               "250 2.1.5 postmaster <postmaster@lab> (that is you, alice)\r\n");
+  CHECK_EQ_STR(cmd(c, "VRFY <POSTMASTER@LAB>"),
+               "250 2.1.5 postmaster <postmaster@lab> (that is you, alice)\r\n");
+  cmd(c, "MAIL FROM:<alice@lab>");
+  CHECK_EQ_STR(cmd(c, "RCPT TO:<Postmaster>"),
+               "250 2.1.5 Recipient <postmaster@lab> OK (that is you, alice)\r\n");
+  CHECK_EQ_STR(cmd(c, "RCPT TO:<postmaster@Lab>"),
+               "250 2.1.5 Recipient <postmaster@lab> OK (that is you, alice)\r\n");
+  cmd(c, "RSET");
+  send_to(c, "RCPT TO:<postmaster@lab>", "alice to her postmaster");
+  CHECK_EQ_INT(mail_count(alice_id), a0 + 1);
+  CHECK_EQ_INT(mail_count(bob_id), b0);
+  CHECK(newest_has(alice_id, "for <postmaster@lab>;"));
+  CHECK(newest_has(alice_id, "Subject: alice to her postmaster"));
+  CHECK(db_lab_event_find(ctx.db, alice_id, "smtp.delivered", postmaster_event, &events) >= 0);
+  CHECK_EQ_INT(events, 1);
+  /* The relay names the student, whoever AUTH logs in as. */
+  cmd(c, "AUTH PLAIN AGJvYgBib2ItcHc="); /* \0bob\0bob-pw */
+  CHECK(starts(last_out, "235 2.7.0 "));
+  send_to(c, "RCPT TO:<postmaster>", "relayed alice, logged in as bob");
+  CHECK_EQ_INT(mail_count(alice_id), a0 + 2);
+  CHECK_EQ_INT(mail_count(bob_id), b0);
+  lab_mem_free(c);
+
+  /* Bob's postmaster is bob: alice's mailbox never shows it. */
+  c = lab_mem_open(&lab_smtp, &ctx, "127.0.0.1");
+  lab_mem_set_peer_port(c, 51026);
+  take(c);
+  cmd(c, "EHLO bob.example");
+  send_to(c, "RCPT TO:<postmaster@lab>", "bob to his postmaster");
+  lab_mem_free(c);
+  /* A direct client known by its AUTH login. */
+  c = open_ehlo();
+  cmd(c, "AUTH PLAIN AGJvYgBib2ItcHc=");
+  CHECK_EQ_STR(cmd(c, "VRFY Postmaster"),
+               "250 2.1.5 postmaster <postmaster@lab> (that is you, bob)\r\n");
+  send_to(c, "RCPT TO:<POSTMASTER@lab>", "bob by AUTH");
+  lab_mem_free(c);
+  CHECK_EQ_INT(mail_count(bob_id), b0 + 2);
+  CHECK_EQ_INT(mail_count(alice_id), a0 + 2);
+  CHECK(newest_has(bob_id, "Subject: bob by AUTH"));
+  CHECK(newest_has(alice_id, "Subject: relayed alice, logged in as bob"));
+  labident_remove(51025);
+  labident_remove(51026);
+}
+
 int main(void) {
   int i;
 
@@ -702,6 +818,7 @@ int main(void) {
   test_pipelining_and_splits();
   test_mailbox_full();
   test_mail_quota();
+  test_postmaster();
 
   db_close(ctx.db);
   return check_done();
