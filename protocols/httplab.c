@@ -5,7 +5,9 @@
  * Host required in HTTP/1.1, chunked transfer coding), RFC 9111 / 7232
  * (validators: ETag, Last-Modified, If-None-Match) and RFC 7617 (Basic
  * authentication) describe them; libmicrohttpd parses the requests and
- * does the framing, this file decides what each path answers.
+ * does the framing, httphead.c checks each request's head (one Host, one
+ * body length) before any route runs, this file decides what each path
+ * answers.
  *
  * The site is small and written for the lesson: an index page, an about
  * page, robots.txt that "hides" /flag.html, the flag page itself behind
@@ -50,6 +52,8 @@
 #include "addr.h"
 #include "crypto.h"
 #include "db.h"
+#include "httphead.h"
+#include "httppage.h"
 #include "httprec.h"
 #include "httpwire.h"
 #include "lab.h"
@@ -114,16 +118,6 @@ struct http_body {
 
 /* --- the site -------------------------------------------------------------- */
 
-/* A page's start: its title, then its heading. */
-#define HTTP_PAGE_HEAD(title, heading)                                      \
-  "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n" \
-  "<title>" title                                                           \
-  "</title>\n<link rel=\"stylesheet\" href=\"/style.css\">\n"               \
-  "</head>\n<body>\n<h1>" heading "</h1>\n"
-#define HTTP_PAGE_TAIL "<footer>Served by the portlab lab web server.</footer>\n</body>\n</html>\n"
-/* A whole page whose heading is its title. */
-#define HTTP_PAGE(title, body) HTTP_PAGE_HEAD(title, title) body HTTP_PAGE_TAIL
-
 static const char http_index[] = HTTP_PAGE_HEAD("Lab web server", "Welcome to the lab web server")
     "<p>This small site is part of your network lab. Everything it sends travels\n"
     "in plain text, so you can read the whole exchange in the session transcript:\n"
@@ -183,11 +177,6 @@ static const char http_moved[] =
 static const char http_not_allowed[] = HTTP_PAGE(
     "405 Method Not Allowed",
     "<p>This server only answers GET and HEAD; the <code>Allow</code> header lists them.</p>\n");
-
-static const char http_bad_request[] =
-    HTTP_PAGE("400 Bad Request",
-              "<p>An HTTP/1.1 request must name the site it wants in one <code>Host</code>\n"
-              "header, for example <code>Host: lab</code>, then end with an empty line.</p>\n");
 
 static const char http_unavailable[] =
     HTTP_PAGE("503 Service Unavailable", "<p>Please try again in a moment.</p>\n");
@@ -527,22 +516,6 @@ static const char http_bad_form[] =
               "<p>The body is not <code>name=value&amp;name=value</code> with every\n"
               "<code>%</code> followed by two hex digits.</p>\n");
 
-/* 1 if a comma-separated header value holds token, in any case. */
-static int http_has_token(const char *value, const char *token) {
-  size_t tl = strlen(token);
-  const char *p = value;
-  while (p && *p) {
-    while (*p == ' ' || *p == '\t' || *p == ',') p++;
-    const char *e = p;
-    while (*e && *e != ',') e++;
-    const char *t = e;
-    while (t > p && (t[-1] == ' ' || t[-1] == '\t')) t--;
-    if ((size_t)(t - p) == tl && strncasecmp(p, token, tl) == 0) return 1;
-    p = e;
-  }
-  return 0;
-}
-
 static int http_hex(int c) {
   if (c >= '0' && c <= '9') return c - '0';
   if (c >= 'a' && c <= 'f') return c - 'a' + 10;
@@ -739,8 +712,8 @@ static enum MHD_Result page_chat(struct http_req *r) {
   /* RFC 9110 section 15.5.22: a 426 names the protocol to upgrade to;
    * RFC 6455 section 4.4: an unknown version gets the versions we speak. */
   if (strcmp(r->method, MHD_HTTP_METHOD_GET) != 0 || !upgrade ||
-      !http_has_token(upgrade, "websocket") || !connection ||
-      !http_has_token(connection, "upgrade") || (version && strcmp(version, "13") != 0)) {
+      !httphead_has_token(upgrade, "websocket") || !connection ||
+      !httphead_has_token(connection, "upgrade") || (version && strcmp(version, "13") != 0)) {
     resp = http_page_response(http_upgrade_required, sizeof http_upgrade_required - 1);
     if (!resp) return MHD_NO;
     MHD_add_response_header(resp, "Upgrade", "websocket");
@@ -793,27 +766,22 @@ static void http_peer(struct MHD_Connection *conn, char *out, size_t outlen) {
   getnameinfo(ci->client_addr, len, out, (socklen_t)outlen, NULL, 0, NI_NUMERICHOST);
 }
 
-static enum MHD_Result http_count_host(void *cls, enum MHD_ValueKind kind, const char *key,
-                                       const char *value) {
-  if (strcasecmp(key, MHD_HTTP_HEADER_HOST) == 0) ++*(int *)cls;
-  return MHD_YES;
-}
-
-/* RFC 9112 section 3.2: an HTTP/1.1 request needs exactly one Host header,
- * and no request may carry two. libmicrohttpd 0.9.75 can check the first
- * itself (MHD_OPTION_STRICT_FOR_CLIENT 1) but then sends the header block
- * of its 400 twice, which a student reading the transcript would take for
- * the protocol; so the check lives here and the answer is ours. */
-static int http_bad_host(struct MHD_Connection *conn, const char *version) {
-  int hosts = 0;
-  MHD_get_connection_values(conn, MHD_HEADER_KIND, http_count_host, &hosts);
-  if (hosts > 1) return 1;
-  return hosts == 0 && strcasecmp(version, MHD_HTTP_VERSION_1_1) == 0;
+/* Answers a request refused from its head (httphead.c), on MHD's first
+ * call; a framing fault adds Connection: close, and MHD closes after it. */
+static enum MHD_Result http_fault_answer(struct http_req *r, const struct httphead_fault *f) {
+  struct MHD_Response *resp = http_page_response(f->page, f->len);
+  if (resp && f->close) MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
+  http_peer(r->conn, r->peer, sizeof r->peer);
+  log_warn("http lab: %s: %s", r->peer, f->why);
+  enum MHD_Result ret = http_queue(r, f->status, resp);
+  log_debug("http lab: %s \"%.20s %.200s %.20s\" %u", r->peer, r->method, r->url, r->version,
+            r->status);
+  return ret;
 }
 
 /* 1 if method is one of a route's Allow list. */
 static int http_method_allowed(const char *allow, const char *method) {
-  return http_has_token(allow, method);
+  return httphead_has_token(allow, method);
 }
 
 static enum MHD_Result http_options(struct http_req *r, const char *allow) {
@@ -851,13 +819,9 @@ static enum MHD_Result http_handle(void *cls, struct MHD_Connection *conn, const
   if (star) allow = HTTP_ALLOW_FORM; /* OPTIONS *: what the server supports anywhere */
   int allowed = http_method_allowed(allow, method);
 
-  if (!*con_cls && http_bad_host(conn, version)) {
-    http_peer(conn, r.peer, sizeof r.peer);
-    log_warn("http lab: %s: HTTP/1.1 request without exactly one Host header", r.peer);
-    ret = http_send(&r, MHD_HTTP_BAD_REQUEST, HTTP_TYPE_HTML, http_bad_request,
-                    sizeof http_bad_request - 1, 0, 0);
-    log_debug("http lab: %s \"%.20s %.200s %.20s\" %u", r.peer, method, url, version, r.status);
-    return ret;
+  if (!*con_cls) {
+    const struct httphead_fault *fault = httphead_check(conn, version);
+    if (fault) return http_fault_answer(&r, fault);
   }
   /* MHD calls once when the head is parsed, then for each piece of body,
    * then once more. Answering on the first call makes MHD drop the body
@@ -1090,7 +1054,7 @@ struct http_lab *http_lab_start(const struct http_lab_config *cfg, char *err, si
                        (unsigned int)LIM_HTTP_CONNS, MHD_OPTION_NOTIFY_CONNECTION, http_notify, h,
                        MHD_OPTION_NOTIFY_COMPLETED, http_completed, h,
                        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)LIM_HTTP_MEMORY_BYTES,
-                       /* 0, MHD's default: the Host rule is checked in http_bad_host(). */
+                       /* 0, MHD's default: the Host rule is checked in httphead_check(). */
                        MHD_OPTION_STRICT_FOR_CLIENT, (int)0, MHD_OPTION_END);
   if (!h->daemon) {
     snprintf(err, errlen, "HTTP lab: cannot start the web server on %s port %d", cfg->bind_addr,

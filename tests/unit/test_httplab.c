@@ -6,7 +6,9 @@
  * requests, so every byte of the answer can be checked: status lines,
  * headers, Basic auth and per-student flags, validators and 304, the
  * redirect, 404 and 405, HEAD, the chunked stream, the Host rule and the
- * header size limit.
+ * header size limit; requests whose body length cannot be known (RFC 9112
+ * section 6.3, protocols/httphead.c), and the lengths libmicrohttpd
+ * refuses itself.
  */
 #define _GNU_SOURCE /* memmem, strcasestr */
 #include <arpa/inet.h>
@@ -31,6 +33,7 @@
 static int port;
 static char resp[262144];
 static size_t resp_len;
+static int resp_closed; /* the server closed (not the 5 s receive timeout) */
 
 static int free_port(void) {
   int s = socket(AF_INET, SOCK_STREAM, 0);
@@ -70,6 +73,7 @@ static int exchange_len(const char *req, size_t reqlen) {
   }
   for (;;) {
     ssize_t k = recv(s, resp + resp_len, sizeof resp - 1 - resp_len, 0);
+    resp_closed = k == 0;
     if (k <= 0) break;
     resp_len += (size_t)k;
   }
@@ -82,6 +86,15 @@ static int exchange_len(const char *req, size_t reqlen) {
 
 static int exchange(const char *req) {
   return exchange_len(req, strlen(req));
+}
+
+/* How often needle occurs in the response. */
+static int count(const char *needle) {
+  int n = 0;
+  size_t nl = strlen(needle);
+  for (const char *p = resp; (p = memmem(p, resp_len - (size_t)(p - resp), needle, nl)); p += nl)
+    n++;
+  return n;
 }
 
 static int has(const char *needle) {
@@ -319,6 +332,111 @@ static void test_protocol_edges(void) {
   CHECK(second != NULL);
 }
 
+/* One whole answer of the lab's own, then the end of the connection. */
+static void check_one_closing_answer(const char *h1) {
+  CHECK(resp_closed);
+  CHECK_EQ_INT(count("HTTP/1.1 "), 1);
+  CHECK_EQ_INT(count("\r\nDate: "), 1);
+  CHECK_EQ_INT(count("\r\nConnection: close\r\n"), 1);
+  CHECK(has(h1));
+  CHECK(has("Served by the portlab lab web server."));
+  char v[32];
+  header("Content-Length", v, sizeof v);
+  CHECK_EQ_INT(atoi(v), strlen(body()));
+}
+
+#define FORM_HEAD \
+  "POST /form HTTP/1.1\r\nHost: lab\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+#define NEXT_REQ "GET /robots.txt HTTP/1.1\r\nHost: lab\r\nConnection: close\r\n\r\n"
+
+/* RFC 9112 section 6.3, RFC 9110 section 8.6: a body whose length cannot
+ * be known is refused with one answer, and the bytes after it are never
+ * run as a request (NEXT_REQ would answer robots.txt's Disallow lines). */
+static void test_framing(void) {
+  /* Two lengths that differ: libmicrohttpd used the first, and the rest
+   * of the body ran as a second request. */
+  CHECK_EQ_INT(exchange(FORM_HEAD "Content-Length: 3\r\nContent-Length: 10\r\n\r\nx=1" NEXT_REQ),
+               400);
+  check_one_closing_answer("<h1>400 Bad Request</h1>");
+  CHECK(has("headers that disagree"));
+  CHECK(!has("Disallow"));
+  /* A first one libmicrohttpd accepted, a later one that is no number. */
+  CHECK_EQ_INT(exchange(FORM_HEAD "Content-Length: 3\r\nContent-Length: 3, 3\r\n\r\nx=1" NEXT_REQ),
+               400);
+  check_one_closing_answer("headers that disagree");
+  CHECK(!has("Disallow"));
+  CHECK_EQ_INT(exchange("GET / HTTP/1.1\r\nHost: lab\r\nContent-Length: 0\r\n"
+                        "Content-Length: abc\r\n\r\n" NEXT_REQ),
+               400);
+  check_one_closing_answer("headers that disagree");
+  /* Two that agree are one length (RFC 9110 section 8.6 allows it), and
+   * the connection goes on. */
+  CHECK_EQ_INT(exchange(FORM_HEAD "Content-Length: 3\r\ncontent-length: 3\r\n\r\nx=1" NEXT_REQ),
+               200);
+  CHECK(has("1 field in 3 bytes") && has("Disallow: /flag.html"));
+
+  /* A refused request after good ones on the same connection: those are
+   * answered, it is refused, nothing after it runs. */
+  CHECK_EQ_INT(
+      exchange("GET /robots.txt HTTP/1.1\r\nHost: lab\r\nContent-Length: 5\r\n\r\nabcde"
+               "GET /robots.txt HTTP/1.1\r\nHost: lab\r\nTransfer-Encoding: chunked\r\n\r\n"
+               "3;x=y\r\nabc\r\n0\r\n\r\n"
+               "GET / HTTP/1.1\r\nHost: lab\r\nContent-Length: 1\r\nContent-Length: "
+               "2\r\n\r\nx" NEXT_REQ),
+      200);
+  CHECK_EQ_INT(count("HTTP/1.1 200 OK\r\n"), 2);
+  CHECK_EQ_INT(count("HTTP/1.1 400 Bad Request\r\n"), 1);
+  CHECK_EQ_INT(count("Disallow: /flag.html"), 2);
+  CHECK(resp_closed);
+
+  /* RFC 9112 section 6.1: Transfer-Encoding beside Content-Length is
+   * refused and closes (libmicrohttpd read the chunks and kept the
+   * connection); so is a coding list not ending in one chunked
+   * (libmicrohttpd waited for the end of such a body until its timeout),
+   * and a coding other than chunked is not implemented. */
+  CHECK_EQ_INT(exchange(FORM_HEAD "Transfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n"
+                                  "3\r\nx=1\r\n0\r\n\r\n" NEXT_REQ),
+               400);
+  check_one_closing_answer("both <code>Transfer-Encoding</code> and <code>Content-Length</code>");
+  CHECK(!has("Disallow"));
+  CHECK_EQ_INT(exchange("GET / HTTP/1.1\r\nHost: lab\r\nTransfer-Encoding: gzip\r\n\r\nxyz"), 400);
+  check_one_closing_answer("must end with <code>chunked</code>");
+  CHECK_EQ_INT(
+      exchange("GET / HTTP/1.1\r\nHost: lab\r\nTransfer-Encoding: chunked, chunked\r\n\r\n"), 400);
+  check_one_closing_answer("must end with <code>chunked</code>");
+  CHECK_EQ_INT(exchange("GET / HTTP/1.1\r\nHost: lab\r\nTransfer-Encoding: gzip\r\n"
+                        "Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n" NEXT_REQ),
+               501);
+  check_one_closing_answer("<h1>501 Not Implemented</h1>");
+  CHECK(!has("Disallow"));
+
+  /* The server goes on. */
+  CHECK_EQ_INT(exchange("GET / HTTP/1.1\r\nHost: lab\r\nConnection: close\r\n\r\n"), 200);
+}
+
+/* A first Content-Length libmicrohttpd cannot read is refused by the
+ * library before the lab's handler runs, with its own page. What is
+ * pinned here is what holds: a 400 (413 for more digits than 64 bits
+ * hold), the connection closed, the request after it never run, the
+ * server still serving. Not pinned: libmicrohttpd 0.9.75 sends that
+ * answer's status line and header block twice, a known defect of the
+ * library (docs/architecture.md). */
+static void test_length_refused_by_mhd(void) {
+  static const char *const bad[] = {"-5", "abc", "3, 3", "0x3"};
+  for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+    char req[512];
+    snprintf(req, sizeof req, FORM_HEAD "Content-Length: %s\r\n\r\nx=1" NEXT_REQ, bad[i]);
+    CHECK_EQ_INT(exchange(req), 400);
+    CHECK(resp_closed);
+    CHECK(!has("Disallow"));
+  }
+  CHECK_EQ_INT(exchange(FORM_HEAD "Content-Length: 99999999999999999999999999\r\n\r\nx=1" NEXT_REQ),
+               413);
+  CHECK(resp_closed);
+  CHECK(!has("Disallow"));
+  CHECK_EQ_INT(exchange("GET / HTTP/1.1\r\nHost: lab\r\nConnection: close\r\n\r\n"), 200);
+}
+
 static void test_start_errors(void) {
   char err[256];
   struct http_lab_config cfg = {
@@ -400,6 +518,8 @@ int main(void) {
     test_stream();
     test_auth_and_flags();
     test_protocol_edges();
+    test_framing();
+    test_length_refused_by_mhd();
     test_start_errors();
     http_lab_stop(h);
   }
