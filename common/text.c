@@ -1,5 +1,5 @@
-/* text.c -- the name rule, the printable test, the NUL scan of JSON text
- * and a two-pass vsnprintf.
+/* text.c -- the name rule, the printable test, counting UTF-8 characters,
+ * the NUL scan of JSON text and a two-pass vsnprintf.
  *
  * A lab reply or an IMAP section spec is usually short but may be long;
  * cutting it would drop its CRLF or closing bracket, so the long case is
