@@ -703,15 +703,7 @@ static void handle_payload(struct relay *r, const unsigned char *p, size_t n) {
   }
   if (r->state == RS_DONE || r->pending_reason[0]) return;
   r->last_activity = app_mono_us();
-  if (r->tls) {
-    if (relay_tls_from_client(r->tls, p, n))
-      relay_fail(r, "tls_failed", "tls_failed", "%s", relay_tls_error(r->tls));
-  } else if (r->tn) {
-    telnet_send_data(r->tn, p, n);
-  } else {
-    relay_tls_tail_add(&r->sent_tail, p, n);
-    relay_queue_to_tcp(r, p, n);
-  }
+  relay_client_bytes(r, p, n);
 }
 
 /* --- the WebSocket side -------------------------------------------------- */

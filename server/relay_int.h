@@ -133,6 +133,9 @@ int relay_addrs_alloc(struct relay *r, int n);
 void relay_connect_next(struct relay *r);
 void relay_connect_failed(struct relay *r, const char *why);
 void relay_queue_to_tcp(struct relay *r, const unsigned char *p, size_t n);
+/* What the student sent, through the session's engine: TLS, telnet or
+ * none. Before the connection is up it waits in to_tcp as sent. */
+void relay_client_bytes(struct relay *r, const unsigned char *p, size_t n);
 void relay_tcp_flush_deferred(struct relay *r);
 void relay_handle_starttls(struct relay *r);
 

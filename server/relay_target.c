@@ -90,6 +90,38 @@ void relay_queue_to_tcp(struct relay *r, const unsigned char *p, size_t n) {
   relay_update_ws_rx(r);
 }
 
+void relay_client_bytes(struct relay *r, const unsigned char *p, size_t n) {
+  if (r->tls) {
+    if (relay_tls_from_client(r->tls, p, n))
+      relay_fail(r, "tls_failed", "tls_failed", "%s", relay_tls_error(r->tls));
+  } else if (r->tn) {
+    telnet_send_data(r->tn, p, n);
+  } else {
+    relay_tls_tail_add(&r->sent_tail, p, n);
+    relay_queue_to_tcp(r, p, n);
+  }
+}
+
+/* What the student sent while the connection was being made, taken out of
+ * to_tcp (NULL with *n 0 when nothing waits, NULL with *n set when out of
+ * memory). In telnet or tls mode it must pass through that engine like
+ * any later typing: IAC doubled, held until the certificate is judged and
+ * never on the wire ahead of the ClientHello. */
+static unsigned char *take_early(struct relay *r, size_t *n) {
+  size_t got = 0;
+  *n = ring_len(&r->to_tcp);
+  unsigned char *early = *n ? malloc(*n) : NULL;
+  if (!early) return NULL;
+  while (got < *n) {
+    size_t k;
+    unsigned char *p = ring_head(&r->to_tcp, &k);
+    memcpy(early + got, p, k);
+    ring_consume(&r->to_tcp, k);
+    got += k;
+  }
+  return early;
+}
+
 /* The end of a browser frame whose pieces were queued: one write for all. */
 void relay_tcp_flush_deferred(struct relay *r) {
   if (!ring_len(&r->to_tcp) || !r->tcp || r->state != RS_OPEN) return;
@@ -376,16 +408,29 @@ static void tcp_connected(struct relay *r) {
   if (auth_token(r->resume_token) == 0) cJSON_AddStringToObject(o, "resume_token", r->resume_token);
   relay_send_json(r, o);
   if (r->stop_note[0]) relay_send_typed(r, "note", "text", r->stop_note);
+  size_t early_n = 0;
+  unsigned char *early = r->telnet_mode || r->tls_mode ? take_early(r, &early_n) : NULL;
+  if (early_n && !early) {
+    relay_fail(r, "connect_failed", "internal", "out of memory");
+    return;
+  }
   if (r->telnet_mode) {
     r->tn = telnet_new(&tn_callbacks, r);
     if (!r->tn) {
+      free(early);
       relay_fail(r, "connect_failed", "internal", "out of memory");
       return;
     }
     telnet_accept(r->tn, TELNET_OPT_ECHO, 0, 1);
     telnet_accept(r->tn, TELNET_OPT_SGA, 1, 1);
   }
-  if (r->tls_mode && start_tls(r, 0)) return;
+  if (r->tls_mode && start_tls(r, 0)) {
+    free(early);
+    return;
+  }
+  if (early_n) relay_client_bytes(r, early, early_n);
+  free(early);
+  if (r->state != RS_OPEN || r->pending_reason[0]) return;
   relay_update_tcp_rx(r);
   if (ring_len(&r->to_tcp)) lws_callback_on_writable(r->tcp);
 }

@@ -851,6 +851,16 @@ def open_session(ws, host, port, mode=None, timeout=10.0):
     return expect_text(ws, timeout)
 
 
+def open_with_data(ws, host, port, mode, data, timeout=10.0):
+    """Sends open and then data in one TCP write, so portlab reads the data
+    while the connection is still being made; returns the first text
+    message (opened or error)."""
+    msg = json.dumps({"type": "open", "host": host, "port": port, "mode": mode})
+    ws.sock.sendall(websocket.ABNF.create_frame(msg, websocket.ABNF.OPCODE_TEXT).format() +
+                    websocket.ABNF.create_frame(data, websocket.ABNF.OPCODE_BINARY).format())
+    return expect_text(ws, timeout)
+
+
 def expect_text(ws, timeout=5.0):
     """The next message, which must be a JSON text message."""
     kind, val = recv_msg(ws, timeout)

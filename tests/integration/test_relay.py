@@ -11,8 +11,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import harness  # noqa: E402
 from harness import (BINARY, TEXT, EchoServer, PortlabTestCase,  # noqa: E402
-                     collect, expect_text, first_difference, open_session, pattern, recv_msg,
-                     send_json,
+                     collect, expect_text, first_difference, open_session, open_with_data,
+                     pattern, recv_msg, send_json,
                      transcript_bytes, unique_name, wait_closed, wait_ws_end)
 
 IAC, WILL, WONT, DO, DONT = 255, 251, 252, 253, 254
@@ -247,6 +247,17 @@ class Relay(PortlabTestCase):
                          "transcript must hold the raw client bytes, IAC included")
         self.assertEqual(r.json["session"]["bytes_down"], len(conn.sent))
         self.assertEqual(r.json["session"]["bytes_up"], len(conn.received))
+
+    def test_telnet_mode_typed_while_connecting(self):
+        # Read while the connection is being made, the bytes still go
+        # through the telnet engine: 0xFF doubled like any later typing.
+        srv, n = self.scripted_with(1, lambda conn: conn.send(b"login: "))
+        tok = self.pl.join()
+        ws = self.ws(self.pl.ws_connect(tok))
+        self.assertOpened(open_with_data(ws, "127.0.0.1", srv.port, "telnet", b"a\xffb\r\n"))
+        conn = srv.wait_conn(n)
+        self.assertTrue(conn.wait_for(b"a\xff\xffb\r\n", 5),
+                        "0xFF not doubled; got %r" % bytes(conn.received))
 
     def test_pause_resume(self):
         total = 16 * 1024 * 1024

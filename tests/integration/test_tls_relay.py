@@ -24,8 +24,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import harness  # noqa: E402
 from harness import (EchoServer, Portlab, PortlabTestCase, Response, collect,  # noqa: E402
-                     cookie_header, expect_text, open_session, send_json, transcript_bytes,
-                     wait_closed)
+                     cookie_header, expect_text, open_session, open_with_data, send_json,
+                     transcript_bytes, wait_closed)
 
 SECRET = b"hunter2-the-password"
 
@@ -218,6 +218,24 @@ class TLSRelay(PortlabTestCase):
         txt = self.pl.transcript(sid, cookie, "txt")
         self.assertIn(b"C: LOGIN " + SECRET, txt.body)
         self.assertEqual(txt.body.count(b"C: "), 2, txt.body)
+
+    def test_typed_while_connecting_goes_through_tls(self):
+        # Sent in the same write as open, so it is read while the
+        # connection is still being made: it must wait for the handshake
+        # and the certificate, never go out ahead of the ClientHello.
+        cookie = self.pl.join()
+        ws = self.ws(self.pl.ws_connect(cookie))
+        opened = open_with_data(ws, "127.0.0.1", self.good.port, "tls",
+                                b"LOGIN " + SECRET + b"\r\n")
+        self.assertEqual(opened.get("type"), "opened", opened)
+        self.read_until(ws, b"250 got LOGIN " + SECRET + b"\r\n")
+        ws.send_binary(b"QUIT\r\n")
+        wait_closed(ws, timeout=10)
+        r = self.pl.transcript_when_ended(opened["session_id"], cookie)
+        wire_up = transcript_bytes([e for e in r.json["events"] if e.get("layer") == "wire"],
+                                   "c2s")
+        self.assertEqual(wire_up[0], 22, wire_up[:32])
+        self.assertNotIn(SECRET, wire_up)
 
     def test_pcap_decrypts_with_the_key_log(self):
         if not shutil.which("tshark"):
