@@ -18,7 +18,8 @@
  * [seconds, "o", text] line per event. Client bytes are drawn red and
  * server bytes blue with ANSI colours, notes dim, so `asciinema play`
  * shows the same conversation as the browser. Bare LF becomes CRLF so a
- * terminal returns to column 0.
+ * terminal returns to column 0. Nothing in the data drives the player's
+ * terminal: other control bytes are shown as \xNN (cast_event).
  *
  * pcap (libpcap 2.4, Ethernet, microsecond stamps): the session as one
  * IPv4 TCP stream with a synthesised three-way handshake, every recorded
@@ -487,9 +488,10 @@ static void cast_event(struct export *ex, const struct db_event *e) {
     ex->failed = 1;
     return;
   }
-  /* Room for CRLF expansion of every byte plus colour codes. */
+  /* Room for every byte shown as \xNN (a C1 control's two as 8) plus
+   * colour codes. */
   size_t n = strlen(text);
-  char *shown = malloc(n * 2 + 64), *o = shown;
+  char *shown = malloc(n * 4 + 64), *o = shown;
   if (!shown) {
     free(text);
     ex->failed = 1;
@@ -501,8 +503,22 @@ static void cast_event(struct export *ex, const struct db_event *e) {
   memcpy(o, colour, strlen(colour));
   o += strlen(colour);
   for (size_t i = 0; i < n; i++) {
-    if (text[i] == '\n' && (i == 0 || text[i - 1] != '\r')) *o++ = '\r';
-    *o++ = text[i];
+    unsigned char ch = (unsigned char)text[i];
+    /* A player's terminal runs what the transcript holds: an escape
+     * sequence a student or a target sent could write the viewer's
+     * clipboard (OSC 52), retitle the window or erase lines and redraw
+     * what was said. Control bytes other than LF and tab, a CR not ending
+     * a line, DEL and C1 controls (U+0080-U+009F) are shown as \xNN, as
+     * the text export shows them; only the colour codes above are run. */
+    int c1 = ch == 0xC2 && i + 1 < n && (unsigned char)text[i + 1] <= 0x9F;
+    if ((ch < 0x20 && ch != '\n' && ch != '\t' && !(ch == '\r' && text[i + 1] == '\n')) ||
+        ch == 0x7F || c1) {
+      o += sprintf(o, c1 ? "\\x%02x\\x%02x" : "\\x%02x", ch, (unsigned char)text[i + 1]);
+      i += c1;
+      continue;
+    }
+    if (ch == '\n' && (i == 0 || text[i - 1] != '\r')) *o++ = '\r';
+    *o++ = (char)ch;
   }
   const char *reset = e->dir == DB_DIR_NOTE ? "\x1b[0m\r\n" : "\x1b[0m";
   memcpy(o, reset, strlen(reset) + 1);

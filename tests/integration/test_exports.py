@@ -17,8 +17,8 @@ import struct
 import threading
 import time
 
-from harness import (BINARY, TEXT, EchoServer, LineClient, PortlabTestCase, cookie_header, main,
-                     recv_msg, unique_name)
+from harness import (BINARY, TEXT, EchoServer, LineClient, PortlabTestCase, collect,
+                     cookie_header, main, recv_msg, send_json, unique_name, wait_closed)
 
 EXPORT_SESSION_ID = 4242  # fixed: the pcap's client port is derived from it
 EXPORT_STARTED_US = 1795000000000000
@@ -33,11 +33,15 @@ EXPORT_SEED = 7
 # (issue 12); its streaming is still checked against this one digest. The
 # JSON digest is from the build whose session object says "own_client"
 # (issue 12, own clients), then "tls":null (issue 14; checked once: the
-# body without that member gave the previous digest).
+# body without that member gave the previous digest). The cast digest is
+# from the build that shows control bytes in the data as \xNN instead of
+# passing them to the player's terminal (the big transcript holds escapes
+# and broken UTF-8; test_cast_never_drives_the_players_terminal pins the
+# notation itself).
 GOLDEN = {
     "json": "d94a005dfd807363392d2647775d29f3464c02ce5e109fc7073d75ee1646cd27",
     "txt": "5c5539ad000ce9ad0404382d318a7e07879fbe962bffbbb9bf2b35ac8374023c",
-    "cast": "2df38c2e792203b5de00d357b72194c5c019687998e6c089214896cf3d4c6bc8",
+    "cast": "2337892b73c629ab3ab6ee0b5c94e2089a8db2f9d4304af82d9e1f62e1c6841b",
     "pcap": "562a8e7c00f9dd9d683075b80fae30e99fe2bbbf66d9e6fc43d65549e7ce874b",
 }
 
@@ -216,6 +220,33 @@ class ExportTest(PortlabTestCase):
         # The teacher reads it the same; another student cannot.
         self.assertEqual(digest(self.download("txt", self.pl.teacher()).body), GOLDEN["txt"])
         self.assertEqual(self.pl.transcript(EXPORT_SESSION_ID, self.pl.join()).status, 404)
+
+    def test_cast_never_drives_the_players_terminal(self):
+        # What a student or a target sends is shown, never run: an OSC 52
+        # clipboard write, a bell, cursor moves and a bare CR that would
+        # redraw "USER bob" as "USER alice" appear as \xNN; only portlab's
+        # own colour codes stay escape sequences.
+        sent = (b"USER bob\r\n\x1b]52;c;ZWNobyBwd25lZA==\x07\x1b[1A\x1b[2K\rUSER alice\r\n"
+                b"\x08\x7f\xc2\x9b2J\tend\r\n")
+        cookie = self.pl.join()
+        ws, opened = self.pl.session("127.0.0.1", self.echo.port, cookie=cookie)
+        sid = opened["session_id"]
+        ws.send_binary(sent)
+        collect(ws, until=lambda c: bytes(c.data).endswith(b"end\r\n"), timeout=10)
+        send_json(ws, {"type": "close"})
+        wait_closed(ws)
+        ws.close()
+        self.pl.transcript_when_ended(sid, cookie)
+        r = self.pl.request("GET", "/api/sessions/%d/transcript?format=cast" % sid, cookie=cookie)
+        self.assertEqual(r.status, 200, r)
+        lines = [json.loads(line)[2] for line in r.body.decode().splitlines()[1:]]
+        want = ("USER bob\r\n\\x1b]52;c;ZWNobyBwd25lZA==\\x07\\x1b[1A\\x1b[2K\\x0dUSER alice\r\n"
+                "\\x08\\x7f\\xc2\\x9b2J\tend\r\n")
+        for colour in ("\x1b[31m", "\x1b[34m"):  # what the student sent, what came back
+            shown = "".join(t[len(colour):-len("\x1b[0m")] for t in lines if t.startswith(colour))
+            self.assertEqual(shown, want)
+            for ch in ("\x1b", "\x07", "\x08", "\x7f", "\x9b"):
+                self.assertNotIn(ch, shown)
 
     def test_chunks_are_bounded_and_keep_alive_holds(self):
         """Every chunk is at most LIM_EXPORT_CHUNK (16384) bytes, the body
