@@ -610,8 +610,12 @@ static void handle_listen(struct relay *r) {
 }
 
 /* {"type":"broadcast","text"}: the teacher's message to every listener. A
- * listener that does not read is skipped once its queue is full. */
-static void handle_broadcast(struct relay *r, const struct relay_msg *m) {
+ * listener that does not read is skipped once its queue is full. A refused
+ * broadcast (code and err from the parser, or too long for the flag) is
+ * answered with an error and the WebSocket goes on: it may be the
+ * teacher's live view. */
+static void handle_broadcast(struct relay *r, const struct relay_msg *m, const char *code,
+                             const char *err) {
   struct app *app = r->app;
   char when[32], why[96];
   int n = 0;
@@ -619,7 +623,11 @@ static void handle_broadcast(struct relay *r, const struct relay_msg *m) {
     relay_send_error(r, "forbidden", "only the teacher can broadcast");
     return;
   }
-  if (m->text_len > (size_t)app->cfg.broadcast_max) {
+  if (code && strcmp(code, "too_long") != 0) {
+    relay_send_error(r, code, err);
+    return;
+  }
+  if (code || m->text_len > (size_t)app->cfg.broadcast_max) {
     snprintf(why, sizeof why, "a broadcast may be at most %d bytes (--broadcast-max)",
              app->cfg.broadcast_max);
     relay_send_error(r, "too_long", why);
@@ -652,6 +660,10 @@ static void handle_control(struct relay *r, const char *text, size_t len) {
   const char *code;
   char err[256];
   int rc = relay_msg_parse(text, len, &m, &code, err, sizeof err);
+  if (m.type == RELAY_MSG_BROADCAST) {
+    handle_broadcast(r, &m, rc ? code : NULL, err);
+    return;
+  }
   /* An open, or anything that is not valid, on a WebSocket without a
    * session is an attempt to open one: if it is refused, it is counted,
    * not stored. */
@@ -675,8 +687,7 @@ static void handle_control(struct relay *r, const char *text, size_t len) {
     case RELAY_MSG_LISTEN:
       handle_listen(r);
       break;
-    case RELAY_MSG_BROADCAST:
-      handle_broadcast(r, &m);
+    case RELAY_MSG_BROADCAST: /* answered above */
       break;
     case RELAY_MSG_PAUSE:
     case RELAY_MSG_RESUME:
