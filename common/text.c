@@ -1,4 +1,4 @@
-/* text.c -- the name rule, the printable test, counting UTF-8 characters,
+/* text.c -- the name rule, the printable test, counting and checking UTF-8,
  * the NUL scan of JSON text and a two-pass vsnprintf.
  *
  * A lab reply or an IMAP section spec is usually short but may be long;
@@ -37,6 +37,31 @@ size_t text_utf8_count(const char *s) {
   size_t n = 0;
   for (; *s; s++) n += ((unsigned char)*s & 0xC0) != 0x80;
   return n;
+}
+
+int text_utf8_len(const unsigned char *p, size_t n) {
+  unsigned b0 = p[0], lo = 0x80, hi = 0xBF;
+  int len;
+  if (b0 >= 0xC2 && b0 <= 0xDF) {
+    len = 2;
+  } else if (b0 >= 0xE0 && b0 <= 0xEF) {
+    len = 3;
+    if (b0 == 0xE0) lo = 0xA0;
+    if (b0 == 0xED) hi = 0x9F;
+  } else if (b0 >= 0xF0 && b0 <= 0xF4) {
+    len = 4;
+    if (b0 == 0xF0) lo = 0x90;
+    if (b0 == 0xF4) hi = 0x8F;
+  } else {
+    return -1;
+  }
+  for (int k = 1; k < len; k++) {
+    if ((size_t)k >= n) return 0;
+    unsigned b = p[k];
+    if (k == 1 ? b < lo || b > hi : b < 0x80 || b > 0xBF) return -1;
+  }
+  if (b0 == 0xC2 && p[1] < 0xA0) return -1;
+  return len;
 }
 
 int text_json_has_nul(const char *text, size_t len) {

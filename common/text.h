@@ -18,6 +18,12 @@ int text_printable(const char *s);
  * (10xxxxxx), as SQLite's length() counts them. */
 size_t text_utf8_count(const char *s);
 
+/* Length in bytes of the UTF-8 sequence at p[0] (a byte >= 0x80, n > 0
+ * bytes from p): > 0 valid, 0 cut off by the end, -1 invalid (stray,
+ * overlong, a surrogate, past U+10FFFF) or a C1 control (U+0080 to
+ * U+009F). As the page's bytes.js seqLen(). */
+int text_utf8_len(const unsigned char *p, size_t n);
+
 /* 1 if JSON text holds a NUL: a raw byte, or the escape \u0000 inside a
  * string. cJSON decodes the escape into the middle of a C string, which
  * would silently cut "lab\u0000evil" to "lab"; every JSON input from the

@@ -46,6 +46,7 @@
 #include "buf.h"
 #include "jsontime.h"
 #include "portlab_limits.h"
+#include "text.h"
 
 #define PCAP_MSS 1460
 #define TXT_PENDING_MAX 512 /* bytes.js SB_MAX: the longest tail held for the next event */
@@ -247,33 +248,6 @@ static long txt_telnet_cmd(const unsigned char *p, size_t n, char *mark, size_t 
   return 2;
 }
 
-/* Length of the valid UTF-8 sequence at p[0] (>= 0x80), as bytes.js
- * seqLen(): > 0 valid, 0 cut off by the end, -1 invalid or a C1 control. */
-static int txt_utf8_len(const unsigned char *p, size_t n) {
-  unsigned b0 = p[0], lo = 0x80, hi = 0xBF;
-  int len;
-  if (b0 >= 0xC2 && b0 <= 0xDF) {
-    len = 2;
-  } else if (b0 >= 0xE0 && b0 <= 0xEF) {
-    len = 3;
-    if (b0 == 0xE0) lo = 0xA0;
-    if (b0 == 0xED) hi = 0x9F;
-  } else if (b0 >= 0xF0 && b0 <= 0xF4) {
-    len = 4;
-    if (b0 == 0xF0) lo = 0x90;
-    if (b0 == 0xF4) hi = 0x8F;
-  } else {
-    return -1;
-  }
-  for (int k = 1; k < len; k++) {
-    if ((size_t)k >= n) return 0;
-    unsigned b = p[k];
-    if (k == 1 ? b < lo || b > hi : b < 0x80 || b > 0xBF) return -1;
-  }
-  if (b0 == 0xC2 && p[1] < 0xA0) return -1;
-  return len;
-}
-
 struct txt_out {
   struct buf b;
   int failed;
@@ -326,7 +300,7 @@ static size_t txt_render(struct txt_out *o, const unsigned char *p, size_t n, in
       }
       if (!final) return i;
     } else if (b >= 0x80) {
-      int len = txt_utf8_len(p + i, n - i);
+      int len = text_utf8_len(p + i, n - i);
       if (len > 0) {
         txt_put(o, p + i, (size_t)len);
         i += (size_t)len;

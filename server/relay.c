@@ -610,8 +610,12 @@ static void handle_listen(struct relay *r) {
 }
 
 /* {"type":"broadcast","text"}: the teacher's message to every listener. A
- * listener that does not read is skipped once its queue is full. */
-static void handle_broadcast(struct relay *r, const struct relay_msg *m) {
+ * listener that does not read is skipped once its queue is full. A refused
+ * broadcast (code and err from the parser, or too long for the flag) is
+ * answered with an error and the WebSocket goes on: it may be the
+ * teacher's live view. */
+static void handle_broadcast(struct relay *r, const struct relay_msg *m, const char *code,
+                             const char *err) {
   struct app *app = r->app;
   char when[32], why[96];
   int n = 0;
@@ -619,7 +623,11 @@ static void handle_broadcast(struct relay *r, const struct relay_msg *m) {
     relay_send_error(r, "forbidden", "only the teacher can broadcast");
     return;
   }
-  if (m->text_len > (size_t)app->cfg.broadcast_max) {
+  if (code && strcmp(code, "too_long") != 0) {
+    relay_send_error(r, code, err);
+    return;
+  }
+  if (code || m->text_len > (size_t)app->cfg.broadcast_max) {
     snprintf(why, sizeof why, "a broadcast may be at most %d bytes (--broadcast-max)",
              app->cfg.broadcast_max);
     relay_send_error(r, "too_long", why);
@@ -652,6 +660,10 @@ static void handle_control(struct relay *r, const char *text, size_t len) {
   const char *code;
   char err[256];
   int rc = relay_msg_parse(text, len, &m, &code, err, sizeof err);
+  if (m.type == RELAY_MSG_BROADCAST) {
+    handle_broadcast(r, &m, rc ? code : NULL, err);
+    return;
+  }
   /* An open, or anything that is not valid, on a WebSocket without a
    * session is an attempt to open one: if it is refused, it is counted,
    * not stored. */
@@ -675,8 +687,7 @@ static void handle_control(struct relay *r, const char *text, size_t len) {
     case RELAY_MSG_LISTEN:
       handle_listen(r);
       break;
-    case RELAY_MSG_BROADCAST:
-      handle_broadcast(r, &m);
+    case RELAY_MSG_BROADCAST: /* answered above */
       break;
     case RELAY_MSG_PAUSE:
     case RELAY_MSG_RESUME:
@@ -832,6 +843,16 @@ static int ws_writeable(struct lws *wsi, struct relay *r) {
   return 0;
 }
 
+/* A whole message: payload for the target, or a control message. */
+static void ws_message(struct relay *r, int binary, const unsigned char *p, size_t n) {
+  if (!binary) {
+    handle_control(r, (const char *)p, n);
+    return;
+  }
+  handle_payload(r, p, n);
+  if (r->state != RS_DONE) relay_tcp_flush_deferred(r);
+}
+
 static int ws_receive(struct lws *wsi, struct ws_pss *pss, const unsigned char *in, size_t len) {
   struct relay *r = pss->relay;
   if (!pss->in_msg) {
@@ -840,41 +861,41 @@ static int ws_receive(struct lws *wsi, struct ws_pss *pss, const unsigned char *
     pss->msg_binary = lws_frame_is_binary(wsi);
     buf_consume(&pss->msg, buf_len(&pss->msg));
   }
-  /* The frame's announced length counts before any of it is used, so an
-   * oversized message is refused before a byte of it reaches the target. */
+  /* The frame's announced length counts before any of it is used. */
   size_t remaining = lws_remaining_packet_payload(wsi);
   if (pss->msg_len + len + remaining > LIM_WS_MESSAGE_BYTES) {
     log_warn("websocket message over %d bytes from %s", LIM_WS_MESSAGE_BYTES, r->user.name);
     relay_fail(r, "message_too_big", "message_too_big",
                "a WebSocket message may be at most %d bytes", LIM_WS_MESSAGE_BYTES);
     pss->msg_too_big = 1;
+    buf_free(&pss->msg); /* what was held of it goes nowhere */
     return 0;
   }
   pss->msg_len += len;
   int whole = lws_is_final_fragment(wsi) && !remaining;
-  /* Payload bytes pass straight through. lws hands a large frame over in
-   * pieces of the protocol's rx buffer: they are queued and written to the
-   * target once, at the frame's end. */
-  if (pss->msg_binary) {
-    r->tcp_defer = remaining > 0;
+  /* A message in one piece (nearly always) is used where lws put it. One
+   * in pieces (WebSocket fragments, or a frame lws reads in parts) is
+   * collected and used once whole: the sum of fragments is known only at
+   * the last one, and no byte of a message over the cap may reach the
+   * target. The hold is at most LIM_WS_MESSAGE_BYTES and is freed once
+   * used, so an idle session holds no message buffer. Payload that cannot
+   * go anywhere (no session yet, or it is over) is not held: it is refused
+   * or dropped at once, as before. */
+  if (whole && pss->msg_len == len) {
+    pss->in_msg = 0;
+    ws_message(r, pss->msg_binary, in, len);
+    return 0;
+  }
+  if (pss->msg_binary && (r->state == RS_IDLE || r->state == RS_DONE || r->pending_reason[0])) {
+    buf_free(&pss->msg); /* the session ended while the message came */
     handle_payload(r, in, len);
-    r->tcp_defer = 0;
-    if (!remaining && r->state != RS_DONE) relay_tcp_flush_deferred(r);
     if (whole) pss->in_msg = 0;
     return 0;
   }
-  /* Control text in one piece (nearly always) is read where lws put it;
-   * only a message in pieces is collected, and that memory goes back once
-   * it is read: an idle session holds no message buffer. */
-  if (whole && pss->msg_len == len) {
-    pss->in_msg = 0;
-    handle_control(r, (const char *)in, len);
-    return 0;
-  }
-  if (buf_append(&pss->msg, in, len)) return -1; /* cannot happen: its limit is the message's */
+  if (buf_append(&pss->msg, in, len)) return -1; /* out of memory: its limit is the message's */
   if (!whole) return 0;
   pss->in_msg = 0;
-  handle_control(r, (const char *)buf_head(&pss->msg), buf_len(&pss->msg));
+  ws_message(r, pss->msg_binary, buf_head(&pss->msg), buf_len(&pss->msg));
   buf_free(&pss->msg);
   return 0;
 }

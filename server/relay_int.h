@@ -67,7 +67,7 @@ struct relay {
   STAILQ_HEAD(, ctl_msg) ctl; /* STAILQ_INIT when the relay is made */
   size_t ctl_bytes;           /* queued control text: counts toward to_ws's watermarks */
   int client_paused, tcp_paused, ws_paused;
-  int tcp_defer; /* more of the browser's frame is coming: queue, write once at its end */
+  int tcp_defer; /* a target read is being taken apart (telnet): answers go once, at its end */
   int ws_defer;  /* a target read is being taken apart (telnet): one frame for all of it */
   struct telnet *tn;
   char close_reason[32];

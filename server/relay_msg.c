@@ -117,24 +117,66 @@ static int parse_watch(const cJSON *msg, struct relay_msg *out, const char **cod
   return 0;
 }
 
-/* {"type":"broadcast","text":"..."}: no control characters but newline and
- * tab, not blank. The length against --broadcast-max is the relay's check. */
+/* Characters that show nothing on their own: Unicode's White_Space beyond
+ * ASCII, and the invisible format characters (zero width ones, joiners,
+ * direction marks and isolates, the BOM, the Hangul fillers). A broadcast
+ * made of nothing else (and of spaces, tabs, newlines) is blank; inside
+ * visible text they stay, e.g. the joiner of an emoji sequence. */
+static const struct {
+  uint32_t lo, hi;
+} invisible[] = {
+    {0x00A0, 0x00A0}, {0x00AD, 0x00AD}, {0x034F, 0x034F}, {0x115F, 0x1160}, {0x1680, 0x1680},
+    {0x180E, 0x180E}, {0x2000, 0x200F}, {0x2028, 0x202F}, {0x205F, 0x2064}, {0x2066, 0x206F},
+    {0x3000, 0x3000}, {0x3164, 0x3164}, {0xFEFF, 0xFEFF}, {0xFFA0, 0xFFA0},
+};
+
+/* The code point of a valid UTF-8 sequence of len bytes. */
+static uint32_t utf8_code_point(const unsigned char *p, int len) {
+  uint32_t cp = p[0] & (0x7F >> len);
+  for (int k = 1; k < len; k++) cp = cp << 6 | (p[k] & 0x3F);
+  return cp;
+}
+
+static int is_invisible(uint32_t cp) {
+  for (size_t i = 0; i < sizeof invisible / sizeof invisible[0]; i++)
+    if (cp >= invisible[i].lo && cp <= invisible[i].hi) return 1;
+  return 0;
+}
+
+/* {"type":"broadcast","text":"..."}: UTF-8, no control characters but
+ * newline and tab (C0, DEL and C1: a CSI or NEL would reach every
+ * listener's page), not blank. The length against --broadcast-max is the
+ * relay's check; past RELAY_MSG_BROADCAST_MAX it is too long for any. A
+ * refusal here keeps out->type: it concerns this message only. */
 static int parse_broadcast(const cJSON *msg, struct relay_msg *out, const char **code, char *err,
                            size_t errlen) {
   const cJSON *text = cJSON_GetObjectItemCaseSensitive(msg, "text");
   int blank = 1;
-  if (!cJSON_IsString(text)) return refuse(code, err, errlen, "broadcast needs a \"text\" string");
-  size_t n = strlen(text->valuestring);
-  if (n > RELAY_MSG_BROADCAST_MAX)
-    return refuse(code, err, errlen, "a broadcast may be at most %d bytes",
-                  RELAY_MSG_BROADCAST_MAX);
-  for (const unsigned char *p = (const unsigned char *)text->valuestring; *p; p++) {
-    if ((*p < 0x20 && *p != '\n' && *p != '\t') || *p == 0x7f)
-      return refuse(code, err, errlen, "a broadcast may not hold control characters");
-    if (*p > 0x20) blank = 0;
-  }
-  if (blank) return refuse(code, err, errlen, "a broadcast may not be empty");
   out->type = RELAY_MSG_BROADCAST;
+  if (!cJSON_IsString(text)) return refuse(code, err, errlen, "broadcast needs a \"text\" string");
+  const unsigned char *p = (const unsigned char *)text->valuestring;
+  size_t n = strlen(text->valuestring);
+  if (n > RELAY_MSG_BROADCAST_MAX) {
+    refuse(code, err, errlen, "a broadcast may be at most %d bytes", RELAY_MSG_BROADCAST_MAX);
+    *code = "too_long";
+    return -1;
+  }
+  for (size_t i = 0; i < n;) {
+    if (p[i] < 0x80) {
+      if ((p[i] < 0x20 && p[i] != '\n' && p[i] != '\t') || p[i] == 0x7f)
+        return refuse(code, err, errlen, "a broadcast may not hold control characters");
+      if (p[i] != ' ' && p[i] != '\n' && p[i] != '\t') blank = 0;
+      i++;
+      continue;
+    }
+    int len = text_utf8_len(p + i, n - i);
+    if (len <= 0 && p[i] == 0xC2 && i + 1 < n && p[i + 1] >= 0x80 && p[i + 1] <= 0x9F)
+      return refuse(code, err, errlen, "a broadcast may not hold control characters");
+    if (len <= 0) return refuse(code, err, errlen, "a broadcast must be UTF-8 text");
+    if (!is_invisible(utf8_code_point(p + i, len))) blank = 0;
+    i += (size_t)len;
+  }
+  if (blank) return refuse(code, err, errlen, "a broadcast may not be blank");
   memcpy(out->text, text->valuestring, n + 1);
   out->text_len = n;
   return 0;
@@ -194,7 +236,7 @@ int relay_msg_parse(const char *text, size_t len, struct relay_msg *out, const c
     refuse(code, err, errlen, "unknown message type \"%s\"", shown);
   }
 done:
-  if (rc) out->type = 0;
+  if (rc && out->type != RELAY_MSG_BROADCAST) out->type = 0;
   cJSON_Delete(msg);
   return rc;
 }

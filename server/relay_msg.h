@@ -49,8 +49,10 @@ struct relay_msg {
 };
 
 /* Parses text[0..len). 0 and fills out, or -1 with a code from
- * docs/protocol.md ("bad_request") and a message for the student in
- * err (at most errlen bytes, NUL-terminated). */
+ * docs/protocol.md ("bad_request", or "too_long" for a broadcast) and a
+ * message for the student in err (at most errlen bytes, NUL-terminated).
+ * On -1 out->type is 0, but RELAY_MSG_BROADCAST for a broadcast refused
+ * for its text: that refusal is the message's own, the WebSocket goes on. */
 int relay_msg_parse(const char *text, size_t len, struct relay_msg *out, const char **code,
                     char *err, size_t errlen);
 

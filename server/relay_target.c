@@ -122,7 +122,8 @@ static unsigned char *take_early(struct relay *r, size_t *n) {
   return early;
 }
 
-/* The end of a browser frame whose pieces were queued: one write for all. */
+/* The end of a browser message, or of a telnet read whose answers were
+ * queued: what waits goes out now, not on the next writable callback. */
 void relay_tcp_flush_deferred(struct relay *r) {
   if (!ring_len(&r->to_tcp) || !r->tcp || r->state != RS_OPEN) return;
   /* A failure is left to the writable callback, which ends the session. */

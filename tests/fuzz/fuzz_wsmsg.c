@@ -9,6 +9,7 @@
 
 #include "portlab_limits.h"
 #include "relay_msg.h"
+#include "text.h"
 
 /* The parser is compiled into the target itself, so libFuzzer's coverage
  * instrumentation sees its branches (portlab_core is built without it);
@@ -21,6 +22,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   char err[256];
   if (relay_msg_parse((const char *)data, size, &m, &code, err, sizeof err) != 0) {
     if (!code || !err[0] || strlen(err) >= sizeof err) abort();
+    /* Only a broadcast's refusal keeps its type (the WebSocket goes on). */
+    if (m.type != 0 && m.type != RELAY_MSG_BROADCAST) abort();
     return 0;
   }
   switch (m.type) {
@@ -40,10 +43,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     case RELAY_MSG_BROADCAST: {
       size_t n = strlen(m.text);
       if (n == 0 || n != m.text_len || n > RELAY_MSG_BROADCAST_MAX) abort();
-      for (size_t i = 0; i < n; i++)
-        if (((unsigned char)m.text[i] < 0x20 && m.text[i] != '\n' && m.text[i] != '\t') ||
-            m.text[i] == 0x7f)
-          abort();
+      const unsigned char *t = (const unsigned char *)m.text;
+      for (size_t i = 0; i < n;) {
+        int len = t[i] < 0x80 ? 1 : text_utf8_len(t + i, n - i);
+        if (len <= 0) abort(); /* not UTF-8, or a C1 control */
+        if ((t[i] < 0x20 && t[i] != '\n' && t[i] != '\t') || t[i] == 0x7f) abort();
+        i += (size_t)len;
+      }
       break;
     }
     case RELAY_MSG_PAUSE:

@@ -439,6 +439,60 @@ class Relay(PortlabTestCase):
         c, closed = wait_closed(ws)
         self.assertClosed(closed, "client_closed", c.messages)
 
+    def test_oversize_message_in_fragments_never_reaches_the_target(self):
+        """protocol.md: a message over 65536 bytes is refused before any of
+        it is forwarded. In fragments only the last one tells the sum, so
+        none of the earlier ones may have gone to the target by then."""
+        ABNF = harness.websocket.ABNF
+        tok = self.pl.join()
+        ws = self.ws(self.pl.ws_connect(tok))
+        sid = self.assertOpened(open_session(ws, "127.0.0.1", self.echo.port))
+        try:
+            ws.send_frame(ABNF.create_frame(b"F" * 1000, ABNF.OPCODE_BINARY, fin=0))
+            ws.send_frame(ABNF.create_frame(b"a" * 60000, ABNF.OPCODE_CONT, fin=0))
+            ws.send_frame(ABNF.create_frame(b"b" * 60000, ABNF.OPCODE_CONT, fin=1))
+        except (BrokenPipeError, ConnectionResetError,
+                harness.websocket.WebSocketConnectionClosedException):
+            pass  # the refusal may close the socket under the last frame
+        c = wait_ws_end(ws, timeout=10)
+        self.assertEqual([m.get("code") for m in c.of_type("error")], ["message_too_big"],
+                         c.messages)
+        self.assertEqual(c.close_code, 1009)
+        self.assertEqual(bytes(c.data), b"", "the target echoed part of the refused message")
+        r = self.pl.transcript_when_ended(sid, tok)
+        self.assertEqual(r.json["session"]["close_reason"], "message_too_big")
+        self.assertEqual(transcript_bytes(r.json["events"], "c2s"), b"")
+        self.assertEqual(r.json["session"]["bytes_up"], 0)
+
+    def test_message_of_the_cap_in_fragments_goes_through_whole(self):
+        """Fragments that add up to exactly 65536 bytes are one message the
+        target gets whole, in order; the session goes on (raw and telnet,
+        where the held bytes still pass the engine: 0xFF doubled)."""
+        ABNF = harness.websocket.ABNF
+        for mode in ("raw", "telnet"):
+            with self.subTest(mode=mode):
+                tok = self.pl.join()
+                ws = self.ws(self.pl.ws_connect(tok))
+                sid = self.assertOpened(open_session(ws, "127.0.0.1", self.echo.port, mode=mode))
+                pieces = [b"F" * 999 + b"\xff", pattern(60000), b"b" * 4536]
+                msg = b"".join(pieces)
+                self.assertEqual(len(msg), 65536)
+                ws.send_frame(ABNF.create_frame(pieces[0], ABNF.OPCODE_BINARY, fin=0))
+                ws.send_frame(ABNF.create_frame(pieces[1], ABNF.OPCODE_CONT, fin=0))
+                ws.send_frame(ABNF.create_frame(pieces[2], ABNF.OPCODE_CONT, fin=1))
+                ws.send_binary(b"after\r\n")
+                want = msg + b"after\r\n"
+                c = collect(ws, until=lambda c: len(c.data) >= len(want), timeout=10)
+                self.assertEqual(bytes(c.data), want, "first difference at %d"
+                                 % first_difference(bytes(c.data), want))
+                send_json(ws, {"type": "close"})
+                _, closed = wait_closed(ws)
+                self.assertClosed(closed, "client_closed")
+                r = self.pl.transcript_when_ended(sid, tok)
+                wire = want.replace(b"\xff", b"\xff\xff") if mode == "telnet" else want
+                self.assertEqual(transcript_bytes(r.json["events"], "c2s"), wire)
+                self.assertEqual(r.json["session"]["bytes_up"], len(wire))
+
     def test_deeply_nested_control_message(self):
         tok = self.pl.join()
         ws = self.ws(self.pl.ws_connect(tok))

@@ -86,7 +86,7 @@ class Watch(PortlabTestCase):
         tok = self.pl.join()
         ws = self.ws(self.pl.ws_connect(tok))
         for msg in ({"type": "watch", "scope": "class"}, {"type": "watch", "session_id": 1},
-                    {"type": "broadcast", "text": "hi"}):
+                    {"type": "broadcast", "text": "hi"}, {"type": "broadcast", "text": "\x07"}):
             send_json(ws, msg)
             self.assertWsError(expect_text(ws, 5), "forbidden")
         # The refusal leaves the WebSocket usable for a session.
@@ -190,6 +190,41 @@ class Watch(PortlabTestCase):
         self.assertWsError(expect_text(t, 5), "too_long")
         send_json(t, {"type": "broadcast", "text": "  "})
         self.assertWsError(expect_text(t, 5), "bad_request")
+        # Past the parser's own bound it is too long as well, and the
+        # WebSocket goes on.
+        send_json(t, {"type": "broadcast", "text": "x" * 5000})
+        self.assertWsError(expect_text(t, 5), "too_long")
+        send_json(t, {"type": "broadcast", "text": "again"})
+        self.assertEqual(expect_text(t, 5).get("type"), "broadcast_sent")
+
+
+    def test_refused_broadcast_leaves_the_live_view_open(self):
+        """A broadcast refused for its text (a C1 control such as CSI, CR,
+        BEL, blank, or only invisible characters) gets bad_request and goes
+        to nobody, and the teacher's watcher goes on like after too_long:
+        it broadcasts again and still sees the class."""
+        lst = self.ws(ws_from(self.pl, self.pl.join(), "127.0.0.4"))
+        send_json(lst, {"type": "listen"})
+        self.assertEqual(expect_text(lst, 5).get("type"), "listening")
+        w = self.watcher()
+
+        def answer(m):
+            return [x for x in m if x.get("type") in ("error", "broadcast_sent")]
+
+        for text in ("x\u009b2Jy\u0085z", "a\rb", "bell\x07", " \n\t ", "\u200b\u00a0\ufeff"):
+            send_json(w, {"type": "broadcast", "text": text})
+            got = answer(read_until(w, answer))
+            self.assertEqual(len(got), 1, got)
+            self.assertWsError(got[0], "bad_request")
+        send_json(w, {"type": "broadcast", "text": "still here"})
+        got = answer(read_until(w, answer))
+        self.assertEqual(got[0].get("type"), "broadcast_sent", got)
+        # The listener's next message is that one: none of the refused came.
+        msg = expect_text(lst, 5)
+        self.assertEqual((msg.get("type"), msg.get("text")), ("broadcast", "still here"), msg)
+        ws = self.ws(self.pl.ws_connect(self.pl.join()))
+        sid = self.assertOpened(open_session(ws, "lab", 25))
+        self.assertTrue(session_msgs(read_until(w, lambda m: session_msgs(m, sid, "open")), sid))
 
 
 class StalledWatcher(PortlabTestCase):

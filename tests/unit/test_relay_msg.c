@@ -21,6 +21,14 @@ static void refused(const char *text) {
   CHECK_EQ_INT(m.type, 0);
 }
 
+static void refused_broadcast(const char *text, const char *want) {
+  CHECK_EQ_INT(parse(text), -1);
+  CHECK_EQ_STR(code, want);
+  CHECK(err[0] != '\0');
+  CHECK_EQ_INT(m.type, RELAY_MSG_BROADCAST);
+  CHECK_EQ_INT(m.text_len, 0);
+}
+
 static void test_open(void) {
   CHECK_EQ_INT(parse("{\"type\":\"open\",\"host\":\"lab\",\"port\":25}"), 0);
   CHECK_EQ_INT(m.type, RELAY_MSG_OPEN);
@@ -151,10 +159,40 @@ static void test_watch_listen_broadcast(void) {
   CHECK_EQ_INT(m.type, RELAY_MSG_BROADCAST);
   CHECK_EQ_STR(m.text, "Look up\nplease");
   CHECK_EQ_INT(m.text_len, 14);
-  refused("{\"type\":\"broadcast\"}");
-  refused("{\"type\":\"broadcast\",\"text\":\" \\t \"}");
-  refused("{\"type\":\"broadcast\",\"text\":\"bell\\u0007\"}");
+  /* A refused broadcast keeps its type: the refusal is that message's
+   * only, and the WebSocket goes on. */
+  refused_broadcast("{\"type\":\"broadcast\"}", "bad_request");
+  refused_broadcast("{\"type\":\"broadcast\",\"text\":\" \\t \"}", "bad_request");
+  refused_broadcast("{\"type\":\"broadcast\",\"text\":\"bell\\u0007\"}", "bad_request");
+  refused_broadcast("{\"type\":\"broadcast\",\"text\":\"a\\rb\"}", "bad_request");
+  refused_broadcast("{\"type\":\"broadcast\",\"text\":\"del\\u007f\"}", "bad_request");
+  /* The NUL escape is refused before parsing, whatever the message. */
   refused("{\"type\":\"broadcast\",\"text\":\"nul\\u0000\"}");
+  /* C1 controls (U+0080 to U+009F, C2 80 to C2 9F), escaped or raw: CSI
+   * and NEL would reach every listener's page. */
+  refused_broadcast("{\"type\":\"broadcast\",\"text\":\"x\\u009b2Jy\\u0085z\"}", "bad_request");
+  refused_broadcast("{\"type\":\"broadcast\",\"text\":\"a\\u0080\"}", "bad_request");
+  refused_broadcast("{\"type\":\"broadcast\",\"text\":\"a\xc2\x9f\"}", "bad_request");
+  /* Their neighbours are text: U+007E, U+00A0 and U+00E9 between letters. */
+  CHECK_EQ_INT(parse("{\"type\":\"broadcast\",\"text\":\"~a\\u00a0b\xc3\xa9\"}"), 0);
+  CHECK_EQ_STR(m.text,
+               "~a\xc2\xa0"
+               "b\xc3\xa9");
+  /* Only UTF-8: no stray, overlong, surrogate or cut-off sequence. */
+  refused_broadcast("{\"type\":\"broadcast\",\"text\":\"a\xff\"}", "bad_request");
+  refused_broadcast("{\"type\":\"broadcast\",\"text\":\"a\xc0\xaf\"}", "bad_request");
+  refused_broadcast("{\"type\":\"broadcast\",\"text\":\"a\xed\xa0\x80\"}", "bad_request");
+  refused_broadcast("{\"type\":\"broadcast\",\"text\":\"a\xe2\x82\"}", "bad_request");
+  CHECK_EQ_INT(parse("{\"type\":\"broadcast\",\"text\":\"\xf0\x9f\x91\x80\"}"), 0);
+  /* Blank: only white space or invisible characters (NBSP, U+3000, zero
+   * width ones, the BOM, a lone joiner). Inside visible text they stay. */
+  refused_broadcast("{\"type\":\"broadcast\",\"text\":\"\\u00a0\\u3000\\n\"}", "bad_request");
+  refused_broadcast("{\"type\":\"broadcast\",\"text\":\"\\u200b\"}", "bad_request");
+  refused_broadcast("{\"type\":\"broadcast\",\"text\":\"\\ufeff\\u200d \\u2060\"}", "bad_request");
+  CHECK_EQ_INT(parse("{\"type\":\"broadcast\",\"text\":\"a\\u200bb\"}"), 0);
+  CHECK_EQ_INT(parse("{\"type\":\"broadcast\",\"text\":\"\\ud83d\\udc69\\u200d\\ud83d\\udcbb\"}"),
+               0);
+  CHECK_EQ_INT(m.type, RELAY_MSG_BROADCAST);
   /* The parser's bound, at its edge (the flag's smaller cap is the relay's). */
   static char text[RELAY_MSG_BROADCAST_MAX + 64];
   int n = snprintf(text, sizeof text, "{\"type\":\"broadcast\",\"text\":\"");
@@ -164,7 +202,7 @@ static void test_watch_listen_broadcast(void) {
   CHECK_EQ_INT(m.text_len, RELAY_MSG_BROADCAST_MAX);
   memset(text + n, 'a', RELAY_MSG_BROADCAST_MAX + 1);
   strcpy(text + n + RELAY_MSG_BROADCAST_MAX + 1, "\"}");
-  refused(text);
+  refused_broadcast(text, "too_long"); /* as any text over --broadcast-max */
 }
 
 int main(void) {
