@@ -60,8 +60,11 @@ int text_utf8_len(const unsigned char *p, size_t n) {
     unsigned b = p[k];
     if (k == 1 ? b < lo || b > hi : b < 0x80 || b > 0xBF) return -1;
   }
-  if (b0 == 0xC2 && p[1] < 0xA0) return -1;
   return len;
+}
+
+int text_utf8_c1(const unsigned char *p, size_t n) {
+  return n >= 2 && p[0] == 0xC2 && p[1] >= 0x80 && p[1] <= 0x9F;
 }
 
 int text_json_has_nul(const char *text, size_t len) {

@@ -1,6 +1,6 @@
-/* text.h -- small string helpers every layer shares: the name rule, the
- * NUL scan of JSON text and printf into a buffer that grows only when it
- * must. */
+/* text.h -- small string helpers every layer shares: the name rule,
+ * counting and checking UTF-8, the NUL scan of JSON text and printf into a
+ * buffer that grows only when it must. */
 #ifndef PORTLAB_TEXT_H
 #define PORTLAB_TEXT_H
 
@@ -20,9 +20,13 @@ size_t text_utf8_count(const char *s);
 
 /* Length in bytes of the UTF-8 sequence at p[0] (a byte >= 0x80, n > 0
  * bytes from p): > 0 valid, 0 cut off by the end, -1 invalid (stray,
- * overlong, a surrogate, past U+10FFFF) or a C1 control (U+0080 to
- * U+009F). As the page's bytes.js seqLen(). */
+ * overlong, a surrogate, past U+10FFFF). */
 int text_utf8_len(const unsigned char *p, size_t n);
+/* 1 if the n bytes at p start with a C1 control (U+0080 to U+009F, C2 80
+ * to C2 9F): valid UTF-8 that a terminal would still act on. The text
+ * export, the cast and broadcasts refuse or mark it; text_utf8_len and
+ * this together are the page's bytes.js seqLen(). */
+int text_utf8_c1(const unsigned char *p, size_t n);
 
 /* 1 if JSON text holds a NUL: a raw byte, or the escape \u0000 inside a
  * string. cJSON decodes the escape into the middle of a C string, which

@@ -87,26 +87,11 @@ char *export_display_text(const unsigned char *p, size_t n) {
   if (!out) return NULL;
   size_t i = 0;
   while (i < n) {
-    unsigned char c = p[i];
-    size_t len = c < 0x80             ? 1
-                 : (c & 0xE0) == 0xC0 ? 2
-                 : (c & 0xF0) == 0xE0 ? 3
-                 : (c & 0xF8) == 0xF0 ? 4
-                                      : 0;
-    int ok = len > 0 && i + len <= n && c != 0 && !(len == 2 && c < 0xC2);
-    for (size_t k = 1; ok && k < len; k++) ok = (p[i + k] & 0xC0) == 0x80;
-    if (ok && len == 3) { /* no overlongs, no surrogates */
-      unsigned cp = ((c & 0x0Fu) << 12) | ((p[i + 1] & 0x3Fu) << 6) | (p[i + 2] & 0x3Fu);
-      ok = cp >= 0x800 && (cp < 0xD800 || cp > 0xDFFF);
-    }
-    if (ok && len == 4) {
-      unsigned cp = ((c & 0x07u) << 18) | ((p[i + 1] & 0x3Fu) << 12) | ((p[i + 2] & 0x3Fu) << 6);
-      ok = cp >= 0x10000 && cp <= 0x10FFFF;
-    }
-    if (ok) {
-      memcpy(o, p + i, len);
+    int len = p[i] == 0 ? -1 : p[i] < 0x80 ? 1 : text_utf8_len(p + i, n - i);
+    if (len > 0) {
+      memcpy(o, p + i, (size_t)len);
       o += len;
-      i += len;
+      i += (size_t)len;
     } else {
       memcpy(o, "\xEF\xBF\xBD", 3);
       o += 3;
@@ -301,7 +286,7 @@ static size_t txt_render(struct txt_out *o, const unsigned char *p, size_t n, in
       if (!final) return i;
     } else if (b >= 0x80) {
       int len = text_utf8_len(p + i, n - i);
-      if (len > 0) {
+      if (len > 0 && !text_utf8_c1(p + i, n - i)) {
         txt_put(o, p + i, (size_t)len);
         i += (size_t)len;
         continue;
@@ -484,7 +469,7 @@ static void cast_event(struct export *ex, const struct db_event *e) {
      * what was said. Control bytes other than LF and tab, a CR not ending
      * a line, DEL and C1 controls (U+0080-U+009F) are shown as \xNN, as
      * the text export shows them; only the colour codes above are run. */
-    int c1 = ch == 0xC2 && i + 1 < n && (unsigned char)text[i + 1] <= 0x9F;
+    int c1 = text_utf8_c1((const unsigned char *)text + i, n - i);
     if ((ch < 0x20 && ch != '\n' && ch != '\t' && !(ch == '\r' && text[i + 1] == '\n')) ||
         ch == 0x7F || c1) {
       o += sprintf(o, c1 ? "\\x%02x\\x%02x" : "\\x%02x", ch, (unsigned char)text[i + 1]);

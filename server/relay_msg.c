@@ -170,9 +170,9 @@ static int parse_broadcast(const cJSON *msg, struct relay_msg *out, const char *
       continue;
     }
     int len = text_utf8_len(p + i, n - i);
-    if (len <= 0 && p[i] == 0xC2 && i + 1 < n && p[i + 1] >= 0x80 && p[i + 1] <= 0x9F)
-      return refuse(code, err, errlen, "a broadcast may not hold control characters");
     if (len <= 0) return refuse(code, err, errlen, "a broadcast must be UTF-8 text");
+    if (text_utf8_c1(p + i, n - i))
+      return refuse(code, err, errlen, "a broadcast may not hold control characters");
     if (!is_invisible(utf8_code_point(p + i, len))) blank = 0;
     i += (size_t)len;
   }

@@ -155,6 +155,28 @@ static void test_utf8_count(void) {
   CHECK_EQ_INT((int)text_utf8_count("\x80\x80"), 0);          /* stray continuations */
 }
 
+static int u8len(const char *s) {
+  return text_utf8_len((const unsigned char *)s, strlen(s));
+}
+
+static void test_utf8_len(void) {
+  CHECK_EQ_INT(u8len("\xc3\xa9"), 2);                        /* é */
+  CHECK_EQ_INT(u8len("\xe2\x82\xac"), 3);                    /* € */
+  CHECK_EQ_INT(u8len("\xf0\x9f\x98\x80"), 4);                /* an emoji */
+  CHECK_EQ_INT(u8len("\xc2\x9b"), 2);                        /* C1 is valid UTF-8 ... */
+  CHECK(text_utf8_c1((const unsigned char *)"\xc2\x9b", 2)); /* ... and a C1 control */
+  CHECK(text_utf8_c1((const unsigned char *)"\xc2\x80", 2));
+  CHECK(!text_utf8_c1((const unsigned char *)"\xc2\xa0", 2)); /* U+00A0: not C1 */
+  CHECK(!text_utf8_c1((const unsigned char *)"\xc2", 1));
+  CHECK_EQ_INT(u8len("\xe2\x82"), 0);          /* cut off by the end */
+  CHECK_EQ_INT(u8len("\x80"), -1);             /* a stray continuation */
+  CHECK_EQ_INT(u8len("\xc1\xbf"), -1);         /* overlong */
+  CHECK_EQ_INT(u8len("\xe0\x9f\xbf"), -1);     /* overlong */
+  CHECK_EQ_INT(u8len("\xed\xa0\x80"), -1);     /* a surrogate */
+  CHECK_EQ_INT(u8len("\xf4\x90\x80\x80"), -1); /* past U+10FFFF */
+  CHECK_EQ_INT(u8len("\xf5\x80\x80\x80"), -1);
+}
+
 static void test_names(void) {
   CHECK(text_name_valid("a"));
   CHECK(text_name_valid("abcdefghijabcdefghijabcdefghij12"));   /* 32: allowed */
@@ -177,6 +199,7 @@ int main(void) {
   test_format();
   test_json_nul();
   test_utf8_count();
+  test_utf8_len();
   test_names();
   test_printable();
   return check_done();
