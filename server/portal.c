@@ -313,11 +313,8 @@ static void copy_num_arg(struct lws *wsi, const char *name, char *out, size_t ou
  * would otherwise wait for the rest of the body. */
 static int refuse_unread(struct lws *wsi, struct http_conn *c, int status, const char *code,
                          const char *message) {
-  struct api_response resp;
-  memset(&resp, 0, sizeof resp);
   c->body_too_large = 1;
-  api_error(&resp, status, code, message);
-  if (respond_api(wsi, c, &resp)) return -1;
+  if (respond_error(wsi, c, status, code, message)) return -1;
   http_writeable(wsi, c);
   return -1;
 }
@@ -389,10 +386,7 @@ static int http_request(struct lws *wsi, struct http_conn *c) {
   if (clen_total && strtoull(clen, NULL, 10) > LIM_JSON_BODY_BYTES) {
     c->body_too_large = 1;
     /* The body is never read: answer now and close rather than drain it. */
-    struct api_response resp;
-    memset(&resp, 0, sizeof resp);
-    api_error(&resp, 413, "payload_too_large", "request body is larger than 8192 bytes");
-    respond_api(wsi, c, &resp);
+    respond_error(wsi, c, 413, "payload_too_large", "request body is larger than 8192 bytes");
     return 0;
   }
   /* A chunked body would be waited for until a timeout. */
