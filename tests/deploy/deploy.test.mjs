@@ -2,7 +2,8 @@
 // cluster needed: dockerfilelint on the Dockerfile, compose.yaml against the
 // Compose specification's JSON schema, and every deploy/k8s manifest against
 // the Kubernetes API schemas (kubernetes-models), plus the promises each file
-// makes (non-root UID, /data volume, one replica, probes on /api/health).
+// makes (non-root UID, /data volume, one replica, probes on /api/health, every
+// lab port of protocols/modules.c exposed and offered).
 // Packages are pinned by package-lock.json here. Run: node --test tests/deploy/
 import assert from "node:assert/strict";
 import { readFileSync, readdirSync } from "node:fs";
@@ -57,6 +58,28 @@ test("the Dockerfile keeps its promises", () => {
   assert.match(dockerfile, /ctest -R '\^\(unit/, "the build stage runs the unit tests");
 });
 
+// The lab's ports, read from the one table of lab services
+// (protocols/modules.c): 10000 (the image's --lab-port-base) plus each row's
+// well-known port. A lab server added there without its port here would be
+// unreachable to students' own clients.
+const LAB_PORT_BASE = 10000;
+const modulesC = readFileSync(join(root, "protocols", "modules.c"), "utf8");
+const labPorts = [...modulesC.matchAll(/^\s*\{"[a-z0-9]+", "[^"]*", (\d+), "(?:raw|telnet|tls)",/gm)]
+  .map((m) => LAB_PORT_BASE + Number(m[1]))
+  .sort((a, b) => a - b);
+
+test("the service table is read: every lab server has a port", () => {
+  assert.ok(labPorts.length >= 10, labPorts);
+  for (const p of [10021, 10023, 10025, 10080, 10110, 10143]) assert.ok(labPorts.includes(p), p);
+});
+
+test("the Dockerfile exposes the portal and every lab port, and names each", () => {
+  const expose = dockerfile.match(/^EXPOSE (.*)$/m)[1].split(/\s+/).map(Number);
+  assert.deepEqual(expose, [8080, ...labPorts]);
+  const comment = dockerfile.slice(0, dockerfile.indexOf("EXPOSE "));
+  for (const p of labPorts) assert.match(comment, new RegExp("\\b" + p + "\\b"), "comment names " + p);
+});
+
 // ---------------------------------------------------------------- compose.yaml
 
 function composeValidator() {
@@ -100,6 +123,15 @@ test("compose.yaml: volume at /data, restart, the secret, read-only", () => {
   assert.equal(svc.environment.PORTLAB_TEACHER_PASSWORD_FILE, "/run/secrets/teacher_password");
   assert.ok(compose.secrets.teacher_password.file);
   assert.ok(svc.ports.includes("8080:8080"));
+});
+
+test("compose.yaml offers every lab port, commented out", () => {
+  const text = readFileSync(join(root, "compose.yaml"), "utf8");
+  const offered = [...text.matchAll(/^\s*# - "(\d+):(\d+)"$/gm)].map((m) => {
+    assert.equal(m[1], m[2], "published on the same port");
+    return Number(m[1]);
+  });
+  assert.deepEqual(offered.sort((a, b) => a - b), labPorts);
 });
 
 // ---------------------------------------------------------------- deploy/k8s
