@@ -12,7 +12,9 @@
  * probe).
  *
  * Adding a lab server: its module in a new protocols/NAME.c, its extern
- * in lab.h, and one row here, in port order. The module's own port is
+ * in lab.h, and one row here, in port order; the image publishes its
+ * port too (Dockerfile's EXPOSE and compose.yaml, which tests/deploy
+ * checks against this table). The module's own port is
  * its first row offered without --lab-tls-ports (lab_module_port). The
  * framework (protocols/labsock.c) opens one listener per row with a
  * module, so a module serves more ports by more rows: mode "tls" speaks
