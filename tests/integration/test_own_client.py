@@ -9,12 +9,15 @@ student's recording budget from the login on. A relay session
 to the same server is recorded once, by the relay. A client that never logs
 in belongs to the teacher's record, with its address; once it logs in, to
 the student. The pop3-retr-2 task asks for the browser (via: browser), so
-the student's own client does not solve it and the browser does.
+the student's own client does not solve it and the browser does. The small
+servers (WHOIS, finger, DNS over TCP) are recorded the same way.
 """
 import base64
 import json
 import poplib
 import smtplib
+import socket
+import struct
 import time
 
 from harness import (LineClient, PortlabTestCase, collect, main, send_json,  # noqa: F401
@@ -179,6 +182,34 @@ class OwnClient(PortlabTestCase):
         self.assertEqual(s2["client_addr"], "127.0.0.3")
         tr = self.pl.transcript_when_ended(s2["id"], token)
         self.assertTrue(transcript_bytes(tr.json["events"], "c2s").startswith(b"ehlo me\r\n"))
+
+    def test_whois_finger_and_dns_are_recorded_with_exact_bytes(self):
+        teacher = self.pl.teacher()
+        # A DNS query over TCP (RFC 1035 4.2.2): id 0x0707, RD, one
+        # question for lab. A IN, behind its two-byte length.
+        query = struct.pack("!HHHHHH", 0x0707, 0x0100, 1, 0, 0, 0) + b"\x03lab\x00\x00\x01\x00\x01"
+        talks = [(43, b"lab\r\n", "remote_closed"), (79, b"demo\r\n", "remote_closed"),
+                 (53, struct.pack("!H", len(query)) + query, "client_closed")]
+        for port, sent, reason in talks:
+            before = self.ids(teacher)
+            with socket.create_connection(("127.0.0.1", self.pl.lab_base + port), timeout=10) as c:
+                c.sendall(sent)
+                read = b""
+                while True:
+                    if port == 53 and len(read) >= 2 and len(read) == 2 + struct.unpack("!H", read[:2])[0]:
+                        break  # one answer; DNS waits for more queries
+                    chunk = c.recv(4096)
+                    if not chunk:
+                        break
+                    read += chunk
+            self.assertTrue(read, port)
+            s = self.wait_own(teacher, port, before)
+            self.assertEqual(s["user"], "teacher", port)  # nobody logged in
+            self.assertEqual(s["close_reason"], reason, port)
+            self.assertEqual((s["bytes_up"], s["bytes_down"]), (len(sent), len(read)), port)
+            events = self.pl.transcript_when_ended(s["id"], teacher).json["events"]
+            self.assertEqual(transcript_bytes(events, "c2s"), sent, port)
+            self.assertEqual(transcript_bytes(events, "s2c"), read, port)
 
 
 class OwnClientBudget(PortlabTestCase):
