@@ -361,7 +361,8 @@ int db_quiz_results_students(struct db *db, int64_t test_id,
       "ranked AS (SELECT *, row_number() OVER (PARTITION BY user_id ORDER BY pts DESC, id) AS r, "
       "  count(*) OVER (PARTITION BY user_id) AS n FROM scored) "
       "SELECT k.user_id, u.name, k.n, k.pts, k.rt, k.id FROM ranked k "
-      "JOIN users u ON u.id = k.user_id WHERE k.r = 1 ORDER BY k.pts DESC, u.name");
+      "JOIN users u ON u.id = k.user_id WHERE k.r = 1 AND u.removed_at IS NULL "
+      "ORDER BY k.pts DESC, u.name");
   return db_exec_rows(db, st, DB_ARGS(DB_INT(test_id)), student_row,
                       &(struct student_walk){cb, arg});
 }
@@ -385,7 +386,9 @@ int db_quiz_results_questions(struct db *db, int64_t test_id,
               "SELECT q.kind, q.fact, q.label, count(*), count(q.answer), "
               "  sum(coalesce(q.correct, 0)), sum(coalesce(q.points, 0)) "
               "FROM quiz_questions q JOIN quiz_attempts a ON a.id = q.attempt_id "
-              "WHERE a.test_id = ?1 GROUP BY q.kind, q.fact, q.label "
+              "JOIN users u ON u.id = a.user_id "
+              "WHERE a.test_id = ?1 AND u.removed_at IS NULL "
+              "GROUP BY q.kind, q.fact, q.label "
               "ORDER BY (count(*) - sum(coalesce(q.correct, 0))) * 1.0 / count(*) DESC, "
               "  count(*) DESC, q.label");
   return db_exec_rows(db, st, DB_ARGS(DB_INT(test_id)), item_row, &(struct item_walk){cb, arg});
