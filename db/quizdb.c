@@ -141,6 +141,15 @@ int db_quiz_attempt_count(struct db *db, int64_t user_id, int64_t test_id) {
   return (int)n;
 }
 
+int db_quiz_attempt_trim(struct db *db, int64_t user_id, int keep) {
+  /* The questions go with their attempt (ON DELETE CASCADE). */
+  sqlite3_stmt *st = db_stmt(db, DB_STMT_QUIZ_ATTEMPT_TRIM,
+                             "DELETE FROM quiz_attempts WHERE user_id = ?1 AND test_id IS NULL "
+                             "AND id NOT IN (SELECT id FROM quiz_attempts WHERE user_id = ?1 "
+                             "AND test_id IS NULL ORDER BY id DESC LIMIT ?2)");
+  return db_exec_done(db, st, DB_ARGS(DB_INT(user_id), DB_INT(keep)));
+}
+
 int db_quiz_attempt_list(struct db *db, int64_t user_id, int64_t test_id, int limit,
                          int (*cb)(void *arg, const struct db_quiz_attempt *a), void *arg) {
   sqlite3_stmt *st = db_stmt(db, DB_STMT_QUIZ_ATTEMPT_LIST,

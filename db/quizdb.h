@@ -69,6 +69,9 @@ int db_quiz_attempt_finish(struct db *db, int64_t id, int64_t finished_us);
 /* The user's unfinished attempt of that test, if any (0 found, 1 none). */
 int db_quiz_attempt_live(struct db *db, int64_t user_id, int64_t test_id, int64_t *id_out);
 int db_quiz_attempt_count(struct db *db, int64_t user_id, int64_t test_id); /* n or -1 */
+/* Deletes the user's practice and review attempts (and their questions)
+ * but the newest keep; test attempts are never touched. 0 or -1. */
+int db_quiz_attempt_trim(struct db *db, int64_t user_id, int keep);
 /* The user's attempts, newest first (user_id 0 with test_id: every
  * attempt of that test). At most limit rows. */
 int db_quiz_attempt_list(struct db *db, int64_t user_id, int64_t test_id, int limit,

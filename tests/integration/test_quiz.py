@@ -430,6 +430,29 @@ class Quiz(PortlabTestCase):
         done = r.json["attempt"]
         self.assertEqual(row()["solved_at"], done["finished_at"])
 
+    def test_practice_attempts_kept_are_bounded(self):
+        # Every start stores an attempt and its first question: a script that
+        # starts practice in a loop must not grow the database without end.
+        # The newest LIM_QUIZ_PRACTICE_KEPT (100) practice and review attempts
+        # stay; a test attempt never goes.
+        teacher = self.pl.teacher()
+        t = self.create_test(teacher, questions=2)
+        token = self.pl.join()
+        test_attempt = self.take(token, t["id"], right=True)
+        first = self.start(token, "practice")
+        r = self.answer(token, first["id"], first["question"]["id"], solve(first["question"]))
+        self.assertEqual(r.status, 200, r)
+        ids = [first["id"]] + [self.start(token, "review" if i % 2 else "practice")["id"]
+                               for i in range(100)]
+        self.assertError(self.pl.get("/api/quiz/attempts/%d" % ids[0], cookie=token), 404,
+                         "not_found")
+        for aid in (ids[1], ids[-1]):
+            self.assertEqual(self.pl.get("/api/quiz/attempts/%d" % aid, cookie=token).status, 200)
+        kept = self.pl.get("/api/quiz/attempts/%d" % test_attempt, cookie=token).json["attempt"]
+        self.assertEqual((kept["finished"], kept["points"]), (True, 2))
+        res = self.pl.get("/api/quiz/tests/%d/results" % t["id"], cookie=teacher).json
+        self.assertEqual([(s["attempts"], s["points"]) for s in res["students"]], [(1, 2)])
+
     def test_limits_at_their_edges(self):
         teacher = self.pl.teacher()
         # --quiz-questions 12: a test of 12 is allowed, 13 is not
