@@ -237,6 +237,9 @@
 #define LIM_QUIZ_TEST_ATTEMPTS 10        /* "best of N": the largest N */
 #define LIM_QUIZ_TITLE_LEN 100           /* a test's title */
 #define LIM_QUIZ_ANSWER_BYTES 256        /* one typed answer */
+/* Practice and review attempts kept per student, the newest (each of at
+ * most --quiz-questions questions); a start beyond drops the oldest. */
+#define LIM_QUIZ_PRACTICE_KEPT 100
 
 /* TLS (common/tlsmem.c, common/tlsca.c). */
 #define LIM_TLS_PENDING_BYTES (256 * 1024) /* plaintext queued before the handshake */

@@ -141,6 +141,15 @@ int db_quiz_attempt_count(struct db *db, int64_t user_id, int64_t test_id) {
   return (int)n;
 }
 
+int db_quiz_attempt_trim(struct db *db, int64_t user_id, int keep) {
+  /* The questions go with their attempt (ON DELETE CASCADE). */
+  sqlite3_stmt *st = db_stmt(db, DB_STMT_QUIZ_ATTEMPT_TRIM,
+                             "DELETE FROM quiz_attempts WHERE user_id = ?1 AND test_id IS NULL "
+                             "AND id NOT IN (SELECT id FROM quiz_attempts WHERE user_id = ?1 "
+                             "AND test_id IS NULL ORDER BY id DESC LIMIT ?2)");
+  return db_exec_done(db, st, DB_ARGS(DB_INT(user_id), DB_INT(keep)));
+}
+
 int db_quiz_attempt_list(struct db *db, int64_t user_id, int64_t test_id, int limit,
                          int (*cb)(void *arg, const struct db_quiz_attempt *a), void *arg) {
   sqlite3_stmt *st = db_stmt(db, DB_STMT_QUIZ_ATTEMPT_LIST,
@@ -361,7 +370,8 @@ int db_quiz_results_students(struct db *db, int64_t test_id,
       "ranked AS (SELECT *, row_number() OVER (PARTITION BY user_id ORDER BY pts DESC, id) AS r, "
       "  count(*) OVER (PARTITION BY user_id) AS n FROM scored) "
       "SELECT k.user_id, u.name, k.n, k.pts, k.rt, k.id FROM ranked k "
-      "JOIN users u ON u.id = k.user_id WHERE k.r = 1 ORDER BY k.pts DESC, u.name");
+      "JOIN users u ON u.id = k.user_id WHERE k.r = 1 AND u.removed_at IS NULL "
+      "ORDER BY k.pts DESC, u.name");
   return db_exec_rows(db, st, DB_ARGS(DB_INT(test_id)), student_row,
                       &(struct student_walk){cb, arg});
 }
@@ -385,7 +395,9 @@ int db_quiz_results_questions(struct db *db, int64_t test_id,
               "SELECT q.kind, q.fact, q.label, count(*), count(q.answer), "
               "  sum(coalesce(q.correct, 0)), sum(coalesce(q.points, 0)) "
               "FROM quiz_questions q JOIN quiz_attempts a ON a.id = q.attempt_id "
-              "WHERE a.test_id = ?1 GROUP BY q.kind, q.fact, q.label "
+              "JOIN users u ON u.id = a.user_id "
+              "WHERE a.test_id = ?1 AND u.removed_at IS NULL "
+              "GROUP BY q.kind, q.fact, q.label "
               "ORDER BY (count(*) - sum(coalesce(q.correct, 0))) * 1.0 / count(*) DESC, "
               "  count(*) DESC, q.label");
   return db_exec_rows(db, st, DB_ARGS(DB_INT(test_id)), item_row, &(struct item_walk){cb, arg});

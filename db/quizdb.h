@@ -69,6 +69,9 @@ int db_quiz_attempt_finish(struct db *db, int64_t id, int64_t finished_us);
 /* The user's unfinished attempt of that test, if any (0 found, 1 none). */
 int db_quiz_attempt_live(struct db *db, int64_t user_id, int64_t test_id, int64_t *id_out);
 int db_quiz_attempt_count(struct db *db, int64_t user_id, int64_t test_id); /* n or -1 */
+/* Deletes the user's practice and review attempts (and their questions)
+ * but the newest keep; test attempts are never touched. 0 or -1. */
+int db_quiz_attempt_trim(struct db *db, int64_t user_id, int keep);
 /* The user's attempts, newest first (user_id 0 with test_id: every
  * attempt of that test). At most limit rows. */
 int db_quiz_attempt_list(struct db *db, int64_t user_id, int64_t test_id, int limit,
@@ -112,7 +115,8 @@ int db_quiz_weakest(struct db *db, int64_t user_id, int limit,
                     int (*cb)(void *arg, const struct db_quiz_weak *w), void *arg);
 
 /* Results of a test: per student (best finished-or-expired attempt), and
- * per question (kind + fact + label) across the class, most missed first. */
+ * per question (kind + fact + label) across the class, most missed first.
+ * A removed student is left out of both, as out of the gradebook. */
 struct db_quiz_student {
   int64_t user_id;
   char name[33];

@@ -379,7 +379,7 @@ static void results_tasks(struct app *app, struct gradebook *gb, struct result_o
 
 /* The quiz tests: one row per student and test, from the student's best
  * attempt (best of N). first_attempt_at is when the first attempt
- * started; solved_at when the best one finished. */
+ * started; solved_at when the best one finished (none while it runs). */
 struct quiz_tests {
   struct db_quiz_test *v;
   size_t n, cap;
@@ -436,8 +436,10 @@ static int visit_quiz(struct app *app, const struct gradebook *gb, const struct 
                                  &r.first_us) ||
             db_quiz_attempt_get(app->db, b->best_attempt, &a) < 0)
           rc = -1;
-        else
-          r.solved_us = a.finished_us ? a.finished_us : a.ends_us;
+        else if (a.finished_us)
+          r.solved_us = a.finished_us;
+        else if (a.ends_us <= app_now_us())
+          r.solved_us = a.ends_us; /* its clock ran out; nobody has touched it since */
       }
       if (rc == 0) fn(arg, i, t, &r);
     }

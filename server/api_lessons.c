@@ -407,7 +407,7 @@ static int task_hint(struct app *app, const struct db_user *user, const struct l
     return 0;
   }
   int cost = next_hint_cost(cost_on, t, s);
-  if (shown && (int)shown->valuedouble != cost) {
+  if (shown && shown->valuedouble != (double)cost) { /* never cast: 1e300 is no int */
     char msg[128];
     snprintf(msg, sizeof msg, "the cost of this hint is now %d point%s; nothing was taken", cost,
              cost == 1 ? "" : "s");

@@ -465,7 +465,9 @@ void api_quiz_start(struct app *app, const struct api_request *req, const struct
   int64_t id;
   if (pick_fact(app, user->id, m[0] == 'r', NULL, &rng, &f) ||
       db_quiz_attempt_create(app->db, user->id, m, 0, app_now_us(), 0, 0, &id) ||
-      store_question(app, id, 1, &f, &rng) || db_quiz_attempt_get(app->db, id, &a)) {
+      store_question(app, id, 1, &f, &rng) ||
+      db_quiz_attempt_trim(app->db, user->id, LIM_QUIZ_PRACTICE_KEPT) ||
+      db_quiz_attempt_get(app->db, id, &a)) {
     api_error_db(resp);
     return;
   }

@@ -130,6 +130,11 @@ class Hints(PortlabTestCase):
             # A request carrying another cost than the one in force takes nothing.
             r = self.hint(student, cost=0)
             self.assertEqual((r.status, r.error_code), (409, "cost_changed"))
+            # So does a cost that is no whole number of points, or no int at
+            # all: it is compared as sent, never rounded to the cost in force.
+            for cost in (1.9, 1.5, 1e300):
+                r = self.hint(student, cost=cost)
+                self.assertEqual((r.status, r.error_code), (409, "cost_changed"), cost)
             self.assertEqual(self.task(student)["hints_taken"], [])
             r = self.hint(student, cost=1)
             self.assertEqual(r.status, 200, r)

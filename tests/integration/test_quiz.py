@@ -18,7 +18,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
-from harness import PortlabTestCase  # noqa: E402
+from harness import PortlabTestCase, unique_name  # noqa: E402
 
 BANK = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "quiz", "ports.tsv")
 
@@ -355,6 +355,103 @@ class Quiz(PortlabTestCase):
         self.assertError(self.pl.post("/api/quiz/attempts", {"mode": "exam"}, cookie=other), 400)
         self.assertError(self.pl.post("/api/quiz/attempts", {"mode": "practice"}), 401)
         self.assertError(self.pl.get("/api/quiz/history"), 401)
+
+    def take(self, token, test_id, right):
+        """Takes a test to its end, every answer right or every one wrong."""
+        a = self.start(token, "test", test_id)
+        q = a["question"]
+        while q is not None:
+            r = self.answer(token, a["id"], q["id"], solve(q) if right else wrong(q))
+            self.assertEqual(r.status, 200, r)
+            q = r.json["next"]
+        return a["id"]
+
+    def test_removed_students_leave_the_leaderboard_and_results(self):
+        # Names are free: a student makes two more, aces the test with them
+        # and fills the leaderboard. Once the teacher removes them they are
+        # gone from the leaderboard and the test's results, as from the
+        # gradebook, and the real student's place and numbers are theirs.
+        teacher = self.pl.teacher()
+        t = self.create_test(teacher, questions=2, leaderboard=True)
+        board = "/api/quiz/tests/%d/leaderboard" % t["id"]
+        results = "/api/quiz/tests/%d/results" % t["id"]
+        alice = unique_name("alice")
+        token = self.pl.join(alice)
+        self.take(token, t["id"], right=False)
+        fakes = []
+        for _ in range(2):
+            r, fake = self.pl.join_full(unique_name("fake"))
+            self.assertEqual(r.status, 201, r)
+            fakes.append(r.json["user"]["id"])
+            self.take(fake, t["id"], right=True)
+        lb = self.pl.get(board, cookie=token).json["leaderboard"]
+        self.assertEqual([x["points"] for x in lb], [2, 2, 0])
+        self.assertEqual(len(self.pl.get(results, cookie=teacher).json["students"]), 3)
+        for sid in fakes:
+            r = self.pl.post("/api/class/students/%d/remove" % sid, {"purge": False},
+                             cookie=teacher)
+            self.assertEqual(r.status, 200, r)
+        self.assertEqual(self.pl.get(board, cookie=token).json["leaderboard"],
+                         [{"name": alice, "points": 0}])
+        res = self.pl.get(results, cookie=teacher).json
+        self.assertEqual([(s["name"], s["attempts"], s["points"]) for s in res["students"]],
+                         [(alice, 1, 0)])
+        # per question: only alice's two wrong answers are left
+        self.assertEqual(sum(i["asked"] for i in res["questions"]), 2)
+        self.assertEqual(sum(i["right"] for i in res["questions"]), 0)
+        csv = self.pl.get(results + "?format=csv", cookie=teacher).body.decode()
+        self.assertEqual(csv.splitlines()[1:], ["%s,1,0.00,0,2" % alice])
+        gb = self.pl.get("/api/class/gradebook", cookie=teacher).json
+        cells = {s["name"]: s["quiz"]["quiz/%d" % t["id"]] for s in gb["students"]}
+        self.assertEqual(cells, {**{n: {"points": 0, "attempts": 0} for n in cells},
+                                 alice: {"points": 0, "attempts": 1}})
+
+    def test_a_running_attempt_is_not_solved_yet(self):
+        # The results export's solved_at is when the best attempt finished:
+        # none while it still runs (not its deadline, a time to come).
+        teacher = self.pl.teacher()
+        t = self.create_test(teacher, questions=2, time_limit=3600)
+        name = unique_name("running")
+        token = self.pl.join(name)
+        a = self.start(token, "test", t["id"])
+
+        def row():
+            rows = self.pl.get("/api/results?format=json", cookie=teacher).json["results"]
+            return next(x for x in rows if x["student"] == name and x["kind"] == "quiz_test"
+                        and x["item"] == "quiz/%d" % t["id"])
+        running = row()
+        self.assertEqual(running["attempts"], 1)
+        self.assertIsNotNone(running["first_attempt_at"])
+        self.assertIsNone(running["solved_at"])
+        q = a["question"]
+        while q is not None:
+            r = self.answer(token, a["id"], q["id"], solve(q))
+            q = r.json["next"]
+        done = r.json["attempt"]
+        self.assertEqual(row()["solved_at"], done["finished_at"])
+
+    def test_practice_attempts_kept_are_bounded(self):
+        # Every start stores an attempt and its first question: a script that
+        # starts practice in a loop must not grow the database without end.
+        # The newest LIM_QUIZ_PRACTICE_KEPT (100) practice and review attempts
+        # stay; a test attempt never goes.
+        teacher = self.pl.teacher()
+        t = self.create_test(teacher, questions=2)
+        token = self.pl.join()
+        test_attempt = self.take(token, t["id"], right=True)
+        first = self.start(token, "practice")
+        r = self.answer(token, first["id"], first["question"]["id"], solve(first["question"]))
+        self.assertEqual(r.status, 200, r)
+        ids = [first["id"]] + [self.start(token, "review" if i % 2 else "practice")["id"]
+                               for i in range(100)]
+        self.assertError(self.pl.get("/api/quiz/attempts/%d" % ids[0], cookie=token), 404,
+                         "not_found")
+        for aid in (ids[1], ids[-1]):
+            self.assertEqual(self.pl.get("/api/quiz/attempts/%d" % aid, cookie=token).status, 200)
+        kept = self.pl.get("/api/quiz/attempts/%d" % test_attempt, cookie=token).json["attempt"]
+        self.assertEqual((kept["finished"], kept["points"]), (True, 2))
+        res = self.pl.get("/api/quiz/tests/%d/results" % t["id"], cookie=teacher).json
+        self.assertEqual([(s["attempts"], s["points"]) for s in res["students"]], [(1, 2)])
 
     def test_limits_at_their_edges(self):
         teacher = self.pl.teacher()
