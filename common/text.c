@@ -1,5 +1,6 @@
-/* text.c -- the name rule, the printable test, counting and checking UTF-8,
- * the NUL scan of JSON text and a two-pass vsnprintf.
+/* text.c -- the name rule and the reserved names, the printable test,
+ * counting and checking UTF-8, the NUL scan of JSON text and a two-pass
+ * vsnprintf.
  *
  * A lab reply or an IMAP section spec is usually short but may be long;
  * cutting it would drop its CRLF or closing bracket, so the long case is
@@ -11,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "portlab_limits.h"
 
@@ -25,6 +27,15 @@ int text_name_valid(const char *name) {
       return 0;
   }
   return i >= 1;
+}
+
+int text_name_reserved(const char *name) {
+  /* ftp.c's ftp_is_anonymous_name and smtp.c's smtp_is_postmaster: the
+   * special meaning wins over an account of that name there. */
+  static const char *const reserved[] = {"anonymous", "ftp", "postmaster"};
+  for (size_t i = 0; name && i < sizeof reserved / sizeof reserved[0]; i++)
+    if (strcasecmp(name, reserved[i]) == 0) return 1;
+  return 0;
 }
 
 int text_printable(const char *s) {

@@ -1,6 +1,6 @@
-/* text.h -- small string helpers every layer shares: the name rule,
- * counting and checking UTF-8, the NUL scan of JSON text and printf into a
- * buffer that grows only when it must. */
+/* text.h -- small string helpers every layer shares: the name rule and
+ * the reserved names, counting and checking UTF-8, the NUL scan of JSON
+ * text and printf into a buffer that grows only when it must. */
 #ifndef PORTLAB_TEXT_H
 #define PORTLAB_TEXT_H
 
@@ -9,6 +9,11 @@
 
 /* 1 if name matches ^[A-Za-z0-9_.-]{1,LIM_NAME_LEN}$ (accounts, lab users). */
 int text_name_valid(const char *name);
+
+/* 1 if a lab server gives name a meaning of its own, in any case, so no
+ * new student may take it: FTP's anonymous login ("anonymous", "ftp") and
+ * SMTP's "postmaster". */
+int text_name_reserved(const char *name);
 
 /* 1 if every byte of s is printable ASCII (isprint in the C locale), so a
  * reply may quote what a peer sent without carrying control bytes. */

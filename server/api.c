@@ -352,6 +352,15 @@ static void handle_join(struct app *app, const struct api_request *req, const st
       return;
     }
   } else {
+    /* Only a new name: a student who already has one keeps it (the lab's
+     * meaning wins over the account there, so nobody reaches another's
+     * data through it). */
+    if (text_name_reserved(name)) {
+      api_error(resp, 400, "reserved_name",
+                "that name means something else to the lab servers (FTP's anonymous login, "
+                "SMTP's postmaster); choose another name");
+      return;
+    }
     int64_t students = db_user_count_active(app->db, "student", LABDB_DEMO_USER);
     if (students < 0) goto internal;
     if (students >= app->cfg.max_students) {

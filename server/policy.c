@@ -695,12 +695,21 @@ static int policy_is_local(const struct policy *p, const struct policy_addr *a) 
 
 /* 1 if the lab servers can be reached at a: the lab address itself, or
  * any address of this host when the lab is bound to every address (0.0.0.0
- * for IPv4; :: listens dual-stack, so for both families). */
-static int policy_lab_listens_on(const struct policy *p, const struct policy_addr *a) {
+ * for IPv4; :: listens dual-stack, so for both families). A connect to the
+ * unspecified address (0.0.0.0, ::) reaches the loopback address of its
+ * family (Linux's tcp_v4_connect and tcp_v6_connect), so that is where it
+ * is judged: a rule that opens 0.0.0.0 opens this host, and its lab ports
+ * are the lab there as they are on 127.0.0.1. */
+static int policy_lab_listens_on(const struct policy *p, const struct policy_addr *in) {
   static const unsigned char zero[16];
-  if (policy_addr_eq(&p->lab_addr, a)) return 1;
-  if (memcmp(p->lab_addr.a, zero, sizeof zero) != 0 || !policy_is_local(p, a)) return 0;
-  return p->lab_addr.family == AF_INET6 || a->family == AF_INET;
+  struct policy_addr a = *in;
+  if (memcmp(a.a, zero, (size_t)policy_addr_bits(a.family) / 8) == 0) {
+    if (a.family == AF_INET) a.a[0] = 127;
+    a.a[a.family == AF_INET ? 3 : 15] = 1;
+  }
+  if (policy_addr_eq(&p->lab_addr, &a)) return 1;
+  if (memcmp(p->lab_addr.a, zero, sizeof zero) != 0 || !policy_is_local(p, &a)) return 0;
+  return p->lab_addr.family == AF_INET6 || a.family == AF_INET;
 }
 
 /* A port the lab servers really listen on: base + a service port, or the

@@ -419,12 +419,16 @@ static int count_user_relays(struct app *app, int64_t user_id) {
   return n;
 }
 
-/* Relays of a client address that are not over; listening: the
- * broadcast listeners, else all the others (they have caps of their own). */
+/* Relays of a client address that are not over, in one of its two shares
+ * of --ws-per-addr: listening, the broadcast listeners and the WebSockets
+ * let in to become one (/ws?listen=1); else all the others, idle ones
+ * included (sessions and watchers have caps of their own too). */
 static int count_addr_relays(struct app *app, const unsigned char key[16], int listening) {
   int n = 0;
   for (struct relay *r = app->relays; r; r = r->next)
-    if (r->state != RS_DONE && r->listening == listening && memcmp(r->addr_key, key, 16) == 0) n++;
+    if (r->state != RS_DONE && (r->listening || r->listen_only) == listening &&
+        memcmp(r->addr_key, key, 16) == 0)
+      n++;
   return n;
 }
 
@@ -599,7 +603,8 @@ static void handle_watch(struct relay *r, const struct relay_msg *m) {
 static void handle_listen(struct relay *r) {
   struct app *app = r->app;
   if (busy_ws(r)) return;
-  if (count_addr_relays(app, r->addr_key, 1) >= app->cfg.ws_per_addr) {
+  /* One let in as a listener holds its place in the share already. */
+  if (!r->listen_only && count_addr_relays(app, r->addr_key, 1) >= app->cfg.ws_per_addr) {
     relay_fail(r, "too_many_listeners", "too_many_listeners",
                "this address already has %d broadcast listeners (--ws-per-addr)",
                app->cfg.ws_per_addr);
@@ -673,6 +678,14 @@ static void handle_control(struct relay *r, const char *text, size_t len) {
     relay_fail(r, code, code, "%s", err);
     return;
   }
+  /* A WebSocket let in on the listeners' share took no place in the
+   * others': it becomes a listener or nothing. */
+  if (r->listen_only &&
+      (m.type == RELAY_MSG_OPEN || m.type == RELAY_MSG_WATCH || m.type == RELAY_MSG_REATTACH)) {
+    relay_fail(r, "bad_request", "bad_request",
+               "a WebSocket opened as /ws?listen=1 can only listen; open another for this");
+    return;
+  }
   switch (m.type) {
     case RELAY_MSG_OPEN:
       if (r->watcher || r->listening) {
@@ -733,6 +746,20 @@ static int peer_key(struct lws *wsi, unsigned char key[16]) {
   return 0;
 }
 
+/* 1 when the upgrade asks to be a broadcast listener (/ws?listen=1), 0
+ * when it does not, -1 for another value of listen (or out of memory). */
+static int upgrade_listen_only(struct lws *wsi) {
+  int total = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_URI_ARGS);
+  if (total <= 0) return 0;
+  /* Room for any one argument, so lws never stops at a long one. */
+  char *tmp = malloc((size_t)total + 1);
+  if (!tmp) return -1;
+  const char *value = lws_get_urlarg_by_name(wsi, "listen=", tmp, total + 1);
+  int rc = !value ? 0 : strcmp(value, "1") == 0 ? 1 : -1;
+  free(tmp);
+  return rc;
+}
+
 /* Refuses an upgrade for want of room with a real HTTP answer, not a
  * dropped connection, so the page can say "busy" instead of "broken". */
 static int refuse_busy(struct lws *wsi, const char *why) {
@@ -749,6 +776,10 @@ static int ws_check(struct lws *wsi, struct ws_pss *pss) {
   if (app->phase != APP_RUNNING) return -1;
   if (lws_hdr_copy(wsi, path, sizeof path, WSI_TOKEN_GET_URI) <= 0 || strcmp(path, "/ws") != 0) {
     log_warn("websocket refused: the path is not /ws");
+    return -1;
+  }
+  if ((pss->listen_only = upgrade_listen_only(wsi)) < 0) {
+    log_warn("websocket refused: listen= is not 1");
     return -1;
   }
   if (lws_hdr_copy(wsi, host, sizeof host, WSI_TOKEN_HOST) <= 0 ||
@@ -780,10 +811,15 @@ static int ws_check(struct lws *wsi, struct ws_pss *pss) {
   }
   /* Names are free, so a cap per name alone lets one person with many
    * names take every slot; the client address is what they cannot
-   * multiply as easily. */
+   * multiply as easily. A page's broadcast listener says so in its
+   * upgrade and is counted in a share of its own, so a class behind one
+   * NAT whose sessions fill the address's share still hears the teacher;
+   * either way one address holds at most twice --ws-per-addr. */
   if (peer_key(wsi, pss->addr_key) != 0 ||
-      count_addr_relays(app, pss->addr_key, 0) >= app->cfg.ws_per_addr) {
-    refuse_busy(wsi, "too many WebSockets from this address (--ws-per-addr)");
+      count_addr_relays(app, pss->addr_key, pss->listen_only) >= app->cfg.ws_per_addr) {
+    refuse_busy(wsi, pss->listen_only
+                         ? "too many broadcast listeners from this address (--ws-per-addr)"
+                         : "too many WebSockets from this address (--ws-per-addr)");
     goto done;
   }
   /* Idle WebSockets count too, or one student could hold every slot.
@@ -921,6 +957,7 @@ int relay_ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *u
       r->usage = pss->usage;
       r->is_teacher = strcmp(pss->user.role, "teacher") == 0;
       memcpy(r->addr_key, pss->addr_key, sizeof r->addr_key);
+      r->listen_only = pss->listen_only;
       r->last_activity = app_mono_us();
       STAILQ_INIT(&r->ctl);
       ring_init(&r->to_tcp, LIM_RELAY_BUF_CAP, 0);

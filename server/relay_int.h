@@ -88,6 +88,7 @@ struct relay {
   struct watch_entry *watch_entry;
   struct watcher *watcher;
   int listening;
+  int listen_only; /* opened as /ws?listen=1: let in on the listeners' share, may only listen */
   int64_t started_us, ended_us; /* unix time of the session row's start and end */
 };
 
@@ -96,9 +97,10 @@ struct ws_pss {
   struct db_user user; /* from the cookie, checked in FILTER_PROTOCOL_CONNECTION */
   struct usage_user *usage;
   unsigned char addr_key[16];
-  struct buf msg; /* a text message being reassembled from fragments */
-  size_t msg_len; /* bytes of the current message so far */
-  int peer_close; /* close status the browser sent, 0 if none */
+  int listen_only; /* the upgrade asked for /ws?listen=1 */
+  struct buf msg;  /* a text message being reassembled from fragments */
+  size_t msg_len;  /* bytes of the current message so far */
+  int peer_close;  /* close status the browser sent, 0 if none */
   int in_msg, msg_binary, msg_too_big;
   unsigned char login_hash[32]; /* SHA-256 of the cookie that passed ws_check */
 };

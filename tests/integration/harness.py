@@ -602,16 +602,17 @@ class Portlab:
         ws = websocket.create_connection(self.ws_url(), timeout=timeout, **opts)
         return ws
 
-    def ws_from(self, cookie, src, rcvbuf=None):
+    def ws_from(self, cookie, src, rcvbuf=None, query=""):
         """A portlab.v1 WebSocket whose TCP peer address is src (127.0.0.2,
-        ...), with a small receive buffer when given (a reader that stalls)."""
+        ...), with a small receive buffer when given (a reader that stalls),
+        on /ws plus query ("?listen=1": a broadcast listener's upgrade)."""
         s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         if rcvbuf:
             s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
         s.settimeout(10)
         s.bind((src, 0))
         s.connect((self.host, self.port))
-        return websocket.create_connection(self.ws_url(), socket=s, timeout=10,
+        return websocket.create_connection(self.ws_url() + query, socket=s, timeout=10,
                                            subprotocols=["portlab.v1"],
                                            cookie=cookie_header(cookie), origin=self.origin)
 

@@ -96,6 +96,25 @@ class Join(PortlabTestCase):
                 self.assertError(r, 400, "invalid_name")
                 self.assertIsNone(tok)
 
+    def test_reserved_names(self):
+        # The names the FTP and mail labs give a meaning of their own, in
+        # any case: a student holding one could never log in to FTP as
+        # themselves or get mail sent to their name.
+        for name in ("anonymous", "Anonymous", "ftp", "FTP", "postmaster", "POSTMASTER"):
+            with self.subTest(name=name):
+                r, tok = self.pl.join_full(name)
+                self.assertError(r, 400, "reserved_name")
+                self.assertIn("choose another name", r.json["error"]["message"])
+                self.assertIsNone(tok)
+        # The lab's own accounts are taken, as before.
+        for name in ("demo", "Teacher"):
+            with self.subTest(name=name):
+                self.assertError(self.pl.join_full(name)[0], 409, "name_taken")
+        tag = unique_name("")
+        for name in ("anonymous" + tag, "ftp." + tag):
+            with self.subTest(name=name):
+                self.assertEqual(self.pl.join_full(name)[0].status, 201)
+
     def test_name_not_a_string(self):
         for body in ({"name": 123}, {"name": None}, {"name": ["x"]}, {}):
             with self.subTest(body=body):

@@ -293,22 +293,19 @@ class ThisHostBroadRule(PolicyBase):
         self.assertOpened(open_session(ws, "lab", 21))
 
 
-@unittest.skipUnless(OWN, "this machine has no non-loopback IPv4 address")
-class ThisHostNamed(PolicyBase):
-    """A rule naming the interface address opens it, and the lab's ports
-    there are the lab: an FTP data port reached through that address
-    serves only the student who sent PASV."""
+class NamedLabAddress:
+    """The lab reached through an address of this host that a rule names
+    (ADDR): its ports there are the lab, so an FTP data port reached
+    through that address serves only the student who sent PASV."""
 
-    @classmethod
-    def class_args(cls):
-        return ["--lab-bind", "0.0.0.0", "--allow", OWN]
+    ADDR = None
 
     def login(self):
         r, tok = self.pl.join_full(harness.unique_name("h"))
         self.assertEqual(r.status, 201, r)
         lab = r.json["lab"]
         ws = self.ws(self.pl.ws_connect(tok))
-        self.assertOpened(open_session(ws, OWN, self.pl.lab_base + 21))
+        self.assertOpened(open_session(ws, self.ADDR, self.pl.lab_base + 21))
         ftp_say(ws, b"", lambda d: b"220 " in d)
         ftp_say(ws, b"USER " + lab["user"].encode(), lambda d: b"331 " in d)
         ftp_say(ws, b"PASS " + lab["password"].encode(), lambda d: b"230 " in d)
@@ -318,11 +315,11 @@ class ThisHostNamed(PolicyBase):
         a_tok, a_ctl = self.login()
         b_tok, _ = self.login()
         port = pasv_port(ftp_say(a_ctl, b"PASV", lambda d: b"227 " in d))
-        # Student B dials A's data port through the interface address first.
+        # Student B dials A's data port through that address first.
         b_data = self.ws(self.pl.ws_connect(b_tok))
-        self.assertOpened(open_session(b_data, OWN, port))
+        self.assertOpened(open_session(b_data, self.ADDR, port))
         a_data = self.ws(self.pl.ws_connect(a_tok))
-        self.assertOpened(open_session(a_data, OWN, port))
+        self.assertOpened(open_session(a_data, self.ADDR, port))
         ftp_say(a_ctl, b"LIST", lambda d: b"226 " in d)
         listing = collect(a_data, until=lambda c: bool(c.of_type("closed")), timeout=10)
         self.assertIn(b" welcome.txt\r\n", bytes(listing.data))
@@ -331,7 +328,31 @@ class ThisHostNamed(PolicyBase):
 
     def test_portal_port_still_refused(self):
         cookie = self.pl.join()
-        self.assertDenied(OWN, self.pl.port, "portal", cookie=cookie)
+        self.assertDenied(self.ADDR, self.pl.port, "portal", cookie=cookie)
+
+
+@unittest.skipUnless(OWN, "this machine has no non-loopback IPv4 address")
+class ThisHostNamed(NamedLabAddress, PolicyBase):
+    """A rule naming the interface address opens it (the lab on every
+    address)."""
+
+    ADDR = OWN
+
+    @classmethod
+    def class_args(cls):
+        return ["--lab-bind", "0.0.0.0", "--allow", OWN]
+
+
+class UnspecifiedNamed(NamedLabAddress, PolicyBase):
+    """A rule naming 0.0.0.0 opens this host: a connect there reaches
+    127.0.0.1, where the lab listens, so it is the lab and the lab servers
+    know the student, as through lab:N."""
+
+    ADDR = "0.0.0.0"
+
+    @classmethod
+    def class_args(cls):
+        return ["--allow", "0.0.0.0"]
 
 
 if __name__ == "__main__":

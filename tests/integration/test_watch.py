@@ -331,6 +331,62 @@ class Limits(PortlabTestCase):
         ws = self.ws(ws_from(pl, pl.join(), "127.0.0.2"))
         self.assertOpened(open_session(ws, "lab", 25))
 
+    def assertBusy(self, pl, src, query=""):
+        with self.assertRaises(websocket.WebSocketBadStatusException) as cm:
+            pl.ws_from(pl.join(), src, query=query)
+        self.assertEqual(cm.exception.status_code, 503)
+
+    def test_listener_upgrade_gets_through_a_full_address(self):
+        """A school behind one NAT: its sessions fill the address's share,
+        and a page that only listens (/ws?listen=1) still gets in on the
+        listeners' share and hears the teacher; that share is capped too,
+        so one address holds at most twice --ws-per-addr."""
+        pl = self.portlab(["--ws-per-addr", "2"])
+        for _ in range(2):
+            ws = self.ws(ws_from(pl, pl.join(), "127.0.0.2"))
+            self.assertOpened(open_session(ws, "lab", 25))
+        self.assertBusy(pl, "127.0.0.2")
+        listeners = []
+        for _ in range(2):
+            ws = self.ws(pl.ws_from(pl.join(), "127.0.0.2", query="?listen=1"))
+            send_json(ws, {"type": "listen"})
+            self.assertEqual(expect_text(ws, 5).get("type"), "listening")
+            listeners.append(ws)
+        self.assertBusy(pl, "127.0.0.2", "?listen=1")
+        self.assertBusy(pl, "127.0.0.2")
+        self.assertIn("too many broadcast listeners from this address (--ws-per-addr)", pl.logs())
+        t = self.ws(pl.ws_connect(pl.teacher()))
+        send_json(t, {"type": "broadcast", "text": "look up"})
+        self.assertEqual(expect_text(t, 5).get("listeners"), 2)
+        for ws in listeners:
+            self.assertEqual(expect_text(ws, 5).get("text"), "look up")
+
+    def test_listener_upgrade_may_only_listen(self):
+        """A WebSocket let in as a listener takes no place in the others'
+        share, so it cannot carry a session or a watch: an upgrade that says
+        ?listen=1 is counted as a listener from the start, idle or not."""
+        pl = self.portlab(["--ws-per-addr", "1"])
+        self.ws(pl.ws_from(pl.join(), "127.0.0.2", query="?listen=1"))
+        self.assertBusy(pl, "127.0.0.2", "?listen=1")  # the idle one holds the share
+        for src, first in (("127.0.0.4", {"type": "open", "host": "lab", "port": 25}),
+                           ("127.0.0.5", {"type": "watch", "scope": "class"}),
+                           ("127.0.0.6", {"type": "resume", "session_id": 1,
+                                          "resume_token": "x", "received": 0})):
+            cookie = pl.teacher() if first["type"] == "watch" else pl.join()
+            ws = self.ws(pl.ws_from(cookie, src, query="?listen=1"))
+            send_json(ws, first)
+            err = expect_text(ws, 5)
+            self.assertWsError(err, "bad_request")
+            self.assertIn("only listen", err.get("message", ""))
+        # Any other value of listen is refused at the upgrade.
+        with self.assertRaises(websocket.WebSocketException):
+            pl.ws_from(pl.join(), "127.0.0.3", query="?listen=yes")
+        self.assertIn("listen= is not 1", pl.logs())
+        # A plain WebSocket still becomes a listener as before.
+        ws = self.ws(ws_from(pl, pl.join(), "127.0.0.3"))
+        send_json(ws, {"type": "listen"})
+        self.assertEqual(expect_text(ws, 5).get("type"), "listening")
+
 
 if __name__ == "__main__":
     harness.main()

@@ -6,6 +6,7 @@
 #include "api.h"
 #include "app.h"
 #include "check.h"
+#include "crypto.h"
 #include "db.h"
 #include "export.h"
 #include "policy.h"
@@ -148,6 +149,44 @@ static void test_join_and_rejoin(void) {
   j = call(API_POST, "/api/join", "{\"name\":\"teacher\",\"rejoin_code\":\"x\"}", NULL, &status,
            NULL);
   CHECK_EQ_INT(status, 409);
+  cJSON_Delete(j);
+  teardown();
+}
+
+/* The names a lab server gives a meaning of its own are refused to a new
+ * student in any case; a student who already holds one (a database from
+ * before the rule) still rejoins with their code. */
+static void test_join_reserved_names(void) {
+  static const char *const reserved[] = {"anonymous", "ANONYMOUS",  "ftp",
+                                         "Ftp",       "postmaster", "PostMaster"};
+  int status;
+  unsigned char h[32];
+  char hash[65], body[160];
+  setup(NULL);
+  for (size_t i = 0; i < sizeof reserved / sizeof reserved[0]; i++) {
+    snprintf(body, sizeof body, "{\"name\":\"%s\"}", reserved[i]);
+    cJSON *j = call(API_POST, "/api/join", body, NULL, &status, NULL);
+    CHECK_EQ_INT(status, 400);
+    CHECK_EQ_STR(error_code(j), "reserved_name");
+    cJSON_Delete(j);
+  }
+  CHECK_EQ_INT(db_user_count_active(app.db, "student", "demo"), 0);
+  /* Near them is free. */
+  cJSON *j = call(API_POST, "/api/join", "{\"name\":\"ftp.user\"}", NULL, &status, NULL);
+  CHECK_EQ_INT(status, 201);
+  cJSON_Delete(j);
+  crypto_sha256("old-code", strlen("old-code"), h);
+  crypto_hex(h, sizeof h, hash);
+  CHECK_EQ_INT(db_user_create(app.db, "Postmaster", "student", "labpw", hash, NULL), 0);
+  j = call(API_POST, "/api/join", "{\"name\":\"postmaster\"}", NULL, &status, NULL);
+  CHECK_EQ_INT(status, 409);
+  CHECK_EQ_STR(error_code(j), "name_taken");
+  cJSON_Delete(j);
+  j = call(API_POST, "/api/join", "{\"name\":\"postmaster\",\"rejoin_code\":\"old-code\"}", NULL,
+           &status, NULL);
+  CHECK_EQ_INT(status, 201);
+  CHECK_EQ_STR(cJSON_GetObjectItem(cJSON_GetObjectItem(j, "user"), "name")->valuestring,
+               "Postmaster");
   cJSON_Delete(j);
   teardown();
 }
@@ -526,6 +565,7 @@ static void test_session_paging(void) {
 int main(void) {
   test_session_paging();
   test_join_and_rejoin();
+  test_join_reserved_names();
   test_join_errors();
   test_teacher_and_sessions();
   test_login_throttle_and_routes();

@@ -182,6 +182,15 @@ static void test_names(void) {
   CHECK(text_name_valid("abcdefghijabcdefghijabcdefghij12"));   /* 32: allowed */
   CHECK(!text_name_valid("abcdefghijabcdefghijabcdefghij123")); /* 33: refused */
   CHECK(!text_name_valid("a b"));
+  CHECK(text_name_reserved("anonymous"));
+  CHECK(text_name_reserved("AnonyMous"));
+  CHECK(text_name_reserved("FTP"));
+  CHECK(text_name_reserved("postMASTER"));
+  CHECK(!text_name_reserved("postmaster."));
+  CHECK(!text_name_reserved("ftp1"));
+  CHECK(!text_name_reserved("anon"));
+  CHECK(!text_name_reserved(""));
+  CHECK(!text_name_reserved(NULL));
 }
 
 static void test_printable(void) {

@@ -678,6 +678,58 @@ static void test_this_host(void) {
   policy_free(p);
 }
 
+/* A connect to 0.0.0.0 or :: reaches loopback: once a rule opens it, a lab
+ * port there is the lab, reached as lab:N is, so the lab servers know the
+ * student; anything else there goes where the kernel takes it. */
+static void test_unspecified(void) {
+  struct policy *p = policy_new();
+  CHECK_EQ_INT(policy_set_lab(p, "127.0.0.1", 10000, 30000, 30099), 0);
+  policy_set_portal_port(p, 8080);
+  CHECK_EQ_INT(prep(p, "0.0.0.0", 10025), POLICY_DENY); /* shut until named */
+  CHECK(strstr(reason, "this-network") != NULL);
+  CHECK_EQ_INT(add(p, "0.0.0.0"), 0);
+  CHECK_EQ_INT(add(p, "[::]"), 0);
+  CHECK_EQ_INT(prep(p, "0.0.0.0", 10025), POLICY_READY);
+  CHECK_EQ_INT(tgt.is_lab, 1);
+  CHECK_EQ_STR(addr_of(&tgt), "127.0.0.1");
+  CHECK_EQ_INT(port_of(&tgt), 10025);
+  CHECK_EQ_INT(prep(p, "0.0.0.0", 30000), POLICY_READY); /* FTP passive */
+  CHECK_EQ_INT(tgt.is_lab, 1);
+  CHECK_EQ_INT(prep(p, "::ffff:0.0.0.0", 10021), POLICY_READY);
+  CHECK_EQ_INT(tgt.is_lab, 1);
+  CHECK_EQ_STR(addr_of(&tgt), "127.0.0.1");
+  CHECK_EQ_INT(prep(p, "0.0.0.0", 10024), POLICY_READY); /* not a lab port */
+  CHECK_EQ_INT(tgt.is_lab, 0);
+  CHECK_EQ_STR(addr_of(&tgt), "0.0.0.0");
+  CHECK_EQ_INT(prep(p, "0.0.0.0", 8080), POLICY_DENY);
+  CHECK(strstr(reason, "portal") != NULL);
+  /* A name that resolves there is refused with the way in. */
+  CHECK_EQ_INT(add(p, "zero.example"), 0);
+  CHECK_EQ_INT(check_addr(p, "zero.example", "0.0.0.0", 10025), -1);
+  CHECK(strstr(reason, "open it as lab") != NULL);
+  /* :: reaches ::1, where a lab on 127.0.0.1 does not listen ... */
+  CHECK_EQ_INT(prep(p, "::", 10025), POLICY_READY);
+  CHECK_EQ_INT(tgt.is_lab, 0);
+  /* ... and a lab on ::1 does. */
+  CHECK_EQ_INT(policy_set_lab(p, "::1", 10000, 30000, 30099), 0);
+  CHECK_EQ_INT(prep(p, "::", 10025), POLICY_READY);
+  CHECK_EQ_INT(tgt.is_lab, 1);
+  CHECK_EQ_STR(addr_of(&tgt), "::1");
+  CHECK_EQ_INT(prep(p, "0.0.0.0", 10025), POLICY_READY);
+  CHECK_EQ_INT(tgt.is_lab, 0);
+  /* A lab bound to every address is there for both spellings. */
+  CHECK_EQ_INT(policy_set_lab(p, "::", 10000, 30000, 30099), 0);
+  CHECK_EQ_INT(prep(p, "0.0.0.0", 10025), POLICY_READY);
+  CHECK_EQ_INT(tgt.is_lab, 1);
+  CHECK_EQ_INT(prep(p, "::", 10025), POLICY_READY);
+  CHECK_EQ_INT(tgt.is_lab, 1);
+  /* A lab on a LAN address only is not on loopback. */
+  CHECK_EQ_INT(policy_set_lab(p, "192.0.2.50", 10000, 30000, 30099), 0);
+  CHECK_EQ_INT(prep(p, "0.0.0.0", 10025), POLICY_READY);
+  CHECK_EQ_INT(tgt.is_lab, 0);
+  policy_free(p);
+}
+
 /* One IPv6 address checked in the current policy: the kind, and (when
  * denied) whether the reason mentions want. */
 static void embed_case(struct policy *p, const char *addr, int want_kind, const char *want) {
@@ -854,6 +906,7 @@ int main(void) {
   test_portal_port();
   test_lab();
   test_this_host();
+  test_unspecified();
   test_embedded_ipv4();
   return check_done();
 }
