@@ -101,7 +101,8 @@ async function reserveBlock() {
 
 // Starts portlab and chromium. Returns {base, labBase, browser, log(),
 // stop()}; stop() is safe to call twice.
-export async function startLab() {
+// args: more flags for portlab (e.g. a small --ws-per-addr).
+export async function startLab(args = []) {
   mkdirSync(ARTIFACTS, { recursive: true });
   const tmp = mkdtempSync(joinPath(tmpdir(), 'portlab-e2e-'));
   let serverLog = '';
@@ -144,6 +145,7 @@ export async function startLab() {
           '--ftp-pasv-ports', block.pasv[0] + '-' + block.pasv[1],
           // The TLS ports (base + 443 ... 995) lie outside the block.
           '--lab-tls-ports', 'off',
+          ...args,
         ],
         { env: { ...process.env, PORTLAB_TEACHER_PASSWORD: TEACHER_PASSWORD }, stdio: ['ignore', 'pipe', 'pipe'] },
       );

@@ -2,7 +2,9 @@
 // three students and a teacher in headless chromium: the teacher's page is
 // open before anyone types, and shows each student's typed line in that
 // student's tile without a reload; following a tile replays the session;
-// a broadcast appears at once on every student's page.
+// a broadcast appears at once on every student's page, and on one that
+// loads when its address's share of WebSockets is full (a class behind one
+// NAT), since the banner's listener asks for the listeners' share.
 //
 // Run: node --test tests/e2e/   (after `npm ci` in tests/e2e)
 // Env and shared code: see helpers.mjs.
@@ -115,4 +117,51 @@ test('the teacher watches three students live and broadcasts', { timeout: 120000
   }
   assert.deepEqual(tp.errors, [], 'no script or console errors for the teacher');
   await tctx.close();
+});
+
+test("a page still hears the teacher when its address's WebSockets are full", { timeout: 120000 }, async () => {
+  // Every browser here comes from 127.0.0.1, as a class behind one NAT does.
+  const small = await startLab(['--ws-per-addr', '4']);
+  try {
+    const tctx = await small.browser.newContext();
+    const tp = await newPage(tctx);
+    await tp.goto(small.base);
+    await tp.locator('#teacher-box summary').click();
+    await tp.fill('#teacher-password', TEACHER_PASSWORD);
+    await tp.click('#teacher-submit');
+    await tp.waitForSelector('.live-view .live-empty');
+
+    // A classmate's tabs take every WebSocket of the address's other share:
+    // opened one at a time until the server refuses one.
+    const fctx = await small.browser.newContext();
+    const filler = await fctx.newPage();
+    await join(filler, small.base, 'fill' + Date.now().toString(36).slice(-5));
+    const held = await filler.evaluate(async () => {
+      window.held = [];
+      for (let i = 0; i < 16; i++) {
+        const ws = new WebSocket(location.origin.replace(/^http/, 'ws') + '/ws', 'portlab.v1');
+        const opened = await new Promise((resolve) => {
+          ws.onopen = () => resolve(true);
+          ws.onclose = () => resolve(false);
+        });
+        if (!opened) return window.held.length;
+        window.held.push(ws);
+      }
+      return -1;
+    });
+    assert.ok(held >= 1, 'the share filled after ' + held + ' WebSockets');
+
+    const sctx = await small.browser.newContext();
+    const sp = await newPage(sctx);
+    await join(sp, small.base, 'late' + Date.now().toString(36).slice(-5));
+    await tp.fill('#broadcast-text', 'Everyone: eyes on the board');
+    await tp.locator('.broadcast-form button[type="submit"]').click();
+    await tp.waitForFunction(() => /Shown on 2 student pages/.test(document.querySelector('.broadcast-form').textContent));
+    await sp.waitForSelector('.broadcast-banner:not([hidden])');
+    assert.match(await sp.textContent('.broadcast-banner'), /Everyone: eyes on the board/);
+    assert.deepEqual(sp.errors, [], 'no script or console errors on the late page');
+    assert.deepEqual(tp.errors, [], 'no script or console errors for the teacher');
+  } finally {
+    await small.stop();
+  }
 });

@@ -52,7 +52,10 @@ class Watcher {
     if (this.stopped) return;
     let ws;
     try {
-      ws = new WebSocket(wsUrl('ws'), SUBPROTOCOL);
+      // A listener says so in its upgrade, so the server counts it in the
+      // listeners' share of --ws-per-addr (docs/protocol.md): a class
+      // behind one address whose sessions fill theirs still hears the teacher.
+      ws = new WebSocket(wsUrl(this.first.type === 'listen' ? 'ws?listen=1' : 'ws'), SUBPROTOCOL);
     } catch (e) {
       this.retry();
       return;
