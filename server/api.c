@@ -175,7 +175,7 @@ static cJSON *login_reply(struct app *app, const struct db_user *user,
 static void hash_code(const char *code, char out[65]) {
   unsigned char h[32];
   crypto_sha256(code, strlen(code), h);
-  for (int i = 0; i < 32; i++) snprintf(out + 2 * i, 3, "%02x", h[i]);
+  crypto_hex(h, sizeof h, out);
 }
 
 /* --- throttling --------------------------------------------------------- */
