@@ -11,7 +11,7 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startLab, newPage, join, shot, STEP_MS, TEACHER_PASSWORD } from './helpers.mjs';
+import { startLab, newPage, join, shot, STEP_MS, signInTeacher } from './helpers.mjs';
 
 let lab = null;
 
@@ -65,10 +65,7 @@ async function scriptedSession(page, payload, chunks, keepOpen = false) {
 async function teacherPage() {
   const ctx = await lab.browser.newContext({ viewport: { width: 1366, height: 900 } });
   const tp = await newPage(ctx);
-  await tp.goto(lab.base);
-  await tp.locator('#teacher-box summary').click();
-  await tp.fill('#teacher-password', TEACHER_PASSWORD);
-  await tp.click('#teacher-submit');
+  await signInTeacher(tp, lab.base);
   await tp.waitForSelector('.live-view');
   return { ctx, tp };
 }
