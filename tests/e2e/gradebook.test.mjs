@@ -8,7 +8,7 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startLab, newPage, join, shot, TEACHER_PASSWORD } from './helpers.mjs';
+import { startLab, newPage, join, shot, signInTeacher } from './helpers.mjs';
 
 let lab = null;
 
@@ -33,10 +33,7 @@ test('the gradebook shows every student before anyone scores', { timeout: 90000 
 
   const tctx = await lab.browser.newContext({ viewport: { width: 1366, height: 860 } });
   const tp = await newPage(tctx);
-  await tp.goto(lab.base);
-  await tp.locator('#teacher-box summary').click();
-  await tp.fill('#teacher-password', TEACHER_PASSWORD);
-  await tp.click('#teacher-submit');
+  await signInTeacher(tp, lab.base);
   const rows = tp.locator('.gradebook-table tbody tr');
   await tp.waitForFunction((n) => document.querySelectorAll('.gradebook-table tbody tr').length === n, names.length);
   for (const name of names) {

@@ -255,6 +255,14 @@ export async function join(page, base, name) {
   };
 }
 
+// Signs page in as the teacher from the join page.
+export async function signInTeacher(page, base) {
+  await page.goto(base);
+  await page.locator('#teacher-box summary').click();
+  await page.fill('#teacher-password', TEACHER_PASSWORD);
+  await page.click('#teacher-submit');
+}
+
 // The visible terminal's pieces.
 export const active = (page, sel) => page.locator('.tabpanel:not([hidden]) ' + sel);
 

@@ -10,7 +10,7 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startLab, newPage, join, shot, answerTask, TEACHER_PASSWORD } from './helpers.mjs';
+import { startLab, newPage, join, shot, answerTask, signInTeacher } from './helpers.mjs';
 
 let lab = null;
 
@@ -35,10 +35,7 @@ test('a hint that costs a point, taken in the page', { timeout: 90000 }, async (
   // The teacher turns the setting on in the class settings.
   const tctx = await lab.browser.newContext({ viewport: { width: 1366, height: 860 } });
   const tp = await newPage(tctx);
-  await tp.goto(lab.base);
-  await tp.locator('#teacher-box summary').click();
-  await tp.fill('#teacher-password', TEACHER_PASSWORD);
-  await tp.click('#teacher-submit');
+  await signInTeacher(tp, lab.base);
   const box = tp.locator('#class-hints-cost');
   await box.waitFor();
   await tp.waitForFunction(() => document.querySelector('#class-code') !== null);

@@ -22,7 +22,7 @@ import {
   shot,
   answerTask,
   checkTask,
-  TEACHER_PASSWORD,
+  signInTeacher,
   STEP_MS,
 } from './helpers.mjs';
 
@@ -615,10 +615,7 @@ test('a student does every lesson in the browser', { timeout: 300000 }, async (t
   await t.test("the teacher's progress lists the student with the total", async () => {
     const tctx = await lab.browser.newContext({ viewport: { width: 1366, height: 768 } });
     const tp = await newPage(tctx);
-    await tp.goto(lab.base);
-    await tp.locator('#teacher-box summary').click();
-    await tp.fill('#teacher-password', TEACHER_PASSWORD);
-    await tp.click('#teacher-submit');
+    await signInTeacher(tp, lab.base);
     const row = tp.locator('.gradebook-table tbody tr', { hasText: name });
     await row.waitFor();
     assert.equal(await row.locator('td.total').textContent(), '140');

@@ -11,7 +11,7 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startLab, newPage, join, typeLine, expectConv, shot, TEACHER_PASSWORD } from './helpers.mjs';
+import { startLab, newPage, join, typeLine, expectConv, shot, signInTeacher } from './helpers.mjs';
 
 let lab = null;
 
@@ -26,10 +26,7 @@ after(async () => {
 test('the teacher watches three students live and broadcasts', { timeout: 120000 }, async (t) => {
   const tctx = await lab.browser.newContext({ viewport: { width: 1366, height: 900 } });
   const tp = await newPage(tctx);
-  await tp.goto(lab.base);
-  await tp.locator('#teacher-box summary').click();
-  await tp.fill('#teacher-password', TEACHER_PASSWORD);
-  await tp.click('#teacher-submit');
+  await signInTeacher(tp, lab.base);
   await tp.waitForSelector('.live-view .live-empty');
 
   const suffix = Date.now().toString(36).slice(-5);

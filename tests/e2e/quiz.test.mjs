@@ -9,7 +9,7 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startLab, newPage, join, typeLine, expectConv, shot, TEACHER_PASSWORD } from './helpers.mjs';
+import { startLab, newPage, join, typeLine, expectConv, shot, signInTeacher } from './helpers.mjs';
 
 let lab = null;
 
@@ -38,10 +38,7 @@ test('practice, a timed test and the results', { timeout: 120000 }, async (t) =>
   const name = 'quiz' + Date.now().toString(36).slice(-5);
 
   await t.test('the teacher creates a test', async () => {
-    await tp.goto(lab.base);
-    await tp.locator('#teacher-box summary').click();
-    await tp.fill('#teacher-password', TEACHER_PASSWORD);
-    await tp.click('#teacher-submit');
+    await signInTeacher(tp, lab.base);
     await tp.locator('#nav a[data-nav="quiz"]').click();
     await tp.waitForSelector('#quiz-create');
     await tp.fill('#quiz-new-title', 'E2E ports');

@@ -5,6 +5,9 @@
 //   other control bytes and DEL -> \xNN
 //   bytes >= 0x80: decoded as UTF-8 where the sequence is valid (C1 control
 //   characters excepted), else each byte as \xNN.
+//   Unicode format characters (category Cf: bidi overrides and isolates,
+//   zero-width spaces and joiners, the BOM, tag characters) -> "⟨U+202E⟩":
+//   invisible, they would hide bytes or turn the text around on screen.
 //
 // A UTF-8 sequence split across two chunks of the same stream is held back
 // until the next chunk arrives (ByteRenderer keeps the tail). No DOM here,
@@ -37,6 +40,20 @@ export function decodeBase64(b64) {
   const out = new Uint8Array(bin.length);
   for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
   return out;
+}
+
+const FORMAT_CHAR = /\p{Cf}/u;
+const FORMAT_SPLIT = /(\p{Cf})/u; // split() keeps each one at an odd index
+const FORMAT_GLOBAL = /\p{Cf}/gu;
+
+function formatMark(ch) {
+  return '\u27e8U+' + ch.codePointAt(0).toString(16).toUpperCase().padStart(4, '0') + '\u27e9';
+}
+
+// Text with each format character written as its mark (for a label drawn
+// outside a ByteRenderer, such as a command marker).
+export function showFormatChars(s) {
+  return s.replace(FORMAT_GLOBAL, formatMark);
 }
 
 function hex(b) {
@@ -200,7 +217,15 @@ export class ByteRenderer {
         for (const b of run) if ((b & 0xc0) !== 0x80) chars++;
         pushPiece(out, TEXT, MASK_CHAR.repeat(chars));
       } else {
-        pushPiece(out, TEXT, utf8.decode(run));
+        const text = utf8.decode(run);
+        if (!FORMAT_CHAR.test(text)) {
+          pushPiece(out, TEXT, text);
+          return;
+        }
+        text.split(FORMAT_SPLIT).forEach((part, k) => {
+          if (k % 2) pushPiece(out, MARK, formatMark(part));
+          else if (part) pushPiece(out, TEXT, part);
+        });
       }
     };
     let i = 0;

@@ -5,9 +5,10 @@
 // span per line (so a telnet server echoing characters reads as one line, as
 // in Wireshark); each line is a block of its own. Incoming chunks are queued
 // and drawn once per animation frame, as text nodes only, and the number of
-// characters shown is capped: a live view
-// drops the oldest output ("keep: 'tail'"), a transcript stops drawing and
-// points to the download ("keep: 'head'").
+// characters and the number of lines shown are capped (a script's million
+// empty lines are as heavy as megabytes of text): a live view drops the
+// oldest output ("keep: 'tail'"), a transcript stops drawing and points to
+// the download ("keep: 'head'").
 //
 // Beside each completed line an Annotator (annotate.js) may add a short
 // note (reply codes, hints). A hex view shows the same bytes as a dump;
@@ -19,6 +20,7 @@ import { t } from './strings.js';
 import { Annotator } from './annotate.js';
 
 const DEFAULT_CAP = 2 * 1024 * 1024; // characters shown
+const DEFAULT_LINE_CAP = 20000; // lines (and notes, hex rows) shown
 const FLUSH_NOW_BYTES = 256 * 1024; // draw at once when this much is queued
 const STICK_SLACK_PX = 24; // "at the bottom" within this distance
 const HISTORY_BYTES = 4 * 1024 * 1024; // bytes kept for redrawing (hex toggle)
@@ -31,12 +33,13 @@ function markLabel(s) {
 }
 
 export class ConversationView {
-  // opts: cap (characters), keep ('tail' | 'head'), label (accessible name),
+  // opts: cap (characters), lineCap (lines), keep ('tail' | 'head'), label (accessible name),
   // follow (default true: stay at the end as output arrives), protocol
   // (annotate.js name, '' for none), telnet (decode IAC sequences), host,
   // onOpenTarget({host, port, mode}) for "open the data port" buttons.
   constructor(opts = {}) {
     this.cap = opts.cap || DEFAULT_CAP;
+    this.lineCap = opts.lineCap || DEFAULT_LINE_CAP;
     this.follow = opts.follow !== false;
     this.keep = opts.keep || 'tail';
     this.opts = { ...opts };
@@ -50,6 +53,7 @@ export class ConversationView {
     this.queuedBytes = 0;
     this.frame = 0;
     this.size = 0; // characters in the DOM
+    this.lines = 0; // children of the log, the trim note aside
     this.sizes = new WeakMap(); // element -> characters in it
     this.curDir = null;
     this.curLine = null; // the line being written
@@ -176,6 +180,7 @@ export class ConversationView {
   clearDom() {
     this.log.replaceChildren();
     this.size = 0;
+    this.lines = 0;
     this.curDir = null;
     this.curLine = null;
     this.curSeg = null;
@@ -247,7 +252,9 @@ export class ConversationView {
       else if (this.hex) this.drawHex(it);
       else this.drawBytes(it);
     }
-    if (this.keep === 'tail' && this.size > this.cap) this.trim(Math.floor(this.cap * 0.75));
+    if (this.keep === 'tail' && (this.size > this.cap || this.lines > this.lineCap)) {
+      this.trim(Math.floor(this.cap * 0.75), Math.floor(this.lineCap * 0.75));
+    }
     if (this.stick) this.scrollToEnd();
     else if (this.follow) this.jump.hidden = false;
   }
@@ -339,6 +346,7 @@ export class ConversationView {
         const el = h('div', { class: 'ln hexrow' }, seg);
         this.sizes.set(el, 0);
         this.log.append(el);
+        this.lines += 1;
         row = { dir: it.dir, el, seg, bytes: [], masked: [], off: this.hexOff[it.dir] };
         this.hexRow = row;
       }
@@ -359,8 +367,22 @@ export class ConversationView {
       row.seg.textContent = text;
       this.sizes.set(row.el, text.length);
       this.size += text.length - before;
+      if (this.capped()) break;
     }
     this.curLine = null;
+  }
+
+  // 'head' mode: once a cap is reached, nothing more is drawn but a pointer
+  // to the download. True when full.
+  capped() {
+    if (this.keep !== 'head' || this.full) return this.full;
+    if (this.size < this.cap && this.lines < this.lineCap) return false;
+    this.full = true;
+    this.curLine = null;
+    this.curSeg = null;
+    this.hexRow = null;
+    this.log.append(h('div', { class: 'note', text: t('noteTooLong') }));
+    return true;
   }
 
   // Lines are blocks of their own: one paragraph of megabytes would make
@@ -371,6 +393,7 @@ export class ConversationView {
       this.curLine.className = 'ln';
       this.sizes.set(this.curLine, 0);
       this.log.append(this.curLine);
+      this.lines += 1;
     }
     return this.curLine;
   }
@@ -409,12 +432,7 @@ export class ConversationView {
       }
       this.sizes.set(ln, this.sizes.get(ln) + s.length);
       this.size += s.length;
-      if (this.keep === 'head' && this.size >= this.cap) {
-        this.full = true;
-        this.curLine = null;
-        this.curSeg = null;
-        this.log.append(h('div', { class: 'note', text: t('noteTooLong') }));
-      }
+      this.capped();
     }
     if (notes && notes.length && !this.full) this.annotate(this.line(), notes);
   }
@@ -430,24 +448,28 @@ export class ConversationView {
     this.sizes.set(el, size);
     this.size += size;
     this.log.append(el);
+    this.lines += 1;
+    this.capped();
   }
 
-  // Drops the oldest output until at most `target` characters remain: whole
-  // lines first, then nodes from the front of a single overlong line.
-  trim(target) {
+  // Drops the oldest output until at most `target` characters and
+  // `targetLines` lines remain: whole lines first, then nodes from the front
+  // of a single overlong line.
+  trim(target, targetLines) {
     let excess = this.size - target;
-    while (excess > 0) {
+    while (excess > 0 || this.lines > targetLines) {
       let el = this.log.firstChild;
       if (el && el === this.trimNote) el = el.nextSibling;
       if (!el) break;
       const s = this.sizes.get(el) || 0;
-      if (s > excess) {
+      if (s > excess && this.lines <= targetLines) {
         excess -= this.trimInside(el, excess);
         continue;
       }
       el.remove();
       excess -= s;
       this.size -= s;
+      this.lines -= 1;
       if (el === this.curLine) {
         this.curLine = null;
         this.curSeg = null;

@@ -7,7 +7,12 @@
 //     bytes_down,state,last_activity_at,...}}      opens, counters, ends
 //   {"type":"event","session_id","seq","t_us","dir","data_b64"}
 //   {"type":"gap","session_id","from_seq","to_seq"} the watcher fell behind
-// A gap is filled from the transcript API in its place. Clicking a tile
+// A gap is filled from the transcript API in its place, and a tile of a
+// session already under way starts with what the transcript holds so far,
+// but only for a session of at most FETCH_MAX_BYTES and one request per
+// view at a time: the API sends a transcript whole, and a script's flood of
+// megabytes would otherwise have the teacher's page fetch them again at
+// every gap (the transcript link has the rest). Clicking a tile
 // follows it full size on a second watcher ({"type":"watch","session_id"}),
 // which first replays the session from its start; "Spotlight" shows the
 // followed session alone, in large type, for a projector.
@@ -28,6 +33,7 @@ const TYPING_MS = 5000; // a byte from the student this recent: "typing now"
 const ENDED_KEEP_MS = 8000; // an ended session's tile stays this long
 const TILE_PIECES = 600; // pieces kept in a small tile (older ones go)
 const FOLLOW_PIECES = 20000; // pieces kept in the followed view
+const FETCH_MAX_BYTES = 256 * 1024; // a larger session is not fetched for a view
 const RECONNECT_MIN_MS = 500;
 const RECONNECT_MAX_MS = 8000;
 
@@ -117,6 +123,7 @@ class MiniTerm {
     this.pre = h('pre', { class: 'live-term ' + (cls || ''), 'aria-live': 'off' });
     this.renderers = {};
     this.lastSeq = 0;
+    this.fetching = false; // a transcript request for this view is under way
   }
 
   clear() {
@@ -167,19 +174,34 @@ function eventOf(msg) {
   return { seq: msg.seq, dir: msg.dir, layer: msg.layer, bytes: decodeBase64(msg.data_b64 || '') };
 }
 
-// Fetches events from..to of a session and puts them where mark is.
-async function fillGap(term, sessionId, from, to, mark, telnet) {
+// The transcript events of session s for term, or null when s is too large
+// to fetch whole or term already waits for one (see the top of the file).
+async function fetchEvents(term, s) {
+  if (term.fetching || !s || (Number(s.bytes_up) || 0) + (Number(s.bytes_down) || 0) > FETCH_MAX_BYTES) return null;
+  term.fetching = true;
   try {
-    const data = await api.transcript(sessionId);
-    for (const e of data.events || []) {
-      if (e.seq < from || e.seq > to || e.layer === 'wire') continue;
-      const ev = e.dir === 'note' ? { dir: 'note', text: e.text } : { dir: e.dir, bytes: decodeBase64(e.data_b64 || '') };
-      term.append(ev, telnet, mark);
-    }
-    mark.remove();
+    const data = await api.transcript(s.id);
+    return data.events || [];
   } catch (e) {
-    mark.textContent = t('liveGapFailed', { from, to }) + '\n';
+    return null;
+  } finally {
+    term.fetching = false;
   }
+}
+
+// Fetches events from..to of session s and puts them where mark is.
+async function fillGap(term, s, from, to, mark, telnet) {
+  const events = await fetchEvents(term, s);
+  if (!events) {
+    mark.textContent = t('liveGapFailed', { from, to }) + '\n';
+    return;
+  }
+  for (const e of events) {
+    if (e.seq < from || e.seq > to || e.layer === 'wire') continue;
+    const ev = e.dir === 'note' ? { dir: 'note', text: e.text } : { dir: e.dir, bytes: decodeBase64(e.data_b64 || '') };
+    term.append(ev, telnet, mark);
+  }
+  mark.remove();
 }
 
 function idleMinutes(iso) {
@@ -246,17 +268,18 @@ class Tile {
   }
 
   async prefill(mark) {
-    try {
-      const data = await api.transcript(this.id);
-      for (const e of data.events || []) {
-        if (this.firstLive && e.seq >= this.firstLive) break;
-        if (e.layer === 'wire') continue; // the live view shows what the student typed and read
-        const ev = e.dir === 'note' ? { dir: 'note', text: e.text } : { dir: e.dir, bytes: decodeBase64(e.data_b64 || '') };
-        this.term.append(ev, this.telnet, mark);
-        if (!this.firstLive) this.term.lastSeq = Math.max(this.term.lastSeq, e.seq);
-      }
-    } catch (e) {
-      // The live part still shows; the transcript link has the rest.
+    // Without it the live part still shows; the transcript link has the rest.
+    const events = await fetchEvents(this.term, this.s);
+    if (!events) {
+      mark.textContent = t('liveEarlier') + '\n';
+      return;
+    }
+    for (const e of events) {
+      if (this.firstLive && e.seq >= this.firstLive) break;
+      if (e.layer === 'wire') continue; // the live view shows what the student typed and read
+      const ev = e.dir === 'note' ? { dir: 'note', text: e.text } : { dir: e.dir, bytes: decodeBase64(e.data_b64 || '') };
+      this.term.append(ev, this.telnet, mark);
+      if (!this.firstLive) this.term.lastSeq = Math.max(this.term.lastSeq, e.seq);
     }
     mark.remove();
   }
@@ -309,7 +332,7 @@ class Tile {
     if (!this.firstLive) this.firstLive = msg.from_seq;
     this.term.lastSeq = Math.max(this.term.lastSeq, msg.to_seq);
     const mark = this.term.gapMark(msg.from_seq, msg.to_seq);
-    fillGap(this.term, this.id, msg.from_seq, msg.to_seq, mark, this.telnet);
+    fillGap(this.term, this.s, msg.from_seq, msg.to_seq, mark, this.telnet);
   }
 }
 
@@ -468,7 +491,7 @@ export class LiveView {
       } else if (m.type === 'gap' && m.session_id === id) {
         this.followTerm.lastSeq = Math.max(this.followTerm.lastSeq, m.to_seq);
         const mark = this.followTerm.gapMark(m.from_seq, m.to_seq);
-        fillGap(this.followTerm, id, m.from_seq, m.to_seq, mark, telnet);
+        fillGap(this.followTerm, tile && tile.s, m.from_seq, m.to_seq, mark, telnet);
       } else if (m.type === 'watching') {
         // A reconnect replays from the start again.
         this.followTerm.clear();

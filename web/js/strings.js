@@ -146,6 +146,7 @@ export const strings = {
   liveMeta: '{age} · {up} sent · {down} received',
   liveGap: '… events {from} to {to} were skipped; loading them …',
   liveGapFailed: '… events {from} to {to} are missing here; see the transcript …',
+  liveEarlier: '… what came before is in the transcript …',
   broadcastLabel: 'Message to every student',
   broadcastPlaceholder: 'e.g. Stop typing and look at the projector',
   broadcastSend: 'Send to all',
@@ -503,6 +504,7 @@ export const strings = {
   markersLabel: 'Client commands',
   markersHint: 'Choose one to replay up to it.',
   markerEmptyLine: '(empty line)',
+  markersMore: '…and {n} more; the text download has them all.',
 
   // Key bar for character mode on phones.
   keys: {

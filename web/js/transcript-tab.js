@@ -7,7 +7,7 @@
 import { h, uid } from './dom.js';
 import { t, reasonText } from './strings.js';
 import { api } from './api.js';
-import { decodeBase64, encodeUtf8, stripTelnet } from './bytes.js';
+import { decodeBase64, encodeUtf8, showFormatChars, stripTelnet } from './bytes.js';
 import { formatBytes, formatTime, targetName } from './format.js';
 import { ConversationView } from './conversation.js';
 import { protocolForPort } from './annotate.js';
@@ -17,6 +17,7 @@ const TRANSCRIPT_CAP = 4 * 1024 * 1024; // characters drawn; the rest: download
 const MAX_GAP_MS = 5000; // a longer idle gap is cut to this (before speed)
 const SPEEDS = [0.5, 1, 2, 5, 10];
 const MARKER_TEXT_MAX = 60;
+const MARKERS_MAX = 1000; // commands listed; a longer session's are in the text export
 
 // "+1.234 s" from microseconds since the session start.
 function offset(tUs) {
@@ -44,7 +45,7 @@ export function commandMarkers(events, telnet = false) {
     for (const ch of text) {
       if (start < 0) start = i;
       if (ch === '\n') {
-        const label = line.replace(/\r$/, '').replace(/[\x00-\x1f\x7f]/g, '');
+        const label = showFormatChars(line.replace(/\r$/, '').replace(/[\x00-\x1f\x7f]/g, ''));
         markers.push({ index: i, start, t_us: events[start].t_us, text: label });
         line = '';
         start = -1;
@@ -54,7 +55,7 @@ export function commandMarkers(events, telnet = false) {
     }
   });
   if (start >= 0 && line.replace(/[\x00-\x1f\x7f]/g, '')) {
-    markers.push({ index: events.length - 1, start, t_us: events[start].t_us, text: line });
+    markers.push({ index: events.length - 1, start, t_us: events[start].t_us, text: showFormatChars(line) });
   }
   return markers;
 }
@@ -242,8 +243,12 @@ export class TranscriptPanel {
 
   renderMarkers(telnet) {
     this.markerData = commandMarkers(this.events, telnet);
-    this.markerList.replaceChildren(
-      ...this.markerData.map((m, k) => {
+    // A script can send a million short lines: the list stops at
+    // MARKERS_MAX (one node each, not one argument each: no spread).
+    const more = this.markerData.length - MARKERS_MAX;
+    this.markerList.replaceChildren();
+    this.markerList.append(
+      ...this.markerData.slice(0, MARKERS_MAX).map((m, k) => {
         const text = m.text.length > MARKER_TEXT_MAX ? m.text.slice(0, MARKER_TEXT_MAX) + '…' : m.text;
         return h(
           'li',
@@ -262,6 +267,7 @@ export class TranscriptPanel {
         );
       }),
     );
+    if (more > 0) this.markerList.append(h('li', { class: 'markers-more hint', text: t('markersMore', { n: more }) }));
     this.markers.hidden = this.markerData.length === 0;
   }
 
