@@ -122,10 +122,7 @@ test("a page still hears the teacher when its address's WebSockets are full", { 
   try {
     const tctx = await small.browser.newContext();
     const tp = await newPage(tctx);
-    await tp.goto(small.base);
-    await tp.locator('#teacher-box summary').click();
-    await tp.fill('#teacher-password', TEACHER_PASSWORD);
-    await tp.click('#teacher-submit');
+    await signInTeacher(tp, small.base);
     await tp.waitForSelector('.live-view .live-empty');
 
     // A classmate's tabs take every WebSocket of the address's other share:
