@@ -78,6 +78,30 @@ int text_utf8_c1(const unsigned char *p, size_t n) {
   return n >= 2 && p[0] == 0xC2 && p[1] >= 0x80 && p[1] <= 0x9F;
 }
 
+uint32_t text_utf8_code_point(const unsigned char *p, int len) {
+  uint32_t cp = p[0] & (0x7F >> len);
+  for (int k = 1; k < len; k++) cp = cp << 6 | (p[k] & 0x3F);
+  return cp;
+}
+
+uint32_t text_utf8_format(const unsigned char *p, size_t n) {
+  /* Unicode 15's General_Category=Cf. */
+  static const struct {
+    uint32_t lo, hi;
+  } cf[] = {{0x00AD, 0x00AD},   {0x0600, 0x0605},   {0x061C, 0x061C},   {0x06DD, 0x06DD},
+            {0x070F, 0x070F},   {0x0890, 0x0891},   {0x08E2, 0x08E2},   {0x180E, 0x180E},
+            {0x200B, 0x200F},   {0x202A, 0x202E},   {0x2060, 0x2064},   {0x2066, 0x206F},
+            {0xFEFF, 0xFEFF},   {0xFFF9, 0xFFFB},   {0x110BD, 0x110BD}, {0x110CD, 0x110CD},
+            {0x13430, 0x1343F}, {0x1BCA0, 0x1BCA3}, {0x1D173, 0x1D17A}, {0xE0001, 0xE0001},
+            {0xE0020, 0xE007F}};
+  int len = n && p[0] >= 0x80 ? text_utf8_len(p, n) : -1;
+  if (len <= 0) return 0;
+  uint32_t cp = text_utf8_code_point(p, len);
+  for (size_t i = 0; i < sizeof cf / sizeof cf[0]; i++)
+    if (cp >= cf[i].lo && cp <= cf[i].hi) return cp;
+  return 0;
+}
+
 int text_json_has_nul(const char *text, size_t len) {
   int in_string = 0;
   if (!len) return 0;

@@ -37,6 +37,7 @@
 
 #include <arpa/inet.h>
 #include <cJSON.h>
+#include <inttypes.h>
 #include <libwebsockets.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -157,7 +158,8 @@ done:
 /* The page's notation (web/js/bytes.js), so the text export reads like the
  * conversation view: printable text and valid UTF-8 as they are, CR as
  * U+240D, LF as U+240A and a line break, NUL as U+2400, other control
- * bytes, DEL, C1 controls and bytes of broken UTF-8 as \xNN. In a telnet
+ * bytes, DEL, C1 controls and bytes of broken UTF-8 as \xNN, Unicode
+ * format characters as "⟨U+202E⟩". In a telnet
  * session each IAC command is one mark: FF FB 01 is "<IAC WILL ECHO>" in
  * angle brackets U+27E8/U+27E9, IAC IAC is \xff. A UTF-8 sequence or a
  * telnet command cut by the end of an event waits for the next event of
@@ -256,6 +258,12 @@ static void txt_mark(struct txt_out *o, unsigned b) {
   }
 }
 
+/* A Unicode format character as the page marks it: "⟨U+202E⟩". At most
+ * 14 bytes and a NUL. */
+static int format_mark(char *o, uint32_t cp) {
+  return sprintf(o, "\xE2\x9F\xA8U+%04" PRIX32 "\xE2\x9F\xA9", cp);
+}
+
 /* Renders p[0..n) into o; with final, nothing is held back. Returns the
  * bytes used (the rest waits for more). */
 static size_t txt_render(struct txt_out *o, const unsigned char *p, size_t n, int telnet,
@@ -287,7 +295,11 @@ static size_t txt_render(struct txt_out *o, const unsigned char *p, size_t n, in
     } else if (b >= 0x80) {
       int len = text_utf8_len(p + i, n - i);
       if (len > 0 && !text_utf8_c1(p + i, n - i)) {
-        txt_put(o, p + i, (size_t)len);
+        uint32_t cf = text_utf8_format(p + i, n - i);
+        if (cf)
+          txt_put(o, mark, (size_t)format_mark(mark, cf));
+        else
+          txt_put(o, p + i, (size_t)len);
         i += (size_t)len;
         continue;
       }
@@ -447,10 +459,10 @@ static void cast_event(struct export *ex, const struct db_event *e) {
     ex->failed = 1;
     return;
   }
-  /* Room for every byte shown as \xNN (a C1 control's two as 8) plus
-   * colour codes. */
+  /* Room for every byte shown as \xNN (a C1 control's two as 8, a format
+   * character's two as its 12-byte mark) plus colour codes. */
   size_t n = strlen(text);
-  char *shown = malloc(n * 4 + 64), *o = shown;
+  char *shown = malloc(n * 6 + 64), *o = shown;
   if (!shown) {
     free(text);
     ex->failed = 1;
@@ -467,8 +479,16 @@ static void cast_event(struct export *ex, const struct db_event *e) {
      * sequence a student or a target sent could write the viewer's
      * clipboard (OSC 52), retitle the window or erase lines and redraw
      * what was said. Control bytes other than LF and tab, a CR not ending
-     * a line, DEL and C1 controls (U+0080-U+009F) are shown as \xNN, as
-     * the text export shows them; only the colour codes above are run. */
+     * a line, DEL and C1 controls (U+0080-U+009F) are shown as \xNN, and
+     * format characters (a bidi override would turn the line around) as
+     * marks, as the text export shows them; only the colour codes above
+     * are run. */
+    uint32_t cf = text_utf8_format((const unsigned char *)text + i, n - i);
+    if (cf) {
+      o += format_mark(o, cf);
+      i += (size_t)text_utf8_len((const unsigned char *)text + i, n - i) - 1;
+      continue;
+    }
     int c1 = text_utf8_c1((const unsigned char *)text + i, n - i);
     if ((ch < 0x20 && ch != '\n' && ch != '\t' && !(ch == '\r' && text[i + 1] == '\n')) ||
         ch == 0x7F || c1) {

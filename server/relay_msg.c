@@ -130,13 +130,6 @@ static const struct {
     {0x3000, 0x3000}, {0x3164, 0x3164}, {0xFEFF, 0xFEFF}, {0xFFA0, 0xFFA0},
 };
 
-/* The code point of a valid UTF-8 sequence of len bytes. */
-static uint32_t utf8_code_point(const unsigned char *p, int len) {
-  uint32_t cp = p[0] & (0x7F >> len);
-  for (int k = 1; k < len; k++) cp = cp << 6 | (p[k] & 0x3F);
-  return cp;
-}
-
 static int is_invisible(uint32_t cp) {
   for (size_t i = 0; i < sizeof invisible / sizeof invisible[0]; i++)
     if (cp >= invisible[i].lo && cp <= invisible[i].hi) return 1;
@@ -173,7 +166,7 @@ static int parse_broadcast(const cJSON *msg, struct relay_msg *out, const char *
     if (len <= 0) return refuse(code, err, errlen, "a broadcast must be UTF-8 text");
     if (text_utf8_c1(p + i, n - i))
       return refuse(code, err, errlen, "a broadcast may not hold control characters");
-    if (!is_invisible(utf8_code_point(p + i, len))) blank = 0;
+    if (!is_invisible(text_utf8_code_point(p + i, len))) blank = 0;
     i += (size_t)len;
   }
   if (blank) return refuse(code, err, errlen, "a broadcast may not be blank");

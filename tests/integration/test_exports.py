@@ -8,6 +8,7 @@ several clients at once while another student types through the relay, and
 cut off half way. GET /api/sessions is paged with ?limit=&before=.
 """
 
+import base64
 import hashlib
 import json
 import random
@@ -37,11 +38,15 @@ EXPORT_SEED = 7
 # from the build that shows control bytes in the data as \xNN instead of
 # passing them to the player's terminal (the big transcript holds escapes
 # and broken UTF-8; test_cast_never_drives_the_players_terminal pins the
-# notation itself).
+# notation itself). The text and cast digests are now from the build that
+# shows Unicode format characters as marks, "<U+202E>" in angle brackets
+# U+27E8/U+27E9 (the big transcript holds 157 of them; checked once: each
+# mark turned back into its character gave the previous digest of both,
+# 5c5539ad... for txt and 2337892b... for cast).
 GOLDEN = {
     "json": "d94a005dfd807363392d2647775d29f3464c02ce5e109fc7073d75ee1646cd27",
-    "txt": "5c5539ad000ce9ad0404382d318a7e07879fbe962bffbbb9bf2b35ac8374023c",
-    "cast": "2337892b73c629ab3ab6ee0b5c94e2089a8db2f9d4304af82d9e1f62e1c6841b",
+    "txt": "4dacb1c01142564620f307842da15c27943d103b2843ad2e6d06c9f744170d5f",
+    "cast": "e1fe58b24585af4165b067881756ee6d2e501abe5c9205f47df3be2456b4c9ce",
     "pcap": "562a8e7c00f9dd9d683075b80fae30e99fe2bbbf66d9e6fc43d65549e7ce874b",
 }
 
@@ -247,6 +252,40 @@ class ExportTest(PortlabTestCase):
             self.assertEqual(shown, want)
             for ch in ("\x1b", "\x07", "\x08", "\x7f", "\x9b"):
                 self.assertNotIn(ch, shown)
+
+    def test_format_characters_are_marks_in_text_and_cast(self):
+        # A right-to-left override would show "USER bob" as "bob RESU" in an
+        # editor or terminal, and zero-width characters hide bytes: the text
+        # export and the cast show each format character as a mark, as the
+        # page does; the JSON keeps the bytes.
+        sent = ("USER \u202ebob\u202c x\u200by\ufeff\u00adz\U000e0041 "
+                "\u200a\u00ac\u2065end\r\n").encode()
+        cookie = self.pl.join()
+        ws, opened = self.pl.session("127.0.0.1", self.echo.port, cookie=cookie)
+        sid = opened["session_id"]
+        ws.send_binary(sent)
+        collect(ws, until=lambda c: bytes(c.data).endswith(b"end\r\n"), timeout=10)
+        send_json(ws, {"type": "close"})
+        wait_closed(ws)
+        ws.close()
+        self.pl.transcript_when_ended(sid, cookie)
+        # U+200A (a space), U+00AC (a sign) and U+2065 (unassigned) are no
+        # format characters and stay as they are.
+        want = ("USER \u27e8U+202E\u27e9bob\u27e8U+202C\u27e9 x\u27e8U+200B\u27e9y"
+                "\u27e8U+FEFF\u27e9\u27e8U+00AD\u27e9z\u27e8U+E0041\u27e9 "
+                "\u200a\u00ac\u2065end")
+        txt = self.pl.request("GET", "/api/sessions/%d/transcript?format=txt" % sid, cookie=cookie)
+        self.assertEqual(txt.status, 200, txt)
+        self.assertEqual(txt.body.decode().count(want + "\u240d\u240a"), 2)  # sent, echoed
+        cast = self.pl.request("GET", "/api/sessions/%d/transcript?format=cast" % sid,
+                               cookie=cookie)
+        lines = [json.loads(line)[2] for line in cast.body.decode().splitlines()[1:]]
+        for colour in ("\x1b[31m", "\x1b[34m"):
+            shown = "".join(t[len(colour):-len("\x1b[0m")] for t in lines if t.startswith(colour))
+            self.assertEqual(shown, want + "\r\n")
+        events = json.loads(self.pl.transcript(sid, cookie).body)["events"]
+        self.assertIn(sent, b"".join(base64.b64decode(e["data_b64"]) for e in events
+                                     if e.get("dir") == "c2s"))
 
     def test_chunks_are_bounded_and_keep_alive_holds(self):
         """Every chunk is at most LIM_EXPORT_CHUNK (16384) bytes, the body

@@ -175,6 +175,29 @@ static void test_utf8_len(void) {
   CHECK_EQ_INT(u8len("\xed\xa0\x80"), -1);     /* a surrogate */
   CHECK_EQ_INT(u8len("\xf4\x90\x80\x80"), -1); /* past U+10FFFF */
   CHECK_EQ_INT(u8len("\xf5\x80\x80\x80"), -1);
+
+  /* Format characters (Cf) at the edges of their ranges, and neighbours
+   * that are not: a space, a sign, an unassigned code point, a tag's
+   * neighbour, ASCII, broken UTF-8. */
+#define CF(s) text_utf8_format((const unsigned char *)(s), sizeof(s) - 1)
+  CHECK_EQ_INT((int)CF("\xc2\xad"), 0x00AD);          /* soft hyphen */
+  CHECK_EQ_INT((int)CF("\xe2\x80\x8b"), 0x200B);      /* zero width space */
+  CHECK_EQ_INT((int)CF("\xe2\x80\x8f"), 0x200F);      /* right-to-left mark */
+  CHECK_EQ_INT((int)CF("\xe2\x80\xae"), 0x202E);      /* right-to-left override */
+  CHECK_EQ_INT((int)CF("\xe2\x81\xaf"), 0x206F);      /* nominal digit shapes */
+  CHECK_EQ_INT((int)CF("\xef\xbb\xbf"), 0xFEFF);      /* the BOM */
+  CHECK_EQ_INT((int)CF("\xf3\xa0\x80\x81"), 0xE0001); /* language tag */
+  CHECK_EQ_INT((int)CF("\xf3\xa0\x81\xbf"), 0xE007F); /* cancel tag */
+  CHECK_EQ_INT((int)CF("\xc2\xac"), 0);               /* U+00AC NOT SIGN */
+  CHECK_EQ_INT((int)CF("\xe2\x80\x8a"), 0);           /* U+200A HAIR SPACE */
+  CHECK_EQ_INT((int)CF("\xe2\x81\xa5"), 0);           /* U+2065, unassigned */
+  CHECK_EQ_INT((int)CF("\xf3\xa0\x80\x80"), 0);       /* U+E0000 */
+  CHECK_EQ_INT((int)CF("\xf3\xa0\x82\x80"), 0);       /* U+E0080 */
+  CHECK_EQ_INT((int)CF("a"), 0);
+  CHECK_EQ_INT((int)CF("\xe2\x80"), 0);     /* cut off */
+  CHECK_EQ_INT((int)CF("\xed\xa0\x80"), 0); /* a surrogate */
+#undef CF
+  CHECK_EQ_INT((int)text_utf8_code_point((const unsigned char *)"\xf0\x9f\x98\x80", 4), 0x1F600);
 }
 
 static void test_names(void) {
