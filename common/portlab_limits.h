@@ -219,6 +219,10 @@
 /* Lessons. */
 #define LIM_TASK_ANSWER_BYTES 256 /* one typed answer */
 #define LIM_TASK_ATTEMPTS 50      /* wrong answers per task before 429 */
+/* Lab events kept per student and event name, the newest (db/progress.c):
+ * each one recorded deletes the older ones. A check task reads at most
+ * these, so the bound never changes whether a check is solved. */
+#define LIM_LAB_EVENTS_KEPT 500
 
 /* Port quiz (server/quiz.c, server/api_quiz.c). The bank's sizes bound one
  * row of quiz/ports.tsv or a --quiz-bank file; a longer field is refused at

@@ -8,15 +8,29 @@
 #include "progress.h"
 
 #include "db_internal.h"
+#include "portlab_limits.h"
 
-/* A student can do a lot in a term; the lookup looks at the newest few. */
-#define LAB_EVENT_SCAN 500
-
+/* Every lab request may add an event, so each insert also deletes the
+ * student's events of that name but the newest LIM_LAB_EVENTS_KEPT: a
+ * script cannot grow the table without end. The lookup reads no more than
+ * that, so the trim never changes a check's result. The index
+ * lab_events_user (user_id, event, id) makes the trim a walk of at most
+ * that many index entries; deleting every older row, not just one, also
+ * trims rows left from before the bound on the pair's next insert. */
 int db_lab_event_add(struct db *db, int64_t user_id, const char *event, const char *attrs_json) {
   sqlite3_stmt *st = db_stmt(db, DB_STMT_LAB_EVENT_ADD,
                              "INSERT INTO lab_events(user_id, event, attrs) VALUES (?1, ?2, ?3)");
-  return db_exec_done(
-      db, st, DB_ARGS(DB_INT(user_id), DB_TEXT(event), DB_TEXT(attrs_json ? attrs_json : "{}")));
+  if (db_exec_done(
+          db, st,
+          DB_ARGS(DB_INT(user_id), DB_TEXT(event), DB_TEXT(attrs_json ? attrs_json : "{}"))) != 0)
+    return -1;
+  st = db_stmt(db, DB_STMT_LAB_EVENT_TRIM,
+               "DELETE FROM lab_events WHERE user_id = ?1 AND event = ?2 AND id <= "
+               "(SELECT id FROM lab_events WHERE user_id = ?1 AND event = ?2 "
+               "ORDER BY id DESC LIMIT 1 OFFSET ?3)");
+  /* The event is stored either way: a failed trim is done by the next. */
+  db_exec_done(db, st, DB_ARGS(DB_INT(user_id), DB_TEXT(event), DB_INT(LIM_LAB_EVENTS_KEPT)));
+  return 0;
 }
 
 struct lab_event_find {
@@ -39,7 +53,7 @@ int db_lab_event_find(struct db *db, int64_t user_id, const char *event,
                              "SELECT attrs FROM lab_events WHERE user_id = ?1 AND event = ?2 "
                              "ORDER BY id DESC LIMIT ?3");
   struct lab_event_find f = {match, arg, 0};
-  if (db_exec_rows(db, st, DB_ARGS(DB_INT(user_id), DB_TEXT(event), DB_INT(LAB_EVENT_SCAN)),
+  if (db_exec_rows(db, st, DB_ARGS(DB_INT(user_id), DB_TEXT(event), DB_INT(LIM_LAB_EVENTS_KEPT)),
                    lab_event_find_row, &f) != 0)
     return -1;
   return f.found ? 0 : 1;

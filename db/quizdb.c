@@ -131,6 +131,24 @@ int db_quiz_attempt_live(struct db *db, int64_t user_id, int64_t test_id, int64_
   return db_exec_int(db, st, DB_ARGS(DB_INT(user_id), DB_INT(test_id)), id_out);
 }
 
+int db_quiz_attempt_running(struct db *db, int64_t user_id, int64_t now_us,
+                            struct db_quiz_attempt *out) {
+  sqlite3_stmt *st = db_stmt(db, DB_STMT_QUIZ_ATTEMPT_RUNNING,
+                             ATTEMPT_SELECT
+                             "WHERE a.user_id = ?1 AND a.test_id IS NOT NULL "
+                             "AND a.finished_us IS NULL AND a.ends_us > ?2 "
+                             "ORDER BY a.id DESC LIMIT 1");
+  return attempt_get(db, st, DB_ARGS(DB_INT(user_id), DB_INT(now_us)), out);
+}
+
+int db_quiz_attempt_end_all(struct db *db, int64_t test_id, int64_t at_us) {
+  /* One past its deadline already ended then, as settling it would say. */
+  sqlite3_stmt *st = db_stmt(db, DB_STMT_QUIZ_ATTEMPT_END_ALL,
+                             "UPDATE quiz_attempts SET finished_us = min(ends_us, ?2) "
+                             "WHERE test_id = ?1 AND finished_us IS NULL");
+  return db_exec_done(db, st, DB_ARGS(DB_INT(test_id), DB_INT(at_us)));
+}
+
 int db_quiz_attempt_count(struct db *db, int64_t user_id, int64_t test_id) {
   sqlite3_stmt *st =
       db_stmt(db, DB_STMT_QUIZ_ATTEMPT_COUNT,
@@ -158,6 +176,33 @@ int db_quiz_attempt_list(struct db *db, int64_t user_id, int64_t test_id, int li
                              "ORDER BY a.id DESC LIMIT ?3");
   return db_exec_rows(db, st, DB_ARGS(DB_INT(user_id), DB_INT(test_id), DB_INT(limit)), attempt_row,
                       &(struct attempt_walk){cb, arg});
+}
+
+static void read_best(sqlite3_stmt *st, struct db_quiz_best *b) {
+  b->test_id = sqlite3_column_int64(st, 0);
+  db_column_copy(st, 1, b->title, sizeof b->title);
+  b->points = sqlite3_column_int(st, 2);
+  b->planned = sqlite3_column_int(st, 3);
+}
+
+DB_ROW_WALK(best, struct db_quiz_best, read_best)
+
+int db_quiz_best_list(struct db *db, int64_t user_id,
+                      int (*cb)(void *arg, const struct db_quiz_best *b), void *arg) {
+  /* Over every attempt, however many practice runs came since; planned is
+   * the newest attempt's, as the test is now. */
+  sqlite3_stmt *st = db_stmt(
+      db, DB_STMT_QUIZ_BEST_LIST,
+      "WITH mine AS ("
+      "  SELECT a.id, a.test_id, a.planned, "
+      "    (SELECT coalesce(sum(q.points), 0) FROM quiz_questions q WHERE q.attempt_id = a.id) "
+      "      AS pts "
+      "  FROM quiz_attempts a WHERE a.user_id = ?1 AND a.test_id IS NOT NULL) "
+      "SELECT m.test_id, coalesce(t.title, ''), max(m.pts), "
+      "  (SELECT n.planned FROM mine n WHERE n.test_id = m.test_id ORDER BY n.id DESC LIMIT 1) "
+      "FROM mine m LEFT JOIN quiz_tests t ON t.id = m.test_id "
+      "GROUP BY m.test_id ORDER BY max(m.id) DESC");
+  return db_exec_rows(db, st, DB_ARGS(DB_INT(user_id)), best_row, &(struct best_walk){cb, arg});
 }
 
 /* --- questions ------------------------------------------------------------------------- */

@@ -68,6 +68,13 @@ int db_quiz_attempt_get(struct db *db, int64_t id, struct db_quiz_attempt *out);
 int db_quiz_attempt_finish(struct db *db, int64_t id, int64_t finished_us);
 /* The user's unfinished attempt of that test, if any (0 found, 1 none). */
 int db_quiz_attempt_live(struct db *db, int64_t user_id, int64_t test_id, int64_t *id_out);
+/* The user's running test attempt (unfinished, its deadline after now_us),
+ * of any test: 0 found, 1 none. */
+int db_quiz_attempt_running(struct db *db, int64_t user_id, int64_t now_us,
+                            struct db_quiz_attempt *out);
+/* Ends every unfinished attempt of the test at at_us (at its deadline if
+ * that came first), scored as it stands. 0 or -1. */
+int db_quiz_attempt_end_all(struct db *db, int64_t test_id, int64_t at_us);
 int db_quiz_attempt_count(struct db *db, int64_t user_id, int64_t test_id); /* n or -1 */
 /* Deletes the user's practice and review attempts (and their questions)
  * but the newest keep; test attempts are never touched. 0 or -1. */
@@ -76,6 +83,17 @@ int db_quiz_attempt_trim(struct db *db, int64_t user_id, int keep);
  * attempt of that test). At most limit rows. */
 int db_quiz_attempt_list(struct db *db, int64_t user_id, int64_t test_id, int limit,
                          int (*cb)(void *arg, const struct db_quiz_attempt *a), void *arg);
+
+/* The user's best score per test, over all their attempts of it; the test
+ * attempted most recently first. */
+struct db_quiz_best {
+  int64_t test_id;
+  char title[LIM_QUIZ_TITLE_LEN * 4 + 1];
+  int points;  /* hundredths: the best attempt's */
+  int planned; /* questions of the newest attempt */
+};
+int db_quiz_best_list(struct db *db, int64_t user_id,
+                      int (*cb)(void *arg, const struct db_quiz_best *b), void *arg);
 
 /* Questions of an attempt. */
 int db_quiz_question_add(struct db *db, const struct db_quiz_question *q, int64_t *id_out);

@@ -7,8 +7,11 @@
  * the right answer and the explanation follow in practice and review at
  * once, in a test only when the attempt is finished (last answer, or the
  * clock ran out). The clock of a test is the server's: an answer after
- * ends_at is refused with 409 time_up. An attempt of someone else is 404,
- * exactly like one that does not exist.
+ * ends_at is refused with 409 time_up. Closing a test ends its running
+ * attempts (then 409 test_closed). Because practice and review show the
+ * right answers, neither starts nor goes on while the student's test runs
+ * (409 test_running). An attempt of someone else is 404, exactly like one
+ * that does not exist.
  */
 #include <cJSON.h>
 #include <stdio.h>
@@ -441,6 +444,28 @@ fail:
   api_error_db(resp);
 }
 
+/* Practice and review answer at once from the bank the test draws from:
+ * while one of the user's test attempts runs, they wait. 1 if it answered
+ * (409 test_running, or a database error), else 0. */
+static int refuse_during_test(struct app *app, const struct db_user *user,
+                              struct api_response *resp) {
+  struct db_quiz_attempt a;
+  struct db_quiz_test t;
+  char msg[LIM_QUIZ_TITLE_LEN * 4 + 160];
+  int rc = db_quiz_attempt_running(app->db, user->id, app_now_us(), &a);
+  if (rc == 1) return 0;
+  if (rc < 0 || db_quiz_test_get(app->db, a.test_id, &t) < 0) {
+    api_error_db(resp);
+    return 1;
+  }
+  snprintf(msg, sizeof msg,
+           "your test \"%s\" is running: practice and review show answers, so they wait "
+           "until it ends",
+           t.title);
+  api_error(resp, 409, "test_running", msg);
+  return 1;
+}
+
 void api_quiz_start(struct app *app, const struct api_request *req, const struct db_user *user,
                     const struct api_args *args, struct api_response *resp) {
   const cJSON *json = api_body(req, args, resp);
@@ -459,6 +484,7 @@ void api_quiz_start(struct app *app, const struct api_request *req, const struct
     api_error(resp, 400, "bad_request", "\"mode\" must be practice, review or test");
     return;
   }
+  if (refuse_during_test(app, user, resp)) return;
   uint64_t rng = new_rng();
   struct fact f;
   struct db_quiz_attempt a;
@@ -534,10 +560,16 @@ void api_quiz_answer(struct app *app, const struct api_request *req, const struc
     api_error(resp, 409, "time_up", "the time for this test is up");
     goto done;
   }
+  /* Ended before its deadline with questions left: the teacher closed it. */
+  if (test && a.finished_us && a.finished_us < a.ends_us && a.answered < a.planned) {
+    api_error(resp, 409, "test_closed", "the teacher closed this test, which ended your attempt");
+    goto done;
+  }
   if (a.finished_us) {
     api_error(resp, 409, "finished", "this attempt is finished");
     goto done;
   }
+  if (!test && refuse_during_test(app, user, resp)) goto done;
   q = malloc(sizeof *q);
   int rc = q ? db_quiz_question_current(app->db, a.id, q) : -1;
   if (rc < 0) {
@@ -641,26 +673,18 @@ static int add_history_attempt(void *arg, const struct db_quiz_attempt *a) {
   struct history_ctx *h = arg;
   struct db_quiz_attempt copy = *a;
   settle(h->app, &copy);
-  cJSON *o = attempt_json(h->app, &copy, 0);
-  cJSON_AddItemToArray(h->attempts, o);
-  if (!a->test_id) return 0;
-  /* best per test */
-  cJSON *it;
-  cJSON_ArrayForEach(it, h->best) {
-    cJSON *tid = cJSON_GetObjectItem(it, "test_id");
-    if (tid && (int64_t)tid->valuedouble == a->test_id) {
-      cJSON *pts = cJSON_GetObjectItem(it, "points");
-      if (pts && a->points / 100.0 > pts->valuedouble) cJSON_SetNumberValue(pts, a->points / 100.0);
-      return 0;
-    }
-  }
-  cJSON *b = cJSON_CreateObject();
-  cJSON_AddNumberToObject(b, "test_id", (double)a->test_id);
-  cJSON *title = cJSON_GetObjectItem(o, "title");
-  cJSON_AddStringToObject(b, "title", title ? title->valuestring : "");
-  add_points(b, "points", a->points);
-  cJSON_AddNumberToObject(b, "max_points", a->planned);
-  cJSON_AddItemToArray(h->best, b);
+  cJSON_AddItemToArray(h->attempts, attempt_json(h->app, &copy, 0));
+  return 0;
+}
+
+static int add_best(void *arg, const struct db_quiz_best *b) {
+  struct history_ctx *h = arg;
+  cJSON *o = cJSON_CreateObject();
+  cJSON_AddNumberToObject(o, "test_id", (double)b->test_id);
+  cJSON_AddStringToObject(o, "title", b->title);
+  add_points(o, "points", b->points);
+  cJSON_AddNumberToObject(o, "max_points", b->planned);
+  cJSON_AddItemToArray(h->best, o);
   return 0;
 }
 
@@ -697,7 +721,8 @@ void api_quiz_history(struct app *app, const struct api_request *req, const stru
   int boxes[QUIZ_BOXES] = {0};
   int due = db_quiz_due_count(app->db, user->id, end_of_today_us());
   if (due < 0 ||
-      db_quiz_attempt_list(app->db, user->id, 0, HISTORY_ATTEMPTS, add_history_attempt, &h))
+      db_quiz_attempt_list(app->db, user->id, 0, HISTORY_ATTEMPTS, add_history_attempt, &h) ||
+      db_quiz_best_list(app->db, user->id, add_best, &h))
     goto fail;
   struct history_ctx w = {app, NULL, cJSON_AddArrayToObject(root, "weakest")};
   if (db_quiz_weakest(app->db, user->id, WEAKEST, add_weak, &w) ||
@@ -856,15 +881,26 @@ void api_quiz_test_update(struct app *app, const struct api_request *req,
     api_error(resp, 400, "bad_request", "\"open\" and \"leaderboard\" are true or false");
     return;
   }
-  int rc = db_quiz_test_update(app->db, args->id, open < 0 ? -1 : open, board < 0 ? -1 : board);
-  if (rc == 1) {
-    api_error(resp, 404, "not_found", "no such test");
-    return;
-  }
-  if (rc || db_quiz_test_get(app->db, args->id, &t)) {
+  if (db_begin(app->db)) {
     api_error_db(resp);
     return;
   }
+  int rc = db_quiz_test_update(app->db, args->id, open < 0 ? -1 : open, board < 0 ? -1 : board);
+  /* Closing ends the running attempts too, scored as they stand. */
+  if (rc == 0 && open == 0) rc = db_quiz_attempt_end_all(app->db, args->id, app_now_us());
+  if (rc || db_commit(app->db)) {
+    db_rollback(app->db);
+    if (rc == 1)
+      api_error(resp, 404, "not_found", "no such test");
+    else
+      api_error_db(resp);
+    return;
+  }
+  if (db_quiz_test_get(app->db, args->id, &t)) {
+    api_error_db(resp);
+    return;
+  }
+  if (open == 0) log_info("quiz: test %lld closed; its running attempts ended", (long long)t.id);
   respond_test(resp, 200, &t);
 }
 

@@ -325,6 +325,8 @@ class Quiz(PortlabTestCase):
         # finished by the clock: now the answers may be seen
         self.assertTrue(all("expected" in x for x in s["questions_asked"]))
         self.assertEqual(len(s["questions_asked"]), 2)
+        # the test is over, so practice may start again
+        self.assertEqual(self.start(token, "practice")["mode"], "practice")
 
     def test_roles_and_test_settings(self):
         teacher = self.pl.teacher()
@@ -452,6 +454,90 @@ class Quiz(PortlabTestCase):
         self.assertEqual((kept["finished"], kept["points"]), (True, 2))
         res = self.pl.get("/api/quiz/tests/%d/results" % t["id"], cookie=teacher).json
         self.assertEqual([(s["attempts"], s["points"]) for s in res["students"]], [(1, 2)])
+
+    def test_no_practice_while_a_test_runs(self):
+        # Practice and review show the right answer at once, from the same
+        # bank as the test: while a test attempt runs, the server starts
+        # neither and answers no practice question left open before it.
+        teacher = self.pl.teacher()
+        t = self.create_test(teacher, title="Midterm ports", questions=2, time_limit=3600)
+        token = self.pl.join()
+        p = self.start(token, "practice")  # open before the test begins
+        a = self.start(token, "test", t["id"])
+        for mode in ("practice", "review"):
+            r = self.pl.post("/api/quiz/attempts", {"mode": mode}, cookie=token)
+            self.assertError(r, 409, "test_running")
+            self.assertIn("Midterm ports", r.json["error"]["message"])
+        r = self.answer(token, p["id"], p["question"]["id"], solve(p["question"]))
+        self.assertError(r, 409, "test_running")
+        self.assertNoAnswer(r.json)
+        # the test itself goes on, and another student is not held back
+        self.assertEqual(self.start(self.pl.join(), "practice")["mode"], "practice")
+        q = a["question"]
+        while q is not None:
+            r = self.answer(token, a["id"], q["id"], solve(q))
+            self.assertEqual(r.status, 200, r)
+            q = r.json["next"]
+        # finished: practice is open again, the old run included
+        self.assertEqual(self.start(token, "review")["mode"], "review")
+        r = self.answer(token, p["id"], p["question"]["id"], solve(p["question"]))
+        self.assertEqual(r.status, 200, r)
+        self.assertTrue(r.json["expected"])
+
+    def test_closing_a_test_ends_running_attempts(self):
+        # The teacher's close ends every running attempt at once, scored as
+        # it stands: a later answer is 409 test_closed, the answers show,
+        # and the attempt counts as used if the test is opened again.
+        teacher = self.pl.teacher()
+        t = self.create_test(teacher, questions=3, attempts=2, time_limit=3600)
+        name = unique_name("closed")
+        token = self.pl.join(name)
+        a = self.start(token, "test", t["id"])
+        r = self.answer(token, a["id"], a["question"]["id"], solve(a["question"]))
+        self.assertEqual(r.status, 200, r)
+        q2 = r.json["next"]
+        self.assertEqual(self.pl.post("/api/quiz/tests/%d" % t["id"], {"open": False},
+                                      cookie=teacher).status, 200)
+        r = self.answer(token, a["id"], q2["id"], solve(q2))
+        self.assertError(r, 409, "test_closed")
+        self.assertNoAnswer(r.json)
+        s = self.pl.get("/api/quiz/attempts/%d" % a["id"], cookie=token).json["attempt"]
+        self.assertEqual((s["finished"], s["answered"], s["points"], s["seconds_left"]),
+                         (True, 1, 1, 0))
+        self.assertTrue(s["finished_at"] < s["ends_at"], s)
+        self.assertEqual(len(s["questions_asked"]), 3)
+        self.assertTrue(all("expected" in x for x in s["questions_asked"]))
+        res = self.pl.get("/api/quiz/tests/%d/results" % t["id"], cookie=teacher).json
+        self.assertEqual([(x["name"], x["attempts"], x["points"]) for x in res["students"]],
+                         [(name, 1, 1)])
+        self.assertError(self.pl.post("/api/quiz/attempts", {"mode": "test", "test_id": t["id"]},
+                                      cookie=token), 403, "test_closed")
+        self.assertEqual(self.start(token, "practice")["mode"], "practice")
+        # opened again: the ended attempt stays ended and counts; one is left
+        self.pl.post("/api/quiz/tests/%d" % t["id"], {"open": True}, cookie=teacher)
+        self.assertError(self.answer(token, a["id"], q2["id"], solve(q2)), 409, "test_closed")
+        listed = self.pl.get("/api/quiz/tests", cookie=token).json["tests"]
+        self.assertEqual(next(x for x in listed if x["id"] == t["id"])["attempts_left"], 1)
+        self.assertNotEqual(self.start(token, "test", t["id"])["id"], a["id"])
+
+    def test_best_scores_outlast_many_practice_runs(self):
+        # The history lists the newest 50 attempts, but the best score of
+        # each test comes from all of them: 51 practice runs after two
+        # tests hide neither, and the order (newest test first) stays.
+        teacher = self.pl.teacher()
+        ta = self.create_test(teacher, title="First", questions=2)
+        tb = self.create_test(teacher, title="Second", questions=3)
+        token = self.pl.join()
+        self.take(token, ta["id"], right=True)
+        self.take(token, tb["id"], right=False)
+        for i in range(51):
+            self.start(token, "review" if i % 2 else "practice")
+        h = self.pl.get("/api/quiz/history", cookie=token).json
+        self.assertEqual(len(h["attempts"]), 50)
+        self.assertFalse(any("test_id" in x for x in h["attempts"]))
+        self.assertEqual(h["best"], [
+            {"test_id": tb["id"], "title": "Second", "points": 0, "max_points": 3},
+            {"test_id": ta["id"], "title": "First", "points": 2, "max_points": 2}])
 
     def test_limits_at_their_edges(self):
         teacher = self.pl.teacher()
