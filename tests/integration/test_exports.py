@@ -226,13 +226,9 @@ class ExportTest(PortlabTestCase):
         self.assertEqual(digest(self.download("txt", self.pl.teacher()).body), GOLDEN["txt"])
         self.assertEqual(self.pl.transcript(EXPORT_SESSION_ID, self.pl.join()).status, 404)
 
-    def test_cast_never_drives_the_players_terminal(self):
-        # What a student or a target sends is shown, never run: an OSC 52
-        # clipboard write, a bell, cursor moves and a bare CR that would
-        # redraw "USER bob" as "USER alice" appear as \xNN; only portlab's
-        # own colour codes stay escape sequences.
-        sent = (b"USER bob\r\n\x1b]52;c;ZWNobyBwd25lZA==\x07\x1b[1A\x1b[2K\rUSER alice\r\n"
-                b"\x08\x7f\xc2\x9b2J\tend\r\n")
+    def echoed_session(self, sent):
+        """A new student's ended session that sent sent (ending in "end\r\n")
+        to the echo server and read it back: (session id, cookie)."""
         cookie = self.pl.join()
         ws, opened = self.pl.session("127.0.0.1", self.echo.port, cookie=cookie)
         sid = opened["session_id"]
@@ -242,6 +238,16 @@ class ExportTest(PortlabTestCase):
         wait_closed(ws)
         ws.close()
         self.pl.transcript_when_ended(sid, cookie)
+        return sid, cookie
+
+    def test_cast_never_drives_the_players_terminal(self):
+        # What a student or a target sends is shown, never run: an OSC 52
+        # clipboard write, a bell, cursor moves and a bare CR that would
+        # redraw "USER bob" as "USER alice" appear as \xNN; only portlab's
+        # own colour codes stay escape sequences.
+        sent = (b"USER bob\r\n\x1b]52;c;ZWNobyBwd25lZA==\x07\x1b[1A\x1b[2K\rUSER alice\r\n"
+                b"\x08\x7f\xc2\x9b2J\tend\r\n")
+        sid, cookie = self.echoed_session(sent)
         r = self.pl.request("GET", "/api/sessions/%d/transcript?format=cast" % sid, cookie=cookie)
         self.assertEqual(r.status, 200, r)
         lines = [json.loads(line)[2] for line in r.body.decode().splitlines()[1:]]
@@ -260,15 +266,7 @@ class ExportTest(PortlabTestCase):
         # page does; the JSON keeps the bytes.
         sent = ("USER \u202ebob\u202c x\u200by\ufeff\u00adz\U000e0041 "
                 "\u200a\u00ac\u2065end\r\n").encode()
-        cookie = self.pl.join()
-        ws, opened = self.pl.session("127.0.0.1", self.echo.port, cookie=cookie)
-        sid = opened["session_id"]
-        ws.send_binary(sent)
-        collect(ws, until=lambda c: bytes(c.data).endswith(b"end\r\n"), timeout=10)
-        send_json(ws, {"type": "close"})
-        wait_closed(ws)
-        ws.close()
-        self.pl.transcript_when_ended(sid, cookie)
+        sid, cookie = self.echoed_session(sent)
         # U+200A (a space), U+00AC (a sign) and U+2065 (unassigned) are no
         # format characters and stay as they are.
         want = ("USER \u27e8U+202E\u27e9bob\u27e8U+202C\u27e9 x\u27e8U+200B\u27e9y"
