@@ -132,9 +132,10 @@ struct db_quiz_weak {
 int db_quiz_weakest(struct db *db, int64_t user_id, int limit,
                     int (*cb)(void *arg, const struct db_quiz_weak *w), void *arg);
 
-/* Results of a test: per student (best finished-or-expired attempt), and
- * per question (kind + fact + label) across the class, most missed first.
- * A removed student is left out of both, as out of the gradebook. */
+/* Results of a test: per student (the best attempt, a running one counted
+ * as it stands), and per question (kind + fact + label) across the class,
+ * most missed first. A removed student is left out of both, as out of the
+ * gradebook. */
 struct db_quiz_student {
   int64_t user_id;
   char name[33];
