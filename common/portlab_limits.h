@@ -14,6 +14,7 @@
 #define LIM_NAME_LEN 32         /* ^[A-Za-z0-9_.-]{1,32}$ */
 #define LIM_PASSWORD_LEN 256    /* teacher password, class code */
 #define LIM_COOKIE_DAYS 7       /* login lifetime */
+#define LIM_LOGINS_PER_USER 64  /* logins (cookies) kept per user; a new one ends the oldest */
 
 /* Logins and joins, per source address (server/throttle.c). A /64 counts
  * as one IPv6 address. The machine itself (--local-net) is exempt. */

@@ -7,6 +7,7 @@
  * through the column's own collation.
  */
 #include "db_internal.h"
+#include "portlab_limits.h"
 
 /* The user columns in the order user_from_row() reads them: id, name,
  * role, lab_password. */
@@ -81,14 +82,27 @@ int64_t db_user_count_active(struct db *db, const char *role, const char *except
   return n;
 }
 
+/* A rejoin or a teacher login needs no new name, so a script that knows
+ * its code could log in without end; each insert therefore deletes the
+ * user's logins but the newest LIM_LOGINS_PER_USER, the new one always
+ * kept. The index logins_user makes the trim a walk of that many rows. */
 int db_login_create(struct db *db, const unsigned char token_hash[32], int64_t user_id,
                     int64_t expires_unix) {
   sqlite3_stmt *st = db_stmt(db, DB_STMT_LOGIN_CREATE,
                              "INSERT INTO logins(token_hash, user_id, expires_at) "
                              "VALUES (?1, ?2, ?3)");
 
-  return db_exec_done(db, st,
-                      DB_ARGS(DB_BLOB(token_hash, 32), DB_INT(user_id), DB_INT(expires_unix)));
+  if (db_exec_done(db, st,
+                   DB_ARGS(DB_BLOB(token_hash, 32), DB_INT(user_id), DB_INT(expires_unix))) != 0)
+    return -1;
+  st = db_stmt(db, DB_STMT_LOGIN_TRIM,
+               "DELETE FROM logins WHERE user_id = ?1 AND token_hash NOT IN "
+               "(SELECT token_hash FROM logins WHERE user_id = ?1 "
+               "ORDER BY token_hash = ?2 DESC, expires_at DESC LIMIT ?3)");
+  /* The login works either way: a failed trim is done by the next. */
+  db_exec_done(db, st,
+               DB_ARGS(DB_INT(user_id), DB_BLOB(token_hash, 32), DB_INT(LIM_LOGINS_PER_USER)));
+  return 0;
 }
 
 int db_login_lookup(struct db *db, const unsigned char token_hash[32], int64_t now_unix,

@@ -222,7 +222,9 @@ int api_setup_teacher(struct app *app, char *generated, size_t genlen) {
   generated[0] = '\0';
   int rc = db_user_by_name(app->db, TEACHER_NAME, &u, NULL, 0);
   if (rc < 0) return -1;
-  if (rc == 1 && db_user_create(app->db, TEACHER_NAME, "teacher", "", NULL, NULL)) return -1;
+  if (rc == 1 && (db_user_create(app->db, TEACHER_NAME, "teacher", "", NULL, NULL) ||
+                  db_user_by_name(app->db, TEACHER_NAME, &u, NULL, 0)))
+    return -1;
   const char *password = app->cfg.teacher_password;
   rc = db_setting_get(app->db, "teacher_password_hash", stored, sizeof stored);
   if (rc < 0) return -1;
@@ -230,6 +232,13 @@ int api_setup_teacher(struct app *app, char *generated, size_t genlen) {
   if (!password[0]) {
     if (genlen < 17 || crypto_random_word(generated, 16)) return -1;
     password = generated;
+  }
+  /* A new password ends every teacher login made with the old one: it is
+   * how a teacher takes the class back when the old one leaked. */
+  if (rc == 0 && !auth_password_verify(password, stored)) {
+    int ended = db_login_delete_user(app->db, u.id);
+    if (ended < 0) return -1;
+    if (ended > 0) log_info("the teacher password changed: %d teacher login(s) ended", ended);
   }
   if (auth_password_hash(password, stored, sizeof stored)) return -1;
   return db_setting_set(app->db, "teacher_password_hash", stored);
@@ -241,10 +250,6 @@ const cJSON *api_body(const struct api_request *req, const struct api_args *args
                       struct api_response *resp) {
   if (req->body_too_large) {
     api_error(resp, 413, "payload_too_large", "request body is larger than 8192 bytes");
-    return NULL;
-  }
-  if (!auth_content_type_json(req->content_type)) {
-    api_error(resp, 415, "unsupported_media_type", "send Content-Type: application/json");
     return NULL;
   }
   if (req->body && text_json_has_nul(req->body, req->body_len)) {
@@ -754,6 +759,14 @@ void api_handle(struct app *app, const struct api_request *req, struct api_respo
     if (!route_match(routes[i].pattern, req->path, &args)) continue;
     path_known = 1;
     if (routes[i].method != req->method) continue;
+    /* Every POST and PUT is JSON, also where the handler never reads the
+     * body (logout, sign-out): a browser sends JSON to another origin only
+     * after a CORS preflight, which portlab never answers, so a plain form
+     * on another page of the same site cannot reach any of them. */
+    if (req->method != API_GET && !auth_content_type_json(req->content_type)) {
+      api_error(resp, 415, "unsupported_media_type", "send Content-Type: application/json");
+      return;
+    }
     struct db_user user;
     cJSON *body = NULL;
     if (routes[i].needs_user && api_user_from_cookie(app, req->cookie, &user)) {

@@ -30,7 +30,8 @@ typedef void api_handler_fn(struct app *app, const struct api_request *req,
 void api_respond_json(struct api_response *resp, int status, cJSON *json);
 cJSON *api_user_json(const struct db_user *u);
 /* The request's body as a JSON object, or NULL when it answered the
- * error itself (413, 415, 400). Called once per request, where the
+ * error itself (413, 400; api_handle answered a Content-Type that is not
+ * JSON, 415, already). Called once per request, where the
  * handler wants the body checked; valid until the handler returns. */
 const cJSON *api_body(const struct api_request *req, const struct api_args *args,
                       struct api_response *resp);

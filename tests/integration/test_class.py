@@ -11,6 +11,7 @@ survive a restart; flags win and are shown as fixed.
 import csv
 import io
 import os
+import re
 import shutil
 import socket
 import sys
@@ -23,7 +24,8 @@ import harness  # noqa: E402
 from harness import (EchoServer, PortlabTestCase, collect, open_session,  # noqa: E402
                      send_json, unique_name, wait_closed, wait_ws_end)
 
-# (method, path, body): every teacher endpoint; {sid} is a student's id.
+# (method, path, body): every teacher endpoint; {sid} is a student's id,
+# {tid} a quiz test's. test_table_covers_the_docs holds it to docs/api.md.
 TEACHER_ENDPOINTS = [
     ("GET", "/api/class", None),
     ("PUT", "/api/class", {"allow": []}),
@@ -37,7 +39,12 @@ TEACHER_ENDPOINTS = [
     ("POST", "/api/class/students/{sid}/remove", {}),
     ("POST", "/api/class/students/{sid}/reset-lab", {}),
     ("GET", "/api/class/students/{sid}/refusals", None),
+    ("POST", "/api/quiz/tests", {"title": "t", "questions": 1, "time_limit": 60}),
+    ("POST", "/api/quiz/tests/{tid}", {"open": False}),
+    ("GET", "/api/quiz/tests/{tid}/results", None),
+    ("GET", "/api/quiz/tests/{tid}/results?format=csv", None),
 ]
+API_MD = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "docs", "api.md")
 
 
 TITLE = 'title: Mail, by "hand" (SMTP) \u2709 \u00fc'
@@ -68,8 +75,14 @@ class Roles(ClassBase):
         victim = self.pl.join()
         vid = user_id(self.pl, victim)
         student = self.pl.join()
+        teacher = self.pl.teacher()
+        r = self.pl.post("/api/quiz/tests", {"title": "roles", "questions": 1,
+                                             "time_limit": 60}, cookie=teacher)
+        self.assertEqual(r.status, 201, r)
+        test = r.json["test"]
+        before = self.pl.get("/api/class/audit", cookie=teacher).json
         for method, path, body in TEACHER_ENDPOINTS:
-            path = path.format(sid=vid)
+            path = path.format(sid=vid, tid=test["id"])
             r = self.pl.request(method, path, body=body)
             self.assertEqual(r.status, 401, (method, path, r))
             r = self.pl.request(method, path, body=body, cookie=student)
@@ -77,8 +90,30 @@ class Roles(ClassBase):
             self.assertEqual(r.error_code, "forbidden", (method, path, r))
         self.assertEqual(self.pl.get("/api/progress", cookie=student).status, 404)
         self.assertEqual(self.pl.get("/api/progress").status, 401)
-        # The victim is untouched by all of that.
+        # The victim, the class and the test are untouched by all of that.
         self.assertEqual(self.pl.get("/api/me", cookie=victim).status, 200)
+        self.assertEqual(self.pl.get("/api/class/audit", cookie=teacher).json, before)
+        tests = self.pl.get("/api/quiz/tests", cookie=teacher).json["tests"]
+        self.assertEqual([t for t in tests if t["id"] == test["id"]], [test])
+        self.assertNotIn("t", [t["title"] for t in tests])  # the student's create
+
+    def test_table_covers_the_docs(self):
+        """Every route docs/api.md marks "teacher" is in TEACHER_ENDPOINTS
+        (the older /api/progress, a 404 for a student, is checked apart)."""
+        def shape(method, path):
+            path = re.sub(r"\{\w+\}", "{}", path.split("?")[0])
+            return (method, path)
+        documented = set()
+        with open(API_MD, encoding="utf-8") as f:
+            for line in f:
+                cells = [c.strip() for c in line.split("|")]
+                if len(cells) > 3 and cells[2] == "teacher":
+                    for method, path in re.findall(r"`(GET|POST|PUT|DELETE) (/api/[^`\s]*)",
+                                                   cells[1]):
+                        documented.add(shape(method, path))
+        self.assertGreater(len(documented), 10)
+        tested = {shape(m, p) for m, p, _ in TEACHER_ENDPOINTS} | {("GET", "/api/progress")}
+        self.assertEqual(documented - tested, set())
 
     def test_put_is_checked_like_post(self):
         teacher = self.pl.teacher()

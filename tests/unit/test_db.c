@@ -14,6 +14,7 @@
 
 #include "check.h"
 #include "db.h"
+#include "portlab_limits.h"
 
 /* --- helpers ---------------------------------------------------------- */
 
@@ -182,6 +183,36 @@ static void test_logins(struct db *db) {
   CHECK_EQ_INT(db_login_purge(db, 1500), 1); /* tok1 only */
   CHECK_EQ_INT(db_login_lookup(db, tok3, 1500, &u), 0);
   CHECK_EQ_INT(db_login_purge(db, 1500), 0);
+}
+
+/* A user keeps the newest LIM_LOGINS_PER_USER logins; the one just made
+ * always stays, even when it expires first; other users keep theirs. */
+static void test_login_cap(struct db *db) {
+  unsigned char tok[32];
+  struct db_user u;
+  int64_t gwen = make_user(db, "gwen"), frank = make_user(db, "frank");
+
+  memset(tok, 0xf0, sizeof tok);
+  CHECK_EQ_INT(db_login_create(db, tok, frank, 100), 0);
+  memset(tok, 0, sizeof tok);
+  for (int i = 0; i <= LIM_LOGINS_PER_USER; i++) {
+    tok[0] = (unsigned char)i;
+    CHECK_EQ_INT(db_login_create(db, tok, gwen, 1000 + i), 0);
+  }
+  tok[0] = 0; /* the oldest went */
+  CHECK_EQ_INT(db_login_lookup(db, tok, 0, &u), 1);
+  for (int i = 1; i <= LIM_LOGINS_PER_USER; i++) {
+    tok[0] = (unsigned char)i;
+    CHECK_EQ_INT(db_login_lookup(db, tok, 0, &u), 0);
+  }
+  tok[0] = 0xee; /* made last but expiring first: still the one kept */
+  CHECK_EQ_INT(db_login_create(db, tok, gwen, 10), 0);
+  CHECK_EQ_INT(db_login_lookup(db, tok, 0, &u), 0);
+  tok[0] = 1; /* the oldest of the others went instead */
+  CHECK_EQ_INT(db_login_lookup(db, tok, 0, &u), 1);
+  memset(tok, 0xf0, sizeof tok);
+  CHECK_EQ_INT(db_login_lookup(db, tok, 0, &u), 0);
+  CHECK_EQ_INT(u.id, frank);
 }
 
 static void test_sessions(struct db *db) {
@@ -452,6 +483,7 @@ static void test_all(struct db *db) {
   test_settings(db);
   test_users(db);
   test_logins(db);
+  test_login_cap(db);
   test_sessions(db);
   test_events(db);
   test_transactions(db);
