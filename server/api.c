@@ -141,7 +141,12 @@ static cJSON *session_json(const struct db_session *s) {
 int api_user_from_cookie(struct app *app, const char *cookie, struct db_user *user) {
   char token[AUTH_TOKEN_HEX + 1];
   unsigned char hash[32];
-  if (!cookie || auth_cookie_token(cookie, token)) return -1;
+  int rc = cookie ? auth_cookie_token(cookie, token) : -1;
+  if (rc == -2)
+    log_warn("refused a login: two " AUTH_COOKIE_NAME
+             " cookies in one request "
+             "(one set by a sibling site?)");
+  if (rc) return -1;
   crypto_sha256(token, AUTH_TOKEN_HEX, hash);
   if (db_login_lookup(app->db, hash, app_now_us() / 1000000, user) != 0) return -1;
   db_user_seen(app->db, user->id, app_now_us() / 1000000); /* the roster's "last seen" */

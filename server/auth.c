@@ -117,6 +117,7 @@ static int auth_is_space(char c) {
 int auth_cookie_token(const char *cookie_header, char out[AUTH_TOKEN_HEX + 1]) {
   const size_t namelen = strlen(AUTH_COOKIE_NAME);
   const char *p = cookie_header;
+  int seen = 0;
 
   out[0] = '\0';
   if (!p) return -1;
@@ -148,11 +149,18 @@ int auth_cookie_token(const char *cookie_header, char out[AUTH_TOKEN_HEX + 1]) {
     for (i = 0; i < AUTH_TOKEN_HEX; i++)
       if (crypto_hexval(val[i]) < 0) good = 0;
     if (!good) continue;
+    /* portlab sets one, host-only with Path=/, so a browser holds one; a
+     * second token comes from a sibling site's Domain or Path cookie, sent
+     * first to log the victim into the planter's account (and credit the
+     * victim's work to it). Neither is trusted. */
+    if (seen++) {
+      out[0] = '\0';
+      return -2;
+    }
     memcpy(out, val, AUTH_TOKEN_HEX);
     out[AUTH_TOKEN_HEX] = '\0';
-    return 0;
   }
-  return -1;
+  return out[0] ? 0 : -1;
 }
 
 /* Splits "host[:port]" or "[v6][:port]" into the host part (brackets

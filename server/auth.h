@@ -21,7 +21,9 @@ int auth_password_hash(const char *password, char *out, size_t outlen);
 int auth_password_verify(const char *password, const char *stored);
 
 /* Finds portlab_session=VALUE in a Cookie header. Writes the value if it
- * is exactly AUTH_TOKEN_HEX hex chars; 0 found, -1 not. */
+ * is exactly AUTH_TOKEN_HEX hex chars; 0 found, -1 not, -2 when the
+ * header holds two such values (one planted by a sibling site: neither
+ * counts). */
 int auth_cookie_token(const char *cookie_header, char out[AUTH_TOKEN_HEX + 1]);
 /* Builds the Set-Cookie value: HttpOnly, SameSite=Strict, Path=/,
  * Max-Age, and Secure when secure. max_age 0 clears it. */

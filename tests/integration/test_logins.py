@@ -9,9 +9,13 @@ the newest, so a student who rejoins in a loop cannot grow the logins table. Eve
 POST and PUT must be JSON, also the ones whose handler reads no body
 (logout, sign-out, rejoin-code, reset-lab): a form that another page of the
 same site posts (text/plain, form-urlencoded, multipart) changes nothing.
+Two session cookies in one request (a sibling site's, planted with its own
+Domain or Path, is sent first) log nobody in, over REST or WebSocket.
 """
 import os
 import sys
+
+import websocket
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
@@ -41,6 +45,24 @@ class Logout(PortlabTestCase):
         # Logging out again with the dead cookie is harmless; others go on.
         self.assertEqual(self.pl.post("/api/logout", {}, cookie=token).status, 204)
         self.assertEqual(self.pl.get("/api/me", cookie=other).status, 200)
+
+
+class PlantedCookie(PortlabTestCase):
+    def test_a_second_session_cookie_logs_nobody_in(self):
+        victim, planter = self.pl.join(), self.pl.join()
+        self.assertNotEqual(user_id(self.pl, victim), user_id(self.pl, planter))
+        # The browser sends the longer Path first: the planter's token.
+        both = "portlab_session=%s; portlab_session=%s" % (planter, victim)
+        self.assertError(self.pl.get("/api/me", cookie=both), 401, "unauthorized")
+        self.assertError(self.pl.get("/api/lessons", cookie=both), 401, "unauthorized")
+        with self.assertRaises(websocket.WebSocketException):
+            self.pl.ws_connect(both)
+        self.assertIn("two portlab_session cookies in one request", self.pl.logs())
+        # A stray value that is no token hides nothing; each alone still works.
+        self.assertEqual(self.pl.get("/api/me", cookie="portlab_session=x; " +
+                                     "portlab_session=" + victim).status, 200)
+        for token in (victim, planter):
+            self.assertEqual(self.pl.get("/api/me", cookie=token).status, 200)
 
 
 class FormPosts(PortlabTestCase):

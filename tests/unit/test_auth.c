@@ -154,6 +154,18 @@ static void test_cookie(void) {
   CHECK_EQ_INT(auth_cookie_token("portlab_session=0123456789abcdef0123456789abcdef0", out), -1);
   CHECK_EQ_INT(auth_cookie_token("portlab_session=0123456789abcdef0123456789abcdeg", out), -1);
   CHECK_EQ_INT(auth_cookie_token("portlab_session=\"0123456789abcdef0123456789abcdef\"", out), -1);
+  /* Two of the name: one was planted by a sibling site (a Domain or Path
+   * cookie, sent first), and neither counts, valid or not. */
+  CHECK_EQ_INT(auth_cookie_token("portlab_session=ffffffffffffffffffffffffffffffff; "
+                                 "portlab_session=0123456789abcdef0123456789abcdef",
+                                 out),
+               -2);
+  CHECK_EQ_STR(out, "");
+  CHECK_EQ_INT(auth_cookie_token("portlab_session=0123456789abcdef0123456789abcdef; a=b; "
+                                 "portlab_session=0123456789abcdef0123456789abcdef",
+                                 out),
+               -2);
+  CHECK_EQ_STR(out, "");
   CHECK_EQ_INT(auth_cookie_token("portlab_session=", out), -1);
   CHECK_EQ_INT(auth_cookie_token("portlab_session", out), -1);
   CHECK_EQ_INT(auth_cookie_token("", out), -1);
