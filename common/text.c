@@ -84,7 +84,7 @@ uint32_t text_utf8_code_point(const unsigned char *p, int len) {
   return cp;
 }
 
-uint32_t text_utf8_format(const unsigned char *p, size_t n) {
+int text_unicode_format(uint32_t cp) {
   /* Unicode 15's General_Category=Cf. */
   static const struct {
     uint32_t lo, hi;
@@ -94,11 +94,8 @@ uint32_t text_utf8_format(const unsigned char *p, size_t n) {
             {0xFEFF, 0xFEFF},   {0xFFF9, 0xFFFB},   {0x110BD, 0x110BD}, {0x110CD, 0x110CD},
             {0x13430, 0x1343F}, {0x1BCA0, 0x1BCA3}, {0x1D173, 0x1D17A}, {0xE0001, 0xE0001},
             {0xE0020, 0xE007F}};
-  int len = n && p[0] >= 0x80 ? text_utf8_len(p, n) : -1;
-  if (len <= 0) return 0;
-  uint32_t cp = text_utf8_code_point(p, len);
   for (size_t i = 0; i < sizeof cf / sizeof cf[0]; i++)
-    if (cp >= cf[i].lo && cp <= cf[i].hi) return cp;
+    if (cp >= cf[i].lo && cp <= cf[i].hi) return 1;
   return 0;
 }
 

@@ -35,12 +35,12 @@ int text_utf8_len(const unsigned char *p, size_t n);
 int text_utf8_c1(const unsigned char *p, size_t n);
 /* The code point of the valid UTF-8 sequence of len bytes at p. */
 uint32_t text_utf8_code_point(const unsigned char *p, int len);
-/* The code point if the n bytes at p start with a valid UTF-8 Unicode
- * format character (category Cf: bidi overrides and isolates, zero-width
- * spaces and joiners, the BOM, the soft hyphen, tag characters), else 0.
- * Invisible, they hide bytes or turn text around on screen: the text
- * export and the cast show each as a mark, as the page's \p{Cf} does. */
-uint32_t text_utf8_format(const unsigned char *p, size_t n);
+/* 1 if cp is a Unicode format character (category Cf: bidi overrides
+ * and isolates, zero-width spaces and joiners, the BOM, the soft hyphen,
+ * tag characters). Invisible, they hide bytes or turn text around on
+ * screen: the text export and the cast show each as a mark, as the page's
+ * \p{Cf} does. */
+int text_unicode_format(uint32_t cp);
 
 /* 1 if JSON text holds a NUL: a raw byte, or the escape \u0000 inside a
  * string. cJSON decodes the escape into the middle of a C string, which

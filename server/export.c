@@ -295,9 +295,9 @@ static size_t txt_render(struct txt_out *o, const unsigned char *p, size_t n, in
     } else if (b >= 0x80) {
       int len = text_utf8_len(p + i, n - i);
       if (len > 0 && !text_utf8_c1(p + i, n - i)) {
-        uint32_t cf = text_utf8_format(p + i, n - i);
-        if (cf)
-          txt_put(o, mark, (size_t)format_mark(mark, cf));
+        uint32_t cp = text_utf8_code_point(p + i, len);
+        if (text_unicode_format(cp))
+          txt_put(o, mark, (size_t)format_mark(mark, cp));
         else
           txt_put(o, p + i, (size_t)len);
         i += (size_t)len;
@@ -483,11 +483,14 @@ static void cast_event(struct export *ex, const struct db_event *e) {
      * format characters (a bidi override would turn the line around) as
      * marks, as the text export shows them; only the colour codes above
      * are run. */
-    uint32_t cf = text_utf8_format((const unsigned char *)text + i, n - i);
-    if (cf) {
-      o += format_mark(o, cf);
-      i += (size_t)text_utf8_len((const unsigned char *)text + i, n - i) - 1;
-      continue;
+    if (ch >= 0x80) { /* valid UTF-8: export_display_text made it so */
+      int len = text_utf8_len((const unsigned char *)text + i, n - i);
+      uint32_t cp = len > 0 ? text_utf8_code_point((const unsigned char *)text + i, len) : 0;
+      if (text_unicode_format(cp)) {
+        o += format_mark(o, cp);
+        i += (size_t)len - 1;
+        continue;
+      }
     }
     int c1 = text_utf8_c1((const unsigned char *)text + i, n - i);
     if ((ch < 0x20 && ch != '\n' && ch != '\t' && !(ch == '\r' && text[i + 1] == '\n')) ||
